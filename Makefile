@@ -1,0 +1,33 @@
+# Two entry points for a fresh machine: `make up` and `make test`.
+STATE ?= $(CURDIR)/.state
+PORT ?= 8774
+PYTEST_ARGS ?=
+
+.PHONY: help install up test unit functional integration bench lint clean
+
+help:            ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+install:         ## install system packages and the Python environment
+	@scripts/install.sh
+
+up: install      ## install, then run a whole cloud on this machine
+	.venv/bin/novalet up --state-dir $(STATE) --port $(PORT)
+
+test: install    ## install, then run every test
+	.venv/bin/python -m pytest -q $(PYTEST_ARGS)
+
+unit: install    ## unit tests only
+	.venv/bin/python -m pytest -q tests/unit
+
+functional: install  ## whole cloud in one process, fake driver
+	.venv/bin/python -m pytest -q tests/functional
+
+integration: install  ## real clients against a running `novalet up`
+	.venv/bin/python -m pytest -q tests/integration
+
+bench: install   ## benchmarks (print figures; not tests)
+	.venv/bin/python bench/boot_fake.py
+
+clean:           ## remove the local state dir
+	rm -rf $(STATE)

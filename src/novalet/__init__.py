@@ -1,0 +1,3 @@
+"""Novalet: a compute cloud that speaks the OpenStack Compute API."""
+
+__version__ = "0.1.0"

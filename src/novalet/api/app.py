@@ -1,0 +1,47 @@
+"""The ASGI application: one route table per front-end, mounted under one server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from novalet.api import errors
+from novalet.api.compute import routes as compute_routes
+from novalet.api.handler import json_response
+from novalet.api.identity import routes as identity_routes
+from novalet.api.image import routes as image_routes
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    path = request.url.path
+    formatter = (errors.keystone_body if path.startswith("/identity")
+                 else errors.glance_body if path.startswith("/image") else errors.nova_body)
+    message = {404: "The resource could not be found.",
+               405: "The method is not allowed for this resource."}.get(
+        exc.status_code, exc.detail)
+    return json_response(formatter(exc.status_code, message), exc.status_code)
+
+
+async def _root(request: Request) -> Response:
+    base = request.app.state.cloud.conf.public_url
+    return json_response({"services": {
+        "identity": f"{base}/identity/v3", "compute": f"{base}/compute/v2.1",
+        "image": f"{base}/image"}})
+
+
+def build_app(cloud: Any) -> Starlette:
+    """`cloud` is the ApiServices the handlers reach as req.app."""
+    app = Starlette(routes=[
+        Route("/", _root),
+        Mount("/identity", routes=identity_routes.ROUTES),
+        Mount("/compute", routes=compute_routes.ROUTES),
+        Mount("/image", routes=image_routes.ROUTES),
+    ], exception_handlers={HTTPException: _http_error})
+    app.state.cloud = cloud
+    return app

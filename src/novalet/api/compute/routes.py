@@ -1,0 +1,71 @@
+"""The compute API's one route table (mounted at /compute)."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from novalet.api.compute import (availability_zones, flavor_access, flavor_extra_specs,
+                                 flavors, instance_actions, ips, keypairs, limits,
+                                 server_actions, server_metadata, server_tags, servers,
+                                 versions)
+from novalet.api.handler import COMPUTE, Handler, endpoint
+
+
+def _r(path: str, methods: list[str], handler: Handler, auth: bool = True) -> Route:
+    return Route(path, endpoint(COMPUTE, handler, auth=auth), methods=methods)
+
+
+V = "/v2.1"
+ROUTES = [
+    _r("/", ["GET"], versions.index, auth=False),
+    _r(V, ["GET"], versions.show, auth=False),
+    _r(V + "/", ["GET"], versions.show, auth=False),
+    # servers
+    _r(V + "/servers", ["GET"], servers.index),
+    _r(V + "/servers", ["POST"], servers.create),
+    _r(V + "/servers/detail", ["GET"], servers.detail),
+    _r(V + "/servers/{server_id}", ["GET"], servers.show),
+    _r(V + "/servers/{server_id}", ["PUT"], servers.update),
+    _r(V + "/servers/{server_id}", ["DELETE"], servers.delete),
+    _r(V + "/servers/{server_id}/action", ["POST"], server_actions.dispatch),
+    _r(V + "/servers/{server_id}/metadata", ["GET"], server_metadata.index),
+    _r(V + "/servers/{server_id}/metadata", ["POST"], server_metadata.update_all),
+    _r(V + "/servers/{server_id}/metadata", ["PUT"], server_metadata.replace_all),
+    _r(V + "/servers/{server_id}/metadata/{key}", ["GET"], server_metadata.show),
+    _r(V + "/servers/{server_id}/metadata/{key}", ["PUT"], server_metadata.update),
+    _r(V + "/servers/{server_id}/metadata/{key}", ["DELETE"], server_metadata.delete),
+    _r(V + "/servers/{server_id}/tags", ["GET"], server_tags.index),
+    _r(V + "/servers/{server_id}/tags", ["PUT"], server_tags.replace_all),
+    _r(V + "/servers/{server_id}/tags", ["DELETE"], server_tags.delete_all),
+    _r(V + "/servers/{server_id}/tags/{tag}", ["GET"], server_tags.show),
+    _r(V + "/servers/{server_id}/tags/{tag}", ["PUT"], server_tags.add),
+    _r(V + "/servers/{server_id}/tags/{tag}", ["DELETE"], server_tags.delete),
+    _r(V + "/servers/{server_id}/ips", ["GET"], ips.index),
+    _r(V + "/servers/{server_id}/ips/{network}", ["GET"], ips.show),
+    _r(V + "/servers/{server_id}/os-instance-actions", ["GET"], instance_actions.index),
+    _r(V + "/servers/{server_id}/os-instance-actions/{request_id}", ["GET"],
+       instance_actions.show),
+    # flavors
+    _r(V + "/flavors", ["GET"], flavors.index),
+    _r(V + "/flavors", ["POST"], flavors.create),
+    _r(V + "/flavors/detail", ["GET"], flavors.detail),
+    _r(V + "/flavors/{flavor_id}", ["GET"], flavors.show),
+    _r(V + "/flavors/{flavor_id}", ["PUT"], flavors.update),
+    _r(V + "/flavors/{flavor_id}", ["DELETE"], flavors.delete),
+    _r(V + "/flavors/{flavor_id}/action", ["POST"], flavor_access.action),
+    _r(V + "/flavors/{flavor_id}/os-flavor-access", ["GET"], flavor_access.index),
+    _r(V + "/flavors/{flavor_id}/os-extra_specs", ["GET"], flavor_extra_specs.index),
+    _r(V + "/flavors/{flavor_id}/os-extra_specs", ["POST"], flavor_extra_specs.create),
+    _r(V + "/flavors/{flavor_id}/os-extra_specs/{key}", ["GET"], flavor_extra_specs.show),
+    _r(V + "/flavors/{flavor_id}/os-extra_specs/{key}", ["PUT"], flavor_extra_specs.update),
+    _r(V + "/flavors/{flavor_id}/os-extra_specs/{key}", ["DELETE"],
+       flavor_extra_specs.delete),
+    # keypairs, limits, zones
+    _r(V + "/os-keypairs", ["GET"], keypairs.index),
+    _r(V + "/os-keypairs", ["POST"], keypairs.create),
+    _r(V + "/os-keypairs/{name}", ["GET"], keypairs.show),
+    _r(V + "/os-keypairs/{name}", ["DELETE"], keypairs.delete),
+    _r(V + "/limits", ["GET"], limits.index),
+    _r(V + "/os-availability-zone", ["GET"], availability_zones.index),
+    _r(V + "/os-availability-zone/detail", ["GET"], availability_zones.detail),
+]

@@ -1,0 +1,111 @@
+"""JSON schemas of server requests, by microversion range."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from novalet.api.validation import METADATA, NAME
+
+_HOSTNAME = {"type": "string", "minLength": 1, "maxLength": 63,
+             "pattern": r"^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$"}
+_FQDN = {"type": "string", "minLength": 1, "maxLength": 255,
+         "pattern": r"^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$"}
+TAG = {"type": "string", "minLength": 1, "maxLength": 60, "pattern": r"^[^,/]*$"}
+_DESCRIPTION = {"type": ["string", "null"], "maxLength": 255,
+                "pattern": r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"}
+_NETWORK = {"type": "object", "properties": {
+    "uuid": {"type": "string"}, "port": {"type": ["string", "null"]},
+    "fixed_ip": {"type": "string"}, "tag": TAG}, "additionalProperties": False}
+
+_SERVER_21: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "name": NAME,
+        "imageRef": {"type": "string", "maxLength": 255},
+        "flavorRef": {"type": ["string", "integer"], "minLength": 1},
+        "adminPass": {"type": "string"},
+        "metadata": METADATA,
+        "networks": {"type": "array", "items": _NETWORK},
+        "key_name": NAME,
+        "user_data": {"type": "string"},
+        "availability_zone": {"type": "string", "minLength": 1, "maxLength": 255},
+        "min_count": {"type": ["integer", "string"], "pattern": r"^[0-9]+$", "minimum": 1},
+        "max_count": {"type": ["integer", "string"], "pattern": r"^[0-9]+$", "minimum": 1},
+        "return_reservation_id": {"type": ["boolean", "string"]},
+        "config_drive": {"type": ["boolean", "string", "null"]},
+        "accessIPv4": {"type": "string", "format": "ipv4"},
+        "accessIPv6": {"type": "string", "format": "ipv6"},
+        "personality": {"type": "array"},
+        "security_groups": {"type": "array"},
+        "block_device_mapping": {"type": "array"},
+        "block_device_mapping_v2": {"type": "array"},
+        "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
+    },
+    "required": ["name", "flavorRef"],
+    "additionalProperties": False,
+}
+
+
+def _create(server: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": {
+        "server": server, "os:scheduler_hints": {"type": "object"},
+        "OS-SCH-HNT:scheduler_hints": {"type": "object"}},
+        "required": ["server"], "additionalProperties": False}
+
+
+def _evolve(base: dict[str, Any], add: dict[str, Any] | None = None,
+            drop: tuple[str, ...] = (), required: tuple[str, ...] = ()) -> dict[str, Any]:
+    schema = copy.deepcopy(base)
+    schema["properties"].update(add or {})
+    for key in drop:
+        schema["properties"].pop(key, None)
+    schema["required"] = schema["required"] + list(required)
+    return schema
+
+
+_S219 = _evolve(_SERVER_21, {"description": _DESCRIPTION})
+_S237 = _evolve(_S219, {"networks": {"oneOf": [
+    {"type": "array", "items": _NETWORK}, {"type": "string", "enum": ["auto", "none"]}]}},
+    required=("networks",))
+_S252 = _evolve(_S237, {"tags": {"type": "array", "items": TAG, "maxItems": 50}})
+_S257 = _evolve(_S252, drop=("personality",))
+_S274 = _evolve(_S257, {"host": _FQDN, "hypervisor_hostname": _FQDN})
+_S290 = _evolve(_S274, {"hostname": _HOSTNAME})
+_S294 = _evolve(_S290, {"hostname": _FQDN})
+
+# (first version, schema), newest last
+CREATE: list[tuple[str, dict[str, Any]]] = [
+    ("2.1", _create(_SERVER_21)), ("2.19", _create(_S219)), ("2.37", _create(_S237)),
+    ("2.52", _create(_S252)), ("2.57", _create(_S257)), ("2.74", _create(_S274)),
+    ("2.90", _create(_S290)), ("2.94", _create(_S294)),
+]
+
+_UPDATE_21: dict[str, Any] = {"type": "object", "properties": {
+    "name": NAME, "accessIPv4": {"type": "string", "format": "ipv4"},
+    "accessIPv6": {"type": "string", "format": "ipv6"},
+    "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]}},
+    "required": [], "additionalProperties": False}
+_U219 = _evolve(_UPDATE_21, {"description": _DESCRIPTION})
+_U290 = _evolve(_U219, {"hostname": _HOSTNAME})
+_U294 = _evolve(_U290, {"hostname": _FQDN})
+
+
+def _update(server: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": {"server": server}, "required": ["server"],
+            "additionalProperties": False}
+
+
+UPDATE: list[tuple[str, dict[str, Any]]] = [
+    ("2.1", _update(_UPDATE_21)), ("2.19", _update(_U219)), ("2.90", _update(_U290)),
+    ("2.94", _update(_U294)),
+]
+
+
+def for_version(table: list[tuple[str, dict[str, Any]]], req: Any) -> dict[str, Any]:
+    """The newest schema of `table` whose first version the request has reached."""
+    chosen = table[0][1]
+    for first, schema in table:
+        if req.at_least(first):
+            chosen = schema
+    return chosen

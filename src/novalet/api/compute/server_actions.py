@@ -1,0 +1,97 @@
+"""POST /servers/{id}/action: one handler per action key in the body."""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable
+
+from novalet.api.handler import ApiRequest, Reply
+from novalet.api.validation import ValidationError, validate
+from novalet.policy import enforce
+
+_REBOOT = {"type": "object", "properties": {"reboot": {
+    "type": "object", "properties": {"type": {"type": "string", "enum": [
+        "HARD", "Hard", "hard", "SOFT", "Soft", "soft"]}},
+    "required": ["type"], "additionalProperties": False}}, "required": ["reboot"]}
+_NULL_BODY = {"type": ["null", "object"]}
+_LOCK_273 = {"type": ["null", "object"], "properties": {
+    "locked_reason": {"type": "string", "minLength": 1, "maxLength": 255}},
+    "additionalProperties": False}
+_CONSOLE = {"type": ["object", "null"], "properties": {
+    "length": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$"}},
+    "additionalProperties": False}
+
+# body key -> (policy, domain action name)
+_POWER: dict[str, tuple[str, str]] = {
+    "os-stop": ("os_compute_api:servers:stop", "stop"),
+    "os-start": ("os_compute_api:servers:start", "start"),
+    "pause": ("os_compute_api:os-pause-server:pause", "pause"),
+    "unpause": ("os_compute_api:os-pause-server:unpause", "unpause"),
+    "suspend": ("os_compute_api:os-suspend-server:suspend", "suspend"),
+    "resume": ("os_compute_api:os-suspend-server:resume", "resume"),
+}
+
+
+async def dispatch(req: ApiRequest) -> Any:
+    body = await req.json_object()
+    for key, value in body.items():
+        if key in _POWER:
+            return await _power(req, key, value)
+        handler = _HANDLERS.get(key)
+        if handler is not None:
+            return await handler(req, value)
+    raise ValidationError(reason=f"There is no such action: {', '.join(body) or '(none)'}")
+
+
+async def _instance(req: ApiRequest, policy: str) -> Any:
+    instance = await req.app.compute.get(req.ctx, req.path["server_id"])
+    enforce(req.ctx, policy, instance.project_id)
+    return instance
+
+
+async def _power(req: ApiRequest, key: str, value: Any) -> Reply:
+    validate(value, _NULL_BODY)
+    policy, action = _POWER[key]
+    instance = await _instance(req, policy)
+    await req.app.compute.power_action(req.ctx, instance.uuid, action)
+    return Reply(None, 202)
+
+
+async def _reboot(req: ApiRequest, value: Any) -> Reply:
+    validate({"reboot": value}, _REBOOT)
+    instance = await _instance(req, "os_compute_api:servers:reboot")
+    hard = value["type"].upper() == "HARD"
+    await req.app.compute.power_action(req.ctx, instance.uuid,
+                                       "reboot_hard" if hard else "reboot")
+    return Reply(None, 202)
+
+
+async def _lock(req: ApiRequest, value: Any) -> Reply:
+    validate(value, _LOCK_273 if req.at_least("2.73") else _NULL_BODY)
+    instance = await _instance(req, "os_compute_api:os-lock-server:lock")
+    reason = (value or {}).get("locked_reason") if req.at_least("2.73") else None
+    await req.app.compute.lock(req.ctx, instance.uuid, reason)
+    return Reply(None, 202)
+
+
+async def _unlock(req: ApiRequest, value: Any) -> Reply:
+    validate(value, _NULL_BODY)
+    instance = await _instance(req, "os_compute_api:os-lock-server:unlock")
+    await req.app.compute.unlock(req.ctx, instance.uuid)
+    return Reply(None, 202)
+
+
+async def _console_output(req: ApiRequest, value: Any) -> dict[str, Any]:
+    validate(value, _CONSOLE)
+    instance = await _instance(req, "os_compute_api:servers:show")
+    length = (value or {}).get("length")
+    output = await req.app.compute.console_output(req.ctx, instance.uuid)
+    if length is not None and int(length) >= 0:
+        lines = output.splitlines(keepends=True)
+        output = "".join(lines[-int(length):]) if int(length) else ""
+    return {"output": output}
+
+
+_HANDLERS: dict[str, Callable[[ApiRequest, Any], Awaitable[Any]]] = {
+    "reboot": _reboot, "lock": _lock, "unlock": _unlock,
+    "os-getConsoleOutput": _console_output,
+}

@@ -1,0 +1,130 @@
+"""How a server looks in API responses, at each microversion."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from novalet.api.handler import ApiRequest
+from novalet.common.timeutils import isotime, isotime_micro
+from novalet.compute.states import status_of
+from novalet.db.models import Instance, InstanceFault
+from novalet.policy import authorize
+
+_PROGRESS_STATUSES = {"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"}
+
+
+def links(req: ApiRequest, collection: str, item_id: str) -> list[dict[str, str]]:
+    base = req.app.conf.public_url + "/compute"
+    return [{"rel": "self", "href": f"{base}/v2.1/{collection}/{item_id}"},
+            {"rel": "bookmark", "href": f"{base}/{collection}/{item_id}"}]
+
+
+def host_id(instance: Instance) -> str:
+    """Nova's opaque per-project host id."""
+    if not instance.host:
+        return ""
+    return hashlib.sha224((instance.project_id + instance.host).encode()).hexdigest()
+
+
+def brief(req: ApiRequest, instance: Instance) -> dict[str, Any]:
+    return {"id": instance.uuid, "name": instance.display_name,
+            "links": links(req, "servers", instance.uuid)}
+
+
+def detail(req: ApiRequest, instance: Instance, fault: InstanceFault | None = None
+           ) -> dict[str, Any]:
+    status = status_of(instance.vm_state, instance.task_state)
+    body: dict[str, Any] = {
+        **brief(req, instance),
+        "status": status, "tenant_id": instance.project_id, "user_id": instance.user_id,
+        "metadata": {m.key: m.value for m in instance.metadata_items},
+        "hostId": host_id(instance), "image": _image(req, instance),
+        "flavor": _flavor(req, instance), "created": isotime(instance.created_at),
+        "updated": isotime(instance.updated_at or instance.created_at),
+        "addresses": {}, "accessIPv4": instance.access_ip_v4 or "",
+        "accessIPv6": instance.access_ip_v6 or "", "OS-DCF:diskConfig": "MANUAL",
+        "OS-EXT-AZ:availability_zone": instance.availability_zone or "",
+        "config_drive": "True" if instance.config_drive else "",
+        "key_name": instance.key_name,
+        "OS-SRV-USG:launched_at": isotime_micro(instance.launched_at),
+        "OS-SRV-USG:terminated_at": isotime_micro(instance.terminated_at),
+        "OS-EXT-STS:task_state": instance.task_state,
+        "OS-EXT-STS:vm_state": instance.vm_state,
+        "OS-EXT-STS:power_state": instance.power_state,
+        "os-extended-volumes:volumes_attached": [],
+        "security_groups": [{"name": "default"}],
+    }
+    if status in _PROGRESS_STATUSES:
+        body["progress"] = instance.progress
+    _add_admin_attrs(req, instance, body)
+    _add_versioned(req, instance, body, status)
+    if fault is not None:
+        body["fault"] = _fault(req, fault)
+    return body
+
+
+def _image(req: ApiRequest, instance: Instance) -> Any:
+    if not instance.image_ref:
+        return ""
+    image: dict[str, Any] = {"id": instance.image_ref,
+                             "links": [links(req, "images", instance.image_ref)[1]]}
+    if req.at_least("2.98"):
+        image["properties"] = instance.system_metadata.get("image_properties", {})
+    return image
+
+
+def _flavor(req: ApiRequest, instance: Instance) -> dict[str, Any]:
+    flavor = instance.flavor
+    if not req.at_least("2.47"):
+        return {"id": flavor["flavorid"], "links": [links(req, "flavors",
+                                                          flavor["flavorid"])[1]]}
+    return {"vcpus": flavor["vcpus"], "ram": flavor["memory_mb"], "disk": flavor["root_gb"],
+            "ephemeral": flavor["ephemeral_gb"], "swap": flavor["swap"],
+            "original_name": flavor["name"], "extra_specs": flavor.get("extra_specs", {})}
+
+
+def _add_admin_attrs(req: ApiRequest, instance: Instance, body: dict[str, Any]) -> None:
+    admin = authorize(req.ctx, "os_compute_api:os-extended-server-attributes")
+    if admin:
+        body.update({"OS-EXT-SRV-ATTR:host": instance.host,
+                     "OS-EXT-SRV-ATTR:instance_name": f"instance-{instance.id:08x}",
+                     "OS-EXT-SRV-ATTR:hypervisor_hostname": instance.node})
+    if req.at_least("2.3") and admin:
+        body.update({"OS-EXT-SRV-ATTR:reservation_id": instance.reservation_id,
+                     "OS-EXT-SRV-ATTR:launch_index": instance.launch_index,
+                     "OS-EXT-SRV-ATTR:kernel_id": "", "OS-EXT-SRV-ATTR:ramdisk_id": "",
+                     "OS-EXT-SRV-ATTR:root_device_name": None,
+                     "OS-EXT-SRV-ATTR:user_data": instance.user_data})
+    if req.at_least("2.3") and (admin or req.at_least("2.90")):
+        body["OS-EXT-SRV-ATTR:hostname"] = instance.hostname
+
+
+def _add_versioned(req: ApiRequest, instance: Instance, body: dict[str, Any],
+                   status: str) -> None:
+    if req.at_least("2.9"):
+        body["locked"] = instance.locked
+    if req.at_least("2.16") and authorize(req.ctx, "os_compute_api:servers:show:host_status"):
+        body["host_status"] = "UP" if instance.host else ""
+    if req.at_least("2.19"):
+        body["description"] = instance.display_description
+    if req.at_least("2.26"):
+        body["tags"] = [t.tag for t in instance.tags]
+    if req.at_least("2.63"):
+        body["trusted_image_certificates"] = None
+    if req.at_least("2.71"):
+        body["server_groups"] = []
+    if req.at_least("2.73"):
+        body["locked_reason"] = instance.locked_reason
+    if req.at_least("2.96"):
+        body["pinned_availability_zone"] = instance.requested_availability_zone
+    if req.at_least("2.100"):
+        body["scheduler_hints"] = instance.scheduler_hints or {}
+
+
+def _fault(req: ApiRequest, fault: InstanceFault) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": fault.code, "created": isotime(fault.created_at),
+                            "message": fault.message}
+    if req.ctx.is_admin or fault.code != 500:
+        body["details"] = fault.details
+    return body

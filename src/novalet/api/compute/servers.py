@@ -1,0 +1,136 @@
+"""Handlers for /servers: list, detail, show, create, update, delete."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from typing import Any
+from urllib.parse import urlencode
+
+from novalet.api.compute import server_filters, server_view
+from novalet.api.compute.schemas import servers as schemas
+from novalet.api.handler import ApiRequest, Reply
+from novalet.api.validation import ValidationError, to_bool, validate
+from novalet.compute.api import CreateRequest
+from novalet.policy import enforce
+
+
+async def index(req: ApiRequest) -> dict[str, Any]:
+    enforce(req.ctx, "os_compute_api:servers:index")
+    rows = await req.app.compute.list(req.ctx, server_filters.parse(req))
+    return _page(req, "servers", [server_view.brief(req, r) for r in rows], rows)
+
+
+async def detail(req: ApiRequest) -> dict[str, Any]:
+    enforce(req.ctx, "os_compute_api:servers:index")
+    rows = await req.app.compute.list(req.ctx, server_filters.parse(req))
+    faults = await req.app.compute.faults(rows)
+    return _page(req, "servers/detail",
+                 [server_view.detail(req, r, faults.get(r.uuid)) for r in rows], rows)
+
+
+def _page(req: ApiRequest, path: str, items: list[dict[str, Any]], rows: list[Any]
+          ) -> dict[str, Any]:
+    body: dict[str, Any] = {"servers": items}
+    limit = req.query.get("limit")
+    max_limit = req.app.conf.get("api", "max_limit")
+    page_size = min(int(limit), max_limit) if limit is not None else max_limit
+    if rows and len(rows) >= page_size:
+        params = [(k, v) for k, v in req.query.multi_items() if k != "marker"]
+        params.append(("marker", rows[-1].uuid))
+        query = urlencode(params)
+        href = f"{req.app.conf.public_url}/compute/v2.1/{path}?{query}"
+        body["servers_links"] = [{"rel": "next", "href": href}]
+    return body
+
+
+async def show(req: ApiRequest) -> dict[str, Any]:
+    instance = await req.app.compute.get(req.ctx, req.path["server_id"])
+    enforce(req.ctx, "os_compute_api:servers:show", instance.project_id)
+    faults = await req.app.compute.faults([instance])
+    return {"server": server_view.detail(req, instance, faults.get(instance.uuid))}
+
+
+async def create(req: ApiRequest) -> Reply:
+    enforce(req.ctx, "os_compute_api:servers:create", req.ctx.project_id)
+    body = await req.json_object()
+    validate(body, schemas.for_version(schemas.CREATE, req))
+    request = _create_request(req, body)
+    records, reservation_id = await req.app.compute.create(req.ctx, request)
+    if request.return_reservation_id:
+        return Reply({"reservation_id": reservation_id}, 202)
+    first = records[0]
+    password = body["server"].get("adminPass") or _password()
+    server = {**server_view.brief(req, first), "OS-DCF:diskConfig": "MANUAL",
+              "security_groups": [{"name": "default"}], "adminPass": password}
+    del server["name"]
+    location = server_view.links(req, "servers", first.uuid)[0]["href"]
+    return Reply({"server": server}, 202, {"Location": location})
+
+
+def _create_request(req: ApiRequest, body: dict[str, Any]) -> CreateRequest:
+    server = body["server"]
+    if "imageRef" not in server and not server.get("block_device_mapping_v2"):
+        raise ValidationError(reason="Invalid input: 'imageRef' is a required property")
+    if server.get("block_device_mapping_v2") or server.get("block_device_mapping"):
+        raise ValidationError(reason="Block device mappings need the volume service, "
+                              "which this cloud does not run; boot from an image.")
+    min_count = int(server.get("min_count", 1))
+    max_count = int(server.get("max_count", min_count))
+    if min_count > max_count:
+        raise ValidationError(reason="min_count must be <= max_count")
+    hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
+    networks = server.get("networks", "auto")
+    if isinstance(networks, list) and networks:
+        raise ValidationError(reason="Network %s could not be found." % networks[0].get(
+            "uuid", networks[0].get("port", "")))
+    if server.get("hostname") and max_count > 1:
+        raise ValidationError(reason="Unable to specify a hostname when creating more "
+                              "than one server")
+    return CreateRequest(
+        name=server["name"], flavor_ref=_last(str(server["flavorRef"])),
+        image_ref=_last(server.get("imageRef", "")), min_count=min_count,
+        max_count=max_count, key_name=server.get("key_name"),
+        metadata=server.get("metadata", {}), user_data=server.get("user_data"),
+        availability_zone=server.get("availability_zone"),
+        description=server.get("description"), hostname=server.get("hostname"),
+        tags=server.get("tags", []), networks=networks,
+        config_drive=to_bool(server.get("config_drive") or False),
+        access_ip_v4=server.get("accessIPv4"), access_ip_v6=server.get("accessIPv6"),
+        scheduler_hints=hints, host=server.get("host"),
+        hypervisor_hostname=server.get("hypervisor_hostname"),
+        return_reservation_id=to_bool(server.get("return_reservation_id", False)))
+
+
+def _last(ref: str) -> str:
+    return ref.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _password(length: int = 12) -> str:
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+async def update(req: ApiRequest) -> dict[str, Any]:
+    instance = await req.app.compute.get(req.ctx, req.path["server_id"])
+    enforce(req.ctx, "os_compute_api:servers:update", instance.project_id)
+    body = await req.json_object()
+    validate(body, schemas.for_version(schemas.UPDATE, req))
+    server = body["server"]
+    names = {"name": "display_name", "description": "display_description",
+             "accessIPv4": "access_ip_v4", "accessIPv6": "access_ip_v6",
+             "hostname": "hostname"}
+    values = {column: server[key] for key, column in names.items() if key in server}
+    instance = await req.app.compute.update(req.ctx, instance.uuid, values)
+    faults = await req.app.compute.faults([instance])
+    view = server_view.detail(req, instance, faults.get(instance.uuid))
+    if not req.at_least("2.75"):
+        view.pop("OS-EXT-STS:task_state", None)
+    return {"server": view}
+
+
+async def delete(req: ApiRequest) -> Reply:
+    instance = await req.app.compute.get(req.ctx, req.path["server_id"])
+    enforce(req.ctx, "os_compute_api:servers:delete", instance.project_id)
+    await req.app.compute.delete(req.ctx, instance.uuid)
+    return Reply(None, 204)

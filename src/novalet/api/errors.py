@@ -1,0 +1,35 @@
+"""Error bodies as each OpenStack service shapes them."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+_NOVA_NAMES = {400: "badRequest", 401: "unauthorized", 403: "forbidden",
+               404: "itemNotFound", 405: "badMethod", 406: "notAcceptable",
+               409: "conflictingRequest", 413: "overLimit", 415: "badMediaType",
+               429: "overLimit", 501: "notImplemented", 503: "serviceUnavailable"}
+
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+           405: "Method Not Allowed", 406: "Not Acceptable", 409: "Conflict",
+           413: "Request Entity Too Large", 415: "Unsupported Media Type",
+           500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable"}
+
+
+def nova_body(code: int, message: str) -> dict[str, Any]:
+    """{"itemNotFound": {"code": 404, "message": "..."}}"""
+    return {_NOVA_NAMES.get(code, "computeFault"): {"code": code, "message": message}}
+
+
+def keystone_body(code: int, message: str) -> dict[str, Any]:
+    """{"error": {"code": 401, "message": "...", "title": "Unauthorized"}}"""
+    return {"error": {"code": code, "message": message, "title": _TITLES.get(code, "Error")}}
+
+
+def glance_body(code: int, message: str) -> dict[str, Any]:
+    """Glance answers with the status title and the explanation."""
+    return {"code": code, "title": _TITLES.get(code, "Error"), "message": message,
+            "error": {"code": code, "title": _TITLES.get(code, "Error"),
+                      "message": message}}
+
+
+Formatter = Callable[[int, str], dict[str, Any]]

@@ -1,0 +1,165 @@
+"""The edge every API request passes: authentication, microversion, errors, replies.
+
+Handlers are `async def h(req: ApiRequest) -> Reply | dict | Response`. This
+module turns Novalet errors into the front-end's error body with the right
+status, and anything unexpected into a logged 500 carrying the request id.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from novalet import exceptions
+from novalet.api import errors
+from novalet.api.compute import microversions
+from novalet.common.context import RequestContext, bind_request_id, new_request_id
+from novalet.identity.tokens import TokenData, TokenNotValid
+
+LOG = logging.getLogger(__name__)
+_REQUEST_ID = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+class MalformedBody(exceptions.Invalid):
+    msg_fmt = "Malformed request body: %(reason)s"
+
+
+@dataclass
+class Reply:
+    body: Any = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Front:
+    """How one front-end (compute, identity, image) treats its requests."""
+
+    name: str
+    formatter: errors.Formatter
+    microversioned: bool = False
+
+
+COMPUTE = Front("compute", errors.nova_body, microversioned=True)
+IDENTITY = Front("identity", errors.keystone_body)
+IMAGE = Front("image", errors.glance_body)
+
+
+class ApiRequest:
+    """What a handler sees: the context, the version, the path and query, the body."""
+
+    def __init__(self, raw: Request, ctx: RequestContext, token: TokenData | None,
+                 version: microversions.APIVersion | None) -> None:
+        self.raw = raw
+        self.ctx = ctx
+        self.token = token
+        self.version = version
+        self.app = raw.app.state.cloud
+        self.path: dict[str, Any] = raw.path_params
+        self.query = raw.query_params
+
+    def at_least(self, version: str) -> bool:
+        assert self.version is not None
+        return self.version.at_least(version)
+
+    async def json(self) -> Any:
+        data = await self.raw.body()
+        if not data:
+            raise MalformedBody(reason="the body is empty; send a JSON document")
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise MalformedBody(reason=str(exc)) from None
+
+    async def json_object(self) -> dict[str, Any]:
+        body = await self.json()
+        if not isinstance(body, dict):
+            raise MalformedBody(reason="the body must be a JSON object")
+        return body
+
+
+Handler = Callable[[ApiRequest], Awaitable[Any]]
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None
+                  ) -> Response:
+    if body is None:
+        return Response(status_code=status, headers=headers)
+    return Response(orjson.dumps(body), status_code=status, headers=headers,
+                    media_type="application/json")
+
+
+def endpoint(front: Front, handler: Handler, *, auth: bool = True
+             ) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap a handler into a Starlette endpoint for `front`."""
+
+    async def run(raw: Request) -> Response:
+        incoming = raw.headers.get("x-openstack-request-id", "")
+        request_id = incoming if _REQUEST_ID.match(incoming) else new_request_id()
+        bind_request_id(request_id)
+        headers = {"x-openstack-request-id": request_id}
+        if front is COMPUTE:
+            headers["x-compute-request-id"] = request_id
+        try:
+            version = None
+            if front.microversioned:
+                version = microversions.negotiate(raw.headers)
+                headers.update({"OpenStack-API-Version": f"compute {version}",
+                                "X-OpenStack-Nova-API-Version": str(version),
+                                "Vary": "OpenStack-API-Version, X-OpenStack-Nova-API-Version"})
+            ctx, token = _authenticate(raw, request_id, auth)
+            result = await handler(ApiRequest(raw, ctx, token, version))
+        except exceptions.NovaletError as exc:
+            if exc.code >= 500:
+                LOG.error("%s %s failed: %s", raw.method, raw.url.path, exc)
+            return json_response(front.formatter(exc.code, exc.message), exc.code, headers)
+        except Exception:
+            LOG.exception("Unexpected error in %s %s", raw.method, raw.url.path)
+            message = ("Unexpected API Error. Report this with request id "
+                       f"{request_id}; the service log has the details.")
+            return json_response(front.formatter(500, message), 500, headers)
+        return _reply(result, headers)
+
+    return run
+
+
+def _authenticate(raw: Request, request_id: str, required: bool
+                  ) -> tuple[RequestContext, TokenData | None]:
+    token_id = raw.headers.get("x-auth-token")
+    if not token_id:
+        if required:
+            raise TokenNotValid()
+        return RequestContext(request_id=request_id), None
+    token = raw.app.state.cloud.tokens.validate(token_id)
+    ctx = RequestContext(request_id=request_id, user_id=token.user_id,
+                         project_id=token.project_id, roles=token.role_names,
+                         user_name=token.user_name, project_name=token.project_name)
+    if required and token.project_id is None:
+        raise exceptions.Unauthorized("A project-scoped token is required.")
+    return ctx, token
+
+
+def _reply(result: Any, headers: dict[str, str]) -> Response:
+    if isinstance(result, Response):
+        result.headers.update(headers)
+        return result
+    if isinstance(result, Reply):
+        headers.update(result.headers)
+        return json_response(result.body, result.status, headers)
+    return json_response(result, 200, headers)
+
+
+class VersionNotFound(exceptions.NotFound):
+    msg_fmt = "The resource could not be found."
+
+
+def require_version(req: ApiRequest, first: str) -> None:
+    """Routes added in a microversion answer 404 below it, as Nova's do."""
+    if not req.at_least(first):
+        raise VersionNotFound()

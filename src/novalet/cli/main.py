@@ -1,0 +1,108 @@
+"""The `novalet` command: run a cloud, manage its database, print a sample config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+
+from novalet import __version__, config
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config-file", metavar="PATH",
+                        help="INI file in nova.conf style (see `novalet config sample`)")
+    parser.add_argument("--state-dir", metavar="DIR",
+                        help="directory for every file of the cloud "
+                             "(default: the user's data dir)")
+    parser.add_argument("--debug", action="store_true", help="log at DEBUG level")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="novalet", description="A compute cloud that speaks the OpenStack Compute API.")
+    parser.add_argument("--version", action="version", version=f"novalet {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    up = sub.add_parser("up", help="run a whole cloud in one process",
+                        description="Run api, conductor, scheduler and one compute host "
+                                    "in one process over SQLite and an in-process bus.")
+    _common(up)
+    up.add_argument("--listen", metavar="ADDR", help="address to bind (default 127.0.0.1)")
+    up.add_argument("--port", type=int, help="port of the API (default 8774)")
+    up.add_argument("--driver", choices=["fake"], help="virt driver (default fake)")
+
+    manage = sub.add_parser("manage", help="administer the cloud's database",
+                            description="Administer the cloud's database.")
+    manage_sub = manage.add_subparsers(dest="manage_command", metavar="AREA", required=True)
+    db = manage_sub.add_parser("db", help="database schema",
+                               description="Database schema commands.")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    sync = db_sub.add_parser("sync", help="migrate the schema to the newest revision",
+                             description="Create or migrate the schema to the newest "
+                                         "revision.")
+    _common(sync)
+
+    conf = sub.add_parser("config", help="configuration helpers",
+                          description="Configuration helpers.")
+    conf_sub = conf.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    conf_sub.add_parser("sample", help="print a sample novalet.conf",
+                        description="Print a sample novalet.conf with every option.")
+    return parser
+
+
+def load_conf(args: argparse.Namespace) -> config.Config:
+    conf = config.load(args.config_file)
+    if args.state_dir:
+        conf.set("DEFAULT", "state_path", args.state_dir)
+    if args.debug:
+        conf.set("DEFAULT", "debug", True)
+    for section, name, attr in (("api", "listen", "listen"), ("api", "port", "port"),
+                                ("DEFAULT", "compute_driver", "driver")):
+        value = getattr(args, attr, None)
+        if value is not None:
+            conf.set(section, name, value)
+    return conf
+
+
+def main(argv: list[str] | None = None) -> int:
+    started_at = time.monotonic()
+    args = build_parser().parse_args(argv)
+    if args.command == "config":
+        sys.stdout.write(config.sample())
+        return 0
+    try:
+        conf = load_conf(args)
+    except config.ConfigError as exc:
+        print(f"novalet: configuration error: {exc}", file=sys.stderr)
+        return 2
+    from novalet.common.context import setup_logging
+    setup_logging(conf.get("DEFAULT", "debug"))
+    if args.command == "up":
+        from novalet.service.up import run
+        conf.state_path.mkdir(parents=True, exist_ok=True)
+        run(conf, started_at)
+        return 0
+    return _db_sync(conf)
+
+
+def _db_sync(conf: config.Config) -> int:
+    from novalet.db import migrate
+    from novalet.db.engine import Database
+
+    async def sync() -> None:
+        db = Database(conf.database_url)
+        try:
+            await migrate.sync(db)
+        finally:
+            await db.close()
+
+    conf.state_path.mkdir(parents=True, exist_ok=True)
+    asyncio.run(sync())
+    print(f"Database at {conf.database_url} is at the newest revision.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

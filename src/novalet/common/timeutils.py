@@ -1,0 +1,31 @@
+"""Time formats the OpenStack APIs use."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def isotime(value: dt.datetime | None) -> str | None:
+    """'2026-11-21T09:30:00Z' (Nova's format for created/updated)."""
+    if value is None:
+        return None
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def isotime_micro(value: dt.datetime | None) -> str | None:
+    """'2026-11-21T09:30:00.000000' (Nova's format for launched_at and actions)."""
+    if value is None:
+        return None
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def parse_isotime(value: str) -> dt.datetime:
+    """A naive UTC datetime from an ISO 8601 string; ValueError when it is not one."""
+    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+    return parsed

@@ -1,0 +1,359 @@
+"""The compute domain service: every rule about servers lives here, for every front-end.
+
+It checks states and locks, writes the records, records the instance action,
+then hands work to the conductor or the instance's compute host.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+import secrets
+import string
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from novalet import config, exceptions
+from novalet.common.context import RequestContext
+from novalet.compute import rpcapi as compute_rpcapi
+from novalet.compute.flavors import FlavorService
+from novalet.compute.keypairs import KeypairService
+from novalet.compute.payloads import RequestSpec
+from novalet.compute.states import ALLOWED, PowerState, TaskState, VmState
+from novalet.conductor.manager import payload_of
+from novalet.conductor.rpcapi import ConductorAPI
+from novalet.db import instance_actions, instances, placement, services
+from novalet.db.engine import Database
+from novalet.db.models import Instance, InstanceMetadata, InstanceTag
+from novalet.image.api import ImageService
+from novalet.rpc.bus import Bus
+
+LOG = logging.getLogger(__name__)
+MAX_TAGS = 50
+MAX_USER_DATA = 65535
+
+
+class InstanceInvalidState(exceptions.Conflict):
+    msg_fmt = "Cannot '%(action)s' instance %(uuid)s while it is in %(attr)s %(state)s"
+
+
+class InstanceIsLocked(exceptions.Conflict):
+    msg_fmt = "Instance %(uuid)s is locked"
+
+
+class InvalidRequest(exceptions.Invalid):
+    msg_fmt = "%(reason)s"
+
+
+class AvailabilityZoneNotFound(exceptions.Invalid):
+    msg_fmt = "The requested availability zone is not available"
+
+
+@dataclass
+class CreateRequest:
+    """A validated server create request."""
+
+    name: str
+    flavor_ref: str
+    image_ref: str
+    min_count: int = 1
+    max_count: int = 1
+    key_name: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    user_data: str | None = None
+    availability_zone: str | None = None
+    description: str | None = None
+    hostname: str | None = None
+    tags: list[str] = field(default_factory=list)
+    networks: Any = "auto"
+    config_drive: bool = False
+    access_ip_v4: str | None = None
+    access_ip_v6: str | None = None
+    scheduler_hints: dict[str, Any] = field(default_factory=dict)
+    return_reservation_id: bool = False
+    host: str | None = None
+    hypervisor_hostname: str | None = None
+
+
+def sanitize_hostname(name: str, default: str = "server") -> str:
+    """A DNS label from a display name, as Nova makes it."""
+    host = re.sub(r"[ _.]", "-", name.lower())
+    host = re.sub(r"[^a-z0-9-]", "", host).strip("-")[:63].rstrip("-")
+    return host or default
+
+
+class ComputeAPI:
+    def __init__(self, db: Database, bus: Bus, conf: config.Config, *,
+                 images: ImageService, flavors: FlavorService,
+                 keypairs: KeypairService) -> None:
+        self.db = db
+        self.conf = conf
+        self.images = images
+        self.flavors = flavors
+        self.keypairs = keypairs
+        self.conductor = ConductorAPI(bus)
+        self.compute = compute_rpcapi.ComputeAPI(bus)
+
+    # --- create -----------------------------------------------------------
+
+    async def create(self, ctx: RequestContext, req: CreateRequest
+                     ) -> tuple[list[Instance], str]:
+        try:
+            flavor = await self.flavors.get_for_boot(ctx, req.flavor_ref)
+            image = await self._image_for_boot(ctx, req.image_ref, flavor)
+        except exceptions.NotFound as exc:  # a bad reference in the body is a 400
+            raise InvalidRequest(reason=exc.message) from None
+        key_data = None
+        if req.key_name:
+            try:
+                key_data = (await self.keypairs.get(ctx.user_id or "", req.key_name)
+                            ).public_key
+            except exceptions.NotFound:
+                raise InvalidRequest(reason="Invalid key_name provided.") from None
+        zone, force_host, force_node = await self._parse_zone(ctx, req)
+        _check_user_data(req.user_data)
+        reservation_id = "r-" + "".join(secrets.choice(string.ascii_lowercase +
+                                                       string.digits) for _ in range(8))
+        flavor_doc = flavor_document(flavor)
+        count = req.max_count
+        records = [self._new_instance(ctx, req, i, count, flavor_doc, image, key_data,
+                                      reservation_id) for i in range(count)]
+        await instances.create(self.db, records)
+        uuids = [r.uuid for r in records]
+        await instance_actions.start(self.db, ctx, uuids, "create")
+        spec = RequestSpec(instance_uuids=uuids, project_id=ctx.project_id or "",
+                           user_id=ctx.user_id or "", vcpus=flavor.vcpus,
+                           memory_mb=flavor.memory_mb,
+                           disk_gb=flavor.root_gb + flavor.ephemeral_gb + (flavor.swap + 1023)
+                           // 1024, availability_zone=zone, force_host=force_host,
+                           force_node=force_node, scheduler_hints=req.scheduler_hints,
+                           extra_specs={e.key: e.value for e in flavor.extra_specs})
+        await self.conductor.build_instances(ctx, spec)
+        return records, reservation_id
+
+    def _new_instance(self, ctx: RequestContext, req: CreateRequest, index: int, count: int,
+                      flavor_doc: dict[str, Any], image: dict[str, Any] | None,
+                      key_data: str | None, reservation_id: str) -> Instance:
+        uuid = str(uuidlib.uuid4())
+        hostname = req.hostname or sanitize_hostname(req.name, f"server-{uuid}")
+        if count > 1:
+            hostname = f"{hostname}-{index + 1}"
+        return Instance(
+            uuid=uuid, display_name=req.name, display_description=req.description,
+            hostname=hostname, project_id=ctx.project_id, user_id=ctx.user_id,
+            image_ref=image["id"] if image else "", flavor=flavor_doc,
+            vm_state=VmState.BUILDING, task_state=TaskState.SCHEDULING,
+            power_state=PowerState.NOSTATE, requested_availability_zone=req.availability_zone,
+            availability_zone=None, key_name=req.key_name, key_data=key_data,
+            user_data=req.user_data, config_drive=req.config_drive,
+            reservation_id=reservation_id, launch_index=index,
+            access_ip_v4=req.access_ip_v4, access_ip_v6=req.access_ip_v6,
+            scheduler_hints=req.scheduler_hints,
+            system_metadata={"image_properties": _image_properties(image)},
+            metadata_items=[InstanceMetadata(key=k, value=v) for k, v in req.metadata.items()],
+            tags=[InstanceTag(tag=t) for t in dict.fromkeys(req.tags)])
+
+    async def _image_for_boot(self, ctx: RequestContext, image_ref: str,
+                              flavor: Any) -> dict[str, Any] | None:
+        image = await self.images.get(ctx, image_ref)
+        if image["status"] != "active":
+            raise InvalidRequest(reason=f"Image {image_ref} is not active.")
+        if (image.get("min_ram") or 0) > flavor.memory_mb:
+            raise InvalidRequest(reason="Flavor's memory is too small for requested image.")
+        if flavor.root_gb and (image.get("min_disk") or 0) > flavor.root_gb:
+            raise InvalidRequest(reason="Flavor's disk is too small for requested image.")
+        size_gb = ((image.get("size") or 0) + 2**30 - 1) // 2**30
+        if flavor.root_gb and size_gb > flavor.root_gb:
+            raise InvalidRequest(reason="Flavor's disk is too small for requested image. "
+                                 f"Flavor disk is {flavor.root_gb}G, image is {size_gb}G.")
+        return image
+
+    async def _parse_zone(self, ctx: RequestContext, req: CreateRequest
+                          ) -> tuple[str | None, str | None, str | None]:
+        zone, host, node = req.availability_zone, req.host, req.hypervisor_hostname
+        if zone and ":" in zone:
+            zone, _, rest = zone.partition(":")
+            host_part, _, node_part = rest.partition(":")
+            host, node = host_part or host, node_part or node
+        if (host or node) and not ctx.is_admin:
+            raise exceptions.Forbidden(action="os_compute_api:servers:create:forced_host")
+        if zone:
+            zones = {p.availability_zone for p in await placement.summaries(self.db)}
+            if zone not in zones:
+                raise AvailabilityZoneNotFound()
+        return zone or None, host, node
+
+    # --- reading ----------------------------------------------------------
+
+    async def get(self, ctx: RequestContext, uuid: str) -> Instance:
+        """The instance if ctx may see it; otherwise 404 (never a hint it exists)."""
+        project = None if ctx.is_admin else ctx.project_id
+        return await instances.get(self.db, uuid, project_id=project)
+
+    async def list(self, ctx: RequestContext, query: instances.ListQuery) -> list[Instance]:
+        return await instances.list_instances(self.db, query)
+
+    async def faults(self, rows: list[Instance]) -> dict[str, Any]:
+        wanted = [r.uuid for r in rows if r.vm_state in (VmState.ERROR, VmState.DELETED)]
+        return await instance_actions.latest_faults(self.db, wanted)
+
+    # --- update and delete -----------------------------------------------
+
+    async def update(self, ctx: RequestContext, uuid: str, values: dict[str, Any]
+                     ) -> Instance:
+        instance = await self.get(ctx, uuid)
+        return await instances.update(self.db, instance.uuid, values)
+
+    async def delete(self, ctx: RequestContext, uuid: str) -> None:
+        instance = await self.get(ctx, uuid)
+        self._check_lock(ctx, instance)
+        await instance_actions.start(self.db, ctx, [uuid], "delete")
+        if instance.host is None or not await self._host_up(instance.host):
+            LOG.info("Deleting %s locally (no compute host is running it)", uuid)
+            await instances.destroy(self.db, uuid)
+            return
+        instance = await instances.update(self.db, uuid, {"task_state": TaskState.DELETING})
+        await self.compute.terminate_instance(ctx, instance.host, payload_of(instance))
+
+    async def _host_up(self, host: str) -> bool:
+        for service in await services.list_services(self.db, "nova-compute"):
+            if service.host == host:
+                return services.is_up(service, self.conf.get("DEFAULT", "service_down_time"))
+        return False
+
+    # --- actions ----------------------------------------------------------
+
+    async def power_action(self, ctx: RequestContext, uuid: str, action: str) -> None:
+        """reboot, reboot_hard, stop, start, pause, unpause, suspend, resume."""
+        instance = await self.get(ctx, uuid)
+        self._check_lock(ctx, instance)
+        vm_states, task_states, task_state = ALLOWED[action]
+        public = "reboot" if action == "reboot_hard" else action
+        if instance.vm_state not in vm_states:
+            raise InstanceInvalidState(action=public, uuid=uuid, attr="vm_state",
+                                       state=instance.vm_state)
+        if instance.task_state not in task_states:
+            raise InstanceInvalidState(action=public, uuid=uuid, attr="task_state",
+                                       state=instance.task_state)
+        instance = await instances.update(self.db, uuid, {"task_state": task_state},
+                                          expected_task_state=[instance.task_state])
+        await instance_actions.start(self.db, ctx, [uuid], public)
+        await self.compute.power_action(ctx, instance.host, action, payload_of(instance))
+
+    async def lock(self, ctx: RequestContext, uuid: str, reason: str | None) -> None:
+        instance = await self.get(ctx, uuid)
+        await instance_actions.start(self.db, ctx, [uuid], "lock")
+        locked_by = "admin" if ctx.is_admin and ctx.project_id != instance.project_id \
+            else "owner"
+        await instances.update(self.db, uuid, {"locked": True, "locked_by": locked_by,
+                                               "locked_reason": reason})
+
+    async def unlock(self, ctx: RequestContext, uuid: str) -> None:
+        instance = await self.get(ctx, uuid)
+        if instance.locked_by == "admin" and not ctx.is_admin:
+            raise exceptions.Forbidden(
+                action="os_compute_api:os-lock-server:unlock:unlock_override")
+        await instance_actions.start(self.db, ctx, [uuid], "unlock")
+        await instances.update(self.db, uuid, {"locked": False, "locked_by": None,
+                                               "locked_reason": None})
+
+    def _check_lock(self, ctx: RequestContext, instance: Instance) -> None:
+        if instance.locked and not ctx.is_admin:
+            raise InstanceIsLocked(uuid=instance.uuid)
+
+    async def console_output(self, ctx: RequestContext, uuid: str) -> str:
+        instance = await self.get(ctx, uuid)
+        if instance.host is None or instance.vm_state == VmState.BUILDING:
+            raise InstanceInvalidState(action="get_console_output", uuid=uuid,
+                                       attr="vm_state", state=instance.vm_state)
+        return await self.compute.get_console_output(ctx, instance.host, uuid)
+
+    # --- metadata and tags ------------------------------------------------
+
+    async def set_metadata(self, ctx: RequestContext, uuid: str, items: dict[str, str],
+                           replace: bool) -> dict[str, str]:
+        instance = await self.get(ctx, uuid)
+        self._check_lock(ctx, instance)
+        self._check_not_building_task(instance, "update metadata")
+        return await instances.set_metadata(self.db, uuid, items, replace)
+
+    async def delete_metadata(self, ctx: RequestContext, uuid: str, key: str) -> None:
+        instance = await self.get(ctx, uuid)
+        self._check_lock(ctx, instance)
+        if key not in {m.key for m in instance.metadata_items}:
+            raise MetadataKeyNotFound(key=key, uuid=uuid)
+        await instances.delete_metadata(self.db, uuid, key)
+
+    def _check_not_building_task(self, instance: Instance, what: str) -> None:
+        if instance.task_state == TaskState.DELETING:
+            raise InstanceInvalidState(action=what, uuid=instance.uuid, attr="task_state",
+                                       state=instance.task_state)
+
+    async def set_tags(self, ctx: RequestContext, uuid: str, tags: list[str]) -> list[str]:
+        await self.get(ctx, uuid)
+        if len(set(tags)) > MAX_TAGS:
+            raise instances.TooManyTags(max=MAX_TAGS)
+        return await instances.set_tags(self.db, uuid, tags)
+
+    async def add_tag(self, ctx: RequestContext, uuid: str, tag: str) -> bool:
+        await self.get(ctx, uuid)
+        return await instances.add_tag(self.db, uuid, tag, MAX_TAGS)
+
+    async def delete_tag(self, ctx: RequestContext, uuid: str, tag: str) -> None:
+        await self.get(ctx, uuid)
+        if not await instances.delete_tag(self.db, uuid, tag):
+            raise TagNotFound(tag=tag, uuid=uuid)
+
+    # --- instance actions -------------------------------------------------
+
+    async def actions(self, ctx: RequestContext, uuid: str, **filters: Any) -> list[Any]:
+        instance = await instances.get(self.db, uuid, deleted=True,
+                                       project_id=None if ctx.is_admin else ctx.project_id)
+        return await instance_actions.list_for_instance(self.db, instance.uuid, **filters)
+
+    async def action(self, ctx: RequestContext, uuid: str, request_id: str) -> Any:
+        instance = await instances.get(self.db, uuid, deleted=True,
+                                       project_id=None if ctx.is_admin else ctx.project_id)
+        return await instance_actions.get(self.db, instance.uuid, request_id)
+
+
+class MetadataKeyNotFound(exceptions.NotFound):
+    msg_fmt = "Metadata item %(key)s was not found on instance %(uuid)s"
+
+
+class TagNotFound(exceptions.NotFound):
+    msg_fmt = "Tag %(tag)s could not be found for instance %(uuid)s."
+
+
+def flavor_document(flavor: Any) -> dict[str, Any]:
+    """The copy of a flavor an instance keeps, so later flavor edits don't change it."""
+    return {"flavorid": flavor.flavorid, "name": flavor.name, "memory_mb": flavor.memory_mb,
+            "vcpus": flavor.vcpus, "root_gb": flavor.root_gb,
+            "ephemeral_gb": flavor.ephemeral_gb, "swap": flavor.swap,
+            "rxtx_factor": flavor.rxtx_factor,
+            "extra_specs": {e.key: e.value for e in flavor.extra_specs}}
+
+
+def _check_user_data(user_data: str | None) -> None:
+    if user_data is None:
+        return
+    try:
+        decoded = base64.b64decode(user_data, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest(reason="User data needs to be valid base 64.") from None
+    if len(decoded) > MAX_USER_DATA:
+        raise InvalidRequest(reason=f"User data too large. User data must be no larger "
+                             f"than {MAX_USER_DATA} bytes once base64 encoded.")
+
+
+def _image_properties(image: dict[str, Any] | None) -> dict[str, Any]:
+    if not image:
+        return {}
+    core = {"id", "name", "status", "visibility", "protected", "os_hidden", "checksum",
+            "os_hash_algo", "os_hash_value", "owner", "size", "virtual_size", "created_at",
+            "updated_at", "tags", "self", "file", "schema", "direct_url", "locations",
+            "stores"}
+    return {k: v for k, v in image.items() if k not in core}

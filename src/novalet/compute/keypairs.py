@@ -1,0 +1,139 @@
+"""Key pairs: users' SSH public keys (and x509 certificates) that servers are booted with."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from novalet import exceptions
+from novalet.db import keypairs as db_keypairs
+from novalet.db.engine import Database
+from novalet.db.keypairs import KeyPairExists, KeypairNotFound, MarkerNotFound
+from novalet.db.models import KeyPair
+
+__all__ = ["KEYPAIR_TYPES", "MAX_KEYPAIRS_PER_USER", "InvalidKeypair", "KeyPair",
+           "KeyPairExists", "KeypairLimitExceeded", "KeypairNotFound", "KeypairService",
+           "MarkerNotFound", "ssh_fingerprint", "x509_fingerprint"]
+
+KEYPAIR_TYPES = ("ssh", "x509")
+# Nova's default key_pairs quota; per-user quotas replace it when quotas land.
+MAX_KEYPAIRS_PER_USER = 100
+_RSA_BITS = 2048
+
+
+class InvalidKeypair(exceptions.Invalid):
+    msg_fmt = "Keypair data is invalid: %(reason)s"
+
+
+class KeypairLimitExceeded(exceptions.QuotaExceeded):
+    msg_fmt = "Quota exceeded, too many key pairs."
+
+
+def _colon_hex(digest: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in digest)
+
+
+def ssh_fingerprint(public_key: str) -> str:
+    """Nova's fingerprint of an OpenSSH public key: MD5 of the key blob, colon hex.
+
+    The key must parse (ssh-rsa, ssh-ed25519, ecdsa-sha2-*); InvalidKeypair if not.
+    """
+    try:
+        key = serialization.load_ssh_public_key(public_key.strip().encode())
+    except (ValueError, TypeError, UnicodeError):
+        raise InvalidKeypair(reason="failed to generate fingerprint") from None
+    blob = key.public_bytes(serialization.Encoding.OpenSSH,
+                            serialization.PublicFormat.OpenSSH).split()[1]
+    return _colon_hex(hashlib.md5(base64.b64decode(blob), usedforsecurity=False).digest())
+
+
+def x509_fingerprint(pem: str) -> str:
+    """SHA-1 of a PEM certificate's DER form, colon hex (as Nova shows x509 keys)."""
+    try:
+        cert = x509.load_pem_x509_certificate(pem.encode())
+    except (ValueError, TypeError, UnicodeError) as exc:
+        raise InvalidKeypair(reason="failed to generate X509 fingerprint. "
+                             f"Error message: {exc}") from None
+    return _colon_hex(cert.fingerprint(hashes.SHA1()))  # noqa: S303 - Nova's format
+
+
+def generate_ssh_key() -> tuple[str, str]:
+    """A new RSA key: (private key PEM, OpenSSH public key)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=_RSA_BITS)
+    private = key.private_bytes(serialization.Encoding.PEM,
+                                serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                           serialization.PublicFormat.OpenSSH).decode()
+    return private, f"{public} Generated-by-Novalet"
+
+
+def generate_x509_cert(user_id: str) -> tuple[str, str]:
+    """A self-signed client certificate for user_id, valid ten years:
+    (base64 PKCS#12 bundle with the private key, certificate PEM)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=_RSA_BITS)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, user_id)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + dt.timedelta(days=3650))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    bundle = pkcs12.serialize_key_and_certificates(None, key, cert, None,
+                                                   serialization.NoEncryption())
+    return (base64.b64encode(bundle).decode(),
+            cert.public_bytes(serialization.Encoding.PEM).decode())
+
+
+class KeypairService:
+    """Per-user key pairs. Returned KeyPairs are detached database rows."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def import_key(self, user_id: str, name: str, public_key: str,
+                         key_type: str = "ssh") -> KeyPair:
+        """Store a public key (OpenSSH line, or PEM certificate for x509)."""
+        await self._check_quota(user_id)
+        return await self._store(user_id, name, public_key, key_type)
+
+    async def generate(self, user_id: str, name: str, key_type: str = "ssh"
+                       ) -> tuple[KeyPair, str]:
+        """Make a new key pair and store its public half; (keypair, private key).
+        The private key is never stored: this is the only time anyone sees it."""
+        await self._check_quota(user_id)
+        private, public = (generate_x509_cert(user_id) if key_type == "x509"
+                           else generate_ssh_key())
+        return await self._store(user_id, name, public, key_type), private
+
+    async def _store(self, user_id: str, name: str, public_key: str, key_type: str
+                     ) -> KeyPair:
+        fingerprint = (x509_fingerprint(public_key) if key_type == "x509"
+                       else ssh_fingerprint(public_key))
+        return await db_keypairs.create(self.db, {
+            "user_id": user_id, "name": name, "type": key_type,
+            "public_key": public_key, "fingerprint": fingerprint})
+
+    async def get(self, user_id: str, name: str) -> KeyPair:
+        """The user's key pair, or KeypairNotFound (404)."""
+        return await db_keypairs.get(self.db, user_id, name)
+
+    async def list_for_user(self, user_id: str, limit: int | None = None,
+                            marker: str | None = None) -> list[KeyPair]:
+        """The user's key pairs sorted by name; MarkerNotFound (400) for a bad marker."""
+        return await db_keypairs.list_for_user(self.db, user_id, limit, marker)
+
+    async def delete(self, user_id: str, name: str) -> None:
+        await db_keypairs.destroy(self.db, user_id, name)
+
+    async def _check_quota(self, user_id: str) -> None:
+        if await db_keypairs.count_for_user(self.db, user_id) >= MAX_KEYPAIRS_PER_USER:
+            raise KeypairLimitExceeded()

@@ -1,0 +1,178 @@
+"""The compute service of one host: drives the virt driver, reports, never touches the DB."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+import uuid as uuidlib
+from typing import Any, Awaitable, Callable
+
+from novalet import config, exceptions
+from novalet.common.context import RequestContext
+from novalet.common.timeutils import utcnow
+from novalet.compute.payloads import InstancePayload
+from novalet.compute.rpcapi import topic_for
+from novalet.compute.states import PowerState, TaskState, VmState
+from novalet.conductor.rpcapi import ConductorAPI
+from novalet.rpc.bus import Bus
+from novalet.virt.driver import ComputeDriver
+
+LOG = logging.getLogger(__name__)
+BINARY = "nova-compute"
+
+# action -> (driver method, vm_state after, power_state after)
+POWER_ACTIONS: dict[str, tuple[str, VmState, PowerState]] = {
+    "reboot": ("reboot", VmState.ACTIVE, PowerState.RUNNING),
+    "reboot_hard": ("reboot", VmState.ACTIVE, PowerState.RUNNING),
+    "stop": ("power_off", VmState.STOPPED, PowerState.SHUTDOWN),
+    "start": ("power_on", VmState.ACTIVE, PowerState.RUNNING),
+    "pause": ("pause", VmState.PAUSED, PowerState.PAUSED),
+    "unpause": ("unpause", VmState.ACTIVE, PowerState.RUNNING),
+    "suspend": ("suspend", VmState.SUSPENDED, PowerState.SUSPENDED),
+    "resume": ("resume", VmState.ACTIVE, PowerState.RUNNING),
+}
+EVENT_NAMES = {"reboot": "compute_reboot_instance", "reboot_hard": "compute_reboot_instance",
+               "stop": "compute_stop_instance", "start": "compute_start_instance",
+               "pause": "compute_pause_instance", "unpause": "compute_unpause_instance",
+               "suspend": "compute_suspend_instance", "resume": "compute_resume_instance"}
+
+
+def provider_uuid(hypervisor_hostname: str) -> str:
+    """A stable resource provider id for a node name."""
+    return str(uuidlib.uuid5(uuidlib.NAMESPACE_DNS, f"novalet-node.{hypervisor_hostname}"))
+
+
+class ComputeManager:
+    RPC_VERSION = "1.0"
+
+    def __init__(self, conf: config.Config, bus: Bus, driver: ComputeDriver) -> None:
+        self.conf = conf
+        self.host: str = conf.get("DEFAULT", "host")
+        self.bus = bus
+        self.driver = driver
+        self.conductor = ConductorAPI(bus)
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.driver.init_host(self.host)
+        await self.bus.serve(topic_for(self.host), self)
+        ctx = RequestContext.admin()
+        await self.report_resources(ctx)
+        await self.conductor.service_heartbeat(ctx, self.host, BINARY, topic_for(self.host))
+        self._heartbeat = asyncio.create_task(self._heartbeat_loop())
+
+    async def stop(self) -> None:
+        if self._heartbeat:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.conf.get("DEFAULT", "report_interval")
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.conductor.service_heartbeat(RequestContext.admin(), self.host,
+                                                       BINARY, topic_for(self.host))
+            except exceptions.NovaletError as exc:
+                LOG.warning("Heartbeat failed: %s", exc)
+
+    async def report_resources(self, ctx: RequestContext) -> None:
+        res = await self.driver.get_available_resource()
+        conf = self.conf
+        inventories = {
+            "VCPU": [res.vcpus, 0, conf.get("scheduler", "cpu_allocation_ratio")],
+            "MEMORY_MB": [res.memory_mb, 0, conf.get("scheduler", "ram_allocation_ratio")],
+            "DISK_GB": [res.local_gb, 0, conf.get("scheduler", "disk_allocation_ratio")]}
+        await self.conductor.update_provider(
+            ctx, provider_uuid(res.hypervisor_hostname), res.hypervisor_hostname, self.host,
+            conf.get("DEFAULT", "default_availability_zone"), inventories)
+
+    # --- build and delete -------------------------------------------------
+
+    async def build_and_run_instance(self, ctx: RequestContext,
+                                     instance: dict[str, Any]) -> None:
+        inst = InstancePayload.from_dict(instance)
+        event = "compute_build_and_run_instance"
+        await self.conductor.event_start(ctx, inst.uuid, event, self.host)
+        try:
+            await self.conductor.instance_update(
+                ctx, inst.uuid, {"task_state": TaskState.SPAWNING},
+                expected_task_state=[TaskState.SCHEDULING])
+            await self.driver.spawn(inst.guest_spec())
+        except exceptions.NotFound:
+            LOG.info("Instance %s deleted before it was built", inst.uuid)
+            return
+        except Exception as exc:
+            await self._fail_build(ctx, inst, event, exc)
+            return
+        try:
+            await self.conductor.instance_update(
+                ctx, inst.uuid, {"vm_state": VmState.ACTIVE, "task_state": None,
+                                 "power_state": PowerState.RUNNING,
+                                 "launched_at": utcnow().isoformat()},
+                expected_task_state=[TaskState.SPAWNING])
+        except (exceptions.NotFound, exceptions.Conflict):
+            LOG.info("Instance %s deleted while spawning; destroying the guest", inst.uuid)
+            await self.driver.destroy(inst.uuid)
+            return
+        await self.conductor.event_finish(ctx, inst.uuid, event, "Success")
+
+    async def _fail_build(self, ctx: RequestContext, inst: InstancePayload, event: str,
+                          exc: Exception) -> None:
+        LOG.warning("Failed to build %s: %s", inst.uuid, exc)
+        await self.driver.destroy(inst.uuid)
+        await self.conductor.add_fault(ctx, inst.uuid, getattr(exc, "code", 500), str(exc),
+                                       traceback.format_exc(), self.host)
+        await self.conductor.remove_allocations(ctx, inst.uuid)
+        try:
+            await self.conductor.instance_update(ctx, inst.uuid, {
+                "vm_state": VmState.ERROR, "task_state": None,
+                "power_state": PowerState.NOSTATE})
+        except exceptions.NotFound:
+            pass
+        await self.conductor.event_finish(ctx, inst.uuid, event, "Error",
+                                          traceback=traceback.format_exc())
+
+    async def terminate_instance(self, ctx: RequestContext, instance: dict[str, Any]) -> None:
+        inst = InstancePayload.from_dict(instance)
+        await self.conductor.event_start(ctx, inst.uuid, "compute_terminate_instance",
+                                         self.host)
+        await self.driver.destroy(inst.uuid)
+        await self.conductor.event_finish(ctx, inst.uuid, "compute_terminate_instance",
+                                          "Success")
+        await self.conductor.instance_destroy(ctx, inst.uuid)
+
+    # --- power actions ----------------------------------------------------
+
+    async def power_action(self, ctx: RequestContext, action: str,
+                           instance: dict[str, Any]) -> None:
+        inst = InstancePayload.from_dict(instance)
+        method, vm_state, power_state = POWER_ACTIONS[action]
+        call: Callable[..., Awaitable[None]] = getattr(self.driver, method)
+        args: tuple[Any, ...] = (inst.uuid, action == "reboot_hard") if method == "reboot" \
+            else (inst.uuid,)
+        await self._tracked(ctx, inst, EVENT_NAMES[action], call(*args), {
+            "vm_state": vm_state, "power_state": power_state, "task_state": None})
+
+    async def _tracked(self, ctx: RequestContext, inst: InstancePayload, event: str,
+                       work: Awaitable[None], values: dict[str, Any]) -> None:
+        """Run driver work inside an action event; on failure, record a fault and put
+        task_state back so the instance isn't stuck."""
+        await self.conductor.event_start(ctx, inst.uuid, event, self.host)
+        try:
+            await work
+        except Exception as exc:
+            LOG.warning("%s of %s failed: %s", event, inst.uuid, exc)
+            await self.conductor.add_fault(ctx, inst.uuid, getattr(exc, "code", 500),
+                                           str(exc), traceback.format_exc(), self.host)
+            await self.conductor.instance_update(ctx, inst.uuid, {"task_state": None})
+            await self.conductor.event_finish(ctx, inst.uuid, event, "Error",
+                                              traceback=traceback.format_exc())
+            return
+        await self.conductor.instance_update(ctx, inst.uuid, values,
+                                             expected_task_state=[inst.task_state])
+        await self.conductor.event_finish(ctx, inst.uuid, event, "Success")
+
+    async def get_console_output(self, ctx: RequestContext, uuid: str) -> str:
+        return await self.driver.get_console_output(uuid)

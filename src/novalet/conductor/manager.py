@@ -1,0 +1,147 @@
+"""The conductor: runs the build flow and is the compute hosts' only way to the database."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from novalet import config, exceptions
+from novalet.common.context import RequestContext
+from novalet.common.timeutils import parse_isotime
+from novalet.compute import rpcapi as compute_rpcapi
+from novalet.compute.payloads import InstancePayload, RequestSpec
+from novalet.compute.states import VmState
+from novalet.conductor.rpcapi import TOPIC
+from novalet.db import instance_actions, instances, placement, services
+from novalet.db.engine import Database
+from novalet.rpc.bus import Bus
+from novalet.scheduler.rpcapi import SchedulerAPI
+
+LOG = logging.getLogger(__name__)
+_UNSET = "_unset"
+_DATETIMES = {"launched_at", "terminated_at"}
+
+
+def payload_of(instance: Any) -> dict[str, Any]:
+    """An Instance row as the InstancePayload dict compute hosts receive."""
+    return InstancePayload(
+        uuid=instance.uuid, display_name=instance.display_name, hostname=instance.hostname,
+        project_id=instance.project_id, user_id=instance.user_id,
+        image_ref=instance.image_ref, flavor=instance.flavor, vm_state=instance.vm_state,
+        task_state=instance.task_state, power_state=instance.power_state,
+        host=instance.host, node=instance.node,
+        availability_zone=instance.availability_zone, key_data=instance.key_data,
+        user_data=instance.user_data,
+        metadata={m.key: m.value for m in instance.metadata_items}).to_dict()
+
+
+class ConductorManager:
+    RPC_VERSION = "1.0"
+
+    def __init__(self, conf: config.Config, db: Database, bus: Bus) -> None:
+        self.conf = conf
+        self.db = db
+        self.bus = bus
+        self.scheduler = SchedulerAPI(bus)
+        self.compute = compute_rpcapi.ComputeAPI(bus)
+
+    async def start(self) -> None:
+        await self.bus.serve(TOPIC, self)
+
+    async def stop(self) -> None:
+        pass
+
+    # --- the build flow ---------------------------------------------------
+
+    async def build_instances(self, ctx: RequestContext, spec: dict[str, Any]) -> None:
+        request = RequestSpec.from_dict(spec)
+        uuids = request.instance_uuids
+        for uuid in uuids:
+            await instance_actions.event_start(self.db, ctx, uuid, "conductor_schedule_and_"
+                                               "build_instances", self.conf.get("DEFAULT",
+                                                                               "host"))
+        try:
+            destinations = await self.scheduler.select_destinations(ctx, request)
+        except exceptions.NovaletError as exc:
+            for uuid in uuids:
+                await self._fail_build(ctx, uuid, exc)
+            return
+        for dest in destinations:
+            await self._send_to_host(ctx, dest)
+
+    async def _send_to_host(self, ctx: RequestContext, dest: dict[str, Any]) -> None:
+        uuid = dest["instance_uuid"]
+        try:
+            instance = await instances.update(
+                self.db, uuid, {"host": dest["host"], "node": dest["node"],
+                                "availability_zone": dest["availability_zone"]},
+                expected_task_state=["scheduling"])
+        except exceptions.NotFound:
+            LOG.info("Instance %s was deleted while scheduling", uuid)
+            await placement.remove_allocations(self.db, uuid)
+            return
+        except exceptions.Conflict:
+            LOG.info("Instance %s changed while scheduling; not building it", uuid)
+            await placement.remove_allocations(self.db, uuid)
+            return
+        await instance_actions.event_finish(self.db, ctx, uuid, "conductor_schedule_and_"
+                                            "build_instances", "Success")
+        await self.compute.build_and_run_instance(ctx, dest["host"], payload_of(instance))
+
+    async def _fail_build(self, ctx: RequestContext, uuid: str, exc: Exception) -> None:
+        LOG.warning("Build of %s failed: %s", uuid, exc)
+        await instance_actions.add_fault(self.db, uuid, getattr(exc, "code", 500), str(exc),
+                                         "", None)
+        try:
+            await instances.update(self.db, uuid, {"vm_state": VmState.ERROR,
+                                                   "task_state": None})
+        except exceptions.NotFound:
+            pass
+        await instance_actions.event_finish(self.db, ctx, uuid, "conductor_schedule_and_"
+                                            "build_instances", "Error", traceback=str(exc))
+
+    # --- database access for compute hosts --------------------------------
+
+    async def instance_update(self, ctx: RequestContext, uuid: str, values: dict[str, Any],
+                              expected_task_state: Any = _UNSET) -> dict[str, Any]:
+        values = {k: parse_isotime(v) if k in _DATETIMES and isinstance(v, str) else v
+                  for k, v in values.items()}
+        if expected_task_state == _UNSET:
+            instance = await instances.update(self.db, uuid, values)
+        else:
+            instance = await instances.update(self.db, uuid, values,
+                                              expected_task_state=expected_task_state)
+        return payload_of(instance)
+
+    async def instance_destroy(self, ctx: RequestContext, uuid: str) -> None:
+        await instances.destroy(self.db, uuid)
+
+    async def instances_on_host(self, ctx: RequestContext, host: str) -> list[dict[str, Any]]:
+        rows = await instances.list_instances(self.db, instances.ListQuery(host=host))
+        return [payload_of(r) for r in rows]
+
+    async def event_start(self, ctx: RequestContext, uuid: str, event: str,
+                          host: str | None) -> None:
+        await instance_actions.event_start(self.db, ctx, uuid, event, host)
+
+    async def event_finish(self, ctx: RequestContext, uuid: str, event: str, result: str,
+                           traceback: str | None = None) -> None:
+        await instance_actions.event_finish(self.db, ctx, uuid, event, result, traceback)
+
+    async def add_fault(self, ctx: RequestContext, uuid: str, code: int, message: str,
+                        details: str, host: str | None) -> None:
+        await instance_actions.add_fault(self.db, uuid, code, message, details, host)
+
+    async def remove_allocations(self, ctx: RequestContext, uuid: str) -> None:
+        await placement.remove_allocations(self.db, uuid)
+
+    async def service_heartbeat(self, ctx: RequestContext, host: str, binary: str,
+                                topic: str) -> None:
+        await services.heartbeat(self.db, host, binary, topic)
+
+    async def update_provider(self, ctx: RequestContext, uuid: str, name: str, host: str,
+                              availability_zone: str,
+                              inventories: dict[str, list[float]]) -> None:
+        await placement.upsert_provider(
+            self.db, uuid, name, host, availability_zone,
+            {rc: (int(v[0]), int(v[1]), float(v[2])) for rc, v in inventories.items()})

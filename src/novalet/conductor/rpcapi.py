@@ -1,0 +1,65 @@
+"""Client of the conductor: the build flow, and database access for compute hosts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from novalet.common.context import RequestContext
+from novalet.compute.payloads import InstancePayload, RequestSpec
+from novalet.rpc.bus import Bus
+
+TOPIC = "conductor"
+VERSION = "1.0"
+
+
+class ConductorAPI:
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+
+    async def build_instances(self, ctx: RequestContext, spec: RequestSpec) -> None:
+        """Schedule the spec's instances (already recorded) and start their builds."""
+        await self.bus.cast(ctx, TOPIC, "build_instances", VERSION, spec=spec.to_dict())
+
+    async def instance_update(self, ctx: RequestContext, uuid: str, values: dict[str, Any],
+                              expected_task_state: Any = "_unset") -> InstancePayload:
+        data = await self.bus.call(ctx, TOPIC, "instance_update", VERSION, uuid=uuid,
+                                   values=values, expected_task_state=expected_task_state)
+        return InstancePayload.from_dict(data)
+
+    async def instance_destroy(self, ctx: RequestContext, uuid: str) -> None:
+        await self.bus.call(ctx, TOPIC, "instance_destroy", VERSION, uuid=uuid)
+
+    async def instances_on_host(self, ctx: RequestContext, host: str
+                                ) -> list[InstancePayload]:
+        rows = await self.bus.call(ctx, TOPIC, "instances_on_host", VERSION, host=host)
+        return [InstancePayload.from_dict(r) for r in rows]
+
+    async def event_start(self, ctx: RequestContext, uuid: str, event: str,
+                          host: str | None) -> None:
+        await self.bus.call(ctx, TOPIC, "event_start", VERSION, uuid=uuid, event=event,
+                            host=host)
+
+    async def event_finish(self, ctx: RequestContext, uuid: str, event: str, result: str,
+                           traceback: str | None = None) -> None:
+        await self.bus.call(ctx, TOPIC, "event_finish", VERSION, uuid=uuid, event=event,
+                            result=result, traceback=traceback)
+
+    async def add_fault(self, ctx: RequestContext, uuid: str, code: int, message: str,
+                        details: str, host: str | None) -> None:
+        await self.bus.call(ctx, TOPIC, "add_fault", VERSION, uuid=uuid, code=code,
+                            message=message, details=details, host=host)
+
+    async def remove_allocations(self, ctx: RequestContext, uuid: str) -> None:
+        await self.bus.call(ctx, TOPIC, "remove_allocations", VERSION, uuid=uuid)
+
+    async def service_heartbeat(self, ctx: RequestContext, host: str, binary: str,
+                                topic: str) -> None:
+        await self.bus.call(ctx, TOPIC, "service_heartbeat", VERSION, host=host,
+                            binary=binary, topic=topic)
+
+    async def update_provider(self, ctx: RequestContext, uuid: str, name: str, host: str,
+                              availability_zone: str,
+                              inventories: dict[str, list[float]]) -> None:
+        await self.bus.call(ctx, TOPIC, "update_provider", VERSION, uuid=uuid, name=name,
+                            host=host, availability_zone=availability_zone,
+                            inventories=inventories)

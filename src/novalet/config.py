@@ -1,0 +1,148 @@
+"""Every configuration option, declared once with its help text, and the INI loader.
+
+The file follows nova.conf's layout where Nova has the option. `novalet config
+sample` prints a sample generated from the declarations below.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import platformdirs
+
+
+@dataclass(frozen=True)
+class Opt:
+    section: str
+    name: str
+    default: Any
+    help: str
+    type: Callable[[str], Any] = str
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+OPTIONS: list[Opt] = [
+    Opt("DEFAULT", "host", socket.gethostname(), "Name of this host as services report it."),
+    Opt("DEFAULT", "state_path", "", "Directory holding every file of the cloud "
+        "(database, images, keys). Empty means the user's data directory."),
+    Opt("DEFAULT", "debug", False, "Log at DEBUG level.", _bool),
+    Opt("DEFAULT", "transport_url", "memory://", "Message bus. memory:// is the in-process bus."),
+    Opt("DEFAULT", "compute_driver", "fake", "Virt driver of this compute host: fake."),
+    Opt("DEFAULT", "default_availability_zone", "nova", "Availability zone of compute hosts."),
+    Opt("DEFAULT", "rpc_response_timeout", 60.0, "Seconds a bus call waits for its reply.",
+        float),
+    Opt("DEFAULT", "report_interval", 10.0, "Seconds between service heartbeats.", float),
+    Opt("DEFAULT", "service_down_time", 60.0,
+        "Seconds without a heartbeat after which a service counts as down.", float),
+    Opt("api", "listen", "127.0.0.1", "Address the API server binds to."),
+    Opt("api", "port", 8774, "Port of the API server (compute, identity and image).", int),
+    Opt("api", "public_url", "", "Base URL clients use; empty means http://listen:port."),
+    Opt("api", "max_limit", 1000, "Most items a list call returns in one page.", int),
+    Opt("database", "connection", "", "SQLAlchemy URL. Empty means SQLite under state_path."),
+    Opt("identity", "token_expiration", 3600, "Seconds a token stays valid.", int),
+    Opt("identity", "admin_password", "admin", "Password of the bootstrap admin user."),
+    Opt("identity", "demo_password", "demo", "Password of the bootstrap demo user."),
+    Opt("identity", "region", "RegionOne", "Region named in the service catalog."),
+    Opt("fake", "vcpus", 64, "vCPUs the fake driver reports.", int),
+    Opt("fake", "memory_mb", 262144, "Memory (MiB) the fake driver reports.", int),
+    Opt("fake", "disk_gb", 10240, "Disk (GiB) the fake driver reports.", int),
+    Opt("fake", "spawn_delay", 0.0, "Seconds the fake driver takes to spawn a guest.", float),
+    Opt("scheduler", "cpu_allocation_ratio", 16.0, "Virtual CPUs per physical CPU.", float),
+    Opt("scheduler", "ram_allocation_ratio", 1.5, "Virtual RAM per physical RAM.", float),
+    Opt("scheduler", "disk_allocation_ratio", 1.0, "Virtual disk per physical disk.", float),
+    Opt("scheduler", "max_attempts", 3, "Hosts tried for one build before giving up.", int),
+]
+
+_BY_KEY = {(o.section, o.name): o for o in OPTIONS}
+
+
+class ConfigError(ValueError):
+    """The configuration file or a flag holds a value the option can't take."""
+
+
+@dataclass
+class Config:
+    """Option values by section; reads fall back to the declared default."""
+
+    values: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    def get(self, section: str, name: str) -> Any:
+        key = (section, name)
+        if key in self.values:
+            return self.values[key]
+        return _BY_KEY[key].default
+
+    def set(self, section: str, name: str, raw: Any) -> None:
+        opt = _BY_KEY.get((section, name))
+        if opt is None:
+            raise ConfigError(f"unknown option [{section}] {name}")
+        if isinstance(raw, str) and opt.type is not str:
+            try:
+                raw = opt.type(raw)
+            except ValueError as exc:
+                raise ConfigError(f"[{section}] {name}: {exc}") from None
+        self.values[(section, name)] = raw
+
+    @property
+    def state_path(self) -> Path:
+        path = self.get("DEFAULT", "state_path") or platformdirs.user_data_dir("novalet")
+        return Path(path).expanduser().resolve()
+
+    @property
+    def database_url(self) -> str:
+        url = self.get("database", "connection")
+        return url or f"sqlite:///{self.state_path / 'novalet.sqlite'}"
+
+    @property
+    def public_url(self) -> str:
+        url = self.get("api", "public_url")
+        if url:
+            return url.rstrip("/")
+        host = self.get("api", "listen")
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        return f"http://{host}:{self.get('api', 'port')}"
+
+
+def load(path: str | os.PathLike[str] | None) -> Config:
+    """Read an INI file (if given) into a Config; unknown options are an error."""
+    conf = Config()
+    if path is None:
+        return conf
+    # DEFAULT is read as an ordinary section: its options are not inherited.
+    parser = configparser.ConfigParser(interpolation=None, default_section="\x00")
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    if not parser.read(path):
+        raise ConfigError(f"cannot read configuration file {path}")
+    for section in parser.sections():
+        for name, value in parser.items(section, raw=True):
+            conf.set(section, name, value)
+    return conf
+
+
+def sample() -> str:
+    """The sample configuration file, generated from OPTIONS."""
+    lines: list[str] = []
+    section = None
+    for opt in OPTIONS:
+        if opt.section != section:
+            section = opt.section
+            lines += ["" if lines else "", f"[{section}]"]
+        default = "" if opt.name == "host" else opt.default
+        if isinstance(default, bool):
+            default = str(default).lower()
+        lines += [f"# {opt.help}", f"#{opt.name} = {default}"]
+    return "\n".join(lines).lstrip() + "\n"

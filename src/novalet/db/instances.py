@@ -1,0 +1,305 @@
+"""Database access for instances, their metadata and tags."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from novalet import exceptions
+from novalet.common.timeutils import utcnow
+from novalet.db.engine import Database
+from novalet.db.models import Allocation, Instance, InstanceMetadata, InstanceTag
+
+_UNSET: Any = object()
+
+
+class InstanceNotFound(exceptions.NotFound):
+    msg_fmt = "Instance %(instance_id)s could not be found."
+
+
+class UnexpectedTaskState(exceptions.Conflict):
+    msg_fmt = ("Conflict updating instance %(uuid)s. Expected task_state %(expected)s, "
+               "actual %(actual)s.")
+
+
+class MarkerNotFound(exceptions.Invalid):
+    msg_fmt = "marker [%(marker)s] not found"
+
+
+@dataclass
+class ListQuery:
+    """Filters and paging for a list of instances; None means 'not filtered'."""
+
+    project_id: str | None = None
+    user_id: str | None = None
+    uuids: list[str] | None = None
+    vm_states: list[str] | None = None
+    task_states: list[str | None] | None = None
+    image_ref: str | None = None
+    flavor_id: str | None = None
+    host: str | None = None
+    reservation_id: str | None = None
+    availability_zone: str | None = None
+    key_name: str | None = None
+    locked: bool | None = None
+    name_regex: str | None = None
+    changes_since: dt.datetime | None = None
+    changes_before: dt.datetime | None = None
+    tags: list[str] = field(default_factory=list)
+    tags_any: list[str] = field(default_factory=list)
+    not_tags: list[str] = field(default_factory=list)
+    not_tags_any: list[str] = field(default_factory=list)
+    deleted: bool | None = False
+    sort: list[tuple[str, str]] = field(
+        default_factory=lambda: [("created_at", "desc"), ("id", "desc")])
+    limit: int | None = None
+    marker: str | None = None
+
+
+async def create(db: Database, instances: list[Instance]) -> list[Instance]:
+    async with db.transaction() as s:
+        s.add_all(instances)
+    return instances
+
+
+def _live(uuid: str, deleted: bool) -> Any:
+    cond = Instance.uuid == uuid
+    return cond if deleted else and_(cond, Instance.deleted.is_(False))
+
+
+async def get(db: Database, uuid: str, project_id: str | None = None,
+              deleted: bool = False) -> Instance:
+    """The instance; InstanceNotFound when missing, deleted, or of another project."""
+    async with db.transaction() as s:
+        return await _get(s, uuid, project_id, deleted)
+
+
+async def _get(s: AsyncSession, uuid: str, project_id: str | None = None,
+               deleted: bool = False) -> Instance:
+    query = select(Instance).where(_live(uuid, deleted))
+    if project_id is not None:
+        query = query.where(Instance.project_id == project_id)
+    instance = (await s.execute(query)).scalar_one_or_none()
+    if instance is None:
+        raise InstanceNotFound(instance_id=uuid)
+    return instance
+
+
+async def update(db: Database, uuid: str, values: dict[str, Any],
+                 expected_task_state: Any = _UNSET,
+                 expected_vm_state: Any = _UNSET) -> Instance:
+    """Compare-and-swap: write `values` only while task_state (and vm_state) are as
+    expected; UnexpectedTaskState (409) otherwise."""
+    async with db.transaction() as s:
+        query = update(Instance).where(_live(uuid, False))
+        if expected_task_state is not _UNSET:
+            expected = (expected_task_state if isinstance(expected_task_state, (list, tuple))
+                        else [expected_task_state])
+            query = query.where(_in_or_null(Instance.task_state, expected))
+        if expected_vm_state is not _UNSET:
+            query = query.where(Instance.vm_state.in_(list(expected_vm_state)))
+        values = {**values, "updated_at": utcnow()}
+        result = await s.execute(query.values(**values).execution_options(
+            synchronize_session=False))
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            current = await _get(s, uuid)
+            raise UnexpectedTaskState(uuid=uuid, expected=expected_task_state,
+                                      actual=current.task_state)
+        return await _get(s, uuid)
+
+
+def _in_or_null(column: Any, values: list[Any]) -> Any:
+    present = [v for v in values if v is not None]
+    clauses = [column.in_(present)] if present else []
+    if None in values:
+        clauses.append(column.is_(None))
+    return or_(*clauses)
+
+
+async def destroy(db: Database, uuid: str) -> None:
+    """Mark the instance deleted and free what placement holds for it."""
+    now = utcnow()
+    async with db.transaction() as s:
+        await s.execute(update(Instance).where(Instance.uuid == uuid).values(
+            deleted=True, deleted_at=now, terminated_at=now, vm_state="deleted",
+            task_state=None, power_state=0, updated_at=now))
+        await s.execute(delete(Allocation).where(Allocation.consumer_id == uuid))
+
+
+async def list_instances(db: Database, q: ListQuery) -> list[Instance]:
+    async with db.transaction() as s:
+        query = _filtered(select(Instance), q)
+        order = _order(q.sort)
+        if q.marker:
+            marker = (await s.execute(select(Instance).where(Instance.uuid == q.marker))
+                      ).scalar_one_or_none()
+            if marker is None:
+                raise MarkerNotFound(marker=q.marker)
+            query = query.where(_after(marker, q.sort))
+        query = query.order_by(*order)
+        if q.limit is not None:
+            query = query.limit(q.limit)
+        return list((await s.execute(query)).scalars().all())
+
+
+def _filtered(query: Any, q: ListQuery) -> Any:
+    exact = {Instance.project_id: q.project_id, Instance.user_id: q.user_id,
+             Instance.image_ref: q.image_ref, Instance.host: q.host,
+             Instance.reservation_id: q.reservation_id,
+             Instance.availability_zone: q.availability_zone,
+             Instance.key_name: q.key_name, Instance.locked: q.locked,
+             Instance.deleted: q.deleted}
+    for column, value in exact.items():
+        if value is not None:
+            query = query.where(column == value)
+    if q.uuids is not None:
+        query = query.where(Instance.uuid.in_(q.uuids))
+    if q.vm_states is not None:
+        query = query.where(Instance.vm_state.in_(q.vm_states))
+    if q.task_states is not None:
+        query = query.where(_in_or_null(Instance.task_state, q.task_states))
+    if q.flavor_id is not None:
+        query = query.where(Instance.flavor["flavorid"].as_string() == q.flavor_id)
+    if q.name_regex:
+        query = query.where(Instance.display_name.regexp_match(q.name_regex))
+    if q.changes_since is not None:
+        query = query.where(Instance.updated_at >= q.changes_since)
+    if q.changes_before is not None:
+        query = query.where(Instance.updated_at <= q.changes_before)
+    return _tag_filters(query, q)
+
+
+def _tag_filters(query: Any, q: ListQuery) -> Any:
+    def has(tag: str) -> Any:
+        return Instance.tags.any(InstanceTag.tag == tag)
+
+    for tag in q.tags:
+        query = query.where(has(tag))
+    if q.tags_any:
+        query = query.where(or_(*[has(t) for t in q.tags_any]))
+    if q.not_tags:
+        query = query.where(~and_(*[has(t) for t in q.not_tags]))
+    for tag in q.not_tags_any:
+        query = query.where(~has(tag))
+    return query
+
+
+_SORTABLE = {"created_at", "updated_at", "display_name", "uuid", "id", "vm_state",
+             "task_state", "power_state", "host", "node", "launched_at", "terminated_at",
+             "availability_zone", "project_id", "user_id", "key_name", "hostname",
+             "image_ref", "locked", "launch_index", "reservation_id", "display_description",
+             "access_ip_v4", "access_ip_v6", "progress", "config_drive"}
+
+
+def sort_keys() -> set[str]:
+    return set(_SORTABLE)
+
+
+def _order(sort: list[tuple[str, str]]) -> list[Any]:
+    keys = list(sort)
+    if ("id", "desc") not in keys and ("id", "asc") not in keys:
+        keys.append(("id", keys[0][1] if keys else "desc"))
+    return [getattr(Instance, k).desc() if d == "desc" else getattr(Instance, k).asc()
+            for k, d in keys]
+
+
+def _after(marker: Instance, sort: list[tuple[str, str]]) -> Any:
+    """Keyset condition: rows that sort after `marker` under `sort` (plus id)."""
+    keys = list(sort)
+    if not any(k == "id" for k, _ in keys):
+        keys.append(("id", keys[0][1] if keys else "desc"))
+    clauses = []
+    for i, (key, direction) in enumerate(keys):
+        equal = [getattr(Instance, k) == getattr(marker, k) for k, _ in keys[:i]]
+        column, value = getattr(Instance, key), getattr(marker, key)
+        if value is None:
+            beyond = column.is_not(None) if direction == "asc" else None
+        else:
+            beyond = column > value if direction == "asc" else or_(
+                column < value, column.is_(None))
+        if beyond is not None:
+            clauses.append(and_(*equal, beyond))
+    return or_(*clauses) if clauses else False
+
+
+async def count_for_project(db: Database, project_id: str) -> dict[str, int]:
+    """Instances, cores and RAM a project uses (its non-deleted instances)."""
+    async with db.transaction() as s:
+        rows = (await s.execute(select(Instance.flavor).where(
+            Instance.project_id == project_id, Instance.deleted.is_(False)))).scalars()
+        flavors = list(rows)
+    return {"instances": len(flavors), "cores": sum(f["vcpus"] for f in flavors),
+            "ram": sum(f["memory_mb"] for f in flavors)}
+
+
+# --- metadata -------------------------------------------------------------
+
+async def set_metadata(db: Database, uuid: str, items: dict[str, str],
+                       replace: bool) -> dict[str, str]:
+    """Merge (or with replace, set exactly) the instance's metadata; returns it all."""
+    async with db.transaction() as s:
+        await _get(s, uuid)
+        if replace:
+            await s.execute(delete(InstanceMetadata).where(
+                InstanceMetadata.instance_uuid == uuid))
+        for key, value in items.items():
+            await s.merge(InstanceMetadata(instance_uuid=uuid, key=key, value=value))
+        await _touch(s, uuid)
+        rows = await s.execute(select(InstanceMetadata).where(
+            InstanceMetadata.instance_uuid == uuid))
+        return {m.key: m.value for m in rows.scalars()}
+
+
+async def delete_metadata(db: Database, uuid: str, key: str) -> bool:
+    async with db.transaction() as s:
+        result = await s.execute(delete(InstanceMetadata).where(
+            InstanceMetadata.instance_uuid == uuid, InstanceMetadata.key == key))
+        await _touch(s, uuid)
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def _touch(s: AsyncSession, uuid: str) -> None:
+    await s.execute(update(Instance).where(Instance.uuid == uuid).values(updated_at=utcnow()))
+
+
+# --- tags -----------------------------------------------------------------
+
+async def set_tags(db: Database, uuid: str, tags: list[str]) -> list[str]:
+    async with db.transaction() as s:
+        await _get(s, uuid)
+        await s.execute(delete(InstanceTag).where(InstanceTag.instance_uuid == uuid))
+        s.add_all([InstanceTag(instance_uuid=uuid, tag=t) for t in dict.fromkeys(tags)])
+        await _touch(s, uuid)
+    return list(dict.fromkeys(tags))
+
+
+async def add_tag(db: Database, uuid: str, tag: str, max_tags: int) -> bool:
+    """Add a tag; False when it was already there. TooManyTags past max_tags."""
+    async with db.transaction() as s:
+        await _get(s, uuid)
+        existing = set((await s.execute(select(InstanceTag.tag).where(
+            InstanceTag.instance_uuid == uuid))).scalars())
+        if tag in existing:
+            return False
+        if len(existing) >= max_tags:
+            raise TooManyTags(max=max_tags)
+        s.add(InstanceTag(instance_uuid=uuid, tag=tag))
+        await _touch(s, uuid)
+        return True
+
+
+class TooManyTags(exceptions.Invalid):
+    msg_fmt = "The number of tags exceeded the per-server limit %(max)s"
+
+
+async def delete_tag(db: Database, uuid: str, tag: str) -> bool:
+    async with db.transaction() as s:
+        result = await s.execute(delete(InstanceTag).where(
+            InstanceTag.instance_uuid == uuid, InstanceTag.tag == tag))
+        await _touch(s, uuid)
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+

@@ -1,0 +1,78 @@
+"""Database access for users' key pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from novalet import exceptions
+from novalet.db.engine import Database
+from novalet.db.models import KeyPair
+
+
+class KeypairNotFound(exceptions.NotFound):
+    msg_fmt = "Keypair %(name)s not found for user %(user_id)s"
+
+
+class KeyPairExists(exceptions.Conflict):
+    msg_fmt = "Key pair '%(key_name)s' already exists."
+
+
+class MarkerNotFound(exceptions.Invalid):
+    msg_fmt = "Marker %(marker)s could not be found."
+
+
+async def create(db: Database, values: Mapping[str, Any]) -> KeyPair:
+    """Insert a key pair; KeyPairExists when the user already has one of that name."""
+    try:
+        async with db.transaction() as s:
+            keypair = KeyPair(**values)
+            s.add(keypair)
+            await s.flush()
+            return keypair
+    except IntegrityError:
+        raise KeyPairExists(key_name=values["name"]) from None
+
+
+async def get(db: Database, user_id: str, name: str) -> KeyPair:
+    async with db.transaction() as s:
+        keypair = (await s.execute(select(KeyPair).where(
+            KeyPair.user_id == user_id, KeyPair.name == name))).scalar_one_or_none()
+    if keypair is None:
+        raise KeypairNotFound(name=name, user_id=user_id)
+    return keypair
+
+
+async def list_for_user(db: Database, user_id: str, limit: int | None = None,
+                        marker: str | None = None) -> list[KeyPair]:
+    """The user's key pairs by name, those after the one named `marker`."""
+    async with db.transaction() as s:
+        query = select(KeyPair).where(KeyPair.user_id == user_id).order_by(
+            KeyPair.name, KeyPair.id)
+        if marker is not None:
+            found = (await s.execute(select(KeyPair.id).where(
+                KeyPair.user_id == user_id, KeyPair.name == marker))).first()
+            if found is None:
+                raise MarkerNotFound(marker=marker)
+            query = query.where(KeyPair.name > marker)
+        if limit is not None:
+            query = query.limit(limit)
+        return list((await s.execute(query)).scalars())
+
+
+async def count_for_user(db: Database, user_id: str) -> int:
+    async with db.transaction() as s:
+        return (await s.execute(select(func.count(KeyPair.id)).where(
+            KeyPair.user_id == user_id))).scalar_one()
+
+
+async def destroy(db: Database, user_id: str, name: str) -> None:
+    async with db.transaction() as s:
+        keypair = (await s.execute(select(KeyPair).where(
+            KeyPair.user_id == user_id, KeyPair.name == name))).scalar_one_or_none()
+        if keypair is None:
+            raise KeypairNotFound(name=name, user_id=user_id)
+        await s.delete(keypair)

@@ -1,0 +1,112 @@
+"""Placement-style resource tracking: providers, inventories, atomic allocation claims.
+
+A claim re-reads the provider's usage and writes its allocations only if the
+provider's generation is unchanged, bumping it: two schedulers racing for the
+last resources can't both win, on any database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from novalet.db.engine import Database
+from novalet.db.models import Allocation, Inventory, ResourceProvider
+
+
+@dataclass
+class ProviderSummary:
+    uuid: str
+    name: str
+    host: str
+    availability_zone: str
+    generation: int
+    capacity: dict[str, int] = field(default_factory=dict)
+    used: dict[str, int] = field(default_factory=dict)
+
+    def free(self, resource_class: str) -> int:
+        return self.capacity.get(resource_class, 0) - self.used.get(resource_class, 0)
+
+
+async def upsert_provider(db: Database, uuid: str, name: str, host: str,
+                          availability_zone: str,
+                          inventories: dict[str, tuple[int, int, float]]) -> None:
+    """Create or refresh a provider; inventories are {class: (total, reserved, ratio)}."""
+    async with db.transaction() as s:
+        provider = await s.get(ResourceProvider, uuid)
+        if provider is None:
+            provider = ResourceProvider(uuid=uuid, name=name, host=host,
+                                        availability_zone=availability_zone)
+            s.add(provider)
+        provider.availability_zone = availability_zone
+        provider.generation = (provider.generation or 0) + 1
+        provider.inventories = [
+            Inventory(provider_uuid=uuid, resource_class=rc, total=total, reserved=reserved,
+                      allocation_ratio=ratio)
+            for rc, (total, reserved, ratio) in inventories.items()]
+
+
+async def summaries(db: Database) -> list[ProviderSummary]:
+    async with db.transaction() as s:
+        return await _summaries(s)
+
+
+async def _summaries(s: AsyncSession, uuid: str | None = None) -> list[ProviderSummary]:
+    query = select(ResourceProvider).order_by(ResourceProvider.name)
+    if uuid:
+        query = query.where(ResourceProvider.uuid == uuid)
+    providers = list((await s.execute(query)).scalars())
+    usage_q = select(Allocation.provider_uuid, Allocation.resource_class,
+                     func.sum(Allocation.used)).group_by(Allocation.provider_uuid,
+                                                         Allocation.resource_class)
+    if uuid:
+        usage_q = usage_q.where(Allocation.provider_uuid == uuid)
+    used: dict[str, dict[str, int]] = {}
+    for provider_uuid, rc, total in await s.execute(usage_q):
+        used.setdefault(provider_uuid, {})[rc] = int(total)
+    return [ProviderSummary(
+        uuid=p.uuid, name=p.name, host=p.host, availability_zone=p.availability_zone,
+        generation=p.generation,
+        capacity={i.resource_class: int((i.total - i.reserved) * i.allocation_ratio)
+                  for i in p.inventories},
+        used=used.get(p.uuid, {})) for p in providers]
+
+
+class _ClaimLost(Exception):
+    """Raised inside the claim's transaction to roll it back."""
+
+
+async def claim(db: Database, consumer_id: str, provider_uuid: str,
+                resources: dict[str, int], generation: int) -> bool:
+    """Allocate `resources` to the consumer if the provider still has them and its
+    generation is still `generation`. False means: re-read and try again."""
+    try:
+        async with db.transaction() as s:
+            bumped = await s.execute(update(ResourceProvider).where(
+                ResourceProvider.uuid == provider_uuid,
+                ResourceProvider.generation == generation).values(generation=generation + 1))
+            if bumped.rowcount != 1:  # type: ignore[attr-defined]
+                raise _ClaimLost()
+            (summary,) = await _summaries(s, provider_uuid)
+            if any(summary.free(rc) < amount for rc, amount in resources.items() if amount):
+                raise _ClaimLost()
+            s.add_all([Allocation(consumer_id=consumer_id, provider_uuid=provider_uuid,
+                                  resource_class=rc, used=amount)
+                       for rc, amount in resources.items() if amount])
+    except _ClaimLost:
+        return False
+    return True
+
+
+async def remove_allocations(db: Database, consumer_id: str) -> None:
+    async with db.transaction() as s:
+        await s.execute(delete(Allocation).where(Allocation.consumer_id == consumer_id))
+
+
+async def allocations_of(db: Database, consumer_id: str) -> dict[str, int]:
+    async with db.transaction() as s:
+        rows = await s.execute(select(Allocation.resource_class, Allocation.used).where(
+            Allocation.consumer_id == consumer_id))
+        return {rc: used for rc, used in rows}

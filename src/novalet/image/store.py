@@ -1,0 +1,182 @@
+"""The image file store: one file per image under the state dir, written and read in chunks."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import logging
+import os
+import re
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from novalet import exceptions
+
+LOG = logging.getLogger(__name__)
+
+CHUNK_SIZE = 1024 * 1024
+"""Bytes read or written per blocking call; the event loop never waits on a whole file."""
+
+HEAD_SIZE = 512
+"""Bytes kept from the start of an upload so the disk format can be inspected."""
+
+HASH_ALGO = "sha512"
+
+_IMAGE_ID = re.compile(r"^[0-9a-fA-F-]{1,36}$")
+
+
+class StorageFull(exceptions.NovaletError):
+    msg_fmt = "Image storage media is full: %(reason)s"
+    code = 413
+
+
+class ImageTooLarge(exceptions.NovaletError):
+    msg_fmt = "Image exceeds the storage limit of %(limit)d bytes."
+    code = 413
+
+
+class ImageDataNotFound(exceptions.NotFound):
+    msg_fmt = "Image %(image_id)s has no data in the image store."
+
+
+@dataclass(frozen=True)
+class StoredData:
+    """What a completed write left in the store."""
+
+    size: int
+    checksum: str
+    hash_algo: str
+    hash_value: str
+    head: bytes
+
+
+class _Writer:
+    """A temporary file plus the running hashes of what went into it."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.secure = hashlib.new(HASH_ALGO)
+        self.size = 0
+        self.head = b""
+
+    def write(self, block: bytes) -> None:
+        """Blocking: append, hash; run in a worker thread."""
+        self.handle.write(block)
+        self.md5.update(block)
+        self.secure.update(block)
+        if len(self.head) < HEAD_SIZE:
+            self.head += block[:HEAD_SIZE - len(self.head)]
+        self.size += len(block)
+
+    def finish(self) -> StoredData:
+        """Blocking: flush to disk and return the totals."""
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        return StoredData(self.size, self.md5.hexdigest(), HASH_ALGO,
+                          self.secure.hexdigest(), self.head)
+
+
+class ImageStore:
+    """Files named by image id in `root`. A write lands under a temporary name and is
+    renamed into place only when complete, so a reader never sees a partial image."""
+
+    def __init__(self, root: Path, size_cap: int | None = None) -> None:
+        self.root = root
+        self.size_cap = size_cap
+        root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, image_id: str) -> Path:
+        if not _IMAGE_ID.match(image_id):
+            raise ValueError(f"not an image id: {image_id!r}")
+        return self.root / image_id
+
+    async def write(self, image_id: str, chunks: AsyncIterator[bytes]) -> StoredData:
+        """Stream `chunks` into the image's file, replacing any earlier data.
+
+        On any failure (including cancellation) the partial file is removed and the
+        previous data, if any, is left as it was."""
+        final = self.path(image_id)
+        temp = final.with_name(f".{image_id}.{secrets.token_hex(4)}.part")
+        writer = _Writer(await asyncio.to_thread(_open_exclusive, temp))
+        try:
+            await self._fill(writer, chunks)
+            stored = await asyncio.to_thread(writer.finish)
+            await asyncio.to_thread(os.replace, temp, final)
+        except BaseException:
+            writer.handle.close()
+            await asyncio.to_thread(_unlink, temp)
+            raise
+        return stored
+
+    async def _fill(self, writer: _Writer, chunks: AsyncIterator[bytes]) -> None:
+        pending: list[bytes] = []
+        buffered = 0
+        async for chunk in chunks:
+            if not chunk:
+                continue
+            pending.append(chunk)
+            buffered += len(chunk)
+            if self.size_cap is not None and writer.size + buffered > self.size_cap:
+                raise ImageTooLarge(limit=self.size_cap)
+            if buffered >= CHUNK_SIZE:
+                await self._flush(writer, pending)
+                pending, buffered = [], 0
+        if pending:
+            await self._flush(writer, pending)
+
+    @staticmethod
+    async def _flush(writer: _Writer, pending: list[bytes]) -> None:
+        try:
+            await asyncio.to_thread(writer.write, b"".join(pending))
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull(reason=exc.strerror) from None
+            raise
+
+    async def read(self, image_id: str) -> AsyncIterator[bytes]:
+        """The image's bytes in chunks; the file is open before the first chunk is
+        asked for, so a missing file is reported here rather than mid-stream."""
+        try:
+            handle = await asyncio.to_thread(open, self.path(image_id), "rb")
+        except FileNotFoundError:
+            raise ImageDataNotFound(image_id=image_id) from None
+        return _chunks(handle)
+
+    async def delete(self, image_id: str) -> None:
+        """Remove the image's data; nothing happens when there is none."""
+        await asyncio.to_thread(_unlink, self.path(image_id))
+
+    async def exists(self, image_id: str) -> bool:
+        return await asyncio.to_thread(self.path(image_id).exists)
+
+
+async def _chunks(handle: IO[bytes]) -> AsyncIterator[bytes]:
+    try:
+        while block := await asyncio.to_thread(handle.read, CHUNK_SIZE):
+            yield block
+    finally:
+        handle.close()
+
+
+def _open_exclusive(path: Path) -> IO[bytes]:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    return os.fdopen(fd, "wb")
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def describe(stored: StoredData) -> dict[str, Any]:
+    """The image fields a completed write sets."""
+    return {"size": stored.size, "checksum": stored.checksum,
+            "os_hash_algo": stored.hash_algo, "os_hash_value": stored.hash_value}

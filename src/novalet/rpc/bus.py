@@ -1,0 +1,136 @@
+"""The message bus interface: call (with a timeout), cast and fanout to topics.
+
+A message is a JSON document: the method name, the method's version, the
+request context and keyword arguments. Backends (in-process here, AMQP later)
+move it; `dispatch` runs it against an endpoint object on the serving side.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+import logging
+from typing import Any, Protocol
+
+import orjson
+
+from novalet import exceptions
+from novalet.common.context import RequestContext
+
+LOG = logging.getLogger(__name__)
+
+
+class RemoteError(exceptions.NovaletError):
+    msg_fmt = "Remote error: %(reason)s"
+
+
+class MessagingTimeout(exceptions.NovaletError):
+    msg_fmt = ("Timed out after %(timeout)ss waiting for %(method)s on %(topic)s "
+               "(called from %(caller)s)")
+    code = 504
+
+
+class NoSuchMethod(exceptions.NovaletError):
+    msg_fmt = "Endpoint on %(topic)s has no method %(method)s of version %(version)s"
+
+
+class Endpoint(Protocol):
+    """What serves a topic: public async methods taking (ctx, **kwargs), and a
+    RPC_VERSION 'major.minor' whose major must match the caller's."""
+
+    RPC_VERSION: str
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """Serialise a message; anything not JSON-serialisable fails here, in every backend."""
+    return orjson.dumps(message)
+
+
+def decode(data: bytes) -> dict[str, Any]:
+    return orjson.loads(data)  # type: ignore[no-any-return]
+
+
+def make_message(ctx: RequestContext, method: str, version: str,
+                 kwargs: dict[str, Any]) -> bytes:
+    return encode({"method": method, "version": version, "context": ctx.to_dict(),
+                   "args": kwargs})
+
+
+def error_reply(exc: BaseException) -> dict[str, Any]:
+    code = getattr(exc, "code", 500)
+    return {"error": {"module": type(exc).__module__, "class": type(exc).__name__,
+                      "message": str(exc), "code": code}}
+
+
+def raise_from_reply(reply: dict[str, Any]) -> Any:
+    """Return the reply's result, or re-raise the remote error as its own class when
+    it is a Novalet error, else as RemoteError."""
+    err = reply.get("error")
+    if err is None:
+        return reply.get("result")
+    try:
+        cls = getattr(importlib.import_module(err["module"]), err["class"])
+    except (ImportError, AttributeError):
+        cls = None
+    if isinstance(cls, type) and issubclass(cls, exceptions.NovaletError):
+        exc = cls(err["message"])
+        exc.code = err.get("code", cls.code)
+        raise exc
+    raise RemoteError(reason=f"{err['class']}: {err['message']}")
+
+
+async def dispatch(endpoint: Any, topic: str, data: bytes) -> dict[str, Any]:
+    """Run one message against an endpoint; the reply carries the result or the error."""
+    message = decode(data)
+    ctx = RequestContext.from_dict(message["context"])
+    ctx.bind()
+    method, version = message["method"], message["version"]
+    func = getattr(endpoint, method, None)
+    ours = getattr(endpoint, "RPC_VERSION", "1.0")
+    if func is None or method.startswith("_") or version.split(".")[0] != ours.split(".")[0]:
+        return error_reply(NoSuchMethod(topic=topic, method=method, version=version))
+    try:
+        result = await func(ctx, **message["args"])
+        return {"result": result}
+    except exceptions.NovaletError as exc:
+        LOG.info("%s on %s failed: %s", method, topic, exc)
+        return error_reply(exc)
+    except Exception as exc:
+        LOG.exception("Unexpected error in %s on %s", method, topic)
+        return error_reply(exc)
+
+
+class Bus(abc.ABC):
+    """One interface for every backend."""
+
+    @abc.abstractmethod
+    async def call(self, ctx: RequestContext, topic: str, method: str, version: str = "1.0",
+                   timeout: float | None = None, **kwargs: Any) -> Any:
+        """Send to one server of `topic` and wait for its result (or re-raise its error)."""
+
+    @abc.abstractmethod
+    async def cast(self, ctx: RequestContext, topic: str, method: str, version: str = "1.0",
+                   **kwargs: Any) -> None:
+        """Send to one server of `topic` without waiting."""
+
+    @abc.abstractmethod
+    async def fanout(self, ctx: RequestContext, topic: str, method: str, version: str = "1.0",
+                     **kwargs: Any) -> None:
+        """Send to every server of `topic` without waiting."""
+
+    @abc.abstractmethod
+    async def serve(self, topic: str, endpoint: Any) -> None:
+        """Start delivering messages for `topic` to `endpoint`."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Stop serving and release the backend."""
+
+
+def from_url(url: str, default_timeout: float) -> Bus:
+    """The backend a transport_url names."""
+    if url.startswith("memory://"):
+        from novalet.rpc.inprocess import InProcessBus
+        return InProcessBus(default_timeout)
+    raise exceptions.Invalid(reason=f"unsupported transport_url {url!r}; "
+                             "use memory:// (RabbitMQ comes with the multi-host work)")

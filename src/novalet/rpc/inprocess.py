@@ -1,0 +1,94 @@
+"""The in-process bus: asyncio queues per topic, same semantics as a broker.
+
+Messages are encoded to JSON bytes and decoded on delivery, exactly as they
+would be on a broker, so nothing works here that would break across hosts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import logging
+from typing import Any
+
+from novalet.common.context import RequestContext
+from novalet.rpc import bus
+
+LOG = logging.getLogger(__name__)
+
+
+class _Server:
+    def __init__(self, topic: str, endpoint: Any) -> None:
+        self.topic = topic
+        self.endpoint = endpoint
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def deliver(self, data: bytes, reply: asyncio.Future[bytes] | None) -> None:
+        task = asyncio.create_task(self._run(data, reply))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run(self, data: bytes, reply: asyncio.Future[bytes] | None) -> None:
+        result = await bus.dispatch(self.endpoint, self.topic, data)
+        if reply is not None and not reply.done():
+            reply.set_result(bus.encode(result))
+        elif reply is None and "error" in result:
+            LOG.warning("cast to %s failed: %s", self.topic, result["error"]["message"])
+
+
+class InProcessBus(bus.Bus):
+    def __init__(self, default_timeout: float = 60.0) -> None:
+        self.default_timeout = default_timeout
+        self._servers: dict[str, list[_Server]] = {}
+        self._round_robin: dict[str, itertools.count[int]] = {}
+
+    def _pick(self, topic: str) -> _Server:
+        servers = self._servers.get(topic)
+        if not servers:
+            raise bus.MessagingTimeout(timeout=0, method="(any)", topic=topic,
+                                       caller="in-process bus: no server for topic")
+        index = next(self._round_robin.setdefault(topic, itertools.count()))
+        return servers[index % len(servers)]
+
+    async def call(self, ctx: RequestContext, topic: str, method: str, version: str = "1.0",
+                   timeout: float | None = None, **kwargs: Any) -> Any:
+        timeout = timeout or self.default_timeout
+        data = bus.make_message(ctx, method, version, kwargs)
+        reply: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._pick(topic).deliver(data, reply)
+        try:
+            raw = await asyncio.wait_for(reply, timeout)
+        except TimeoutError:
+            raise bus.MessagingTimeout(timeout=timeout, method=method, topic=topic,
+                                       caller=_caller()) from None
+        return bus.raise_from_reply(bus.decode(raw))
+
+    async def cast(self, ctx: RequestContext, topic: str, method: str, version: str = "1.0",
+                   **kwargs: Any) -> None:
+        self._pick(topic).deliver(bus.make_message(ctx, method, version, kwargs), None)
+
+    async def fanout(self, ctx: RequestContext, topic: str, method: str, version: str = "1.0",
+                     **kwargs: Any) -> None:
+        data = bus.make_message(ctx, method, version, kwargs)
+        for server in self._servers.get(topic, []):
+            server.deliver(data, None)
+
+    async def serve(self, topic: str, endpoint: Any) -> None:
+        self._servers.setdefault(topic, []).append(_Server(topic, endpoint))
+
+    async def close(self) -> None:
+        tasks = [t for servers in self._servers.values() for s in servers for t in s.tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._servers.clear()
+
+
+def _caller() -> str:
+    """module:function of the code that made the call, for timeout messages."""
+    for frame in inspect.stack()[2:6]:
+        module = frame.frame.f_globals.get("__name__", "?")
+        if not module.startswith("novalet.rpc"):
+            return f"{module}:{frame.function}"
+    return "?"

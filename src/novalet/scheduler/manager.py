@@ -1,0 +1,85 @@
+"""The scheduler: filters, weighs and claims resources for build requests."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from novalet import config, exceptions
+from novalet.common.context import RequestContext
+from novalet.compute.payloads import RequestSpec
+from novalet.db import placement, services
+from novalet.db.engine import Database
+from novalet.rpc.bus import Bus
+from novalet.scheduler import filters, weighers
+from novalet.scheduler.rpcapi import TOPIC
+
+LOG = logging.getLogger(__name__)
+_CLAIM_RETRIES = 10
+
+
+class NoValidHost(exceptions.NovaletError):
+    msg_fmt = "No valid host was found. %(reason)s"
+    code = 500
+
+
+class SchedulerManager:
+    RPC_VERSION = "1.0"
+
+    def __init__(self, conf: config.Config, db: Database, bus: Bus) -> None:
+        self.conf = conf
+        self.db = db
+        self.bus = bus
+        self.filters = filters.DEFAULT_FILTERS
+
+    async def start(self) -> None:
+        await self.bus.serve(TOPIC, self)
+
+    async def stop(self) -> None:
+        pass
+
+    async def select_destinations(self, ctx: RequestContext, spec: dict[str, Any]
+                                  ) -> list[dict[str, Any]]:
+        request = RequestSpec.from_dict(spec)
+        chosen: list[dict[str, Any]] = []
+        try:
+            for uuid in request.instance_uuids:
+                chosen.append(await self._place_one(uuid, request))
+        except NoValidHost:
+            for done in chosen:
+                await placement.remove_allocations(self.db, done["instance_uuid"])
+            raise
+        return chosen
+
+    async def _place_one(self, uuid: str, spec: RequestSpec) -> dict[str, Any]:
+        for _ in range(_CLAIM_RETRIES):
+            hosts, report = filters.run_filters(await self._host_states(), spec, self.filters)
+            if not hosts:
+                raise NoValidHost(reason=_explain(report))
+            for host in weighers.by_free_ram(hosts):
+                if await placement.claim(self.db, uuid, host.provider.uuid, spec.resources,
+                                         host.provider.generation):
+                    LOG.info("Placed %s on %s", uuid, host.host)
+                    return {"instance_uuid": uuid, "host": host.host,
+                            "node": host.provider.name, "provider_uuid": host.provider.uuid,
+                            "availability_zone": host.provider.availability_zone}
+        raise NoValidHost(reason="Every claim raced with another scheduler; try again.")
+
+    async def _host_states(self) -> list[filters.HostState]:
+        down_time = self.conf.get("DEFAULT", "service_down_time")
+        by_host = {s.host: s for s in await services.list_services(self.db, "nova-compute")}
+        states = []
+        for provider in await placement.summaries(self.db):
+            service = by_host.get(provider.host)
+            states.append(filters.HostState(
+                provider=provider,
+                service_up=service is not None and services.is_up(service, down_time),
+                service_disabled=bool(service and service.disabled),
+                disabled_reason=service.disabled_reason if service else None))
+        return states
+
+
+def _explain(report: list[str]) -> str:
+    if not report:
+        return "There are no compute hosts."
+    return "There are not enough hosts available. " + "; ".join(report) + "."

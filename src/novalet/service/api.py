@@ -1,0 +1,32 @@
+"""The domain services the API front-ends call, built from one configuration."""
+
+from __future__ import annotations
+
+from novalet import config
+from novalet.compute.api import ComputeAPI
+from novalet.compute.flavors import FlavorService
+from novalet.compute.keypairs import KeypairService
+from novalet.db.engine import Database
+from novalet.identity.api import IdentityService
+from novalet.identity.tokens import TokenProvider
+from novalet.image.api import ImageService
+from novalet.rpc import bus as rpc_bus
+
+
+class ApiServices:
+    """What handlers reach as `req.app`: config, database, bus and domain services."""
+
+    def __init__(self, conf: config.Config, bus: rpc_bus.Bus | None = None,
+                 db: Database | None = None) -> None:
+        self.conf = conf
+        self.db = db or Database(conf.database_url)
+        self.bus = bus or rpc_bus.from_url(conf.get("DEFAULT", "transport_url"),
+                                           conf.get("DEFAULT", "rpc_response_timeout"))
+        self.tokens = TokenProvider(conf.state_path / "fernet-keys",
+                                    conf.get("identity", "token_expiration"))
+        self.identity = IdentityService(self.db, self.tokens, conf)
+        self.images = ImageService(self.db, conf.state_path / "images", conf)
+        self.flavors = FlavorService(self.db)
+        self.keypairs = KeypairService(self.db)
+        self.compute = ComputeAPI(self.db, self.bus, conf, images=self.images,
+                                  flavors=self.flavors, keypairs=self.keypairs)

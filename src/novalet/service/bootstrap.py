@@ -1,0 +1,50 @@
+"""First start: identity, flavors and the clouds.yaml that points clients at the cloud."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import yaml
+
+from novalet.service.api import ApiServices
+
+LOG = logging.getLogger(__name__)
+
+
+async def bootstrap(services: ApiServices) -> bool:
+    """Create what a new cloud needs; True when this was the first start."""
+    conf = services.conf
+    created = await services.identity.bootstrap(
+        admin_password=conf.get("identity", "admin_password"),
+        demo_password=conf.get("identity", "demo_password"))
+    await services.flavors.create_defaults()
+    write_clouds_yaml(services)
+    if created:
+        LOG.info("Bootstrapped identity and flavors")
+    return created
+
+
+def clouds_yaml_path(services: ApiServices) -> Path:
+    return services.conf.state_path / "clouds.yaml"
+
+
+def write_clouds_yaml(services: ApiServices) -> Path:
+    conf = services.conf
+    auth_url = f"{conf.public_url}/identity/v3"
+
+    def cloud(user: str, password: str, project: str) -> dict[str, object]:
+        return {"auth": {"auth_url": auth_url, "username": user, "password": password,
+                         "project_name": project, "user_domain_name": "Default",
+                         "project_domain_name": "Default"},
+                "region_name": conf.get("identity", "region"),
+                "identity_api_version": 3, "interface": "public"}
+
+    document = {"clouds": {
+        "novalet": cloud("admin", conf.get("identity", "admin_password"), "admin"),
+        "novalet-demo": cloud("demo", conf.get("identity", "demo_password"), "demo")}}
+    path = clouds_yaml_path(services)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    path.chmod(0o600)
+    return path

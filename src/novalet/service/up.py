@@ -1,0 +1,64 @@
+"""Runs the all-in-one cloud under an HTTP server until Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+
+import uvicorn
+
+from novalet import config
+from novalet.service.allinone import AllInOne
+from novalet.service.bootstrap import clouds_yaml_path
+
+LOG = logging.getLogger(__name__)
+
+
+def banner(aio: AllInOne, seconds: float) -> str:
+    conf = aio.conf
+    clouds = clouds_yaml_path(aio.services)
+    return "\n".join([
+        f"Novalet is up in {seconds:.2f}s.",
+        f"  Endpoint:    {conf.public_url}  (identity /identity/v3, compute /compute/v2.1,"
+        " image /image)",
+        f"  State dir:   {conf.state_path}",
+        f"  clouds.yaml: {clouds}",
+        "  Try:",
+        f"    export OS_CLIENT_CONFIG_FILE={clouds}",
+        "    openstack --os-cloud novalet-demo server list     # demo user",
+        "    openstack --os-cloud novalet flavor list          # admin",
+        "  Stop with Ctrl-C.",
+    ])
+
+
+async def serve(conf: config.Config, started_at: float) -> None:
+    aio = AllInOne(conf)
+    await aio.start()
+    server = uvicorn.Server(uvicorn.Config(
+        aio.app, host=conf.get("api", "listen"), port=conf.get("api", "port"),
+        loop="none", http="httptools", lifespan="off", log_level="warning",
+        access_log=False, server_header=False, date_header=False))
+    try:
+        await server.startup()
+        if server.should_exit:
+            raise SystemExit(f"Cannot listen on {conf.get('api', 'listen')}:"
+                             f"{conf.get('api', 'port')}; is another cloud running? "
+                             "Pick another with --port.")
+        print(banner(aio, time.monotonic() - started_at), flush=True)
+        await server.main_loop()
+    finally:
+        await server.shutdown()
+        await aio.stop()
+        print("Novalet stopped.", file=sys.stderr, flush=True)
+
+
+def run(conf: config.Config, started_at: float) -> None:
+    try:
+        import uvloop
+        uvloop.run(serve(conf, started_at))
+    except KeyboardInterrupt:
+        pass
+    except ImportError:  # pragma: no cover - uvloop is a pinned dependency
+        asyncio.run(serve(conf, started_at))

@@ -1,0 +1,124 @@
+"""The virt driver interface: the one seam between a compute host and its hypervisor.
+
+Guarantees every driver keeps:
+- spawn either leaves a running guest or raises, having cleaned up after itself;
+- destroy succeeds when the guest is already gone;
+- power operations are idempotent (stopping a stopped guest is not an error);
+- get_info raises InstanceNotFoundOnHost for a guest the hypervisor doesn't have.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+from novalet import exceptions
+from novalet.compute.states import PowerState
+
+
+class InstanceNotFoundOnHost(exceptions.NotFound):
+    msg_fmt = "Instance %(uuid)s not found on this host."
+
+
+class VirtDriverError(exceptions.NovaletError):
+    msg_fmt = "Hypervisor error: %(reason)s"
+
+
+@dataclass(frozen=True)
+class HostResources:
+    """What the host offers, before allocation ratios."""
+
+    hypervisor_hostname: str
+    hypervisor_type: str
+    vcpus: int
+    memory_mb: int
+    local_gb: int
+    cpu_info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GuestInfo:
+    power_state: PowerState
+
+
+@dataclass(frozen=True)
+class GuestSpec:
+    """Everything a driver needs to create one guest."""
+
+    uuid: str
+    name: str
+    hostname: str
+    vcpus: int
+    memory_mb: int
+    root_gb: int
+    ephemeral_gb: int
+    swap_mb: int
+    image_ref: str
+    user_data: str | None = None
+    key_data: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class ComputeDriver(abc.ABC):
+    """Base of every hypervisor driver."""
+
+    capabilities: dict[str, bool] = {
+        "supports_pause": True, "supports_suspend": True, "supports_reboot": True,
+    }
+
+    @abc.abstractmethod
+    async def init_host(self, host: str) -> None:
+        """Prepare the hypervisor for use; called once when compute starts."""
+
+    @abc.abstractmethod
+    async def get_available_resource(self) -> HostResources:
+        """The host's total resources."""
+
+    @abc.abstractmethod
+    async def list_instances(self) -> list[str]:
+        """UUIDs of every guest the hypervisor has, running or not."""
+
+    @abc.abstractmethod
+    async def spawn(self, spec: GuestSpec) -> None:
+        """Create and start a guest; on failure leave nothing behind and raise."""
+
+    @abc.abstractmethod
+    async def destroy(self, uuid: str) -> None:
+        """Stop the guest if running and remove it and its disks. Gone already is fine."""
+
+    @abc.abstractmethod
+    async def reboot(self, uuid: str, hard: bool) -> None:
+        """Soft reboot asks the guest; hard reboot resets it."""
+
+    @abc.abstractmethod
+    async def power_off(self, uuid: str, timeout: float = 0) -> None:
+        """Ask the guest to shut down, forcing it after `timeout` seconds (0: force now)."""
+
+    @abc.abstractmethod
+    async def power_on(self, uuid: str) -> None:
+        """Start a stopped guest."""
+
+    @abc.abstractmethod
+    async def pause(self, uuid: str) -> None:
+        """Freeze the guest's vCPUs in memory."""
+
+    @abc.abstractmethod
+    async def unpause(self, uuid: str) -> None:
+        """Thaw a paused guest."""
+
+    @abc.abstractmethod
+    async def suspend(self, uuid: str) -> None:
+        """Save the guest's state to disk and stop it."""
+
+    @abc.abstractmethod
+    async def resume(self, uuid: str) -> None:
+        """Restore a suspended guest."""
+
+    @abc.abstractmethod
+    async def get_info(self, uuid: str) -> GuestInfo:
+        """The guest's current power state."""
+
+    async def get_console_output(self, uuid: str) -> str:
+        """The guest's serial console log."""
+        return ""
