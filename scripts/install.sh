@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the cloud and its tests use; empty entries are skipped.
-APT_PACKAGES=(git make)
+APT_PACKAGES=(git make wrk)
 VENV=.venv
 PYTHON=${PYTHON:-python3}
 

@@ -69,3 +69,54 @@ async def api(cloud: AllInOne) -> AsyncIterator[Api]:
     transport = httpx.ASGITransport(app=cloud.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://novalet.test") as c:
         yield Api(cloud, c)
+
+
+async def wait_for(api: Api, server_id: str, status: str, user: str = "demo",
+                   timeout: float = 10.0) -> dict[str, Any]:
+    """Poll a server until it reaches `status` (fails fast on an unexpected ERROR)."""
+    import asyncio
+    import time
+    deadline = time.monotonic() + timeout
+    server: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        resp = await api.request("GET", f"/compute/v2.1/servers/{server_id}", user=user,
+                                 version="2.100")
+        server = resp.json()["server"]
+        if server["status"] == status and server["OS-EXT-STS:task_state"] is None:
+            return server
+        if server["status"] == "ERROR" and status != "ERROR":
+            raise AssertionError(f"server went to ERROR: {server.get('fault')}")
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"server {server_id} stuck in {server.get('status')}")
+
+
+async def boot(api: Api, name: str = "vm", user: str = "demo", version: str = "2.100",
+               wait: str | None = "ACTIVE", **server: Any) -> dict[str, Any]:
+    """Upload (once) an image, boot a server from it, wait for `wait`."""
+    image_id = await ensure_image(api)
+    body = {"server": {"name": name, "imageRef": image_id, "flavorRef": "1",
+                       "networks": "none", **server}}
+    resp = await api.request("POST", "/compute/v2.1/servers", user=user, version=version,
+                             json=body)
+    assert resp.status_code == 202, resp.text
+    created = resp.json()["server"]
+    if wait:
+        return await wait_for(api, created["id"], wait, user=user)
+    return created
+
+
+async def ensure_image(api: Api) -> str:
+    cached = getattr(api, "_image_id", None)
+    if cached:
+        return cached
+    resp = await api.request("POST", "/image/v2/images", user="admin", json={
+        "name": "test-image", "disk_format": "qcow2", "container_format": "bare",
+        "visibility": "public"})
+    assert resp.status_code == 201, resp.text
+    image_id = resp.json()["id"]
+    resp = await api.request("PUT", f"/image/v2/images/{image_id}/file", user="admin",
+                             content=b"not really a disk" * 64,
+                             headers={"Content-Type": "application/octet-stream"})
+    assert resp.status_code == 204, resp.text
+    api._image_id = image_id  # type: ignore[attr-defined]
+    return image_id

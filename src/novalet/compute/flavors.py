@@ -10,9 +10,16 @@ from urllib.parse import urlsplit
 from novalet.common.context import RequestContext
 from novalet.db import flavors as db_flavors
 from novalet.db.engine import Database
-from novalet.db.flavors import (FlavorAccessExists, FlavorAccessNotFound, FlavorExists,
-                                FlavorExtraSpecsNotFound, FlavorIdExists, FlavorNotFound,
-                                FlavorQuery, MarkerNotFound)
+from novalet.db.flavors import (
+    FlavorAccessExists,
+    FlavorAccessNotFound,
+    FlavorExists,
+    FlavorExtraSpecsNotFound,
+    FlavorIdExists,
+    FlavorNotFound,
+    FlavorQuery,
+    MarkerNotFound,
+)
 from novalet.db.models import Flavor
 
 __all__ = ["DEFAULT_FLAVORS", "Flavor", "FlavorAccessExists", "FlavorAccessNotFound",

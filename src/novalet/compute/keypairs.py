@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -47,7 +48,7 @@ def ssh_fingerprint(public_key: str) -> str:
     """
     try:
         key = serialization.load_ssh_public_key(public_key.strip().encode())
-    except (ValueError, TypeError, UnicodeError):
+    except (ValueError, TypeError, UnicodeError, UnsupportedAlgorithm):
         raise InvalidKeypair(reason="failed to generate fingerprint") from None
     blob = key.public_bytes(serialization.Encoding.OpenSSH,
                             serialization.PublicFormat.OpenSSH).split()[1]
@@ -61,7 +62,7 @@ def x509_fingerprint(pem: str) -> str:
     except (ValueError, TypeError, UnicodeError) as exc:
         raise InvalidKeypair(reason="failed to generate X509 fingerprint. "
                              f"Error message: {exc}") from None
-    return _colon_hex(cert.fingerprint(hashes.SHA1()))  # noqa: S303 - Nova's format
+    return _colon_hex(cert.fingerprint(hashes.SHA1()))
 
 
 def generate_ssh_key() -> tuple[str, str]:

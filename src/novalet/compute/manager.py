@@ -152,16 +152,16 @@ class ComputeManager:
         call: Callable[..., Awaitable[None]] = getattr(self.driver, method)
         args: tuple[Any, ...] = (inst.uuid, action == "reboot_hard") if method == "reboot" \
             else (inst.uuid,)
-        await self._tracked(ctx, inst, EVENT_NAMES[action], call(*args), {
+        await self._tracked(ctx, inst, EVENT_NAMES[action], lambda: call(*args), {
             "vm_state": vm_state, "power_state": power_state, "task_state": None})
 
     async def _tracked(self, ctx: RequestContext, inst: InstancePayload, event: str,
-                       work: Awaitable[None], values: dict[str, Any]) -> None:
+                       work: Callable[[], Awaitable[None]], values: dict[str, Any]) -> None:
         """Run driver work inside an action event; on failure, record a fault and put
         task_state back so the instance isn't stuck."""
         await self.conductor.event_start(ctx, inst.uuid, event, self.host)
         try:
-            await work
+            await work()
         except Exception as exc:
             LOG.warning("%s of %s failed: %s", event, inst.uuid, exc)
             await self.conductor.add_fault(ctx, inst.uuid, getattr(exc, "code", 500),

@@ -18,48 +18,50 @@ class ConductorAPI:
 
     async def build_instances(self, ctx: RequestContext, spec: RequestSpec) -> None:
         """Schedule the spec's instances (already recorded) and start their builds."""
-        await self.bus.cast(ctx, TOPIC, "build_instances", VERSION, spec=spec.to_dict())
+        await self.bus.cast(ctx, TOPIC, "build_instances", {"spec": spec.to_dict()},
+                            version=VERSION)
 
     async def instance_update(self, ctx: RequestContext, uuid: str, values: dict[str, Any],
                               expected_task_state: Any = "_unset") -> InstancePayload:
-        data = await self.bus.call(ctx, TOPIC, "instance_update", VERSION, uuid=uuid,
-                                   values=values, expected_task_state=expected_task_state)
+        data = await self.bus.call(ctx, TOPIC, "instance_update", {
+            "uuid": uuid, "values": values, "expected_task_state": expected_task_state},
+            version=VERSION)
         return InstancePayload.from_dict(data)
 
     async def instance_destroy(self, ctx: RequestContext, uuid: str) -> None:
-        await self.bus.call(ctx, TOPIC, "instance_destroy", VERSION, uuid=uuid)
+        await self.bus.call(ctx, TOPIC, "instance_destroy", {"uuid": uuid}, version=VERSION)
 
     async def instances_on_host(self, ctx: RequestContext, host: str
                                 ) -> list[InstancePayload]:
-        rows = await self.bus.call(ctx, TOPIC, "instances_on_host", VERSION, host=host)
+        rows = await self.bus.call(ctx, TOPIC, "instances_on_host", {"host": host}, version=VERSION)
         return [InstancePayload.from_dict(r) for r in rows]
 
     async def event_start(self, ctx: RequestContext, uuid: str, event: str,
                           host: str | None) -> None:
-        await self.bus.call(ctx, TOPIC, "event_start", VERSION, uuid=uuid, event=event,
-                            host=host)
+        await self.bus.call(ctx, TOPIC, "event_start", {"uuid": uuid, "event": event,
+                            "host": host}, version=VERSION)
 
     async def event_finish(self, ctx: RequestContext, uuid: str, event: str, result: str,
                            traceback: str | None = None) -> None:
-        await self.bus.call(ctx, TOPIC, "event_finish", VERSION, uuid=uuid, event=event,
-                            result=result, traceback=traceback)
+        await self.bus.call(ctx, TOPIC, "event_finish", {"uuid": uuid, "event": event,
+                            "result": result, "traceback": traceback}, version=VERSION)
 
     async def add_fault(self, ctx: RequestContext, uuid: str, code: int, message: str,
                         details: str, host: str | None) -> None:
-        await self.bus.call(ctx, TOPIC, "add_fault", VERSION, uuid=uuid, code=code,
-                            message=message, details=details, host=host)
+        await self.bus.call(ctx, TOPIC, "add_fault", {"uuid": uuid, "code": code,
+                            "message": message, "details": details, "host": host}, version=VERSION)
 
     async def remove_allocations(self, ctx: RequestContext, uuid: str) -> None:
-        await self.bus.call(ctx, TOPIC, "remove_allocations", VERSION, uuid=uuid)
+        await self.bus.call(ctx, TOPIC, "remove_allocations", {"uuid": uuid}, version=VERSION)
 
     async def service_heartbeat(self, ctx: RequestContext, host: str, binary: str,
                                 topic: str) -> None:
-        await self.bus.call(ctx, TOPIC, "service_heartbeat", VERSION, host=host,
-                            binary=binary, topic=topic)
+        await self.bus.call(ctx, TOPIC, "service_heartbeat", {"host": host,
+                            "binary": binary, "topic": topic}, version=VERSION)
 
     async def update_provider(self, ctx: RequestContext, uuid: str, name: str, host: str,
                               availability_zone: str,
                               inventories: dict[str, list[float]]) -> None:
-        await self.bus.call(ctx, TOPIC, "update_provider", VERSION, uuid=uuid, name=name,
-                            host=host, availability_zone=availability_zone,
-                            inventories=inventories)
+        await self.bus.call(ctx, TOPIC, "update_provider", {"uuid": uuid, "name": name,
+                            "host": host, "availability_zone": availability_zone,
+                            "inventories": inventories}, version=VERSION)

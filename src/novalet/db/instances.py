@@ -6,7 +6,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from novalet import exceptions
@@ -95,7 +96,7 @@ async def update(db: Database, uuid: str, values: dict[str, Any],
     """Compare-and-swap: write `values` only while task_state (and vm_state) are as
     expected; UnexpectedTaskState (409) otherwise."""
     async with db.transaction() as s:
-        query = update(Instance).where(_live(uuid, False))
+        query = sql_update(Instance).where(_live(uuid, False))
         if expected_task_state is not _UNSET:
             expected = (expected_task_state if isinstance(expected_task_state, (list, tuple))
                         else [expected_task_state])
@@ -124,7 +125,7 @@ async def destroy(db: Database, uuid: str) -> None:
     """Mark the instance deleted and free what placement holds for it."""
     now = utcnow()
     async with db.transaction() as s:
-        await s.execute(update(Instance).where(Instance.uuid == uuid).values(
+        await s.execute(sql_update(Instance).where(Instance.uuid == uuid).values(
             deleted=True, deleted_at=now, terminated_at=now, vm_state="deleted",
             task_state=None, power_state=0, updated_at=now))
         await s.execute(delete(Allocation).where(Allocation.consumer_id == uuid))
@@ -263,7 +264,8 @@ async def delete_metadata(db: Database, uuid: str, key: str) -> bool:
 
 
 async def _touch(s: AsyncSession, uuid: str) -> None:
-    await s.execute(update(Instance).where(Instance.uuid == uuid).values(updated_at=utcnow()))
+    await s.execute(sql_update(Instance).where(Instance.uuid == uuid)
+                    .values(updated_at=utcnow()))
 
 
 # --- tags -----------------------------------------------------------------

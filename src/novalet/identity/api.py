@@ -23,7 +23,10 @@ BOOTSTRAP_ROLES = ("admin", "member", "reader")
 ADMIN_ROLES = ("admin", "member", "reader")
 DEMO_ROLES = ("member", "reader")
 INTERFACES = ("public", "internal", "admin")
-# (type, name, path under the public URL) of every service in the catalog.
+# (type, name, path under the public URL) of every service in the catalog. The
+# identity URL is versioned, as Keystone's own install guide registers it: clients
+# (keystoneauth) then use it directly instead of redirecting to /identity/ and
+# reading its 300 Multiple Choices before every identity call.
 SERVICES = (("identity", "keystone", "/identity/v3"),
             ("compute", "nova", "/compute/v2.1"),
             ("image", "glance", "/image"))

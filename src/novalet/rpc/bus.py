@@ -51,9 +51,9 @@ def decode(data: bytes) -> dict[str, Any]:
 
 
 def make_message(ctx: RequestContext, method: str, version: str,
-                 kwargs: dict[str, Any]) -> bytes:
+                 args: dict[str, Any] | None) -> bytes:
     return encode({"method": method, "version": version, "context": ctx.to_dict(),
-                   "args": kwargs})
+                   "args": args or {}})
 
 
 def error_reply(exc: BaseException) -> dict[str, Any]:
@@ -104,18 +104,19 @@ class Bus(abc.ABC):
     """One interface for every backend."""
 
     @abc.abstractmethod
-    async def call(self, ctx: RequestContext, topic: str, method: str, version: str = "1.0",
-                   timeout: float | None = None, **kwargs: Any) -> Any:
+    async def call(self, ctx: RequestContext, topic: str, method: str,
+                   args: dict[str, Any] | None = None, *, version: str = "1.0",
+                   timeout: float | None = None) -> Any:
         """Send to one server of `topic` and wait for its result (or re-raise its error)."""
 
     @abc.abstractmethod
-    async def cast(self, ctx: RequestContext, topic: str, method: str, version: str = "1.0",
-                   **kwargs: Any) -> None:
+    async def cast(self, ctx: RequestContext, topic: str, method: str,
+                   args: dict[str, Any] | None = None, *, version: str = "1.0") -> None:
         """Send to one server of `topic` without waiting."""
 
     @abc.abstractmethod
-    async def fanout(self, ctx: RequestContext, topic: str, method: str, version: str = "1.0",
-                     **kwargs: Any) -> None:
+    async def fanout(self, ctx: RequestContext, topic: str, method: str,
+                     args: dict[str, Any] | None = None, *, version: str = "1.0") -> None:
         """Send to every server of `topic` without waiting."""
 
     @abc.abstractmethod

@@ -51,10 +51,11 @@ class InProcessBus(bus.Bus):
         index = next(self._round_robin.setdefault(topic, itertools.count()))
         return servers[index % len(servers)]
 
-    async def call(self, ctx: RequestContext, topic: str, method: str, version: str = "1.0",
-                   timeout: float | None = None, **kwargs: Any) -> Any:
+    async def call(self, ctx: RequestContext, topic: str, method: str,
+                   args: dict[str, Any] | None = None, *, version: str = "1.0",
+                   timeout: float | None = None) -> Any:
         timeout = timeout or self.default_timeout
-        data = bus.make_message(ctx, method, version, kwargs)
+        data = bus.make_message(ctx, method, version, args)
         reply: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._pick(topic).deliver(data, reply)
         try:
@@ -64,13 +65,13 @@ class InProcessBus(bus.Bus):
                                        caller=_caller()) from None
         return bus.raise_from_reply(bus.decode(raw))
 
-    async def cast(self, ctx: RequestContext, topic: str, method: str, version: str = "1.0",
-                   **kwargs: Any) -> None:
-        self._pick(topic).deliver(bus.make_message(ctx, method, version, kwargs), None)
+    async def cast(self, ctx: RequestContext, topic: str, method: str,
+                   args: dict[str, Any] | None = None, *, version: str = "1.0") -> None:
+        self._pick(topic).deliver(bus.make_message(ctx, method, version, args), None)
 
-    async def fanout(self, ctx: RequestContext, topic: str, method: str, version: str = "1.0",
-                     **kwargs: Any) -> None:
-        data = bus.make_message(ctx, method, version, kwargs)
+    async def fanout(self, ctx: RequestContext, topic: str, method: str,
+                     args: dict[str, Any] | None = None, *, version: str = "1.0") -> None:
+        data = bus.make_message(ctx, method, version, args)
         for server in self._servers.get(topic, []):
             server.deliver(data, None)
 

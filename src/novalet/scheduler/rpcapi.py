@@ -20,5 +20,5 @@ class SchedulerAPI:
                                   ) -> list[dict[str, Any]]:
         """One claimed destination per instance of the spec, or NoValidHost."""
         result: list[dict[str, Any]] = await self.bus.call(
-            ctx, TOPIC, "select_destinations", VERSION, spec=spec.to_dict())
+            ctx, TOPIC, "select_destinations", {"spec": spec.to_dict()}, version=VERSION)
         return result

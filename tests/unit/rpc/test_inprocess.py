@@ -42,7 +42,7 @@ async def test_call_returns_result_and_carries_context(bus: InProcessBus) -> Non
     echo = Echo()
     await bus.serve("t", echo)
     ctx = RequestContext(request_id="req-1")
-    assert await bus.call(ctx, "t", "echo", value={"a": [1, 2]}) == {"a": [1, 2]}
+    assert await bus.call(ctx, "t", "echo", {"value": {"a": [1, 2]}}) == {"a": [1, 2]}
     assert echo.seen == [("req-1", {"a": [1, 2]})]
 
 
@@ -68,7 +68,7 @@ async def test_timeout_names_method_and_topic(bus: InProcessBus) -> None:
 async def test_major_version_mismatch_and_private_methods_refused(bus: InProcessBus) -> None:
     await bus.serve("t", Echo())
     with pytest.raises(NoSuchMethod):
-        await bus.call(RequestContext(), "t", "echo", version="2.0", value=1)
+        await bus.call(RequestContext(), "t", "echo", {"value": 1}, version="2.0")
     with pytest.raises(NoSuchMethod):
         await bus.call(RequestContext(), "t", "__init__")
 
@@ -78,8 +78,8 @@ async def test_cast_round_robins_and_fanout_reaches_all(bus: InProcessBus) -> No
     await bus.serve("t", a)
     await bus.serve("t", b)
     for i in range(4):
-        await bus.cast(RequestContext(), "t", "echo", value=i)
-    await bus.fanout(RequestContext(), "t", "echo", value="all")
+        await bus.cast(RequestContext(), "t", "echo", {"value": i})
+    await bus.fanout(RequestContext(), "t", "echo", {"value": "all"})
     await asyncio.sleep(0.05)
     assert len(a.seen) == 3 and len(b.seen) == 3
     assert ("all" in [v for _, v in a.seen]) and ("all" in [v for _, v in b.seen])
@@ -88,9 +88,9 @@ async def test_cast_round_robins_and_fanout_reaches_all(bus: InProcessBus) -> No
 async def test_payloads_must_be_json(bus: InProcessBus) -> None:
     await bus.serve("t", Echo())
     with pytest.raises(TypeError):
-        await bus.call(RequestContext(), "t", "echo", value={1, 2})
+        await bus.call(RequestContext(), "t", "echo", {"value": {1, 2}})
 
 
 async def test_call_to_topic_without_server_fails_fast(bus: InProcessBus) -> None:
     with pytest.raises(MessagingTimeout):
-        await bus.call(RequestContext(), "nobody", "echo", value=1)
+        await bus.call(RequestContext(), "nobody", "echo", {"value": 1})

@@ -17,7 +17,8 @@ _KNOWN = {"name", "status", "image", "flavor", "host", "reservation_id", "change
           "uuid", "deleted", "limit", "marker", "sort_key", "sort_dir", "ip", "ip6",
           "node", "hostname", "vm_state", "task_state", "power_state", "description",
           "config_drive", "created_at", "launched_at", "terminated_at", "progress",
-          "access_ip_v4", "access_ip_v6", "launch_index", "soft_deleted", "pinned_availability_zone"}
+          "access_ip_v4", "access_ip_v6", "launch_index", "soft_deleted",
+          "pinned_availability_zone"}
 _ADMIN_ONLY = {"host", "node", "all_tenants", "project_id", "tenant_id", "deleted",
                "vm_state", "task_state", "power_state", "hostname"}
 _ADMIN_ONLY_BEFORE_283 = {"availability_zone", "config_drive", "key_name", "created_at",

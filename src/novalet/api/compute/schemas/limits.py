@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _QUERY_21: dict[str, Any] = {"type": "object",
                              "properties": {"tenant_id": {"type": "string"}},

@@ -1,0 +1,95 @@
+"""A real `novalet up` process on a free loopback port, and the real clients against it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningCloud:
+    process: subprocess.Popen[str]
+    state_dir: Path
+    port: int
+    log: Path
+
+    @property
+    def clouds_yaml(self) -> Path:
+        return self.state_dir / "clouds.yaml"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        env["OS_CLIENT_CONFIG_FILE"] = str(self.clouds_yaml)
+        return env
+
+    def openstack(self, *args: str, cloud: str = "novalet-demo", check: bool = True
+                  ) -> subprocess.CompletedProcess[str]:
+        cmd = [str(BIN / "openstack"), "--os-cloud", cloud, *args]
+        result = subprocess.run(cmd, env=self.env, capture_output=True, text=True,
+                                timeout=120)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n"
+                                 f"{result.stderr}\n--- server log ---\n{self.tail()}")
+        return result
+
+    def openstack_json(self, *args: str, cloud: str = "novalet-demo") -> object:
+        return json.loads(self.openstack(*args, "-f", "json", cloud=cloud).stdout)
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text().splitlines()[-lines:])
+
+
+def start_cloud(state_dir: Path, *extra: str) -> RunningCloud:
+    port = free_port()
+    log = state_dir.parent / f"novalet-{port}.log"
+    handle = log.open("w")
+    process = subprocess.Popen(
+        [str(BIN / "novalet"), "up", "--state-dir", str(state_dir), "--port", str(port),
+         *extra], stdout=handle, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if "Novalet is up" in log.read_text():
+            return RunningCloud(process, state_dir, port, log)
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    process.kill()
+    raise AssertionError(f"novalet up did not start:\n{log.read_text()}")
+
+
+def stop_cloud(cloud: RunningCloud) -> int:
+    cloud.process.send_signal(signal.SIGINT)
+    try:
+        return cloud.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        cloud.process.kill()
+        raise AssertionError("novalet up did not stop on Ctrl-C") from None
+
+
+@pytest.fixture(scope="module")
+def running_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]:
+    state = tmp_path_factory.mktemp("cloud") / "state"
+    cloud = start_cloud(state)
+    try:
+        yield cloud
+    finally:
+        assert stop_cloud(cloud) == 0, cloud.tail()

@@ -1,0 +1,75 @@
+"""The real `openstack` CLI against a running `novalet up`."""
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import RunningCloud, start_cloud, stop_cloud
+
+pytestmark = pytest.mark.integration
+
+
+def test_flavor_list_shows_standard_flavors(running_cloud: RunningCloud) -> None:
+    flavors = running_cloud.openstack_json("flavor", "list")
+    by_name = {f["Name"]: f for f in flavors}  # type: ignore[union-attr]
+    assert set(by_name) >= {"m1.tiny", "m1.small", "m1.medium", "m1.large", "m1.xlarge"}
+    assert by_name["m1.tiny"]["RAM"] == 512 and by_name["m1.xlarge"]["VCPUs"] == 8
+
+
+def test_server_lifecycle(running_cloud: RunningCloud, tmp_path: Path) -> None:
+    cli = running_cloud.openstack
+    disk = tmp_path / "disk.qcow2"
+    disk.write_bytes(b"\0" * 65536)
+    image = running_cloud.openstack_json("image", "create", "--file", str(disk),
+                                         "--disk-format", "qcow2", "cli-image")
+    assert image["status"] == "active"  # type: ignore[index]
+    key = tmp_path / "key"
+    cli("keypair", "create", "--private-key", str(key), "k1")
+    assert key.read_text().startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    server = running_cloud.openstack_json(
+        "server", "create", "--flavor", "m1.tiny", "--image", "cli-image", "--key-name", "k1",
+        "--wait", "vm1")
+    assert server["status"] == "ACTIVE"  # type: ignore[index]
+    assert server["key_name"] == "k1"  # type: ignore[index]
+    listed = running_cloud.openstack_json("server", "list")
+    assert [s["Name"] for s in listed] == ["vm1"]  # type: ignore[union-attr]
+    shown = running_cloud.openstack_json("server", "show", "vm1")
+    assert shown["flavor"].startswith("m1.tiny") or shown["flavor"]["name"] == "m1.tiny"  # type: ignore[index]
+    for action, status in (("reboot", "ACTIVE"), ("stop", "SHUTOFF"), ("start", "ACTIVE")):
+        cli("server", action, "--wait", "vm1")
+        shown = running_cloud.openstack_json("server", "show", "vm1")
+        assert shown["status"] == status, action  # type: ignore[index]
+    cli("server", "delete", "--wait", "vm1")
+    assert running_cloud.openstack_json("server", "list") == []
+
+
+def test_demo_cannot_see_admin_servers(running_cloud: RunningCloud, tmp_path: Path) -> None:
+    disk = tmp_path / "disk.qcow2"
+    disk.write_bytes(b"\0" * 4096)
+    running_cloud.openstack("image", "create", "--file", str(disk), "--disk-format", "qcow2",
+                            "--public", "admin-image", cloud="novalet")
+    server = running_cloud.openstack_json("server", "create", "--flavor", "m1.tiny",
+                                          "--image", "admin-image", "--wait", "secret",
+                                          cloud="novalet")
+    result = running_cloud.openstack("server", "show", server["id"], check=False)  # type: ignore[index]
+    assert result.returncode != 0 and "No Server found" in result.stderr
+    result = running_cloud.openstack("server", "delete", server["id"], check=False)  # type: ignore[index]
+    assert result.returncode != 0
+    assert running_cloud.openstack_json("server", "list") == []
+    admin_view = running_cloud.openstack_json("server", "list", "--all-projects",
+                                              cloud="novalet")
+    assert server["id"] in [s["ID"] for s in admin_view]  # type: ignore[index,union-attr]
+    running_cloud.openstack("server", "delete", "--wait", "secret", cloud="novalet")
+
+
+def test_up_restarts_on_same_state_dir(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    first = start_cloud(state)
+    assert stop_cloud(first) == 0
+    second = start_cloud(state)
+    try:
+        flavors = second.openstack_json("flavor", "list")
+        assert len(flavors) == 5  # type: ignore[arg-type]
+    finally:
+        assert stop_cloud(second) == 0
+    assert "Traceback" not in first.log.read_text() + second.log.read_text()
