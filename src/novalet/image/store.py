@@ -64,14 +64,15 @@ class _Writer:
         self.size = 0
         self.head = b""
 
-    def write(self, block: bytes) -> None:
-        """Blocking: append, hash; run in a worker thread."""
-        self.handle.write(block)
-        self.md5.update(block)
-        self.secure.update(block)
+    async def write(self, block: bytes) -> None:
+        """Append and hash `block`; the file write and both hashes run in parallel
+        worker threads (each releases the GIL)."""
         if len(self.head) < HEAD_SIZE:
             self.head += block[:HEAD_SIZE - len(self.head)]
         self.size += len(block)
+        await asyncio.gather(asyncio.to_thread(self.handle.write, block),
+                             asyncio.to_thread(self.md5.update, block),
+                             asyncio.to_thread(self.secure.update, block))
 
     def finish(self) -> StoredData:
         """Blocking: flush to disk and return the totals."""
@@ -115,29 +116,29 @@ class ImageStore:
         return stored
 
     async def _fill(self, writer: _Writer, chunks: AsyncIterator[bytes]) -> None:
+        """Receive the next block while a worker thread hashes and writes the last one."""
         pending: list[bytes] = []
-        buffered = 0
-        async for chunk in chunks:
-            if not chunk:
-                continue
-            pending.append(chunk)
-            buffered += len(chunk)
-            if self.size_cap is not None and writer.size + buffered > self.size_cap:
-                raise ImageTooLarge(limit=self.size_cap)
-            if buffered >= CHUNK_SIZE:
-                await self._flush(writer, pending)
-                pending, buffered = [], 0
-        if pending:
-            await self._flush(writer, pending)
-
-    @staticmethod
-    async def _flush(writer: _Writer, pending: list[bytes]) -> None:
+        buffered = received = 0
+        in_flight: asyncio.Future[None] | None = None
         try:
-            await asyncio.to_thread(writer.write, b"".join(pending))
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise StorageFull(reason=exc.strerror) from None
+            async for chunk in chunks:
+                pending.append(chunk)
+                buffered += len(chunk)
+                received += len(chunk)
+                if self.size_cap is not None and received > self.size_cap:
+                    raise ImageTooLarge(limit=self.size_cap)
+                if buffered >= CHUNK_SIZE:
+                    if in_flight is not None:
+                        await in_flight
+                    in_flight = _write_soon(writer, b"".join(pending))
+                    pending, buffered = [], 0
+        except BaseException:
+            if in_flight is not None:
+                await _settle(in_flight)
             raise
+        if in_flight is not None:
+            await in_flight
+        await _write_soon(writer, b"".join(pending))
 
     async def read(self, image_id: str) -> AsyncIterator[bytes]:
         """The image's bytes in chunks; the file is open before the first chunk is
@@ -154,6 +155,26 @@ class ImageStore:
 
     async def exists(self, image_id: str) -> bool:
         return await asyncio.to_thread(self.path(image_id).exists)
+
+
+def _write_soon(writer: _Writer, block: bytes) -> asyncio.Future[None]:
+    """Start writing `block` in a worker thread; a full disk becomes StorageFull."""
+    async def write() -> None:
+        try:
+            await writer.write(block)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull(reason=exc.strerror) from None
+            raise
+    return asyncio.ensure_future(write())
+
+
+async def _settle(future: asyncio.Future[None]) -> None:
+    """Wait for an abandoned write so the file is not closed under its worker thread;
+    its own outcome no longer matters."""
+    await asyncio.wait([future])
+    if not future.cancelled():
+        future.exception()
 
 
 async def _chunks(handle: IO[bytes]) -> AsyncIterator[bytes]:

@@ -41,15 +41,16 @@ async def serve(conf: config.Config, started_at: float) -> None:
         loop="none", http="httptools", lifespan="off", log_level="warning",
         access_log=False, server_header=False, date_header=False))
     try:
-        await server.startup()
-        if server.should_exit:
+        serving = asyncio.create_task(server.serve())
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.01)
+        if not server.started:
             raise SystemExit(f"Cannot listen on {conf.get('api', 'listen')}:"
                              f"{conf.get('api', 'port')}; is another cloud running? "
-                             "Pick another with --port.")
+                             "Pick another port with --port.")
         print(banner(aio, time.monotonic() - started_at), flush=True)
-        await server.main_loop()
+        await serving
     finally:
-        await server.shutdown()
         await aio.stop()
         print("Novalet stopped.", file=sys.stderr, flush=True)
 

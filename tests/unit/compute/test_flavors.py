@@ -2,14 +2,26 @@
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from novalet.common.context import RequestContext
-from novalet.compute.flavors import (DEFAULT_FLAVORS, FlavorAccessExists, FlavorAccessNotFound,
-                                     FlavorExists, FlavorExtraSpecsNotFound, FlavorIdExists,
-                                     FlavorNotFound, FlavorQuery, FlavorService, MarkerNotFound,
-                                     NewFlavor, extra_specs_of, projects_of)
+from novalet.compute.flavors import (
+    DEFAULT_FLAVORS,
+    FlavorAccessExists,
+    FlavorAccessNotFound,
+    FlavorExists,
+    FlavorExtraSpecsNotFound,
+    FlavorIdExists,
+    FlavorNotFound,
+    FlavorQuery,
+    FlavorService,
+    MarkerNotFound,
+    NewFlavor,
+    extra_specs_of,
+    projects_of,
+)
 from novalet.db import migrate
 from novalet.db.engine import Database
 
@@ -26,12 +38,12 @@ async def service(tmp_path: Path) -> AsyncIterator[FlavorService]:
     await db.close()
 
 
-def _new(name: str, flavorid: str | None = None, **kw: object) -> NewFlavor:
-    values: dict = {"memory_mb": 256, "vcpus": 1, "root_gb": 1, **kw}
+def _new(name: str, flavorid: str | None = None, **kw: Any) -> NewFlavor:
+    values: dict[str, Any] = {"memory_mb": 256, "vcpus": 1, "root_gb": 1, **kw}
     return NewFlavor(name=name, flavorid=flavorid, **values)
 
 
-async def _ids(service: FlavorService, ctx: RequestContext, **kw: object) -> list[str]:
+async def _ids(service: FlavorService, ctx: RequestContext, **kw: Any) -> list[str]:
     return [f.flavorid for f in await service.list_flavors(ctx, FlavorQuery(**kw))]
 
 

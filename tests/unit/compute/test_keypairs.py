@@ -14,8 +14,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from novalet.compute import keypairs
-from novalet.compute.keypairs import (InvalidKeypair, KeyPairExists, KeypairLimitExceeded,
-                                      KeypairNotFound, KeypairService, MarkerNotFound)
+from novalet.compute.keypairs import (
+    InvalidKeypair,
+    KeyPairExists,
+    KeypairLimitExceeded,
+    KeypairNotFound,
+    KeypairService,
+    MarkerNotFound,
+)
 from novalet.db import migrate
 from novalet.db.engine import Database
 

@@ -70,11 +70,9 @@ async def create(req: ApiRequest) -> Reply:
 
 def _create_request(req: ApiRequest, body: dict[str, Any]) -> CreateRequest:
     server = body["server"]
-    if "imageRef" not in server and not server.get("block_device_mapping_v2"):
+    image_ref = server.get("imageRef") or _image_from_bdms(server)
+    if not image_ref:
         raise ValidationError(reason="Invalid input: 'imageRef' is a required property")
-    if server.get("block_device_mapping_v2") or server.get("block_device_mapping"):
-        raise ValidationError(reason="Block device mappings need the volume service, "
-                              "which this cloud does not run; boot from an image.")
     min_count = int(server.get("min_count", 1))
     max_count = int(server.get("max_count", min_count))
     if min_count > max_count:
@@ -89,7 +87,7 @@ def _create_request(req: ApiRequest, body: dict[str, Any]) -> CreateRequest:
                               "than one server")
     return CreateRequest(
         name=server["name"], flavor_ref=_last(str(server["flavorRef"])),
-        image_ref=_last(server.get("imageRef", "")), min_count=min_count,
+        image_ref=_last(image_ref), min_count=min_count,
         max_count=max_count, key_name=server.get("key_name"),
         metadata=server.get("metadata", {}), user_data=server.get("user_data"),
         availability_zone=server.get("availability_zone"),
@@ -100,6 +98,25 @@ def _create_request(req: ApiRequest, body: dict[str, Any]) -> CreateRequest:
         scheduler_hints=hints, host=server.get("host"),
         hypervisor_hostname=server.get("hypervisor_hostname"),
         return_reservation_id=to_bool(server.get("return_reservation_id", False)))
+
+
+def _image_from_bdms(server: dict[str, Any]) -> str | None:
+    """The image of a local boot disk given as a block device mapping (clients send
+    one for plain image boots); volumes are refused, as no volume service runs here."""
+    if server.get("block_device_mapping"):
+        raise _NO_VOLUMES
+    image = None
+    for bdm in server.get("block_device_mapping_v2") or []:
+        if not isinstance(bdm, dict) or bdm.get("destination_type", "local") != "local" \
+                or bdm.get("source_type") not in ("image", "blank"):
+            raise _NO_VOLUMES
+        if bdm.get("source_type") == "image" and str(bdm.get("boot_index")) == "0":
+            image = bdm.get("uuid")
+    return image
+
+
+_NO_VOLUMES = ValidationError(reason="Block device mappings to volumes need the volume "
+                              "service, which this cloud does not run; boot from an image.")
 
 
 def _last(ref: str) -> str:

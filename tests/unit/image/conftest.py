@@ -1,0 +1,43 @@
+"""Fixtures for the image service: a migrated SQLite database and a store in tmp."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+
+import pytest
+
+from novalet import config
+from novalet.common.context import RequestContext
+from novalet.db import migrate
+from novalet.db.engine import Database
+from novalet.image.api import ImageService
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'images.sqlite'}")
+    await migrate.sync(database)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@pytest.fixture
+def service(db: Database, tmp_path: Path) -> ImageService:
+    return ImageService(db, tmp_path / "images", config.Config())
+
+
+def project(name: str) -> RequestContext:
+    return RequestContext(user_id=f"user-{name}", project_id=name, roles=["member", "reader"])
+
+
+def admin() -> RequestContext:
+    return RequestContext(user_id="user-admin", project_id="admin",
+                          roles=["admin", "member", "reader"])
+
+
+async def stream(blocks: Iterable[bytes]) -> AsyncIterator[bytes]:
+    for block in blocks:
+        yield block
