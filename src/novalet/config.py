@@ -56,6 +56,8 @@ OPTIONS: list[Opt] = [
     Opt("identity", "admin_password", "admin", "Password of the bootstrap admin user."),
     Opt("identity", "demo_password", "demo", "Password of the bootstrap demo user."),
     Opt("identity", "region", "RegionOne", "Region named in the service catalog."),
+    Opt("image", "image_size_cap", 1099511627776,
+        "Largest image (bytes) an upload may store; larger uploads get 413.", int),
     Opt("fake", "vcpus", 64, "vCPUs the fake driver reports.", int),
     Opt("fake", "memory_mb", 262144, "Memory (MiB) the fake driver reports.", int),
     Opt("fake", "disk_gb", 10240, "Disk (GiB) the fake driver reports.", int),

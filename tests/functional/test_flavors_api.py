@@ -2,11 +2,14 @@
 
 from typing import Any
 
+import pytest
+
 from tests.functional.conftest import Api, boot, ensure_image
 
 F = "/compute/v2.1/flavors"
 BASE = "http://novalet.test/compute"
 PRIVATE: dict[str, Any] = {"os-flavor-access:is_public": False}
+_ABSENT = object()
 
 
 async def _project_id(api: Api, name: str) -> str:
@@ -60,6 +63,18 @@ async def test_detail_shape_across_microversions(api: Api) -> None:
     assert v275["swap"] == 0
     brief = (await api.request("GET", F, version="2.55")).json()["flavors"][0]
     assert set(brief) == {"id", "name", "links", "description"}
+
+
+@pytest.mark.parametrize(("before", "after", "field", "old", "new"), [
+    ("2.54", "2.55", "description", _ABSENT, None),
+    ("2.60", "2.61", "extra_specs", _ABSENT, {}),
+    ("2.74", "2.75", "swap", "", 0),
+])
+async def test_flavor_body_on_each_side_of_a_boundary(api: Api, before: str, after: str,
+                                                      field: str, old: Any, new: Any) -> None:
+    for version, expected in ((before, old), (after, new)):
+        flavor = (await api.request("GET", f"{F}/1", version=version)).json()["flavor"]
+        assert flavor.get(field, _ABSENT) == expected, version
 
 
 async def test_show_missing_flavor_is_404(api: Api) -> None:

@@ -1,28 +1,13 @@
-"""The identity API (Keystone v3 subset) over HTTP, as clients see it.
-
-The fixture serves only the identity routes (mounted at /identity, as in the
-all-in-one app) over a fresh, bootstrapped SQLite database, so these tests
-need nothing from the compute side.
-"""
+"""The identity API (Keystone v3 subset) over HTTP, on the whole cloud, as clients see it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.routing import Mount
 
-from novalet import config
-from novalet.api.identity.routes import ROUTES
-from novalet.db import migrate
-from novalet.db.engine import Database
-from novalet.identity.api import IdentityService
-from novalet.identity.tokens import TokenProvider
+from tests.functional.conftest import Api
 
 BASE = "http://novalet.test"
 V3 = "/identity/v3"
@@ -40,7 +25,7 @@ def password_body(user: str, password: str, project: str | None = None) -> dict[
 
 
 class IdentityApi:
-    """An HTTP client on the app, with tokens for users by name."""
+    """Calls to /identity/v3 as a user named by name, and shortcuts for records."""
 
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
@@ -63,48 +48,29 @@ class IdentityApi:
     async def create(self, kind: str, **fields: Any) -> dict[str, Any]:
         resp = await self.call("POST", f"/{kind}s", json={kind: fields})
         assert resp.status_code == 201, resp.text
-        return resp.json()[kind]
+        created: dict[str, Any] = resp.json()[kind]
+        return created
 
     async def id_of(self, kind: str, name: str) -> str:
         resp = await self.call("GET", f"/{kind}s", params={"name": name})
         [found] = resp.json()[f"{kind}s"]
-        return found["id"]
+        return str(found["id"])
 
 
-def _no_server_errors(response: httpx.Response) -> None:
+async def _no_server_errors(response: httpx.Response) -> None:
     assert response.status_code < 500, f"{response.request.url} answered {response.status_code}"
 
 
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[IdentityApi]:
-    conf = config.Config()
-    conf.set("DEFAULT", "state_path", str(tmp_path))
-    conf.set("api", "public_url", BASE)
-    db = Database(conf.database_url)
-    await migrate.sync(db)
-    tokens = TokenProvider(tmp_path / "fernet-keys", conf.get("identity", "token_expiration"))
-    identity = IdentityService(db, tokens, conf)
-    await identity.bootstrap(admin_password="admin", demo_password="demo")
-    app = Starlette(routes=[Mount("/identity", routes=ROUTES)])
-    app.state.cloud = SimpleNamespace(conf=conf, db=db, tokens=tokens, identity=identity)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE,
-                                 event_hooks={"response": [_async(_no_server_errors)]}
-                                 ) as client:
-        yield IdentityApi(client)
-    await db.close()
-
-
-def _async(hook: Any) -> Any:
-    async def run(response: httpx.Response) -> None:
-        hook(response)
-    return run
+def identity(api: Api) -> IdentityApi:
+    api.client.event_hooks["response"].append(_no_server_errors)
+    return IdentityApi(api.client)
 
 
 # --- version discovery --------------------------------------------------------
 
-async def test_the_unversioned_url_offers_v3_as_multiple_choices(api: IdentityApi) -> None:
-    resp = await api.client.get("/identity/")
+async def test_the_unversioned_url_offers_v3_as_multiple_choices(identity: IdentityApi) -> None:
+    resp = await identity.client.get("/identity/")
     assert resp.status_code == 300
     [v3] = resp.json()["versions"]["values"]
     assert v3["id"] == "v3.14" and v3["status"] == "stable"
@@ -113,16 +79,16 @@ async def test_the_unversioned_url_offers_v3_as_multiple_choices(api: IdentityAp
 
 
 @pytest.mark.parametrize("path", ["/identity/v3", "/identity/v3/"])
-async def test_the_v3_document(api: IdentityApi, path: str) -> None:
-    resp = await api.client.get(path)
+async def test_the_v3_document(identity: IdentityApi, path: str) -> None:
+    resp = await identity.client.get(path)
     assert resp.status_code == 200
     assert resp.json()["version"]["id"] == "v3.14"
 
 
 # --- issuing tokens -----------------------------------------------------------
 
-async def test_a_password_token_has_keystones_shape(api: IdentityApi) -> None:
-    resp = await api.client.post(f"{V3}/auth/tokens", json=password_body("demo", "demo", "demo"))
+async def test_a_password_token_has_keystones_shape(identity: IdentityApi) -> None:
+    resp = await identity.client.post(f"{V3}/auth/tokens", json=password_body("demo", "demo", "demo"))
     assert resp.status_code == 201
     assert resp.headers["X-Subject-Token"]
     token = resp.json()["token"]
@@ -139,8 +105,8 @@ async def test_a_password_token_has_keystones_shape(api: IdentityApi) -> None:
     assert token["expires_at"].endswith("Z") and len(token["audit_ids"]) == 1
 
 
-async def test_the_catalog_points_at_this_server(api: IdentityApi) -> None:
-    resp = await api.client.post(f"{V3}/auth/tokens", json=password_body("demo", "demo", "demo"))
+async def test_the_catalog_points_at_this_server(identity: IdentityApi) -> None:
+    resp = await identity.client.post(f"{V3}/auth/tokens", json=password_body("demo", "demo", "demo"))
     catalog = {s["type"]: s for s in resp.json()["token"]["catalog"]}
     assert {t: s["name"] for t, s in catalog.items()} == {
         "identity": "keystone", "compute": "nova", "image": "glance"}
@@ -151,21 +117,21 @@ async def test_the_catalog_points_at_this_server(api: IdentityApi) -> None:
     assert {e["region"] for e in catalog["compute"]["endpoints"]} == {"RegionOne"}
 
 
-async def test_an_unscoped_token_has_no_project_roles_or_catalog(api: IdentityApi) -> None:
+async def test_an_unscoped_token_has_no_project_roles_or_catalog(identity: IdentityApi) -> None:
     body = password_body("admin", "admin")
     body["auth"]["scope"] = "unscoped"
-    resp = await api.client.post(f"{V3}/auth/tokens", json=body)
+    resp = await identity.client.post(f"{V3}/auth/tokens", json=body)
     assert resp.status_code == 201
     assert set(resp.json()["token"]) == {"methods", "user", "audit_ids", "expires_at",
                                          "issued_at"}
 
 
-async def test_a_token_rescopes_with_the_token_method(api: IdentityApi) -> None:
+async def test_a_token_rescopes_with_the_token_method(identity: IdentityApi) -> None:
     body = password_body("admin", "admin")
     body["auth"]["scope"] = "unscoped"
-    unscoped = (await api.client.post(f"{V3}/auth/tokens", json=body)
+    unscoped = (await identity.client.post(f"{V3}/auth/tokens", json=body)
                 ).headers["X-Subject-Token"]
-    resp = await api.client.post(f"{V3}/auth/tokens", json={"auth": {
+    resp = await identity.client.post(f"{V3}/auth/tokens", json={"auth": {
         "identity": {"methods": ["token"], "token": {"id": unscoped}},
         "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})
     assert resp.status_code == 201
@@ -178,19 +144,19 @@ async def test_a_token_rescopes_with_the_token_method(api: IdentityApi) -> None:
     ("nobody", "demo", "demo"),
     ("demo", "demo", "admin"),      # demo holds no role on admin
 ])
-async def test_refusals_are_401_with_keystones_body(api: IdentityApi, user: str,
+async def test_refusals_are_401_with_keystones_body(identity: IdentityApi, user: str,
                                                     password: str, project: str) -> None:
-    resp = await api.client.post(f"{V3}/auth/tokens",
+    resp = await identity.client.post(f"{V3}/auth/tokens",
                                  json=password_body(user, password, project))
     assert resp.status_code == 401
     assert resp.json() == UNAUTHORIZED
 
 
-async def test_a_disabled_user_is_refused(api: IdentityApi) -> None:
-    demo_id = await api.id_of("user", "demo")
-    resp = await api.call("PATCH", f"/users/{demo_id}", json={"user": {"enabled": False}})
+async def test_a_disabled_user_is_refused(identity: IdentityApi) -> None:
+    demo_id = await identity.id_of("user", "demo")
+    resp = await identity.call("PATCH", f"/users/{demo_id}", json={"user": {"enabled": False}})
     assert resp.status_code == 200 and resp.json()["user"]["enabled"] is False
-    resp = await api.client.post(f"{V3}/auth/tokens", json=password_body("demo", "demo", "demo"))
+    resp = await identity.client.post(f"{V3}/auth/tokens", json=password_body("demo", "demo", "demo"))
     assert resp.json() == UNAUTHORIZED
 
 
@@ -199,12 +165,12 @@ async def test_a_disabled_user_is_refused(api: IdentityApi) -> None:
     (b"[]", "must be a JSON object"),
     (b'{"auth": {}}', "'identity' is a required property"),
     (b'{"auth": {"identity": {"methods": "password"}}}', "methods"),
-    (b'{"auth": {"identity": {"methods": ["password"], "password": {"user": '
-     b'{"name": "demo", "domain": {"id": "default"}}}}}}', "'password' is a required"),
+    ((b'{"auth": {"identity": {"methods": ["password"], "password": {"user": '
+      b'{"name": "demo", "domain": {"id": "default"}}}}}}'), "'password' is a required"),
 ])
-async def test_malformed_token_requests_are_400(api: IdentityApi, content: bytes,
+async def test_malformed_token_requests_are_400(identity: IdentityApi, content: bytes,
                                                 fragment: str) -> None:
-    resp = await api.client.post(f"{V3}/auth/tokens", content=content,
+    resp = await identity.client.post(f"{V3}/auth/tokens", content=content,
                                  headers={"Content-Type": "application/json"})
     assert resp.status_code == 400
     assert resp.json()["error"]["title"] == "Bad Request"
@@ -213,267 +179,295 @@ async def test_malformed_token_requests_are_400(api: IdentityApi, content: bytes
 
 # --- checking tokens ----------------------------------------------------------
 
-async def test_validating_a_token(api: IdentityApi) -> None:
-    demo = await api.token("demo")
-    resp = await api.call("GET", "/auth/tokens", user="demo", headers={"X-Subject-Token": demo})
+async def test_validating_a_token(identity: IdentityApi) -> None:
+    demo = await identity.token("demo")
+    resp = await identity.call("GET", "/auth/tokens", user="demo", headers={"X-Subject-Token": demo})
     assert resp.status_code == 200
     assert resp.headers["X-Subject-Token"] == demo
     assert resp.json()["token"]["project"]["name"] == "demo"
     assert "catalog" in resp.json()["token"]
-    resp = await api.call("GET", "/auth/tokens?nocatalog", user="demo",
+    resp = await identity.call("GET", "/auth/tokens?nocatalog", user="demo",
                           headers={"X-Subject-Token": demo})
     assert "catalog" not in resp.json()["token"]
     assert resp.json()["token"]["roles"]
 
 
-async def test_an_invalid_subject_token_is_404(api: IdentityApi) -> None:
-    resp = await api.call("GET", "/auth/tokens", headers={"X-Subject-Token": "bogus"})
+async def test_an_invalid_subject_token_is_404(identity: IdentityApi) -> None:
+    resp = await identity.call("GET", "/auth/tokens", headers={"X-Subject-Token": "bogus"})
     assert resp.status_code == 404
     assert resp.json()["error"]["title"] == "Not Found"
-    resp = await api.call("HEAD", "/auth/tokens", headers={"X-Subject-Token": "bogus"})
+    resp = await identity.call("HEAD", "/auth/tokens", headers={"X-Subject-Token": "bogus"})
     assert resp.status_code == 404
 
 
-async def test_head_checks_a_token_without_a_body(api: IdentityApi) -> None:
-    resp = await api.call("HEAD", "/auth/tokens",
-                          headers={"X-Subject-Token": await api.token("demo")})
+async def test_head_checks_a_token_without_a_body(identity: IdentityApi) -> None:
+    resp = await identity.call("HEAD", "/auth/tokens",
+                          headers={"X-Subject-Token": await identity.token("demo")})
     assert resp.status_code == 200 and resp.content == b""
 
 
-async def test_only_admins_check_other_users_tokens(api: IdentityApi) -> None:
-    admin = await api.token("admin")
-    resp = await api.call("GET", "/auth/tokens", user="demo",
+async def test_only_admins_check_other_users_tokens(identity: IdentityApi) -> None:
+    admin = await identity.token("admin")
+    resp = await identity.call("GET", "/auth/tokens", user="demo",
                           headers={"X-Subject-Token": admin})
     assert resp.status_code == 403
-    resp = await api.call("GET", "/auth/tokens", headers={
-        "X-Subject-Token": await api.token("demo")})
+    resp = await identity.call("GET", "/auth/tokens", headers={
+        "X-Subject-Token": await identity.token("demo")})
     assert resp.status_code == 200
 
 
-async def test_checking_needs_a_valid_caller_token(api: IdentityApi) -> None:
-    resp = await api.client.get(f"{V3}/auth/tokens",
-                                headers={"X-Subject-Token": await api.token("demo")})
+async def test_checking_needs_a_valid_caller_token(identity: IdentityApi) -> None:
+    resp = await identity.client.get(f"{V3}/auth/tokens",
+                                headers={"X-Subject-Token": await identity.token("demo")})
     assert resp.status_code == 401
-    resp = await api.client.get(f"{V3}/auth/tokens", headers={
-        "X-Auth-Token": "forged", "X-Subject-Token": await api.token("demo")})
+    resp = await identity.client.get(f"{V3}/auth/tokens", headers={
+        "X-Auth-Token": "forged", "X-Subject-Token": await identity.token("demo")})
     assert resp.json() == UNAUTHORIZED
 
 
-async def test_auth_catalog_and_projects(api: IdentityApi) -> None:
-    resp = await api.call("GET", "/auth/catalog", user="demo")
+async def test_auth_catalog_and_projects(identity: IdentityApi) -> None:
+    resp = await identity.call("GET", "/auth/catalog", user="demo")
     assert {s["type"] for s in resp.json()["catalog"]} == {"identity", "compute", "image"}
     assert resp.json()["links"]["self"] == f"{BASE}{V3}/auth/catalog"
-    resp = await api.call("GET", "/auth/projects", user="demo")
+    resp = await identity.call("GET", "/auth/projects", user="demo")
     assert [p["name"] for p in resp.json()["projects"]] == ["demo"]
 
 
-async def test_an_unscoped_token_sees_its_projects_but_no_catalog(api: IdentityApi) -> None:
+async def test_an_unscoped_token_sees_its_projects_but_no_catalog(identity: IdentityApi) -> None:
     body = password_body("demo", "demo")
     body["auth"]["scope"] = "unscoped"
-    token = (await api.client.post(f"{V3}/auth/tokens", json=body)).headers["X-Subject-Token"]
-    resp = await api.client.get(f"{V3}/auth/projects", headers={"X-Auth-Token": token})
+    token = (await identity.client.post(f"{V3}/auth/tokens", json=body)).headers["X-Subject-Token"]
+    resp = await identity.client.get(f"{V3}/auth/projects", headers={"X-Auth-Token": token})
     assert [p["name"] for p in resp.json()["projects"]] == ["demo"]
-    resp = await api.client.get(f"{V3}/auth/catalog", headers={"X-Auth-Token": token})
+    resp = await identity.client.get(f"{V3}/auth/catalog", headers={"X-Auth-Token": token})
     assert resp.status_code == 403
-    resp = await api.client.get(f"{V3}/users", headers={"X-Auth-Token": token})
+    resp = await identity.client.get(f"{V3}/users", headers={"X-Auth-Token": token})
     assert resp.status_code == 401  # admin calls need a project-scoped token
 
 
 # --- users --------------------------------------------------------------------
 
-async def test_user_lifecycle(api: IdentityApi) -> None:
-    project_id = await api.id_of("project", "demo")
-    user = await api.create("user", name="u2", password="pw", email="u2@example.com",
+async def test_user_lifecycle(identity: IdentityApi) -> None:
+    project_id = await identity.id_of("project", "demo")
+    user = await identity.create("user", name="u2", password="pw", email="u2@example.com",
                             default_project_id=project_id)
     assert user["domain_id"] == "default" and user["enabled"] is True
     assert user["email"] == "u2@example.com" and "password" not in user
     assert user["links"]["self"] == f"{BASE}{V3}/users/{user['id']}"
-    resp = await api.call("GET", f"/users/{user['id']}")
+    resp = await identity.call("GET", f"/users/{user['id']}")
     assert resp.json()["user"]["default_project_id"] == project_id
-    resp = await api.call("PATCH", f"/users/{user['id']}",
+    resp = await identity.call("PATCH", f"/users/{user['id']}",
                           json={"user": {"name": "u3", "email": None}})
     assert resp.json()["user"]["name"] == "u3" and "email" not in resp.json()["user"]
-    assert (await api.call("DELETE", f"/users/{user['id']}")).status_code == 204
-    resp = await api.call("GET", f"/users/{user['id']}")
+    assert (await identity.call("DELETE", f"/users/{user['id']}")).status_code == 204
+    resp = await identity.call("GET", f"/users/{user['id']}")
     assert resp.status_code == 404
     assert resp.json()["error"]["message"] == f"Could not find user: {user['id']}."
 
 
-async def test_user_list_and_filters(api: IdentityApi) -> None:
-    resp = await api.call("GET", "/users")
+async def test_user_list_and_filters(identity: IdentityApi) -> None:
+    resp = await identity.call("GET", "/users")
     body = resp.json()
     assert [u["name"] for u in body["users"]] == ["admin", "demo"]
     assert body["links"] == {"self": f"{BASE}{V3}/users", "previous": None, "next": None}
-    resp = await api.call("GET", "/users", params={"name": "demo"})
+    resp = await identity.call("GET", "/users", params={"name": "demo"})
     assert [u["name"] for u in resp.json()["users"]] == ["demo"]
-    resp = await api.call("GET", "/users", params={"domain_id": "other"})
+    resp = await identity.call("GET", "/users", params={"domain_id": "other"})
     assert resp.json()["users"] == []
 
 
-async def test_duplicate_and_invalid_users(api: IdentityApi) -> None:
-    resp = await api.call("POST", "/users", json={"user": {"name": "demo"}})
+async def test_duplicate_and_invalid_users(identity: IdentityApi) -> None:
+    resp = await identity.call("POST", "/users", json={"user": {"name": "demo"}})
     assert resp.status_code == 409
     assert "Duplicate entry found with name demo" in resp.json()["error"]["message"]
-    resp = await api.call("POST", "/users", json={"user": {"name": ""}})
+    resp = await identity.call("POST", "/users", json={"user": {"name": ""}})
     assert resp.status_code == 400 and "user/name" in resp.json()["error"]["message"]
-    resp = await api.call("POST", "/users", json={"user": {"name": "x", "enabled": "maybe"}})
+    resp = await identity.call("POST", "/users", json={"user": {"name": "x", "enabled": "maybe"}})
     assert resp.status_code == 400
-    resp = await api.call("POST", "/users", json={"user": {"name": "x", "color": "blue"}})
+    resp = await identity.call("POST", "/users", json={"user": {"name": "x", "color": "blue"}})
     assert resp.status_code == 400 and "color" in resp.json()["error"]["message"]
-    resp = await api.call("POST", "/users", json={"user": {"name": "x", "domain_id": "d2"}})
+    resp = await identity.call("POST", "/users", json={"user": {"name": "x", "domain_id": "d2"}})
     assert resp.status_code == 400 and "Domain d2 does not exist" in resp.text
 
 
-async def test_a_new_user_can_log_in_once_granted_a_role(api: IdentityApi) -> None:
-    user = await api.create("user", name="u2", password="u2")
-    project = await api.create("project", name="p2")
-    role_id = await api.id_of("role", "member")
-    resp = await api.client.post(f"{V3}/auth/tokens", json=password_body("u2", "u2", "p2"))
+async def test_a_new_user_can_log_in_once_granted_a_role(identity: IdentityApi) -> None:
+    user = await identity.create("user", name="u2", password="u2")
+    project = await identity.create("project", name="p2")
+    role_id = await identity.id_of("role", "member")
+    resp = await identity.client.post(f"{V3}/auth/tokens", json=password_body("u2", "u2", "p2"))
     assert resp.status_code == 401
-    resp = await api.call("PUT", f"/projects/{project['id']}/users/{user['id']}/roles/{role_id}")
+    resp = await identity.call("PUT", f"/projects/{project['id']}/users/{user['id']}/roles/{role_id}")
     assert resp.status_code == 204
-    resp = await api.client.post(f"{V3}/auth/tokens", json=password_body("u2", "u2", "p2"))
+    resp = await identity.client.post(f"{V3}/auth/tokens", json=password_body("u2", "u2", "p2"))
     assert resp.status_code == 201
     assert [r["name"] for r in resp.json()["token"]["roles"]] == ["member"]
 
 
-async def test_users_see_themselves_but_not_others(api: IdentityApi) -> None:
-    demo_id = await api.id_of("user", "demo")
-    admin_id = await api.id_of("user", "admin")
-    assert (await api.call("GET", f"/users/{demo_id}", user="demo")).status_code == 200
-    resp = await api.call("GET", f"/users/{demo_id}/projects", user="demo")
+async def test_users_see_themselves_but_not_others(identity: IdentityApi) -> None:
+    demo_id = await identity.id_of("user", "demo")
+    admin_id = await identity.id_of("user", "admin")
+    assert (await identity.call("GET", f"/users/{demo_id}", user="demo")).status_code == 200
+    resp = await identity.call("GET", f"/users/{demo_id}/projects", user="demo")
     assert [p["name"] for p in resp.json()["projects"]] == ["demo"]
     for path in (f"/users/{admin_id}", f"/users/{admin_id}/projects", "/users", "/projects",
                  "/roles", "/role_assignments"):
-        resp = await api.call("GET", path, user="demo")
+        resp = await identity.call("GET", path, user="demo")
         assert resp.status_code == 403, path
         assert resp.json()["error"]["message"] == (
             "Policy doesn't allow identity:admin to be performed.")
-    resp = await api.call("POST", "/users", user="demo", json={"user": {"name": "x"}})
+    resp = await identity.call("POST", "/users", user="demo", json={"user": {"name": "x"}})
     assert resp.status_code == 403
 
 
-async def test_users_change_their_own_password(api: IdentityApi) -> None:
-    demo_id = await api.id_of("user", "demo")
-    admin_id = await api.id_of("user", "admin")
+async def test_users_change_their_own_password(identity: IdentityApi) -> None:
+    demo_id = await identity.id_of("user", "demo")
+    admin_id = await identity.id_of("user", "admin")
     change = {"user": {"original_password": "demo", "password": "new"}}
-    resp = await api.call("POST", f"/users/{admin_id}/password", user="demo", json=change)
+    resp = await identity.call("POST", f"/users/{admin_id}/password", user="demo", json=change)
     assert resp.status_code == 403
     wrong = {"user": {"original_password": "nope", "password": "new"}}
-    resp = await api.call("POST", f"/users/{demo_id}/password", user="demo", json=wrong)
+    resp = await identity.call("POST", f"/users/{demo_id}/password", user="demo", json=wrong)
     assert resp.status_code == 401
-    resp = await api.call("POST", f"/users/{demo_id}/password", user="demo", json=change)
+    resp = await identity.call("POST", f"/users/{demo_id}/password", user="demo", json=change)
     assert resp.status_code == 204
-    resp = await api.client.post(f"{V3}/auth/tokens", json=password_body("demo", "new", "demo"))
+    resp = await identity.client.post(f"{V3}/auth/tokens", json=password_body("demo", "new", "demo"))
     assert resp.status_code == 201
 
 
 # --- projects -----------------------------------------------------------------
 
-async def test_project_lifecycle(api: IdentityApi) -> None:
-    project = await api.create("project", name="p2", description="second")
+async def test_project_lifecycle(identity: IdentityApi) -> None:
+    project = await identity.create("project", name="p2", description="second")
     assert project["domain_id"] == "default" and project["parent_id"] == "default"
     assert project["is_domain"] is False and project["description"] == "second"
-    resp = await api.call("PATCH", f"/projects/{project['id']}",
+    resp = await identity.call("PATCH", f"/projects/{project['id']}",
                           json={"project": {"name": "p3", "enabled": False}})
     assert resp.json()["project"]["name"] == "p3"
     assert resp.json()["project"]["enabled"] is False
-    resp = await api.call("GET", "/projects", params={"enabled": "false"})
+    resp = await identity.call("GET", "/projects", params={"enabled": "false"})
     assert [p["name"] for p in resp.json()["projects"]] == ["p3"]
-    assert (await api.call("DELETE", f"/projects/{project['id']}")).status_code == 204
-    assert (await api.call("GET", f"/projects/{project['id']}")).status_code == 404
-    assert (await api.call("DELETE", f"/projects/{project['id']}")).status_code == 404
+    assert (await identity.call("DELETE", f"/projects/{project['id']}")).status_code == 204
+    assert (await identity.call("GET", f"/projects/{project['id']}")).status_code == 404
+    assert (await identity.call("DELETE", f"/projects/{project['id']}")).status_code == 404
 
 
-async def test_duplicate_and_invalid_projects(api: IdentityApi) -> None:
-    resp = await api.call("POST", "/projects", json={"project": {"name": "demo"}})
+async def test_duplicate_and_invalid_projects(identity: IdentityApi) -> None:
+    resp = await identity.call("POST", "/projects", json={"project": {"name": "demo"}})
     assert resp.status_code == 409
-    resp = await api.call("POST", "/projects", json={"project": {"name": "x" * 65}})
+    resp = await identity.call("POST", "/projects", json={"project": {"name": "x" * 65}})
     assert resp.status_code == 400
-    resp = await api.call("POST", "/projects", json={"project": {"name": "c", "parent_id": "p"}})
+    resp = await identity.call("POST", "/projects", json={"project": {"name": "c", "parent_id": "p"}})
     assert resp.status_code == 400 and "hierarchy" in resp.json()["error"]["message"]
-    resp = await api.call("PATCH", "/projects/none", json={"project": {"name": "y"}})
+    resp = await identity.call("PATCH", "/projects/none", json={"project": {"name": "y"}})
     assert resp.status_code == 404
-    resp = await api.call("GET", "/projects", params={"enabled": "sometimes"})
+    resp = await identity.call("GET", "/projects", params={"enabled": "sometimes"})
     assert resp.status_code == 400
 
 
-async def test_a_member_sees_their_own_project(api: IdentityApi) -> None:
-    demo_project = await api.id_of("project", "demo")
-    admin_project = await api.id_of("project", "admin")
-    resp = await api.call("GET", f"/projects/{demo_project}", user="demo")
+async def test_a_member_sees_their_own_project(identity: IdentityApi) -> None:
+    demo_project = await identity.id_of("project", "demo")
+    admin_project = await identity.id_of("project", "admin")
+    resp = await identity.call("GET", f"/projects/{demo_project}", user="demo")
     assert resp.status_code == 200 and resp.json()["project"]["name"] == "demo"
-    assert (await api.call("GET", f"/projects/{admin_project}", user="demo")).status_code == 403
+    assert (await identity.call("GET", f"/projects/{admin_project}", user="demo")).status_code == 403
 
 
 # --- roles and assignments ----------------------------------------------------
 
-async def test_role_lifecycle(api: IdentityApi) -> None:
-    role = await api.create("role", name="auditor")
+async def test_role_lifecycle(identity: IdentityApi) -> None:
+    role = await identity.create("role", name="auditor")
     assert role["links"]["self"] == f"{BASE}{V3}/roles/{role['id']}"
-    resp = await api.call("GET", "/roles")
+    resp = await identity.call("GET", "/roles")
     assert [r["name"] for r in resp.json()["roles"]] == ["admin", "auditor", "member", "reader"]
-    assert (await api.call("POST", "/roles", json={"role": {"name": "auditor"}})
+    assert (await identity.call("POST", "/roles", json={"role": {"name": "auditor"}})
             ).status_code == 409
-    assert (await api.call("GET", f"/roles/{role['id']}")).json()["role"]["name"] == "auditor"
-    assert (await api.call("DELETE", f"/roles/{role['id']}")).status_code == 204
-    assert (await api.call("GET", f"/roles/{role['id']}")).status_code == 404
+    assert (await identity.call("GET", f"/roles/{role['id']}")).json()["role"]["name"] == "auditor"
+    assert (await identity.call("DELETE", f"/roles/{role['id']}")).status_code == 204
+    assert (await identity.call("GET", f"/roles/{role['id']}")).status_code == 404
 
 
-async def test_assignment_put_head_get_delete(api: IdentityApi) -> None:
-    demo_id = await api.id_of("user", "demo")
-    project_id = await api.id_of("project", "admin")
-    role_id = await api.id_of("role", "reader")
+async def test_assignment_put_head_get_delete(identity: IdentityApi) -> None:
+    demo_id = await identity.id_of("user", "demo")
+    project_id = await identity.id_of("project", "admin")
+    role_id = await identity.id_of("role", "reader")
     grant = f"/projects/{project_id}/users/{demo_id}/roles/{role_id}"
-    assert (await api.call("HEAD", grant)).status_code == 404
-    assert (await api.call("PUT", grant)).status_code == 204
-    assert (await api.call("PUT", grant)).status_code == 204
-    assert (await api.call("HEAD", grant)).status_code == 204
-    resp = await api.call("GET", f"/projects/{project_id}/users/{demo_id}/roles")
+    assert (await identity.call("HEAD", grant)).status_code == 404
+    assert (await identity.call("PUT", grant)).status_code == 204
+    assert (await identity.call("PUT", grant)).status_code == 204
+    assert (await identity.call("HEAD", grant)).status_code == 204
+    resp = await identity.call("GET", f"/projects/{project_id}/users/{demo_id}/roles")
     assert [r["name"] for r in resp.json()["roles"]] == ["reader"]
-    assert (await api.call("DELETE", grant)).status_code == 204
-    resp = await api.call("DELETE", grant)
+    assert (await identity.call("DELETE", grant)).status_code == 204
+    resp = await identity.call("DELETE", grant)
     assert resp.status_code == 404
     assert "Could not find role assignment" in resp.json()["error"]["message"]
 
 
-async def test_assignment_to_something_missing_is_404(api: IdentityApi) -> None:
-    demo_id = await api.id_of("user", "demo")
-    project_id = await api.id_of("project", "demo")
-    resp = await api.call("PUT", f"/projects/{project_id}/users/{demo_id}/roles/nope")
+async def test_assignment_to_something_missing_is_404(identity: IdentityApi) -> None:
+    demo_id = await identity.id_of("user", "demo")
+    project_id = await identity.id_of("project", "demo")
+    resp = await identity.call("PUT", f"/projects/{project_id}/users/{demo_id}/roles/nope")
     assert resp.status_code == 404
     assert resp.json()["error"]["message"] == "Could not find role: nope."
 
 
-async def test_role_assignments_listing(api: IdentityApi) -> None:
-    demo_id = await api.id_of("user", "demo")
-    resp = await api.call("GET", "/role_assignments")
+async def test_role_assignments_listing(identity: IdentityApi) -> None:
+    demo_id = await identity.id_of("user", "demo")
+    resp = await identity.call("GET", "/role_assignments")
     assert len(resp.json()["role_assignments"]) == 5
-    resp = await api.call("GET", "/role_assignments", params={"user.id": demo_id})
+    resp = await identity.call("GET", "/role_assignments", params={"user.id": demo_id})
     rows = resp.json()["role_assignments"]
     assert len(rows) == 2
     assert rows[0]["user"] == {"id": demo_id}
     assert set(rows[0]["scope"]["project"]) == {"id"}
     assert rows[0]["links"]["assignment"].startswith(f"{BASE}{V3}/projects/")
-    reader_id = await api.id_of("role", "reader")
-    admin_project = await api.id_of("project", "admin")
-    resp = await api.call("GET", "/role_assignments", params={
+    reader_id = await identity.id_of("role", "reader")
+    admin_project = await identity.id_of("project", "admin")
+    resp = await identity.call("GET", "/role_assignments", params={
         "role.id": reader_id, "scope.project.id": admin_project, "include_names": "1"})
     [row] = resp.json()["role_assignments"]
     assert row["user"]["name"] == "admin" and row["role"]["name"] == "reader"
     assert row["scope"]["project"]["domain"] == {"id": "default", "name": "Default"}
-    resp = await api.call("GET", "/role_assignments", params={"group.id": "g"})
+    resp = await identity.call("GET", "/role_assignments", params={"group.id": "g"})
     assert resp.json()["role_assignments"] == []
 
 
 # --- domains ------------------------------------------------------------------
 
-async def test_only_the_default_domain(api: IdentityApi) -> None:
-    resp = await api.call("GET", "/domains", user="demo")
+async def test_only_the_default_domain(identity: IdentityApi) -> None:
+    resp = await identity.call("GET", "/domains", user="demo")
     [domain] = resp.json()["domains"]
     assert (domain["id"], domain["name"], domain["enabled"]) == ("default", "Default", True)
-    resp = await api.call("GET", "/domains/default")
+    resp = await identity.call("GET", "/domains/default")
     assert resp.json()["domain"]["name"] == "Default"
-    resp = await api.call("GET", "/domains/other")
+    resp = await identity.call("GET", "/domains/other")
     assert resp.status_code == 404
     assert resp.json()["error"]["message"] == "Could not find domain: other."
+
+
+# --- catalog records and the edges of the API -----------------------------------
+
+async def test_services_endpoints_and_regions_mirror_the_catalog(
+        identity: IdentityApi) -> None:
+    resp = await identity.call("GET", "/services", params={"type": "compute"})
+    [nova] = resp.json()["services"]
+    assert (nova["name"], nova["enabled"]) == ("nova", True)
+    resp = await identity.call("GET", "/endpoints", params={
+        "service_id": nova["id"], "interface": "public"})
+    [endpoint] = resp.json()["endpoints"]
+    assert endpoint["url"] == f"{BASE}/compute/v2.1" and endpoint["region_id"] == "RegionOne"
+    resp = await identity.call("GET", f"/endpoints/{endpoint['id']}")
+    assert resp.json()["endpoint"]["service_id"] == nova["id"]
+    assert len((await identity.call("GET", "/endpoints")).json()["endpoints"]) == 9
+    resp = await identity.call("GET", "/regions", user="demo")
+    assert [r["id"] for r in resp.json()["regions"]] == ["RegionOne"]
+    assert (await identity.call("GET", "/services/nope")).status_code == 404
+    assert (await identity.call("GET", "/endpoints", user="demo")).status_code == 403
+
+
+async def test_unknown_paths_and_methods_answer_in_keystones_shape(
+        identity: IdentityApi) -> None:
+    resp = await identity.call("GET", "/no-such-thing")
+    assert resp.status_code == 404 and resp.json()["error"]["code"] == 404
+    resp = await identity.call("POST", "/endpoints", json={})
+    assert resp.status_code == 405 and resp.json()["error"]["title"] == "Method Not Allowed"

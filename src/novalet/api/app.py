@@ -12,9 +12,10 @@ from starlette.routing import Mount, Route
 
 from novalet.api import errors
 from novalet.api.compute import routes as compute_routes
-from novalet.api.handler import json_response
+from novalet.api.handler import IMAGE, endpoint, json_response
 from novalet.api.identity import routes as identity_routes
 from novalet.api.image import routes as image_routes
+from novalet.api.image import versions as image_versions
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -41,6 +42,7 @@ def build_app(cloud: Any) -> Starlette:
         Route("/", _root),
         Mount("/identity", routes=identity_routes.ROUTES),
         Mount("/compute", routes=compute_routes.ROUTES),
+        Route("/image", endpoint(IMAGE, image_versions.index, auth=False)),
         Mount("/image", routes=image_routes.ROUTES),
     ], exception_handlers={HTTPException: _http_error})
     app.state.cloud = cloud

@@ -28,7 +28,7 @@ def validate(body: Any, schema: dict[str, Any]) -> None:
         return
     field = "/".join(str(p) for p in error.absolute_path)
     if error.validator == "additionalProperties":
-        raise ValidationError(reason=f"Additional properties are not allowed ({error.message})")
+        raise ValidationError(reason=error.message)
     if error.validator == "required" or not field:
         raise ValidationError(reason=f"Invalid input: {error.message}")
     raise ValidationError(reason=f"Invalid input for field/attribute {field}. "

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,7 +39,7 @@ DEFAULT_FLAVORS: list[tuple[str, str, int, int, int]] = [
 ]
 
 
-@dataclass
+@dataclasses.dataclass
 class NewFlavor:
     """What a flavor is created from; flavorid None means a generated UUID."""
 
@@ -76,17 +78,38 @@ def can_see(ctx: RequestContext, flavor: Flavor) -> bool:
 
 class FlavorService:
     """Flavor records with Nova's visibility rules. Returned Flavors are detached
-    database rows with `extra_specs` and `projects` loaded."""
+    database rows with `extra_specs` and `projects` loaded; treat them as read-only.
 
-    def __init__(self, db: Database) -> None:
+    Reads are cached: flavors are read on every boot and listed by every client,
+    and change rarely. A write through this service clears the cache at once;
+    writes by another API process show after at most `cache_seconds`.
+    """
+
+    def __init__(self, db: Database, cache_seconds: float = 5.0) -> None:
         self.db = db
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, Any]] = {}
+
+    async def _cached(self, key: str, load: Callable[[], Awaitable[Any]]) -> Any:
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = await load()
+        self._cache[key] = (now + self.cache_seconds, value)
+        return value
+
+    def _changed(self) -> None:
+        self._cache.clear()
 
     async def create(self, new: NewFlavor) -> Flavor:
         """FlavorExists / FlavorIdExists (409) when the name or id is taken."""
+        self._changed()
         return await db_flavors.create(self.db, new.values())
 
     async def create_defaults(self) -> list[str]:
         """Create whichever of Nova's standard flavors are missing; their ids."""
+        self._changed()
         return await db_flavors.create_missing(self.db, [
             NewFlavor(name=name, memory_mb=ram, vcpus=vcpus, root_gb=disk,
                       flavorid=flavorid).values()
@@ -94,13 +117,19 @@ class FlavorService:
 
     async def list_flavors(self, ctx: RequestContext, q: FlavorQuery) -> list[Flavor]:
         """The page of flavors q selects, among those ctx may see."""
-        q.project_id = ctx.project_id
-        q.restricted = not ctx.is_admin
-        return await db_flavors.list_flavors(self.db, q)
+        scoped = dataclasses.replace(q, project_id=ctx.project_id, restricted=not ctx.is_admin)
+        result: list[Flavor] = await self._cached(
+            f"list:{scoped!r}", lambda: db_flavors.list_flavors(self.db, scoped))
+        return result
+
+    async def _get(self, flavorid: str) -> Flavor | None:
+        result: Flavor | None = await self._cached(
+            f"get:{flavorid}", lambda: db_flavors.get(self.db, flavorid))
+        return result
 
     async def get(self, ctx: RequestContext, flavorid: str) -> Flavor:
         """The flavor, or FlavorNotFound when it is missing or private to others."""
-        flavor = await db_flavors.get(self.db, flavorid)
+        flavor = await self._get(flavorid)
         if flavor is None or not can_see(ctx, flavor):
             raise FlavorNotFound(flavor_id=flavorid)
         return flavor
@@ -109,30 +138,36 @@ class FlavorService:
         """The flavor a server may be built with: flavor_ref is an id or a link to
         one; missing, disabled and inaccessible flavors are FlavorNotFound."""
         flavorid = urlsplit(str(flavor_ref)).path.rstrip("/").split("/")[-1]
-        flavor = await db_flavors.get(self.db, flavorid)
+        flavor = await self._get(flavorid)
         if flavor is None or flavor.disabled or not can_see(ctx, flavor):
             raise FlavorNotFound(flavor_id=flavorid)
         return flavor
 
     async def update_description(self, flavorid: str, description: str | None) -> Flavor:
+        self._changed()
         return await db_flavors.set_description(self.db, flavorid, description)
 
     async def delete(self, flavorid: str) -> None:
+        self._changed()
         await db_flavors.destroy(self.db, flavorid)
 
     async def update_extra_specs(self, ctx: RequestContext, flavorid: str,
                                  specs: dict[str, str]) -> Flavor:
         """Merge specs into the flavor's extra specs."""
         await self.get(ctx, flavorid)
+        self._changed()
         return await db_flavors.set_extra_specs(self.db, flavorid, specs)
 
     async def delete_extra_spec(self, ctx: RequestContext, flavorid: str, key: str) -> Flavor:
         await self.get(ctx, flavorid)
+        self._changed()
         return await db_flavors.delete_extra_spec(self.db, flavorid, key)
 
     async def add_access(self, flavorid: str, project_id: str) -> Flavor:
         """Share a flavor with a project; FlavorAccessExists when it already is."""
+        self._changed()
         return await db_flavors.add_project(self.db, flavorid, project_id)
 
     async def remove_access(self, flavorid: str, project_id: str) -> Flavor:
+        self._changed()
         return await db_flavors.remove_project(self.db, flavorid, project_id)

@@ -41,7 +41,9 @@ class Database:
         self.is_sqlite = self.url.startswith("sqlite")
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
-            kwargs.update(pool_size=1, max_overflow=0, pool_timeout=120)
+            # Sessions always end in commit or rollback, so no reset on return.
+            kwargs.update(pool_size=1, max_overflow=0, pool_timeout=120,
+                          pool_reset_on_return=None)
         else:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)

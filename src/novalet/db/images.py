@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, u
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from novalet.db.engine import Database
 from novalet.db.models import Image, ImageMember, utcnow
@@ -24,7 +25,7 @@ class DuplicateMember(Exception):
 
 
 # Sort keys clients may use, as expressions without NULLs so keyset paging is exact.
-SORT_KEYS: dict[str, ColumnElement[Any]] = {
+SORT_KEYS: dict[str, ColumnElement[Any] | InstrumentedAttribute[Any]] = {
     "name": func.coalesce(Image.name, ""),
     "status": Image.status,
     "visibility": Image.visibility,
@@ -191,7 +192,8 @@ def _has_tag(db: Database, tag: str) -> ColumnElement[bool]:
     """Tags are a JSON list; each backend spells 'list contains' its own way."""
     dialect = db.engine.dialect.name
     if dialect == "postgresql":
-        return Image.tags.cast(JSONB).contains([tag])
+        contains: ColumnElement[bool] = Image.tags.cast(JSONB).contains([tag])
+        return contains
     if dialect in ("mysql", "mariadb"):
         return func.json_contains(Image.tags, func.json_quote(tag)) == 1
     elements = func.json_each(Image.tags).table_valued("value")

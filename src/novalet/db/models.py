@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String,
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String,
                         Text, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -122,8 +122,8 @@ class Image(Timestamps, Base):
     owner: Mapped[str | None] = mapped_column(String(64), index=True)
     disk_format: Mapped[str | None] = mapped_column(String(20))
     container_format: Mapped[str | None] = mapped_column(String(20))
-    size: Mapped[int | None] = mapped_column(Integer)
-    virtual_size: Mapped[int | None] = mapped_column(Integer)
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    virtual_size: Mapped[int | None] = mapped_column(BigInteger)
     checksum: Mapped[str | None] = mapped_column(String(32))
     os_hash_algo: Mapped[str | None] = mapped_column(String(64))
     os_hash_value: Mapped[str | None] = mapped_column(String(128))

@@ -135,7 +135,7 @@ class IdentityService:
             raise _denied(f"methods {methods} are not supported; use password or token")
         project, roles = await self._scope(user, auth.get("scope"), parent is None)
         return self.tokens.issue(
-            user_id=user.id, user_name=user.name, user_domain_id=user.domain_id,
+            parent, user_id=user.id, user_name=user.name, user_domain_id=user.domain_id,
             project_id=project.id if project else None,
             project_name=project.name if project else None,
             project_domain_id=project.domain_id if project else None,
@@ -222,8 +222,8 @@ class IdentityService:
         if not isinstance(ref, dict) or not ("id" in ref or "name" in ref):
             raise MalformedAuthRequest(reason=f"Expecting to find domain in {owner}")
         for domain in DOMAINS.values():
-            if ref.get("id", domain.id) == domain.id and ref.get("name", domain.name) == \
-                    domain.name:
+            if ref.get("id", domain.id) == domain.id and (
+                    ref.get("name", domain.name) == domain.name):
                 return domain.id
         raise _denied(f"domain {ref} is unknown")
 

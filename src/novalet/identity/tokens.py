@@ -58,10 +58,16 @@ class TokenProvider:
         self.ttl = ttl_seconds
         self._fernet = MultiFernet([Fernet(k) for k in _load_keys(key_dir)])
 
-    def issue(self, **fields: object) -> tuple[str, TokenData]:
+    def issue(self, parent: TokenData | None = None, **fields: object
+              ) -> tuple[str, TokenData]:
+        """Seal a new token; one made from a `parent` token keeps its expiry and
+        audit chain, so re-scoping can't extend a session."""
         now = timeutils.utcnow()
-        data = TokenData(issued_at=_iso(now),
-                         expires_at=_iso(now + dt.timedelta(seconds=self.ttl)),
+        expires = parent.expires_at if parent else _iso(
+            now + dt.timedelta(seconds=self.ttl))
+        if parent:
+            fields.setdefault("audit_id", parent.audit_id)
+        data = TokenData(issued_at=_iso(now), expires_at=expires,
                          **fields)  # type: ignore[arg-type]
         return self._fernet.encrypt(orjson.dumps(asdict(data))).decode(), data
 

@@ -198,7 +198,8 @@ class ImageService:
     def __init__(self, db: Database, store_dir: Path, conf: config.Config) -> None:
         self.db = db
         self.conf = conf
-        self.store = image_store.ImageStore(store_dir)
+        self.store = image_store.ImageStore(store_dir,
+                                            size_cap=conf.get("image", "image_size_cap"))
 
     # --- reading ------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 from typing import Any
 
 from novalet import config, exceptions
@@ -31,6 +33,9 @@ class SchedulerManager:
         self.db = db
         self.bus = bus
         self.filters = filters.DEFAULT_FILTERS
+        # One scheduler never races itself for a claim; several (multi-host) still
+        # can, and then retry with a jittered back-off.
+        self._claim_lock = asyncio.Lock()
 
     async def start(self) -> None:
         await self.bus.serve(TOPIC, self)
@@ -52,7 +57,13 @@ class SchedulerManager:
         return chosen
 
     async def _place_one(self, uuid: str, spec: RequestSpec) -> dict[str, Any]:
-        for _ in range(_CLAIM_RETRIES):
+        async with self._claim_lock:
+            return await self._filter_and_claim(uuid, spec)
+
+    async def _filter_and_claim(self, uuid: str, spec: RequestSpec) -> dict[str, Any]:
+        for attempt in range(_CLAIM_RETRIES):
+            if attempt:
+                await asyncio.sleep(random.uniform(0, 0.01 * attempt))
             hosts, report = filters.run_filters(await self._host_states(), spec, self.filters)
             if not hosts:
                 raise NoValidHost(reason=_explain(report))

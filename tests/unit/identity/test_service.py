@@ -156,7 +156,7 @@ async def test_a_token_rescopes_to_another_project_of_the_user(
     member = await service.find_role("member")
     assert member
     await service.grant(admin.id, demo_project.id, member.id)
-    unscoped_id, unscoped = await service.authenticate(
+    unscoped_id, _ = await service.authenticate(
         password_auth("admin", "adminpw", scope="unscoped"))
     _, data = await service.authenticate({"auth": {
         "identity": {"methods": ["token"], "token": {"id": unscoped_id}},

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
 
 from novalet.identity.tokens import TokenNotValid, TokenProvider
 
-FIELDS = dict(user_id="u1", user_name="alice", user_domain_id="default", project_id="p1",
-              project_name="proj", project_domain_id="default",
-              roles=[{"id": "r1", "name": "member"}])
+FIELDS: dict[str, Any] = {
+    "user_id": "u1", "user_name": "alice", "user_domain_id": "default", "project_id": "p1",
+    "project_name": "proj", "project_domain_id": "default",
+    "roles": [{"id": "r1", "name": "member"}]}
 
 
 def test_a_token_carries_user_scope_and_roles(tmp_path: Path) -> None:
@@ -58,3 +60,13 @@ def test_the_first_key_is_private_to_its_owner(tmp_path: Path) -> None:
     TokenProvider(tmp_path / "keys", 3600)
     key = tmp_path / "keys" / "0"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
+
+
+def test_a_token_made_from_another_keeps_its_expiry_and_audit_chain(tmp_path: Path) -> None:
+    provider = TokenProvider(tmp_path, ttl_seconds=3600)
+    _, parent = provider.issue(**FIELDS)
+    short = TokenProvider(tmp_path, ttl_seconds=7200)
+    _, child = short.issue(parent, **{**FIELDS, "project_id": "p2"})
+    assert child.expires_at == parent.expires_at
+    assert child.audit_id == parent.audit_id
+    assert child.project_id == "p2"

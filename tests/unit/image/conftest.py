@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from novalet import config
-from novalet.common.context import RequestContext
 from novalet.db import migrate
 from novalet.db.engine import Database
 from novalet.image.api import ImageService
@@ -27,17 +26,3 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 @pytest.fixture
 def service(db: Database, tmp_path: Path) -> ImageService:
     return ImageService(db, tmp_path / "images", config.Config())
-
-
-def project(name: str) -> RequestContext:
-    return RequestContext(user_id=f"user-{name}", project_id=name, roles=["member", "reader"])
-
-
-def admin() -> RequestContext:
-    return RequestContext(user_id="user-admin", project_id="admin",
-                          roles=["admin", "member", "reader"])
-
-
-async def stream(blocks: Iterable[bytes]) -> AsyncIterator[bytes]:
-    for block in blocks:
-        yield block

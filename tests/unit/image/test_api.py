@@ -13,7 +13,7 @@ from novalet import exceptions
 from novalet.db.images import ImageQuery
 from novalet.image import api as image_api
 from novalet.image.api import ImageService, PatchOp
-from tests.unit.image.conftest import admin, project, stream
+from tests.unit.image.helpers import admin, project, stream
 
 OWNER = project("p1")
 

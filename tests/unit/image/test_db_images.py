@@ -61,9 +61,9 @@ async def test_sort_by_name_puts_unnamed_first(seeded: Database) -> None:
 
 async def test_size_and_match_filters(seeded: Database) -> None:
     query = ImageQuery(viewer=None, size_min=10, size_max=20)
-    assert sorted(r.size for r in await db_images.list_images(seeded, query)) == [10, 10, 10, 20]
+    assert sorted(r.size or 0 for r in await db_images.list_images(seeded, query)) == [10, 10, 10, 20]
     query = ImageQuery(viewer=None, match={"name": ["a", "c"]})
-    assert sorted(r.name for r in await db_images.list_images(seeded, query)) == ["a", "a", "c"]
+    assert sorted(r.name or "" for r in await db_images.list_images(seeded, query)) == ["a", "a", "c"]
 
 
 async def test_tag_filter_needs_every_tag(db: Database) -> None:

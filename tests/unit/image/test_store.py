@@ -11,7 +11,7 @@ import pytest
 
 from novalet.image import store as image_store
 from novalet.image.store import ImageDataNotFound, ImageStore, ImageTooLarge
-from tests.unit.image.conftest import stream
+from tests.unit.image.helpers import stream
 
 IMAGE_ID = "0f6b2a4e-3b5c-4d7e-8f90-a1b2c3d4e5f6"
 

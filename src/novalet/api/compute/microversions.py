@@ -18,6 +18,7 @@ HISTORY: list[tuple[str, str]] = [
     ("2.2", "Keypairs have a type (ssh or x509)."),
     ("2.3", "Servers show OS-EXT-SRV-ATTR reservation_id, launch_index, hostname, "
             "kernel_id, ramdisk_id, root_device_name and user_data to admins."),
+    ("2.7", "Adding project access to a public flavor is a 409."),
     ("2.9", "Servers show `locked`."),
     ("2.10", "Admins can name a user_id on keypair calls."),
     ("2.16", "Servers show host_status to admins."),
@@ -25,8 +26,10 @@ HISTORY: list[tuple[str, str]] = [
     ("2.21", "Instance actions of deleted servers can be listed."),
     ("2.26", "Server tags (the tags API and `tags` in server bodies)."),
     ("2.35", "Keypair lists are paged with limit and marker."),
+    ("2.36", "Limits drop the network quotas (floating IPs, security groups)."),
     ("2.37", "Server create requires `networks`; it may be the string auto or none."),
     ("2.38", "An unknown `status` filter is a 400."),
+    ("2.39", "Limits drop maxImageMeta."),
     ("2.47", "A server's flavor is embedded (original_name, sizes, extra_specs) "
              "instead of linked by id."),
     ("2.51", "Non-admins see instance action events."),

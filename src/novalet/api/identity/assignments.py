@@ -60,4 +60,5 @@ async def index(req: ApiRequest) -> dict[str, Any]:
         role_id=req.query.get("role.id"))
     names = params.flag(req.query, "include_names")
     return views.collection(req, "role_assignments",
-                            [views.assignment(req, *g, names=names) for g in grants])
+                            [views.assignment(req, who, where, what, names)
+                             for who, where, what in grants])

@@ -5,7 +5,16 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from novalet.api.handler import IDENTITY, Handler, endpoint
-from novalet.api.identity import assignments, auth, domains, projects, roles, users, versions
+from novalet.api.identity import (
+    assignments,
+    auth,
+    catalog,
+    domains,
+    projects,
+    roles,
+    users,
+    versions,
+)
 
 
 def _r(path: str, methods: list[str], handler: Handler, scoped: bool = True) -> Route:
@@ -53,4 +62,11 @@ ROUTES = [
     # domains
     _r(V + "/domains", ["GET"], domains.index, scoped=False),
     _r(V + "/domains/{domain_id}", ["GET"], domains.show, scoped=False),
+    # the catalog, read-only
+    _r(V + "/services", ["GET"], catalog.list_services),
+    _r(V + "/services/{service_id}", ["GET"], catalog.show_service),
+    _r(V + "/endpoints", ["GET"], catalog.list_endpoints),
+    _r(V + "/endpoints/{endpoint_id}", ["GET"], catalog.show_endpoint),
+    _r(V + "/regions", ["GET"], catalog.list_regions, scoped=False),
+    _r(V + "/regions/{region_id}", ["GET"], catalog.show_region, scoped=False),
 ]

@@ -19,7 +19,7 @@ async def index(req: ApiRequest) -> dict[str, Any]:
 
 async def create(req: ApiRequest) -> Reply:
     body = await req.json_object()
-    validate(body, schemas.IMAGE)
+    validate(body, schemas.IMAGE_CREATE)
     image = await req.app.images.create(req.ctx, body)
     location = f"{req.app.conf.public_url}/image/v2/images/{image['id']}"
     return Reply(image, 201, {"Location": location})

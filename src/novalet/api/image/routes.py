@@ -5,8 +5,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from novalet.api.handler import IMAGE, Handler, endpoint
-from novalet.api.image import (image_data, image_members, image_tags, images, schemas,
-                               versions)
+from novalet.api.image import image_data, image_members, image_tags, images, schemas, versions
 
 
 def _r(path: str, methods: list[str], handler: Handler, auth: bool = True) -> Route:

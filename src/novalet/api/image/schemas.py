@@ -5,8 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from novalet.api.handler import ApiRequest
-from novalet.image.api import (CONTAINER_FORMATS, DISK_FORMATS, MEMBER_STATUSES, STATUSES,
-                               VISIBILITIES)
+from novalet.image.api import (
+    CONTAINER_FORMATS,
+    DISK_FORMATS,
+    MEMBER_STATUSES,
+    READ_ONLY,
+    RESERVED,
+    STATUSES,
+    VISIBILITIES,
+)
 
 UUID_PATTERN = ("^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}"
                 "-([0-9a-fA-F]){12}$")
@@ -61,6 +68,13 @@ IMAGE: dict[str, Any] = {
     "additionalProperties": PROPERTY_VALUE,
     "links": [{"rel": "self", "href": "{self}"}, {"rel": "enclosure", "href": "{file}"},
               {"rel": "describedby", "href": "{schema}"}],
+}
+
+# Creation takes any value for read-only and reserved names, so that the image service
+# refuses them with Glance's 403 rather than a type error.
+IMAGE_CREATE: dict[str, Any] = {
+    **IMAGE, "properties": {**IMAGE_PROPERTIES,
+                            **{name: {} for name in (*READ_ONLY, *RESERVED) if name != "id"}},
 }
 
 IMAGES: dict[str, Any] = {

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 09:15:25.716125
+Create Date: 2026-11-21 09:25:07.515853
 """
 from alembic import op
 import sqlalchemy as sa
@@ -43,8 +43,8 @@ def upgrade() -> None:
     sa.Column('owner', sa.String(length=64), nullable=True),
     sa.Column('disk_format', sa.String(length=20), nullable=True),
     sa.Column('container_format', sa.String(length=20), nullable=True),
-    sa.Column('size', sa.Integer(), nullable=True),
-    sa.Column('virtual_size', sa.Integer(), nullable=True),
+    sa.Column('size', sa.BigInteger(), nullable=True),
+    sa.Column('virtual_size', sa.BigInteger(), nullable=True),
     sa.Column('checksum', sa.String(length=32), nullable=True),
     sa.Column('os_hash_algo', sa.String(length=64), nullable=True),
     sa.Column('os_hash_value', sa.String(length=128), nullable=True),
