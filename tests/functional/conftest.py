@@ -64,10 +64,19 @@ async def cloud(state_dir: Path) -> AsyncIterator[AllInOne]:
         await aio.stop()
 
 
+async def _no_server_errors(response: httpx.Response) -> None:
+    """Every 5xx is a bug: fail the test that provoked it."""
+    if response.status_code >= 500:
+        await response.aread()
+        raise AssertionError(f"{response.request.method} {response.request.url} answered "
+                             f"{response.status_code}: {response.text}")
+
+
 @pytest.fixture
 async def api(cloud: AllInOne) -> AsyncIterator[Api]:
     transport = httpx.ASGITransport(app=cloud.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://novalet.test") as c:
+    async with httpx.AsyncClient(transport=transport, base_url="http://novalet.test",
+                                 event_hooks={"response": [_no_server_errors]}) as c:
         yield Api(cloud, c)
 
 

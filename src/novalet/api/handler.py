@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
@@ -100,6 +101,15 @@ def endpoint(front: Front, handler: Handler, *, auth: bool = True
     """Wrap a handler into a Starlette endpoint for `front`."""
 
     async def run(raw: Request) -> Response:
+        started = time.monotonic()
+        response = await _run(raw)
+        # Reads at DEBUG so that a busy poller doesn't drown the log.
+        LOG.log(logging.DEBUG if raw.method == "GET" else logging.INFO,
+                "%s %s status: %s time: %.4f", raw.method, raw.url.path,
+                response.status_code, time.monotonic() - started)
+        return response
+
+    async def _run(raw: Request) -> Response:
         incoming = raw.headers.get("x-openstack-request-id", "")
         request_id = incoming if _REQUEST_ID.match(incoming) else new_request_id()
         bind_request_id(request_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import traceback
 import uuid as uuidlib
 from typing import Any, Awaitable, Callable
@@ -94,6 +95,7 @@ class ComputeManager:
                                      instance: dict[str, Any]) -> None:
         inst = InstancePayload.from_dict(instance)
         event = "compute_build_and_run_instance"
+        started = time.monotonic()
         await self.conductor.event_start(ctx, inst.uuid, event, self.host)
         try:
             await self.conductor.instance_update(
@@ -116,6 +118,7 @@ class ComputeManager:
             LOG.info("Instance %s deleted while spawning; destroying the guest", inst.uuid)
             await self.driver.destroy(inst.uuid)
             return
+        LOG.info("Spawned instance %s in %.2fs", inst.uuid, time.monotonic() - started)
         await self.conductor.event_finish(ctx, inst.uuid, event, "Success")
 
     async def _fail_build(self, ctx: RequestContext, inst: InstancePayload, event: str,
