@@ -45,35 +45,42 @@ class SchedulerManager:
 
     async def select_destinations(self, ctx: RequestContext, spec: dict[str, Any]
                                   ) -> list[dict[str, Any]]:
+        """Claim a host for every instance of the spec, or for none (NoValidHost)."""
         request = RequestSpec.from_dict(spec)
         chosen: list[dict[str, Any]] = []
         try:
-            for uuid in request.instance_uuids:
-                chosen.append(await self._place_one(uuid, request))
+            async with self._claim_lock:
+                hosts = await self._host_states()
+                for uuid in request.instance_uuids:
+                    chosen.append(await self._filter_and_claim(uuid, request, hosts))
         except NoValidHost:
             for done in chosen:
                 await placement.remove_allocations(self.db, done["instance_uuid"])
             raise
         return chosen
 
-    async def _place_one(self, uuid: str, spec: RequestSpec) -> dict[str, Any]:
-        async with self._claim_lock:
-            return await self._filter_and_claim(uuid, spec)
-
-    async def _filter_and_claim(self, uuid: str, spec: RequestSpec) -> dict[str, Any]:
+    async def _filter_and_claim(self, uuid: str, spec: RequestSpec,
+                                hosts: list[filters.HostState]) -> dict[str, Any]:
+        """Claim on the best host. `hosts` is kept current after each claim of ours
+        and re-read (in place) only when a claim loses a race."""
         for attempt in range(_CLAIM_RETRIES):
             if attempt:
                 await asyncio.sleep(random.uniform(0, 0.01 * attempt))
-            hosts, report = filters.run_filters(await self._host_states(), spec, self.filters)
-            if not hosts:
+                hosts[:] = await self._host_states()
+            passed, report = filters.run_filters(hosts, spec, self.filters)
+            if not passed:
                 raise NoValidHost(reason=_explain(report))
-            for host in weighers.by_free_ram(hosts):
-                if await placement.claim(self.db, uuid, host.provider.uuid, spec.resources,
-                                         host.provider.generation):
+            for host in weighers.by_free_ram(passed):
+                provider = host.provider
+                if await placement.claim(self.db, uuid, provider.uuid, spec.resources,
+                                         provider.generation):
+                    provider.generation += 1
+                    for rc, amount in spec.resources.items():
+                        provider.used[rc] = provider.used.get(rc, 0) + amount
                     LOG.info("Placed %s on %s", uuid, host.host)
                     return {"instance_uuid": uuid, "host": host.host,
-                            "node": host.provider.name, "provider_uuid": host.provider.uuid,
-                            "availability_zone": host.provider.availability_zone}
+                            "node": provider.name, "provider_uuid": provider.uuid,
+                            "availability_zone": provider.availability_zone}
         raise NoValidHost(reason="Every claim raced with another scheduler; try again.")
 
     async def _host_states(self) -> list[filters.HostState]:
