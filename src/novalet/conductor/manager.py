@@ -103,15 +103,12 @@ class ConductorManager:
     # --- database access for compute hosts --------------------------------
 
     async def instance_update(self, ctx: RequestContext, uuid: str, values: dict[str, Any],
-                              expected_task_state: Any = _UNSET) -> dict[str, Any]:
+                              expected_task_state: Any = _UNSET) -> None:
         values = {k: parse_isotime(v) if k in _DATETIMES and isinstance(v, str) else v
                   for k, v in values.items()}
-        if expected_task_state == _UNSET:
-            instance = await instances.update(self.db, uuid, values)
-        else:
-            instance = await instances.update(self.db, uuid, values,
-                                              expected_task_state=expected_task_state)
-        return payload_of(instance)
+        expected = {} if expected_task_state == _UNSET else {
+            "expected_task_state": expected_task_state}
+        await instances.set_fields(self.db, uuid, values, **expected)
 
     async def instance_destroy(self, ctx: RequestContext, uuid: str) -> None:
         await instances.destroy(self.db, uuid)

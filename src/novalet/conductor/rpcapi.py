@@ -22,11 +22,11 @@ class ConductorAPI:
                             version=VERSION)
 
     async def instance_update(self, ctx: RequestContext, uuid: str, values: dict[str, Any],
-                              expected_task_state: Any = "_unset") -> InstancePayload:
-        data = await self.bus.call(ctx, TOPIC, "instance_update", {
+                              expected_task_state: Any = "_unset") -> None:
+        """Compare-and-swap update of the instance record (see db.instances.update)."""
+        await self.bus.call(ctx, TOPIC, "instance_update", {
             "uuid": uuid, "values": values, "expected_task_state": expected_task_state},
             version=VERSION)
-        return InstancePayload.from_dict(data)
 
     async def instance_destroy(self, ctx: RequestContext, uuid: str) -> None:
         await self.bus.call(ctx, TOPIC, "instance_destroy", {"uuid": uuid}, version=VERSION)

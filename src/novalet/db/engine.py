@@ -11,6 +11,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (AsyncEngine, AsyncSession, async_sessionmaker,
                                     create_async_engine)
 
+from novalet.db import sqlite_inline
+
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg",
                   "mysql": "mysql+aiomysql", "mariadb": "mysql+aiomysql"}
 
@@ -33,17 +35,18 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 class Database:
-    """An engine plus a session factory. SQLite gets a single connection, so
-    its transactions are serialised in-process and never meet 'database is locked'."""
+    """An engine plus a session factory. SQLite gets a single connection driven
+    inline (db/sqlite_inline.py), so its transactions are serialised in-process
+    and never meet 'database is locked'."""
 
     def __init__(self, url: str) -> None:
         self.url = async_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
-            # Sessions always end in commit or rollback, so no reset on return.
+            path = make_url(self.url).database or ":memory:"
             kwargs.update(pool_size=1, max_overflow=0, pool_timeout=120,
-                          pool_reset_on_return=None)
+                          async_creator=lambda: sqlite_inline.connect(path))
         else:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)

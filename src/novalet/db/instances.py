@@ -94,23 +94,34 @@ async def update(db: Database, uuid: str, values: dict[str, Any],
                  expected_task_state: Any = _UNSET,
                  expected_vm_state: Any = _UNSET) -> Instance:
     """Compare-and-swap: write `values` only while task_state (and vm_state) are as
-    expected; UnexpectedTaskState (409) otherwise."""
+    expected; UnexpectedTaskState (409) otherwise. Returns the updated instance."""
     async with db.transaction() as s:
-        query = sql_update(Instance).where(_live(uuid, False))
-        if expected_task_state is not _UNSET:
-            expected = (expected_task_state if isinstance(expected_task_state, (list, tuple))
-                        else [expected_task_state])
-            query = query.where(_in_or_null(Instance.task_state, expected))
-        if expected_vm_state is not _UNSET:
-            query = query.where(Instance.vm_state.in_(list(expected_vm_state)))
-        values = {**values, "updated_at": utcnow()}
-        result = await s.execute(query.values(**values).execution_options(
-            synchronize_session=False))
-        if result.rowcount == 0:  # type: ignore[attr-defined]
-            current = await _get(s, uuid)
-            raise UnexpectedTaskState(uuid=uuid, expected=expected_task_state,
-                                      actual=current.task_state)
+        await _compare_and_swap(s, uuid, values, expected_task_state, expected_vm_state)
         return await _get(s, uuid)
+
+
+async def set_fields(db: Database, uuid: str, values: dict[str, Any],
+                     expected_task_state: Any = _UNSET) -> None:
+    """update() without reading the instance back: three reads fewer on the hot path."""
+    async with db.transaction() as s:
+        await _compare_and_swap(s, uuid, values, expected_task_state, _UNSET)
+
+
+async def _compare_and_swap(s: AsyncSession, uuid: str, values: dict[str, Any],
+                            expected_task_state: Any, expected_vm_state: Any) -> None:
+    query = sql_update(Instance).where(_live(uuid, False))
+    if expected_task_state is not _UNSET:
+        expected = (expected_task_state if isinstance(expected_task_state, (list, tuple))
+                    else [expected_task_state])
+        query = query.where(_in_or_null(Instance.task_state, expected))
+    if expected_vm_state is not _UNSET:
+        query = query.where(Instance.vm_state.in_(list(expected_vm_state)))
+    result = await s.execute(query.values(**{**values, "updated_at": utcnow()})
+                             .execution_options(synchronize_session=False))
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        current = await _get(s, uuid)
+        raise UnexpectedTaskState(uuid=uuid, expected=expected_task_state,
+                                  actual=current.task_state)
 
 
 def _in_or_null(column: Any, values: list[Any]) -> Any:
