@@ -14,7 +14,7 @@ install:         ## install system packages and the Python environment
 up: install      ## install, then run a whole cloud on this machine
 	.venv/bin/novalet up --state-dir $(STATE) --port $(PORT)
 
-test: install    ## install, then run every test
+test: install lint  ## install, then lint and run every test
 	.venv/bin/python -m pytest -q $(PYTEST_ARGS)
 
 unit: install    ## unit tests only
@@ -28,6 +28,10 @@ integration: install  ## real clients against a running `novalet up`
 
 bench: install   ## benchmarks (print figures; not tests)
 	.venv/bin/python bench/boot_fake.py
+
+lint: install    ## ruff and mypy (strict)
+	.venv/bin/ruff check src tests bench
+	.venv/bin/mypy
 
 clean:           ## remove the local state dir
 	rm -rf $(STATE)

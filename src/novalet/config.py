@@ -11,7 +11,8 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import platformdirs
 
@@ -112,7 +113,7 @@ class Config:
     def public_url(self) -> str:
         url = self.get("api", "public_url")
         if url:
-            return url.rstrip("/")
+            return str(url).rstrip("/")
         host = self.get("api", "listen")
         if host in ("0.0.0.0", "::"):
             host = "127.0.0.1"

@@ -9,7 +9,7 @@ Rules (defaults follow Nova's default policy in spirit):
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from novalet import exceptions
 from novalet.common.context import RequestContext

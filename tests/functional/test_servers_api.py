@@ -265,6 +265,10 @@ async def test_no_valid_host_says_which_filter_removed_what(api: Api) -> None:
     assert "No valid host was found" in fault["message"]
     assert "ResourcesFilter removed 1 host(s): fake-host-1" in fault["message"]
     assert "MB RAM free, 8192 needed" in fault["message"]
+    resp = await _action(api, server["id"], {"reboot": {"type": "HARD"}})
+    assert resp.status_code == 409 and "in host None" in resp.text
+    resp = await api.request("DELETE", f"{S}/{server['id']}")
+    assert resp.status_code == 204
 
 
 async def test_unknown_zone_is_400(api: Api) -> None:

@@ -193,7 +193,8 @@ class ComputeAPI:
         project = None if ctx.is_admin else ctx.project_id
         return await instances.get(self.db, uuid, project_id=project)
 
-    async def list(self, ctx: RequestContext, query: instances.ListQuery) -> list[Instance]:
+    async def list_servers(self, ctx: RequestContext, query: instances.ListQuery
+                           ) -> list[Instance]:
         return await instances.list_instances(self.db, query)
 
     async def faults(self, rows: list[Instance]) -> dict[str, Any]:
@@ -216,7 +217,7 @@ class ComputeAPI:
             await instances.destroy(self.db, uuid)
             return
         instance = await instances.update(self.db, uuid, {"task_state": TaskState.DELETING})
-        await self.compute.terminate_instance(ctx, instance.host, payload_of(instance))
+        await self.compute.terminate_instance(ctx, instance.host or "", payload_of(instance))
 
     async def _host_up(self, host: str) -> bool:
         for service in await services.list_services(self.db, "nova-compute"):
@@ -238,10 +239,12 @@ class ComputeAPI:
         if instance.task_state not in task_states:
             raise InstanceInvalidState(action=public, uuid=uuid, attr="task_state",
                                        state=instance.task_state)
+        if instance.host is None:  # e.g. ERROR because no host was found
+            raise InstanceInvalidState(action=public, uuid=uuid, attr="host", state=None)
         instance = await instances.update(self.db, uuid, {"task_state": task_state},
                                           expected_task_state=[instance.task_state])
         await instance_actions.start(self.db, ctx, [uuid], public)
-        await self.compute.power_action(ctx, instance.host, action, payload_of(instance))
+        await self.compute.power_action(ctx, instance.host or "", action, payload_of(instance))
 
     async def lock(self, ctx: RequestContext, uuid: str, reason: str | None) -> None:
         instance = await self.get(ctx, uuid)

@@ -7,7 +7,8 @@ import logging
 import time
 import traceback
 import uuid as uuidlib
-from typing import Any, Awaitable, Callable
+from typing import Any
+from collections.abc import Awaitable, Callable
 
 from novalet import config, exceptions
 from novalet.common.context import RequestContext

@@ -141,7 +141,7 @@ async def _after_marker(session: AsyncSession, marker: str,
     exprs = [SORT_KEYS[key] for key, _ in sort]
     values = (await session.execute(select(*exprs).where(Image.id == marker))).one()
     branches = []
-    for i, (expr, (_, direction)) in enumerate(zip(exprs, sort)):
+    for i, (expr, (_, direction)) in enumerate(zip(exprs, sort, strict=True)):
         beyond = expr > values[i] if direction == "asc" else expr < values[i]
         branches.append(and_(*(exprs[j] == values[j] for j in range(i)), beyond))
     return or_(*branches)

@@ -113,7 +113,7 @@ async def _compare_and_swap(s: AsyncSession, uuid: str, values: dict[str, Any],
     if expected_task_state is not _UNSET:
         expected = (expected_task_state if isinstance(expected_task_state, (list, tuple))
                     else [expected_task_state])
-        query = query.where(_in_or_null(Instance.task_state, expected))
+        query = query.where(_in_or_null(Instance.task_state, list(expected)))
     if expected_vm_state is not _UNSET:
         query = query.where(Instance.vm_state.in_(list(expected_vm_state)))
     result = await s.execute(query.values(**{**values, "updated_at": utcnow()})

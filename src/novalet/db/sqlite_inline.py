@@ -12,7 +12,8 @@ part of aiosqlite's API that dialect uses.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 
 class InlineCursor:

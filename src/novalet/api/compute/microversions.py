@@ -8,6 +8,7 @@ the shapes of everything we do serve are right at every version up to MAX.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import total_ordering
 
@@ -94,10 +95,10 @@ class MicroversionNotAcceptable(exceptions.NovaletError):
     code = 406
 
 
-def negotiate(headers: dict[str, str] | object) -> APIVersion:
+def negotiate(headers: Mapping[str, str]) -> APIVersion:
     """The version a request asks for: OpenStack-API-Version (compute X), else the
     legacy X-OpenStack-Nova-API-Version, else the minimum. 'latest' is MAX."""
-    get = headers.get  # type: ignore[attr-defined]
+    get = headers.get
     requested = None
     modern = get("openstack-api-version")
     if modern:

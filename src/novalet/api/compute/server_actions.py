@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from typing import Any
+from collections.abc import Awaitable, Callable
 
 from novalet.api.handler import ApiRequest, Reply
 from novalet.api.validation import ValidationError, validate

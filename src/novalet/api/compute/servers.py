@@ -17,13 +17,13 @@ from novalet.policy import enforce
 
 async def index(req: ApiRequest) -> dict[str, Any]:
     enforce(req.ctx, "os_compute_api:servers:index")
-    rows = await req.app.compute.list(req.ctx, server_filters.parse(req))
+    rows = await req.app.compute.list_servers(req.ctx, server_filters.parse(req))
     return _page(req, "servers", [server_view.brief(req, r) for r in rows], rows)
 
 
 async def detail(req: ApiRequest) -> dict[str, Any]:
     enforce(req.ctx, "os_compute_api:servers:index")
-    rows = await req.app.compute.list(req.ctx, server_filters.parse(req))
+    rows = await req.app.compute.list_servers(req.ctx, server_filters.parse(req))
     faults = await req.app.compute.faults(rows)
     return _page(req, "servers/detail",
                  [server_view.detail(req, r, faults.get(r.uuid)) for r in rows], rows)
@@ -80,8 +80,8 @@ def _create_request(req: ApiRequest, body: dict[str, Any]) -> CreateRequest:
     hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
     networks = server.get("networks", "auto")
     if isinstance(networks, list) and networks:
-        raise ValidationError(reason="Network %s could not be found." % networks[0].get(
-            "uuid", networks[0].get("port", "")))
+        wanted = networks[0].get("uuid", networks[0].get("port", ""))
+        raise ValidationError(reason=f"Network {wanted} could not be found.")
     if server.get("hostname") and max_count > 1:
         raise ValidationError(reason="Unable to specify a hostname when creating more "
                               "than one server")

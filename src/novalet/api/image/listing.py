@@ -118,4 +118,4 @@ def _legacy_pairs(keys: list[str], dirs: list[str]) -> list[tuple[str, str]]:
     if len(dirs) != len(keys):
         raise ValidationError(reason="The number of sort_dir values must be one or match "
                                      "the number of sort_key values.")
-    return list(zip(keys, dirs))
+    return list(zip(keys, dirs, strict=True))
