@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -83,8 +85,6 @@ async def api(cloud: AllInOne) -> AsyncIterator[Api]:
 async def wait_for(api: Api, server_id: str, status: str, user: str = "demo",
                    timeout: float = 10.0) -> dict[str, Any]:
     """Poll a server until it reaches `status` (fails fast on an unexpected ERROR)."""
-    import asyncio
-    import time
     deadline = time.monotonic() + timeout
     server: dict[str, Any] = {}
     while time.monotonic() < deadline:

@@ -3,6 +3,7 @@
 from typing import Any
 
 from novalet.common.context import RequestContext
+from novalet.db import placement
 from tests.functional.conftest import Api, boot, ensure_image, wait_for
 
 S = "/compute/v2.1/servers"
@@ -289,3 +290,16 @@ async def test_forced_host_is_admin_only(api: Api) -> None:
     resp = await api.request("POST", S, version="2.37", json=body, user="admin")
     assert resp.status_code == 202
     await wait_for(api, resp.json()["server"]["id"], "ACTIVE", user="admin")
+
+
+async def test_spawn_failure_is_error_with_fault_and_frees_resources(api: Api) -> None:
+    server = await boot(api, "doomed", metadata={"fake_spawn_error": "disk on fire"},
+                        wait="ERROR")
+    assert server["fault"]["message"] == "Hypervisor error: disk on fire"
+    assert server["OS-EXT-STS:task_state"] is None
+    assert await placement.allocations_of(api.cloud.services.db, server["id"]) == {}
+    resp = await api.request("GET", f"{S}/{server['id']}/os-instance-actions")
+    (create,) = resp.json()["instanceActions"]
+    assert create["message"] == "Error"
+    resp = await api.request("DELETE", f"{S}/{server['id']}")
+    assert resp.status_code == 204

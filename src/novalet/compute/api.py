@@ -280,7 +280,7 @@ class ComputeAPI:
                            replace: bool) -> dict[str, str]:
         instance = await self.get(ctx, uuid)
         self._check_lock(ctx, instance)
-        self._check_not_building_task(instance, "update metadata")
+        self._check_not_deleting(instance, "update metadata")
         return await instances.set_metadata(self.db, uuid, items, replace)
 
     async def delete_metadata(self, ctx: RequestContext, uuid: str, key: str) -> None:
@@ -290,7 +290,7 @@ class ComputeAPI:
             raise MetadataKeyNotFound(key=key, uuid=uuid)
         await instances.delete_metadata(self.db, uuid, key)
 
-    def _check_not_building_task(self, instance: Instance, what: str) -> None:
+    def _check_not_deleting(self, instance: Instance, what: str) -> None:
         if instance.task_state == TaskState.DELETING:
             raise InstanceInvalidState(action=what, uuid=instance.uuid, attr="task_state",
                                        state=instance.task_state)
