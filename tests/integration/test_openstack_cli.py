@@ -85,3 +85,40 @@ def test_up_restarts_on_same_state_dir(tmp_path: Path) -> None:
     finally:
         assert stop_cloud(second) == 0
     assert "Traceback" not in first.log.read_text() + second.log.read_text()
+
+
+def test_admin_flavor_management(running_cloud: RunningCloud) -> None:
+    cli = running_cloud.openstack
+    cli("flavor", "create", "--ram", "256", "--disk", "1", "--vcpus", "1", "--private",
+        "f-private", cloud="novalet")
+    demo_sees = [f["Name"] for f in running_cloud.openstack_json("flavor", "list")]  # type: ignore[union-attr]
+    assert "f-private" not in demo_sees
+    cli("flavor", "set", "--property", "hw:cpu_policy=shared", "--project", "demo",
+        "f-private", cloud="novalet")
+    shown = running_cloud.openstack_json("flavor", "show", "f-private")
+    assert shown["properties"] == {"hw:cpu_policy": "shared"}  # type: ignore[index]
+    result = cli("flavor", "delete", "f-private", check=False)
+    assert result.returncode != 0  # members may not delete flavors
+    cli("flavor", "delete", "f-private", cloud="novalet")
+
+
+def test_images_keypairs_limits_and_zones(running_cloud: RunningCloud, tmp_path: Path) -> None:
+    cli = running_cloud.openstack
+    data = tmp_path / "in.img"
+    data.write_bytes(bytes(range(256)) * 512)
+    cli("image", "create", "--file", str(data), "--disk-format", "raw", "roundtrip")
+    out = tmp_path / "out.img"
+    cli("image", "save", "--file", str(out), "roundtrip")
+    assert out.read_bytes() == data.read_bytes()
+    cli("image", "set", "--property", "os_distro=busybox", "roundtrip")
+    assert running_cloud.openstack_json("image", "show", "roundtrip")[  # type: ignore[index]
+        "properties"]["os_distro"] == "busybox"
+    cli("image", "delete", "roundtrip")
+    cli("keypair", "create", "--private-key", str(tmp_path / "k"), "k-list")
+    assert "k-list" in [k["Name"] for k in running_cloud.openstack_json("keypair", "list")]  # type: ignore[union-attr]
+    cli("keypair", "delete", "k-list")
+    limits = running_cloud.openstack_json("limits", "show", "--absolute")
+    by_name = {row["Name"]: row["Value"] for row in limits}  # type: ignore[union-attr]
+    assert by_name["instances"] == 10 and "total_instances_used" in by_name
+    zones = running_cloud.openstack_json("availability", "zone", "list")
+    assert {"Zone Name": "nova", "Zone Status": "available"} in zones  # type: ignore[operator]
