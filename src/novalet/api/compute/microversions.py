@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import total_ordering
+from functools import lru_cache, total_ordering
 
 from novalet import exceptions
 
@@ -64,10 +64,7 @@ class APIVersion:
 
     @classmethod
     def parse(cls, text: str) -> APIVersion:
-        match = re.fullmatch(r"(\d+)\.(\d+)", text.strip())
-        if not match:
-            raise InvalidMicroversion(version=text)
-        return cls(int(match.group(1)), int(match.group(2)))
+        return _parse(text)
 
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, APIVersion):
@@ -78,7 +75,17 @@ class APIVersion:
         return f"{self.major}.{self.minor}"
 
     def at_least(self, text: str) -> bool:
-        return self >= APIVersion.parse(text)
+        # Views ask this dozens of times per server: keep it a tuple compare.
+        other = _parse(text)
+        return (self.major, self.minor) >= (other.major, other.minor)
+
+
+@lru_cache(maxsize=512)
+def _parse(text: str) -> APIVersion:
+    match = re.fullmatch(r"(\d+)\.(\d+)", text.strip())
+    if not match:
+        raise InvalidMicroversion(version=text)
+    return APIVersion(int(match.group(1)), int(match.group(2)))
 
 
 MIN = APIVersion.parse(HISTORY[0][0])
