@@ -43,6 +43,22 @@ class GuestInfo:
 
 
 @dataclass(frozen=True)
+class ImageMeta:
+    """An image as the image service describes it (enough to fetch and verify it)."""
+
+    id: str
+    name: str | None = None
+    disk_format: str | None = None
+    container_format: str | None = None
+    size: int | None = None
+    checksum: str | None = None
+    os_hash_algo: str | None = None
+    os_hash_value: str | None = None
+    min_disk: int = 0
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class GuestSpec:
     """Everything a driver needs to create one guest."""
 
@@ -55,9 +71,26 @@ class GuestSpec:
     ephemeral_gb: int
     swap_mb: int
     image_ref: str
-    user_data: str | None = None
+    user_data: str | None = None  # base64, as the API took it
     key_data: str | None = None
+    key_name: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    image: ImageMeta | None = None
+    config_drive: bool = False
+    project_id: str = ""
+    availability_zone: str | None = None
+
+
+class ImageFetcher(abc.ABC):
+    """How a driver gets image data without a database: from the image service."""
+
+    @abc.abstractmethod
+    async def fetch(self, image: ImageMeta, dest: str) -> None:
+        """Stream the image's data to the file `dest`; raise if it can't."""
+
+    @abc.abstractmethod
+    async def upload(self, image_id: str, source: str, disk_format: str) -> None:
+        """Upload the file `source` as the data of the (queued) image `image_id`."""
 
 
 class ComputeDriver(abc.ABC):
