@@ -58,7 +58,7 @@ class Api:
 
 @pytest.fixture
 async def cloud(state_dir: Path) -> AsyncIterator[AllInOne]:
-    aio = AllInOne(make_conf(state_dir))
+    aio = AllInOne(make_conf(state_dir), in_process_http=True)
     await aio.start()
     try:
         yield aio

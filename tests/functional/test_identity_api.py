@@ -263,7 +263,7 @@ async def test_user_lifecycle(identity: IdentityApi) -> None:
 async def test_user_list_and_filters(identity: IdentityApi) -> None:
     resp = await identity.call("GET", "/users")
     body = resp.json()
-    assert [u["name"] for u in body["users"]] == ["admin", "demo"]
+    assert [u["name"] for u in body["users"]] == ["admin", "demo", "nova"]
     assert body["links"] == {"self": f"{BASE}{V3}/users", "previous": None, "next": None}
     resp = await identity.call("GET", "/users", params={"name": "demo"})
     assert [u["name"] for u in resp.json()["users"]] == ["demo"]
@@ -409,7 +409,7 @@ async def test_assignment_to_something_missing_is_404(identity: IdentityApi) -> 
 async def test_role_assignments_listing(identity: IdentityApi) -> None:
     demo_id = await identity.id_of("user", "demo")
     resp = await identity.call("GET", "/role_assignments")
-    assert len(resp.json()["role_assignments"]) == 5
+    assert len(resp.json()["role_assignments"]) == 6  # admin 3, demo 2, nova 1
     resp = await identity.call("GET", "/role_assignments", params={"user.id": demo_id})
     rows = resp.json()["role_assignments"]
     assert len(rows) == 2

@@ -152,7 +152,7 @@ class ComputeAPI:
             reservation_id=reservation_id, launch_index=index,
             access_ip_v4=req.access_ip_v4, access_ip_v6=req.access_ip_v6,
             scheduler_hints=req.scheduler_hints,
-            system_metadata={"image_properties": _image_properties(image)},
+            system_metadata={"image_properties": _image_properties(image), "image": image},
             metadata_items=[InstanceMetadata(key=k, value=v) for k, v in req.metadata.items()],
             tags=[InstanceTag(tag=t) for t in dict.fromkeys(req.tags)])
 
@@ -227,12 +227,13 @@ class ComputeAPI:
 
     # --- actions ----------------------------------------------------------
 
-    async def power_action(self, ctx: RequestContext, uuid: str, action: str) -> None:
-        """reboot, reboot_hard, stop, start, pause, unpause, suspend, resume."""
+    async def _begin(self, ctx: RequestContext, uuid: str, action: str, public: str,
+                     values: dict[str, Any] | None = None) -> Instance:
+        """Check lock and states for `action`, set its task_state (compare-and-swap,
+        with any other `values`) and record the instance action `public`."""
         instance = await self.get(ctx, uuid)
         self._check_lock(ctx, instance)
         vm_states, task_states, task_state = ALLOWED[action]
-        public = "reboot" if action == "reboot_hard" else action
         if instance.vm_state not in vm_states:
             raise InstanceInvalidState(action=public, uuid=uuid, attr="vm_state",
                                        state=instance.vm_state)
@@ -241,10 +242,128 @@ class ComputeAPI:
                                        state=instance.task_state)
         if instance.host is None:  # e.g. ERROR because no host was found
             raise InstanceInvalidState(action=public, uuid=uuid, attr="host", state=None)
-        instance = await instances.update(self.db, uuid, {"task_state": task_state},
+        instance = await instances.update(self.db, uuid, {"task_state": task_state,
+                                                          **(values or {})},
                                           expected_task_state=[instance.task_state])
         await instance_actions.start(self.db, ctx, [uuid], public)
-        await self.compute.power_action(ctx, instance.host or "", action, payload_of(instance))
+        return instance
+
+    async def power_action(self, ctx: RequestContext, uuid: str, action: str) -> None:
+        """reboot, reboot_hard, stop, start, pause, unpause, suspend, resume."""
+        public = "reboot" if action == "reboot_hard" else action
+        instance = await self._begin(ctx, uuid, action, public)
+        await self.compute.power_action(ctx, _host(instance), action, payload_of(instance))
+
+    async def snapshot(self, ctx: RequestContext, uuid: str, name: str,
+                       metadata: dict[str, str]) -> str:
+        """createImage: a queued image now, its data uploaded by the compute host."""
+        instance = await self.get(ctx, uuid)
+        base = instance.system_metadata.get("image") or {}
+        properties = {k: v for k, v in _image_properties(base).items()
+                      if k not in ("disk_format", "container_format", "min_disk", "min_ram")}
+        image = await self.images.create(ctx, {
+            **{k: str(v) for k, v in properties.items() if isinstance(v, (str, int))},
+            **metadata, "name": name, "disk_format": base.get("disk_format") or "qcow2",
+            "container_format": "bare", "min_disk": instance.flavor["root_gb"],
+            "image_type": "snapshot", "instance_uuid": uuid,
+            "base_image_ref": instance.image_ref, "owner_project_name": ctx.project_name or "",
+            "user_id": ctx.user_id or ""})
+        instance = await self._begin(ctx, uuid, "snapshot", "createImage")
+        await self.compute.snapshot_instance(ctx, _host(instance), payload_of(instance),
+                                             image["id"])
+        return str(image["id"])
+
+    async def rescue(self, ctx: RequestContext, uuid: str, image_ref: str | None) -> None:
+        instance = await self.get(ctx, uuid)
+        try:
+            image = await self.images.get(ctx, image_ref or instance.image_ref)
+        except exceptions.NotFound as exc:
+            raise InvalidRequest(reason=exc.message) from None
+        instance = await self._begin(ctx, uuid, "rescue", "rescue")
+        await self.compute.rescue_instance(ctx, _host(instance), payload_of(instance), image)
+
+    async def unrescue(self, ctx: RequestContext, uuid: str) -> None:
+        instance = await self._begin(ctx, uuid, "unrescue", "unrescue")
+        await self.compute.unrescue_instance(ctx, _host(instance), payload_of(instance))
+
+    async def rebuild(self, ctx: RequestContext, uuid: str, image_ref: str,
+                      values: dict[str, Any]) -> Instance:
+        """A new root disk from image_ref; name, metadata and the like from `values`."""
+        instance = await self.get(ctx, uuid)
+        flavor = _FlavorView(instance.flavor)
+        try:
+            image = await self._image_for_boot(ctx, image_ref, flavor)
+        except exceptions.NotFound as exc:
+            raise InvalidRequest(reason=exc.message) from None
+        assert image is not None
+        metadata = values.pop("metadata", None)
+        if values.get("key_name"):
+            try:
+                values["key_data"] = (await self.keypairs.get(ctx.user_id or "",
+                                                              values["key_name"])).public_key
+            except exceptions.NotFound:
+                raise InvalidRequest(reason="Invalid key_name provided.") from None
+        elif "key_name" in values:
+            values["key_data"] = None
+        _check_user_data(values.get("user_data"))
+        instance = await self._begin(ctx, uuid, "rebuild", "rebuild", {
+            **values, "image_ref": image["id"],
+            "system_metadata": {**instance.system_metadata, "image": image,
+                                "image_properties": _image_properties(image)}})
+        if metadata is not None:
+            await instances.set_metadata(self.db, uuid, metadata, replace=True)
+            instance = await instances.get(self.db, uuid)
+        await self.compute.rebuild_instance(ctx, _host(instance), payload_of(instance))
+        return instance
+
+    async def resize(self, ctx: RequestContext, uuid: str, flavor_ref: str) -> None:
+        instance = await self.get(ctx, uuid)
+        try:
+            flavor = await self.flavors.get_for_boot(ctx, flavor_ref)
+        except exceptions.NotFound as exc:
+            raise InvalidRequest(reason=exc.message) from None
+        new = flavor_document(flavor)
+        if new["flavorid"] == instance.flavor["flavorid"]:
+            raise InvalidRequest(reason="When resizing, instances must change flavor!")
+        if new["root_gb"] < instance.flavor["root_gb"]:
+            raise InvalidRequest(reason="Resizing to a smaller disk is not supported.")
+        await self._claim_resize(instance, new)
+        try:
+            instance = await self._begin(ctx, uuid, "resize", "resize", {
+                "system_metadata": {**instance.system_metadata, "old_flavor": instance.flavor,
+                                    "new_flavor": new}})
+        except exceptions.NovaletError:
+            await placement.remove_allocations(self.db, placement.resize_consumer(uuid))
+            raise
+        await self.compute.resize_instance(ctx, _host(instance), payload_of(instance), new)
+
+    async def _claim_resize(self, instance: Instance, new: dict[str, Any]) -> None:
+        """Hold the new flavor's resources on the same host until confirm or revert."""
+        wanted = {"VCPU": new["vcpus"], "MEMORY_MB": new["memory_mb"],
+                  "DISK_GB": new["root_gb"] + new["ephemeral_gb"]}
+        for _ in range(10):
+            summary = next((p for p in await placement.summaries(self.db)
+                            if p.name == instance.node), None)
+            if summary is None:
+                break
+            if any(summary.free(rc) < amount for rc, amount in wanted.items() if amount):
+                raise InvalidRequest(reason=f"Host {instance.host} has not enough free "
+                                     f"resources for flavor {new['name']}.")
+            if await placement.claim(self.db, placement.resize_consumer(instance.uuid), summary.uuid,
+                                     wanted, summary.generation):
+                return
+        raise exceptions.Conflict(reason="Resources changed while claiming; try again.")
+
+    async def confirm_resize(self, ctx: RequestContext, uuid: str) -> None:
+        instance = await self._begin(ctx, uuid, "confirm_resize", "confirmResize")
+        await placement.move_allocations(self.db, placement.resize_consumer(uuid), uuid)
+        await self.compute.confirm_resize(ctx, _host(instance), payload_of(instance))
+
+    async def revert_resize(self, ctx: RequestContext, uuid: str) -> None:
+        instance = await self._begin(ctx, uuid, "revert_resize", "revertResize")
+        await placement.remove_allocations(self.db, placement.resize_consumer(uuid))
+        old = instance.system_metadata.get("old_flavor") or instance.flavor
+        await self.compute.revert_resize(ctx, _host(instance), payload_of(instance), old)
 
     async def lock(self, ctx: RequestContext, uuid: str, reason: str | None) -> None:
         instance = await self.get(ctx, uuid)
@@ -329,6 +448,26 @@ class MetadataKeyNotFound(exceptions.NotFound):
 
 class TagNotFound(exceptions.NotFound):
     msg_fmt = "Tag %(tag)s could not be found for instance %(uuid)s."
+
+
+def _host(instance: Instance) -> str:
+    assert instance.host is not None  # _begin refused host-less instances
+    return instance.host
+
+
+@dataclass
+class _FlavorView:
+    """The flavor attributes image checks need, from an instance's flavor copy."""
+
+    doc: dict[str, Any]
+
+    @property
+    def memory_mb(self) -> int:
+        return int(self.doc["memory_mb"])
+
+    @property
+    def root_gb(self) -> int:
+        return int(self.doc["root_gb"])
 
 
 def flavor_document(flavor: Any) -> dict[str, Any]:

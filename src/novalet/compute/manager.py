@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import os
+import tempfile
 import time
 import traceback
 import uuid as uuidlib
@@ -18,7 +21,7 @@ from novalet.compute.rpcapi import topic_for
 from novalet.compute.states import PowerState, TaskState, VmState
 from novalet.conductor.rpcapi import ConductorAPI
 from novalet.rpc.bus import Bus
-from novalet.virt.driver import ComputeDriver
+from novalet.virt.driver import ComputeDriver, ImageFetcher
 
 LOG = logging.getLogger(__name__)
 BINARY = "nova-compute"
@@ -48,11 +51,13 @@ def provider_uuid(hypervisor_hostname: str) -> str:
 class ComputeManager:
     RPC_VERSION = "1.0"
 
-    def __init__(self, conf: config.Config, bus: Bus, driver: ComputeDriver) -> None:
+    def __init__(self, conf: config.Config, bus: Bus, driver: ComputeDriver,
+                 images: ImageFetcher) -> None:
         self.conf = conf
         self.host: str = conf.get("DEFAULT", "host")
         self.bus = bus
         self.driver = driver
+        self.images = images
         self.conductor = ConductorAPI(bus)
         self._heartbeat: asyncio.Task[None] | None = None
 
@@ -180,3 +185,63 @@ class ComputeManager:
 
     async def get_console_output(self, ctx: RequestContext, uuid: str) -> str:
         return await self.driver.get_console_output(uuid)
+
+    # --- image, rescue, rebuild, resize ------------------------------------
+
+    async def snapshot_instance(self, ctx: RequestContext, instance: dict[str, Any],
+                                image_id: str) -> None:
+        inst = InstancePayload.from_dict(instance)
+
+        async def work() -> None:
+            with tempfile.TemporaryDirectory(prefix="novalet-snap-") as tmp:
+                dest = os.path.join(tmp, "disk")
+                disk_format = await self.driver.snapshot(inst.uuid, dest)
+                await self.images.upload(image_id, dest, disk_format)
+
+        await self._tracked(ctx, inst, "compute_snapshot_instance", work, {"task_state": None})
+
+    async def rescue_instance(self, ctx: RequestContext, instance: dict[str, Any],
+                              rescue_image: dict[str, Any]) -> None:
+        inst = InstancePayload.from_dict(instance)
+        rescue = dataclasses.replace(inst, image=rescue_image, image_ref=rescue_image["id"])
+        await self._tracked(ctx, inst, "compute_rescue_instance",
+                            lambda: self.driver.rescue(inst.uuid, rescue.guest_spec()),
+                            {"vm_state": VmState.RESCUED, "power_state": PowerState.RUNNING,
+                             "task_state": None})
+
+    async def unrescue_instance(self, ctx: RequestContext, instance: dict[str, Any]) -> None:
+        inst = InstancePayload.from_dict(instance)
+        await self._tracked(ctx, inst, "compute_unrescue_instance",
+                            lambda: self.driver.unrescue(inst.uuid),
+                            {"vm_state": VmState.ACTIVE, "power_state": PowerState.RUNNING,
+                             "task_state": None})
+
+    async def rebuild_instance(self, ctx: RequestContext, instance: dict[str, Any]) -> None:
+        inst = InstancePayload.from_dict(instance)
+        await self._tracked(ctx, inst, "compute_rebuild_instance",
+                            lambda: self.driver.rebuild(inst.guest_spec()),
+                            {"vm_state": VmState.ACTIVE, "power_state": PowerState.RUNNING,
+                             "task_state": None, "launched_at": utcnow().isoformat()})
+
+    async def resize_instance(self, ctx: RequestContext, instance: dict[str, Any],
+                              new_flavor: dict[str, Any]) -> None:
+        inst = InstancePayload.from_dict(instance)
+        resized = dataclasses.replace(inst, flavor=new_flavor)
+        await self._tracked(ctx, inst, "compute_resize_instance",
+                            lambda: self.driver.resize(inst.uuid, resized.guest_spec()),
+                            {"vm_state": VmState.RESIZED, "power_state": PowerState.RUNNING,
+                             "task_state": None, "flavor": new_flavor})
+
+    async def confirm_resize(self, ctx: RequestContext, instance: dict[str, Any]) -> None:
+        inst = InstancePayload.from_dict(instance)
+        await self._tracked(ctx, inst, "compute_confirm_resize",
+                            lambda: self.driver.confirm_resize(inst.uuid),
+                            {"vm_state": VmState.ACTIVE, "task_state": None})
+
+    async def revert_resize(self, ctx: RequestContext, instance: dict[str, Any],
+                            old_flavor: dict[str, Any]) -> None:
+        inst = InstancePayload.from_dict(instance)
+        await self._tracked(ctx, inst, "compute_revert_resize",
+                            lambda: self.driver.revert_resize(inst.uuid),
+                            {"vm_state": VmState.ACTIVE, "power_state": PowerState.RUNNING,
+                             "task_state": None, "flavor": old_flavor})

@@ -10,14 +10,31 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from novalet.virt.driver import GuestSpec
+from novalet.virt.driver import GuestSpec, ImageMeta
+
+_IMAGE_NOT_PROPERTIES = {
+    "id", "name", "disk_format", "container_format", "size", "checksum", "os_hash_algo",
+    "os_hash_value", "min_disk",
+    "status", "visibility", "protected", "os_hidden", "owner", "virtual_size", "min_ram",
+    "created_at", "updated_at", "tags", "self", "file", "schema", "direct_url", "locations",
+    "stores"}
+
+
+def image_meta(image: dict[str, Any]) -> ImageMeta:
+    """ImageMeta from an image record as the image API shows it (properties flattened)."""
+    return ImageMeta(
+        id=str(image["id"]), name=image.get("name"), disk_format=image.get("disk_format"),
+        container_format=image.get("container_format"), size=image.get("size"),
+        checksum=image.get("checksum"), os_hash_algo=image.get("os_hash_algo"),
+        os_hash_value=image.get("os_hash_value"), min_disk=image.get("min_disk") or 0,
+        properties={k: v for k, v in image.items() if k not in _IMAGE_NOT_PROPERTIES})
 
 
 @dataclass
 class InstancePayload:
     """An instance as compute hosts see it (they have no database)."""
 
-    VERSION: ClassVar[str] = "1.0"
+    VERSION: ClassVar[str] = "1.1"
     uuid: str
     display_name: str
     hostname: str
@@ -34,6 +51,9 @@ class InstancePayload:
     key_data: str | None = None
     user_data: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    key_name: str | None = None
+    config_drive: bool = False
+    image: dict[str, Any] | None = None  # the image record as the image API shows it
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "_version": self.VERSION}
@@ -49,7 +69,10 @@ class InstancePayload:
                          root_gb=flavor["root_gb"], ephemeral_gb=flavor["ephemeral_gb"],
                          swap_mb=flavor["swap"], image_ref=self.image_ref,
                          user_data=self.user_data, key_data=self.key_data,
-                         metadata=dict(self.metadata))
+                         key_name=self.key_name, metadata=dict(self.metadata),
+                         image=image_meta(self.image) if self.image else None,
+                         config_drive=self.config_drive, project_id=self.project_id,
+                         availability_zone=self.availability_zone)
 
 
 @dataclass

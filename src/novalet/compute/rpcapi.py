@@ -38,3 +38,40 @@ class ComputeAPI:
         result: str = await self.bus.call(ctx, topic_for(host), "get_console_output",
                                           {"uuid": uuid}, version=VERSION)
         return result
+
+    async def snapshot_instance(self, ctx: RequestContext, host: str,
+                                instance: dict[str, Any], image_id: str) -> None:
+        await self.bus.cast(ctx, topic_for(host), "snapshot_instance",
+                            {"instance": instance, "image_id": image_id}, version=VERSION)
+
+    async def rescue_instance(self, ctx: RequestContext, host: str, instance: dict[str, Any],
+                              rescue_image: dict[str, Any]) -> None:
+        await self.bus.cast(ctx, topic_for(host), "rescue_instance",
+                            {"instance": instance, "rescue_image": rescue_image},
+                            version=VERSION)
+
+    async def unrescue_instance(self, ctx: RequestContext, host: str,
+                                instance: dict[str, Any]) -> None:
+        await self.bus.cast(ctx, topic_for(host), "unrescue_instance",
+                            {"instance": instance}, version=VERSION)
+
+    async def rebuild_instance(self, ctx: RequestContext, host: str,
+                               instance: dict[str, Any]) -> None:
+        """instance carries the new image already."""
+        await self.bus.cast(ctx, topic_for(host), "rebuild_instance",
+                            {"instance": instance}, version=VERSION)
+
+    async def resize_instance(self, ctx: RequestContext, host: str, instance: dict[str, Any],
+                              new_flavor: dict[str, Any]) -> None:
+        await self.bus.cast(ctx, topic_for(host), "resize_instance",
+                            {"instance": instance, "new_flavor": new_flavor}, version=VERSION)
+
+    async def confirm_resize(self, ctx: RequestContext, host: str,
+                             instance: dict[str, Any]) -> None:
+        await self.bus.cast(ctx, topic_for(host), "confirm_resize",
+                            {"instance": instance}, version=VERSION)
+
+    async def revert_resize(self, ctx: RequestContext, host: str, instance: dict[str, Any],
+                            old_flavor: dict[str, Any]) -> None:
+        await self.bus.cast(ctx, topic_for(host), "revert_resize",
+                            {"instance": instance, "old_flavor": old_flavor}, version=VERSION)

@@ -122,6 +122,19 @@ ALLOWED: dict[str, tuple[frozenset[str], frozenset[str | None], str | None]] = {
     "unpause": (frozenset({VmState.PAUSED}), frozenset({None}), TaskState.UNPAUSING),
     "suspend": (frozenset({VmState.ACTIVE}), frozenset({None}), TaskState.SUSPENDING),
     "resume": (frozenset({VmState.SUSPENDED}), frozenset({None}), TaskState.RESUMING),
+    "snapshot": (frozenset({VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED,
+                            VmState.SUSPENDED}), frozenset({None}), TaskState.IMAGE_SNAPSHOT),
+    "rescue": (frozenset({VmState.ACTIVE, VmState.STOPPED, VmState.ERROR}), frozenset({None}),
+               TaskState.RESCUING),
+    "unrescue": (frozenset({VmState.RESCUED}), frozenset({None}), TaskState.UNRESCUING),
+    "rebuild": (frozenset({VmState.ACTIVE, VmState.STOPPED, VmState.ERROR}),
+                frozenset({None}), TaskState.REBUILDING),
+    "resize": (frozenset({VmState.ACTIVE, VmState.STOPPED}), frozenset({None}),
+               TaskState.RESIZE_PREP),
+    "confirm_resize": (frozenset({VmState.RESIZED}), frozenset({None}),
+                       TaskState.RESIZE_CONFIRMING),
+    "revert_resize": (frozenset({VmState.RESIZED}), frozenset({None}),
+                      TaskState.RESIZE_REVERTING),
 }
 
 # Public status names accepted by the list filter `status`.

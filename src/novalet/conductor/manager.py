@@ -32,7 +32,9 @@ def payload_of(instance: Any) -> dict[str, Any]:
         host=instance.host, node=instance.node,
         availability_zone=instance.availability_zone, key_data=instance.key_data,
         user_data=instance.user_data,
-        metadata={m.key: m.value for m in instance.metadata_items}).to_dict()
+        metadata={m.key: m.value for m in instance.metadata_items},
+        key_name=instance.key_name, config_drive=instance.config_drive,
+        image=instance.system_metadata.get("image")).to_dict()
 
 
 class ConductorManager:

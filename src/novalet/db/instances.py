@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from novalet import exceptions
 from novalet.common.timeutils import utcnow
+from novalet.db import placement
 from novalet.db.engine import Database
 from novalet.db.models import Allocation, Instance, InstanceMetadata, InstanceTag
 
@@ -139,7 +140,8 @@ async def destroy(db: Database, uuid: str) -> None:
         await s.execute(sql_update(Instance).where(Instance.uuid == uuid).values(
             deleted=True, deleted_at=now, terminated_at=now, vm_state="deleted",
             task_state=None, power_state=0, updated_at=now))
-        await s.execute(delete(Allocation).where(Allocation.consumer_id == uuid))
+        await s.execute(delete(Allocation).where(
+            Allocation.consumer_id.in_([uuid, placement.resize_consumer(uuid)])))
 
 
 async def list_instances(db: Database, q: ListQuery) -> list[Instance]:

@@ -287,7 +287,7 @@ class Inventory(Base):
 class Allocation(Base):
     __tablename__ = "allocations"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    consumer_id: Mapped[str] = mapped_column(String(36), index=True)
+    consumer_id: Mapped[str] = mapped_column(String(64), index=True)
     provider_uuid: Mapped[str] = mapped_column(
         ForeignKey("resource_providers.uuid", ondelete="CASCADE"), index=True)
     resource_class: Mapped[str] = mapped_column(String(32))

@@ -100,6 +100,11 @@ async def claim(db: Database, consumer_id: str, provider_uuid: str,
     return True
 
 
+def resize_consumer(uuid: str) -> str:
+    """The consumer holding a resize's new flavor until confirm or revert."""
+    return f"{uuid}:resize"
+
+
 async def remove_allocations(db: Database, consumer_id: str) -> None:
     async with db.transaction() as s:
         await s.execute(delete(Allocation).where(Allocation.consumer_id == consumer_id))
@@ -110,3 +115,11 @@ async def allocations_of(db: Database, consumer_id: str) -> dict[str, int]:
         rows = await s.execute(select(Allocation.resource_class, Allocation.used).where(
             Allocation.consumer_id == consumer_id))
         return {rc: used for rc, used in rows}
+
+
+async def move_allocations(db: Database, source: str, target: str) -> None:
+    """Make `source`'s allocations `target`'s, replacing what `target` held."""
+    async with db.transaction() as s:
+        await s.execute(delete(Allocation).where(Allocation.consumer_id == target))
+        await s.execute(update(Allocation).where(Allocation.consumer_id == source)
+                        .values(consumer_id=target))

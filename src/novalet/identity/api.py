@@ -95,15 +95,25 @@ class IdentityService:
             created |= (await self._ensure_role(name))[1]
         for user_name, password, role_names in (("admin", admin_password, ADMIN_ROLES),
                                                 ("demo", demo_password, DEMO_ROLES)):
-            created |= await self._ensure_member(user_name, password, role_names)
+            created |= await self._ensure_member(user_name, user_name, password, role_names)
         return created
 
-    async def _ensure_member(self, name: str, password: str, role_names: tuple[str, ...]
-                             ) -> bool:
-        """A project and a user both called `name`, the user holding `role_names` on it."""
+    async def bootstrap_service_user(self, name: str, project: str, password: str) -> bool:
+        """The user services (compute hosts) authenticate as, admin on `project`.
+        Its password is set to `password` every time, so config and record agree."""
+        created = await self._ensure_member(name, project, password, ("admin",))
+        user = await records.find_user(self.db, name, DEFAULT_DOMAIN.id)
+        assert user is not None
+        await self.update_user(user.id, {"password": password})
+        return created
+
+    async def _ensure_member(self, name: str, project_name: str, password: str,
+                             role_names: tuple[str, ...]) -> bool:
+        """A project and a user, the user holding `role_names` on the project."""
         project, new_project = await _ensure(
-            lambda: records.find_project(self.db, name, DEFAULT_DOMAIN.id),
-            lambda: self.create_project({"name": name, "description": f"Bootstrap {name}"}))
+            lambda: records.find_project(self.db, project_name, DEFAULT_DOMAIN.id),
+            lambda: self.create_project({"name": project_name,
+                                         "description": f"Bootstrap {project_name}"}))
         user, new_user = await _ensure(
             lambda: records.find_user(self.db, name, DEFAULT_DOMAIN.id),
             lambda: self.create_user({"name": name, "password": password,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from pathlib import Path
 
 import yaml
 
+from novalet import config
 from novalet.service.api import ApiServices
 
 LOG = logging.getLogger(__name__)
@@ -18,11 +21,31 @@ async def bootstrap(services: ApiServices) -> bool:
     created = await services.identity.bootstrap(
         admin_password=conf.get("identity", "admin_password"),
         demo_password=conf.get("identity", "demo_password"))
+    await services.identity.bootstrap_service_user(
+        conf.get("service_user", "username"), conf.get("service_user", "project_name"),
+        service_password(conf))
     await services.flavors.create_defaults()
     write_clouds_yaml(services)
     if created:
         LOG.info("Bootstrapped identity and flavors")
     return created
+
+
+def service_password(conf: config.Config) -> str:
+    """The service user's password: from the config, else generated once and kept
+    (0600) in the state dir."""
+    configured = conf.get("service_user", "password")
+    if configured:
+        return str(configured)
+    path = conf.state_path / "service-password"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(24))
+    password = path.read_text().strip()
+    conf.set("service_user", "password", password)
+    return password
 
 
 def clouds_yaml_path(services: ApiServices) -> Path:

@@ -155,3 +155,36 @@ class ComputeDriver(abc.ABC):
     async def get_console_output(self, uuid: str) -> str:
         """The guest's serial console log."""
         return ""
+
+    # Optional operations: a driver that can't do one says so with a clear error.
+
+    async def snapshot(self, uuid: str, dest: str) -> str:
+        """Write a standalone copy of the root disk to `dest`; its disk format."""
+        raise self._unsupported("snapshot")
+
+    async def rescue(self, uuid: str, rescue: GuestSpec) -> None:
+        """Boot `rescue`'s image with the guest's own root disk attached second."""
+        raise self._unsupported("rescue")
+
+    async def unrescue(self, uuid: str) -> None:
+        """Boot the guest from its own disk again."""
+        raise self._unsupported("unrescue")
+
+    async def rebuild(self, spec: GuestSpec) -> None:
+        """Replace the root disk with one from spec.image and boot it; same uuid."""
+        raise self._unsupported("rebuild")
+
+    async def resize(self, uuid: str, spec: GuestSpec) -> None:
+        """Restart the guest with spec's sizes, keeping what revert needs."""
+        raise self._unsupported("resize")
+
+    async def confirm_resize(self, uuid: str) -> None:
+        """Drop what revert_resize would have needed."""
+        raise self._unsupported("confirm_resize")
+
+    async def revert_resize(self, uuid: str) -> None:
+        """Go back to the sizes and disk from before resize."""
+        raise self._unsupported("revert_resize")
+
+    def _unsupported(self, what: str) -> VirtDriverError:
+        return VirtDriverError(reason=f"{type(self).__name__} does not support {what}")

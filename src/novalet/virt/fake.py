@@ -20,6 +20,9 @@ class FakeDriver(ComputeDriver):
         self.host = conf.get("DEFAULT", "host")
         self.guests: dict[str, PowerState] = {}
         self.consoles: dict[str, list[str]] = {}
+        self.specs: dict[str, GuestSpec] = {}
+        self.rescued: set[str] = set()
+        self.resize_backup: dict[str, GuestSpec] = {}
 
     async def init_host(self, host: str) -> None:
         self.host = host
@@ -41,11 +44,15 @@ class FakeDriver(ComputeDriver):
         if spec.metadata.get("fake_spawn_error"):
             raise VirtDriverError(reason=spec.metadata["fake_spawn_error"])
         self.guests[spec.uuid] = PowerState.RUNNING
+        self.specs[spec.uuid] = spec
         self._log(spec.uuid, f"fake guest {spec.hostname} ({spec.uuid}) booted")
 
     async def destroy(self, uuid: str) -> None:
         self.guests.pop(uuid, None)
         self.consoles.pop(uuid, None)
+        self.specs.pop(uuid, None)
+        self.rescued.discard(uuid)
+        self.resize_backup.pop(uuid, None)
 
     def _require(self, uuid: str) -> None:
         if uuid not in self.guests:
@@ -87,3 +94,36 @@ class FakeDriver(ComputeDriver):
     async def get_console_output(self, uuid: str) -> str:
         self._require(uuid)
         return "\n".join(self.consoles.get(uuid, [])) + "\n"
+
+    async def snapshot(self, uuid: str, dest: str) -> str:
+        self._require(uuid)
+        with open(dest, "wb") as handle:
+            handle.write(f"fake snapshot of {uuid}\n".encode())
+        return "raw"
+
+    async def rescue(self, uuid: str, rescue: GuestSpec) -> None:
+        self._set(uuid, PowerState.RUNNING, f"rescue boot from image {rescue.image_ref}")
+        self.rescued.add(uuid)
+
+    async def unrescue(self, uuid: str) -> None:
+        self._set(uuid, PowerState.RUNNING, "booted from own disk")
+        self.rescued.discard(uuid)
+
+    async def rebuild(self, spec: GuestSpec) -> None:
+        self._set(spec.uuid, PowerState.RUNNING, f"rebuilt from image {spec.image_ref}")
+        self.specs[spec.uuid] = spec
+
+    async def resize(self, uuid: str, spec: GuestSpec) -> None:
+        self._require(uuid)
+        self.resize_backup[uuid] = self.specs[uuid]
+        self.specs[uuid] = spec
+        self._set(uuid, PowerState.RUNNING, f"resized to {spec.memory_mb} MB")
+
+    async def confirm_resize(self, uuid: str) -> None:
+        self._require(uuid)
+        self.resize_backup.pop(uuid, None)
+
+    async def revert_resize(self, uuid: str) -> None:
+        self._require(uuid)
+        self.specs[uuid] = self.resize_backup.pop(uuid)
+        self._set(uuid, PowerState.RUNNING, f"reverted to {self.specs[uuid].memory_mb} MB")

@@ -31,10 +31,12 @@ HISTORY: list[tuple[str, str]] = [
     ("2.37", "Server create requires `networks`; it may be the string auto or none."),
     ("2.38", "An unknown `status` filter is a 400."),
     ("2.39", "Limits drop maxImageMeta."),
+    ("2.45", "createImage returns the new image's id in the body, not a Location."),
     ("2.47", "A server's flavor is embedded (original_name, sizes, extra_specs) "
              "instead of linked by id."),
     ("2.51", "Non-admins see instance action events."),
     ("2.52", "Tags can be given on server create."),
+    ("2.54", "Rebuild can set or unset the key pair."),
     ("2.55", "Flavors have a description and can be updated."),
     ("2.57", "Personality files are gone (create, rebuild, limits)."),
     ("2.58", "Instance actions are paged and filtered by changes-since."),

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 from collections.abc import Awaitable, Callable
 
+from novalet.api.compute import server_view, servers
+from novalet.api.compute.schemas import servers as schemas
 from novalet.api.handler import ApiRequest, Reply
-from novalet.api.validation import ValidationError, validate
+from novalet.api.validation import METADATA, NAME, ValidationError, validate
 from novalet.policy import enforce
 
 _REBOOT = {"type": "object", "properties": {"reboot": {
@@ -20,6 +22,16 @@ _LOCK_273 = {"type": ["null", "object"], "properties": {
 _CONSOLE = {"type": ["object", "null"], "properties": {
     "length": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$"}},
     "additionalProperties": False}
+
+_CREATE_IMAGE = {"type": "object", "properties": {
+    "name": NAME, "metadata": METADATA}, "required": ["name"], "additionalProperties": False}
+_RESCUE = {"type": ["null", "object"], "properties": {
+    "adminPass": {"type": "string"}, "rescue_image_ref": {"type": "string", "format": "uuid"}},
+    "additionalProperties": False}
+_RESIZE = {"type": "object", "properties": {
+    "flavorRef": {"type": ["string", "integer"], "minLength": 1},
+    "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]}},
+    "required": ["flavorRef"], "additionalProperties": False}
 
 # body key -> (policy, domain action name)
 _POWER: dict[str, tuple[str, str]] = {
@@ -92,7 +104,72 @@ async def _console_output(req: ApiRequest, value: Any) -> dict[str, Any]:
     return {"output": output}
 
 
+async def _create_image(req: ApiRequest, value: Any) -> Reply:
+    validate(value, _CREATE_IMAGE)
+    instance = await _instance(req, "os_compute_api:servers:create_image")
+    image_id = await req.app.compute.snapshot(req.ctx, instance.uuid, value["name"],
+                                              value.get("metadata", {}))
+    location = f"{req.app.conf.public_url}/image/v2/images/{image_id}"
+    if req.at_least("2.45"):
+        return Reply({"image_id": image_id}, 202)
+    return Reply(None, 202, {"Location": location})
+
+
+async def _rescue(req: ApiRequest, value: Any) -> dict[str, Any]:
+    validate(value, _RESCUE)
+    instance = await _instance(req, "os_compute_api:os-rescue")
+    value = value or {}
+    await req.app.compute.rescue(req.ctx, instance.uuid, value.get("rescue_image_ref"))
+    return {"adminPass": value.get("adminPass") or servers.generate_password()}
+
+
+async def _unrescue(req: ApiRequest, value: Any) -> Reply:
+    validate(value, _NULL_BODY)
+    instance = await _instance(req, "os_compute_api:os-unrescue")
+    await req.app.compute.unrescue(req.ctx, instance.uuid)
+    return Reply(None, 202)
+
+
+async def _rebuild(req: ApiRequest, value: Any) -> Reply:
+    validate({"rebuild": value}, schemas.for_version(schemas.REBUILD, req))
+    instance = await _instance(req, "os_compute_api:servers:rebuild")
+    names = {"name": "display_name", "description": "display_description",
+             "accessIPv4": "access_ip_v4", "accessIPv6": "access_ip_v6",
+             "user_data": "user_data", "hostname": "hostname", "metadata": "metadata",
+             "key_name": "key_name"}
+    values = {column: value[key] for key, column in names.items() if key in value}
+    instance = await req.app.compute.rebuild(req.ctx, instance.uuid,
+                                             servers.last_segment(value["imageRef"]), values)
+    view = server_view.detail(req, instance)
+    view["adminPass"] = value.get("adminPass") or servers.generate_password()
+    return Reply({"server": view}, 202)
+
+
+async def _resize(req: ApiRequest, value: Any) -> Reply:
+    validate(value, _RESIZE)
+    instance = await _instance(req, "os_compute_api:servers:resize")
+    await req.app.compute.resize(req.ctx, instance.uuid,
+                                 servers.last_segment(str(value["flavorRef"])))
+    return Reply(None, 202)
+
+
+async def _confirm_resize(req: ApiRequest, value: Any) -> Reply:
+    validate(value, _NULL_BODY)
+    instance = await _instance(req, "os_compute_api:servers:confirm_resize")
+    await req.app.compute.confirm_resize(req.ctx, instance.uuid)
+    return Reply(None, 204)
+
+
+async def _revert_resize(req: ApiRequest, value: Any) -> Reply:
+    validate(value, _NULL_BODY)
+    instance = await _instance(req, "os_compute_api:servers:revert_resize")
+    await req.app.compute.revert_resize(req.ctx, instance.uuid)
+    return Reply(None, 202)
+
+
 _HANDLERS: dict[str, Callable[[ApiRequest, Any], Awaitable[Any]]] = {
     "reboot": _reboot, "lock": _lock, "unlock": _unlock,
-    "os-getConsoleOutput": _console_output,
+    "os-getConsoleOutput": _console_output, "createImage": _create_image,
+    "rescue": _rescue, "unrescue": _unrescue, "rebuild": _rebuild, "resize": _resize,
+    "confirmResize": _confirm_resize, "revertResize": _revert_resize,
 }

@@ -60,7 +60,7 @@ async def create(req: ApiRequest) -> Reply:
     if request.return_reservation_id:
         return Reply({"reservation_id": reservation_id}, 202)
     first = records[0]
-    password = body["server"].get("adminPass") or _password()
+    password = body["server"].get("adminPass") or generate_password()
     server = {**server_view.brief(req, first), "OS-DCF:diskConfig": "MANUAL",
               "security_groups": [{"name": "default"}], "adminPass": password}
     del server["name"]
@@ -86,8 +86,8 @@ def _create_request(req: ApiRequest, body: dict[str, Any]) -> CreateRequest:
         raise ValidationError(reason="Unable to specify a hostname when creating more "
                               "than one server")
     return CreateRequest(
-        name=server["name"], flavor_ref=_last(str(server["flavorRef"])),
-        image_ref=_last(image_ref), min_count=min_count,
+        name=server["name"], flavor_ref=last_segment(str(server["flavorRef"])),
+        image_ref=last_segment(image_ref), min_count=min_count,
         max_count=max_count, key_name=server.get("key_name"),
         metadata=server.get("metadata", {}), user_data=server.get("user_data"),
         availability_zone=server.get("availability_zone"),
@@ -119,11 +119,11 @@ _NO_VOLUMES = ValidationError(reason="Block device mappings to volumes need the 
                               "service, which this cloud does not run; boot from an image.")
 
 
-def _last(ref: str) -> str:
+def last_segment(ref: str) -> str:
     return ref.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _password(length: int = 12) -> str:
+def generate_password(length: int = 12) -> str:
     alphabet = string.ascii_letters + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(length))
 

@@ -102,6 +102,34 @@ UPDATE: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+_REBUILD_21: dict[str, Any] = {"type": "object", "properties": {
+    "imageRef": {"type": "string", "minLength": 1}, "name": NAME,
+    "adminPass": {"type": "string"}, "metadata": METADATA,
+    "accessIPv4": {"type": "string", "format": "ipv4"},
+    "accessIPv6": {"type": "string", "format": "ipv6"},
+    "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
+    "preserve_ephemeral": {"type": "boolean"}, "personality": {"type": "array"}},
+    "required": ["imageRef"], "additionalProperties": False}
+_R219 = _evolve(_REBUILD_21, {"description": _DESCRIPTION})
+_R254 = _evolve(_R219, {"key_name": {"type": ["string", "null"]}})
+_R257 = _evolve(_R254, {"user_data": {"type": ["string", "null"]}}, drop=("personality",))
+_R263 = _evolve(_R257, {"trusted_image_certificates": {"type": ["array", "null"]}})
+_R290 = _evolve(_R263, {"hostname": _HOSTNAME})
+_R294 = _evolve(_R290, {"hostname": _FQDN})
+
+
+def _rebuild(server: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": {"rebuild": server}, "required": ["rebuild"],
+            "additionalProperties": False}
+
+
+REBUILD: list[tuple[str, dict[str, Any]]] = [
+    ("2.1", _rebuild(_REBUILD_21)), ("2.19", _rebuild(_R219)), ("2.54", _rebuild(_R254)),
+    ("2.57", _rebuild(_R257)), ("2.63", _rebuild(_R263)), ("2.90", _rebuild(_R290)),
+    ("2.94", _rebuild(_R294)),
+]
+
+
 def for_version(table: list[tuple[str, dict[str, Any]]], req: Any) -> dict[str, Any]:
     """The newest schema of `table` whose first version the request has reached."""
     chosen = table[0][1]

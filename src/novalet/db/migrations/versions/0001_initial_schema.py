@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 09:25:07.515853
+Create Date: 2026-11-21 09:47:11.537050
 """
 from alembic import op
 import sqlalchemy as sa
@@ -214,7 +214,7 @@ def upgrade() -> None:
     )
     op.create_table('allocations',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
-    sa.Column('consumer_id', sa.String(length=36), nullable=False),
+    sa.Column('consumer_id', sa.String(length=64), nullable=False),
     sa.Column('provider_uuid', sa.String(length=36), nullable=False),
     sa.Column('resource_class', sa.String(length=32), nullable=False),
     sa.Column('used', sa.Integer(), nullable=False),
