@@ -17,6 +17,7 @@ from novalet import config, exceptions
 from novalet.common.context import RequestContext
 from novalet.common.timeutils import utcnow
 from novalet.compute.payloads import InstancePayload
+from novalet.compute.power_sync import PowerStateSync
 from novalet.compute.rpcapi import topic_for
 from novalet.compute.states import PowerState, TaskState, VmState
 from novalet.conductor.rpcapi import ConductorAPI
@@ -59,7 +60,8 @@ class ComputeManager:
         self.driver = driver
         self.images = images
         self.conductor = ConductorAPI(bus)
-        self._heartbeat: asyncio.Task[None] | None = None
+        self.power_sync = PowerStateSync(self.host, driver, self.conductor)
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         await self.driver.init_host(self.host)
@@ -67,12 +69,25 @@ class ComputeManager:
         ctx = RequestContext.admin()
         await self.report_resources(ctx)
         await self.conductor.service_heartbeat(ctx, self.host, BINARY, topic_for(self.host))
-        self._heartbeat = asyncio.create_task(self._heartbeat_loop())
+        await self.power_sync.recover()
+        self._tasks.append(asyncio.create_task(self._heartbeat_loop()))
+        if self.conf.get("DEFAULT", "sync_power_state_interval") > 0:
+            self._tasks.append(asyncio.create_task(self._power_sync_loop()))
 
     async def stop(self) -> None:
-        if self._heartbeat:
-            self._heartbeat.cancel()
-            await asyncio.gather(self._heartbeat, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _power_sync_loop(self) -> None:
+        interval = self.conf.get("DEFAULT", "sync_power_state_interval")
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.power_sync.sync_once()
+            except exceptions.NovaletError as exc:
+                LOG.warning("Power state sync failed: %s", exc)
 
     async def _heartbeat_loop(self) -> None:
         interval = self.conf.get("DEFAULT", "report_interval")

@@ -112,6 +112,17 @@ class ConductorManager:
             "expected_task_state": expected_task_state}
         await instances.set_fields(self.db, uuid, values, **expected)
 
+    async def record_power_change(self, ctx: RequestContext, uuid: str, action: str,
+                                  event: str, values: dict[str, Any],
+                                  expected_task_state: Any) -> None:
+        """A change the host found rather than a user asked for: its own instance
+        action (under ctx's fresh request id) with one event, then the update."""
+        await instance_actions.start(self.db, ctx, [uuid], action)
+        await instance_actions.event_start(self.db, ctx, uuid, event, ctx.user_id)
+        await instances.set_fields(self.db, uuid, values,
+                                   expected_task_state=expected_task_state)
+        await instance_actions.event_finish(self.db, ctx, uuid, event, "Success")
+
     async def instance_destroy(self, ctx: RequestContext, uuid: str) -> None:
         await instances.destroy(self.db, uuid)
 

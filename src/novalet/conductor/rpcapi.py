@@ -28,6 +28,13 @@ class ConductorAPI:
             "uuid": uuid, "values": values, "expected_task_state": expected_task_state},
             version=VERSION)
 
+    async def record_power_change(self, ctx: RequestContext, uuid: str, action: str,
+                                  event: str, values: dict[str, Any],
+                                  expected_task_state: Any) -> None:
+        await self.bus.call(ctx, TOPIC, "record_power_change", {
+            "uuid": uuid, "action": action, "event": event, "values": values,
+            "expected_task_state": expected_task_state}, version=VERSION)
+
     async def instance_destroy(self, ctx: RequestContext, uuid: str) -> None:
         await self.bus.call(ctx, TOPIC, "instance_destroy", {"uuid": uuid}, version=VERSION)
 
