@@ -51,6 +51,8 @@ OPTIONS: list[Opt] = [
     Opt("DEFAULT", "sync_power_state_interval", 10.0,
         "Seconds between comparing each guest's power state with the database; "
         "0 turns the sync off.", float),
+    Opt("DEFAULT", "image_cache_manager_interval", 2400.0,
+        "Seconds between runs of the image cache manager; 0 turns it off.", float),
     Opt("DEFAULT", "service_down_time", 60.0,
         "Seconds without a heartbeat after which a service counts as down.", float),
     Opt("api", "listen", "127.0.0.1", "Address the API server binds to."),

@@ -70,9 +70,9 @@ class ComputeManager:
         await self.report_resources(ctx)
         await self.conductor.service_heartbeat(ctx, self.host, BINARY, topic_for(self.host))
         await self.power_sync.recover()
-        self._tasks.append(asyncio.create_task(self._heartbeat_loop()))
-        if self.conf.get("DEFAULT", "sync_power_state_interval") > 0:
-            self._tasks.append(asyncio.create_task(self._power_sync_loop()))
+        self._every("report_interval", self._heartbeat)
+        self._every("sync_power_state_interval", self.power_sync.sync_once)
+        self._every("image_cache_manager_interval", self.driver.manage_image_cache)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -80,24 +80,25 @@ class ComputeManager:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
-    async def _power_sync_loop(self) -> None:
-        interval = self.conf.get("DEFAULT", "sync_power_state_interval")
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.power_sync.sync_once()
-            except exceptions.NovaletError as exc:
-                LOG.warning("Power state sync failed: %s", exc)
+    def _every(self, option: str, job: Callable[[], Awaitable[Any]]) -> None:
+        """Run `job` every [DEFAULT] `option` seconds (0: never) until stop()."""
+        interval = self.conf.get("DEFAULT", option)
+        if interval <= 0:
+            return
 
-    async def _heartbeat_loop(self) -> None:
-        interval = self.conf.get("DEFAULT", "report_interval")
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.conductor.service_heartbeat(RequestContext.admin(), self.host,
-                                                       BINARY, topic_for(self.host))
-            except exceptions.NovaletError as exc:
-                LOG.warning("Heartbeat failed: %s", exc)
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await job()
+                except Exception:  # a periodic task must outlive one bad run
+                    LOG.exception("Periodic task %s failed", option)
+
+        self._tasks.append(asyncio.create_task(loop()))
+
+    async def _heartbeat(self) -> None:
+        await self.conductor.service_heartbeat(RequestContext.admin(), self.host, BINARY,
+                                               topic_for(self.host))
 
     async def report_resources(self, ctx: RequestContext) -> None:
         res = await self.driver.get_available_resource()

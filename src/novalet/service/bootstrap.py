@@ -11,6 +11,7 @@ import yaml
 
 from novalet import config
 from novalet.service.api import ApiServices
+from novalet.service.test_image import publish_test_image
 
 LOG = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ async def bootstrap(services: ApiServices) -> bool:
         conf.get("service_user", "username"), conf.get("service_user", "project_name"),
         service_password(conf))
     await services.flavors.create_defaults()
+    await publish_test_image(services)
     write_clouds_yaml(services)
     if created:
         LOG.info("Bootstrapped identity and flavors")

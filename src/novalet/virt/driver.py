@@ -156,6 +156,11 @@ class ComputeDriver(abc.ABC):
         """The guest's serial console log."""
         return ""
 
+    async def manage_image_cache(self) -> list[str]:
+        """Remove cached base images no guest has used for the configured time;
+        the ids removed. Drivers without a cache have nothing to do."""
+        return []
+
     # Optional operations: a driver that can't do one says so with a clear error.
 
     async def snapshot(self, uuid: str, dest: str) -> str:
