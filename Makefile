@@ -11,7 +11,8 @@ help:            ## list the targets
 install:         ## install system packages and the Python environment
 	@scripts/install.sh
 
-up: install      ## install, then run a whole cloud on this machine
+up: install      ## install, build the test guest image if missing, run a whole cloud
+	.venv/bin/novalet image build-test --state-dir $(STATE)
 	.venv/bin/novalet up --state-dir $(STATE) --port $(PORT)
 
 test: install lint  ## install, then lint and run every test

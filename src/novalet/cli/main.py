@@ -8,6 +8,7 @@ import sys
 import time
 
 from novalet import __version__, config
+from novalet.image.testimage import cli as testimage_cli
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     conf_sub = conf.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     conf_sub.add_parser("sample", help="print a sample novalet.conf",
                         description="Print a sample novalet.conf with every option.")
+    testimage_cli.add_parser(sub)
     return parser
 
 
@@ -72,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "config":
         sys.stdout.write(config.sample())
         return 0
+    if args.command == "image":
+        return testimage_cli.run(args)
     try:
         conf = load_conf(args)
     except config.ConfigError as exc:
