@@ -53,6 +53,9 @@ OPTIONS: list[Opt] = [
         "0 turns the sync off.", float),
     Opt("DEFAULT", "image_cache_manager_interval", 2400.0,
         "Seconds between runs of the image cache manager; 0 turns it off.", float),
+    Opt("DEFAULT", "shutdown_timeout", 60.0,
+        "Seconds a guest gets to power off after an ACPI request before it is stopped "
+        "by force.", float),
     Opt("DEFAULT", "service_down_time", 60.0,
         "Seconds without a heartbeat after which a service counts as down.", float),
     Opt("api", "listen", "127.0.0.1", "Address the API server binds to."),
@@ -93,13 +96,8 @@ OPTIONS: list[Opt] = [
         "Let the image cache manager remove base images no guest uses.", _bool),
     Opt("qemu", "remove_unused_original_minimum_age_seconds", 86400,
         "Seconds a base image must have gone unused before it is removed.", int),
-    Opt("qemu", "image_cache_manager_interval", 2400,
-        "Seconds between image cache cleanups; 0 turns them off.", int),
     Opt("qemu", "reboot_timeout", 60.0,
         "Seconds a soft reboot waits for the guest to shut down before forcing it.", float),
-    Opt("qemu", "shutdown_timeout", 60.0,
-        "Seconds a guest gets to power off after an ACPI request before it is stopped "
-        "by force.", float),
     Opt("qemu", "vnc_listen", "127.0.0.1",
         "Address the guests' VNC displays listen on; empty turns VNC off."),
     Opt("qemu", "console_log_max_bytes", 1048576,

@@ -175,8 +175,11 @@ class ComputeManager:
         inst = InstancePayload.from_dict(instance)
         method, vm_state, power_state = POWER_ACTIONS[action]
         call: Callable[..., Awaitable[None]] = getattr(self.driver, method)
-        args: tuple[Any, ...] = (inst.uuid, action == "reboot_hard") if method == "reboot" \
-            else (inst.uuid,)
+        args: tuple[Any, ...] = (inst.uuid,)
+        if method == "reboot":
+            args = (inst.uuid, action == "reboot_hard")
+        elif method == "power_off":  # ACPI first, forced after the timeout, as Nova does
+            args = (inst.uuid, self.conf.get("DEFAULT", "shutdown_timeout"))
         await self._tracked(ctx, inst, EVENT_NAMES[action], lambda: call(*args), {
             "vm_state": vm_state, "power_state": power_state, "task_state": None})
 

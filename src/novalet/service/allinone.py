@@ -35,7 +35,7 @@ class AllInOne:
         self.scheduler = SchedulerManager(conf, db, bus)
         images = ImageClient(conf, httpx.ASGITransport(app=self.app) if in_process_http
                              else None)
-        self.compute = ComputeManager(conf, bus, virt_loader.load(conf), images)
+        self.compute = ComputeManager(conf, bus, virt_loader.load(conf, images), images)
 
     async def start(self) -> None:
         if not await migrate.is_current(self.services.db):

@@ -1,0 +1,84 @@
+"""Finding a guest's QEMU from its pid file, never mistaking another process for it."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from novalet.virt.qemu.process import QemuProcesses, read_pidfile
+from tests.unit.virt.qemu.fakes import FakeRunner
+
+MARKER = "/i/0b9c3f4e/qmp.sock"
+
+
+def fake_proc(root: Path, pid: int, state: str, argv: list[str]) -> None:
+    entry = root / str(pid)
+    entry.mkdir(parents=True)
+    (entry / "stat").write_text(f"{pid} (qemu-system-x86) {state} 1 {pid} {pid} 0 -1\n")
+    (entry / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
+
+
+@pytest.fixture
+def procs(tmp_path: Path) -> QemuProcesses:
+    root = tmp_path / "proc"
+    fake_proc(root, 100, "S", ["qemu-system-x86_64", "-chardev",
+                               f"socket,id=qmp,path={MARKER},server=on,wait=off"])
+    fake_proc(root, 101, "Z", [])
+    fake_proc(root, 102, "S", ["sleep", "100"])
+    return QemuProcesses(FakeRunner(), proc_root=root)
+
+
+def test_a_live_qemu_with_the_marker_is_found(procs: QemuProcesses, tmp_path: Path) -> None:
+    pidfile = tmp_path / "qemu.pid"
+    pidfile.write_text("100\n")
+    assert procs.find(pidfile, MARKER) == 100
+
+
+@pytest.mark.parametrize("pid", ["101", "102", "103", "garbage"])
+def test_zombies_strangers_and_missing_pids_are_not_the_guest(
+        procs: QemuProcesses, tmp_path: Path, pid: str) -> None:
+    pidfile = tmp_path / "qemu.pid"
+    pidfile.write_text(pid)
+    assert procs.find(pidfile, MARKER) is None
+
+
+def test_no_pidfile(procs: QemuProcesses, tmp_path: Path) -> None:
+    assert procs.find(tmp_path / "none.pid", MARKER) is None
+    assert read_pidfile(tmp_path / "none.pid") is None
+
+
+async def test_wait_gone_times_out_on_a_live_process(procs: QemuProcesses) -> None:
+    assert await procs.wait_gone(100, MARKER, 0.05) is False
+    assert await procs.wait_gone(101, MARKER, 5) is True
+
+
+async def test_launch_adds_daemonize_and_reads_the_pid(tmp_path: Path) -> None:
+    runner = FakeRunner()
+    pidfile = tmp_path / "qemu.pid"
+    procs = QemuProcesses(runner)
+
+    async def daemonize(argv: list[str], *, timeout: float = 0, check: bool = True,
+                        cwd: str | None = None) -> object:
+        assert cwd == str(tmp_path)
+        runner.calls.append(list(argv))
+        pidfile.write_text("4242\n")
+        return None
+    runner.run = daemonize  # type: ignore[method-assign,assignment]
+    assert await procs.launch(["qemu-system-x86_64", "-m", "64"], pidfile) == 4242
+    assert runner.calls[0][-3:] == ["-daemonize", "-pidfile", str(pidfile)]
+
+
+def test_kill_of_a_gone_process_is_quiet(procs: QemuProcesses) -> None:
+    pid = os.getpid()
+    while True:  # find a pid that is not in use
+        pid += 7919
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        except PermissionError:
+            continue
+    procs.kill(pid, signal.SIGKILL)
