@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(up)
     up.add_argument("--listen", metavar="ADDR", help="address to bind (default 127.0.0.1)")
     up.add_argument("--port", type=int, help="port of the API (default 8774)")
-    up.add_argument("--driver", choices=["fake"], help="virt driver (default fake)")
+    up.add_argument("--driver", choices=["qemu", "fake"],
+                    help="virt driver: qemu runs real guests (default), fake keeps them "
+                         "in memory")
 
     manage = sub.add_parser("manage", help="administer the cloud's database",
                             description="Administer the cloud's database.")

@@ -56,10 +56,10 @@ async def serve(conf: config.Config, started_at: float) -> None:
 
 
 def run(conf: config.Config, started_at: float) -> None:
+    # The standard event loop, not uvloop: uvloop leaks one of its pipes into child
+    # processes, and a daemonized qemu then holds it open for its whole life (the
+    # compute service waited forever for the launch to finish).
     try:
-        import uvloop
-        uvloop.run(serve(conf, started_at))
+        asyncio.run(serve(conf, started_at))
     except KeyboardInterrupt:
         pass
-    except ImportError:  # pragma: no cover - uvloop is a pinned dependency
-        asyncio.run(serve(conf, started_at))
