@@ -29,6 +29,7 @@ integration: install  ## real clients against a running `novalet up`
 
 bench: install   ## benchmarks (print figures; not tests)
 	.venv/bin/python bench/boot_fake.py
+	.venv/bin/python bench/boot_real.py
 
 lint: install    ## ruff and mypy (strict)
 	.venv/bin/ruff check src tests bench
