@@ -120,7 +120,7 @@ class HandStarted:
         self.instance_dir = instance_dir
         self.work = work
         info = json.loads(subprocess.run(
-            ["qemu-img", "info", "--output=json", str(instance_dir / "disk")],
+            ["qemu-img", "info", "-U", "--output=json", str(instance_dir / "disk")],
             capture_output=True, text=True, check=True).stdout)
         self.base, self.size = info["full-backing-filename"], info["virtual-size"]
         self.pristine = work / "pristine"
