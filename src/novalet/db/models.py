@@ -292,3 +292,103 @@ class Allocation(Base):
         ForeignKey("resource_providers.uuid", ondelete="CASCADE"), index=True)
     resource_class: Mapped[str] = mapped_column(String(32))
     used: Mapped[int] = mapped_column(Integer)
+
+
+# --- networking (nova-network style) -------------------------------------
+
+class Network(Timestamps, Base):
+    """An IPv4 network: a bridge on each host serving it, optionally a VLAN."""
+
+    __tablename__ = "networks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    label: Mapped[str] = mapped_column(String(255))
+    cidr: Mapped[str] = mapped_column(String(43), unique=True)
+    gateway: Mapped[str] = mapped_column(String(39))
+    netmask: Mapped[str] = mapped_column(String(39))
+    broadcast: Mapped[str] = mapped_column(String(39))
+    dhcp_start: Mapped[str] = mapped_column(String(39))
+    dns1: Mapped[str | None] = mapped_column(String(39))
+    dns2: Mapped[str | None] = mapped_column(String(39))
+    bridge: Mapped[str] = mapped_column(String(15))
+    bridge_interface: Mapped[str | None] = mapped_column(String(255))
+    vlan: Mapped[int | None] = mapped_column(Integer)
+    project_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    multi_host: Mapped[bool] = mapped_column(Boolean, default=False)
+    host: Mapped[str | None] = mapped_column(String(255))
+    mtu: Mapped[int | None] = mapped_column(Integer)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class VirtualInterface(Timestamps, Base):
+    """A guest NIC: its MAC on one network."""
+
+    __tablename__ = "virtual_interfaces"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    address: Mapped[str] = mapped_column(String(17), unique=True)
+    instance_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+
+
+class FixedIp(Timestamps, Base):
+    """Every address of a network, allocated to an instance or free."""
+
+    __tablename__ = "fixed_ips"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    address: Mapped[str] = mapped_column(String(39), unique=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"),
+                                            index=True)
+    instance_uuid: Mapped[str | None] = mapped_column(String(36), index=True)
+    virtual_interface_id: Mapped[int | None] = mapped_column(Integer)
+    allocated: Mapped[bool] = mapped_column(Boolean, default=False)
+    leased: Mapped[bool] = mapped_column(Boolean, default=False)
+    reserved: Mapped[bool] = mapped_column(Boolean, default=False)
+    host: Mapped[str | None] = mapped_column(String(255))
+
+
+class FloatingIp(Timestamps, Base):
+    __tablename__ = "floating_ips"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    address: Mapped[str] = mapped_column(String(39), unique=True)
+    pool: Mapped[str] = mapped_column(String(255), index=True)
+    interface: Mapped[str | None] = mapped_column(String(255))
+    project_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    fixed_ip_id: Mapped[int | None] = mapped_column(ForeignKey("fixed_ips.id"))
+    host: Mapped[str | None] = mapped_column(String(255))
+    auto_assigned: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SecurityGroup(Timestamps, Base):
+    __tablename__ = "security_groups"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(String(255), default="")
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    rules: Mapped[list[SecurityGroupRule]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin",
+        foreign_keys="SecurityGroupRule.parent_group_id")
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+
+class SecurityGroupRule(Timestamps, Base):
+    """An ingress rule: protocol and port range, from a CIDR or members of a group."""
+
+    __tablename__ = "security_group_rules"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    parent_group_id: Mapped[int] = mapped_column(
+        ForeignKey("security_groups.id", ondelete="CASCADE"), index=True)
+    protocol: Mapped[str | None] = mapped_column(String(16))
+    from_port: Mapped[int | None] = mapped_column(Integer)
+    to_port: Mapped[int | None] = mapped_column(Integer)
+    cidr: Mapped[str | None] = mapped_column(String(43))
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("security_groups.id", ondelete="CASCADE"))
+
+
+class SecurityGroupInstance(Base):
+    __tablename__ = "security_group_instances"
+    security_group_id: Mapped[int] = mapped_column(
+        ForeignKey("security_groups.id", ondelete="CASCADE"), primary_key=True)
+    instance_uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
