@@ -111,6 +111,55 @@ OPTIONS: list[Opt] = [
     Opt("qemu", "network", "user",
         "Guest network card until the network service wires guests: user (an isolated "
         "user-mode NIC with no way out) or none."),
+    Opt("network", "network_manager", "flat_dhcp",
+        "How guests are networked, as nova-network's managers did it: flat (one bridge, "
+        "addresses injected through the config drive), flat_dhcp (one bridge, dnsmasq "
+        "hands out the addresses) or vlan (a VLAN, bridge, subnet and dnsmasq per project)."),
+    Opt("network", "fixed_range", "10.0.0.0/24",
+        "Guests' fixed addresses. flat and flat_dhcp: the default network created at the "
+        "first start. vlan: the range project networks of network_size are cut from."),
+    Opt("network", "network_size", 256,
+        "Addresses in each project network (vlan mode): a power of two from 4 to 1024.", int),
+    Opt("network", "default_network_label", "private",
+        "Label of the network created at the first start (flat and flat_dhcp); it names "
+        "the network in servers' `addresses`."),
+    Opt("network", "flat_network_bridge", "nvbr0", "Bridge of flat and flat_dhcp networks."),
+    Opt("network", "flat_interface", "",
+        "Physical interface added to the flat bridge; empty: guests reach the world only "
+        "through the host's NAT."),
+    Opt("network", "vlan_interface", "",
+        "Physical interface project VLANs ride on (vlan mode); empty: VLANs stay on this "
+        "host's bridges."),
+    Opt("network", "vlan_start", 100, "First VLAN id given to a project network.", int),
+    Opt("network", "dns1", "", "First DNS server guests are told; empty: the gateway."),
+    Opt("network", "dns2", "", "Second DNS server guests are told; empty: none."),
+    Opt("network", "network_device_mtu", 0, "MTU of guest networks; 0: the default.", int),
+    Opt("network", "floating_ip_pools", "public=172.24.4.0/24",
+        "Floating IP pools created at start: name=cidr[,name=cidr]. Every address but "
+        "the network and broadcast ones can be allocated (at most 1024 per pool)."),
+    Opt("network", "default_floating_pool", "public",
+        "Pool a floating IP comes from when a request names none."),
+    Opt("network", "public_interface", "",
+        "Interface floating IPs are added to on network hosts; empty: the addresses are "
+        "only NATed, not configured on a device."),
+    Opt("network", "auto_assign_floating_ip", False,
+        "Give every new server a floating IP from the default pool (released with it).",
+        _bool),
+    Opt("network", "multi_host", False,
+        "Every compute host serves its own guests' networks (bridge, DHCP, NAT); else one "
+        "network host serves every network.", _bool),
+    Opt("network", "force_dhcp_release", True,
+        "Tell dnsmasq to drop a lease as soon as its address is released, so the address "
+        "can be reused at once.", _bool),
+    Opt("metadata", "listen", "0.0.0.0",
+        "Address the metadata service binds to; the DNAT rule for 169.254.169.254:80 "
+        "sends guests' requests here."),
+    Opt("metadata", "port", 8775, "Port of the metadata service.", int),
+    Opt("metadata", "vendordata_json", "",
+        "Path of a JSON file (an object) every guest gets as vendor_data.json; empty: {}."),
+    Opt("metadata", "trusted_proxies", "",
+        "Comma-separated addresses or CIDRs of proxies whose X-Forwarded-For header names "
+        "the guest; empty: the header is ignored and the source address is the guest."),
 ]
 
 _BY_KEY = {(o.section, o.name): o for o in OPTIONS}

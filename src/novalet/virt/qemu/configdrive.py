@@ -2,8 +2,10 @@
 
 The layout is Nova's: openstack/<version>/{meta_data.json, user_data,
 network_data.json, vendor_data.json, vendor_data2.json} for each metadata
-version plus `latest`, and ec2/<version>/{meta-data.json, user-data}. Built
-with pycdlib (no genisoimage on the host), with Rock Ridge and Joliet names.
+version plus `latest`, and ec2/<version>/{meta-data.json, user-data}. The
+documents come from novalet.metadata.content, so the drive and the metadata
+service serve the same ones. Built with pycdlib (no genisoimage on the host),
+with Rock Ridge and Joliet names.
 """
 
 from __future__ import annotations
@@ -11,60 +13,21 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import json
-import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pycdlib
 
+from novalet.metadata import content
+from novalet.metadata.content import InstanceMetadata
+from novalet.network.model import Vif
 from novalet.virt.driver import GuestSpec, VirtDriverError
 
 LABEL = "config-2"
 
-OPENSTACK_VERSIONS = ("2012-08-10", "2013-04-04", "2013-10-17", "2015-10-15", "2016-06-30",
-                      "2016-10-06", "2017-02-22", "2018-08-27", "latest")
-EC2_VERSIONS = ("2009-04-04", "latest")
-
-_EMPTY_NETWORK: dict[str, list[Any]] = {"links": [], "networks": [], "services": []}
-
-
-def _at_least(version: str, first: str) -> bool:
-    return version == "latest" or version >= first
-
-
-def openstack_meta_data(spec: GuestSpec, version: str = "latest",
-                        random_seed: bytes | None = None) -> dict[str, Any]:
-    keys = {spec.key_name or "default": spec.key_data} if spec.key_data else {}
-    meta: dict[str, Any] = {
-        "uuid": spec.uuid, "name": spec.name, "hostname": spec.hostname,
-        "availability_zone": spec.availability_zone or "nova",
-        "launch_index": 0, "meta": dict(spec.metadata), "public_keys": keys,
-        "project_id": spec.project_id,
-    }
-    if _at_least(version, "2013-04-04"):
-        seed = random_seed if random_seed is not None else os.urandom(512)
-        meta["random_seed"] = base64.b64encode(seed).decode()
-    if _at_least(version, "2015-10-15"):
-        meta["keys"] = [{"name": name, "type": "ssh", "data": data}
-                        for name, data in keys.items()]
-    if _at_least(version, "2016-06-30"):
-        meta["devices"] = []
-    return meta
-
-
-def ec2_meta_data(spec: GuestSpec) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "ami-id": f"ami-{spec.image_ref.replace('-', '')[:8]}",
-        "ami-launch-index": 0,
-        "instance-id": f"i-{spec.uuid.replace('-', '')[:8]}",
-        "hostname": spec.hostname, "local-hostname": spec.hostname,
-        "placement": {"availability-zone": spec.availability_zone or "nova"},
-        "block-device-mapping": {"ami": "vda", "root": "/dev/vda"},
-    }
-    if spec.key_data:
-        meta["public-keys"] = {"0": {"openssh-key": spec.key_data}}
-    return meta
+OPENSTACK_VERSIONS = content.CONFIG_DRIVE_OPENSTACK_VERSIONS
+EC2_VERSIONS = content.CONFIG_DRIVE_EC2_VERSIONS
 
 
 def decoded_user_data(spec: GuestSpec) -> bytes | None:
@@ -76,32 +39,40 @@ def decoded_user_data(spec: GuestSpec) -> bytes | None:
         raise VirtDriverError(reason=f"user_data of {spec.uuid} is not base64") from None
 
 
-def files_for(spec: GuestSpec) -> dict[str, bytes]:
+def instance_metadata(spec: GuestSpec,
+                      vendor_data: Mapping[str, Any] | None = None) -> InstanceMetadata:
+    """The metadata record of the guest `spec` describes.
+
+    Fields GuestSpec may not carry yet (network_info, flavor_name, launch_index,
+    reservation_id, admin_pass, security_groups, launched_at) are read when present.
+    """
+    keys = {spec.key_name or "default": spec.key_data} if spec.key_data else {}
+    vifs = [vif if isinstance(vif, Vif) else Vif.from_dict(vif)
+            for vif in getattr(spec, "network_info", None) or []]
+    return InstanceMetadata(
+        uuid=spec.uuid, name=spec.name, hostname=spec.hostname,
+        project_id=spec.project_id, availability_zone=spec.availability_zone or "nova",
+        launch_index=getattr(spec, "launch_index", 0) or 0,
+        reservation_id=getattr(spec, "reservation_id", "") or "",
+        public_keys=keys, user_data=decoded_user_data(spec), meta=dict(spec.metadata),
+        vifs=vifs, image_id=spec.image_ref,
+        instance_type=getattr(spec, "flavor_name", "") or "",
+        launched_at=getattr(spec, "launched_at", None),
+        vendor_data=dict(vendor_data or {}),
+        admin_pass=getattr(spec, "admin_pass", None),
+        security_groups=list(getattr(spec, "security_groups", None) or []),
+    )
+
+
+def files_for(spec: GuestSpec, vendor_data: Mapping[str, Any] | None = None) -> dict[str, bytes]:
     """Every file of the config drive, by path, before it becomes an ISO."""
-    files: dict[str, bytes] = {}
-    user_data = decoded_user_data(spec)
-    seed = os.urandom(512)
-    for version in OPENSTACK_VERSIONS:
-        base = f"openstack/{version}"
-        files[f"{base}/meta_data.json"] = _json(openstack_meta_data(spec, version, seed))
-        if user_data is not None:
-            files[f"{base}/user_data"] = user_data
-        if _at_least(version, "2013-10-17"):
-            files[f"{base}/vendor_data.json"] = b"{}"
-        if _at_least(version, "2015-10-15"):
-            files[f"{base}/network_data.json"] = _json(_EMPTY_NETWORK)
-        if _at_least(version, "2016-10-06"):
-            files[f"{base}/vendor_data2.json"] = b"{}"
-    for version in EC2_VERSIONS:
-        files[f"ec2/{version}/meta-data.json"] = _json(ec2_meta_data(spec))
-        if user_data is not None:
-            files[f"ec2/{version}/user-data"] = user_data
-    return files
+    return content.config_drive_files(instance_metadata(spec, vendor_data))
 
 
-def build(spec: GuestSpec, dest: Path) -> None:
-    """Write the config drive ISO of spec to dest (blocking: run it in a thread)."""
-    write_iso(files_for(spec), dest)
+def build(spec: GuestSpec, dest: Path, vendor_data: Mapping[str, Any] | None = None) -> None:
+    """Write the config drive ISO of spec to dest (blocking: run it in a thread).
+    `vendor_data` is the operator's ([metadata] vendordata_json), as the service serves it."""
+    write_iso(files_for(spec, vendor_data), dest)
 
 
 def write_iso(files: dict[str, bytes], dest: Path) -> None:
@@ -125,7 +96,3 @@ def write_iso(files: dict[str, bytes], dest: Path) -> None:
         iso.write(str(dest))
     finally:
         iso.close()
-
-
-def _json(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, sort_keys=True).encode()

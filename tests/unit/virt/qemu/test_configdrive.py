@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pycdlib
 import pytest
 
-from novalet.virt.driver import VirtDriverError
+from novalet.metadata import tree
+from novalet.virt.driver import GuestSpec, VirtDriverError
 from novalet.virt.qemu import configdrive
 from tests.unit.virt.qemu.conftest import make_spec
 
@@ -81,3 +84,51 @@ def test_the_iso_is_labelled_config_2_with_rock_ridge_and_joliet_names(tmp_path:
         assert sorted(names) == sorted(configdrive.OPENSTACK_VERSIONS)
     finally:
         iso.close()
+
+
+
+@dataclasses.dataclass(frozen=True)
+class SpecWithExtras(GuestSpec):
+    """A GuestSpec with fields the config drive reads once GuestSpec has them."""
+
+    network_info: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    admin_pass: str | None = None
+
+
+def with_extras(spec: GuestSpec, **extras: Any) -> GuestSpec:
+    values = {f.name: getattr(spec, f.name) for f in dataclasses.fields(GuestSpec)}
+    return SpecWithExtras(**values, **extras)
+
+
+def test_network_info_becomes_network_data() -> None:
+    vif = {"id": "3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b", "address": "fa:16:3e:11:22:33",
+           "network_id": "net-1", "network_label": "private", "bridge": "br100",
+           "fixed_ip": "10.0.0.5", "cidr": "10.0.0.0/24", "gateway": "10.0.0.1",
+           "dns": ["10.0.0.1"], "dhcp": False}
+    files = configdrive.files_for(with_extras(make_spec(None), network_info=[vif]))
+    data = json.loads(files["openstack/latest/network_data.json"])
+    assert data["links"][0]["ethernet_mac_address"] == "fa:16:3e:11:22:33"
+    assert data["networks"][0]["ip_address"] == "10.0.0.5"
+    assert json.loads(files["ec2/latest/meta-data.json"])["local-ipv4"] == "10.0.0.5"
+
+
+def test_vendor_data_and_admin_pass_reach_the_drive() -> None:
+    spec = with_extras(make_spec(None), admin_pass="s3cret")
+    files = configdrive.files_for(spec, vendor_data={"cloud": "novalet"})
+    assert json.loads(files["openstack/latest/vendor_data.json"]) == {"cloud": "novalet"}
+    assert json.loads(files["openstack/latest/meta_data.json"])["admin_pass"] == "s3cret"
+
+
+def test_the_drive_holds_what_the_metadata_service_serves() -> None:
+    spec = spec_with_user_data()
+    md = configdrive.instance_metadata(spec)  # type: ignore[arg-type]
+    files = configdrive.files_for(spec)  # type: ignore[arg-type]
+    for path, data in files.items():
+        if not path.startswith("openstack/"):
+            continue
+        served = tree.resolve(md, "/" + path).body
+        if path.endswith("meta_data.json"):   # random_seed is fresh on every build
+            data, served = (json.loads(data), json.loads(served))
+            data.pop("random_seed", None)
+            served.pop("random_seed", None)
+        assert data == served, path

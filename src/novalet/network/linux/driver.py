@@ -1,0 +1,288 @@
+"""The nova-network style host driver: makes bridges, taps, dnsmasq and nftables match
+a HostNetworkState.
+
+What the caller can rely on:
+
+- `apply(state)` is idempotent and converges: run it after every change (and
+  at service start). It creates what is missing, corrects what differs and
+  removes what Novalet made that the state no longer has. A failure in one
+  part (one network's uplink missing, say) does not stop the others: every
+  part is attempted, then ApplyIncomplete lists what failed.
+- `plug(vif)` makes the vif's tap exist on its bridge before QEMU opens it
+  (`-netdev tap,ifname=<vif.tap>,script=no,downscript=no`). Until `apply` has
+  a state holding the vif's instance, the tap is quarantined: the firewall
+  drops everything the guest sends. So apply the state with the new instance
+  before (or right after) starting the guest.
+- A tap is never removed from under a running guest by `apply`: only
+  `unplug` removes a plugged tap, and `apply` removes a tap of a vif that has
+  left the state only when no process holds it open. `unplug` succeeds when
+  the tap is already gone.
+- `teardown()` removes everything Novalet made on the host (its links, its
+  dnsmasq processes and their files, its floating addresses, its nftables
+  tables) and nothing else.
+- Only objects Novalet made are ever deleted: links carry an alias
+  (`novalet:<role>:<id>`), dnsmasq processes are found from pid files in the
+  state directory, nftables tables have Novalet's names, floating addresses
+  are recorded in the state directory when added.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable
+from ipaddress import IPv4Interface, ip_address, ip_network
+from pathlib import Path
+
+from novalet.network.linux.commands import CommandRunner
+from novalet.network.linux.dnsmasq import DHCP_LEASE_SECONDS, Dnsmasq
+from novalet.network.linux.errors import LinuxNetError
+from novalet.network.linux.firewall import Firewall
+from novalet.network.linux.netlink import IFNAMSIZ, Link, Netlink, owner_alias, tap_mac
+from novalet.network.model import HostNetworkState, NetworkOnHost, Vif
+
+LOG = logging.getLogger(__name__)
+
+FLOATING_RECORD = "floating-addresses.json"
+
+
+class ApplyIncomplete(LinuxNetError):
+    msg_fmt = "Host networking is only partly applied: %(problems)s"
+
+
+def vlan_link_name(interface: str, vlan: int) -> str:
+    """`<interface>.<vlan>`, or `vlan<vlan>` when that would be too long for Linux."""
+    name = f"{interface}.{vlan}"
+    return name if len(name) <= IFNAMSIZ else f"vlan{vlan}"
+
+
+class LinuxNetDriver:
+    """Host networking on Linux: bridges and taps by netlink, DHCP by dnsmasq,
+    NAT and security groups by nftables.
+
+    `netns` names a network namespace (as `ip netns` does) to work in instead of
+    the host's: the integration tests use it to build a whole host in a scratch
+    namespace. `runner` and `netlink` are the doors to programs and to netlink;
+    unit tests pass fakes.
+    """
+
+    def __init__(self, state_dir: Path, runner: CommandRunner | None = None, *,
+                 netns: str | None = None, netlink: Netlink | None = None,
+                 lease_seconds: int = DHCP_LEASE_SECONDS) -> None:
+        self.state_dir = state_dir
+        self.runner = runner if runner is not None else CommandRunner(netns=netns)
+        self.netlink = netlink if netlink is not None else Netlink(netns=netns)
+        self.dnsmasq = Dnsmasq(state_dir / "dnsmasq", self.runner, lease_seconds=lease_seconds)
+        self.firewall = Firewall(self.runner)
+        self._lock = asyncio.Lock()
+        self._plugged: set[str] = set()
+        self._state = HostNetworkState(host="")
+        self._warned_no_br_netfilter = False
+
+    # -- the interface -------------------------------------------------------
+
+    async def apply(self, state: HostNetworkState) -> None:
+        """Make the host's networking match `state` (see the module docstring)."""
+        async with self._lock:
+            started = time.monotonic()
+            problems: list[str] = []
+            networks = {n.bridge: n for n in state.networks}
+            if networks:
+                await self._attempt(problems, self._prepare_kernel())
+            local_metadata = _is_loopback(state.metadata_host)
+            for network in state.networks:
+                await self._attempt(problems, self._ensure_network(network, local_metadata))
+            wanted_taps: dict[str, Vif] = {}
+            for instance in state.instances:
+                for vif in instance.vifs:
+                    if vif.bridge not in networks:
+                        problems.append(f"vif {vif.id} of instance {instance.instance_uuid} is "
+                                        f"on bridge {vif.bridge}, which no network of the state has")
+                        continue
+                    wanted_taps[vif.tap] = vif
+                    await self._attempt(problems, self._ensure_tap(vif, networks[vif.bridge]))
+            links = await self.netlink.links()
+            quarantine = await self._remove_stale_taps(links, set(wanted_taps), problems)
+            await self._attempt(problems, self.firewall.apply(state, quarantine))
+            for network in state.networks:
+                if network.dhcp:
+                    await self._attempt(problems, self.dnsmasq.ensure(network))
+            for bridge in self.dnsmasq.bridges():
+                if bridge not in networks or not networks[bridge].dhcp:
+                    await self._attempt(problems, self.dnsmasq.stop(bridge))
+            await self._attempt(problems, self._apply_floating(state))
+            for link in sorted(links, key=lambda link: link.role != "vlan"):
+                if link.role in ("vlan", "bridge") and not self._wanted(link, networks):
+                    await self._attempt(problems, self.netlink.delete_link(link.name))
+            self._state = state
+            LOG.info("Applied the network state of %s: %d networks, %d vifs, %d floating IPs "
+                     "in %.3fs", state.host or "this host", len(networks), len(wanted_taps),
+                     len(state.floating), time.monotonic() - started)
+            if problems:
+                raise ApplyIncomplete(problems="; ".join(problems))
+
+    async def plug(self, vif: Vif) -> None:
+        """Make the vif's persistent tap exist, up, on its bridge (making a bare bridge when
+        there is none yet; `apply` completes it)."""
+        async with self._lock:
+            links = {link.name: link for link in await self.netlink.links()}
+            if vif.bridge not in links:
+                await self.netlink.ensure_bridge(
+                    vif.bridge, owner=owner_alias("bridge", vif.network_id), mtu=vif.mtu)
+            await self.netlink.ensure_tap(vif.tap, vif.bridge, owner=owner_alias("tap", vif.id),
+                                          mac=tap_mac(vif.address), mtu=vif.mtu)
+            self._plugged.add(vif.tap)
+            if vif.tap not in self._state_taps(self._state):
+                # a guest the firewall does not know yet may send nothing
+                await self.firewall.apply(self._state, self._quarantine(
+                    [*links.values()], self._state_taps(self._state)) | {vif.tap})
+
+    async def unplug(self, vif: Vif) -> None:
+        """Remove the vif's tap; nothing to do when it is already gone."""
+        async with self._lock:
+            await self.netlink.delete_link(vif.tap)
+            self._plugged.discard(vif.tap)
+
+    async def teardown(self) -> None:
+        """Remove every link, dnsmasq, floating address and table Novalet made."""
+        async with self._lock:
+            problems: list[str] = []
+            await self._attempt(problems, self.firewall.clear())
+            for bridge in self.dnsmasq.bridges():
+                await self._attempt(problems, self.dnsmasq.stop(bridge))
+            await self._attempt(problems, self._apply_floating(HostNetworkState(host="")))
+            order = {"tap": 0, "vlan": 1, "bridge": 2}
+            for link in sorted(await self.netlink.links(), key=lambda link: order.get(link.role or "", 3)):
+                if link.role in order:
+                    await self._attempt(problems, self.netlink.delete_link(link.name))
+            self._plugged.clear()
+            self._state = HostNetworkState(host="")
+            LOG.info("Removed all of Novalet's host networking")
+            if problems:
+                raise ApplyIncomplete(problems="; ".join(problems))
+
+    async def close(self) -> None:
+        """Release the netlink socket and its thread (the host's networking stays as it is)."""
+        await self.netlink.close()
+
+    # -- parts of apply ------------------------------------------------------
+
+    async def _prepare_kernel(self) -> None:
+        """Forwarding for NAT; br_netfilter so that traffic bridged between guests passes
+        the security group chains."""
+        await self.netlink.write_sysctl("net/ipv4/ip_forward", "1")
+        key = "net/bridge/bridge-nf-call-iptables"
+        if not await self.netlink.write_sysctl(key, "1"):
+            try:
+                await self.runner.run(["modprobe", "br_netfilter"])
+            except LinuxNetError as exc:
+                LOG.debug("modprobe br_netfilter: %s", exc)
+            if not await self.netlink.write_sysctl(key, "1") and not self._warned_no_br_netfilter:
+                self._warned_no_br_netfilter = True
+                LOG.warning("The kernel has no br_netfilter: security groups do not filter "
+                            "traffic between guests on the same bridge")
+
+    async def _ensure_network(self, network: NetworkOnHost, local_metadata: bool) -> None:
+        cidr = ip_network(network.cidr, strict=False)
+        gateway = IPv4Interface(f"{network.gateway}/{cidr.prefixlen}")
+        await self.netlink.ensure_bridge(network.bridge, owner=owner_alias("bridge", network.uuid),
+                                         address=gateway, mtu=network.mtu)
+        if network.vlan is not None:
+            if not network.vlan_interface:
+                raise LinuxNetError(reason=f"network {network.label} has VLAN {network.vlan} "
+                                           "but no vlan_interface to carry it")
+            await self.netlink.ensure_vlan(
+                vlan_link_name(network.vlan_interface, network.vlan),
+                parent=network.vlan_interface, vlan=network.vlan, bridge=network.bridge,
+                owner=owner_alias("vlan", network.uuid), mtu=network.mtu)
+        elif network.vlan_interface:
+            await self.netlink.ensure_port(network.vlan_interface, network.bridge)
+        # DNAT to a loopback metadata server needs the bridge to route 127/8; the
+        # firewall drops anything that arrives on a bridge addressed to 127/8
+        await self.netlink.write_sysctl(f"net/ipv4/conf/{network.bridge}/route_localnet",
+                                        "1" if local_metadata else "0")
+
+    async def _ensure_tap(self, vif: Vif, network: NetworkOnHost) -> None:
+        await self.netlink.ensure_tap(vif.tap, vif.bridge, owner=owner_alias("tap", vif.id),
+                                      mac=tap_mac(vif.address), mtu=vif.mtu or network.mtu)
+
+    async def _remove_stale_taps(self, links: list[Link], wanted: set[str],
+                                 problems: list[str]) -> set[str]:
+        """Delete Novalet's taps that left the state, unless plugged or held open; return
+        those kept (to be quarantined)."""
+        kept = set()
+        for link in links:
+            if link.role != "tap" or link.name in wanted:
+                continue
+            if link.name in self._plugged or link.carrier:
+                kept.add(link.name)
+                continue
+            await self._attempt(problems, self.netlink.delete_link(link.name))
+        return kept
+
+    async def _apply_floating(self, state: HostNetworkState) -> None:
+        """Floating addresses (/32) on their public interface: add the state's, remove
+        those this driver added before that the state no longer has."""
+        record = self.state_dir / FLOATING_RECORD
+        try:
+            before = {(iface, ip) for iface, ip in json.loads(record.read_text())}
+        except FileNotFoundError:
+            before = set()
+        wanted: set[tuple[str, str]] = set()
+        for floating in state.floating:
+            iface = floating.interface or state.public_interface
+            if iface:
+                wanted.add((iface, floating.floating_ip))
+        problems: list[str] = []
+        for iface, ip in sorted(before - wanted):
+            await self._attempt(problems,
+                                self.netlink.remove_address(iface, IPv4Interface(f"{ip}/32")))
+        added = set()
+        for iface, ip in sorted(wanted):
+            if await self._attempt(problems,
+                                   self.netlink.add_address(iface, IPv4Interface(f"{ip}/32"))):
+                added.add((iface, ip))
+        keep = added | {pair for pair in before & wanted}
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = record.with_name(record.name + ".tmp")
+        tmp.write_text(json.dumps(sorted(keep)))
+        tmp.replace(record)
+        if problems:
+            raise LinuxNetError(reason="; ".join(problems))
+
+    # -- helpers -------------------------------------------------------------
+
+    @staticmethod
+    async def _attempt(problems: list[str], work: Awaitable[object]) -> bool:
+        """Await one part of a reconciliation; record its failure instead of stopping."""
+        try:
+            await work
+        except LinuxNetError as exc:
+            LOG.error("%s", exc)
+            problems.append(str(exc))
+            return False
+        return True
+
+    @staticmethod
+    def _wanted(link: Link, networks: dict[str, NetworkOnHost]) -> bool:
+        if link.role == "bridge":
+            return link.name in networks
+        return any(n.vlan is not None and n.vlan_interface
+                   and vlan_link_name(n.vlan_interface, n.vlan) == link.name
+                   for n in networks.values())
+
+    @staticmethod
+    def _state_taps(state: HostNetworkState) -> set[str]:
+        return {vif.tap for instance in state.instances for vif in instance.vifs}
+
+    def _quarantine(self, links: list[Link], in_state: set[str]) -> set[str]:
+        return {link.name for link in links if link.role == "tap" and link.name not in in_state}
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ip_address(address).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,338 @@
+"""The host firewall for guests, as nftables: rendered whole from the state, replaced atomically.
+
+Three tables, all Novalet's own; nothing else in the ruleset is read or touched:
+
+- `ip novalet_nat`: outbound masquerade for each network, DNAT of the metadata
+  address (169.254.169.254:80) arriving on a Novalet bridge, and floating IPs
+  (DNAT floating -> fixed in prerouting and output, so the host itself reaches
+  them; SNAT fixed -> floating for what the guest sends out).
+- `inet novalet_filter`: nothing entering by a Novalet bridge may be addressed
+  to 127.0.0.0/8 (the bridges route it, for a loopback metadata server), and
+  security groups, stateful. Ingress to a guest is
+  matched on (bridge, fixed IP): a map sends packets leaving by a bridge for a
+  guest's fixed address to the instance's chain (established/related, DHCP
+  replies from the host, the instance's rules, then drop). Bridged traffic
+  between guests reaches these hooks through br_netfilter, which the driver
+  turns on; routed traffic (floating IPs, other networks, the host) always does.
+  Matching the destination address is sound because the bridge table below
+  guarantees that only a guest's own tap can use its address.
+- `bridge novalet_bridge`: stateless layer 2 rules per tap. Anti-spoofing on
+  what a guest sends (its own MAC, its own IP or 0.0.0.0 for a DHCP discover,
+  ARP only for itself, no IPv6 or other protocols);
+  only IPv4 and ARP reach a guest; a tap on a bridge that is not (yet) in the
+  state is quarantined.
+
+Why not a `bridge` table with `ct state` for the security groups: that needs
+the kernel's nf_conntrack_bridge, which hosts (this one included) may lack;
+the `inet` table with br_netfilter is what nova-network did with iptables.
+
+Every change is the whole ruleset in one `nft -f -` transaction: each of our
+tables is declared, deleted and recreated, so there is no moment with half a
+ruleset, and an empty state deletes the tables.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
+
+from novalet.network.linux.commands import CommandRunner
+from novalet.network.linux.errors import LinuxNetError
+from novalet.network.model import HostNetworkState, SecurityRule, Vif
+
+LOG = logging.getLogger(__name__)
+
+NAT_TABLE = "ip novalet_nat"
+FILTER_TABLE = "inet novalet_filter"
+BRIDGE_TABLE = "bridge novalet_bridge"
+TABLES = (NAT_TABLE, FILTER_TABLE, BRIDGE_TABLE)
+
+METADATA_ADDRESS = "169.254.169.254"
+METADATA_PORT = 80
+
+
+class FirewallFailed(LinuxNetError):
+    msg_fmt = "Could not render the firewall: %(reason)s"
+
+
+@dataclass(frozen=True)
+class GuestPort:
+    """One vif as the firewall sees it."""
+
+    tap: str
+    mac: str
+    ip: str
+    bridge: str
+
+
+def render_ruleset(state: HostNetworkState, quarantined: Iterable[str] = ()) -> str:
+    """The nft script that makes Novalet's tables match `state`.
+
+    `quarantined` names taps that are plugged into a bridge but belong to no
+    instance of the state: everything they send is dropped.
+    """
+    lines = ["# Novalet's host firewall, rendered from the network state; replaced as a whole."]
+    for table in TABLES:
+        lines += [f"table {table}", f"delete table {table}"]
+    if state.networks:
+        lines += _nat_table(state)
+    if state.networks:
+        lines += _filter_table(state)
+    guests = _guest_ports(state)
+    quarantine = sorted(set(quarantined) - {g.tap for g in guests})
+    if guests or quarantine:
+        lines += _bridge_table(guests, quarantine)
+    return "\n".join(lines) + "\n"
+
+
+def _nat_table(state: HostNetworkState) -> list[str]:
+    networks = sorted(state.networks, key=lambda n: n.bridge)
+    metadata = _ipv4(state.metadata_host, "metadata_host")
+    cidrs = [_ipv4_network(n.cidr, f"cidr of network {n.label}") for n in networks]
+    prerouting = [f"iifname {_name_set(n.bridge for n in networks)} ip daddr {METADATA_ADDRESS} "
+                  f"tcp dport {METADATA_PORT} dnat to {metadata}:{state.metadata_port}"]
+    output = []
+    # a guest reaching a guest of its own network by a floating IP: the answer must
+    # come back through the host, so the host (the gateway) becomes the source
+    hairpin = [f'oifname "{n.bridge}" ip saddr {cidr} ip daddr {cidr} ct status dnat '
+               f"snat to {_ipv4(n.gateway, 'gateway')}" for n, cidr in zip(networks, cidrs, strict=True)]
+    floating_snat = []
+    for floating in sorted(state.floating, key=lambda f: int(_ipv4(f.floating_ip, "floating_ip"))):
+        public = _ipv4(floating.floating_ip, "floating_ip")
+        fixed = _ipv4(floating.fixed_ip, "fixed_ip")
+        prerouting.append(f"ip daddr {public} dnat to {fixed}")
+        output.append(f"ip daddr {public} dnat to {fixed}")
+        home = next((cidr for cidr in cidrs if fixed in cidr), None)
+        not_home = f" ip daddr != {home}" if home else ""
+        floating_snat.append(f"ip saddr {fixed}{not_home} snat to {public}")
+    outbound = []
+    for network, cidr in zip(networks, cidrs, strict=True):
+        if not metadata.is_loopback:
+            # a metadata server on another host must see the guest's own address
+            outbound.append(f"ip saddr {cidr} ip daddr {metadata} tcp dport "
+                            f"{state.metadata_port} accept")
+        outbound.append(f'oifname != "{network.bridge}" ip saddr {cidr} ip daddr != {cidr} '
+                        "masquerade")
+    return [
+        f"table {NAT_TABLE} {{",
+        *_chain("prerouting", "type nat hook prerouting priority dstnat; policy accept;",
+                prerouting),
+        *_chain("output", "type nat hook output priority -100; policy accept;", output),
+        *_chain("postrouting", "type nat hook postrouting priority srcnat; policy accept;",
+                hairpin + floating_snat + outbound),
+        "}",
+    ]
+
+
+def _filter_table(state: HostNetworkState) -> list[str]:
+    gateways = {n.bridge: n.gateway for n in state.networks if n.dhcp}
+    bridges = _name_set(n.bridge for n in state.networks)
+    # route_localnet (for a loopback metadata server) would otherwise let anything on a
+    # bridge (a guest, a host behind a VLAN or flat uplink) reach the host's 127/8;
+    # raw priority sees the address before the metadata DNAT makes it loopback
+    lines = [f"table {FILTER_TABLE} {{",
+             *_chain("prerouting", "type filter hook prerouting priority raw; policy accept;",
+                     [f"iifname {bridges} ip daddr 127.0.0.0/8 drop"])]
+    elements = []
+    chains: list[str] = []
+    for instance in sorted(state.instances, key=lambda i: i.instance_uuid):
+        if not instance.vifs:
+            continue
+        chain = f"instance-{instance.instance_uuid}"
+        for vif in sorted(instance.vifs, key=lambda v: v.tap):
+            elements.append(f'"{vif.bridge}" . {_ipv4(vif.fixed_ip, "fixed_ip")} : jump {chain}')
+        rules = ["ct state established,related accept"]
+        dhcp_servers = sorted({gateways[v.bridge] for v in instance.vifs if v.bridge in gateways},
+                              key=_ip_sort)
+        if dhcp_servers:
+            rules.append(f"ip saddr {_addr_set(dhcp_servers)} udp sport 67 udp dport 68 accept")
+        for rule in instance.rules:
+            line = render_security_rule(rule)
+            if line is not None and line not in rules:
+                rules.append(line)
+        rules.append("counter drop")
+        chains += _chain(chain, None, rules)
+    if elements:
+        lines += [
+            *_map("guests", "ifname . ipv4_addr : verdict", elements),
+            *_chain("forward", "type filter hook forward priority filter; policy accept;",
+                    ["oifname . ip daddr vmap @guests"]),
+            *_chain("output", "type filter hook output priority filter; policy accept;",
+                    ["oifname . ip daddr vmap @guests"]),
+            *chains,
+        ]
+    return [*lines, "}"]
+
+
+def render_security_rule(rule: SecurityRule) -> str | None:
+    """One security group rule as an nft rule ending in accept; None when it can match
+    nothing here (a group without members, an IPv6 source, an unknown protocol)."""
+    parts = []
+    if rule.cidr:
+        try:
+            source = ip_network(rule.cidr, strict=False)
+        except ValueError:
+            LOG.warning("Skipping a security group rule with a bad CIDR %r", rule.cidr)
+            return None
+        if not isinstance(source, IPv4Network):
+            return None
+        if source.prefixlen == 32:
+            parts.append(f"ip saddr {source.network_address}")
+        elif source.prefixlen:
+            parts.append(f"ip saddr {source}")
+    else:
+        members = sorted({str(a) for a in (_maybe_ipv4(ip) for ip in rule.remote_ips) if a},
+                         key=_ip_sort)
+        if not members:
+            return None
+        parts.append(f"ip saddr {_addr_set(members)}")
+    protocol = (rule.protocol or "").strip().lower()
+    if protocol in ("", "any", "-1", "all"):
+        pass
+    elif protocol in ("tcp", "udp", "6", "17"):
+        name = {"6": "tcp", "17": "udp"}.get(protocol, protocol)
+        ports = _port_range(rule.from_port, rule.to_port)
+        parts.append(f"{name} dport {ports}" if ports else f"meta l4proto {name}")
+    elif protocol in ("icmp", "1"):
+        icmp_type = _optional(rule.from_port)
+        icmp_code = _optional(rule.to_port)
+        if icmp_type is None:
+            parts.append("meta l4proto icmp")
+        else:
+            parts.append(f"icmp type {icmp_type}")
+            if icmp_code is not None:
+                parts.append(f"icmp code {icmp_code}")
+    elif protocol.isdigit() and int(protocol) < 256:
+        parts.append(f"meta l4proto {int(protocol)}")
+    else:
+        LOG.warning("Skipping a security group rule with unknown protocol %r", rule.protocol)
+        return None
+    return " ".join([*parts, "accept"])
+
+
+def _bridge_table(guests: list[GuestPort], quarantine: list[str]) -> list[str]:
+    ports = [f'"{g.tap}" : jump from-{g.tap}' for g in guests]
+    ports += [f'"{tap}" : drop' for tap in quarantine]
+    taps = sorted([g.tap for g in guests] + quarantine)
+    lines = [
+        f"table {BRIDGE_TABLE} {{",
+        *_map("ports", "ifname : verdict", ports),
+        *_map("taps", "ifname", [f'"{tap}"' for tap in taps], kind="set"),
+        *_chain("prerouting", "type filter hook prerouting priority filter; policy accept;",
+                ["iifname vmap @ports"]),
+        *_chain("forward", "type filter hook forward priority filter; policy accept;",
+                ["oifname @taps ether type != { ip, arp } drop"]),
+        *_chain("output", "type filter hook output priority filter; policy accept;",
+                ["oifname @taps ether type != { ip, arp } drop"]),
+    ]
+    for guest in guests:
+        lines += _chain(f"from-{guest.tap}", None, [
+            f"ether saddr != {guest.mac} drop",
+            f"arp saddr ether {guest.mac} arp saddr ip {{ 0.0.0.0, {guest.ip} }} accept",
+            f"ip saddr {guest.ip} accept",
+            "ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept",
+            "counter drop",
+        ])
+    return [*lines, "}"]
+
+
+def _guest_ports(state: HostNetworkState) -> list[GuestPort]:
+    ports: dict[str, GuestPort] = {}
+    for instance in state.instances:
+        for vif in instance.vifs:
+            ports[vif.tap] = _port(vif)
+    return [ports[tap] for tap in sorted(ports)]
+
+
+def _port(vif: Vif) -> GuestPort:
+    mac = vif.address.lower()
+    if len(mac.split(":")) != 6:
+        raise FirewallFailed(reason=f"vif {vif.id} has a bad MAC address {vif.address!r}")
+    return GuestPort(tap=vif.tap, mac=mac, ip=str(_ipv4(vif.fixed_ip, "fixed_ip")),
+                     bridge=vif.bridge)
+
+
+def _chain(name: str, header: str | None, rules: list[str]) -> list[str]:
+    body = ([f"\t\t{header}"] if header else []) + [f"\t\t{rule}" for rule in rules]
+    return [f"\tchain {name} {{", *body, "\t}"]
+
+
+def _map(name: str, type_: str, elements: list[str], kind: str = "map") -> list[str]:
+    return [f"\t{kind} {name} {{", f"\t\ttype {type_}", "\t\telements = {",
+            *[f"\t\t\t{e}," for e in elements], "\t\t}", "\t}"]
+
+
+def _name_set(names: Iterable[str]) -> str:
+    unique = sorted(set(names))
+    if len(unique) == 1:
+        return f'"{unique[0]}"'
+    return "{ " + ", ".join(f'"{n}"' for n in unique) + " }"
+
+
+def _addr_set(addresses: list[str]) -> str:
+    return addresses[0] if len(addresses) == 1 else "{ " + ", ".join(addresses) + " }"
+
+
+def _port_range(low: int | None, high: int | None) -> str | None:
+    low, high = _optional(low), _optional(high)
+    if low is None and high is None:
+        return None
+    low = low if low is not None else 0
+    high = high if high is not None else low
+    if (low, high) == (0, 65535) or (low, high) == (1, 65535):
+        return None
+    return str(low) if low == high else f"{min(low, high)}-{max(low, high)}"
+
+
+def _optional(value: int | None) -> int | None:
+    return None if value is None or value < 0 else int(value)
+
+
+def _ipv4(value: str, what: str) -> IPv4Address:
+    address = _maybe_ipv4(value)
+    if address is None:
+        raise FirewallFailed(reason=f"{what} {value!r} is not an IPv4 address")
+    return address
+
+
+def _maybe_ipv4(value: str) -> IPv4Address | None:
+    try:
+        address = ip_address(value)
+    except ValueError:
+        return None
+    return address if isinstance(address, IPv4Address) else None
+
+
+def _ipv4_network(value: str, what: str) -> IPv4Network:
+    try:
+        network = ip_network(value, strict=False)
+    except ValueError:
+        network = None
+    if not isinstance(network, IPv4Network):
+        raise FirewallFailed(reason=f"{what} {value!r} is not an IPv4 network")
+    return network
+
+
+def _ip_sort(value: str) -> int:
+    return int(IPv4Address(value))
+
+
+class Firewall:
+    """Applies rendered rulesets through `nft -f -` (the command door)."""
+
+    def __init__(self, runner: CommandRunner) -> None:
+        self.runner = runner
+
+    async def apply(self, state: HostNetworkState, quarantined: Iterable[str] = ()) -> str:
+        """Replace Novalet's tables with those of `state` in one transaction; return the script."""
+        script = render_ruleset(state, quarantined)
+        await self.runner.run(["nft", "-f", "-"], input=script)
+        LOG.debug("Applied the firewall: %d lines", script.count("\n"))
+        return script
+
+    async def clear(self) -> None:
+        """Delete Novalet's tables (and nothing else)."""
+        await self.runner.run(["nft", "-f", "-"],
+                              input=render_ruleset(HostNetworkState(host="")))
