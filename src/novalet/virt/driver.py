@@ -79,6 +79,7 @@ class GuestSpec:
     config_drive: bool = False
     project_id: str = ""
     availability_zone: str | None = None
+    network_info: list[dict[str, Any]] = field(default_factory=list)  # network.model.Vif dicts
 
 
 class ImageFetcher(abc.ABC):

@@ -96,9 +96,17 @@ def _vnc_host(listen: str) -> str:
 
 
 def nic_args(config: GuestConfig, host: HostSettings) -> list[str]:
-    if config.vif_model is None or host.network == "none":
+    if config.vif_model is None:
         return []
     model = VIF_MODELS[config.vif_model]
+    if config.taps:  # real networks: taps the network service plugged into its bridges
+        args: list[str] = []
+        for index, (tap, mac) in enumerate(config.taps):
+            args += ["-netdev", f"tap,id=net{index},ifname={tap},script=no,downscript=no",
+                     "-device", f"{model},netdev=net{index},mac={mac},romfile="]
+        return args
+    if host.network == "none":
+        return []
     # restrict=on: the guest reaches neither the host nor the outside (the
     # network service will give guests real networks). romfile= skips the PXE
     # option ROM: guests never boot from the network here.

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from novalet import config
+from novalet.network.model import Vif
 from novalet.compute.states import PowerState
 from novalet.virt.driver import (ComputeDriver, GuestInfo, GuestSpec, HostResources,
                                  ImageFetcher, ImageMeta, InstanceNotFoundOnHost,
@@ -208,6 +209,8 @@ class QemuDriver(ComputeDriver):
         guest_config = GuestConfig(
             uuid=spec.uuid, name=spec.name, memory_mb=spec.memory_mb, vcpus=spec.vcpus,
             machine_type=machine, disks=tuple(disks), mac=mac_for(spec.uuid), vif_model=vif,
+            taps=tuple((vif.tap, vif.address)
+                       for vif in (Vif.from_dict(v) for v in spec.network_info)),
             rng=props.get("hw_rng_model") == "virtio", video=video,
             usb_tablet=props.get("hw_pointer_model") == "usbtablet",
             kernel=kernel, initrd=initrd,

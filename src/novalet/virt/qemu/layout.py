@@ -62,6 +62,8 @@ class GuestConfig:
     bases: tuple[str, ...] = ()  # image-cache files the disks or kernel depend on
     image_id: str = ""
     flavor: dict[str, int] = field(default_factory=dict)  # root_gb, ephemeral_gb, swap_mb
+    # (tap device, MAC) per NIC on a host network; empty: the [qemu] network fallback
+    taps: tuple[tuple[str, str], ...] = ()
 
     def disk(self, disk_id: str) -> Disk | None:
         return next((d for d in self.disks if d.id == disk_id), None)
@@ -74,6 +76,7 @@ class GuestConfig:
         data: dict[str, Any] = json.loads(text)
         data["disks"] = tuple(Disk(**d) for d in data["disks"])
         data["bases"] = tuple(data.get("bases", ()))
+        data["taps"] = tuple(tuple(t) for t in data.get("taps", ()))
         return cls(**data)
 
 

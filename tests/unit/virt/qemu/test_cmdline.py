@@ -141,6 +141,17 @@ def test_user_nic_is_restricted_and_can_be_turned_off() -> None:
     assert "-netdev" not in cmdline.build(guest(vif_model=None), paths(), TCG)
 
 
+def test_host_network_taps_replace_the_user_nic() -> None:
+    taps = (("tap0b9c3f4e-5a", "fa:16:3e:00:00:01"), ("tap1111aaaa-bb", "fa:16:3e:00:00:02"))
+    argv = cmdline.build(guest(taps=taps), paths(), TCG)
+    assert option(argv, "-netdev") == [
+        "tap,id=net0,ifname=tap0b9c3f4e-5a,script=no,downscript=no",
+        "tap,id=net1,ifname=tap1111aaaa-bb,script=no,downscript=no"]
+    assert "virtio-net-pci,netdev=net1,mac=fa:16:3e:00:00:02,romfile=" in option(argv, "-device")
+    off = cmdline.HostSettings(accel="tcg", network="none")
+    assert len(option(cmdline.build(guest(taps=taps), paths(), off), "-netdev")) == 2
+
+
 def test_rng_tablet_and_video() -> None:
     argv = cmdline.build(guest(rng=True, usb_tablet=True, video="cirrus"), paths(), TCG)
     assert "virtio-rng-pci,rng=rng0" in option(argv, "-device")

@@ -91,13 +91,12 @@ def test_the_iso_is_labelled_config_2_with_rock_ridge_and_joliet_names(tmp_path:
 class SpecWithExtras(GuestSpec):
     """A GuestSpec with fields the config drive reads once GuestSpec has them."""
 
-    network_info: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     admin_pass: str | None = None
 
 
 def with_extras(spec: GuestSpec, **extras: Any) -> GuestSpec:
     values = {f.name: getattr(spec, f.name) for f in dataclasses.fields(GuestSpec)}
-    return SpecWithExtras(**values, **extras)
+    return SpecWithExtras(**{**values, **extras})
 
 
 def test_network_info_becomes_network_data() -> None:
