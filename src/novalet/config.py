@@ -111,6 +111,12 @@ OPTIONS: list[Opt] = [
     Opt("qemu", "network", "user",
         "Guest network card until the network service wires guests: user (an isolated "
         "user-mode NIC with no way out) or none."),
+    Opt("network", "host_driver", "auto",
+        "What makes each host's networking real: linux (bridges, dnsmasq, nftables), "
+        "noop, or auto (linux unless the compute driver is fake)."),
+    Opt("network", "resync_interval", 60.0,
+        "Seconds between re-applying a host's whole network state from the database "
+        "(repairs what was lost, e.g. by a reboot); 0 turns it off.", float),
     Opt("network", "network_manager", "flat_dhcp",
         "How guests are networked, as nova-network's managers did it: flat (one bridge, "
         "addresses injected through the config drive), flat_dhcp (one bridge, dnsmasq "
@@ -151,7 +157,7 @@ OPTIONS: list[Opt] = [
     Opt("network", "force_dhcp_release", True,
         "Tell dnsmasq to drop a lease as soon as its address is released, so the address "
         "can be reused at once.", _bool),
-    Opt("metadata", "listen", "0.0.0.0",
+    Opt("metadata", "listen", "127.0.0.1",
         "Address the metadata service binds to; the DNAT rule for 169.254.169.254:80 "
         "sends guests' requests here."),
     Opt("metadata", "port", 8775, "Port of the metadata service.", int),

@@ -20,6 +20,7 @@ def make_conf(state_dir: Path, **overrides: Any) -> config.Config:
     conf.set("DEFAULT", "state_path", str(state_dir))
     conf.set("DEFAULT", "host", "fake-host-1")
     conf.set("DEFAULT", "compute_driver", "fake")
+    conf.set("metadata", "port", 0)
     conf.set("api", "public_url", "http://novalet.test")
     for key, value in overrides.items():
         section, name = key.split("__") if "__" in key else ("DEFAULT", key)

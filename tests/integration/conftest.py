@@ -68,7 +68,8 @@ def start_cloud(state_dir: Path, *extra: str) -> RunningCloud:
     handle = log.open("w")
     process = subprocess.Popen(
         [str(BIN / "novalet"), "up", "--state-dir", str(state_dir), "--port", str(port),
-         *(extra or ("--driver", "fake"))], stdout=handle, stderr=subprocess.STDOUT, text=True)
+         *(extra or ("--driver", "fake", "--metadata-port", "0"))],
+        stdout=handle, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if "Novalet is up" in log.read_text():

@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(up)
     up.add_argument("--listen", metavar="ADDR", help="address to bind (default 127.0.0.1)")
     up.add_argument("--port", type=int, help="port of the API (default 8774)")
+    up.add_argument("--metadata-port", type=int, metavar="PORT",
+                    help="port of the metadata service guests reach through "
+                         "169.254.169.254 (default 8775; 0: don't run it)")
     up.add_argument("--driver", choices=["qemu", "fake"],
                     help="virt driver: qemu runs real guests (default), fake keeps them "
                          "in memory")
@@ -63,7 +66,8 @@ def load_conf(args: argparse.Namespace) -> config.Config:
     if args.debug:
         conf.set("DEFAULT", "debug", True)
     for section, name, attr in (("api", "listen", "listen"), ("api", "port", "port"),
-                                ("DEFAULT", "compute_driver", "driver")):
+                                ("DEFAULT", "compute_driver", "driver"),
+                                ("metadata", "port", "metadata_port")):
         value = getattr(args, attr, None)
         if value is not None:
             conf.set(section, name, value)

@@ -21,6 +21,9 @@ from novalet.compute.power_sync import PowerStateSync
 from novalet.compute.rpcapi import topic_for
 from novalet.compute.states import PowerState, TaskState, VmState
 from novalet.conductor.rpcapi import ConductorAPI
+from novalet.network.manager import HostNetDriver
+from novalet.network.model import Vif
+from novalet.network.rpcapi import NetworkRPC
 from novalet.rpc.bus import Bus
 from novalet.virt.driver import ComputeDriver, ImageFetcher
 
@@ -53,12 +56,14 @@ class ComputeManager:
     RPC_VERSION = "1.0"
 
     def __init__(self, conf: config.Config, bus: Bus, driver: ComputeDriver,
-                 images: ImageFetcher) -> None:
+                 images: ImageFetcher, net: HostNetDriver) -> None:
         self.conf = conf
         self.host: str = conf.get("DEFAULT", "host")
         self.bus = bus
         self.driver = driver
         self.images = images
+        self.net = net  # plugs guests' taps into this host's bridges
+        self.network = NetworkRPC(bus)
         self.conductor = ConductorAPI(bus)
         self.power_sync = PowerStateSync(self.host, driver, self.conductor)
         self._tasks: list[asyncio.Task[None]] = []
@@ -123,6 +128,8 @@ class ComputeManager:
             await self.conductor.instance_update(
                 ctx, inst.uuid, {"task_state": TaskState.SPAWNING},
                 expected_task_state=[TaskState.SCHEDULING])
+            for vif in inst.network_info:
+                await self.net.plug(Vif.from_dict(vif))
             await self.driver.spawn(inst.guest_spec())
         except exceptions.NotFound:
             LOG.info("Instance %s deleted before it was built", inst.uuid)
@@ -141,12 +148,15 @@ class ComputeManager:
             await self.driver.destroy(inst.uuid)
             return
         LOG.info("Spawned instance %s in %.2fs", inst.uuid, time.monotonic() - started)
+        if inst.network_info:  # the firewall lets the new guest's traffic through now
+            await self.network.refresh({self.host})
         await self.conductor.event_finish(ctx, inst.uuid, event, "Success")
 
     async def _fail_build(self, ctx: RequestContext, inst: InstancePayload, event: str,
                           exc: Exception) -> None:
         LOG.warning("Failed to build %s: %s", inst.uuid, exc)
         await self.driver.destroy(inst.uuid)
+        await self._unplug(inst)
         await self.conductor.add_fault(ctx, inst.uuid, getattr(exc, "code", 500), str(exc),
                                        traceback.format_exc(), self.host)
         await self.conductor.remove_allocations(ctx, inst.uuid)
@@ -159,11 +169,16 @@ class ComputeManager:
         await self.conductor.event_finish(ctx, inst.uuid, event, "Error",
                                           traceback=traceback.format_exc())
 
+    async def _unplug(self, inst: InstancePayload) -> None:
+        for vif in inst.network_info:
+            await self.net.unplug(Vif.from_dict(vif))
+
     async def terminate_instance(self, ctx: RequestContext, instance: dict[str, Any]) -> None:
         inst = InstancePayload.from_dict(instance)
         await self.conductor.event_start(ctx, inst.uuid, "compute_terminate_instance",
                                          self.host)
         await self.driver.destroy(inst.uuid)
+        await self._unplug(inst)
         await self.conductor.event_finish(ctx, inst.uuid, "compute_terminate_instance",
                                           "Success")
         await self.conductor.instance_destroy(ctx, inst.uuid)

@@ -34,7 +34,7 @@ def image_meta(image: dict[str, Any]) -> ImageMeta:
 class InstancePayload:
     """An instance as compute hosts see it (they have no database)."""
 
-    VERSION: ClassVar[str] = "1.1"
+    VERSION: ClassVar[str] = "1.2"
     uuid: str
     display_name: str
     hostname: str
@@ -54,6 +54,7 @@ class InstancePayload:
     key_name: str | None = None
     config_drive: bool = False
     image: dict[str, Any] | None = None  # the image record as the image API shows it
+    network_info: list[dict[str, Any]] = field(default_factory=list)  # network.model.Vif
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "_version": self.VERSION}
@@ -72,7 +73,8 @@ class InstancePayload:
                          key_name=self.key_name, metadata=dict(self.metadata),
                          image=image_meta(self.image) if self.image else None,
                          config_drive=self.config_drive, project_id=self.project_id,
-                         availability_zone=self.availability_zone)
+                         availability_zone=self.availability_zone,
+                         network_info=list(self.network_info))
 
 
 @dataclass

@@ -14,6 +14,8 @@ from novalet.compute.states import VmState
 from novalet.conductor.rpcapi import TOPIC
 from novalet.db import instance_actions, instances, placement, services
 from novalet.db.engine import Database
+from novalet.network import state as network_state
+from novalet.network.api import NetworkAPI
 from novalet.rpc.bus import Bus
 from novalet.scheduler.rpcapi import SchedulerAPI
 
@@ -34,16 +36,19 @@ def payload_of(instance: Any) -> dict[str, Any]:
         user_data=instance.user_data,
         metadata={m.key: m.value for m in instance.metadata_items},
         key_name=instance.key_name, config_drive=instance.config_drive,
-        image=instance.system_metadata.get("image")).to_dict()
+        image=instance.system_metadata.get("image"),
+        network_info=instance.system_metadata.get("network_info", [])).to_dict()
 
 
 class ConductorManager:
     RPC_VERSION = "1.0"
 
-    def __init__(self, conf: config.Config, db: Database, bus: Bus) -> None:
+    def __init__(self, conf: config.Config, db: Database, bus: Bus,
+                 network: NetworkAPI) -> None:
         self.conf = conf
         self.db = db
         self.bus = bus
+        self.network = network
         self.scheduler = SchedulerAPI(bus)
         self.compute = compute_rpcapi.ComputeAPI(bus)
 
@@ -86,9 +91,33 @@ class ConductorManager:
             LOG.info("Instance %s changed while scheduling; not building it", uuid)
             await placement.remove_allocations(self.db, uuid)
             return
+        try:
+            vifs = await self._allocate_network(instance)
+        except exceptions.NovaletError as exc:
+            await placement.remove_allocations(self.db, uuid)
+            await self._fail_build(ctx, uuid, exc)
+            return
+        instance = await instances.update(self.db, uuid, {"system_metadata": {
+            **instance.system_metadata, "network_info": vifs}})
         await instance_actions.event_finish(self.db, ctx, uuid, "conductor_schedule_and_"
                                             "build_instances", "Success")
         await self.compute.build_and_run_instance(ctx, dest["host"], payload_of(instance))
+
+    async def _allocate_network(self, instance: Any) -> list[dict[str, Any]]:
+        """The instance's NICs on its new host, as the request asked for them."""
+        requested = instance.system_metadata.get("requested_networks", "auto")
+        if requested == "none":
+            return []
+        wanted = [(n["uuid"], n.get("fixed_ip")) for n in requested] \
+            if isinstance(requested, list) else None
+        vifs = await self.network.allocate_for_instance(
+            instance.uuid, instance.project_id, instance.host, instance.hostname,
+            user_id=instance.user_id, requested_networks=wanted)
+        return [v.to_dict() for v in vifs]
+
+    async def network_host_state(self, ctx: RequestContext, host: str) -> dict[str, Any]:
+        """The desired networking of `host`, for its network service."""
+        return (await network_state.host_state(self.db, self.conf, host)).to_dict()
 
     async def _fail_build(self, ctx: RequestContext, uuid: str, exc: Exception) -> None:
         LOG.warning("Build of %s failed: %s", uuid, exc)
@@ -125,6 +154,7 @@ class ConductorManager:
 
     async def instance_destroy(self, ctx: RequestContext, uuid: str) -> None:
         await instances.destroy(self.db, uuid)
+        await self.network.deallocate_for_instance(uuid)
 
     async def instances_on_host(self, ctx: RequestContext, host: str) -> list[dict[str, Any]]:
         rows = await instances.list_instances(self.db, instances.ListQuery(host=host))

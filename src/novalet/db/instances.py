@@ -318,3 +318,16 @@ async def delete_tag(db: Database, uuid: str, tag: str) -> bool:
         await _touch(s, uuid)
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+
+
+async def set_password_once(db: Database, uuid: str, password: str) -> bool:
+    """Store the guest's encrypted password unless one is stored; True when stored.
+    (The check and the write share one transaction.)"""
+    async with db.transaction() as s:
+        instance = await _get(s, uuid)
+        if instance.system_metadata.get("password"):
+            return False
+        await s.execute(sql_update(Instance).where(Instance.uuid == uuid).values(
+            system_metadata={**instance.system_metadata, "password": password},
+            updated_at=utcnow()))
+        return True

@@ -312,7 +312,7 @@ class Network(Timestamps, Base):
     dns2: Mapped[str | None] = mapped_column(String(39))
     bridge: Mapped[str] = mapped_column(String(15))
     bridge_interface: Mapped[str | None] = mapped_column(String(255))
-    vlan: Mapped[int | None] = mapped_column(Integer)
+    vlan: Mapped[int | None] = mapped_column(Integer, unique=True)
     project_id: Mapped[str | None] = mapped_column(String(64), index=True)
     multi_host: Mapped[bool] = mapped_column(Boolean, default=False)
     host: Mapped[str | None] = mapped_column(String(255))
@@ -354,7 +354,7 @@ class FloatingIp(Timestamps, Base):
     pool: Mapped[str] = mapped_column(String(255), index=True)
     interface: Mapped[str | None] = mapped_column(String(255))
     project_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    fixed_ip_id: Mapped[int | None] = mapped_column(ForeignKey("fixed_ips.id"))
+    fixed_ip_id: Mapped[int | None] = mapped_column(ForeignKey("fixed_ips.id"), index=True)
     host: Mapped[str | None] = mapped_column(String(255))
     auto_assigned: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -384,11 +384,11 @@ class SecurityGroupRule(Timestamps, Base):
     to_port: Mapped[int | None] = mapped_column(Integer)
     cidr: Mapped[str | None] = mapped_column(String(43))
     group_id: Mapped[int | None] = mapped_column(
-        ForeignKey("security_groups.id", ondelete="CASCADE"))
+        ForeignKey("security_groups.id", ondelete="CASCADE"), index=True)
 
 
 class SecurityGroupInstance(Base):
     __tablename__ = "security_group_instances"
     security_group_id: Mapped[int] = mapped_column(
         ForeignKey("security_groups.id", ondelete="CASCADE"), primary_key=True)
-    instance_uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    instance_uuid: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)

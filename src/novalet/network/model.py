@@ -102,3 +102,25 @@ class HostNetworkState:
     metadata_host: str = "127.0.0.1"   # where 169.254.169.254:80 is DNATed to
     metadata_port: int = 8775
     public_interface: str | None = None  # floating IPs are added here; None: no device
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HostNetworkState:
+        def network(n: dict[str, Any]) -> NetworkOnHost:
+            return NetworkOnHost(**{**n, "hosts": {mac: (ip, name) for mac, (ip, name)
+                                                   in n.get("hosts", {}).items()}})
+
+        def instance(i: dict[str, Any]) -> InstanceNet:
+            return InstanceNet(instance_uuid=i["instance_uuid"], project_id=i["project_id"],
+                               vifs=[Vif.from_dict(v) for v in i["vifs"]],
+                               rules=[SecurityRule(**r) for r in i.get("rules", [])])
+
+        return cls(host=data["host"],
+                   networks=[network(n) for n in data.get("networks", [])],
+                   instances=[instance(i) for i in data.get("instances", [])],
+                   floating=[FloatingNat(**f) for f in data.get("floating", [])],
+                   metadata_host=data.get("metadata_host", "127.0.0.1"),
+                   metadata_port=data.get("metadata_port", 8775),
+                   public_interface=data.get("public_interface"))

@@ -12,6 +12,10 @@ from novalet.compute.manager import ComputeManager
 from novalet.conductor.manager import ConductorManager
 from novalet.db import migrate
 from novalet.image.client import ImageClient
+from novalet.metadata.cloud_lookup import CloudLookup
+from novalet.metadata.service import MetadataServer
+from novalet.network import manager as network_manager
+from novalet.network.rpcapi import NetworkRPC
 from novalet.scheduler.manager import SchedulerManager
 from novalet.service.api import ApiServices
 from novalet.service.bootstrap import bootstrap
@@ -31,11 +35,15 @@ class AllInOne:
         self.services = ApiServices(conf)
         self.app = build_app(self.services)
         bus, db = self.services.bus, self.services.db
-        self.conductor = ConductorManager(conf, db, bus)
+        self.services.network.refresh_hosts = NetworkRPC(bus).refresh
+        self.conductor = ConductorManager(conf, db, bus, self.services.network)
         self.scheduler = SchedulerManager(conf, db, bus)
         images = ImageClient(conf, httpx.ASGITransport(app=self.app) if in_process_http
                              else None)
-        self.compute = ComputeManager(conf, bus, virt_loader.load(conf, images), images)
+        net = network_manager.load_driver(conf)
+        self.network = network_manager.NetworkManager(conf, bus, net)
+        self.compute = ComputeManager(conf, bus, virt_loader.load(conf, images), images, net)
+        self.metadata = MetadataServer(conf, CloudLookup(db, self.services.network))
 
     async def start(self) -> None:
         if not await migrate.is_current(self.services.db):
@@ -43,10 +51,15 @@ class AllInOne:
         await bootstrap(self.services)
         await self.conductor.start()
         await self.scheduler.start()
+        await self.network.start()
         await self.compute.start()
+        if self.conf.get("metadata", "port") > 0:  # 0: no metadata service here
+            await self.metadata.start()
 
     async def stop(self) -> None:
+        await self.metadata.stop()
         await self.compute.stop()
+        await self.network.stop()
         await self.scheduler.stop()
         await self.conductor.stop()
         await self.services.bus.close()

@@ -10,6 +10,7 @@ from novalet.db.engine import Database
 from novalet.identity.api import IdentityService
 from novalet.identity.tokens import TokenProvider
 from novalet.image.api import ImageService
+from novalet.network.api import NetworkAPI
 from novalet.rpc import bus as rpc_bus
 
 
@@ -28,5 +29,6 @@ class ApiServices:
         self.images = ImageService(self.db, conf.state_path / "images", conf)
         self.flavors = FlavorService(self.db)
         self.keypairs = KeypairService(self.db)
+        self.network = NetworkAPI(self.db, conf)
         self.compute = ComputeAPI(self.db, self.bus, conf, images=self.images,
                                   flavors=self.flavors, keypairs=self.keypairs)

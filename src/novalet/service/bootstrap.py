@@ -26,6 +26,7 @@ async def bootstrap(services: ApiServices) -> bool:
         conf.get("service_user", "username"), conf.get("service_user", "project_name"),
         service_password(conf))
     await services.flavors.create_defaults()
+    await services.network.ensure_defaults()
     await publish_test_image(services)
     write_clouds_yaml(services)
     if created:

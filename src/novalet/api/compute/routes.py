@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from novalet.api.compute import (availability_zones, flavor_access, flavor_extra_specs,
-                                 flavors, instance_actions, ips, keypairs, limits,
-                                 server_actions, server_metadata, server_tags, servers,
-                                 versions)
+from novalet.api.compute import (availability_zones, fixed_ips, flavor_access,
+                                 flavor_extra_specs, flavors, floating_ip_pools, floating_ips,
+                                 instance_actions, ips, keypairs, limits, networks,
+                                 security_group_rules, security_groups, server_actions,
+                                 server_metadata, server_tags, servers, versions)
 from novalet.api.handler import COMPUTE, Handler, endpoint
 
 
@@ -42,6 +43,7 @@ ROUTES = [
     _r(V + "/servers/{server_id}/tags/{tag}", ["DELETE"], server_tags.delete),
     _r(V + "/servers/{server_id}/ips", ["GET"], ips.index),
     _r(V + "/servers/{server_id}/ips/{network}", ["GET"], ips.show),
+    _r(V + "/servers/{server_id}/os-security-groups", ["GET"], security_groups.server_index),
     _r(V + "/servers/{server_id}/os-instance-actions", ["GET"], instance_actions.index),
     _r(V + "/servers/{server_id}/os-instance-actions/{request_id}", ["GET"],
        instance_actions.show),
@@ -68,4 +70,25 @@ ROUTES = [
     _r(V + "/limits", ["GET"], limits.index),
     _r(V + "/os-availability-zone", ["GET"], availability_zones.index),
     _r(V + "/os-availability-zone/detail", ["GET"], availability_zones.detail),
+    # nova-network proxies (404 from 2.36)
+    _r(V + "/os-networks", ["GET"], networks.index),
+    _r(V + "/os-networks", ["POST"], networks.create),
+    _r(V + "/os-networks/add", ["POST"], networks.add),
+    _r(V + "/os-networks/{network_id}", ["GET"], networks.show),
+    _r(V + "/os-networks/{network_id}", ["DELETE"], networks.delete),
+    _r(V + "/os-networks/{network_id}/action", ["POST"], networks.action),
+    _r(V + "/os-floating-ips", ["GET"], floating_ips.index),
+    _r(V + "/os-floating-ips", ["POST"], floating_ips.create),
+    _r(V + "/os-floating-ips/{floating_ip_id}", ["GET"], floating_ips.show),
+    _r(V + "/os-floating-ips/{floating_ip_id}", ["DELETE"], floating_ips.delete),
+    _r(V + "/os-floating-ip-pools", ["GET"], floating_ip_pools.index),
+    _r(V + "/os-security-groups", ["GET"], security_groups.index),
+    _r(V + "/os-security-groups", ["POST"], security_groups.create),
+    _r(V + "/os-security-groups/{group_id}", ["GET"], security_groups.show),
+    _r(V + "/os-security-groups/{group_id}", ["PUT"], security_groups.update),
+    _r(V + "/os-security-groups/{group_id}", ["DELETE"], security_groups.delete),
+    _r(V + "/os-security-group-rules", ["POST"], security_group_rules.create),
+    _r(V + "/os-security-group-rules/{rule_id}", ["DELETE"], security_group_rules.delete),
+    _r(V + "/os-fixed-ips/{address}", ["GET"], fixed_ips.show),
+    _r(V + "/os-fixed-ips/{address}/action", ["POST"], fixed_ips.action),
 ]

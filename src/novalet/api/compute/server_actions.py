@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from collections.abc import Awaitable, Callable
 
-from novalet.api.compute import server_view, servers
+from novalet.api.compute import floating_ips, security_groups, server_view, servers
 from novalet.api.compute.schemas import servers as schemas
 from novalet.api.handler import ApiRequest, Reply
 from novalet.api.validation import METADATA, NAME, ValidationError, validate
@@ -140,7 +140,8 @@ async def _rebuild(req: ApiRequest, value: Any) -> Reply:
     values = {column: value[key] for key, column in names.items() if key in value}
     instance = await req.app.compute.rebuild(req.ctx, instance.uuid,
                                              servers.last_segment(value["imageRef"]), values)
-    view = server_view.detail(req, instance)
+    nets = await server_view.networking(req, [instance])
+    view = server_view.detail(req, instance, net=nets.get(instance.uuid))
     view["adminPass"] = value.get("adminPass") or servers.generate_password()
     return Reply({"server": view}, 202)
 
@@ -172,4 +173,8 @@ _HANDLERS: dict[str, Callable[[ApiRequest, Any], Awaitable[Any]]] = {
     "os-getConsoleOutput": _console_output, "createImage": _create_image,
     "rescue": _rescue, "unrescue": _unrescue, "rebuild": _rebuild, "resize": _resize,
     "confirmResize": _confirm_resize, "revertResize": _revert_resize,
+    "addSecurityGroup": security_groups.add_to_server,
+    "removeSecurityGroup": security_groups.remove_from_server,
+    "addFloatingIp": floating_ips.add_floating_ip,
+    "removeFloatingIp": floating_ips.remove_floating_ip,
 }

@@ -9,6 +9,7 @@ from novalet.api.handler import ApiRequest
 from novalet.common.timeutils import isotime, isotime_micro
 from novalet.compute.states import status_of
 from novalet.db.models import Instance, InstanceFault
+from novalet.network.api import ServerNetworking
 from novalet.policy import authorize
 
 _PROGRESS_STATUSES = {"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"}
@@ -27,13 +28,45 @@ def host_id(instance: Instance) -> str:
     return hashlib.sha224((instance.project_id + instance.host).encode()).hexdigest()
 
 
+async def networking(req: ApiRequest, instances: list[Instance]) -> dict[str, ServerNetworking]:
+    """Addresses and security groups of the servers, read at once (two queries)."""
+    result: dict[str, ServerNetworking] = await req.app.network.server_networking(
+        [i.uuid for i in instances])
+    return result
+
+
+def addresses(net: ServerNetworking | None, extended: bool = True
+              ) -> dict[str, list[dict[str, Any]]]:
+    """{label: [{"version", "addr", ...}]}: a network's fixed addresses, then its
+    floating ones. extended adds OS-EXT-IPS:type and OS-EXT-IPS-MAC:mac_addr (server
+    bodies have them; /servers/{id}/ips does not)."""
+    result: dict[str, list[dict[str, Any]]] = {}
+    if net is None:
+        return result
+    floating: dict[str, list[dict[str, Any]]] = {}
+    for row in net.addresses:
+        entry: dict[str, Any] = {"version": 6 if ":" in row.address else 4,
+                                 "addr": row.address}
+        if extended:
+            entry["OS-EXT-IPS:type"] = row.kind
+            entry["OS-EXT-IPS-MAC:mac_addr"] = row.mac
+        result.setdefault(row.label, [])
+        (floating.setdefault(row.label, []) if row.kind == "floating"
+         else result[row.label]).append(entry)
+    for label, entries in floating.items():
+        result[label].extend(entries)
+    return result
+
+
 def brief(req: ApiRequest, instance: Instance) -> dict[str, Any]:
     return {"id": instance.uuid, "name": instance.display_name,
             "links": links(req, "servers", instance.uuid)}
 
 
-def detail(req: ApiRequest, instance: Instance, fault: InstanceFault | None = None
-           ) -> dict[str, Any]:
+def detail(req: ApiRequest, instance: Instance, fault: InstanceFault | None = None,
+           net: ServerNetworking | None = None) -> dict[str, Any]:
+    """The full server body; `net` (from networking()) fills addresses and
+    security_groups, the latter only when the server is in a group, as Nova shows it."""
     status = status_of(instance.vm_state, instance.task_state)
     body: dict[str, Any] = {
         **brief(req, instance),
@@ -42,7 +75,7 @@ def detail(req: ApiRequest, instance: Instance, fault: InstanceFault | None = No
         "hostId": host_id(instance), "image": _image(req, instance),
         "flavor": _flavor(req, instance), "created": isotime(instance.created_at),
         "updated": isotime(instance.updated_at or instance.created_at),
-        "addresses": {}, "accessIPv4": instance.access_ip_v4 or "",
+        "addresses": addresses(net), "accessIPv4": instance.access_ip_v4 or "",
         "accessIPv6": instance.access_ip_v6 or "", "OS-DCF:diskConfig": "MANUAL",
         "OS-EXT-AZ:availability_zone": instance.availability_zone or "",
         "config_drive": "True" if instance.config_drive else "",
@@ -53,8 +86,9 @@ def detail(req: ApiRequest, instance: Instance, fault: InstanceFault | None = No
         "OS-EXT-STS:vm_state": instance.vm_state,
         "OS-EXT-STS:power_state": instance.power_state,
         "os-extended-volumes:volumes_attached": [],
-        "security_groups": [{"name": "default"}],
     }
+    if net is not None and net.security_groups:
+        body["security_groups"] = [{"name": name} for name in net.security_groups]
     if status in _PROGRESS_STATUSES:
         body["progress"] = instance.progress
     _add_admin_attrs(req, instance, body)

@@ -25,8 +25,10 @@ async def detail(req: ApiRequest) -> dict[str, Any]:
     enforce(req.ctx, "os_compute_api:servers:index")
     rows = await req.app.compute.list_servers(req.ctx, server_filters.parse(req))
     faults = await req.app.compute.faults(rows)
+    nets = await server_view.networking(req, rows)
     return _page(req, "servers/detail",
-                 [server_view.detail(req, r, faults.get(r.uuid)) for r in rows], rows)
+                 [server_view.detail(req, r, faults.get(r.uuid), nets.get(r.uuid))
+                  for r in rows], rows)
 
 
 def _page(req: ApiRequest, path: str, items: list[dict[str, Any]], rows: list[Any]
@@ -48,7 +50,9 @@ async def show(req: ApiRequest) -> dict[str, Any]:
     instance = await req.app.compute.get(req.ctx, req.path["server_id"])
     enforce(req.ctx, "os_compute_api:servers:show", instance.project_id)
     faults = await req.app.compute.faults([instance])
-    return {"server": server_view.detail(req, instance, faults.get(instance.uuid))}
+    nets = await server_view.networking(req, [instance])
+    return {"server": server_view.detail(req, instance, faults.get(instance.uuid),
+                                         nets.get(instance.uuid))}
 
 
 async def create(req: ApiRequest) -> Reply:
@@ -140,7 +144,8 @@ async def update(req: ApiRequest) -> dict[str, Any]:
     values = {column: server[key] for key, column in names.items() if key in server}
     instance = await req.app.compute.update(req.ctx, instance.uuid, values)
     faults = await req.app.compute.faults([instance])
-    view = server_view.detail(req, instance, faults.get(instance.uuid))
+    nets = await server_view.networking(req, [instance])
+    view = server_view.detail(req, instance, faults.get(instance.uuid), nets.get(instance.uuid))
     if not req.at_least("2.75"):
         view.pop("OS-EXT-STS:task_state", None)
     return {"server": view}

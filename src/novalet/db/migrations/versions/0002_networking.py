@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-21 10:16:19.009015
+Create Date: 2026-11-21 10:28:03.757095
 """
 from alembic import op
 import sqlalchemy as sa
@@ -39,7 +39,8 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('cidr'),
-    sa.UniqueConstraint('uuid')
+    sa.UniqueConstraint('uuid'),
+    sa.UniqueConstraint('vlan')
     )
     with op.batch_alter_table('networks', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_networks_project_id'), ['project_id'], unique=False)
@@ -84,6 +85,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['security_group_id'], ['security_groups.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('security_group_id', 'instance_uuid')
     )
+    with op.batch_alter_table('security_group_instances', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_security_group_instances_instance_uuid'), ['instance_uuid'], unique=False)
+
     op.create_table('security_group_rules',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('parent_group_id', sa.Integer(), nullable=False),
@@ -99,6 +103,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('security_group_rules', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_security_group_rules_group_id'), ['group_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_security_group_rules_parent_group_id'), ['parent_group_id'], unique=False)
 
     op.create_table('virtual_interfaces',
@@ -133,6 +138,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('address')
     )
     with op.batch_alter_table('floating_ips', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_floating_ips_fixed_ip_id'), ['fixed_ip_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_floating_ips_pool'), ['pool'], unique=False)
         batch_op.create_index(batch_op.f('ix_floating_ips_project_id'), ['project_id'], unique=False)
 
@@ -144,6 +150,7 @@ def downgrade() -> None:
     with op.batch_alter_table('floating_ips', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_floating_ips_project_id'))
         batch_op.drop_index(batch_op.f('ix_floating_ips_pool'))
+        batch_op.drop_index(batch_op.f('ix_floating_ips_fixed_ip_id'))
 
     op.drop_table('floating_ips')
     with op.batch_alter_table('virtual_interfaces', schema=None) as batch_op:
@@ -152,8 +159,12 @@ def downgrade() -> None:
     op.drop_table('virtual_interfaces')
     with op.batch_alter_table('security_group_rules', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_security_group_rules_parent_group_id'))
+        batch_op.drop_index(batch_op.f('ix_security_group_rules_group_id'))
 
     op.drop_table('security_group_rules')
+    with op.batch_alter_table('security_group_instances', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_security_group_instances_instance_uuid'))
+
     op.drop_table('security_group_instances')
     with op.batch_alter_table('fixed_ips', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_fixed_ips_network_id'))

@@ -1,0 +1,918 @@
+"""Database access for nova-network style networking: networks with one row per
+address, virtual interfaces, floating IPs and security groups.
+
+Addresses are handed out by compare-and-swap: an UPDATE that only matches while
+the row is still free, retried on another row when a concurrent allocator won
+it. So two boots never get the same address, on SQLite or on a server database.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import secrets
+import uuid as uuidlib
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from novalet import exceptions
+from novalet.common.timeutils import utcnow
+from novalet.db.engine import Database
+from novalet.db.models import (FixedIp, FloatingIp, Instance, Network, SecurityGroup,
+                               SecurityGroupInstance, SecurityGroupRule, VirtualInterface)
+
+# Enough for every contender of a boot storm to find its own row.
+_CAS_ATTEMPTS = 64
+_MAC_ATTEMPTS = 16
+_CANDIDATES = 16
+
+
+# --- errors -----------------------------------------------------------------
+
+class NetworkNotFound(exceptions.NotFound):
+    msg_fmt = "Network %(network_id)s could not be found."
+
+
+class NetworkInUse(exceptions.Conflict):
+    msg_fmt = "Network %(network_id)s is still in use."
+
+
+class CidrConflict(exceptions.Conflict):
+    msg_fmt = "Requested cidr (%(cidr)s) conflicts with existing cidr (%(other)s)"
+
+
+class DuplicateVlan(exceptions.Conflict):
+    msg_fmt = "Detected existing vlan with id %(vlan)d"
+
+
+class NoMoreFixedIps(exceptions.Conflict):
+    msg_fmt = "No fixed IP addresses available for network: %(net)s"
+
+
+class FixedIpNotFoundForAddress(exceptions.NotFound):
+    msg_fmt = "Fixed IP not found for address %(address)s."
+
+
+class FixedIpUnavailable(exceptions.Invalid):
+    msg_fmt = ("Fixed IP address %(address)s is not available in network %(net)s: it is "
+               "outside the network, reserved or in use.")
+
+
+class FloatingIpNotFound(exceptions.NotFound):
+    msg_fmt = "Floating IP not found for ID %(id)s"
+
+
+class FloatingIpNotFoundForAddress(exceptions.NotFound):
+    msg_fmt = "Floating IP not found for address %(address)s."
+
+
+class NoMoreFloatingIps(exceptions.NotFound):
+    msg_fmt = "No more floating IPs in pool %(pool)s."
+
+
+class SecurityGroupNotFound(exceptions.NotFound):
+    msg_fmt = "Security group %(security_group_id)s not found."
+
+
+class SecurityGroupNotFoundForProject(exceptions.NotFound):
+    msg_fmt = "Security group %(security_group_id)s not found for project %(project_id)s."
+
+
+class SecurityGroupExists(exceptions.Invalid):
+    msg_fmt = "Security group %(name)s already exists for project %(project_id)s."
+
+
+class SecurityGroupInUse(exceptions.Invalid):
+    msg_fmt = "Security group is still in use"
+
+
+class SecurityGroupRuleExists(exceptions.Invalid):
+    msg_fmt = "This rule already exists in group %(group_id)s"
+
+
+class SecurityGroupRuleNotFound(exceptions.NotFound):
+    msg_fmt = "Rule (%(rule_id)s) not found"
+
+
+class SecurityGroupExistsForInstance(exceptions.Invalid):
+    msg_fmt = ("Security group %(security_group_id)s is already associated with the "
+               "instance %(instance_id)s")
+
+
+class SecurityGroupNotExistsForInstance(exceptions.Invalid):
+    msg_fmt = ("Security group %(security_group_id)s is not associated with the "
+               "instance %(instance_id)s")
+
+
+# --- joined reads -----------------------------------------------------------
+
+@dataclass
+class InterfaceRow:
+    """One guest NIC as stored: the interface, its network, its fixed IP and the
+    floating IPs NATed to that fixed IP (detached rows)."""
+
+    vif: VirtualInterface
+    network: Network
+    fixed_ip: FixedIp | None
+    floating_ips: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FloatingRow:
+    floating: FloatingIp
+    fixed_address: str | None
+    instance_uuid: str | None
+
+
+@dataclass(frozen=True)
+class FixedRow:
+    fixed: FixedIp
+    cidr: str
+    hostname: str | None
+    host: str | None
+
+
+@dataclass(frozen=True)
+class AddressRow:
+    """One address of a server as its views show it."""
+
+    instance_uuid: str
+    label: str
+    mac: str
+    address: str
+    kind: str  # "fixed" or "floating"
+
+
+@dataclass(frozen=True)
+class HostInstance:
+    uuid: str
+    project_id: str
+    hostname: str
+
+
+@dataclass
+class HostSnapshot:
+    """Every row one host's networking is built from, read in one transaction."""
+
+    networks: list[Network]
+    instances: list[HostInstance]
+    interfaces: dict[str, list[InterfaceRow]]
+    groups: dict[str, list[SecurityGroup]]
+    member_ips: dict[int, list[str]]
+    # network id -> [(mac, address, hostname)]
+    dhcp_hosts: dict[int, list[tuple[str, str, str]]]
+    # (floating address, fixed address, interface)
+    floating: list[tuple[str, str, str | None]]
+
+
+def _matched(result: Any) -> int:
+    """Rows an UPDATE or DELETE matched."""
+    return int(result.rowcount)
+
+
+def random_mac() -> str:
+    """A MAC in the fa:16:3e OpenStack prefix with three random bytes."""
+    return "fa:16:3e:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
+
+
+# --- networks ---------------------------------------------------------------
+
+NetworkPlan = Callable[[list[Network]], tuple[dict[str, Any], Sequence[tuple[str, bool]]]]
+
+
+async def create_network(db: Database, plan: NetworkPlan, for_project: str | None = None
+                         ) -> Network:
+    """Insert the network `plan` makes from the existing ones: its column values and
+    a fixed_ips row per (address, reserved). The plan runs inside the transaction,
+    so what it picks (a free subnet, a free VLAN) is still free at insert.
+
+    for_project: return the project's network if it has one, else claim an
+    unassigned VLAN network for it, and only then create one.
+    CidrConflict when the CIDR overlaps a network; DuplicateVlan when the VLAN is taken.
+    """
+    values: dict[str, Any] = {}
+    try:
+        async with db.transaction() as s:
+            # Locks the rows on server databases, so concurrent planners queue up.
+            existing = list((await s.execute(select(Network).order_by(
+                Network.id).with_for_update())).scalars())
+            if for_project is not None:
+                own = [n for n in existing if n.project_id == for_project]
+                if own:
+                    return own[0]
+                free = [n for n in existing if n.project_id is None and n.vlan is not None]
+                if free:
+                    free[0].project_id = for_project
+                    return free[0]
+            values, addresses = plan(existing)
+            wanted = ipaddress.ip_network(values["cidr"])
+            for other in existing:
+                if ipaddress.ip_network(other.cidr).overlaps(wanted):
+                    raise CidrConflict(cidr=values["cidr"], other=other.cidr)
+                if values.get("vlan") is not None and other.vlan == values["vlan"]:
+                    raise DuplicateVlan(vlan=values["vlan"])
+            network = Network(uuid=str(uuidlib.uuid4()), **values)
+            s.add(network)
+            await s.flush()
+            now = utcnow()
+            await s.execute(insert(FixedIp), [
+                {"address": address, "network_id": network.id, "reserved": reserved,
+                 "allocated": False, "leased": False, "created_at": now}
+                for address, reserved in addresses])
+            return network
+    except IntegrityError:
+        # A concurrent creator took the same CIDR or VLAN between our check and insert.
+        if values.get("vlan") is not None:
+            raise DuplicateVlan(vlan=values["vlan"]) from None
+        raise CidrConflict(cidr=values.get("cidr"), other=values.get("cidr")) from None
+
+
+async def get_network(db: Database, network_uuid: str) -> Network:
+    async with db.transaction() as s:
+        network = (await s.execute(select(Network).where(
+            Network.uuid == network_uuid))).scalar_one_or_none()
+    if network is None:
+        raise NetworkNotFound(network_id=network_uuid)
+    return network
+
+
+async def list_networks(db: Database, visible_to: str | None = None) -> list[Network]:
+    """Every network, or (visible_to=project) the project's and the unassigned ones."""
+    query = select(Network).order_by(Network.id)
+    if visible_to is not None:
+        query = query.where((Network.project_id == visible_to) | Network.project_id.is_(None))
+    async with db.transaction() as s:
+        return list((await s.execute(query)).scalars())
+
+
+async def project_networks(db: Database, project_id: str) -> list[Network]:
+    async with db.transaction() as s:
+        return list((await s.execute(select(Network).where(
+            Network.project_id == project_id).order_by(Network.id))).scalars())
+
+
+async def claim_network(db: Database, project_id: str, network_uuid: str | None = None
+                        ) -> Network | None:
+    """Give project_id an unassigned network: the one named, else the oldest.
+    None when there is none left (or the named one is taken)."""
+    async with db.transaction() as s:
+        for _ in range(_CAS_ATTEMPTS):
+            query = select(Network.id).where(Network.project_id.is_(None)).order_by(
+                Network.id).limit(1)
+            if network_uuid is not None:
+                query = query.where(Network.uuid == network_uuid)
+            network_id = (await s.execute(query)).scalar_one_or_none()
+            if network_id is None:
+                return None
+            claimed = await s.execute(update(Network).where(
+                Network.id == network_id, Network.project_id.is_(None)).values(
+                project_id=project_id, updated_at=utcnow()).execution_options(
+                synchronize_session=False))
+            if _matched(claimed) == 1:
+                return await _network_by_id(s, network_id)
+    return None
+
+
+async def set_network_fields(db: Database, network_uuid: str, values: dict[str, Any]) -> None:
+    async with db.transaction() as s:
+        result = await s.execute(update(Network).where(Network.uuid == network_uuid).values(
+            **values, updated_at=utcnow()).execution_options(synchronize_session=False))
+    if _matched(result) == 0:
+        raise NetworkNotFound(network_id=network_uuid)
+
+
+async def delete_network(db: Database, network_uuid: str) -> None:
+    """Delete a network and its addresses; NetworkInUse while it belongs to a
+    project or any of its addresses is allocated."""
+    async with db.transaction() as s:
+        network = (await s.execute(select(Network).where(
+            Network.uuid == network_uuid))).scalar_one_or_none()
+        if network is None:
+            raise NetworkNotFound(network_id=network_uuid)
+        if network.project_id is not None:
+            raise NetworkInUse(network_id=network_uuid)
+        allocated = (await s.execute(select(func.count(FixedIp.id)).where(
+            FixedIp.network_id == network.id,
+            FixedIp.allocated.is_(True) | FixedIp.instance_uuid.is_not(None)))).scalar_one()
+        if allocated:
+            raise NetworkInUse(network_id=network_uuid)
+        await s.execute(delete(FixedIp).where(FixedIp.network_id == network.id))
+        await s.execute(delete(VirtualInterface).where(
+            VirtualInterface.network_id == network.id))
+        await s.delete(network)
+
+
+async def _network_by_id(s: AsyncSession, network_id: int) -> Network:
+    return (await s.execute(select(Network).where(Network.id == network_id).execution_options(
+        populate_existing=True))).scalar_one()
+
+
+# --- interfaces and fixed IPs --------------------------------------------------
+
+async def allocate_interface(db: Database, instance_uuid: str, network_id: int, host: str | None,
+                             address: str | None = None) -> InterfaceRow:
+    """A new virtual interface with a unique MAC on the network and a free fixed IP
+    (the one asked for, or the least recently used) bound to it, in one transaction."""
+    async with db.transaction() as s:
+        vif = await _new_vif(s, instance_uuid, network_id)
+        fixed = await _claim_fixed_ip(s, network_id, instance_uuid, vif.id, host, address)
+        network = await _network_by_id(s, network_id)
+    return InterfaceRow(vif, network, fixed)
+
+
+async def _new_vif(s: AsyncSession, instance_uuid: str, network_id: int) -> VirtualInterface:
+    for _ in range(_MAC_ATTEMPTS):
+        mac = random_mac()
+        taken = (await s.execute(select(VirtualInterface.id).where(
+            VirtualInterface.address == mac))).first()
+        if taken:
+            continue
+        vif = VirtualInterface(uuid=str(uuidlib.uuid4()), address=mac,
+                               instance_uuid=instance_uuid, network_id=network_id)
+        try:
+            async with s.begin_nested():
+                s.add(vif)
+        except IntegrityError:
+            continue  # a concurrent allocator took the MAC after our check
+        return vif
+    raise exceptions.Conflict(reason="could not find a free MAC address")
+
+
+async def _claim_fixed_ip(s: AsyncSession, network_id: int, instance_uuid: str, vif_id: int,
+                          host: str | None, address: str | None) -> FixedIp:
+    free = (FixedIp.network_id == network_id, FixedIp.instance_uuid.is_(None),
+            FixedIp.reserved.is_(False), FixedIp.allocated.is_(False))
+    query = select(FixedIp.id).where(*free, FixedIp.leased.is_(False))
+    if address is not None:
+        query = query.where(FixedIp.address == address)
+    # Never-used addresses first, then the longest free: a released address is not
+    # handed out again while others are free (stale ARP and DHCP state fades first).
+    query = query.order_by(FixedIp.updated_at.is_not(None), FixedIp.updated_at,
+                           FixedIp.id).limit(_CANDIDATES)
+    for attempt in range(_CAS_ATTEMPTS):
+        candidates = list((await s.execute(query)).scalars())
+        if not candidates:
+            break
+        # The first choice keeps addresses in order; after losing a race, spread out
+        # so that contenders stop fighting over the same row.
+        chosen = candidates[0] if attempt == 0 else random.choice(candidates)
+        claimed = await s.execute(update(FixedIp).where(FixedIp.id == chosen, *free).values(
+            instance_uuid=instance_uuid, virtual_interface_id=vif_id, allocated=True,
+            host=host, updated_at=utcnow()).execution_options(synchronize_session=False))
+        if _matched(claimed) == 1:
+            fixed: FixedIp = (await s.execute(select(FixedIp).where(
+                FixedIp.id == chosen).execution_options(populate_existing=True))).scalar_one()
+            return fixed
+    if address is not None:
+        raise FixedIpUnavailable(address=address, net=network_id)
+    raise NoMoreFixedIps(net=network_id)
+
+
+async def interfaces(db: Database, instance_uuids: Sequence[str]
+                     ) -> dict[str, list[InterfaceRow]]:
+    """Each instance's NICs in creation order."""
+    async with db.transaction() as s:
+        return await _interfaces(s, instance_uuids)
+
+
+async def _interfaces(s: AsyncSession, instance_uuids: Sequence[str]
+                      ) -> dict[str, list[InterfaceRow]]:
+    result: dict[str, list[InterfaceRow]] = defaultdict(list)
+    if not instance_uuids:
+        return result
+    rows = (await s.execute(
+        select(VirtualInterface, Network, FixedIp)
+        .join(Network, Network.id == VirtualInterface.network_id)
+        .outerjoin(FixedIp, FixedIp.virtual_interface_id == VirtualInterface.id)
+        .where(VirtualInterface.instance_uuid.in_(list(instance_uuids)))
+        .order_by(VirtualInterface.id))).all()
+    by_fixed: dict[int, InterfaceRow] = {}
+    for vif, network, fixed in rows:
+        row = InterfaceRow(vif, network, fixed)
+        result[vif.instance_uuid].append(row)
+        if fixed is not None:
+            by_fixed[fixed.id] = row
+    if by_fixed:
+        for fixed_id, address in (await s.execute(
+                select(FloatingIp.fixed_ip_id, FloatingIp.address)
+                .where(FloatingIp.fixed_ip_id.in_(list(by_fixed)))
+                .order_by(FloatingIp.id))).all():
+            if fixed_id is not None:
+                by_fixed[fixed_id].floating_ips.append(address)
+    return result
+
+
+async def addresses(db: Database, instance_uuids: Sequence[str]) -> list[AddressRow]:
+    """Every fixed and floating address of the instances, in one query: what server
+    views show. Fixed addresses come before floating ones of the same NIC."""
+    if not instance_uuids:
+        return []
+    query = (select(VirtualInterface.instance_uuid, Network.label, VirtualInterface.address,
+                    FixedIp.address, FloatingIp.address)
+             .join(Network, Network.id == VirtualInterface.network_id)
+             .join(FixedIp, FixedIp.virtual_interface_id == VirtualInterface.id)
+             .outerjoin(FloatingIp, FloatingIp.fixed_ip_id == FixedIp.id)
+             .where(VirtualInterface.instance_uuid.in_(list(instance_uuids)))
+             .order_by(VirtualInterface.id, FloatingIp.id))
+    async with db.transaction() as s:
+        rows = (await s.execute(query)).all()
+    result: list[AddressRow] = []
+    seen_fixed: set[tuple[str, str]] = set()
+    for instance_uuid, label, mac, fixed, floating in rows:
+        if (instance_uuid, fixed) not in seen_fixed:
+            seen_fixed.add((instance_uuid, fixed))
+            result.append(AddressRow(instance_uuid, label, mac, fixed, "fixed"))
+        if floating is not None:
+            result.append(AddressRow(instance_uuid, label, mac, floating, "floating"))
+    return result
+
+
+async def deallocate_instance(db: Database, instance_uuid: str) -> list[InterfaceRow]:
+    """Release everything networking holds for an instance: its fixed IPs, NICs,
+    floating associations (auto-assigned floating IPs go back to their pool, the
+    others stay with the project) and security group memberships. Returns the NICs
+    as they were."""
+    async with db.transaction() as s:
+        rows = [r for rs in (await _interfaces(s, [instance_uuid])).values() for r in rs]
+        fixed_ids = [r.fixed_ip.id for r in rows if r.fixed_ip is not None]
+        if fixed_ids:
+            await s.execute(update(FloatingIp).where(
+                FloatingIp.fixed_ip_id.in_(fixed_ids), FloatingIp.auto_assigned.is_(True)
+            ).values(project_id=None, auto_assigned=False, fixed_ip_id=None, host=None,
+                     updated_at=utcnow()).execution_options(synchronize_session=False))
+            await s.execute(update(FloatingIp).where(
+                FloatingIp.fixed_ip_id.in_(fixed_ids)).values(
+                fixed_ip_id=None, host=None, updated_at=utcnow()).execution_options(
+                synchronize_session=False))
+        await s.execute(update(FixedIp).where(FixedIp.instance_uuid == instance_uuid).values(
+            instance_uuid=None, virtual_interface_id=None, allocated=False, leased=False,
+            host=None, updated_at=utcnow()).execution_options(synchronize_session=False))
+        await s.execute(delete(VirtualInterface).where(
+            VirtualInterface.instance_uuid == instance_uuid))
+        await s.execute(delete(SecurityGroupInstance).where(
+            SecurityGroupInstance.instance_uuid == instance_uuid))
+    return rows
+
+
+async def set_interfaces_host(db: Database, instance_uuid: str, host: str | None) -> None:
+    """Record the host an instance's fixed IPs live on (after a reschedule or move)."""
+    async with db.transaction() as s:
+        await s.execute(update(FixedIp).where(FixedIp.instance_uuid == instance_uuid).values(
+            host=host, updated_at=utcnow()).execution_options(synchronize_session=False))
+
+
+async def fixed_ip_by_address(db: Database, address: str) -> FixedRow:
+    query = (select(FixedIp, Network.cidr, Instance.hostname, Instance.host)
+             .join(Network, Network.id == FixedIp.network_id)
+             .outerjoin(Instance, and_(Instance.uuid == FixedIp.instance_uuid,
+                                       Instance.deleted.is_(False)))
+             .where(FixedIp.address == address))
+    async with db.transaction() as s:
+        row = (await s.execute(query)).first()
+    if row is None:
+        raise FixedIpNotFoundForAddress(address=address)
+    return FixedRow(row[0], row[1], row[2], row[3])
+
+
+async def set_fixed_ip_reserved(db: Database, address: str, reserved: bool) -> None:
+    async with db.transaction() as s:
+        result = await s.execute(update(FixedIp).where(FixedIp.address == address).values(
+            reserved=reserved, updated_at=utcnow()).execution_options(synchronize_session=False))
+    if _matched(result) == 0:
+        raise FixedIpNotFoundForAddress(address=address)
+
+
+# --- floating IPs -------------------------------------------------------------
+
+async def add_floating_addresses(db: Database, pool: str, addresses: Iterable[str]) -> int:
+    """Add the addresses not stored yet to `pool`; how many were new."""
+    wanted = list(addresses)
+    try:
+        async with db.transaction() as s:
+            existing = set((await s.execute(select(FloatingIp.address).where(
+                FloatingIp.address.in_(wanted)))).scalars())
+            new = [a for a in wanted if a not in existing]
+            if new:
+                now = utcnow()
+                await s.execute(insert(FloatingIp), [
+                    {"address": a, "pool": pool, "auto_assigned": False, "created_at": now}
+                    for a in new])
+            return len(new)
+    except IntegrityError:
+        return 0  # another process created the pool at the same moment
+
+
+async def floating_pools(db: Database) -> list[str]:
+    async with db.transaction() as s:
+        return list((await s.execute(select(FloatingIp.pool).distinct().order_by(
+            FloatingIp.pool))).scalars())
+
+
+async def allocate_floating_ip(db: Database, project_id: str, pool: str,
+                               auto_assigned: bool = False) -> FloatingIp:
+    """Give project_id a free address of `pool` (compare-and-swap, retried)."""
+    free = (FloatingIp.pool == pool, FloatingIp.project_id.is_(None),
+            FloatingIp.fixed_ip_id.is_(None))
+    query = select(FloatingIp.id).where(*free).order_by(
+        FloatingIp.updated_at.is_not(None), FloatingIp.updated_at, FloatingIp.id
+    ).limit(_CANDIDATES)
+    async with db.transaction() as s:
+        for attempt in range(_CAS_ATTEMPTS):
+            candidates = list((await s.execute(query)).scalars())
+            if not candidates:
+                break
+            chosen = candidates[0] if attempt == 0 else random.choice(candidates)
+            claimed = await s.execute(update(FloatingIp).where(
+                FloatingIp.id == chosen, *free).values(
+                project_id=project_id, auto_assigned=auto_assigned,
+                updated_at=utcnow()).execution_options(synchronize_session=False))
+            if _matched(claimed) == 1:
+                return (await s.execute(select(FloatingIp).where(
+                    FloatingIp.id == chosen).execution_options(
+                    populate_existing=True))).scalar_one()
+    raise NoMoreFloatingIps(pool=pool)
+
+
+def _floating_query() -> Any:
+    return (select(FloatingIp, FixedIp.address, FixedIp.instance_uuid)
+            .outerjoin(FixedIp, FixedIp.id == FloatingIp.fixed_ip_id)
+            .order_by(FloatingIp.id))
+
+
+async def get_floating_ip(db: Database, floating_id: int) -> FloatingRow:
+    async with db.transaction() as s:
+        row = (await s.execute(_floating_query().where(FloatingIp.id == floating_id))).first()
+    if row is None:
+        raise FloatingIpNotFound(id=floating_id)
+    return FloatingRow(*row)
+
+
+async def get_floating_ip_by_address(db: Database, address: str) -> FloatingRow:
+    async with db.transaction() as s:
+        row = (await s.execute(_floating_query().where(FloatingIp.address == address))).first()
+    if row is None:
+        raise FloatingIpNotFoundForAddress(address=address)
+    return FloatingRow(*row)
+
+
+async def list_floating_ips(db: Database, project_id: str) -> list[FloatingRow]:
+    async with db.transaction() as s:
+        rows = (await s.execute(_floating_query().where(
+            FloatingIp.project_id == project_id))).all()
+    return [FloatingRow(*row) for row in rows]
+
+
+async def associate_floating_ip(db: Database, floating_id: int, fixed_ip_id: int,
+                                host: str | None, interface: str | None) -> None:
+    async with db.transaction() as s:
+        await s.execute(update(FloatingIp).where(FloatingIp.id == floating_id).values(
+            fixed_ip_id=fixed_ip_id, host=host, interface=interface,
+            updated_at=utcnow()).execution_options(synchronize_session=False))
+
+
+async def disassociate_floating_ip(db: Database, floating_id: int) -> bool:
+    """Detach from its fixed IP; False when it was not associated."""
+    async with db.transaction() as s:
+        result = await s.execute(update(FloatingIp).where(
+            FloatingIp.id == floating_id, FloatingIp.fixed_ip_id.is_not(None)).values(
+            fixed_ip_id=None, host=None, updated_at=utcnow()).execution_options(
+            synchronize_session=False))
+    return bool(_matched(result))
+
+
+async def release_floating_ip(db: Database, floating_id: int) -> bool:
+    """Return an unassociated floating IP to its pool; False when it was not held."""
+    async with db.transaction() as s:
+        result = await s.execute(update(FloatingIp).where(
+            FloatingIp.id == floating_id, FloatingIp.fixed_ip_id.is_(None),
+            FloatingIp.project_id.is_not(None)).values(
+            project_id=None, auto_assigned=False, updated_at=utcnow()).execution_options(
+            synchronize_session=False))
+    return bool(_matched(result))
+
+
+# --- security groups ----------------------------------------------------------
+
+def _groups_query() -> Select[SecurityGroup]:
+    return select(SecurityGroup).execution_options(populate_existing=True)
+
+
+async def _group_by_name(s: AsyncSession, project_id: str, name: str) -> SecurityGroup | None:
+    return (await s.execute(_groups_query().where(
+        SecurityGroup.project_id == project_id,
+        SecurityGroup.name == name))).scalar_one_or_none()
+
+
+async def ensure_default_group(db: Database, project_id: str, user_id: str | None
+                               ) -> SecurityGroup:
+    """The project's `default` group, created on first use with one rule: any
+    traffic from members of the group itself."""
+    async with db.transaction() as s:
+        group = await _group_by_name(s, project_id, "default")
+        if group is not None:
+            return group
+        try:
+            async with s.begin_nested():
+                group = SecurityGroup(name="default", description="default",
+                                      project_id=project_id, user_id=user_id)
+                s.add(group)
+                await s.flush()
+                s.add(SecurityGroupRule(parent_group_id=group.id, group_id=group.id))
+        except IntegrityError:
+            pass  # created concurrently: read theirs
+        created = await _group_by_name(s, project_id, "default")
+        assert created is not None
+        return created
+
+
+async def create_group(db: Database, project_id: str, user_id: str | None, name: str,
+                       description: str) -> SecurityGroup:
+    try:
+        async with db.transaction() as s:
+            group = SecurityGroup(name=name, description=description, project_id=project_id,
+                                  user_id=user_id)
+            s.add(group)
+            await s.flush()
+            created: SecurityGroup = (await s.execute(_groups_query().where(
+                SecurityGroup.id == group.id))).scalar_one()
+            return created
+    except IntegrityError:
+        raise SecurityGroupExists(name=name, project_id=project_id) from None
+
+
+async def get_group(db: Database, group_id: int, project_id: str | None = None
+                    ) -> SecurityGroup:
+    """The group; SecurityGroupNotFound when missing or (project_id given) of
+    another project."""
+    query = _groups_query().where(SecurityGroup.id == group_id)
+    if project_id is not None:
+        query = query.where(SecurityGroup.project_id == project_id)
+    async with db.transaction() as s:
+        group = (await s.execute(query)).scalar_one_or_none()
+    if group is None:
+        raise SecurityGroupNotFound(security_group_id=group_id)
+    return group
+
+
+async def get_group_by_name(db: Database, project_id: str, name: str) -> SecurityGroup:
+    async with db.transaction() as s:
+        group = await _group_by_name(s, project_id, name)
+    if group is None:
+        raise SecurityGroupNotFoundForProject(security_group_id=name, project_id=project_id)
+    return group
+
+
+async def groups_by_names(db: Database, project_id: str, names: Sequence[str]
+                          ) -> dict[str, SecurityGroup]:
+    async with db.transaction() as s:
+        groups = (await s.execute(_groups_query().where(
+            SecurityGroup.project_id == project_id,
+            SecurityGroup.name.in_(list(names))))).scalars()
+        return {g.name: g for g in groups}
+
+
+async def list_groups(db: Database, project_id: str | None) -> list[SecurityGroup]:
+    """The project's groups (None: every project's), by project and name."""
+    query = _groups_query().order_by(SecurityGroup.project_id, SecurityGroup.name)
+    if project_id is not None:
+        query = query.where(SecurityGroup.project_id == project_id)
+    async with db.transaction() as s:
+        return list((await s.execute(query)).scalars())
+
+
+async def group_names(db: Database, group_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """id -> (name, project_id) of the groups: how rules name their source group."""
+    ids = list(set(group_ids))
+    if not ids:
+        return {}
+    async with db.transaction() as s:
+        rows = (await s.execute(select(SecurityGroup.id, SecurityGroup.name,
+                                       SecurityGroup.project_id).where(
+            SecurityGroup.id.in_(ids)))).all()
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+async def update_group(db: Database, group_id: int, name: str, description: str
+                       ) -> SecurityGroup:
+    try:
+        async with db.transaction() as s:
+            group = (await s.execute(_groups_query().where(
+                SecurityGroup.id == group_id))).scalar_one_or_none()
+            if group is None:
+                raise SecurityGroupNotFound(security_group_id=group_id)
+            project_id: str = group.project_id
+            group.name, group.description = name, description
+            await s.flush()
+            updated: SecurityGroup = group
+            return updated
+    except IntegrityError:
+        raise SecurityGroupExists(name=name, project_id=project_id) from None
+
+
+async def _group_in_use(s: AsyncSession, group_id: int) -> bool:
+    used = (await s.execute(
+        select(SecurityGroupInstance.instance_uuid)
+        .join(Instance, Instance.uuid == SecurityGroupInstance.instance_uuid)
+        .where(SecurityGroupInstance.security_group_id == group_id,
+               Instance.deleted.is_(False)).limit(1))).first()
+    return used is not None
+
+
+async def delete_group(db: Database, group_id: int) -> None:
+    """Delete a group, its rules and the rules of other groups that name it as a
+    source; SecurityGroupInUse while a live instance is a member."""
+    async with db.transaction() as s:
+        if await _group_in_use(s, group_id):
+            raise SecurityGroupInUse()
+        await s.execute(delete(SecurityGroupRule).where(
+            (SecurityGroupRule.parent_group_id == group_id)
+            | (SecurityGroupRule.group_id == group_id)))
+        await s.execute(delete(SecurityGroupInstance).where(
+            SecurityGroupInstance.security_group_id == group_id))
+        result = await s.execute(delete(SecurityGroup).where(SecurityGroup.id == group_id))
+    if _matched(result) == 0:
+        raise SecurityGroupNotFound(security_group_id=group_id)
+
+
+_RULE_KEYS = ("group_id", "cidr", "from_port", "to_port", "protocol")
+
+
+async def create_rule(db: Database, parent_group_id: int, values: dict[str, Any]
+                      ) -> SecurityGroupRule:
+    """Add a rule to a group; SecurityGroupRuleExists when one with the same source,
+    protocol and ports is there already."""
+    async with db.transaction() as s:
+        existing = (await s.execute(select(SecurityGroupRule).where(
+            SecurityGroupRule.parent_group_id == parent_group_id))).scalars()
+        for rule in existing:
+            if all(getattr(rule, k) == values.get(k) for k in _RULE_KEYS):
+                raise SecurityGroupRuleExists(group_id=parent_group_id)
+        rule = SecurityGroupRule(parent_group_id=parent_group_id,
+                                 **{k: values.get(k) for k in _RULE_KEYS})
+        s.add(rule)
+        await s.flush()
+        return rule
+
+
+async def get_rule(db: Database, rule_id: int) -> SecurityGroupRule:
+    async with db.transaction() as s:
+        rule = await s.get(SecurityGroupRule, rule_id)
+    if rule is None:
+        raise SecurityGroupRuleNotFound(rule_id=rule_id)
+    return rule
+
+
+async def delete_rule(db: Database, rule_id: int) -> None:
+    async with db.transaction() as s:
+        result = await s.execute(delete(SecurityGroupRule).where(
+            SecurityGroupRule.id == rule_id))
+    if _matched(result) == 0:
+        raise SecurityGroupRuleNotFound(rule_id=rule_id)
+
+
+async def add_instance_groups(db: Database, instance_uuids: Sequence[str],
+                              group_ids: Sequence[int], only_if_none: bool = False) -> None:
+    """Make the instances members of the groups (memberships they have are kept).
+    only_if_none: skip instances that are members of any group already."""
+    async with db.transaction() as s:
+        have = set((await s.execute(select(
+            SecurityGroupInstance.instance_uuid, SecurityGroupInstance.security_group_id
+        ).where(SecurityGroupInstance.instance_uuid.in_(list(instance_uuids))))).all())
+        members = {uuid for uuid, _ in have}
+        for uuid in instance_uuids:
+            if only_if_none and uuid in members:
+                continue
+            for group_id in dict.fromkeys(group_ids):
+                if (uuid, group_id) not in have:
+                    s.add(SecurityGroupInstance(security_group_id=group_id, instance_uuid=uuid))
+
+
+async def add_instance_group(db: Database, instance_uuid: str, group_id: int) -> None:
+    try:
+        async with db.transaction() as s:
+            s.add(SecurityGroupInstance(security_group_id=group_id, instance_uuid=instance_uuid))
+    except IntegrityError:
+        raise SecurityGroupExistsForInstance(security_group_id=group_id,
+                                             instance_id=instance_uuid) from None
+
+
+async def remove_instance_group(db: Database, instance_uuid: str, group_id: int) -> None:
+    async with db.transaction() as s:
+        result = await s.execute(delete(SecurityGroupInstance).where(
+            SecurityGroupInstance.instance_uuid == instance_uuid,
+            SecurityGroupInstance.security_group_id == group_id))
+    if _matched(result) == 0:
+        raise SecurityGroupNotExistsForInstance(security_group_id=group_id,
+                                                instance_id=instance_uuid)
+
+
+async def instance_groups(db: Database, instance_uuids: Sequence[str]
+                          ) -> dict[str, list[SecurityGroup]]:
+    """Each instance's groups (with their rules), by name."""
+    async with db.transaction() as s:
+        return await _instance_groups(s, instance_uuids)
+
+
+async def _instance_groups(s: AsyncSession, instance_uuids: Sequence[str]
+                           ) -> dict[str, list[SecurityGroup]]:
+    result: dict[str, list[SecurityGroup]] = defaultdict(list)
+    if not instance_uuids:
+        return result
+    rows = (await s.execute(
+        select(SecurityGroupInstance.instance_uuid, SecurityGroup)
+        .join(SecurityGroup, SecurityGroup.id == SecurityGroupInstance.security_group_id)
+        .where(SecurityGroupInstance.instance_uuid.in_(list(instance_uuids)))
+        .order_by(SecurityGroup.name))).all()
+    for uuid, group in rows:
+        result[uuid].append(group)
+    return result
+
+
+async def instance_group_names(db: Database, instance_uuids: Sequence[str]
+                               ) -> dict[str, list[str]]:
+    """Each instance's group names, in one query (for server views)."""
+    result: dict[str, list[str]] = defaultdict(list)
+    if not instance_uuids:
+        return result
+    async with db.transaction() as s:
+        rows = (await s.execute(
+            select(SecurityGroupInstance.instance_uuid, SecurityGroup.name)
+            .join(SecurityGroup, SecurityGroup.id == SecurityGroupInstance.security_group_id)
+            .where(SecurityGroupInstance.instance_uuid.in_(list(instance_uuids)))
+            .order_by(SecurityGroup.name))).all()
+    for uuid, name in rows:
+        result[uuid].append(name)
+    return result
+
+
+# --- hosts ----------------------------------------------------------------------
+
+async def project_hosts(db: Database, project_id: str) -> set[str]:
+    """Hosts running a live instance of the project."""
+    async with db.transaction() as s:
+        rows = (await s.execute(select(Instance.host).distinct().where(
+            Instance.project_id == project_id, Instance.deleted.is_(False),
+            Instance.host.is_not(None)))).scalars()
+        return {host for host in rows if host}
+
+
+async def instance_host(db: Database, instance_uuid: str) -> str | None:
+    async with db.transaction() as s:
+        return (await s.execute(select(Instance.host).where(
+            Instance.uuid == instance_uuid))).scalar_one_or_none()
+
+
+async def host_snapshot(db: Database, host: str, multi_host: bool) -> HostSnapshot:
+    """What one host serves, read in one transaction: multi_host, the networks and
+    floating IPs of its own instances; else every network and floating IP."""
+    async with db.transaction() as s:
+        instances = [HostInstance(*row) for row in (await s.execute(
+            select(Instance.uuid, Instance.project_id, Instance.hostname).where(
+                Instance.host == host, Instance.deleted.is_(False)).order_by(
+                Instance.id))).all()]
+        uuids = [i.uuid for i in instances]
+        nics = dict(await _interfaces(s, uuids))
+        instances = [i for i in instances if i.uuid in nics]
+        groups = dict(await _instance_groups(s, [i.uuid for i in instances]))
+        sources = {rule.group_id for gs in groups.values() for g in gs for rule in g.rules
+                   if rule.group_id is not None}
+        member_ips: dict[int, list[str]] = defaultdict(list)
+        if sources:
+            for group_id, address in (await s.execute(
+                    select(SecurityGroupInstance.security_group_id, FixedIp.address)
+                    .join(FixedIp, FixedIp.instance_uuid == SecurityGroupInstance.instance_uuid)
+                    .where(SecurityGroupInstance.security_group_id.in_(list(sources)),
+                           FixedIp.allocated.is_(True))
+                    .order_by(FixedIp.id))).all():
+                member_ips[group_id].append(address)
+        networks = list((await s.execute(select(Network).order_by(Network.id))).scalars())
+        if multi_host:
+            used = {row.network.id for rows in nics.values() for row in rows}
+            networks = [n for n in networks if n.id in used]
+        dhcp_query = (select(FixedIp.network_id, VirtualInterface.address, FixedIp.address,
+                             Instance.hostname)
+                      .join(VirtualInterface, VirtualInterface.id == FixedIp.virtual_interface_id)
+                      .join(Instance, Instance.uuid == FixedIp.instance_uuid)
+                      .where(Instance.deleted.is_(False),
+                             FixedIp.network_id.in_([n.id for n in networks]))
+                      .order_by(FixedIp.id))
+        floating_query = (select(FloatingIp.address, FixedIp.address, FloatingIp.interface)
+                          .join(FixedIp, FixedIp.id == FloatingIp.fixed_ip_id)
+                          .join(Instance, Instance.uuid == FixedIp.instance_uuid)
+                          .where(Instance.deleted.is_(False))
+                          .order_by(FloatingIp.id))
+        if multi_host:
+            dhcp_query = dhcp_query.where(Instance.host == host)
+            floating_query = floating_query.where(Instance.host == host)
+        dhcp: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
+        for network_id, mac, address, hostname in (await s.execute(dhcp_query)).all():
+            dhcp[network_id].append((mac, address, hostname))
+        floating = [(f, x, i) for f, x, i in (await s.execute(floating_query)).all()]
+    return HostSnapshot(networks, instances, nics, groups, dict(member_ips), dict(dhcp),
+                        floating)

@@ -1,0 +1,71 @@
+"""The desired networking of one host, built from the database: what the network
+manager hands its host driver to make the kernel match.
+
+- networks: with multi_host, those its own guests are on; else every network (one
+  network host serves them all). Each with dnsmasq's static hosts (MAC -> address,
+  hostname): multi_host, its own guests only.
+- instances: each guest on the host with its NICs and ingress rules, a source
+  group resolved to the fixed IPs of the group's members.
+- floating: the floating IPs to NAT (multi_host: those of its own guests).
+"""
+
+from __future__ import annotations
+
+from novalet import config
+from novalet.db import network as db_network
+from novalet.db.engine import Database
+from novalet.db.models import Network, SecurityGroup
+from novalet.network.api import dns_servers, vif_from_row
+from novalet.network.model import (FloatingNat, HostNetworkState, InstanceNet, NetworkOnHost,
+                                   SecurityRule)
+
+_WILDCARDS = ("", "0.0.0.0", "::")
+
+
+async def host_state(db: Database, conf: config.Config, host: str) -> HostNetworkState:
+    """Everything `host` must enforce, read in one transaction."""
+    multi_host = bool(conf.get("network", "multi_host"))
+    dhcp = conf.get("network", "network_manager") != "flat"
+    snap = await db_network.host_snapshot(db, host, multi_host)
+    networks = [_network_on_host(n, dhcp, snap.dhcp_hosts.get(n.id, [])) for n in snap.networks]
+    instances = []
+    for instance in snap.instances:
+        vifs = [vif_from_row(row, dhcp) for row in snap.interfaces.get(instance.uuid, [])
+                if row.fixed_ip is not None]
+        rules = [rule for group in snap.groups.get(instance.uuid, [])
+                 for rule in _rules(group, snap.member_ips)]
+        instances.append(InstanceNet(instance.uuid, instance.project_id, vifs, rules))
+    public = str(conf.get("network", "public_interface")) or None
+    floating = [FloatingNat(f, fixed, public or interface)
+                for f, fixed, interface in snap.floating]
+    state = HostNetworkState(host=host, networks=networks, instances=instances,
+                             floating=floating, public_interface=public)
+    listen = str(conf.get("metadata", "listen"))
+    if listen not in _WILDCARDS:
+        state.metadata_host = listen
+    state.metadata_port = int(conf.get("metadata", "port"))
+    return state
+
+
+def _network_on_host(network: Network, dhcp: bool,
+                     hosts: list[tuple[str, str, str]]) -> NetworkOnHost:
+    return NetworkOnHost(
+        uuid=network.uuid, label=network.label, cidr=network.cidr, gateway=network.gateway,
+        bridge=network.bridge, dhcp_start=network.dhcp_start, netmask=network.netmask,
+        vlan=network.vlan, vlan_interface=network.bridge_interface if network.vlan else None,
+        dhcp=dhcp, dns=dns_servers(network), mtu=network.mtu,
+        hosts={mac: (address, hostname) for mac, address, hostname in hosts})
+
+
+def _rules(group: SecurityGroup, member_ips: dict[int, list[str]]) -> list[SecurityRule]:
+    """A group's rules for the firewall: protocols in lower case (None: any); a rule
+    from a source group carries its members' fixed IPs (none yet: it admits nobody)."""
+    rules = []
+    for rule in group.rules:
+        protocol = rule.protocol.lower() if rule.protocol else None
+        if rule.group_id is not None:
+            rules.append(SecurityRule(protocol, rule.from_port, rule.to_port,
+                                      remote_ips=list(member_ips.get(rule.group_id, []))))
+        else:
+            rules.append(SecurityRule(protocol, rule.from_port, rule.to_port, cidr=rule.cidr))
+    return rules

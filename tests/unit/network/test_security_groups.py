@@ -1,0 +1,213 @@
+"""Security groups: the default group, CRUD, Nova's rule validation, memberships."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from novalet import exceptions
+from novalet.db import network as db_network
+from novalet.network import api as network_api
+from novalet.network.api import NetworkAPI
+from tests.unit.network.ipam_fixtures import (InstanceFactory, Refreshes, ctx, db, make_instance,
+                                              make_net, net, refreshes)
+
+__all__ = ["db", "make_instance", "make_net", "net", "refreshes"]
+
+
+async def test_default_group_appears_on_first_sight(net: NetworkAPI) -> None:
+    (default,) = await net.list_security_groups(ctx())
+    assert (default.name, default.description, default.project_id) == ("default", "default",
+                                                                         "p1")
+    (rule,) = default.rules
+    assert (rule.group_id, rule.protocol, rule.from_port, rule.cidr) == (default.id, None,
+                                                                          None, None)
+    assert [g.name for g in await net.list_security_groups(ctx())] == ["default"]
+
+
+async def test_default_group_is_read_only(net: NetworkAPI) -> None:
+    (default,) = await net.list_security_groups(ctx())
+    with pytest.raises(network_api.SecurityGroupReadOnly, match="delete system group"):
+        await net.delete_security_group(ctx(), default.id)
+    with pytest.raises(network_api.SecurityGroupReadOnly, match="update system group"):
+        await net.update_security_group(ctx(), default.id, "x", "y")
+
+
+async def test_crud(net: NetworkAPI) -> None:
+    web = await net.create_security_group(ctx(), " web ", "web servers")
+    assert (web.name, web.description, web.rules) == ("web", "web servers", [])
+    with pytest.raises(db_network.SecurityGroupExists):
+        await net.create_security_group(ctx(), "web", "again")
+    other = await net.create_security_group(ctx("p2"), "web", "same name, other project")
+    assert other.id != web.id
+    updated = await net.update_security_group(ctx(), web.id, "www", "renamed")
+    assert (updated.name, updated.description) == ("www", "renamed")
+    assert [g.name for g in await net.list_security_groups(ctx())] == ["default", "www"]
+    assert {(g.project_id, g.name) for g in await net.list_security_groups(
+        ctx(admin=True), all_projects=True)} >= {("p1", "www"), ("p2", "web")}
+    with pytest.raises(db_network.SecurityGroupNotFound):
+        await net.get_security_group(ctx("p2"), web.id)
+    with pytest.raises(db_network.SecurityGroupNotFound):
+        await net.get_security_group(ctx(), "www")  # names are not ids
+    await net.delete_security_group(ctx(), web.id)
+    with pytest.raises(db_network.SecurityGroupNotFound):
+        await net.get_security_group(ctx(), web.id)
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    (None, "Security group name is not a string or unicode"),
+    ("", "name has a minimum character requirement of 1."),
+    ("   ", "name has a minimum character requirement of 1."),
+    ("x" * 256, "name has more than 255 characters."),
+])
+async def test_group_name_validation(net: NetworkAPI, name: Any, message: str) -> None:
+    with pytest.raises(network_api.InvalidSecurityGroupProperty) as caught:
+        await net.create_security_group(ctx(), name, "d")
+    assert caught.value.message == message
+
+
+async def test_rule_kinds(net: NetworkAPI) -> None:
+    web = await net.create_security_group(ctx(), "web", "d")
+    admins = await net.create_security_group(ctx(), "admins", "d")
+    ssh = await net.create_security_group_rule(ctx(), web.id, "tcp", 22, "22", "10.1.0.0/16")
+    assert (ssh.protocol, ssh.from_port, ssh.to_port, ssh.cidr, ssh.group_id) == (
+        "tcp", 22, 22, "10.1.0.0/16", None)
+    anywhere = await net.create_security_group_rule(ctx(), web.id, "udp", 53, 53)
+    assert anywhere.cidr == "0.0.0.0/0"
+    ping = await net.create_security_group_rule(ctx(), str(web.id), "icmp", -1, -1)
+    assert (ping.from_port, ping.to_port) == (-1, -1)
+    from_group = await net.create_security_group_rule(ctx(), web.id, "tcp", group_id=admins.id)
+    assert (from_group.from_port, from_group.to_port, from_group.group_id) == (1, 65535,
+                                                                               admins.id)
+    icmp_group = await net.create_security_group_rule(ctx(), web.id, "icmp", group_id=admins.id)
+    assert (icmp_group.from_port, icmp_group.to_port) == (-1, -1)
+    any_group = await net.create_security_group_rule(ctx(), web.id, group_id=str(admins.id))
+    assert (any_group.protocol, any_group.from_port) == (None, None)
+    assert len((await net.get_security_group(ctx(), web.id)).rules) == 6
+    sources = await net.rule_sources((await net.get_security_group(ctx(), web.id)).rules)
+    assert sources == {admins.id: ("admins", "p1")}
+
+
+@pytest.mark.parametrize(("args", "error", "message"), [
+    (("tcp", 22, 22, "10.0.0.0/33"), network_api.InvalidCidr,
+     "10.0.0.0/33 is not a valid IP network."),
+    (("tcp", 22, 22, "10.0.0.0/0"), network_api.InvalidRule,
+     "Bad prefix for network in cidr 10.0.0.0/0"),
+    (("tcp", None, None, None), network_api.InvalidRule,
+     "Not enough parameters to build a valid rule."),
+    ((None, 22, 22, None), network_api.InvalidRule,
+     "Not enough parameters to build a valid rule."),
+    (("tcp", "a", 22, None), network_api.InvalidInput,
+     "Invalid input received: To and From ports must be integers"),
+    (("icmp", "a", 0, None), network_api.InvalidInput,
+     "Invalid input received: Type and Code must be integers for ICMP protocol type"),
+    (("gre", 1, 2, None), network_api.InvalidIpProtocol, "Invalid IP protocol gre."),
+    (("tcp", 30, 20, None), network_api.InvalidPortRange,
+     "Invalid port range 30:20. Former value cannot be greater than the later"),
+    (("udp", 0, 20, None), network_api.InvalidPortRange,
+     "Invalid port range 0:20. Valid UDP ports should be between 1-65535"),
+    (("tcp", 1, 65536, None), network_api.InvalidPortRange,
+     "Invalid port range 1:65536. Valid TCP ports should be between 1-65535"),
+    (("icmp", 0, 256, None), network_api.InvalidPortRange,
+     "Invalid port range 0:256. For ICMP, the type:code must be valid"),
+])
+async def test_rule_validation(net: NetworkAPI, args: tuple[Any, ...],
+                               error: type[exceptions.NovaletError], message: str) -> None:
+    web = await net.create_security_group(ctx(), "web", "d")
+    with pytest.raises(error) as caught:
+        await net.create_security_group_rule(ctx(), web.id, *args)
+    assert caught.value.message == message
+    assert caught.value.code == 400
+
+
+async def test_rule_parents_and_duplicates(net: NetworkAPI) -> None:
+    web = await net.create_security_group(ctx(), "web", "d")
+    with pytest.raises(network_api.InvalidSecurityGroupId):
+        await net.create_security_group_rule(ctx(), "web", "tcp", 22, 22)
+    with pytest.raises(network_api.InvalidSecurityGroupId):
+        await net.create_security_group_rule(ctx(), None, "tcp", 22, 22)
+    with pytest.raises(db_network.SecurityGroupNotFound):
+        await net.create_security_group_rule(ctx(), 9999, "tcp", 22, 22)
+    with pytest.raises(db_network.SecurityGroupNotFound):
+        await net.create_security_group_rule(ctx("p2"), web.id, "tcp", 22, 22)
+    with pytest.raises(db_network.SecurityGroupNotFound):
+        await net.create_security_group_rule(ctx(), web.id, "tcp", group_id=9999)
+    await net.create_security_group_rule(ctx(), web.id, "tcp", 22, 22)
+    with pytest.raises(db_network.SecurityGroupRuleExists) as caught:
+        await net.create_security_group_rule(ctx(), web.id, "tcp", "22", 22, "0.0.0.0/0")
+    assert caught.value.message == f"This rule already exists in group {web.id}"
+
+
+async def test_rule_delete(net: NetworkAPI) -> None:
+    web = await net.create_security_group(ctx(), "web", "d")
+    rule = await net.create_security_group_rule(ctx(), web.id, "tcp", 22, 22)
+    with pytest.raises(db_network.SecurityGroupNotFound):
+        await net.delete_security_group_rule(ctx("p2"), rule.id)
+    await net.delete_security_group_rule(ctx(), rule.id)
+    with pytest.raises(db_network.SecurityGroupRuleNotFound) as caught:
+        await net.delete_security_group_rule(ctx(), rule.id)
+    assert caught.value.message == f"Rule ({rule.id}) not found"
+    with pytest.raises(db_network.SecurityGroupRuleNotFound):
+        await net.delete_security_group_rule(ctx(), "x")
+
+
+async def test_deleting_a_group_drops_rules_naming_it(net: NetworkAPI) -> None:
+    web = await net.create_security_group(ctx(), "web", "d")
+    admins = await net.create_security_group(ctx(), "admins", "d")
+    await net.create_security_group_rule(ctx(), web.id, "tcp", group_id=admins.id)
+    await net.delete_security_group(ctx(), admins.id)
+    assert (await net.get_security_group(ctx(), web.id)).rules == []
+
+
+async def test_memberships(net: NetworkAPI, make_instance: InstanceFactory,
+                           refreshes: Refreshes) -> None:
+    vm = await make_instance(host="h9")
+    web = await net.create_security_group(ctx(), "web", "d")
+    await net.allocate_for_instance(vm.uuid, "p1", "h9", "vm")
+    assert [g.name for g in await net.instance_security_groups(ctx(), vm.uuid)] == ["default"]
+    refreshes.calls.clear()
+    await net.add_security_group(ctx(), vm, "web")
+    assert refreshes.hosts == {"h9"}
+    with pytest.raises(db_network.SecurityGroupExistsForInstance):
+        await net.add_security_group(ctx(), vm, "web")
+    with pytest.raises(db_network.SecurityGroupNotFoundForProject) as caught:
+        await net.add_security_group(ctx(), vm, "nope")
+    assert caught.value.message == "Security group nope not found for project p1."
+    assert [g.name for g in await net.instance_security_groups(ctx(), vm.uuid)] == [
+        "default", "web"]
+    with pytest.raises(db_network.SecurityGroupInUse):
+        await net.delete_security_group(ctx(), web.id)
+    await net.remove_security_group(ctx(), vm, "web")
+    with pytest.raises(db_network.SecurityGroupNotExistsForInstance):
+        await net.remove_security_group(ctx(), vm, "web")
+    await net.delete_security_group(ctx(), web.id)
+
+
+async def test_rule_changes_refresh_the_project_hosts(
+        net: NetworkAPI, make_instance: InstanceFactory, refreshes: Refreshes) -> None:
+    await make_instance(host="h1")
+    await make_instance(host="h2")
+    await make_instance(project_id="p2", host="h3")
+    web = await net.create_security_group(ctx(), "web", "d")
+    refreshes.calls.clear()
+    rule = await net.create_security_group_rule(ctx(), web.id, "tcp", 80, 80)
+    await net.delete_security_group_rule(ctx(), rule.id)
+    assert refreshes.calls == [{"h1", "h2"}, {"h1", "h2"}]
+
+
+async def test_boot_groups(net: NetworkAPI, make_instance: InstanceFactory) -> None:
+    web = await net.create_security_group(ctx(), "web", "d")
+    with pytest.raises(network_api.SecurityGroupNotFoundForBoot) as caught:
+        await net.check_security_groups("p1", "u1", ["web", "nope"])
+    assert caught.value.code == 400
+    ids = await net.check_security_groups("p1", "u1", ["default", "web", "web"])
+    assert len(ids) == 2 and ids[1] == web.id
+    vm = await make_instance()
+    await net.associate_security_groups([vm.uuid], "p1", "u1", ["web"])
+    await net.allocate_for_instance(vm.uuid, "p1", "host-1", "vm")  # keeps web only
+    assert [g.name for g in await net.instance_security_groups(ctx(), vm.uuid)] == ["web"]
+    plain = await make_instance()
+    await net.associate_security_groups([plain.uuid], "p1", "u1")
+    assert [g.name for g in await net.instance_security_groups(ctx(), plain.uuid)] == [
+        "default"]

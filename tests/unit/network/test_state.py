@@ -1,0 +1,126 @@
+"""What a host is told to enforce, and what server views read, from the database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import event
+
+from novalet.db.engine import Database
+from novalet.network.api import NetworkAPI
+from novalet.network.model import FloatingNat, SecurityRule
+from novalet.network.state import host_state
+from tests.unit.network.ipam_fixtures import (InstanceFactory, NetFactory, ctx, db, make_instance,
+                                              make_net, net, refreshes)
+
+__all__ = ["db", "make_instance", "make_net", "net", "refreshes"]
+
+
+async def test_state_of_a_host(net: NetworkAPI, make_instance: InstanceFactory) -> None:
+    one = await make_instance(host="h1", name="one")
+    two = await make_instance(host="h1", name="two")
+    far = await make_instance(host="h2", name="far")
+    idle = await make_instance(host="h1", name="idle")  # no NIC (e.g. still building)
+    (v1,) = await net.allocate_for_instance(one.uuid, "p1", "h1", "one")
+    (v2,) = await net.allocate_for_instance(two.uuid, "p1", "h1", "two")
+    (vf,) = await net.allocate_for_instance(far.uuid, "p1", "h2", "far")
+    web = await net.create_security_group(ctx(), "web", "d")
+    await net.create_security_group_rule(ctx(), web.id, "TCP", 22, 22, "10.1.0.0/16")
+    await net.add_security_group(ctx(), two, "web")
+    floating = (await net.allocate_floating_ip(ctx())).floating
+    await net.associate_floating_ip(ctx(), one, floating.address)
+
+    state = await host_state(net.db, net.conf, "h1")
+    assert state.host == "h1" and state.public_interface is None
+    (network,) = state.networks
+    assert (network.cidr, network.bridge, network.gateway, network.dhcp_start, network.dhcp,
+            network.dns, network.vlan) == ("10.0.0.0/24", "nvbr0", "10.0.0.1", "10.0.0.2",
+                                           True, ["10.0.0.1"], None)
+    # single network host: dnsmasq knows every guest of the network
+    assert network.hosts == {v1.address: (v1.fixed_ip, "one"), v2.address: (v2.fixed_ip, "two"),
+                             vf.address: (vf.fixed_ip, "far")}
+    assert [i.instance_uuid for i in state.instances] == [one.uuid, two.uuid]
+    assert idle.uuid not in [i.instance_uuid for i in state.instances]
+    by_uuid = {i.instance_uuid: i for i in state.instances}
+    members = sorted([v1.fixed_ip, v2.fixed_ip, vf.fixed_ip])
+    default_rule = SecurityRule(None, None, None, remote_ips=members)
+    assert [v.fixed_ip for v in by_uuid[one.uuid].vifs] == [v1.fixed_ip]
+    assert by_uuid[one.uuid].vifs[0].floating_ips == [floating.address]
+    assert _sorted(by_uuid[one.uuid].rules) == [default_rule]
+    assert _sorted(by_uuid[two.uuid].rules) == [
+        default_rule, SecurityRule("tcp", 22, 22, cidr="10.1.0.0/16")]
+    assert state.floating == [FloatingNat(floating.address, v1.fixed_ip, None)]
+    assert state.metadata_port == 8775
+
+
+def _sorted(rules: list[SecurityRule]) -> list[SecurityRule]:
+    for rule in rules:
+        rule.remote_ips.sort()
+    return sorted(rules, key=lambda r: (r.protocol or "", r.cidr or ""))
+
+
+async def test_multi_host_state_is_local(make_net: NetFactory,
+                                         make_instance: InstanceFactory) -> None:
+    net = await make_net(multi_host=True, public_interface="eth0")
+    await net.create_network(ctx(admin=True), label="other", cidr="10.5.0.0/24")
+    one = await make_instance(host="h1", name="one")
+    far = await make_instance(host="h2", name="far")
+    (v1,) = await net.allocate_for_instance(one.uuid, "p1", "h1", "one")
+    await net.allocate_for_instance(far.uuid, "p1", "h2", "far")
+    floating = (await net.allocate_floating_ip(ctx())).floating
+    await net.associate_floating_ip(ctx(), far, floating.address)
+    state = await host_state(net.db, net.conf, "h1")
+    (network,) = state.networks  # "other" has no guest here
+    assert network.hosts == {v1.address: (v1.fixed_ip, "one")}
+    assert state.floating == []
+    far_state = await host_state(net.db, net.conf, "h2")
+    assert [(f.floating_ip, f.interface) for f in far_state.floating] == [
+        (floating.address, "eth0")]
+    assert far_state.public_interface == "eth0"
+    assert (await host_state(net.db, net.conf, "nowhere")).networks == []
+
+
+async def test_vlan_state(make_net: NetFactory, make_instance: InstanceFactory) -> None:
+    net = await make_net(network_manager="vlan", fixed_range="10.0.0.0/16",
+                         vlan_interface="eth1")
+    vm = await make_instance("pa", host="h1")
+    await net.allocate_for_instance(vm.uuid, "pa", "h1", "vm")
+    (network,) = (await host_state(net.db, net.conf, "h1")).networks
+    assert (network.vlan, network.vlan_interface, network.bridge) == (100, "eth1", "nvbr100")
+
+
+@contextmanager
+def count_queries(db: Database) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_server_networking_for_many_servers_in_two_queries(
+        net: NetworkAPI, make_instance: InstanceFactory) -> None:
+    vms = [await make_instance() for _ in range(40)]
+    for vm in vms:
+        await net.allocate_for_instance(vm.uuid, "p1", "host-1", vm.hostname)
+    floating = (await net.allocate_floating_ip(ctx())).floating
+    await net.associate_floating_ip(ctx(), vms[0], floating.address)
+    await net.add_security_group(ctx(), vms[0],
+                                 (await net.create_security_group(ctx(), "web", "d")).name)
+    with count_queries(net.db) as statements:
+        views = await net.server_networking([vm.uuid for vm in vms])
+    assert len(statements) == 2
+    first = views[vms[0].uuid]
+    assert [(a.label, a.address, a.kind) for a in first.addresses] == [
+        ("private", "10.0.0.2", "fixed"), ("private", floating.address, "floating")]
+    assert first.addresses[0].mac == first.addresses[1].mac
+    assert first.security_groups == ["default", "web"]
+    assert views[vms[1].uuid].security_groups == ["default"]
+    assert await net.server_networking([]) == {}
