@@ -868,6 +868,14 @@ async def instance_host(db: Database, instance_uuid: str) -> str | None:
             Instance.uuid == instance_uuid))).scalar_one_or_none()
 
 
+async def instance_owner(db: Database, instance_uuid: str) -> tuple[str, str | None] | None:
+    """(project id, host) of an instance, deleted or not; None when there is no row."""
+    async with db.transaction() as s:
+        row = (await s.execute(select(Instance.project_id, Instance.host).where(
+            Instance.uuid == instance_uuid))).first()
+    return (row[0], row[1]) if row is not None else None
+
+
 async def host_snapshot(db: Database, host: str, multi_host: bool) -> HostSnapshot:
     """What one host serves, read in one transaction: multi_host, the networks and
     floating IPs of its own instances; else every network and floating IP."""

@@ -511,17 +511,21 @@ class NetworkAPI:
 
         return await db.create_network(self.db, plan, for_project=project_id)
 
-    async def deallocate_for_instance(self, instance_uuid: str, project_id: str | None = None
-                                      ) -> list[Vif]:
+    async def deallocate_for_instance(self, instance_uuid: str) -> list[Vif]:
         """Release the instance's fixed IPs and NICs, detach its floating IPs (they
         stay allocated to the project, except auto-assigned ones) and drop its
-        security group memberships. Returns the NICs it had (for DHCP release)."""
+        security group memberships. Returns the NICs it had (for DHCP release).
+        Hosts of the project's instances and the instance's own are refreshed."""
         rows = await db.deallocate_instance(self.db, instance_uuid)
-        if rows:
-            LOG.info("Released %s of instance %s", ", ".join(
-                r.fixed_ip.address for r in rows if r.fixed_ip), instance_uuid)
-        if project_id is not None:
-            await self._refresh(await db.project_hosts(self.db, project_id))
+        if not rows:
+            return []
+        LOG.info("Released %s of instance %s", ", ".join(
+            r.fixed_ip.address for r in rows if r.fixed_ip), instance_uuid)
+        owner = await db.instance_owner(self.db, instance_uuid)
+        if owner is not None:
+            project_id, host = owner
+            hosts = await db.project_hosts(self.db, project_id)
+            await self._refresh(hosts | {host} if host else hosts)
         return [self._vif(row) for row in rows if row.fixed_ip is not None]
 
     async def vifs_for_instance(self, instance_uuid: str) -> list[Vif]:
@@ -754,13 +758,13 @@ class NetworkAPI:
         return (await db.instance_groups(self.db, [instance_uuid])).get(instance_uuid, [])
 
     async def add_security_group(self, ctx: RequestContext, instance: Any, name: str) -> None:
-        """Make the instance a member of the project's group `name`."""
-        group = await db.get_group_by_name(self.db, ctx.project_id or "", name)
+        """Make the instance a member of its project's group `name`."""
+        group = await db.get_group_by_name(self.db, instance.project_id, name)
         await db.add_instance_group(self.db, instance.uuid, group.id)
         await self._refresh(await db.project_hosts(self.db, group.project_id))
 
     async def remove_security_group(self, ctx: RequestContext, instance: Any, name: str) -> None:
-        group = await db.get_group_by_name(self.db, ctx.project_id or "", name)
+        group = await db.get_group_by_name(self.db, instance.project_id, name)
         await db.remove_instance_group(self.db, instance.uuid, group.id)
         await self._refresh(await db.project_hosts(self.db, group.project_id))
 

@@ -135,7 +135,7 @@ async def test_instance_delete_detaches_but_keeps_allocation(
     await net.allocate_for_instance(vm.uuid, "p1", "host-1", "vm")
     floating = (await net.allocate_floating_ip(ctx())).floating
     await net.associate_floating_ip(ctx(), vm, floating.address)
-    await net.deallocate_for_instance(vm.uuid, "p1")
+    await net.deallocate_for_instance(vm.uuid)
     (row,) = await net.list_floating_ips(ctx())
     assert row.floating.id == floating.id and row.fixed_address is None
 
@@ -150,5 +150,5 @@ async def test_auto_assigned_floating_ip(make_net: NetFactory,
     assert row.floating.auto_assigned and row.instance_uuid == vm.uuid
     with pytest.raises(network_api.CannotDisassociateAutoAssigned):
         await net.disassociate_floating_ip(ctx(), vm, "172.24.4.1")
-    await net.deallocate_for_instance(vm.uuid, "p1")
+    await net.deallocate_for_instance(vm.uuid)
     assert await net.list_floating_ips(ctx()) == []  # back in the pool

@@ -10,11 +10,12 @@ from sqlalchemy import func, select
 from novalet import exceptions
 from novalet.db import network as db_network
 from novalet.db.engine import Database
-from novalet.db.models import FixedIp, VirtualInterface
+from novalet.db.models import FixedIp, FloatingIp, VirtualInterface
 from novalet.network import api as network_api
 from novalet.network.api import NetworkAPI
-from tests.unit.network.ipam_fixtures import (InstanceFactory, NetFactory, ctx, db, make_conf,
-                                              make_instance, make_net, net, refreshes)
+from tests.unit.network.ipam_fixtures import (InstanceFactory, NetFactory, Refreshes, ctx, db,
+                                              make_conf, make_instance, make_net, net,
+                                              refreshes)
 
 __all__ = ["db", "make_instance", "make_net", "net", "refreshes"]
 
@@ -41,7 +42,6 @@ async def test_ensure_defaults_is_idempotent(db: Database, net: NetworkAPI) -> N
     assert len(await db_network.list_networks(db)) == 1
     assert await net.floating_ip_pools() == ["public"]
     async with db.transaction() as s:
-        from novalet.db.models import FloatingIp
         count = (await s.execute(select(func.count(FloatingIp.id)))).scalar_one()
     assert count == 254  # 172.24.4.1 .. .254
 
@@ -123,7 +123,7 @@ async def test_release_returns_the_address_and_it_is_reused_last(
         db: Database, net: NetworkAPI, make_instance: InstanceFactory) -> None:
     one, two = await make_instance(), await make_instance()
     (vif,) = await net.allocate_for_instance(one.uuid, "p1", "host-1", "vm1")
-    released = await net.deallocate_for_instance(one.uuid, "p1")
+    released = await net.deallocate_for_instance(one.uuid)
     assert [v.fixed_ip for v in released] == [vif.fixed_ip]
     assert await net.vifs_for_instance(one.uuid) == []
     assert await net.instance_security_groups(ctx(), one.uuid) == []
@@ -279,3 +279,17 @@ async def test_vlan_add_network_to_project_and_modes(
 async def test_mode_must_be_known(make_net: NetFactory) -> None:
     with pytest.raises(exceptions.Invalid):
         await make_net(network_manager="neutron")
+
+
+async def test_release_refreshes_the_project_hosts(
+        net: NetworkAPI, make_instance: InstanceFactory, refreshes: Refreshes) -> None:
+    gone = await make_instance(host="h1")
+    await make_instance(host="h2")
+    await make_instance(project_id="p2", host="h3")
+    await net.allocate_for_instance(gone.uuid, "p1", "h1", "gone")
+    refreshes.calls.clear()
+    await net.deallocate_for_instance(gone.uuid)
+    assert refreshes.calls == [{"h1", "h2"}]
+    refreshes.calls.clear()
+    assert await net.deallocate_for_instance(gone.uuid) == []  # nothing left: no refresh
+    assert refreshes.calls == []

@@ -114,7 +114,7 @@ async def server_index(req: ApiRequest) -> dict[str, Any]:
     return {"security_groups": await groups_view(req, groups)}
 
 
-def _group_name(action: str, value: Any) -> str:
+def _group_name(value: Any) -> str:
     if not isinstance(value, dict):
         raise ValidationError(reason="Missing parameter dict")
     if "name" not in value:
@@ -127,7 +127,7 @@ def _group_name(action: str, value: Any) -> str:
 
 async def add_to_server(req: ApiRequest, value: Any) -> Reply:
     """Server action addSecurityGroup {"name"}."""
-    name = _group_name("addSecurityGroup", value)
+    name = _group_name(value)
     instance = await req.app.compute.get(req.ctx, req.path["server_id"])
     enforce(req.ctx, "os_compute_api:os-security-groups:add", instance.project_id)
     await req.app.network.add_security_group(req.ctx, instance, name)
@@ -136,7 +136,7 @@ async def add_to_server(req: ApiRequest, value: Any) -> Reply:
 
 async def remove_from_server(req: ApiRequest, value: Any) -> Reply:
     """Server action removeSecurityGroup {"name"}."""
-    name = _group_name("removeSecurityGroup", value)
+    name = _group_name(value)
     instance = await req.app.compute.get(req.ctx, req.path["server_id"])
     enforce(req.ctx, "os_compute_api:os-security-groups:remove", instance.project_id)
     await req.app.network.remove_security_group(req.ctx, instance, name)
