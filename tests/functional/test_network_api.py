@@ -488,3 +488,24 @@ async def test_vlan_mode_networks(vlan_api: Api) -> None:
     assert _error(await api.request("DELETE", f"{V}/os-networks/{spare['id']}",
                                     user="admin"), 409) == (
         f"Network {spare['id']} is still in use.")
+
+
+async def test_boot_on_a_named_network_with_a_named_group(api: Api) -> None:
+    """Requested networks and security groups at create reach the server."""
+    nets = (await api.request("GET", "/compute/v2.1/os-networks", user="admin",
+                              version="2.35")).json()["networks"]
+    resp = await api.request("POST", "/compute/v2.1/os-security-groups", version="2.35",
+                             json={"security_group": {"name": "web", "description": "w"}})
+    assert resp.status_code == 200, resp.text
+    server = await boot(api, "netted", version="2.37", wait="ACTIVE",
+                        networks=[{"uuid": nets[0]["id"]}], security_groups=[{"name": "web"}])
+    assert list(server["addresses"]) == [nets[0]["label"]]
+    assert server["security_groups"] == [{"name": "web"}]
+    resp = await api.request("POST", "/compute/v2.1/servers", version="2.37", json={
+        "server": {"name": "x", "imageRef": server["image"]["id"], "flavorRef": "1",
+                   "networks": [{"uuid": "6a0bd0a5-0000-4000-8000-000000000000"}]}})
+    assert resp.status_code == 400
+    resp = await api.request("POST", "/compute/v2.1/servers", version="2.37", json={
+        "server": {"name": "x", "imageRef": server["image"]["id"], "flavorRef": "1",
+                   "networks": "auto", "security_groups": [{"name": "nope"}]}})
+    assert resp.status_code == 400

@@ -29,6 +29,7 @@ from novalet.db import instance_actions, instances, placement, services
 from novalet.db.engine import Database
 from novalet.db.models import Instance, InstanceMetadata, InstanceTag
 from novalet.image.api import ImageService
+from novalet.network.api import NetworkAPI
 from novalet.rpc.bus import Bus
 
 LOG = logging.getLogger(__name__)
@@ -68,7 +69,8 @@ class CreateRequest:
     description: str | None = None
     hostname: str | None = None
     tags: list[str] = field(default_factory=list)
-    networks: Any = "auto"
+    networks: Any = "auto"  # "auto", "none", or [{"uuid": ..., "fixed_ip": ...}]
+    security_groups: list[str] = field(default_factory=list)
     config_drive: bool = False
     access_ip_v4: str | None = None
     access_ip_v6: str | None = None
@@ -88,7 +90,8 @@ def sanitize_hostname(name: str, default: str = "server") -> str:
 class ComputeAPI:
     def __init__(self, db: Database, bus: Bus, conf: config.Config, *,
                  images: ImageService, flavors: FlavorService,
-                 keypairs: KeypairService) -> None:
+                 keypairs: KeypairService, network: NetworkAPI) -> None:
+        self.network = network
         self.db = db
         self.conf = conf
         self.images = images
@@ -114,6 +117,12 @@ class ComputeAPI:
             except exceptions.NotFound:
                 raise InvalidRequest(reason="Invalid key_name provided.") from None
         zone, force_host, force_node = await self._parse_zone(ctx, req)
+        if isinstance(req.networks, list):
+            await self.network.check_requested_networks(
+                ctx.project_id or "", [(n["uuid"], n.get("fixed_ip")) for n in req.networks])
+        if req.security_groups:
+            await self.network.check_security_groups(ctx.project_id or "", ctx.user_id,
+                                                     req.security_groups)
         _check_user_data(req.user_data)
         reservation_id = "r-" + "".join(secrets.choice(string.ascii_lowercase +
                                                        string.digits) for _ in range(8))
@@ -123,6 +132,8 @@ class ComputeAPI:
                                       reservation_id) for i in range(count)]
         await instances.create(self.db, records)
         uuids = [r.uuid for r in records]
+        await self.network.associate_security_groups(uuids, ctx.project_id or "", ctx.user_id,
+                                                     req.security_groups or None)
         await instance_actions.start(self.db, ctx, uuids, "create")
         spec = RequestSpec(instance_uuids=uuids, project_id=ctx.project_id or "",
                            user_id=ctx.user_id or "", vcpus=flavor.vcpus,
@@ -152,7 +163,8 @@ class ComputeAPI:
             reservation_id=reservation_id, launch_index=index,
             access_ip_v4=req.access_ip_v4, access_ip_v6=req.access_ip_v6,
             scheduler_hints=req.scheduler_hints,
-            system_metadata={"image_properties": _image_properties(image), "image": image},
+            system_metadata={"image_properties": _image_properties(image), "image": image,
+                             "requested_networks": req.networks},
             metadata_items=[InstanceMetadata(key=k, value=v) for k, v in req.metadata.items()],
             tags=[InstanceTag(tag=t) for t in dict.fromkeys(req.tags)])
 

@@ -31,4 +31,5 @@ class ApiServices:
         self.keypairs = KeypairService(self.db)
         self.network = NetworkAPI(self.db, conf)
         self.compute = ComputeAPI(self.db, self.bus, conf, images=self.images,
-                                  flavors=self.flavors, keypairs=self.keypairs)
+                                  flavors=self.flavors, keypairs=self.keypairs,
+                                  network=self.network)

@@ -19,6 +19,7 @@ HISTORY: list[tuple[str, str]] = [
     ("2.2", "Keypairs have a type (ssh or x509)."),
     ("2.3", "Servers show OS-EXT-SRV-ATTR reservation_id, launch_index, hostname, "
             "kernel_id, ramdisk_id, root_device_name and user_data to admins."),
+    ("2.4", "os-fixed-ips shows `reserved`."),
     ("2.7", "Adding project access to a public flavor is a 409."),
     ("2.9", "Servers show `locked`."),
     ("2.10", "Admins can name a user_id on keypair calls."),
@@ -27,10 +28,13 @@ HISTORY: list[tuple[str, str]] = [
     ("2.21", "Instance actions of deleted servers can be listed."),
     ("2.26", "Server tags (the tags API and `tags` in server bodies)."),
     ("2.35", "Keypair lists are paged with limit and marker."),
-    ("2.36", "Limits drop the network quotas (floating IPs, security groups)."),
+    ("2.36", "Limits drop the network quotas; os-networks, os-fixed-ips, os-floating-ips, "
+             "os-floating-ip-pools, os-security-groups and os-security-group-rules "
+             "answer 404."),
     ("2.37", "Server create requires `networks`; it may be the string auto or none."),
     ("2.38", "An unknown `status` filter is a 400."),
     ("2.39", "Limits drop maxImageMeta."),
+    ("2.44", "addFloatingIp and removeFloatingIp answer 404."),
     ("2.45", "createImage returns the new image's id in the body, not a Location."),
     ("2.47", "A server's flavor is embedded (original_name, sizes, extra_specs) "
              "instead of linked by id."),

@@ -66,7 +66,9 @@ async def create(req: ApiRequest) -> Reply:
     first = records[0]
     password = body["server"].get("adminPass") or generate_password()
     server = {**server_view.brief(req, first), "OS-DCF:diskConfig": "MANUAL",
-              "security_groups": [{"name": "default"}], "adminPass": password}
+              "security_groups": [{"name": name} for name in
+                                  (request.security_groups or ["default"])],
+              "adminPass": password}
     del server["name"]
     location = server_view.links(req, "servers", first.uuid)[0]["href"]
     return Reply({"server": server}, 202, {"Location": location})
@@ -83,9 +85,13 @@ def _create_request(req: ApiRequest, body: dict[str, Any]) -> CreateRequest:
         raise ValidationError(reason="min_count must be <= max_count")
     hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
     networks = server.get("networks", "auto")
-    if isinstance(networks, list) and networks:
-        wanted = networks[0].get("uuid", networks[0].get("port", ""))
-        raise ValidationError(reason=f"Network {wanted} could not be found.")
+    if isinstance(networks, list):
+        if any(n.get("port") for n in networks):
+            raise ValidationError(reason="Ports need the network service (Neutron), which "
+                                  "this cloud does not run; ask for a network uuid.")
+        networks = [{"uuid": n["uuid"], **({"fixed_ip": n["fixed_ip"]} if n.get("fixed_ip")
+                                             else {})} for n in networks if n.get("uuid")]
+    groups = [g.get("name") for g in server.get("security_groups", []) if isinstance(g, dict)]
     if server.get("hostname") and max_count > 1:
         raise ValidationError(reason="Unable to specify a hostname when creating more "
                               "than one server")
@@ -96,7 +102,8 @@ def _create_request(req: ApiRequest, body: dict[str, Any]) -> CreateRequest:
         metadata=server.get("metadata", {}), user_data=server.get("user_data"),
         availability_zone=server.get("availability_zone"),
         description=server.get("description"), hostname=server.get("hostname"),
-        tags=server.get("tags", []), networks=networks,
+        tags=server.get("tags", []), networks=networks or "auto",
+        security_groups=[g for g in groups if g],
         config_drive=to_bool(server.get("config_drive") or False),
         access_ip_v4=server.get("accessIPv4"), access_ip_v6=server.get("accessIPv6"),
         scheduler_hints=hints, host=server.get("host"),
