@@ -30,6 +30,7 @@ integration: install  ## real clients against a running `novalet up`
 bench: install   ## benchmarks (print figures; not tests)
 	.venv/bin/python bench/boot_fake.py
 	.venv/bin/python bench/boot_real.py
+	.venv/bin/python bench/network.py
 
 lint: install    ## ruff and mypy (strict)
 	.venv/bin/ruff check src tests bench

@@ -17,79 +17,14 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
-from novalet.image.testimage import builder
-
-BIN = Path(sys.executable).parent
-ROOT = Path(__file__).resolve().parents[1]
-CONF = "[DEFAULT]\ncompute_driver = qemu\n"
-MARKER = "NOVALET-GUEST-READY uuid={uuid}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Cloud:
-    def __init__(self, url: str, state: Path) -> None:
-        self.url = url
-        self.state = state
-        self.client = httpx.AsyncClient(base_url=url, timeout=120)
-        self.headers: dict[str, str] = {}
-
-    async def login(self) -> None:
-        resp = await self.client.post("/identity/v3/auth/tokens", json={"auth": {
-            "identity": {"methods": ["password"], "password": {"user": {
-                "name": "admin", "domain": {"id": "default"}, "password": "admin"}}},
-            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})
-        resp.raise_for_status()
-        self.headers = {"X-Auth-Token": resp.headers["X-Subject-Token"],
-                        "OpenStack-API-Version": "compute 2.100"}
-
-    async def setup(self) -> str:
-        await self.client.post("/compute/v2.1/flavors", headers=self.headers, json={
-            "flavor": {"name": "bench", "ram": 128, "vcpus": 1, "disk": 1, "id": "bench"}})
-        resp = await self.client.get("/image/v2/images?name=novalet-tiny",
-                                     headers=self.headers)
-        return str(resp.json()["images"][0]["id"])
-
-    async def boot(self, image: str, name: str) -> str:
-        resp = await self.client.post("/compute/v2.1/servers", headers=self.headers, json={
-            "server": {"name": name, "imageRef": image, "flavorRef": "bench",
-                       "networks": "none"}})
-        resp.raise_for_status()
-        return str(resp.json()["server"]["id"])
-
-    async def wait_marker(self, uuid: str) -> None:
-        while True:
-            resp = await self.client.post(f"/compute/v2.1/servers/{uuid}/action",
-                                          headers=self.headers,
-                                          json={"os-getConsoleOutput": {"length": 50}})
-            if resp.status_code == 200 and MARKER.format(uuid=uuid) in resp.json()["output"]:
-                return
-            await asyncio.sleep(0.05)
-
-    async def delete_all(self) -> None:
-        resp = await self.client.get("/compute/v2.1/servers", headers=self.headers)
-        ids = [s["id"] for s in resp.json()["servers"]]
-        for uuid in ids:
-            await self.client.delete(f"/compute/v2.1/servers/{uuid}", headers=self.headers)
-        while (await self.client.get("/compute/v2.1/servers",
-                                     headers=self.headers)).json()["servers"]:
-            await asyncio.sleep(0.2)
+from realcloud import MARKER, Cloud, running_cloud
 
 
 def qemu_argv(uuid: str) -> list[str]:
@@ -139,6 +74,8 @@ class HandStarted:
             if flag in argv:
                 i = argv.index(flag)
                 del argv[i:i + 2]
+        # The guest's tap belongs to the deleted server; eight copies can't share one.
+        argv = [re.sub(r"^tap,id=(net\d+),.*$", r"user,id=\1,restrict=on", a) for a in argv]
         proc = subprocess.Popen(argv, cwd=run_dir, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         return proc, run_dir / "console.log"
@@ -200,43 +137,10 @@ async def measure(cloud: Cloud, work: Path) -> dict[str, str]:
     return figures
 
 
-def start(state: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    conf = state.parent / "novalet.conf"
-    conf.write_text(CONF)
-    log = open(state.parent / "novalet.log", "w")
-    proc = subprocess.Popen([str(BIN / "novalet"), "up", "--state-dir", str(state),
-                             "--config-file", str(conf), "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(f"{url}/compute/v2.1/", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise SystemExit((state.parent / "novalet.log").read_text())
-
-
 def main() -> None:
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
-    image = ROOT / ".cache" / "bench-testimage" / "novalet-tiny.qcow2"
-    builder.build_test_image(image, progress=lambda line: print(line, file=sys.stderr))
-    with tempfile.TemporaryDirectory(prefix="novalet-bench-") as tmp:
-        state = Path(tmp) / "state"
-        target = builder.default_output(state)
-        target.parent.mkdir(parents=True)
-        for src, dst in ((image, target), (builder.kernel_path(image),
-                                           builder.kernel_path(target)),
-                         (builder.ramdisk_path(image), builder.ramdisk_path(target))):
-            shutil.copyfile(src, dst)
-        proc, url = start(state)
-        cloud = Cloud(url, state)
-        try:
-            figures = asyncio.run(measure(cloud, Path(tmp) / "hand"))
-        finally:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=60)
+    with running_cloud() as cloud:
+        figures = asyncio.run(measure(cloud, cloud.state.parent / "hand"))
     print(f"novalet bench/boot_real.py  ({os.cpu_count()} cores, TCG unless KVM works)")
     for name, value in figures.items():
         print(f"  {name:34} {value}")

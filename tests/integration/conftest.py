@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from novalet.image import testimage
@@ -116,3 +117,42 @@ def guest_image(request: pytest.FixtureRequest) -> Path:
                                cache_dir=cache / "debs")
     print(f"test image ready in {time.monotonic() - started:.1f} s", file=sys.stderr)
     return output
+
+
+def remove_networks(cloud: RunningCloud, bridge: str, timeout: float = 30) -> None:
+    """Delete the cloud's networks (admin, microversion 2.35) and wait until the host
+    has no bridge, dnsmasq or novalet firewall table left for them."""
+    base = f"http://127.0.0.1:{cloud.port}"
+    with httpx.Client(base_url=base, timeout=30) as client:
+        resp = client.post("/identity/v3/auth/tokens", json={"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": "admin", "domain": {"id": "default"}, "password": "admin"}}},
+            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})
+        headers = {"X-Auth-Token": resp.headers["X-Subject-Token"],
+                   "OpenStack-API-Version": "compute 2.35"}
+        for network in client.get("/compute/v2.1/os-networks",
+                                  headers=headers).json()["networks"]:
+            resp = client.delete(f"/compute/v2.1/os-networks/{network['id']}",
+                                 headers=headers)
+            assert resp.status_code == 202, resp.text
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = host_leftovers(bridge)
+        if not left:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"left behind after deleting every network: {left}")
+
+
+def host_leftovers(bridge: str) -> list[str]:
+    """Kernel objects and processes of `bridge` (and novalet's tables) still there."""
+    left = []
+    if Path(f"/sys/class/net/{bridge}").exists():
+        left.append(f"bridge {bridge}")
+    dnsmasq = subprocess.run(["pgrep", "-f", f"dnsmasq.*--interface={bridge}"],
+                             capture_output=True, text=True).stdout.split()
+    left += [f"dnsmasq pid {pid}" for pid in dnsmasq]
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True,
+                            text=True).stdout
+    left += [line for line in tables.splitlines() if "novalet" in line]
+    return left

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from novalet.image.testimage import builder
-from tests.integration.conftest import RunningCloud, start_cloud, stop_cloud
+from tests.integration.conftest import RunningCloud, remove_networks, start_cloud, stop_cloud
 
 pytestmark = pytest.mark.integration
 
@@ -24,6 +24,9 @@ CONF = """[DEFAULT]
 compute_driver = qemu
 sync_power_state_interval = 2
 shutdown_timeout = 20
+[network]
+fixed_range = 10.232.0.0/24
+flat_network_bridge = nvbrguest
 [qemu]
 virt_type = auto
 reboot_timeout = 20
@@ -65,6 +68,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory, guest_image: Path
                                              cloud="novalet"):
             admin("server", "delete", "--wait", server["ID"], cloud="novalet",  # type: ignore[index]
                   check=False)
+        remove_networks(running, "nvbrguest")
         stop_cloud(running)
 
 

@@ -305,7 +305,9 @@ class NetworkAPI:
                                                or self._opt("vlan_interface") or None)
             return planned, addresses
 
-        return await db.create_network(self.db, plan)
+        network = await db.create_network(self.db, plan)
+        await self._refresh({"*"})
+        return network
 
     def _network_plan(self, label: str, network: ipaddress.IPv4Network,
                       options: dict[str, Any]
@@ -365,8 +367,10 @@ class NetworkAPI:
         return network
 
     async def delete_network(self, ctx: RequestContext, network_uuid: str) -> None:
-        """NetworkInUse (409) while it belongs to a project or has allocated addresses."""
+        """NetworkInUse (409) while it belongs to a project or has allocated addresses.
+        Every network host then takes its bridge, DHCP server and rules down."""
         await db.delete_network(self.db, network_uuid)
+        await self._refresh({"*"})
 
     async def add_network_to_project(self, ctx: RequestContext, project_id: str,
                                      network_uuid: str | None) -> Network:

@@ -1,0 +1,178 @@
+"""Real guests on real networks: DHCP from dnsmasq, the metadata service through the
+169.254.169.254 DNAT, security groups and floating IPs in nftables."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from novalet.image.testimage import builder
+from tests.integration.conftest import RunningCloud, remove_networks, start_cloud, stop_cloud
+
+pytestmark = pytest.mark.integration
+
+CONF = """[DEFAULT]
+compute_driver = qemu
+force_config_drive = false
+[network]
+fixed_range = 10.231.0.0/24
+floating_ip_pools = public=172.31.231.0/28
+flat_network_bridge = nvbrtest
+"""
+HTTPD = """#!/bin/sh
+mkdir -p /www && echo guest-{name}-ok > /www/ok
+busybox httpd -p 8000 -h /www
+{extra}
+"""
+PROBE = """(while true; do
+  if timeout 3 wget -q -O - http://{target}:8000/ok >/dev/null 2>&1; then
+    echo NOVALET-PROBE ok >/dev/ttyS0; else echo NOVALET-PROBE blocked >/dev/ttyS0; fi
+  sleep 1; done) &"""
+
+
+class Api:
+    """The compute API as the demo user, at a version that still has the proxies."""
+
+    def __init__(self, cloud: RunningCloud) -> None:
+        base = f"http://127.0.0.1:{cloud.port}"
+        self.client = httpx.Client(base_url=base, timeout=60)
+        resp = self.client.post("/identity/v3/auth/tokens", json={"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": "demo", "domain": {"id": "default"}, "password": "demo"}}},
+            "scope": {"project": {"name": "demo", "domain": {"id": "default"}}}}})
+        self.headers = {"X-Auth-Token": resp.headers["X-Subject-Token"],
+                        "OpenStack-API-Version": "compute 2.35"}
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        resp = self.client.request(method, f"/compute/v2.1{path}", headers=self.headers,
+                                   **kwargs)
+        assert resp.status_code < 400, resp.text
+        return resp.json() if resp.content else None
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory, guest_image: Path
+          ) -> Iterator[RunningCloud]:
+    root = tmp_path_factory.mktemp("net-cloud")
+    state = root / "state"
+    target = builder.default_output(state)
+    target.parent.mkdir(parents=True)
+    for src, dst in ((guest_image, target),
+                     (builder.kernel_path(guest_image), builder.kernel_path(target)),
+                     (builder.ramdisk_path(guest_image), builder.ramdisk_path(target))):
+        shutil.copyfile(src, dst)
+    (root / "novalet.conf").write_text(CONF)
+    running = start_cloud(state, "--config-file", str(root / "novalet.conf"))
+    running.openstack("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1",
+                      "t.small", cloud="novalet")
+    try:
+        yield running
+    finally:
+        for server in running.openstack_json("server", "list", "--all-projects",
+                                             cloud="novalet"):
+            running.openstack("server", "delete", "--wait", server["ID"],  # type: ignore[index]
+                              cloud="novalet", check=False)
+        remove_networks(running, "nvbrtest")
+        stop_cloud(running)
+
+
+def boot(cloud: RunningCloud, name: str, user_data: str, tmp_path: Path,
+         *extra: str) -> dict[str, Any]:
+    script = tmp_path / f"{name}.sh"
+    script.write_text(user_data)
+    server = cloud.openstack_json("server", "create", "--flavor", "t.small", "--image",
+                                  "novalet-tiny", "--user-data", str(script), *extra,
+                                  "--wait", name)
+    return server  # type: ignore[return-value]
+
+
+def wait_console(cloud: RunningCloud, name: str, pattern: str, timeout: float = 120,
+                 after: int = 0) -> str:
+    """The console once `pattern` appears in it past its first `after` characters."""
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        text = cloud.openstack("console", "log", "show", name).stdout
+        if re.search(pattern, text[after:]):
+            return text
+        time.sleep(1)
+    raise AssertionError(f"{pattern!r} never appeared on {name}:\n{text[-3000:]}\n"
+                         f"--- server log ---\n{cloud.tail(80)}")
+
+
+def fixed_ip(cloud: RunningCloud, name: str) -> str:
+    shown = cloud.openstack_json("server", "show", name)
+    addresses = shown["addresses"]  # type: ignore[index]
+    return str(next(iter(addresses.values()))[0])
+
+
+def reachable(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=3).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_dhcp_metadata_groups_and_floating_ips(cloud: RunningCloud, tmp_path: Path) -> None:
+    api = Api(cloud)
+    first = boot(cloud, "web1", HTTPD.format(name="web1", extra=""), tmp_path)
+    text = wait_console(cloud, "web1", f"NOVALET-GUEST-READY uuid={first['id']}"
+                                       " hostname=web1")
+    ip1 = fixed_ip(cloud, "web1")
+    # hostname=web1 came from the metadata service: no config drive is attached.
+    assert f"eth0 has address {ip1}" in text, "the guest's DHCP address is not its fixed IP"
+
+    # Same (default) group: a second guest reaches the first; the host does not.
+    boot(cloud, "probe", HTTPD.format(name="probe", extra=PROBE.format(target=ip1)), tmp_path)
+    wait_console(cloud, "probe", "NOVALET-PROBE ok")
+    assert not reachable(f"http://{ip1}:8000/ok"), "the default group let the host in"
+
+    # A group of its own cuts the probe off until a rule lets it in again.
+    group = api.call("POST", "/os-security-groups", json={
+        "security_group": {"name": "alone", "description": "no members but web1"}})
+    gid = group["security_group"]["id"]
+    api.call("POST", f"/servers/{first['id']}/action",
+             json={"addSecurityGroup": {"name": "alone"}})
+    api.call("POST", f"/servers/{first['id']}/action",
+             json={"removeSecurityGroup": {"name": "default"}})
+    seen = len(cloud.openstack("console", "log", "show", "probe").stdout)
+    wait_console(cloud, "probe", "NOVALET-PROBE blocked", after=seen)
+    rule = api.call("POST", "/os-security-group-rules", json={"security_group_rule": {
+        "parent_group_id": gid, "ip_protocol": "tcp", "from_port": 8000, "to_port": 8000,
+        "cidr": "0.0.0.0/0"}})
+    deadline = time.monotonic() + 30
+    while not reachable(f"http://{ip1}:8000/ok") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert reachable(f"http://{ip1}:8000/ok"), "the rule did not let the host in"
+    api.call("DELETE", f"/os-security-group-rules/{rule['security_group_rule']['id']}")
+    deadline = time.monotonic() + 30
+    while reachable(f"http://{ip1}:8000/ok") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not reachable(f"http://{ip1}:8000/ok"), "removing the rule left the port open"
+
+    # A floating IP reaches the guest (given a rule) and stops when disassociated.
+    api.call("POST", "/os-security-group-rules", json={"security_group_rule": {
+        "parent_group_id": gid, "ip_protocol": "tcp", "from_port": 8000, "to_port": 8000,
+        "cidr": "0.0.0.0/0"}})
+    floating = api.call("POST", "/os-floating-ips", json={"pool": "public"})["floating_ip"]
+    address = floating["ip"]
+    api.call("POST", f"/servers/{first['id']}/action",
+             json={"addFloatingIp": {"address": address}})
+    deadline = time.monotonic() + 30
+    while not reachable(f"http://{address}:8000/ok") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert httpx.get(f"http://{address}:8000/ok", timeout=5).text.strip() == "guest-web1-ok"
+    api.call("POST", f"/servers/{first['id']}/action",
+             json={"removeFloatingIp": {"address": address}})
+    deadline = time.monotonic() + 30
+    while reachable(f"http://{address}:8000/ok") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not reachable(f"http://{address}:8000/ok")
+    api.call("DELETE", f"/os-floating-ips/{floating['id']}")
