@@ -140,12 +140,14 @@ def test_boot_reboot_stop_start_pause_suspend(cloud: RunningCloud, tmp_path: Pat
     assert len(re.findall("NOVALET-GUEST-READY", text)) == 1, "resume rebooted the guest"
     cloud.openstack("server", "reboot", "--wait", "vm1")
     wait_console(cloud, "vm1", "NOVALET-GUEST-READY", count=2)
+    cloud.openstack("server", "reboot", "--hard", "--wait", "vm1")
+    wait_console(cloud, "vm1", "NOVALET-GUEST-READY", count=3)
     cloud.openstack("server", "stop", "vm1")
     wait_status(cloud, "vm1", "SHUTOFF")
     assert qemu_pid(uuid) is None
     cloud.openstack("server", "start", "vm1")
     wait_status(cloud, "vm1", "ACTIVE")
-    wait_console(cloud, "vm1", "NOVALET-GUEST-READY", count=3)
+    wait_console(cloud, "vm1", "NOVALET-GUEST-READY", count=4)
 
 
 def test_snapshot_boots_a_second_server(cloud: RunningCloud) -> None:

@@ -305,9 +305,9 @@ class NetworkAPI:
                                                or self._opt("vlan_interface") or None)
             return planned, addresses
 
-        network = await db.create_network(self.db, plan)
+        created = await db.create_network(self.db, plan)
         await self._refresh({"*"})
-        return network
+        return created
 
     def _network_plan(self, label: str, network: ipaddress.IPv4Network,
                       options: dict[str, Any]
