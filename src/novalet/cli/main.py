@@ -39,6 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="virt driver: qemu runs real guests (default), fake keeps them "
                          "in memory")
 
+    metadata = sub.add_parser(
+        "metadata", help="run only the metadata service",
+        description="Serve instance metadata (what guests reach at 169.254.169.254) "
+                    "from the cloud's database, until Ctrl-C.")
+    _common(metadata)
+    metadata.add_argument("--listen", dest="metadata_listen", metavar="ADDR",
+                          help="address to bind (default [metadata] listen, 127.0.0.1)")
+    metadata.add_argument("--port", dest="metadata_port", type=int,
+                          help="port (default [metadata] port, 8775)")
+
     manage = sub.add_parser("manage", help="administer the cloud's database",
                             description="Administer the cloud's database.")
     manage_sub = manage.add_subparsers(dest="manage_command", metavar="AREA", required=True)
@@ -67,7 +77,8 @@ def load_conf(args: argparse.Namespace) -> config.Config:
         conf.set("DEFAULT", "debug", True)
     for section, name, attr in (("api", "listen", "listen"), ("api", "port", "port"),
                                 ("DEFAULT", "compute_driver", "driver"),
-                                ("metadata", "port", "metadata_port")):
+                                ("metadata", "port", "metadata_port"),
+                                ("metadata", "listen", "metadata_listen")):
         value = getattr(args, attr, None)
         if value is not None:
             conf.set(section, name, value)
@@ -94,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         conf.state_path.mkdir(parents=True, exist_ok=True)
         run(conf, started_at)
         return 0
+    if args.command == "metadata":
+        from novalet.service.metadata import run as run_metadata
+        return run_metadata(conf)
     return _db_sync(conf)
 
 

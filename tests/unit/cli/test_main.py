@@ -11,6 +11,7 @@ from novalet.cli.main import build_parser, load_conf, main
 
 def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (["--help"], ["up", "--help"], ["manage", "db", "sync", "--help"],
+                 ["metadata", "--help"], ["image", "build-test", "--help"],
                  ["config", "sample", "--help"]):
         with pytest.raises(SystemExit) as exit_:
             main(argv)
