@@ -176,3 +176,41 @@ def test_dhcp_metadata_groups_and_floating_ips(cloud: RunningCloud, tmp_path: Pa
         time.sleep(0.5)
     assert not reachable(f"http://{address}:8000/ok")
     api.call("DELETE", f"/os-floating-ips/{floating['id']}")
+
+
+SPOOF = """#!/bin/sh
+(sleep 1
+ if timeout 10 wget -q -O /tmp/own http://169.254.169.254/openstack/latest/meta_data.json
+ then echo "NOVALET-CONTROL ok $(grep -o '"uuid": *"[^"]*"' /tmp/own)"
+ else echo NOVALET-CONTROL failed; fi
+ ip addr flush dev eth0
+ ip addr add {victim}/24 dev eth0
+ ip route add default via {gateway}
+ if timeout 10 wget -q -O /tmp/stolen http://169.254.169.254/openstack/latest/meta_data.json
+ then echo "NOVALET-SPOOF got $(grep -o '"uuid": *"[^"]*"' /tmp/stolen)"
+ else echo NOVALET-SPOOF blocked; fi) >/dev/ttyS0 2>&1 &
+"""
+
+
+def test_a_guest_cannot_spoof_another_to_read_its_metadata(cloud: RunningCloud,
+                                                            tmp_path: Path) -> None:
+    victim = boot(cloud, "victim", "#!/bin/sh\ntrue\n", tmp_path)
+    wait_console(cloud, "victim", "NOVALET-GUEST-READY")
+    victim_ip = fixed_ip(cloud, "victim")
+    gateway = victim_ip.rsplit(".", 1)[0] + ".1"
+    thief = boot(cloud, "thief", SPOOF.format(victim=victim_ip, gateway=gateway), tmp_path)
+    text = wait_console(cloud, "thief", "NOVALET-SPOOF (blocked|got)")
+    assert f"NOVALET-CONTROL ok \"uuid\": \"{thief['id']}\"" in text, text[-2000:]
+    assert "NOVALET-SPOOF blocked" in text, text[-2000:]
+    after = text.split("NOVALET-CONTROL")[-1]
+    assert victim["id"] not in after
+    assert "not found" not in after and "applet" not in after, after  # the spoof really ran
+
+
+def test_config_drive_gives_identity_without_any_network(cloud: RunningCloud,
+                                                         tmp_path: Path) -> None:
+    server = boot(cloud, "islander", "#!/bin/sh\ntrue\n", tmp_path, "--nic", "none",
+                  "--config-drive", "True")
+    wait_console(cloud, "islander",
+                 f"NOVALET-GUEST-READY uuid={server['id']} hostname=islander")
+    assert cloud.openstack_json("server", "show", "islander")["addresses"] == {}  # type: ignore[index]
