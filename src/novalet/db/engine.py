@@ -62,3 +62,8 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def rows_matched(result: Any) -> int:
+    """Rows an UPDATE or DELETE matched."""
+    return int(result.rowcount)

@@ -17,15 +17,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from novalet import exceptions
 from novalet.common.timeutils import utcnow
-from novalet.db.engine import Database
+from novalet.db import security_groups as db_groups
+from novalet.db.engine import Database, rows_matched
 from novalet.db.models import (FixedIp, FloatingIp, Instance, Network, SecurityGroup,
-                               SecurityGroupInstance, SecurityGroupRule, VirtualInterface)
+                               SecurityGroupInstance, VirtualInterface)
 
 # Enough for every contender of a boot storm to find its own row.
 _CAS_ATTEMPTS = 64
@@ -74,40 +75,6 @@ class FloatingIpNotFoundForAddress(exceptions.NotFound):
 
 class NoMoreFloatingIps(exceptions.NotFound):
     msg_fmt = "No more floating IPs in pool %(pool)s."
-
-
-class SecurityGroupNotFound(exceptions.NotFound):
-    msg_fmt = "Security group %(security_group_id)s not found."
-
-
-class SecurityGroupNotFoundForProject(exceptions.NotFound):
-    msg_fmt = "Security group %(security_group_id)s not found for project %(project_id)s."
-
-
-class SecurityGroupExists(exceptions.Invalid):
-    msg_fmt = "Security group %(name)s already exists for project %(project_id)s."
-
-
-class SecurityGroupInUse(exceptions.Invalid):
-    msg_fmt = "Security group is still in use"
-
-
-class SecurityGroupRuleExists(exceptions.Invalid):
-    msg_fmt = "This rule already exists in group %(group_id)s"
-
-
-class SecurityGroupRuleNotFound(exceptions.NotFound):
-    msg_fmt = "Rule (%(rule_id)s) not found"
-
-
-class SecurityGroupExistsForInstance(exceptions.Invalid):
-    msg_fmt = ("Security group %(security_group_id)s is already associated with the "
-               "instance %(instance_id)s")
-
-
-class SecurityGroupNotExistsForInstance(exceptions.Invalid):
-    msg_fmt = ("Security group %(security_group_id)s is not associated with the "
-               "instance %(instance_id)s")
 
 
 # --- joined reads -----------------------------------------------------------
@@ -169,11 +136,6 @@ class HostSnapshot:
     dhcp_hosts: dict[int, list[tuple[str, str, str]]]
     # (floating address, fixed address, interface)
     floating: list[tuple[str, str, str | None]]
-
-
-def _matched(result: Any) -> int:
-    """Rows an UPDATE or DELETE matched."""
-    return int(result.rowcount)
 
 
 def random_mac() -> str:
@@ -274,7 +236,7 @@ async def claim_network(db: Database, project_id: str, network_uuid: str | None 
                 Network.id == network_id, Network.project_id.is_(None)).values(
                 project_id=project_id, updated_at=utcnow()).execution_options(
                 synchronize_session=False))
-            if _matched(claimed) == 1:
+            if rows_matched(claimed) == 1:
                 return await _network_by_id(s, network_id)
     return None
 
@@ -283,7 +245,7 @@ async def set_network_fields(db: Database, network_uuid: str, values: dict[str, 
     async with db.transaction() as s:
         result = await s.execute(update(Network).where(Network.uuid == network_uuid).values(
             **values, updated_at=utcnow()).execution_options(synchronize_session=False))
-    if _matched(result) == 0:
+    if rows_matched(result) == 0:
         raise NetworkNotFound(network_id=network_uuid)
 
 
@@ -365,7 +327,7 @@ async def _claim_fixed_ip(s: AsyncSession, network_id: int, instance_uuid: str, 
         claimed = await s.execute(update(FixedIp).where(FixedIp.id == chosen, *free).values(
             instance_uuid=instance_uuid, virtual_interface_id=vif_id, allocated=True,
             host=host, updated_at=utcnow()).execution_options(synchronize_session=False))
-        if _matched(claimed) == 1:
+        if rows_matched(claimed) == 1:
             fixed: FixedIp = (await s.execute(select(FixedIp).where(
                 FixedIp.id == chosen).execution_options(populate_existing=True))).scalar_one()
             return fixed
@@ -484,7 +446,7 @@ async def set_fixed_ip_reserved(db: Database, address: str, reserved: bool) -> N
     async with db.transaction() as s:
         result = await s.execute(update(FixedIp).where(FixedIp.address == address).values(
             reserved=reserved, updated_at=utcnow()).execution_options(synchronize_session=False))
-    if _matched(result) == 0:
+    if rows_matched(result) == 0:
         raise FixedIpNotFoundForAddress(address=address)
 
 
@@ -532,7 +494,7 @@ async def allocate_floating_ip(db: Database, project_id: str, pool: str,
                 FloatingIp.id == chosen, *free).values(
                 project_id=project_id, auto_assigned=auto_assigned,
                 updated_at=utcnow()).execution_options(synchronize_session=False))
-            if _matched(claimed) == 1:
+            if rows_matched(claimed) == 1:
                 return (await s.execute(select(FloatingIp).where(
                     FloatingIp.id == chosen).execution_options(
                     populate_existing=True))).scalar_one()
@@ -583,7 +545,7 @@ async def disassociate_floating_ip(db: Database, floating_id: int) -> bool:
             FloatingIp.id == floating_id, FloatingIp.fixed_ip_id.is_not(None)).values(
             fixed_ip_id=None, host=None, updated_at=utcnow()).execution_options(
             synchronize_session=False))
-    return bool(_matched(result))
+    return bool(rows_matched(result))
 
 
 async def release_floating_ip(db: Database, floating_id: int) -> bool:
@@ -594,261 +556,7 @@ async def release_floating_ip(db: Database, floating_id: int) -> bool:
             FloatingIp.project_id.is_not(None)).values(
             project_id=None, auto_assigned=False, updated_at=utcnow()).execution_options(
             synchronize_session=False))
-    return bool(_matched(result))
-
-
-# --- security groups ----------------------------------------------------------
-
-def _groups_query() -> Select[SecurityGroup]:
-    return select(SecurityGroup).execution_options(populate_existing=True)
-
-
-async def _group_by_name(s: AsyncSession, project_id: str, name: str) -> SecurityGroup | None:
-    return (await s.execute(_groups_query().where(
-        SecurityGroup.project_id == project_id,
-        SecurityGroup.name == name))).scalar_one_or_none()
-
-
-async def ensure_default_group(db: Database, project_id: str, user_id: str | None
-                               ) -> SecurityGroup:
-    """The project's `default` group, created on first use with one rule: any
-    traffic from members of the group itself."""
-    async with db.transaction() as s:
-        group = await _group_by_name(s, project_id, "default")
-        if group is not None:
-            return group
-        try:
-            async with s.begin_nested():
-                group = SecurityGroup(name="default", description="default",
-                                      project_id=project_id, user_id=user_id)
-                s.add(group)
-                await s.flush()
-                s.add(SecurityGroupRule(parent_group_id=group.id, group_id=group.id))
-        except IntegrityError:
-            pass  # created concurrently: read theirs
-        created = await _group_by_name(s, project_id, "default")
-        assert created is not None
-        return created
-
-
-async def create_group(db: Database, project_id: str, user_id: str | None, name: str,
-                       description: str) -> SecurityGroup:
-    try:
-        async with db.transaction() as s:
-            group = SecurityGroup(name=name, description=description, project_id=project_id,
-                                  user_id=user_id)
-            s.add(group)
-            await s.flush()
-            created: SecurityGroup = (await s.execute(_groups_query().where(
-                SecurityGroup.id == group.id))).scalar_one()
-            return created
-    except IntegrityError:
-        raise SecurityGroupExists(name=name, project_id=project_id) from None
-
-
-async def get_group(db: Database, group_id: int, project_id: str | None = None
-                    ) -> SecurityGroup:
-    """The group; SecurityGroupNotFound when missing or (project_id given) of
-    another project."""
-    query = _groups_query().where(SecurityGroup.id == group_id)
-    if project_id is not None:
-        query = query.where(SecurityGroup.project_id == project_id)
-    async with db.transaction() as s:
-        group = (await s.execute(query)).scalar_one_or_none()
-    if group is None:
-        raise SecurityGroupNotFound(security_group_id=group_id)
-    return group
-
-
-async def get_group_by_name(db: Database, project_id: str, name: str) -> SecurityGroup:
-    async with db.transaction() as s:
-        group = await _group_by_name(s, project_id, name)
-    if group is None:
-        raise SecurityGroupNotFoundForProject(security_group_id=name, project_id=project_id)
-    return group
-
-
-async def groups_by_names(db: Database, project_id: str, names: Sequence[str]
-                          ) -> dict[str, SecurityGroup]:
-    async with db.transaction() as s:
-        groups = (await s.execute(_groups_query().where(
-            SecurityGroup.project_id == project_id,
-            SecurityGroup.name.in_(list(names))))).scalars()
-        return {g.name: g for g in groups}
-
-
-async def list_groups(db: Database, project_id: str | None) -> list[SecurityGroup]:
-    """The project's groups (None: every project's), by project and name."""
-    query = _groups_query().order_by(SecurityGroup.project_id, SecurityGroup.name)
-    if project_id is not None:
-        query = query.where(SecurityGroup.project_id == project_id)
-    async with db.transaction() as s:
-        return list((await s.execute(query)).scalars())
-
-
-async def group_names(db: Database, group_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
-    """id -> (name, project_id) of the groups: how rules name their source group."""
-    ids = list(set(group_ids))
-    if not ids:
-        return {}
-    async with db.transaction() as s:
-        rows = (await s.execute(select(SecurityGroup.id, SecurityGroup.name,
-                                       SecurityGroup.project_id).where(
-            SecurityGroup.id.in_(ids)))).all()
-    return {row[0]: (row[1], row[2]) for row in rows}
-
-
-async def update_group(db: Database, group_id: int, name: str, description: str
-                       ) -> SecurityGroup:
-    try:
-        async with db.transaction() as s:
-            group = (await s.execute(_groups_query().where(
-                SecurityGroup.id == group_id))).scalar_one_or_none()
-            if group is None:
-                raise SecurityGroupNotFound(security_group_id=group_id)
-            project_id: str = group.project_id
-            group.name, group.description = name, description
-            await s.flush()
-            updated: SecurityGroup = group
-            return updated
-    except IntegrityError:
-        raise SecurityGroupExists(name=name, project_id=project_id) from None
-
-
-async def _group_in_use(s: AsyncSession, group_id: int) -> bool:
-    used = (await s.execute(
-        select(SecurityGroupInstance.instance_uuid)
-        .join(Instance, Instance.uuid == SecurityGroupInstance.instance_uuid)
-        .where(SecurityGroupInstance.security_group_id == group_id,
-               Instance.deleted.is_(False)).limit(1))).first()
-    return used is not None
-
-
-async def delete_group(db: Database, group_id: int) -> None:
-    """Delete a group, its rules and the rules of other groups that name it as a
-    source; SecurityGroupInUse while a live instance is a member."""
-    async with db.transaction() as s:
-        if await _group_in_use(s, group_id):
-            raise SecurityGroupInUse()
-        await s.execute(delete(SecurityGroupRule).where(
-            (SecurityGroupRule.parent_group_id == group_id)
-            | (SecurityGroupRule.group_id == group_id)))
-        await s.execute(delete(SecurityGroupInstance).where(
-            SecurityGroupInstance.security_group_id == group_id))
-        result = await s.execute(delete(SecurityGroup).where(SecurityGroup.id == group_id))
-    if _matched(result) == 0:
-        raise SecurityGroupNotFound(security_group_id=group_id)
-
-
-_RULE_KEYS = ("group_id", "cidr", "from_port", "to_port", "protocol")
-
-
-async def create_rule(db: Database, parent_group_id: int, values: dict[str, Any]
-                      ) -> SecurityGroupRule:
-    """Add a rule to a group; SecurityGroupRuleExists when one with the same source,
-    protocol and ports is there already."""
-    async with db.transaction() as s:
-        existing = (await s.execute(select(SecurityGroupRule).where(
-            SecurityGroupRule.parent_group_id == parent_group_id))).scalars()
-        for rule in existing:
-            if all(getattr(rule, k) == values.get(k) for k in _RULE_KEYS):
-                raise SecurityGroupRuleExists(group_id=parent_group_id)
-        rule = SecurityGroupRule(parent_group_id=parent_group_id,
-                                 **{k: values.get(k) for k in _RULE_KEYS})
-        s.add(rule)
-        await s.flush()
-        return rule
-
-
-async def get_rule(db: Database, rule_id: int) -> SecurityGroupRule:
-    async with db.transaction() as s:
-        rule = await s.get(SecurityGroupRule, rule_id)
-    if rule is None:
-        raise SecurityGroupRuleNotFound(rule_id=rule_id)
-    return rule
-
-
-async def delete_rule(db: Database, rule_id: int) -> None:
-    async with db.transaction() as s:
-        result = await s.execute(delete(SecurityGroupRule).where(
-            SecurityGroupRule.id == rule_id))
-    if _matched(result) == 0:
-        raise SecurityGroupRuleNotFound(rule_id=rule_id)
-
-
-async def add_instance_groups(db: Database, instance_uuids: Sequence[str],
-                              group_ids: Sequence[int], only_if_none: bool = False) -> None:
-    """Make the instances members of the groups (memberships they have are kept).
-    only_if_none: skip instances that are members of any group already."""
-    async with db.transaction() as s:
-        have = set((await s.execute(select(
-            SecurityGroupInstance.instance_uuid, SecurityGroupInstance.security_group_id
-        ).where(SecurityGroupInstance.instance_uuid.in_(list(instance_uuids))))).all())
-        members = {uuid for uuid, _ in have}
-        for uuid in instance_uuids:
-            if only_if_none and uuid in members:
-                continue
-            for group_id in dict.fromkeys(group_ids):
-                if (uuid, group_id) not in have:
-                    s.add(SecurityGroupInstance(security_group_id=group_id, instance_uuid=uuid))
-
-
-async def add_instance_group(db: Database, instance_uuid: str, group_id: int) -> None:
-    try:
-        async with db.transaction() as s:
-            s.add(SecurityGroupInstance(security_group_id=group_id, instance_uuid=instance_uuid))
-    except IntegrityError:
-        raise SecurityGroupExistsForInstance(security_group_id=group_id,
-                                             instance_id=instance_uuid) from None
-
-
-async def remove_instance_group(db: Database, instance_uuid: str, group_id: int) -> None:
-    async with db.transaction() as s:
-        result = await s.execute(delete(SecurityGroupInstance).where(
-            SecurityGroupInstance.instance_uuid == instance_uuid,
-            SecurityGroupInstance.security_group_id == group_id))
-    if _matched(result) == 0:
-        raise SecurityGroupNotExistsForInstance(security_group_id=group_id,
-                                                instance_id=instance_uuid)
-
-
-async def instance_groups(db: Database, instance_uuids: Sequence[str]
-                          ) -> dict[str, list[SecurityGroup]]:
-    """Each instance's groups (with their rules), by name."""
-    async with db.transaction() as s:
-        return await _instance_groups(s, instance_uuids)
-
-
-async def _instance_groups(s: AsyncSession, instance_uuids: Sequence[str]
-                           ) -> dict[str, list[SecurityGroup]]:
-    result: dict[str, list[SecurityGroup]] = defaultdict(list)
-    if not instance_uuids:
-        return result
-    rows = (await s.execute(
-        select(SecurityGroupInstance.instance_uuid, SecurityGroup)
-        .join(SecurityGroup, SecurityGroup.id == SecurityGroupInstance.security_group_id)
-        .where(SecurityGroupInstance.instance_uuid.in_(list(instance_uuids)))
-        .order_by(SecurityGroup.name))).all()
-    for uuid, group in rows:
-        result[uuid].append(group)
-    return result
-
-
-async def instance_group_names(db: Database, instance_uuids: Sequence[str]
-                               ) -> dict[str, list[str]]:
-    """Each instance's group names, in one query (for server views)."""
-    result: dict[str, list[str]] = defaultdict(list)
-    if not instance_uuids:
-        return result
-    async with db.transaction() as s:
-        rows = (await s.execute(
-            select(SecurityGroupInstance.instance_uuid, SecurityGroup.name)
-            .join(SecurityGroup, SecurityGroup.id == SecurityGroupInstance.security_group_id)
-            .where(SecurityGroupInstance.instance_uuid.in_(list(instance_uuids)))
-            .order_by(SecurityGroup.name))).all()
-    for uuid, name in rows:
-        result[uuid].append(name)
-    return result
+    return bool(rows_matched(result))
 
 
 # --- hosts ----------------------------------------------------------------------
@@ -887,7 +595,7 @@ async def host_snapshot(db: Database, host: str, multi_host: bool) -> HostSnapsh
         uuids = [i.uuid for i in instances]
         nics = dict(await _interfaces(s, uuids))
         instances = [i for i in instances if i.uuid in nics]
-        groups = dict(await _instance_groups(s, [i.uuid for i in instances]))
+        groups = dict(await db_groups.groups_of_instances(s, [i.uuid for i in instances]))
         sources = {rule.group_id for gs in groups.values() for g in gs for rule in g.rules
                    if rule.group_id is not None}
         member_ips: dict[int, list[str]] = defaultdict(list)

@@ -23,6 +23,7 @@ from typing import Any
 from novalet import config, exceptions
 from novalet.common.context import RequestContext
 from novalet.db import network as db
+from novalet.db import security_groups as db_groups
 from novalet.db.engine import Database
 from novalet.db.models import FixedIp, Network, SecurityGroup, SecurityGroupRule
 from novalet.db.network import AddressRow, FixedRow, FloatingRow, InterfaceRow
@@ -461,7 +462,7 @@ class NetworkAPI:
                                                 address)
                     for network, address in targets]
             default = await self._default_group(project_id, user_id)
-            await db.add_instance_groups(self.db, [instance_uuid], [default.id],
+            await db_groups.add_instance_groups(self.db, [instance_uuid], [default.id],
                                          only_if_none=True)
             if self._opt("auto_assign_floating_ip") and rows[0].fixed_ip is not None:
                 floating = await db.allocate_floating_ip(
@@ -543,7 +544,7 @@ class NetworkAPI:
         result: dict[str, ServerNetworking] = {}
         for row in await db.addresses(self.db, instance_uuids):
             result.setdefault(row.instance_uuid, ServerNetworking()).addresses.append(row)
-        for uuid, names in (await db.instance_group_names(self.db, instance_uuids)).items():
+        for uuid, names in (await db_groups.instance_group_names(self.db, instance_uuids)).items():
             result.setdefault(uuid, ServerNetworking()).security_groups = names
         return result
 
@@ -654,7 +655,7 @@ class NetworkAPI:
     # --- security groups -----------------------------------------------------------
 
     async def _default_group(self, project_id: str, user_id: str | None) -> SecurityGroup:
-        group = await db.ensure_default_group(self.db, project_id, user_id)
+        group = await db_groups.ensure_default_group(self.db, project_id, user_id)
         self._have_default.add(project_id)
         return group
 
@@ -668,7 +669,7 @@ class NetworkAPI:
         admins may ask for every project's."""
         await self._ensure_default(ctx)
         project = None if (all_projects and ctx.is_admin) else ctx.project_id or ""
-        return await db.list_groups(self.db, project)
+        return await db_groups.list_groups(self.db, project)
 
     async def get_security_group(self, ctx: RequestContext, group_id: str | int
                                  ) -> SecurityGroup:
@@ -677,8 +678,8 @@ class NetworkAPI:
         await self._ensure_default(ctx)
         number = _to_int(group_id)
         if number is None:
-            raise db.SecurityGroupNotFound(security_group_id=group_id)
-        return await db.get_group(self.db, number,
+            raise db_groups.SecurityGroupNotFound(security_group_id=group_id)
+        return await db_groups.get_group(self.db, number,
                                   None if ctx.is_admin else ctx.project_id or "")
 
     async def create_security_group(self, ctx: RequestContext, name: Any, description: Any
@@ -686,7 +687,7 @@ class NetworkAPI:
         name, description = _group_property(name, "name"), _group_property(
             description, "description")
         await self._ensure_default(ctx)
-        group = await db.create_group(self.db, ctx.project_id or "", ctx.user_id, name,
+        group = await db_groups.create_group(self.db, ctx.project_id or "", ctx.user_id, name,
                                       description)
         LOG.info("Created security group %s", name)
         return group
@@ -698,20 +699,20 @@ class NetworkAPI:
             description, "description")
         if group.name in RO_SECURITY_GROUPS:
             raise SecurityGroupReadOnly(action="update", name=group.name)
-        return await db.update_group(self.db, group.id, name, description)
+        return await db_groups.update_group(self.db, group.id, name, description)
 
     async def delete_security_group(self, ctx: RequestContext, group_id: str | int) -> None:
         group = await self.get_security_group(ctx, group_id)
         if group.name in RO_SECURITY_GROUPS:
             raise SecurityGroupReadOnly(action="delete", name=group.name)
-        await db.delete_group(self.db, group.id)
+        await db_groups.delete_group(self.db, group.id)
         LOG.info("Deleted security group %s", group.name)
         await self._refresh(await db.project_hosts(self.db, group.project_id))
 
     async def rule_sources(self, rules: Sequence[SecurityGroupRule]
                            ) -> dict[int, tuple[str, str]]:
         """Source group id -> (name, project id) for the rules that name one."""
-        return await db.group_names(self.db, [r.group_id for r in rules if r.group_id])
+        return await db_groups.group_names(self.db, [r.group_id for r in rules if r.group_id])
 
     async def create_security_group_rule(self, ctx: RequestContext, parent_group_id: Any,
                                          ip_protocol: Any = None, from_port: Any = None,
@@ -732,7 +733,7 @@ class NetworkAPI:
             network, _, prefix = values["cidr"].partition("/")
             if network not in ("0.0.0.0", "::") and prefix == "0":
                 raise InvalidRule(reason=f"Bad prefix for network in cidr {values['cidr']}")
-        rule = await db.create_rule(self.db, parent.id, values)
+        rule = await db_groups.create_rule(self.db, parent.id, values)
         LOG.info("Security group %s added %s ingress (%s:%s)", parent.name, rule.protocol,
                  rule.from_port, rule.to_port)
         await self._refresh(await db.project_hosts(self.db, parent.project_id))
@@ -747,11 +748,11 @@ class NetworkAPI:
     async def delete_security_group_rule(self, ctx: RequestContext, rule_id: str | int) -> None:
         number = _to_int(rule_id)
         if number is None:
-            raise db.SecurityGroupRuleNotFound(rule_id=rule_id)
+            raise db_groups.SecurityGroupRuleNotFound(rule_id=rule_id)
         await self._ensure_default(ctx)
-        rule = await db.get_rule(self.db, number)
+        rule = await db_groups.get_rule(self.db, number)
         parent = await self.get_security_group(ctx, rule.parent_group_id)
-        await db.delete_rule(self.db, rule.id)
+        await db_groups.delete_rule(self.db, rule.id)
         LOG.info("Security group %s removed %s ingress (%s:%s)", parent.name, rule.protocol,
                  rule.from_port, rule.to_port)
         await self._refresh(await db.project_hosts(self.db, parent.project_id))
@@ -759,17 +760,17 @@ class NetworkAPI:
     async def instance_security_groups(self, ctx: RequestContext, instance_uuid: str
                                        ) -> list[SecurityGroup]:
         await self._ensure_default(ctx)
-        return (await db.instance_groups(self.db, [instance_uuid])).get(instance_uuid, [])
+        return (await db_groups.instance_groups(self.db, [instance_uuid])).get(instance_uuid, [])
 
     async def add_security_group(self, ctx: RequestContext, instance: Any, name: str) -> None:
         """Make the instance a member of its project's group `name`."""
-        group = await db.get_group_by_name(self.db, instance.project_id, name)
-        await db.add_instance_group(self.db, instance.uuid, group.id)
+        group = await db_groups.get_group_by_name(self.db, instance.project_id, name)
+        await db_groups.add_instance_group(self.db, instance.uuid, group.id)
         await self._refresh(await db.project_hosts(self.db, group.project_id))
 
     async def remove_security_group(self, ctx: RequestContext, instance: Any, name: str) -> None:
-        group = await db.get_group_by_name(self.db, instance.project_id, name)
-        await db.remove_instance_group(self.db, instance.uuid, group.id)
+        group = await db_groups.get_group_by_name(self.db, instance.project_id, name)
+        await db_groups.remove_instance_group(self.db, instance.uuid, group.id)
         await self._refresh(await db.project_hosts(self.db, group.project_id))
 
     async def check_security_groups(self, project_id: str, user_id: str | None,
@@ -778,7 +779,7 @@ class NetworkAPI:
         `default` always exists."""
         default = await self._default_group(project_id, user_id)
         wanted = [n for n in dict.fromkeys(names) if n != "default"]
-        found = await db.groups_by_names(self.db, project_id, wanted)
+        found = await db_groups.groups_by_names(self.db, project_id, wanted)
         for name in wanted:
             if name not in found:
                 raise SecurityGroupNotFoundForBoot(name=name, project_id=project_id)
@@ -790,7 +791,7 @@ class NetworkAPI:
         """Make new instances members of the named groups (none named: default);
         call at create so that views show them before the build allocates."""
         ids = await self.check_security_groups(project_id, user_id, names or ["default"])
-        await db.add_instance_groups(self.db, instance_uuids, ids)
+        await db_groups.add_instance_groups(self.db, instance_uuids, ids)
 
     # --- refresh -------------------------------------------------------------------
 

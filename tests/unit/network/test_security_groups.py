@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from novalet import exceptions
-from novalet.db import network as db_network
+from novalet.db import security_groups as db_groups
 from novalet.network import api as network_api
 from novalet.network.api import NetworkAPI
 from tests.unit.network.ipam_fixtures import (InstanceFactory, Refreshes, ctx, db, make_instance,
@@ -37,7 +37,7 @@ async def test_default_group_is_read_only(net: NetworkAPI) -> None:
 async def test_crud(net: NetworkAPI) -> None:
     web = await net.create_security_group(ctx(), " web ", "web servers")
     assert (web.name, web.description, web.rules) == ("web", "web servers", [])
-    with pytest.raises(db_network.SecurityGroupExists):
+    with pytest.raises(db_groups.SecurityGroupExists):
         await net.create_security_group(ctx(), "web", "again")
     other = await net.create_security_group(ctx("p2"), "web", "same name, other project")
     assert other.id != web.id
@@ -46,12 +46,12 @@ async def test_crud(net: NetworkAPI) -> None:
     assert [g.name for g in await net.list_security_groups(ctx())] == ["default", "www"]
     assert {(g.project_id, g.name) for g in await net.list_security_groups(
         ctx(admin=True), all_projects=True)} >= {("p1", "www"), ("p2", "web")}
-    with pytest.raises(db_network.SecurityGroupNotFound):
+    with pytest.raises(db_groups.SecurityGroupNotFound):
         await net.get_security_group(ctx("p2"), web.id)
-    with pytest.raises(db_network.SecurityGroupNotFound):
+    with pytest.raises(db_groups.SecurityGroupNotFound):
         await net.get_security_group(ctx(), "www")  # names are not ids
     await net.delete_security_group(ctx(), web.id)
-    with pytest.raises(db_network.SecurityGroupNotFound):
+    with pytest.raises(db_groups.SecurityGroupNotFound):
         await net.get_security_group(ctx(), web.id)
 
 
@@ -127,14 +127,14 @@ async def test_rule_parents_and_duplicates(net: NetworkAPI) -> None:
         await net.create_security_group_rule(ctx(), "web", "tcp", 22, 22)
     with pytest.raises(network_api.InvalidSecurityGroupId):
         await net.create_security_group_rule(ctx(), None, "tcp", 22, 22)
-    with pytest.raises(db_network.SecurityGroupNotFound):
+    with pytest.raises(db_groups.SecurityGroupNotFound):
         await net.create_security_group_rule(ctx(), 9999, "tcp", 22, 22)
-    with pytest.raises(db_network.SecurityGroupNotFound):
+    with pytest.raises(db_groups.SecurityGroupNotFound):
         await net.create_security_group_rule(ctx("p2"), web.id, "tcp", 22, 22)
-    with pytest.raises(db_network.SecurityGroupNotFound):
+    with pytest.raises(db_groups.SecurityGroupNotFound):
         await net.create_security_group_rule(ctx(), web.id, "tcp", group_id=9999)
     await net.create_security_group_rule(ctx(), web.id, "tcp", 22, 22)
-    with pytest.raises(db_network.SecurityGroupRuleExists) as caught:
+    with pytest.raises(db_groups.SecurityGroupRuleExists) as caught:
         await net.create_security_group_rule(ctx(), web.id, "tcp", "22", 22, "0.0.0.0/0")
     assert caught.value.message == f"This rule already exists in group {web.id}"
 
@@ -142,13 +142,13 @@ async def test_rule_parents_and_duplicates(net: NetworkAPI) -> None:
 async def test_rule_delete(net: NetworkAPI) -> None:
     web = await net.create_security_group(ctx(), "web", "d")
     rule = await net.create_security_group_rule(ctx(), web.id, "tcp", 22, 22)
-    with pytest.raises(db_network.SecurityGroupNotFound):
+    with pytest.raises(db_groups.SecurityGroupNotFound):
         await net.delete_security_group_rule(ctx("p2"), rule.id)
     await net.delete_security_group_rule(ctx(), rule.id)
-    with pytest.raises(db_network.SecurityGroupRuleNotFound) as caught:
+    with pytest.raises(db_groups.SecurityGroupRuleNotFound) as caught:
         await net.delete_security_group_rule(ctx(), rule.id)
     assert caught.value.message == f"Rule ({rule.id}) not found"
-    with pytest.raises(db_network.SecurityGroupRuleNotFound):
+    with pytest.raises(db_groups.SecurityGroupRuleNotFound):
         await net.delete_security_group_rule(ctx(), "x")
 
 
@@ -169,17 +169,17 @@ async def test_memberships(net: NetworkAPI, make_instance: InstanceFactory,
     refreshes.calls.clear()
     await net.add_security_group(ctx(), vm, "web")
     assert refreshes.hosts == {"h9"}
-    with pytest.raises(db_network.SecurityGroupExistsForInstance):
+    with pytest.raises(db_groups.SecurityGroupExistsForInstance):
         await net.add_security_group(ctx(), vm, "web")
-    with pytest.raises(db_network.SecurityGroupNotFoundForProject) as caught:
+    with pytest.raises(db_groups.SecurityGroupNotFoundForProject) as caught:
         await net.add_security_group(ctx(), vm, "nope")
     assert caught.value.message == "Security group nope not found for project p1."
     assert [g.name for g in await net.instance_security_groups(ctx(), vm.uuid)] == [
         "default", "web"]
-    with pytest.raises(db_network.SecurityGroupInUse):
+    with pytest.raises(db_groups.SecurityGroupInUse):
         await net.delete_security_group(ctx(), web.id)
     await net.remove_security_group(ctx(), vm, "web")
-    with pytest.raises(db_network.SecurityGroupNotExistsForInstance):
+    with pytest.raises(db_groups.SecurityGroupNotExistsForInstance):
         await net.remove_security_group(ctx(), vm, "web")
     await net.delete_security_group(ctx(), web.id)
 

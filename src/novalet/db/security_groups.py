@@ -1,0 +1,302 @@
+"""Database access for security groups, their rules and instance memberships."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Select, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from novalet import exceptions
+from novalet.db.engine import Database, rows_matched
+from novalet.db.models import (Instance, SecurityGroup, SecurityGroupInstance,
+                               SecurityGroupRule)
+
+
+class SecurityGroupNotFound(exceptions.NotFound):
+    msg_fmt = "Security group %(security_group_id)s not found."
+
+
+class SecurityGroupNotFoundForProject(exceptions.NotFound):
+    msg_fmt = "Security group %(security_group_id)s not found for project %(project_id)s."
+
+
+class SecurityGroupExists(exceptions.Invalid):
+    msg_fmt = "Security group %(name)s already exists for project %(project_id)s."
+
+
+class SecurityGroupInUse(exceptions.Invalid):
+    msg_fmt = "Security group is still in use"
+
+
+class SecurityGroupRuleExists(exceptions.Invalid):
+    msg_fmt = "This rule already exists in group %(group_id)s"
+
+
+class SecurityGroupRuleNotFound(exceptions.NotFound):
+    msg_fmt = "Rule (%(rule_id)s) not found"
+
+
+class SecurityGroupExistsForInstance(exceptions.Invalid):
+    msg_fmt = ("Security group %(security_group_id)s is already associated with the "
+               "instance %(instance_id)s")
+
+
+class SecurityGroupNotExistsForInstance(exceptions.Invalid):
+    msg_fmt = ("Security group %(security_group_id)s is not associated with the "
+               "instance %(instance_id)s")
+
+
+def _groups_query() -> Select[SecurityGroup]:
+    return select(SecurityGroup).execution_options(populate_existing=True)
+
+
+async def _group_by_name(s: AsyncSession, project_id: str, name: str) -> SecurityGroup | None:
+    return (await s.execute(_groups_query().where(
+        SecurityGroup.project_id == project_id,
+        SecurityGroup.name == name))).scalar_one_or_none()
+
+
+async def ensure_default_group(db: Database, project_id: str, user_id: str | None
+                               ) -> SecurityGroup:
+    """The project's `default` group, created on first use with one rule: any
+    traffic from members of the group itself."""
+    async with db.transaction() as s:
+        group = await _group_by_name(s, project_id, "default")
+        if group is not None:
+            return group
+        try:
+            async with s.begin_nested():
+                group = SecurityGroup(name="default", description="default",
+                                      project_id=project_id, user_id=user_id)
+                s.add(group)
+                await s.flush()
+                s.add(SecurityGroupRule(parent_group_id=group.id, group_id=group.id))
+        except IntegrityError:
+            pass  # created concurrently: read theirs
+        created = await _group_by_name(s, project_id, "default")
+        assert created is not None
+        return created
+
+
+async def create_group(db: Database, project_id: str, user_id: str | None, name: str,
+                       description: str) -> SecurityGroup:
+    try:
+        async with db.transaction() as s:
+            group = SecurityGroup(name=name, description=description, project_id=project_id,
+                                  user_id=user_id)
+            s.add(group)
+            await s.flush()
+            created: SecurityGroup = (await s.execute(_groups_query().where(
+                SecurityGroup.id == group.id))).scalar_one()
+            return created
+    except IntegrityError:
+        raise SecurityGroupExists(name=name, project_id=project_id) from None
+
+
+async def get_group(db: Database, group_id: int, project_id: str | None = None
+                    ) -> SecurityGroup:
+    """The group; SecurityGroupNotFound when missing or (project_id given) of
+    another project."""
+    query = _groups_query().where(SecurityGroup.id == group_id)
+    if project_id is not None:
+        query = query.where(SecurityGroup.project_id == project_id)
+    async with db.transaction() as s:
+        group = (await s.execute(query)).scalar_one_or_none()
+    if group is None:
+        raise SecurityGroupNotFound(security_group_id=group_id)
+    return group
+
+
+async def get_group_by_name(db: Database, project_id: str, name: str) -> SecurityGroup:
+    async with db.transaction() as s:
+        group = await _group_by_name(s, project_id, name)
+    if group is None:
+        raise SecurityGroupNotFoundForProject(security_group_id=name, project_id=project_id)
+    return group
+
+
+async def groups_by_names(db: Database, project_id: str, names: Sequence[str]
+                          ) -> dict[str, SecurityGroup]:
+    async with db.transaction() as s:
+        groups = (await s.execute(_groups_query().where(
+            SecurityGroup.project_id == project_id,
+            SecurityGroup.name.in_(list(names))))).scalars()
+        return {g.name: g for g in groups}
+
+
+async def list_groups(db: Database, project_id: str | None) -> list[SecurityGroup]:
+    """The project's groups (None: every project's), by project and name."""
+    query = _groups_query().order_by(SecurityGroup.project_id, SecurityGroup.name)
+    if project_id is not None:
+        query = query.where(SecurityGroup.project_id == project_id)
+    async with db.transaction() as s:
+        return list((await s.execute(query)).scalars())
+
+
+async def group_names(db: Database, group_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """id -> (name, project_id) of the groups: how rules name their source group."""
+    ids = list(set(group_ids))
+    if not ids:
+        return {}
+    async with db.transaction() as s:
+        rows = (await s.execute(select(SecurityGroup.id, SecurityGroup.name,
+                                       SecurityGroup.project_id).where(
+            SecurityGroup.id.in_(ids)))).all()
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+async def update_group(db: Database, group_id: int, name: str, description: str
+                       ) -> SecurityGroup:
+    try:
+        async with db.transaction() as s:
+            group = (await s.execute(_groups_query().where(
+                SecurityGroup.id == group_id))).scalar_one_or_none()
+            if group is None:
+                raise SecurityGroupNotFound(security_group_id=group_id)
+            project_id: str = group.project_id
+            group.name, group.description = name, description
+            await s.flush()
+            updated: SecurityGroup = group
+            return updated
+    except IntegrityError:
+        raise SecurityGroupExists(name=name, project_id=project_id) from None
+
+
+async def _group_in_use(s: AsyncSession, group_id: int) -> bool:
+    used = (await s.execute(
+        select(SecurityGroupInstance.instance_uuid)
+        .join(Instance, Instance.uuid == SecurityGroupInstance.instance_uuid)
+        .where(SecurityGroupInstance.security_group_id == group_id,
+               Instance.deleted.is_(False)).limit(1))).first()
+    return used is not None
+
+
+async def delete_group(db: Database, group_id: int) -> None:
+    """Delete a group, its rules and the rules of other groups that name it as a
+    source; SecurityGroupInUse while a live instance is a member."""
+    async with db.transaction() as s:
+        if await _group_in_use(s, group_id):
+            raise SecurityGroupInUse()
+        await s.execute(delete(SecurityGroupRule).where(
+            (SecurityGroupRule.parent_group_id == group_id)
+            | (SecurityGroupRule.group_id == group_id)))
+        await s.execute(delete(SecurityGroupInstance).where(
+            SecurityGroupInstance.security_group_id == group_id))
+        result = await s.execute(delete(SecurityGroup).where(SecurityGroup.id == group_id))
+    if rows_matched(result) == 0:
+        raise SecurityGroupNotFound(security_group_id=group_id)
+
+
+_RULE_KEYS = ("group_id", "cidr", "from_port", "to_port", "protocol")
+
+
+async def create_rule(db: Database, parent_group_id: int, values: dict[str, Any]
+                      ) -> SecurityGroupRule:
+    """Add a rule to a group; SecurityGroupRuleExists when one with the same source,
+    protocol and ports is there already."""
+    async with db.transaction() as s:
+        existing = (await s.execute(select(SecurityGroupRule).where(
+            SecurityGroupRule.parent_group_id == parent_group_id))).scalars()
+        for rule in existing:
+            if all(getattr(rule, k) == values.get(k) for k in _RULE_KEYS):
+                raise SecurityGroupRuleExists(group_id=parent_group_id)
+        rule = SecurityGroupRule(parent_group_id=parent_group_id,
+                                 **{k: values.get(k) for k in _RULE_KEYS})
+        s.add(rule)
+        await s.flush()
+        return rule
+
+
+async def get_rule(db: Database, rule_id: int) -> SecurityGroupRule:
+    async with db.transaction() as s:
+        rule = await s.get(SecurityGroupRule, rule_id)
+    if rule is None:
+        raise SecurityGroupRuleNotFound(rule_id=rule_id)
+    return rule
+
+
+async def delete_rule(db: Database, rule_id: int) -> None:
+    async with db.transaction() as s:
+        result = await s.execute(delete(SecurityGroupRule).where(
+            SecurityGroupRule.id == rule_id))
+    if rows_matched(result) == 0:
+        raise SecurityGroupRuleNotFound(rule_id=rule_id)
+
+
+async def add_instance_groups(db: Database, instance_uuids: Sequence[str],
+                              group_ids: Sequence[int], only_if_none: bool = False) -> None:
+    """Make the instances members of the groups (memberships they have are kept).
+    only_if_none: skip instances that are members of any group already."""
+    async with db.transaction() as s:
+        have = set((await s.execute(select(
+            SecurityGroupInstance.instance_uuid, SecurityGroupInstance.security_group_id
+        ).where(SecurityGroupInstance.instance_uuid.in_(list(instance_uuids))))).all())
+        members = {uuid for uuid, _ in have}
+        for uuid in instance_uuids:
+            if only_if_none and uuid in members:
+                continue
+            for group_id in dict.fromkeys(group_ids):
+                if (uuid, group_id) not in have:
+                    s.add(SecurityGroupInstance(security_group_id=group_id, instance_uuid=uuid))
+
+
+async def add_instance_group(db: Database, instance_uuid: str, group_id: int) -> None:
+    try:
+        async with db.transaction() as s:
+            s.add(SecurityGroupInstance(security_group_id=group_id, instance_uuid=instance_uuid))
+    except IntegrityError:
+        raise SecurityGroupExistsForInstance(security_group_id=group_id,
+                                             instance_id=instance_uuid) from None
+
+
+async def remove_instance_group(db: Database, instance_uuid: str, group_id: int) -> None:
+    async with db.transaction() as s:
+        result = await s.execute(delete(SecurityGroupInstance).where(
+            SecurityGroupInstance.instance_uuid == instance_uuid,
+            SecurityGroupInstance.security_group_id == group_id))
+    if rows_matched(result) == 0:
+        raise SecurityGroupNotExistsForInstance(security_group_id=group_id,
+                                                instance_id=instance_uuid)
+
+
+async def instance_groups(db: Database, instance_uuids: Sequence[str]
+                          ) -> dict[str, list[SecurityGroup]]:
+    """Each instance's groups (with their rules), by name."""
+    async with db.transaction() as s:
+        return await groups_of_instances(s, instance_uuids)
+
+
+async def groups_of_instances(s: AsyncSession, instance_uuids: Sequence[str]
+                           ) -> dict[str, list[SecurityGroup]]:
+    result: dict[str, list[SecurityGroup]] = defaultdict(list)
+    if not instance_uuids:
+        return result
+    rows = (await s.execute(
+        select(SecurityGroupInstance.instance_uuid, SecurityGroup)
+        .join(SecurityGroup, SecurityGroup.id == SecurityGroupInstance.security_group_id)
+        .where(SecurityGroupInstance.instance_uuid.in_(list(instance_uuids)))
+        .order_by(SecurityGroup.name))).all()
+    for uuid, group in rows:
+        result[uuid].append(group)
+    return result
+
+
+async def instance_group_names(db: Database, instance_uuids: Sequence[str]
+                               ) -> dict[str, list[str]]:
+    """Each instance's group names, in one query (for server views)."""
+    result: dict[str, list[str]] = defaultdict(list)
+    if not instance_uuids:
+        return result
+    async with db.transaction() as s:
+        rows = (await s.execute(
+            select(SecurityGroupInstance.instance_uuid, SecurityGroup.name)
+            .join(SecurityGroup, SecurityGroup.id == SecurityGroupInstance.security_group_id)
+            .where(SecurityGroupInstance.instance_uuid.in_(list(instance_uuids)))
+            .order_by(SecurityGroup.name))).all()
+    for uuid, name in rows:
+        result[uuid].append(name)
+    return result
