@@ -153,10 +153,8 @@ OPTIONS: list[Opt] = [
         _bool),
     Opt("network", "multi_host", False,
         "Every compute host serves its own guests' networks (bridge, DHCP, NAT); else one "
-        "network host serves every network.", _bool),
-    Opt("network", "force_dhcp_release", True,
-        "Tell dnsmasq to drop a lease as soon as its address is released, so the address "
-        "can be reused at once.", _bool),
+        "network host serves every network. (Only the single-host layout is done so "
+        "far: with one network service every network is served by it.)", _bool),
     Opt("metadata", "listen", "127.0.0.1",
         "Address the metadata service binds to; the DNAT rule for 169.254.169.254:80 "
         "sends guests' requests here."),

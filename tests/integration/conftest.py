@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,3 +157,32 @@ def host_leftovers(bridge: str) -> list[str]:
                             text=True).stdout
     left += [line for line in tables.splitlines() if "novalet" in line]
     return left
+
+
+@contextmanager
+def qemu_cloud(root: Path, guest_image: Path, conf: str, bridge: str,
+               flavors: dict[str, int] | None = None) -> Iterator[RunningCloud]:
+    """A QEMU-backed cloud under `root` with the test image and small flavors
+    (name -> MB of RAM); on exit its servers and networks are deleted (they would
+    outlive it) and it is stopped."""
+    state = root / "state"
+    target = builder.default_output(state)
+    target.parent.mkdir(parents=True)
+    for src, dst in ((guest_image, target),
+                     (builder.kernel_path(guest_image), builder.kernel_path(target)),
+                     (builder.ramdisk_path(guest_image), builder.ramdisk_path(target))):
+        shutil.copyfile(src, dst)
+    (root / "novalet.conf").write_text(conf)
+    running = start_cloud(state, "--config-file", str(root / "novalet.conf"))
+    for name, ram in (flavors or {"t.small": 128}).items():
+        running.openstack("flavor", "create", "--ram", str(ram), "--disk", "1", "--vcpus",
+                          "1", name, cloud="novalet")
+    try:
+        yield running
+    finally:
+        for server in running.openstack_json("server", "list", "--all-projects",
+                                             cloud="novalet"):
+            running.openstack("server", "delete", "--wait", server["ID"],  # type: ignore[index]
+                              cloud="novalet", check=False)
+        remove_networks(running, bridge)
+        stop_cloud(running)

@@ -3,15 +3,13 @@ address reaches the guest through the config drive's network_data.json."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from novalet.image.testimage import builder
-from tests.integration.conftest import RunningCloud, remove_networks, start_cloud, stop_cloud
+from tests.integration.conftest import RunningCloud, qemu_cloud
 from tests.integration.test_guest_networking import boot, fixed_ip, wait_console
 
 pytestmark = pytest.mark.integration
@@ -28,27 +26,9 @@ flat_network_bridge = nvbrflat
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory, guest_image: Path
           ) -> Iterator[RunningCloud]:
-    root = tmp_path_factory.mktemp("flat-cloud")
-    state = root / "state"
-    target = builder.default_output(state)
-    target.parent.mkdir(parents=True)
-    for src, dst in ((guest_image, target),
-                     (builder.kernel_path(guest_image), builder.kernel_path(target)),
-                     (builder.ramdisk_path(guest_image), builder.ramdisk_path(target))):
-        shutil.copyfile(src, dst)
-    (root / "novalet.conf").write_text(CONF)
-    running = start_cloud(state, "--config-file", str(root / "novalet.conf"))
-    running.openstack("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1",
-                      "t.small", cloud="novalet")
-    try:
+    with qemu_cloud(tmp_path_factory.mktemp("flat-cloud"), guest_image, CONF,
+                    "nvbrflat") as running:
         yield running
-    finally:
-        for server in running.openstack_json("server", "list", "--all-projects",
-                                             cloud="novalet"):
-            running.openstack("server", "delete", "--wait", server["ID"],  # type: ignore[index]
-                              cloud="novalet", check=False)
-        remove_networks(running, "nvbrflat")
-        stop_cloud(running)
 
 
 def test_flat_guest_takes_its_address_from_the_config_drive(cloud: RunningCloud,

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from novalet.image.testimage import builder
-from tests.integration.conftest import RunningCloud, remove_networks, start_cloud, stop_cloud
+from tests.integration.conftest import RunningCloud, qemu_cloud
 
 pytestmark = pytest.mark.integration
 
@@ -60,27 +58,9 @@ class Api:
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory, guest_image: Path
           ) -> Iterator[RunningCloud]:
-    root = tmp_path_factory.mktemp("net-cloud")
-    state = root / "state"
-    target = builder.default_output(state)
-    target.parent.mkdir(parents=True)
-    for src, dst in ((guest_image, target),
-                     (builder.kernel_path(guest_image), builder.kernel_path(target)),
-                     (builder.ramdisk_path(guest_image), builder.ramdisk_path(target))):
-        shutil.copyfile(src, dst)
-    (root / "novalet.conf").write_text(CONF)
-    running = start_cloud(state, "--config-file", str(root / "novalet.conf"))
-    running.openstack("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1",
-                      "t.small", cloud="novalet")
-    try:
+    with qemu_cloud(tmp_path_factory.mktemp("net-cloud"), guest_image, CONF,
+                    "nvbrtest") as running:
         yield running
-    finally:
-        for server in running.openstack_json("server", "list", "--all-projects",
-                                             cloud="novalet"):
-            running.openstack("server", "delete", "--wait", server["ID"],  # type: ignore[index]
-                              cloud="novalet", check=False)
-        remove_networks(running, "nvbrtest")
-        stop_cloud(running)
 
 
 def boot(cloud: RunningCloud, name: str, user_data: str, tmp_path: Path,

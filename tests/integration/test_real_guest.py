@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-import shutil
 import sqlite3
 import subprocess
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from novalet.image.testimage import builder
-from tests.integration.conftest import RunningCloud, remove_networks, start_cloud, stop_cloud
+from tests.integration.conftest import RunningCloud, qemu_cloud, start_cloud
 
 pytestmark = pytest.mark.integration
 
@@ -38,38 +37,12 @@ TICKER = "#!/bin/sh\n(while true; do echo NOVALET-TICK $(cut -d' ' -f1 /proc/upt
 MARKER = re.compile(r"NOVALET-GUEST-READY uuid=(\S+) hostname=(\S+)")
 
 
-def _copy_image(image: Path, state: Path) -> None:
-    target = builder.default_output(state)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for source, dest in ((image, target),
-                         (builder.kernel_path(image), builder.kernel_path(target)),
-                         (builder.ramdisk_path(image), builder.ramdisk_path(target))):
-        shutil.copyfile(source, dest)
-
-
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory, guest_image: Path
           ) -> Iterator[RunningCloud]:
-    root = tmp_path_factory.mktemp("qemu-cloud")
-    state = root / "state"
-    _copy_image(guest_image, state)
-    conf = root / "novalet.conf"
-    conf.write_text(CONF)
-    running = start_cloud(state, "--config-file", str(conf))
-    admin = running.openstack
-    admin("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1", "t.small",
-          cloud="novalet")
-    admin("flavor", "create", "--ram", "192", "--disk", "1", "--vcpus", "1", "t.big",
-          cloud="novalet")
-    try:
+    with qemu_cloud(tmp_path_factory.mktemp("qemu-cloud"), guest_image, CONF,
+                    "nvbrguest", flavors={"t.small": 128, "t.big": 192}) as running:
         yield running
-    finally:
-        for server in running.openstack_json("server", "list", "--all-projects",
-                                             cloud="novalet"):
-            admin("server", "delete", "--wait", server["ID"], cloud="novalet",  # type: ignore[index]
-                  check=False)
-        remove_networks(running, "nvbrguest")
-        stop_cloud(running)
 
 
 def console(cloud: RunningCloud, name: str) -> str:
