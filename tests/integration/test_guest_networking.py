@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import RunningCloud, qemu_cloud
+from tests.integration.conftest import (RunningCloud, host_leftovers, qemu_cloud, start_cloud,
+                                        stop_cloud)
 
 pytestmark = pytest.mark.integration
 
@@ -194,3 +197,40 @@ def test_config_drive_gives_identity_without_any_network(cloud: RunningCloud,
     wait_console(cloud, "islander",
                  f"NOVALET-GUEST-READY uuid={server['id']} hostname=islander")
     assert cloud.openstack_json("server", "show", "islander")["addresses"] == {}  # type: ignore[index]
+
+
+def test_host_reboot_rebuilds_networking_from_the_database(cloud: RunningCloud,
+                                                           tmp_path: Path) -> None:
+    """Guests die and the kernel forgets bridges, taps, rules and dnsmasq, as in a
+    host reboot; the restarted cloud rebuilds them and a started guest is back on
+    its network with its address."""
+    server = boot(cloud, "phoenix", "#!/bin/sh\ntrue\n", tmp_path)
+    wait_console(cloud, "phoenix", "NOVALET-GUEST-READY")
+    address = fixed_ip(cloud, "phoenix")
+    stop_cloud(cloud)
+    subprocess.run(["pkill", "-9", "-f", f"qemu-system.*{server['id']}"], check=False)
+    subprocess.run(["pkill", "-f", "dnsmasq.*--interface=nvbrtest"], check=False)
+    subprocess.run(["nft", "delete", "table", "ip", "novalet_nat"], check=False)
+    subprocess.run(["nft", "delete", "table", "inet", "novalet_filter"], check=False)
+    subprocess.run(["nft", "delete", "table", "bridge", "novalet_bridge"], check=False)
+    for link in os.listdir("/sys/class/net"):  # only links novalet made (by their alias)
+        alias = Path(f"/sys/class/net/{link}/ifalias")
+        if link == "nvbrtest" or (alias.exists() and alias.read_text().startswith("novalet:")):
+            subprocess.run(["ip", "link", "delete", link], check=False)
+    assert host_leftovers("nvbrtest") == []
+    restarted = start_cloud(cloud.state_dir, "--config-file",
+                            str(cloud.state_dir.parent / "novalet.conf"))
+    cloud.process, cloud.port, cloud.log = restarted.process, restarted.port, restarted.log
+    deadline = time.monotonic() + 30
+    while len(host_leftovers("nvbrtest")) < 3 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    rebuilt = host_leftovers("nvbrtest")
+    assert "bridge nvbrtest" in rebuilt and any("dnsmasq" in r for r in rebuilt), rebuilt
+    deadline = time.monotonic() + 60
+    while cloud.openstack_json("server", "show", "phoenix")["status"] != "SHUTOFF":  # type: ignore[index]
+        assert time.monotonic() < deadline, "the dead guest never showed as SHUTOFF"
+        time.sleep(1)
+    seen = len(cloud.openstack("console", "log", "show", "phoenix").stdout)
+    cloud.openstack("server", "start", "phoenix")
+    text = wait_console(cloud, "phoenix", f"eth0 has address {address}", after=seen)
+    assert "NOVALET-GUEST-READY" in text[seen:]

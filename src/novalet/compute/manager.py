@@ -201,9 +201,13 @@ class ComputeManager:
     async def _tracked(self, ctx: RequestContext, inst: InstancePayload, event: str,
                        work: Callable[[], Awaitable[None]], values: dict[str, Any]) -> None:
         """Run driver work inside an action event; on failure, record a fault and put
-        task_state back so the instance isn't stuck."""
+        task_state back so the instance isn't stuck. The guest's taps are plugged
+        first (idempotent): work that starts qemu again needs them, and after a host
+        reboot they are gone."""
         await self.conductor.event_start(ctx, inst.uuid, event, self.host)
         try:
+            for vif in inst.network_info:
+                await self.net.plug(Vif.from_dict(vif))
             await work()
         except Exception as exc:
             LOG.warning("%s of %s failed: %s", event, inst.uuid, exc)
