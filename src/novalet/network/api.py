@@ -1,5 +1,6 @@
-"""The network domain service: every rule about networks, fixed and floating IPs and
-security groups, for every front-end (nova-network's API and managers in one place).
+"""The network domain service: every rule about networks and fixed and floating IPs,
+for every front-end (nova-network's API and managers in one place); security
+groups come from network/security_groups.py.
 
 Three modes, as nova-network had (`[network] network_manager`):
   flat       one shared network on one bridge; guests get static addresses
@@ -25,9 +26,10 @@ from novalet.common.context import RequestContext
 from novalet.db import network as db
 from novalet.db import security_groups as db_groups
 from novalet.db.engine import Database
-from novalet.db.models import FixedIp, Network, SecurityGroup, SecurityGroupRule
+from novalet.db.models import FixedIp, Network
 from novalet.db.network import AddressRow, FixedRow, FloatingRow, InterfaceRow
 from novalet.network.model import Vif
+from novalet.network.security_groups import InvalidCidr, SecurityGroupsMixin, to_int
 
 LOG = logging.getLogger(__name__)
 
@@ -38,18 +40,12 @@ MAX_PREFIX_SIZE = 22
 MIN_PREFIX_SIZE = 30
 MAX_VLAN = 4094
 BRIDGE_NAME_MAX = 15  # IFNAMSIZ - 1
-RO_SECURITY_GROUPS = ("default",)
-_PROTOCOLS = ("TCP", "UDP", "ICMP")
 
 Refresher = Callable[[set[str]], Awaitable[None]]
 _UNSET: Any = object()
 
 
 # --- errors -----------------------------------------------------------------------
-
-class InvalidCidr(exceptions.Invalid):
-    msg_fmt = "%(cidr)s is not a valid IP network."
-
 
 class InvalidAddress(exceptions.Invalid):
     msg_fmt = "%(address)s is not a valid IP address."
@@ -130,38 +126,6 @@ class FloatingIpNotAssociatedWith(exceptions.Conflict):
     msg_fmt = "Floating IP %(address)s is not associated with instance %(id)s."
 
 
-class InvalidSecurityGroupProperty(exceptions.Invalid):
-    msg_fmt = "%(reason)s"
-
-
-class SecurityGroupReadOnly(exceptions.Invalid):
-    msg_fmt = "Unable to %(action)s system group '%(name)s'"
-
-
-class InvalidSecurityGroupId(exceptions.Invalid):
-    msg_fmt = "Security group id should be integer"
-
-
-class InvalidRule(exceptions.Invalid):
-    msg_fmt = "%(reason)s"
-
-
-class InvalidInput(exceptions.Invalid):
-    msg_fmt = "Invalid input received: %(reason)s"
-
-
-class InvalidIpProtocol(exceptions.Invalid):
-    msg_fmt = "Invalid IP protocol %(protocol)s."
-
-
-class InvalidPortRange(exceptions.Invalid):
-    msg_fmt = "Invalid port range %(from_port)s:%(to_port)s. %(msg)s"
-
-
-class SecurityGroupNotFoundForBoot(exceptions.Invalid):
-    msg_fmt = "Security group %(name)s not found for project %(project_id)s."
-
-
 # --- what views read ------------------------------------------------------------------
 
 @dataclass
@@ -216,16 +180,8 @@ def _ipv4_address(text: str) -> ipaddress.IPv4Address:
     return address
 
 
-def _to_int(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        return None
 
-
-class NetworkAPI:
+class NetworkAPI(SecurityGroupsMixin):
     """Networks, addresses and security groups. Returned rows are detached."""
 
     def __init__(self, database: Database, conf: config.Config,
@@ -580,7 +536,7 @@ class NetworkAPI:
 
     async def get_floating_ip(self, ctx: RequestContext, floating_id: str | int) -> FloatingRow:
         """The floating IP if ctx's project holds it (admins: any); else 404."""
-        number = _to_int(floating_id)
+        number = to_int(floating_id)
         if number is None:
             raise db.FloatingIpNotFound(id=floating_id)
         row = await db.get_floating_ip(self.db, number)
@@ -652,147 +608,6 @@ class NetworkAPI:
         if not ctx.is_admin and project_id != ctx.project_id:
             raise FloatingIpNotOwned(address=address)
 
-    # --- security groups -----------------------------------------------------------
-
-    async def _default_group(self, project_id: str, user_id: str | None) -> SecurityGroup:
-        group = await db_groups.ensure_default_group(self.db, project_id, user_id)
-        self._have_default.add(project_id)
-        return group
-
-    async def _ensure_default(self, ctx: RequestContext) -> None:
-        if ctx.project_id and ctx.project_id not in self._have_default:
-            await self._default_group(ctx.project_id, ctx.user_id)
-
-    async def list_security_groups(self, ctx: RequestContext, all_projects: bool = False
-                                   ) -> list[SecurityGroup]:
-        """The project's groups (its default group is created on first sight);
-        admins may ask for every project's."""
-        await self._ensure_default(ctx)
-        project = None if (all_projects and ctx.is_admin) else ctx.project_id or ""
-        return await db_groups.list_groups(self.db, project)
-
-    async def get_security_group(self, ctx: RequestContext, group_id: str | int
-                                 ) -> SecurityGroup:
-        """The group if ctx's project owns it (admins: any); 404 otherwise, also for
-        ids that are not numbers (names)."""
-        await self._ensure_default(ctx)
-        number = _to_int(group_id)
-        if number is None:
-            raise db_groups.SecurityGroupNotFound(security_group_id=group_id)
-        return await db_groups.get_group(self.db, number,
-                                  None if ctx.is_admin else ctx.project_id or "")
-
-    async def create_security_group(self, ctx: RequestContext, name: Any, description: Any
-                                    ) -> SecurityGroup:
-        name, description = _group_property(name, "name"), _group_property(
-            description, "description")
-        await self._ensure_default(ctx)
-        group = await db_groups.create_group(self.db, ctx.project_id or "", ctx.user_id, name,
-                                      description)
-        LOG.info("Created security group %s", name)
-        return group
-
-    async def update_security_group(self, ctx: RequestContext, group_id: str | int,
-                                    name: Any, description: Any) -> SecurityGroup:
-        group = await self.get_security_group(ctx, group_id)
-        name, description = _group_property(name, "name"), _group_property(
-            description, "description")
-        if group.name in RO_SECURITY_GROUPS:
-            raise SecurityGroupReadOnly(action="update", name=group.name)
-        return await db_groups.update_group(self.db, group.id, name, description)
-
-    async def delete_security_group(self, ctx: RequestContext, group_id: str | int) -> None:
-        group = await self.get_security_group(ctx, group_id)
-        if group.name in RO_SECURITY_GROUPS:
-            raise SecurityGroupReadOnly(action="delete", name=group.name)
-        await db_groups.delete_group(self.db, group.id)
-        LOG.info("Deleted security group %s", group.name)
-        await self._refresh(await db.project_hosts(self.db, group.project_id))
-
-    async def rule_sources(self, rules: Sequence[SecurityGroupRule]
-                           ) -> dict[int, tuple[str, str]]:
-        """Source group id -> (name, project id) for the rules that name one."""
-        return await db_groups.group_names(self.db, [r.group_id for r in rules if r.group_id])
-
-    async def create_security_group_rule(self, ctx: RequestContext, parent_group_id: Any,
-                                         ip_protocol: Any = None, from_port: Any = None,
-                                         to_port: Any = None, cidr: Any = None,
-                                         group_id: Any = None) -> SecurityGroupRule:
-        """An ingress rule, validated as Nova validates it: from a CIDR (default
-        0.0.0.0/0; protocol and ports required) or from a source group (no protocol:
-        any traffic; tcp/udp without ports: all ports; icmp: any type and code)."""
-        parent = await self._group_from_body(ctx, parent_group_id)
-        if group_id is not None:
-            source = await self._group_from_body(ctx, group_id)
-            values = _ingress_rule(ip_protocol, from_port, to_port, group_id=source.id)
-        else:
-            values = _ingress_rule(ip_protocol, from_port, to_port, cidr=_parse_cidr(cidr))
-        if values is None:
-            raise InvalidRule(reason="Not enough parameters to build a valid rule.")
-        if values.get("cidr"):
-            network, _, prefix = values["cidr"].partition("/")
-            if network not in ("0.0.0.0", "::") and prefix == "0":
-                raise InvalidRule(reason=f"Bad prefix for network in cidr {values['cidr']}")
-        rule = await db_groups.create_rule(self.db, parent.id, values)
-        LOG.info("Security group %s added %s ingress (%s:%s)", parent.name, rule.protocol,
-                 rule.from_port, rule.to_port)
-        await self._refresh(await db.project_hosts(self.db, parent.project_id))
-        return rule
-
-    async def _group_from_body(self, ctx: RequestContext, value: Any) -> SecurityGroup:
-        number = _to_int(value)
-        if number is None:
-            raise InvalidSecurityGroupId()
-        return await self.get_security_group(ctx, number)
-
-    async def delete_security_group_rule(self, ctx: RequestContext, rule_id: str | int) -> None:
-        number = _to_int(rule_id)
-        if number is None:
-            raise db_groups.SecurityGroupRuleNotFound(rule_id=rule_id)
-        await self._ensure_default(ctx)
-        rule = await db_groups.get_rule(self.db, number)
-        parent = await self.get_security_group(ctx, rule.parent_group_id)
-        await db_groups.delete_rule(self.db, rule.id)
-        LOG.info("Security group %s removed %s ingress (%s:%s)", parent.name, rule.protocol,
-                 rule.from_port, rule.to_port)
-        await self._refresh(await db.project_hosts(self.db, parent.project_id))
-
-    async def instance_security_groups(self, ctx: RequestContext, instance_uuid: str
-                                       ) -> list[SecurityGroup]:
-        await self._ensure_default(ctx)
-        return (await db_groups.instance_groups(self.db, [instance_uuid])).get(instance_uuid, [])
-
-    async def add_security_group(self, ctx: RequestContext, instance: Any, name: str) -> None:
-        """Make the instance a member of its project's group `name`."""
-        group = await db_groups.get_group_by_name(self.db, instance.project_id, name)
-        await db_groups.add_instance_group(self.db, instance.uuid, group.id)
-        await self._refresh(await db.project_hosts(self.db, group.project_id))
-
-    async def remove_security_group(self, ctx: RequestContext, instance: Any, name: str) -> None:
-        group = await db_groups.get_group_by_name(self.db, instance.project_id, name)
-        await db_groups.remove_instance_group(self.db, instance.uuid, group.id)
-        await self._refresh(await db.project_hosts(self.db, group.project_id))
-
-    async def check_security_groups(self, project_id: str, user_id: str | None,
-                                    names: Sequence[str]) -> list[int]:
-        """The ids of the groups a boot request names (400 for an unknown one);
-        `default` always exists."""
-        default = await self._default_group(project_id, user_id)
-        wanted = [n for n in dict.fromkeys(names) if n != "default"]
-        found = await db_groups.groups_by_names(self.db, project_id, wanted)
-        for name in wanted:
-            if name not in found:
-                raise SecurityGroupNotFoundForBoot(name=name, project_id=project_id)
-        return [default.id if n == "default" else found[n].id for n in dict.fromkeys(names)]
-
-    async def associate_security_groups(self, instance_uuids: Sequence[str], project_id: str,
-                                        user_id: str | None,
-                                        names: Sequence[str] | None = None) -> None:
-        """Make new instances members of the named groups (none named: default);
-        call at create so that views show them before the build allocates."""
-        ids = await self.check_security_groups(project_id, user_id, names or ["default"])
-        await db_groups.add_instance_groups(self.db, instance_uuids, ids)
-
     # --- refresh -------------------------------------------------------------------
 
     async def _refresh(self, hosts: set[str]) -> None:
@@ -829,67 +644,3 @@ def _fixed_address(address: str) -> None:
         ipaddress.ip_address(address)
     except ValueError:
         raise exceptions.Invalid(f"Fixed IP address {address} is invalid.") from None
-
-
-def _group_property(value: Any, name: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidSecurityGroupProperty(reason=f"Security group {name} is not a string "
-                                           "or unicode")
-    text = value.strip()
-    if len(text) < 1:
-        raise InvalidSecurityGroupProperty(
-            reason=f"{name} has a minimum character requirement of 1.")
-    if len(text) > 255:
-        raise InvalidSecurityGroupProperty(reason=f"{name} has more than 255 characters.")
-    return text
-
-
-def _parse_cidr(cidr: Any) -> str:
-    if not cidr:
-        return "0.0.0.0/0"
-    text = str(cidr)
-    try:
-        network = ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        raise InvalidCidr(cidr=text) from None
-    if "/" not in text:
-        text = str(network)
-    return text
-
-
-def _ingress_rule(ip_protocol: Any, from_port: Any, to_port: Any, *,
-                  group_id: int | None = None, cidr: str | None = None
-                  ) -> dict[str, Any] | None:
-    """The values of a new rule, or None when a CIDR rule lacks protocol or ports."""
-    values: dict[str, Any] = {}
-    upper = str(ip_protocol).upper() if ip_protocol else ""
-    if group_id is not None:
-        values["group_id"] = group_id
-        # A source group without ports opens the protocol's whole range.
-        if from_port is None and to_port is None:
-            if upper == "ICMP":
-                from_port = to_port = -1
-            elif upper in ("TCP", "UDP"):
-                from_port, to_port = 1, 65535
-    elif cidr:
-        values["cidr"] = cidr
-    if ip_protocol and from_port is not None and to_port is not None:
-        first, last = _to_int(from_port), _to_int(to_port)
-        if first is None or last is None:
-            raise InvalidInput(reason="Type and Code must be integers for ICMP protocol type"
-                               if upper == "ICMP" else "To and From ports must be integers")
-        if upper not in _PROTOCOLS:
-            raise InvalidIpProtocol(protocol=ip_protocol)
-        if upper in ("TCP", "UDP") and first > last:
-            raise InvalidPortRange(from_port=first, to_port=last,
-                                   msg="Former value cannot be greater than the later")
-        if upper in ("TCP", "UDP") and (first < 1 or last > 65535):
-            raise InvalidPortRange(from_port=first, to_port=last,
-                                   msg=f"Valid {upper} ports should be between 1-65535")
-        if upper == "ICMP" and not (-1 <= first <= 255 and -1 <= last <= 255):
-            raise InvalidPortRange(from_port=first, to_port=last,
-                                   msg="For ICMP, the type:code must be valid")
-        values.update(protocol=str(ip_protocol), from_port=first, to_port=last)
-    elif cidr:
-        return None
-    return values

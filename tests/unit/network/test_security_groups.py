@@ -8,7 +8,7 @@ import pytest
 
 from novalet import exceptions
 from novalet.db import security_groups as db_groups
-from novalet.network import api as network_api
+from novalet.network import security_groups
 from novalet.network.api import NetworkAPI
 from tests.unit.network.ipam_fixtures import (InstanceFactory, Refreshes, ctx, db, make_instance,
                                               make_net, net, refreshes)
@@ -28,9 +28,9 @@ async def test_default_group_appears_on_first_sight(net: NetworkAPI) -> None:
 
 async def test_default_group_is_read_only(net: NetworkAPI) -> None:
     (default,) = await net.list_security_groups(ctx())
-    with pytest.raises(network_api.SecurityGroupReadOnly, match="delete system group"):
+    with pytest.raises(security_groups.SecurityGroupReadOnly, match="delete system group"):
         await net.delete_security_group(ctx(), default.id)
-    with pytest.raises(network_api.SecurityGroupReadOnly, match="update system group"):
+    with pytest.raises(security_groups.SecurityGroupReadOnly, match="update system group"):
         await net.update_security_group(ctx(), default.id, "x", "y")
 
 
@@ -62,7 +62,7 @@ async def test_crud(net: NetworkAPI) -> None:
     ("x" * 256, "name has more than 255 characters."),
 ])
 async def test_group_name_validation(net: NetworkAPI, name: Any, message: str) -> None:
-    with pytest.raises(network_api.InvalidSecurityGroupProperty) as caught:
+    with pytest.raises(security_groups.InvalidSecurityGroupProperty) as caught:
         await net.create_security_group(ctx(), name, "d")
     assert caught.value.message == message
 
@@ -90,26 +90,26 @@ async def test_rule_kinds(net: NetworkAPI) -> None:
 
 
 @pytest.mark.parametrize(("args", "error", "message"), [
-    (("tcp", 22, 22, "10.0.0.0/33"), network_api.InvalidCidr,
+    (("tcp", 22, 22, "10.0.0.0/33"), security_groups.InvalidCidr,
      "10.0.0.0/33 is not a valid IP network."),
-    (("tcp", 22, 22, "10.0.0.0/0"), network_api.InvalidRule,
+    (("tcp", 22, 22, "10.0.0.0/0"), security_groups.InvalidRule,
      "Bad prefix for network in cidr 10.0.0.0/0"),
-    (("tcp", None, None, None), network_api.InvalidRule,
+    (("tcp", None, None, None), security_groups.InvalidRule,
      "Not enough parameters to build a valid rule."),
-    ((None, 22, 22, None), network_api.InvalidRule,
+    ((None, 22, 22, None), security_groups.InvalidRule,
      "Not enough parameters to build a valid rule."),
-    (("tcp", "a", 22, None), network_api.InvalidInput,
+    (("tcp", "a", 22, None), security_groups.InvalidInput,
      "Invalid input received: To and From ports must be integers"),
-    (("icmp", "a", 0, None), network_api.InvalidInput,
+    (("icmp", "a", 0, None), security_groups.InvalidInput,
      "Invalid input received: Type and Code must be integers for ICMP protocol type"),
-    (("gre", 1, 2, None), network_api.InvalidIpProtocol, "Invalid IP protocol gre."),
-    (("tcp", 30, 20, None), network_api.InvalidPortRange,
+    (("gre", 1, 2, None), security_groups.InvalidIpProtocol, "Invalid IP protocol gre."),
+    (("tcp", 30, 20, None), security_groups.InvalidPortRange,
      "Invalid port range 30:20. Former value cannot be greater than the later"),
-    (("udp", 0, 20, None), network_api.InvalidPortRange,
+    (("udp", 0, 20, None), security_groups.InvalidPortRange,
      "Invalid port range 0:20. Valid UDP ports should be between 1-65535"),
-    (("tcp", 1, 65536, None), network_api.InvalidPortRange,
+    (("tcp", 1, 65536, None), security_groups.InvalidPortRange,
      "Invalid port range 1:65536. Valid TCP ports should be between 1-65535"),
-    (("icmp", 0, 256, None), network_api.InvalidPortRange,
+    (("icmp", 0, 256, None), security_groups.InvalidPortRange,
      "Invalid port range 0:256. For ICMP, the type:code must be valid"),
 ])
 async def test_rule_validation(net: NetworkAPI, args: tuple[Any, ...],
@@ -123,9 +123,9 @@ async def test_rule_validation(net: NetworkAPI, args: tuple[Any, ...],
 
 async def test_rule_parents_and_duplicates(net: NetworkAPI) -> None:
     web = await net.create_security_group(ctx(), "web", "d")
-    with pytest.raises(network_api.InvalidSecurityGroupId):
+    with pytest.raises(security_groups.InvalidSecurityGroupId):
         await net.create_security_group_rule(ctx(), "web", "tcp", 22, 22)
-    with pytest.raises(network_api.InvalidSecurityGroupId):
+    with pytest.raises(security_groups.InvalidSecurityGroupId):
         await net.create_security_group_rule(ctx(), None, "tcp", 22, 22)
     with pytest.raises(db_groups.SecurityGroupNotFound):
         await net.create_security_group_rule(ctx(), 9999, "tcp", 22, 22)
@@ -198,7 +198,7 @@ async def test_rule_changes_refresh_the_project_hosts(
 
 async def test_boot_groups(net: NetworkAPI, make_instance: InstanceFactory) -> None:
     web = await net.create_security_group(ctx(), "web", "d")
-    with pytest.raises(network_api.SecurityGroupNotFoundForBoot) as caught:
+    with pytest.raises(security_groups.SecurityGroupNotFoundForBoot) as caught:
         await net.check_security_groups("p1", "u1", ["web", "nope"])
     assert caught.value.code == 400
     ids = await net.check_security_groups("p1", "u1", ["default", "web", "web"])
