@@ -11,25 +11,18 @@ a fake that records argument lists and plays the daemons.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import shlex
-import signal
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
+from novalet.common.processes import CommandResult, ProgramErrors, run_program
 from novalet.network.linux.errors import LinuxNetError
 
 LOG = logging.getLogger(__name__)
 
 NETNS_DIR = Path("/run/netns")
 """Where `ip netns` (and pyroute2) keep the handles of named network namespaces."""
-
-_STDERR_QUOTE = 2000
-"""Characters of a failed command's error output quoted in the exception."""
 
 
 class CommandFailed(LinuxNetError):
@@ -52,13 +45,8 @@ PACKAGE_HINTS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class CommandResult:
-    argv: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-    seconds: float
+_ERRORS = ProgramErrors(failed=CommandFailed, timed_out=CommandTimedOut,
+                        missing=ProgramMissing, hints=PACKAGE_HINTS)
 
 
 class CommandRunner:
@@ -82,45 +70,18 @@ class CommandRunner:
         The program starts in a new session, so a daemon it leaves behind
         (dnsmasq) is not in the network service's process group.
         """
-        program = os.path.basename(argv[0])
         full = self.wrap(argv)
-        started = time.monotonic()
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *full, stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                start_new_session=True, close_fds=True)
-        except FileNotFoundError:
-            missing = os.path.basename(full[0])
-            raise ProgramMissing(program=missing,
-                                 hint=PACKAGE_HINTS.get(missing, "not on PATH")) from None
-        try:
-            out, err = await asyncio.wait_for(
-                proc.communicate(input.encode() if input is not None else None), timeout)
-        except (TimeoutError, asyncio.CancelledError) as exc:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            await proc.wait()
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            LOG.warning("Killed %s after %.1fs: %s", program, timeout, shlex.join(full))
-            raise CommandTimedOut(program=program, timeout=timeout) from None
-        seconds = time.monotonic() - started
-        assert proc.returncode is not None
-        result = CommandResult(tuple(full), proc.returncode, out.decode(errors="replace"),
-                               err.decode(errors="replace"), seconds)
-        LOG.debug("Ran %s in %.3fs (exit %d)", shlex.join(full), seconds, proc.returncode)
-        if check and proc.returncode != 0:
-            if proc.returncode == 127 and "failed to execute" in result.stderr:
+            return await run_program(full, _ERRORS, timeout=timeout, check=check,
+                                     input=input)
+        except CommandFailed as exc:
+            if exc.kwargs.get("returncode") == 127 and \
+                    "failed to execute" in exc.kwargs.get("stderr", ""):
                 # nsenter could not find the program it was to exec
+                program = os.path.basename(argv[0])
                 raise ProgramMissing(program=program,
-                                     hint=PACKAGE_HINTS.get(program, "not on PATH"))
-            raise CommandFailed(program=program, returncode=proc.returncode,
-                                stderr=(result.stderr.strip() or result.stdout.strip()
-                                        )[-_STDERR_QUOTE:] or "no error output")
-        return result
+                                     hint=PACKAGE_HINTS.get(program, "not on PATH")) from None
+            raise
 
     def signal(self, pid: int, sig: int) -> bool:
         """Send sig to pid; False when there is no such process."""

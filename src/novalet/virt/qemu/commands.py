@@ -7,21 +7,10 @@ replace `CommandRunner` with a fake that records the argument lists.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import os
-import shlex
-import signal
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from novalet.common.processes import CommandResult, ProgramErrors, run_program
 from novalet.virt.driver import VirtDriverError
-
-LOG = logging.getLogger(__name__)
-
-_STDERR_QUOTE = 2000
-"""Characters of a failed command's error output quoted in the exception."""
 
 
 class CommandFailed(VirtDriverError):
@@ -45,13 +34,8 @@ PACKAGE_HINTS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class CommandResult:
-    argv: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-    seconds: float
+_ERRORS = ProgramErrors(failed=CommandFailed, timed_out=CommandTimedOut,
+                        missing=ProgramMissing, hints=PACKAGE_HINTS)
 
 
 class CommandRunner:
@@ -65,40 +49,4 @@ class CommandRunner:
         The program starts in a new session, so a daemon it leaves behind (qemu
         -daemonize) is not in the compute service's process group and survives it.
         """
-        program = os.path.basename(argv[0])
-        started = time.monotonic()
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, start_new_session=True, close_fds=True,
-                cwd=cwd)
-        except FileNotFoundError:
-            raise ProgramMissing(program=program,
-                                 hint=PACKAGE_HINTS.get(program, "not on PATH")) from None
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), timeout)
-        except (TimeoutError, asyncio.CancelledError) as exc:
-            _kill_session(proc.pid)
-            await proc.wait()
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            LOG.warning("Killed %s after %.1fs: %s", program, timeout, shlex.join(argv))
-            raise CommandTimedOut(program=program, timeout=timeout) from None
-        seconds = time.monotonic() - started
-        assert proc.returncode is not None
-        result = CommandResult(tuple(argv), proc.returncode,
-                               out.decode(errors="replace"), err.decode(errors="replace"),
-                               seconds)
-        LOG.debug("Ran %s in %.3fs (exit %d)", shlex.join(argv), seconds, proc.returncode)
-        if check and proc.returncode != 0:
-            raise CommandFailed(program=program, returncode=proc.returncode,
-                                stderr=(result.stderr.strip() or result.stdout.strip()
-                                        )[-_STDERR_QUOTE:] or "no error output")
-        return result
-
-
-def _kill_session(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        return await run_program(argv, _ERRORS, timeout=timeout, check=check, cwd=cwd)
