@@ -232,5 +232,6 @@ def test_host_reboot_rebuilds_networking_from_the_database(cloud: RunningCloud,
         time.sleep(1)
     seen = len(cloud.openstack("console", "log", "show", "phoenix").stdout)
     cloud.openstack("server", "start", "phoenix")
-    text = wait_console(cloud, "phoenix", f"eth0 has address {address}", after=seen)
-    assert "NOVALET-GUEST-READY" in text[seen:]
+    # The agent prints the address before the marker: wait for the marker.
+    text = wait_console(cloud, "phoenix", "NOVALET-GUEST-READY", after=seen)
+    assert f"eth0 has address {address}" in text[seen:]
