@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,9 +120,10 @@ def guest_image(request: pytest.FixtureRequest) -> Path:
     return output
 
 
-def remove_networks(cloud: RunningCloud, bridge: str, timeout: float = 30) -> None:
-    """Delete the cloud's networks (admin, microversion 2.35) and wait until the host
-    has no bridge, dnsmasq or novalet firewall table left for them."""
+def remove_networks(cloud: RunningCloud, bridges: Sequence[str], timeout: float = 30) -> None:
+    """Delete the cloud's networks (admin, microversion 2.35; a project's network is
+    disassociated first) and wait until the host has no bridge, dnsmasq or novalet
+    firewall table left for them."""
     base = f"http://127.0.0.1:{cloud.port}"
     with httpx.Client(base_url=base, timeout=30) as client:
         resp = client.post("/identity/v3/auth/tokens", json={"auth": {
@@ -133,12 +134,16 @@ def remove_networks(cloud: RunningCloud, bridge: str, timeout: float = 30) -> No
                    "OpenStack-API-Version": "compute 2.35"}
         for network in client.get("/compute/v2.1/os-networks",
                                   headers=headers).json()["networks"]:
+            if network["project_id"]:
+                resp = client.post(f"/compute/v2.1/os-networks/{network['id']}/action",
+                                   json={"disassociate": None}, headers=headers)
+                assert resp.status_code == 202, resp.text
             resp = client.delete(f"/compute/v2.1/os-networks/{network['id']}",
                                  headers=headers)
             assert resp.status_code == 202, resp.text
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        left = host_leftovers(bridge)
+        left = [thing for bridge in bridges for thing in host_leftovers(bridge)]
         if not left:
             return
         time.sleep(0.5)
@@ -160,7 +165,7 @@ def host_leftovers(bridge: str) -> list[str]:
 
 
 @contextmanager
-def qemu_cloud(root: Path, guest_image: Path, conf: str, bridge: str,
+def qemu_cloud(root: Path, guest_image: Path, conf: str, bridges: Sequence[str],
                flavors: dict[str, int] | None = None) -> Iterator[RunningCloud]:
     """A QEMU-backed cloud under `root` with the test image and small flavors
     (name -> MB of RAM); on exit its servers and networks are deleted (they would
@@ -184,5 +189,5 @@ def qemu_cloud(root: Path, guest_image: Path, conf: str, bridge: str,
                                              cloud="novalet"):
             running.openstack("server", "delete", "--wait", server["ID"],  # type: ignore[index]
                               cloud="novalet", check=False)
-        remove_networks(running, bridge)
+        remove_networks(running, bridges)
         stop_cloud(running)

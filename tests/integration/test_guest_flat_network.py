@@ -27,7 +27,7 @@ flat_network_bridge = nvbrflat
 def cloud(tmp_path_factory: pytest.TempPathFactory, guest_image: Path
           ) -> Iterator[RunningCloud]:
     with qemu_cloud(tmp_path_factory.mktemp("flat-cloud"), guest_image, CONF,
-                    "nvbrflat") as running:
+                    ["nvbrflat"]) as running:
         yield running
 
 

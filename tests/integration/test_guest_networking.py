@@ -62,27 +62,27 @@ class Api:
 def cloud(tmp_path_factory: pytest.TempPathFactory, guest_image: Path
           ) -> Iterator[RunningCloud]:
     with qemu_cloud(tmp_path_factory.mktemp("net-cloud"), guest_image, CONF,
-                    "nvbrtest") as running:
+                    ["nvbrtest"]) as running:
         yield running
 
 
 def boot(cloud: RunningCloud, name: str, user_data: str, tmp_path: Path,
-         *extra: str) -> dict[str, Any]:
+         *extra: str, account: str = "novalet-demo") -> dict[str, Any]:
     script = tmp_path / f"{name}.sh"
     script.write_text(user_data)
     server = cloud.openstack_json("server", "create", "--flavor", "t.small", "--image",
                                   "novalet-tiny", "--user-data", str(script), *extra,
-                                  "--wait", name)
+                                  "--wait", name, cloud=account)
     return server  # type: ignore[return-value]
 
 
 def wait_console(cloud: RunningCloud, name: str, pattern: str, timeout: float = 120,
-                 after: int = 0) -> str:
+                 after: int = 0, account: str = "novalet-demo") -> str:
     """The console once `pattern` appears in it past its first `after` characters."""
     deadline = time.monotonic() + timeout
     text = ""
     while time.monotonic() < deadline:
-        text = cloud.openstack("console", "log", "show", name).stdout
+        text = cloud.openstack("console", "log", "show", name, cloud=account).stdout
         if re.search(pattern, text[after:]):
             return text
         time.sleep(1)
@@ -90,8 +90,8 @@ def wait_console(cloud: RunningCloud, name: str, pattern: str, timeout: float = 
                          f"--- server log ---\n{cloud.tail(80)}")
 
 
-def fixed_ip(cloud: RunningCloud, name: str) -> str:
-    shown = cloud.openstack_json("server", "show", name)
+def fixed_ip(cloud: RunningCloud, name: str, account: str = "novalet-demo") -> str:
+    shown = cloud.openstack_json("server", "show", name, cloud=account)
     addresses = shown["addresses"]  # type: ignore[index]
     return str(next(iter(addresses.values()))[0])
 

@@ -500,7 +500,7 @@ async def test_a_vlan_network_rides_on_its_interface(lab: Lab) -> None:
     sh("ip", "-n", lab.host, "link", "del", "nvprobe.7")
     vlan_net = NetworkOnHost(uuid="net-2", label="vlan", cidr="10.252.0.0/24", gateway="10.252.0.1",
                              bridge="nvbr-vlan", dhcp_start="10.252.0.2", netmask="255.255.255.0",
-                             vlan=42, vlan_interface="nvpub")
+                             vlan=42, interface="nvpub")
     state = dataclasses.replace(lab.state, networks=[*lab.state.networks, vlan_net])
     await lab.driver.apply(state)
     details = sh("ip", "-n", lab.host, "-d", "link", "show", "nvpub.42").stdout

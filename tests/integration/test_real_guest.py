@@ -41,7 +41,7 @@ MARKER = re.compile(r"NOVALET-GUEST-READY uuid=(\S+) hostname=(\S+)")
 def cloud(tmp_path_factory: pytest.TempPathFactory, guest_image: Path
           ) -> Iterator[RunningCloud]:
     with qemu_cloud(tmp_path_factory.mktemp("qemu-cloud"), guest_image, CONF,
-                    "nvbrguest", flavors={"t.small": 128, "t.big": 192}) as running:
+                    ["nvbrguest"], flavors={"t.small": 128, "t.big": 192}) as running:
         yield running
 
 

@@ -75,7 +75,8 @@ class NetworkOnHost:
     dhcp_start: str
     netmask: str
     vlan: int | None = None
-    vlan_interface: str | None = None     # physical interface the VLAN rides on
+    # the physical uplink: the VLAN's parent (vlan set) or a port of the bridge (flat)
+    interface: str | None = None
     dhcp: bool = True
     dns: list[str] = field(default_factory=list)
     mtu: int | None = None

@@ -52,7 +52,7 @@ def _network_on_host(network: Network, dhcp: bool,
     return NetworkOnHost(
         uuid=network.uuid, label=network.label, cidr=network.cidr, gateway=network.gateway,
         bridge=network.bridge, dhcp_start=network.dhcp_start, netmask=network.netmask,
-        vlan=network.vlan, vlan_interface=network.bridge_interface if network.vlan else None,
+        vlan=network.vlan, interface=network.bridge_interface,
         dhcp=dhcp, dns=dns_servers(network), mtu=network.mtu,
         hosts={mac: (address, hostname) for mac, address, hostname in hosts})
 

@@ -87,7 +87,16 @@ async def test_vlan_state(make_net: NetFactory, make_instance: InstanceFactory) 
     vm = await make_instance("pa", host="h1")
     await net.allocate_for_instance(vm.uuid, "pa", "h1", "vm")
     (network,) = (await host_state(net.db, net.conf, "h1")).networks
-    assert (network.vlan, network.vlan_interface, network.bridge) == (100, "eth1", "nvbr100")
+    assert (network.vlan, network.interface, network.bridge) == (100, "eth1", "nvbr100")
+
+
+async def test_a_flat_network_carries_its_uplink(make_net: NetFactory,
+                                                  make_instance: InstanceFactory) -> None:
+    net = await make_net(flat_interface="eth2")
+    vm = await make_instance("pa", host="h1")
+    await net.allocate_for_instance(vm.uuid, "pa", "h1", "vm")
+    (network,) = (await host_state(net.db, net.conf, "h1")).networks
+    assert (network.vlan, network.interface) == (None, "eth2")
 
 
 @contextmanager

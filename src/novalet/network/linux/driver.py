@@ -189,16 +189,15 @@ class LinuxNetDriver:
         gateway = IPv4Interface(f"{network.gateway}/{cidr.prefixlen}")
         await self.netlink.ensure_bridge(network.bridge, owner=owner_alias("bridge", network.uuid),
                                          address=gateway, mtu=network.mtu)
-        if network.vlan is not None:
-            if not network.vlan_interface:
-                raise LinuxNetError(reason=f"network {network.label} has VLAN {network.vlan} "
-                                           "but no vlan_interface to carry it")
+        if network.vlan is not None and network.interface:
             await self.netlink.ensure_vlan(
-                vlan_link_name(network.vlan_interface, network.vlan),
-                parent=network.vlan_interface, vlan=network.vlan, bridge=network.bridge,
+                vlan_link_name(network.interface, network.vlan),
+                parent=network.interface, vlan=network.vlan, bridge=network.bridge,
                 owner=owner_alias("vlan", network.uuid), mtu=network.mtu)
-        elif network.vlan_interface:
-            await self.netlink.ensure_port(network.vlan_interface, network.bridge)
+        elif network.vlan is None and network.interface:
+            await self.netlink.ensure_port(network.interface, network.bridge)
+        # a VLAN network with no interface stays on this host's bridge: its own
+        # layer 2, reached by nothing outside the host (single-host clouds)
         # DNAT to a loopback metadata server needs the bridge to route 127/8; the
         # firewall drops anything that arrives on a bridge addressed to 127/8
         await self.netlink.write_sysctl(f"net/ipv4/conf/{network.bridge}/route_localnet",
@@ -269,8 +268,8 @@ class LinuxNetDriver:
     def _wanted(link: Link, networks: dict[str, NetworkOnHost]) -> bool:
         if link.role == "bridge":
             return link.name in networks
-        return any(n.vlan is not None and n.vlan_interface
-                   and vlan_link_name(n.vlan_interface, n.vlan) == link.name
+        return any(n.vlan is not None and n.interface
+                   and vlan_link_name(n.interface, n.vlan) == link.name
                    for n in networks.values())
 
     @staticmethod

@@ -151,7 +151,7 @@ async def test_a_changed_gateway_replaces_the_address_on_novalets_bridge(
 
 async def test_vlan_network_gets_its_sub_interface(
         driver: LinuxNetDriver, netlink: FakeNetlink, state: HostNetworkState) -> None:
-    state.networks[0].vlan, state.networks[0].vlan_interface = 100, "eth0"
+    state.networks[0].vlan, state.networks[0].interface = 100, "eth0"
     state.networks[0].mtu = 1400
     await driver.apply(state)
     vlan = netlink.links_by_name["eth0.100"]
@@ -164,11 +164,19 @@ async def test_vlan_network_gets_its_sub_interface(
 async def test_flat_network_with_an_uplink_enslaves_it_without_owning_it(
         driver: LinuxNetDriver, netlink: FakeNetlink, state: HostNetworkState) -> None:
     netlink.add("eth1", None)
-    state.networks[0].vlan_interface = "eth1"
+    state.networks[0].interface = "eth1"
     await driver.apply(state)
     assert netlink.master_of("eth1") == "nvbr100"
     await driver.teardown()
     assert "eth1" in netlink.links_by_name
+
+
+async def test_vlan_network_without_an_interface_stays_on_its_bridge(
+        driver: LinuxNetDriver, netlink: FakeNetlink, state: HostNetworkState) -> None:
+    state.networks[0].vlan = 100
+    await driver.apply(state)
+    assert {link.kind for link in netlink.links_by_name.values()} == {None, "bridge", "tun"}
+    assert netlink.master_of(TAP1) == "nvbr100"
 
 
 def test_vlan_link_names_fit_in_fifteen_characters() -> None:
@@ -179,13 +187,12 @@ def test_vlan_link_names_fit_in_fifteen_characters() -> None:
 async def test_one_broken_part_does_not_stop_the_others(
         driver: LinuxNetDriver, netlink: FakeNetlink, runner: FakeRunner,
         state: HostNetworkState) -> None:
-    state.networks[0].vlan = 5                    # and no vlan_interface
+    state.networks[0].vlan, state.networks[0].interface = 5, "eth7"   # no such parent
     state.public_interface = "eth9"               # no such interface
     with pytest.raises(ApplyIncomplete) as caught:
         await driver.apply(state)
     message = str(caught.value)
-    assert "has VLAN 5 but no vlan_interface" in message
-    assert "eth9" in message
+    assert "eth7" in message and "eth9" in message
     assert netlink.master_of(TAP1) == "nvbr100"   # the rest was done
     assert runner.nft_scripts() and driver.dnsmasq.pid("nvbr100") is not None
 
