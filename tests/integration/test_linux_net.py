@@ -32,6 +32,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from ipaddress import IPv4Interface
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -463,7 +464,8 @@ async def test_nothing_on_a_bridge_reaches_the_hosts_loopback(lab: Lab) -> None:
     receiver.settimeout(0.5)
 
     def send(dst: str, dport: int) -> None:
-        frame = ipv4_udp_frame(g1.vif.address, bridge_mac(BRIDGE), g1.vif.fixed_ip, dst, dport,
+        gateway_mac = bridge_mac(BRIDGE, IPv4Interface(f"{GATEWAY}/24"))
+        frame = ipv4_udp_frame(g1.vif.address, gateway_mac, g1.vif.fixed_ip, dst, dport,
                                b"sneaky")
         def go() -> None:
             with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:

@@ -65,6 +65,11 @@ class FixedIpUnavailable(exceptions.Invalid):
                "outside the network, reserved or in use.")
 
 
+class HostAddressInUse(exceptions.Conflict):
+    msg_fmt = ("Fixed IP address %(address)s is host %(host)s's own address on its "
+               "multi_host network; it stays reserved while the network exists.")
+
+
 class FloatingIpNotFound(exceptions.NotFound):
     msg_fmt = "Floating IP not found for ID %(id)s"
 
@@ -88,6 +93,8 @@ class InterfaceRow:
     network: Network
     fixed_ip: FixedIp | None
     floating_ips: list[str] = field(default_factory=list)
+    # multi_host: the address of the host the NIC is on (the guest's gateway there)
+    host_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +143,8 @@ class HostSnapshot:
     dhcp_hosts: dict[int, list[tuple[str, str, str]]]
     # (floating address, fixed address, interface)
     floating: list[tuple[str, str, str | None]]
+    # multi_host network id -> this host's own address on it
+    own_addresses: dict[int, str] = field(default_factory=dict)
 
 
 def random_mac() -> str:
@@ -285,7 +294,8 @@ async def allocate_interface(db: Database, instance_uuid: str, network_id: int, 
         vif = await _new_vif(s, instance_uuid, network_id)
         fixed = await _claim_fixed_ip(s, network_id, instance_uuid, vif.id, host, address)
         network = await _network_by_id(s, network_id)
-    return InterfaceRow(vif, network, fixed)
+        own = await _ensure_host_address(s, network, host)
+    return InterfaceRow(vif, network, fixed, host_address=own)
 
 
 async def _new_vif(s: AsyncSession, instance_uuid: str, network_id: int) -> VirtualInterface:
@@ -308,6 +318,21 @@ async def _new_vif(s: AsyncSession, instance_uuid: str, network_id: int) -> Virt
 
 async def _claim_fixed_ip(s: AsyncSession, network_id: int, instance_uuid: str, vif_id: int,
                           host: str | None, address: str | None) -> FixedIp:
+    chosen = await _claim_free_address(s, network_id, address, instance_uuid=instance_uuid,
+                                       virtual_interface_id=vif_id, allocated=True, host=host)
+    if chosen is None:
+        if address is not None:
+            raise FixedIpUnavailable(address=address, net=network_id)
+        raise NoMoreFixedIps(net=network_id)
+    fixed: FixedIp = (await s.execute(select(FixedIp).where(
+        FixedIp.id == chosen).execution_options(populate_existing=True))).scalar_one()
+    return fixed
+
+
+async def _claim_free_address(s: AsyncSession, network_id: int, address: str | None,
+                              **values: Any) -> int | None:
+    """Set `values` on a free address of the network (`address`, if given) by
+    compare-and-swap; its row id, or None when none is free."""
     free = (FixedIp.network_id == network_id, FixedIp.instance_uuid.is_(None),
             FixedIp.reserved.is_(False), FixedIp.allocated.is_(False))
     query = select(FixedIp.id).where(*free, FixedIp.leased.is_(False))
@@ -320,20 +345,46 @@ async def _claim_fixed_ip(s: AsyncSession, network_id: int, instance_uuid: str, 
     for attempt in range(_CAS_ATTEMPTS):
         candidates = list((await s.execute(query)).scalars())
         if not candidates:
-            break
+            return None
         # The first choice keeps addresses in order; after losing a race, spread out
         # so that contenders stop fighting over the same row.
         chosen = candidates[0] if attempt == 0 else random.choice(candidates)
         claimed = await s.execute(update(FixedIp).where(FixedIp.id == chosen, *free).values(
-            instance_uuid=instance_uuid, virtual_interface_id=vif_id, allocated=True,
-            host=host, updated_at=utcnow()).execution_options(synchronize_session=False))
+            **values, updated_at=utcnow()).execution_options(synchronize_session=False))
         if rows_matched(claimed) == 1:
-            fixed: FixedIp = (await s.execute(select(FixedIp).where(
-                FixedIp.id == chosen).execution_options(populate_existing=True))).scalar_one()
-            return fixed
-    if address is not None:
-        raise FixedIpUnavailable(address=address, net=network_id)
-    raise NoMoreFixedIps(net=network_id)
+            return chosen
+    return None
+
+
+# A host's own address on a multi_host network: reserved, bound to no instance.
+def _is_host_address() -> tuple[Any, ...]:
+    return (FixedIp.host.is_not(None), FixedIp.reserved.is_(True),
+            FixedIp.instance_uuid.is_(None))
+
+
+async def _ensure_host_address(s: AsyncSession, network: Network, host: str | None
+                               ) -> str | None:
+    """multi_host: the address `host` serves the network from (its bridge's, and the
+    gateway and DHCP server of its guests there), taken from the network's free
+    addresses on first use and kept while the network lives. None otherwise."""
+    if not network.multi_host or not host:
+        return None
+    own = await _host_addresses(s, [network.id], host)
+    if network.id not in own:
+        if await _claim_free_address(s, network.id, None, reserved=True, host=host) is None:
+            raise NoMoreFixedIps(net=network.label)
+        own = await _host_addresses(s, [network.id], host)
+    return own[network.id]
+
+
+async def _host_addresses(s: AsyncSession, network_ids: Sequence[int], host: str
+                          ) -> dict[int, str]:
+    """network id -> `host`'s own address there. Two allocators racing may both
+    reserve one: the lowest row wins, everywhere, and the other stays unused."""
+    rows = (await s.execute(select(FixedIp.network_id, FixedIp.address).where(
+        FixedIp.network_id.in_(list(network_ids)), FixedIp.host == host,
+        *_is_host_address()).order_by(FixedIp.id.desc()))).all()
+    return {network_id: address for network_id, address in rows}
 
 
 async def interfaces(db: Database, instance_uuids: Sequence[str]
@@ -360,6 +411,7 @@ async def _interfaces(s: AsyncSession, instance_uuids: Sequence[str]
         result[vif.instance_uuid].append(row)
         if fixed is not None:
             by_fixed[fixed.id] = row
+    await _fill_host_addresses(s, [r for rs in result.values() for r in rs])
     if by_fixed:
         for fixed_id, address in (await s.execute(
                 select(FloatingIp.fixed_ip_id, FloatingIp.address)
@@ -368,6 +420,17 @@ async def _interfaces(s: AsyncSession, instance_uuids: Sequence[str]
             if fixed_id is not None:
                 by_fixed[fixed_id].floating_ips.append(address)
     return result
+
+
+async def _fill_host_addresses(s: AsyncSession, rows: list[InterfaceRow]) -> None:
+    by_host: dict[str, list[InterfaceRow]] = defaultdict(list)
+    for row in rows:
+        if row.network.multi_host and row.fixed_ip is not None and row.fixed_ip.host:
+            by_host[row.fixed_ip.host].append(row)
+    for host, host_rows in by_host.items():
+        own = await _host_addresses(s, sorted({r.network.id for r in host_rows}), host)
+        for row in host_rows:
+            row.host_address = own.get(row.network.id)
 
 
 async def addresses(db: Database, instance_uuids: Sequence[str]) -> list[AddressRow]:
@@ -423,10 +486,16 @@ async def deallocate_instance(db: Database, instance_uuid: str) -> list[Interfac
 
 
 async def set_interfaces_host(db: Database, instance_uuid: str, host: str | None) -> None:
-    """Record the host an instance's fixed IPs live on (after a reschedule or move)."""
+    """Record the host an instance's fixed IPs live on (after a reschedule or move);
+    the host gets its own address on the instance's multi_host networks."""
     async with db.transaction() as s:
         await s.execute(update(FixedIp).where(FixedIp.instance_uuid == instance_uuid).values(
             host=host, updated_at=utcnow()).execution_options(synchronize_session=False))
+        networks = (await s.execute(select(Network).join(
+            VirtualInterface, VirtualInterface.network_id == Network.id).where(
+            VirtualInterface.instance_uuid == instance_uuid))).scalars().unique()
+        for network in networks:
+            await _ensure_host_address(s, network, host)
 
 
 async def fixed_ip_by_address(db: Database, address: str) -> FixedRow:
@@ -443,7 +512,13 @@ async def fixed_ip_by_address(db: Database, address: str) -> FixedRow:
 
 
 async def set_fixed_ip_reserved(db: Database, address: str, reserved: bool) -> None:
+    """Reserve or unreserve an address; a host's own address (multi_host) stays
+    reserved while the network lives."""
     async with db.transaction() as s:
+        owner = (await s.execute(select(FixedIp.host).where(
+            FixedIp.address == address, *_is_host_address()))).scalar_one_or_none()
+        if owner is not None and not reserved:
+            raise HostAddressInUse(address=address, host=owner)
         result = await s.execute(update(FixedIp).where(FixedIp.address == address).values(
             reserved=reserved, updated_at=utcnow()).execution_options(synchronize_session=False))
     if rows_matched(result) == 0:
@@ -584,9 +659,10 @@ async def instance_owner(db: Database, instance_uuid: str) -> tuple[str, str | N
     return (row[0], row[1]) if row is not None else None
 
 
-async def host_snapshot(db: Database, host: str, multi_host: bool) -> HostSnapshot:
-    """What one host serves, read in one transaction: multi_host, the networks and
-    floating IPs of its own instances; else every network and floating IP."""
+async def host_snapshot(db: Database, host: str) -> HostSnapshot:
+    """What one host serves, read in one transaction: every network that is not
+    multi_host (with all its guests' DHCP entries and floating IPs), and the
+    multi_host networks its own instances are on (with only theirs)."""
     async with db.transaction() as s:
         instances = [HostInstance(*row) for row in (await s.execute(
             select(Instance.uuid, Instance.project_id, Instance.hostname).where(
@@ -608,27 +684,27 @@ async def host_snapshot(db: Database, host: str, multi_host: bool) -> HostSnapsh
                     .order_by(FixedIp.id))).all():
                 member_ips[group_id].append(address)
         networks = list((await s.execute(select(Network).order_by(Network.id))).scalars())
-        if multi_host:
-            used = {row.network.id for rows in nics.values() for row in rows}
-            networks = [n for n in networks if n.id in used]
+        used = {row.network.id for rows in nics.values() for row in rows}
+        networks = [n for n in networks if not n.multi_host or n.id in used]
+        own_addresses = await _host_addresses(s, [n.id for n in networks if n.multi_host], host)
+        here = Network.multi_host.is_(False) | (Instance.host == host)
         dhcp_query = (select(FixedIp.network_id, VirtualInterface.address, FixedIp.address,
                              Instance.hostname)
                       .join(VirtualInterface, VirtualInterface.id == FixedIp.virtual_interface_id)
                       .join(Instance, Instance.uuid == FixedIp.instance_uuid)
-                      .where(Instance.deleted.is_(False),
+                      .join(Network, Network.id == FixedIp.network_id)
+                      .where(Instance.deleted.is_(False), here,
                              FixedIp.network_id.in_([n.id for n in networks]))
                       .order_by(FixedIp.id))
         floating_query = (select(FloatingIp.address, FixedIp.address, FloatingIp.interface)
                           .join(FixedIp, FixedIp.id == FloatingIp.fixed_ip_id)
                           .join(Instance, Instance.uuid == FixedIp.instance_uuid)
-                          .where(Instance.deleted.is_(False))
+                          .join(Network, Network.id == FixedIp.network_id)
+                          .where(Instance.deleted.is_(False), here)
                           .order_by(FloatingIp.id))
-        if multi_host:
-            dhcp_query = dhcp_query.where(Instance.host == host)
-            floating_query = floating_query.where(Instance.host == host)
         dhcp: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
         for network_id, mac, address, hostname in (await s.execute(dhcp_query)).all():
             dhcp[network_id].append((mac, address, hostname))
         floating = [(f, x, i) for f, x, i in (await s.execute(floating_query)).all()]
     return HostSnapshot(networks, instances, nics, groups, dict(member_ips), dict(dhcp),
-                        floating)
+                        floating, own_addresses)

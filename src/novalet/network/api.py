@@ -407,7 +407,7 @@ class NetworkAPI(SecurityGroupsMixin):
         existing = (await db.interfaces(self.db, [instance_uuid])).get(instance_uuid)
         if existing:
             await db.set_interfaces_host(self.db, instance_uuid, host)
-            return [self._vif(row) for row in existing if row.fixed_ip is not None]
+            return await self.vifs_for_instance(instance_uuid)
         try:
             if requested_networks:
                 targets = [(await self._network_for_request(project_id, uuid), address)
@@ -626,17 +626,18 @@ def vif_from_row(row: InterfaceRow, dhcp: bool) -> Vif:
     """A stored NIC (which must have its fixed IP) as hosts and guests see it."""
     network = row.network
     assert row.fixed_ip is not None
+    gateway = row.host_address or network.gateway  # multi_host: the guest's own host
     return Vif(id=row.vif.uuid, address=row.vif.address, network_id=network.uuid,
                network_label=network.label, bridge=network.bridge,
-               fixed_ip=row.fixed_ip.address, cidr=network.cidr, gateway=network.gateway,
-               dns=dns_servers(network), vlan=network.vlan, dhcp=dhcp, mtu=network.mtu,
+               fixed_ip=row.fixed_ip.address, cidr=network.cidr, gateway=gateway,
+               dns=dns_servers(network, gateway), vlan=network.vlan, dhcp=dhcp, mtu=network.mtu,
                floating_ips=list(row.floating_ips))
 
 
-def dns_servers(network: Network) -> list[str]:
-    """The network's DNS servers; the gateway when none is configured."""
+def dns_servers(network: Network, gateway: str | None = None) -> list[str]:
+    """The network's DNS servers; the gateway (the guest's own) when none is configured."""
     servers = [s for s in (network.dns1, network.dns2) if s]
-    return servers or [network.gateway]
+    return servers or [gateway or network.gateway]
 
 
 def _fixed_address(address: str) -> None:

@@ -75,6 +75,8 @@ class NetworkManager:
         self._worker: asyncio.Task[None] | None = None
         self._periodic: asyncio.Task[None] | None = None
         self.applied = asyncio.Event()  # set after each successful apply (tests wait on it)
+        # a network that is not multi_host changes with guests on any host
+        self._serves_shared = True
 
     async def start(self) -> None:
         await self.bus.serve(TOPIC, self)
@@ -91,12 +93,13 @@ class NetworkManager:
         await self.driver.close()
 
     async def refresh(self, ctx: RequestContext, hosts: list[str]) -> None:
-        if "*" in hosts or self.host in hosts or not self.conf.get("network", "multi_host"):
+        if "*" in hosts or self.host in hosts or self._serves_shared:
             self._wanted.set()
 
     async def apply_now(self) -> None:
         state = await self.state_rpc.host_state(self.host)
         await self.driver.apply(state)
+        self._serves_shared = any(not n.multi_host for n in state.networks)
         self.applied.set()
         LOG.debug("Applied networking: %d networks, %d instances, %d floating IPs",
                   len(state.networks), len(state.instances), len(state.floating))

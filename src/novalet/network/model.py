@@ -77,6 +77,7 @@ class NetworkOnHost:
     vlan: int | None = None
     # the physical uplink: the VLAN's parent (vlan set) or a port of the bridge (flat)
     interface: str | None = None
+    multi_host: bool = False              # served by each host its guests are on
     dhcp: bool = True
     dns: list[str] = field(default_factory=list)
     mtu: int | None = None

@@ -1,12 +1,13 @@
 """The desired networking of one host, built from the database: what the network
 manager hands its host driver to make the kernel match.
 
-- networks: with multi_host, those its own guests are on; else every network (one
-  network host serves them all). Each with dnsmasq's static hosts (MAC -> address,
-  hostname): multi_host, its own guests only.
+- networks: every network that is not multi_host (one network host serves them),
+  and the multi_host ones its own guests are on, served from the host's own
+  address there (its bridge's, its guests' gateway and DHCP server). Each with
+  dnsmasq's static hosts (MAC -> address, hostname): multi_host, its own guests only.
 - instances: each guest on the host with its NICs and ingress rules, a source
   group resolved to the fixed IPs of the group's members.
-- floating: the floating IPs to NAT (multi_host: those of its own guests).
+- floating: the floating IPs to NAT (on multi_host networks: its own guests' only).
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ _WILDCARDS = ("", "0.0.0.0", "::")
 
 async def host_state(db: Database, conf: config.Config, host: str) -> HostNetworkState:
     """Everything `host` must enforce, read in one transaction."""
-    multi_host = bool(conf.get("network", "multi_host"))
     dhcp = conf.get("network", "network_manager") != "flat"
-    snap = await db_network.host_snapshot(db, host, multi_host)
-    networks = [_network_on_host(n, dhcp, snap.dhcp_hosts.get(n.id, [])) for n in snap.networks]
+    snap = await db_network.host_snapshot(db, host)
+    networks = [_network_on_host(n, dhcp, snap.dhcp_hosts.get(n.id, []),
+                                 snap.own_addresses.get(n.id)) for n in snap.networks]
     instances = []
     for instance in snap.instances:
         vifs = [vif_from_row(row, dhcp) for row in snap.interfaces.get(instance.uuid, [])
@@ -47,13 +48,14 @@ async def host_state(db: Database, conf: config.Config, host: str) -> HostNetwor
     return state
 
 
-def _network_on_host(network: Network, dhcp: bool,
-                     hosts: list[tuple[str, str, str]]) -> NetworkOnHost:
+def _network_on_host(network: Network, dhcp: bool, hosts: list[tuple[str, str, str]],
+                     own_address: str | None) -> NetworkOnHost:
+    gateway = own_address or network.gateway
     return NetworkOnHost(
-        uuid=network.uuid, label=network.label, cidr=network.cidr, gateway=network.gateway,
+        uuid=network.uuid, label=network.label, cidr=network.cidr, gateway=gateway,
         bridge=network.bridge, dhcp_start=network.dhcp_start, netmask=network.netmask,
-        vlan=network.vlan, interface=network.bridge_interface,
-        dhcp=dhcp, dns=dns_servers(network), mtu=network.mtu,
+        vlan=network.vlan, interface=network.bridge_interface, multi_host=network.multi_host,
+        dhcp=dhcp, dns=dns_servers(network, gateway), mtu=network.mtu,
         hosts={mac: (address, hostname) for mac, address, hostname in hosts})
 
 

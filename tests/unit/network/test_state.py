@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 from sqlalchemy import event
 
+from novalet.db import instances
 from novalet.db.engine import Database
+from novalet.db.network import HostAddressInUse
 from novalet.network.api import NetworkAPI
 from novalet.network.model import FloatingNat, SecurityRule
 from novalet.network.state import host_state
@@ -79,6 +82,80 @@ async def test_multi_host_state_is_local(make_net: NetFactory,
         (floating.address, "eth0")]
     assert far_state.public_interface == "eth0"
     assert (await host_state(net.db, net.conf, "nowhere")).networks == []
+
+
+async def test_each_multi_host_host_serves_from_an_address_of_its_own(
+        make_net: NetFactory, make_instance: InstanceFactory) -> None:
+    net = await make_net(multi_host=True)
+    one = await make_instance(host="h1", name="one")
+    two = await make_instance(host="h1", name="two")
+    far = await make_instance(host="h2", name="far")
+    (v1,) = await net.allocate_for_instance(one.uuid, "p1", "h1", "one")
+    (v2,) = await net.allocate_for_instance(two.uuid, "p1", "h1", "two")
+    (vf,) = await net.allocate_for_instance(far.uuid, "p1", "h2", "far")
+    (n1,) = (await host_state(net.db, net.conf, "h1")).networks
+    (n2,) = (await host_state(net.db, net.conf, "h2")).networks
+    # the network's gateway (10.0.0.1) is nobody's: each host has its own address,
+    # which its bridge carries and its guests are told as gateway and DNS server
+    assert n1.multi_host and n1.gateway != n2.gateway
+    assert "10.0.0.1" not in (n1.gateway, n2.gateway)
+    assert (v1.gateway, v2.gateway, vf.gateway) == (n1.gateway, n1.gateway, n2.gateway)
+    assert v1.dns == [n1.gateway] and vf.dns == [n2.gateway]
+    taken = {v1.fixed_ip, v2.fixed_ip, vf.fixed_ip}
+    assert n1.gateway not in taken and n2.gateway not in taken
+    (again,) = await net.vifs_for_instance(one.uuid)
+    assert again.gateway == n1.gateway  # read back, not only at allocation
+    # the host keeps its address without guests, and nobody else gets it
+    await net.deallocate_for_instance(one.uuid)
+    await net.deallocate_for_instance(two.uuid)
+    three = await make_instance(host="h1", name="three")
+    (v3,) = await net.allocate_for_instance(three.uuid, "p1", "h1", "three")
+    assert v3.gateway == n1.gateway and v3.fixed_ip != n1.gateway
+    with pytest.raises(HostAddressInUse):
+        await net.set_fixed_ip_reserved(n1.gateway, False)
+
+
+async def test_moving_a_guest_gives_the_new_host_an_address(
+        make_net: NetFactory, make_instance: InstanceFactory) -> None:
+    net = await make_net(multi_host=True)
+    vm = await make_instance(host="h1", name="vm")
+    (before,) = await net.allocate_for_instance(vm.uuid, "p1", "h1", "vm")
+    await instances.set_fields(net.db, vm.uuid, {"host": "h2"})  # rescheduled
+    (after,) = await net.allocate_for_instance(vm.uuid, "p1", "h2", "vm")
+    assert after.fixed_ip == before.fixed_ip and after.gateway != before.gateway
+    (n2,) = (await host_state(net.db, net.conf, "h2")).networks
+    assert n2.gateway == after.gateway
+
+
+async def test_shared_and_multi_host_networks_side_by_side(
+        make_net: NetFactory, make_instance: InstanceFactory) -> None:
+    net = await make_net()                                   # "private": shared
+    multi = await net.create_network(ctx(admin=True), label="multi", cidr="10.5.0.0/24",
+                                     multi_host=True)
+    a = await make_instance(host="h1", name="a")
+    b = await make_instance(host="h2", name="b")
+    (va,) = await net.allocate_for_instance(a.uuid, "p1", "h1", "a")
+    (vb,) = await net.allocate_for_instance(b.uuid, "p1", "h2", "b",
+                                            requested_networks=[(multi.uuid, None)])
+    state = await host_state(net.db, net.conf, "h1")
+    assert [n.label for n in state.networks] == ["private"]  # no guest of h1 on "multi"
+    assert state.networks[0].gateway == "10.0.0.1" and va.gateway == "10.0.0.1"
+    h2 = {n.label: n for n in (await host_state(net.db, net.conf, "h2")).networks}
+    assert set(h2) == {"private", "multi"}
+    assert h2["private"].hosts == {va.address: (va.fixed_ip, "a")}  # shared: every guest
+    assert h2["multi"].hosts == {vb.address: (vb.fixed_ip, "b")}
+    assert vb.gateway == h2["multi"].gateway != "10.5.0.1"
+
+
+async def test_a_multi_host_network_with_host_addresses_can_be_deleted(
+        make_net: NetFactory, make_instance: InstanceFactory) -> None:
+    net = await make_net(multi_host=True)
+    vm = await make_instance(host="h1", name="vm")
+    await net.allocate_for_instance(vm.uuid, "p1", "h1", "vm")
+    await net.deallocate_for_instance(vm.uuid)
+    (network,) = await net.list_networks(ctx(admin=True))
+    await net.delete_network(ctx(admin=True), network.uuid)
+    assert await net.list_networks(ctx(admin=True)) == []
 
 
 async def test_vlan_state(make_net: NetFactory, make_instance: InstanceFactory) -> None:

@@ -94,6 +94,9 @@ def dnsmasq_argv(network: NetworkOnHost, files: DnsmasqFiles, *,
         f"--dhcp-hostsfile={files.hosts}",
         "--leasefile-ro",
         "--dhcp-authoritative",
+        # silent towards MACs not in the hosts file: on a multi_host segment another
+        # host's guests are heard here too, and an authoritative NAK would break them
+        "--dhcp-ignore=tag:!known",
         "--dhcp-no-override",
         f"--dhcp-range={network.dhcp_start},static,{network.netmask},{lease_seconds}",
         f"--dhcp-lease-max={max(cidr.num_addresses, 1)}",

@@ -129,8 +129,10 @@ class LinuxNetDriver:
         async with self._lock:
             links = {link.name: link for link in await self.netlink.links()}
             if vif.bridge not in links:
+                prefix = ip_network(vif.cidr, strict=False).prefixlen
                 await self.netlink.ensure_bridge(
-                    vif.bridge, owner=owner_alias("bridge", vif.network_id), mtu=vif.mtu)
+                    vif.bridge, owner=owner_alias("bridge", vif.network_id), mtu=vif.mtu,
+                    address=IPv4Interface(f"{vif.gateway}/{prefix}"))
             await self.netlink.ensure_tap(vif.tap, vif.bridge, owner=owner_alias("tap", vif.id),
                                           mac=tap_mac(vif.address), mtu=vif.mtu)
             self._plugged.add(vif.tap)

@@ -52,13 +52,16 @@ def owner_alias(role: str, ident: str) -> str:
     return f"{OWNER_PREFIX}{role}:{ident}"
 
 
-def bridge_mac(bridge: str) -> str:
-    """A stable, locally administered MAC for a bridge, derived from its name.
+def bridge_mac(bridge: str, address: IPv4Interface | None = None) -> str:
+    """A stable, locally administered MAC for a bridge, derived from its name and
+    IPv4 address.
 
-    A bridge with an assigned address keeps it; one without takes the lowest MAC
-    of its ports, which changes as guests come and go and confuses their ARP caches.
+    A bridge with an assigned MAC keeps it; one without takes the lowest MAC of
+    its ports, which changes as guests come and go and confuses their ARP caches.
+    The address is in it because multi_host bridges of one network on several
+    hosts share a segment, each with an address of its own: their MACs must differ.
     """
-    digest = hashlib.sha256(bridge.encode()).digest()
+    digest = hashlib.sha256(f"{bridge}/{address or ''}".encode()).digest()
     return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
 
 
@@ -197,7 +200,7 @@ class Netlink:
         _check_name(name)
         link = self._find(name)
         if link is None:
-            spec: dict[str, Any] = {"address": bridge_mac(name)}
+            spec: dict[str, Any] = {"address": bridge_mac(name, address)}
             if mtu:
                 spec["mtu"] = mtu
             self._ipr.link("add", ifname=name, kind="bridge", **spec)

@@ -156,7 +156,7 @@ class FakeNetlink(Netlink):
         self._check(name)
         link = self.links_by_name.get(name)
         if link is None:
-            link = self.add(name, "bridge", mac=bridge_mac(name), alias=owner)
+            link = self.add(name, "bridge", mac=bridge_mac(name, address), alias=owner)
             self.changes.append(f"create bridge {name}")
         self._enslave_up(link, None, mtu)
         if address is not None:

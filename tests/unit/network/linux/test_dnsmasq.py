@@ -55,6 +55,7 @@ def test_command_line(network: NetworkOnHost) -> None:
         "--dhcp-hostsfile=/state/dnsmasq/nvbr100.hosts",
         "--leasefile-ro",
         "--dhcp-authoritative",
+        "--dhcp-ignore=tag:!known",
         "--dhcp-no-override",
         "--dhcp-range=10.0.0.2,static,255.255.255.0,86400",
         "--dhcp-lease-max=256",

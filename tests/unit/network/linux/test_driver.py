@@ -13,6 +13,7 @@ import pytest
 from novalet.network.linux import ApplyIncomplete, LinuxNetDriver
 from novalet.network.linux.driver import vlan_link_name
 from novalet.network.linux.firewall import render_ruleset
+from novalet.network.linux.netlink import bridge_mac
 from novalet.network.model import HostNetworkState, InstanceNet
 from tests.unit.network.linux.conftest import make_vif
 from tests.unit.network.linux.fakes import FakeNetlink, FakeRunner
@@ -96,7 +97,10 @@ async def test_plug_makes_tap_on_bridge_even_before_apply(
     await driver.plug(vif)
     assert netlink.master_of(vif.tap) == "nvbr100"
     assert netlink.links_by_name["nvbr100"].alias == "novalet:bridge:net-1"
-    assert netlink.links_by_name["nvbr100"].addresses == []
+    # the guest's gateway address from the start, so the bridge's MAC is the final one
+    gateway = IPv4Interface(f"{vif.gateway}/24")
+    assert netlink.links_by_name["nvbr100"].addresses == [gateway]
+    assert netlink.links_by_name["nvbr100"].mac == bridge_mac("nvbr100", gateway)
     assert f'"{vif.tap}" : drop' in runner.nft_scripts()[-1]
 
 

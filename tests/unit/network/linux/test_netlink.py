@@ -35,6 +35,8 @@ async def door(ipr: FakeIPRoute) -> AsyncIterator[Netlink]:
 def test_bridge_mac_is_stable_unicast_and_locally_administered() -> None:
     mac = bridge_mac("nvbr100")
     assert mac == bridge_mac("nvbr100") != bridge_mac("nvbr101")
+    here, there = IPv4Interface("10.0.0.3/24"), IPv4Interface("10.0.0.4/24")
+    assert bridge_mac("nvbr100", here) == bridge_mac("nvbr100", here) != bridge_mac("nvbr100", there)
     assert int(mac.split(":")[0], 16) == 0x02
 
 
@@ -56,7 +58,7 @@ async def test_bridge_is_created_once_with_owner_mac_address_and_mtu(
     await door.ensure_bridge("nvbr100", owner="novalet:bridge:n", address=gateway, mtu=1400)
     bridge = ipr.by_name("nvbr100")
     assert (bridge.kind, bridge.alias, bridge.mac, bridge.mtu, bridge.up) == (
-        "bridge", "novalet:bridge:n", bridge_mac("nvbr100"), 1400, True)
+        "bridge", "novalet:bridge:n", bridge_mac("nvbr100", gateway), 1400, True)
     assert bridge.addresses == [gateway]
     before = len(ipr.changes())
     await door.ensure_bridge("nvbr100", owner="novalet:bridge:n", address=gateway, mtu=1400)
