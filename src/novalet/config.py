@@ -108,6 +108,9 @@ OPTIONS: list[Opt] = [
     Opt("qemu", "tcg_tb_size", 32,
         "MiB of translated-code cache per guest under TCG (QEMU's own default is larger).",
         int),
+    Opt("qemu", "detach_timeout", 30.0,
+        "Seconds a guest is given to release a NIC being detached (ACPI hot-unplug).",
+        float),
     Opt("qemu", "network", "user",
         "Guest network card until the network service wires guests: user (an isolated "
         "user-mode NIC with no way out) or none."),

@@ -29,7 +29,8 @@ from novalet.db import instance_actions, instances, placement, services
 from novalet.db.engine import Database
 from novalet.db.models import Instance, InstanceMetadata, InstanceTag
 from novalet.image.api import ImageService
-from novalet.network.api import NetworkAPI
+from novalet.network.api import InterfaceNotFound, NetworkAPI
+from novalet.network.model import Vif
 from novalet.rpc.bus import Bus
 
 LOG = logging.getLogger(__name__)
@@ -398,6 +399,50 @@ class ComputeAPI:
         if instance.locked and not ctx.is_admin:
             raise InstanceIsLocked(uuid=instance.uuid)
 
+    # --- interfaces ---------------------------------------------------------
+
+    async def interfaces(self, ctx: RequestContext, uuid: str) -> list[Vif]:
+        instance = await self.get(ctx, uuid)
+        return await self.network.vifs_for_instance(instance.uuid)
+
+    async def attach_interface(self, ctx: RequestContext, uuid: str, network_uuid: str | None,
+                               address: str | None) -> Vif:
+        """A new NIC on a network, hot-plugged by the host (which the API waits for);
+        when the host fails, the NIC is released again."""
+        instance = await self._begin(ctx, uuid, "attach_interface", "attach_interface")
+        vif = await self.network.add_interface(instance.uuid, instance.project_id,
+                                               instance.host, network_uuid, address)
+        instance = await self._save_network_info(instance)
+        try:
+            await self.compute.attach_interface(ctx, _host(instance), payload_of(instance),
+                                                vif.to_dict())
+        except exceptions.NovaletError as exc:
+            await self.network.remove_interface(instance.uuid, vif.id)
+            await self._save_network_info(instance)
+            raise InterfaceAttachFailed(uuid=uuid, reason=exc.message) from exc
+        return vif
+
+    async def detach_interface(self, ctx: RequestContext, uuid: str, port_id: str) -> None:
+        instance = await self.get(ctx, uuid)
+        vif = next((v for v in await self.network.vifs_for_instance(uuid) if v.id == port_id),
+                   None)
+        if vif is None:
+            raise InterfaceNotFound(port_id=port_id, uuid=uuid)
+        instance = await self._begin(ctx, uuid, "detach_interface", "detach_interface")
+        try:
+            await self.compute.detach_interface(ctx, _host(instance), payload_of(instance),
+                                                vif.to_dict())
+        except exceptions.NovaletError as exc:
+            raise InterfaceDetachFailed(uuid=uuid, reason=exc.message) from exc
+        await self.network.remove_interface(instance.uuid, vif.id)
+        await self._save_network_info(instance)
+
+    async def _save_network_info(self, instance: Instance) -> Instance:
+        """The instance's network_info, as the database now has its NICs."""
+        vifs = [v.to_dict() for v in await self.network.vifs_for_instance(instance.uuid)]
+        return await instances.update(self.db, instance.uuid, {"system_metadata": {
+            **instance.system_metadata, "network_info": vifs}})
+
     async def console_output(self, ctx: RequestContext, uuid: str) -> str:
         instance = await self.get(ctx, uuid)
         if instance.host is None or instance.vm_state == VmState.BUILDING:
@@ -460,6 +505,14 @@ class MetadataKeyNotFound(exceptions.NotFound):
 
 class TagNotFound(exceptions.NotFound):
     msg_fmt = "Tag %(tag)s could not be found for instance %(uuid)s."
+
+
+class InterfaceAttachFailed(exceptions.Conflict):
+    msg_fmt = "Failed to attach a network interface to instance %(uuid)s: %(reason)s"
+
+
+class InterfaceDetachFailed(exceptions.Conflict):
+    msg_fmt = "Failed to detach the network interface from instance %(uuid)s: %(reason)s"
 
 
 def _host(instance: Instance) -> str:

@@ -224,6 +224,28 @@ class ComputeManager:
     async def get_console_output(self, ctx: RequestContext, uuid: str) -> str:
         return await self.driver.get_console_output(uuid)
 
+    # --- interfaces (the API waits for these) --------------------------------
+
+    async def attach_interface(self, ctx: RequestContext, instance: dict[str, Any],
+                               vif: dict[str, Any]) -> None:
+        """Plug the new NIC's tap, then hot-plug it into the guest (a stopped guest
+        gets it at its next start, from its network_info)."""
+        nic = Vif.from_dict(vif)
+        await self.net.plug(nic)
+        try:
+            await self.driver.attach_interface(instance["uuid"], nic)
+        except Exception:
+            await self.net.unplug(nic)
+            raise
+        LOG.info("Attached interface %s (%s) to %s", nic.id, nic.fixed_ip, instance["uuid"])
+
+    async def detach_interface(self, ctx: RequestContext, instance: dict[str, Any],
+                               vif: dict[str, Any]) -> None:
+        nic = Vif.from_dict(vif)
+        await self.driver.detach_interface(instance["uuid"], nic)
+        await self.net.unplug(nic)
+        LOG.info("Detached interface %s from %s", nic.id, instance["uuid"])
+
     # --- image, rescue, rebuild, resize ------------------------------------
 
     async def snapshot_instance(self, ctx: RequestContext, instance: dict[str, Any],

@@ -34,6 +34,16 @@ class ComputeAPI:
         await self.bus.cast(ctx, topic_for(host), "power_action",
                             {"action": action, "instance": instance}, version=VERSION)
 
+    async def attach_interface(self, ctx: RequestContext, host: str, instance: dict[str, Any],
+                               vif: dict[str, Any]) -> None:
+        await self.bus.call(ctx, topic_for(host), "attach_interface",
+                            {"instance": instance, "vif": vif}, version=VERSION)
+
+    async def detach_interface(self, ctx: RequestContext, host: str, instance: dict[str, Any],
+                               vif: dict[str, Any]) -> None:
+        await self.bus.call(ctx, topic_for(host), "detach_interface",
+                            {"instance": instance, "vif": vif}, version=VERSION)
+
     async def get_console_output(self, ctx: RequestContext, host: str, uuid: str) -> str:
         result: str = await self.bus.call(ctx, topic_for(host), "get_console_output",
                                           {"uuid": uuid}, version=VERSION)

@@ -135,6 +135,11 @@ ALLOWED: dict[str, tuple[frozenset[str], frozenset[str | None], str | None]] = {
                        TaskState.RESIZE_CONFIRMING),
     "revert_resize": (frozenset({VmState.RESIZED}), frozenset({None}),
                       TaskState.RESIZE_REVERTING),
+    # synchronous (the API waits for the host): no task_state of their own
+    "attach_interface": (frozenset({VmState.ACTIVE, VmState.PAUSED, VmState.STOPPED}),
+                         frozenset({None}), None),
+    "detach_interface": (frozenset({VmState.ACTIVE, VmState.PAUSED, VmState.STOPPED}),
+                         frozenset({None}), None),
 }
 
 # Public status names accepted by the list filter `status`.

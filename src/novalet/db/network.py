@@ -465,24 +465,43 @@ async def deallocate_instance(db: Database, instance_uuid: str) -> list[Interfac
     as they were."""
     async with db.transaction() as s:
         rows = [r for rs in (await _interfaces(s, [instance_uuid])).values() for r in rs]
-        fixed_ids = [r.fixed_ip.id for r in rows if r.fixed_ip is not None]
-        if fixed_ids:
-            await s.execute(update(FloatingIp).where(
-                FloatingIp.fixed_ip_id.in_(fixed_ids), FloatingIp.auto_assigned.is_(True)
-            ).values(project_id=None, auto_assigned=False, fixed_ip_id=None, host=None,
-                     updated_at=utcnow()).execution_options(synchronize_session=False))
-            await s.execute(update(FloatingIp).where(
-                FloatingIp.fixed_ip_id.in_(fixed_ids)).values(
-                fixed_ip_id=None, host=None, updated_at=utcnow()).execution_options(
-                synchronize_session=False))
-        await s.execute(update(FixedIp).where(FixedIp.instance_uuid == instance_uuid).values(
-            instance_uuid=None, virtual_interface_id=None, allocated=False, leased=False,
-            host=None, updated_at=utcnow()).execution_options(synchronize_session=False))
-        await s.execute(delete(VirtualInterface).where(
-            VirtualInterface.instance_uuid == instance_uuid))
+        await _release(s, rows, FixedIp.instance_uuid == instance_uuid)
         await s.execute(delete(SecurityGroupInstance).where(
             SecurityGroupInstance.instance_uuid == instance_uuid))
     return rows
+
+
+async def deallocate_interface(db: Database, instance_uuid: str, vif_uuid: str
+                               ) -> InterfaceRow | None:
+    """Release one NIC of an instance as deallocate_instance releases them all (its
+    group memberships stay); None when the instance has no such NIC."""
+    async with db.transaction() as s:
+        rows = [r for r in (await _interfaces(s, [instance_uuid])).get(instance_uuid, [])
+                if r.vif.uuid == vif_uuid]
+        if not rows:
+            return None
+        await _release(s, rows, FixedIp.virtual_interface_id == rows[0].vif.id)
+    return rows[0]
+
+
+async def _release(s: AsyncSession, rows: list[InterfaceRow], fixed: Any) -> None:
+    """Detach the rows' floating IPs (auto-assigned ones go back to their pool), free
+    the fixed IPs matching `fixed` and delete the rows' interfaces."""
+    fixed_ids = [r.fixed_ip.id for r in rows if r.fixed_ip is not None]
+    if fixed_ids:
+        await s.execute(update(FloatingIp).where(
+            FloatingIp.fixed_ip_id.in_(fixed_ids), FloatingIp.auto_assigned.is_(True)
+        ).values(project_id=None, auto_assigned=False, fixed_ip_id=None, host=None,
+                 updated_at=utcnow()).execution_options(synchronize_session=False))
+        await s.execute(update(FloatingIp).where(
+            FloatingIp.fixed_ip_id.in_(fixed_ids)).values(
+            fixed_ip_id=None, host=None, updated_at=utcnow()).execution_options(
+            synchronize_session=False))
+    await s.execute(update(FixedIp).where(fixed).values(
+        instance_uuid=None, virtual_interface_id=None, allocated=False, leased=False,
+        host=None, updated_at=utcnow()).execution_options(synchronize_session=False))
+    await s.execute(delete(VirtualInterface).where(
+        VirtualInterface.id.in_([r.vif.id for r in rows])))
 
 
 async def set_interfaces_host(db: Database, instance_uuid: str, host: str | None) -> None:

@@ -68,6 +68,10 @@ class InvalidVlan(exceptions.Invalid):
     msg_fmt = "The vlan number must be between 1 and 4094, not %(vlan)s."
 
 
+class InterfaceNotFound(exceptions.NotFound):
+    msg_fmt = "Port %(port_id)s is not attached to instance %(uuid)s."
+
+
 class NoMoreVlans(exceptions.Conflict):
     msg_fmt = "No free VLAN id from %(start)s to 4094 is left for a new network."
 
@@ -482,12 +486,34 @@ class NetworkAPI(SecurityGroupsMixin):
             return []
         LOG.info("Released %s of instance %s", ", ".join(
             r.fixed_ip.address for r in rows if r.fixed_ip), instance_uuid)
-        owner = await db.instance_owner(self.db, instance_uuid)
-        if owner is not None:
-            project_id, host = owner
-            hosts = await db.project_hosts(self.db, project_id)
-            await self._refresh(hosts | {host} if host else hosts)
+        await self._refresh_around(instance_uuid)
         return [self._vif(row) for row in rows if row.fixed_ip is not None]
+
+    async def add_interface(self, instance_uuid: str, project_id: str, host: str | None,
+                            network_uuid: str | None, address: str | None = None) -> Vif:
+        """One more NIC for an instance: on the network asked for (by uuid; else the
+        project's default), with the fixed address asked for or a free one."""
+        if network_uuid is not None:
+            network = await self._network_for_request(project_id, network_uuid)
+        else:
+            network = await self._default_network(project_id)
+        if address is not None:
+            _fixed_address(address)
+        row = await db.allocate_interface(self.db, instance_uuid, network.id, host, address)
+        assert row.fixed_ip is not None
+        LOG.info("Allocated %s (%s) to instance %s", row.fixed_ip.address, network.label,
+                 instance_uuid)
+        await self._refresh(await db.project_hosts(self.db, project_id))
+        return self._vif(row)
+
+    async def remove_interface(self, instance_uuid: str, vif_uuid: str) -> Vif:
+        """Release one NIC of an instance; InterfaceNotFound when it has no such NIC."""
+        row = await db.deallocate_interface(self.db, instance_uuid, vif_uuid)
+        if row is None or row.fixed_ip is None:
+            raise InterfaceNotFound(port_id=vif_uuid, uuid=instance_uuid)
+        LOG.info("Released %s of instance %s", row.fixed_ip.address, instance_uuid)
+        await self._refresh_around(instance_uuid)
+        return self._vif(row)
 
     async def vifs_for_instance(self, instance_uuid: str) -> list[Vif]:
         rows = (await db.interfaces(self.db, [instance_uuid])).get(instance_uuid, [])
@@ -609,6 +635,14 @@ class NetworkAPI(SecurityGroupsMixin):
             raise FloatingIpNotOwned(address=address)
 
     # --- refresh -------------------------------------------------------------------
+
+    async def _refresh_around(self, instance_uuid: str) -> None:
+        """Refresh the hosts of the instance's project and its own host."""
+        owner = await db.instance_owner(self.db, instance_uuid)
+        if owner is not None:
+            project_id, host = owner
+            hosts = await db.project_hosts(self.db, project_id)
+            await self._refresh(hosts | {host} if host else hosts)
 
     async def _refresh(self, hosts: set[str]) -> None:
         if not hosts or self.refresh_hosts is None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from novalet import exceptions
 from novalet.compute.states import PowerState
+from novalet.network.model import Vif
 
 
 class InstanceNotFoundOnHost(exceptions.NotFound):
@@ -191,6 +192,13 @@ class ComputeDriver(abc.ABC):
     async def revert_resize(self, uuid: str) -> None:
         """Go back to the sizes and disk from before resize."""
         raise self._unsupported("revert_resize")
+
+    async def attach_interface(self, uuid: str, vif: Vif) -> None:
+        """Hot-plug a NIC whose tap is plugged already; kept across restarts."""
+        raise self._unsupported("attach_interface")
+
+    async def detach_interface(self, uuid: str, vif: Vif) -> None:
+        raise self._unsupported("detach_interface")
 
     def _unsupported(self, what: str) -> VirtDriverError:
         return VirtDriverError(reason=f"{type(self).__name__} does not support {what}")

@@ -10,6 +10,7 @@ import asyncio
 
 from novalet import config
 from novalet.compute.states import PowerState
+from novalet.network.model import Vif
 from novalet.virt.driver import (ComputeDriver, GuestInfo, GuestSpec, HostResources,
                                  InstanceNotFoundOnHost, VirtDriverError)
 
@@ -65,6 +66,19 @@ class FakeDriver(ComputeDriver):
 
     def _log(self, uuid: str, line: str) -> None:
         self.consoles.setdefault(uuid, []).append(line)
+
+    async def attach_interface(self, uuid: str, vif: Vif) -> None:
+        self._require(uuid)
+        spec = self.specs[uuid]
+        if all(v.get("id") != vif.id for v in spec.network_info):
+            spec.network_info.append(vif.to_dict())
+        self._log(uuid, f"attached NIC {vif.address}")
+
+    async def detach_interface(self, uuid: str, vif: Vif) -> None:
+        self._require(uuid)
+        spec = self.specs[uuid]
+        spec.network_info[:] = [v for v in spec.network_info if v.get("id") != vif.id]
+        self._log(uuid, f"detached NIC {vif.address}")
 
     async def reboot(self, uuid: str, hard: bool) -> None:
         self._set(uuid, PowerState.RUNNING, "hard reset" if hard else "rebooting")

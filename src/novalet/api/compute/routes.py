@@ -6,7 +6,7 @@ from starlette.routing import Route
 
 from novalet.api.compute import (availability_zones, fixed_ips, flavor_access,
                                  flavor_extra_specs, flavors, floating_ip_pools, floating_ips,
-                                 instance_actions, ips, keypairs, limits, networks,
+                                 instance_actions, interfaces, ips, keypairs, limits, networks,
                                  security_group_rules, security_groups, server_actions,
                                  server_metadata, server_tags, servers, versions)
 from novalet.api.handler import COMPUTE, Handler, endpoint
@@ -43,6 +43,10 @@ ROUTES = [
     _r(V + "/servers/{server_id}/tags/{tag}", ["DELETE"], server_tags.delete),
     _r(V + "/servers/{server_id}/ips", ["GET"], ips.index),
     _r(V + "/servers/{server_id}/ips/{network}", ["GET"], ips.show),
+    _r(V + "/servers/{server_id}/os-interface", ["GET"], interfaces.index),
+    _r(V + "/servers/{server_id}/os-interface", ["POST"], interfaces.create),
+    _r(V + "/servers/{server_id}/os-interface/{port_id}", ["GET"], interfaces.show),
+    _r(V + "/servers/{server_id}/os-interface/{port_id}", ["DELETE"], interfaces.delete),
     _r(V + "/servers/{server_id}/os-security-groups", ["GET"], security_groups.server_index),
     _r(V + "/servers/{server_id}/os-instance-actions", ["GET"], instance_actions.index),
     _r(V + "/servers/{server_id}/os-instance-actions/{request_id}", ["GET"],

@@ -95,15 +95,22 @@ def _vnc_host(listen: str) -> str:
     return f"[{listen}]" if ":" in listen else listen
 
 
+def nic_ids(tap: str) -> tuple[str, str]:
+    """QEMU's ids of the netdev and the device of the NIC on `tap`: named for the
+    tap, so a NIC can be unplugged whatever was plugged before or after it."""
+    return f"net-{tap}", f"nic-{tap}"
+
+
 def nic_args(config: GuestConfig, host: HostSettings) -> list[str]:
     if config.vif_model is None:
         return []
     model = VIF_MODELS[config.vif_model]
     if config.taps:  # real networks: taps the network service plugged into its bridges
         args: list[str] = []
-        for index, (tap, mac) in enumerate(config.taps):
-            args += ["-netdev", f"tap,id=net{index},ifname={tap},script=no,downscript=no",
-                     "-device", f"{model},netdev=net{index},mac={mac},romfile="]
+        for tap, mac in config.taps:
+            netdev, device = nic_ids(tap)
+            args += ["-netdev", f"tap,id={netdev},ifname={tap},script=no,downscript=no",
+                     "-device", f"{model},id={device},netdev={netdev},mac={mac},romfile="]
         return args
     if host.network == "none":
         return []

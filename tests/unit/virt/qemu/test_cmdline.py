@@ -145,9 +145,10 @@ def test_host_network_taps_replace_the_user_nic() -> None:
     taps = (("tap0b9c3f4e-5a", "fa:16:3e:00:00:01"), ("tap1111aaaa-bb", "fa:16:3e:00:00:02"))
     argv = cmdline.build(guest(taps=taps), paths(), TCG)
     assert option(argv, "-netdev") == [
-        "tap,id=net0,ifname=tap0b9c3f4e-5a,script=no,downscript=no",
-        "tap,id=net1,ifname=tap1111aaaa-bb,script=no,downscript=no"]
-    assert "virtio-net-pci,netdev=net1,mac=fa:16:3e:00:00:02,romfile=" in option(argv, "-device")
+        "tap,id=net-tap0b9c3f4e-5a,ifname=tap0b9c3f4e-5a,script=no,downscript=no",
+        "tap,id=net-tap1111aaaa-bb,ifname=tap1111aaaa-bb,script=no,downscript=no"]
+    assert ("virtio-net-pci,id=nic-tap1111aaaa-bb,netdev=net-tap1111aaaa-bb,"
+            "mac=fa:16:3e:00:00:02,romfile=") in option(argv, "-device")
     off = cmdline.HostSettings(accel="tcg", network="none")
     assert len(option(cmdline.build(guest(taps=taps), paths(), off), "-netdev")) == 2
 

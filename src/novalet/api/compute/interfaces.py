@@ -1,0 +1,62 @@
+"""Handlers for /servers/{id}/os-interface: a server's NICs, attached and detached
+while it runs. Without Neutron there are no ports: a NIC's port_id is its virtual
+interface's id, and attaching takes a net_id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from novalet.api.compute.schemas import interfaces as schemas
+from novalet.api.handler import ApiRequest, Reply
+from novalet.api.validation import ValidationError, validate
+from novalet.network.api import InterfaceNotFound
+from novalet.network.model import Vif
+from novalet.policy import enforce
+
+
+def view(vif: Vif) -> dict[str, Any]:
+    return {"port_id": vif.id, "net_id": vif.network_id, "mac_addr": vif.address,
+            "port_state": "ACTIVE",
+            "fixed_ips": [{"subnet_id": vif.network_id, "ip_address": vif.fixed_ip}]}
+
+
+async def _server_vifs(req: ApiRequest, rule: str) -> list[Vif]:
+    instance = await req.app.compute.get(req.ctx, req.path["server_id"])
+    enforce(req.ctx, f"os_compute_api:os-attach-interfaces:{rule}", instance.project_id)
+    return await req.app.compute.interfaces(req.ctx, instance.uuid)
+
+
+async def index(req: ApiRequest) -> dict[str, Any]:
+    return {"interfaceAttachments": [view(v) for v in await _server_vifs(req, "list")]}
+
+
+async def show(req: ApiRequest) -> dict[str, Any]:
+    port_id = req.path["port_id"]
+    for vif in await _server_vifs(req, "show"):
+        if vif.id == port_id:
+            return {"interfaceAttachment": view(vif)}
+    raise InterfaceNotFound(port_id=port_id, uuid=req.path["server_id"])
+
+
+async def create(req: ApiRequest) -> dict[str, Any]:
+    body = await req.json_object()
+    validate(body, schemas.ATTACH)
+    attachment = body.get("interfaceAttachment") or {}
+    if "port_id" in attachment:
+        raise ValidationError(reason="Attaching a port needs a network service (Neutron), "
+                                     "which this cloud has not; attach by net_id instead.")
+    if "tag" in attachment:
+        raise ValidationError(reason="Device tags are not supported on interfaces.")
+    instance = await req.app.compute.get(req.ctx, req.path["server_id"])
+    enforce(req.ctx, "os_compute_api:os-attach-interfaces:create", instance.project_id)
+    fixed = attachment.get("fixed_ips") or [{}]
+    vif = await req.app.compute.attach_interface(
+        req.ctx, instance.uuid, attachment.get("net_id"), fixed[0].get("ip_address"))
+    return {"interfaceAttachment": view(vif)}
+
+
+async def delete(req: ApiRequest) -> Reply:
+    instance = await req.app.compute.get(req.ctx, req.path["server_id"])
+    enforce(req.ctx, "os_compute_api:os-attach-interfaces:delete", instance.project_id)
+    await req.app.compute.detach_interface(req.ctx, instance.uuid, req.path["port_id"])
+    return Reply(None, 202)

@@ -1,0 +1,88 @@
+"""The nova-network fallbacks of the real `openstack` CLI: with no network service in
+the catalog, python-openstackclient resolves networks and security groups through
+the compute API (os-networks, os-security-groups at microversion 2.1) for
+`server create --nic/--security-group` and `server add/remove security group`, and
+sends `server add/remove network` and `server add fixed ip` to os-interface with the
+network's id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.conftest import RunningCloud
+
+pytestmark = pytest.mark.integration
+
+
+def _token(client: httpx.Client) -> str:
+    """The demo user's token."""
+    return client.post("/identity/v3/auth/tokens", json={"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": "demo", "domain": {"id": "default"}, "password": "demo"}}},
+        "scope": {"project": {"name": "demo", "domain": {"id": "default"}}}}}
+    ).headers["X-Subject-Token"]
+
+
+@pytest.fixture(scope="module")
+def server(running_cloud: RunningCloud, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A server booted by name of network and group; a second group, web, exists."""
+    cloud = running_cloud
+    disk = tmp_path_factory.mktemp("fallbacks") / "disk.qcow2"
+    disk.write_bytes(b"\0" * 65536)
+    cloud.openstack("image", "create", "--file", str(disk), "--disk-format", "qcow2",
+                    "--public", "fallback-image", cloud="novalet")
+    with httpx.Client(base_url=f"http://127.0.0.1:{cloud.port}", timeout=30) as client:
+        resp = client.post("/compute/v2.1/os-security-groups",
+                           headers={"X-Auth-Token": _token(client)},
+                           json={"security_group": {"name": "web", "description": "w"}})
+        assert resp.status_code == 200, resp.text
+    created = cloud.openstack_json(
+        "server", "create", "--flavor", "m1.tiny", "--image", "fallback-image",
+        "--nic", "net-id=private", "--security-group", "default", "--wait", "fb1")
+    assert created["status"] == "ACTIVE"  # type: ignore[index]
+    return "fb1"
+
+
+def test_server_create_resolves_network_and_group_names(running_cloud: RunningCloud,
+                                                        server: str) -> None:
+    shown = running_cloud.openstack_json("server", "show", server)
+    assert list(shown["addresses"]) == ["private"]  # type: ignore[index]
+    assert shown["security_groups"] == [{"name": "default"}]  # type: ignore[index]
+    unknown = running_cloud.openstack("server", "create", "--flavor", "m1.tiny", "--image",
+                                      "fallback-image", "--nic", "net-id=nowhere", "fb2",
+                                      check=False)
+    assert unknown.returncode != 0 and "nowhere" in unknown.stderr
+
+
+def test_server_add_and_remove_security_group(running_cloud: RunningCloud, server: str) -> None:
+    cli = running_cloud.openstack
+    cli("server", "add", "security", "group", server, "web")
+    groups = running_cloud.openstack_json("server", "show", server)["security_groups"]  # type: ignore[index]
+    assert sorted(g["name"] for g in groups) == ["default", "web"]
+    cli("server", "remove", "security", "group", server, "web")
+    groups = running_cloud.openstack_json("server", "show", server)["security_groups"]  # type: ignore[index]
+    assert [g["name"] for g in groups] == ["default"]
+    missing = cli("server", "add", "security", "group", server, "nope", check=False)
+    assert missing.returncode != 0 and "nope" in missing.stderr
+
+
+def test_server_add_and_remove_network_and_fixed_ip(running_cloud: RunningCloud,
+                                                    server: str) -> None:
+    cloud = running_cloud
+    with httpx.Client(base_url=f"http://127.0.0.1:{cloud.port}", timeout=30) as client:
+        networks = client.get("/compute/v2.1/os-networks", headers={
+            "X-Auth-Token": _token(client), "OpenStack-API-Version": "compute 2.35"}).json()
+    private = next(n["id"] for n in networks["networks"] if n["label"] == "private")
+    by_name = cloud.openstack("server", "add", "network", server, "private", check=False)
+    assert by_name.returncode != 0 and "uuid" in by_name.stderr  # Nova's rule: ids only
+    cloud.openstack("server", "add", "network", server, private)
+    added = cloud.openstack_json("server", "add", "fixed", "ip", "--fixed-ip-address",
+                                 "10.0.0.99", server, private)
+    assert added["Fixed IPs"][0]["ip_address"] == "10.0.0.99"  # type: ignore[index]
+    addresses = cloud.openstack_json("server", "show", server)["addresses"]  # type: ignore[index]
+    assert len(addresses["private"]) == 3 and "10.0.0.99" in addresses["private"]
+    cloud.openstack("server", "remove", "network", server, private)
+    assert cloud.openstack_json("server", "show", server)["addresses"] == {}  # type: ignore[index]
