@@ -7,7 +7,6 @@ network's id."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import httpx
 import pytest
