@@ -235,3 +235,29 @@ def test_host_reboot_rebuilds_networking_from_the_database(cloud: RunningCloud,
     # The agent prints the address before the marker: wait for the marker.
     text = wait_console(cloud, "phoenix", "NOVALET-GUEST-READY", after=seen)
     assert f"eth0 has address {address}" in text[seen:]
+
+
+NICS = """#!/bin/sh
+(while true; do echo "NOVALET-NICS $(ls /sys/class/net | tr '\\n' ' ')" >/dev/ttyS0
+  sleep 1; done) &
+"""
+
+
+def test_an_interface_is_hot_plugged_and_unplugged(cloud: RunningCloud, tmp_path: Path) -> None:
+    api = Api(cloud)
+    server = boot(cloud, "nics", NICS, tmp_path)
+    wait_console(cloud, "nics", "NOVALET-NICS eth0 lo")
+    (first,) = api.call("GET", f"/servers/{server['id']}/os-interface")["interfaceAttachments"]
+    seen = len(cloud.openstack("console", "log", "show", "nics").stdout)
+    added = api.call("POST", f"/servers/{server['id']}/os-interface", json={
+        "interfaceAttachment": {"net_id": first["net_id"]}})["interfaceAttachment"]
+    wait_console(cloud, "nics", "NOVALET-NICS eth0 eth1 lo", after=seen)
+    tap = f"tap{added['port_id'][:11]}"
+    assert Path(f"/sys/class/net/{tap}/brport").exists(), "the new NIC's tap is not bridged"
+    seen = len(cloud.openstack("console", "log", "show", "nics").stdout)
+    api.call("DELETE", f"/servers/{server['id']}/os-interface/{added['port_id']}")
+    wait_console(cloud, "nics", "NOVALET-NICS eth0 lo", after=seen)
+    assert not Path(f"/sys/class/net/{tap}").exists(), "the detached NIC's tap is left"
+    addresses = cloud.openstack_json("server", "show", "nics")["addresses"]  # type: ignore[index]
+    assert [a for net in addresses.values() for a in net] == [
+        first["fixed_ips"][0]["ip_address"]]
