@@ -120,17 +120,23 @@ def guest_image(request: pytest.FixtureRequest) -> Path:
     return output
 
 
+def keystone_token(client: httpx.Client, user: str = "demo") -> str:
+    """A token of `user` (demo or admin; password = name) scoped to its own project."""
+    resp = client.post("/identity/v3/auth/tokens", json={"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "domain": {"id": "default"}, "password": user}}},
+        "scope": {"project": {"name": user, "domain": {"id": "default"}}}}})
+    assert resp.status_code == 201, resp.text
+    return resp.headers["X-Subject-Token"]
+
+
 def remove_networks(cloud: RunningCloud, bridges: Sequence[str], timeout: float = 30) -> None:
     """Delete the cloud's networks (admin, microversion 2.35; a project's network is
     disassociated first) and wait until the host has no bridge, dnsmasq or novalet
     firewall table left for them."""
     base = f"http://127.0.0.1:{cloud.port}"
     with httpx.Client(base_url=base, timeout=30) as client:
-        resp = client.post("/identity/v3/auth/tokens", json={"auth": {
-            "identity": {"methods": ["password"], "password": {"user": {
-                "name": "admin", "domain": {"id": "default"}, "password": "admin"}}},
-            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})
-        headers = {"X-Auth-Token": resp.headers["X-Subject-Token"],
+        headers = {"X-Auth-Token": keystone_token(client, "admin"),
                    "OpenStack-API-Version": "compute 2.35"}
         for network in client.get("/compute/v2.1/os-networks",
                                   headers=headers).json()["networks"]:

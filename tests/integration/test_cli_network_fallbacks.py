@@ -11,18 +11,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.integration.conftest import RunningCloud
+from tests.integration.conftest import RunningCloud, keystone_token
 
 pytestmark = pytest.mark.integration
-
-
-def _token(client: httpx.Client) -> str:
-    """The demo user's token."""
-    return client.post("/identity/v3/auth/tokens", json={"auth": {
-        "identity": {"methods": ["password"], "password": {"user": {
-            "name": "demo", "domain": {"id": "default"}, "password": "demo"}}},
-        "scope": {"project": {"name": "demo", "domain": {"id": "default"}}}}}
-    ).headers["X-Subject-Token"]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +26,7 @@ def server(running_cloud: RunningCloud, tmp_path_factory: pytest.TempPathFactory
                     "--public", "fallback-image", cloud="novalet")
     with httpx.Client(base_url=f"http://127.0.0.1:{cloud.port}", timeout=30) as client:
         resp = client.post("/compute/v2.1/os-security-groups",
-                           headers={"X-Auth-Token": _token(client)},
+                           headers={"X-Auth-Token": keystone_token(client)},
                            json={"security_group": {"name": "web", "description": "w"}})
         assert resp.status_code == 200, resp.text
     created = cloud.openstack_json(
@@ -73,7 +64,7 @@ def test_server_add_and_remove_network_and_fixed_ip(running_cloud: RunningCloud,
     cloud = running_cloud
     with httpx.Client(base_url=f"http://127.0.0.1:{cloud.port}", timeout=30) as client:
         networks = client.get("/compute/v2.1/os-networks", headers={
-            "X-Auth-Token": _token(client), "OpenStack-API-Version": "compute 2.35"}).json()
+            "X-Auth-Token": keystone_token(client), "OpenStack-API-Version": "compute 2.35"}).json()
     private = next(n["id"] for n in networks["networks"] if n["label"] == "private")
     by_name = cloud.openstack("server", "add", "network", server, "private", check=False)
     assert by_name.returncode != 0 and "uuid" in by_name.stderr  # Nova's rule: ids only

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import (RunningCloud, host_leftovers, qemu_cloud, start_cloud,
-                                        stop_cloud)
+from tests.integration.conftest import (RunningCloud, host_leftovers, keystone_token,
+                                        qemu_cloud, start_cloud, stop_cloud)
 
 pytestmark = pytest.mark.integration
 
@@ -44,11 +44,7 @@ class Api:
     def __init__(self, cloud: RunningCloud) -> None:
         base = f"http://127.0.0.1:{cloud.port}"
         self.client = httpx.Client(base_url=base, timeout=60)
-        resp = self.client.post("/identity/v3/auth/tokens", json={"auth": {
-            "identity": {"methods": ["password"], "password": {"user": {
-                "name": "demo", "domain": {"id": "default"}, "password": "demo"}}},
-            "scope": {"project": {"name": "demo", "domain": {"id": "default"}}}}})
-        self.headers = {"X-Auth-Token": resp.headers["X-Subject-Token"],
+        self.headers = {"X-Auth-Token": keystone_token(self.client),
                         "OpenStack-API-Version": "compute 2.35"}
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:

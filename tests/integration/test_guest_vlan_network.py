@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import RunningCloud, qemu_cloud
+from tests.integration.conftest import RunningCloud, keystone_token, qemu_cloud
 from tests.integration.test_guest_networking import (HTTPD, PROBE, boot, fixed_ip,
                                                      wait_console)
 
@@ -46,13 +46,9 @@ def project_networks(cloud: RunningCloud) -> dict[str, tuple[int, str, str]]:
     """project id -> (vlan, bridge, cidr), as the admin sees os-networks."""
     base = f"http://127.0.0.1:{cloud.port}"
     with httpx.Client(base_url=base, timeout=30) as client:
-        token = client.post("/identity/v3/auth/tokens", json={"auth": {
-            "identity": {"methods": ["password"], "password": {"user": {
-                "name": "admin", "domain": {"id": "default"}, "password": "admin"}}},
-            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
-        ).headers["X-Subject-Token"]
         networks = client.get("/compute/v2.1/os-networks", headers={
-            "X-Auth-Token": token, "OpenStack-API-Version": "compute 2.35"}).json()["networks"]
+            "X-Auth-Token": keystone_token(client, "admin"),
+            "OpenStack-API-Version": "compute 2.35"}).json()["networks"]
     return {n["project_id"]: (n["vlan"], n["bridge"], n["cidr"]) for n in networks}
 
 
