@@ -401,10 +401,6 @@ class ComputeAPI:
 
     # --- interfaces ---------------------------------------------------------
 
-    async def interfaces(self, ctx: RequestContext, uuid: str) -> list[Vif]:
-        instance = await self.get(ctx, uuid)
-        return await self.network.vifs_for_instance(instance.uuid)
-
     async def attach_interface(self, ctx: RequestContext, uuid: str, network_uuid: str | None,
                                address: str | None) -> Vif:
         """A new NIC on a network, hot-plugged by the host (which the API waits for);

@@ -465,7 +465,7 @@ async def deallocate_instance(db: Database, instance_uuid: str) -> list[Interfac
     as they were."""
     async with db.transaction() as s:
         rows = [r for rs in (await _interfaces(s, [instance_uuid])).values() for r in rs]
-        await _release(s, rows, FixedIp.instance_uuid == instance_uuid)
+        await _release(s, rows)
         await s.execute(delete(SecurityGroupInstance).where(
             SecurityGroupInstance.instance_uuid == instance_uuid))
     return rows
@@ -480,13 +480,14 @@ async def deallocate_interface(db: Database, instance_uuid: str, vif_uuid: str
                 if r.vif.uuid == vif_uuid]
         if not rows:
             return None
-        await _release(s, rows, FixedIp.virtual_interface_id == rows[0].vif.id)
+        await _release(s, rows)
     return rows[0]
 
 
-async def _release(s: AsyncSession, rows: list[InterfaceRow], fixed: Any) -> None:
+async def _release(s: AsyncSession, rows: list[InterfaceRow]) -> None:
     """Detach the rows' floating IPs (auto-assigned ones go back to their pool), free
-    the fixed IPs matching `fixed` and delete the rows' interfaces."""
+    their fixed IPs and delete their interfaces. (An address is claimed together
+    with its interface, so an instance holds no fixed IP outside its rows.)"""
     fixed_ids = [r.fixed_ip.id for r in rows if r.fixed_ip is not None]
     if fixed_ids:
         await s.execute(update(FloatingIp).where(
@@ -497,7 +498,7 @@ async def _release(s: AsyncSession, rows: list[InterfaceRow], fixed: Any) -> Non
             FloatingIp.fixed_ip_id.in_(fixed_ids)).values(
             fixed_ip_id=None, host=None, updated_at=utcnow()).execution_options(
             synchronize_session=False))
-    await s.execute(update(FixedIp).where(fixed).values(
+    await s.execute(update(FixedIp).where(FixedIp.id.in_(fixed_ids)).values(
         instance_uuid=None, virtual_interface_id=None, allocated=False, leased=False,
         host=None, updated_at=utcnow()).execution_options(synchronize_session=False))
     await s.execute(delete(VirtualInterface).where(

@@ -23,7 +23,7 @@ def view(vif: Vif) -> dict[str, Any]:
 async def _server_vifs(req: ApiRequest, rule: str) -> list[Vif]:
     instance = await req.app.compute.get(req.ctx, req.path["server_id"])
     enforce(req.ctx, f"os_compute_api:os-attach-interfaces:{rule}", instance.project_id)
-    vifs: list[Vif] = await req.app.compute.interfaces(req.ctx, instance.uuid)
+    vifs: list[Vif] = await req.app.network.vifs_for_instance(instance.uuid)
     return vifs
 
 
