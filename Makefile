@@ -3,7 +3,7 @@ STATE ?= $(CURDIR)/.state
 PORT ?= 8774
 PYTEST_ARGS ?=
 
-.PHONY: help install up test unit functional integration bench lint clean
+.PHONY: help install up test unit functional integration bench lint clean services services-stop
 
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -31,6 +31,12 @@ bench: install   ## benchmarks (print figures; not tests)
 	.venv/bin/python bench/boot_fake.py
 	.venv/bin/python bench/boot_real.py
 	.venv/bin/python bench/network.py
+
+services:        ## start RabbitMQ, PostgreSQL and MariaDB on loopback (data in .state/backing)
+	@scripts/backing-services.sh start
+
+services-stop:   ## stop the servers `make services` started (their data stays)
+	@scripts/backing-services.sh stop
 
 lint: install    ## ruff and mypy (strict)
 	.venv/bin/ruff check src tests bench
