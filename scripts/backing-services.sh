@@ -29,6 +29,9 @@ Commands:
   restart [SERVER ...] stop, then start (RabbitMQ keeps durable queues and
                        persistent messages); prints how long it took
   status               say which servers run, with their URLs
+  vhost add|delete NAME
+                       add (with full rights for novalet) or delete a RabbitMQ
+                       vhost: each test deployment gets a bus of its own
 
 Servers: ${ALL[*]}
 
@@ -343,6 +346,17 @@ cmd_status() {
   done
 }
 
+cmd_vhost() {
+  [ $# -eq 2 ] || die "usage: vhost add|delete NAME"
+  rabbit_running || die "RabbitMQ is not running; run '$0 start rabbitmq' first"
+  case $1 in
+    add) rabbit_ctl -q add_vhost "$2" >/dev/null
+         rabbit_ctl -q set_permissions -p "$2" novalet '.*' '.*' '.*' >/dev/null ;;
+    delete) rabbit_ctl -q delete_vhost "$2" >/dev/null ;;
+    *) die "vhost: unknown action '$1' (add or delete)" ;;
+  esac
+}
+
 main() {
   while [ $# -gt 0 ]; do
     case $1 in
@@ -355,13 +369,14 @@ main() {
   [ $# -gt 0 ] || { usage; exit 2; }
   DIR=$(realpath -m "$DIR")
   local command=$1; shift
-  case $command in start|stop|restart) [ "$(id -u)" -eq 0 ] \
+  case $command in start|stop|restart|vhost) [ "$(id -u)" -eq 0 ] \
     || die "'$command' needs root: the servers run as their Debian system users" ;; esac
   case $command in
     start) select_names "$@"; cmd_start ;;
     stop) select_names "$@"; cmd_stop ;;
     restart) select_names "$@"; cmd_restart ;;
     status) [ $# -eq 0 ] || die "status takes no servers"; cmd_status ;;
+    vhost) cmd_vhost "$@" ;;
     *) usage >&2; die "unknown command '$command'" ;;
   esac
 }

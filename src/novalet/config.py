@@ -40,7 +40,9 @@ OPTIONS: list[Opt] = [
     Opt("DEFAULT", "state_path", "", "Directory holding every file of the cloud "
         "(database, images, keys). Empty means the user's data directory."),
     Opt("DEFAULT", "debug", False, "Log at DEBUG level.", _bool),
-    Opt("DEFAULT", "transport_url", "memory://", "Message bus. memory:// is the in-process bus."),
+    Opt("DEFAULT", "transport_url", "memory://",
+        "Message bus: memory:// (in-process, one-process clouds) or "
+        "rabbit://user:password@host:port/vhost (RabbitMQ, every service its own process)."),
     Opt("DEFAULT", "compute_driver", "qemu",
         "Virt driver of this compute host: qemu (real guests) or fake (in memory)."),
     Opt("DEFAULT", "default_availability_zone", "nova", "Availability zone of compute hosts."),
@@ -59,11 +61,25 @@ OPTIONS: list[Opt] = [
         "by force.", float),
     Opt("DEFAULT", "service_down_time", 60.0,
         "Seconds without a heartbeat after which a service counts as down.", float),
+    Opt("oslo_messaging_rabbit", "heartbeat_timeout_threshold", 60,
+        "Seconds without AMQP heartbeats after which the broker connection counts as "
+        "dead (heartbeats go every half of it).", int),
+    Opt("oslo_messaging_rabbit", "rabbit_qos_prefetch_count", 100,
+        "Messages a server takes from its topic queue before acknowledging them.", int),
+    Opt("conductor", "recovery_interval", 20.0,
+        "Seconds between looks for builds a dead service left behind; 0 turns it off.",
+        float),
+    Opt("conductor", "scheduling_timeout", 300.0,
+        "Seconds a build may wait to be scheduled before it is failed with a fault.",
+        float),
     Opt("api", "listen", "127.0.0.1", "Address the API server binds to."),
     Opt("api", "port", 8774, "Port of the API server (compute, identity and image).", int),
     Opt("api", "public_url", "", "Base URL clients use; empty means http://listen:port."),
     Opt("api", "max_limit", 1000, "Most items a list call returns in one page.", int),
-    Opt("database", "connection", "", "SQLAlchemy URL. Empty means SQLite under state_path."),
+    Opt("database", "connection", "",
+        "Database URL: sqlite:///PATH, postgresql://user:password@host:port/db or "
+        "mysql://user:password@host:port/db. Empty means SQLite under state_path. "
+        "Compute and network hosts don't need it: they go through the conductor."),
     Opt("identity", "token_expiration", 3600, "Seconds a token stays valid.", int),
     Opt("identity", "admin_password", "admin", "Password of the bootstrap admin user."),
     Opt("identity", "demo_password", "demo", "Password of the bootstrap demo user."),

@@ -20,6 +20,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="log at DEBUG level")
 
 
+_SERVICES = {
+    "api": "the HTTP APIs (compute, identity, image) over the database and the bus.",
+    "conductor": "the build flow, and the compute hosts' only way to the database.",
+    "scheduler": "picks a host for each build and claims its resources.",
+    "compute": "one hypervisor host: runs its guests through the virt driver; needs no "
+               "database URL.",
+    "network": "one host's bridges, DHCP and firewall rules; needs no database URL.",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="novalet", description="A compute cloud that speaks the OpenStack Compute API.")
@@ -38,6 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--driver", choices=["qemu", "fake"],
                     help="virt driver: qemu runs real guests (default), fake keeps them "
                          "in memory")
+
+    for name, what in _SERVICES.items():
+        service = sub.add_parser(
+            name, help=f"run only the {name} service (multi-host clouds)",
+            description=f"Run the {name} service alone, until SIGTERM or Ctrl-C: {what} "
+                        "With transport_url = rabbit://… and a server database, services "
+                        "on many hosts form one cloud (docs/multi-host.md).")
+        _common(service)
+        service.add_argument("--host", metavar="NAME",
+                             help="this host's name as services report it "
+                                  "(default [DEFAULT] host)")
 
     metadata = sub.add_parser(
         "metadata", help="run only the metadata service",
@@ -76,6 +97,7 @@ def load_conf(args: argparse.Namespace) -> config.Config:
     if args.debug:
         conf.set("DEFAULT", "debug", True)
     for section, name, attr in (("api", "listen", "listen"), ("api", "port", "port"),
+                                ("DEFAULT", "host", "host"),
                                 ("DEFAULT", "compute_driver", "driver"),
                                 ("metadata", "port", "metadata_port"),
                                 ("metadata", "listen", "metadata_listen")):
@@ -105,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         conf.state_path.mkdir(parents=True, exist_ok=True)
         run(conf, started_at)
         return 0
+    if args.command in _SERVICES:
+        from novalet.service import runner
+        return runner.run(conf, args.command)
     if args.command == "metadata":
         from novalet.service.metadata import run as run_metadata
         return run_metadata(conf)

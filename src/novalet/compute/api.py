@@ -31,7 +31,7 @@ from novalet.db.models import Instance, InstanceMetadata, InstanceTag
 from novalet.image.api import ImageService
 from novalet.network.api import InterfaceNotFound, NetworkAPI
 from novalet.network.model import Vif
-from novalet.rpc.bus import Bus
+from novalet.rpc.bus import Bus, BusUnavailable
 
 LOG = logging.getLogger(__name__)
 MAX_TAGS = 50
@@ -143,7 +143,13 @@ class ComputeAPI:
                            // 1024, availability_zone=zone, force_host=force_host,
                            force_node=force_node, scheduler_hints=req.scheduler_hints,
                            extra_specs={e.key: e.value for e in flavor.extra_specs})
-        await self.conductor.build_instances(ctx, spec)
+        try:
+            await self.conductor.build_instances(ctx, spec)
+        except BusUnavailable as exc:  # the servers exist: they fail where users see it
+            for uuid in uuids:
+                await instance_actions.add_fault(self.db, uuid, exc.code, str(exc), "", None)
+                await instances.set_fields(self.db, uuid, {"vm_state": VmState.ERROR,
+                                                           "task_state": None})
         return records, reservation_id
 
     def _new_instance(self, ctx: RequestContext, req: CreateRequest, index: int, count: int,

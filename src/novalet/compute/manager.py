@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import os
@@ -15,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from novalet import config, exceptions
 from novalet.common.context import RequestContext
+from novalet.common.periodic import Periodic
 from novalet.common.timeutils import utcnow
 from novalet.compute.payloads import InstancePayload
 from novalet.compute.power_sync import PowerStateSync
@@ -66,7 +66,7 @@ class ComputeManager:
         self.network = NetworkRPC(bus)
         self.conductor = ConductorAPI(bus)
         self.power_sync = PowerStateSync(self.host, driver, self.conductor)
-        self._tasks: list[asyncio.Task[None]] = []
+        self.periodic = Periodic()
 
     async def start(self) -> None:
         await self.driver.init_host(self.host)
@@ -80,26 +80,11 @@ class ComputeManager:
         self._every("image_cache_manager_interval", self.driver.manage_image_cache)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        await self.periodic.stop()
 
     def _every(self, option: str, job: Callable[[], Awaitable[Any]]) -> None:
         """Run `job` every [DEFAULT] `option` seconds (0: never) until stop()."""
-        interval = self.conf.get("DEFAULT", option)
-        if interval <= 0:
-            return
-
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(interval)
-                try:
-                    await job()
-                except Exception:  # a periodic task must outlive one bad run
-                    LOG.exception("Periodic task %s failed", option)
-
-        self._tasks.append(asyncio.create_task(loop()))
+        self.periodic.every(self.conf.get("DEFAULT", option), option, job)
 
     async def _heartbeat(self) -> None:
         await self.conductor.service_heartbeat(RequestContext.admin(), self.host, BINARY,
@@ -128,12 +113,17 @@ class ComputeManager:
             await self.conductor.instance_update(
                 ctx, inst.uuid, {"task_state": TaskState.SPAWNING},
                 expected_task_state=[TaskState.SCHEDULING])
-            for vif in inst.network_info:
-                await self.net.plug(Vif.from_dict(vif))
-            await self.driver.spawn(inst.guest_spec())
         except exceptions.NotFound:
             LOG.info("Instance %s deleted before it was built", inst.uuid)
             return
+        except exceptions.Conflict:
+            # A second delivery of this cast: the first one is building (or built) it.
+            LOG.info("Instance %s is not waiting to be built here; ignoring", inst.uuid)
+            return
+        try:
+            for vif in inst.network_info:
+                await self.net.plug(Vif.from_dict(vif))
+            await self.driver.spawn(inst.guest_spec())
         except Exception as exc:
             await self._fail_build(ctx, inst, event, exc)
             return

@@ -7,10 +7,12 @@ from typing import Any
 
 from novalet import config, exceptions
 from novalet.common.context import RequestContext
+from novalet.common.periodic import Periodic
 from novalet.common.timeutils import parse_isotime
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute.payloads import InstancePayload, RequestSpec
-from novalet.compute.states import VmState
+from novalet.compute.states import TaskState, VmState
+from novalet.conductor.recovery import BuildRecovery
 from novalet.conductor.rpcapi import TOPIC
 from novalet.db import instance_actions, instances, placement, services
 from novalet.db.engine import Database
@@ -21,6 +23,7 @@ from novalet.scheduler.rpcapi import SchedulerAPI
 
 LOG = logging.getLogger(__name__)
 _UNSET = "_unset"
+BINARY = "nova-conductor"
 _DATETIMES = {"launched_at", "terminated_at"}
 
 
@@ -51,30 +54,73 @@ class ConductorManager:
         self.network = network
         self.scheduler = SchedulerAPI(bus)
         self.compute = compute_rpcapi.ComputeAPI(bus)
+        self.periodic = Periodic()
+        self.recovery = BuildRecovery(conf, db, self._fail_abandoned)
 
     async def start(self) -> None:
         await self.bus.serve(TOPIC, self)
+        await self._heartbeat()
+        self.periodic.every(self.conf.get("DEFAULT", "report_interval"), "heartbeat",
+                            self._heartbeat)
+        self.periodic.every(self.conf.get("conductor", "recovery_interval"),
+                            "build recovery", self.recovery.run_once)
 
     async def stop(self) -> None:
-        pass
+        await self.periodic.stop()
+
+    async def _heartbeat(self) -> None:
+        await services.heartbeat(self.db, self.conf.get("DEFAULT", "host"), BINARY, TOPIC)
+
+    async def _fail_abandoned(self, uuid: str, reason: str,
+                              expected: list[str | None]) -> None:
+        """BuildRecovery's verdict: ERROR (only if still as it found it), fault, free."""
+        LOG.warning("Build of %s abandoned: %s", uuid, reason)
+        await instances.set_fields(self.db, uuid, {"vm_state": VmState.ERROR,
+                                                   "task_state": None},
+                                   expected_task_state=expected)
+        await instance_actions.add_fault(self.db, uuid, 500, reason, "", None)
+        await placement.remove_allocations(self.db, uuid)
 
     # --- the build flow ---------------------------------------------------
 
     async def build_instances(self, ctx: RequestContext, spec: dict[str, Any]) -> None:
+        """Schedule and start the spec's builds. A second delivery of the same cast
+        (this conductor died mid-way, the broker handed it on) finishes what the
+        first left: instances already placed go on to their host, the rest are
+        scheduled; instances that moved on are left alone."""
         request = RequestSpec.from_dict(spec)
-        uuids = request.instance_uuids
-        for uuid in uuids:
+        waiting = await self._still_scheduling(request.instance_uuids)
+        placed = [i for i in waiting if i.host]
+        request.instance_uuids = [i.uuid for i in waiting if not i.host]
+        for instance in placed:
+            await self._send_to_host(ctx, {"instance_uuid": instance.uuid,
+                                           "host": instance.host, "node": instance.node,
+                                           "availability_zone": instance.availability_zone})
+        if not request.instance_uuids:
+            return
+        for uuid in request.instance_uuids:
             await instance_actions.event_start(self.db, ctx, uuid, "conductor_schedule_and_"
                                                "build_instances", self.conf.get("DEFAULT",
                                                                                "host"))
         try:
             destinations = await self.scheduler.select_destinations(ctx, request)
         except exceptions.NovaletError as exc:
-            for uuid in uuids:
+            for uuid in request.instance_uuids:  # a timed-out call may have claimed
                 await self._fail_build(ctx, uuid, exc)
             return
         for dest in destinations:
             await self._send_to_host(ctx, dest)
+
+    async def _still_scheduling(self, uuids: list[str]) -> list[Any]:
+        waiting = []
+        for uuid in uuids:
+            try:
+                instance = await instances.get(self.db, uuid)
+            except exceptions.NotFound:
+                continue
+            if instance.task_state == TaskState.SCHEDULING:
+                waiting.append(instance)
+        return waiting
 
     async def _send_to_host(self, ctx: RequestContext, dest: dict[str, Any]) -> None:
         uuid = dest["instance_uuid"]
@@ -91,14 +137,14 @@ class ConductorManager:
             LOG.info("Instance %s changed while scheduling; not building it", uuid)
             await placement.remove_allocations(self.db, uuid)
             return
-        try:
-            vifs = await self._allocate_network(instance)
-        except exceptions.NovaletError as exc:
-            await placement.remove_allocations(self.db, uuid)
-            await self._fail_build(ctx, uuid, exc)
-            return
-        instance = await instances.update(self.db, uuid, {"system_metadata": {
-            **instance.system_metadata, "network_info": vifs}})
+        if "network_info" not in instance.system_metadata:  # not yet allocated
+            try:
+                vifs = await self._allocate_network(instance)
+            except exceptions.NovaletError as exc:
+                await self._fail_build(ctx, uuid, exc)
+                return
+            instance = await instances.update(self.db, uuid, {"system_metadata": {
+                **instance.system_metadata, "network_info": vifs}})
         await instance_actions.event_finish(self.db, ctx, uuid, "conductor_schedule_and_"
                                             "build_instances", "Success")
         await self.compute.build_and_run_instance(ctx, dest["host"], payload_of(instance))
@@ -121,6 +167,7 @@ class ConductorManager:
 
     async def _fail_build(self, ctx: RequestContext, uuid: str, exc: Exception) -> None:
         LOG.warning("Build of %s failed: %s", uuid, exc)
+        await placement.remove_allocations(self.db, uuid)
         await instance_actions.add_fault(self.db, uuid, getattr(exc, "code", 500), str(exc),
                                          "", None)
         try:

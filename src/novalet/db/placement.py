@@ -48,6 +48,14 @@ async def upsert_provider(db: Database, uuid: str, name: str, host: str,
             for rc, (total, reserved, ratio) in inventories.items()]
 
 
+async def zones_by_host(db: Database) -> dict[str, str]:
+    """{host: availability zone} of every provider (a host's last provider wins)."""
+    async with db.transaction() as s:
+        rows = await s.execute(select(ResourceProvider.host, ResourceProvider.availability_zone)
+                               .order_by(ResourceProvider.name))
+        return {host: zone for host, zone in rows}
+
+
 async def summaries(db: Database) -> list[ProviderSummary]:
     async with db.transaction() as s:
         return await _summaries(s)
@@ -81,9 +89,12 @@ class _ClaimLost(Exception):
 async def claim(db: Database, consumer_id: str, provider_uuid: str,
                 resources: dict[str, int], generation: int) -> bool:
     """Allocate `resources` to the consumer if the provider still has them and its
-    generation is still `generation`. False means: re-read and try again."""
+    generation is still `generation`. False means: re-read and try again. The
+    consumer's earlier allocations are replaced, as Placement does, so a build
+    scheduled a second time (a redelivered message) holds one claim, not two."""
     try:
         async with db.transaction() as s:
+            await s.execute(delete(Allocation).where(Allocation.consumer_id == consumer_id))
             bumped = await s.execute(update(ResourceProvider).where(
                 ResourceProvider.uuid == provider_uuid,
                 ResourceProvider.generation == generation).values(generation=generation + 1))

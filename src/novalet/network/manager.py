@@ -14,11 +14,14 @@ from typing import Any, Protocol
 
 from novalet import config
 from novalet.common.context import RequestContext
+from novalet.common.periodic import Periodic
+from novalet.conductor.rpcapi import ConductorAPI
 from novalet.network.model import HostNetworkState, Vif
 from novalet.network.rpcapi import TOPIC, NetworkStateRPC
 from novalet.rpc.bus import Bus
 
 LOG = logging.getLogger(__name__)
+BINARY = "nova-network"
 
 
 class HostNetDriver(Protocol):
@@ -73,7 +76,7 @@ class NetworkManager:
         self.state_rpc = NetworkStateRPC(bus)
         self._wanted = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
-        self._periodic: asyncio.Task[None] | None = None
+        self.periodic = Periodic()
         self.applied = asyncio.Event()  # set after each successful apply (tests wait on it)
         # a network that is not multi_host changes with guests on any host
         self._serves_shared = True
@@ -81,16 +84,26 @@ class NetworkManager:
     async def start(self) -> None:
         await self.bus.serve(TOPIC, self)
         await self.apply_now()
+        await self._heartbeat()
         self._worker = asyncio.create_task(self._work())
-        self._periodic = asyncio.create_task(self._every())
+        self.periodic.every(self.conf.get("network", "resync_interval"), "network resync",
+                            self._resync)
+        self.periodic.every(self.conf.get("DEFAULT", "report_interval"), "heartbeat",
+                            self._heartbeat)
 
     async def stop(self) -> None:
-        for task in (self._worker, self._periodic):
-            if task:
-                task.cancel()
-        await asyncio.gather(*[t for t in (self._worker, self._periodic) if t],
-                             return_exceptions=True)
+        await self.periodic.stop()
+        if self._worker:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
         await self.driver.close()
+
+    async def _heartbeat(self) -> None:
+        await ConductorAPI(self.bus).service_heartbeat(RequestContext.admin(), self.host,
+                                                       BINARY, TOPIC)
+
+    async def _resync(self) -> None:
+        self._wanted.set()
 
     async def refresh(self, ctx: RequestContext, hosts: list[str]) -> None:
         if "*" in hosts or self.host in hosts or self._serves_shared:
@@ -112,12 +125,6 @@ class NetworkManager:
                 await self.apply_now()
             except Exception:  # the next refresh or the periodic run tries again
                 LOG.exception("Applying the network state failed")
-
-    async def _every(self) -> None:
-        interval = self.conf.get("network", "resync_interval")
-        while interval > 0:
-            await asyncio.sleep(interval)
-            self._wanted.set()
 
     # Compute, on the same host, plugs guests in before they start.
     async def plug_vifs(self, vifs: list[dict[str, Any]]) -> None:

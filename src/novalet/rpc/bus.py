@@ -1,14 +1,15 @@
 """The message bus interface: call (with a timeout), cast and fanout to topics.
 
 A message is a JSON document: the method name, the method's version, the
-request context and keyword arguments. Backends (in-process here, AMQP later)
-move it; `dispatch` runs it against an endpoint object on the serving side.
+request context and keyword arguments. Backends (in-process, AMQP) move it;
+`dispatch` runs it against an endpoint object on the serving side.
 """
 
 from __future__ import annotations
 
 import abc
 import importlib
+import inspect
 import logging
 from typing import Any, Protocol
 
@@ -28,6 +29,12 @@ class MessagingTimeout(exceptions.NovaletError):
     msg_fmt = ("Timed out after %(timeout)ss waiting for %(method)s on %(topic)s "
                "(called from %(caller)s)")
     code = 504
+
+
+class BusUnavailable(exceptions.NovaletError):
+    msg_fmt = ("The message bus at %(url)s is unreachable (%(reason)s); check that "
+               "RabbitMQ runs and [DEFAULT] transport_url is right")
+    code = 503
 
 
 class NoSuchMethod(exceptions.NovaletError):
@@ -128,10 +135,23 @@ class Bus(abc.ABC):
         """Stop serving and release the backend."""
 
 
-def from_url(url: str, default_timeout: float) -> Bus:
-    """The backend a transport_url names."""
+def from_url(url: str, default_timeout: float, **options: Any) -> Bus:
+    """The backend a transport_url names: memory:// or rabbit://user:pass@host:port/vhost.
+    `options` go to the AMQP backend (prefetch, heartbeat, name)."""
     if url.startswith("memory://"):
         from novalet.rpc.inprocess import InProcessBus
         return InProcessBus(default_timeout)
-    raise exceptions.Invalid(reason=f"unsupported transport_url {url!r}; "
-                             "use memory:// (RabbitMQ comes with the multi-host work)")
+    if url.startswith(("rabbit://", "amqp://")):
+        from novalet.rpc.amqp import AmqpBus
+        return AmqpBus(url, default_timeout, **options)
+    raise exceptions.Invalid(reason=f"unsupported transport_url {url!r}; use memory:// "
+                             "or rabbit://user:password@host:port/vhost")
+
+
+def caller() -> str:
+    """module:function of the code that made the call, for timeout messages."""
+    for frame in inspect.stack()[2:8]:
+        module = frame.frame.f_globals.get("__name__", "?")
+        if not module.startswith("novalet.rpc"):
+            return f"{module}:{frame.function}"
+    return "?"

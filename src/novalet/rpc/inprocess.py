@@ -7,7 +7,6 @@ would be on a broker, so nothing works here that would break across hosts.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import itertools
 import logging
 from typing import Any
@@ -62,7 +61,7 @@ class InProcessBus(bus.Bus):
             raw = await asyncio.wait_for(reply, timeout)
         except TimeoutError:
             raise bus.MessagingTimeout(timeout=timeout, method=method, topic=topic,
-                                       caller=_caller()) from None
+                                       caller=bus.caller()) from None
         return bus.raise_from_reply(bus.decode(raw))
 
     async def cast(self, ctx: RequestContext, topic: str, method: str,
@@ -85,11 +84,3 @@ class InProcessBus(bus.Bus):
         await asyncio.gather(*tasks, return_exceptions=True)
         self._servers.clear()
 
-
-def _caller() -> str:
-    """module:function of the code that made the call, for timeout messages."""
-    for frame in inspect.stack()[2:6]:
-        module = frame.frame.f_globals.get("__name__", "?")
-        if not module.startswith("novalet.rpc"):
-            return f"{module}:{frame.function}"
-    return "?"

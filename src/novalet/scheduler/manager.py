@@ -9,6 +9,7 @@ from typing import Any
 
 from novalet import config, exceptions
 from novalet.common.context import RequestContext
+from novalet.common.periodic import Periodic
 from novalet.compute.payloads import RequestSpec
 from novalet.db import placement, services
 from novalet.db.engine import Database
@@ -18,6 +19,7 @@ from novalet.scheduler.rpcapi import TOPIC
 
 LOG = logging.getLogger(__name__)
 _CLAIM_RETRIES = 10
+BINARY = "nova-scheduler"
 
 
 class NoValidHost(exceptions.NovaletError):
@@ -36,12 +38,19 @@ class SchedulerManager:
         # One scheduler never races itself for a claim; several (multi-host) still
         # can, and then retry with a jittered back-off.
         self._claim_lock = asyncio.Lock()
+        self.periodic = Periodic()
 
     async def start(self) -> None:
         await self.bus.serve(TOPIC, self)
+        await self._heartbeat()
+        self.periodic.every(self.conf.get("DEFAULT", "report_interval"), "heartbeat",
+                            self._heartbeat)
 
     async def stop(self) -> None:
-        pass
+        await self.periodic.stop()
+
+    async def _heartbeat(self) -> None:
+        await services.heartbeat(self.db, self.conf.get("DEFAULT", "host"), BINARY, TOPIC)
 
     async def select_destinations(self, ctx: RequestContext, spec: dict[str, Any]
                                   ) -> list[dict[str, Any]]:

@@ -1,0 +1,174 @@
+"""The services of a multi-host cloud, each run alone by `novalet <service>`.
+
+They are the classes `novalet up` runs together (service/allinone.py), built
+from one configuration with the bus and database it names. Compute and
+network hosts get no database handle: they reach records through the
+conductor, so their configuration needs no [database] connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from novalet import config
+from novalet.common.urls import without_password
+from novalet.db import migrate
+from novalet.db.engine import Database
+from novalet.rpc import bus as rpc_bus
+
+LOG = logging.getLogger(__name__)
+
+
+class Role(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class SchemaNotCurrent(RuntimeError):
+    pass
+
+
+def make_bus(conf: config.Config, name: str) -> rpc_bus.Bus:
+    return rpc_bus.from_url(
+        conf.get("DEFAULT", "transport_url"), conf.get("DEFAULT", "rpc_response_timeout"),
+        **_amqp_options(conf, name))
+
+
+def _amqp_options(conf: config.Config, name: str) -> dict[str, object]:
+    if conf.get("DEFAULT", "transport_url").startswith("memory://"):
+        return {}
+    return {"prefetch": conf.get("oslo_messaging_rabbit", "rabbit_qos_prefetch_count"),
+            "heartbeat": conf.get("oslo_messaging_rabbit", "heartbeat_timeout_threshold"),
+            "name": f"{name}@{conf.get('DEFAULT', 'host')}"}
+
+
+async def open_database(conf: config.Config) -> Database:
+    """The cloud's database, refusing one whose schema is behind the code."""
+    db = Database(conf.database_url)
+    if not await migrate.is_current(db):
+        await db.close()
+        raise SchemaNotCurrent(
+            f"the database at {without_password(conf.database_url)} is not at the newest schema; "
+            "run `novalet manage db sync --config-file …` first")
+    return db
+
+
+class Conductor:
+    def __init__(self, conf: config.Config) -> None:
+        self.conf = conf
+        self.bus = make_bus(conf, "conductor")
+
+    async def start(self) -> None:
+        from novalet.conductor.manager import ConductorManager
+        from novalet.network.api import NetworkAPI
+        from novalet.network.rpcapi import NetworkRPC
+        self.db = await open_database(self.conf)
+        network = NetworkAPI(self.db, self.conf, refresh_hosts=NetworkRPC(self.bus).refresh)
+        self.manager = ConductorManager(self.conf, self.db, self.bus, network)
+        await self.manager.start()
+
+    async def stop(self) -> None:
+        await self.manager.stop()
+        await self.bus.close()
+        await self.db.close()
+
+
+class Scheduler:
+    def __init__(self, conf: config.Config) -> None:
+        self.conf = conf
+        self.bus = make_bus(conf, "scheduler")
+
+    async def start(self) -> None:
+        from novalet.scheduler.manager import SchedulerManager
+        self.db = await open_database(self.conf)
+        self.manager = SchedulerManager(self.conf, self.db, self.bus)
+        await self.manager.start()
+
+    async def stop(self) -> None:
+        await self.manager.stop()
+        await self.bus.close()
+        await self.db.close()
+
+
+class Compute:
+    """One hypervisor host: its virt driver, and the taps its guests plug into."""
+
+    def __init__(self, conf: config.Config) -> None:
+        from novalet.compute.manager import ComputeManager
+        from novalet.image.client import ImageClient
+        from novalet.network import manager as network_manager
+        from novalet.virt import loader as virt_loader
+        self.bus = make_bus(conf, "compute")
+        images = ImageClient(conf)
+        self.manager = ComputeManager(conf, self.bus, virt_loader.load(conf, images), images,
+                                      network_manager.load_driver(conf))
+
+    async def start(self) -> None:
+        await self.manager.start()
+
+    async def stop(self) -> None:
+        await self.manager.stop()
+        await self.bus.close()
+
+
+class Network:
+    """One host's bridges, DHCP and firewall, as the database says they should be."""
+
+    def __init__(self, conf: config.Config) -> None:
+        from novalet.network import manager as network_manager
+        self.bus = make_bus(conf, "network")
+        self.manager = network_manager.NetworkManager(conf, self.bus,
+                                                      network_manager.load_driver(conf))
+
+    async def start(self) -> None:
+        await self.manager.start()
+
+    async def stop(self) -> None:
+        await self.manager.stop()
+        await self.bus.close()
+
+
+class Api:
+    """The HTTP APIs (compute, identity, image) under uvicorn; bootstraps the cloud's
+    identity, flavors and default network on its first start."""
+
+    def __init__(self, conf: config.Config) -> None:
+        self.conf = conf
+        self.bus = make_bus(conf, "api")
+
+    async def start(self) -> None:
+        import asyncio
+
+        import uvicorn
+
+        from novalet.api.app import build_app
+        from novalet.network.rpcapi import NetworkRPC
+        from novalet.service.api import ApiServices
+        from novalet.service.bootstrap import bootstrap
+        db = await open_database(self.conf)
+        self.services = ApiServices(self.conf, bus=self.bus, db=db)
+        self.services.network.refresh_hosts = NetworkRPC(self.bus).refresh
+        await bootstrap(self.services)
+        self.server = uvicorn.Server(uvicorn.Config(
+            build_app(self.services), host=self.conf.get("api", "listen"),
+            port=self.conf.get("api", "port"), loop="none", http="httptools",
+            lifespan="off", log_level="warning", access_log=False, server_header=False,
+            date_header=False))
+        self.serving = asyncio.create_task(self.server.serve())
+        while not self.server.started and not self.serving.done():
+            await asyncio.sleep(0.01)
+        if not self.server.started:
+            raise OSError(f"cannot listen on {self.conf.get('api', 'listen')}:"
+                          f"{self.conf.get('api', 'port')}; is something else there?")
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        await self.serving
+        await self.bus.close()
+        await self.services.db.close()
+
+
+ROLES: dict[str, Callable[[config.Config], Role]] = {"api": Api, "conductor": Conductor, "scheduler": Scheduler,
+                                "compute": Compute, "network": Network}

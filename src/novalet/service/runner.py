@@ -1,0 +1,40 @@
+"""Runs one service (service/roles.py) as a process until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from novalet import config, exceptions
+from novalet.common.urls import without_password
+from novalet.service import roles
+
+LOG = logging.getLogger(__name__)
+
+
+async def _serve(conf: config.Config, name: str) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    role = roles.ROLES[name](conf)
+    try:
+        await role.start()
+    except (roles.SchemaNotCurrent, exceptions.NovaletError, OSError) as exc:
+        print(f"novalet {name}: cannot start: {exc}", file=sys.stderr, flush=True)
+        return 1
+    host = conf.get("DEFAULT", "host")
+    LOG.info("novalet %s is running on host %s", name, host)
+    print(f"novalet {name} is running on host {host} "
+          f"(bus {without_password(conf.get('DEFAULT', 'transport_url'))}); "
+          "stop with SIGTERM or Ctrl-C.", flush=True)
+    await stop.wait()
+    LOG.info("novalet %s is stopping", name)
+    await role.stop()
+    return 0
+
+
+def run(conf: config.Config, name: str) -> int:
+    return asyncio.run(_serve(conf, name))
