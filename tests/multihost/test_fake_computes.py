@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.multihost.conftest import Cloud, deployment, wait_for
+from tests.multihost.conftest import Cloud, backing_script, deployment, wait_for
 
 pytestmark = pytest.mark.integration
 COMPUTES = ["compute-1", "compute-2", "compute-3"]
@@ -59,5 +59,47 @@ def test_sixty_servers_spread_and_a_killed_compute_is_avoided(cloud: Cloud) -> N
     cloud.d.start("compute", "compute-3")
     wait_for(lambda: state_of(cloud, "compute-3") == "up", 30, "compute-3 never up again")
     assert cloud.servers()[ids[0]]["status"] == "ACTIVE"  # guests lived on
+    cloud.delete_all()
+    assert allocated_consumers(cloud) == set()
+
+
+def assert_settled_honestly(cloud: Cloud, ids: list[str]) -> collections.Counter[str]:
+    """Every accepted server is ACTIVE, or ERROR with a fault; allocations are held
+    by exactly the ACTIVE ones."""
+    servers = cloud.wait_settled(ids, timeout=180)
+    assert set(servers) == set(ids), "an accepted server vanished"
+    for server in servers.values():
+        assert server["status"] in ("ACTIVE", "ERROR"), server["status"]
+        if server["status"] == "ERROR":
+            assert server.get("fault", {}).get("message"), server
+    active = {i for i, s in servers.items() if s["status"] == "ACTIVE"}
+    assert allocated_consumers(cloud) == active
+    return collections.Counter(s["status"] for s in servers.values())
+
+
+def test_rabbitmq_restart_while_thirty_servers_build(cloud: Cloud) -> None:
+    with ThreadPoolExecutor(1) as pool:
+        booting = pool.submit(boot_many, cloud, 30, "restart")
+        time.sleep(1.0)  # some accepted and building, some still to be posted
+        print(backing_script("restart", "rabbitmq").strip().splitlines()[-1])
+        ids = booting.result()
+    assert len(ids) == 30
+    outcome = assert_settled_honestly(cloud, ids)
+    print(f"after a broker restart: {dict(outcome)}")
+    wait_for(lambda: all(state_of(cloud, h) == "up" for h in COMPUTES), 30,
+             "computes not up again after the broker restart")
+    cloud.delete_all()
+
+
+def test_conductor_killed_mid_build_leaves_nothing_stuck(cloud: Cloud) -> None:
+    ids = boot_many(cloud, 20, "conductor")
+    time.sleep(0.5)
+    statuses = collections.Counter(s["status"] for s in cloud.servers().values())
+    cloud.d.kill("conductor")
+    print(f"conductor killed with {dict(statuses)}")
+    time.sleep(1)
+    cloud.d.start("conductor")
+    outcome = assert_settled_honestly(cloud, ids)
+    print(f"after kill -9 of the conductor: {dict(outcome)}")
     cloud.delete_all()
     assert allocated_consumers(cloud) == set()

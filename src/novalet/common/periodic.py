@@ -13,6 +13,7 @@ LOG = logging.getLogger(__name__)
 class Periodic:
     def __init__(self) -> None:
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = False
 
     def every(self, interval: float, name: str, job: Callable[[], Awaitable[Any]]) -> None:
         """Run `job` every `interval` seconds (0 or less: never)."""
@@ -20,7 +21,9 @@ class Periodic:
             return
 
         async def loop() -> None:
-            while True:
+            # The flag, not only cancel(): a job that swallows the cancellation
+            # (asyncio.wait_for can, on 3.11) must not keep the loop alive.
+            while not self._stopped:
                 await asyncio.sleep(interval)
                 try:
                     await job()
@@ -30,6 +33,7 @@ class Periodic:
         self._tasks.append(asyncio.create_task(loop(), name=name))
 
     async def stop(self) -> None:
+        self._stopped = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -24,6 +24,7 @@ from novalet.conductor.rpcapi import ConductorAPI
 from novalet.network.manager import HostNetDriver
 from novalet.network.model import Vif
 from novalet.network.rpcapi import NetworkRPC
+from novalet.rpc import bus
 from novalet.rpc.bus import Bus
 from novalet.virt.driver import ComputeDriver, ImageFetcher
 
@@ -120,6 +121,9 @@ class ComputeManager:
             # A second delivery of this cast: the first one is building (or built) it.
             LOG.info("Instance %s is not waiting to be built here; ignoring", inst.uuid)
             return
+        except Exception as exc:  # e.g. the conductor died holding our call
+            await self._fail_build(ctx, inst, event, exc)
+            return
         try:
             for vif in inst.network_info:
                 await self.net.plug(Vif.from_dict(vif))
@@ -128,11 +132,7 @@ class ComputeManager:
             await self._fail_build(ctx, inst, event, exc)
             return
         try:
-            await self.conductor.instance_update(
-                ctx, inst.uuid, {"vm_state": VmState.ACTIVE, "task_state": None,
-                                 "power_state": PowerState.RUNNING,
-                                 "launched_at": utcnow().isoformat()},
-                expected_task_state=[TaskState.SPAWNING])
+            await self._mark_active(ctx, inst)
         except (exceptions.NotFound, exceptions.Conflict):
             LOG.info("Instance %s deleted while spawning; destroying the guest", inst.uuid)
             await self.driver.destroy(inst.uuid)
@@ -141,6 +141,19 @@ class ComputeManager:
         if inst.network_info:  # the firewall lets the new guest's traffic through now
             await self.network.refresh({self.host})
         await self.conductor.event_finish(ctx, inst.uuid, event, "Success")
+
+    async def _mark_active(self, ctx: RequestContext, inst: InstancePayload) -> None:
+        """SPAWNING -> ACTIVE. A call that timed out may have been done or lost (the
+        conductor died holding it): the retry accepts either."""
+        values = {"vm_state": VmState.ACTIVE, "task_state": None,
+                  "power_state": PowerState.RUNNING, "launched_at": utcnow().isoformat()}
+        try:
+            await self.conductor.instance_update(ctx, inst.uuid, values,
+                                                 expected_task_state=[TaskState.SPAWNING])
+        except bus.MessagingTimeout:
+            LOG.warning("Marking %s ACTIVE timed out; trying again", inst.uuid)
+            await self.conductor.instance_update(
+                ctx, inst.uuid, values, expected_task_state=[TaskState.SPAWNING, None])
 
     async def _fail_build(self, ctx: RequestContext, inst: InstancePayload, event: str,
                           exc: Exception) -> None:

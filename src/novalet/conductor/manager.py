@@ -55,7 +55,8 @@ class ConductorManager:
         self.scheduler = SchedulerAPI(bus)
         self.compute = compute_rpcapi.ComputeAPI(bus)
         self.periodic = Periodic()
-        self.recovery = BuildRecovery(conf, db, self._fail_abandoned)
+        self.recovery = BuildRecovery(conf, db, self._fail_abandoned,
+                                      lambda: self.bus.connected_since)
 
     async def start(self) -> None:
         await self.bus.serve(TOPIC, self)

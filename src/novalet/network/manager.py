@@ -77,6 +77,7 @@ class NetworkManager:
         self._wanted = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self.periodic = Periodic()
+        self._stopping = False
         self.applied = asyncio.Event()  # set after each successful apply (tests wait on it)
         # a network that is not multi_host changes with guests on any host
         self._serves_shared = True
@@ -94,6 +95,8 @@ class NetworkManager:
     async def stop(self) -> None:
         await self.periodic.stop()
         if self._worker:
+            self._stopping = True
+            self._wanted.set()  # ends the loop even if the cancel below is swallowed
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
         await self.driver.close()
@@ -120,6 +123,8 @@ class NetworkManager:
     async def _work(self) -> None:
         while True:
             await self._wanted.wait()
+            if self._stopping:
+                return
             self._wanted.clear()
             try:
                 await self.apply_now()

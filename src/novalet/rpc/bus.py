@@ -8,6 +8,7 @@ request context and keyword arguments. Backends (in-process, AMQP) move it;
 from __future__ import annotations
 
 import abc
+import datetime as dt
 import importlib
 import inspect
 import logging
@@ -109,6 +110,10 @@ async def dispatch(endpoint: Any, topic: str, data: bytes) -> dict[str, Any]:
 
 class Bus(abc.ABC):
     """One interface for every backend."""
+
+    # Since when this process has been connected without a break: silence from
+    # other services before it says nothing about them (conductor/recovery.py).
+    connected_since: dt.datetime = dt.datetime.min
 
     @abc.abstractmethod
     async def call(self, ctx: RequestContext, topic: str, method: str,

@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from novalet.common.context import RequestContext
+from novalet.common.timeutils import utcnow
 from novalet.rpc import bus
 
 LOG = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class _Server:
 class InProcessBus(bus.Bus):
     def __init__(self, default_timeout: float = 60.0) -> None:
         self.default_timeout = default_timeout
+        self.connected_since = utcnow()
         self._servers: dict[str, list[_Server]] = {}
         self._round_robin: dict[str, itertools.count[int]] = {}
 

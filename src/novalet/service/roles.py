@@ -170,5 +170,6 @@ class Api:
         await self.services.db.close()
 
 
-ROLES: dict[str, Callable[[config.Config], Role]] = {"api": Api, "conductor": Conductor, "scheduler": Scheduler,
-                                "compute": Compute, "network": Network}
+ROLES: dict[str, Callable[[config.Config], Role]] = {
+    "api": Api, "conductor": Conductor, "scheduler": Scheduler, "compute": Compute,
+    "network": Network}
