@@ -18,7 +18,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from novalet.image import testimage
 from novalet.image.testimage import builder
 
 BIN = Path(sys.executable).parent
@@ -100,24 +99,6 @@ def running_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningC
         yield cloud
     finally:
         assert stop_cloud(cloud) == 0, cloud.tail()
-
-
-@pytest.fixture(scope="session")
-def guest_image(request: pytest.FixtureRequest) -> Path:
-    """The built image, reused while this package's recipe is unchanged."""
-    if shutil.which("qemu-system-x86_64") is None:
-        pytest.skip("qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)")
-    cache = Path(request.config.cache.mkdir("novalet-testimage"))
-    digest = builder.recipe_digest()
-    for stale in cache.iterdir():
-        if stale.is_dir() and stale.name not in (digest, "debs"):
-            shutil.rmtree(stale, ignore_errors=True)
-    output = cache / digest / f"{testimage.IMAGE_NAME}.qcow2"
-    started = time.monotonic()
-    testimage.build_test_image(output, progress=lambda line: print(line, file=sys.stderr),
-                               cache_dir=cache / "debs")
-    print(f"test image ready in {time.monotonic() - started:.1f} s", file=sys.stderr)
-    return output
 
 
 def keystone_token(client: httpx.Client, user: str = "demo") -> str:

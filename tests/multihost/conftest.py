@@ -65,9 +65,10 @@ class Cloud:
                       headers={**self.headers, "Content-Type": "application/octet-stream"})
         return image_id
 
-    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        resp = self.http.request(method, f"/compute/v2.1{path}", headers=self.headers,
-                                 **kwargs)
+    def api(self, method: str, path: str, version: str = "2.53", **kwargs: Any
+            ) -> httpx.Response:
+        headers = {**self.headers, "OpenStack-API-Version": f"compute {version}"}
+        resp = self.http.request(method, f"/compute/v2.1{path}", headers=headers, **kwargs)
         assert resp.status_code < 500, f"{method} {path}: {resp.status_code} {resp.text}"
         return resp
 

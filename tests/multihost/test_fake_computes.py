@@ -81,7 +81,7 @@ def test_rabbitmq_restart_while_thirty_servers_build(cloud: Cloud) -> None:
     with ThreadPoolExecutor(1) as pool:
         booting = pool.submit(boot_many, cloud, 30, "restart")
         time.sleep(1.0)  # some accepted and building, some still to be posted
-        print(backing_script("restart", "rabbitmq").strip().splitlines()[-1])
+        print(backing_script("restart", "rabbitmq").strip())
         ids = booting.result()
     assert len(ids) == 30
     outcome = assert_settled_honestly(cloud, ids)
@@ -97,6 +97,7 @@ def test_conductor_killed_mid_build_leaves_nothing_stuck(cloud: Cloud) -> None:
     statuses = collections.Counter(s["status"] for s in cloud.servers().values())
     cloud.d.kill("conductor")
     print(f"conductor killed with {dict(statuses)}")
+    assert statuses["BUILD"] > 0, "nothing was building when the conductor died"
     time.sleep(1)
     cloud.d.start("conductor")
     outcome = assert_settled_honestly(cloud, ids)
