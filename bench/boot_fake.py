@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Boot-rate and API-latency benchmark of `novalet up` with the fake driver.
 
-Starts its own cloud on a free loopback port (or uses --url), then measures:
+Starts its own cloud on a free loopback port (or uses --url; --multihost N runs
+every service as its own process with N compute hosts), then measures:
 100 separate boots at concurrency 10, one min_count=100 boot, deleting them,
 GET /servers/detail at 100 and 1000 servers, GET /flavors latency and rate
 (wrk at concurrency 10), time from start to serving, and peak RSS.
@@ -27,6 +28,7 @@ from pathlib import Path
 import httpx
 
 BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[1]
 CONF = """[DEFAULT]
 compute_driver = fake
 [fake]
@@ -210,12 +212,44 @@ async def run(url: str) -> dict[str, str]:
     return figures
 
 
+def run_multihost(computes: int) -> dict[str, str]:
+    """The same figures from a multi-process cloud: api, conductor, scheduler and
+    `computes` fake compute hosts over RabbitMQ and PostgreSQL (started by
+    scripts/backing-services.sh), each its own process."""
+    sys.path.insert(0, str(REPO))
+    from novalet.service.local_deployment import LocalDeployment
+    from tests.multihost.conftest import backing_urls, provisioned
+
+    with tempfile.TemporaryDirectory() as tmp, provisioned(backing_urls()) as (bus, db):
+        fake = {"vcpus": 1024, "memory_mb": 4194304, "disk_gb": 1048576}
+        cloud = LocalDeployment(Path(tmp), bus, db,
+                                [f"compute-{i + 1}" for i in range(computes)],
+                                options={"fake": fake})
+        start = time.perf_counter()
+        try:
+            cloud.start_all()
+            cloud.wait_api()
+            figures = {"start to serving (all processes)": f"{time.perf_counter() - start:.2f} s"}
+            figures.update(asyncio.run(run(cloud.url)))
+            figures["peak RSS per process"] = ", ".join(
+                f"{p.name} {peak_rss_mb(p.popen.pid):.0f} MB" for p in cloud.processes.values()
+                if p.popen is not None)
+        finally:
+            cloud.stop_all()
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="an already running cloud (skips start-up and RSS)")
+    parser.add_argument("--multihost", type=int, metavar="N", default=0,
+                        help="run every service as its own process over RabbitMQ and "
+                             "PostgreSQL, with N fake compute hosts")
     args = parser.parse_args()
     if args.url:
         figures = asyncio.run(run(args.url))
+    elif args.multihost:
+        figures = run_multihost(args.multihost)
     else:
         with tempfile.TemporaryDirectory() as tmp:
             proc, url, startup = start_cloud(Path(tmp))
@@ -226,7 +260,8 @@ def main() -> None:
             finally:
                 proc.send_signal(signal.SIGINT)
                 proc.wait(timeout=30)
-    print(f"novalet bench/boot_fake.py  ({os.cpu_count()} cores)")
+    mode = f"{args.multihost} compute processes" if args.multihost else "novalet up"
+    print(f"novalet bench/boot_fake.py  ({os.cpu_count()} cores, {mode})")
     for name, value in figures.items():
         print(f"  {name:34} {value}")
 

@@ -236,16 +236,18 @@ class Config:
         return f"http://{host}:{self.get('api', 'port')}"
 
 
-def load(path: str | os.PathLike[str] | None) -> Config:
-    """Read an INI file (if given) into a Config; unknown options are an error."""
+def load(paths: str | os.PathLike[str] | list[str] | None) -> Config:
+    """Read INI files (none, one, or several: later ones override earlier ones, as
+    Nova's repeated --config-file) into a Config; unknown options are an error."""
     conf = Config()
-    if path is None:
+    if paths is None:
         return conf
     # DEFAULT is read as an ordinary section: its options are not inherited.
     parser = configparser.ConfigParser(interpolation=None, default_section="\x00")
     parser.optionxform = str  # type: ignore[assignment,method-assign]
-    if not parser.read(path):
-        raise ConfigError(f"cannot read configuration file {path}")
+    for path in paths if isinstance(paths, list) else [paths]:
+        if not parser.read(path):
+            raise ConfigError(f"cannot read configuration file {path}")
     for section in parser.sections():
         for name, value in parser.items(section, raw=True):
             conf.set(section, name, value)

@@ -8,6 +8,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,7 @@ SCRIPT = REPO / "scripts" / "backing-services.sh"
 @pytest.fixture(scope="session")
 def backing() -> dict[str, str]:
     """URLs of the running RabbitMQ, PostgreSQL and MariaDB (started if needed)."""
-    subprocess.run([str(SCRIPT), "start"], check=True, stdout=subprocess.DEVNULL)
-    urls = {}
-    for line in (REPO / ".state" / "backing" / "urls.env").read_text().splitlines():
-        key, _, value = line.partition("=")
-        urls[key] = value
-    return urls
+    return backing_urls()
 
 
 def backing_script(*args: str) -> str:
@@ -136,19 +132,39 @@ def wait_for(check: Callable[[], Any], timeout: float, message: str) -> Any:
     raise AssertionError(message)
 
 
-def deployment(root: Path, backing: dict[str, str], computes: list[str],
-               **kwargs: Any) -> Iterator[tuple[LocalDeployment, str]]:
-    """A started LocalDeployment on its own vhost and PostgreSQL database."""
+def backing_urls() -> dict[str, str]:
+    """Start the backing servers (if they aren't running); their URLs."""
+    subprocess.run([str(SCRIPT), "start"], check=True, stdout=subprocess.DEVNULL)
+    urls = {}
+    for line in (REPO / ".state" / "backing" / "urls.env").read_text().splitlines():
+        key, _, value = line.partition("=")
+        urls[key] = value
+    return urls
+
+
+@contextmanager
+def provisioned(backing: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """A RabbitMQ vhost and a PostgreSQL database of its own, removed after:
+    (transport_url, database_url)."""
     vhost = f"nv-{uuid.uuid4().hex[:8]}"
     backing_script("vhost", "add", vhost)
     transport = backing["NOVALET_TEST_TRANSPORT_URL"].rsplit("/", 1)[0] + f"/{vhost}"
     server = backing["NOVALET_TEST_PG_URL"]
     database = asyncio.run(create_database(server))
-    dep = LocalDeployment(root, transport, database, computes, **kwargs)
     try:
-        dep.start_all()
-        yield dep, database
+        yield transport, database
     finally:
-        dep.stop_all()
         asyncio.run(drop_database(server, database))
         backing_script("vhost", "delete", vhost)
+
+
+def deployment(root: Path, backing: dict[str, str], computes: list[str],
+               **kwargs: Any) -> Iterator[tuple[LocalDeployment, str]]:
+    """A started LocalDeployment on its own vhost and PostgreSQL database."""
+    with provisioned(backing) as (transport, database):
+        dep = LocalDeployment(root, transport, database, computes, **kwargs)
+        try:
+            dep.start_all()
+            yield dep, database
+        finally:
+            dep.stop_all()

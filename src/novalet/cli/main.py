@@ -12,8 +12,9 @@ from novalet.image.testimage import cli as testimage_cli
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config-file", metavar="PATH",
-                        help="INI file in nova.conf style (see `novalet config sample`)")
+    parser.add_argument("--config-file", metavar="PATH", action="append",
+                        help="INI file in nova.conf style (see `novalet config sample`); "
+                             "repeat it to layer files, later ones winning")
     parser.add_argument("--state-dir", metavar="DIR",
                         help="directory for every file of the cloud "
                              "(default: the user's data dir)")
