@@ -143,19 +143,27 @@ def backing_urls() -> dict[str, str]:
 
 
 @contextmanager
+def fresh_vhost(backing: dict[str, str]) -> Iterator[str]:
+    """The transport_url of a RabbitMQ vhost of its own, deleted after."""
+    vhost = f"nv-{uuid.uuid4().hex[:8]}"
+    backing_script("vhost", "add", vhost)
+    try:
+        yield backing["NOVALET_TEST_TRANSPORT_URL"].rsplit("/", 1)[0] + f"/{vhost}"
+    finally:
+        backing_script("vhost", "delete", vhost)
+
+
+@contextmanager
 def provisioned(backing: dict[str, str]) -> Iterator[tuple[str, str]]:
     """A RabbitMQ vhost and a PostgreSQL database of its own, removed after:
     (transport_url, database_url)."""
-    vhost = f"nv-{uuid.uuid4().hex[:8]}"
-    backing_script("vhost", "add", vhost)
-    transport = backing["NOVALET_TEST_TRANSPORT_URL"].rsplit("/", 1)[0] + f"/{vhost}"
     server = backing["NOVALET_TEST_PG_URL"]
-    database = asyncio.run(create_database(server))
-    try:
-        yield transport, database
-    finally:
-        asyncio.run(drop_database(server, database))
-        backing_script("vhost", "delete", vhost)
+    with fresh_vhost(backing) as transport:
+        database = asyncio.run(create_database(server))
+        try:
+            yield transport, database
+        finally:
+            asyncio.run(drop_database(server, database))
 
 
 def deployment(root: Path, backing: dict[str, str], computes: list[str],

@@ -22,6 +22,7 @@ does not hammer a broker that is coming back.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
@@ -214,13 +215,13 @@ class AmqpBus(bus.Bus):
         channel = await self._conn.channel()
         await channel.set_qos(prefetch_count=self.prefetch)
         queue = await self._declare_topic(topic, channel)
-        await queue.consume(lambda m: self._on_request(topic, endpoint, m))
+        await queue.consume(functools.partial(self._on_request, topic, endpoint))
         fanout = await channel.declare_exchange(f"{EXCHANGE}.fanout.{topic}",
                                                 ExchangeType.FANOUT, durable=True)
         mine = await channel.declare_queue(f"{topic}.fanout.{uuidlib.uuid4().hex}",
                                            exclusive=True, auto_delete=True)
         await mine.bind(fanout)
-        await mine.consume(lambda m: self._on_request(topic, endpoint, m))
+        await mine.consume(functools.partial(self._on_request, topic, endpoint))
         LOG.info("Serving topic %s", topic)
 
     async def close(self) -> None:
