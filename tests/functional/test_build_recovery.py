@@ -1,0 +1,117 @@
+"""Builds a dead service left behind, and builds whose messages came twice."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from novalet.common.context import RequestContext
+from novalet.common.timeutils import utcnow
+from novalet.compute.payloads import RequestSpec
+from novalet.db import placement
+from novalet.db.models import Service
+from novalet.service.allinone import AllInOne
+from tests.functional.conftest import Api, boot, make_conf
+
+SLOW = 30.0  # seconds the fake hypervisor takes: the build is still running
+
+
+@pytest.fixture
+async def cloud(state_dir: Path) -> AsyncIterator[AllInOne]:
+    aio = AllInOne(make_conf(state_dir, fake__spawn_delay=SLOW,
+                             conductor__scheduling_timeout=0.5), in_process_http=True)
+    await aio.start()
+    try:
+        yield aio
+    finally:
+        await aio.stop()
+
+
+async def server(api: Api, server_id: str) -> dict[str, Any]:
+    resp = await api.request("GET", f"/compute/v2.1/servers/{server_id}", version="2.100")
+    return dict(resp.json()["server"])
+
+
+async def spawning(api: Api) -> dict[str, Any]:
+    created = await boot(api, "slow", wait=None)
+    for _ in range(200):
+        found = await server(api, created["id"])
+        if found["OS-EXT-STS:task_state"] == "spawning":
+            return found
+        await asyncio.sleep(0.02)
+    raise AssertionError("the build never reached spawning")
+
+
+async def silence_the_compute_host(cloud: AllInOne) -> None:
+    """As if the compute service died an hour ago."""
+    await cloud.compute.stop()
+    async with cloud.services.db.transaction() as s:
+        await s.execute(update(Service).where(Service.binary == "nova-compute").values(
+            last_seen_up=utcnow() - dt.timedelta(hours=1)))
+
+
+async def test_a_build_on_a_host_that_went_down_fails_with_a_fault(
+        api: Api, cloud: AllInOne) -> None:
+    building = await spawning(api)
+    assert await placement.allocations_of(cloud.services.db, building["id"])
+    await silence_the_compute_host(cloud)
+    cloud.services.bus.connected_since = utcnow() - dt.timedelta(hours=1)
+
+    assert await cloud.conductor.recovery.run_once() == 1
+    failed = await server(api, building["id"])
+    assert failed["status"] == "ERROR"
+    assert "fake-host-1 stopped reporting" in failed["fault"]["message"]
+    assert await placement.allocations_of(cloud.services.db, building["id"]) == {}
+    assert await cloud.conductor.recovery.run_once() == 0  # once is enough
+
+
+async def test_silence_just_after_the_bus_came_back_is_not_death(
+        api: Api, cloud: AllInOne) -> None:
+    building = await spawning(api)
+    await silence_the_compute_host(cloud)
+    cloud.services.bus.connected_since = utcnow()  # a broker restart silenced everyone
+    assert await cloud.conductor.recovery.run_once() == 0
+    assert (await server(api, building["id"]))["status"] == "BUILD"
+
+
+async def test_a_build_never_scheduled_fails_after_the_timeout(
+        api: Api, cloud: AllInOne, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def lost(*_args: Any) -> None:
+        pass  # the cast that never arrived
+
+    monkeypatch.setattr(cloud.services.compute.conductor, "build_instances", lost)
+    created = await boot(api, "lost", wait=None)
+    await asyncio.sleep(0.6)
+    assert await cloud.conductor.recovery.run_once() == 1
+    failed = await server(api, created["id"])
+    assert failed["status"] == "ERROR"
+    assert "not scheduled within 0.5 seconds" in failed["fault"]["message"]
+
+
+async def test_a_redelivered_build_cast_builds_nothing_twice(api: Api, cloud: AllInOne
+                                                             ) -> None:
+    building = await spawning(api)
+    db = cloud.services.db
+    claimed = await placement.allocations_of(db, building["id"])
+    spec = RequestSpec(instance_uuids=[building["id"]], project_id="p", user_id="u",
+                       vcpus=1, memory_mb=512, disk_gb=1)
+    await cloud.conductor.build_instances(RequestContext.admin(), spec.to_dict())
+    await asyncio.sleep(0.1)
+    assert await placement.allocations_of(db, building["id"]) == claimed
+    assert (await server(api, building["id"]))["OS-EXT-STS:task_state"] == "spawning"
+
+
+async def test_a_second_claim_of_a_consumer_replaces_the_first(cloud: AllInOne) -> None:
+    db = cloud.services.db
+    (provider,) = await placement.summaries(db)
+    assert await placement.claim(db, "consumer", provider.uuid, {"VCPU": 2},
+                                 provider.generation)
+    assert await placement.claim(db, "consumer", provider.uuid, {"VCPU": 3},
+                                 provider.generation + 1)
+    assert await placement.allocations_of(db, "consumer") == {"VCPU": 3}
