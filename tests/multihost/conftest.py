@@ -154,10 +154,11 @@ def fresh_vhost(backing: dict[str, str]) -> Iterator[str]:
 
 
 @contextmanager
-def provisioned(backing: dict[str, str]) -> Iterator[tuple[str, str]]:
-    """A RabbitMQ vhost and a PostgreSQL database of its own, removed after:
-    (transport_url, database_url)."""
-    server = backing["NOVALET_TEST_PG_URL"]
+def provisioned(backing: dict[str, str], server_key: str = "NOVALET_TEST_PG_URL"
+                ) -> Iterator[tuple[str, str]]:
+    """A RabbitMQ vhost and a database of its own (PostgreSQL, or the server
+    `server_key` names), removed after: (transport_url, database_url)."""
+    server = backing[server_key]
     with fresh_vhost(backing) as transport:
         database = asyncio.run(create_database(server))
         try:
@@ -167,9 +168,10 @@ def provisioned(backing: dict[str, str]) -> Iterator[tuple[str, str]]:
 
 
 def deployment(root: Path, backing: dict[str, str], computes: list[str],
-               **kwargs: Any) -> Iterator[tuple[LocalDeployment, str]]:
-    """A started LocalDeployment on its own vhost and PostgreSQL database."""
-    with provisioned(backing) as (transport, database):
+               server_key: str = "NOVALET_TEST_PG_URL", **kwargs: Any
+               ) -> Iterator[tuple[LocalDeployment, str]]:
+    """A started LocalDeployment on its own vhost and database."""
+    with provisioned(backing, server_key) as (transport, database):
         dep = LocalDeployment(root, transport, database, computes, **kwargs)
         try:
             dep.start_all()
