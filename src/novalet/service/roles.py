@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from novalet import config
 from novalet.common.urls import without_password
@@ -55,79 +55,77 @@ async def open_database(conf: config.Config) -> Database:
     return db
 
 
-class Conductor:
+class Worker:
+    """A manager serving the bus; controller services also hold the database.
+    Subclasses build `manager` (and open `db`) in `prepare`."""
+
+    name = "worker"
+
     def __init__(self, conf: config.Config) -> None:
         self.conf = conf
-        self.bus = make_bus(conf, "conductor")
+        self.bus = make_bus(conf, self.name)
+        self.db: Database | None = None
+        self.manager: Any = None
+
+    async def prepare(self) -> None:
+        raise NotImplementedError
 
     async def start(self) -> None:
+        await self.prepare()
+        await self.manager.start()
+
+    async def stop(self) -> None:
+        await self.manager.stop()
+        await self.bus.close()
+        if self.db is not None:
+            await self.db.close()
+
+
+class Conductor(Worker):
+    name = "conductor"
+
+    async def prepare(self) -> None:
         from novalet.conductor.manager import ConductorManager
         from novalet.network.api import NetworkAPI
         from novalet.network.rpcapi import NetworkRPC
-        self.db = await open_database(self.conf)
-        network = NetworkAPI(self.db, self.conf, refresh_hosts=NetworkRPC(self.bus).refresh)
-        self.manager = ConductorManager(self.conf, self.db, self.bus, network)
-        await self.manager.start()
-
-    async def stop(self) -> None:
-        await self.manager.stop()
-        await self.bus.close()
-        await self.db.close()
+        self.db = db = await open_database(self.conf)
+        network = NetworkAPI(db, self.conf, refresh_hosts=NetworkRPC(self.bus).refresh)
+        self.manager = ConductorManager(self.conf, db, self.bus, network)
 
 
-class Scheduler:
-    def __init__(self, conf: config.Config) -> None:
-        self.conf = conf
-        self.bus = make_bus(conf, "scheduler")
+class Scheduler(Worker):
+    name = "scheduler"
 
-    async def start(self) -> None:
+    async def prepare(self) -> None:
         from novalet.scheduler.manager import SchedulerManager
         self.db = await open_database(self.conf)
         self.manager = SchedulerManager(self.conf, self.db, self.bus)
-        await self.manager.start()
-
-    async def stop(self) -> None:
-        await self.manager.stop()
-        await self.bus.close()
-        await self.db.close()
 
 
-class Compute:
+class Compute(Worker):
     """One hypervisor host: its virt driver, and the taps its guests plug into."""
 
-    def __init__(self, conf: config.Config) -> None:
+    name = "compute"
+
+    async def prepare(self) -> None:
         from novalet.compute.manager import ComputeManager
         from novalet.image.client import ImageClient
         from novalet.network import manager as network_manager
         from novalet.virt import loader as virt_loader
-        self.bus = make_bus(conf, "compute")
-        images = ImageClient(conf)
-        self.manager = ComputeManager(conf, self.bus, virt_loader.load(conf, images), images,
-                                      network_manager.load_driver(conf))
-
-    async def start(self) -> None:
-        await self.manager.start()
-
-    async def stop(self) -> None:
-        await self.manager.stop()
-        await self.bus.close()
+        images = ImageClient(self.conf)
+        self.manager = ComputeManager(self.conf, self.bus, virt_loader.load(self.conf, images),
+                                      images, network_manager.load_driver(self.conf))
 
 
-class Network:
+class Network(Worker):
     """One host's bridges, DHCP and firewall, as the database says they should be."""
 
-    def __init__(self, conf: config.Config) -> None:
+    name = "network"
+
+    async def prepare(self) -> None:
         from novalet.network import manager as network_manager
-        self.bus = make_bus(conf, "network")
-        self.manager = network_manager.NetworkManager(conf, self.bus,
-                                                      network_manager.load_driver(conf))
-
-    async def start(self) -> None:
-        await self.manager.start()
-
-    async def stop(self) -> None:
-        await self.manager.stop()
-        await self.bus.close()
+        self.manager = network_manager.NetworkManager(
+            self.conf, self.bus, network_manager.load_driver(self.conf))
 
 
 class Api:
