@@ -6,15 +6,10 @@ from typing import Any
 
 from novalet.api.handler import ApiRequest
 from novalet.common.timeutils import isotime_micro
+from novalet.compute.services import API_BINARIES, COMPUTE_BINARY, INTERNAL_ZONE
 from novalet.db import placement, services
 from novalet.db.models import Service
 from novalet.policy import enforce
-
-# Where services other than compute live, as Nova's internal_service_availability_zone.
-INTERNAL_ZONE = "internal"
-_COMPUTE = "nova-compute"
-# API services are not listed: they are not maintained like the others.
-_API_BINARIES = ("nova-osapi_compute", "nova-metadata", "nova-api")
 
 
 async def _zones(req: ApiRequest) -> tuple[dict[str, str], list[Service]]:
@@ -28,7 +23,7 @@ async def _zones(req: ApiRequest) -> tuple[dict[str, str], list[Service]]:
 def _zone_states(host_zone: dict[str, str], records: list[Service]) -> dict[str, bool]:
     """Each zone and whether it is available: a zone is while one of its hosts
     has an enabled compute service (or no service record to say otherwise)."""
-    computes = {s.host: s for s in records if s.binary == _COMPUTE}
+    computes = {s.host: s for s in records if s.binary == COMPUTE_BINARY}
     states: dict[str, bool] = {}
     for host, zone in host_zone.items():
         enabled = host not in computes or not computes[host].disabled
@@ -55,9 +50,9 @@ async def detail(req: ApiRequest) -> dict[str, Any]:
     down_time = req.app.conf.get("DEFAULT", "service_down_time")
     hosts: dict[str, dict[str, dict[str, Any]]] = {}
     for service in records:
-        if service.disabled or service.binary in _API_BINARIES:
+        if service.disabled or service.binary in API_BINARIES:
             continue
-        zone = (host_zone.get(service.host, default) if service.binary == _COMPUTE
+        zone = (host_zone.get(service.host, default) if service.binary == COMPUTE_BINARY
                 else INTERNAL_ZONE)
         states.setdefault(zone, True)
         hosts.setdefault(zone, {}).setdefault(service.host, {})[service.binary] = {

@@ -23,6 +23,7 @@ HISTORY: list[tuple[str, str]] = [
     ("2.7", "Adding project access to a public flavor is a 409."),
     ("2.9", "Servers show `locked`."),
     ("2.10", "Admins can name a user_id on keypair calls."),
+    ("2.11", "os-services shows forced_down; PUT os-services/force-down sets it."),
     ("2.16", "Servers show host_status to admins."),
     ("2.19", "Servers have a description (create, update, show)."),
     ("2.21", "Instance actions of deleted servers can be listed."),
@@ -40,6 +41,9 @@ HISTORY: list[tuple[str, str]] = [
              "instead of linked by id."),
     ("2.51", "Non-admins see instance action events."),
     ("2.52", "Tags can be given on server create."),
+    ("2.53", "os-services ids are UUIDs; PUT os-services/{id} sets status, disabled_reason "
+             "and forced_down (the enable, disable and force-down actions are gone); "
+             "DELETE takes the UUID."),
     ("2.54", "Rebuild can set or unset the key pair."),
     ("2.55", "Flavors have a description and can be updated."),
     ("2.57", "Personality files are gone (create, rebuild, limits)."),

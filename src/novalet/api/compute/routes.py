@@ -8,7 +8,7 @@ from novalet.api.compute import (availability_zones, fixed_ips, flavor_access,
                                  flavor_extra_specs, flavors, floating_ip_pools, floating_ips,
                                  instance_actions, interfaces, ips, keypairs, limits, networks,
                                  security_group_rules, security_groups, server_actions,
-                                 server_metadata, server_tags, servers, versions)
+                                 server_metadata, server_tags, servers, services, versions)
 from novalet.api.handler import COMPUTE, Handler, endpoint
 
 
@@ -74,6 +74,10 @@ ROUTES = [
     _r(V + "/limits", ["GET"], limits.index),
     _r(V + "/os-availability-zone", ["GET"], availability_zones.index),
     _r(V + "/os-availability-zone/detail", ["GET"], availability_zones.detail),
+    # services (admin; {service_id} is an action name below 2.53 on PUT)
+    _r(V + "/os-services", ["GET"], services.index),
+    _r(V + "/os-services/{service_id}", ["PUT"], services.update),
+    _r(V + "/os-services/{service_id}", ["DELETE"], services.delete),
     # nova-network proxies (404 from 2.36)
     _r(V + "/os-networks", ["GET"], networks.index),
     _r(V + "/os-networks", ["POST"], networks.create),
