@@ -1,9 +1,7 @@
 """Limits and availability zones through the HTTP API."""
 
-from sqlalchemy import update
 
 from novalet.db import services
-from novalet.db.models import Service
 from tests.functional.conftest import Api, boot
 
 L = "/compute/v2.1/limits"
@@ -80,12 +78,12 @@ async def test_zone_detail_is_for_admins_and_lists_compute_hosts(api: Api) -> No
 
 
 async def test_zone_of_a_disabled_host_is_unavailable(api: Api) -> None:
-    # No API disables a service yet (os-services comes later): flip the record.
-    async with api.cloud.services.db.transaction() as s:
-        await s.execute(update(Service).values(disabled=True))
+    resp = await api.request("PUT", "/compute/v2.1/os-services/disable", user="admin",
+                             json={"host": "fake-host-1", "binary": "nova-compute"})
+    assert resp.status_code == 200, resp.text
     assert [z["zoneState"] for z in (await api.request("GET", AZ)).json()[
         "availabilityZoneInfo"]] == [{"available": False}]
     detail = (await api.request("GET", f"{AZ}/detail", user="admin")).json()
     assert detail["availabilityZoneInfo"] == [
         {"zoneName": "nova", "zoneState": {"available": False}, "hosts": None}]
-    assert (await services.list_services(api.cloud.services.db))[0].disabled
+    assert (await services.list_services(api.cloud.services.db, "nova-compute"))[0].disabled
