@@ -84,6 +84,6 @@ async def test_zone_of_a_disabled_host_is_unavailable(api: Api) -> None:
     assert [z["zoneState"] for z in (await api.request("GET", AZ)).json()[
         "availabilityZoneInfo"]] == [{"available": False}]
     detail = (await api.request("GET", f"{AZ}/detail", user="admin")).json()
-    assert detail["availabilityZoneInfo"] == [
-        {"zoneName": "nova", "zoneState": {"available": False}, "hosts": None}]
+    assert {"zoneName": "nova", "zoneState": {"available": False}, "hosts": None} in \
+        detail["availabilityZoneInfo"]
     assert (await services.list_services(api.cloud.services.db, "nova-compute"))[0].disabled
