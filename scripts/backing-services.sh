@@ -97,8 +97,9 @@ install_missing() {
   step "Installing Debian packages: ${missing[*]}"
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-  # Debian's packages start their own servers where an init system runs; ours
-  # use other ports and directories, so those may stay or go as the admin likes.
+  # Where an init system runs, Debian's packages start servers of their own on the
+  # default ports: 5432 and 3306 don't meet ours, but a broker on 5672 does (stop
+  # it, or set NOVALET_RABBIT_PORT).
 }
 
 # --- RabbitMQ ------------------------------------------------------------------
@@ -219,6 +220,8 @@ pg_provision() {
     || pg_sql -c "CREATE ROLE novalet LOGIN CREATEDB PASSWORD 'novalet'"
   pg_sql -c "SELECT 1 FROM pg_database WHERE datname = 'novalet'" | grep -q 1 \
     || pg_sql -c "CREATE DATABASE novalet OWNER novalet"
+  # Tests drop their databases WITH (FORCE), which may end an autovacuum worker.
+  pg_sql -c "GRANT pg_signal_backend TO novalet" 2>/dev/null
 }
 
 pg_stop() {
