@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,27 @@ import pytest
 
 from novalet import config
 from novalet.service.allinone import AllInOne
+from tests import server_db
+
+# The running test's own database on the NOVALET_TEST_DATABASE server, if set.
+_server_database: str | None = None
+
+
+@pytest.fixture(autouse=True)
+def _fresh_server_database() -> Iterator[None]:
+    """With NOVALET_TEST_DATABASE set, each test's clouds use a database of their own
+    on that server (created empty, dropped after the test); SQLite otherwise."""
+    global _server_database
+    server = server_db.server_url()
+    if server is None:
+        yield
+        return
+    url = _server_database = asyncio.run(server_db.create_database(server))
+    try:
+        yield
+    finally:
+        _server_database = None
+        asyncio.run(server_db.drop_database(server, url))
 
 
 def make_conf(state_dir: Path, **overrides: Any) -> config.Config:
@@ -22,6 +43,8 @@ def make_conf(state_dir: Path, **overrides: Any) -> config.Config:
     conf.set("DEFAULT", "compute_driver", "fake")
     conf.set("metadata", "port", 0)
     conf.set("api", "public_url", "http://novalet.test")
+    if _server_database is not None:
+        conf.set("database", "connection", _server_database)
     for key, value in overrides.items():
         section, name = key.split("__") if "__" in key else ("DEFAULT", key)
         conf.set(section, name, value)
@@ -110,21 +133,21 @@ async def boot(api: Api, name: str = "vm", user: str = "demo", version: str = "2
     resp = await api.request("POST", "/compute/v2.1/servers", user=user, version=version,
                              json=body)
     assert resp.status_code == 202, resp.text
-    created = resp.json()["server"]
+    created: dict[str, Any] = resp.json()["server"]
     if wait:
         return await wait_for(api, created["id"], wait, user=user)
     return created
 
 
 async def ensure_image(api: Api) -> str:
-    cached = getattr(api, "_image_id", None)
+    cached: str | None = getattr(api, "_image_id", None)
     if cached:
         return cached
     resp = await api.request("POST", "/image/v2/images", user="admin", json={
         "name": "test-image", "disk_format": "qcow2", "container_format": "bare",
         "visibility": "public"})
     assert resp.status_code == 201, resp.text
-    image_id = resp.json()["id"]
+    image_id: str = resp.json()["id"]
     resp = await api.request("PUT", f"/image/v2/images/{image_id}/file", user="admin",
                              content=b"not really a disk" * 64,
                              headers={"Content-Type": "application/octet-stream"})

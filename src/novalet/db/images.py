@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from novalet.db.engine import Database
+from novalet.db.engine import Database, rows_matched
 from novalet.db.models import Image, ImageMember, utcnow
 
 
@@ -101,7 +101,7 @@ async def set_status(db: Database, image_id: str, expected: str, status: str,
         result = await session.execute(
             update(Image).where(Image.id == image_id, Image.status == expected)
             .values(status=status, updated_at=utcnow(), **values))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(rows_matched(result))
 
 
 async def delete_image(db: Database, image_id: str) -> bool:
@@ -109,7 +109,7 @@ async def delete_image(db: Database, image_id: str) -> bool:
     async with db.transaction() as session:
         await session.execute(delete(ImageMember).where(ImageMember.image_id == image_id))
         result = await session.execute(delete(Image).where(Image.id == image_id))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(rows_matched(result))
 
 
 async def list_images(db: Database, query: ImageQuery) -> list[Image]:
@@ -249,5 +249,5 @@ async def delete_member(db: Database, image_id: str, member: str) -> bool:
     async with db.transaction() as session:
         result = await session.execute(delete(ImageMember).where(
             ImageMember.image_id == image_id, ImageMember.member == member))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(rows_matched(result))
 

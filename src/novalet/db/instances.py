@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from novalet import exceptions
 from novalet.common.timeutils import utcnow
 from novalet.db import placement
-from novalet.db.engine import Database
+from novalet.db.engine import Database, rows_matched
 from novalet.db.models import Allocation, Instance, InstanceMetadata, InstanceTag
 
 _UNSET: Any = object()
@@ -119,7 +119,7 @@ async def _compare_and_swap(s: AsyncSession, uuid: str, values: dict[str, Any],
         query = query.where(Instance.vm_state.in_(list(expected_vm_state)))
     result = await s.execute(query.values(**{**values, "updated_at": utcnow()})
                              .execution_options(synchronize_session=False))
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+    if rows_matched(result) == 0:
         current = await _get(s, uuid)
         raise UnexpectedTaskState(uuid=uuid, expected=expected_task_state,
                                   actual=current.task_state)
@@ -217,8 +217,19 @@ def _order(sort: list[tuple[str, str]]) -> list[Any]:
     keys = list(sort)
     if ("id", "desc") not in keys and ("id", "asc") not in keys:
         keys.append(("id", keys[0][1] if keys else "desc"))
-    return [getattr(Instance, k).desc() if d == "desc" else getattr(Instance, k).asc()
-            for k, d in keys]
+    return [term for k, d in keys for term in _ordered(k, d)]
+
+
+def _ordered(key: str, direction: str) -> list[Any]:
+    """ORDER BY terms for one key. NULLs come first ascending and last descending on
+    every database, as SQLite and MySQL order them (PostgreSQL does the opposite):
+    _after's keyset condition relies on it."""
+    column = getattr(Instance, key)
+    terms = [column.desc() if direction == "desc" else column.asc()]
+    if Instance.__table__.c[key].nullable:
+        is_null = column.is_(None)
+        terms.insert(0, is_null.asc() if direction == "desc" else is_null.desc())
+    return terms
 
 
 def _after(marker: Instance, sort: list[tuple[str, str]]) -> Any:
@@ -273,7 +284,7 @@ async def delete_metadata(db: Database, uuid: str, key: str) -> bool:
         result = await s.execute(delete(InstanceMetadata).where(
             InstanceMetadata.instance_uuid == uuid, InstanceMetadata.key == key))
         await _touch(s, uuid)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(rows_matched(result))
 
 
 async def _touch(s: AsyncSession, uuid: str) -> None:
@@ -316,7 +327,7 @@ async def delete_tag(db: Database, uuid: str, tag: str) -> bool:
         result = await s.execute(delete(InstanceTag).where(
             InstanceTag.instance_uuid == uuid, InstanceTag.tag == tag))
         await _touch(s, uuid)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(rows_matched(result))
 
 
 

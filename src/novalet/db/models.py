@@ -5,9 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String,
-                        Text, UniqueConstraint)
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Double, Float, ForeignKey, Index,
+                        Integer, String, Text, UniqueConstraint)
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# As the migrations create them on MySQL: its DATETIME keeps microseconds only with
+# fsp=6, and its FLOAT is single precision.
+Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+Real = Float().with_variant(Double(), "mysql", "mariadb")
 
 
 def utcnow() -> dt.datetime:
@@ -19,8 +25,8 @@ class Base(DeclarativeBase):
 
 
 class Timestamps:
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, onupdate=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(Timestamp, onupdate=utcnow)
 
 
 # --- identity -------------------------------------------------------------
@@ -75,7 +81,7 @@ class Flavor(Timestamps, Base):
     root_gb: Mapped[int] = mapped_column(Integer, default=0)
     ephemeral_gb: Mapped[int] = mapped_column(Integer, default=0)
     swap: Mapped[int] = mapped_column(Integer, default=0)
-    rxtx_factor: Mapped[float] = mapped_column(Float, default=1.0)
+    rxtx_factor: Mapped[float] = mapped_column(Real, default=1.0)
     is_public: Mapped[bool] = mapped_column(Boolean, default=True)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     description: Mapped[str | None] = mapped_column(Text)
@@ -177,9 +183,9 @@ class Instance(Timestamps, Base):
     progress: Mapped[int] = mapped_column(Integer, default=0)
     scheduler_hints: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     system_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    launched_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    terminated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    launched_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    terminated_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     metadata_items: Mapped[list[InstanceMetadata]] = relationship(
         cascade="all, delete-orphan", lazy="selectin")
@@ -212,7 +218,7 @@ class InstanceFault(Base):
     message: Mapped[str] = mapped_column(String(2048))
     details: Mapped[str] = mapped_column(Text, default="")
     host: Mapped[str | None] = mapped_column(String(255))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
 
 
 class InstanceAction(Timestamps, Base):
@@ -223,8 +229,8 @@ class InstanceAction(Timestamps, Base):
     request_id: Mapped[str] = mapped_column(String(255))
     user_id: Mapped[str] = mapped_column(String(64))
     project_id: Mapped[str] = mapped_column(String(64))
-    start_time: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    finish_time: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    start_time: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+    finish_time: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     message: Mapped[str | None] = mapped_column(String(255))
     events: Mapped[list[InstanceActionEvent]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="InstanceActionEvent.id")
@@ -236,8 +242,8 @@ class InstanceActionEvent(Base):
     action_id: Mapped[int] = mapped_column(
         ForeignKey("instance_actions.id", ondelete="CASCADE"), index=True)
     event: Mapped[str] = mapped_column(String(255))
-    start_time: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    finish_time: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    start_time: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+    finish_time: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     result: Mapped[str | None] = mapped_column(String(255))
     traceback: Mapped[str | None] = mapped_column(Text)
     details: Mapped[str | None] = mapped_column(Text)
@@ -257,7 +263,7 @@ class Service(Timestamps, Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled_reason: Mapped[str | None] = mapped_column(String(255))
     forced_down: Mapped[bool] = mapped_column(Boolean, default=False)
-    last_seen_up: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_seen_up: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     __table_args__ = (UniqueConstraint("host", "binary"),)
 
 
@@ -281,7 +287,7 @@ class Inventory(Base):
     resource_class: Mapped[str] = mapped_column(String(32), primary_key=True)
     total: Mapped[int] = mapped_column(Integer)
     reserved: Mapped[int] = mapped_column(Integer, default=0)
-    allocation_ratio: Mapped[float] = mapped_column(Float, default=1.0)
+    allocation_ratio: Mapped[float] = mapped_column(Real, default=1.0)
 
 
 class Allocation(Base):

@@ -8,14 +8,20 @@ import pytest
 
 from novalet.db import migrate, placement
 from novalet.db.engine import Database
+from tests import server_db
 
 
 @pytest.fixture
 async def db(tmp_path: Path) -> Any:
-    database = Database(f"sqlite:///{tmp_path / 'p.sqlite'}")
+    """SQLite, or a fresh database on the NOVALET_TEST_DATABASE server."""
+    server = server_db.server_url()
+    url = await server_db.create_database(server) if server else f"sqlite:///{tmp_path / 'p.sqlite'}"
+    database = Database(url)
     await migrate.sync(database)
     yield database
     await database.close()
+    if server:
+        await server_db.drop_database(server, url)
 
 
 async def _provider(db: Database, vcpus: int = 4, ram: int = 4096) -> placement.ProviderSummary:

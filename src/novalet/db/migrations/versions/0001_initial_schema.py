@@ -6,6 +6,17 @@ Create Date: 2026-11-21 09:47:11.537050
 """
 from alembic import op
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+# MySQL and MariaDB only (other databases ignore all three): DATETIME keeps
+# microseconds only with fsp=6, and listings order and filter by timestamps;
+# FLOAT is single precision there (1.23456789 comes back as 1.23457), DOUBLE is
+# what SQLite's and PostgreSQL's floats are; strings compare byte for byte, as on
+# SQLite and PostgreSQL, where the default *_ci collation would make "Web" and
+# "web" the same key pair, tag or metadata key.
+DATETIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+FLOAT = sa.Float().with_variant(sa.Double(), "mysql", "mariadb")
+MYSQL_TABLE = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 
 
 revision = '0001'
@@ -25,15 +36,16 @@ def upgrade() -> None:
     sa.Column('root_gb', sa.Integer(), nullable=False),
     sa.Column('ephemeral_gb', sa.Integer(), nullable=False),
     sa.Column('swap', sa.Integer(), nullable=False),
-    sa.Column('rxtx_factor', sa.Float(), nullable=False),
+    sa.Column('rxtx_factor', FLOAT, nullable=False),
     sa.Column('is_public', sa.Boolean(), nullable=False),
     sa.Column('disabled', sa.Boolean(), nullable=False),
     sa.Column('description', sa.Text(), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', DATETIME, nullable=False),
+    sa.Column('updated_at', DATETIME, nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('flavorid'),
-    sa.UniqueConstraint('name')
+    sa.UniqueConstraint('name'),
+    **MYSQL_TABLE
     )
     op.create_table('images',
     sa.Column('id', sa.String(length=36), nullable=False),
@@ -54,9 +66,10 @@ def upgrade() -> None:
     sa.Column('os_hidden', sa.Boolean(), nullable=False),
     sa.Column('properties', sa.JSON(), nullable=False),
     sa.Column('tags', sa.JSON(), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=True),
-    sa.PrimaryKeyConstraint('id')
+    sa.Column('created_at', DATETIME, nullable=False),
+    sa.Column('updated_at', DATETIME, nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    **MYSQL_TABLE
     )
     with op.batch_alter_table('images', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_images_owner'), ['owner'], unique=False)
@@ -68,12 +81,13 @@ def upgrade() -> None:
     sa.Column('request_id', sa.String(length=255), nullable=False),
     sa.Column('user_id', sa.String(length=64), nullable=False),
     sa.Column('project_id', sa.String(length=64), nullable=False),
-    sa.Column('start_time', sa.DateTime(), nullable=False),
-    sa.Column('finish_time', sa.DateTime(), nullable=True),
+    sa.Column('start_time', DATETIME, nullable=False),
+    sa.Column('finish_time', DATETIME, nullable=True),
     sa.Column('message', sa.String(length=255), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=True),
-    sa.PrimaryKeyConstraint('id')
+    sa.Column('created_at', DATETIME, nullable=False),
+    sa.Column('updated_at', DATETIME, nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    **MYSQL_TABLE
     )
     with op.batch_alter_table('instance_actions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_instance_actions_instance_uuid'), ['instance_uuid'], unique=False)
@@ -85,8 +99,9 @@ def upgrade() -> None:
     sa.Column('message', sa.String(length=2048), nullable=False),
     sa.Column('details', sa.Text(), nullable=False),
     sa.Column('host', sa.String(length=255), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('id')
+    sa.Column('created_at', DATETIME, nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    **MYSQL_TABLE
     )
     with op.batch_alter_table('instance_faults', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_instance_faults_instance_uuid'), ['instance_uuid'], unique=False)
@@ -122,14 +137,15 @@ def upgrade() -> None:
     sa.Column('progress', sa.Integer(), nullable=False),
     sa.Column('scheduler_hints', sa.JSON(), nullable=False),
     sa.Column('system_metadata', sa.JSON(), nullable=False),
-    sa.Column('launched_at', sa.DateTime(), nullable=True),
-    sa.Column('terminated_at', sa.DateTime(), nullable=True),
-    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('launched_at', DATETIME, nullable=True),
+    sa.Column('terminated_at', DATETIME, nullable=True),
+    sa.Column('deleted_at', DATETIME, nullable=True),
     sa.Column('deleted', sa.Boolean(), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', DATETIME, nullable=False),
+    sa.Column('updated_at', DATETIME, nullable=True),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('uuid')
+    sa.UniqueConstraint('uuid'),
+    **MYSQL_TABLE
     )
     with op.batch_alter_table('instances', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_instances_host'), ['host'], unique=False)
@@ -143,10 +159,11 @@ def upgrade() -> None:
     sa.Column('fingerprint', sa.String(length=255), nullable=False),
     sa.Column('public_key', sa.Text(), nullable=False),
     sa.Column('type', sa.String(length=16), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', DATETIME, nullable=False),
+    sa.Column('updated_at', DATETIME, nullable=True),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('user_id', 'name')
+    sa.UniqueConstraint('user_id', 'name'),
+    **MYSQL_TABLE
     )
     with op.batch_alter_table('key_pairs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_key_pairs_user_id'), ['user_id'], unique=False)
@@ -157,10 +174,11 @@ def upgrade() -> None:
     sa.Column('domain_id', sa.String(length=64), nullable=False),
     sa.Column('description', sa.Text(), nullable=False),
     sa.Column('enabled', sa.Boolean(), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', DATETIME, nullable=False),
+    sa.Column('updated_at', DATETIME, nullable=True),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('domain_id', 'name')
+    sa.UniqueConstraint('domain_id', 'name'),
+    **MYSQL_TABLE
     )
     op.create_table('resource_providers',
     sa.Column('uuid', sa.String(length=36), nullable=False),
@@ -168,10 +186,11 @@ def upgrade() -> None:
     sa.Column('host', sa.String(length=255), nullable=False),
     sa.Column('availability_zone', sa.String(length=255), nullable=False),
     sa.Column('generation', sa.Integer(), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', DATETIME, nullable=False),
+    sa.Column('updated_at', DATETIME, nullable=True),
     sa.PrimaryKeyConstraint('uuid'),
-    sa.UniqueConstraint('name')
+    sa.UniqueConstraint('name'),
+    **MYSQL_TABLE
     )
     with op.batch_alter_table('resource_providers', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_resource_providers_host'), ['host'], unique=False)
@@ -180,7 +199,8 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=255), nullable=False),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('name')
+    sa.UniqueConstraint('name'),
+    **MYSQL_TABLE
     )
     op.create_table('services',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -192,12 +212,13 @@ def upgrade() -> None:
     sa.Column('disabled', sa.Boolean(), nullable=False),
     sa.Column('disabled_reason', sa.String(length=255), nullable=True),
     sa.Column('forced_down', sa.Boolean(), nullable=False),
-    sa.Column('last_seen_up', sa.DateTime(), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('last_seen_up', DATETIME, nullable=True),
+    sa.Column('created_at', DATETIME, nullable=False),
+    sa.Column('updated_at', DATETIME, nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('host', 'binary'),
-    sa.UniqueConstraint('uuid')
+    sa.UniqueConstraint('uuid'),
+    **MYSQL_TABLE
     )
     op.create_table('users',
     sa.Column('id', sa.String(length=64), nullable=False),
@@ -207,10 +228,11 @@ def upgrade() -> None:
     sa.Column('enabled', sa.Boolean(), nullable=False),
     sa.Column('default_project_id', sa.String(length=64), nullable=True),
     sa.Column('email', sa.String(length=255), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', DATETIME, nullable=False),
+    sa.Column('updated_at', DATETIME, nullable=True),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('domain_id', 'name')
+    sa.UniqueConstraint('domain_id', 'name'),
+    **MYSQL_TABLE
     )
     op.create_table('allocations',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -219,7 +241,8 @@ def upgrade() -> None:
     sa.Column('resource_class', sa.String(length=32), nullable=False),
     sa.Column('used', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['provider_uuid'], ['resource_providers.uuid'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    **MYSQL_TABLE
     )
     with op.batch_alter_table('allocations', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_allocations_consumer_id'), ['consumer_id'], unique=False)
@@ -230,35 +253,39 @@ def upgrade() -> None:
     sa.Column('key', sa.String(length=255), nullable=False),
     sa.Column('value', sa.String(length=255), nullable=False),
     sa.ForeignKeyConstraint(['flavor_id'], ['flavors.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('flavor_id', 'key')
+    sa.PrimaryKeyConstraint('flavor_id', 'key'),
+    **MYSQL_TABLE
     )
     op.create_table('flavor_projects',
     sa.Column('flavor_id', sa.Integer(), nullable=False),
     sa.Column('project_id', sa.String(length=64), nullable=False),
     sa.ForeignKeyConstraint(['flavor_id'], ['flavors.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('flavor_id', 'project_id')
+    sa.PrimaryKeyConstraint('flavor_id', 'project_id'),
+    **MYSQL_TABLE
     )
     op.create_table('image_members',
     sa.Column('image_id', sa.String(length=36), nullable=False),
     sa.Column('member', sa.String(length=64), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', DATETIME, nullable=False),
+    sa.Column('updated_at', DATETIME, nullable=True),
     sa.ForeignKeyConstraint(['image_id'], ['images.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('image_id', 'member')
+    sa.PrimaryKeyConstraint('image_id', 'member'),
+    **MYSQL_TABLE
     )
     op.create_table('instance_action_events',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('action_id', sa.Integer(), nullable=False),
     sa.Column('event', sa.String(length=255), nullable=False),
-    sa.Column('start_time', sa.DateTime(), nullable=False),
-    sa.Column('finish_time', sa.DateTime(), nullable=True),
+    sa.Column('start_time', DATETIME, nullable=False),
+    sa.Column('finish_time', DATETIME, nullable=True),
     sa.Column('result', sa.String(length=255), nullable=True),
     sa.Column('traceback', sa.Text(), nullable=True),
     sa.Column('details', sa.Text(), nullable=True),
     sa.Column('host', sa.String(length=255), nullable=True),
     sa.ForeignKeyConstraint(['action_id'], ['instance_actions.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    **MYSQL_TABLE
     )
     with op.batch_alter_table('instance_action_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_instance_action_events_action_id'), ['action_id'], unique=False)
@@ -268,22 +295,25 @@ def upgrade() -> None:
     sa.Column('key', sa.String(length=255), nullable=False),
     sa.Column('value', sa.String(length=255), nullable=False),
     sa.ForeignKeyConstraint(['instance_uuid'], ['instances.uuid'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('instance_uuid', 'key')
+    sa.PrimaryKeyConstraint('instance_uuid', 'key'),
+    **MYSQL_TABLE
     )
     op.create_table('instance_tags',
     sa.Column('instance_uuid', sa.String(length=36), nullable=False),
     sa.Column('tag', sa.String(length=80), nullable=False),
     sa.ForeignKeyConstraint(['instance_uuid'], ['instances.uuid'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('instance_uuid', 'tag')
+    sa.PrimaryKeyConstraint('instance_uuid', 'tag'),
+    **MYSQL_TABLE
     )
     op.create_table('inventories',
     sa.Column('provider_uuid', sa.String(length=36), nullable=False),
     sa.Column('resource_class', sa.String(length=32), nullable=False),
     sa.Column('total', sa.Integer(), nullable=False),
     sa.Column('reserved', sa.Integer(), nullable=False),
-    sa.Column('allocation_ratio', sa.Float(), nullable=False),
+    sa.Column('allocation_ratio', FLOAT, nullable=False),
     sa.ForeignKeyConstraint(['provider_uuid'], ['resource_providers.uuid'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('provider_uuid', 'resource_class')
+    sa.PrimaryKeyConstraint('provider_uuid', 'resource_class'),
+    **MYSQL_TABLE
     )
     op.create_table('role_assignments',
     sa.Column('user_id', sa.String(length=64), nullable=False),
@@ -292,7 +322,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['role_id'], ['roles.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('user_id', 'project_id', 'role_id')
+    sa.PrimaryKeyConstraint('user_id', 'project_id', 'role_id'),
+    **MYSQL_TABLE
     )
     # ### end Alembic commands ###
 

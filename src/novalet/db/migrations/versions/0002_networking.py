@@ -6,6 +6,14 @@ Create Date: 2026-11-21 10:28:03.757095
 """
 from alembic import op
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+# MySQL and MariaDB only (other databases ignore both): DATETIME keeps
+# microseconds only with fsp=6, and listings order and filter by timestamps;
+# strings compare byte for byte, as on SQLite and PostgreSQL, where the default
+# *_ci collation would make "Web" and "web" the same key pair, tag or metadata key.
+DATETIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+MYSQL_TABLE = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 
 
 revision = '0002'
@@ -35,12 +43,13 @@ def upgrade() -> None:
     sa.Column('host', sa.String(length=255), nullable=True),
     sa.Column('mtu', sa.Integer(), nullable=True),
     sa.Column('deleted', sa.Boolean(), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', DATETIME, nullable=False),
+    sa.Column('updated_at', DATETIME, nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('cidr'),
     sa.UniqueConstraint('uuid'),
-    sa.UniqueConstraint('vlan')
+    sa.UniqueConstraint('vlan'),
+    **MYSQL_TABLE
     )
     with op.batch_alter_table('networks', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_networks_project_id'), ['project_id'], unique=False)
@@ -51,10 +60,11 @@ def upgrade() -> None:
     sa.Column('description', sa.String(length=255), nullable=False),
     sa.Column('project_id', sa.String(length=64), nullable=False),
     sa.Column('user_id', sa.String(length=64), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', DATETIME, nullable=False),
+    sa.Column('updated_at', DATETIME, nullable=True),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('project_id', 'name')
+    sa.UniqueConstraint('project_id', 'name'),
+    **MYSQL_TABLE
     )
     with op.batch_alter_table('security_groups', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_security_groups_project_id'), ['project_id'], unique=False)
@@ -69,11 +79,12 @@ def upgrade() -> None:
     sa.Column('leased', sa.Boolean(), nullable=False),
     sa.Column('reserved', sa.Boolean(), nullable=False),
     sa.Column('host', sa.String(length=255), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', DATETIME, nullable=False),
+    sa.Column('updated_at', DATETIME, nullable=True),
     sa.ForeignKeyConstraint(['network_id'], ['networks.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('address')
+    sa.UniqueConstraint('address'),
+    **MYSQL_TABLE
     )
     with op.batch_alter_table('fixed_ips', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_fixed_ips_instance_uuid'), ['instance_uuid'], unique=False)
@@ -83,7 +94,8 @@ def upgrade() -> None:
     sa.Column('security_group_id', sa.Integer(), nullable=False),
     sa.Column('instance_uuid', sa.String(length=36), nullable=False),
     sa.ForeignKeyConstraint(['security_group_id'], ['security_groups.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('security_group_id', 'instance_uuid')
+    sa.PrimaryKeyConstraint('security_group_id', 'instance_uuid'),
+    **MYSQL_TABLE
     )
     with op.batch_alter_table('security_group_instances', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_security_group_instances_instance_uuid'), ['instance_uuid'], unique=False)
@@ -96,11 +108,12 @@ def upgrade() -> None:
     sa.Column('to_port', sa.Integer(), nullable=True),
     sa.Column('cidr', sa.String(length=43), nullable=True),
     sa.Column('group_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', DATETIME, nullable=False),
+    sa.Column('updated_at', DATETIME, nullable=True),
     sa.ForeignKeyConstraint(['group_id'], ['security_groups.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['parent_group_id'], ['security_groups.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    **MYSQL_TABLE
     )
     with op.batch_alter_table('security_group_rules', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_security_group_rules_group_id'), ['group_id'], unique=False)
@@ -112,12 +125,13 @@ def upgrade() -> None:
     sa.Column('address', sa.String(length=17), nullable=False),
     sa.Column('instance_uuid', sa.String(length=36), nullable=False),
     sa.Column('network_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', DATETIME, nullable=False),
+    sa.Column('updated_at', DATETIME, nullable=True),
     sa.ForeignKeyConstraint(['network_id'], ['networks.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('address'),
-    sa.UniqueConstraint('uuid')
+    sa.UniqueConstraint('uuid'),
+    **MYSQL_TABLE
     )
     with op.batch_alter_table('virtual_interfaces', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_virtual_interfaces_instance_uuid'), ['instance_uuid'], unique=False)
@@ -131,11 +145,12 @@ def upgrade() -> None:
     sa.Column('fixed_ip_id', sa.Integer(), nullable=True),
     sa.Column('host', sa.String(length=255), nullable=True),
     sa.Column('auto_assigned', sa.Boolean(), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', DATETIME, nullable=False),
+    sa.Column('updated_at', DATETIME, nullable=True),
     sa.ForeignKeyConstraint(['fixed_ip_id'], ['fixed_ips.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('address')
+    sa.UniqueConstraint('address'),
+    **MYSQL_TABLE
     )
     with op.batch_alter_table('floating_ips', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_floating_ips_fixed_ip_id'), ['fixed_ip_id'], unique=False)
