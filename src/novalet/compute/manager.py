@@ -68,14 +68,15 @@ class ComputeManager:
         self.conductor = ConductorAPI(bus)
         self.power_sync = PowerStateSync(self.host, driver, self.conductor)
         self.periodic = Periodic()
+        self._building: set[str] = set()  # uuids whose build runs in this process
 
     async def start(self) -> None:
         await self.driver.init_host(self.host)
-        await self.bus.serve(topic_for(self.host), self)
         ctx = RequestContext.admin()
         await self.report_resources(ctx)
         await self.conductor.service_heartbeat(ctx, self.host, BINARY, topic_for(self.host))
-        await self.power_sync.recover()
+        await self.power_sync.recover()  # before serving: builds cut short are failed first
+        await self.bus.serve(topic_for(self.host), self)
         self._every("report_interval", self._heartbeat)
         self._every("sync_power_state_interval", self.power_sync.sync_once)
         self._every("image_cache_manager_interval", self.driver.manage_image_cache)
@@ -107,13 +108,26 @@ class ComputeManager:
     async def build_and_run_instance(self, ctx: RequestContext,
                                      instance: dict[str, Any]) -> None:
         inst = InstancePayload.from_dict(instance)
+        if inst.uuid in self._building:  # a second delivery while the first runs
+            LOG.info("Instance %s is being built here already; ignoring", inst.uuid)
+            return
+        self._building.add(inst.uuid)
+        try:
+            await self._build(ctx, inst)
+        finally:
+            self._building.discard(inst.uuid)
+
+    async def _build(self, ctx: RequestContext, inst: InstancePayload) -> None:
         event = "compute_build_and_run_instance"
         started = time.monotonic()
-        await self.conductor.event_start(ctx, inst.uuid, event, self.host)
         try:
+            await self.conductor.event_start(ctx, inst.uuid, event, self.host)
+            # SPAWNING is accepted too: our own call may have been done twice (its
+            # reply lost to a broker restart); nobody else builds it (see above, and
+            # recover() runs before this host serves).
             await self.conductor.instance_update(
                 ctx, inst.uuid, {"task_state": TaskState.SPAWNING},
-                expected_task_state=[TaskState.SCHEDULING])
+                expected_task_state=[TaskState.SCHEDULING, TaskState.SPAWNING])
         except exceptions.NotFound:
             LOG.info("Instance %s deleted before it was built", inst.uuid)
             return

@@ -68,7 +68,8 @@ class BuildRecovery:
         """Compute hosts silent for service_down_time while we could have heard them
         (after a broker restart, everyone is silent for a while: that's no death)."""
         down_time = self.conf.get("DEFAULT", "service_down_time")
-        if (utcnow() - self.listening_since()).total_seconds() <= 2 * down_time:
+        since = self.listening_since()
+        if since == dt.datetime.max or (utcnow() - since).total_seconds() <= 2 * down_time:
             return set()
         return {s.host for s in await services.list_services(self.db, "nova-compute")
                 if not services.is_up(s, down_time)}

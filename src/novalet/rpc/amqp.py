@@ -22,6 +22,7 @@ does not hammer a broker that is coming back.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import logging
 import os
@@ -47,28 +48,34 @@ _REPLY_QUEUE_EXPIRES_MS = 10 * 60 * 1000
 
 
 class JitteredRobustConnection(aio_pika.RobustConnection):
-    """aio-pika's self-healing connection, waiting a random, growing time between
-    attempts (0.5 s up to 30 s, times 0.5–1.5) instead of a fixed interval."""
+    """aio-pika's self-healing connection, waiting a random time between attempts
+    that grows with the outage (a quarter of it, 0.5 s to 30 s, times 0.5–1.5)
+    instead of a fixed interval. aio-pika reads the interval for its log lines
+    too, so it depends on time, not on how often it was read."""
 
     _BASE, _CAP = 0.5, 30.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._failures = 0
+        self._lost_at: float | None = None
         super().__init__(*args, **kwargs)
 
     @property
     def reconnect_interval(self) -> float:
-        self._failures += 1
-        step: float = self._BASE * 2 ** min(self._failures, 8)
-        return min(self._CAP, step) * random.uniform(0.5, 1.5)
+        outage = time.monotonic() - self._lost_at if self._lost_at is not None else 0.0
+        return min(self._CAP, max(self._BASE, outage / 4)) * random.uniform(0.5, 1.5)
 
     @reconnect_interval.setter
     def reconnect_interval(self, _value: float) -> None:
         pass  # the back-off above replaces the fixed interval
 
+    async def _on_connection_close(self, closing: asyncio.Future[Any]) -> None:
+        if self._lost_at is None:
+            self._lost_at = time.monotonic()
+        await super()._on_connection_close(closing)
+
     async def _on_connected(self) -> None:
         await super()._on_connected()
-        self._failures = 0
+        self._lost_at = None
 
 
 class AmqpBus(bus.Bus):
@@ -82,7 +89,6 @@ class AmqpBus(bus.Bus):
         self._conn: AbstractRobustConnection | None = None
         self._publisher: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
-        self._declared: set[str] = set()
         self._connect_lock = asyncio.Lock()
         self._reply_queue = f"reply.{uuidlib.uuid4().hex}"
         self._replies: dict[str, asyncio.Future[bytes]] = {}
@@ -115,8 +121,13 @@ class AmqpBus(bus.Bus):
             arguments={"x-expires": _REPLY_QUEUE_EXPIRES_MS})
         await queue.consume(self._on_reply, no_ack=True)
         self._conn.reconnect_callbacks.add(self._on_reconnect)
+        self._conn.close_callbacks.add(self._on_disconnect)
         self.connected_since = utcnow()
         LOG.info("Connected to the message bus at %s", without_password(self.url))
+
+    def _on_disconnect(self, *_: Any) -> None:
+        self.connected_since = dt.datetime.max  # not listening now
+        LOG.warning("Lost the message bus at %s; reconnecting", without_password(self.url))
 
     def _on_reconnect(self, *_: Any) -> None:
         self.connected_since = utcnow()
@@ -149,7 +160,6 @@ class AmqpBus(bus.Bus):
         assert chan is not None
         queue = await chan.declare_queue(topic, durable=True)
         await queue.bind(EXCHANGE, routing_key=topic)
-        self._declared.add(topic)
         return queue
 
     # --- the Bus interface -------------------------------------------------------

@@ -111,8 +111,9 @@ async def dispatch(endpoint: Any, topic: str, data: bytes) -> dict[str, Any]:
 class Bus(abc.ABC):
     """One interface for every backend."""
 
-    # Since when this process has been connected without a break: silence from
-    # other services before it says nothing about them (conductor/recovery.py).
+    # Since when this process has been connected without a break (datetime.max
+    # while it is not): silence from other services before then says nothing
+    # about them (conductor/recovery.py).
     connected_since: dt.datetime = dt.datetime.min
 
     @abc.abstractmethod
