@@ -113,15 +113,9 @@ class ConductorManager:
             await self._send_to_host(ctx, dest)
 
     async def _still_scheduling(self, uuids: list[str]) -> list[Any]:
-        waiting = []
-        for uuid in uuids:
-            try:
-                instance = await instances.get(self.db, uuid)
-            except exceptions.NotFound:
-                continue
-            if instance.task_state == TaskState.SCHEDULING:
-                waiting.append(instance)
-        return waiting
+        """The instances of `uuids` still waiting to be scheduled, in one query."""
+        return await instances.list_instances(self.db, instances.ListQuery(
+            uuids=uuids, task_states=[TaskState.SCHEDULING]))
 
     async def _send_to_host(self, ctx: RequestContext, dest: dict[str, Any]) -> None:
         uuid = dest["instance_uuid"]

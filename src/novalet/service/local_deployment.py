@@ -1,7 +1,7 @@
 """A multi-process cloud on this one machine: every service its own process over
 RabbitMQ and a server database, with several compute hosts told apart by their
-`host` names and state directories. The tests, bench/boot_fake.py and the
-multi-host demo (`python -m novalet.service.local_deployment --help`) use it.
+`host` names and state directories. tests/multihost and
+`bench/boot_fake.py --multihost N` use it.
 
 Each host gets the configuration file a real host of that role would have
 (docs/multi-host.md): the controller's names the database, compute hosts'
@@ -109,6 +109,8 @@ class LocalDeployment:
                                                    self.root / f"{service}-{host}.log")
         self.processes[name] = proc
         proc.offset = proc.log.stat().st_size if proc.log.exists() else 0
+        if proc._out:  # a restart: the last run's handle
+            proc._out.close()
         proc._out = open(proc.log, "ab")
         proc.popen = subprocess.Popen(
             [str(BIN / "novalet"), service, "--config-file", str(proc.conf)],
