@@ -398,3 +398,15 @@ class SecurityGroupInstance(Base):
     security_group_id: Mapped[int] = mapped_column(
         ForeignKey("security_groups.id", ondelete="CASCADE"), primary_key=True)
     instance_uuid: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+
+
+# --- quotas (migration 0003) ---
+
+
+# --- host aggregates and server groups (migration 0004) ---
+
+
+# --- identity groups, application credentials, revocations (migration 0005) ---
+
+
+# --- migrations and usage audit (migration 0006) ---
