@@ -28,6 +28,8 @@ class RequestContext:
     roles: list[str] = field(default_factory=list)
     user_name: str | None = None
     project_name: str | None = None
+    # "all" for a Keystone system-scoped token (no project); None otherwise.
+    system_scope: str | None = None
 
     @property
     def is_admin(self) -> bool:
