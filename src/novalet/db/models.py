@@ -403,10 +403,13 @@ class SecurityGroupInstance(Base):
 # --- quotas (migration 0003) ---
 
 
-# --- host aggregates and server groups (migration 0004) ---
+# --- host aggregates (migration 0004) ---
 
 
 # --- identity groups, application credentials, revocations (migration 0005) ---
 
 
 # --- migrations and usage audit (migration 0006) ---
+
+
+# --- server groups (migration 0007) ---
