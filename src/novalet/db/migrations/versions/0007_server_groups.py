@@ -1,4 +1,4 @@
-"""migrations and instance usage records
+"""server groups and their members
 
 Revision ID: 0007
 Revises: 0006
