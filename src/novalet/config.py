@@ -98,6 +98,10 @@ OPTIONS: list[Opt] = [
     Opt("fake", "memory_mb", 262144, "Memory (MiB) the fake driver reports.", int),
     Opt("fake", "disk_gb", 10240, "Disk (GiB) the fake driver reports.", int),
     Opt("fake", "spawn_delay", 0.0, "Seconds the fake driver takes to spawn a guest.", float),
+    Opt("fake", "extra_hosts", 0,
+        "All-in-one clouds with the fake driver: this many more compute hosts in the same "
+        "process (fake-host-2, fake-host-3, ...), each with its own service record and "
+        "resource provider; for scheduling tests and benchmarks.", int),
     Opt("scheduler", "cpu_allocation_ratio", 16.0, "Virtual CPUs per physical CPU.", float),
     Opt("scheduler", "ram_allocation_ratio", 1.5, "Virtual RAM per physical RAM.", float),
     Opt("scheduler", "disk_allocation_ratio", 1.0, "Virtual disk per physical disk.", float),

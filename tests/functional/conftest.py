@@ -107,6 +107,30 @@ async def api(cloud: AllInOne) -> AsyncIterator[Api]:
         yield Api(cloud, c)
 
 
+# --- several fake compute hosts in one process (scheduling tests) ---
+MULTI_HOSTS = ["fake-host-1", "fake-host-2", "fake-host-3", "fake-host-4"]
+
+
+@pytest.fixture
+async def multi_host_cloud(state_dir: Path) -> AsyncIterator[AllInOne]:
+    """A cloud with the compute hosts MULTI_HOSTS (fake-host-1 plus 3 extra ones)."""
+    aio = AllInOne(make_conf(state_dir, fake__extra_hosts=len(MULTI_HOSTS) - 1),
+                   in_process_http=True)
+    await aio.start()
+    try:
+        yield aio
+    finally:
+        await aio.stop()
+
+
+@pytest.fixture
+async def multi_host_api(multi_host_cloud: AllInOne) -> AsyncIterator[Api]:
+    transport = httpx.ASGITransport(app=multi_host_cloud.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://novalet.test",
+                                 event_hooks={"response": [_no_server_errors]}) as c:
+        yield Api(multi_host_cloud, c)
+
+
 async def wait_for(api: Api, server_id: str, status: str, user: str = "demo",
                    timeout: float = 10.0) -> dict[str, Any]:
     """Poll a server until it reaches `status` (fails fast on an unexpected ERROR)."""

@@ -1,7 +1,16 @@
-"""`novalet up`: api, conductor, scheduler and one compute host in one process."""
+"""`novalet up`: api, conductor, scheduler and one compute host in one process.
+
+With the fake driver, `[fake] extra_hosts` adds more compute hosts to the same
+process (fake-host-2, fake-host-3, ...): each is a ComputeManager with its own
+FakeDriver, service record, topic and resource provider on the shared bus.
+They skip the power-state sync and image cache jobs and heartbeat only as often
+as `service_down_time` needs, so a thousand of them cost little but memory.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
 
 import httpx
@@ -43,6 +52,9 @@ class AllInOne:
         net = network_manager.load_driver(conf)
         self.network = network_manager.NetworkManager(conf, bus, net)
         self.compute = ComputeManager(conf, bus, virt_loader.load(conf, images), images, net)
+        self.extra_computes = [
+            ComputeManager(host_conf, bus, virt_loader.load(host_conf, images), images, net)
+            for host_conf in extra_host_confs(conf)]
         self.metadata = MetadataServer(conf, CloudLookup(db, self.services.network))
 
     async def start(self) -> None:
@@ -53,14 +65,43 @@ class AllInOne:
         await self.scheduler.start()
         await self.network.start()
         await self.compute.start()
+        await start_in_batches(self.extra_computes)
         if self.conf.get("metadata", "port") > 0:  # 0: no metadata service here
             await self.metadata.start()
 
     async def stop(self) -> None:
         await self.metadata.stop()
+        await asyncio.gather(*(c.stop() for c in self.extra_computes))
         await self.compute.stop()
         await self.network.stop()
         await self.scheduler.stop()
         await self.conductor.stop()
         await self.services.bus.close()
         await self.services.db.close()
+
+
+def extra_host_confs(conf: config.Config) -> list[config.Config]:
+    """One configuration per extra fake compute host ([fake] extra_hosts of them)."""
+    count = conf.get("fake", "extra_hosts")
+    if count <= 0:
+        return []
+    if conf.get("DEFAULT", "compute_driver") != "fake":
+        raise config.ConfigError("[fake] extra_hosts needs compute_driver = fake")
+    heartbeat = max(conf.get("DEFAULT", "report_interval"),
+                    conf.get("DEFAULT", "service_down_time") / 2)
+    confs = []
+    for number in range(2, count + 2):
+        host_conf = dataclasses.replace(conf, values=dict(conf.values))
+        host_conf.set("DEFAULT", "host", f"fake-host-{number}")
+        host_conf.set("DEFAULT", "report_interval", heartbeat)
+        host_conf.set("DEFAULT", "sync_power_state_interval", 0.0)
+        host_conf.set("DEFAULT", "image_cache_manager_interval", 0.0)
+        confs.append(host_conf)
+    return confs
+
+
+async def start_in_batches(computes: list[ComputeManager], batch: int = 50) -> None:
+    """Start many compute hosts, `batch` at a time (their start-up calls share one
+    conductor and database)."""
+    for first in range(0, len(computes), batch):
+        await asyncio.gather(*(c.start() for c in computes[first:first + batch]))
