@@ -411,5 +411,69 @@ class SecurityGroupInstance(Base):
 
 # --- migrations and usage audit (migration 0006) ---
 
+class Migration(Timestamps, Base):
+    """A move of an instance (resize, migration, live-migration, evacuation) and how
+    far it got: Nova's migration statuses, updated as the move goes along."""
+
+    __tablename__ = "migrations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    instance_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    project_id: Mapped[str | None] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    source_compute: Mapped[str | None] = mapped_column(String(255))
+    dest_compute: Mapped[str | None] = mapped_column(String(255))
+    source_node: Mapped[str | None] = mapped_column(String(255))
+    dest_node: Mapped[str | None] = mapped_column(String(255))
+    dest_host: Mapped[str | None] = mapped_column(String(255))
+    old_instance_type_id: Mapped[int | None] = mapped_column(Integer)
+    new_instance_type_id: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(255))
+    migration_type: Mapped[str] = mapped_column(String(32))
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (Index("ix_migrations_updated", "updated_at", "id"),)
+
+
+class ComputeNode(Timestamps, Base):
+    """What a compute host reports about its hypervisor besides placement inventory;
+    `uuid` is the node's resource provider uuid, `id` its hypervisor id below 2.53."""
+
+    __tablename__ = "compute_nodes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    host: Mapped[str] = mapped_column(String(255), index=True)
+    hypervisor_hostname: Mapped[str] = mapped_column(String(255), unique=True)
+    hypervisor_type: Mapped[str] = mapped_column(String(255))
+    hypervisor_version: Mapped[int] = mapped_column(Integer, default=0)
+    host_ip: Mapped[str | None] = mapped_column(String(39))
+    cpu_info: Mapped[str] = mapped_column(Text, default="{}")
+
+
 
 # --- server groups (migration 0007) ---
+
+
+class ServerGroup(Timestamps, Base):
+    """A server group: its policy binds where its members may be scheduled. generation
+    is bumped by every claim for a member, so two schedulers can't both place one."""
+
+    __tablename__ = "server_groups"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    policy: Mapped[str] = mapped_column(String(32))
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    members: Mapped[list[ServerGroupMember]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin")
+
+
+class ServerGroupMember(Base):
+    """An instance belongs to at most one group."""
+
+    __tablename__ = "server_group_members"
+    instance_uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("server_groups.id", ondelete="CASCADE"), index=True)
