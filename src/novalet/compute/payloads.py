@@ -81,7 +81,7 @@ class InstancePayload:
 class RequestSpec:
     """What the scheduler needs to place one build request of N instances."""
 
-    VERSION: ClassVar[str] = "1.0"
+    VERSION: ClassVar[str] = "1.1"
     instance_uuids: list[str]
     project_id: str
     user_id: str
@@ -93,6 +93,13 @@ class RequestSpec:
     force_node: str | None = None
     scheduler_hints: dict[str, Any] = field(default_factory=dict)
     extra_specs: dict[str, str] = field(default_factory=dict)
+    # The server group of the `group` hint: {"uuid", "policy", "max_server_per_host"}.
+    group: dict[str, Any] | None = None
+    # Filled by the scheduler as it schedules: {host: group members claimed there}
+    # (this request's own instances count as they are placed), and the hosts of the
+    # instances the different_host / same_host hints name.
+    group_hosts: dict[str, int] = field(default_factory=dict)
+    hinted_hosts: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "_version": self.VERSION}

@@ -6,6 +6,8 @@ from novalet import config
 from novalet.compute.api import ComputeAPI
 from novalet.compute.flavors import FlavorService
 from novalet.compute.keypairs import KeypairService
+from novalet.compute.quotas import QuotaEngine
+from novalet.compute.server_groups import ServerGroupService
 from novalet.db.engine import Database
 from novalet.identity.api import IdentityService
 from novalet.identity.tokens import TokenProvider
@@ -28,8 +30,10 @@ class ApiServices:
         self.identity = IdentityService(self.db, self.tokens, conf)
         self.images = ImageService(self.db, conf.state_path / "images", conf)
         self.flavors = FlavorService(self.db)
-        self.keypairs = KeypairService(self.db)
+        self.quotas = QuotaEngine(self.db, conf)
+        self.keypairs = KeypairService(self.db, self.quotas)
+        self.server_groups = ServerGroupService(self.db)
         self.network = NetworkAPI(self.db, conf)
         self.compute = ComputeAPI(self.db, self.bus, conf, images=self.images,
                                   flavors=self.flavors, keypairs=self.keypairs,
-                                  network=self.network)
+                                  network=self.network, quotas=self.quotas)

@@ -11,7 +11,7 @@ from novalet.compute.payloads import InstancePayload, RequestSpec
 # model -> (VERSION, fingerprint of its fields). Update both together.
 RECORDED = {
     InstancePayload: ("1.2", "4c553b74"),
-    RequestSpec: ("1.0", "e38702af"),
+    RequestSpec: ("1.1", "71b414ef"),
 }
 
 

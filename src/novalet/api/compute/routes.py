@@ -9,6 +9,12 @@ from novalet.api.compute import (availability_zones, fixed_ips, flavor_access,
                                  instance_actions, interfaces, ips, keypairs, limits, networks,
                                  security_group_rules, security_groups, server_actions,
                                  server_metadata, server_tags, servers, services, versions)
+from novalet.api.compute import openapi
+from novalet.api.compute import aggregates
+from novalet.api.compute import server_groups
+from novalet.api.compute import (hypervisors, migrations, server_external_events,
+                                 simple_tenant_usage)
+from novalet.api.compute import quota_classes, quota_sets
 from novalet.api.handler import COMPUTE, Handler, endpoint
 
 
@@ -78,6 +84,13 @@ ROUTES = [
     _r(V + "/os-services", ["GET"], services.index),
     _r(V + "/os-services/{service_id}", ["PUT"], services.update),
     _r(V + "/os-services/{service_id}", ["DELETE"], services.delete),
+    # host aggregates (admin)
+    _r(V + "/os-aggregates", ["GET"], aggregates.index),
+    _r(V + "/os-aggregates", ["POST"], aggregates.create),
+    _r(V + "/os-aggregates/{aggregate_id}", ["GET"], aggregates.show),
+    _r(V + "/os-aggregates/{aggregate_id}", ["PUT"], aggregates.update),
+    _r(V + "/os-aggregates/{aggregate_id}", ["DELETE"], aggregates.delete),
+    _r(V + "/os-aggregates/{aggregate_id}/action", ["POST"], aggregates.action),
     # nova-network proxies (404 from 2.36)
     _r(V + "/os-networks", ["GET"], networks.index),
     _r(V + "/os-networks", ["POST"], networks.create),
@@ -99,4 +112,36 @@ ROUTES = [
     _r(V + "/os-security-group-rules/{rule_id}", ["DELETE"], security_group_rules.delete),
     _r(V + "/os-fixed-ips/{address}", ["GET"], fixed_ips.show),
     _r(V + "/os-fixed-ips/{address}/action", ["POST"], fixed_ips.action),
+    # --- quotas (area 1): os-quota-sets, os-quota-class-sets ---
+    _r(V + "/os-quota-sets/{tenant_id}", ["GET"], quota_sets.show),
+    _r(V + "/os-quota-sets/{tenant_id}", ["PUT"], quota_sets.update),
+    _r(V + "/os-quota-sets/{tenant_id}", ["DELETE"], quota_sets.delete),
+    _r(V + "/os-quota-sets/{tenant_id}/defaults", ["GET"], quota_sets.defaults),
+    _r(V + "/os-quota-sets/{tenant_id}/detail", ["GET"], quota_sets.detail),
+    _r(V + "/os-quota-class-sets/{class_id}", ["GET"], quota_classes.show),
+    _r(V + "/os-quota-class-sets/{class_id}", ["PUT"], quota_classes.update),
+    # --- server groups (area 3) ---
+    _r(V + "/os-server-groups", ["GET"], server_groups.index),
+    _r(V + "/os-server-groups", ["POST"], server_groups.create),
+    _r(V + "/os-server-groups/{group_id}", ["GET"], server_groups.show),
+    _r(V + "/os-server-groups/{group_id}", ["DELETE"], server_groups.delete),
+    # --- OpenAPI document (request validation area) ---
+    _r(V + "/openapi.json", ["GET"], openapi.document, auth=False),
+    # --- admin API (area 4): hypervisors, usage, migrations, external events ---
+    _r(V + "/os-hypervisors", ["GET"], hypervisors.index),
+    _r(V + "/os-hypervisors/detail", ["GET"], hypervisors.detail),
+    _r(V + "/os-hypervisors/statistics", ["GET"], hypervisors.statistics),
+    _r(V + "/os-hypervisors/{hypervisor_id}", ["GET"], hypervisors.show),
+    _r(V + "/os-hypervisors/{hypervisor_id}/uptime", ["GET"], hypervisors.uptime),
+    _r(V + "/os-hypervisors/{hypervisor_hostname_pattern}/search", ["GET"],
+       hypervisors.search),
+    _r(V + "/os-hypervisors/{hypervisor_hostname_pattern}/servers", ["GET"],
+       hypervisors.servers),
+    _r(V + "/os-simple-tenant-usage", ["GET"], simple_tenant_usage.index),
+    _r(V + "/os-simple-tenant-usage/{tenant_id}", ["GET"], simple_tenant_usage.show),
+    _r(V + "/os-migrations", ["GET"], migrations.index),
+    _r(V + "/servers/{server_id}/migrations", ["GET"], migrations.server_index),
+    _r(V + "/servers/{server_id}/migrations/{migration_id}", ["GET"],
+       migrations.server_show),
+    _r(V + "/os-server-external-events", ["POST"], server_external_events.create),
 ]

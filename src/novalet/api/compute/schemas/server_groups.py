@@ -1,0 +1,58 @@
+"""JSON schemas of server group requests and list queries, by microversion."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from novalet.api.validation import NAME
+
+_HARD = ["anti-affinity", "affinity"]
+_ALL = [*_HARD, "soft-anti-affinity", "soft-affinity"]
+# An integer, or digits in a string, of at least 1.
+_POSITIVE_INT = {"type": ["integer", "string"], "pattern": "^[0-9]*$", "minimum": 1,
+                 "minLength": 1}
+
+
+def _group(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object",
+            "properties": {"server_group": {"type": "object", "properties": properties,
+                                            "required": required,
+                                            "additionalProperties": False}},
+            "required": ["server_group"], "additionalProperties": False}
+
+
+def _policies(names: list[str]) -> dict[str, Any]:
+    return {"type": "array", "prefixItems": [{"type": "string", "enum": names}],
+            "items": False, "uniqueItems": True, "minItems": 1, "maxItems": 1}
+
+
+CREATE_21 = _group({"name": NAME, "policies": _policies(_HARD)}, ["name", "policies"])
+CREATE_215 = _group({"name": NAME, "policies": _policies(_ALL)}, ["name", "policies"])
+CREATE_264 = _group({"name": NAME, "policy": {"type": "string", "enum": _ALL},
+                     "rules": {"type": "object",
+                               "properties": {"max_server_per_host": _POSITIVE_INT},
+                               "additionalProperties": False}},
+                    ["name", "policy"])
+
+_QUERY_PROPERTIES = {"all_projects": {"type": "string"},
+                     "limit": {"type": "string", "pattern": "^[0-9]+$"},
+                     "offset": {"type": "string", "pattern": "^[0-9]+$"}}
+INDEX_QUERY_21 = {"type": "object", "properties": _QUERY_PROPERTIES,
+                  "additionalProperties": True}
+INDEX_QUERY_275 = {**INDEX_QUERY_21, "additionalProperties": False}
+
+AtLeast = Callable[[str], bool]
+
+
+def create(at_least: AtLeast) -> dict[str, Any]:
+    """2.15: the soft policies; 2.64: one `policy` and its `rules` instead of `policies`."""
+    for version, schema in (("2.64", CREATE_264), ("2.15", CREATE_215)):
+        if at_least(version):
+            return schema
+    return CREATE_21
+
+
+def index_query(at_least: AtLeast) -> dict[str, Any]:
+    """2.75: unknown query parameters are a 400."""
+    return INDEX_QUERY_275 if at_least("2.75") else INDEX_QUERY_21

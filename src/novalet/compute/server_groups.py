@@ -1,0 +1,90 @@
+"""Server groups: named sets of servers whose policy binds where the scheduler puts them."""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from novalet import exceptions
+from novalet.common.context import RequestContext
+from novalet.db import server_groups as db_groups
+from novalet.db.engine import Database
+from novalet.db.models import ServerGroup
+from novalet.db.server_groups import ServerGroupNotFound
+
+__all__ = ["POLICIES", "SOFT_POLICIES", "GroupRequest", "InvalidGroupHint", "ServerGroup",
+           "ServerGroupNotFound", "ServerGroupService", "scheduling_view"]
+
+SOFT_POLICIES = ("soft-affinity", "soft-anti-affinity")
+POLICIES = ("affinity", "anti-affinity", *SOFT_POLICIES)
+# Anti-affinity's default: one member per host.
+DEFAULT_MAX_SERVER_PER_HOST = 1
+
+
+class InvalidGroupHint(exceptions.Invalid):
+    msg_fmt = "%(reason)s"
+
+
+class InvalidGroupRules(exceptions.Invalid):
+    msg_fmt = "Invalid input: %(reason)s"
+
+
+@dataclass
+class GroupRequest:
+    """A validated create request."""
+
+    name: str
+    policy: str
+    rules: dict[str, int] = field(default_factory=dict)
+
+
+class ServerGroupService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, ctx: RequestContext, req: GroupRequest) -> ServerGroup:
+        if req.rules and req.policy != "anti-affinity":
+            raise InvalidGroupRules(reason="Only anti-affinity policy supports rules.")
+        # Quota hook (compute/quotas.py): the project's `server_groups` limit is checked
+        # here, before the row is written.
+        group = ServerGroup(uuid=str(uuidlib.uuid4()), name=req.name,
+                            project_id=ctx.project_id or "", user_id=ctx.user_id or "",
+                            policy=req.policy, rules=dict(req.rules), generation=0,
+                            members=[])
+        return await db_groups.create(self.db, group)
+
+    async def get(self, ctx: RequestContext, uuid: str) -> ServerGroup:
+        """The group if ctx may see it; ServerGroupNotFound (404) for another project's."""
+        return await db_groups.get(self.db, uuid, None if ctx.is_admin else ctx.project_id)
+
+    async def list_groups(self, ctx: RequestContext, all_projects: bool, limit: int | None,
+                          offset: int) -> list[ServerGroup]:
+        project = None if all_projects else ctx.project_id
+        return await db_groups.list_groups(self.db, project, limit, offset)
+
+    async def delete(self, ctx: RequestContext, uuid: str) -> None:
+        await db_groups.delete_group(self.db, uuid, None if ctx.is_admin else ctx.project_id)
+
+    async def group_for_boot(self, ctx: RequestContext, uuid: str, count: int
+                             ) -> ServerGroup:
+        """The group a boot's `group` hint names; 400 when ctx may not use it (a group
+        of another project reads as missing, as it does everywhere)."""
+        try:
+            group = await self.get(ctx, uuid)
+        except ServerGroupNotFound as exc:
+            raise InvalidGroupHint(reason=exc.message) from None
+        # Quota hook (compute/quotas.py): `server_group_members` — len(group.members)
+        # + count must stay within the limit; check it here.
+        return group
+
+    async def groups_of(self, instance_uuids: list[str]) -> dict[str, list[str]]:
+        """{instance uuid: [its group's uuid]}, for the server view (2.71)."""
+        return await db_groups.group_uuids_of(self.db, instance_uuids)
+
+
+def scheduling_view(group: ServerGroup) -> dict[str, Any]:
+    """What the scheduler's group filters and weighers need of a group."""
+    max_per_host = int(group.rules.get("max_server_per_host", DEFAULT_MAX_SERVER_PER_HOST))
+    return {"uuid": group.uuid, "policy": group.policy,
+            "max_server_per_host": max_per_host}

@@ -1,0 +1,90 @@
+"""Server group policies in scheduling: the hard ones filter hosts, the soft ones weigh.
+
+They read what the scheduler loaded for the request (load_group_hosts): how many
+members of the group placement holds on each host, counting this request's own
+instances as they are placed, so a multi-create spreads (or packs) among itself.
+"""
+
+from __future__ import annotations
+
+from novalet.compute.payloads import RequestSpec
+from novalet.db import server_groups as db_groups
+from novalet.db.engine import Database
+from novalet.scheduler.filters import HostFilter, HostState
+
+
+async def load_group_hosts(db: Database, spec: RequestSpec) -> int | None:
+    """Fill spec.group_hosts from the database (one read) and return the group's
+    generation, which the claim compares and bumps; None without a group."""
+    if not spec.group:
+        return None
+    generation, spec.group_hosts = await db_groups.member_hosts(
+        db, spec.group["uuid"], exclude=spec.instance_uuids)
+    return generation
+
+
+def note_placed(spec: RequestSpec, host: str) -> None:
+    """One more member on `host`: an instance of this request was just claimed there."""
+    if spec.group:
+        spec.group_hosts[host] = spec.group_hosts.get(host, 0) + 1
+
+
+def _policy(spec: RequestSpec) -> str | None:
+    return spec.group["policy"] if spec.group else None
+
+
+class ServerGroupAffinityFilter(HostFilter):
+    """affinity: once a member is placed, only its host passes."""
+
+    name = "ServerGroupAffinityFilter"
+
+    def reject_reason(self, host: HostState, spec: RequestSpec) -> str | None:
+        if _policy(spec) != "affinity" or not spec.group_hosts:
+            return None
+        if host.host in spec.group_hosts:
+            return None
+        assert spec.group is not None
+        return (f"not the host of server group {spec.group['uuid']} "
+                f"({', '.join(sorted(spec.group_hosts))})")
+
+
+class ServerGroupAntiAffinityFilter(HostFilter):
+    """anti-affinity: a host passes while it holds fewer members than the group's
+    max_server_per_host rule (default 1)."""
+
+    name = "ServerGroupAntiAffinityFilter"
+
+    def reject_reason(self, host: HostState, spec: RequestSpec) -> str | None:
+        if _policy(spec) != "anti-affinity":
+            return None
+        assert spec.group is not None
+        limit = int(spec.group.get("max_server_per_host", 1))
+        members = spec.group_hosts.get(host.host, 0)
+        if members < limit:
+            return None
+        return (f"has {members} member(s) of server group {spec.group['uuid']}, "
+                f"max_server_per_host is {limit}")
+
+
+class ServerGroupSoftAffinityWeigher:
+    """soft-affinity: the more members a host has, the better."""
+
+    name = "ServerGroupSoftAffinityWeigher"
+    option = "soft_affinity_weight_multiplier"
+
+    def weigh(self, host: HostState, spec: RequestSpec) -> float:
+        if _policy(spec) != "soft-affinity":
+            return 0.0
+        return float(spec.group_hosts.get(host.host, 0))
+
+
+class ServerGroupSoftAntiAffinityWeigher:
+    """soft-anti-affinity: the fewer members a host has, the better."""
+
+    name = "ServerGroupSoftAntiAffinityWeigher"
+    option = "soft_anti_affinity_weight_multiplier"
+
+    def weigh(self, host: HostState, spec: RequestSpec) -> float:
+        if _policy(spec) != "soft-anti-affinity":
+            return 0.0
+        return -float(spec.group_hosts.get(host.host, 0))
