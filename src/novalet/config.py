@@ -84,6 +84,9 @@ OPTIONS: list[Opt] = [
     Opt("identity", "admin_password", "admin", "Password of the bootstrap admin user."),
     Opt("identity", "demo_password", "demo", "Password of the bootstrap demo user."),
     Opt("identity", "region", "RegionOne", "Region named in the service catalog."),
+    Opt("identity", "revocation_refresh", 1.0, "Seconds an API process keeps its copy of "
+        "the token revocation events before rereading them: the longest a token revoked "
+        "through another process stays usable here.", float),
     Opt("service_user", "username", "nova",
         "User that services (compute hosts) authenticate as to call other APIs."),
     Opt("service_user", "password", "",
@@ -106,6 +109,34 @@ OPTIONS: list[Opt] = [
     Opt("scheduler", "ram_allocation_ratio", 1.5, "Virtual RAM per physical RAM.", float),
     Opt("scheduler", "disk_allocation_ratio", 1.0, "Virtual disk per physical disk.", float),
     Opt("scheduler", "max_attempts", 3, "Hosts tried for one build before giving up.", int),
+    Opt("filter_scheduler", "enabled_filters",
+        "AvailabilityZoneFilter,ComputeFilter,AggregateInstanceExtraSpecsFilter,"
+        "ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter,DifferentHostFilter,"
+        "SameHostFilter",
+        "Host filters the scheduler runs, in this order (comma-separated names; a name no "
+        "module registers is skipped with a warning). The forced-host check and the "
+        "resource (placement) check always run first."),
+    Opt("filter_scheduler", "weight_classes", "all",
+        "Host weighers (comma-separated names such as RAMWeigher, CPUWeigher, DiskWeigher, "
+        "or Nova's dotted paths; all: every registered weigher)."),
+    Opt("filter_scheduler", "ram_weight_multiplier", 1.0,
+        "RAMWeigher: positive spreads servers over hosts with most free RAM, negative "
+        "stacks them.", float),
+    Opt("filter_scheduler", "cpu_weight_multiplier", 1.0,
+        "CPUWeigher: positive prefers hosts with most free vCPUs, negative the fewest.",
+        float),
+    Opt("filter_scheduler", "disk_weight_multiplier", 1.0,
+        "DiskWeigher: positive prefers hosts with most free disk, negative the least.",
+        float),
+    Opt("filter_scheduler", "host_subset_size", 1,
+        "Pick randomly among this many best-weighed hosts (1: always the best).", int),
+    # server group soft policies (scheduler/group_filters.py)
+    Opt("filter_scheduler", "soft_affinity_weight_multiplier", 1.0,
+        "How strongly a soft-affinity group prefers hosts with more of its members; "
+        "0 turns the preference off.", float),
+    Opt("filter_scheduler", "soft_anti_affinity_weight_multiplier", 1.0,
+        "How strongly a soft-anti-affinity group prefers hosts with fewer of its members; "
+        "0 turns the preference off.", float),
     Opt("qemu", "virt_type", "auto",
         "Accelerator of the QEMU driver: auto (KVM when a probe guest proves it works, "
         "else TCG), kvm (required) or qemu (TCG, software emulation)."),
@@ -187,6 +218,34 @@ OPTIONS: list[Opt] = [
     Opt("metadata", "trusted_proxies", "",
         "Comma-separated addresses or CIDRs of proxies whose X-Forwarded-For header names "
         "the guest; empty: the header is ignored and the source address is the guest."),
+    # policy (policy.py)
+    Opt("oslo_policy", "policy_file", "policy.yaml",
+        "YAML file of policy rules overriding the defaults by name (`novalet manage "
+        "policy-sample` prints them); a relative path is under the state dir. Re-read "
+        "when it changes; a missing file means the defaults."),
+    # quotas (compute/quotas.py): the last fallback after per-user, per-project and
+    # quota class "default" limits; -1 is unlimited.
+    Opt("quota", "instances", 10, "Servers a project may have.", int),
+    Opt("quota", "cores", 20, "Instance cores (VCPUs) a project may use.", int),
+    Opt("quota", "ram", 51200, "Megabytes of instance RAM a project may use.", int),
+    Opt("quota", "metadata_items", 128, "Metadata items a server may have.", int),
+    Opt("quota", "injected_files", 5, "Personality files a server create or rebuild "
+        "may inject.", int),
+    Opt("quota", "injected_file_content_bytes", 10240,
+        "Bytes of content an injected file may have.", int),
+    Opt("quota", "injected_file_path_length", 255,
+        "Characters the path of an injected file may have.", int),
+    Opt("quota", "key_pairs", 100, "Key pairs a user may have.", int),
+    Opt("quota", "server_groups", 10, "Server groups a project may have.", int),
+    Opt("quota", "server_group_members", 10, "Servers a server group may hold.", int),
+    Opt("quota", "floating_ips", 10, "Floating IPs a project may have "
+        "(shown by the quota API below microversion 2.36).", int),
+    Opt("quota", "fixed_ips", -1, "Fixed IPs a project may have "
+        "(shown by the quota API below microversion 2.36).", int),
+    Opt("quota", "security_groups", 10, "Security groups a project may have "
+        "(shown by the quota API below microversion 2.36).", int),
+    Opt("quota", "security_group_rules", 20, "Rules a security group may have "
+        "(shown by the quota API below microversion 2.36).", int),
 ]
 
 _BY_KEY = {(o.section, o.name): o for o in OPTIONS}

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
+from novalet import policy
 from novalet.api import errors
 from novalet.api.compute import routes as compute_routes
 from novalet.api.handler import IMAGE, endpoint, json_response
@@ -37,7 +38,11 @@ async def _root(request: Request) -> Response:
 
 
 def build_app(cloud: Any) -> Starlette:
-    """`cloud` is the ApiServices the handlers reach as req.app."""
+    """`cloud` is the ApiServices the handlers reach as req.app. Reads the policy
+    file (PolicyFileError, naming file and line, when it is bad)."""
+    conf = cloud.conf
+    policy.configure(policy.policy_file_path(conf.get("oslo_policy", "policy_file"),
+                                             conf.state_path))
     app = Starlette(routes=[
         Route("/", _root),
         Mount("/identity", routes=identity_routes.ROUTES),

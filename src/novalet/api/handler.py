@@ -18,7 +18,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from novalet import exceptions
+from novalet import exceptions, policy
 from novalet.api import errors
 from novalet.api.compute import microversions
 from novalet.common.context import RequestContext, bind_request_id, new_request_id
@@ -137,6 +137,9 @@ def endpoint(front: Front, handler: Handler, *, auth: bool = True
             return json_response(front.formatter(500, message), 500, headers)
         return _reply(result, headers)
 
+    # Read by the OpenAPI generator (api/compute/openapi.py).
+    run.handler = handler  # type: ignore[attr-defined]
+    run.auth = auth  # type: ignore[attr-defined]
     return run
 
 
@@ -148,12 +151,24 @@ def _authenticate(raw: Request, request_id: str, required: bool
             raise TokenNotValid()
         return RequestContext(request_id=request_id), None
     token = raw.app.state.cloud.tokens.validate(token_id)
+    # Keystone's implied roles (admin → member → reader) are applied here, once,
+    # so every check downstream sees them.
     ctx = RequestContext(request_id=request_id, user_id=token.user_id,
-                         project_id=token.project_id, roles=token.role_names,
-                         user_name=token.user_name, project_name=token.project_name)
-    if required and token.project_id is None:
+                         project_id=token.project_id,
+                         roles=policy.with_implied_roles(token.role_names),
+                         user_name=token.user_name, project_name=token.project_name,
+                         system_scope=_system_scope(token))
+    if required and token.project_id is None and ctx.system_scope is None:
         raise exceptions.Unauthorized("A project-scoped token is required.")
     return ctx, token
+
+
+def _system_scope(token: TokenData) -> str | None:
+    """"all" for a system-scoped token, whichever shape the token keeps it in."""
+    system = getattr(token, "system_scope", None) or getattr(token, "system", None)
+    if isinstance(system, dict):
+        return "all" if system.get("all") else None
+    return str(system) if system else None
 
 
 def _reply(result: Any, headers: dict[str, str]) -> Response:

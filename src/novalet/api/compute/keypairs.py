@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from novalet.api.compute.schemas import keypairs as schemas
 from novalet.api.handler import ApiRequest, Reply
-from novalet.api.validation import query_int, validate
+from novalet.api.validation import accepts, query_int, validate
 from novalet.common.timeutils import isotime_micro
 from novalet.compute.keypairs import KeyPair
 from novalet.policy import enforce
@@ -32,12 +32,13 @@ def _full(req: ApiRequest, keypair: KeyPair) -> dict[str, Any]:
 def _target_user(req: ApiRequest, rule: str, requested: str | None) -> str:
     """The user whose key pairs are meant: from 2.10 an admin may name another."""
     user_id = (requested if req.at_least("2.10") else None) or req.ctx.user_id or ""
-    enforce(req.ctx, rule)
+    enforce(req.ctx, rule, target={"user_id": user_id})
     if user_id != req.ctx.user_id:
         enforce(req.ctx, "os_compute_api:os-keypairs:other_user")
     return user_id
 
 
+@accepts(query=schemas.index_query)
 async def index(req: ApiRequest) -> dict[str, Any]:
     params = dict(req.query)
     validate(params, schemas.index_query(req.at_least))
@@ -61,6 +62,7 @@ def _next(req: ApiRequest, marker: str) -> str:
     return f"{req.app.conf.public_url}/compute/v2.1/os-keypairs?{urlencode(params)}"
 
 
+@accepts(body=schemas.create)
 async def create(req: ApiRequest) -> Reply:
     """Import a public key, or (before 2.92) generate a pair and return the private key."""
     body = await req.json_object()
@@ -71,16 +73,18 @@ async def create(req: ApiRequest) -> Reply:
     private_key = None
     if "public_key" in params:
         keypair = await req.app.keypairs.import_key(user_id, params["name"],
-                                                    params["public_key"], key_type)
+                                                    params["public_key"], key_type,
+                                                    project_id=req.ctx.project_id or "")
     else:
-        keypair, private_key = await req.app.keypairs.generate(user_id, params["name"],
-                                                               key_type)
+        keypair, private_key = await req.app.keypairs.generate(
+            user_id, params["name"], key_type, project_id=req.ctx.project_id or "")
     result = {**_brief(req, keypair), "user_id": keypair.user_id}
     if private_key is not None:
         result["private_key"] = private_key
     return Reply({"keypair": result}, 201 if req.at_least("2.2") else 200)
 
 
+@accepts(query=schemas.item_query)
 async def show(req: ApiRequest) -> dict[str, Any]:
     params = dict(req.query)
     validate(params, schemas.item_query(req.at_least))
@@ -90,6 +94,7 @@ async def show(req: ApiRequest) -> dict[str, Any]:
     return {"keypair": _full(req, keypair)}
 
 
+@accepts(query=schemas.item_query)
 async def delete(req: ApiRequest) -> Reply:
     params = dict(req.query)
     validate(params, schemas.item_query(req.at_least))
