@@ -81,6 +81,17 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Create or migrate the schema to the newest "
                                          "revision.")
     _common(sync)
+    openapi = manage_sub.add_parser(
+        "openapi", help="print the compute API's OpenAPI document (JSON)",
+        description="Print the OpenAPI 3.1 document of the compute API, generated from "
+                    "its routes and request schemas (what GET /compute/v2.1/openapi.json "
+                    "serves).")
+    openapi.add_argument("--microversion", metavar="VERSION", default="latest",
+                         help="the compute microversion it describes (default latest)")
+    manage_sub.add_parser(
+        "policy-sample", help="print every policy rule and its default (YAML)",
+        description="Print every policy rule with its default check string, commented, "
+                    "as a policy.yaml to start overrides from.")
 
     conf = sub.add_parser("config", help="configuration helpers",
                           description="Configuration helpers.")
@@ -116,11 +127,25 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "image":
         return testimage_cli.run(args)
+    if args.command == "manage" and args.manage_command == "openapi":
+        return _openapi(args.microversion)
+    if args.command == "manage" and args.manage_command == "policy-sample":
+        from novalet import policy
+        sys.stdout.write(policy.sample())
+        return 0
     try:
         conf = load_conf(args)
     except config.ConfigError as exc:
         print(f"novalet: configuration error: {exc}", file=sys.stderr)
         return 2
+    if args.command in ("up", "api"):
+        from novalet import policy
+        try:
+            policy.configure(policy.policy_file_path(
+                conf.get("oslo_policy", "policy_file"), conf.state_path))
+        except policy.PolicyFileError as exc:
+            print(f"novalet: {exc}", file=sys.stderr)
+            return 2
     from novalet.common.context import setup_logging
     setup_logging(conf.get("DEFAULT", "debug"))
     if args.command == "up":
@@ -135,6 +160,21 @@ def main(argv: list[str] | None = None) -> int:
         from novalet.service.metadata import run as run_metadata
         return run_metadata(conf)
     return _db_sync(conf)
+
+
+def _openapi(requested: str) -> int:
+    import orjson
+
+    from novalet import exceptions
+    from novalet.api.compute import microversions, openapi, routes
+    try:
+        version = microversions.negotiate({"openstack-api-version": f"compute {requested}"})
+    except exceptions.NovaletError as exc:
+        print(f"novalet: {exc.message}", file=sys.stderr)
+        return 2
+    document = openapi.build(routes.ROUTES, version)
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0
 
 
 def _db_sync(conf: config.Config) -> int:
