@@ -69,6 +69,7 @@ RULES: dict[str, str] = {
     "os_compute_api:os-suspend-server:resume": "rule:project_member_or_admin",
     "os_compute_api:os-lock-server:lock": "rule:project_member_or_admin",
     "os_compute_api:servers:create_image": "rule:project_member_or_admin",
+    "os_compute_api:os-console-output": "rule:project_member_or_admin",
     "os_compute_api:os-rescue": "rule:project_member_or_admin",
     "os_compute_api:os-unrescue": "rule:project_member_or_admin",
     "os_compute_api:servers:rebuild": "rule:project_member_or_admin",

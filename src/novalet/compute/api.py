@@ -18,10 +18,14 @@ from typing import Any
 
 from novalet import config, exceptions
 from novalet.common.context import RequestContext
+from novalet.compute import migrations
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute.flavors import FlavorService
 from novalet.compute.keypairs import KeypairService
+from novalet.compute.quotas import QuotaEngine
 from novalet.compute.payloads import RequestSpec
+from novalet.compute.server_groups import (ServerGroupService, check_hints,
+                                           scheduling_view)
 from novalet.compute.states import ALLOWED, PowerState, TaskState, VmState
 from novalet.conductor.manager import payload_of
 from novalet.conductor.rpcapi import ConductorAPI
@@ -79,6 +83,7 @@ class CreateRequest:
     return_reservation_id: bool = False
     host: str | None = None
     hypervisor_hostname: str | None = None
+    personality: list[dict[str, Any]] = field(default_factory=list)
 
 
 def sanitize_hostname(name: str, default: str = "server") -> str:
@@ -91,13 +96,16 @@ def sanitize_hostname(name: str, default: str = "server") -> str:
 class ComputeAPI:
     def __init__(self, db: Database, bus: Bus, conf: config.Config, *,
                  images: ImageService, flavors: FlavorService,
-                 keypairs: KeypairService, network: NetworkAPI) -> None:
+                 keypairs: KeypairService, network: NetworkAPI,
+                 quotas: QuotaEngine | None = None) -> None:
         self.network = network
+        self.quotas = quotas or QuotaEngine(db, conf)
         self.db = db
         self.conf = conf
         self.images = images
         self.flavors = flavors
         self.keypairs = keypairs
+        self.server_groups = ServerGroupService(db)
         self.conductor = ConductorAPI(bus)
         self.compute = compute_rpcapi.ComputeAPI(bus)
 
@@ -125,13 +133,20 @@ class ComputeAPI:
             await self.network.check_security_groups(ctx.project_id or "", ctx.user_id,
                                                      req.security_groups)
         _check_user_data(req.user_data)
+        group = await self._group_for_hints(ctx, req)
+        await self.quotas.check_metadata(ctx.project_id or "", len(req.metadata))
+        await self.quotas.check_personality(ctx.project_id or "", req.personality)
         reservation_id = "r-" + "".join(secrets.choice(string.ascii_lowercase +
                                                        string.digits) for _ in range(8))
         flavor_doc = flavor_document(flavor)
         count = req.max_count
         records = [self._new_instance(ctx, req, i, count, flavor_doc, image, key_data,
                                       reservation_id) for i in range(count)]
-        await instances.create(self.db, records)
+        # The quota check shares the insert's transaction (race-free); with max_count
+        # over the quota but min_count within, as many as fit are created.
+        records = await instances.create(self.db, records, admit=self.quotas.admit_instances(
+            req.min_count, count, flavor.vcpus, flavor.memory_mb),
+            group_uuid=group.uuid if group else None)
         uuids = [r.uuid for r in records]
         await self.network.associate_security_groups(uuids, ctx.project_id or "", ctx.user_id,
                                                      req.security_groups or None)
@@ -142,7 +157,8 @@ class ComputeAPI:
                            disk_gb=flavor.root_gb + flavor.ephemeral_gb + (flavor.swap + 1023)
                            // 1024, availability_zone=zone, force_host=force_host,
                            force_node=force_node, scheduler_hints=req.scheduler_hints,
-                           extra_specs={e.key: e.value for e in flavor.extra_specs})
+                           extra_specs={e.key: e.value for e in flavor.extra_specs},
+                           group=scheduling_view(group) if group else None)
         try:
             await self.conductor.build_instances(ctx, spec)
         except BusUnavailable as exc:  # the servers exist: they fail where users see it
@@ -151,6 +167,15 @@ class ComputeAPI:
                 await instances.set_fields(self.db, uuid, {"vm_state": VmState.ERROR,
                                                            "task_state": None})
         return records, reservation_id
+
+    async def _group_for_hints(self, ctx: RequestContext, req: CreateRequest) -> Any:
+        """The server group the `group` hint names (the new servers join it), or None;
+        every hint this cloud acts on is checked first (a bad one is a 400)."""
+        check_hints(req.scheduler_hints)
+        uuid = req.scheduler_hints.get("group")
+        if not uuid:
+            return None
+        return await self.server_groups.group_for_boot(ctx, uuid, req.max_count)
 
     def _new_instance(self, ctx: RequestContext, req: CreateRequest, index: int, count: int,
                       flavor_doc: dict[str, Any], image: dict[str, Any] | None,
@@ -316,6 +341,10 @@ class ComputeAPI:
             raise InvalidRequest(reason=exc.message) from None
         assert image is not None
         metadata = values.pop("metadata", None)
+        if metadata is not None:
+            await self.quotas.check_metadata(instance.project_id or "", len(metadata))
+        await self.quotas.check_personality(instance.project_id or "",
+                                            values.pop("personality", None) or [])
         if values.get("key_name"):
             try:
                 values["key_data"] = (await self.keypairs.get(ctx.user_id or "",
@@ -346,6 +375,9 @@ class ComputeAPI:
             raise InvalidRequest(reason="When resizing, instances must change flavor!")
         if new["root_gb"] < instance.flavor["root_gb"]:
             raise InvalidRequest(reason="Resizing to a smaller disk is not supported.")
+        await self.quotas.check_resize(instance.project_id or "", instance.user_id,
+                                       new["vcpus"] - int(instance.flavor["vcpus"]),
+                                       new["memory_mb"] - int(instance.flavor["memory_mb"]))
         await self._claim_resize(instance, new)
         try:
             instance = await self._begin(ctx, uuid, "resize", "resize", {
@@ -354,6 +386,7 @@ class ComputeAPI:
         except exceptions.NovaletError:
             await placement.remove_allocations(self.db, placement.resize_consumer(uuid))
             raise
+        await migrations.record_resize(self.db, ctx, instance, new)
         await self.compute.resize_instance(ctx, _host(instance), payload_of(instance), new)
 
     async def _claim_resize(self, instance: Instance, new: dict[str, Any]) -> None:
@@ -375,11 +408,13 @@ class ComputeAPI:
 
     async def confirm_resize(self, ctx: RequestContext, uuid: str) -> None:
         instance = await self._begin(ctx, uuid, "confirm_resize", "confirmResize")
+        await migrations.set_status(self.db, uuid, "confirming", ("finished",))
         await placement.move_allocations(self.db, placement.resize_consumer(uuid), uuid)
         await self.compute.confirm_resize(ctx, _host(instance), payload_of(instance))
 
     async def revert_resize(self, ctx: RequestContext, uuid: str) -> None:
         instance = await self._begin(ctx, uuid, "revert_resize", "revertResize")
+        await migrations.set_status(self.db, uuid, "reverting", ("finished",))
         await placement.remove_allocations(self.db, placement.resize_consumer(uuid))
         old = instance.system_metadata.get("old_flavor") or instance.flavor
         await self.compute.revert_resize(ctx, _host(instance), payload_of(instance), old)
@@ -459,6 +494,8 @@ class ComputeAPI:
         instance = await self.get(ctx, uuid)
         self._check_lock(ctx, instance)
         self._check_not_deleting(instance, "update metadata")
+        keys = set(items) if replace else {m.key for m in instance.metadata_items} | set(items)
+        await self.quotas.check_metadata(instance.project_id or "", len(keys))
         return await instances.set_metadata(self.db, uuid, items, replace)
 
     async def delete_metadata(self, ctx: RequestContext, uuid: str, key: str) -> None:

@@ -102,6 +102,12 @@ class ComputeManager:
         await self.conductor.update_provider(
             ctx, provider_uuid(res.hypervisor_hostname), res.hypervisor_hostname, self.host,
             conf.get("DEFAULT", "default_availability_zone"), inventories)
+        await self.conductor.compute_node_update(ctx, {
+            "uuid": provider_uuid(res.hypervisor_hostname), "host": self.host,
+            "hypervisor_hostname": res.hypervisor_hostname,
+            "hypervisor_type": res.hypervisor_type,
+            "hypervisor_version": res.hypervisor_version, "host_ip": None,
+            "cpu_info": res.cpu_info})
 
     # --- build and delete -------------------------------------------------
 
@@ -216,7 +222,7 @@ class ComputeManager:
             "vm_state": vm_state, "power_state": power_state, "task_state": None})
 
     async def _tracked(self, ctx: RequestContext, inst: InstancePayload, event: str,
-                       work: Callable[[], Awaitable[None]], values: dict[str, Any]) -> None:
+                       work: Callable[[], Awaitable[None]], values: dict[str, Any]) -> bool:
         """Run driver work inside an action event; on failure, record a fault and put
         task_state back so the instance isn't stuck. The guest's taps are plugged
         first (idempotent): work that starts qemu again needs them, and after a host
@@ -233,10 +239,11 @@ class ComputeManager:
             await self.conductor.instance_update(ctx, inst.uuid, {"task_state": None})
             await self.conductor.event_finish(ctx, inst.uuid, event, "Error",
                                               traceback=traceback.format_exc())
-            return
+            return False
         await self.conductor.instance_update(ctx, inst.uuid, values,
                                              expected_task_state=[inst.task_state])
         await self.conductor.event_finish(ctx, inst.uuid, event, "Success")
+        return True
 
     async def get_console_output(self, ctx: RequestContext, uuid: str) -> str:
         return await self.driver.get_console_output(uuid)
@@ -304,21 +311,59 @@ class ComputeManager:
                               new_flavor: dict[str, Any]) -> None:
         inst = InstancePayload.from_dict(instance)
         resized = dataclasses.replace(inst, flavor=new_flavor)
-        await self._tracked(ctx, inst, "compute_resize_instance",
-                            lambda: self.driver.resize(inst.uuid, resized.guest_spec()),
-                            {"vm_state": VmState.RESIZED, "power_state": PowerState.RUNNING,
-                             "task_state": None, "flavor": new_flavor})
+
+        async def work() -> None:
+            await self.conductor.migration_update(ctx, inst.uuid, "migrating")
+            await self.driver.resize(inst.uuid, resized.guest_spec())
+            await self.conductor.migration_update(ctx, inst.uuid, "post-migrating")
+
+        done = await self._tracked(
+            ctx, inst, "compute_resize_instance", work,
+            {"vm_state": VmState.RESIZED, "power_state": PowerState.RUNNING,
+             "task_state": None, "flavor": new_flavor})
+        await self.conductor.migration_update(ctx, inst.uuid, "finished" if done else "error")
 
     async def confirm_resize(self, ctx: RequestContext, instance: dict[str, Any]) -> None:
         inst = InstancePayload.from_dict(instance)
-        await self._tracked(ctx, inst, "compute_confirm_resize",
-                            lambda: self.driver.confirm_resize(inst.uuid),
-                            {"vm_state": VmState.ACTIVE, "task_state": None})
+        done = await self._tracked(ctx, inst, "compute_confirm_resize",
+                                   lambda: self.driver.confirm_resize(inst.uuid),
+                                   {"vm_state": VmState.ACTIVE, "task_state": None})
+        await self.conductor.migration_update(ctx, inst.uuid, "confirmed" if done else "error",
+                                              ["confirming"])
 
     async def revert_resize(self, ctx: RequestContext, instance: dict[str, Any],
                             old_flavor: dict[str, Any]) -> None:
         inst = InstancePayload.from_dict(instance)
-        await self._tracked(ctx, inst, "compute_revert_resize",
-                            lambda: self.driver.revert_resize(inst.uuid),
-                            {"vm_state": VmState.ACTIVE, "power_state": PowerState.RUNNING,
-                             "task_state": None, "flavor": old_flavor})
+        done = await self._tracked(ctx, inst, "compute_revert_resize",
+                                   lambda: self.driver.revert_resize(inst.uuid),
+                                   {"vm_state": VmState.ACTIVE,
+                                    "power_state": PowerState.RUNNING,
+                                    "task_state": None, "flavor": old_flavor})
+        await self.conductor.migration_update(ctx, inst.uuid, "reverted" if done else "error",
+                                              ["reverting"])
+
+    # --- admin API --------------------------------------------------------------
+
+    async def get_host_uptime(self, ctx: RequestContext) -> str:
+        return await self.driver.get_host_uptime()
+
+    async def external_instance_event(self, ctx: RequestContext,
+                                      events: list[dict[str, Any]]) -> None:
+        """Events from other services (os-server-external-events). Nothing here waits
+        for network or volume events, so those are logged; power-update (an outside
+        power change, tag POWER_ON or POWER_OFF) syncs the instance's power state
+        when no operation is under way on it."""
+        for event in events:
+            LOG.info("External event %s (tag %s, status %s) for instance %s",
+                     event["name"], event.get("tag"), event.get("status"),
+                     event["server_uuid"])
+            if event["name"] != "power-update":
+                continue
+            on = event.get("tag") == "POWER_ON"
+            values = {"vm_state": VmState.ACTIVE if on else VmState.STOPPED,
+                      "power_state": PowerState.RUNNING if on else PowerState.SHUTDOWN}
+            try:
+                await self.conductor.instance_update(ctx, event["server_uuid"], values,
+                                                     expected_task_state=[None])
+            except (exceptions.NotFound, exceptions.Conflict) as exc:
+                LOG.info("Not syncing power of %s: %s", event["server_uuid"], exc)

@@ -85,3 +85,16 @@ class ComputeAPI:
                             old_flavor: dict[str, Any]) -> None:
         await self.bus.cast(ctx, topic_for(host), "revert_resize",
                             {"instance": instance, "old_flavor": old_flavor}, version=VERSION)
+
+    # --- admin API (os-hypervisors, os-server-external-events) ---------------
+
+    async def get_host_uptime(self, ctx: RequestContext, host: str) -> str:
+        result: str = await self.bus.call(ctx, topic_for(host), "get_host_uptime", {},
+                                          version=VERSION)
+        return result
+
+    async def external_instance_event(self, ctx: RequestContext, host: str,
+                                      events: list[dict[str, Any]]) -> None:
+        """Events (name, server_uuid, tag, status) for instances on `host`."""
+        await self.bus.cast(ctx, topic_for(host), "external_instance_event",
+                            {"events": events}, version=VERSION)

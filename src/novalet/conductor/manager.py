@@ -14,7 +14,8 @@ from novalet.compute.payloads import InstancePayload, RequestSpec
 from novalet.compute.states import TaskState, VmState
 from novalet.conductor.recovery import BuildRecovery
 from novalet.conductor.rpcapi import TOPIC
-from novalet.db import instance_actions, instances, placement, services
+from novalet.db import (compute_nodes, instance_actions, instances, migrations_records,
+                        placement, services)
 from novalet.db.engine import Database
 from novalet.network import state as network_state
 from novalet.network.api import NetworkAPI
@@ -227,3 +228,15 @@ class ConductorManager:
         await placement.upsert_provider(
             self.db, uuid, name, host, availability_zone,
             {rc: (int(v[0]), int(v[1]), float(v[2])) for rc, v in inventories.items()})
+
+    async def compute_node_update(self, ctx: RequestContext, node: dict[str, Any]) -> None:
+        await compute_nodes.upsert(
+            self.db, node["uuid"], node["host"], node["hypervisor_hostname"],
+            node["hypervisor_type"], int(node.get("hypervisor_version") or 0),
+            node.get("host_ip"), node.get("cpu_info") or {})
+
+    async def migration_update(self, ctx: RequestContext, instance_uuid: str, status: str,
+                               from_statuses: list[str] | None = None) -> None:
+        await migrations_records.set_status(
+            self.db, instance_uuid, status,
+            None if from_statuses is None else tuple(from_statuses))

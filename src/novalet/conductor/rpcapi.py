@@ -72,3 +72,17 @@ class ConductorAPI:
         await self.bus.call(ctx, TOPIC, "update_provider", {"uuid": uuid, "name": name,
                             "host": host, "availability_zone": availability_zone,
                             "inventories": inventories}, version=VERSION)
+
+    async def compute_node_update(self, ctx: RequestContext, node: dict[str, Any]) -> None:
+        """A node's hypervisor facts (uuid, host, hypervisor_hostname, hypervisor_type,
+        hypervisor_version, host_ip, cpu_info) for os-hypervisors."""
+        await self.bus.call(ctx, TOPIC, "compute_node_update", {"node": node},
+                            version=VERSION)
+
+    async def migration_update(self, ctx: RequestContext, instance_uuid: str, status: str,
+                               from_statuses: list[str] | None = None) -> None:
+        """Move the instance's newest migration record to `status` (only from one of
+        `from_statuses`, when given)."""
+        await self.bus.call(ctx, TOPIC, "migration_update", {
+            "instance_uuid": instance_uuid, "status": status,
+            "from_statuses": from_statuses}, version=VERSION)

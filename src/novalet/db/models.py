@@ -402,11 +402,155 @@ class SecurityGroupInstance(Base):
 
 # --- quotas (migration 0003) ---
 
+class ProjectQuota(Timestamps, Base):
+    """A project's own limit of one resource (os-quota-sets); -1 is unlimited."""
+
+    __tablename__ = "quotas"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(255))
+    resource: Mapped[str] = mapped_column(String(255))
+    hard_limit: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (UniqueConstraint("project_id", "resource"),)
+
+
+class ProjectUserQuota(Timestamps, Base):
+    """One user's limit of one resource inside a project (os-quota-sets ?user_id=)."""
+
+    __tablename__ = "project_user_quotas"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(String(255))
+    resource: Mapped[str] = mapped_column(String(255))
+    hard_limit: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (UniqueConstraint("project_id", "user_id", "resource"),)
+
+
+class QuotaClass(Timestamps, Base):
+    """A quota class's limit of one resource (os-quota-class-sets; Nova reads only the
+    class named "default")."""
+
+    __tablename__ = "quota_classes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    class_name: Mapped[str] = mapped_column(String(255))
+    resource: Mapped[str] = mapped_column(String(255))
+    hard_limit: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (UniqueConstraint("class_name", "resource"),)
+
+
+class QuotaLock(Base):
+    """One row per project, locked (UPDATE) by every transaction that counts usage
+    and then adds to it, so concurrent creates of one project take turns."""
+
+    __tablename__ = "quota_locks"
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+
+
 
 # --- host aggregates (migration 0004) ---
 
+class Aggregate(Timestamps, Base):
+    """A named group of compute hosts with metadata (availability_zone among it)."""
+
+    __tablename__ = "aggregates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    hosts: Mapped[list[AggregateHost]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="AggregateHost.id")
+    metadata_items: Mapped[list[AggregateMetadata]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="AggregateMetadata.key")
+
+
+class AggregateHost(Base):
+    __tablename__ = "aggregate_hosts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    aggregate_id: Mapped[int] = mapped_column(
+        ForeignKey("aggregates.id", ondelete="CASCADE"), index=True)
+    host: Mapped[str] = mapped_column(String(255), index=True)
+    __table_args__ = (UniqueConstraint("aggregate_id", "host"),)
+
+
+class AggregateMetadata(Base):
+    __tablename__ = "aggregate_metadata"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    aggregate_id: Mapped[int] = mapped_column(
+        ForeignKey("aggregates.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(String(255))
+    __table_args__ = (UniqueConstraint("aggregate_id", "key"),)
+
+
 
 # --- identity groups, application credentials, revocations (migration 0005) ---
+
+class Domain(Timestamps, Base):
+    __tablename__ = "domains"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Group(Timestamps, Base):
+    # Not "groups": GROUPS is a reserved word on MySQL 8.
+    __tablename__ = "identity_groups"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    domain_id: Mapped[str] = mapped_column(String(64), default="default")
+    description: Mapped[str] = mapped_column(Text, default="")
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+
+
+class GroupMembership(Base):
+    __tablename__ = "group_memberships"
+    group_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_groups.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         primary_key=True, index=True)
+
+
+class ScopedAssignment(Base):
+    """Every role assignment other than a user's on a project (role_assignments):
+    kind is UserDomain, UserSystem, GroupProject, GroupDomain or GroupSystem;
+    target_id is a domain or project id, or "all" for the system."""
+
+    __tablename__ = "scoped_assignments"
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    actor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    target_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    role_id: Mapped[str] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"),
+                                         primary_key=True)
+
+
+class ApplicationCredential(Base):
+    __tablename__ = "application_credentials"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    unrestricted: Mapped[bool] = mapped_column(Boolean, default=False)
+    roles: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+
+class RevocationEvent(Base):
+    """Tokens issued up to issued_before whose fields match every non-null field
+    here are revoked."""
+
+    __tablename__ = "revocation_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    project_id: Mapped[str | None] = mapped_column(String(64))
+    audit_id: Mapped[str | None] = mapped_column(String(64))
+    app_cred_id: Mapped[str | None] = mapped_column(String(64))
+    issued_before: Mapped[dt.datetime] = mapped_column(Timestamp)
+    revoked_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow, index=True)
+
 
 
 # --- migrations and usage audit (migration 0006) ---

@@ -16,6 +16,7 @@ from typing import Any
 from novalet import exceptions
 from novalet.compute.states import PowerState
 from novalet.network.model import Vif
+from novalet.virt import host_uptime
 
 
 class InstanceNotFoundOnHost(exceptions.NotFound):
@@ -36,6 +37,7 @@ class HostResources:
     memory_mb: int
     local_gb: int
     cpu_info: dict[str, Any] = field(default_factory=dict)
+    hypervisor_version: int = 0  # as Nova encodes it: major * 1000000 + minor * 1000 + micro
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,11 @@ class ComputeDriver(abc.ABC):
     capabilities: dict[str, bool] = {
         "supports_pause": True, "supports_suspend": True, "supports_reboot": True,
     }
+
+    async def get_host_uptime(self) -> str:
+        """The host's `uptime` line (os-hypervisors' uptime). By default the machine
+        this runs on, which is the hypervisor host for drivers that run guests here."""
+        return host_uptime.host_uptime()
 
     @abc.abstractmethod
     async def init_host(self, host: str) -> None:

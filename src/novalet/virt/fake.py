@@ -14,6 +14,8 @@ from novalet.network.model import Vif
 from novalet.virt.driver import (ComputeDriver, GuestInfo, GuestSpec, HostResources,
                                  InstanceNotFoundOnHost, VirtDriverError)
 
+FAKE_UPTIME = " 08:32:11 up 93 days, 18:25, 12 users,  load average: 0.20, 0.12, 0.14"
+
 
 class FakeDriver(ComputeDriver):
     def __init__(self, conf: config.Config) -> None:
@@ -33,7 +35,12 @@ class FakeDriver(ComputeDriver):
                              vcpus=self.conf.get("fake", "vcpus"),
                              memory_mb=self.conf.get("fake", "memory_mb"),
                              local_gb=self.conf.get("fake", "disk_gb"),
-                             cpu_info={"arch": "x86_64", "model": "fake"})
+                             cpu_info={"arch": "x86_64", "model": "fake"},
+                             hypervisor_version=1000)
+
+    async def get_host_uptime(self) -> str:
+        """A fixed line in uptime(1)'s format."""
+        return FAKE_UPTIME
 
     async def list_instances(self) -> list[str]:
         return list(self.guests)

@@ -1,0 +1,116 @@
+"""Handlers for /os-migrations (admin) and /servers/{id}/migrations (in-progress live
+migrations; Novalet has none, so that list is always empty)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import urlencode
+
+from novalet import exceptions
+from novalet.api.compute.schemas import migrations as schemas
+from novalet.api.handler import ApiRequest, require_version
+from novalet.api.validation import ValidationError, query_int, to_bool, validate
+from novalet.common.timeutils import isotime_micro, parse_isotime
+from novalet.compute.migrations import MigrationQuery, list_migrations
+from novalet.db.models import Migration
+from novalet.policy import enforce
+
+LINKS_AND_TYPE = "2.23"  # migration_type, links; /servers/{id}/migrations
+UUID_AND_PAGING = "2.59"  # uuid, limit/marker, changes-since
+CHANGES_BEFORE = "2.66"
+USER_AND_PROJECT = "2.80"  # user_id and project_id, shown and filtered
+
+
+class ServerMigrationNotFound(exceptions.NotFound):
+    msg_fmt = "Migration %(migration_id)s not found for instance %(instance_uuid)s."
+
+
+def _view(req: ApiRequest, m: Migration) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": m.id, "instance_uuid": m.instance_uuid, "status": m.status,
+        "source_compute": m.source_compute, "source_node": m.source_node,
+        "dest_compute": m.dest_compute, "dest_node": m.dest_node, "dest_host": m.dest_host,
+        "old_instance_type_id": m.old_instance_type_id,
+        "new_instance_type_id": m.new_instance_type_id,
+        "created_at": isotime_micro(m.created_at),
+        "updated_at": isotime_micro(m.updated_at)}
+    if req.at_least(LINKS_AND_TYPE):
+        body["migration_type"] = m.migration_type
+        # Links only point at in-progress live migrations (the only ones served
+        # under /servers/{id}/migrations); Novalet's moves are resizes.
+    if req.at_least(UUID_AND_PAGING):
+        body["uuid"] = m.uuid
+    if req.at_least(USER_AND_PROJECT):
+        body["user_id"] = m.user_id
+        body["project_id"] = m.project_id
+    return body
+
+
+def _time(params: dict[str, str], name: str) -> dt.datetime | None:
+    raw = params.get(name)
+    if raw is None:
+        return None
+    try:
+        return parse_isotime(raw)
+    except ValueError:
+        raise ValidationError(reason=f"Invalid input for query parameters {name}. Value: "
+                              f"{raw}. '{raw}' is not a 'date-time'") from None
+
+
+async def index(req: ApiRequest) -> dict[str, Any]:
+    """GET /os-migrations with filters (host, status, instance_uuid, source_compute,
+    migration_type, hidden; 2.59 paging and changes-since; 2.66 changes-before;
+    2.80 user_id and project_id)."""
+    enforce(req.ctx, "os_compute_api:os-migrations:index")
+    params = dict(req.query)
+    validate(params, schemas.index_query(req.at_least), "query parameters")
+    query = MigrationQuery(
+        host=params.get("host"), status=params.get("status"),
+        instance_uuid=params.get("instance_uuid"),
+        source_compute=params.get("source_compute"),
+        migration_type=params.get("migration_type"),
+        hidden=to_bool(params["hidden"]) if "hidden" in params else False)
+    if req.at_least(UUID_AND_PAGING):
+        max_limit = req.app.conf.get("api", "max_limit")
+        asked = query_int(params.get("limit"), "limit")
+        query.limit = max_limit if asked is None else min(asked, max_limit)
+        query.marker = params.get("marker")
+        query.changes_since = _time(params, "changes-since")
+    if req.at_least(CHANGES_BEFORE):
+        query.changes_before = _time(params, "changes-before")
+        if (query.changes_since and query.changes_before
+                and query.changes_since > query.changes_before):
+            raise ValidationError(reason="The value of changes-since must be less than "
+                                  "or equal to changes-before.")
+    if req.at_least(USER_AND_PROJECT):
+        query.user_id = params.get("user_id")
+        query.project_id = params.get("project_id")
+    found = await list_migrations(req.app.db, query)
+    body: dict[str, Any] = {"migrations": [_view(req, m) for m in found]}
+    if query.limit and len(found) == query.limit:
+        links = sorted((k, v) for k, v in req.query.items() if k != "marker")
+        links.append(("marker", found[-1].uuid))
+        body["migrations_links"] = [{
+            "rel": "next",
+            "href": f"{req.app.conf.public_url}/compute/v2.1/os-migrations?"
+                    f"{urlencode(links)}"}]
+    return body
+
+
+async def server_index(req: ApiRequest) -> dict[str, Any]:
+    """GET /servers/{id}/migrations (2.23): the server's in-progress live migrations."""
+    require_version(req, LINKS_AND_TYPE)
+    enforce(req.ctx, "os_compute_api:servers:migrations:index")
+    await req.app.compute.get(req.ctx, req.path["server_id"])  # 404 for an unknown one
+    return {"migrations": []}
+
+
+async def server_show(req: ApiRequest) -> dict[str, Any]:
+    """GET /servers/{id}/migrations/{migration_id} (2.23): never an in-progress live
+    migration to show."""
+    require_version(req, LINKS_AND_TYPE)
+    enforce(req.ctx, "os_compute_api:servers:migrations:show")
+    instance = await req.app.compute.get(req.ctx, req.path["server_id"])
+    raise ServerMigrationNotFound(migration_id=req.path["migration_id"],
+                                  instance_uuid=instance.uuid)
