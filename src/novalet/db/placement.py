@@ -7,13 +7,18 @@ last resources can't both win, on any database.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from novalet.db import server_groups as db_groups
 from novalet.db.engine import Database
-from novalet.db.models import Allocation, Inventory, ResourceProvider
+from novalet.db.models import (AggregateHost, AggregateMetadata, Allocation, Inventory,
+                               ResourceProvider)
+
+AZ_KEY = "availability_zone"
 
 
 @dataclass
@@ -49,19 +54,40 @@ async def upsert_provider(db: Database, uuid: str, name: str, host: str,
 
 
 async def zones_by_host(db: Database) -> dict[str, str]:
-    """{host: availability zone} of every provider (a host's last provider wins)."""
+    """{host: availability zone} of every provider: the zone of the host's aggregates
+    (metadata availability_zone), else the zone the compute host reported (its
+    [DEFAULT] default_availability_zone)."""
     async with db.transaction() as s:
         rows = await s.execute(select(ResourceProvider.host, ResourceProvider.availability_zone)
                                .order_by(ResourceProvider.name))
-        return {host: zone for host, zone in rows}
+        reported = {host: zone for host, zone in rows}
+        return {**reported, **await _aggregate_zones(s, reported)}
 
 
-async def summaries(db: Database) -> list[ProviderSummary]:
+async def _aggregate_zones(s: AsyncSession, hosts: Iterable[str] | None = None
+                           ) -> dict[str, str]:
+    """{host: zone} of hosts in aggregates with a zone (several joined by ',', as Nova)."""
+    query = (select(AggregateHost.host, AggregateMetadata.value)
+             .join(AggregateMetadata, AggregateMetadata.aggregate_id ==
+                   AggregateHost.aggregate_id)
+             .where(AggregateMetadata.key == AZ_KEY))
+    if hosts is not None:
+        query = query.where(AggregateHost.host.in_(list(hosts)))
+    zones: dict[str, set[str]] = {}
+    for host, zone in await s.execute(query):
+        zones.setdefault(host, set()).add(zone)
+    return {host: ",".join(sorted(found)) for host, found in zones.items()}
+
+
+async def summaries(db: Database, with_zones: bool = True) -> list[ProviderSummary]:
+    """Every provider with its capacity and usage; its availability_zone is that of
+    the host's aggregates unless with_zones is False (then: what the host reported)."""
     async with db.transaction() as s:
-        return await _summaries(s)
+        return await _summaries(s, with_zones=with_zones)
 
 
-async def _summaries(s: AsyncSession, uuid: str | None = None) -> list[ProviderSummary]:
+async def _summaries(s: AsyncSession, uuid: str | None = None, with_zones: bool = True
+                     ) -> list[ProviderSummary]:
     query = select(ResourceProvider).order_by(ResourceProvider.name)
     if uuid:
         query = query.where(ResourceProvider.uuid == uuid)
@@ -74,8 +100,11 @@ async def _summaries(s: AsyncSession, uuid: str | None = None) -> list[ProviderS
     used: dict[str, dict[str, int]] = {}
     for provider_uuid, rc, total in await s.execute(usage_q):
         used.setdefault(provider_uuid, {})[rc] = int(total)
+    zones = (await _aggregate_zones(s, [p.host for p in providers] if uuid else None)
+             if with_zones else {})
     return [ProviderSummary(
-        uuid=p.uuid, name=p.name, host=p.host, availability_zone=p.availability_zone,
+        uuid=p.uuid, name=p.name, host=p.host,
+        availability_zone=zones.get(p.host, p.availability_zone),
         generation=p.generation,
         capacity={i.resource_class: int((i.total - i.reserved) * i.allocation_ratio)
                   for i in p.inventories},
@@ -87,7 +116,8 @@ class _ClaimLost(Exception):
 
 
 async def claim(db: Database, consumer_id: str, provider_uuid: str,
-                resources: dict[str, int], generation: int) -> bool:
+                resources: dict[str, int], generation: int,
+                group: tuple[str, int] | None = None) -> bool:
     """Allocate `resources` to the consumer if the provider still has them and its
     generation is still `generation`. False means: re-read and try again. The
     consumer's earlier allocations are replaced, as Placement does, so a build
@@ -100,7 +130,10 @@ async def claim(db: Database, consumer_id: str, provider_uuid: str,
                 ResourceProvider.generation == generation).values(generation=generation + 1))
             if bumped.rowcount != 1:  # type: ignore[attr-defined]
                 raise _ClaimLost()
-            (summary,) = await _summaries(s, provider_uuid)
+            # A server group member: the group's generation too (server_groups.py).
+            if group is not None and not await db_groups.bump_generation(s, *group):
+                raise _ClaimLost()
+            (summary,) = await _summaries(s, provider_uuid, with_zones=False)
             if any(summary.free(rc) < amount for rc, amount in resources.items() if amount):
                 raise _ClaimLost()
             s.add_all([Allocation(consumer_id=consumer_id, provider_uuid=provider_uuid,
@@ -116,8 +149,18 @@ def resize_consumer(uuid: str) -> str:
     return f"{uuid}:resize"
 
 
+async def _bump_generations_of(s: AsyncSession, consumer_ids: list[str]) -> None:
+    """A change of usage bumps the providers' generations, as in Placement: schedulers
+    that cache provider usage see by the generation that theirs is stale."""
+    touched = select(Allocation.provider_uuid).where(
+        Allocation.consumer_id.in_(consumer_ids)).distinct()
+    await s.execute(update(ResourceProvider).where(ResourceProvider.uuid.in_(touched))
+                    .values(generation=ResourceProvider.generation + 1))
+
+
 async def remove_allocations(db: Database, consumer_id: str) -> None:
     async with db.transaction() as s:
+        await _bump_generations_of(s, [consumer_id])
         await s.execute(delete(Allocation).where(Allocation.consumer_id == consumer_id))
 
 
@@ -131,6 +174,26 @@ async def allocations_of(db: Database, consumer_id: str) -> dict[str, int]:
 async def move_allocations(db: Database, source: str, target: str) -> None:
     """Make `source`'s allocations `target`'s, replacing what `target` held."""
     async with db.transaction() as s:
+        await _bump_generations_of(s, [source, target])
         await s.execute(delete(Allocation).where(Allocation.consumer_id == target))
         await s.execute(update(Allocation).where(Allocation.consumer_id == source)
                         .values(consumer_id=target))
+
+
+async def generations(db: Database) -> dict[str, int]:
+    """{provider uuid: generation}: what a scheduler's cache compares against."""
+    async with db.transaction() as s:
+        return {uuid: gen for uuid, gen in await s.execute(
+            select(ResourceProvider.uuid, ResourceProvider.generation))}
+
+
+async def summaries_of(db: Database, uuids: list[str]) -> list[ProviderSummary]:
+    """Fresh summaries of some providers (those a cache found changed), with the
+    zones their hosts reported."""
+    if not uuids:
+        return []
+    async with db.transaction() as s:
+        if len(uuids) == 1:
+            return await _summaries(s, uuids[0], with_zones=False)
+        wanted = set(uuids)
+        return [p for p in await _summaries(s, with_zones=False) if p.uuid in wanted]

@@ -1,8 +1,111 @@
-"""Host weighers: order the hosts that passed the filters, best first."""
+"""Host weighers: order the hosts that passed the filters, best first.
+
+Each weigher gives every host a raw value; the values of one weigher are scaled
+to 0..1 over the hosts being weighed (all equal: all 0), multiplied by its
+multiplier, and summed over weighers: Nova's normalisation. Register a weigher
+with @register (name as [filter_scheduler] weight_classes spells it).
+"""
 
 from __future__ import annotations
 
-from novalet.scheduler.filters import HostState
+import logging
+from typing import TypeVar
+
+from novalet import config
+from novalet.compute.payloads import RequestSpec
+from novalet.scheduler.filters import HostState, discover, names_of
+
+LOG = logging.getLogger(__name__)
+
+
+class HostWeigher:
+    name = "HostWeigher"
+    multiplier_option: str | None = None  # [filter_scheduler] option with the multiplier
+
+    def __init__(self, conf: config.Config) -> None:
+        self.multiplier: float = (conf.get("filter_scheduler", self.multiplier_option)
+                                  if self.multiplier_option else 1.0)
+
+    def raw_weight(self, host: HostState, spec: RequestSpec) -> float:
+        raise NotImplementedError
+
+
+W = TypeVar("W", bound=type[HostWeigher])
+WEIGHERS: dict[str, type[HostWeigher]] = {}
+
+
+def register(cls: W) -> W:
+    WEIGHERS[cls.name] = cls
+    return cls
+
+
+@register
+class RAMWeigher(HostWeigher):
+    name = "RAMWeigher"
+    multiplier_option = "ram_weight_multiplier"
+
+    def raw_weight(self, host: HostState, spec: RequestSpec) -> float:
+        return host.provider.free("MEMORY_MB")
+
+
+@register
+class CPUWeigher(HostWeigher):
+    name = "CPUWeigher"
+    multiplier_option = "cpu_weight_multiplier"
+
+    def raw_weight(self, host: HostState, spec: RequestSpec) -> float:
+        return host.provider.free("VCPU")
+
+
+@register
+class DiskWeigher(HostWeigher):
+    name = "DiskWeigher"
+    multiplier_option = "disk_weight_multiplier"
+
+    def raw_weight(self, host: HostState, spec: RequestSpec) -> float:
+        return host.provider.free("DISK_GB")
+
+
+def enabled_weighers(conf: config.Config) -> list[HostWeigher]:
+    """[filter_scheduler] weight_classes: names (or Nova's dotted paths), or 'all'."""
+    discover()
+    wanted = names_of(conf.get("filter_scheduler", "weight_classes"))
+    if any(n in ("all", "nova.scheduler.weights.all_weighers") for n in wanted):
+        return [cls(conf) for cls in WEIGHERS.values()]
+    chosen = []
+    for name in wanted:
+        cls = WEIGHERS.get(name.rsplit(".", 1)[-1])
+        if cls is None:
+            LOG.warning("Scheduler weigher %s is not known here; skipped. Known: %s",
+                        name, ", ".join(sorted(WEIGHERS)))
+            continue
+        chosen.append(cls(conf))
+    return chosen
+
+
+def normalize(values: list[float]) -> list[float]:
+    """Scale to 0..1 (lowest 0, highest 1); all equal: all 0."""
+    low, high = min(values), max(values)
+    if high == low:
+        return [0.0] * len(values)
+    span = high - low
+    return [(v - low) / span for v in values]
+
+
+def weigh(hosts: list[HostState], spec: RequestSpec, weighers: list[HostWeigher]
+          ) -> list[HostState]:
+    """The hosts best first: the sum over weighers of multiplier x normalised weight."""
+    if len(hosts) < 2 or not weighers:
+        return list(hosts)
+    totals = [0.0] * len(hosts)
+    for weigher in weighers:
+        if not weigher.multiplier:
+            continue
+        scaled = normalize([weigher.raw_weight(h, spec) for h in hosts])
+        for i, value in enumerate(scaled):
+            totals[i] += weigher.multiplier * value
+    order = sorted(range(len(hosts)), key=lambda i: totals[i], reverse=True)
+    return [hosts[i] for i in order]
 
 
 def by_free_ram(hosts: list[HostState], multiplier: float = 1.0) -> list[HostState]:
