@@ -6,12 +6,14 @@ from typing import Any
 from collections.abc import Awaitable, Callable
 
 from novalet.api.compute import floating_ips, security_groups, server_view, servers
+from novalet.api.compute.schemas import floating_ips as floating_ip_schemas
+from novalet.api.compute.schemas import security_groups as security_group_schemas
 from novalet.api.compute.schemas import servers as schemas
 from novalet.api.handler import ApiRequest, Reply
-from novalet.api.validation import METADATA, NAME, ValidationError, validate
+from novalet.api.validation import METADATA, NAME, Spec, ValidationError, accepts, validate
 from novalet.policy import enforce
 
-_REBOOT = {"type": "object", "properties": {"reboot": {
+_REBOOT: dict[str, Any] = {"type": "object", "properties": {"reboot": {
     "type": "object", "properties": {"type": {"type": "string", "enum": [
         "HARD", "Hard", "hard", "SOFT", "Soft", "soft"]}},
     "required": ["type"], "additionalProperties": False}}, "required": ["reboot"]}
@@ -33,6 +35,23 @@ _RESIZE = {"type": "object", "properties": {
     "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]}},
     "required": ["flavorRef"], "additionalProperties": False}
 
+# What each action key takes (the handlers below validate it).
+ACTIONS: dict[str, Spec] = {
+    **{key: _NULL_BODY for key in ("os-stop", "os-start", "pause", "unpause", "suspend",
+                                   "resume", "unlock", "unrescue", "confirmResize",
+                                   "revertResize")},
+    "reboot": _REBOOT["properties"]["reboot"],
+    "lock": [("2.1", _NULL_BODY), ("2.73", _LOCK_273)],
+    "os-getConsoleOutput": _CONSOLE, "createImage": _CREATE_IMAGE, "rescue": _RESCUE,
+    "rebuild": [(first, schema["properties"]["rebuild"]) for first, schema in schemas.REBUILD],
+    "resize": _RESIZE,
+    "addSecurityGroup": security_group_schemas.SERVER_GROUP,
+    "removeSecurityGroup": security_group_schemas.SERVER_GROUP,
+    "addFloatingIp": floating_ip_schemas.ADD_FLOATING_IP["properties"]["addFloatingIp"],
+    "removeFloatingIp":
+        floating_ip_schemas.REMOVE_FLOATING_IP["properties"]["removeFloatingIp"],
+}
+
 # body key -> (policy, domain action name)
 _POWER: dict[str, tuple[str, str]] = {
     "os-stop": ("os_compute_api:servers:stop", "stop"),
@@ -44,6 +63,7 @@ _POWER: dict[str, tuple[str, str]] = {
 }
 
 
+@accepts(actions=ACTIONS)
 async def dispatch(req: ApiRequest) -> Any:
     body = await req.json_object()
     for key, value in body.items():
@@ -95,7 +115,7 @@ async def _unlock(req: ApiRequest, value: Any) -> Reply:
 
 async def _console_output(req: ApiRequest, value: Any) -> dict[str, Any]:
     validate(value, _CONSOLE)
-    instance = await _instance(req, "os_compute_api:servers:show")
+    instance = await _instance(req, "os_compute_api:os-console-output")
     length = (value or {}).get("length")
     output = await req.app.compute.console_output(req.ctx, instance.uuid)
     if length is not None and int(length) >= 0:
@@ -136,12 +156,13 @@ async def _rebuild(req: ApiRequest, value: Any) -> Reply:
     names = {"name": "display_name", "description": "display_description",
              "accessIPv4": "access_ip_v4", "accessIPv6": "access_ip_v6",
              "user_data": "user_data", "hostname": "hostname", "metadata": "metadata",
-             "key_name": "key_name"}
+             "key_name": "key_name", "personality": "personality"}
     values = {column: value[key] for key, column in names.items() if key in value}
     instance = await req.app.compute.rebuild(req.ctx, instance.uuid,
                                              servers.last_segment(value["imageRef"]), values)
     nets = await server_view.networking(req, [instance])
-    view = server_view.detail(req, instance, net=nets.get(instance.uuid))
+    view = server_view.detail(req, instance, net=nets.get(instance.uuid),
+                              server_groups=await server_view.groups_of(req, instance))
     view["adminPass"] = value.get("adminPass") or servers.generate_password()
     return Reply({"server": view}, 202)
 
