@@ -14,7 +14,7 @@ from novalet.db.models import ServerGroup
 from novalet.db.server_groups import ServerGroupNotFound
 
 __all__ = ["POLICIES", "SOFT_POLICIES", "GroupRequest", "InvalidGroupHint", "ServerGroup",
-           "ServerGroupNotFound", "ServerGroupService", "scheduling_view"]
+           "ServerGroupNotFound", "ServerGroupService", "check_hints", "scheduling_view"]
 
 SOFT_POLICIES = ("soft-affinity", "soft-anti-affinity")
 POLICIES = ("affinity", "anti-affinity", *SOFT_POLICIES)
@@ -81,6 +81,35 @@ class ServerGroupService:
     async def groups_of(self, instance_uuids: list[str]) -> dict[str, list[str]]:
         """{instance uuid: [its group's uuid]}, for the server view (2.71)."""
         return await db_groups.group_uuids_of(self.db, instance_uuids)
+
+
+def check_hints(hints: dict[str, Any]) -> None:
+    """The hints the scheduler acts on are well formed: `group` one server group uuid,
+    `different_host` and `same_host` a server uuid or a list of them."""
+    if "group" in hints and not _is_uuid(hints["group"]):
+        raise InvalidGroupHint(reason=_bad("group", hints["group"]))
+    for key in ("different_host", "same_host"):
+        if key not in hints:
+            continue
+        value = hints[key]
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(_is_uuid(v) for v in values):
+            raise InvalidGroupHint(reason=_bad(key, value))
+
+
+def _is_uuid(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        uuidlib.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _bad(key: str, value: Any) -> str:
+    return (f"Invalid input for field/attribute {key}. Value: {value}. "
+            f"{value!r} is not a 'uuid'")
 
 
 def scheduling_view(group: ServerGroup) -> dict[str, Any]:

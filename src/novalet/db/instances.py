@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,8 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from novalet import exceptions
 from novalet.common.timeutils import utcnow
 from novalet.db import placement
+from novalet.db import quotas as db_quotas
+from novalet.db import server_groups as db_groups
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import Allocation, Instance, InstanceMetadata, InstanceTag
+from novalet.db.quotas import QuotaRecords
 
 _UNSET: Any = object()
 
@@ -62,9 +66,21 @@ class ListQuery:
     marker: str | None = None
 
 
-async def create(db: Database, instances: list[Instance]) -> list[Instance]:
+async def create(db: Database, instances: list[Instance],
+                 admit: Callable[[QuotaRecords], int] | None = None,
+                 group_uuid: str | None = None) -> list[Instance]:
+    """Insert the instances. With `admit` (compute/quotas.py), first take the
+    project's quota lock and count its usage in this same transaction; admit says
+    how many of them fit (or raises), and only those are inserted and returned."""
     async with db.transaction() as s:
+        if admit is not None and instances:
+            first = instances[0]
+            records = await db_quotas.locked_records(s, first.project_id or "",
+                                                     first.user_id)
+            instances = instances[:admit(records)]
         s.add_all(instances)
+        if group_uuid is not None:  # they join the group with their creation
+            await db_groups.add_members(s, group_uuid, [i.uuid for i in instances])
     return instances
 
 
@@ -142,6 +158,7 @@ async def destroy(db: Database, uuid: str) -> None:
             task_state=None, power_state=0, updated_at=now))
         await s.execute(delete(Allocation).where(
             Allocation.consumer_id.in_([uuid, placement.resize_consumer(uuid)])))
+        await db_groups.remove_member(s, uuid)
 
 
 async def list_instances(db: Database, q: ListQuery) -> list[Instance]:

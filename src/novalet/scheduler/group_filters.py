@@ -10,29 +10,47 @@ from __future__ import annotations
 from novalet.compute.payloads import RequestSpec
 from novalet.db import server_groups as db_groups
 from novalet.db.engine import Database
-from novalet.scheduler.filters import HostFilter, HostState
+from novalet.scheduler.filters import HostFilter, HostState, register
+from novalet.scheduler.weighers import HostWeigher
+from novalet.scheduler.weighers import register as register_weigher
 
 
-async def load_group_hosts(db: Database, spec: RequestSpec) -> int | None:
-    """Fill spec.group_hosts from the database (one read) and return the group's
-    generation, which the claim compares and bumps; None without a group."""
+async def load_group_hosts(db: Database, spec: RequestSpec,
+                           unplaced: list[str] | None = None) -> None:
+    """Fill spec.group_hosts from the database (one read) and note the group's
+    generation, which the claim compares and bumps. `unplaced` (default: all of
+    the request's instances) don't count even if they hold a claim from an earlier
+    attempt; re-read after a lost claim, the ones already placed do count."""
     if not spec.group:
-        return None
+        return
     generation, spec.group_hosts = await db_groups.member_hosts(
-        db, spec.group["uuid"], exclude=spec.instance_uuids)
-    return generation
+        db, spec.group["uuid"],
+        exclude=spec.instance_uuids if unplaced is None else unplaced)
+    spec.group["generation"] = generation
+
+
+def claim_guard(spec: RequestSpec) -> tuple[str, int] | None:
+    """(group uuid, generation read) for placement.claim: the claim of a member wins
+    only if no other claim for the group came since the scheduler read its members."""
+    if not spec.group or "generation" not in spec.group:
+        return None
+    return spec.group["uuid"], int(spec.group["generation"])
 
 
 def note_placed(spec: RequestSpec, host: str) -> None:
-    """One more member on `host`: an instance of this request was just claimed there."""
+    """One more member on `host`: an instance of this request was just claimed there
+    (and the claim bumped the group's generation)."""
     if spec.group:
         spec.group_hosts[host] = spec.group_hosts.get(host, 0) + 1
+        if "generation" in spec.group:
+            spec.group["generation"] += 1
 
 
 def _policy(spec: RequestSpec) -> str | None:
     return spec.group["policy"] if spec.group else None
 
 
+@register
 class ServerGroupAffinityFilter(HostFilter):
     """affinity: once a member is placed, only its host passes."""
 
@@ -48,6 +66,7 @@ class ServerGroupAffinityFilter(HostFilter):
                 f"({', '.join(sorted(spec.group_hosts))})")
 
 
+@register
 class ServerGroupAntiAffinityFilter(HostFilter):
     """anti-affinity: a host passes while it holds fewer members than the group's
     max_server_per_host rule (default 1)."""
@@ -66,25 +85,27 @@ class ServerGroupAntiAffinityFilter(HostFilter):
                 f"max_server_per_host is {limit}")
 
 
-class ServerGroupSoftAffinityWeigher:
+@register_weigher
+class ServerGroupSoftAffinityWeigher(HostWeigher):
     """soft-affinity: the more members a host has, the better."""
 
     name = "ServerGroupSoftAffinityWeigher"
-    option = "soft_affinity_weight_multiplier"
+    multiplier_option = "soft_affinity_weight_multiplier"
 
-    def weigh(self, host: HostState, spec: RequestSpec) -> float:
+    def raw_weight(self, host: HostState, spec: RequestSpec) -> float:
         if _policy(spec) != "soft-affinity":
             return 0.0
         return float(spec.group_hosts.get(host.host, 0))
 
 
-class ServerGroupSoftAntiAffinityWeigher:
+@register_weigher
+class ServerGroupSoftAntiAffinityWeigher(HostWeigher):
     """soft-anti-affinity: the fewer members a host has, the better."""
 
     name = "ServerGroupSoftAntiAffinityWeigher"
-    option = "soft_anti_affinity_weight_multiplier"
+    multiplier_option = "soft_anti_affinity_weight_multiplier"
 
-    def weigh(self, host: HostState, spec: RequestSpec) -> float:
+    def raw_weight(self, host: HostState, spec: RequestSpec) -> float:
         if _policy(spec) != "soft-anti-affinity":
             return 0.0
         return -float(spec.group_hosts.get(host.host, 0))

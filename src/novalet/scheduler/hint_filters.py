@@ -7,7 +7,7 @@ from typing import Any
 from novalet.compute.payloads import RequestSpec
 from novalet.db import server_groups as db_groups
 from novalet.db.engine import Database
-from novalet.scheduler.filters import HostFilter, HostState
+from novalet.scheduler.filters import HostFilter, HostState, register
 
 HINTS = ("different_host", "same_host")
 
@@ -34,6 +34,7 @@ async def load_hinted_hosts(db: Database, spec: RequestSpec) -> None:
                          for key, uuids in wanted.items()}
 
 
+@register
 class DifferentHostFilter(HostFilter):
     """Only hosts running none of the different_host servers pass."""
 
@@ -45,6 +46,7 @@ class DifferentHostFilter(HostFilter):
         return None
 
 
+@register
 class SameHostFilter(HostFilter):
     """With a same_host hint, only hosts running one of its servers pass."""
 

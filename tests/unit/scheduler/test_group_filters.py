@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from novalet.compute.payloads import RequestSpec
+from novalet.config import Config
 from novalet.db.placement import ProviderSummary
-from novalet.scheduler import filters
+from novalet.scheduler import filters, weighers
 from novalet.scheduler.group_filters import (ServerGroupAffinityFilter,
                                              ServerGroupAntiAffinityFilter,
                                              ServerGroupSoftAffinityWeigher,
@@ -88,12 +89,33 @@ def test_note_placed_counts_this_requests_instances() -> None:
 def test_soft_weighers_score_by_members() -> None:
     soft = spec("soft-affinity", {"a": 2, "b": 1})
     anti = spec("soft-anti-affinity", {"a": 2, "b": 1})
-    affine, spread = ServerGroupSoftAffinityWeigher(), ServerGroupSoftAntiAffinityWeigher()
-    assert [affine.weigh(h, soft) for h in HOSTS] == [2.0, 1.0, 0.0]
-    assert [spread.weigh(h, anti) for h in HOSTS] == [-2.0, -1.0, 0.0]
+    conf = Config()
+    affine = ServerGroupSoftAffinityWeigher(conf)
+    spread = ServerGroupSoftAntiAffinityWeigher(conf)
+    assert [affine.raw_weight(h, soft) for h in HOSTS] == [2.0, 1.0, 0.0]
+    assert [spread.raw_weight(h, anti) for h in HOSTS] == [-2.0, -1.0, 0.0]
     # Each weighs only its own policy.
-    assert [affine.weigh(h, anti) for h in HOSTS] == [0.0, 0.0, 0.0]
-    assert [spread.weigh(h, soft) for h in HOSTS] == [0.0, 0.0, 0.0]
+    assert [affine.raw_weight(h, anti) for h in HOSTS] == [0.0, 0.0, 0.0]
+    assert [spread.raw_weight(h, soft) for h in HOSTS] == [0.0, 0.0, 0.0]
+    assert [h.host for h in weighers.weigh(HOSTS, soft, [affine])] == ["a", "b", "c"]
+    assert [h.host for h in weighers.weigh(HOSTS, anti, [spread])] == ["c", "b", "a"]
+
+
+def test_soft_weighers_multipliers_come_from_config() -> None:
+    conf = Config()
+    conf.set("filter_scheduler", "soft_affinity_weight_multiplier", 0.0)
+    conf.set("filter_scheduler", "soft_anti_affinity_weight_multiplier", 3.5)
+    assert ServerGroupSoftAffinityWeigher(conf).multiplier == 0.0
+    assert ServerGroupSoftAntiAffinityWeigher(conf).multiplier == 3.5
+
+
+def test_registered_by_name() -> None:
+    filters.discover()
+    for name in ("ServerGroupAffinityFilter", "ServerGroupAntiAffinityFilter",
+                 "DifferentHostFilter", "SameHostFilter"):
+        assert name in filters.FILTERS
+    assert {"ServerGroupSoftAffinityWeigher",
+            "ServerGroupSoftAntiAffinityWeigher"} <= set(weighers.WEIGHERS)
 
 
 def test_hint_values_are_a_uuid_or_a_list() -> None:

@@ -58,15 +58,24 @@ def addresses(net: ServerNetworking | None, extended: bool = True
     return result
 
 
+async def groups_of(req: ApiRequest, instance: Instance) -> list[str]:
+    """The uuids of the server groups the server is in (at most one)."""
+    groups: dict[str, list[str]] = await req.app.server_groups.groups_of([instance.uuid])
+    return groups.get(instance.uuid, [])
+
+
 def brief(req: ApiRequest, instance: Instance) -> dict[str, Any]:
     return {"id": instance.uuid, "name": instance.display_name,
             "links": links(req, "servers", instance.uuid)}
 
 
 def detail(req: ApiRequest, instance: Instance, fault: InstanceFault | None = None,
-           net: ServerNetworking | None = None) -> dict[str, Any]:
+           net: ServerNetworking | None = None,
+           server_groups: list[str] | None = None) -> dict[str, Any]:
     """The full server body; `net` (from networking()) fills addresses and
-    security_groups, the latter only when the server is in a group, as Nova shows it."""
+    security_groups, the latter only when the server is in a group, as Nova shows it.
+    `server_groups` (from groups_of()) is shown from 2.71 where Nova shows it: in
+    show, update and rebuild, not in lists."""
     status = status_of(instance.vm_state, instance.task_state)
     body: dict[str, Any] = {
         **brief(req, instance),
@@ -93,6 +102,8 @@ def detail(req: ApiRequest, instance: Instance, fault: InstanceFault | None = No
         body["progress"] = instance.progress
     _add_admin_attrs(req, instance, body)
     _add_versioned(req, instance, body, status)
+    if req.at_least("2.71") and server_groups is not None:
+        body["server_groups"] = server_groups
     if fault is not None:
         body["fault"] = _fault(req, fault)
     return body
@@ -146,8 +157,6 @@ def _add_versioned(req: ApiRequest, instance: Instance, body: dict[str, Any],
         body["tags"] = [t.tag for t in instance.tags]
     if req.at_least("2.63"):
         body["trusted_image_certificates"] = None
-    if req.at_least("2.71"):
-        body["server_groups"] = []
     if req.at_least("2.73"):
         body["locked_reason"] = instance.locked_reason
     if req.at_least("2.96"):

@@ -10,17 +10,19 @@ from urllib.parse import urlencode
 from novalet.api.compute import server_filters, server_view
 from novalet.api.compute.schemas import servers as schemas
 from novalet.api.handler import ApiRequest, Reply
-from novalet.api.validation import ValidationError, to_bool, validate
+from novalet.api.validation import ValidationError, accepts, to_bool, validate
 from novalet.compute.api import CreateRequest
 from novalet.policy import enforce
 
 
+@accepts(query=schemas.LIST_QUERY)
 async def index(req: ApiRequest) -> dict[str, Any]:
     enforce(req.ctx, "os_compute_api:servers:index")
     rows = await req.app.compute.list_servers(req.ctx, server_filters.parse(req))
     return _page(req, "servers", [server_view.brief(req, r) for r in rows], rows)
 
 
+@accepts(query=schemas.LIST_QUERY)
 async def detail(req: ApiRequest) -> dict[str, Any]:
     enforce(req.ctx, "os_compute_api:servers:index")
     rows = await req.app.compute.list_servers(req.ctx, server_filters.parse(req))
@@ -46,15 +48,18 @@ def _page(req: ApiRequest, path: str, items: list[dict[str, Any]], rows: list[An
     return body
 
 
+@accepts()
 async def show(req: ApiRequest) -> dict[str, Any]:
     instance = await req.app.compute.get(req.ctx, req.path["server_id"])
     enforce(req.ctx, "os_compute_api:servers:show", instance.project_id)
     faults = await req.app.compute.faults([instance])
     nets = await server_view.networking(req, [instance])
     return {"server": server_view.detail(req, instance, faults.get(instance.uuid),
-                                         nets.get(instance.uuid))}
+                                         nets.get(instance.uuid),
+                                         await server_view.groups_of(req, instance))}
 
 
+@accepts(body=schemas.CREATE)
 async def create(req: ApiRequest) -> Reply:
     enforce(req.ctx, "os_compute_api:servers:create", req.ctx.project_id)
     body = await req.json_object()
@@ -108,6 +113,7 @@ def _create_request(req: ApiRequest, body: dict[str, Any]) -> CreateRequest:
         access_ip_v4=server.get("accessIPv4"), access_ip_v6=server.get("accessIPv6"),
         scheduler_hints=hints, host=server.get("host"),
         hypervisor_hostname=server.get("hypervisor_hostname"),
+        personality=server.get("personality") or [],
         return_reservation_id=to_bool(server.get("return_reservation_id", False)))
 
 
@@ -139,6 +145,7 @@ def generate_password(length: int = 12) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
+@accepts(body=schemas.UPDATE)
 async def update(req: ApiRequest) -> dict[str, Any]:
     instance = await req.app.compute.get(req.ctx, req.path["server_id"])
     enforce(req.ctx, "os_compute_api:servers:update", instance.project_id)
@@ -152,12 +159,14 @@ async def update(req: ApiRequest) -> dict[str, Any]:
     instance = await req.app.compute.update(req.ctx, instance.uuid, values)
     faults = await req.app.compute.faults([instance])
     nets = await server_view.networking(req, [instance])
-    view = server_view.detail(req, instance, faults.get(instance.uuid), nets.get(instance.uuid))
+    view = server_view.detail(req, instance, faults.get(instance.uuid), nets.get(instance.uuid),
+                              await server_view.groups_of(req, instance))
     if not req.at_least("2.75"):
         view.pop("OS-EXT-STS:task_state", None)
     return {"server": view}
 
 
+@accepts()
 async def delete(req: ApiRequest) -> Reply:
     instance = await req.app.compute.get(req.ctx, req.path["server_id"])
     enforce(req.ctx, "os_compute_api:servers:delete", instance.project_id)
