@@ -14,27 +14,22 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from novalet import exceptions
+from novalet.compute.quotas import KeypairLimitExceeded, QuotaEngine
 from novalet.db import keypairs as db_keypairs
 from novalet.db.engine import Database
 from novalet.db.keypairs import KeyPairExists, KeypairNotFound, MarkerNotFound
 from novalet.db.models import KeyPair
 
-__all__ = ["KEYPAIR_TYPES", "MAX_KEYPAIRS_PER_USER", "InvalidKeypair", "KeyPair",
+__all__ = ["KEYPAIR_TYPES", "InvalidKeypair", "KeyPair",
            "KeyPairExists", "KeypairLimitExceeded", "KeypairNotFound", "KeypairService",
            "MarkerNotFound", "ssh_fingerprint", "x509_fingerprint"]
 
 KEYPAIR_TYPES = ("ssh", "x509")
-# Nova's default key_pairs quota; per-user quotas replace it when quotas land.
-MAX_KEYPAIRS_PER_USER = 100
 _RSA_BITS = 2048
 
 
 class InvalidKeypair(exceptions.Invalid):
     msg_fmt = "Keypair data is invalid: %(reason)s"
-
-
-class KeypairLimitExceeded(exceptions.QuotaExceeded):
-    msg_fmt = "Quota exceeded, too many key pairs."
 
 
 def _colon_hex(digest: bytes) -> str:
@@ -95,33 +90,37 @@ def generate_x509_cert(user_id: str) -> tuple[str, str]:
 
 
 class KeypairService:
-    """Per-user key pairs. Returned KeyPairs are detached database rows."""
+    """Per-user key pairs, within the user's key_pairs quota. Returned KeyPairs are
+    detached database rows."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, quotas: QuotaEngine | None = None) -> None:
         self.db = db
+        self.quotas = quotas or QuotaEngine(db)
 
     async def import_key(self, user_id: str, name: str, public_key: str,
-                         key_type: str = "ssh") -> KeyPair:
-        """Store a public key (OpenSSH line, or PEM certificate for x509)."""
-        await self._check_quota(user_id)
-        return await self._store(user_id, name, public_key, key_type)
+                         key_type: str = "ssh", project_id: str = "") -> KeyPair:
+        """Store a public key (OpenSSH line, or PEM certificate for x509).
+        KeypairLimitExceeded (403) when the user has key_pairs key pairs already
+        (project_id: whose quota limits apply)."""
+        return await self._store(user_id, name, public_key, key_type, project_id)
 
-    async def generate(self, user_id: str, name: str, key_type: str = "ssh"
-                       ) -> tuple[KeyPair, str]:
+    async def generate(self, user_id: str, name: str, key_type: str = "ssh",
+                       project_id: str = "") -> tuple[KeyPair, str]:
         """Make a new key pair and store its public half; (keypair, private key).
         The private key is never stored: this is the only time anyone sees it."""
-        await self._check_quota(user_id)
+        await self._precheck_quota(user_id, project_id)
         private, public = (generate_x509_cert(user_id) if key_type == "x509"
                            else generate_ssh_key())
-        return await self._store(user_id, name, public, key_type), private
+        return await self._store(user_id, name, public, key_type, project_id), private
 
-    async def _store(self, user_id: str, name: str, public_key: str, key_type: str
-                     ) -> KeyPair:
+    async def _store(self, user_id: str, name: str, public_key: str, key_type: str,
+                     project_id: str) -> KeyPair:
         fingerprint = (x509_fingerprint(public_key) if key_type == "x509"
                        else ssh_fingerprint(public_key))
         return await db_keypairs.create(self.db, {
             "user_id": user_id, "name": name, "type": key_type,
-            "public_key": public_key, "fingerprint": fingerprint})
+            "public_key": public_key, "fingerprint": fingerprint},
+            admit=self.quotas.admit_keypair(), project_id=project_id)
 
     async def get(self, user_id: str, name: str) -> KeyPair:
         """The user's key pair, or KeypairNotFound (404)."""
@@ -135,6 +134,10 @@ class KeypairService:
     async def delete(self, user_id: str, name: str) -> None:
         await db_keypairs.destroy(self.db, user_id, name)
 
-    async def _check_quota(self, user_id: str) -> None:
-        if await db_keypairs.count_for_user(self.db, user_id) >= MAX_KEYPAIRS_PER_USER:
+    async def _precheck_quota(self, user_id: str, project_id: str) -> None:
+        """Refuse before generating a key nobody could store (the insert checks again
+        under the quota lock)."""
+        limit = (await self.quotas.limits(project_id, user_id))["key_pairs"]
+        used = (await self.quotas.usage(project_id, user_id)).get("key_pairs", 0)
+        if limit != -1 and used >= limit:
             raise KeypairLimitExceeded()

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from novalet import exceptions
+from novalet.db import quotas as db_quotas
 from novalet.db.engine import Database
 from novalet.db.models import KeyPair
+from novalet.db.quotas import QuotaRecords
 
 
 class KeypairNotFound(exceptions.NotFound):
@@ -25,10 +27,16 @@ class MarkerNotFound(exceptions.Invalid):
     msg_fmt = "Marker %(marker)s could not be found."
 
 
-async def create(db: Database, values: Mapping[str, Any]) -> KeyPair:
-    """Insert a key pair; KeyPairExists when the user already has one of that name."""
+async def create(db: Database, values: Mapping[str, Any],
+                 admit: Callable[[QuotaRecords], None] | None = None,
+                 project_id: str = "") -> KeyPair:
+    """Insert a key pair; KeyPairExists when the user already has one of that name.
+    With `admit`, the key_pairs quota is checked in the same transaction under
+    project_id's quota lock (admit raises when the user has no room)."""
     try:
         async with db.transaction() as s:
+            if admit is not None:
+                admit(await db_quotas.locked_records(s, project_id, values["user_id"]))
             keypair = KeyPair(**values)
             s.add(keypair)
             await s.flush()

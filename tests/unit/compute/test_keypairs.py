@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from novalet import config
 from novalet.compute import keypairs
 from novalet.compute.keypairs import (
     InvalidKeypair,
@@ -22,6 +23,7 @@ from novalet.compute.keypairs import (
     KeypairService,
     MarkerNotFound,
 )
+from novalet.compute.quotas import QuotaEngine
 from novalet.db import migrate
 from novalet.db.engine import Database
 
@@ -141,9 +143,10 @@ async def test_delete(service: KeypairService) -> None:
         await service.delete("u1", "k")
 
 
-async def test_quota_of_key_pairs_per_user(service: KeypairService,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(keypairs, "MAX_KEYPAIRS_PER_USER", 2)
+async def test_quota_of_key_pairs_per_user(service: KeypairService) -> None:
+    conf = config.Config()
+    conf.set("quota", "key_pairs", 2)
+    service = KeypairService(service.db, QuotaEngine(service.db, conf))
     line = _openssh(ed25519.Ed25519PrivateKey.generate())
     await service.import_key("u1", "a", line)
     await service.import_key("u1", "b", line)

@@ -6,18 +6,8 @@ from typing import Any
 
 from novalet.api.compute.schemas import limits as schemas
 from novalet.api.handler import ApiRequest
-from novalet.api.validation import validate
-from novalet.compute.keypairs import MAX_KEYPAIRS_PER_USER
-from novalet.db import instances
+from novalet.api.validation import accepts, validate
 from novalet.policy import enforce
-
-# Nova's default quotas. Per-project quotas replace these when quotas land.
-DEFAULT_QUOTAS: dict[str, int] = {
-    "instances": 10, "cores": 20, "ram": 51200, "metadata_items": 128,
-    "key_pairs": MAX_KEYPAIRS_PER_USER, "server_groups": 10, "server_group_members": 10,
-    "injected_files": 5, "injected_file_content_bytes": 10240,
-    "floating_ips": 10, "security_groups": 10, "security_group_rules": 20,
-}
 
 # (response name, quota name, first version without it or None)
 _ABSOLUTE: list[tuple[str, str, str | None]] = [
@@ -46,6 +36,7 @@ _USED: list[tuple[str, str, str | None]] = [
 ]
 
 
+@accepts(query=schemas.index_query)
 async def index(req: ApiRequest) -> dict[str, Any]:
     params = dict(req.query)
     validate(params, schemas.index_query(req.at_least))
@@ -54,17 +45,19 @@ async def index(req: ApiRequest) -> dict[str, Any]:
     if "tenant_id" in params:
         enforce(req.ctx, "os_compute_api:limits:other_project")
         project_id = params["tenant_id"]
-    usage = {"server_groups": 0, "floating_ips": 0, "security_groups": 0,
-             **await instances.count_for_project(req.app.db, project_id)}
-    return {"limits": {"rate": [], "absolute": absolute_limits(req, usage)}}
+    detail = await req.app.quotas.detail(project_id)
+    limits = {r: d["limit"] for r, d in detail.items()}
+    usage = {r: d["in_use"] for r, d in detail.items()}
+    return {"limits": {"rate": [], "absolute": absolute_limits(req, limits, usage)}}
 
 
-def absolute_limits(req: ApiRequest, usage: dict[str, int]) -> dict[str, int]:
+def absolute_limits(req: ApiRequest, limits: dict[str, int], usage: dict[str, int]
+                    ) -> dict[str, int]:
     """The limits and usage a microversion shows (2.36 drops network ones, 2.39
     maxImageMeta, 2.57 personality)."""
     def shown(gone_in: str | None) -> bool:
         return gone_in is None or not req.at_least(gone_in)
 
-    result = {name: DEFAULT_QUOTAS[quota] for name, quota, gone in _ABSOLUTE if shown(gone)}
-    result.update({name: usage[key] for name, key, gone in _USED if shown(gone)})
+    result = {name: limits[quota] for name, quota, gone in _ABSOLUTE if shown(gone)}
+    result.update({name: usage.get(key, 0) for name, key, gone in _USED if shown(gone)})
     return result

@@ -1,0 +1,177 @@
+"""Database access for quota limits (per project, per user, per class) and usage.
+
+Usage is counted from the rows themselves (instances, key pairs), never kept as a
+counter. A create that must stay within a quota locks its project's row in
+`quota_locks` first (`lock_project`), then counts and inserts in the same
+transaction, so concurrent creates of one project take turns and each counts
+what the ones before it committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from novalet.db.engine import Database, rows_matched
+from novalet.db.models import (Instance, KeyPair, ProjectQuota, ProjectUserQuota, QuotaClass,
+                               QuotaLock)
+
+DEFAULT_CLASS = "default"
+
+
+@dataclass
+class QuotaRecords:
+    """What the database holds for one project (and user): stored limits by resource
+    and what is in use. Resources without a stored limit are absent."""
+
+    class_limits: dict[str, int] = field(default_factory=dict)
+    project_limits: dict[str, int] = field(default_factory=dict)
+    user_limits: dict[str, int] = field(default_factory=dict)
+    project_usage: dict[str, int] = field(default_factory=dict)
+    user_usage: dict[str, int] = field(default_factory=dict)
+
+
+# --- the per-project lock ---------------------------------------------------
+
+async def lock_project(s: AsyncSession, project_id: str) -> None:
+    """Take the project's quota lock for the rest of the transaction s.
+
+    An UPDATE of the project's lock row: PostgreSQL and MariaDB hold its row lock
+    until commit, so a second transaction waits here until the first committed
+    (and, at READ COMMITTED, then counts the first one's rows). On SQLite the
+    UPDATE opens the write transaction before anything is read, and one process
+    serialises its transactions anyway. The row is made on first use; a racing
+    maker's row is kept (insert-or-ignore) and then locked the same way."""
+    bump = (update(QuotaLock).where(QuotaLock.project_id == project_id)
+            .values(generation=QuotaLock.generation + 1)
+            .execution_options(synchronize_session=False))
+    if rows_matched(await s.execute(bump)):
+        return
+    await s.execute(_insert_ignore(s, {"project_id": project_id, "generation": 0}))
+    await s.execute(bump)
+
+
+def _insert_ignore(s: AsyncSession, values: dict[str, Any]) -> Any:
+    dialect = s.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(QuotaLock).values(**values).on_conflict_do_nothing()
+    if dialect in ("mysql", "mariadb"):
+        return mysql.insert(QuotaLock).values(**values).prefix_with("IGNORE")
+    return sqlite.insert(QuotaLock).values(**values).on_conflict_do_nothing()
+
+
+# --- reading limits and usage -------------------------------------------------
+
+async def records(db: Database, project_id: str, user_id: str | None = None) -> QuotaRecords:
+    """Stored limits and usage of a project (and user), without locking."""
+    async with db.transaction() as s:
+        return await read_records(s, project_id, user_id)
+
+
+async def locked_records(s: AsyncSession, project_id: str,
+                         user_id: str | None) -> QuotaRecords:
+    """lock_project, then read_records: for a check whose insert follows in s."""
+    await lock_project(s, project_id)
+    return await read_records(s, project_id, user_id)
+
+
+async def read_records(s: AsyncSession, project_id: str,
+                       user_id: str | None) -> QuotaRecords:
+    result = QuotaRecords(class_limits=await _class_limits(s, DEFAULT_CLASS))
+    rows = await s.execute(select(ProjectQuota.resource, ProjectQuota.hard_limit).where(
+        ProjectQuota.project_id == project_id))
+    result.project_limits = {r: limit for r, limit in rows.all()}
+    if user_id is not None:
+        rows = await s.execute(select(ProjectUserQuota.resource, ProjectUserQuota.hard_limit)
+                               .where(ProjectUserQuota.project_id == project_id,
+                                      ProjectUserQuota.user_id == user_id))
+        result.user_limits = {r: limit for r, limit in rows.all()}
+    result.project_usage, result.user_usage = await _usage(s, project_id, user_id)
+    return result
+
+
+async def _class_limits(s: AsyncSession, class_name: str) -> dict[str, int]:
+    rows = await s.execute(select(QuotaClass.resource, QuotaClass.hard_limit).where(
+        QuotaClass.class_name == class_name))
+    return {r: limit for r, limit in rows.all()}
+
+
+async def _usage(s: AsyncSession, project_id: str, user_id: str | None
+                 ) -> tuple[dict[str, int], dict[str, int]]:
+    """(project usage, user usage): instances, cores and ram of live instances for
+    both; key_pairs for the user (key pairs belong to users, not projects)."""
+    rows = (await s.execute(select(Instance.user_id, Instance.flavor).where(
+        Instance.project_id == project_id, Instance.deleted.is_(False)))).all()
+
+    def totals(flavors: list[dict[str, Any]]) -> dict[str, int]:
+        return {"instances": len(flavors), "cores": sum(int(f["vcpus"]) for f in flavors),
+                "ram": sum(int(f["memory_mb"]) for f in flavors)}
+
+    project = totals([f for _, f in rows])
+    user = totals([f for u, f in rows if u == user_id]) if user_id is not None else {}
+    if user_id is not None:
+        user["key_pairs"] = (await s.execute(select(func.count(KeyPair.id)).where(
+            KeyPair.user_id == user_id))).scalar_one()
+    return project, user
+
+
+async def class_limits(db: Database, class_name: str) -> dict[str, int]:
+    async with db.transaction() as s:
+        return await _class_limits(s, class_name)
+
+
+# --- writing limits -----------------------------------------------------------
+
+async def set_project_limits(db: Database, project_id: str, values: Mapping[str, int]) -> None:
+    async with db.transaction() as s:
+        await lock_project(s, project_id)
+        await _upsert(s, ProjectQuota, {"project_id": project_id}, values)
+
+
+async def set_user_limits(db: Database, project_id: str, user_id: str,
+                          values: Mapping[str, int]) -> None:
+    async with db.transaction() as s:
+        await lock_project(s, project_id)
+        await _upsert(s, ProjectUserQuota, {"project_id": project_id, "user_id": user_id},
+                      values)
+
+
+async def set_class_limits(db: Database, class_name: str, values: Mapping[str, int]) -> None:
+    async with db.transaction() as s:
+        await _upsert(s, QuotaClass, {"class_name": class_name}, values)
+
+
+async def _upsert(s: AsyncSession, model: Any, keys: dict[str, str],
+                  values: Mapping[str, int]) -> None:
+    """Set hard_limit per resource on the rows named by keys (under a lock, or for
+    quota classes last writer wins: a lost insert race is retried as an update)."""
+    where = [getattr(model, k) == v for k, v in keys.items()]
+    existing = {row.resource: row for row in (await s.execute(
+        select(model).where(*where))).scalars()}
+    for resource, limit in values.items():
+        if resource in existing:
+            existing[resource].hard_limit = limit
+        else:
+            s.add(model(**keys, resource=resource, hard_limit=limit))
+    await s.flush()
+
+
+async def delete_project_limits(db: Database, project_id: str) -> None:
+    """Forget a project's own limits and those of its users."""
+    async with db.transaction() as s:
+        await lock_project(s, project_id)
+        await s.execute(delete(ProjectQuota).where(ProjectQuota.project_id == project_id))
+        await s.execute(delete(ProjectUserQuota).where(
+            ProjectUserQuota.project_id == project_id))
+
+
+async def delete_user_limits(db: Database, project_id: str, user_id: str) -> None:
+    async with db.transaction() as s:
+        await lock_project(s, project_id)
+        await s.execute(delete(ProjectUserQuota).where(
+            ProjectUserQuota.project_id == project_id, ProjectUserQuota.user_id == user_id))
