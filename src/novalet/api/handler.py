@@ -125,6 +125,8 @@ def endpoint(front: Front, handler: Handler, *, auth: bool = True
                                 "X-OpenStack-Nova-API-Version": str(version),
                                 "Vary": "OpenStack-API-Version, X-OpenStack-Nova-API-Version"})
             ctx, token = _authenticate(raw, request_id, auth)
+            if token is not None:  # a revoked token is 401 (identity/revocations.py)
+                await raw.app.state.cloud.identity.check_revocation(token)
             result = await handler(ApiRequest(raw, ctx, token, version))
         except exceptions.NovaletError as exc:
             if exc.code >= 500:

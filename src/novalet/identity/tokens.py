@@ -1,7 +1,8 @@
 """Tokens: Fernet-sealed JSON, so validating one reads no database.
 
-The payload names the user, the project scope, the roles at issue time, the
-expiry and an audit id. Keys live in the state dir; the first key seals, every
+The payload names the user, the project (or system) scope, the roles at issue
+time, the expiry and an audit id. Revocation (identity/revocations.py) is checked
+on top of this, by the identity service. Keys live in the state dir; the first key seals, every
 key opens (so keys can be rotated).
 """
 
@@ -44,6 +45,10 @@ class TokenData:
     audit_id: str = field(default_factory=lambda: base64.urlsafe_b64encode(
         secrets.token_bytes(16)).decode().rstrip("="))
     app_cred_id: str | None = None
+    # "all" for a system-scoped token (then project_id is None).
+    system: str | None = None
+    user_domain_name: str = "Default"
+    project_domain_name: str | None = None
 
     @property
     def role_names(self) -> list[str]:

@@ -21,12 +21,20 @@ _IDENTITY: dict[str, Any] = {"type": "object", "required": ["methods"], "propert
     "password": {"type": "object", "required": ["user"], "properties": {
         "user": _PASSWORD_USER}},
     "token": {"type": "object", "required": ["id"], "properties": {
-        "id": {"type": "string"}}}}}
+        "id": {"type": "string"}}},
+    "application_credential": {"type": "object", "required": ["secret"], "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"},
+        "secret": {"type": "string"},
+        "user": {"type": "object", "properties": {
+            "id": {"type": "string"}, "name": {"type": "string"}, "domain": _DOMAIN}}}}}}
 ISSUE: dict[str, Any] = {"type": "object", "required": ["auth"], "properties": {
     "auth": {"type": "object", "required": ["identity"], "properties": {
         "identity": _IDENTITY,
         "scope": {"anyOf": [{"const": "unscoped"},
-                            {"type": "object", "properties": {"project": _PROJECT}}]}}}}}
+                            {"type": "object", "properties": {
+                                "project": _PROJECT,
+                                "system": {"type": "object", "properties": {
+                                    "all": {"type": "boolean"}}}}}]}}}}}
 
 
 class CatalogNeedsScope(exceptions.Forbidden):
@@ -49,7 +57,7 @@ async def check(req: ApiRequest) -> Reply:
     subject_id = req.raw.headers.get("x-subject-token")
     if not subject_id:
         raise ValidationError(reason="The X-Subject-Token header is required.")
-    data = req.app.identity.validate_subject_token(subject_id)
+    data = await req.app.identity.validate_subject_token(subject_id)
     if data.user_id != caller.user_id:
         access.require_admin(req)
     headers = {"X-Subject-Token": subject_id}
@@ -60,9 +68,29 @@ async def check(req: ApiRequest) -> Reply:
     return Reply(views.token(data, catalog), 200, headers)
 
 
+async def revoke(req: ApiRequest) -> Reply:
+    """DELETE /v3/auth/tokens: revoke X-Subject-Token (and tokens rescoped from it);
+    one's own, or any as an admin. 204; checking it afterwards is 404."""
+    caller = access.require_token(req)
+    subject_id = _subject(req)
+    data = await req.app.identity.validate_subject_token(subject_id)
+    if data.user_id != caller.user_id:
+        access.require_admin(req)
+    await req.app.identity.revoke_token(subject_id)
+    return Reply(None, 204)
+
+
+def _subject(req: ApiRequest) -> str:
+    subject_id = req.raw.headers.get("x-subject-token")
+    if not subject_id:
+        raise ValidationError(reason="The X-Subject-Token header is required.")
+    return subject_id
+
+
 async def catalog(req: ApiRequest) -> dict[str, Any]:
-    """GET /v3/auth/catalog: the catalog a project-scoped token would carry."""
-    if access.require_token(req).project_id is None:
+    """GET /v3/auth/catalog: the catalog a project- or system-scoped token carries."""
+    token = access.require_token(req)
+    if token.project_id is None and token.system is None:
         raise CatalogNeedsScope()
     return views.collection(req, "catalog",
                             req.app.identity.catalog(req.app.conf.public_url))

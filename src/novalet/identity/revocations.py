@@ -1,0 +1,91 @@
+"""Token revocation: events in the database, matched against tokens as they are validated.
+
+Tokens are self-contained, so revoking one means remembering which tokens no
+longer count: an event names any of a user, a project, an audit id (a token and
+those made from it) or an application credential, and revokes every matching
+token issued up to its time. Every request validates a token, so each process
+keeps the events in memory and rereads them when its copy is older than
+`refresh` seconds: a revocation made by another process takes effect here within
+that bound; one made by this process at once. Events older than the token
+lifetime match no live token and are pruned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from novalet.common import timeutils
+from novalet.db import identity as records
+from novalet.db.engine import Database
+from novalet.identity.tokens import TokenData, TokenNotValid
+
+
+@dataclass(frozen=True)
+class Event:
+    issued_before: dt.datetime
+    user_id: str | None = None
+    project_id: str | None = None
+    audit_id: str | None = None
+    app_cred_id: str | None = None
+
+    def matches(self, token: TokenData, issued_at: dt.datetime) -> bool:
+        # A token issued in the event's own millisecond counts as revoked: token
+        # times have millisecond precision, and erring this way only costs a re-login.
+        return (issued_at <= self.issued_before
+                and self.user_id in (None, token.user_id)
+                and self.project_id in (None, token.project_id)
+                and self.audit_id in (None, token.audit_id)
+                and self.app_cred_id in (None, token.app_cred_id))
+
+
+class TokenRevoked(TokenNotValid):
+    msg_fmt = "The request you have made requires authentication."
+
+
+class Revocations:
+    def __init__(self, db: Database, token_ttl: int, refresh: float) -> None:
+        self.db = db
+        self.ttl = dt.timedelta(seconds=token_ttl)
+        self.refresh = refresh
+        self._events: list[Event] = []
+        self._loaded_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def revoke(self, **fields: str | None) -> None:
+        """Revoke every token issued until now that matches all of `fields`
+        (user_id, project_id, audit_id, app_cred_id)."""
+        await self.revoke_many([fields])
+
+    async def revoke_many(self, matches: Sequence[Mapping[str, str | None]]) -> None:
+        now = timeutils.utcnow()
+        events = [Event(issued_before=now, **m) for m in matches]
+        if not events:
+            return
+        await records.add_revocations(
+            self.db, [{"issued_before": e.issued_before, "user_id": e.user_id,
+                       "project_id": e.project_id, "audit_id": e.audit_id,
+                       "app_cred_id": e.app_cred_id, "revoked_at": now} for e in events],
+            prune_before=now - self.ttl)
+        self._events.extend(events)
+
+    async def check(self, token: TokenData) -> None:
+        """TokenRevoked (401) when an event revokes the token."""
+        if time.monotonic() - self._loaded_at > self.refresh:
+            await self._reload()
+        issued_at = timeutils.parse_isotime(token.issued_at)
+        if any(e.matches(token, issued_at) for e in self._events):
+            raise TokenRevoked()
+
+    async def _reload(self) -> None:
+        async with self._lock:
+            if time.monotonic() - self._loaded_at <= self.refresh:
+                return  # another request reloaded while this one waited
+            started = time.monotonic()
+            rows = await records.list_revocations(self.db, timeutils.utcnow() - self.ttl)
+            self._events = [Event(r.issued_before, r.user_id, r.project_id, r.audit_id,
+                                  r.app_cred_id) for r in rows]
+            self._loaded_at = started
