@@ -89,13 +89,14 @@ async def test_private_images(api: Api, other: str) -> None:
     assert resp.status_code == 204, resp.text
     images = (await api.request("GET", "/image/v2/images", user="other")).json()["images"]
     assert image_id not in [i["id"] for i in images]
-    for method, path, kwargs in (
+    calls: tuple[tuple[str, str, dict[str, Any]], ...] = (
             ("GET", f"/image/v2/images/{image_id}", {}),
             ("GET", f"/image/v2/images/{image_id}/file", {}),
             ("PATCH", f"/image/v2/images/{image_id}", {
                 "json": [{"op": "replace", "path": "/name", "value": "mine"}],
                 "headers": {"Content-Type": "application/openstack-images-v2.1-json-patch"}}),
-            ("DELETE", f"/image/v2/images/{image_id}", {})):
+            ("DELETE", f"/image/v2/images/{image_id}", {}))
+    for method, path, kwargs in calls:
         resp = await api.request(method, path, user="other", **kwargs)
         assert resp.status_code == 404, (method, path, resp.text)
     resp = await api.request("POST", S, user="other", json={"server": {
