@@ -64,14 +64,16 @@ async def test_names_by_microversion(api: Api) -> None:
 
 async def test_bad_bodies(api: Api) -> None:
     sid = (await boot(api))["id"]
-    for body in ({}, {"events": []}, {"events": [{"name": "network-changed"}]},
-                 {"events": [{"name": "bogus", "server_uuid": sid}]},
-                 {"events": [{"name": "network-changed", "server_uuid": "not-a-uuid"}]},
-                 {"events": [{"name": "network-changed", "server_uuid": sid,
-                              "status": "odd"}]},
-                 {"events": [{"name": "network-changed", "server_uuid": sid, "x": 1}]},
-                 {"events": [{"name": "network-changed", "server_uuid": sid,
-                              "tag": "t" * 256}]}):
+    bodies: list[dict[str, Any]] = [
+        {}, {"events": []}, {"events": [{"name": "network-changed"}]},
+        {"events": [{"name": "bogus", "server_uuid": sid}]},
+        {"events": [{"name": "network-changed", "server_uuid": "not-a-uuid"}]},
+        {"events": [{"name": "network-changed", "server_uuid": sid,
+                     "status": "odd"}]},
+        {"events": [{"name": "network-changed", "server_uuid": sid, "x": 1}]},
+        {"events": [{"name": "network-changed", "server_uuid": sid,
+                     "tag": "t" * 256}]}]
+    for body in bodies:
         resp = await api.request("POST", E, user="admin", json=body)
         assert resp.status_code == 400, (body, resp.text)
     assert (await _post(api, [{"name": "network-changed", "server_uuid": sid}],

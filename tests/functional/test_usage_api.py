@@ -19,7 +19,8 @@ END = "2999-01-01T00:00:00"
 
 
 def _hours(launched: str, terminated: str | None, end: dt.datetime) -> float:
-    return hours_for(parse_isotime(launched), terminated and parse_isotime(terminated),
+    return hours_for(parse_isotime(launched),
+                     parse_isotime(terminated) if terminated else None,
                      parse_isotime(START), end)
 
 
