@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import jsonschema
 from jsonschema import Draft202012Validator
 
 from novalet import exceptions
+
+if TYPE_CHECKING:
+    from novalet.api.handler import ApiRequest
 
 
 class ValidationError(exceptions.Invalid):
@@ -17,8 +23,9 @@ class ValidationError(exceptions.Invalid):
 _cache: dict[int, Draft202012Validator] = {}
 
 
-def validate(body: Any, schema: dict[str, Any]) -> None:
-    """Raise a 400 naming the first offending field and value."""
+def validate(body: Any, schema: dict[str, Any], what: str = "field/attribute") -> None:
+    """Raise a 400 naming the first offending field and value (`what` is
+    "query parameters" for a query string, as Nova words it)."""
     validator = _cache.get(id(schema))
     if validator is None:
         validator = _cache[id(schema)] = Draft202012Validator(
@@ -26,12 +33,17 @@ def validate(body: Any, schema: dict[str, Any]) -> None:
     error = jsonschema.exceptions.best_match(validator.iter_errors(body))
     if error is None:
         return
-    field = "/".join(str(p) for p in error.absolute_path)
+    where = "/".join(str(p) for p in error.absolute_path)
     if error.validator == "additionalProperties":
+        if what != "field/attribute" and isinstance(error.instance, dict):
+            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            if extra:
+                raise ValidationError(reason=f"Invalid input for {what} {extra[0]}. "
+                                      f"{error.message}")
         raise ValidationError(reason=error.message)
-    if error.validator == "required" or not field:
+    if error.validator == "required" or not where:
         raise ValidationError(reason=f"Invalid input: {error.message}")
-    raise ValidationError(reason=f"Invalid input for field/attribute {field}. "
+    raise ValidationError(reason=f"Invalid input for {what} {where}. "
                           f"Value: {_short(error.instance)}. {error.message}")
 
 
@@ -71,3 +83,91 @@ def query_int(raw: str | None, name: str, minimum: int = 0) -> int | None:
         raise ValidationError(reason=f"Invalid input for query parameters {name}. "
                               f"Value: {raw}. {value} is less than the minimum of {minimum}")
     return value
+
+
+# --- Declared schemas: what each handler accepts, read by the validator and the
+# OpenAPI generator (api/compute/openapi.py). ---
+
+AtLeast = Callable[[str], bool]
+# One schema; a table of (first microversion, schema), oldest first; or a function
+# of the request's `at_least` choosing one.
+Spec = (dict[str, Any] | Sequence[tuple[str, dict[str, Any]]]
+        | Callable[[AtLeast], dict[str, Any]])
+H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
+_ATTRIBUTE = "__novalet_schemas__"
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A handler's inputs: its body (or, for an action resource, one body per action
+    key) and its query string. No body and no query means the handler takes neither
+    (query parameters are then ignored, as Nova ignores them)."""
+
+    body: Spec | None = None
+    query: Spec | None = None
+    actions: Mapping[str, Spec] = field(default_factory=dict)
+    body_optional: bool = False
+
+
+def resolve(spec: Spec | None, at_least: AtLeast) -> dict[str, Any] | None:
+    """The schema of `spec` that applies at a microversion."""
+    if spec is None or isinstance(spec, dict):
+        return spec
+    if callable(spec):
+        return spec(at_least)
+    chosen = spec[0][1]
+    for first, schema in spec:
+        if at_least(first):
+            chosen = schema
+    return chosen
+
+
+def accepts(*, body: Spec | None = None, query: Spec | None = None,
+            actions: Mapping[str, Spec] | None = None,
+            body_optional: bool = False) -> Callable[[H], H]:
+    """Declare what a handler accepts. A declared query schema is enforced here,
+    before the handler runs (so before policy, as in Nova); bodies are validated by
+    the handler, which reads them."""
+    declared = Declared(body, query, dict(actions or {}), body_optional)
+
+    def wrap(handler: H) -> H:
+        if query is None:
+            setattr(handler, _ATTRIBUTE, declared)
+            return handler
+
+        @functools.wraps(handler)
+        async def checked(req: ApiRequest, *args: Any) -> Any:
+            validate_query(req, query)
+            return await handler(req, *args)
+
+        setattr(checked, _ATTRIBUTE, declared)
+        return checked  # type: ignore[return-value]
+
+    return wrap
+
+
+def declared(handler: Callable[..., Any]) -> Declared | None:
+    """What `handler` declared with @accepts, or None if it declared nothing."""
+    found = getattr(handler, _ATTRIBUTE, None)
+    return found if isinstance(found, Declared) else None
+
+
+def validate_query(req: ApiRequest, spec: Spec) -> None:
+    """Check the query string (each parameter's last value, a string) at the
+    request's microversion."""
+    schema = resolve(spec, req.at_least)
+    if schema is not None:
+        validate(dict(req.query), schema, "query parameters")
+
+
+def query_schema(properties: Mapping[str, dict[str, Any]], strict: bool = False
+                 ) -> dict[str, Any]:
+    """A query-string schema: each value is a string; unknown names are ignored
+    unless `strict` (Nova's 2.75 rule for many lists)."""
+    return {"type": "object", "properties": dict(properties),
+            "additionalProperties": not strict}
+
+
+# Query values arrive as text.
+QUERY_INT = {"type": "string", "pattern": r"^[0-9]+$"}
+QUERY_STRING = {"type": "string"}

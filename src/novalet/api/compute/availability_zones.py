@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from novalet.api.handler import ApiRequest
+from novalet.api.validation import accepts
 from novalet.common.timeutils import isotime_micro
 from novalet.compute.services import API_BINARIES, COMPUTE_BINARY, INTERNAL_ZONE
 from novalet.db import placement, services
@@ -31,6 +32,7 @@ def _zone_states(host_zone: dict[str, str], records: list[Service]) -> dict[str,
     return states
 
 
+@accepts()
 async def index(req: ApiRequest) -> dict[str, Any]:
     enforce(req.ctx, "os_compute_api:os-availability-zone:list")
     host_zone, records = await _zones(req)
@@ -41,6 +43,7 @@ async def index(req: ApiRequest) -> dict[str, Any]:
         for zone in ordered]}
 
 
+@accepts()
 async def detail(req: ApiRequest) -> dict[str, Any]:
     """Zones with their hosts and enabled services; 'internal' holds non-compute ones."""
     enforce(req.ctx, "os_compute_api:os-availability-zone:detail")

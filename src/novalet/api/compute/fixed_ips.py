@@ -7,10 +7,11 @@ from typing import Any
 from novalet.api.compute.proxy import require_proxy_version
 from novalet.api.compute.schemas import fixed_ips as schemas
 from novalet.api.handler import ApiRequest, Reply
-from novalet.api.validation import ValidationError, validate
+from novalet.api.validation import ValidationError, accepts, validate
 from novalet.policy import enforce
 
 
+@accepts()
 async def show(req: ApiRequest) -> dict[str, Any]:
     """The address's network, and the instance holding it (2.4: whether reserved)."""
     require_proxy_version(req)
@@ -23,6 +24,7 @@ async def show(req: ApiRequest) -> dict[str, Any]:
     return {"fixed_ip": body}
 
 
+@accepts(actions=schemas.ACTIONS)
 async def action(req: ApiRequest) -> Reply:
     """{"reserve": null} keeps the address from being handed out; {"unreserve": null}."""
     require_proxy_version(req)

@@ -8,7 +8,7 @@ from typing import Any
 from novalet import exceptions
 from novalet.api.compute.schemas import flavor_access as schemas
 from novalet.api.handler import ApiRequest, MalformedBody
-from novalet.api.validation import ValidationError, validate
+from novalet.api.validation import ValidationError, accepts, validate
 from novalet.compute.flavors import Flavor, projects_of
 from novalet.policy import enforce
 
@@ -22,6 +22,12 @@ def access_list(flavor: Flavor) -> dict[str, Any]:
                               for project in projects_of(flavor)]}
 
 
+ACTIONS = {name: schema["properties"][name] for name, schema in (
+    ("addTenantAccess", schemas.ADD_TENANT_ACCESS),
+    ("removeTenantAccess", schemas.REMOVE_TENANT_ACCESS))}
+
+
+@accepts()
 async def index(req: ApiRequest) -> dict[str, Any]:
     """A private flavor's projects; public flavors have no list (404)."""
     enforce(req.ctx, "os_compute_api:os-flavor-access")
@@ -31,6 +37,7 @@ async def index(req: ApiRequest) -> dict[str, Any]:
     return access_list(flavor)
 
 
+@accepts(actions=ACTIONS)
 async def action(req: ApiRequest) -> dict[str, Any]:
     """POST /flavors/{id}/action: a body with exactly one action key."""
     body = await req.json_object()

@@ -6,7 +6,7 @@ from typing import Any
 
 from novalet.api.compute.schemas import flavor_extra_specs as schemas
 from novalet.api.handler import ApiRequest
-from novalet.api.validation import ValidationError, validate
+from novalet.api.validation import ValidationError, accepts, validate
 from novalet.compute.flavors import FlavorExtraSpecsNotFound, extra_specs_of
 from novalet.policy import enforce
 
@@ -14,12 +14,14 @@ from novalet.policy import enforce
 _READ = "os_compute_api:os-flavor-extra-specs:index"
 
 
+@accepts()
 async def index(req: ApiRequest) -> dict[str, Any]:
     enforce(req.ctx, _READ, req.ctx.project_id)
     flavor = await req.app.flavors.get(req.ctx, req.path["flavor_id"])
     return {"extra_specs": extra_specs_of(flavor)}
 
 
+@accepts()
 async def show(req: ApiRequest) -> dict[str, Any]:
     enforce(req.ctx, _READ, req.ctx.project_id)
     flavorid, key = req.path["flavor_id"], req.path["key"]
@@ -29,6 +31,7 @@ async def show(req: ApiRequest) -> dict[str, Any]:
     return {key: specs[key]}
 
 
+@accepts(body=schemas.CREATE)
 async def create(req: ApiRequest) -> dict[str, Any]:
     """Merge the posted specs into the flavor's; answers with what was posted."""
     body = await req.json_object()
@@ -39,6 +42,7 @@ async def create(req: ApiRequest) -> dict[str, Any]:
     return body
 
 
+@accepts(body=schemas.UPDATE)
 async def update(req: ApiRequest) -> dict[str, Any]:
     body = await req.json_object()
     validate(body, schemas.UPDATE)
@@ -50,6 +54,7 @@ async def update(req: ApiRequest) -> dict[str, Any]:
     return body
 
 
+@accepts()
 async def delete(req: ApiRequest) -> None:
     enforce(req.ctx, "os_compute_api:os-flavor-extra-specs:delete")
     await req.app.flavors.delete_extra_spec(req.ctx, req.path["flavor_id"], req.path["key"])

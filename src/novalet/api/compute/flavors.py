@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from novalet import exceptions
 from novalet.api.compute.schemas import flavors as schemas
 from novalet.api.handler import ApiRequest, Reply
-from novalet.api.validation import ValidationError, query_int, to_bool, validate
+from novalet.api.validation import ValidationError, accepts, query_int, to_bool, validate
 from novalet.compute.flavors import Flavor, FlavorQuery, NewFlavor, extra_specs_of
 from novalet.policy import authorize, enforce
 
@@ -48,21 +48,25 @@ def full(req: ApiRequest, flavor: Flavor) -> dict[str, Any]:
     return body
 
 
+@accepts(query=schemas.index_query)
 async def index(req: ApiRequest) -> dict[str, Any]:
     flavors, page_size = await _list(req)
     return _page(req, "flavors", [brief(req, f) for f in flavors], flavors, page_size)
 
 
+@accepts(query=schemas.index_query)
 async def detail(req: ApiRequest) -> dict[str, Any]:
     flavors, page_size = await _list(req)
     return _page(req, "flavors/detail", [full(req, f) for f in flavors], flavors, page_size)
 
 
+@accepts()
 async def show(req: ApiRequest) -> dict[str, Any]:
     flavor = await req.app.flavors.get(req.ctx, req.path["flavor_id"])
     return {"flavor": full(req, flavor)}
 
 
+@accepts(body=schemas.create)
 async def create(req: ApiRequest) -> dict[str, Any]:
     body = await req.json_object()
     validate(body, schemas.create(req.at_least))
@@ -71,6 +75,7 @@ async def create(req: ApiRequest) -> dict[str, Any]:
     return {"flavor": full(req, flavor)}
 
 
+@accepts(body=schemas.UPDATE_255)
 async def update(req: ApiRequest) -> dict[str, Any]:
     if not req.at_least("2.55"):
         raise exceptions.NotFound("The resource could not be found.")
@@ -82,6 +87,7 @@ async def update(req: ApiRequest) -> dict[str, Any]:
     return {"flavor": full(req, flavor)}
 
 
+@accepts()
 async def delete(req: ApiRequest) -> Reply:
     enforce(req.ctx, "os_compute_api:os-flavor-manage:delete")
     await req.app.flavors.delete(req.path["flavor_id"])

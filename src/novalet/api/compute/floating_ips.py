@@ -8,7 +8,7 @@ from typing import Any
 from novalet.api.compute.proxy import optional_json, require_proxy_version
 from novalet.api.compute.schemas import floating_ips as schemas
 from novalet.api.handler import ApiRequest, MalformedBody, Reply, VersionNotFound
-from novalet.api.validation import ValidationError, validate
+from novalet.api.validation import ValidationError, accepts, validate
 from novalet.db.network import FloatingRow
 from novalet.policy import enforce
 
@@ -20,6 +20,7 @@ def view(row: FloatingRow) -> dict[str, Any]:
             "fixed_ip": row.fixed_address, "instance_id": row.instance_uuid}
 
 
+@accepts()
 async def index(req: ApiRequest) -> dict[str, Any]:
     """The floating IPs the caller's project holds."""
     require_proxy_version(req)
@@ -28,6 +29,7 @@ async def index(req: ApiRequest) -> dict[str, Any]:
     return {"floating_ips": [view(r) for r in rows]}
 
 
+@accepts()
 async def show(req: ApiRequest) -> dict[str, Any]:
     require_proxy_version(req)
     enforce(req.ctx, "os_compute_api:os-floating-ips:show")
@@ -35,6 +37,7 @@ async def show(req: ApiRequest) -> dict[str, Any]:
     return {"floating_ip": view(row)}
 
 
+@accepts(body=schemas.CREATE, body_optional=True)
 async def create(req: ApiRequest) -> dict[str, Any]:
     """Allocate a floating IP from {"pool": name} (optional: the default pool)."""
     require_proxy_version(req)
@@ -50,6 +53,7 @@ async def create(req: ApiRequest) -> dict[str, Any]:
     return {"floating_ip": view(row)}
 
 
+@accepts()
 async def delete(req: ApiRequest) -> Reply:
     """Release a floating IP (disassociating it first)."""
     require_proxy_version(req)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from novalet.api.compute.schemas import instance_actions as schemas
 from novalet.api.handler import ApiRequest
-from novalet.api.validation import ValidationError, query_int
+from novalet.api.validation import ValidationError, accepts, query_int
 from novalet.common.timeutils import isotime_micro, parse_isotime
 from novalet.compute.api import ComputeAPI
 from novalet.db.models import InstanceAction, InstanceActionEvent
@@ -39,6 +40,7 @@ def _event(req: ApiRequest, event: InstanceActionEvent, host_id: str) -> dict[st
     return body
 
 
+@accepts(query=schemas.INDEX_QUERY)
 async def index(req: ApiRequest) -> dict[str, Any]:
     compute: ComputeAPI = req.app.compute
     enforce(req.ctx, "os_compute_api:os-instance-actions:list")
@@ -58,6 +60,7 @@ async def index(req: ApiRequest) -> dict[str, Any]:
     return {"instanceActions": [_action(req, a) for a in actions]}
 
 
+@accepts()
 async def show(req: ApiRequest) -> dict[str, Any]:
     compute: ComputeAPI = req.app.compute
     enforce(req.ctx, "os_compute_api:os-instance-actions:list")

@@ -8,7 +8,7 @@ from typing import Any
 
 from novalet.api.compute.schemas import interfaces as schemas
 from novalet.api.handler import ApiRequest, Reply
-from novalet.api.validation import ValidationError, validate
+from novalet.api.validation import ValidationError, accepts, validate
 from novalet.network.api import InterfaceNotFound
 from novalet.network.model import Vif
 from novalet.policy import enforce
@@ -27,10 +27,12 @@ async def _server_vifs(req: ApiRequest, rule: str) -> list[Vif]:
     return vifs
 
 
+@accepts()
 async def index(req: ApiRequest) -> dict[str, Any]:
     return {"interfaceAttachments": [view(v) for v in await _server_vifs(req, "list")]}
 
 
+@accepts()
 async def show(req: ApiRequest) -> dict[str, Any]:
     port_id = req.path["port_id"]
     for vif in await _server_vifs(req, "show"):
@@ -39,6 +41,7 @@ async def show(req: ApiRequest) -> dict[str, Any]:
     raise InterfaceNotFound(port_id=port_id, uuid=req.path["server_id"])
 
 
+@accepts(body=schemas.ATTACH)
 async def create(req: ApiRequest) -> dict[str, Any]:
     body = await req.json_object()
     validate(body, schemas.ATTACH)
@@ -56,6 +59,7 @@ async def create(req: ApiRequest) -> dict[str, Any]:
     return {"interfaceAttachment": view(vif)}
 
 
+@accepts()
 async def delete(req: ApiRequest) -> Reply:
     instance = await req.app.compute.get(req.ctx, req.path["server_id"])
     enforce(req.ctx, "os_compute_api:os-attach-interfaces:delete", instance.project_id)

@@ -7,6 +7,7 @@ from typing import Any
 from novalet import exceptions
 from novalet.api.compute import server_view
 from novalet.api.handler import ApiRequest
+from novalet.api.validation import accepts
 from novalet.policy import enforce
 
 
@@ -21,10 +22,12 @@ async def _addresses(req: ApiRequest) -> dict[str, list[dict[str, Any]]]:
     return server_view.addresses(nets.get(instance.uuid), extended=False)
 
 
+@accepts()
 async def index(req: ApiRequest) -> dict[str, Any]:
     return {"addresses": await _addresses(req)}
 
 
+@accepts()
 async def show(req: ApiRequest) -> dict[str, Any]:
     addresses = await _addresses(req)
     label = req.path["network"]

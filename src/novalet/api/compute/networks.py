@@ -7,7 +7,7 @@ from typing import Any
 from novalet.api.compute.proxy import require_proxy_version
 from novalet.api.compute.schemas import networks as schemas
 from novalet.api.handler import ApiRequest, Reply
-from novalet.api.validation import ValidationError, to_bool, validate
+from novalet.api.validation import ValidationError, accepts, to_bool, validate
 from novalet.common.timeutils import isotime_micro
 from novalet.db.models import Network
 from novalet.policy import enforce
@@ -34,6 +34,7 @@ def view(req: ApiRequest, network: Network) -> dict[str, Any]:
     return body
 
 
+@accepts()
 async def index(req: ApiRequest) -> dict[str, Any]:
     require_proxy_version(req)
     enforce(req.ctx, "os_compute_api:os-networks:list")
@@ -41,6 +42,7 @@ async def index(req: ApiRequest) -> dict[str, Any]:
     return {"networks": [view(req, n) for n in networks]}
 
 
+@accepts()
 async def show(req: ApiRequest) -> dict[str, Any]:
     require_proxy_version(req)
     enforce(req.ctx, "os_compute_api:os-networks:show")
@@ -52,6 +54,7 @@ _CREATE_OPTIONS = ("gateway", "dns1", "dns2", "bridge", "bridge_interface", "pro
                    "allowed_start", "allowed_end", "mtu", "vlan", "vlan_start")
 
 
+@accepts(body=schemas.CREATE_NETWORK)
 async def create(req: ApiRequest) -> dict[str, Any]:
     require_proxy_version(req)
     enforce(req.ctx, "os_compute_api:os-networks")
@@ -69,6 +72,7 @@ async def create(req: ApiRequest) -> dict[str, Any]:
     return {"network": view(req, network)}
 
 
+@accepts()
 async def delete(req: ApiRequest) -> Reply:
     require_proxy_version(req)
     enforce(req.ctx, "os_compute_api:os-networks")
@@ -76,6 +80,7 @@ async def delete(req: ApiRequest) -> Reply:
     return Reply(None, 202)
 
 
+@accepts(body=schemas.ADD_NETWORK_TO_PROJECT)
 async def add(req: ApiRequest) -> Reply:
     """POST /os-networks/add {"id": uuid or null}: give the caller's project a network."""
     require_proxy_version(req)
@@ -96,6 +101,7 @@ _ACTIONS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+@accepts(actions=schemas.ACTIONS)
 async def action(req: ApiRequest) -> Reply:
     """POST /os-networks/{id}/action: disassociate (project and host),
     disassociate_project, disassociate_host, associate_host."""

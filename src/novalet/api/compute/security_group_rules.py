@@ -6,10 +6,13 @@ from typing import Any
 
 from novalet.api.compute.proxy import optional_json, require_proxy_version
 from novalet.api.compute.security_groups import from_body, rule_view
+from novalet.api.compute.schemas import security_groups as schemas
 from novalet.api.handler import ApiRequest, Reply
+from novalet.api.validation import accepts
 from novalet.policy import enforce
 
 
+@accepts(body=schemas.RULE)
 async def create(req: ApiRequest) -> dict[str, Any]:
     """An ingress rule: parent_group_id, ip_protocol, from_port, to_port and a
     source, cidr or group_id (validation and messages as Nova's)."""
@@ -24,6 +27,7 @@ async def create(req: ApiRequest) -> dict[str, Any]:
     return {"security_group_rule": rule_view(rule, sources)}
 
 
+@accepts()
 async def delete(req: ApiRequest) -> Reply:
     require_proxy_version(req)
     enforce(req.ctx, "os_compute_api:os-security-groups:rule:delete")

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from novalet.api.compute.proxy import optional_json, require_proxy_version
+from novalet.api.compute.schemas import security_groups as schemas
 from novalet.api.handler import ApiRequest, Reply
-from novalet.api.validation import ValidationError, query_int
+from novalet.api.validation import ValidationError, accepts, query_int
 from novalet.db.models import SecurityGroup, SecurityGroupRule
 from novalet.policy import enforce
 
@@ -56,6 +57,7 @@ def from_body(body: Any, key: str) -> Any:
     return value
 
 
+@accepts(query=schemas.INDEX_QUERY)
 async def index(req: ApiRequest) -> dict[str, Any]:
     """The project's groups (admins: every project's with ?all_tenants), paged by
     limit and offset."""
@@ -70,6 +72,7 @@ async def index(req: ApiRequest) -> dict[str, Any]:
     return {"security_groups": await groups_view(req, groups[offset:offset + limit])}
 
 
+@accepts()
 async def show(req: ApiRequest) -> dict[str, Any]:
     require_proxy_version(req)
     enforce(req.ctx, "os_compute_api:os-security-groups:show")
@@ -78,6 +81,7 @@ async def show(req: ApiRequest) -> dict[str, Any]:
     return {"security_group": view}
 
 
+@accepts(body=schemas.GROUP)
 async def create(req: ApiRequest) -> dict[str, Any]:
     require_proxy_version(req)
     enforce(req.ctx, "os_compute_api:os-security-groups:create")
@@ -88,6 +92,7 @@ async def create(req: ApiRequest) -> dict[str, Any]:
     return {"security_group": view}
 
 
+@accepts(body=schemas.GROUP)
 async def update(req: ApiRequest) -> dict[str, Any]:
     require_proxy_version(req)
     enforce(req.ctx, "os_compute_api:os-security-groups:update")
@@ -99,6 +104,7 @@ async def update(req: ApiRequest) -> dict[str, Any]:
     return {"security_group": view}
 
 
+@accepts()
 async def delete(req: ApiRequest) -> Reply:
     require_proxy_version(req)
     enforce(req.ctx, "os_compute_api:os-security-groups:delete")
@@ -106,6 +112,7 @@ async def delete(req: ApiRequest) -> Reply:
     return Reply(None, 202)
 
 
+@accepts()
 async def server_index(req: ApiRequest) -> dict[str, Any]:
     """GET /servers/{id}/os-security-groups: the groups a server is in."""
     instance = await req.app.compute.get(req.ctx, req.path["server_id"])

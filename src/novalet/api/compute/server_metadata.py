@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from novalet.api.handler import ApiRequest, Reply
-from novalet.api.validation import METADATA, ValidationError, validate
+from novalet.api.validation import METADATA, ValidationError, accepts, validate
 from novalet.compute.api import MetadataKeyNotFound
 from novalet.policy import enforce
 
@@ -22,11 +22,13 @@ async def _instance(req: ApiRequest, policy: str) -> Any:
     return instance
 
 
+@accepts()
 async def index(req: ApiRequest) -> dict[str, Any]:
     instance = await _instance(req, "os_compute_api:server-metadata:index")
     return {"metadata": {m.key: m.value for m in instance.metadata_items}}
 
 
+@accepts()
 async def show(req: ApiRequest) -> dict[str, Any]:
     instance = await _instance(req, "os_compute_api:server-metadata:index")
     items = {m.key: m.value for m in instance.metadata_items}
@@ -45,14 +47,17 @@ async def _set(req: ApiRequest, replace: bool) -> dict[str, Any]:
     return {"metadata": items}
 
 
+@accepts(body=_ALL)
 async def update_all(req: ApiRequest) -> dict[str, Any]:
     return await _set(req, replace=False)
 
 
+@accepts(body=_ALL)
 async def replace_all(req: ApiRequest) -> dict[str, Any]:
     return await _set(req, replace=True)
 
 
+@accepts(body=_ONE)
 async def update(req: ApiRequest) -> dict[str, Any]:
     instance = await _instance(req, "os_compute_api:server-metadata:update")
     body = await req.json_object()
@@ -64,6 +69,7 @@ async def update(req: ApiRequest) -> dict[str, Any]:
     return {"meta": body["meta"]}
 
 
+@accepts()
 async def delete(req: ApiRequest) -> Reply:
     instance = await _instance(req, "os_compute_api:server-metadata:update")
     await req.app.compute.delete_metadata(req.ctx, instance.uuid, req.path["key"])

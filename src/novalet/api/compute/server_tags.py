@@ -6,7 +6,7 @@ from typing import Any
 
 from novalet.api.compute.schemas.servers import TAG
 from novalet.api.handler import ApiRequest, Reply, require_version
-from novalet.api.validation import validate
+from novalet.api.validation import accepts, validate
 from novalet.compute.api import TagNotFound
 from novalet.policy import enforce
 
@@ -21,11 +21,13 @@ async def _instance(req: ApiRequest, policy: str) -> Any:
     return instance
 
 
+@accepts()
 async def index(req: ApiRequest) -> dict[str, Any]:
     instance = await _instance(req, "os_compute_api:os-server-tags:index")
     return {"tags": [t.tag for t in instance.tags]}
 
 
+@accepts()
 async def show(req: ApiRequest) -> Reply:
     instance = await _instance(req, "os_compute_api:os-server-tags:index")
     if req.path["tag"] not in {t.tag for t in instance.tags}:
@@ -33,6 +35,7 @@ async def show(req: ApiRequest) -> Reply:
     return Reply(None, 204)
 
 
+@accepts(body=TAGS)
 async def replace_all(req: ApiRequest) -> dict[str, Any]:
     instance = await _instance(req, "os_compute_api:os-server-tags:update")
     body = await req.json_object()
@@ -40,6 +43,7 @@ async def replace_all(req: ApiRequest) -> dict[str, Any]:
     return {"tags": await req.app.compute.set_tags(req.ctx, instance.uuid, body["tags"])}
 
 
+@accepts()
 async def add(req: ApiRequest) -> Reply:
     instance = await _instance(req, "os_compute_api:os-server-tags:update")
     tag = req.path["tag"]
@@ -50,12 +54,14 @@ async def add(req: ApiRequest) -> Reply:
     return Reply(None, 201 if created else 204, {"Location": location})
 
 
+@accepts()
 async def delete(req: ApiRequest) -> Reply:
     instance = await _instance(req, "os_compute_api:os-server-tags:update")
     await req.app.compute.delete_tag(req.ctx, instance.uuid, req.path["tag"])
     return Reply(None, 204)
 
 
+@accepts()
 async def delete_all(req: ApiRequest) -> Reply:
     instance = await _instance(req, "os_compute_api:os-server-tags:update")
     await req.app.compute.set_tags(req.ctx, instance.uuid, [])

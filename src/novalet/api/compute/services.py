@@ -10,7 +10,7 @@ from typing import Any
 from novalet import exceptions
 from novalet.api.compute.schemas import services as schemas
 from novalet.api.handler import ApiRequest, Reply
-from novalet.api.validation import ValidationError, to_bool, validate
+from novalet.api.validation import ValidationError, accepts, to_bool, validate
 from novalet.common.timeutils import isotime_micro
 from novalet.compute.services import (DISABLED, ENABLED, ServiceAPI, ServiceNotFound,
                                       ServiceState)
@@ -46,6 +46,7 @@ def _service_api(req: ApiRequest) -> ServiceAPI:
     return ServiceAPI(req.app.db, req.app.conf)
 
 
+@accepts(query=schemas.INDEX_QUERY)
 async def index(req: ApiRequest) -> dict[str, Any]:
     """GET /os-services?host=&binary= (API services are never listed)."""
     enforce(req.ctx, "os_compute_api:os-services:list")
@@ -56,6 +57,7 @@ async def index(req: ApiRequest) -> dict[str, Any]:
     return {"services": [view(req, s) for s in states]}
 
 
+@accepts(body=schemas.update)
 async def update(req: ApiRequest) -> dict[str, Any]:
     """PUT /os-services/{action} with host and binary below 2.53; PUT /os-services/{uuid}
     with status, disabled_reason and forced_down from 2.53."""
@@ -95,6 +97,7 @@ def _action_change(req: ApiRequest, action: str, body: dict[str, Any]) -> dict[s
     raise UnknownServiceAction(action=action)
 
 
+@accepts()
 async def delete(req: ApiRequest) -> Reply:
     """DELETE /os-services/{id}: an integer id below 2.53, a uuid from 2.53."""
     enforce(req.ctx, "os_compute_api:os-services:delete")

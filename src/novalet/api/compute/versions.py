@@ -6,6 +6,7 @@ from typing import Any
 
 from novalet.api.compute import microversions
 from novalet.api.handler import ApiRequest, Reply
+from novalet.api.validation import accepts
 
 
 def _v21(base: str) -> dict[str, Any]:
@@ -18,9 +19,11 @@ def _v21(base: str) -> dict[str, Any]:
                              "type": "application/vnd.openstack.compute+json;version=2.1"}]}
 
 
+@accepts()
 async def index(req: ApiRequest) -> Reply:
     return Reply({"versions": [_v21(req.app.conf.public_url)]}, 200)
 
 
+@accepts()
 async def show(req: ApiRequest) -> Reply:
     return Reply({"version": _v21(req.app.conf.public_url)}, 200)

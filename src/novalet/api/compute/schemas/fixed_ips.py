@@ -13,3 +13,6 @@ def _action(name: str) -> dict[str, Any]:
 
 RESERVE = _action("reserve")
 UNRESERVE = _action("unreserve")
+
+# POST /os-fixed-ips/{address}/action: one key names the action.
+ACTIONS: dict[str, dict[str, Any]] = {"reserve": {"type": "null"}, "unreserve": {"type": "null"}}

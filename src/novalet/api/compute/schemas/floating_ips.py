@@ -21,3 +21,9 @@ REMOVE_FLOATING_IP: dict[str, Any] = {
         "required": ["address"], "additionalProperties": False}},
     "required": ["removeFloatingIp"], "additionalProperties": False,
 }
+
+# POST /os-floating-ips: the body (and its pool) may be left out.
+CREATE: dict[str, Any] = {
+    "type": ["object", "null"],
+    "properties": {"pool": {"type": ["string", "null"]}},
+}

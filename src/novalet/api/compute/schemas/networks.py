@@ -47,3 +47,11 @@ ASSOCIATE_HOST: dict[str, Any] = {
     "properties": {"associate_host": {"type": "string", "minLength": 1, "maxLength": 255}},
     "required": ["associate_host"], "additionalProperties": False,
 }
+
+# POST /os-networks/{id}/action: one key names the action.
+ACTIONS: dict[str, dict[str, Any]] = {
+    "disassociate": {"type": "null"},
+    "disassociate_project": {"type": "null"},
+    "disassociate_host": {"type": "null"},
+    "associate_host": ASSOCIATE_HOST["properties"]["associate_host"],
+}

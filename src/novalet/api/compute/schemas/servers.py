@@ -137,3 +137,24 @@ def for_version(table: list[tuple[str, dict[str, Any]]], req: Any) -> dict[str, 
         if req.at_least(first):
             chosen = schema
     return chosen
+
+
+def _list_query(names: list[str], strict: bool) -> dict[str, Any]:
+    # Values arrive as text; server_filters reads them with Nova's own rules.
+    return {"type": "object", "properties": {name: {"type": "string"} for name in names},
+            "additionalProperties": not strict}
+
+
+LIST_QUERY_NAMES = sorted([
+    "name", "status", "image", "flavor", "host", "reservation_id", "changes-since",
+    "changes-before", "tags", "tags-any", "not-tags", "not-tags-any", "all_tenants",
+    "project_id", "tenant_id", "user_id", "locked", "availability_zone", "key_name",
+    "uuid", "deleted", "limit", "marker", "sort_key", "sort_dir", "ip", "ip6", "node",
+    "hostname", "vm_state", "task_state", "power_state", "description", "config_drive",
+    "created_at", "launched_at", "terminated_at", "progress", "access_ip_v4",
+    "access_ip_v6", "launch_index", "soft_deleted", "pinned_availability_zone"])
+# 2.75: unknown parameters are a 400.
+LIST_QUERY: list[tuple[str, dict[str, Any]]] = [
+    ("2.1", _list_query(LIST_QUERY_NAMES, False)),
+    ("2.75", _list_query(LIST_QUERY_NAMES, True)),
+]
