@@ -24,6 +24,8 @@ HISTORY: list[tuple[str, str]] = [
     ("2.9", "Servers show `locked`."),
     ("2.10", "Admins can name a user_id on keypair calls."),
     ("2.11", "os-services shows forced_down; PUT os-services/force-down sets it."),
+    ("2.13", "Server groups show project_id and user_id."),
+    ("2.15", "Server groups may have the soft-affinity and soft-anti-affinity policies."),
     ("2.16", "Servers show host_status to admins."),
     ("2.19", "Servers have a description (create, update, show)."),
     ("2.21", "Instance actions of deleted servers can be listed."),
@@ -60,8 +62,10 @@ HISTORY: list[tuple[str, str]] = [
     ("2.61", "Flavor bodies include extra_specs."),
     ("2.62", "Instance action events show host and hostId."),
     ("2.63", "Servers show trusted_image_certificates."),
+    ("2.64", "Server groups have one `policy` and `rules` (max_server_per_host for "
+             "anti-affinity) instead of `policies`; they no longer show metadata."),
     ("2.66", "changes-before filter on servers, instance actions and os-migrations."),
-    ("2.71", "Servers show server_groups."),
+    ("2.71", "Servers show server_groups (show, update and rebuild)."),
     ("2.73", "Lock takes a locked_reason; servers show it."),
     ("2.75", "Update returns the whole server; unknown list filters are a 400; "
              "flavor swap is 0 instead of an empty string."),
