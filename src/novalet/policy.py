@@ -175,6 +175,13 @@ RULES: dict[str, str] = {
     "os_compute_api:os-server-groups:delete": "rule:project_member_or_admin",
     "identity:admin": "rule:admin_api",
     "image:publicize_image": "rule:admin_api",
+    # Glance's defaults: a project member (or an admin) changes the project's images.
+    "image:add_image": "rule:project_member_or_admin",
+    "image:modify_image": "rule:project_member_or_admin",
+    "image:delete_image": "rule:project_member_or_admin",
+    "image:upload_image": "rule:project_member_or_admin",
+    "image:deactivate": "rule:project_member_or_admin",
+    "image:reactivate": "rule:project_member_or_admin",
 }
 
 

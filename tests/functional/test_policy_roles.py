@@ -82,6 +82,12 @@ async def test_a_reader_reads_but_changes_nothing(api: Api) -> None:
         resp = await api.request(method, path, user="reader", json=body, version=version)
         assert resp.status_code == 403, (method, path, body, resp.text)
         _forbidden(resp, action)
+    resp = await api.request("POST", "/image/v2/images", user="reader", json={
+        "name": "mine", "disk_format": "raw", "container_format": "bare"})
+    assert resp.status_code == 403, resp.text
+    image_id = server["image"]["id"]
+    resp = await api.request("DELETE", f"/image/v2/images/{image_id}", user="reader")
+    assert resp.status_code in (403, 404), resp.text
     server_now = (await api.request("GET", f"{S}/{sid}", user="demo")).json()["server"]
     assert server_now["name"] == "readable" and server_now["status"] == "ACTIVE"
 

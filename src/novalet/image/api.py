@@ -241,12 +241,14 @@ class ImageService:
         image = await self._visible(ctx, image_id)
         if not (ctx.is_admin or image.owner == ctx.project_id):
             raise ImageForbidden(action=action)
+        policy.enforce(ctx, f"image:{action}", image.owner)
         return image
 
     # --- writing metadata ---------------------------------------------------
 
     async def create(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
         """A queued image from a validated request body; unknown keys become properties."""
+        policy.enforce(ctx, "image:add_image")
         _check_writable(body)
         values = {k: v for k, v in body.items() if k in BASE_ATTRIBUTES}
         values["owner"] = self._owner_for(ctx, body.get("owner"))
