@@ -133,3 +133,23 @@ async def test_unknown_list_parameter_is_400_from_275(api: Api) -> None:
     assert resp.status_code == 200
     resp = await api.request("GET", f"{URL}?foo=1", version="2.75")
     assert resp.status_code == 400
+
+
+async def test_server_groups_quota(api: Api) -> None:
+    resp = await api.request("PUT", "/compute/v2.1/os-quota-sets/"
+                             + (await _project_id(api)), user="admin",
+                             json={"quota_set": {"server_groups": 2}})
+    assert resp.status_code == 200, resp.text
+    for i in range(2):
+        await _create(api, {"name": f"g{i}", "policy": "affinity"})
+    resp = await api.request("POST", URL, version="2.64", json={"server_group": {
+        "name": "one-too-many", "policy": "affinity"}})
+    assert resp.status_code == 403
+    assert resp.json()["forbidden"]["message"] == "Quota exceeded, too many server groups."
+
+
+async def _project_id(api: Api) -> str:
+    group = await _create(api, {"name": "probe", "policy": "affinity"})
+    await api.request("DELETE", f"{URL}/{group['id']}")
+    project: str = group["project_id"]
+    return project

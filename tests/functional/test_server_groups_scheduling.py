@@ -252,3 +252,20 @@ async def test_bad_group_hints_are_400(multi_host_api: Api) -> None:
         assert resp.status_code == 400, (hints, resp.text)
     resp = await post_server(api, {"group": others})
     assert "could not be found" in resp.json()["badRequest"]["message"]
+
+
+async def test_server_group_members_quota(multi_host_api: Api) -> None:
+    api = multi_host_api
+    group = await make_group(api, "soft-anti-affinity")
+    project = (await api.request("GET", f"{GROUPS}/{group}", version="2.64")
+               ).json()["server_group"]["project_id"]
+    resp = await api.request("PUT", f"/compute/v2.1/os-quota-sets/{project}", user="admin",
+                             json={"quota_set": {"server_group_members": 2}})
+    assert resp.status_code == 200, resp.text
+    await boot_into(api, {"group": group})
+    resp = await post_server(api, {"group": group}, min_count=2, max_count=2)
+    assert resp.status_code == 403, resp.text
+    assert "Quota exceeded, too many servers in group" in resp.text
+    assert len(await members(api, group)) == 1
+    await boot_into(api, {"group": group})
+    assert len(await members(api, group)) == 2

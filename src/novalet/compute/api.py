@@ -105,7 +105,7 @@ class ComputeAPI:
         self.images = images
         self.flavors = flavors
         self.keypairs = keypairs
-        self.server_groups = ServerGroupService(db)
+        self.server_groups = ServerGroupService(db, self.quotas)
         self.conductor = ConductorAPI(bus)
         self.compute = compute_rpcapi.ComputeAPI(bus)
 
@@ -146,7 +146,8 @@ class ComputeAPI:
         # over the quota but min_count within, as many as fit are created.
         records = await instances.create(self.db, records, admit=self.quotas.admit_instances(
             req.min_count, count, flavor.vcpus, flavor.memory_mb),
-            group_uuid=group.uuid if group else None)
+            group_uuid=group.uuid if group else None,
+            group_admit=await self.server_groups.members_admit(ctx) if group else None)
         uuids = [r.uuid for r in records]
         await self.network.associate_security_groups(uuids, ctx.project_id or "", ctx.user_id,
                                                      req.security_groups or None)

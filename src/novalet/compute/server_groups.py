@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid as uuidlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from novalet import exceptions
 from novalet.common.context import RequestContext
+from novalet.compute.quotas import (QuotaEngine, ServerGroupLimitExceeded,
+                                    ServerGroupMembersExceeded)
 from novalet.db import server_groups as db_groups
 from novalet.db.engine import Database
 from novalet.db.models import ServerGroup
@@ -40,19 +43,24 @@ class GroupRequest:
 
 
 class ServerGroupService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, quotas: QuotaEngine | None = None) -> None:
         self.db = db
+        self.quotas = quotas or QuotaEngine(db)
 
     async def create(self, ctx: RequestContext, req: GroupRequest) -> ServerGroup:
         if req.rules and req.policy != "anti-affinity":
             raise InvalidGroupRules(reason="Only anti-affinity policy supports rules.")
-        # Quota hook (compute/quotas.py): the project's `server_groups` limit is checked
-        # here, before the row is written.
+        limit = (await self.quotas.limits(ctx.project_id or ""))["server_groups"]
+
+        def admit(in_use: int) -> None:  # under the project's quota lock
+            if 0 <= limit < in_use + 1:
+                raise ServerGroupLimitExceeded()
+
         group = ServerGroup(uuid=str(uuidlib.uuid4()), name=req.name,
                             project_id=ctx.project_id or "", user_id=ctx.user_id or "",
                             policy=req.policy, rules=dict(req.rules), generation=0,
                             members=[])
-        return await db_groups.create(self.db, group)
+        return await db_groups.create(self.db, group, admit)
 
     async def get(self, ctx: RequestContext, uuid: str) -> ServerGroup:
         """The group if ctx may see it; ServerGroupNotFound (404) for another project's."""
@@ -74,9 +82,18 @@ class ServerGroupService:
             group = await self.get(ctx, uuid)
         except ServerGroupNotFound as exc:
             raise InvalidGroupHint(reason=exc.message) from None
-        # Quota hook (compute/quotas.py): `server_group_members` — len(group.members)
-        # + count must stay within the limit; check it here.
         return group
+
+    async def members_admit(self, ctx: RequestContext) -> Callable[[int], None]:
+        """The server_group_members check the instance create runs in its transaction
+        (under the project's quota lock): it gets the members the group would have."""
+        limit = (await self.quotas.limits(ctx.project_id or ""))["server_group_members"]
+
+        def admit(members_after: int) -> None:
+            if 0 <= limit < members_after:
+                raise ServerGroupMembersExceeded()
+
+        return admit
 
     async def groups_of(self, instance_uuids: list[str]) -> dict[str, list[str]]:
         """{instance uuid: [its group's uuid]}, for the server view (2.71)."""

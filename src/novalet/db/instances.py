@@ -68,7 +68,8 @@ class ListQuery:
 
 async def create(db: Database, instances: list[Instance],
                  admit: Callable[[QuotaRecords], int] | None = None,
-                 group_uuid: str | None = None) -> list[Instance]:
+                 group_uuid: str | None = None,
+                 group_admit: Callable[[int], None] | None = None) -> list[Instance]:
     """Insert the instances. With `admit` (compute/quotas.py), first take the
     project's quota lock and count its usage in this same transaction; admit says
     how many of them fit (or raises), and only those are inserted and returned."""
@@ -80,7 +81,8 @@ async def create(db: Database, instances: list[Instance],
             instances = instances[:admit(records)]
         s.add_all(instances)
         if group_uuid is not None:  # they join the group with their creation
-            await db_groups.add_members(s, group_uuid, [i.uuid for i in instances])
+            await db_groups.add_members(s, group_uuid, [i.uuid for i in instances],
+                                        group_admit)
     return instances
 
 

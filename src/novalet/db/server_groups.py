@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from novalet import exceptions
+from novalet.db import quotas as db_quotas
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import Allocation, ResourceProvider, ServerGroup, ServerGroupMember
 
@@ -14,10 +17,28 @@ class ServerGroupNotFound(exceptions.NotFound):
     msg_fmt = "Instance group %(group_uuid)s could not be found."
 
 
-async def create(db: Database, group: ServerGroup) -> ServerGroup:
+async def create(db: Database, group: ServerGroup,
+                 admit: Callable[[int], None] | None = None) -> ServerGroup:
+    """Insert the group. With `admit` (the server_groups quota), first take the
+    project's quota lock and count its groups in this transaction; admit raises
+    when one more doesn't fit."""
     async with db.transaction() as s:
+        if admit is not None:
+            await db_quotas.lock_project(s, group.project_id)
+            admit(await _count(s, group.project_id))
         s.add(group)
     return group
+
+
+async def count_groups(db: Database, project_id: str) -> int:
+    """The project's server groups (the server_groups quota's usage)."""
+    async with db.transaction() as s:
+        return await _count(s, project_id)
+
+
+async def _count(s: AsyncSession, project_id: str) -> int:
+    return int((await s.execute(select(func.count()).select_from(ServerGroup).where(
+        ServerGroup.project_id == project_id))).scalar_one())
 
 
 async def get(db: Database, uuid: str, project_id: str | None = None) -> ServerGroup:
@@ -57,10 +78,18 @@ async def delete_group(db: Database, uuid: str, project_id: str | None = None) -
         await s.delete(group)
 
 
-async def add_members(s: AsyncSession, group_uuid: str, instance_uuids: list[str]) -> None:
-    """Make the instances members, inside the caller's transaction (the instance create),
-    so a server never exists outside the group it was booted into."""
+async def add_members(s: AsyncSession, group_uuid: str, instance_uuids: list[str],
+                      admit: Callable[[int], None] | None = None) -> None:
+    """Make the instances members, inside the caller's transaction (the instance create,
+    which holds the project's quota lock), so a server never exists outside the group
+    it was booted into. `admit` (the server_group_members quota) gets the members the
+    group would have and raises when that is too many."""
     group = await _get(s, group_uuid)
+    if admit is not None:
+        members_now = (await s.execute(select(func.count()).select_from(ServerGroupMember)
+                                       .where(ServerGroupMember.group_id == group.id))
+                       ).scalar_one()
+        admit(int(members_now) + len(instance_uuids))
     s.add_all([ServerGroupMember(group_id=group.id, instance_uuid=uuid)
                for uuid in instance_uuids])
 

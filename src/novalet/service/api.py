@@ -32,7 +32,7 @@ class ApiServices:
         self.flavors = FlavorService(self.db)
         self.quotas = QuotaEngine(self.db, conf)
         self.keypairs = KeypairService(self.db, self.quotas)
-        self.server_groups = ServerGroupService(self.db)
+        self.server_groups = ServerGroupService(self.db, self.quotas)
         self.network = NetworkAPI(self.db, conf)
         self.compute = ComputeAPI(self.db, self.bus, conf, images=self.images,
                                   flavors=self.flavors, keypairs=self.keypairs,
