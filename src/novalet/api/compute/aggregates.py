@@ -8,7 +8,7 @@ from typing import Any
 
 from novalet.api.compute.schemas import aggregates as schemas
 from novalet.api.handler import ApiRequest, Reply
-from novalet.api.validation import ValidationError, validate
+from novalet.api.validation import ValidationError, accepts, validate
 from novalet.common.timeutils import isotime_micro
 from novalet.compute.aggregates import AZ_KEY, AggregateAPI, AggregateNotFound
 from novalet.db import aggregates as db_aggregates
@@ -47,11 +47,18 @@ def _aggregate_id(req: ApiRequest) -> int:
     return int(raw)
 
 
+# What each action key takes (the action handler validates it).
+ACTIONS = {"add_host": schemas.HOST_ACTION, "remove_host": schemas.HOST_ACTION,
+           "set_metadata": schemas.SET_METADATA}
+
+
+@accepts()
 async def index(req: ApiRequest) -> dict[str, Any]:
     enforce(req.ctx, "os_compute_api:os-aggregates:index")
     return {"aggregates": [view(req, a) for a in await _api(req).list_aggregates()]}
 
 
+@accepts(body=schemas.CREATE)
 async def create(req: ApiRequest) -> dict[str, Any]:
     enforce(req.ctx, "os_compute_api:os-aggregates:create")
     body = await req.json_object()
@@ -61,11 +68,13 @@ async def create(req: ApiRequest) -> dict[str, Any]:
     return {"aggregate": view(req, aggregate, full=False)}
 
 
+@accepts()
 async def show(req: ApiRequest) -> dict[str, Any]:
     enforce(req.ctx, "os_compute_api:os-aggregates:show")
     return {"aggregate": view(req, await _api(req).get(_aggregate_id(req)))}
 
 
+@accepts(body=schemas.UPDATE)
 async def update(req: ApiRequest) -> dict[str, Any]:
     """PUT: a new name and/or availability zone (null takes the zone away)."""
     enforce(req.ctx, "os_compute_api:os-aggregates:update")
@@ -79,12 +88,14 @@ async def update(req: ApiRequest) -> dict[str, Any]:
     return {"aggregate": view(req, aggregate)}
 
 
+@accepts()
 async def delete(req: ApiRequest) -> Reply:
     enforce(req.ctx, "os_compute_api:os-aggregates:delete")
     await _api(req).delete(_aggregate_id(req))
     return Reply(None, 200)
 
 
+@accepts(actions=ACTIONS)
 async def action(req: ApiRequest) -> dict[str, Any]:
     """POST /os-aggregates/{id}/action: add_host, remove_host or set_metadata."""
     body = await req.json_object()

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from novalet import exceptions
 from novalet.api.compute.schemas import hypervisors as schemas
 from novalet.api.handler import ApiRequest, VersionNotFound
-from novalet.api.validation import ValidationError, query_int, to_bool, validate
+from novalet.api.validation import ValidationError, accepts, query_int, to_bool, validate
 from novalet.compute.hypervisors import Hypervisor, HypervisorAPI, HypervisorNotFound
 from novalet.db.compute_nodes import parsed_cpu_info
 from novalet.policy import enforce
@@ -62,12 +62,14 @@ def _servers(hv: Hypervisor) -> list[dict[str, str]]:
     return [{"name": f"instance-{i.id:08x}", "uuid": i.uuid} for i in hv.instances]
 
 
+@accepts(query=schemas.index_query)
 async def index(req: ApiRequest) -> dict[str, Any]:
     """GET /os-hypervisors."""
     enforce(req.ctx, "os_compute_api:os-hypervisors:list")
     return await _list(req, _brief, "/os-hypervisors")
 
 
+@accepts(query=schemas.index_query)
 async def detail(req: ApiRequest) -> dict[str, Any]:
     """GET /os-hypervisors/detail."""
     enforce(req.ctx, "os_compute_api:os-hypervisors:list-detail")
@@ -123,6 +125,7 @@ def _marker(req: ApiRequest, raw: str) -> int | str:
     return int(raw)
 
 
+@accepts(query=schemas.show_query)
 async def show(req: ApiRequest) -> dict[str, Any]:
     """GET /os-hypervisors/{id}; from 2.88 with the host's uptime."""
     enforce(req.ctx, "os_compute_api:os-hypervisors:show")
@@ -149,6 +152,7 @@ async def _uptime_or_none(req: ApiRequest, api: HypervisorAPI, hv: Hypervisor) -
         return None
 
 
+@accepts()
 async def uptime(req: ApiRequest) -> dict[str, Any]:
     """GET /os-hypervisors/{id}/uptime (gone in 2.88)."""
     if req.at_least(NO_FIGURES):
@@ -161,6 +165,7 @@ async def uptime(req: ApiRequest) -> dict[str, Any]:
     return {"hypervisor": body}
 
 
+@accepts()
 async def statistics(req: ApiRequest) -> dict[str, Any]:
     """GET /os-hypervisors/statistics (gone in 2.88)."""
     if req.at_least(NO_FIGURES):
@@ -169,6 +174,7 @@ async def statistics(req: ApiRequest) -> dict[str, Any]:
     return {"hypervisor_statistics": await _api(req).statistics()}
 
 
+@accepts()
 async def search(req: ApiRequest) -> dict[str, Any]:
     """GET /os-hypervisors/{pattern}/search (below 2.53)."""
     _before_uuid_ids(req)
@@ -177,6 +183,7 @@ async def search(req: ApiRequest) -> dict[str, Any]:
     return {"hypervisors": [_brief(req, hv) for hv in found]}
 
 
+@accepts()
 async def servers(req: ApiRequest) -> dict[str, Any]:
     """GET /os-hypervisors/{pattern}/servers (below 2.53): matching hypervisors with
     their servers (a hypervisor without any has no `servers` key, as in Nova)."""

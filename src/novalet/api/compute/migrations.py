@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from novalet import exceptions
 from novalet.api.compute.schemas import migrations as schemas
 from novalet.api.handler import ApiRequest, require_version
-from novalet.api.validation import ValidationError, query_int, to_bool, validate
+from novalet.api.validation import ValidationError, accepts, query_int, to_bool, validate
 from novalet.common.timeutils import isotime_micro, parse_isotime
 from novalet.compute.migrations import MigrationQuery, list_migrations
 from novalet.db.models import Migration
@@ -58,6 +58,7 @@ def _time(params: dict[str, str], name: str) -> dt.datetime | None:
                               f"{raw}. '{raw}' is not a 'date-time'") from None
 
 
+@accepts(query=schemas.index_query)
 async def index(req: ApiRequest) -> dict[str, Any]:
     """GET /os-migrations with filters (host, status, instance_uuid, source_compute,
     migration_type, hidden; 2.59 paging and changes-since; 2.66 changes-before;
@@ -98,6 +99,7 @@ async def index(req: ApiRequest) -> dict[str, Any]:
     return body
 
 
+@accepts()
 async def server_index(req: ApiRequest) -> dict[str, Any]:
     """GET /servers/{id}/migrations (2.23): the server's in-progress live migrations."""
     require_version(req, LINKS_AND_TYPE)
@@ -106,6 +108,7 @@ async def server_index(req: ApiRequest) -> dict[str, Any]:
     return {"migrations": []}
 
 
+@accepts()
 async def server_show(req: ApiRequest) -> dict[str, Any]:
     """GET /servers/{id}/migrations/{migration_id} (2.23): never an in-progress live
     migration to show."""

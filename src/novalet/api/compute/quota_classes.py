@@ -7,7 +7,7 @@ from typing import Any
 
 from novalet.api.compute.schemas import quotas as schemas
 from novalet.api.handler import ApiRequest
-from novalet.api.validation import ValidationError, validate
+from novalet.api.validation import ValidationError, accepts, validate
 from novalet.policy import enforce
 
 
@@ -23,6 +23,7 @@ def _class_name(req: ApiRequest) -> str:
     return name
 
 
+@accepts()
 async def show(req: ApiRequest) -> dict[str, Any]:
     name = _class_name(req)
     enforce(req.ctx, "os_compute_api:os-quota-class-sets:show")
@@ -30,6 +31,7 @@ async def show(req: ApiRequest) -> dict[str, Any]:
     return {"quota_class_set": {"id": name, **_shown(req, limits)}}
 
 
+@accepts(body=schemas.update_class)
 async def update(req: ApiRequest) -> dict[str, Any]:
     name = _class_name(req)
     enforce(req.ctx, "os_compute_api:os-quota-class-sets:update")

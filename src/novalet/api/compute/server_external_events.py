@@ -7,11 +7,12 @@ from typing import Any
 
 from novalet.api.compute.schemas import server_external_events as schemas
 from novalet.api.handler import ApiRequest, Reply
-from novalet.api.validation import validate
+from novalet.api.validation import accepts, validate
 from novalet.compute.external_events import send_events
 from novalet.policy import enforce
 
 
+@accepts(body=schemas.create)
 async def create(req: ApiRequest) -> Reply:
     """200 when every event was accepted, else 207 with each event's code (404 for an
     unknown instance, 422 for one on no host); a 404 when no instance exists."""

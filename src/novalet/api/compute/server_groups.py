@@ -6,7 +6,7 @@ from typing import Any
 
 from novalet.api.compute.schemas import server_groups as schemas
 from novalet.api.handler import ApiRequest, Reply
-from novalet.api.validation import query_int, validate
+from novalet.api.validation import accepts, query_int, validate
 from novalet.compute.server_groups import GroupRequest, ServerGroup
 from novalet.policy import authorize, enforce
 
@@ -26,9 +26,9 @@ def _view(req: ApiRequest, group: ServerGroup) -> dict[str, Any]:
     return body
 
 
+@accepts(query=schemas.index_query)
 async def index(req: ApiRequest) -> dict[str, Any]:
-    params = dict(req.query)
-    validate(params, schemas.index_query(req.at_least), "query parameters")
+    params = dict(req.query)  # checked by @accepts
     enforce(req.ctx, "os_compute_api:os-server-groups:index")
     all_projects = "all_projects" in params and authorize(
         req.ctx, "os_compute_api:os-server-groups:index:all_projects")
@@ -40,6 +40,7 @@ async def index(req: ApiRequest) -> dict[str, Any]:
     return {"server_groups": [_view(req, g) for g in groups]}
 
 
+@accepts(body=schemas.create)
 async def create(req: ApiRequest) -> dict[str, Any]:
     enforce(req.ctx, "os_compute_api:os-server-groups:create", req.ctx.project_id)
     body = await req.json_object()
@@ -55,12 +56,14 @@ async def create(req: ApiRequest) -> dict[str, Any]:
     return {"server_group": _view(req, group)}
 
 
+@accepts()
 async def show(req: ApiRequest) -> dict[str, Any]:
     group = await req.app.server_groups.get(req.ctx, req.path["group_id"])
     enforce(req.ctx, "os_compute_api:os-server-groups:show", group.project_id)
     return {"server_group": _view(req, group)}
 
 
+@accepts()
 async def delete(req: ApiRequest) -> Reply:
     group = await req.app.server_groups.get(req.ctx, req.path["group_id"])
     enforce(req.ctx, "os_compute_api:os-server-groups:delete", group.project_id)

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from novalet.api.compute.schemas import simple_tenant_usage as schemas
 from novalet.api.handler import ApiRequest
-from novalet.api.validation import ValidationError, query_int, validate
+from novalet.api.validation import ValidationError, accepts, query_int, to_bool, validate
 from novalet.common.timeutils import utcnow
 from novalet.compute.usage import ServerUsage, TenantUsage, usage_report
 from novalet.policy import enforce
@@ -38,7 +38,9 @@ def _period(params: dict[str, str]) -> tuple[dt.datetime, dt.datetime, bool]:
     if not start < end:
         raise ValidationError(reason="Invalid start time. The start time cannot occur "
                               "after the end time.")
-    return start, end, params.get("detailed", "0") == "1"
+    # Nova's own check is == "1"; openstacksdk sends detailed=True, which Nova ignores
+    # (so `openstack usage list` shows no server counts there): take both.
+    return start, end, to_bool(params.get("detailed", "0"))
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -82,6 +84,7 @@ def _links(req: ApiRequest, path: str, limit: int | None, rows: list[Any]) -> li
              "href": f"{req.app.conf.public_url}/compute/v2.1{path}?{urlencode(query)}"}]
 
 
+@accepts(query=schemas.query)
 async def index(req: ApiRequest) -> dict[str, Any]:
     """GET /os-simple-tenant-usage?start=&end=&detailed=1 (admin: every project)."""
     enforce(req.ctx, "os_compute_api:os-simple-tenant-usage:list")
@@ -98,6 +101,7 @@ async def index(req: ApiRequest) -> dict[str, Any]:
     return body
 
 
+@accepts(query=schemas.query)
 async def show(req: ApiRequest) -> dict[str, Any]:
     """GET /os-simple-tenant-usage/{tenant_id}: always detailed; {} for a project with
     no usage in the period."""
