@@ -7,16 +7,17 @@ last resources can't both win, on any database.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from novalet.db import server_groups as db_groups
 from novalet.db.engine import Database
 from novalet.db.models import (AggregateHost, AggregateMetadata, Allocation, Inventory,
-                               ResourceProvider)
+                               ResourceProvider, Service)
 
 AZ_KEY = "availability_zone"
 
@@ -86,21 +87,23 @@ async def summaries(db: Database, with_zones: bool = True) -> list[ProviderSumma
         return await _summaries(s, with_zones=with_zones)
 
 
-async def _summaries(s: AsyncSession, uuid: str | None = None, with_zones: bool = True
-                     ) -> list[ProviderSummary]:
+async def _summaries(s: AsyncSession, uuid: str | None = None, with_zones: bool = True,
+                     uuids: list[str] | None = None) -> list[ProviderSummary]:
+    """Providers (all; the one `uuid`; or those of `uuids`) with capacity and usage."""
+    wanted = [uuid] if uuid else uuids
     query = select(ResourceProvider).order_by(ResourceProvider.name)
-    if uuid:
-        query = query.where(ResourceProvider.uuid == uuid)
+    if wanted is not None:
+        query = query.where(ResourceProvider.uuid.in_(wanted))
     providers = list((await s.execute(query)).scalars())
     usage_q = select(Allocation.provider_uuid, Allocation.resource_class,
                      func.sum(Allocation.used)).group_by(Allocation.provider_uuid,
                                                          Allocation.resource_class)
-    if uuid:
-        usage_q = usage_q.where(Allocation.provider_uuid == uuid)
+    if wanted is not None:
+        usage_q = usage_q.where(Allocation.provider_uuid.in_(wanted))
     used: dict[str, dict[str, int]] = {}
     for provider_uuid, rc, total in await s.execute(usage_q):
         used.setdefault(provider_uuid, {})[rc] = int(total)
-    zones = (await _aggregate_zones(s, [p.host for p in providers] if uuid else None)
+    zones = (await _aggregate_zones(s, [p.host for p in providers] if wanted else None)
              if with_zones else {})
     return [ProviderSummary(
         uuid=p.uuid, name=p.name, host=p.host,
@@ -109,6 +112,20 @@ async def _summaries(s: AsyncSession, uuid: str | None = None, with_zones: bool 
         capacity={i.resource_class: int((i.total - i.reserved) * i.allocation_ratio)
                   for i in p.inventories},
         used=used.get(p.uuid, {})) for p in providers]
+
+
+async def _free(s: AsyncSession, provider_uuid: str) -> dict[str, int]:
+    """{resource class: what is left} of one provider, in two plain queries."""
+    capacity = {rc: int((total - reserved) * ratio) for rc, total, reserved, ratio in
+                await s.execute(select(Inventory.resource_class, Inventory.total,
+                                       Inventory.reserved, Inventory.allocation_ratio)
+                                .where(Inventory.provider_uuid == provider_uuid))}
+    for rc, used in await s.execute(
+            select(Allocation.resource_class, func.sum(Allocation.used))
+            .where(Allocation.provider_uuid == provider_uuid)
+            .group_by(Allocation.resource_class)):
+        capacity[rc] = capacity.get(rc, 0) - int(used)
+    return capacity
 
 
 class _ClaimLost(Exception):
@@ -133,12 +150,14 @@ async def claim(db: Database, consumer_id: str, provider_uuid: str,
             # A server group member: the group's generation too (server_groups.py).
             if group is not None and not await db_groups.bump_generation(s, *group):
                 raise _ClaimLost()
-            (summary,) = await _summaries(s, provider_uuid, with_zones=False)
-            if any(summary.free(rc) < amount for rc, amount in resources.items() if amount):
+            free = await _free(s, provider_uuid)
+            if any(free.get(rc, 0) < amount for rc, amount in resources.items() if amount):
                 raise _ClaimLost()
-            s.add_all([Allocation(consumer_id=consumer_id, provider_uuid=provider_uuid,
-                                  resource_class=rc, used=amount)
-                       for rc, amount in resources.items() if amount])
+            rows = [{"consumer_id": consumer_id, "provider_uuid": provider_uuid,
+                     "resource_class": rc, "used": amount}
+                    for rc, amount in resources.items() if amount]
+            if rows:
+                await s.execute(insert(Allocation), rows)
     except _ClaimLost:
         return False
     return True
@@ -180,11 +199,50 @@ async def move_allocations(db: Database, source: str, target: str) -> None:
                         .values(consumer_id=target))
 
 
-async def generations(db: Database) -> dict[str, int]:
-    """{provider uuid: generation}: what a scheduler's cache compares against."""
+@dataclass(frozen=True)
+class ComputeServiceState:
+    """What the scheduler reads of a host's nova-compute service record."""
+
+    host: str
+    disabled: bool
+    disabled_reason: str | None
+    forced_down: bool
+    last_seen_up: dt.datetime | None
+
+
+@dataclass
+class SchedulerSnapshot:
+    """What changed for a scheduler's cache since `since` (everything if None), read
+    in one transaction: compute services, provider generations, and (always whole,
+    it is small) each host's aggregate metadata."""
+
+    services: dict[str, ComputeServiceState]
+    generations: dict[str, int]
+    aggregate_metadata: dict[str, dict[str, set[str]]]
+
+
+async def scheduler_snapshot(db: Database, since: dt.datetime | None) -> SchedulerSnapshot:
+    """Rows are plain tuples: a thousand ORM objects per scheduling request would cost
+    more than the decision itself."""
+    services_q = select(Service.host, Service.disabled, Service.disabled_reason,
+                        Service.forced_down, Service.last_seen_up).where(
+        Service.binary == "nova-compute")
+    providers_q = select(ResourceProvider.uuid, ResourceProvider.generation)
+    if since is not None:
+        services_q = services_q.where(or_(Service.updated_at >= since,
+                                          Service.created_at >= since))
+        providers_q = providers_q.where(or_(ResourceProvider.updated_at >= since,
+                                            ResourceProvider.created_at >= since))
+    metadata_q = (select(AggregateHost.host, AggregateMetadata.key, AggregateMetadata.value)
+                  .join(AggregateMetadata, AggregateMetadata.aggregate_id ==
+                        AggregateHost.aggregate_id))
     async with db.transaction() as s:
-        return {uuid: gen for uuid, gen in await s.execute(
-            select(ResourceProvider.uuid, ResourceProvider.generation))}
+        services = {row[0]: ComputeServiceState(*row) for row in await s.execute(services_q)}
+        generations = {uuid: gen for uuid, gen in await s.execute(providers_q)}
+        metadata: dict[str, dict[str, set[str]]] = {}
+        for host, key, value in await s.execute(metadata_q):
+            metadata.setdefault(host, {}).setdefault(key, set()).add(value)
+    return SchedulerSnapshot(services, generations, metadata)
 
 
 async def summaries_of(db: Database, uuids: list[str]) -> list[ProviderSummary]:
@@ -193,7 +251,4 @@ async def summaries_of(db: Database, uuids: list[str]) -> list[ProviderSummary]:
     if not uuids:
         return []
     async with db.transaction() as s:
-        if len(uuids) == 1:
-            return await _summaries(s, uuids[0], with_zones=False)
-        wanted = set(uuids)
-        return [p for p in await _summaries(s, with_zones=False) if p.uuid in wanted]
+        return await _summaries(s, with_zones=False, uuids=uuids)

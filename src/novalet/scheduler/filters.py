@@ -67,6 +67,9 @@ class HostState:
 
 class HostFilter:
     name = "HostFilter"
+    # True: the answer can't change between the instances of one request (it reads
+    # nothing a claim changes), so a multi-create runs it once, as Nova's attribute.
+    run_filter_once_per_request = False
 
     async def prepare(self, spec: RequestSpec, db: Database) -> None:
         """Called once per request before reject_reason; the default does nothing."""
@@ -92,6 +95,7 @@ def register(cls: F) -> F:
 @register
 class ComputeFilter(HostFilter):
     name = "ComputeFilter"
+    run_filter_once_per_request = True
 
     def reject_reason(self, host: HostState, spec: RequestSpec) -> str | None:
         if host.service_disabled:
@@ -104,6 +108,7 @@ class ComputeFilter(HostFilter):
 @register
 class AvailabilityZoneFilter(HostFilter):
     name = "AvailabilityZoneFilter"
+    run_filter_once_per_request = True
 
     def reject_reason(self, host: HostState, spec: RequestSpec) -> str | None:
         wanted = spec.availability_zone
@@ -116,6 +121,7 @@ class ForcedHostFilter(HostFilter):
     """availability_zone=zone:host:node (admins): always runs, before the others."""
 
     name = "ForcedHostFilter"
+    run_filter_once_per_request = True
 
     def reject_reason(self, host: HostState, spec: RequestSpec) -> str | None:
         if spec.force_host and host.host != spec.force_host:
@@ -135,10 +141,16 @@ class ResourcesFilter(HostFilter):
     name = "ResourcesFilter"
 
     def reject_reason(self, host: HostState, spec: RequestSpec) -> str | None:
+        capacity, used = host.provider.capacity, host.provider.used
+        for rc, amount in spec.resources.items():  # the common case, fast: it fits
+            if amount and capacity.get(rc, 0) - used.get(rc, 0) < amount:
+                break
+        else:
+            return None
         short = [f"{host.provider.free(rc)} {_UNITS[rc]} free, {amount} needed"
                  for rc, amount in spec.resources.items()
                  if amount and host.provider.free(rc) < amount]
-        return "; ".join(short) or None
+        return "; ".join(short)
 
 
 # --- aggregate metadata against flavor extra specs ---------------------------
@@ -191,6 +203,7 @@ class AggregateInstanceExtraSpecsFilter(HostFilter):
     other scopes (hw:, quota:, ...) are not this filter's business."""
 
     name = "AggregateInstanceExtraSpecsFilter"
+    run_filter_once_per_request = True
 
     def reject_reason(self, host: HostState, spec: RequestSpec) -> str | None:
         for key, requirement in spec.extra_specs.items():
@@ -212,6 +225,7 @@ class AggregateMultiTenancyIsolation(HostFilter):
     """A host in aggregates with filter_tenant_id* metadata takes only those projects."""
 
     name = "AggregateMultiTenancyIsolation"
+    run_filter_once_per_request = True
 
     def reject_reason(self, host: HostState, spec: RequestSpec) -> str | None:
         allowed = {project.strip()
@@ -264,11 +278,14 @@ DEFAULT_FILTERS: list[HostFilter] = [ComputeFilter(), ForcedHostFilter(),
                                      AvailabilityZoneFilter(), ResourcesFilter()]
 
 
-def run_filters(hosts: list[HostState], spec: RequestSpec, filters: list[HostFilter]
-                ) -> tuple[list[HostState], list[str]]:
-    """Hosts that pass every filter, and one line per filter that removed any."""
+def run_filters(hosts: list[HostState], spec: RequestSpec, filters: list[HostFilter],
+                skip_once: bool = False) -> tuple[list[HostState], list[str]]:
+    """Hosts that pass every filter, and one line per filter that removed any.
+    skip_once: `hosts` already passed the run_filter_once_per_request filters."""
     remaining, report = hosts, []
     for host_filter in filters:
+        if skip_once and host_filter.run_filter_once_per_request:
+            continue
         passed, removed = [], []
         for host in remaining:
             reason = host_filter.reject_reason(host, spec)

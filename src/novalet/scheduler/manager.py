@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import datetime as dt
 import logging
 import random
 import time
@@ -13,8 +14,9 @@ from novalet import config, exceptions
 from novalet.common.context import RequestContext
 from novalet.common.periodic import Periodic
 from novalet.compute.payloads import RequestSpec
-from novalet.db import aggregates, placement, services
+from novalet.db import placement, services
 from novalet.db.engine import Database
+from novalet.db.models import utcnow
 from novalet.rpc.bus import Bus
 from novalet.scheduler import filters, group_filters, hint_filters, weighers
 from novalet.scheduler.rpcapi import TOPIC
@@ -30,26 +32,78 @@ class NoValidHost(exceptions.NovaletError):
 
 
 class HostStateCache:
-    """Providers' capacity and usage, re-read only for providers whose generation
-    moved (every claim, allocation removal and inventory update bumps it). The
-    claim itself still compares generations in the database, so a stale entry can
-    cost a retry, never an over-commit."""
+    """The hosts as the scheduler sees them, kept between requests.
 
-    def __init__(self, db: Database) -> None:
+    Each request reads only what changed since the last one (minus a margin for
+    transactions that committed late): compute services and providers whose
+    rows were updated, then the summaries of providers whose generation moved
+    (every claim, allocation removal and inventory update bumps it). Everything
+    is re-read every FULL_REFRESH_SECONDS, which also forgets deleted hosts. The
+    claim itself compares generations in the database, so a stale entry costs a
+    retry (after which that provider is re-read), never an over-commit."""
+
+    FULL_REFRESH_SECONDS = 10.0
+    MARGIN = dt.timedelta(seconds=2)
+
+    def __init__(self, db: Database, down_time: float) -> None:
         self.db = db
+        self.down_time = down_time
         self.providers: dict[str, placement.ProviderSummary] = {}
+        self.services: dict[str, placement.ComputeServiceState] = {}
+        self._states: dict[str, filters.HostState] = {}
+        self._order: list[str] = []  # provider uuids by name
+        self._since: dt.datetime | None = None
+        self._full_at = 0.0
 
-    async def refresh(self) -> list[placement.ProviderSummary]:
-        generations = await placement.generations(self.db)
-        changed = [uuid for uuid, gen in generations.items()
+    async def host_states(self) -> list[filters.HostState]:
+        full = (self._since is None
+                or time.monotonic() - self._full_at > self.FULL_REFRESH_SECONDS)
+        read_at = utcnow()
+        snap = await placement.scheduler_snapshot(self.db, None if full else self._since)
+        if full:
+            self.services = snap.services
+            for gone in set(self.providers) - set(snap.generations):
+                del self.providers[gone]
+                self._states.pop(gone, None)
+            self._full_at = time.monotonic()
+        else:
+            self.services.update(snap.services)
+        changed = [uuid for uuid, gen in snap.generations.items()
                    if uuid not in self.providers or self.providers[uuid].generation != gen]
-        for gone in set(self.providers) - set(generations):
-            del self.providers[gone]
-        if changed:
-            fresh = (await placement.summaries(self.db, with_zones=False)
-                     if len(changed) > 20 else await placement.summaries_of(self.db, changed))
-            self.providers.update((p.uuid, p) for p in fresh)
-        return sorted(self.providers.values(), key=lambda p: p.name)
+        await self.reread(changed)
+        if full or changed:
+            self._order = sorted(self.providers, key=lambda u: self.providers[u].name)
+        self._since = read_at - self.MARGIN
+        return self._current(snap.aggregate_metadata)
+
+    async def reread(self, uuids: list[str]) -> None:
+        """Fresh summaries of these providers (e.g. after a claim on one lost)."""
+        if not uuids:
+            return
+        fresh = (await placement.summaries(self.db, with_zones=False)
+                 if len(uuids) > 200 else await placement.summaries_of(self.db, uuids))
+        for provider in fresh:
+            self.providers[provider.uuid] = provider
+            state = self._states.get(provider.uuid)
+            if state is not None:
+                state.provider = provider
+
+    def _current(self, metadata: dict[str, dict[str, set[str]]]) -> list[filters.HostState]:
+        now = utcnow()
+        states = []
+        for uuid in self._order:
+            provider = self.providers[uuid]
+            state = self._states.get(uuid)
+            if state is None:
+                state = self._states[uuid] = filters.HostState(
+                    provider=provider, service_up=False, service_disabled=False)
+            service = self.services.get(provider.host)
+            state.service_up = service is not None and _is_up(service, self.down_time, now)
+            state.service_disabled = bool(service and service.disabled)
+            state.disabled_reason = service.disabled_reason if service else None
+            state.aggregate_metadata = metadata.get(provider.host, {})
+            states.append(state)
+        return states
 
 
 class SchedulerManager:
@@ -62,7 +116,7 @@ class SchedulerManager:
         self.filters = filters.enabled_filters(conf)
         self.weighers = weighers.enabled_weighers(conf)
         self.host_subset_size = max(1, conf.get("filter_scheduler", "host_subset_size"))
-        self.cache = HostStateCache(db)
+        self.cache = HostStateCache(db, conf.get("DEFAULT", "service_down_time"))
         # Seconds from select_destinations' start to each instance's claim, the
         # request's shared start-up (reading host states) split over its instances.
         self.decision_times: collections.deque[float] = collections.deque(maxlen=200_000)
@@ -98,9 +152,12 @@ class SchedulerManager:
                 for host_filter in self.filters:
                     await host_filter.prepare(request, self.db)
                 shared = (time.perf_counter() - started) / max(1, len(request.instance_uuids))
+                once: list[filters.HostState] | None = None  # passed the once-filters
                 for uuid in request.instance_uuids:
                     began = time.perf_counter()
-                    chosen.append(await self._filter_and_claim(uuid, request, hosts))
+                    if once is None:
+                        once = self._run_once_filters(hosts, request)
+                    chosen.append(await self._filter_and_claim(uuid, request, hosts, once))
                     self.decision_times.append(shared + time.perf_counter() - began)
         except NoValidHost:
             for done in chosen:
@@ -108,19 +165,41 @@ class SchedulerManager:
             raise
         return chosen
 
+    def _run_once_filters(self, hosts: list[filters.HostState], spec: RequestSpec
+                          ) -> list[filters.HostState] | None:
+        """The hosts passing every run_filter_once_per_request filter, for the rest of
+        a multi-instance request; None when there is one instance (nothing to save)."""
+        if len(spec.instance_uuids) < 2:
+            return None
+        once = [f for f in self.filters if f.run_filter_once_per_request]
+        passed, report = filters.run_filters(hosts, spec, once)
+        if not passed:
+            raise NoValidHost(reason=_explain(report))
+        return passed
+
     async def _filter_and_claim(self, uuid: str, spec: RequestSpec,
-                                hosts: list[filters.HostState]) -> dict[str, Any]:
+                                hosts: list[filters.HostState],
+                                once: list[filters.HostState] | None = None
+                                ) -> dict[str, Any]:
         """Claim on the best host. `hosts` is kept current after each claim of ours
-        and refreshed from the cache only when a claim loses a race."""
+        and refreshed from the cache only when a claim loses a race. `once`: the hosts
+        that passed the once-per-request filters (None: run every filter on `hosts`)."""
+        lost: list[str] = []  # providers whose claim lost: re-read before the next try
         for attempt in range(_CLAIM_RETRIES):
             if attempt:
+                once = None
                 await asyncio.sleep(random.uniform(0, 0.01 * attempt))
-                await self._refresh(hosts)
+                await self.cache.reread(lost)
+                lost = []
                 # The group's members too: the claim lost may have been to one.
                 await group_filters.load_group_hosts(
                     self.db, spec, unplaced=spec.instance_uuids[
                         spec.instance_uuids.index(uuid):])
-            passed, report = filters.run_filters(hosts, spec, self.filters)
+            if once is not None:
+                passed, report = filters.run_filters(once, spec, self.filters,
+                                                     skip_once=True)
+            else:
+                passed, report = filters.run_filters(hosts, spec, self.filters)
             if not passed:
                 raise NoValidHost(reason=_explain(report))
             for host in self._ordered(passed, spec):
@@ -138,6 +217,9 @@ class SchedulerManager:
                     return {"instance_uuid": uuid, "host": host.host,
                             "node": provider.name, "provider_uuid": provider.uuid,
                             "availability_zone": host.zone}
+                lost.append(provider.uuid)
+                if len(lost) >= 3:  # the view is stale (or a group claim raced): re-read
+                    break
         raise NoValidHost(reason="Every claim raced with another scheduler; try again.")
 
     def _ordered(self, passed: list[filters.HostState], spec: RequestSpec
@@ -149,27 +231,16 @@ class SchedulerManager:
             ordered.insert(0, ordered.pop(pick))
         return ordered
 
-    async def _refresh(self, hosts: list[filters.HostState]) -> None:
-        """Re-read what changed, keeping the list (and the services' states) in place."""
-        fresh = {p.uuid: p for p in await self.cache.refresh()}
-        hosts[:] = [h for h in hosts if h.provider.uuid in fresh]
-        for host in hosts:
-            host.provider = fresh[host.provider.uuid]
-
     async def _host_states(self) -> list[filters.HostState]:
-        down_time = self.conf.get("DEFAULT", "service_down_time")
-        by_host = {s.host: s for s in await services.list_services(self.db, "nova-compute")}
-        metadata = await aggregates.metadata_by_host(self.db)
-        states = []
-        for provider in await self.cache.refresh():
-            service = by_host.get(provider.host)
-            states.append(filters.HostState(
-                provider=provider,
-                service_up=service is not None and services.is_up(service, down_time),
-                service_disabled=bool(service and service.disabled),
-                disabled_reason=service.disabled_reason if service else None,
-                aggregate_metadata=metadata.get(provider.host, {})))
-        return states
+        return await self.cache.host_states()
+
+
+def _is_up(service: placement.ComputeServiceState, down_time: float,
+           now: dt.datetime) -> bool:
+    """As db.services.is_up: not forced down and heard from within down_time seconds."""
+    if service.forced_down or service.last_seen_up is None:
+        return False
+    return (now - service.last_seen_up).total_seconds() <= down_time
 
 
 def _explain(report: list[str]) -> str:
