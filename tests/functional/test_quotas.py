@@ -265,7 +265,8 @@ async def test_quota_set_bad_input(api: Api) -> None:
         resp = await api.request("PUT", f"{QS}/{project}", user="admin",
                                  json={"quota_set": bad})
         assert resp.status_code == 400, (bad, resp.text)
-    for body in ({}, {"quota_set": []}, {"quota": {"instances": 1}}):
+    bodies: list[dict[str, Any]] = [{}, {"quota_set": []}, {"quota": {"instances": 1}}]
+    for body in bodies:
         resp = await api.request("PUT", f"{QS}/{project}", user="admin", json=body)
         assert resp.status_code == 400, (body, resp.text)
     # fields gone at a microversion are unknown keys there
@@ -278,6 +279,13 @@ async def test_quota_set_bad_input(api: Api) -> None:
                                  json={"quota_set": {"floating_ips": 1}})
         assert resp.status_code == 200
     resp = await api.request("GET", f"{QS}/{project}?x=1", version="2.75")
+    assert resp.status_code == 400
+    resp = await api.request("PUT", f"{QS}/no-such-project", user="admin",
+                             json={"quota_set": {"instances": 1}})
+    assert resp.status_code == 400
+    assert resp.json()["badRequest"]["message"] == (
+        "Project ID no-such-project is not a valid project.")
+    resp = await api.request("GET", f"{QS}/no-such-project", user="admin")
     assert resp.status_code == 400
 
 

@@ -223,6 +223,8 @@ class QuotaEngine:
         if _over(limits["injected_files"], 0, len(files)):
             raise OnsetFileLimitExceeded()
         for item in files:
+            if not isinstance(item, Mapping):  # the schema's business; never a 500 here
+                continue
             path_limit = limits["injected_file_path_length"]
             if _over(path_limit, 0, len(str(item.get("path", "")))):
                 raise OnsetFilePathLimitExceeded(allowed=path_limit)
