@@ -120,18 +120,16 @@ async def member_hosts(db: Database, group_uuid: str, exclude: list[str]
             ServerGroup.uuid == group_uuid))).scalar_one_or_none()
         if generation is None:
             raise ServerGroupNotFound(group_uuid=group_uuid)
-        claimed = (select(Allocation.consumer_id, ResourceProvider.host)
-                   .join(ResourceProvider,
-                         ResourceProvider.uuid == Allocation.provider_uuid)
-                   .distinct().subquery())
+        # A member holds one allocation per resource class: count members, not rows.
         rows = await s.execute(
-            select(claimed.c.host, func.count())
+            select(ResourceProvider.host, func.count(Allocation.consumer_id.distinct()))
             .select_from(ServerGroupMember)
             .join(ServerGroup, ServerGroup.id == ServerGroupMember.group_id)
-            .join(claimed, claimed.c.consumer_id == ServerGroupMember.instance_uuid)
+            .join(Allocation, Allocation.consumer_id == ServerGroupMember.instance_uuid)
+            .join(ResourceProvider, ResourceProvider.uuid == Allocation.provider_uuid)
             .where(ServerGroup.uuid == group_uuid,
                    ServerGroupMember.instance_uuid.not_in(exclude))
-            .group_by(claimed.c.host))
+            .group_by(ResourceProvider.host))
         return generation, {host: int(count) for host, count in rows}
 
 

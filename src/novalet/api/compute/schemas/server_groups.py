@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from novalet.api.validation import NAME
+from novalet.api.validation import NAME, UUID
 
 _HARD = ["anti-affinity", "affinity"]
 _ALL = [*_HARD, "soft-anti-affinity", "soft-affinity"]
@@ -41,6 +41,14 @@ _QUERY_PROPERTIES = {"all_projects": {"type": "string"},
 INDEX_QUERY_21 = {"type": "object", "properties": _QUERY_PROPERTIES,
                   "additionalProperties": True}
 INDEX_QUERY_275 = {**INDEX_QUERY_21, "additionalProperties": False}
+
+# os:scheduler_hints on server create: the hints the scheduler acts on are checked,
+# others pass (Nova accepts hints it has no filter for).
+_ONE_OR_MORE_UUIDS = {"oneOf": [UUID, {"type": "array", "items": UUID, "minItems": 1}]}
+SCHEDULER_HINTS = {"type": "object",
+                   "properties": {"group": UUID, "different_host": _ONE_OR_MORE_UUIDS,
+                                  "same_host": _ONE_OR_MORE_UUIDS},
+                   "additionalProperties": True}
 
 AtLeast = Callable[[str], bool]
 

@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 from novalet.api.validation import METADATA, NAME
+from novalet.api.compute.schemas.server_groups import SCHEDULER_HINTS
 
 _HOSTNAME = {"type": "string", "minLength": 1, "maxLength": 63,
              "pattern": r"^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$"}
@@ -49,8 +50,8 @@ _SERVER_21: dict[str, Any] = {
 
 def _create(server: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": {
-        "server": server, "os:scheduler_hints": {"type": "object"},
-        "OS-SCH-HNT:scheduler_hints": {"type": "object"}},
+        "server": server, "os:scheduler_hints": SCHEDULER_HINTS,
+        "OS-SCH-HNT:scheduler_hints": SCHEDULER_HINTS},
         "required": ["server"], "additionalProperties": False}
 
 
