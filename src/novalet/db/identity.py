@@ -726,10 +726,17 @@ async def add_revocations(db: Database, events: list[Mapping[str, Any]],
         session.add_all(RevocationEvent(**e) for e in events)
 
 
-async def list_revocations(db: Database, since: dt.datetime) -> list[RevocationEvent]:
+RevocationRow = tuple[dt.datetime, str | None, str | None, str | None, str | None]
+
+
+async def list_revocations(db: Database, since: dt.datetime) -> list[RevocationRow]:
+    """(issued_before, user_id, project_id, audit_id, app_cred_id) of the events
+    recorded since `since`."""
+    query = select(RevocationEvent.issued_before, RevocationEvent.user_id,
+                   RevocationEvent.project_id, RevocationEvent.audit_id,
+                   RevocationEvent.app_cred_id).where(RevocationEvent.revoked_at >= since)
     async with db.transaction() as session:
-        return list(await session.scalars(select(RevocationEvent).where(
-            RevocationEvent.revoked_at >= since)))
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in await session.execute(query)]
 
 
 # --- shared -----------------------------------------------------------------

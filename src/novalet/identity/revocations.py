@@ -24,6 +24,14 @@ from novalet.db.engine import Database
 from novalet.identity.tokens import TokenData, TokenNotValid
 
 
+_FIELDS = ("audit_id", "app_cred_id", "user_id", "project_id")
+
+
+def _keys_of(token: TokenData) -> list[tuple[str, str | None]]:
+    return [("", None), ("audit_id", token.audit_id), ("app_cred_id", token.app_cred_id),
+            ("user_id", token.user_id), ("project_id", token.project_id)]
+
+
 @dataclass(frozen=True)
 class Event:
     issued_before: dt.datetime
@@ -31,6 +39,13 @@ class Event:
     project_id: str | None = None
     audit_id: str | None = None
     app_cred_id: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str | None]:
+        for name in _FIELDS:
+            if getattr(self, name) is not None:
+                return name, getattr(self, name)
+        return "", None  # names nothing: matches every token
 
     def matches(self, token: TokenData, issued_at: dt.datetime) -> bool:
         # A token issued in the event's own millisecond counts as revoked: token
@@ -51,7 +66,9 @@ class Revocations:
         self.db = db
         self.ttl = dt.timedelta(seconds=token_ttl)
         self.refresh = refresh
-        self._events: list[Event] = []
+        # Events by the first field each names, so a check looks only at the
+        # events that name one of the token's own values.
+        self._events: dict[tuple[str, str | None], list[Event]] = {}
         self._loaded_at = float("-inf")
         self._lock = asyncio.Lock()
 
@@ -70,15 +87,18 @@ class Revocations:
                        "project_id": e.project_id, "audit_id": e.audit_id,
                        "app_cred_id": e.app_cred_id, "revoked_at": now} for e in events],
             prune_before=now - self.ttl)
-        self._events.extend(events)
+        for event in events:
+            self._events.setdefault(event.key, []).append(event)
 
     async def check(self, token: TokenData) -> None:
         """TokenRevoked (401) when an event revokes the token."""
         if time.monotonic() - self._loaded_at > self.refresh:
             await self._reload()
         issued_at = timeutils.parse_isotime(token.issued_at)
-        if any(e.matches(token, issued_at) for e in self._events):
-            raise TokenRevoked()
+        for key in _keys_of(token):
+            for event in self._events.get(key, ()):
+                if event.matches(token, issued_at):
+                    raise TokenRevoked()
 
     async def _reload(self) -> None:
         async with self._lock:
@@ -86,6 +106,9 @@ class Revocations:
                 return  # another request reloaded while this one waited
             started = time.monotonic()
             rows = await records.list_revocations(self.db, timeutils.utcnow() - self.ttl)
-            self._events = [Event(r.issued_before, r.user_id, r.project_id, r.audit_id,
-                                  r.app_cred_id) for r in rows]
+            events: dict[tuple[str, str | None], list[Event]] = {}
+            for row in rows:
+                event = Event(*row)
+                events.setdefault(event.key, []).append(event)
+            self._events = events
             self._loaded_at = started

@@ -69,4 +69,4 @@ async def test_events_older_than_the_token_lifetime_are_pruned(db: Database) -> 
                                         "revoked_at": old}], prune_before=old)
     await revocations.revoke(user_id="y")
     rows = await records.list_revocations(db, old - dt.timedelta(days=1))
-    assert [r.user_id for r in rows] == ["y"]
+    assert [r[1] for r in rows] == ["y"]
