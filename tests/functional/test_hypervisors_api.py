@@ -139,3 +139,19 @@ async def test_disabled_service_shows_disabled(api: Api) -> None:
 async def test_members_are_refused(api: Api) -> None:
     for path in ("", "/detail", "/statistics", "/fake/search", "/1", "/1/uptime"):
         assert (await _get(api, path, user="demo")).status_code == 403, path
+
+
+async def test_uptime_of_a_down_host(api: Api) -> None:
+    services = (await api.request("GET", "/compute/v2.1/os-services?binary=nova-compute",
+                                  user="admin", version="2.53")).json()["services"]
+    resp = await api.request("PUT", f"/compute/v2.1/os-services/{services[0]['id']}",
+                             user="admin", version="2.53", json={"forced_down": True})
+    assert resp.status_code == 200, resp.text
+    hv = (await _get(api, "")).json()["hypervisors"][0]
+    assert hv["state"] == "down"
+    resp = await _get(api, f"/{hv['id']}/uptime")
+    assert resp.status_code == 400
+    assert "Compute service of fake-host-1 is unavailable" in resp.text
+    hv88 = (await _get(api, "", "2.88")).json()["hypervisors"][0]
+    shown = (await _get(api, f"/{hv88['id']}", "2.88")).json()["hypervisor"]
+    assert shown["uptime"] is None
