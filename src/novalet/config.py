@@ -54,6 +54,13 @@ OPTIONS: list[Opt] = [
     Opt("DEFAULT", "sync_power_state_interval", 10.0,
         "Seconds between comparing each guest's power state with the database; "
         "0 turns the sync off.", float),
+    Opt("DEFAULT", "instance_usage_audit", False,
+        "Each compute host audits the instances it ran in every audit period, once the "
+        "period is over (os-instance-usage-audit-log reports the runs).", _bool),
+    Opt("DEFAULT", "instance_usage_audit_period", "month",
+        "Period of the instance usage audit: hour, day, month or year."),
+    Opt("DEFAULT", "instance_usage_audit_interval", 60.0,
+        "Seconds between a compute host's checks for an audit period to run.", float),
     Opt("DEFAULT", "image_cache_manager_interval", 2400.0,
         "Seconds between runs of the image cache manager; 0 turns it off.", float),
     Opt("DEFAULT", "shutdown_timeout", 60.0,

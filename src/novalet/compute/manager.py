@@ -16,6 +16,7 @@ from novalet import config, exceptions
 from novalet.common.context import RequestContext
 from novalet.common.periodic import Periodic
 from novalet.common.timeutils import utcnow
+from novalet.compute.audit_period import last_completed
 from novalet.compute.payloads import InstancePayload
 from novalet.compute.power_sync import PowerStateSync
 from novalet.compute.rpcapi import topic_for
@@ -80,6 +81,8 @@ class ComputeManager:
         self._every("report_interval", self._heartbeat)
         self._every("sync_power_state_interval", self.power_sync.sync_once)
         self._every("image_cache_manager_interval", self.driver.manage_image_cache)
+        if self.conf.get("DEFAULT", "instance_usage_audit"):
+            self._every("instance_usage_audit_interval", self._instance_usage_audit)
 
     async def stop(self) -> None:
         await self.periodic.stop()
@@ -87,6 +90,15 @@ class ComputeManager:
     def _every(self, option: str, job: Callable[[], Awaitable[Any]]) -> None:
         """Run `job` every [DEFAULT] `option` seconds (0: never) until stop()."""
         self.periodic.every(self.conf.get("DEFAULT", option), option, job)
+
+    async def _instance_usage_audit(self) -> None:
+        """Once the audit period is over, have this host's instances in it counted
+        (the conductor skips a period already done)."""
+        begin, end = last_completed(self.conf.get("DEFAULT", "instance_usage_audit_period"),
+                                    utcnow())
+        if await self.conductor.instance_usage_audit(RequestContext.admin(), self.host,
+                                                     begin.isoformat(), end.isoformat()):
+            LOG.info("Instance usage audit done for %s to %s", begin, end)
 
     async def _heartbeat(self) -> None:
         await self.conductor.service_heartbeat(RequestContext.admin(), self.host, BINARY,

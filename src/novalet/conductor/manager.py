@@ -10,6 +10,7 @@ from novalet.common.context import RequestContext
 from novalet.common.periodic import Periodic
 from novalet.common.timeutils import parse_isotime
 from novalet.compute import rpcapi as compute_rpcapi
+from novalet.compute import usage_audit
 from novalet.compute.payloads import InstancePayload, RequestSpec
 from novalet.compute.states import TaskState, VmState
 from novalet.conductor.recovery import BuildRecovery
@@ -240,3 +241,8 @@ class ConductorManager:
         await migrations_records.set_status(
             self.db, instance_uuid, status,
             None if from_statuses is None else tuple(from_statuses))
+
+    async def instance_usage_audit(self, ctx: RequestContext, host: str, begin: str,
+                                   end: str) -> bool:
+        return await usage_audit.run_for_host(self.db, host, parse_isotime(begin),
+                                              parse_isotime(end))

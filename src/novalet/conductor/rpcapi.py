@@ -86,3 +86,11 @@ class ConductorAPI:
         await self.bus.call(ctx, TOPIC, "migration_update", {
             "instance_uuid": instance_uuid, "status": status,
             "from_statuses": from_statuses}, version=VERSION)
+
+    async def instance_usage_audit(self, ctx: RequestContext, host: str, begin: str,
+                                   end: str) -> bool:
+        """Audit the host's instances over [begin, end) (ISO times) unless done; True
+        when it ran now."""
+        ran: bool = await self.bus.call(ctx, TOPIC, "instance_usage_audit", {
+            "host": host, "begin": begin, "end": end}, version=VERSION)
+        return ran

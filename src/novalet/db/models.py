@@ -593,6 +593,23 @@ class ComputeNode(Timestamps, Base):
     cpu_info: Mapped[str] = mapped_column(Text, default="{}")
 
 
+class TaskLog(Timestamps, Base):
+    """One host's run of a periodic task over a period (the instance usage audit)."""
+
+    __tablename__ = "task_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_name: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(255))
+    host: Mapped[str] = mapped_column(String(255))
+    period_beginning: Mapped[dt.datetime] = mapped_column(Timestamp)
+    period_ending: Mapped[dt.datetime] = mapped_column(Timestamp)
+    message: Mapped[str] = mapped_column(String(255), default="")
+    task_items: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (UniqueConstraint("task_name", "host", "period_beginning",
+                                       "period_ending"),)
+
+
 
 # --- server groups (migration 0007) ---
 

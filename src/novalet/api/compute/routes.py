@@ -12,8 +12,8 @@ from novalet.api.compute import (availability_zones, fixed_ips, flavor_access,
 from novalet.api.compute import openapi
 from novalet.api.compute import aggregates
 from novalet.api.compute import server_groups
-from novalet.api.compute import (hypervisors, migrations, server_external_events,
-                                 simple_tenant_usage)
+from novalet.api.compute import (hypervisors, instance_usage_audit_log, migrations,
+                                 server_external_events, simple_tenant_usage)
 from novalet.api.compute import quota_classes, quota_sets
 from novalet.api.handler import COMPUTE, Handler, endpoint
 
@@ -144,4 +144,7 @@ ROUTES = [
     _r(V + "/servers/{server_id}/migrations/{migration_id}", ["GET"],
        migrations.server_show),
     _r(V + "/os-server-external-events", ["POST"], server_external_events.create),
+    _r(V + "/os-instance-usage-audit-log", ["GET"], instance_usage_audit_log.index),
+    _r(V + "/os-instance-usage-audit-log/{before_timestamp}", ["GET"],
+       instance_usage_audit_log.show),
 ]

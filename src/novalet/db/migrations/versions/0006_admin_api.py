@@ -1,5 +1,6 @@
-"""migrations and instance usage records: move records (os-migrations) and each
-compute node's hypervisor facts (os-hypervisors' ids, type and version)
+"""migrations and instance usage records: move records (os-migrations), each
+compute node's hypervisor facts (os-hypervisors' ids, type and version) and the
+instance usage audit's task log (os-instance-usage-audit-log)
 
 Revision ID: 0006
 Revises: 0005
@@ -65,7 +66,26 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_compute_nodes_host'), ['host'], unique=False)
 
 
+    op.create_table('task_log',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('task_name', sa.String(length=255), nullable=False),
+    sa.Column('state', sa.String(length=255), nullable=False),
+    sa.Column('host', sa.String(length=255), nullable=False),
+    sa.Column('period_beginning', DATETIME, nullable=False),
+    sa.Column('period_ending', DATETIME, nullable=False),
+    sa.Column('message', sa.String(length=255), nullable=False),
+    sa.Column('task_items', sa.Integer(), nullable=False),
+    sa.Column('errors', sa.Integer(), nullable=False),
+    sa.Column('created_at', DATETIME, nullable=False),
+    sa.Column('updated_at', DATETIME, nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('task_name', 'host', 'period_beginning', 'period_ending'),
+    **MYSQL_TABLE
+    )
+
+
 def downgrade() -> None:
+    op.drop_table('task_log')
     with op.batch_alter_table('compute_nodes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_compute_nodes_host'))
     op.drop_table('compute_nodes')
