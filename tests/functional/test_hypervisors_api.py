@@ -4,9 +4,13 @@ microversions 2.1, 2.28, 2.33, 2.53 and 2.88; figures from placement."""
 from __future__ import annotations
 
 import uuid as uuidlib
+from pathlib import Path
 
+import httpx
+
+from novalet.service.allinone import AllInOne
 from novalet.virt.fake import FAKE_UPTIME
-from tests.functional.conftest import Api, boot
+from tests.functional.conftest import Api, boot, make_conf
 
 H = "/compute/v2.1/os-hypervisors"
 
@@ -155,3 +159,31 @@ async def test_uptime_of_a_down_host(api: Api) -> None:
     hv88 = (await _get(api, "", "2.88")).json()["hypervisors"][0]
     shown = (await _get(api, f"/{hv88['id']}", "2.88")).json()["hypervisor"]
     assert shown["uptime"] is None
+
+
+async def test_several_hosts_page_and_match(state_dir: Path) -> None:
+    cloud = AllInOne(make_conf(state_dir, fake__extra_hosts=2), in_process_http=True)
+    await cloud.start()
+    try:
+        transport = httpx.ASGITransport(app=cloud.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://novalet.test") as c:
+            api = Api(cloud, c)
+            names = [h["hypervisor_hostname"]
+                     for h in (await _get(api, "")).json()["hypervisors"]]
+            assert sorted(names) == ["fake-host-1", "fake-host-2", "fake-host-3"]
+            seen: list[str] = []
+            query = "?limit=2"
+            while True:
+                body = (await _get(api, query, "2.53")).json()
+                seen += [h["hypervisor_hostname"] for h in body["hypervisors"]]
+                if "hypervisors_links" not in body:
+                    break
+                query = "?" + body["hypervisors_links"][0]["href"].split("?", 1)[1]
+            assert seen == names
+            found = await _get(api, "?hypervisor_hostname_pattern=host-2", "2.53")
+            assert [h["hypervisor_hostname"] for h in found.json()["hypervisors"]] == [
+                "fake-host-2"]
+            stats = (await _get(api, "/statistics")).json()["hypervisor_statistics"]
+            assert stats["count"] == 3 and stats["vcpus"] == 3 * 64
+    finally:
+        await cloud.stop()
