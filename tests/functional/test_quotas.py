@@ -363,3 +363,17 @@ async def test_limits_show_the_projects_quotas(api: Api) -> None:
     admin_view = (await api.request("GET", f"/compute/v2.1/limits?tenant_id={project}",
                                     user="admin")).json()["limits"]["absolute"]
     assert admin_view["maxTotalInstances"] == 4
+
+
+async def test_server_groups_count_in_limits_and_detail(api: Api) -> None:
+    project = await _project(api)
+    resp = await api.request("POST", "/compute/v2.1/os-server-groups", version="2.64",
+                             json={"server_group": {"name": "g", "policy": "affinity"}})
+    assert resp.status_code == 200, resp.text
+    absolute = (await api.request("GET", "/compute/v2.1/limits")).json()["limits"]["absolute"]
+    assert absolute["totalServerGroupsUsed"] == 1
+    detail = (await api.request("GET", f"{QS}/{project}/detail")).json()["quota_set"]
+    assert detail["server_groups"] == {"limit": 10, "in_use": 1, "reserved": 0}
+    resp = await api.request("PUT", f"{QS}/{project}", user="admin",
+                             json={"quota_set": {"server_groups": 0}})
+    assert resp.status_code == 400

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import (Instance, KeyPair, ProjectQuota, ProjectUserQuota, QuotaClass,
-                               QuotaLock)
+                               QuotaLock, ServerGroup)
 
 DEFAULT_CLASS = "default"
 
@@ -104,7 +104,8 @@ async def _class_limits(s: AsyncSession, class_name: str) -> dict[str, int]:
 async def _usage(s: AsyncSession, project_id: str, user_id: str | None
                  ) -> tuple[dict[str, int], dict[str, int]]:
     """(project usage, user usage): instances, cores and ram of live instances for
-    both; key_pairs for the user (key pairs belong to users, not projects)."""
+    both; key_pairs for the user (key pairs belong to users, not projects);
+    server_groups for the project."""
     rows = (await s.execute(select(Instance.user_id, Instance.flavor).where(
         Instance.project_id == project_id, Instance.deleted.is_(False)))).all()
 
@@ -113,6 +114,8 @@ async def _usage(s: AsyncSession, project_id: str, user_id: str | None
                 "ram": sum(int(f["memory_mb"]) for f in flavors)}
 
     project = totals([f for _, f in rows])
+    project["server_groups"] = (await s.execute(select(func.count(ServerGroup.id)).where(
+        ServerGroup.project_id == project_id))).scalar_one()
     user = totals([f for u, f in rows if u == user_id]) if user_id is not None else {}
     if user_id is not None:
         user["key_pairs"] = (await s.execute(select(func.count(KeyPair.id)).where(
