@@ -71,6 +71,11 @@ class HostFilter:
     # nothing a claim changes), so a multi-create runs it once, as Nova's attribute.
     run_filter_once_per_request = False
 
+    def applies(self, spec: RequestSpec) -> bool:
+        """False when the request asks nothing of this filter (it would pass every
+        host): run_filters then skips the per-host loop. The default: it applies."""
+        return True
+
     async def prepare(self, spec: RequestSpec, db: Database) -> None:
         """Called once per request before reject_reason; the default does nothing."""
 
@@ -110,6 +115,9 @@ class AvailabilityZoneFilter(HostFilter):
     name = "AvailabilityZoneFilter"
     run_filter_once_per_request = True
 
+    def applies(self, spec: RequestSpec) -> bool:
+        return bool(spec.availability_zone)
+
     def reject_reason(self, host: HostState, spec: RequestSpec) -> str | None:
         wanted = spec.availability_zone
         if wanted and wanted not in host.zone.split(","):
@@ -122,6 +130,9 @@ class ForcedHostFilter(HostFilter):
 
     name = "ForcedHostFilter"
     run_filter_once_per_request = True
+
+    def applies(self, spec: RequestSpec) -> bool:
+        return bool(spec.force_host or spec.force_node)
 
     def reject_reason(self, host: HostState, spec: RequestSpec) -> str | None:
         if spec.force_host and host.host != spec.force_host:
@@ -140,10 +151,18 @@ class ResourcesFilter(HostFilter):
 
     name = "ResourcesFilter"
 
+    def __init__(self) -> None:
+        self._wanted: list[tuple[str, int]] = []
+
+    def applies(self, spec: RequestSpec) -> bool:
+        # run_filters asks this once before the host loop: keep what is asked for.
+        self._wanted = [(rc, amount) for rc, amount in spec.resources.items() if amount]
+        return bool(self._wanted)
+
     def reject_reason(self, host: HostState, spec: RequestSpec) -> str | None:
         capacity, used = host.provider.capacity, host.provider.used
-        for rc, amount in spec.resources.items():  # the common case, fast: it fits
-            if amount and capacity.get(rc, 0) - used.get(rc, 0) < amount:
+        for rc, amount in self._wanted:  # the common case, fast: it fits
+            if capacity.get(rc, 0) - used.get(rc, 0) < amount:
                 break
         else:
             return None
@@ -204,6 +223,9 @@ class AggregateInstanceExtraSpecsFilter(HostFilter):
 
     name = "AggregateInstanceExtraSpecsFilter"
     run_filter_once_per_request = True
+
+    def applies(self, spec: RequestSpec) -> bool:
+        return bool(spec.extra_specs)
 
     def reject_reason(self, host: HostState, spec: RequestSpec) -> str | None:
         for key, requirement in spec.extra_specs.items():
@@ -286,9 +308,12 @@ def run_filters(hosts: list[HostState], spec: RequestSpec, filters: list[HostFil
     for host_filter in filters:
         if skip_once and host_filter.run_filter_once_per_request:
             continue
+        if not host_filter.applies(spec):
+            continue
         passed, removed = [], []
+        reject_reason = host_filter.reject_reason
         for host in remaining:
-            reason = host_filter.reject_reason(host, spec)
+            reason = reject_reason(host, spec)
             if reason is None:
                 passed.append(host)
             else:

@@ -26,8 +26,30 @@ class HostWeigher:
         self.multiplier: float = (conf.get("filter_scheduler", self.multiplier_option)
                                   if self.multiplier_option else 1.0)
 
+    def applies(self, spec: RequestSpec) -> bool:
+        """False when this weigher would weigh every host alike for the request
+        (weigh() then skips it). The default: it applies."""
+        return True
+
     def raw_weight(self, host: HostState, spec: RequestSpec) -> float:
         raise NotImplementedError
+
+    def raw_weights(self, hosts: list[HostState], spec: RequestSpec) -> list[float]:
+        """Every host's raw weight; override for speed (a thousand hosts per instance)."""
+        return [self.raw_weight(h, spec) for h in hosts]
+
+
+class FreeResourceWeigher(HostWeigher):
+    """Free amount of one resource class (after allocation ratios)."""
+
+    resource_class = ""
+
+    def raw_weight(self, host: HostState, spec: RequestSpec) -> float:
+        return host.provider.free(self.resource_class)
+
+    def raw_weights(self, hosts: list[HostState], spec: RequestSpec) -> list[float]:
+        rc = self.resource_class
+        return [h.provider.capacity.get(rc, 0) - h.provider.used.get(rc, 0) for h in hosts]
 
 
 W = TypeVar("W", bound=type[HostWeigher])
@@ -40,30 +62,24 @@ def register(cls: W) -> W:
 
 
 @register
-class RAMWeigher(HostWeigher):
+class RAMWeigher(FreeResourceWeigher):
     name = "RAMWeigher"
     multiplier_option = "ram_weight_multiplier"
-
-    def raw_weight(self, host: HostState, spec: RequestSpec) -> float:
-        return host.provider.free("MEMORY_MB")
+    resource_class = "MEMORY_MB"
 
 
 @register
-class CPUWeigher(HostWeigher):
+class CPUWeigher(FreeResourceWeigher):
     name = "CPUWeigher"
     multiplier_option = "cpu_weight_multiplier"
-
-    def raw_weight(self, host: HostState, spec: RequestSpec) -> float:
-        return host.provider.free("VCPU")
+    resource_class = "VCPU"
 
 
 @register
-class DiskWeigher(HostWeigher):
+class DiskWeigher(FreeResourceWeigher):
     name = "DiskWeigher"
     multiplier_option = "disk_weight_multiplier"
-
-    def raw_weight(self, host: HostState, spec: RequestSpec) -> float:
-        return host.provider.free("DISK_GB")
+    resource_class = "DISK_GB"
 
 
 def enabled_weighers(conf: config.Config) -> list[HostWeigher]:
@@ -99,11 +115,14 @@ def weigh(hosts: list[HostState], spec: RequestSpec, weighers: list[HostWeigher]
         return list(hosts)
     totals = [0.0] * len(hosts)
     for weigher in weighers:
-        if not weigher.multiplier:
+        if not weigher.multiplier or not weigher.applies(spec):
             continue
-        scaled = normalize([weigher.raw_weight(h, spec) for h in hosts])
-        for i, value in enumerate(scaled):
-            totals[i] += weigher.multiplier * value
+        raw = weigher.raw_weights(hosts, spec)
+        low, high = min(raw), max(raw)
+        if high == low:  # normalised, every host weighs 0
+            continue
+        factor = weigher.multiplier / (high - low)  # normalise and multiply at once
+        totals = [t + (v - low) * factor for t, v in zip(totals, raw, strict=True)]
     order = sorted(range(len(hosts)), key=lambda i: totals[i], reverse=True)
     return [hosts[i] for i in order]
 
