@@ -11,8 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
+from novalet.common.context import RequestContext
+from novalet.compute.payloads import RequestSpec
 from novalet.db import placement
 from novalet.db import server_groups as db_groups
+from novalet.scheduler.manager import SchedulerManager
 from novalet.service.allinone import AllInOne
 from tests.functional.conftest import MULTI_HOSTS, Api, ensure_image, make_conf, wait_for
 
@@ -269,3 +272,55 @@ async def test_server_group_members_quota(multi_host_api: Api) -> None:
     assert len(await members(api, group)) == 1
     await boot_into(api, {"group": group})
     assert len(await members(api, group)) == 2
+
+
+async def test_two_schedulers_racing_for_one_anti_affinity_group(multi_host_api: Api) -> None:
+    """Two scheduler services (as in a multi-host deployment) place members of one
+    group at once: the group's generation makes the loser re-read the members, so
+    every host gets one member and neither request fails."""
+    api = multi_host_api
+    cloud = api.cloud
+    db = cloud.services.db
+    group = await make_group(api, "anti-affinity")
+    second = SchedulerManager(cloud.conf, db, cloud.scheduler.bus)
+    batches = [[f"racer-{i}-{j}" for j in range(2)] for i in range(2)]
+    async with db.transaction() as s:
+        await db_groups.add_members(s, group, [u for batch in batches for u in batch])
+
+    def spec(uuids: list[str]) -> dict[str, Any]:
+        return RequestSpec(instance_uuids=uuids, project_id="p", user_id="u", vcpus=1,
+                           memory_mb=64, disk_gb=1,
+                           group={"uuid": group, "policy": "anti-affinity",
+                                  "max_server_per_host": 1}).to_dict()
+
+    ctx = RequestContext.admin()
+    results = await asyncio.gather(cloud.scheduler.select_destinations(ctx, spec(batches[0])),
+                                   second.select_destinations(ctx, spec(batches[1])))
+    hosts = [d["host"] for result in results for d in result]
+    assert sorted(hosts) == sorted(MULTI_HOSTS)
+    generation, counted = await db_groups.member_hosts(db, group, exclude=[])
+    assert counted == dict.fromkeys(MULTI_HOSTS, 1)
+    assert generation == len(MULTI_HOSTS)
+
+
+async def test_two_schedulers_racing_for_one_affinity_group(multi_host_api: Api) -> None:
+    """Both read the group empty; the first claim wins a host and the other's claim,
+    stale by the group's generation, loses even on a host whose resources it read
+    fresh: it re-reads the members and follows onto the first one's host."""
+    api = multi_host_api
+    cloud = api.cloud
+    db = cloud.services.db
+    group = await make_group(api, "affinity")
+    second = SchedulerManager(cloud.conf, db, cloud.scheduler.bus)
+    async with db.transaction() as s:
+        await db_groups.add_members(s, group, ["racer-a", "racer-b"])
+
+    def spec(uuid: str) -> dict[str, Any]:
+        return RequestSpec(instance_uuids=[uuid], project_id="p", user_id="u", vcpus=1,
+                           memory_mb=64, disk_gb=1,
+                           group={"uuid": group, "policy": "affinity"}).to_dict()
+
+    ctx = RequestContext.admin()
+    results = await asyncio.gather(cloud.scheduler.select_destinations(ctx, spec("racer-a")),
+                                   second.select_destinations(ctx, spec("racer-b")))
+    assert len({d["host"] for result in results for d in result}) == 1
