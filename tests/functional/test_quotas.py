@@ -377,3 +377,14 @@ async def test_server_groups_count_in_limits_and_detail(api: Api) -> None:
     resp = await api.request("PUT", f"{QS}/{project}", user="admin",
                              json={"quota_set": {"server_groups": 0}})
     assert resp.status_code == 400
+
+
+async def test_network_usage_in_limits_below_236(api: Api) -> None:
+    resp = await api.request("POST", "/compute/v2.1/os-floating-ips", json={})
+    assert resp.status_code == 200, resp.text
+    resp = await api.request("POST", "/compute/v2.1/os-security-groups", json={
+        "security_group": {"name": "web", "description": "w"}})
+    assert resp.status_code == 200, resp.text
+    absolute = (await api.request("GET", "/compute/v2.1/limits")).json()["limits"]["absolute"]
+    assert absolute["totalFloatingIpsUsed"] == 1
+    assert absolute["totalSecurityGroupsUsed"] >= 1

@@ -9,6 +9,7 @@ what the ones before it committed.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,8 +19,8 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from novalet.db.engine import Database, rows_matched
-from novalet.db.models import (Instance, KeyPair, ProjectQuota, ProjectUserQuota, QuotaClass,
-                               QuotaLock, ServerGroup)
+from novalet.db.models import (FloatingIp, Instance, KeyPair, ProjectQuota, ProjectUserQuota,
+                               QuotaClass, QuotaLock, SecurityGroup, ServerGroup)
 
 DEFAULT_CLASS = "default"
 
@@ -105,7 +106,7 @@ async def _usage(s: AsyncSession, project_id: str, user_id: str | None
                  ) -> tuple[dict[str, int], dict[str, int]]:
     """(project usage, user usage): instances, cores and ram of live instances for
     both; key_pairs for the user (key pairs belong to users, not projects);
-    server_groups for the project."""
+    server_groups, floating_ips and security_groups for the project."""
     rows = (await s.execute(select(Instance.user_id, Instance.flavor).where(
         Instance.project_id == project_id, Instance.deleted.is_(False)))).all()
 
@@ -114,8 +115,11 @@ async def _usage(s: AsyncSession, project_id: str, user_id: str | None
                 "ram": sum(int(f["memory_mb"]) for f in flavors)}
 
     project = totals([f for _, f in rows])
-    project["server_groups"] = (await s.execute(select(func.count(ServerGroup.id)).where(
-        ServerGroup.project_id == project_id))).scalar_one()
+    for resource, column in (("server_groups", ServerGroup.project_id),
+                             ("floating_ips", FloatingIp.project_id),
+                             ("security_groups", SecurityGroup.project_id)):
+        project[resource] = (await s.execute(select(func.count()).where(
+            column == project_id))).scalar_one()
     user = totals([f for u, f in rows if u == user_id]) if user_id is not None else {}
     if user_id is not None:
         user["key_pairs"] = (await s.execute(select(func.count(KeyPair.id)).where(
@@ -146,13 +150,16 @@ async def set_user_limits(db: Database, project_id: str, user_id: str,
 
 async def set_class_limits(db: Database, class_name: str, values: Mapping[str, int]) -> None:
     async with db.transaction() as s:
+        # A lock row of its own, so two writers of one class don't race an insert.
+        digest = hashlib.sha256(class_name.encode()).hexdigest()
+        await lock_project(s, f"quota-class:{digest}")
         await _upsert(s, QuotaClass, {"class_name": class_name}, values)
 
 
 async def _upsert(s: AsyncSession, model: Any, keys: dict[str, str],
                   values: Mapping[str, int]) -> None:
-    """Set hard_limit per resource on the rows named by keys (under a lock, or for
-    quota classes last writer wins: a lost insert race is retried as an update)."""
+    """Set hard_limit per resource on the rows named by keys (the caller holds the
+    lock that keeps a concurrent writer from inserting the same rows)."""
     where = [getattr(model, k) == v for k, v in keys.items()]
     existing = {row.resource: row for row in (await s.execute(
         select(model).where(*where))).scalars()}
