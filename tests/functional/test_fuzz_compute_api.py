@@ -13,6 +13,7 @@ import asyncio
 import os
 import threading
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,15 @@ from hypothesis import HealthCheck, settings
 from novalet.api import errors
 from novalet.api.compute import microversions, openapi, routes
 from novalet.service.allinone import AllInOne
-from tests.functional.conftest import make_conf
+from tests.functional.conftest import Api, boot, make_conf
 
 warnings.filterwarnings("ignore", module="schemathesis")
 
 EXAMPLES = int(os.environ.get("NOVALET_FUZZ_EXAMPLES", "6"))
 _CONFIG = schemathesis.config.SchemathesisConfig.from_dict({
     "seed": 6,
+    # Valid and invalid inputs: invalid ones must be a 4xx, never a 500.
+    "generation": {"mode": "all"},
     "phases": {"coverage": {"enabled": False}, "stateful": {"enabled": False}},
 })
 OLDEST = schemathesis.openapi.from_dict(openapi.build(routes.ROUTES, microversions.MIN),
@@ -54,6 +57,8 @@ class FuzzCloud:
         self.thread.start()
         self.cloud = AllInOne(make_conf(state_dir), in_process_http=True)
         self.tokens: dict[str, str] = {}
+        self.real_ids: dict[str, str] = {}
+        self.statuses: Counter[int] = Counter()
         self._run(self._start())
 
     def _run(self, coro: Any) -> Any:
@@ -70,15 +75,41 @@ class FuzzCloud:
                 "scope": {"project": {"name": user, "domain": {"id": "default"}}}}})
             assert resp.status_code == 201, resp.text
             self.tokens[user] = resp.headers["X-Subject-Token"]
+            if user == "demo":
+                self.real_ids["tenant_id"] = resp.json()["token"]["project"]["id"]
+        await self._make_resources()
+
+    async def _make_resources(self) -> None:
+        """Real ids for the path parameters, so fuzzed bodies reach real resources."""
+        api = Api(self.cloud, self.client)
+        server = await boot(api, "fuzz-target", metadata={"k": "v"}, tags=["t"])
+        keypair = await api.request("POST", "/compute/v2.1/os-keypairs", version="2.2",
+                                    json={"keypair": {"name": "fuzzkey"}})
+        group = await api.request("POST", "/compute/v2.1/os-server-groups", json={
+            "server_group": {"name": "fuzz", "policies": ["anti-affinity"]}})
+        aggregate = await api.request("POST", "/compute/v2.1/os-aggregates", user="admin",
+                                      json={"aggregate": {"name": "fuzz-agg"}})
+        for resp in (keypair, group, aggregate):
+            assert resp.status_code < 300, resp.text
+        self.real_ids.update({
+            "server_id": server["id"], "flavor_id": "1", "key": "k", "tag": "t",
+            "name": "fuzzkey", "group_id": group.json()["server_group"]["id"],
+            "aggregate_id": str(aggregate.json()["aggregate"]["id"]),
+            "class_id": "default", "hypervisor_hostname_pattern": "fake"})
 
     def send(self, kwargs: dict[str, Any]) -> httpx.Response:
         request = {key: kwargs[key] for key in ("method", "url", "headers", "params",
                                                 "cookies", "json") if key in kwargs}
         if "data" in kwargs:
             request["content"] = kwargs["data"]
-        return self._run(asyncio.wait_for(self.client.request(**request), 60))
+        response: httpx.Response = self._run(
+            asyncio.wait_for(self.client.request(**request), 60))
+        self.statuses[response.status_code] += 1
+        return response
 
     def stop(self) -> None:
+        print(f"fuzz: {sum(self.statuses.values())} requests, by status: "
+              f"{dict(sorted(self.statuses.items()))}")
         async def stop() -> None:
             await self._delete_servers()
             await self.client.aclose()
@@ -137,12 +168,23 @@ def check(response: httpx.Response) -> None:
 
 
 def _call(fuzz_cloud: FuzzCloud, case: Any, version: microversions.APIVersion) -> None:
-    for user in ("admin", "demo"):
-        kwargs = case.as_transport_kwargs(base_url="http://novalet.test/compute")
-        kwargs["headers"] = {**kwargs.get("headers", {}),
-                             "X-Auth-Token": fuzz_cloud.tokens[user],
-                             "OpenStack-API-Version": f"compute {version}"}
-        check(fuzz_cloud.send(kwargs))
+    """Send the case as admin and as member: with its generated path ids, then with
+    real ones (but a real resource is not deleted: the others still need it)."""
+    generated = dict(case.path_parameters or {})
+    real = {name: fuzz_cloud.real_ids.get(name, value) for name, value in generated.items()}
+    passes = [generated]
+    if real != generated and not (case.method.upper() == "DELETE"
+                                  and case.path.endswith("}")):
+        passes.append(real)
+    for path_parameters in passes:
+        case.path_parameters = path_parameters
+        for user in ("admin", "demo"):
+            kwargs = case.as_transport_kwargs(base_url="http://novalet.test/compute")
+            kwargs["headers"] = {**kwargs.get("headers", {}),
+                                 "X-Auth-Token": fuzz_cloud.tokens[user],
+                                 "OpenStack-API-Version": f"compute {version}"}
+            check(fuzz_cloud.send(kwargs))
+    case.path_parameters = generated
 
 
 @OLDEST.parametrize()
