@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tests.functional.conftest import Api
+from tests.functional.test_policy_roles import make_user
 
 URL = "/compute/v2.1/os-server-groups"
 
@@ -153,3 +154,19 @@ async def _project_id(api: Api) -> str:
     await api.request("DELETE", f"{URL}/{group['id']}")
     project: str = group["project_id"]
     return project
+
+
+async def test_a_reader_lists_and_shows_but_neither_creates_nor_deletes(api: Api) -> None:
+    group = await _create(api, {"name": "seen", "policy": "affinity"})
+    await make_user(api, "group-reader", "reader")
+    listed = await api.request("GET", URL, user="group-reader", version="2.64")
+    assert [g["id"] for g in listed.json()["server_groups"]] == [group["id"]]
+    shown = await api.request("GET", f"{URL}/{group['id']}", user="group-reader")
+    assert shown.status_code == 200
+    resp = await api.request("POST", URL, user="group-reader", version="2.64",
+                             json={"server_group": {"name": "no", "policy": "affinity"}})
+    assert resp.status_code == 403
+    assert "os_compute_api:os-server-groups:create" in resp.json()["forbidden"]["message"]
+    resp = await api.request("DELETE", f"{URL}/{group['id']}", user="group-reader")
+    assert resp.status_code == 403
+    assert "os_compute_api:os-server-groups:delete" in resp.json()["forbidden"]["message"]
