@@ -104,13 +104,16 @@ async def test_soft_anti_affinity_spreads_but_never_fails(multi_host_api: Api) -
 
 
 @pytest.fixture
-async def weighty_soft_api(state_dir: Path) -> AsyncIterator[Api]:
+async def weighty_soft_api(state_dir: Path, request: pytest.FixtureRequest
+                           ) -> AsyncIterator[Api]:
     """Four hosts, and the soft policies' multipliers raised above the sum of the
     resource weighers' (1.0 each, as Nova's defaults), as operators do to make a
-    soft policy win over spreading by free resources."""
+    soft policy win over the resource weighers. An indirect parameter adds options."""
+    extra: dict[str, Any] = getattr(request, "param", {})
     cloud = AllInOne(make_conf(state_dir, fake__extra_hosts=len(MULTI_HOSTS) - 1,
                                filter_scheduler__soft_affinity_weight_multiplier=10.0,
-                               filter_scheduler__soft_anti_affinity_weight_multiplier=10.0),
+                               filter_scheduler__soft_anti_affinity_weight_multiplier=10.0,
+                               **extra),
                      in_process_http=True)
     await cloud.start()
     try:
@@ -119,6 +122,21 @@ async def weighty_soft_api(state_dir: Path) -> AsyncIterator[Api]:
             yield Api(cloud, client)
     finally:
         await cloud.stop()
+
+
+STACKING = {f"filter_scheduler__{kind}_weight_multiplier": -1.0
+            for kind in ("ram", "cpu", "disk")}
+
+
+@pytest.mark.parametrize("weighty_soft_api", [STACKING], indirect=True)
+async def test_soft_anti_affinity_spreads_against_stacking_weighers(
+        weighty_soft_api: Api) -> None:
+    api = weighty_soft_api
+    plain = [await boot_into(api, {}) for _ in range(2)]
+    assert len({await host_of(api, s["id"]) for s in plain}) == 1  # stacking
+    group = await make_group(api, "soft-anti-affinity")
+    servers = [await boot_into(api, {"group": group}) for _ in MULTI_HOSTS]
+    assert sorted([await host_of(api, s["id"]) for s in servers]) == sorted(MULTI_HOSTS)
 
 
 async def test_soft_affinity_packs(weighty_soft_api: Api) -> None:
@@ -324,3 +342,28 @@ async def test_two_schedulers_racing_for_one_affinity_group(multi_host_api: Api)
     results = await asyncio.gather(cloud.scheduler.select_destinations(ctx, spec("racer-a")),
                                    second.select_destinations(ctx, spec("racer-b")))
     assert len({d["host"] for result in results for d in result}) == 1
+
+
+async def test_multi_create_into_affinity_group_lands_on_one_host(multi_host_api: Api
+                                                                  ) -> None:
+    api = multi_host_api
+    group = await make_group(api, "affinity")
+    resp = await post_server(api, {"group": group}, min_count=3, max_count=3)
+    assert resp.status_code == 202, resp.text
+    ids = await members(api, group)
+    assert len(ids) == 3
+    for server_id in ids:
+        await wait_for(api, server_id, "ACTIVE")
+    assert len({await host_of(api, i) for i in ids}) == 1
+
+
+async def test_multi_create_with_max_server_per_host(multi_host_api: Api) -> None:
+    api = multi_host_api
+    group = await make_group(api, "anti-affinity", {"max_server_per_host": 2})
+    resp = await post_server(api, {"group": group}, min_count=6, max_count=6)
+    assert resp.status_code == 202, resp.text
+    ids = await members(api, group)
+    for server_id in ids:
+        await wait_for(api, server_id, "ACTIVE")
+    counts = Counter([await host_of(api, i) for i in ids])
+    assert sum(counts.values()) == 6 and max(counts.values()) == 2
