@@ -159,17 +159,3 @@ async def zones_of_hosts(db: Database, hosts: Iterable[str]
             zones.setdefault(host, {})[aggregate_id] = zone
         return zones
 
-
-async def metadata_by_host(db: Database) -> dict[str, dict[str, set[str]]]:
-    """{host: {key: values}}: each host's metadata over every aggregate it is in
-    (a key set differently in two of them has both values)."""
-    async with db.transaction() as s:
-        rows = await s.execute(
-            select(AggregateHost.host, AggregateMetadata.key, AggregateMetadata.value)
-            .join(AggregateMetadata, AggregateMetadata.aggregate_id ==
-                  AggregateHost.aggregate_id))
-        by_host: dict[str, dict[str, set[str]]] = {}
-        for host, key, value in rows:
-            by_host.setdefault(host, {}).setdefault(key, set()).add(value)
-        return by_host
-

@@ -49,7 +49,6 @@ class HostState:
     disabled_reason: str | None = None
     # {key: values} over every aggregate the host is in.
     aggregate_metadata: dict[str, set[str]] = field(default_factory=dict)
-    default_zone: str | None = None
 
     @property
     def host(self) -> str:
@@ -62,7 +61,7 @@ class HostState:
         zones = self.aggregate_metadata.get(AZ_KEY)
         if zones:
             return ",".join(sorted(zones))
-        return self.default_zone or self.provider.availability_zone
+        return self.provider.availability_zone
 
 
 class HostFilter:
