@@ -75,7 +75,7 @@ async def delete_group(db: Database, uuid: str, project_id: str | None = None) -
     async with db.transaction() as s:
         group = await _get(s, uuid, project_id)
         await s.execute(delete(ServerGroupMember).where(ServerGroupMember.group_id == group.id))
-        await s.delete(group)
+        await s.execute(delete(ServerGroup).where(ServerGroup.id == group.id))
 
 
 async def add_members(s: AsyncSession, group_uuid: str, instance_uuids: list[str],
