@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.functional.conftest import Api
+from tests.functional.conftest import Api, boot
 
 AGG = "/compute/v2.1/os-aggregates"
 
@@ -180,3 +180,26 @@ async def test_admin_only(api: Api) -> None:
                                 {"add_host": {"host": "fake-host-1"}})]:
         resp = await api.request(method, path, user="demo", json=body)
         assert resp.status_code == 403, (method, path, resp.text)
+
+
+async def test_zone_of_hosts_with_servers_stays(api: Api) -> None:
+    agg = await _create(api, "busy", "zone-b")
+    assert (await _action(api, agg["id"], {"add_host": {"host": "fake-host-1"}})
+            ).status_code == 200
+    await boot(api, availability_zone="zone-b")
+    resp = await api.request("PUT", f"{AGG}/{agg['id']}", user="admin",
+                             json={"aggregate": {"availability_zone": "zone-c"}})
+    assert resp.status_code == 400
+    assert resp.json()["badRequest"]["message"] == (
+        f"Cannot update aggregate {agg['id']}. Reason: One or more hosts contain "
+        "instances in this zone.")
+    resp = await _action(api, agg["id"], {"set_metadata": {"metadata": {
+        "availability_zone": None}}})
+    assert resp.status_code == 400
+    # Renaming, other metadata and the same zone are fine.
+    resp = await api.request("PUT", f"{AGG}/{agg['id']}", user="admin",
+                             json={"aggregate": {"name": "still-busy",
+                                                 "availability_zone": "zone-b"}})
+    assert resp.status_code == 200, resp.text
+    resp = await _action(api, agg["id"], {"set_metadata": {"metadata": {"ssd": "1"}}})
+    assert resp.status_code == 200, resp.text

@@ -96,7 +96,7 @@ class AggregateAPI:
                            ) -> Aggregate:
         """Add, change or (value None) delete metadata keys."""
         aggregate = await self.get(aggregate_id)
-        if changes.get(AZ_KEY):
+        if AZ_KEY in changes:
             await self._check_zone(aggregate, changes[AZ_KEY], [], "set_metadata")
         return await db_aggregates.update(self.db, aggregate_id, metadata=changes)
 
@@ -108,6 +108,12 @@ class AggregateAPI:
                           new_hosts: list[str], action: str) -> None:
         """Refuse a zone its hosts (present or joining) already have a different one of,
         through other aggregates."""
+        current = db_aggregates.metadata_of(aggregate).get(AZ_KEY)
+        if action != "add_host" and zone != current and await (
+                db_aggregates.hosts_with_instances(self.db, [h.host for h in aggregate.hosts])):
+            # Servers keep the zone they were given; moving their host would lie.
+            raise _ZONE_ERRORS[action](aggregate_id=aggregate.id,
+                                       reason="One or more hosts contain instances in this zone")
         if zone is None:
             return
         hosts = {h.host for h in aggregate.hosts} | set(new_hosts)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from novalet import exceptions
 from novalet.db.engine import Database
-from novalet.db.models import Aggregate, AggregateHost, AggregateMetadata, utcnow
+from novalet.db.models import Aggregate, AggregateHost, AggregateMetadata, Instance, utcnow
 
 AZ_KEY = "availability_zone"
 
@@ -159,3 +159,13 @@ async def zones_of_hosts(db: Database, hosts: Iterable[str]
             zones.setdefault(host, {})[aggregate_id] = zone
         return zones
 
+
+async def hosts_with_instances(db: Database, hosts: Iterable[str]) -> list[str]:
+    """Those of `hosts` that hold servers (not deleted)."""
+    wanted = list(hosts)
+    if not wanted:
+        return []
+    async with db.transaction() as s:
+        rows = await s.execute(select(Instance.host).where(
+            Instance.host.in_(wanted), Instance.deleted.is_(False)).distinct())
+        return sorted(host for (host,) in rows if host)
