@@ -139,6 +139,16 @@ async def test_set_metadata_null_deletes(api: Api) -> None:
     resp = await _action(api, agg["id"], {"set_metadata": {"metadata": {
         "availability_zone": "zone-m"}}})
     assert resp.json()["aggregate"]["availability_zone"] == "zone-m"
+    # A zone can be changed, never emptied (as Nova).
+    resp = await _action(api, agg["id"], {"set_metadata": {"metadata": {
+        "availability_zone": None}}})
+    assert resp.status_code == 400
+    assert resp.json()["badRequest"]["message"] == (
+        f"Cannot update metadata of aggregate {agg['id']}. Reason: Aggregate meta does "
+        "not support empty named availability zone.")
+    resp = await api.request("PUT", f"{AGG}/{agg['id']}", user="admin",
+                             json={"aggregate": {"availability_zone": None}})
+    assert resp.status_code == 400
 
 
 async def test_a_host_is_in_one_zone_only(api: Api) -> None:

@@ -64,7 +64,7 @@ class AggregateAPI:
 
     async def update(self, aggregate_id: int, name: str | None,
                      availability_zone: str | None, zone_given: bool) -> Aggregate:
-        """Rename and/or move to another zone (zone_given with None: leave every zone)."""
+        """Rename and/or move to another zone (a zone can't be taken away: 400)."""
         aggregate = await self.get(aggregate_id)
         metadata: dict[str, str | None] = {}
         if zone_given:
@@ -106,16 +106,20 @@ class AggregateAPI:
 
     async def _check_zone(self, aggregate: Aggregate, zone: str | None,
                           new_hosts: list[str], action: str) -> None:
-        """Refuse a zone its hosts (present or joining) already have a different one of,
-        through other aggregates."""
+        """As Nova: no empty zone; no other zone for hosts that hold servers; and no
+        zone its hosts (present or joining) have a different one of through other
+        aggregates."""
+        if action != "add_host" and not zone:
+            raise _ZONE_ERRORS[action](
+                aggregate_id=aggregate.id,
+                reason=f"Aggregate {aggregate.name} does not support empty named "
+                       "availability zone")
         current = db_aggregates.metadata_of(aggregate).get(AZ_KEY)
         if action != "add_host" and zone != current and await (
                 db_aggregates.hosts_with_instances(self.db, [h.host for h in aggregate.hosts])):
             # Servers keep the zone they were given; moving their host would lie.
             raise _ZONE_ERRORS[action](aggregate_id=aggregate.id,
                                        reason="One or more hosts contain instances in this zone")
-        if zone is None:
-            return
         hosts = {h.host for h in aggregate.hosts} | set(new_hosts)
         zones = await db_aggregates.zones_of_hosts(self.db, hosts)
         conflicting = sorted({other for by_aggregate in zones.values()
