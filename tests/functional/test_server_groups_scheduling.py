@@ -255,6 +255,11 @@ async def test_server_groups_field_from_271(multi_host_api: Api) -> None:
     updated = (await api.request("PUT", url, version="2.71",
                                  json={"server": {"name": "renamed"}})).json()["server"]
     assert updated["server_groups"] == [group]
+    resp = await api.request("POST", f"{url}/action", version="2.71", json={
+        "rebuild": {"imageRef": await ensure_image(api)}})
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["server"]["server_groups"] == [group]
+    await wait_for(api, server["id"], "ACTIVE")
     plain = await boot_into(api, {})
     shown = (await api.request("GET", f"{SERVERS}/{plain['id']}", version="2.71")
              ).json()["server"]
