@@ -72,12 +72,12 @@ def update_class(at_least: Callable[[str], bool]) -> dict[str, Any]:
     return _CLASS_BODIES[key]
 
 
-_QUERY_21: dict[str, Any] = {"type": "object",
-                             "properties": {"user_id": {"type": "string"}},
-                             "additionalProperties": True}
-_QUERY_275 = {**_QUERY_21, "additionalProperties": False}
+# Nova keeps unknown query parameters of os-quota-sets allowed at every microversion.
+_QUERY: dict[str, Any] = {"type": "object",
+                          "properties": {"user_id": {"type": "string"}},
+                          "additionalProperties": True}
 
 
 def query(at_least: Callable[[str], bool]) -> dict[str, Any]:
-    """?user_id= on os-quota-sets; 2.75: other parameters are a 400."""
-    return _QUERY_275 if at_least("2.75") else _QUERY_21
+    """?user_id= on os-quota-sets; other parameters are ignored, as Nova ignores them."""
+    return _QUERY
