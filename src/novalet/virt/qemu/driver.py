@@ -84,6 +84,7 @@ class QemuDriver(ComputeDriver):
                              self._host_settings(None), conf.get("qemu", "console_log_max_bytes"))
         self.accel: str | None = None
         self._locks: dict[str, asyncio.Lock] = {}
+        self._qemu_version: int | None = None  # os-hypervisors' hypervisor_version
 
     def _host_settings(self, accelerator: str | None) -> cmdline.HostSettings:
         network = self.conf.get("qemu", "network")
@@ -124,7 +125,20 @@ class QemuDriver(ComputeDriver):
         disk = shutil.disk_usage(self.instances_path)
         return HostResources(hypervisor_hostname=self.host, hypervisor_type="QEMU",
                              vcpus=os.cpu_count() or 1, memory_mb=_memory_mb(),
-                             local_gb=disk.total // GiB, cpu_info=_cpu_info())
+                             local_gb=disk.total // GiB, cpu_info=_cpu_info(),
+                             hypervisor_version=await self._version())
+
+    async def _version(self) -> int:
+        """QEMU's version as Nova encodes it (7.2.22 -> 7002022), asked once; 0 when
+        `qemu-system-x86_64 --version` doesn't tell."""
+        if self._qemu_version is None:
+            try:
+                result = await self.runner.run([cmdline.QEMU, "--version"], timeout=10)
+                self._qemu_version = parse_qemu_version(result.stdout)
+            except VirtDriverError as exc:  # CommandFailed, CommandTimedOut
+                LOG.warning("Cannot tell the QEMU version: %s", exc)
+                self._qemu_version = 0
+        return self._qemu_version
 
     async def list_instances(self) -> list[str]:
         return [p.uuid for p in self._all_paths()
@@ -767,3 +781,12 @@ def _cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
         elif key == "flags" and "features" not in info:
             info["features"] = sorted(value.split())
     return info
+
+
+def parse_qemu_version(text: str) -> int:
+    """'QEMU emulator version 7.2.22 (Debian …)' -> 7002022; 0 without a version."""
+    match = re.search(r"version (\d+)\.(\d+)(?:\.(\d+))?", text)
+    if not match:
+        return 0
+    major, minor, micro = (int(g or 0) for g in match.groups())
+    return major * 1000000 + minor * 1000 + micro
