@@ -24,7 +24,7 @@ from novalet.compute.flavors import FlavorService
 from novalet.compute.keypairs import KeypairService
 from novalet.compute.quotas import QuotaEngine
 from novalet.compute.payloads import RequestSpec
-from novalet.compute.server_groups import (ServerGroupService, check_hints,
+from novalet.compute.server_groups import (ServerGroup, ServerGroupService, check_hints,
                                            scheduling_view)
 from novalet.compute.states import ALLOWED, PowerState, TaskState, VmState
 from novalet.conductor.manager import payload_of
@@ -169,14 +169,15 @@ class ComputeAPI:
                                                            "task_state": None})
         return records, reservation_id
 
-    async def _group_for_hints(self, ctx: RequestContext, req: CreateRequest) -> Any:
+    async def _group_for_hints(self, ctx: RequestContext, req: CreateRequest
+                               ) -> ServerGroup | None:
         """The server group the `group` hint names (the new servers join it), or None;
         every hint this cloud acts on is checked first (a bad one is a 400)."""
         check_hints(req.scheduler_hints)
         uuid = req.scheduler_hints.get("group")
         if not uuid:
             return None
-        return await self.server_groups.group_for_boot(ctx, uuid, req.max_count)
+        return await self.server_groups.group_for_boot(ctx, uuid)
 
     def _new_instance(self, ctx: RequestContext, req: CreateRequest, index: int, count: int,
                       flavor_doc: dict[str, Any], image: dict[str, Any] | None,

@@ -16,11 +16,12 @@ from novalet.db.engine import Database
 from novalet.db.models import ServerGroup
 from novalet.db.server_groups import ServerGroupNotFound
 
-__all__ = ["POLICIES", "SOFT_POLICIES", "GroupRequest", "InvalidGroupHint", "ServerGroup",
+__all__ = ["HARD_POLICIES", "SOFT_POLICIES", "GroupRequest", "InvalidGroupHint", "ServerGroup",
            "ServerGroupNotFound", "ServerGroupService", "check_hints", "scheduling_view"]
 
-SOFT_POLICIES = ("soft-affinity", "soft-anti-affinity")
-POLICIES = ("affinity", "anti-affinity", *SOFT_POLICIES)
+# The policies of the base API; the soft ones came with microversion 2.15.
+HARD_POLICIES = ("anti-affinity", "affinity")
+SOFT_POLICIES = ("soft-anti-affinity", "soft-affinity")
 # Anti-affinity's default: one member per host.
 DEFAULT_MAX_SERVER_PER_HOST = 1
 
@@ -74,8 +75,7 @@ class ServerGroupService:
     async def delete(self, ctx: RequestContext, uuid: str) -> None:
         await db_groups.delete_group(self.db, uuid, None if ctx.is_admin else ctx.project_id)
 
-    async def group_for_boot(self, ctx: RequestContext, uuid: str, count: int
-                             ) -> ServerGroup:
+    async def group_for_boot(self, ctx: RequestContext, uuid: str) -> ServerGroup:
         """The group a boot's `group` hint names; 400 when ctx may not use it (a group
         of another project reads as missing, as it does everywhere)."""
         try:

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 from novalet.api.validation import NAME, UUID
+from novalet.compute.server_groups import HARD_POLICIES, SOFT_POLICIES
 
-_HARD = ["anti-affinity", "affinity"]
-_ALL = [*_HARD, "soft-anti-affinity", "soft-affinity"]
+_HARD = list(HARD_POLICIES)
+_ALL = [*HARD_POLICIES, *SOFT_POLICIES]
 # An integer, or digits in a string, of at least 1.
 _POSITIVE_INT = {"type": ["integer", "string"], "pattern": "^[0-9]*$", "minimum": 1,
                  "minLength": 1}
