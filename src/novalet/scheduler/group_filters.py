@@ -56,6 +56,9 @@ class ServerGroupAffinityFilter(HostFilter):
 
     name = "ServerGroupAffinityFilter"
 
+    def applies(self, spec: RequestSpec) -> bool:
+        return _policy(spec) == "affinity" and bool(spec.group_hosts)
+
     def reject_reason(self, host: HostState, spec: RequestSpec) -> str | None:
         if _policy(spec) != "affinity" or not spec.group_hosts:
             return None
@@ -72,6 +75,9 @@ class ServerGroupAntiAffinityFilter(HostFilter):
     max_server_per_host rule (default 1)."""
 
     name = "ServerGroupAntiAffinityFilter"
+
+    def applies(self, spec: RequestSpec) -> bool:
+        return _policy(spec) == "anti-affinity" and bool(spec.group_hosts)
 
     def reject_reason(self, host: HostState, spec: RequestSpec) -> str | None:
         if _policy(spec) != "anti-affinity":
@@ -92,6 +98,9 @@ class ServerGroupSoftAffinityWeigher(HostWeigher):
     name = "ServerGroupSoftAffinityWeigher"
     multiplier_option = "soft_affinity_weight_multiplier"
 
+    def applies(self, spec: RequestSpec) -> bool:
+        return _policy(spec) == "soft-affinity"
+
     def raw_weight(self, host: HostState, spec: RequestSpec) -> float:
         if _policy(spec) != "soft-affinity":
             return 0.0
@@ -104,6 +113,9 @@ class ServerGroupSoftAntiAffinityWeigher(HostWeigher):
 
     name = "ServerGroupSoftAntiAffinityWeigher"
     multiplier_option = "soft_anti_affinity_weight_multiplier"
+
+    def applies(self, spec: RequestSpec) -> bool:
+        return _policy(spec) == "soft-anti-affinity"
 
     def raw_weight(self, host: HostState, spec: RequestSpec) -> float:
         if _policy(spec) != "soft-anti-affinity":

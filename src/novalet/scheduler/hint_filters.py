@@ -40,6 +40,9 @@ class DifferentHostFilter(HostFilter):
 
     name = "DifferentHostFilter"
 
+    def applies(self, spec: RequestSpec) -> bool:
+        return bool(spec.hinted_hosts.get("different_host"))
+
     def reject_reason(self, host: HostState, spec: RequestSpec) -> str | None:
         if host.host in spec.hinted_hosts.get("different_host", ()):
             return "runs a server named by the different_host hint"
@@ -51,6 +54,9 @@ class SameHostFilter(HostFilter):
     """With a same_host hint, only hosts running one of its servers pass."""
 
     name = "SameHostFilter"
+
+    def applies(self, spec: RequestSpec) -> bool:
+        return "same_host" in spec.hinted_hosts
 
     def reject_reason(self, host: HostState, spec: RequestSpec) -> str | None:
         if "same_host" not in spec.hinted_hosts:

@@ -137,3 +137,19 @@ def test_same_host() -> None:
     assert passing(SameHostFilter(), spec()) == ["a", "b", "c"]
     # Servers that run nowhere (never placed) leave no host.
     assert passing(SameHostFilter(), spec(hinted_hosts={"same_host": []})) == []
+
+
+def test_applies_only_when_the_request_asks() -> None:
+    assert not ServerGroupAffinityFilter().applies(spec("affinity"))
+    assert ServerGroupAffinityFilter().applies(spec("affinity", {"a": 1}))
+    assert not ServerGroupAntiAffinityFilter().applies(spec("affinity", {"a": 1}))
+    assert ServerGroupAntiAffinityFilter().applies(spec("anti-affinity", {"a": 1}))
+    conf = Config()
+    assert ServerGroupSoftAffinityWeigher(conf).applies(spec("soft-affinity"))
+    assert not ServerGroupSoftAffinityWeigher(conf).applies(spec("soft-anti-affinity"))
+    assert ServerGroupSoftAntiAffinityWeigher(conf).applies(spec("soft-anti-affinity"))
+    assert not ServerGroupSoftAntiAffinityWeigher(conf).applies(spec())
+    assert not DifferentHostFilter().applies(spec())
+    assert DifferentHostFilter().applies(spec(hinted_hosts={"different_host": ["a"]}))
+    assert not SameHostFilter().applies(spec())
+    assert SameHostFilter().applies(spec(hinted_hosts={"same_host": []}))
