@@ -219,6 +219,7 @@ class SchedulerSnapshot:
     services: dict[str, ComputeServiceState]
     generations: dict[str, int]
     aggregate_metadata: dict[str, dict[str, set[str]]]
+    provider_count: int  # all providers, changed or not (a drop means some were deleted)
 
 
 async def scheduler_snapshot(db: Database, since: dt.datetime | None) -> SchedulerSnapshot:
@@ -242,7 +243,9 @@ async def scheduler_snapshot(db: Database, since: dt.datetime | None) -> Schedul
         metadata: dict[str, dict[str, set[str]]] = {}
         for host, key, value in await s.execute(metadata_q):
             metadata.setdefault(host, {}).setdefault(key, set()).add(value)
-    return SchedulerSnapshot(services, generations, metadata)
+        count = (await s.execute(select(func.count()).select_from(ResourceProvider))
+                 ).scalar_one()
+    return SchedulerSnapshot(services, generations, metadata, count)
 
 
 async def summaries_of(db: Database, uuids: list[str]) -> list[ProviderSummary]:

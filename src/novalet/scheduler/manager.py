@@ -60,6 +60,9 @@ class HostStateCache:
                 or time.monotonic() - self._full_at > self.FULL_REFRESH_SECONDS)
         read_at = utcnow()
         snap = await placement.scheduler_snapshot(self.db, None if full else self._since)
+        if not full and snap.provider_count < len(self.providers):  # some were deleted
+            full = True
+            snap = await placement.scheduler_snapshot(self.db, None)
         if full:
             self.services = snap.services
             for gone in set(self.providers) - set(snap.generations):
@@ -87,6 +90,12 @@ class HostStateCache:
             state = self._states.get(provider.uuid)
             if state is not None:
                 state.provider = provider
+        found = {p.uuid for p in fresh}
+        for gone in [u for u in uuids if u not in found and u in self.providers]:
+            del self.providers[gone]  # deleted meanwhile
+            self._states.pop(gone, None)
+            if gone in self._order:
+                self._order.remove(gone)
 
     def _current(self, metadata: dict[str, dict[str, set[str]]]) -> list[filters.HostState]:
         now = utcnow()
@@ -197,6 +206,7 @@ class SchedulerManager:
                 await asyncio.sleep(random.uniform(0, 0.01 * attempt))
                 await self.cache.reread(lost)
                 lost = []
+                hosts[:] = [h for h in hosts if h.provider.uuid in self.cache.providers]
                 # The group's members too: the claim lost may have been to one.
                 await group_filters.load_group_hosts(
                     self.db, spec, unplaced=spec.instance_uuids[
