@@ -116,3 +116,13 @@ async def test_availability_zone_detail_lists_aggregate_zones(multi_host_api: Ap
     resp = await api.request("GET", "/compute/v2.1/os-availability-zone")
     names = [z["zoneName"] for z in resp.json()["availabilityZoneInfo"]]
     assert sorted(names) == ["nova", "zone-z"]
+
+
+async def test_services_show_the_aggregate_zone(multi_host_api: Api) -> None:
+    api = multi_host_api
+    await _aggregate(api, "rack-s", ["fake-host-4"], zone="zone-s")
+    resp = await api.request("GET", "/compute/v2.1/os-services?binary=nova-compute",
+                             user="admin")
+    zones = {s["host"]: s["zone"] for s in resp.json()["services"]}
+    assert zones == {"fake-host-1": "nova", "fake-host-2": "nova", "fake-host-3": "nova",
+                     "fake-host-4": "zone-s"}
