@@ -78,3 +78,22 @@ async def test_zone_of_an_aggregate_is_used(scheduler: Any) -> None:
     chosen = await manager.select_destinations(
         RequestContext(), {**spec(1), "availability_zone": "zone-a"})
     assert [(c["host"], c["availability_zone"]) for c in chosen] == [("h2", "zone-a")]
+
+
+async def test_host_subset_size_picks_among_the_best(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'subset.sqlite'}")
+    await migrate.sync(db)
+    try:
+        for host, ram in (("big", 65536), ("mid", 32768), ("small", 4096)):
+            await placement.upsert_provider(db, f"rp-{host}", host, host, "nova", {
+                "VCPU": (64, 0, 1.0), "MEMORY_MB": (ram, 0, 1.0), "DISK_GB": (100, 0, 1.0)})
+            await services.heartbeat(db, host, "nova-compute", f"compute.{host}")
+        conf = config.Config()
+        conf.set("filter_scheduler", "host_subset_size", 2)
+        conf.set("filter_scheduler", "weight_classes", "RAMWeigher")
+        manager = SchedulerManager(conf, db, InProcessBus())
+        chosen = {c["host"] for c in await manager.select_destinations(
+            RequestContext(), spec(40, ram=64))}
+        assert chosen == {"big", "mid"}
+    finally:
+        await db.close()
