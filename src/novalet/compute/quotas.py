@@ -10,7 +10,7 @@ transaction under the project's lock (db/quotas.lock_project), given the pure
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,34 +174,16 @@ class QuotaEngine:
     # --- checks inside a create's transaction -----------------------------
 
     def admit_instances(self, min_count: int, max_count: int, vcpus: int, memory_mb: int
-                        ) -> Callable[[QuotaRecords], int]:
+                        ) -> InstanceAdmission:
         """A decision for db/instances.create: how many of max_count instances of
         this size fit (at least min_count, else TooManyInstances, as Nova words it)."""
-        def admit(records: QuotaRecords) -> int:
-            limits = self.resolve(records)
-            per_instance = {"instances": 1, "cores": vcpus, "ram": memory_mb}
-            fits = max_count
-            for scope_limits, usage in ((limits.project, records.project_usage),
-                                        (limits.user, records.user_usage)):
-                for resource, each in per_instance.items():
-                    limit = scope_limits[resource]
-                    if limit == UNLIMITED or each == 0:
-                        continue
-                    room = max(0, (limit - int(usage.get(resource, 0))) // each)
-                    fits = min(fits, room)
-            if fits >= min_count:
-                return fits
-            raise _too_many(limits, records, per_instance, min_count)
-        return admit
+        return InstanceAdmission(self, min_count, max_count,
+                                 {"instances": 1, "cores": vcpus, "ram": memory_mb})
 
-    def admit_keypair(self) -> Callable[[QuotaRecords], None]:
+    def admit_keypair(self) -> KeypairAdmission:
         """A decision for db/keypairs.create: one more key pair for the user, or
         KeypairLimitExceeded."""
-        def admit(records: QuotaRecords) -> None:
-            limit = self.resolve(records).user["key_pairs"]
-            if _over(limit, int(records.user_usage.get("key_pairs", 0)), 1):
-                raise KeypairLimitExceeded()
-        return admit
+        return KeypairAdmission(self)
 
     # --- checks of one request --------------------------------------------
 
@@ -265,6 +247,53 @@ class QuotaEngine:
         limit = (await self.limits(project_id))["server_group_members"]
         if _over(limit, members_now, adding):
             raise ServerGroupMembersExceeded()
+
+
+@dataclass(frozen=True)
+class InstanceAdmission:
+    """How many of max_count instances (each using `each`) fit, decided under the
+    project's quota lock (db/quotas.admit_locked)."""
+
+    engine: QuotaEngine
+    min_count: int
+    max_count: int
+    each: dict[str, int]
+
+    def counted(self, records: QuotaRecords) -> Collection[str]:
+        limits = self.engine.resolve(records)
+        return [r for r, amount in self.each.items() if amount and (
+            limits.project[r] != UNLIMITED or limits.user[r] != UNLIMITED)]
+
+    def __call__(self, records: QuotaRecords) -> int:
+        limits = self.engine.resolve(records)
+        fits = self.max_count
+        for scope_limits, usage in ((limits.project, records.project_usage),
+                                    (limits.user, records.user_usage)):
+            for resource, amount in self.each.items():
+                limit = scope_limits[resource]
+                if limit == UNLIMITED or amount == 0:
+                    continue
+                room = max(0, (limit - int(usage.get(resource, 0))) // amount)
+                fits = min(fits, room)
+        if fits >= self.min_count:
+            return fits
+        raise _too_many(limits, records, self.each, self.min_count)
+
+
+@dataclass(frozen=True)
+class KeypairAdmission:
+    """One more key pair for the user, decided under the quota lock."""
+
+    engine: QuotaEngine
+
+    def counted(self, records: QuotaRecords) -> Collection[str]:
+        return [] if self.engine.resolve(records).user["key_pairs"] == UNLIMITED \
+            else ["key_pairs"]
+
+    def __call__(self, records: QuotaRecords) -> None:
+        limit = self.engine.resolve(records).user["key_pairs"]
+        if _over(limit, int(records.user_usage.get("key_pairs", 0)), 1):
+            raise KeypairLimitExceeded()
 
 
 def _known(values: Mapping[str, int]) -> dict[str, int]:

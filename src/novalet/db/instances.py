@@ -18,7 +18,7 @@ from novalet.db import quotas as db_quotas
 from novalet.db import server_groups as db_groups
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import Allocation, Instance, InstanceMetadata, InstanceTag
-from novalet.db.quotas import QuotaRecords
+from novalet.db.quotas import Admission
 
 _UNSET: Any = object()
 
@@ -67,7 +67,7 @@ class ListQuery:
 
 
 async def create(db: Database, instances: list[Instance],
-                 admit: Callable[[QuotaRecords], int] | None = None,
+                 admit: Admission[int] | None = None,
                  group_uuid: str | None = None,
                  group_admit: Callable[[int], None] | None = None) -> list[Instance]:
     """Insert the instances. With `admit` (compute/quotas.py), first take the
@@ -76,9 +76,9 @@ async def create(db: Database, instances: list[Instance],
     async with db.transaction() as s:
         if admit is not None and instances:
             first = instances[0]
-            records = await db_quotas.locked_records(s, first.project_id or "",
-                                                     first.user_id)
-            instances = instances[:admit(records)]
+            fits = await db_quotas.admit_locked(s, first.project_id or "", first.user_id,
+                                                admit)
+            instances = instances[:fits]
         s.add_all(instances)
         if group_uuid is not None:  # they join the group with their creation
             await db_groups.add_members(s, group_uuid, [i.uuid for i in instances],

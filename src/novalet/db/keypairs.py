@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, select
@@ -12,7 +12,7 @@ from novalet import exceptions
 from novalet.db import quotas as db_quotas
 from novalet.db.engine import Database
 from novalet.db.models import KeyPair
-from novalet.db.quotas import QuotaRecords
+from novalet.db.quotas import Admission
 
 
 class KeypairNotFound(exceptions.NotFound):
@@ -28,7 +28,7 @@ class MarkerNotFound(exceptions.Invalid):
 
 
 async def create(db: Database, values: Mapping[str, Any],
-                 admit: Callable[[QuotaRecords], None] | None = None,
+                 admit: Admission[None] | None = None,
                  project_id: str = "") -> KeyPair:
     """Insert a key pair; KeyPairExists when the user already has one of that name.
     With `admit`, the key_pairs quota is checked in the same transaction under
@@ -36,7 +36,7 @@ async def create(db: Database, values: Mapping[str, Any],
     try:
         async with db.transaction() as s:
             if admit is not None:
-                admit(await db_quotas.locked_records(s, project_id, values["user_id"]))
+                await db_quotas.admit_locked(s, project_id, values["user_id"], admit)
             keypair = KeyPair(**values)
             s.add(keypair)
             await s.flush()

@@ -10,9 +10,9 @@ what the ones before it committed.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
@@ -23,6 +23,10 @@ from novalet.db.models import (FloatingIp, Instance, KeyPair, ProjectQuota, Proj
                                QuotaClass, QuotaLock, SecurityGroup, ServerGroup)
 
 DEFAULT_CLASS = "default"
+# Every usage this module counts.
+COUNTED = ("instances", "cores", "ram", "key_pairs", "server_groups", "floating_ips",
+           "security_groups")
+_T_co = TypeVar("_T_co", covariant=True)
 
 
 @dataclass
@@ -35,6 +39,17 @@ class QuotaRecords:
     user_limits: dict[str, int] = field(default_factory=dict)
     project_usage: dict[str, int] = field(default_factory=dict)
     user_usage: dict[str, int] = field(default_factory=dict)
+
+
+class Admission(Protocol[_T_co]):
+    """A quota decision made inside a create's transaction (compute/quotas.py)."""
+
+    def counted(self, records: QuotaRecords) -> Collection[str]:
+        """Which usages the decision needs, given the limits in records (none when
+        they are unlimited: a cloud without limits counts nothing)."""
+
+    def __call__(self, records: QuotaRecords) -> _T_co:
+        """Decide from limits and the counted usage; raise when over quota."""
 
 
 # --- the per-project lock ---------------------------------------------------
@@ -74,15 +89,21 @@ async def records(db: Database, project_id: str, user_id: str | None = None) -> 
         return await read_records(s, project_id, user_id)
 
 
-async def locked_records(s: AsyncSession, project_id: str,
-                         user_id: str | None) -> QuotaRecords:
-    """lock_project, then read_records: for a check whose insert follows in s."""
+async def admit_locked(s: AsyncSession, project_id: str, user_id: str | None,
+                       admit: Admission[_T_co]) -> _T_co:
+    """Take the project's quota lock, read its limits and the usage admit needs, and
+    return admit's decision: for a check whose insert follows in s."""
     await lock_project(s, project_id)
-    return await read_records(s, project_id, user_id)
+    records = await read_records(s, project_id, user_id, counted=())
+    wanted = admit.counted(records)
+    if wanted:
+        records.project_usage, records.user_usage = await _usage(s, project_id, user_id,
+                                                                 wanted)
+    return admit(records)
 
 
-async def read_records(s: AsyncSession, project_id: str,
-                       user_id: str | None) -> QuotaRecords:
+async def read_records(s: AsyncSession, project_id: str, user_id: str | None,
+                       counted: Collection[str] = COUNTED) -> QuotaRecords:
     result = QuotaRecords(class_limits=await _class_limits(s, DEFAULT_CLASS))
     rows = await s.execute(select(ProjectQuota.resource, ProjectQuota.hard_limit).where(
         ProjectQuota.project_id == project_id))
@@ -92,7 +113,9 @@ async def read_records(s: AsyncSession, project_id: str,
                                .where(ProjectUserQuota.project_id == project_id,
                                       ProjectUserQuota.user_id == user_id))
         result.user_limits = {r: limit for r, limit in rows.all()}
-    result.project_usage, result.user_usage = await _usage(s, project_id, user_id)
+    if counted:
+        result.project_usage, result.user_usage = await _usage(s, project_id, user_id,
+                                                               counted)
     return result
 
 
@@ -102,28 +125,36 @@ async def _class_limits(s: AsyncSession, class_name: str) -> dict[str, int]:
     return {r: limit for r, limit in rows.all()}
 
 
-async def _usage(s: AsyncSession, project_id: str, user_id: str | None
-                 ) -> tuple[dict[str, int], dict[str, int]]:
-    """(project usage, user usage): instances, cores and ram of live instances for
-    both; key_pairs for the user (key pairs belong to users, not projects);
-    server_groups, floating_ips and security_groups for the project."""
-    rows = (await s.execute(select(Instance.user_id, Instance.flavor).where(
-        Instance.project_id == project_id, Instance.deleted.is_(False)))).all()
-
-    def totals(flavors: list[dict[str, Any]]) -> dict[str, int]:
-        return {"instances": len(flavors), "cores": sum(int(f["vcpus"]) for f in flavors),
-                "ram": sum(int(f["memory_mb"]) for f in flavors)}
-
-    project = totals([f for _, f in rows])
+async def _usage(s: AsyncSession, project_id: str, user_id: str | None,
+                 counted: Collection[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """(project usage, user usage) of the `counted` resources: instances, cores and
+    ram of live instances for both (summed by the database, one row per user);
+    key_pairs for the user (key pairs belong to users, not projects); server_groups,
+    floating_ips and security_groups for the project."""
+    project: dict[str, int] = {}
+    user: dict[str, int] = {}
+    if {"instances", "cores", "ram"} & set(counted):
+        rows = (await s.execute(
+            select(Instance.user_id, func.count(Instance.id),
+                   func.sum(Instance.flavor["vcpus"].as_integer()),
+                   func.sum(Instance.flavor["memory_mb"].as_integer()))
+            .where(Instance.project_id == project_id, Instance.deleted.is_(False))
+            .group_by(Instance.user_id))).all()
+        for scope, chosen in ((project, rows), (user, [r for r in rows if r[0] == user_id])):
+            scope.update(instances=sum(int(r[1] or 0) for r in chosen),
+                         cores=sum(int(r[2] or 0) for r in chosen),
+                         ram=sum(int(r[3] or 0) for r in chosen))
+    if user_id is not None and "key_pairs" in counted:
+        user["key_pairs"] = (await s.execute(select(func.count(KeyPair.id)).where(
+            KeyPair.user_id == user_id))).scalar_one()
     for resource, column in (("server_groups", ServerGroup.project_id),
                              ("floating_ips", FloatingIp.project_id),
                              ("security_groups", SecurityGroup.project_id)):
-        project[resource] = (await s.execute(select(func.count()).where(
-            column == project_id))).scalar_one()
-    user = totals([f for u, f in rows if u == user_id]) if user_id is not None else {}
-    if user_id is not None:
-        user["key_pairs"] = (await s.execute(select(func.count(KeyPair.id)).where(
-            KeyPair.user_id == user_id))).scalar_one()
+        if resource in counted:
+            project[resource] = (await s.execute(select(func.count()).where(
+                column == project_id))).scalar_one()
+    if user_id is None:
+        user = {}
     return project, user
 
 
