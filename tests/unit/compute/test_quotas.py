@@ -144,3 +144,14 @@ async def test_request_checks(engine: QuotaEngine) -> None:
     await engine.check_group_members("p", 1, 1)
     with pytest.raises(ServerGroupMembersExceeded):
         await engine.check_group_members("p", 1, 2)
+
+
+def test_unlimited_quotas_count_nothing() -> None:
+    engine = QuotaEngine(None, None)  # type: ignore[arg-type]
+    unlimited = QuotaRecords(project_limits={"instances": -1, "cores": -1, "ram": -1,
+                                             "key_pairs": -1})
+    assert list(engine.admit_instances(1, 1, 2, 512).counted(unlimited)) == []
+    assert list(engine.admit_keypair().counted(unlimited)) == []
+    partly = QuotaRecords(project_limits={"instances": -1, "cores": -1},
+                          user_limits={"cores": 4})
+    assert sorted(engine.admit_instances(1, 1, 2, 512).counted(partly)) == ["cores", "ram"]
