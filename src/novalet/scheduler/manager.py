@@ -23,6 +23,7 @@ from novalet.scheduler.rpcapi import TOPIC
 
 LOG = logging.getLogger(__name__)
 _CLAIM_RETRIES = 10
+_HOSTS_PER_ATTEMPT = 3  # claims tried on the best hosts before re-reading them
 BINARY = "nova-scheduler"
 
 
@@ -234,14 +235,15 @@ class SchedulerManager:
                             "node": provider.name, "provider_uuid": provider.uuid,
                             "availability_zone": host.zone}
                 lost.append(provider.uuid)
-                if len(lost) >= 3:  # the view is stale (or a group claim raced): re-read
+                if len(lost) >= _HOSTS_PER_ATTEMPT:  # stale view, or a group claim raced
                     break
         raise NoValidHost(reason="Every claim raced with another scheduler; try again.")
 
     def _ordered(self, passed: list[filters.HostState], spec: RequestSpec
                  ) -> list[filters.HostState]:
         """Best first; with host_subset_size N, one of the N best (at random) first."""
-        ordered = weighers.weigh(passed, spec, self.weighers)
+        ordered = weighers.weigh(passed, spec, self.weighers,
+                                 limit=max(_HOSTS_PER_ATTEMPT, self.host_subset_size))
         if self.host_subset_size > 1 and len(ordered) > 1:
             pick = random.randrange(min(self.host_subset_size, len(ordered)))
             ordered.insert(0, ordered.pop(pick))
