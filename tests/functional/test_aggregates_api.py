@@ -85,8 +85,11 @@ async def test_bad_bodies(api: Api) -> None:
     resp = await api.request("PUT", f"{AGG}/{agg['id']}", user="admin",
                              json={"aggregate": {}})
     assert resp.status_code == 400
-    for body in [{"bogus": {}}, {"add_host": {}}, {"add_host": {"host": "h", "x": 1}},
-                 {"set_metadata": {"metadata": {"k": 5}}}, {"set_metadata": {}}]:
+    bad_actions: list[dict[str, Any]] = [
+        {"bogus": {}}, {"add_host": {}}, {"add_host": {"host": "h", "x": 1}},
+        {"set_metadata": {"metadata": {"k": 5}}}, {"set_metadata": {}},
+        {"add_host": {"host": "h"}, "remove_host": {"host": "h"}}]
+    for body in bad_actions:
         resp = await _action(api, agg["id"], body)
         assert resp.status_code == 400, (body, resp.text)
     for bad_id in ["abc", "0", "99999999999"]:
