@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from novalet.db import instances
-from tests.functional.conftest import Api, boot, ensure_image
+from tests.functional.conftest import Api, boot, ensure_image, wait_for
 
 S = "/compute/v2.1/servers"
 QS = "/compute/v2.1/os-quota-sets"
@@ -203,6 +203,27 @@ async def test_key_pairs_quota(api: Api) -> None:
     assert _forbidden(resp) == "Quota exceeded, too many key pairs."
     detail = (await api.request("GET", f"{QS}/{project}/detail")).json()["quota_set"]
     assert detail["key_pairs"] == {"limit": 1, "in_use": 0, "reserved": 0}
+
+
+async def test_a_resize_counts_the_larger_flavor_until_confirmed(api: Api) -> None:
+    project = await _project(api)
+    resp = await api.request("POST", "/compute/v2.1/flavors", user="admin", json={
+        "flavor": {"name": "less-ram", "ram": 256, "vcpus": 1, "disk": 1, "id": "less"}})
+    assert resp.status_code == 200, resp.text
+
+    async def ram_in_use() -> int:
+        detail = (await api.request("GET", f"{QS}/{project}/detail")).json()["quota_set"]
+        return int(detail["ram"]["in_use"])
+
+    server = await boot(api)  # m1.tiny: 512 MB
+    for action, status, ram in (({"resize": {"flavorRef": "2"}}, "VERIFY_RESIZE", 2048),
+                                ({"revertResize": None}, "ACTIVE", 512),
+                                ({"resize": {"flavorRef": "less"}}, "VERIFY_RESIZE", 512),
+                                ({"confirmResize": None}, "ACTIVE", 256)):
+        resp = await api.request("POST", f"{S}/{server['id']}/action", json=action)
+        assert resp.status_code in (202, 204), resp.text
+        await wait_for(api, server["id"], status)
+        assert await ram_in_use() == ram, action
 
 
 async def test_resize_over_quota_is_refused(api: Api) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -136,8 +136,7 @@ async def _usage(s: AsyncSession, project_id: str, user_id: str | None,
     if {"instances", "cores", "ram"} & set(counted):
         rows = (await s.execute(
             select(Instance.user_id, func.count(Instance.id),
-                   func.sum(Instance.flavor["vcpus"].as_integer()),
-                   func.sum(Instance.flavor["memory_mb"].as_integer()))
+                   func.sum(_flavor_amount("vcpus")), func.sum(_flavor_amount("memory_mb")))
             .where(Instance.project_id == project_id, Instance.deleted.is_(False))
             .group_by(Instance.user_id))).all()
         for scope, chosen in ((project, rows), (user, [r for r in rows if r[0] == user_id])):
@@ -156,6 +155,24 @@ async def _usage(s: AsyncSession, project_id: str, user_id: str | None,
     if user_id is None:
         user = {}
     return project, user
+
+
+# A resize holds the larger of both flavors until it is confirmed or reverted:
+# while it runs the instance's flavor is the old one (the new one waits in
+# system_metadata), once it is RESIZED the flavor is the new one (the old one waits).
+_RESIZING = ("resize_prep", "resize_migrating", "resize_migrated", "resize_finish")
+
+
+def _flavor_amount(key: str) -> Any:
+    """SQL for what one instance counts of a flavor field."""
+    current = Instance.flavor[key].as_integer()
+    other = case(
+        (Instance.task_state.in_(_RESIZING),
+         Instance.system_metadata[("new_flavor", key)].as_integer()),
+        (Instance.vm_state == "resized",
+         Instance.system_metadata[("old_flavor", key)].as_integer()),
+        else_=current)
+    return case((other > current, other), else_=current)
 
 
 async def class_limits(db: Database, class_name: str) -> dict[str, int]:
