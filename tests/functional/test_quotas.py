@@ -226,6 +226,16 @@ async def test_a_resize_counts_the_larger_flavor_until_confirmed(api: Api) -> No
         assert await ram_in_use() == ram, action
 
 
+async def test_concurrent_resizes_stay_within_the_quota(api: Api) -> None:
+    project = await _project(api)
+    await _set_quota(api, project, ram=512 * 2 + 1536)
+    servers = [await boot(api, "a"), await boot(api, "b")]
+    responses = await asyncio.gather(*[
+        api.request("POST", f"{S}/{server['id']}/action",
+                    json={"resize": {"flavorRef": "2"}}) for server in servers])
+    assert sorted(r.status_code for r in responses) == [202, 403]
+
+
 async def test_resize_over_quota_is_refused(api: Api) -> None:
     project = await _project(api)
     await _set_quota(api, project, ram=1024)

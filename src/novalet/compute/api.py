@@ -23,6 +23,7 @@ from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute.flavors import FlavorService
 from novalet.compute.keypairs import KeypairService
 from novalet.compute.quotas import QuotaEngine
+from novalet.db.quotas import Admission
 from novalet.compute.payloads import RequestSpec
 from novalet.compute.server_groups import (ServerGroup, ServerGroupService, check_hints,
                                            scheduling_view)
@@ -274,9 +275,11 @@ class ComputeAPI:
     # --- actions ----------------------------------------------------------
 
     async def _begin(self, ctx: RequestContext, uuid: str, action: str, public: str,
-                     values: dict[str, Any] | None = None) -> Instance:
+                     values: dict[str, Any] | None = None,
+                     admit: Admission[None] | None = None) -> Instance:
         """Check lock and states for `action`, set its task_state (compare-and-swap,
-        with any other `values`) and record the instance action `public`."""
+        with any other `values`; `admit`: a quota check in that same transaction)
+        and record the instance action `public`."""
         instance = await self.get(ctx, uuid)
         self._check_lock(ctx, instance)
         vm_states, task_states, task_state = ALLOWED[action]
@@ -290,7 +293,8 @@ class ComputeAPI:
             raise InstanceInvalidState(action=public, uuid=uuid, attr="host", state=None)
         instance = await instances.update(self.db, uuid, {"task_state": task_state,
                                                           **(values or {})},
-                                          expected_task_state=[instance.task_state])
+                                          expected_task_state=[instance.task_state],
+                                          admit=admit)
         await instance_actions.start(self.db, ctx, [uuid], public)
         return instance
 
@@ -377,14 +381,14 @@ class ComputeAPI:
             raise InvalidRequest(reason="When resizing, instances must change flavor!")
         if new["root_gb"] < instance.flavor["root_gb"]:
             raise InvalidRequest(reason="Resizing to a smaller disk is not supported.")
-        await self.quotas.check_resize(instance.project_id or "", instance.user_id,
-                                       new["vcpus"] - int(instance.flavor["vcpus"]),
-                                       new["memory_mb"] - int(instance.flavor["memory_mb"]))
+        deltas = (new["vcpus"] - int(instance.flavor["vcpus"]),
+                  new["memory_mb"] - int(instance.flavor["memory_mb"]))
+        await self.quotas.check_resize(instance.project_id or "", instance.user_id, *deltas)
         await self._claim_resize(instance, new)
-        try:
+        try:  # the quota again, race-free: in the transaction that starts the resize
             instance = await self._begin(ctx, uuid, "resize", "resize", {
                 "system_metadata": {**instance.system_metadata, "old_flavor": instance.flavor,
-                                    "new_flavor": new}})
+                                    "new_flavor": new}}, admit=self.quotas.admit_resize(*deltas))
         except exceptions.NovaletError:
             await placement.remove_allocations(self.db, placement.resize_consumer(uuid))
             raise

@@ -185,6 +185,11 @@ class QuotaEngine:
         KeypairLimitExceeded."""
         return KeypairAdmission(self)
 
+    def admit_resize(self, vcpus_delta: int, ram_delta: int) -> ResizeAdmission:
+        """A decision for the transaction that starts a resize (db/instances.update):
+        the cores and ram the new flavor adds must fit."""
+        return ResizeAdmission(self, {"cores": vcpus_delta, "ram": ram_delta})
+
     # --- checks of one request --------------------------------------------
 
     async def check_metadata(self, project_id: str, count: int) -> None:
@@ -216,21 +221,13 @@ class QuotaEngine:
 
     async def check_resize(self, project_id: str, user_id: str | None, vcpus_delta: int,
                            ram_delta: int) -> None:
-        """A resize to a larger flavor must fit the cores and ram still free."""
+        """A resize to a larger flavor must fit the cores and ram still free (an early
+        answer; admit_resize decides again under the lock)."""
         deltas = {"cores": vcpus_delta, "ram": ram_delta}
         if all(d <= 0 for d in deltas.values()):
             return
         records = await db_quotas.records(self.db, project_id, user_id)
-        limits = self.resolve(records)
-        for scope_limits, usage in ((limits.project, records.project_usage),
-                                    (limits.user, records.user_usage)):
-            overs = [r for r, d in deltas.items() if d > 0 and
-                     _over(scope_limits[r], int(usage.get(r, 0)), d)]
-            if overs:
-                raise TooManyInstances(
-                    overs=", ".join(overs), req=", ".join(str(deltas[r]) for r in overs),
-                    used=", ".join(str(usage.get(r, 0)) for r in overs),
-                    allowed=", ".join(str(scope_limits[r]) for r in overs))
+        _check_growth(self.resolve(records), records, deltas)
 
     async def check_server_group(self, project_id: str, groups_in_use: int) -> None:
         """For os-server-groups create: one more group must fit server_groups
@@ -281,6 +278,22 @@ class InstanceAdmission:
 
 
 @dataclass(frozen=True)
+class ResizeAdmission:
+    """The growth of a resize (cores, ram deltas), decided under the quota lock."""
+
+    engine: QuotaEngine
+    deltas: dict[str, int]
+
+    def counted(self, records: QuotaRecords) -> Collection[str]:
+        limits = self.engine.resolve(records)
+        return [r for r, d in self.deltas.items() if d > 0 and (
+            limits.project[r] != UNLIMITED or limits.user[r] != UNLIMITED)]
+
+    def __call__(self, records: QuotaRecords) -> None:
+        _check_growth(self.engine.resolve(records), records, self.deltas)
+
+
+@dataclass(frozen=True)
 class KeypairAdmission:
     """One more key pair for the user, decided under the quota lock."""
 
@@ -294,6 +307,19 @@ class KeypairAdmission:
         limit = self.engine.resolve(records).user["key_pairs"]
         if _over(limit, int(records.user_usage.get("key_pairs", 0)), 1):
             raise KeypairLimitExceeded()
+
+
+def _check_growth(limits: Limits, records: QuotaRecords, deltas: dict[str, int]) -> None:
+    """TooManyInstances when growing usage by deltas passes a project or user limit."""
+    for scope_limits, usage in ((limits.project, records.project_usage),
+                                (limits.user, records.user_usage)):
+        overs = [r for r, d in deltas.items() if d > 0 and
+                 _over(scope_limits[r], int(usage.get(r, 0)), d)]
+        if overs:
+            raise TooManyInstances(
+                overs=", ".join(overs), req=", ".join(str(deltas[r]) for r in overs),
+                used=", ".join(str(usage.get(r, 0)) for r in overs),
+                allowed=", ".join(str(scope_limits[r]) for r in overs))
 
 
 def _known(values: Mapping[str, int]) -> dict[str, int]:

@@ -111,10 +111,18 @@ async def _get(s: AsyncSession, uuid: str, project_id: str | None = None,
 
 async def update(db: Database, uuid: str, values: dict[str, Any],
                  expected_task_state: Any = _UNSET,
-                 expected_vm_state: Any = _UNSET) -> Instance:
+                 expected_vm_state: Any = _UNSET,
+                 admit: Admission[None] | None = None) -> Instance:
     """Compare-and-swap: write `values` only while task_state (and vm_state) are as
-    expected; UnexpectedTaskState (409) otherwise. Returns the updated instance."""
+    expected; UnexpectedTaskState (409) otherwise. Returns the updated instance.
+    With `admit`, a quota check runs first in the same transaction, under the
+    instance's project's quota lock (it raises when over quota)."""
     async with db.transaction() as s:
+        if admit is not None:
+            owner = (await s.execute(select(Instance.project_id, Instance.user_id).where(
+                Instance.uuid == uuid))).one_or_none()
+            if owner is not None:
+                await db_quotas.admit_locked(s, owner[0] or "", owner[1], admit)
         await _compare_and_swap(s, uuid, values, expected_task_state, expected_vm_state)
         return await _get(s, uuid)
 
