@@ -91,3 +91,106 @@ async def test_bad_action_bodies(api: Api) -> None:
                  {"os-getConsoleOutput": {"length": "many"}}, {}):
         resp = await api.request("POST", f"{S}/{sid}/action", json=body, version="2.73")
         assert resp.status_code == 400, (body, resp.text)
+
+
+# --- Reproducers of 500s and validation gaps found by fuzzing (test_fuzz_compute_api) ---
+
+
+async def test_block_device_mapping_with_a_non_string_uuid_is_400(api: Api) -> None:
+    """Was a 500: the image uuid of a block device mapping was used as a string."""
+    image_id = await ensure_image(api)
+    base = {"name": "a", "flavorRef": "1", "imageRef": image_id, "networks": "none"}
+    for bdms in ([{"source_type": "image", "uuid": 5, "boot_index": 0,
+                   "destination_type": "local"}],
+                 ["not-an-object"], [{"boot_index": "first"}],
+                 [{"source_type": "tape"}]):
+        resp = await api.request("POST", S, version="2.37", json={"server": {
+            **base, "imageRef": "", "block_device_mapping_v2": bdms}})
+        assert resp.status_code == 400, (bdms, resp.text)
+        assert "block_device_mapping_v2" in resp.json()["badRequest"]["message"]
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"security_groups": [1]}, "security_groups"),
+    ({"security_groups": [{"name": "default", "extra": 1}]}, "'extra' was unexpected"),
+    ({"networks": [{"uuid": "6a0bd0a5-0000-4000-8000-000000000000", "fixed_ip": "abc"}]},
+     "fixed_ip"),
+])
+async def test_server_create_list_items_are_validated(api: Api, change: dict[str, object],
+                                                      field: str) -> None:
+    image_id = await ensure_image(api)
+    server = {"name": "a", "flavorRef": "1", "imageRef": image_id, "networks": "none",
+              **change}
+    resp = await api.request("POST", S, version="2.37", json={"server": server})
+    assert resp.status_code == 400, resp.text
+    assert field in resp.json()["badRequest"]["message"]
+
+
+async def test_huge_max_count_is_a_quota_error_not_a_hang(api: Api) -> None:
+    """Was a hang: a record was built for each of max_count servers before the quota
+    check."""
+    image_id = await ensure_image(api)
+    resp = await api.request("POST", S, version="2.37", json={"server": {
+        "name": "a", "flavorRef": "1", "imageRef": image_id, "networks": "none",
+        "min_count": "99999999999999999999999", "max_count": "99999999999999999999999"}})
+    assert resp.status_code == 403, resp.text
+    assert "Quota exceeded for instances" in resp.json()["forbidden"]["message"]
+
+
+@pytest.mark.parametrize("name", ["(", "[a-", "*x"])
+async def test_server_name_filter_must_be_a_regex(api: Api, name: str) -> None:
+    """Was a 500: the name filter went to the database's REGEXP unchecked."""
+    resp = await api.request("GET", S, params={"name": name})
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["badRequest"]["message"].startswith(
+        "Invalid input for query parameters name.")
+
+
+@pytest.mark.parametrize(("method", "path", "version"), [
+    ("GET", "/compute/v2.1/os-floating-ips/99999999999999999999999", "2.1"),
+    ("DELETE", "/compute/v2.1/os-floating-ips/99999999999999999999999", "2.1"),
+    ("GET", "/compute/v2.1/os-security-groups/99999999999999999999999", "2.1"),
+    ("PUT", "/compute/v2.1/os-security-groups/99999999999999999999999", "2.1"),
+    ("DELETE", "/compute/v2.1/os-security-groups/99999999999999999999999", "2.1"),
+    ("DELETE", "/compute/v2.1/os-security-group-rules/99999999999999999999999", "2.1"),
+    ("GET", "/compute/v2.1/os-security-groups/-1", "2.1"),
+])
+async def test_ids_beyond_a_database_integer_are_404(api: Api, method: str, path: str,
+                                                     version: str) -> None:
+    """Were 500s: SQLite can't bind an integer past 64 bits."""
+    body = {"security_group": {"name": "x", "description": "y"}} if method == "PUT" else None
+    resp = await api.request(method, path, version=version, user="admin",
+                             **({"json": body} if body else {}))
+    assert resp.status_code == 404, resp.text
+    assert resp.json()["itemNotFound"]["code"] == 404
+
+
+async def test_rule_with_a_huge_parent_group_id_is_404(api: Api) -> None:
+    resp = await api.request("POST", "/compute/v2.1/os-security-group-rules", json={
+        "security_group_rule": {"parent_group_id": "99999999999999999999999",
+                                "ip_protocol": "tcp", "from_port": 1, "to_port": 2,
+                                "cidr": "0.0.0.0/0"}})
+    assert resp.status_code == 404, resp.text
+
+
+async def test_huge_offsets_are_400(api: Api) -> None:
+    """Was a 500: an OFFSET past a database integer."""
+    for path in ("/compute/v2.1/os-server-groups?offset=99999999999999999999999",
+                 "/compute/v2.1/os-security-groups?offset=99999999999999999999999"):
+        resp = await api.request("GET", path)
+        assert resp.status_code == 400, (path, resp.text)
+        assert "is greater than the maximum" in resp.json()["badRequest"]["message"]
+
+
+async def test_declared_query_schemas_are_checked_with_nova_wording(api: Api) -> None:
+    resp = await api.request("GET", S, version="2.75", params={"bogus": "1"})
+    assert resp.status_code == 400
+    assert resp.json()["badRequest"]["message"] == (
+        "Invalid input for query parameters bogus. Additional properties are not allowed "
+        "('bogus' was unexpected)")
+    resp = await api.request("GET", S, version="2.74", params={"bogus": "1"})
+    assert resp.status_code == 200
+    resp = await api.request("GET", "/compute/v2.1/os-keypairs", version="2.75",
+                             params={"bogus": "1"})
+    assert resp.status_code == 400
+    assert "query parameters bogus" in resp.json()["badRequest"]["message"]

@@ -82,7 +82,14 @@ def query_int(raw: str | None, name: str, minimum: int = 0) -> int | None:
     if value < minimum:
         raise ValidationError(reason=f"Invalid input for query parameters {name}. "
                               f"Value: {raw}. {value} is less than the minimum of {minimum}")
+    if value > QUERY_INT_MAX:  # an offset past a database integer fails in the database
+        raise ValidationError(reason=f"Invalid input for query parameters {name}. "
+                              f"Value: {raw}. {value} is greater than the maximum of "
+                              f"{QUERY_INT_MAX}")
     return value
+
+
+QUERY_INT_MAX = 2**63 - 1
 
 
 # --- Declared schemas: what each handler accepts, read by the validator and the

@@ -41,6 +41,7 @@ from novalet.rpc.bus import Bus, BusUnavailable
 LOG = logging.getLogger(__name__)
 MAX_TAGS = 50
 MAX_USER_DATA = 65535
+MAX_COUNT_BUILT = 1000  # servers one create request can make, whatever the quota
 
 
 class InstanceInvalidState(exceptions.Conflict):
@@ -140,7 +141,9 @@ class ComputeAPI:
         reservation_id = "r-" + "".join(secrets.choice(string.ascii_lowercase +
                                                        string.digits) for _ in range(8))
         flavor_doc = flavor_document(flavor)
-        count = req.max_count
+        # The records are built before the quota says how many fit: never more than
+        # MAX_COUNT_BUILT (a max_count of 10**20 must not hang the API).
+        count = min(req.max_count, MAX_COUNT_BUILT)
         records = [self._new_instance(ctx, req, i, count, flavor_doc, image, key_data,
                                       reservation_id) for i in range(count)]
         # The quota check shares the insert's transaction (race-free); with max_count

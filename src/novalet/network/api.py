@@ -29,7 +29,7 @@ from novalet.db.engine import Database
 from novalet.db.models import FixedIp, Network
 from novalet.db.network import AddressRow, FixedRow, FloatingRow, InterfaceRow
 from novalet.network.model import Vif
-from novalet.network.security_groups import InvalidCidr, SecurityGroupsMixin, to_int
+from novalet.network.security_groups import InvalidCidr, SecurityGroupsMixin, to_id
 
 LOG = logging.getLogger(__name__)
 
@@ -562,7 +562,7 @@ class NetworkAPI(SecurityGroupsMixin):
 
     async def get_floating_ip(self, ctx: RequestContext, floating_id: str | int) -> FloatingRow:
         """The floating IP if ctx's project holds it (admins: any); else 404."""
-        number = to_int(floating_id)
+        number = to_id(floating_id)
         if number is None:
             raise db.FloatingIpNotFound(id=floating_id)
         row = await db.get_floating_ip(self.db, number)

@@ -68,6 +68,13 @@ def to_int(value: Any) -> int | None:
     """An integer from a request value, or None when it isn't one."""
 
 
+def to_id(value: Any) -> int | None:
+    """A database id from a request value: None when it isn't a positive integer a
+    column can hold (such ids can't exist; SQLite would fail on them)."""
+    number = to_int(value)
+    return number if number is not None and 0 < number < 2**63 else None
+
+
 class SecurityGroupsMixin:
     """The security-group half of NetworkAPI (which provides db, the default-group
     memo and _refresh)."""
@@ -98,7 +105,7 @@ class SecurityGroupsMixin:
         """The group if ctx's project owns it (admins: any); 404 otherwise, also for
         ids that are not numbers (names)."""
         await self._ensure_default(ctx)
-        number = to_int(group_id)
+        number = to_id(group_id)
         if number is None:
             raise db_groups.SecurityGroupNotFound(security_group_id=group_id)
         return await db_groups.get_group(self.db, number,
@@ -168,7 +175,7 @@ class SecurityGroupsMixin:
         return await self.get_security_group(ctx, number)
 
     async def delete_security_group_rule(self, ctx: RequestContext, rule_id: str | int) -> None:
-        number = to_int(rule_id)
+        number = to_id(rule_id)
         if number is None:
             raise db_groups.SecurityGroupRuleNotFound(rule_id=rule_id)
         await self._ensure_default(ctx)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from novalet.api.handler import ApiRequest
@@ -61,7 +62,7 @@ def _scope(req: ApiRequest, q: instances.ListQuery, admin: bool) -> None:
 
 
 def _simple(q: instances.ListQuery, get: Any) -> None:
-    q.name_regex = get("name")
+    q.name_regex = _regex(get("name"), "name")
     q.image_ref = _last_segment(get("image"))
     q.flavor_id = _last_segment(get("flavor"))
     q.host = get("host")
@@ -75,6 +76,18 @@ def _simple(q: instances.ListQuery, get: Any) -> None:
         q.locked = to_bool(get("locked"))
     if get("deleted") is not None:
         q.deleted = to_bool(get("deleted"))
+
+
+def _regex(raw: str | None, key: str) -> str | None:
+    """A filter matched as a regular expression must be one (the database would fail)."""
+    if raw is None:
+        return None
+    try:
+        re.compile(raw)
+    except re.error as exc:
+        raise ValidationError(reason=f"Invalid input for query parameters {key}. Value: "
+                              f"{raw}. Not a valid regular expression: {exc}") from None
+    return raw
 
 
 def _last_segment(ref: str | None) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from novalet.api.validation import METADATA, NAME
+from novalet.api.validation import BOOLEAN, METADATA, NAME
 from novalet.api.compute.schemas.server_groups import SCHEDULER_HINTS
 
 _HOSTNAME = {"type": "string", "minLength": 1, "maxLength": 63,
@@ -15,9 +15,28 @@ _FQDN = {"type": "string", "minLength": 1, "maxLength": 255,
 TAG = {"type": "string", "minLength": 1, "maxLength": 60, "pattern": r"^[^,/]*$"}
 _DESCRIPTION = {"type": ["string", "null"], "maxLength": 255,
                 "pattern": r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"}
+_IP = {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}
 _NETWORK = {"type": "object", "properties": {
     "uuid": {"type": "string"}, "port": {"type": ["string", "null"]},
-    "fixed_ip": {"type": "string"}, "tag": TAG}, "additionalProperties": False}
+    "fixed_ip": _IP, "tag": TAG}, "additionalProperties": False}
+# Known keys of a block device mapping (v2) are typed; boots from volumes are refused
+# later, with a message saying why.
+_BDM_V2 = {"type": "object", "properties": {
+    "source_type": {"type": "string", "enum": ["volume", "image", "snapshot", "blank"]},
+    "destination_type": {"type": "string", "enum": ["local", "volume"]},
+    "uuid": {"type": "string", "minLength": 1, "maxLength": 255,
+             "pattern": r"^[a-zA-Z0-9._-]*$"},
+    "boot_index": {"type": ["integer", "string", "null"], "pattern": r"^-?[0-9]+$"},
+    "device_name": {"type": ["string", "null"], "maxLength": 255},
+    "volume_size": {"type": ["integer", "string", "null"], "pattern": r"^[0-9]+$"},
+    "delete_on_termination": BOOLEAN,
+    "guest_format": {"type": "string", "maxLength": 255},
+    "disk_bus": {"type": "string", "maxLength": 255},
+    "device_type": {"type": "string", "maxLength": 255},
+    "volume_type": {"type": ["string", "null"], "maxLength": 255}}}
+_SECURITY_GROUP = {"type": "object", "properties": {
+    "name": {"type": "string", "minLength": 1, "maxLength": 255}},
+    "additionalProperties": False}
 
 _SERVER_21: dict[str, Any] = {
     "type": "object",
@@ -38,9 +57,9 @@ _SERVER_21: dict[str, Any] = {
         "accessIPv4": {"type": "string", "format": "ipv4"},
         "accessIPv6": {"type": "string", "format": "ipv6"},
         "personality": {"type": "array"},
-        "security_groups": {"type": "array"},
-        "block_device_mapping": {"type": "array"},
-        "block_device_mapping_v2": {"type": "array"},
+        "security_groups": {"type": "array", "items": _SECURITY_GROUP},
+        "block_device_mapping": {"type": "array", "items": {"type": "object"}},
+        "block_device_mapping_v2": {"type": "array", "items": _BDM_V2},
         "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
     },
     "required": ["name", "flavorRef"],
