@@ -3,7 +3,7 @@ STATE ?= $(CURDIR)/.state
 PORT ?= 8774
 PYTEST_ARGS ?=
 
-.PHONY: help install up test unit functional integration bench lint clean services services-stop
+.PHONY: help install up test unit functional fuzz integration bench lint clean services services-stop
 
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -23,6 +23,9 @@ unit: install    ## unit tests only
 
 functional: install  ## whole cloud in one process, fake driver
 	.venv/bin/python -m pytest -q tests/functional
+
+fuzz: install    ## schemathesis over the compute API (NOVALET_FUZZ_EXAMPLES=N: more cases)
+	.venv/bin/python -m pytest -q tests/functional/test_fuzz_compute_api.py
 
 integration: install  ## real clients against a running `novalet up`
 	.venv/bin/python -m pytest -q tests/integration
