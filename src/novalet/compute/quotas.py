@@ -69,6 +69,10 @@ class ServerGroupMembersExceeded(exceptions.QuotaExceeded):
     msg_fmt = "Quota exceeded, too many servers in group"
 
 
+class TooManyServersRequested(exceptions.Invalid):
+    msg_fmt = "One request can create at most %(max)s servers; min_count is %(min)s."
+
+
 class QuotaLimitInvalid(exceptions.Invalid):
     msg_fmt = "%(reason)s"
 
@@ -274,7 +278,11 @@ class InstanceAdmission:
                 fits = min(fits, room)
         if fits >= self.min_count:
             return fits
-        raise _too_many(limits, records, self.each, self.min_count)
+        over_quota = _too_many(limits, records, self.each, self.min_count)
+        if over_quota is not None:
+            raise over_quota
+        # Within every quota, but past what one request may make (max_count capped).
+        raise TooManyServersRequested(max=self.max_count, min=self.min_count)
 
 
 @dataclass(frozen=True)
@@ -336,8 +344,9 @@ def _check_values(values: Mapping[str, int]) -> None:
 
 
 def _too_many(limits: Limits, records: QuotaRecords, per_instance: dict[str, int],
-              count: int) -> TooManyInstances:
-    """Nova's message for the first scope (project, then user) min_count overflows."""
+              count: int) -> TooManyInstances | None:
+    """Nova's message for the first scope (project, then user) min_count overflows;
+    None when it overflows none."""
     for scope_limits, usage in ((limits.project, records.project_usage),
                                 (limits.user, records.user_usage)):
         overs = [r for r, each in per_instance.items()
@@ -348,7 +357,7 @@ def _too_many(limits: Limits, records: QuotaRecords, per_instance: dict[str, int
                 req=", ".join(str(per_instance[r] * count) for r in overs),
                 used=", ".join(str(usage.get(r, 0)) for r in overs),
                 allowed=", ".join(str(scope_limits[r]) for r in overs))
-    raise AssertionError("no resource is over its limit")
+    return None
 
 
 def _decoded_size(contents: str) -> int:

@@ -10,7 +10,7 @@ from novalet.compute.quotas import (RESOURCES, MetadataLimitExceeded,
                                     OnsetFileContentLimitExceeded, OnsetFileLimitExceeded,
                                     OnsetFilePathLimitExceeded, QuotaEngine, QuotaLimitInvalid,
                                     ServerGroupLimitExceeded, ServerGroupMembersExceeded,
-                                    TooManyInstances)
+                                    TooManyInstances, TooManyServersRequested)
 from novalet.db import migrate
 from novalet.db import quotas as db_quotas
 from novalet.db.quotas import QuotaRecords
@@ -155,3 +155,14 @@ def test_unlimited_quotas_count_nothing() -> None:
     partly = QuotaRecords(project_limits={"instances": -1, "cores": -1},
                           user_limits={"cores": 4})
     assert sorted(engine.admit_instances(1, 1, 2, 512).counted(partly)) == ["cores", "ram"]
+
+
+def test_min_count_past_the_per_request_cap_is_a_400_not_a_quota_error() -> None:
+    engine = QuotaEngine(None, None)  # type: ignore[arg-type]
+    admit = engine.admit_instances(1500, 1000, 1, 512)  # max_count capped by the API
+    unlimited = QuotaRecords(project_limits={"instances": -1, "cores": -1, "ram": -1})
+    with pytest.raises(TooManyServersRequested) as exc:
+        admit(unlimited)
+    assert exc.value.code == 400
+    with pytest.raises(TooManyInstances):
+        admit(QuotaRecords())
