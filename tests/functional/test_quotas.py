@@ -310,7 +310,9 @@ async def test_limit_below_usage_needs_force(api: Api) -> None:
 async def test_quota_set_bad_input(api: Api) -> None:
     project = await _project(api)
     for bad in ({"instances": -2}, {"instances": "ten"}, {"instances": 1.5},
-                {"bogus": 1}, {"instances": 2**31}, {"force": "maybe"}):
+                {"bogus": 1}, {"instances": 2**31}, {"force": "maybe"},
+                {"instances": "-2"}, {"instances": "99999999999999999999"},
+                {"instances": None}, {"instances": True}):
         resp = await api.request("PUT", f"{QS}/{project}", user="admin",
                                  json={"quota_set": bad})
         assert resp.status_code == 400, (bad, resp.text)
@@ -388,7 +390,8 @@ async def test_quota_class_set_policy_and_bad_input(api: Api) -> None:
     assert resp.status_code == 403
     for version, bad in (("2.1", {"cores": -2}), ("2.1", {"server_groups": 1}),
                          ("2.50", {"floating_ips": 1}), ("2.57", {"injected_files": 1}),
-                         ("2.1", {"cores": "x"}), ("2.1", {"force": True})):
+                         ("2.1", {"cores": "x"}), ("2.1", {"force": True}),
+                         ("2.1", {"cores": "2147483648"}), ("2.1", {"cores": "-5"})):
         resp = await api.request("PUT", f"{QC}/default", user="admin", version=version,
                                  json={"quota_class_set": bad})
         assert resp.status_code == 400, (version, bad, resp.text)

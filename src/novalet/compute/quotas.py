@@ -20,6 +20,7 @@ from novalet.db.engine import Database
 from novalet.db.quotas import QuotaRecords
 
 UNLIMITED = -1
+MAX_LIMIT = 0x7FFFFFFF  # limits are 32-bit integers in the database
 
 # Every resource, in Nova's order; the network ones leave the API at 2.36, the
 # personality ones at 2.57.
@@ -341,6 +342,9 @@ def _check_values(values: Mapping[str, int]) -> None:
         if limit < UNLIMITED:
             raise QuotaLimitInvalid(
                 reason=f"Quota limit {limit} for {resource} must be -1 or greater.")
+        if limit > MAX_LIMIT:
+            raise QuotaLimitInvalid(reason=f"Quota limit {limit} for {resource} must be "
+                                    f"less than or equal to {MAX_LIMIT}.")
 
 
 def _too_many(limits: Limits, records: QuotaRecords, per_instance: dict[str, int],
