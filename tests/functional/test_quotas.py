@@ -331,6 +331,9 @@ async def test_quota_set_bad_input(api: Api) -> None:
         assert resp.status_code == 200
     resp = await api.request("GET", f"{QS}/{project}?x=1", version="2.75")
     assert resp.status_code == 200  # Nova ignores unknown query parameters here
+    resp = await api.request("PUT", f"{QS}/{project}?user_id={'u' * 256}", user="admin",
+                             json={"quota_set": {"instances": 1}})
+    assert resp.status_code == 400
     resp = await api.request("PUT", f"{QS}/no-such-project", user="admin",
                              json={"quota_set": {"instances": 1}})
     assert resp.status_code == 400

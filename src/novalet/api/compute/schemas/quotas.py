@@ -74,7 +74,8 @@ def update_class(at_least: Callable[[str], bool]) -> dict[str, Any]:
 
 # Nova keeps unknown query parameters of os-quota-sets allowed at every microversion.
 _QUERY: dict[str, Any] = {"type": "object",
-                          "properties": {"user_id": {"type": "string"}},
+                          "properties": {"user_id": {"type": "string",
+                                                     "maxLength": 255}},
                           "additionalProperties": True}
 
 
