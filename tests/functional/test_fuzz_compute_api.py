@@ -168,14 +168,17 @@ def check(response: httpx.Response) -> None:
 
 
 def _call(fuzz_cloud: FuzzCloud, case: Any, version: microversions.APIVersion) -> None:
-    """Send the case as admin and as member: with its generated path ids, then with
-    real ones (but a real resource is not deleted: the others still need it)."""
+    """Send the case as admin and as member: with its generated path ids, with real
+    ones (but a real resource is not deleted: the others still need it) and with a
+    huge integer."""
     generated = dict(case.path_parameters or {})
     real = {name: fuzz_cloud.real_ids.get(name, value) for name, value in generated.items()}
     passes = [generated]
     if real != generated and not (case.method.upper() == "DELETE"
                                   and case.path.endswith("}")):
         passes.append(real)
+    if generated:  # integer ids past what a database column holds
+        passes.append({name: "99999999999999999999999" for name in generated})
     for path_parameters in passes:
         case.path_parameters = path_parameters
         for user in ("admin", "demo"):
