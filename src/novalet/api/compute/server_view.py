@@ -10,7 +10,6 @@ from novalet.common.timeutils import isotime, isotime_micro
 from novalet.compute.states import status_of
 from novalet.db.models import Instance, InstanceFault
 from novalet.network.api import ServerNetworking
-from novalet.policy import authorize
 
 _PROGRESS_STATUSES = {"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"}
 
@@ -130,7 +129,7 @@ def _flavor(req: ApiRequest, instance: Instance) -> dict[str, Any]:
 
 
 def _add_admin_attrs(req: ApiRequest, instance: Instance, body: dict[str, Any]) -> None:
-    admin = authorize(req.ctx, "os_compute_api:os-extended-server-attributes")
+    admin = req.allowed("os_compute_api:os-extended-server-attributes")
     if admin:
         body.update({"OS-EXT-SRV-ATTR:host": instance.host,
                      "OS-EXT-SRV-ATTR:instance_name": f"instance-{instance.id:08x}",
@@ -149,7 +148,7 @@ def _add_versioned(req: ApiRequest, instance: Instance, body: dict[str, Any],
                    status: str) -> None:
     if req.at_least("2.9"):
         body["locked"] = instance.locked
-    if req.at_least("2.16") and authorize(req.ctx, "os_compute_api:servers:show:host_status"):
+    if req.at_least("2.16") and req.allowed("os_compute_api:servers:show:host_status"):
         body["host_status"] = "UP" if instance.host else ""
     if req.at_least("2.19"):
         body["description"] = instance.display_description
