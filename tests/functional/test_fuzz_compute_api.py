@@ -135,6 +135,7 @@ class FuzzCloud:
             if not resp.json().get("servers"):
                 return
             await asyncio.sleep(0.05)
+        raise AssertionError(f"servers left after the fuzz run: {resp.text[:1000]}")
 
 
 @pytest.fixture(scope="module")
