@@ -98,8 +98,9 @@ class FuzzCloud:
             "class_id": "default", "hypervisor_hostname_pattern": "fake"})
 
     def send(self, kwargs: dict[str, Any]) -> httpx.Response:
+        # No cookies: the API reads none (httpx deprecates them per request).
         request = {key: kwargs[key] for key in ("method", "url", "headers", "params",
-                                                "cookies", "json") if key in kwargs}
+                                                "json") if key in kwargs}
         if "data" in kwargs:
             request["content"] = kwargs["data"]
         response: httpx.Response = self._run(
