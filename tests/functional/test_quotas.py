@@ -170,6 +170,18 @@ async def test_metadata_items_quota_on_create_rebuild_and_metadata_updates(api: 
     assert _forbidden(resp) == "Maximum number of metadata items exceeds 2"
 
 
+async def test_concurrent_metadata_updates_stay_within_the_quota(api: Api) -> None:
+    project = await _project(api)
+    await _set_quota(api, project, metadata_items=2)
+    server = await boot(api, metadata={"a": "1"})
+    path = f"{S}/{server['id']}/metadata"
+    responses = await asyncio.gather(*[
+        api.request("POST", path, json={"metadata": {key: "x"}}) for key in "bcde"])
+    assert sorted(r.status_code for r in responses) == [200, 403, 403, 403]
+    shown = (await api.request("GET", path)).json()["metadata"]
+    assert len(shown) == 2
+
+
 def _file(path: str, size: int) -> dict[str, str]:
     return {"path": path, "contents": base64.b64encode(b"x" * size).decode()}
 

@@ -503,9 +503,9 @@ class ComputeAPI:
         instance = await self.get(ctx, uuid)
         self._check_lock(ctx, instance)
         self._check_not_deleting(instance, "update metadata")
-        keys = set(items) if replace else {m.key for m in instance.metadata_items} | set(items)
-        await self.quotas.check_metadata(instance.project_id or "", len(keys))
-        return await instances.set_metadata(self.db, uuid, items, replace)
+        # The metadata_items quota, checked in the write's transaction.
+        admit = await self.quotas.admit_metadata(instance.project_id or "")
+        return await instances.set_metadata(self.db, uuid, items, replace, admit=admit)
 
     async def delete_metadata(self, ctx: RequestContext, uuid: str, key: str) -> None:
         instance = await self.get(ctx, uuid)

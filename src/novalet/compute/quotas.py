@@ -10,7 +10,7 @@ transaction under the project's lock (db/quotas.lock_project), given the pure
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -203,6 +203,16 @@ class QuotaEngine:
         limit = (await self.limits(project_id))["metadata_items"]
         if _over(limit, 0, count):
             raise MetadataLimitExceeded(allowed=limit)
+
+    async def admit_metadata(self, project_id: str) -> Callable[[int], None]:
+        """For db/instances.set_metadata: the number of items a server is left with
+        must fit metadata_items (MetadataLimitExceeded, 403)."""
+        limit = (await self.limits(project_id))["metadata_items"]
+
+        def admit(count: int) -> None:
+            if _over(limit, 0, count):
+                raise MetadataLimitExceeded(allowed=limit)
+        return admit
 
     async def check_personality(self, project_id: str,
                                 files: Iterable[Mapping[str, Any]]) -> None:

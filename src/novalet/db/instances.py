@@ -291,19 +291,26 @@ async def count_for_project(db: Database, project_id: str) -> dict[str, int]:
 # --- metadata -------------------------------------------------------------
 
 async def set_metadata(db: Database, uuid: str, items: dict[str, str],
-                       replace: bool) -> dict[str, str]:
-    """Merge (or with replace, set exactly) the instance's metadata; returns it all."""
+                       replace: bool, admit: Callable[[int], None] | None = None
+                       ) -> dict[str, str]:
+    """Merge (or with replace, set exactly) the instance's metadata; returns it all.
+    `admit` (the metadata_items quota) sees the number of items the change leaves
+    and may raise before commit; the instance's row is locked first, so concurrent
+    changes of one instance take turns."""
     async with db.transaction() as s:
+        await _touch(s, uuid)
         await _get(s, uuid)
         if replace:
             await s.execute(delete(InstanceMetadata).where(
                 InstanceMetadata.instance_uuid == uuid))
         for key, value in items.items():
             await s.merge(InstanceMetadata(instance_uuid=uuid, key=key, value=value))
-        await _touch(s, uuid)
         rows = await s.execute(select(InstanceMetadata).where(
             InstanceMetadata.instance_uuid == uuid))
-        return {m.key: m.value for m in rows.scalars()}
+        result = {m.key: m.value for m in rows.scalars()}
+        if admit is not None:
+            admit(len(result))
+        return result
 
 
 async def delete_metadata(db: Database, uuid: str, key: str) -> bool:
