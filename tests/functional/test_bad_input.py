@@ -194,3 +194,14 @@ async def test_declared_query_schemas_are_checked_with_nova_wording(api: Api) ->
                              params={"bogus": "1"})
     assert resp.status_code == 400
     assert "query parameters bogus" in resp.json()["badRequest"]["message"]
+
+
+async def test_console_output_length_below_minus_one_is_400(api: Api) -> None:
+    sid = (await boot(api))["id"]
+    resp = await api.request("POST", f"{S}/{sid}/action",
+                             json={"os-getConsoleOutput": {"length": -5}})
+    assert resp.status_code == 400, resp.text
+    assert "less than the minimum of -1" in resp.json()["badRequest"]["message"]
+    resp = await api.request("POST", f"{S}/{sid}/action",
+                             json={"os-getConsoleOutput": {"length": -1}})
+    assert resp.status_code == 200, resp.text

@@ -22,7 +22,7 @@ _LOCK_273 = {"type": ["null", "object"], "properties": {
     "locked_reason": {"type": "string", "minLength": 1, "maxLength": 255}},
     "additionalProperties": False}
 _CONSOLE = {"type": ["object", "null"], "properties": {
-    "length": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$"}},
+    "length": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$", "minimum": -1}},
     "additionalProperties": False}
 
 _CREATE_IMAGE = {"type": "object", "properties": {
