@@ -205,3 +205,16 @@ async def test_console_output_length_below_minus_one_is_400(api: Api) -> None:
     resp = await api.request("POST", f"{S}/{sid}/action",
                              json={"os-getConsoleOutput": {"length": -1}})
     assert resp.status_code == 200, resp.text
+
+
+async def test_user_data_longer_than_65535_characters_is_400(api: Api) -> None:
+    """Nova bounds the encoded text; 70000 characters of base64 decode to less than
+    65535 bytes and were accepted."""
+    image_id = await ensure_image(api)
+    resp = await api.request("POST", S, version="2.37", json={"server": {
+        "name": "a", "flavorRef": "1", "imageRef": image_id, "networks": "none",
+        "user_data": "a" * 70000}})
+    assert resp.status_code == 400, resp.text
+    message = resp.json()["badRequest"]["message"]
+    assert "server/user_data" in message and message.endswith("is too long")
+    assert len(message) < 400

@@ -43,8 +43,11 @@ def validate(body: Any, schema: dict[str, Any], what: str = "field/attribute") -
         raise ValidationError(reason=error.message)
     if error.validator == "required" or not where:
         raise ValidationError(reason=f"Invalid input: {error.message}")
+    detail, shown = error.message, repr(error.instance)
+    if len(shown) > 100:  # "'aaa…' is too long" would repeat a huge value
+        detail = detail.replace(shown, _short(shown))
     raise ValidationError(reason=f"Invalid input for {what} {where}. "
-                          f"Value: {_short(error.instance)}. {error.message}")
+                          f"Value: {_short(error.instance)}. {detail}")
 
 
 def _short(value: Any) -> str:

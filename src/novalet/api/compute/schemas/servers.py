@@ -48,7 +48,7 @@ _SERVER_21: dict[str, Any] = {
         "metadata": METADATA,
         "networks": {"type": "array", "items": _NETWORK},
         "key_name": NAME,
-        "user_data": {"type": "string"},
+        "user_data": {"type": "string", "maxLength": 65535},
         "availability_zone": {"type": "string", "minLength": 1, "maxLength": 255},
         "min_count": {"type": ["integer", "string"], "pattern": r"^[0-9]+$", "minimum": 1},
         "max_count": {"type": ["integer", "string"], "pattern": r"^[0-9]+$", "minimum": 1},
@@ -132,7 +132,8 @@ _REBUILD_21: dict[str, Any] = {"type": "object", "properties": {
     "required": ["imageRef"], "additionalProperties": False}
 _R219 = _evolve(_REBUILD_21, {"description": _DESCRIPTION})
 _R254 = _evolve(_R219, {"key_name": {"type": ["string", "null"]}})
-_R257 = _evolve(_R254, {"user_data": {"type": ["string", "null"]}}, drop=("personality",))
+_R257 = _evolve(_R254, {"user_data": {"type": ["string", "null"], "maxLength": 65535}},
+                drop=("personality",))
 _R263 = _evolve(_R257, {"trusted_image_certificates": {"type": ["array", "null"]}})
 _R290 = _evolve(_R263, {"hostname": _HOSTNAME})
 _R294 = _evolve(_R290, {"hostname": _FQDN})
