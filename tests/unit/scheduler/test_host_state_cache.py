@@ -18,19 +18,6 @@ from novalet.scheduler.manager import NoValidHost, SchedulerManager
 from tests.unit.scheduler.test_manager import spec
 
 
-@pytest.fixture
-async def scheduler(tmp_path: Path) -> Any:
-    db = Database(f"sqlite:///{tmp_path / 's.sqlite'}")
-    await migrate.sync(db)
-    for host in ("h1", "h2"):
-        await placement.upsert_provider(db, f"rp-{host}", host, host, "nova", {
-            "VCPU": (4, 0, 1.0), "MEMORY_MB": (4096, 0, 1.0), "DISK_GB": (100, 0, 1.0)})
-        await services.heartbeat(db, host, "nova-compute", f"compute.{host}")
-    manager = SchedulerManager(config.Config(), db, InProcessBus())
-    yield manager, db
-    await db.close()
-
-
 async def _hosts(manager: SchedulerManager, n: int = 1) -> list[str]:
     return [c["host"] for c in await manager.select_destinations(RequestContext(), spec(n))]
 

@@ -1,30 +1,13 @@
 """select_destinations: spreads, claims atomically, and is all-or-nothing."""
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from novalet import config
 from novalet.common.context import RequestContext
 from novalet.compute.payloads import RequestSpec
-from novalet.db import migrate, placement, services
-from novalet.db.engine import Database
-from novalet.rpc.inprocess import InProcessBus
-from novalet.scheduler.manager import NoValidHost, SchedulerManager
-
-
-@pytest.fixture
-async def scheduler(tmp_path: Path) -> Any:
-    db = Database(f"sqlite:///{tmp_path / 's.sqlite'}")
-    await migrate.sync(db)
-    for host in ("h1", "h2"):
-        await placement.upsert_provider(db, f"rp-{host}", host, host, "nova", {
-            "VCPU": (4, 0, 1.0), "MEMORY_MB": (4096, 0, 1.0), "DISK_GB": (100, 0, 1.0)})
-        await services.heartbeat(db, host, "nova-compute", f"compute.{host}")
-    manager = SchedulerManager(config.Config(), db, InProcessBus())
-    yield manager, db
-    await db.close()
+from novalet.db import placement
+from novalet.scheduler.manager import NoValidHost
 
 
 def spec(n: int, ram: int = 1024) -> dict[str, Any]:
