@@ -170,9 +170,12 @@ def provisioned(backing: dict[str, str], server_key: str = "NOVALET_TEST_PG_URL"
 def deployment(root: Path, backing: dict[str, str], computes: list[str],
                server_key: str = "NOVALET_TEST_PG_URL", **kwargs: Any
                ) -> Iterator[tuple[LocalDeployment, str]]:
-    """A started LocalDeployment on its own vhost and database."""
+    """A started LocalDeployment on its own vhost and database, with unlimited
+    instances, cores and ram (these tests boot more than the default quotas allow)."""
+    options = {"quota": {"instances": -1, "cores": -1, "ram": -1},
+               **kwargs.pop("options", {})}
     with provisioned(backing, server_key) as (transport, database):
-        dep = LocalDeployment(root, transport, database, computes, **kwargs)
+        dep = LocalDeployment(root, transport, database, computes, options=options, **kwargs)
         try:
             dep.start_all()
             yield dep, database
