@@ -34,6 +34,7 @@ bench: install   ## benchmarks (print figures; not tests)
 	.venv/bin/python bench/boot_fake.py
 	.venv/bin/python bench/boot_real.py
 	.venv/bin/python bench/network.py
+	.venv/bin/python bench/schedule_scale.py
 
 services:        ## start RabbitMQ, PostgreSQL and MariaDB on loopback (data in .state/backing)
 	@scripts/backing-services.sh start
