@@ -1,5 +1,7 @@
 """Bad input gets the right 4xx with a message; never a 500 (the fixture fails on any)."""
 
+from typing import Any
+
 import pytest
 
 from tests.functional.conftest import Api, boot, ensure_image
@@ -132,9 +134,38 @@ async def test_huge_max_count_is_a_quota_error_not_a_hang(api: Api) -> None:
     image_id = await ensure_image(api)
     resp = await api.request("POST", S, version="2.37", json={"server": {
         "name": "a", "flavorRef": "1", "imageRef": image_id, "networks": "none",
-        "min_count": "99999999999999999999999", "max_count": "99999999999999999999999"}})
+        "min_count": "9999999999999999999", "max_count": "9999999999999999999"}})
     assert resp.status_code == 403, resp.text
     assert "Quota exceeded for instances" in resp.json()["forbidden"]["message"]
+    # Past 20 digits a count is out of range (int() would refuse 4300 of them: a 500).
+    resp = await api.request("POST", S, version="2.37", json={"server": {
+        "name": "a", "flavorRef": "1", "imageRef": image_id, "networks": "none",
+        "min_count": "9" * 5000}})
+    assert resp.status_code == 400, resp.text
+    assert "out of range" in resp.json()["badRequest"]["message"]
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/compute/v2.1/os-server-groups",
+     {"server_group": {"name": "g", "policy": "anti-affinity",
+                       "rules": {"max_server_per_host": "0"}}}),
+    ("/compute/v2.1/os-server-groups",
+     {"server_group": {"name": "g", "policy": "anti-affinity",
+                       "rules": {"max_server_per_host": "9" * 5000}}}),
+])
+async def test_integers_written_as_strings_keep_their_bounds(
+        api: Api, path: str, body: dict[str, Any]) -> None:
+    """Was a group no server fits ("0") and a 500 (5000 digits): JSON Schema's
+    minimum applies to numbers only, and these strings stand for numbers."""
+    resp = await api.request("POST", path, version="2.64", json=body)
+    assert resp.status_code == 400, resp.text
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+async def test_a_time_outside_utc_range_is_400(api: Api, value: str) -> None:
+    """Was a 500: the conversion to UTC overflowed."""
+    resp = await api.request("GET", f"{S}/detail", params={"changes-since": value})
+    assert resp.status_code == 400, resp.text
 
 
 @pytest.mark.parametrize("name", ["(", "[a-", "*x"])

@@ -136,6 +136,20 @@ async def test_a_restricted_credential_cannot_make_another(identity: IdentityApi
         assert status == expected, body
 
 
+async def test_a_restricted_credential_cannot_delete_others(identity: IdentityApi) -> None:
+    """A leaked restricted credential can't wipe its owner's other credentials."""
+    status, other = await create(identity, name="other")
+    path = f"/users/{await identity.id_of('user', 'demo')}/application_credentials"
+    for unrestricted, expected in ((False, 403), (True, 204)):
+        status, cred = await create(identity, name=f"deleter-{unrestricted}",
+                                    unrestricted=unrestricted)
+        resp = await identity.client.post(f"{V3}/auth/tokens", json=app_cred_auth(
+            id=cred["id"], secret=cred["secret"]))
+        headers = {"X-Auth-Token": resp.headers["X-Subject-Token"]}
+        resp = await identity.client.delete(f"{V3}{path}/{other['id']}", headers=headers)
+        assert resp.status_code == expected, resp.text
+
+
 async def test_a_credential_needs_its_roles_still_held(identity: IdentityApi) -> None:
     status, cred = await create(identity, name="ci")
     demo_id = await identity.id_of("user", "demo")

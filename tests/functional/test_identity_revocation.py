@@ -93,6 +93,27 @@ async def test_a_role_removal_spares_tokens_on_other_projects(identity: Identity
     assert await compute_status(identity, other_token) == 200
 
 
+async def test_deleting_a_role_revokes_the_tokens_that_carry_it(
+        identity: IdentityApi) -> None:
+    """A role held through a group is in the member's token; deleting the role
+    ends that token, and spares users who never held it."""
+    user_id, project_id, _ = await user_token(identity)
+    group = await identity.create("group", name="auditors")
+    role = await identity.create("role", name="auditor")
+    assert (await identity.call("PUT", f"/groups/{group['id']}/users/{user_id}")
+            ).status_code == 204
+    grant = f"/projects/{project_id}/groups/{group['id']}/roles/{role['id']}"
+    assert (await identity.call("PUT", grant)).status_code == 204
+    resp = await identity.client.post(f"{V3}/auth/tokens",
+                                      json=password_body("erin", "pw", "erinp"))
+    token = resp.headers["X-Subject-Token"]
+    assert "auditor" in [r["name"] for r in resp.json()["token"]["roles"]]
+    bystander = await identity.token("demo")
+    assert (await identity.call("DELETE", f"/roles/{role['id']}")).status_code == 204
+    assert await compute_status(identity, token) == 401
+    assert await compute_status(identity, bystander) == 200
+
+
 async def test_a_user_changing_their_password_revokes_their_tokens(
         identity: IdentityApi) -> None:
     user_id, _, token = await user_token(identity)

@@ -297,6 +297,12 @@ async def test_delete_other_services_by_id_and_by_uuid(api: Api) -> None:
 
 async def test_a_compute_service_with_servers_is_not_deleted(api: Api) -> None:
     service_id = (await _compute(api))["id"]
+    resp = await api.request("POST", "/compute/v2.1/os-aggregates", user="admin",
+                             json={"aggregate": {"name": "rack-1"}})
+    aggregate = resp.json()["aggregate"]["id"]
+    resp = await api.request("POST", f"/compute/v2.1/os-aggregates/{aggregate}/action",
+                             user="admin", json={"add_host": {"host": HOST}})
+    assert resp.status_code == 200, resp.text
     server = await boot(api, "resident")
     resp = await api.request("DELETE", f"{S}/{service_id}", user="admin", version="2.53")
     message = _error(resp, 409)
@@ -314,6 +320,14 @@ async def test_a_compute_service_with_servers_is_not_deleted(api: Api) -> None:
     assert resp.status_code == 204, resp.text
     assert await _list(api, query="?binary=nova-compute") == []
     assert await placement.summaries(api.cloud.services.db) == []
+    # The host left its aggregate (which can now be deleted) and the hypervisor list.
+    resp = await api.request("GET", f"/compute/v2.1/os-aggregates/{aggregate}", user="admin")
+    assert resp.json()["aggregate"]["hosts"] == []
+    resp = await api.request("DELETE", f"/compute/v2.1/os-aggregates/{aggregate}",
+                             user="admin")
+    assert resp.status_code == 200, resp.text
+    resp = await api.request("GET", "/compute/v2.1/os-hypervisors", user="admin")
+    assert resp.json()["hypervisors"] == []
     refused = await boot(api, "homeless", wait="ERROR")
     assert "There are no compute hosts" in refused["fault"]["message"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,16 +21,49 @@ class ValidationError(exceptions.Invalid):
     msg_fmt = "%(reason)s"
 
 
-_cache: dict[int, Draft202012Validator] = {}
+_INTEGER_STRING = re.compile(r"^-?[0-9]+$")
+
+
+def _bound(keyword: str) -> Callable[..., Any]:
+    """`minimum`/`maximum` that also hold for integers written as strings ("5"),
+    which Nova's schemas accept where a number is meant: JSON Schema's own apply
+    to numbers only, so "0" would pass a minimum of 1."""
+    check = Draft202012Validator.VALIDATORS[keyword]
+
+    def bounded(validator: Any, bound: Any, instance: Any, schema: Any) -> Any:
+        if isinstance(instance, str) and _INTEGER_STRING.match(instance):
+            if len(instance) > 20:  # past any bound, and int() refuses 4300 digits
+                yield jsonschema.ValidationError(f"{_short(instance)} is out of range")
+                return
+            instance = int(instance)
+        yield from check(validator, bound, instance, schema)
+    return bounded
+
+
+_Validator = jsonschema.validators.extend(
+    Draft202012Validator, {"minimum": _bound("minimum"), "maximum": _bound("maximum")})
+
+# Validators by schema identity; the schema is kept with its validator, so an id
+# is never reused while cached. Schemas are module constants or memoized per
+# microversion; the cap guards against one built per request.
+_cache: dict[int, tuple[dict[str, Any], Any]] = {}
+_CACHE_MAX = 2048
+
+
+def _validator(schema: dict[str, Any]) -> Any:
+    entry = _cache.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        if len(_cache) >= _CACHE_MAX:
+            _cache.clear()
+        entry = _cache[id(schema)] = (schema, _Validator(
+            schema, format_checker=Draft202012Validator.FORMAT_CHECKER))
+    return entry[1]
 
 
 def validate(body: Any, schema: dict[str, Any], what: str = "field/attribute") -> None:
     """Raise a 400 naming the first offending field and value (`what` is
     "query parameters" for a query string, as Nova words it)."""
-    validator = _cache.get(id(schema))
-    if validator is None:
-        validator = _cache[id(schema)] = Draft202012Validator(
-            schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    validator = _validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(body))
     if error is None:
         return

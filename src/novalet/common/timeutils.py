@@ -27,5 +27,8 @@ def parse_isotime(value: str) -> dt.datetime:
     """A naive UTC datetime from an ISO 8601 string; ValueError when it is not one."""
     parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+        try:
+            parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+        except OverflowError:  # 0001-01-01T00:00+14:00 is before year 1 in UTC
+            raise ValueError(f"{value} is out of range") from None
     return parsed

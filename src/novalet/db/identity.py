@@ -239,13 +239,26 @@ async def create_role(db: Database, role_id: str, name: str) -> Role:
     return role
 
 
-async def delete_role(db: Database, role_id: str) -> None:
+async def delete_role(db: Database, role_id: str) -> set[str]:
+    """Remove the role and its grants; returns the users who held it, directly or
+    through a group."""
     async with db.transaction() as session:
         role = await _role(session, role_id)
+        holders = set((await session.scalars(select(RoleAssignment.user_id).where(
+            RoleAssignment.role_id == role_id))).all())
+        scoped = (await session.execute(select(
+            ScopedAssignment.kind, ScopedAssignment.actor_id).where(
+            ScopedAssignment.role_id == role_id))).all()
+        holders.update(actor for kind, actor in scoped if kind.startswith("User"))
+        groups = {actor for kind, actor in scoped if kind.startswith("Group")}
+        if groups:
+            holders.update((await session.scalars(select(GroupMembership.user_id).where(
+                GroupMembership.group_id.in_(groups)))).all())
         await session.execute(delete(RoleAssignment).where(RoleAssignment.role_id == role_id))
         await session.execute(delete(ScopedAssignment).where(
             ScopedAssignment.role_id == role_id))
         await session.delete(role)
+    return holders
 
 
 async def _role(session: AsyncSession, role_id: str) -> Role:

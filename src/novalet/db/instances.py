@@ -166,8 +166,9 @@ async def destroy(db: Database, uuid: str) -> None:
         await s.execute(sql_update(Instance).where(Instance.uuid == uuid).values(
             deleted=True, deleted_at=now, terminated_at=now, vm_state="deleted",
             task_state=None, power_state=0, updated_at=now))
-        await s.execute(delete(Allocation).where(
-            Allocation.consumer_id.in_([uuid, placement.resize_consumer(uuid)])))
+        consumers = [uuid, placement.resize_consumer(uuid)]
+        await placement.bump_generations_of(s, consumers)  # schedulers' caches see it
+        await s.execute(delete(Allocation).where(Allocation.consumer_id.in_(consumers)))
         await db_groups.remove_member(s, uuid)
 
 

@@ -31,11 +31,14 @@ async def create(db: Database, values: Mapping[str, Any],
                  admit: Admission[None] | None = None,
                  project_id: str = "") -> KeyPair:
     """Insert a key pair; KeyPairExists when the user already has one of that name.
-    With `admit`, the key_pairs quota is checked in the same transaction under
-    project_id's quota lock (admit raises when the user has no room)."""
+    With `admit`, the key_pairs quota is checked in the same transaction under the
+    user's and project_id's quota locks (admit raises when the user has no room)."""
     try:
         async with db.transaction() as s:
             if admit is not None:
+                # Key pairs count per user across projects: the user's own lock
+                # (taken first, and only here) keeps two projects' creates in turn.
+                await db_quotas.lock_project(s, f"user:{values['user_id']}")
                 await db_quotas.admit_locked(s, project_id, values["user_id"], admit)
             keypair = KeyPair(**values)
             s.add(keypair)

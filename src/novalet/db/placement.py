@@ -168,7 +168,7 @@ def resize_consumer(uuid: str) -> str:
     return f"{uuid}:resize"
 
 
-async def _bump_generations_of(s: AsyncSession, consumer_ids: list[str]) -> None:
+async def bump_generations_of(s: AsyncSession, consumer_ids: list[str]) -> None:
     """A change of usage bumps the providers' generations, as in Placement: schedulers
     that cache provider usage see by the generation that theirs is stale."""
     touched = select(Allocation.provider_uuid).where(
@@ -179,7 +179,7 @@ async def _bump_generations_of(s: AsyncSession, consumer_ids: list[str]) -> None
 
 async def remove_allocations(db: Database, consumer_id: str) -> None:
     async with db.transaction() as s:
-        await _bump_generations_of(s, [consumer_id])
+        await bump_generations_of(s, [consumer_id])
         await s.execute(delete(Allocation).where(Allocation.consumer_id == consumer_id))
 
 
@@ -193,7 +193,7 @@ async def allocations_of(db: Database, consumer_id: str) -> dict[str, int]:
 async def move_allocations(db: Database, source: str, target: str) -> None:
     """Make `source`'s allocations `target`'s, replacing what `target` held."""
     async with db.transaction() as s:
-        await _bump_generations_of(s, [source, target])
+        await bump_generations_of(s, [source, target])
         await s.execute(delete(Allocation).where(Allocation.consumer_id == target))
         await s.execute(update(Allocation).where(Allocation.consumer_id == source)
                         .values(consumer_id=target))

@@ -10,7 +10,8 @@ from sqlalchemy import delete, select
 from novalet import exceptions
 from novalet.common.timeutils import utcnow
 from novalet.db.engine import Database, rows_matched
-from novalet.db.models import Allocation, Instance, ResourceProvider, Service
+from novalet.db.models import (AggregateHost, Allocation, ComputeNode, Instance,
+                               ResourceProvider, Service)
 
 COMPUTE_BINARY = "nova-compute"
 
@@ -98,9 +99,10 @@ async def update_service(db: Database, uuid: str, *, disabled: bool | None = Non
 
 
 async def delete_service(db: Database, uuid: str) -> None:
-    """Remove a service record. A compute service takes its host's resource providers
-    with it, but only while nothing is on them: instances recorded on the host or
-    allocations against its providers make it a ComputeServiceInUse (409)."""
+    """Remove a service record. A compute service takes its host's resource providers,
+    aggregate memberships and hypervisor records with it, but only while nothing is
+    on them: instances recorded on the host or allocations against its providers
+    make it a ComputeServiceInUse (409)."""
     async with db.transaction() as s:
         service = (await s.execute(select(Service).where(Service.uuid == uuid))
                    ).scalar_one_or_none()
@@ -127,6 +129,10 @@ async def delete_service(db: Database, uuid: str) -> None:
                     ResourceProvider.generation == generation))
                 if rows_matched(gone) != 1:
                     raise ComputeServiceChanged(binary=service.binary, host=service.host)
+            # As Nova: the host leaves its aggregates (else they could never be
+            # emptied: remove_host wants a known host) and its hypervisor records.
+            await s.execute(delete(AggregateHost).where(AggregateHost.host == service.host))
+            await s.execute(delete(ComputeNode).where(ComputeNode.host == service.host))
         await s.delete(service)
 
 

@@ -72,8 +72,8 @@ class NeedsProjectScope(exceptions.Forbidden):
 
 
 class RestrictedAppCred(exceptions.Forbidden):
-    msg_fmt = ("A restricted application credential can't create another "
-               "application credential; use one made with unrestricted true.")
+    msg_fmt = ("A restricted application credential can't create or delete "
+               "application credentials; use one made with unrestricted true.")
 
 
 class RoleNotHeld(exceptions.Forbidden):
@@ -585,9 +585,10 @@ class IdentityService:
         return await records.create_role(self.db, new_id(), name)
 
     async def delete_role(self, role_id: str) -> None:
-        """Remove the role and every grant of it. Tokens already issued keep it until
-        they expire."""
-        await records.delete_role(self.db, role_id)
+        """Remove the role and every grant of it; the tokens of those who held it
+        (which carry it) are revoked."""
+        holders = await records.delete_role(self.db, role_id)
+        await self.revocations.revoke_many([{"user_id": u} for u in sorted(holders)])
 
     async def grant(self, user_id: str, project_id: str, role_id: str) -> bool:
         """Give the role; idempotent, True when the user did not hold it yet."""
@@ -700,10 +701,7 @@ class IdentityService:
         roles or a subset; returns it with its secret (only ever shown now)."""
         if token.project_id is None:
             raise NeedsProjectScope()
-        if token.app_cred_id is not None:
-            parent = await records.get_app_cred(self.db, token.app_cred_id)
-            if not parent.unrestricted:
-                raise RestrictedAppCred()
+        await self._require_unrestricted(token)
         roles = token.roles
         if fields.get("roles"):
             roles = [self._held_role(token, ref) for ref in fields["roles"]]
@@ -742,10 +740,19 @@ class IdentityService:
         await records.get_user(self.db, user_id)
         return await records.list_app_creds(self.db, user_id, name)
 
-    async def delete_app_cred(self, user_id: str, app_cred_id: str) -> None:
-        """Delete the credential and revoke the tokens made with it."""
+    async def delete_app_cred(self, token: TokenData, user_id: str, app_cred_id: str
+                              ) -> None:
+        """Delete the credential and revoke the tokens made with it. A restricted
+        credential's token can't (as Keystone: it would wipe its owner's others)."""
+        await self._require_unrestricted(token)
         await records.delete_app_cred(self.db, app_cred_id, user_id)
         await self.revocations.revoke(app_cred_id=app_cred_id)
+
+    async def _require_unrestricted(self, token: TokenData) -> None:
+        if token.app_cred_id is not None:
+            parent = await records.get_app_cred(self.db, token.app_cred_id)
+            if not parent.unrestricted:
+                raise RestrictedAppCred()
 
     # --- checks on references in request bodies ---------------------------------
 

@@ -60,5 +60,6 @@ async def show(req: ApiRequest) -> dict[str, Any]:
 async def delete(req: ApiRequest) -> Reply:
     """DELETE: the tokens made with the credential stop working."""
     access.require_self_or_admin(req, req.path["user_id"])
-    await req.app.identity.delete_app_cred(req.path["user_id"], req.path["app_cred_id"])
+    await req.app.identity.delete_app_cred(access.require_token(req), req.path["user_id"],
+                                           req.path["app_cred_id"])
     return Reply(None, 204)
