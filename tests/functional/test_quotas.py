@@ -455,3 +455,57 @@ async def test_network_usage_in_limits_below_236(api: Api) -> None:
     absolute = (await api.request("GET", "/compute/v2.1/limits")).json()["limits"]["absolute"]
     assert absolute["totalFloatingIpsUsed"] == 1
     assert absolute["totalSecurityGroupsUsed"] >= 1
+
+
+# --- nova-network quotas (proxies below 2.36) ---------------------------------
+
+NET = "/compute/v2.1"
+
+
+async def test_floating_ips_quota(api: Api) -> None:
+    project = await _project(api)
+    await _set_quota(api, project, version="2.35", floating_ips=1)
+    first = await api.request("POST", f"{NET}/os-floating-ips", version="2.35")
+    assert first.status_code == 200, first.text
+    assert _forbidden(await api.request("POST", f"{NET}/os-floating-ips", version="2.35")
+                      ) == "Maximum number of floating IPs exceeded"
+    # Releasing one makes room again.
+    floating_id = first.json()["floating_ip"]["id"]
+    resp = await api.request("DELETE", f"{NET}/os-floating-ips/{floating_id}", version="2.35")
+    assert resp.status_code == 202, resp.text
+    resp = await api.request("POST", f"{NET}/os-floating-ips", version="2.35")
+    assert resp.status_code == 200, resp.text
+
+
+async def test_concurrent_floating_ips_stay_within_the_quota(api: Api) -> None:
+    project = await _project(api)
+    await _set_quota(api, project, version="2.35", floating_ips=3)
+    await api.token("demo")
+    responses = await asyncio.gather(*[
+        api.request("POST", f"{NET}/os-floating-ips", version="2.35") for _ in range(8)])
+    assert sorted(r.status_code for r in responses) == [200] * 3 + [403] * 5
+
+
+async def test_security_groups_and_rules_quotas(api: Api) -> None:
+    """The default group counts; rules are limited per group."""
+    project = await _project(api)
+    await _set_quota(api, project, version="2.35", security_groups=2,
+                     security_group_rules=1)
+    groups = f"{NET}/os-security-groups"
+    resp = await api.request("POST", groups, version="2.35", json={
+        "security_group": {"name": "web", "description": "w"}})
+    assert resp.status_code == 200, resp.text
+    group_id = resp.json()["security_group"]["id"]
+    assert _forbidden(await api.request("POST", groups, version="2.35", json={
+        "security_group": {"name": "db", "description": "d"}})
+    ) == "Quota exceeded, too many security groups."
+    rules = f"{NET}/os-security-group-rules"
+
+    def rule(port: int) -> dict[str, Any]:
+        return {"security_group_rule": {"parent_group_id": group_id, "ip_protocol": "tcp",
+                                        "from_port": port, "to_port": port,
+                                        "cidr": "0.0.0.0/0"}}
+    resp = await api.request("POST", rules, version="2.35", json=rule(22))
+    assert resp.status_code == 200, resp.text
+    assert _forbidden(await api.request("POST", rules, version="2.35", json=rule(80))
+                      ) == "Quota exceeded, too many security group rules."

@@ -190,6 +190,24 @@ class QuotaEngine:
         KeypairLimitExceeded."""
         return KeypairAdmission(self)
 
+    def admit_floating_ip(self) -> ProjectCountAdmission:
+        """For db/network.allocate_floating_ip: one more floating IP for the project."""
+        return ProjectCountAdmission(self, "floating_ips", FloatingIpLimitExceeded)
+
+    def admit_security_group(self) -> ProjectCountAdmission:
+        """For db/security_groups.create_group: one more group for the project."""
+        return ProjectCountAdmission(self, "security_groups", SecurityGroupLimitExceeded)
+
+    async def admit_security_group_rule(self, project_id: str) -> Callable[[int], None]:
+        """For db/security_groups.create_rule: the number of rules a group is left
+        with must fit security_group_rules (a limit per group, as nova-network had)."""
+        limit = (await self.limits(project_id))["security_group_rules"]
+
+        def admit(count: int) -> None:
+            if _over(limit, 0, count):
+                raise SecurityGroupRuleLimitExceeded()
+        return admit
+
     def admit_resize(self, vcpus_delta: int, ram_delta: int) -> ResizeAdmission:
         """A decision for the transaction that starts a resize (db/instances.update):
         the cores and ram the new flavor adds must fit."""
@@ -326,6 +344,37 @@ class KeypairAdmission:
         limit = self.engine.resolve(records).user["key_pairs"]
         if _over(limit, int(records.user_usage.get("key_pairs", 0)), 1):
             raise KeypairLimitExceeded()
+
+
+class FloatingIpLimitExceeded(exceptions.QuotaExceeded):
+    msg_fmt = "Maximum number of floating IPs exceeded"
+
+
+class SecurityGroupLimitExceeded(exceptions.QuotaExceeded):
+    msg_fmt = "Quota exceeded, too many security groups."
+
+
+class SecurityGroupRuleLimitExceeded(exceptions.QuotaExceeded):
+    msg_fmt = "Quota exceeded, too many security group rules."
+
+
+@dataclass(frozen=True)
+class ProjectCountAdmission:
+    """One more of a resource counted per project (floating IPs, security groups),
+    decided under the project's quota lock."""
+
+    engine: QuotaEngine
+    resource: str
+    error: type[exceptions.QuotaExceeded]
+
+    def counted(self, records: QuotaRecords) -> Collection[str]:
+        limit = self.engine.resolve(records).project[self.resource]
+        return [] if limit == UNLIMITED else [self.resource]
+
+    def __call__(self, records: QuotaRecords) -> None:
+        limit = self.engine.resolve(records).project[self.resource]
+        if _over(limit, int(records.project_usage.get(self.resource, 0)), 1):
+            raise self.error()
 
 
 def _check_growth(limits: Limits, records: QuotaRecords, deltas: dict[str, int]) -> None:

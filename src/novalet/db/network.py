@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from novalet import exceptions
 from novalet.common.timeutils import utcnow
+from novalet.db import quotas as db_quotas
 from novalet.db import security_groups as db_groups
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import (FixedIp, FloatingIp, Instance, Network, SecurityGroup,
@@ -572,14 +573,18 @@ async def floating_pools(db: Database) -> list[str]:
 
 
 async def allocate_floating_ip(db: Database, project_id: str, pool: str,
-                               auto_assigned: bool = False) -> FloatingIp:
-    """Give project_id a free address of `pool` (compare-and-swap, retried)."""
+                               auto_assigned: bool = False,
+                               admit: db_quotas.Admission[None] | None = None) -> FloatingIp:
+    """Give project_id a free address of `pool` (compare-and-swap, retried); with
+    `admit`, the floating_ips quota decides first, under the project's quota lock."""
     free = (FloatingIp.pool == pool, FloatingIp.project_id.is_(None),
             FloatingIp.fixed_ip_id.is_(None))
     query = select(FloatingIp.id).where(*free).order_by(
         FloatingIp.updated_at.is_not(None), FloatingIp.updated_at, FloatingIp.id
     ).limit(_CANDIDATES)
     async with db.transaction() as s:
+        if admit is not None:
+            await db_quotas.admit_locked(s, project_id, None, admit)
         for attempt in range(_CAS_ATTEMPTS):
             candidates = list((await s.execute(query)).scalars())
             if not candidates:

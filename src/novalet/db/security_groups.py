@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Select, delete, select
@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from novalet import exceptions
+from novalet.db import quotas as db_quotas
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import (Instance, SecurityGroup, SecurityGroupInstance,
                                SecurityGroupRule)
@@ -83,9 +84,14 @@ async def ensure_default_group(db: Database, project_id: str, user_id: str | Non
 
 
 async def create_group(db: Database, project_id: str, user_id: str | None, name: str,
-                       description: str) -> SecurityGroup:
+                       description: str, admit: db_quotas.Admission[None] | None = None
+                       ) -> SecurityGroup:
+    """Insert a group; with `admit`, the security_groups quota decides first, under
+    the project's quota lock."""
     try:
         async with db.transaction() as s:
+            if admit is not None:
+                await db_quotas.admit_locked(s, project_id, None, admit)
             group = SecurityGroup(name=name, description=description, project_id=project_id,
                                   user_id=user_id)
             s.add(group)
@@ -194,13 +200,19 @@ async def delete_group(db: Database, group_id: int) -> None:
 _RULE_KEYS = ("group_id", "cidr", "from_port", "to_port", "protocol")
 
 
-async def create_rule(db: Database, parent_group_id: int, values: dict[str, Any]
+async def create_rule(db: Database, parent_group_id: int, values: dict[str, Any],
+                      admit: Callable[[int], None] | None = None, project_id: str = ""
                       ) -> SecurityGroupRule:
     """Add a rule to a group; SecurityGroupRuleExists when one with the same source,
-    protocol and ports is there already."""
+    protocol and ports is there already. `admit` gets the number of rules the group
+    would have, under project_id's quota lock."""
     async with db.transaction() as s:
-        existing = (await s.execute(select(SecurityGroupRule).where(
-            SecurityGroupRule.parent_group_id == parent_group_id))).scalars()
+        if admit is not None:
+            await db_quotas.lock_project(s, project_id)
+        existing = list((await s.execute(select(SecurityGroupRule).where(
+            SecurityGroupRule.parent_group_id == parent_group_id))).scalars())
+        if admit is not None:
+            admit(len(existing) + 1)
         for rule in existing:
             if all(getattr(rule, k) == values.get(k) for k in _RULE_KEYS):
                 raise SecurityGroupRuleExists(group_id=parent_group_id)

@@ -23,6 +23,7 @@ from typing import Any
 
 from novalet import config, exceptions
 from novalet.common.context import RequestContext
+from novalet.compute.quotas import QuotaEngine
 from novalet.db import network as db
 from novalet.db import security_groups as db_groups
 from novalet.db.engine import Database
@@ -193,6 +194,7 @@ class NetworkAPI(SecurityGroupsMixin):
         self.db = database
         self.conf = conf
         self.refresh_hosts = refresh_hosts
+        self.quotas = QuotaEngine(database, conf)
         # Projects known to have their default group: it can't be deleted, so one
         # check per project and process is enough.
         self._have_default: set[str] = set()
@@ -554,7 +556,8 @@ class NetworkAPI(SecurityGroupsMixin):
         pool = pool or str(self._opt("default_floating_pool"))
         if pool not in await db.floating_pools(self.db):
             raise FloatingIpPoolNotFound(pool=pool)
-        floating = await db.allocate_floating_ip(self.db, ctx.project_id or "", pool)
+        floating = await db.allocate_floating_ip(self.db, ctx.project_id or "", pool,
+                                                 admit=self.quotas.admit_floating_ip())
         return FloatingRow(floating, None, None)
 
     async def list_floating_ips(self, ctx: RequestContext) -> list[FloatingRow]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from novalet import exceptions
 from novalet.common.context import RequestContext
+from novalet.compute.quotas import QuotaEngine
 from novalet.db import network as db
 from novalet.db import security_groups as db_groups
 from novalet.db.engine import Database
@@ -76,10 +77,11 @@ def to_id(value: Any) -> int | None:
 
 
 class SecurityGroupsMixin:
-    """The security-group half of NetworkAPI (which provides db, the default-group
-    memo and _refresh)."""
+    """The security-group half of NetworkAPI (which provides db, quotas, the
+    default-group memo and _refresh)."""
 
     db: Database
+    quotas: QuotaEngine
     _have_default: set[str]
     _refresh: Callable[[set[str]], Awaitable[None]]
 
@@ -117,7 +119,7 @@ class SecurityGroupsMixin:
             description, "description")
         await self._ensure_default(ctx)
         group = await db_groups.create_group(self.db, ctx.project_id or "", ctx.user_id, name,
-                                      description)
+                                             description, self.quotas.admit_security_group())
         LOG.info("Created security group %s", name)
         return group
 
@@ -162,7 +164,9 @@ class SecurityGroupsMixin:
             network, _, prefix = values["cidr"].partition("/")
             if network not in ("0.0.0.0", "::") and prefix == "0":
                 raise InvalidRule(reason=f"Bad prefix for network in cidr {values['cidr']}")
-        rule = await db_groups.create_rule(self.db, parent.id, values)
+        admit = await self.quotas.admit_security_group_rule(parent.project_id)
+        rule = await db_groups.create_rule(self.db, parent.id, values, admit,
+                                           parent.project_id)
         LOG.info("Security group %s added %s ingress (%s:%s)", parent.name, rule.protocol,
                  rule.from_port, rule.to_port)
         await self._refresh(await db.project_hosts(self.db, parent.project_id))
