@@ -83,6 +83,10 @@ OPTIONS: list[Opt] = [
     Opt("api", "port", 8774, "Port of the API server (compute, identity and image).", int),
     Opt("api", "public_url", "", "Base URL clients use; empty means http://listen:port."),
     Opt("api", "max_limit", 1000, "Most items a list call returns in one page.", int),
+    Opt("wsgi", "client_socket_timeout", 900.0,
+        "Seconds an idle keep-alive connection to the API stays open. Longer than any "
+        "client's polling interval, so a poll never meets a connection the server is "
+        "just closing.", float),
     Opt("database", "connection", "",
         "Database URL: sqlite:///PATH, postgresql://user:password@host:port/db or "
         "mysql://user:password@host:port/db. Empty means SQLite under state_path. "

@@ -56,7 +56,7 @@ def test_application_credential_authenticates_a_command(running_cloud: RunningCl
         [str(BIN / "openstack"), "--os-auth-type", "v3applicationcredential",
          "--os-auth-url", auth_url,
          "--os-application-credential-id", cred["id"],
-         "--os-application-credential-secret", cred["secret"],
+         f"--os-application-credential-secret={cred['secret']}",
          "server", "list", "-f", "json"],
         env=running_cloud.env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr + running_cloud.tail()
@@ -66,7 +66,7 @@ def test_application_credential_authenticates_a_command(running_cloud: RunningCl
         [str(BIN / "openstack"), "--os-auth-type", "v3applicationcredential",
          "--os-auth-url", auth_url,
          "--os-application-credential-id", cred["id"],
-         "--os-application-credential-secret", cred["secret"],
+         f"--os-application-credential-secret={cred['secret']}",
          "server", "list"],
         env=running_cloud.env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0

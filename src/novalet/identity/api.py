@@ -714,7 +714,7 @@ class IdentityService:
                     f"expires_at {fields['expires_at']} is not an ISO 8601 time.") from None
             if expires_at <= timeutils.utcnow():
                 raise ExpiryInThePast(value=fields["expires_at"])
-        secret = fields.get("secret") or secrets.token_urlsafe(64)
+        secret = fields.get("secret") or _generated_secret()
         cred = await records.create_app_cred(self.db, {
             "id": new_id(), "name": fields["name"],
             "description": fields.get("description") or "",
@@ -821,3 +821,12 @@ async def _hash(password: str | None) -> str | None:
 
 def _stable_id(*parts: str) -> str:
     return uuid.uuid5(_CATALOG_NAMESPACE, "/".join(parts)).hex
+
+
+def _generated_secret() -> str:
+    """64 random bytes, URL-safe; never starting with '-', which a command line would
+    take for an option (`--os-application-credential-secret -abc…`)."""
+    while True:
+        secret = secrets.token_urlsafe(64)
+        if not secret.startswith("-"):
+            return secret

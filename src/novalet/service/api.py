@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import uvicorn
+
 from novalet import config
 from novalet.compute.api import ComputeAPI
 from novalet.compute.flavors import FlavorService
@@ -37,3 +41,12 @@ class ApiServices:
         self.compute = ComputeAPI(self.db, self.bus, conf, images=self.images,
                                   flavors=self.flavors, keypairs=self.keypairs,
                                   network=self.network, quotas=self.quotas)
+
+
+def http_server(app: Any, conf: config.Config) -> uvicorn.Server:
+    """The API's HTTP server (uvicorn, on the running loop) at [api] listen:port."""
+    return uvicorn.Server(uvicorn.Config(
+        app, host=conf.get("api", "listen"), port=conf.get("api", "port"), loop="none",
+        http="httptools", lifespan="off", log_level="warning", access_log=False,
+        server_header=False, date_header=False,
+        timeout_keep_alive=int(conf.get("wsgi", "client_socket_timeout"))))

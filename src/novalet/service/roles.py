@@ -139,21 +139,15 @@ class Api:
     async def start(self) -> None:
         import asyncio
 
-        import uvicorn
-
         from novalet.api.app import build_app
         from novalet.network.rpcapi import NetworkRPC
-        from novalet.service.api import ApiServices
+        from novalet.service.api import ApiServices, http_server
         from novalet.service.bootstrap import bootstrap
         db = await open_database(self.conf)
         self.services = ApiServices(self.conf, bus=self.bus, db=db)
         self.services.network.refresh_hosts = NetworkRPC(self.bus).refresh
         await bootstrap(self.services)
-        self.server = uvicorn.Server(uvicorn.Config(
-            build_app(self.services), host=self.conf.get("api", "listen"),
-            port=self.conf.get("api", "port"), loop="none", http="httptools",
-            lifespan="off", log_level="warning", access_log=False, server_header=False,
-            date_header=False))
+        self.server = http_server(build_app(self.services), self.conf)
         self.serving = asyncio.create_task(self.server.serve())
         while not self.server.started and not self.serving.done():
             await asyncio.sleep(0.01)

@@ -7,10 +7,9 @@ import logging
 import sys
 import time
 
-import uvicorn
-
 from novalet import config
 from novalet.service.allinone import AllInOne
+from novalet.service.api import http_server
 from novalet.service.bootstrap import clouds_yaml_path
 
 LOG = logging.getLogger(__name__)
@@ -36,10 +35,7 @@ def banner(aio: AllInOne, seconds: float) -> str:
 async def serve(conf: config.Config, started_at: float) -> None:
     aio = AllInOne(conf)
     await aio.start()
-    server = uvicorn.Server(uvicorn.Config(
-        aio.app, host=conf.get("api", "listen"), port=conf.get("api", "port"),
-        loop="none", http="httptools", lifespan="off", log_level="warning",
-        access_log=False, server_header=False, date_header=False))
+    server = http_server(aio.app, conf)
     try:
         serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():
