@@ -36,6 +36,7 @@ import httpx
 
 from novalet import config
 from novalet.service.allinone import AllInOne
+from novalet.service.runner import freeze_startup_objects
 
 V = "/compute/v2.1"
 
@@ -129,6 +130,7 @@ async def run(args: argparse.Namespace, state: Path) -> None:
     started = time.perf_counter()
     cloud = AllInOne(conf, in_process_http=True)
     await cloud.start()
+    freeze_startup_objects()  # as `novalet up` does once started
     print(f"cloud with {args.hosts} compute hosts up in "
           f"{time.perf_counter() - started:.1f} s", flush=True)
     transport = httpx.ASGITransport(app=cloud.app)

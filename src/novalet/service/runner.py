@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -12,6 +13,14 @@ from novalet.common.urls import without_password
 from novalet.service import roles
 
 LOG = logging.getLogger(__name__)
+
+
+def freeze_startup_objects() -> None:
+    """Take what start-up made (the app, managers, caches, fake hosts) out of the
+    cyclic garbage collector's scans: it lives as long as the process, and full
+    collections walking it added ~100 ms to some GET /servers/detail of 1000."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _serve(conf: config.Config, name: str) -> int:
@@ -25,6 +34,7 @@ async def _serve(conf: config.Config, name: str) -> int:
     except (roles.SchemaNotCurrent, exceptions.NovaletError, OSError) as exc:
         print(f"novalet {name}: cannot start: {exc}", file=sys.stderr, flush=True)
         return 1
+    freeze_startup_objects()
     host = conf.get("DEFAULT", "host")
     LOG.info("novalet %s is running on host %s", name, host)
     print(f"novalet {name} is running on host {host} "

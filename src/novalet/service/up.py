@@ -10,6 +10,7 @@ import time
 from novalet import config
 from novalet.service.allinone import AllInOne
 from novalet.service.api import http_server
+from novalet.service.runner import freeze_startup_objects
 from novalet.service.bootstrap import clouds_yaml_path
 
 LOG = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ def banner(aio: AllInOne, seconds: float) -> str:
 async def serve(conf: config.Config, started_at: float) -> None:
     aio = AllInOne(conf)
     await aio.start()
+    freeze_startup_objects()
     server = http_server(aio.app, conf)
     try:
         serving = asyncio.create_task(server.serve())
