@@ -13,7 +13,8 @@ from novalet.db import identity as records
 from novalet.db import migrate
 from novalet.db.engine import Database
 from novalet.identity import api as identity_api
-from novalet.identity.api import AuthenticationFailed, IdentityService
+from novalet.identity.api import IdentityService
+from novalet.identity.authentication import AuthenticationFailed, MalformedAuthRequest
 from novalet.identity.tokens import TokenNotFound, TokenNotValid, TokenProvider
 
 
@@ -128,7 +129,7 @@ async def test_disabled_users_and_projects_cannot_authenticate(
 async def test_a_user_name_without_domain_is_a_bad_request(service: IdentityService) -> None:
     body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
         "name": "demo", "password": "demopw"}}}}}
-    with pytest.raises(identity_api.MalformedAuthRequest, match="domain"):
+    with pytest.raises(MalformedAuthRequest, match="domain"):
         await service.authenticate(body)
 
 
