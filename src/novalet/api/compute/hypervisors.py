@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from novalet import exceptions
 from novalet.api.compute.schemas import hypervisors as schemas
 from novalet.api.handler import ApiRequest, VersionNotFound
-from novalet.api.validation import ValidationError, accepts, query_int, to_bool, validate
+from novalet.api.validation import ValidationError, accepts, query_int, to_bool
 from novalet.compute.hypervisors import Hypervisor, HypervisorAPI, HypervisorNotFound
 from novalet.db.compute_nodes import parsed_cpu_info
 from novalet.policy import enforce
@@ -78,7 +78,6 @@ async def detail(req: ApiRequest) -> dict[str, Any]:
 
 async def _list(req: ApiRequest, view: Any, path: str) -> dict[str, Any]:
     params = dict(req.query)
-    validate(params, schemas.index_query(req.at_least), "query parameters")
     limit = marker = pattern = None
     with_servers = False
     if req.at_least(PAGING):
@@ -130,7 +129,6 @@ async def show(req: ApiRequest) -> dict[str, Any]:
     """GET /os-hypervisors/{id}; from 2.88 with the host's uptime."""
     enforce(req.ctx, "os_compute_api:os-hypervisors:show")
     params = dict(req.query)
-    validate(params, schemas.show_query(req.at_least), "query parameters")
     api = _api(req)
     hv = await api.get(_id(req, req.path["hypervisor_id"]))
     body = _detail(req, hv)

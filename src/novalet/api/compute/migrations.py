@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from novalet import exceptions
 from novalet.api.compute.schemas import migrations as schemas
 from novalet.api.handler import ApiRequest, require_version
-from novalet.api.validation import ValidationError, accepts, query_int, to_bool, validate
+from novalet.api.validation import ValidationError, accepts, query_int, to_bool
 from novalet.common.timeutils import isotime_micro, parse_isotime
 from novalet.compute.migrations import MigrationQuery, list_migrations
 from novalet.db.models import Migration
@@ -65,7 +65,6 @@ async def index(req: ApiRequest) -> dict[str, Any]:
     2.80 user_id and project_id)."""
     enforce(req.ctx, "os_compute_api:os-migrations:index")
     params = dict(req.query)
-    validate(params, schemas.index_query(req.at_least), "query parameters")
     query = MigrationQuery(
         host=params.get("host"), status=params.get("status"),
         instance_uuid=params.get("instance_uuid"),
