@@ -128,7 +128,6 @@ def _rxtx_factor(value: float | str) -> float:
 
 async def _list(req: ApiRequest) -> tuple[list[Flavor], int]:
     params = dict(req.query)
-    validate(params, schemas.index_query(req.at_least))
     max_limit = req.app.conf.get("api", "max_limit")
     limit = query_int(params.get("limit"), "limit")
     page_size = max_limit if limit is None else min(limit, max_limit)

@@ -6,7 +6,7 @@ from typing import Any
 
 from novalet.api.compute.schemas import limits as schemas
 from novalet.api.handler import ApiRequest
-from novalet.api.validation import accepts, validate
+from novalet.api.validation import accepts
 from novalet.policy import enforce
 
 # (response name, quota name, first version without it or None)
@@ -39,7 +39,6 @@ _USED: list[tuple[str, str, str | None]] = [
 @accepts(query=schemas.index_query)
 async def index(req: ApiRequest) -> dict[str, Any]:
     params = dict(req.query)
-    validate(params, schemas.index_query(req.at_least))
     enforce(req.ctx, "os_compute_api:limits")
     project_id = req.ctx.project_id or ""
     if "tenant_id" in params:

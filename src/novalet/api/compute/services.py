@@ -51,7 +51,6 @@ async def index(req: ApiRequest) -> dict[str, Any]:
     """GET /os-services?host=&binary= (API services are never listed)."""
     enforce(req.ctx, "os_compute_api:os-services:list")
     params = dict(req.query)
-    validate(params, schemas.INDEX_QUERY)
     states = await _service_api(req).list_services(host=params.get("host") or None,
                                                     binary=params.get("binary") or None)
     return {"services": [view(req, s) for s in states]}
