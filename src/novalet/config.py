@@ -161,8 +161,6 @@ OPTIONS: list[Opt] = [
         "Seconds a base image must have gone unused before it is removed.", int),
     Opt("qemu", "reboot_timeout", 60.0,
         "Seconds a soft reboot waits for the guest to shut down before forcing it.", float),
-    Opt("qemu", "vnc_listen", "127.0.0.1",
-        "Address the guests' VNC displays listen on; empty turns VNC off."),
     Opt("qemu", "console_log_max_bytes", 1048576,
         "Bytes of each guest's serial console log kept when the guest starts again.", int),
     Opt("qemu", "machine_type", "pc",
@@ -176,6 +174,59 @@ OPTIONS: list[Opt] = [
     Opt("qemu", "network", "user",
         "Guest network card until the network service wires guests: user (an isolated "
         "user-mode NIC with no way out) or none."),
+    # --- consoles: what compute hosts expose, the proxies, and their tokens ---
+    Opt("vnc", "enabled", True, "Give guests a VNC display (and run the VNC proxies).", _bool),
+    Opt("vnc", "server_listen", "127.0.0.1",
+        "Address on the compute host the guests' VNC displays listen on."),
+    Opt("vnc", "server_proxyclient_address", "127.0.0.1",
+        "Address of this compute host the console proxies connect to for its guests' "
+        "VNC displays."),
+    Opt("vnc", "novncproxy_host", "127.0.0.1", "Address the noVNC websocket proxy listens on."),
+    Opt("vnc", "novncproxy_port", 6080,
+        "Port of the noVNC websocket proxy (it serves the noVNC web client too); "
+        "0 picks a free one.", int),
+    Opt("vnc", "novncproxy_base_url", "",
+        "Page of the noVNC client in console URLs; empty means "
+        "http://NOVNCPROXY_HOST:NOVNCPROXY_PORT/vnc_lite.html."),
+    Opt("vnc", "xvpvncproxy_host", "127.0.0.1",
+        "Address the proxy for native VNC clients listens on (the console token is the "
+        "VNC password)."),
+    Opt("vnc", "xvpvncproxy_port", 6081,
+        "Port of the proxy for native VNC clients; 0 picks a free one.", int),
+    Opt("vnc", "xvpvncproxy_base_url", "",
+        "Address in native VNC console URLs; empty means vnc://XVPVNCPROXY_HOST:PORT."),
+    Opt("spice", "enabled", True, "Give guests a SPICE display (and run the SPICE proxy).",
+        _bool),
+    Opt("spice", "server_listen", "127.0.0.1",
+        "Address on the compute host the guests' SPICE displays listen on."),
+    Opt("spice", "server_proxyclient_address", "127.0.0.1",
+        "Address of this compute host the SPICE proxy connects to."),
+    Opt("spice", "html5proxy_host", "127.0.0.1", "Address the SPICE HTML5 proxy listens on."),
+    Opt("spice", "html5proxy_port", 6082,
+        "Port of the SPICE HTML5 proxy (it serves the spice-html5 client too); "
+        "0 picks a free one.", int),
+    Opt("spice", "html5proxy_base_url", "",
+        "Page of the spice-html5 client in console URLs; empty means "
+        "http://HTML5PROXY_HOST:HTML5PROXY_PORT/spice_auto.html."),
+    Opt("serial_console", "enabled", True,
+        "Give guests an interactive serial port on TCP (and run the serial proxy).", _bool),
+    Opt("serial_console", "port_range", "10000:20000",
+        "TCP ports (first:last) the guests' serial ports and SPICE displays are given from."),
+    Opt("serial_console", "proxyclient_address", "127.0.0.1",
+        "Address of this compute host the serial proxy connects to; the serial ports "
+        "listen on it too."),
+    Opt("serial_console", "serialproxy_host", "127.0.0.1",
+        "Address the serial console websocket proxy listens on."),
+    Opt("serial_console", "serialproxy_port", 6083,
+        "Port of the serial console websocket proxy; 0 picks a free one.", int),
+    Opt("serial_console", "base_url", "",
+        "Websocket address in serial console URLs; empty means "
+        "ws://SERIALPROXY_HOST:SERIALPROXY_PORT/."),
+    Opt("consoleauth", "token_ttl", 600, "Seconds a console token stays valid.", int),
+    Opt("consoleauth", "key_file", "",
+        "Key sealing the passwords of native VNC console tokens (the VNC challenge needs "
+        "them, so they can't be hashed only). Every API and conductor host needs the same "
+        "file; empty means STATE/keys/console-auth."),
     Opt("network", "host_driver", "auto",
         "What makes each host's networking real: linux (bridges, dnsmasq, nftables), "
         "noop, or auto (linux unless the compute driver is fake)."),

@@ -260,6 +260,19 @@ class ComputeManager:
     async def get_console_output(self, ctx: RequestContext, uuid: str) -> str:
         return await self.driver.get_console_output(uuid)
 
+    async def get_console(self, ctx: RequestContext, uuid: str, kind: str) -> dict[str, Any]:
+        return (await self.driver.get_console(uuid, kind)).to_dict()
+
+    async def validate_console_port(self, ctx: RequestContext, uuid: str, kind: str,
+                                    port: int) -> bool:
+        """Whether the display a token names is still the guest's (a restarted guest
+        may listen elsewhere, and another guest where it was)."""
+        try:
+            return (await self.driver.get_console(uuid, kind)).port == port
+        except exceptions.NovaletError as exc:
+            LOG.info("Console %s of %s is not open: %s", kind, uuid, exc)
+            return False
+
     # --- interfaces (the API waits for these) --------------------------------
 
     async def attach_interface(self, ctx: RequestContext, instance: dict[str, Any],

@@ -49,6 +49,23 @@ class ComputeAPI:
                                           {"uuid": uuid}, version=VERSION)
         return result
 
+    async def get_console(self, ctx: RequestContext, host: str, uuid: str,
+                          kind: str) -> dict[str, Any]:
+        """Where the guest's `kind` display (vnc, spice, serial) listens: a
+        ConsoleTarget as a dict."""
+        result: dict[str, Any] = await self.bus.call(
+            ctx, topic_for(host), "get_console", {"uuid": uuid, "kind": kind},
+            version=VERSION)
+        return result
+
+    async def validate_console_port(self, ctx: RequestContext, host: str, uuid: str,
+                                    kind: str, port: int) -> bool:
+        """Whether the guest's `kind` display listens on `port` now."""
+        result: bool = await self.bus.call(
+            ctx, topic_for(host), "validate_console_port",
+            {"uuid": uuid, "kind": kind, "port": port}, version=VERSION)
+        return result
+
     async def snapshot_instance(self, ctx: RequestContext, host: str,
                                 instance: dict[str, Any], image_id: str) -> None:
         await self.bus.cast(ctx, topic_for(host), "snapshot_instance",

@@ -14,6 +14,8 @@ from novalet.compute import usage_audit
 from novalet.compute.payloads import InstancePayload, RequestSpec
 from novalet.compute.states import TaskState, VmState
 from novalet.conductor.recovery import BuildRecovery
+from novalet.console.tokens import Authorization, ConsoleAuth
+from novalet.console.types import DISPLAY_OF
 from novalet.conductor.rpcapi import TOPIC
 from novalet.db import (compute_nodes, instance_actions, instances, migrations_records,
                         placement, services)
@@ -57,6 +59,7 @@ class ConductorManager:
         self.scheduler = SchedulerAPI(bus)
         self.compute = compute_rpcapi.ComputeAPI(bus)
         self.periodic = Periodic()
+        self.console_auth = ConsoleAuth(conf, db)
         self.recovery = BuildRecovery(conf, db, self._fail_abandoned,
                                       lambda: self.bus.connected_since)
 
@@ -246,3 +249,31 @@ class ConductorManager:
                                    end: str) -> bool:
         return await usage_audit.run_for_host(self.db, host, parse_isotime(begin),
                                               parse_isotime(end))
+
+    # --- console tokens, checked for the console proxies ------------------------
+
+    async def console_check_token(self, ctx: RequestContext, token: str
+                                  ) -> dict[str, Any] | None:
+        auth = await self.console_auth.check(token)
+        return await self._console_open(ctx, auth)
+
+    async def console_check_vnc_auth(self, ctx: RequestContext, challenge: str,
+                                     answer: str) -> dict[str, Any] | None:
+        auth = await self.console_auth.check_vnc_auth(bytes.fromhex(challenge),
+                                                      bytes.fromhex(answer))
+        return await self._console_open(ctx, auth)
+
+    async def _console_open(self, ctx: RequestContext, auth: Authorization | None
+                            ) -> dict[str, Any] | None:
+        """The authorization, if the compute host says the display is still there."""
+        if auth is None:
+            return None
+        try:
+            listening = await self.compute.validate_console_port(
+                ctx, auth.compute_host, auth.instance_uuid, DISPLAY_OF[auth.console_type],
+                auth.target.port)
+        except exceptions.NovaletError as exc:
+            LOG.warning("Could not check the console of %s with %s: %s",
+                        auth.instance_uuid, auth.compute_host, exc)
+            return None
+        return auth.to_dict() if listening else None

@@ -87,6 +87,22 @@ class ConductorAPI:
             "instance_uuid": instance_uuid, "status": status,
             "from_statuses": from_statuses}, version=VERSION)
 
+    async def console_check_token(self, ctx: RequestContext, token: str
+                                  ) -> dict[str, Any] | None:
+        """What a console token opens (console.tokens.Authorization as a dict), or
+        None when it opens nothing now."""
+        result: dict[str, Any] | None = await self.bus.call(
+            ctx, TOPIC, "console_check_token", {"token": token}, version=VERSION)
+        return result
+
+    async def console_check_vnc_auth(self, ctx: RequestContext, challenge: bytes,
+                                     answer: bytes) -> dict[str, Any] | None:
+        """What the native VNC token answering `challenge` with `answer` opens."""
+        result: dict[str, Any] | None = await self.bus.call(
+            ctx, TOPIC, "console_check_vnc_auth",
+            {"challenge": challenge.hex(), "answer": answer.hex()}, version=VERSION)
+        return result
+
     async def instance_usage_audit(self, ctx: RequestContext, host: str, begin: str,
                                    end: str) -> bool:
         """Audit the host's instances over [begin, end) (ISO times) unless done; True

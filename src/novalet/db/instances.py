@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from novalet import exceptions
 from novalet.common.timeutils import utcnow
+from novalet.db import console_auth
 from novalet.db import placement
 from novalet.db import quotas as db_quotas
 from novalet.db import server_groups as db_groups
@@ -170,6 +171,7 @@ async def destroy(db: Database, uuid: str) -> None:
         await placement.bump_generations_of(s, consumers)  # schedulers' caches see it
         await s.execute(delete(Allocation).where(Allocation.consumer_id.in_(consumers)))
         await db_groups.remove_member(s, uuid)
+        await console_auth.forget_instance(s, uuid)  # its console tokens die with it
 
 
 async def list_instances(db: Database, q: ListQuery) -> list[Instance]:

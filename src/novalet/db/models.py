@@ -638,3 +638,24 @@ class ServerGroupMember(Base):
     instance_uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
     group_id: Mapped[int] = mapped_column(
         ForeignKey("server_groups.id", ondelete="CASCADE"), index=True)
+
+
+# --- console auth tokens (migration 0008) ---
+
+
+class ConsoleAuthToken(Timestamps, Base):
+    """A console token, kept only as its SHA-256: what it opens (one instance's console
+    at host:port on compute_host) until `expires` (Unix seconds). A native VNC token
+    also keeps its password sealed in `secret`: VNC's challenge needs it in the clear."""
+
+    __tablename__ = "console_auth_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    console_type: Mapped[str] = mapped_column(String(32))
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer)
+    internal_access_path: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    instance_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    compute_host: Mapped[str] = mapped_column(String(255))
+    secret: Mapped[str | None] = mapped_column(Text, nullable=True)
+    expires: Mapped[int] = mapped_column(BigInteger, index=True)

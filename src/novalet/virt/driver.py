@@ -15,6 +15,7 @@ from typing import Any
 
 from novalet import exceptions
 from novalet.compute.states import PowerState
+from novalet.console.types import ConsoleTarget
 from novalet.network.model import Vif
 from novalet.virt import host_uptime
 
@@ -25,6 +26,13 @@ class InstanceNotFoundOnHost(exceptions.NotFound):
 
 class VirtDriverError(exceptions.NovaletError):
     msg_fmt = "Hypervisor error: %(reason)s"
+
+
+class ConsoleUnavailable(exceptions.Invalid):
+    """This host gives its guests no display of that kind (turned off, or a driver
+    without one)."""
+
+    msg_fmt = "Unavailable console type %(console_type)s."
 
 
 @dataclass(frozen=True)
@@ -164,6 +172,12 @@ class ComputeDriver(abc.ABC):
     async def get_console_output(self, uuid: str) -> str:
         """The guest's serial console log."""
         return ""
+
+    async def get_console(self, uuid: str, kind: str) -> ConsoleTarget:
+        """Where the running guest's display of `kind` (vnc, spice or serial) listens,
+        as the console proxies reach it. ConsoleUnavailable when this host gives its
+        guests no such display; GuestNotRunning-like errors when the guest is off."""
+        raise ConsoleUnavailable(console_type=kind)
 
     async def manage_image_cache(self) -> list[str]:
         """Remove cached base images no guest has used for the configured time;

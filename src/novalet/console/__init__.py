@@ -1,0 +1,1 @@
+"""Guests' consoles: the console types, their tokens, and the proxies that open them."""
