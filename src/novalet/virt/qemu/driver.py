@@ -92,7 +92,8 @@ class QemuDriver(ComputeDriver):
             raise VirtDriverError(reason=f"[qemu] network must be user or none, not {network!r}")
         return cmdline.HostSettings(accel=accelerator or accel.TCG,
                                     tcg_tb_size=self.conf.get("qemu", "tcg_tb_size"),
-                                    vnc_listen=self.conf.get("qemu", "vnc_listen") or None,
+                                    vnc_listen=(self.conf.get("vnc", "server_listen")
+                                                if self.conf.get("vnc", "enabled") else None),
                                     network=network)
 
     # --- host ----------------------------------------------------------------
