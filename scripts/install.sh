@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the cloud and its tests use; empty entries are skipped.
-APT_PACKAGES=(git make wrk qemu-system-x86 qemu-utils syslinux syslinux-common mtools dosfstools fdisk e2fsprogs cpio kmod dnsmasq-base nftables iproute2 iputils-ping busybox-static rabbitmq-server postgresql mariadb-server)
+APT_PACKAGES=(git make wrk qemu-system-x86 qemu-utils syslinux syslinux-common mtools dosfstools fdisk e2fsprogs cpio kmod dnsmasq-base nftables iproute2 iputils-ping busybox-static rabbitmq-server postgresql mariadb-server novnc spice-html5 chromium)
 VENV=.venv
 PYTHON=${PYTHON:-python3}
 
