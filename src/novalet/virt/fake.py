@@ -7,14 +7,79 @@ Functional tests and scale benchmarks use it. Host resources come from the
 from __future__ import annotations
 
 import asyncio
+import struct
+from collections.abc import Awaitable, Callable
 
 from novalet import config
 from novalet.compute.states import PowerState
+from novalet.console.types import ConsoleTarget
 from novalet.network.model import Vif
-from novalet.virt.driver import (ComputeDriver, GuestInfo, GuestSpec, HostResources,
-                                 InstanceNotFoundOnHost, VirtDriverError)
+from novalet.virt.driver import (ComputeDriver, ConsoleUnavailable, GuestInfo, GuestSpec,
+                                 HostResources, InstanceNotFoundOnHost, VirtDriverError)
 
 FAKE_UPTIME = " 08:32:11 up 93 days, 18:25, 12 users,  load average: 0.20, 0.12, 0.14"
+
+# RFB pixel format: 32 bpp, depth 24, little-endian, true colour, max 255 each,
+# red/green/blue shifts 16/8/0, 3 bytes of padding.
+_RFB_PIXEL_FORMAT = struct.pack(">BBBBHHHBBB3x", 32, 24, 0, 1, 255, 255, 255, 16, 8, 0)
+
+_Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def _serve_rfb(uuid: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A minimal RFB 3.8 server (no security, 640x480) named after the instance, so a
+    client can tell which guest's display it reached; it ignores all input."""
+    writer.write(b"RFB 003.008\n")
+    await reader.readexactly(12)
+    writer.write(b"\x01\x01")  # one security type: None
+    await reader.readexactly(1)
+    writer.write(b"\x00\x00\x00\x00")  # SecurityResult OK
+    await reader.readexactly(1)  # ClientInit
+    name = uuid.encode("ascii")
+    writer.write(struct.pack(">HH", 640, 480) + _RFB_PIXEL_FORMAT + struct.pack(">I", len(name)) + name)
+    await writer.drain()
+    while await reader.read(65536):
+        pass
+
+
+async def _serve_echo(greeting: bytes, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
+    """A greeting naming the display and instance, then every byte echoed back."""
+    writer.write(greeting)
+    await writer.drain()
+    while data := await reader.read(65536):
+        writer.write(data)
+        await writer.drain()
+
+
+class _FakeDisplay:
+    """One guest display: a loopback TCP server and the connections it has open."""
+
+    def __init__(self, handler: _Handler) -> None:
+        self.handler = handler
+        self.server: asyncio.Server | None = None
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> ConsoleTarget:
+        self.server = await asyncio.start_server(self._connected, "127.0.0.1", 0)
+        return ConsoleTarget("127.0.0.1", self.server.sockets[0].getsockname()[1])
+
+    async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.add(writer)
+        try:
+            await self.handler(reader, writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client went away
+        finally:
+            self.writers.discard(writer)
+            writer.close()
+
+    def close(self) -> None:
+        """Stop listening and hang up on the clients (a destroyed guest's display)."""
+        if self.server is not None:
+            self.server.close()
+        for writer in list(self.writers):
+            writer.close()
 
 
 class FakeDriver(ComputeDriver):
@@ -26,6 +91,8 @@ class FakeDriver(ComputeDriver):
         self.specs: dict[str, GuestSpec] = {}
         self.rescued: set[str] = set()
         self.resize_backup: dict[str, GuestSpec] = {}
+        self.displays: dict[tuple[str, str], tuple[_FakeDisplay, ConsoleTarget]] = {}
+        self._displays_lock = asyncio.Lock()
 
     async def init_host(self, host: str) -> None:
         self.host = host
@@ -61,6 +128,29 @@ class FakeDriver(ComputeDriver):
         self.specs.pop(uuid, None)
         self.rescued.discard(uuid)
         self.resize_backup.pop(uuid, None)
+        self.close_consoles(uuid)
+
+    async def get_console(self, uuid: str, kind: str) -> ConsoleTarget:
+        """A loopback server per (guest, kind), started on first use: an RFB server
+        for "vnc", a greeting-and-echo server for "spice" and "serial"."""
+        self._require(uuid)
+        if kind == "vnc":
+            handler: _Handler = lambda r, w: _serve_rfb(uuid, r, w)  # noqa: E731
+        elif kind in ("spice", "serial"):
+            greeting = f"fake-{kind} {uuid}\n".encode()
+            handler = lambda r, w: _serve_echo(greeting, r, w)  # noqa: E731
+        else:
+            raise ConsoleUnavailable(console_type=kind)
+        async with self._displays_lock:
+            if (uuid, kind) not in self.displays:
+                display = _FakeDisplay(handler)
+                self.displays[(uuid, kind)] = (display, await display.start())
+            return self.displays[(uuid, kind)][1]
+
+    def close_consoles(self, uuid: str | None = None) -> None:
+        """Close the display servers of one guest (all guests when None)."""
+        for key in [k for k in self.displays if uuid is None or k[0] == uuid]:
+            self.displays.pop(key)[0].close()
 
     def _require(self, uuid: str) -> None:
         if uuid not in self.guests:
