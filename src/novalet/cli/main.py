@@ -28,6 +28,16 @@ _SERVICES = {
     "compute": "one hypervisor host: runs its guests through the virt driver; needs no "
                "database URL.",
     "network": "one host's bridges, DHCP and firewall rules; needs no database URL.",
+    "novncproxy": "the noVNC websocket proxy and web client ([vnc] novncproxy_host, "
+                  "novncproxy_port; /usr/share/novnc from Debian's novnc); tokens are "
+                  "checked by the conductor, so it needs only the bus.",
+    "spicehtml5proxy": "the SPICE HTML5 websocket proxy and web client ([spice] "
+                       "html5proxy_host, html5proxy_port; /usr/share/spice-html5 from "
+                       "Debian's spice-html5); needs only the bus.",
+    "serialproxy": "the serial console websocket proxy ([serial_console] serialproxy_host, "
+                   "serialproxy_port); needs only the bus.",
+    "xvpvncproxy": "the proxy for native VNC clients, whose console token is the VNC "
+                   "password ([vnc] xvpvncproxy_host, xvpvncproxy_port); needs only the bus.",
 }
 
 

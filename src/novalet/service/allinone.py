@@ -19,6 +19,7 @@ from novalet import config
 from novalet.api.app import build_app
 from novalet.compute.manager import ComputeManager
 from novalet.conductor.manager import ConductorManager
+from novalet.console.proxies import ConsoleProxies
 from novalet.db import migrate
 from novalet.image.client import ImageClient
 from novalet.metadata.cloud_lookup import CloudLookup
@@ -56,6 +57,7 @@ class AllInOne:
             ComputeManager(host_conf, bus, virt_loader.load(host_conf, images), images, net)
             for host_conf in extra_host_confs(conf)]
         self.metadata = MetadataServer(conf, CloudLookup(db, self.services.network))
+        self.console_proxies = ConsoleProxies(conf, bus)
 
     async def start(self) -> None:
         if not await migrate.is_current(self.services.db):
@@ -68,8 +70,10 @@ class AllInOne:
         await start_in_batches(self.extra_computes)
         if self.conf.get("metadata", "port") > 0:  # 0: no metadata service here
             await self.metadata.start()
+        await self.console_proxies.start()  # sets the ports console URLs name
 
     async def stop(self) -> None:
+        await self.console_proxies.stop()
         await self.metadata.stop()
         await asyncio.gather(*(c.stop() for c in self.extra_computes))
         await self.compute.stop()

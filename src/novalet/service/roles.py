@@ -162,6 +162,31 @@ class Api:
         await self.services.db.close()
 
 
+class ConsoleProxy:
+    """One console proxy (console/proxies.py SPECS), validating tokens through the
+    conductor over the bus; no database."""
+
+    def __init__(self, conf: config.Config, name: str) -> None:
+        from novalet.console.proxies import ConsoleProxies
+        self.bus = make_bus(conf, name)
+        self.proxies = ConsoleProxies(conf, self.bus, [name])
+
+    async def start(self) -> None:
+        await self.proxies.start()
+        for title, url in self.proxies.urls():
+            LOG.info("the %s console proxy serves %s", title, url)
+
+    async def stop(self) -> None:
+        await self.proxies.stop()
+        await self.bus.close()
+
+
+def _proxy(name: str) -> Callable[[config.Config], Role]:
+    return lambda conf: ConsoleProxy(conf, name)
+
+
 ROLES: dict[str, Callable[[config.Config], Role]] = {
     "api": Api, "conductor": Conductor, "scheduler": Scheduler, "compute": Compute,
-    "network": Network}
+    "network": Network,
+    **{name: _proxy(name) for name in (
+        "novncproxy", "spicehtml5proxy", "serialproxy", "xvpvncproxy")}}

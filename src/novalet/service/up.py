@@ -8,6 +8,7 @@ import sys
 import time
 
 from novalet import config
+from novalet.console.proxies import ProxyStartError
 from novalet.service.allinone import AllInOne
 from novalet.service.api import http_server
 from novalet.service.runner import freeze_startup_objects
@@ -25,6 +26,7 @@ def banner(aio: AllInOne, seconds: float) -> str:
         " image /image)",
         f"  State dir:   {conf.state_path}",
         f"  clouds.yaml: {clouds}",
+        *(f"  {title + ' console:':<20} {url}" for title, url in aio.console_proxies.urls()),
         "  Try:",
         f"    export OS_CLIENT_CONFIG_FILE={clouds}",
         "    openstack --os-cloud novalet-demo server list     # demo user",
@@ -35,7 +37,11 @@ def banner(aio: AllInOne, seconds: float) -> str:
 
 async def serve(conf: config.Config, started_at: float) -> None:
     aio = AllInOne(conf)
-    await aio.start()
+    try:
+        await aio.start()
+    except ProxyStartError as exc:
+        await aio.stop()
+        raise SystemExit(f"Cannot start: {exc}") from None
     freeze_startup_objects()
     server = http_server(aio.app, conf)
     try:
