@@ -63,12 +63,27 @@ class RunningCloud:
         return "\n".join(self.log.read_text().splitlines()[-lines:])
 
 
+PROXIES_ON_FREE_PORTS = """[vnc]
+novncproxy_port = 0
+xvpvncproxy_port = 0
+[spice]
+html5proxy_port = 0
+[serial_console]
+serialproxy_port = 0
+"""
+
+
 def start_cloud(state_dir: Path, *extra: str) -> RunningCloud:
     port = free_port()
     log = state_dir.parent / f"novalet-{port}.log"
     handle = log.open("w")
+    # Console proxies on free ports, so clouds run side by side; a later
+    # --config-file in `extra` may still name ports.
+    proxies = state_dir.parent / f"proxies-{port}.conf"
+    proxies.write_text(PROXIES_ON_FREE_PORTS)
     process = subprocess.Popen(
         [str(BIN / "novalet"), "up", "--state-dir", str(state_dir), "--port", str(port),
+         "--config-file", str(proxies),
          *(extra or ("--driver", "fake", "--metadata-port", "0"))],
         stdout=handle, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 30
