@@ -189,6 +189,59 @@ def websocket(url: str, token_cookie: str | None = None) -> Iterator[ByteSocket]
         ws.close()
 
 
+class SerialConsole:
+    """A serial console websocket that reconnects (same URL) when the proxy closes
+    it: a reboot restarts QEMU, and with it the guest's serial port. `text` keeps
+    everything read; read_until searches past the previous match."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.ws: ByteSocket | None = None
+        self.text = ""
+        self.position = 0
+        self.connections = 0
+
+    def _connect(self, deadline: float) -> ByteSocket:
+        while True:
+            try:
+                self.ws = ByteSocket(connect(self.url, subprotocols=["binary"],  # type: ignore[list-item]
+                                             open_timeout=10, max_size=None))
+                self.connections += 1
+                return self.ws
+            except (InvalidHandshake, OSError, TimeoutError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def send(self, data: bytes) -> None:
+        (self.ws or self._connect(time.monotonic() + 10)).send(data)
+
+    def read_until(self, pattern: str, timeout: float = 60) -> str:
+        """The text from the last match on, up to the first match of `pattern`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            match = re.search(pattern, self.text[self.position:])
+            if match:
+                start, self.position = self.position, self.position + match.end()
+                return self.text[start:self.position]
+            try:
+                ws = self.ws or self._connect(deadline)
+                ws._fill(deadline)
+                self.text += ws.buffer.decode(errors="replace")
+                ws.buffer = b""
+            except ConnectionClosed:
+                self.ws = None  # the guest's serial port went away: connect again
+            except (TimeoutError, InvalidHandshake, OSError) as exc:
+                raise AssertionError(
+                    f"{pattern!r} never came on the serial console ({type(exc).__name__}: "
+                    f"{exc}; {self.connections} connection(s)); got:\n"
+                    f"{self.text[self.position:][-3000:]}") from None
+
+    def close(self) -> None:
+        if self.ws is not None:
+            self.ws.close()
+
+
 def websocket_refusal(url: str, token_cookie: str | None = None, wait: float = 3) -> str | None:
     """How a proxy refuses a websocket: 'HTTP <status>' when it declines the
     upgrade, 'closed' when it closes right after; None when it keeps it open."""
@@ -266,15 +319,7 @@ def spice_link(send: Callable[[bytes], None], read_exact: Callable[[int], bytes]
 
 def spice_link_tcp(host: str, port: int, password: bytes = b"") -> SpiceLink:
     with socket.create_connection((host, port), timeout=10) as sock:
-        def read_exact(count: int) -> bytes:
-            data = b""
-            while len(data) < count:
-                chunk = sock.recv(count - len(data))
-                if not chunk:
-                    raise ConnectionError("the SPICE server closed the connection")
-                data += chunk
-            return data
-        return spice_link(sock.sendall, read_exact, password)
+        return spice_link(sock.sendall, _socket_reader(sock), password)
 
 
 def spice_link_websocket(url: str, token: str, password: bytes = b"") -> SpiceLink:
@@ -294,37 +339,62 @@ class RfbResult:
     reason: str = ""
 
 
-def rfb_handshake(host: str, port: int, password: str | None) -> RfbResult:
-    """Version, VNC authentication (type 2) with `password` when offered, ClientInit."""
+def rfb_handshake(send: Callable[[bytes], None], read_exact: Callable[[int], bytes],
+                  password: str | None) -> RfbResult:
+    """Version, VNC authentication (type 2) with `password` when offered (else None,
+    type 1), ClientInit; over any byte stream."""
+    version = read_exact(12)
+    if not version.startswith(b"RFB "):
+        return RfbResult(False, reason=f"not RFB: {version!r}")
+    send(b"RFB 003.008\n")
+    count = read_exact(1)[0]
+    if count == 0:
+        return RfbResult(False, reason=_rfb_reason(read_exact))
+    types = read_exact(count)
+    if 2 in types and password is not None:
+        send(b"\x02")
+        send(vnc_auth.response(password, read_exact(16)))
+    elif 1 in types:
+        send(b"\x01")
+    else:
+        return RfbResult(False, reason=f"security types {list(types)}")
+    if read_exact(4) != b"\0\0\0\0":
+        return RfbResult(False, reason=_rfb_reason(read_exact))
+    send(b"\x01")  # ClientInit: shared
+    header = read_exact(24)
+    (length,) = struct.unpack(">I", header[20:24])
+    return RfbResult(True, name=read_exact(length).decode(errors="replace"))
+
+
+def _rfb_reason(read_exact: Callable[[int], bytes]) -> str:
+    try:
+        (length,) = struct.unpack(">I", read_exact(4))
+        return read_exact(length).decode(errors="replace")
+    except (ConnectionError, ConnectionClosed, TimeoutError):
+        return "(closed without a reason)"
+
+
+def rfb_handshake_tcp(host: str, port: int, password: str | None) -> RfbResult:
     with socket.create_connection((host, port), timeout=10) as sock:
-        stream = sock.makefile("rb")
-        version = stream.read(12)
-        if not version.startswith(b"RFB "):
-            return RfbResult(False, reason=f"not RFB: {version!r}")
-        sock.sendall(b"RFB 003.008\n")
-        count = stream.read(1)[0]
-        if count == 0:
-            (length,) = struct.unpack(">I", stream.read(4))
-            return RfbResult(False, reason=stream.read(length).decode(errors="replace"))
-        types = stream.read(count)
-        if 2 in types and password is not None:
-            sock.sendall(b"\x02")
-            sock.sendall(vnc_auth.response(password, stream.read(16)))
-        elif 1 in types:
-            sock.sendall(b"\x01")
-        else:
-            return RfbResult(False, reason=f"security types {list(types)}")
-        result = stream.read(4)
-        if result != b"\0\0\0\0":
-            reason = b""
-            if len(result) == 4:
-                (length,) = struct.unpack(">I", stream.read(4) or b"\0\0\0\0")
-                reason = stream.read(length)
-            return RfbResult(False, reason=reason.decode(errors="replace") or repr(result))
-        sock.sendall(b"\x01")  # ClientInit: shared
-        header = stream.read(24)
-        (length,) = struct.unpack(">I", header[20:24])
-        return RfbResult(True, name=stream.read(length).decode(errors="replace"))
+        return rfb_handshake(sock.sendall, _socket_reader(sock), password)
+
+
+def rfb_handshake_websocket(url: str, password: str | None = None) -> RfbResult:
+    """The RFB handshake through a websocket proxy (as noVNC does it)."""
+    with websocket(url) as ws:
+        return rfb_handshake(ws.send, ws.read_exact, password)
+
+
+def _socket_reader(sock: socket.socket) -> Callable[[int], bytes]:
+    def read_exact(count: int) -> bytes:
+        data = b""
+        while len(data) < count:
+            chunk = sock.recv(count - len(data))
+            if not chunk:
+                raise ConnectionError("the server closed the connection")
+            data += chunk
+        return data
+    return read_exact
 
 
 def save_png(data: bytes, path: Path) -> Path:
