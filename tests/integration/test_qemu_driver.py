@@ -224,7 +224,7 @@ async def test_the_guest_booted_with_its_metadata_and_nova_smbios(booted: Booted
 
 
 async def test_the_vnc_display_answers(booted: Booted) -> None:
-    vnc = await booted.driver().get_vnc_console(booted.spec.uuid)
+    vnc = await booted.driver().get_console(booted.spec.uuid, "vnc")
     with socket.create_connection((vnc.host, vnc.port), timeout=5) as conn:
         assert conn.recv(12).startswith(b"RFB 003.")
 

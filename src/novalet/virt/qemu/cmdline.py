@@ -36,6 +36,16 @@ class HostSettings:
     tcg_tb_size: int = 32
     vnc_listen: str | None = "127.0.0.1"
     network: str = "user"  # "user" (isolated user-mode NIC) or "none"
+    spice_listen: str | None = None  # None: no SPICE display
+    serial_listen: str | None = None  # None: the serial port only writes console.log
+
+
+@dataclass(frozen=True)
+class ConsolePorts:
+    """The ports one launch of a guest gives its SPICE display and serial port."""
+
+    spice: int | None = None
+    serial: int | None = None
 
 
 def esc(value: str) -> str:
@@ -44,8 +54,10 @@ def esc(value: str) -> str:
 
 
 def build(config: GuestConfig, paths: InstancePaths, host: HostSettings,
-          incoming: bool = False) -> list[str]:
-    """argv for the guest (without -daemonize/-pidfile, which launching adds)."""
+          incoming: bool = False, ports: ConsolePorts | None = None) -> list[str]:
+    """argv for the guest (without -daemonize/-pidfile, which launching adds); ports: where
+    its SPICE display and serial port listen (none of either without)."""
+    ports = ports or ConsolePorts()
     argv = [QEMU, "-name", f"guest={esc(config.name)}", "-uuid", config.uuid,
             "-no-user-config", "-nodefaults", "-machine", esc(config.machine_type)]
     if host.accel == "kvm":
@@ -59,12 +71,14 @@ def build(config: GuestConfig, paths: InstancePaths, host: HostSettings,
              "-display", "none", "-vga", config.video]
     if host.vnc_listen:
         argv += ["-vnc", f"{_vnc_host(host.vnc_listen)}:0,to={VNC_DISPLAYS - 1}"]
+    if host.spice_listen and ports.spice:
+        argv += ["-spice", f"port={ports.spice},addr={esc(host.spice_listen)},"
+                           "disable-ticketing=on"]
     # The QMP socket by its name relative to the instance directory, where QEMU
     # starts (see process.py): a full path could exceed the 107 bytes of sun_path.
     argv += ["-chardev", f"socket,id=qmp,path={esc(paths.qmp.name)},server=on,wait=off",
              "-mon", "chardev=qmp,mode=control",
-             "-chardev", f"file,id=serial0,path={esc(str(paths.console_log))},append=on",
-             "-serial", "chardev:serial0"]
+             "-chardev", serial_chardev(paths, host, ports), "-serial", "chardev:serial0"]
     # A direct kernel boot owns boot index 0 (QEMU's linuxboot option ROM).
     argv += disk_args(config.disks, config.machine_type, boot_from_disk=not config.kernel)
     argv += nic_args(config, host)
@@ -82,6 +96,20 @@ def build(config: GuestConfig, paths: InstancePaths, host: HostSettings,
     if incoming:
         argv += ["-S", "-incoming", "defer"]
     return argv
+
+
+def serial_chardev(paths: InstancePaths, host: HostSettings, ports: ConsolePorts) -> str:
+    """The guest's serial port: a TCP server a console client may attach to, or only a file.
+
+    Either way everything the guest writes lands in console.log (appended across
+    restarts): QEMU logs a TCP chardev's output whether or not a client is
+    connected (measured with QEMU 7.2).
+    """
+    log = esc(str(paths.console_log))
+    if host.serial_listen and ports.serial:
+        return (f"socket,id=serial0,host={esc(host.serial_listen)},port={ports.serial},"
+                f"server=on,wait=off,logfile={log},logappend=on")
+    return f"file,id=serial0,path={log},append=on"
 
 
 def smbios(uuid: str) -> str:

@@ -26,10 +26,11 @@ from typing import Any
 from novalet import config
 from novalet.network.model import Vif
 from novalet.compute.states import PowerState
-from novalet.virt.driver import (ComputeDriver, GuestInfo, GuestSpec, HostResources,
-                                 ImageFetcher, ImageMeta, InstanceNotFoundOnHost,
-                                 VirtDriverError)
-from novalet.virt.qemu import accel, cmdline, configdrive, monitor
+from novalet.console.types import ConsoleTarget
+from novalet.virt.driver import (ComputeDriver, ConsoleUnavailable, GuestInfo, GuestSpec,
+                                 HostResources, ImageFetcher, ImageMeta,
+                                 InstanceNotFoundOnHost, VirtDriverError)
+from novalet.virt.qemu import accel, cmdline, configdrive, consoles, monitor
 from novalet.virt.qemu.commands import PACKAGE_HINTS, CommandRunner
 from novalet.virt.qemu.disks import GiB, Disks
 from novalet.virt.qemu.guest import Guests, GuestNotRunning, power_state_of
@@ -53,14 +54,6 @@ HONOURED_PROPERTIES = frozenset({
     "hw_video_model", "hw_pointer_model", "kernel_id", "ramdisk_id", "os_command_line"})
 
 
-@dataclasses.dataclass(frozen=True)
-class VncConsole:
-    """Where a guest's VNC display listens."""
-
-    host: str
-    port: int
-
-
 class QemuDriver(ComputeDriver):
     capabilities = {"supports_pause": True, "supports_suspend": True, "supports_reboot": True,
                     "supports_snapshot": True, "supports_rescue": True,
@@ -80,8 +73,13 @@ class QemuDriver(ComputeDriver):
                                      or self.instances_path / "_base").resolve(),
                                 self.disks, fetcher)
         self.processes = processes or QemuProcesses(self.runner)
-        self.guests = Guests(self.processes, connect or monitor.connect,
-                             self._host_settings(None), conf.get("qemu", "console_log_max_bytes"))
+        host_settings = self._host_settings(None)
+        first, last = ((10000, 20000) if not (host_settings.spice_listen
+                                              or host_settings.serial_listen)
+                       else consoles.parse_range(conf.get("serial_console", "port_range")))
+        self.guests = Guests(self.processes, connect or monitor.connect, host_settings,
+                             conf.get("qemu", "console_log_max_bytes"),
+                             consoles.PortAllocator(first, last))
         self.accel: str | None = None
         self._locks: dict[str, asyncio.Lock] = {}
         self._qemu_version: int | None = None  # os-hypervisors' hypervisor_version
@@ -92,9 +90,15 @@ class QemuDriver(ComputeDriver):
             raise VirtDriverError(reason=f"[qemu] network must be user or none, not {network!r}")
         return cmdline.HostSettings(accel=accelerator or accel.TCG,
                                     tcg_tb_size=self.conf.get("qemu", "tcg_tb_size"),
-                                    vnc_listen=(self.conf.get("vnc", "server_listen")
-                                                if self.conf.get("vnc", "enabled") else None),
-                                    network=network)
+                                    vnc_listen=self._listen("vnc", "server_listen"),
+                                    network=network,
+                                    spice_listen=self._listen("spice", "server_listen"),
+                                    serial_listen=self._listen("serial_console",
+                                                               "proxyclient_address"))
+
+    def _listen(self, section: str, option: str) -> str | None:
+        """Where guests' displays of this kind listen; None when the kind is turned off."""
+        return str(self.conf.get(section, option)) if self.conf.get(section, "enabled") else None
 
     # --- host ----------------------------------------------------------------
 
@@ -386,13 +390,28 @@ class QemuDriver(ComputeDriver):
             return ""
         return data.decode("utf-8", errors="replace")
 
-    async def get_vnc_console(self, uuid: str) -> VncConsole:
-        """Where the running guest's VNC display listens; GuestNotRunning if it doesn't run."""
+    async def get_console(self, uuid: str, kind: str) -> ConsoleTarget:
+        """Where the running guest's VNC or SPICE display or serial port listens, as QEMU
+        itself reports it, at the address the proxies reach this host by.
+
+        ConsoleUnavailable when the kind is turned off here (or the guest was started
+        while it was); GuestNotRunning (409) when the guest's QEMU doesn't run.
+        """
+        section = consoles.PROXY_ADDRESS.get(kind)
+        if section is None or not self.conf.get(section[0], "enabled"):
+            raise ConsoleUnavailable(console_type=kind)
         paths = self._require(uuid)
-        vnc = await self.guests.execute(paths, "query-vnc")
-        if not vnc.get("enabled") or not vnc.get("service"):
-            raise VirtDriverError(reason=f"instance {uuid} has no VNC display")
-        return VncConsole(host=str(vnc.get("host")), port=int(vnc["service"]))
+        if kind == "vnc":
+            vnc = await self.guests.execute(paths, "query-vnc")
+            port = vnc.get("service") if vnc.get("enabled") else None
+        elif kind == "spice":
+            spice = await self.guests.execute(paths, "query-spice")
+            port = spice.get("port") if spice.get("enabled") else None
+        else:
+            port = consoles.serial_port(await self.guests.execute(paths, "query-chardev"))
+        if not port:
+            raise ConsoleUnavailable(console_type=kind)
+        return ConsoleTarget(host=str(self.conf.get(*section)), port=int(port))
 
     # --- snapshot ----------------------------------------------------------------
 

@@ -8,7 +8,7 @@ host settings the command line needs.
 from __future__ import annotations
 
 import asyncio
-import json
+import dataclasses
 import logging
 import os
 import signal
@@ -19,7 +19,9 @@ from typing import Any
 from novalet.compute.states import PowerState
 from novalet.virt.driver import VirtDriverError
 from novalet.virt.qemu import cmdline
-from novalet.virt.qemu.layout import GuestConfig, InstancePaths, write_atomic
+from novalet.virt.qemu.commands import CommandFailed
+from novalet.virt.qemu.consoles import PortAllocator, record_vnc
+from novalet.virt.qemu.layout import GuestConfig, InstancePaths
 from novalet.virt.qemu.monitor import Monitor, MonitorConnector, MonitorUnreachable
 from novalet.virt.qemu.process import QemuProcesses
 
@@ -34,6 +36,10 @@ MIGRATION_TIMEOUT = 600.0
 """Longest a suspend (or a resume) may spend saving (or loading) guest memory."""
 MAX_BANDWIDTH = 1 << 40
 """Bytes per second for migration to a file: unthrottled (QEMU's default is 32 MiB/s)."""
+PORT_ATTEMPTS = 5
+"""Launches tried with fresh console ports when another program took one meanwhile."""
+PORT_CLASHES = ("Address already in use", "failed to initialize spice server")
+"""What QEMU says (then exits) when its serial port or SPICE display can't bind."""
 
 QMP_STATUS_POWER = {
     "running": PowerState.RUNNING,
@@ -46,6 +52,7 @@ QMP_STATUS_POWER = {
 
 class GuestNotRunning(VirtDriverError):
     msg_fmt = "Instance %(uuid)s is not running"
+    code = 409  # the guest's state, not the host, is what is wrong
 
 
 def power_state_of(status: str) -> PowerState:
@@ -54,11 +61,13 @@ def power_state_of(status: str) -> PowerState:
 
 class Guests:
     def __init__(self, processes: QemuProcesses, connect: MonitorConnector,
-                 host: cmdline.HostSettings, console_log_max: int) -> None:
+                 host: cmdline.HostSettings, console_log_max: int,
+                 ports: PortAllocator | None = None) -> None:
         self.processes = processes
         self.connect = connect
         self.host = host
         self.console_log_max = console_log_max
+        self.ports = ports or PortAllocator(10000, 20000)
 
     def pid(self, paths: InstancePaths) -> int | None:
         """The pid of the guest's running QEMU, or None."""
@@ -99,10 +108,8 @@ class Guests:
         self._trim_console_log(paths)
         host = self.host
         if accel and accel != host.accel:
-            host = cmdline.HostSettings(accel, host.tcg_tb_size, host.vnc_listen, host.network)
-        argv = cmdline.build(config, paths, host, incoming=state is not None)
-        paths.qmp.unlink(missing_ok=True)
-        pid = await self.processes.launch(argv, paths.pidfile)
+            host = dataclasses.replace(host, accel=accel)
+        pid = await self._launch(paths, config, host, incoming=state is not None)
         try:
             async with self.connect(paths.qmp) as mon:
                 if state is not None:
@@ -119,6 +126,28 @@ class Guests:
         LOG.info("Started QEMU pid %d for %s in %.2fs%s", pid, paths.uuid,
                  time.monotonic() - started, " from saved state" if state else "")
         return pid
+
+    async def _launch(self, paths: InstancePaths, config: GuestConfig,
+                      host: cmdline.HostSettings, incoming: bool) -> int:
+        """Start QEMU on console ports claimed for this launch; when one was taken
+        between the claim and QEMU's bind (QEMU then exits at once), on other ports."""
+        avoid: set[int] = set()
+        attempt = 1
+        while True:
+            ports = await self.ports.claim(paths, host, avoid)
+            argv = cmdline.build(config, paths, host, incoming=incoming, ports=ports)
+            paths.qmp.unlink(missing_ok=True)
+            try:
+                return await self.processes.launch(argv, paths.pidfile)
+            except CommandFailed as exc:
+                claimed = {p for p in (ports.spice, ports.serial) if p}
+                if (attempt >= PORT_ATTEMPTS or not claimed
+                        or not any(clash in str(exc) for clash in PORT_CLASHES)):
+                    raise
+                LOG.info("A console port of %s (%s) was taken meanwhile; trying others: %s",
+                         paths.uuid, sorted(claimed), exc)
+                avoid |= claimed
+                attempt += 1
 
     async def _load_state(self, mon: Monitor, paths: InstancePaths, pid: int,
                           state: Path) -> None:
@@ -142,12 +171,11 @@ class Guests:
 
     async def _record_vnc(self, mon: Monitor, paths: InstancePaths) -> None:
         if not self.host.vnc_listen:
-            paths.console_record.unlink(missing_ok=True)
+            record_vnc(paths, None)
             return
         vnc = await mon.execute("query-vnc")
         if vnc.get("enabled") and vnc.get("service"):
-            record = {"vnc": {"host": vnc.get("host"), "port": int(vnc["service"])}}
-            write_atomic(paths.console_record, json.dumps(record))
+            record_vnc(paths, {"host": vnc.get("host"), "port": int(vnc["service"])})
 
     def _trim_console_log(self, paths: InstancePaths) -> None:
         """Keep at most console_log_max bytes of the serial log across restarts."""

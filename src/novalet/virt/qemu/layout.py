@@ -8,7 +8,8 @@ the same guests without any other state:
     rescue.json         the one used instead while the guest is rescued
     qemu.pid, qmp.sock  the running QEMU and its monitor
     console.log         the serial console (appended across restarts)
-    console.json        where the last launch put the VNC display
+    console.json        where the last launch put its consoles: the SPICE and serial
+                        ports (chosen before QEMU starts) and the VNC display
     disk, disk.eph0, disk.swap, disk.config, disk.rescue, disk.config.rescue
     suspend.state       saved memory of a suspended guest, suspend.json its facts
     resize/             what revert_resize needs (old domain.json and disks)

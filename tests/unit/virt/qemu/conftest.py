@@ -13,6 +13,7 @@ import pytest
 
 from novalet import config
 from novalet.virt.driver import GuestSpec, ImageMeta
+from novalet.virt.qemu import consoles
 from novalet.virt.qemu.driver import QemuDriver
 from tests.unit.virt.qemu.fakes import DirFetcher, FakeProcesses, FakeQmp, FakeRunner, qcow2_header
 
@@ -30,6 +31,14 @@ def _no_subprocesses(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(asyncio, "create_subprocess_exec", refuse)
     monkeypatch.setattr(subprocess, "Popen", refuse)
+
+
+@pytest.fixture(autouse=True)
+def _no_port_probes(monkeypatch: pytest.MonkeyPatch) -> set[tuple[str, int]]:
+    """Console ports are free unless a test adds (host, port) to this set; no real bind."""
+    busy: set[tuple[str, int]] = set()
+    monkeypatch.setattr(consoles, "can_bind", lambda host, port: (host, port) not in busy)
+    return busy
 
 
 @pytest.fixture

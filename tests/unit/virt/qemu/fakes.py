@@ -176,6 +176,7 @@ class FakeProcesses(QemuProcesses):
         self.vms: dict[int, FakeVm] = {}
         self.next_pid = 4000
         self.launch_error: str | None = None
+        self.busy_ports: set[int] = set()  # a launch whose console uses one of these fails
         self.acpi = True  # what new VMs do with the power button
 
     @property
@@ -189,8 +190,12 @@ class FakeProcesses(QemuProcesses):
         if self.launch_error:
             raise CommandFailed(program="qemu-system-x86_64", returncode=1,
                                 stderr=self.launch_error)
-        self.next_pid += 1
         argv = list(argv)
+        for port in self.busy_ports:
+            if any(f"port={port}," in a for a in argv):
+                raise CommandFailed(program="qemu-system-x86_64", returncode=1,
+                                    stderr=f"port {port}: Address already in use")
+        self.next_pid += 1
         vm = FakeVm(self.next_pid, argv, _qmp_path(argv, pidfile.parent), str(pidfile),
                     acpi=self.acpi,
                     status="inmigrate" if "-incoming" in argv else "running")
@@ -278,6 +283,17 @@ class _Session:
             vm.status = "paused"
         elif command == "query-vnc":
             return {"enabled": True, "host": "127.0.0.1", "service": str(5900 + vm.pid % 100)}
+        elif command == "query-spice":
+            spice = vm.option("-spice")
+            port = spice[0].split(",")[0].removeprefix("port=") if spice else None
+            return {"enabled": bool(spice), **({"port": int(port)} if port else {})}
+        elif command == "query-chardev":
+            serial = next(a for a in vm.option("-chardev") if ",id=serial0," in a)
+            opts = dict(p.split("=", 1) for p in serial.split(",")[1:])
+            filename = (f"disconnected:tcp:{opts['host']}:{opts['port']},server=on"
+                        if serial.startswith("socket,") else f"file:{opts['path']}")
+            return [{"label": "qmp", "filename": "unix:qmp.sock,server=on"},
+                    {"label": "serial0", "filename": filename}]
         elif command == "drive-backup":
             source = next(a for a in vm.option("-drive") if f"id={args['device']}," in a)
             size = 0

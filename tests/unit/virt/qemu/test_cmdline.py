@@ -174,3 +174,22 @@ def test_incoming_starts_stopped_and_waits_for_the_state() -> None:
     argv = cmdline.build(guest(), paths(), TCG, incoming=True)
     assert argv[-3:] == ["-S", "-incoming", "defer"]
     assert "-incoming" not in cmdline.build(guest(), paths(), TCG)
+
+
+def test_spice_and_a_tcp_serial_port_when_the_host_gives_them() -> None:
+    host = cmdline.HostSettings(accel="tcg", spice_listen="10.0.0.5", serial_listen="10.0.0.6")
+    argv = cmdline.build(guest(), paths(), host, ports=cmdline.ConsolePorts(10001, 10002))
+    assert option(argv, "-spice") == ["port=10001,addr=10.0.0.5,disable-ticketing=on"]
+    assert (f"socket,id=serial0,host=10.0.0.6,port=10002,server=on,wait=off,"
+            f"logfile=/i/{UUID}/console.log,logappend=on") in argv
+    assert option(argv, "-serial") == ["chardev:serial0"]
+
+
+def test_without_spice_or_serial_ports_the_serial_port_is_the_log_file() -> None:
+    for host, ports in ((TCG, cmdline.ConsolePorts(10001, 10002)),
+                        (cmdline.HostSettings(accel="tcg", spice_listen="::1",
+                                              serial_listen="::1"), None)):
+        argv = cmdline.build(guest(), paths(), host, ports=ports)
+        assert "-spice" not in argv
+        assert f"file,id=serial0,path=/i/{UUID}/console.log,append=on" in argv
+        assert not any(a.startswith("socket,id=serial0") for a in argv)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from novalet.compute.states import PowerState
 from novalet.virt import loader
 from novalet.virt.driver import GuestSpec, ImageMeta, InstanceNotFoundOnHost, VirtDriverError
 from novalet.virt.qemu.disks import GiB
-from novalet.virt.qemu.driver import CONSOLE_OUTPUT_MAX, QemuDriver, VncConsole
+from novalet.virt.qemu.driver import CONSOLE_OUTPUT_MAX, QemuDriver
 from novalet.virt.qemu.layout import GuestConfig, InstancePaths
 from tests.unit.virt.qemu.conftest import make_spec
 from tests.unit.virt.qemu.fakes import (DirFetcher, FakeProcesses, FakeQmp, FakeRunner,
@@ -412,14 +411,6 @@ async def test_the_console_log_is_trimmed_when_qemu_starts(
     await driver.power_off(running.uuid)
     await driver.power_on(running.uuid)
     assert log.read_bytes() == b"b" * 100
-
-
-async def test_vnc_console(driver: QemuDriver, running: GuestSpec,
-                           processes: FakeProcesses) -> None:
-    vnc = await driver.get_vnc_console(running.uuid)
-    assert isinstance(vnc, VncConsole) and vnc.host == "127.0.0.1" and vnc.port >= 5900
-    record = json.loads(paths_of(driver, running.uuid).console_record.read_text())
-    assert record == {"vnc": {"host": "127.0.0.1", "port": vnc.port}}
 
 
 async def test_host_resources(driver: QemuDriver) -> None:
