@@ -173,6 +173,8 @@ RULES: dict[str, str] = {
     "os_compute_api:os-server-groups:show": "rule:project_reader_or_admin",
     "os_compute_api:os-server-groups:create": "rule:project_member_or_admin",
     "os_compute_api:os-server-groups:delete": "rule:project_member_or_admin",
+    "os_compute_api:os-remote-consoles": "rule:project_member_or_admin",
+    "os_compute_api:os-console-auth-tokens": "rule:admin_api",
     "identity:admin": "rule:admin_api",
     "image:publicize_image": "rule:admin_api",
     # Glance's defaults: a project member (or an admin) changes the project's images.

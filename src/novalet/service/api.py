@@ -8,6 +8,7 @@ import uvicorn
 
 from novalet import config
 from novalet.compute.api import ComputeAPI
+from novalet.compute.consoles import ConsoleService
 from novalet.compute.flavors import FlavorService
 from novalet.compute.keypairs import KeypairService
 from novalet.compute.quotas import QuotaEngine
@@ -41,6 +42,7 @@ class ApiServices:
         self.compute = ComputeAPI(self.db, self.bus, conf, images=self.images,
                                   flavors=self.flavors, keypairs=self.keypairs,
                                   network=self.network, quotas=self.quotas)
+        self.consoles = ConsoleService(conf, self.db, self.bus)
 
 
 def http_server(app: Any, conf: config.Config) -> uvicorn.Server:

@@ -15,6 +15,7 @@ from novalet.api.compute import server_groups
 from novalet.api.compute import (hypervisors, instance_usage_audit_log, migrations,
                                  server_external_events, simple_tenant_usage)
 from novalet.api.compute import quota_classes, quota_sets
+from novalet.api.compute import console_auth_tokens, remote_consoles
 from novalet.api.handler import COMPUTE, Handler, endpoint
 
 
@@ -147,4 +148,7 @@ ROUTES = [
     _r(V + "/os-instance-usage-audit-log", ["GET"], instance_usage_audit_log.index),
     _r(V + "/os-instance-usage-audit-log/{before_timestamp}", ["GET"],
        instance_usage_audit_log.show),
+    # --- consoles ---
+    _r(V + "/servers/{server_id}/remote-consoles", ["POST"], remote_consoles.create),
+    _r(V + "/os-console-auth-tokens/{console_token}", ["GET"], console_auth_tokens.show),
 ]

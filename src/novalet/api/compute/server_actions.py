@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 from collections.abc import Awaitable, Callable
 
-from novalet.api.compute import floating_ips, security_groups, server_view, servers
+from novalet.api.compute import floating_ips, remote_consoles, security_groups, server_view, servers
 from novalet.api.compute.schemas import floating_ips as floating_ip_schemas
+from novalet.api.compute.schemas import remote_consoles as remote_console_schemas
 from novalet.api.compute.schemas import security_groups as security_group_schemas
 from novalet.api.compute.schemas import servers as schemas
 from novalet.api.handler import ApiRequest, Reply
@@ -50,6 +51,7 @@ ACTIONS: dict[str, Spec] = {
     "addFloatingIp": floating_ip_schemas.ADD_FLOATING_IP["properties"]["addFloatingIp"],
     "removeFloatingIp":
         floating_ip_schemas.REMOVE_FLOATING_IP["properties"]["removeFloatingIp"],
+    **remote_console_schemas.ACTIONS,  # 2.1 to 2.5
 }
 
 # body key -> (policy, domain action name)
@@ -198,4 +200,5 @@ _HANDLERS: dict[str, Callable[[ApiRequest, Any], Awaitable[Any]]] = {
     "removeSecurityGroup": security_groups.remove_from_server,
     "addFloatingIp": floating_ips.add_floating_ip,
     "removeFloatingIp": floating_ips.remove_floating_ip,
+    **remote_consoles.ACTION_HANDLERS,
 }
