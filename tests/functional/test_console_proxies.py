@@ -20,30 +20,17 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from novalet.console import vnc_auth
-from novalet.console.tokens import ConsoleAuth
-from novalet.console.types import DISPLAY_OF, PROTOCOL_OF
+from novalet.console.types import PROTOCOL_OF
 from novalet.service.allinone import AllInOne
 from tests.functional.conftest import Api, boot
 
-PROXY_OF = {"novnc": "novncproxy", "xvpvnc": "xvpvncproxy", "spice-html5": "spicehtml5proxy",
-            "serial": "serialproxy"}
-
-
 async def console_url(api: Api, server_id: str, console_type: str) -> str:
-    """The console URL the API gives (POST remote-consoles, 2.6); minted straight
-    through ConsoleAuth while that API is not there."""
+    """The console URL the API gives (POST remote-consoles, 2.6)."""
     resp = await api.request("POST", f"/compute/v2.1/servers/{server_id}/remote-consoles",
                              version="2.6", json={"remote_console": {
                                  "protocol": PROTOCOL_OF[console_type], "type": console_type}})
-    if resp.status_code == 200:
-        return str(resp.json()["remote_console"]["url"])
-    assert resp.status_code == 404, resp.text
-    cloud = api.cloud
-    target = await cloud.compute.driver.get_console(server_id, DISPLAY_OF[console_type])
-    token = await ConsoleAuth(cloud.conf, cloud.services.db).authorize(
-        server_id, cloud.conf.get("DEFAULT", "host"), console_type, target)
-    from novalet.console.tokens import access_url
-    return access_url(cloud.conf, console_type, token)
+    assert resp.status_code == 200, resp.text
+    return str(resp.json()["remote_console"]["url"])
 
 
 def token_of(url: str) -> str:
