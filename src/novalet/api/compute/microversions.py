@@ -20,7 +20,11 @@ HISTORY: list[tuple[str, str]] = [
     ("2.3", "Servers show OS-EXT-SRV-ATTR reservation_id, launch_index, hostname, "
             "kernel_id, ramdisk_id, root_device_name and user_data to admins."),
     ("2.4", "os-fixed-ips shows `reserved`."),
+    ("2.6", "POST /servers/{id}/remote-consoles replaces the os-getVNCConsole, "
+            "os-getSPICEConsole, os-getSerialConsole and os-getRDPConsole actions "
+            "(404 from here)."),
     ("2.7", "Adding project access to a public flavor is a 409."),
+    ("2.8", "Remote consoles take the mks protocol and webmks type (no Novalet host serves them: a 400)."),
     ("2.9", "Servers show `locked`."),
     ("2.10", "Admins can name a user_id on keypair calls."),
     ("2.11", "os-services shows forced_down; PUT os-services/force-down sets it."),
@@ -33,6 +37,7 @@ HISTORY: list[tuple[str, str]] = [
              "in-progress live migrations."),
     ("2.26", "Server tags (the tags API and `tags` in server bodies)."),
     ("2.28", "os-hypervisors shows cpu_info as an object, not a JSON string."),
+    ("2.31", "os-console-auth-tokens shows the tokens of every console type (below, a 400)."),
     ("2.33", "os-hypervisors lists are paged with limit and marker."),
     ("2.35", "Keypair lists are paged with limit and marker."),
     ("2.36", "Limits drop the network quotas; os-networks, os-fixed-ips, os-floating-ips, "
@@ -81,6 +86,7 @@ HISTORY: list[tuple[str, str]] = [
     ("2.94", "Server hostnames may be fully qualified."),
     ("2.96", "Servers show pinned_availability_zone."),
     ("2.98", "A server's image shows its properties."),
+    ("2.99", "Remote consoles take the spice-direct type (not served: a 400)."),
     ("2.100", "Servers show scheduler_hints."),
 ]
 
