@@ -7,6 +7,7 @@ blocking client (websockets' sync client, urllib) runs in a thread.
 from __future__ import annotations
 
 import asyncio
+import logging
 import struct
 import sys
 import textwrap
@@ -21,6 +22,7 @@ from websockets.sync.client import connect
 
 from novalet.console import vnc_auth
 from novalet.console.types import PROTOCOL_OF
+from novalet.console.websocket_proxy import token_label
 from novalet.service.allinone import AllInOne
 from tests.functional.conftest import Api, boot
 
@@ -113,13 +115,18 @@ async def test_novnc_websocket_relays_the_instances_rfb_display(api: Api) -> Non
     assert await asyncio.to_thread(rfb_through_websocket) == server["id"].encode()
 
 
-async def test_serial_websocket_greets_with_the_instance_and_echoes(api: Api) -> None:
+async def test_serial_websocket_greets_with_the_instance_and_echoes(
+        api: Api, caplog: pytest.LogCaptureFixture) -> None:
     server = await boot(api)
     token = token_of(await console_url(api, server["id"], "serial"))
-    greeting, echo = await asyncio.to_thread(
-        ws_session, ws_uri(api.cloud, "serialproxy", token), b"uname -a\n", 2)
+    with caplog.at_level(logging.INFO, logger="novalet.console"):
+        greeting, echo = await asyncio.to_thread(
+            ws_session, ws_uri(api.cloud, "serialproxy", token), b"uname -a\n", 2)
     assert greeting == f"fake-serial {server['id']}\n".encode()
     assert echo == b"uname -a\n"
+    # The logs name the token by a hash prefix, never in full.
+    assert f"token {token_label(token)} opens the serial console" in caplog.text
+    assert token not in caplog.text
 
 
 async def test_spice_websocket_takes_the_token_from_its_cookie(api: Api) -> None:

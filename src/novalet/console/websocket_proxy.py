@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import re
 import socket
 import threading
 from collections.abc import Callable
@@ -38,6 +39,8 @@ from novalet.common.context import RequestContext
 from novalet.console.tokens import Authorization
 
 LOG = logging.getLogger(__name__)
+
+_TOKEN_IN_TEXT = re.compile(r"(token(?:=|%3D))([^&\s'\"%]+)", re.IGNORECASE)
 
 CONNECT_TIMEOUT = 10.0
 """Seconds to reach the guest's display once the token is good."""
@@ -98,7 +101,9 @@ class ConsoleProxyHandler(ProxyRequestHandler):  # type: ignore[misc]  # untyped
         return None
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's name
-        LOG.info("%s %s: %s", self.server.kind.name, self.client_address[0], format % args)
+        # websockify logs the request path, which carries the token: hide it.
+        text = _TOKEN_IN_TEXT.sub(lambda m: m.group(1) + token_label(m.group(2)), format % args)
+        LOG.info("%s %s: %s", self.server.kind.name, self.client_address[0], text)
 
     # --- the websocket ------------------------------------------------------
     def handle_upgrade(self) -> None:
