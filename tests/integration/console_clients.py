@@ -182,7 +182,7 @@ def websocket(url: str, token_cookie: str | None = None) -> Iterator[ByteSocket]
     """A websocket to a console proxy (as websockify's clients: subprotocol binary)."""
     headers = {"Cookie": f"token={token_cookie}"} if token_cookie else None
     ws = connect(url, subprotocols=["binary"],  # type: ignore[list-item]
-                 additional_headers=headers, open_timeout=15, max_size=None)
+                 additional_headers=headers, open_timeout=15, max_size=None, legacy=True)
     try:
         yield ByteSocket(ws)
     finally:
@@ -205,7 +205,7 @@ class SerialConsole:
         while True:
             try:
                 self.ws = ByteSocket(connect(self.url, subprotocols=["binary"],  # type: ignore[list-item]
-                                             open_timeout=10, max_size=None))
+                                             open_timeout=10, max_size=None, legacy=True))
                 self.connections += 1
                 return self.ws
             except (InvalidHandshake, OSError, TimeoutError):
@@ -261,8 +261,8 @@ def websocket_refusal(url: str, token_cookie: str | None = None, wait: float = 3
 
 
 def ws_url_of(page_url: str, path: str = "") -> str:
-    """ws://host:port/<path> of an http://host:port/… page."""
-    match = re.match(r"https?://([^/?#]+)", page_url)
+    """ws://host:port/<path> of an http://host:port/… page (or ws://… address)."""
+    match = re.match(r"(?:https?|wss?)://([^/?#]+)", page_url)
     assert match, page_url
     return f"ws://{match.group(1)}/{path}"
 

@@ -165,7 +165,7 @@ def test_serial_console_shows_a_reboot_and_takes_input(
     serial = clients.SerialConsole(url)
     try:
         serial.send(b"\n")
-        serial.read_until(r"novalet:~\$ ", timeout=15)  # the guest's root shell answers
+        serial.read_until(r":~\$ ", timeout=15)  # the guest's root shell answers
         cloud.openstack("server", "reboot", "con1")  # soft: ACPI, then QEMU starts again
         serial.read_until(r"Linux version \S+", timeout=120)
         serial.read_until(rf"NOVALET-GUEST-READY uuid={servers['con1']}", timeout=120)
