@@ -65,3 +65,15 @@ async def test_a_port_in_use_names_the_option_to_change(tmp_path: Path) -> None:
                            match=r"set \[serial_console\] serialproxy_port"):
             await running.start()
     assert running.running == {}  # what did start was stopped again
+
+
+@pytest.mark.parametrize("name", ["novncproxy", "spicehtml5proxy", "serialproxy", "xvpvncproxy"])
+def test_each_proxy_is_a_service_with_help(name: str, capsys: pytest.CaptureFixture[str]
+                                           ) -> None:
+    from novalet.cli.main import build_parser
+    from novalet.service.roles import ROLES
+    assert name in ROLES
+    with pytest.raises(SystemExit) as done:
+        build_parser().parse_args([name, "--help"])
+    assert done.value.code == 0
+    assert "needs only the bus" in " ".join(capsys.readouterr().out.split())
