@@ -111,6 +111,20 @@ def open_spice_html5(page: Page, url: str, timeout: float = 30) -> str:
     return page.inner_text("#message-div")
 
 
+def spice_canvas(page: Page, timeout: float = 30) -> bytes:
+    """spice-html5's display canvas once it shows something (not one colour)."""
+    deadline = time.monotonic() + timeout
+    canvas = page.locator("#spice-screen canvas").first
+    while True:
+        if canvas.count():
+            png = canvas.screenshot()
+            if not is_blank(png):
+                return png
+        if time.monotonic() > deadline:
+            raise AssertionError("spice-html5 never drew the guest's display")
+        time.sleep(0.3)
+
+
 # --- screenshots --------------------------------------------------------------------
 
 def colours(png: bytes) -> int:

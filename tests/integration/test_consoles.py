@@ -131,7 +131,8 @@ def test_native_vnc_proxy_takes_the_token_as_the_vnc_password(
     png = (tmp_path / "screen.png").read_bytes()
     assert clients.colours(png) > 1, "vncdotool captured a blank screen"
 
-    assert clients.rfb_handshake_tcp(host, port, token).accepted
+    accepted = clients.rfb_handshake_tcp(host, port, token)
+    assert accepted.accepted and accepted.name.startswith("QEMU"), accepted
     refused = clients.rfb_handshake_tcp(host, port, "wrong-pw")
     assert not refused.accepted and "Authentication failed" in refused.reason, refused
     wrong = vncdotool.connect(f"{host}::{port}", password="nottoken", timeout=30)
@@ -154,8 +155,10 @@ def test_spice_link_handshake_and_spice_html5_through_the_proxy(
     assert clients.websocket_refusal(websocket, token_cookie="not-a-token") == "HTTP 403"
 
     with clients.chromium() as browser:
-        messages = clients.open_spice_html5(browser.new_page(), url)
-    assert f"Connected to {websocket}" in messages
+        page = browser.new_page()
+        messages = clients.open_spice_html5(page, url)
+        assert f"Connected to {websocket}" in messages
+        assert clients.colours(clients.spice_canvas(page)) > 1
 
 
 def test_serial_console_shows_a_reboot_and_takes_input(
