@@ -88,6 +88,7 @@ class ConsoleProxyHandler(ProxyRequestHandler):  # type: ignore[misc]  # untyped
 
     server: ConsoleProxyServer
     target: Authorization | None = None
+    timeout = 30  # seconds for a request (or an idle keep-alive); none once relaying
 
     # --- static files -----------------------------------------------------
     def translate_path(self, path: str) -> str:
@@ -186,6 +187,7 @@ class ConsoleProxyHandler(ProxyRequestHandler):  # type: ignore[misc]  # untyped
                         self.server.kind.name, self.target.instance_uuid, host, port, exc)
             raise self.CClose(1011, "Cannot reach the console") from exc
         target.settimeout(None)
+        self.connection.settimeout(None)  # a console may sit idle for hours
         target.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             self.do_proxy(target)
