@@ -318,7 +318,19 @@ class WebsocketProxy:
 
     def _stop(self) -> None:
         if self.thread.is_alive():
-            self.server.shutdown()
+            stopper = threading.Thread(target=self.server.shutdown, daemon=True)
+            stopper.start()
+            while stopper.is_alive():  # wake serve_forever rather than wait out its poll
+                self._knock()
+                stopper.join(0.05)
         self.server.close_connections()
         self.server.server_close()
+
+    def _knock(self) -> None:
+        host = str(self.server.server_address[0])
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+        try:
+            socket.create_connection((host, self.port), timeout=1).close()
+        except OSError:
+            pass
 
