@@ -35,6 +35,14 @@ compute_driver = fake
 vcpus = 1024
 memory_mb = 4194304
 disk_gb = 1048576
+# The console proxies on free ports: a bench never collides with another cloud.
+[vnc]
+novncproxy_port = 0
+xvpvncproxy_port = 0
+[spice]
+html5proxy_port = 0
+[serial_console]
+serialproxy_port = 0
 """
 
 

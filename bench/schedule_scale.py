@@ -73,7 +73,9 @@ def make_conf(state: Path, args: argparse.Namespace) -> config.Config:
         ("DEFAULT", "rpc_response_timeout", 600.0),
         ("conductor", "recovery_interval", 0.0),
         ("conductor", "scheduling_timeout", 3600.0),
-        ("quota", "instances", -1), ("quota", "cores", -1), ("quota", "ram", -1)]
+        ("quota", "instances", -1), ("quota", "cores", -1), ("quota", "ram", -1),
+        ("vnc", "novncproxy_port", 0), ("vnc", "xvpvncproxy_port", 0),
+        ("spice", "html5proxy_port", 0), ("serial_console", "serialproxy_port", 0)]
     if args.database:
         settings.append(("database", "connection", args.database))
     for section, name, value in settings:

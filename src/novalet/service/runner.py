@@ -28,6 +28,12 @@ async def _serve(conf: config.Config, name: str) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if conf.get("DEFAULT", "transport_url").startswith("memory://"):
+        # An in-process bus reaches no other process: this service would wait forever.
+        print(f"novalet {name}: cannot start: it needs the bus the other services use; "
+              "set [DEFAULT] transport_url = rabbit://USER:PASSWORD@HOST:5672/VHOST "
+              "(memory:// is for `novalet up` alone)", file=sys.stderr, flush=True)
+        return 2
     role = roles.ROLES[name](conf)
     try:
         await role.start()
