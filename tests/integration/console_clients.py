@@ -8,6 +8,8 @@ import io
 import re
 import socket
 import struct
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -409,6 +411,30 @@ def _socket_reader(sock: socket.socket) -> Callable[[int], bytes]:
             data += chunk
         return data
     return read_exact
+
+
+VNCDOTOOL_CAPTURE = """
+import sys
+from vncdotool import api
+client = api.connect(sys.argv[1], password=sys.argv[2], timeout=30)
+try:
+    client.captureScreen(sys.argv[3])
+except Exception as exc:  # a refused client never connected: nothing to disconnect
+    print(f"{type(exc).__name__}: {exc}")
+    api.shutdown()
+    sys.exit(1)
+client.disconnect()
+api.shutdown()
+print("captured")
+"""
+
+
+def vncdotool_capture(host: str, port: int, password: str, path: Path
+                      ) -> subprocess.CompletedProcess[str]:
+    """vncdotool's API captures the screen to `path` (exit 0) or says why not (exit 1).
+    In a process of its own: its twisted reactor runs once per process."""
+    return subprocess.run([sys.executable, "-c", VNCDOTOOL_CAPTURE, f"{host}::{port}",
+                           password, str(path)], capture_output=True, text=True, timeout=90)
 
 
 def save_png(data: bytes, path: Path) -> Path:
