@@ -72,6 +72,15 @@ class NoVnc:
             "document.getElementById('status').textContent.startsWith('Connected')",
             timeout=timeout * 1000)
 
+    def open_refused(self, url: str, timeout: float = 30) -> str:
+        """Load the page whose websocket the proxy should refuse; noVNC's status
+        once it has given up (anything but connected)."""
+        self.page.goto(url)
+        self.page.wait_for_function(
+            "!['Loading', 'Connecting'].includes(document.getElementById('status').textContent)",
+            timeout=timeout * 1000)
+        return self.status
+
     @property
     def status(self) -> str:
         return self.page.inner_text("#status")

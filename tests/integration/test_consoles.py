@@ -198,7 +198,8 @@ def test_console_auth_token_details_are_for_admins(
 
 def test_tokens_open_only_their_instance_and_die_with_it(
         cloud: RunningCloud, servers: dict[str, str]) -> None:
-    novnc = {name: novnc_websocket(console_url(cloud, name, "novnc")) for name in SERVERS}
+    pages = {name: console_url(cloud, name, "novnc") for name in SERVERS}
+    novnc = {name: novnc_websocket(url) for name, url in pages.items()}
     serial = console_url(cloud, "con2", "serial")
     names = {name: clients.rfb_handshake_websocket(ws) for name, ws in novnc.items()}
     assert all(result.accepted for result in names.values()), names
@@ -214,4 +215,7 @@ def test_tokens_open_only_their_instance_and_die_with_it(
     cloud.openstack("server", "delete", "--wait", "con2")
     assert clients.websocket_refusal(novnc["con2"]) == "HTTP 403"
     assert clients.websocket_refusal(serial) == "HTTP 403"
+    with clients.chromium() as browser:
+        status = clients.NoVnc(browser.new_page()).open_refused(pages["con2"])
+    assert status in ("Disconnected", "Something went wrong, connection is closed"), status
     assert clients.rfb_handshake_websocket(novnc["con1"]).name == names["con1"].name
