@@ -17,7 +17,7 @@ from typing import Protocol
 from novalet import config
 from novalet.conductor.rpcapi import ConductorAPI
 from novalet.console import websocket_proxy as ws
-from novalet.console.tokens import access_url
+from novalet.console.tokens import access_url, base_url_option
 from novalet.console.vnc_proxy import VncProxy
 from novalet.rpc.bus import Bus
 
@@ -105,8 +105,19 @@ class ConsoleProxies:
                                   f"{exc}") from exc
 
     def _base_url(self, spec: ProxySpec) -> str:
-        option = "base_url" if spec.section == "serial_console" else f"{spec.option}_base_url"
-        return str(self.conf.get(spec.section, option) or "")
+        return str(self.conf.get(spec.section, base_url_option(spec.section, spec.option)) or "")
+
+    def check_public_ports(self) -> None:
+        """A proxy in a process of its own can't hand its kernel-chosen port to the
+        API, whose console URLs would then name port 0: refuse that."""
+        for spec in self.specs:
+            if self.conf.get(spec.section, f"{spec.option}_port") == 0 and \
+                    not self._base_url(spec):
+                base = f"[{spec.section}] {base_url_option(spec.section, spec.option)}"
+                raise ProxyStartError(
+                    f"the {spec.title} proxy on its own needs a fixed {spec.port_option} "
+                    f"(or {base}): the API's console URLs could not name a port picked "
+                    "at start")
 
     async def stop(self) -> None:
         running, self.running = self.running, {}

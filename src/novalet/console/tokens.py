@@ -76,15 +76,21 @@ def key_path(conf: config.Config) -> Path:
 
 
 def _fernet(conf: config.Config) -> Fernet:
-    """The sealing key, made on first use (readable by this user only)."""
+    """The sealing key, made on first use (readable by this user only). It is
+    written aside and linked into place, so a process racing to make it too never
+    reads a half-written file."""
     path = key_path(conf)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        aside = path.with_name(f".{path.name}.{os.getpid()}")
+        with open(aside, "wb", opener=lambda p, flags: os.open(p, flags, 0o600)) as handle:
+            handle.write(Fernet.generate_key())
         try:
-            with open(path, "xb", opener=lambda p, flags: os.open(p, flags, 0o600)) as handle:
-                handle.write(Fernet.generate_key())
+            os.link(aside, path)
         except FileExistsError:
-            pass  # another process made it first
+            pass  # another process made it first: use theirs
+        finally:
+            aside.unlink()
     return Fernet(path.read_bytes().strip())
 
 
@@ -94,13 +100,19 @@ class ConsoleAuth:
     def __init__(self, conf: config.Config, database: Database) -> None:
         self.conf = conf
         self.db = database
+        self._sealer: Fernet | None = None
+
+    def _fernet(self) -> Fernet:
+        if self._sealer is None:
+            self._sealer = _fernet(self.conf)
+        return self._sealer
 
     async def authorize(self, instance_uuid: str, compute_host: str, console_type: str,
                         target: ConsoleTarget) -> str:
         """A new token for the instance's console of `console_type` at `target`."""
         token = new_token(console_type)
         now = int(time.time())
-        secret = (_fernet(self.conf).encrypt(token.encode()).decode()
+        secret = (self._fernet().encrypt(token.encode()).decode()
                   if console_type == NATIVE_VNC else None)
         await db.add(self.db, ConsoleAuthToken(
             token_hash=token_hash(token), console_type=console_type, host=target.host,
@@ -123,7 +135,7 @@ class ConsoleAuth:
 
     async def check_vnc_auth(self, challenge: bytes, answer: bytes) -> Authorization | None:
         """The native VNC token whose password answers `challenge` with `answer`."""
-        fernet = _fernet(self.conf)
+        fernet = self._fernet()
         for row in await db.live_of_type(self.db, NATIVE_VNC, int(time.time())):
             try:
                 password = fernet.decrypt((row.secret or "").encode()).decode()
@@ -164,9 +176,13 @@ def access_url(conf: config.Config, console_type: str, token: str) -> str:
     raise ValueError(f"no proxy serves {console_type} consoles")
 
 
+def base_url_option(section: str, proxy: str) -> str:
+    """The option naming a proxy's public URL ([serial_console] calls it base_url)."""
+    return "base_url" if section == "serial_console" else f"{proxy}_base_url"
+
+
 def _base(conf: config.Config, section: str, proxy: str, scheme: str, page: str) -> str:
-    configured = conf.get(section, "base_url" if section == "serial_console"
-                          else f"{proxy}_base_url")
+    configured = conf.get(section, base_url_option(section, proxy))
     if configured:
         return str(configured)
     host = conf.get(section, f"{proxy}_host")

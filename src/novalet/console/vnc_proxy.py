@@ -29,6 +29,12 @@ LOG = logging.getLogger(__name__)
 HANDSHAKE_TIMEOUT = 30.0
 """Seconds a client (or the guest's display) has for the whole handshake."""
 
+MAX_CONNECTIONS = 256
+"""Connections the proxy serves at once; more are closed at once."""
+
+FAILURE_DELAY = 1.0
+"""Seconds before a wrong password is answered (slows guessing)."""
+
 SECURITY_NONE = 1
 SECURITY_VNC_AUTH = 2
 RESULT_OK = struct.pack(">I", 0)
@@ -41,6 +47,10 @@ VncAuthCheck = Callable[[RequestContext, bytes, bytes], Awaitable["dict[str, obj
 
 class HandshakeError(Exception):
     """The other side broke the RFB handshake; the message says how."""
+
+
+class CheckFailed(Exception):
+    """The conductor could not be asked (as opposed to: no token matched)."""
 
 
 def version_bytes(minor: int) -> bytes:
@@ -118,8 +128,8 @@ async def target_handshake(reader: asyncio.StreamReader, writer: asyncio.StreamW
             raise HandshakeError(f"the display refused: {await read_reason(reader)}")
 
 
-async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Copy until EOF, then half-close the other side."""
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    """Copy until EOF, then half-close the other side; False if a side failed."""
     try:
         while data := await reader.read(65536):
             writer.write(data)
@@ -127,18 +137,25 @@ async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> No
         if writer.can_write_eof():
             writer.write_eof()
     except (ConnectionError, OSError):
-        pass
+        return False
+    return True
 
 
 async def relay(a_reader: asyncio.StreamReader, a_writer: asyncio.StreamWriter,
                 b_reader: asyncio.StreamReader, b_writer: asyncio.StreamWriter) -> None:
-    """Bytes both ways until both sides are done (or one side fails)."""
-    tasks = [asyncio.create_task(pipe(a_reader, b_writer)),
-             asyncio.create_task(pipe(b_reader, a_writer))]
+    """Bytes both ways until both sides are done. A side that fails (a reset) ends
+    the session at once: the other direction may never see data again (a VNC
+    display sends only what the client asks for), so waiting for it would hold
+    the guest's display open forever."""
+    forward = asyncio.create_task(pipe(a_reader, b_writer))
+    backward = asyncio.create_task(pipe(b_reader, a_writer))
     try:
-        await asyncio.gather(*tasks)
+        done, pending = await asyncio.wait({forward, backward},
+                                           return_when=asyncio.FIRST_COMPLETED)
+        if all(task.result() for task in done):  # a clean EOF: let the other side finish
+            await asyncio.gather(*pending)
     finally:
-        for task in tasks:
+        for task in (forward, backward):
             task.cancel()
 
 
@@ -179,6 +196,11 @@ class VncProxy:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        if len(self.connections) >= MAX_CONNECTIONS:
+            LOG.warning("native VNC proxy: %d connections open; refusing one more",
+                        len(self.connections))
+            await close(writer)
+            return
         self.connections.add(task)
         ctx = RequestContext.admin()
         ctx.bind()
@@ -198,9 +220,15 @@ class VncProxy:
         challenge = vnc_auth.challenge()
         minor, answer = await asyncio.wait_for(client_auth(reader, writer, challenge),
                                                self.timeout)
-        auth = await self._authorize(ctx, challenge, answer)
+        try:
+            auth = await self._authorize(ctx, challenge, answer)
+        except CheckFailed:
+            writer.write(failure(minor, "The console service is unavailable; try again"))
+            await writer.drain()
+            return
         if auth is None:
             LOG.info("native VNC proxy: %s gave a password no live token has", peer)
+            await asyncio.sleep(FAILURE_DELAY)  # slows password guessing
             writer.write(failure(minor, "Authentication failed: unknown or expired console "
                                         "token"))
             await writer.drain()
@@ -208,8 +236,13 @@ class VncProxy:
         target = auth.target
         LOG.info("native VNC proxy: %s opens the console of instance %s", peer,
                  auth.instance_uuid)
-        t_reader, t_writer = await asyncio.wait_for(
-            asyncio.open_connection(target.host, target.port), self.timeout)
+        try:
+            t_reader, t_writer = await asyncio.wait_for(
+                asyncio.open_connection(target.host, target.port), self.timeout)
+        except (TimeoutError, OSError) as exc:
+            writer.write(failure(minor, "The console is not available"))
+            await writer.drain()
+            raise HandshakeError(f"console of {auth.instance_uuid}: {exc}") from exc
         try:
             try:
                 await asyncio.wait_for(target_handshake(t_reader, t_writer), self.timeout)
@@ -229,7 +262,7 @@ class VncProxy:
             result = await self.check(ctx, challenge, answer)
         except Exception as exc:  # the bus's errors, whatever the backend
             LOG.warning("native VNC proxy: could not check a password: %s", exc)
-            return None
+            raise CheckFailed() from exc
         if result is None:
             return None
         auth = Authorization.from_dict(result)

@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -40,7 +41,10 @@ from novalet.console.tokens import Authorization
 
 LOG = logging.getLogger(__name__)
 
-_TOKEN_IN_TEXT = re.compile(r"(token(?:=|%3D))([^&\s'\"%]+)", re.IGNORECASE)
+_TOKEN_IN_TEXT = re.compile(r"(token(?:=|%3D))([^&\s'\"]+)", re.IGNORECASE)
+
+MAX_CONNECTIONS = 256
+"""Connections (each a thread) a proxy serves at once; more are closed at once."""
 
 CONNECT_TIMEOUT = 10.0
 """Seconds to reach the guest's display once the token is good."""
@@ -167,11 +171,13 @@ class ConsoleProxyHandler(ProxyRequestHandler):  # type: ignore[misc]  # untyped
         origin = self.headers.get("Origin")
         if origin is None:
             return None
-        mine = {netloc(self.headers.get("Host", ""), "http")}
-        if self.server.base_url:
-            parts = urlsplit(self.server.base_url)
-            mine.add(netloc(parts.netloc, parts.scheme))
         parts = urlsplit(origin)
+        # The Host header carries no scheme: a port it leaves out is the Origin's
+        # scheme's default (a TLS front end forwards Host as it was).
+        mine = {netloc(self.headers.get("Host", ""), parts.scheme)}
+        if self.server.base_url:
+            base = urlsplit(self.server.base_url)
+            mine.add(netloc(base.netloc, base.scheme))
         if parts.scheme not in ("http", "https") or netloc(parts.netloc, parts.scheme) not in mine:
             return HTTPStatus.FORBIDDEN, f"Origin {origin[:100]} may not open this console"
         return None
@@ -257,9 +263,28 @@ class ConsoleProxyServer(ThreadingMixIn, HTTPServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._lock:
-            self.handler_id += 1
-            self._open.add(request)
+            if len(self._open) >= MAX_CONNECTIONS:
+                LOG.warning("%s: %d connections open; refusing one more from %s",
+                            self.kind.name, len(self._open), client_address[0])
+                busy = True
+            else:
+                busy = False
+                self.handler_id += 1
+                self._open.add(request)
+        if busy:
+            super().shutdown_request(request)
+            return
         super().process_request(request, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A handler thread's exception: into the log, not a traceback on stderr
+        (a browser tab closed mid-console resets its connection)."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            LOG.info("%s: connection from %s ended: %s", self.kind.name, client_address[0],
+                     exc or type(exc).__name__)
+        else:
+            LOG.exception("%s: error serving %s", self.kind.name, client_address[0])
 
     def shutdown_request(self, request: Any) -> None:
         with self._lock:

@@ -172,6 +172,7 @@ class ConsoleProxy:
         self.proxies = ConsoleProxies(conf, self.bus, [name])
 
     async def start(self) -> None:
+        self.proxies.check_public_ports()
         await self.proxies.start()
         for title, url in self.proxies.urls():
             LOG.info("the %s console proxy serves %s", title, url)
