@@ -270,10 +270,8 @@ class ComputeAPI:
         await self.compute.terminate_instance(ctx, instance.host or "", payload_of(instance))
 
     async def _host_up(self, host: str) -> bool:
-        for service in await services.list_services(self.db, "nova-compute"):
-            if service.host == host:
-                return services.is_up(service, self.conf.get("DEFAULT", "service_down_time"))
-        return False
+        return await services.compute_is_up(self.db, host,
+                                            self.conf.get("DEFAULT", "service_down_time"))
 
     # --- actions ----------------------------------------------------------
 

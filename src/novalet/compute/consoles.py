@@ -18,7 +18,9 @@ from novalet.console.tokens import ConsoleAuth, access_url
 from novalet.console.types import DISPLAY_OF, ConsoleTarget
 from novalet.db.engine import Database
 from novalet.db.models import Instance
-from novalet.rpc.bus import Bus
+from novalet.db import services as db_services
+from novalet.rpc.bus import Bus, MessagingTimeout
+from novalet.virt.driver import ConsoleUnavailable, InstanceNotFoundOnHost
 
 LOG = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ class ConsoleService:
 
     def __init__(self, conf: config.Config, db: Database, bus: Bus) -> None:
         self.conf = conf
+        self.db = db
         self.auth = ConsoleAuth(conf, db)
         self.compute = compute_rpcapi.ComputeAPI(bus)
 
@@ -74,9 +77,29 @@ class ConsoleService:
             raise ConsoleInvalidState(uuid=instance.uuid, task_state=instance.task_state)
         if not instance.host or instance.vm_state not in READY_STATES:
             raise InstanceNotReady(uuid=instance.uuid)
-        target = ConsoleTarget.from_dict(
-            await self.compute.get_console(ctx, instance.host, instance.uuid, kind))
+        target = await self._target(ctx, instance, instance.host, console_type, kind)
         token = await self.auth.authorize(instance.uuid, instance.host, console_type, target)
         LOG.info("Issued a %s console token for %s (display %s:%s on %s)", console_type,
                  instance.uuid, target.host, target.port, instance.host)
         return access_url(self.conf, console_type, token)
+
+    async def host_up(self, host: str) -> bool:
+        return await db_services.compute_is_up(self.db, host,
+                                               self.conf.get("DEFAULT", "service_down_time"))
+
+    async def _target(self, ctx: RequestContext, instance: Instance, host: str,
+                      console_type: str, kind: str) -> ConsoleTarget:
+        """Where the host says the display listens. A host that is down, or that has
+        no such guest (yet, or any more), makes the instance not ready (409) at once
+        rather than after a bus timeout."""
+        if not await self.host_up(host):
+            LOG.info("No console for %s: the compute service of %s is down", instance.uuid,
+                     host)
+            raise InstanceNotReady(uuid=instance.uuid)
+        try:
+            return ConsoleTarget.from_dict(
+                await self.compute.get_console(ctx, host, instance.uuid, kind))
+        except ConsoleUnavailable as exc:  # this host gives guests no such display
+            raise ConsoleTypeUnavailable(console_type=console_type) from exc
+        except (InstanceNotFoundOnHost, MessagingTimeout) as exc:
+            raise InstanceNotReady(uuid=instance.uuid) from exc

@@ -136,6 +136,14 @@ async def delete_service(db: Database, uuid: str) -> None:
         await s.delete(service)
 
 
+async def compute_is_up(db: Database, host: str, down_time: float) -> bool:
+    """Whether `host` runs a compute service that is up."""
+    try:
+        return is_up(await find_service(db, host, "nova-compute"), down_time)
+    except HostBinaryNotFound:
+        return False
+
+
 def is_up(service: Service, down_time: float, now: dt.datetime | None = None) -> bool:
     """Up: not forced down and heard from within `down_time` seconds."""
     if service.forced_down or service.last_seen_up is None:

@@ -12,6 +12,7 @@ from novalet.compute.consoles import (ConsoleInvalidState, ConsoleService, Conso
                                       InstanceNotReady)
 from novalet.compute.states import TaskState, VmState
 from novalet.console.types import ConsoleTarget
+from novalet.virt.driver import ConsoleUnavailable, InstanceNotFoundOnHost
 
 UUID = "11111111-2222-3333-4444-555555555555"
 
@@ -39,7 +40,37 @@ def service() -> tuple[ConsoleService, _Recorder]:
     recorder = _Recorder()
     svc.compute = recorder  # type: ignore[assignment]
     svc.auth = recorder  # type: ignore[assignment]
+    svc.host_up = _up  # type: ignore[method-assign]
     return svc, recorder
+
+
+async def _up(host: str) -> bool:
+    return host != "down-host"
+
+
+async def test_a_host_that_is_down_or_lost_the_guest_makes_it_not_ready(
+        service: tuple[ConsoleService, _Recorder]) -> None:
+    svc, recorder = service
+    with pytest.raises(InstanceNotReady):
+        await svc.console_url(None, _instance(host="down-host"), "novnc")  # type: ignore[arg-type]
+    assert recorder.calls == []  # no bus call to wait out
+
+    async def lost(*args: Any) -> dict[str, Any]:
+        raise InstanceNotFoundOnHost(uuid=UUID)
+    recorder.get_console = lost  # type: ignore[method-assign]
+    with pytest.raises(InstanceNotReady):
+        await svc.console_url(None, _instance(), "novnc")  # type: ignore[arg-type]
+
+
+async def test_a_host_without_the_display_names_the_console_type(
+        service: tuple[ConsoleService, _Recorder]) -> None:
+    svc, recorder = service
+
+    async def no_spice(*args: Any) -> dict[str, Any]:
+        raise ConsoleUnavailable(console_type="spice")
+    recorder.get_console = no_spice  # type: ignore[method-assign]
+    with pytest.raises(ConsoleTypeUnavailable, match="spice-html5"):
+        await svc.console_url(None, _instance(), "spice-html5")  # type: ignore[arg-type]
 
 
 def _instance(vm_state: str = VmState.ACTIVE, task_state: str | None = None,
