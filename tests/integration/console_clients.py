@@ -23,6 +23,7 @@ from PIL import Image, ImageChops
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from novalet.console import vnc_auth
 
@@ -158,6 +159,9 @@ def differs(a: bytes, b: bytes) -> bool:
 
 # --- websockets -----------------------------------------------------------------------
 
+BINARY = [Subprotocol("binary")]
+"""What websockify's clients (noVNC, spice-html5) ask for."""
+
 class ByteSocket:
     """A websocket as a byte stream (websockify frames are binary)."""
 
@@ -206,8 +210,8 @@ class ByteSocket:
 def websocket(url: str, token_cookie: str | None = None) -> Iterator[ByteSocket]:
     """A websocket to a console proxy (as websockify's clients: subprotocol binary)."""
     headers = {"Cookie": f"token={token_cookie}"} if token_cookie else None
-    ws = connect(url, subprotocols=["binary"],  # type: ignore[list-item]
-                 additional_headers=headers, open_timeout=15, max_size=None, legacy=True)
+    ws = connect(url, subprotocols=BINARY, additional_headers=headers, open_timeout=15,
+                 max_size=None, legacy=True)
     try:
         yield ByteSocket(ws)
     finally:
@@ -229,8 +233,8 @@ class SerialConsole:
     def _connect(self, deadline: float) -> ByteSocket:
         while True:
             try:
-                self.ws = ByteSocket(connect(self.url, subprotocols=["binary"],  # type: ignore[list-item]
-                                             open_timeout=10, max_size=None, legacy=True))
+                self.ws = ByteSocket(connect(self.url, subprotocols=BINARY, open_timeout=10,
+                                             max_size=None, legacy=True))
                 self.connections += 1
                 return self.ws
             except (InvalidHandshake, OSError, TimeoutError):
