@@ -86,6 +86,7 @@ class ComputeManager:
 
     async def stop(self) -> None:
         await self.periodic.stop()
+        await self.driver.cleanup_host()
 
     def _every(self, option: str, job: Callable[[], Awaitable[Any]]) -> None:
         """Run `job` every [DEFAULT] `option` seconds (0: never) until stop()."""

@@ -121,6 +121,11 @@ class ComputeDriver(abc.ABC):
     async def init_host(self, host: str) -> None:
         """Prepare the hypervisor for use; called once when compute starts."""
 
+    async def cleanup_host(self) -> None:
+        """Release what the driver holds in this process when compute stops (guests
+        keep running). Most drivers hold nothing."""
+        return None
+
     @abc.abstractmethod
     async def get_available_resource(self) -> HostResources:
         """The host's total resources."""

@@ -10,7 +10,7 @@ import asyncio
 import struct
 from collections.abc import Awaitable, Callable
 
-from novalet import config
+from novalet import config, exceptions
 from novalet.compute.states import PowerState
 from novalet.console.types import ConsoleTarget
 from novalet.network.model import Vif
@@ -130,10 +130,16 @@ class FakeDriver(ComputeDriver):
         self.resize_backup.pop(uuid, None)
         self.close_consoles(uuid)
 
+    async def cleanup_host(self) -> None:
+        self.close_consoles()
+
     async def get_console(self, uuid: str, kind: str) -> ConsoleTarget:
         """A loopback server per (guest, kind), started on first use: an RFB server
-        for "vnc", a greeting-and-echo server for "spice" and "serial"."""
+        for "vnc", a greeting-and-echo server for "spice" and "serial". A guest that
+        is off has none (as a stopped QEMU guest)."""
         self._require(uuid)
+        if self.guests[uuid] not in (PowerState.RUNNING, PowerState.PAUSED):
+            raise exceptions.Conflict(reason=f"guest {uuid} is not running")
         if kind == "vnc":
             handler: _Handler = lambda r, w: _serve_rfb(uuid, r, w)  # noqa: E731
         elif kind in ("spice", "serial"):
@@ -182,6 +188,7 @@ class FakeDriver(ComputeDriver):
 
     async def power_off(self, uuid: str, timeout: float = 0) -> None:
         self._set(uuid, PowerState.SHUTDOWN, "power off")
+        self.close_consoles(uuid)
 
     async def power_on(self, uuid: str) -> None:
         self._set(uuid, PowerState.RUNNING, "power on")
@@ -194,6 +201,7 @@ class FakeDriver(ComputeDriver):
 
     async def suspend(self, uuid: str) -> None:
         self._set(uuid, PowerState.SUSPENDED, "suspended")
+        self.close_consoles(uuid)
 
     async def resume(self, uuid: str) -> None:
         self._set(uuid, PowerState.RUNNING, "resumed")
