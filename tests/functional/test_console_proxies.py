@@ -24,7 +24,7 @@ from novalet.console import vnc_auth
 from novalet.console.types import PROTOCOL_OF
 from novalet.console.websocket_proxy import token_label
 from novalet.service.allinone import AllInOne
-from tests.functional.conftest import Api, boot
+from tests.functional.conftest import Api, boot, wait_for
 
 async def console_url(api: Api, server_id: str, console_type: str) -> str:
     """The console URL the API gives (POST remote-consoles, 2.6)."""
@@ -185,6 +185,24 @@ async def test_a_token_is_refused_once_its_server_is_deleted(api: Api) -> None:
         await asyncio.sleep(0.02)
     status, _ = await asyncio.to_thread(refused, ws_uri(api.cloud, "serialproxy", token))
     assert status == 403
+
+
+async def test_a_token_from_before_a_restart_is_refused(api: Api) -> None:
+    """Stopped, the guest has no display; started again, it listens elsewhere: the
+    compute host no longer vouches for the token's port either way."""
+    server = await boot(api)
+    token = token_of(await console_url(api, server["id"], "serial"))
+    await asyncio.to_thread(ws_session, ws_uri(api.cloud, "serialproxy", token))
+    for action, status in (("os-stop", "SHUTOFF"), ("os-start", "ACTIVE")):
+        resp = await api.request("POST", f"/compute/v2.1/servers/{server['id']}/action",
+                                 json={action: None})
+        assert resp.status_code == 202
+        await wait_for(api, server["id"], status)
+        refusal, _ = await asyncio.to_thread(refused, ws_uri(api.cloud, "serialproxy", token))
+        assert refusal == 403
+    fresh = token_of(await console_url(api, server["id"], "serial"))
+    greeting, = await asyncio.to_thread(ws_session, ws_uri(api.cloud, "serialproxy", fresh))
+    assert greeting == f"fake-serial {server['id']}\n".encode()
 
 
 async def test_a_cross_origin_upgrade_is_refused(api: Api) -> None:

@@ -174,3 +174,41 @@ async def test_a_silent_client_is_dropped_after_the_handshake_timeout() -> None:
         writer.close()
     finally:
         await proxy.stop()
+
+
+class _Sink:
+    """A StreamWriter stand-in that keeps what is written."""
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    async def drain(self) -> None:
+        return None
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        return None
+
+
+async def test_relay_ends_both_ways_when_one_side_resets() -> None:
+    """A client that resets must not leave the display's side waiting for data that
+    a VNC display only sends when asked."""
+    client, display = asyncio.StreamReader(), asyncio.StreamReader()
+    client.feed_data(b"some input")
+    client.set_exception(ConnectionResetError())
+    await asyncio.wait_for(rfb.relay(client, _Sink(), display, _Sink()), 2)  # type: ignore[arg-type]
+
+
+async def test_relay_lets_the_other_side_finish_after_a_clean_eof() -> None:
+    client, display = asyncio.StreamReader(), asyncio.StreamReader()
+    to_client, to_display = _Sink(), _Sink()
+    client.feed_eof()
+    display.feed_data(b"last frame")
+    display.feed_eof()
+    await asyncio.wait_for(rfb.relay(client, to_client, display, to_display), 2)  # type: ignore[arg-type]
+    assert to_client.data == b"last frame"
