@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import update
 
@@ -115,3 +116,28 @@ async def test_a_second_claim_of_a_consumer_replaces_the_first(cloud: AllInOne) 
     assert await placement.claim(db, "consumer", provider.uuid, {"VCPU": 3},
                                  provider.generation + 1)
     assert await placement.allocations_of(db, "consumer") == {"VCPU": 3}
+
+
+async def test_a_mark_active_call_run_twice_keeps_the_guest(
+        state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A call published again across a broker restart can run twice: the caller may
+    get the second run's conflict (the first made it ACTIVE). That is not a delete."""
+    aio = AllInOne(make_conf(state_dir / "twice"), in_process_http=True)
+    await aio.start()
+    try:
+        conductor = aio.compute.conductor
+        real_update = conductor.instance_update
+
+        async def run_twice(ctx: Any, uuid: str, values: dict[str, Any],
+                            expected_task_state: Any = "_unset") -> None:
+            await real_update(ctx, uuid, values, expected_task_state)
+            if values.get("vm_state") == "active":
+                await real_update(ctx, uuid, values, expected_task_state)  # Conflict
+        monkeypatch.setattr(conductor, "instance_update", run_twice)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=aio.app),
+                                     base_url="http://novalet.test") as http:
+            built = await boot(Api(aio, http), "run-twice")
+            assert built["status"] == "ACTIVE"
+            assert built["id"] in await aio.compute.driver.list_instances()
+    finally:
+        await aio.stop()

@@ -177,16 +177,30 @@ class ComputeManager:
 
     async def _mark_active(self, ctx: RequestContext, inst: InstancePayload) -> None:
         """SPAWNING -> ACTIVE. A call that timed out may have been done or lost (the
-        conductor died holding it): the retry accepts either."""
+        conductor died holding it): the retry accepts either. A call published again
+        across a broker restart may also run twice, the second run meeting the first's
+        ACTIVE as a conflict: that is success too, not a delete."""
         values = {"vm_state": VmState.ACTIVE, "task_state": None,
                   "power_state": PowerState.RUNNING, "launched_at": utcnow().isoformat()}
         try:
-            await self.conductor.instance_update(ctx, inst.uuid, values,
-                                                 expected_task_state=[TaskState.SPAWNING])
-        except bus.MessagingTimeout:
-            LOG.warning("Marking %s ACTIVE timed out; trying again", inst.uuid)
-            await self.conductor.instance_update(
-                ctx, inst.uuid, values, expected_task_state=[TaskState.SPAWNING, None])
+            try:
+                await self.conductor.instance_update(ctx, inst.uuid, values,
+                                                     expected_task_state=[TaskState.SPAWNING])
+            except bus.MessagingTimeout:
+                LOG.warning("Marking %s ACTIVE timed out; trying again", inst.uuid)
+                await self.conductor.instance_update(
+                    ctx, inst.uuid, values, expected_task_state=[TaskState.SPAWNING, None])
+        except exceptions.Conflict:
+            if not await self._is_active_here(ctx, inst.uuid):
+                raise
+            LOG.info("Instance %s was marked ACTIVE by an earlier run of the same call",
+                     inst.uuid)
+
+    async def _is_active_here(self, ctx: RequestContext, uuid: str) -> bool:
+        for other in await self.conductor.instances_on_host(ctx, self.host):
+            if other.uuid == uuid:
+                return other.vm_state == VmState.ACTIVE and other.task_state is None
+        return False
 
     async def _fail_build(self, ctx: RequestContext, inst: InstancePayload, event: str,
                           exc: Exception) -> None:
