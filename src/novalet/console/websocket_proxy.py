@@ -192,7 +192,11 @@ class ConsoleProxyHandler(ProxyRequestHandler):  # type: ignore[misc]  # untyped
             LOG.warning("%s: cannot reach the console of %s at %s:%s: %s",
                         self.server.kind.name, self.target.instance_uuid, host, port, exc)
             raise self.CClose(1011, "Cannot reach the console") from exc
-        target.settimeout(None)
+        # Non-blocking: do_proxy sends to the display when select says it can and
+        # requeues what did not fit. A blocking send of a whole buffer would stall
+        # the loop while the display waits for us to read its echo: a deadlock (seen
+        # relaying megabytes to an echoing serial console).
+        target.setblocking(False)
         self.connection.settimeout(None)  # a console may sit idle for hours
         target.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
