@@ -14,7 +14,6 @@ import dataclasses
 import json
 import logging
 import os
-import platform
 import re
 import shutil
 import time
@@ -30,7 +29,7 @@ from novalet.console.types import ConsoleTarget
 from novalet.virt.driver import (ComputeDriver, ConsoleUnavailable, GuestInfo, GuestSpec,
                                  HostResources, ImageFetcher, ImageMeta,
                                  InstanceNotFoundOnHost, VirtDriverError)
-from novalet.virt.qemu import accel, cmdline, configdrive, consoles, monitor
+from novalet.virt.qemu import accel, cmdline, configdrive, consoles, host_facts, monitor
 from novalet.virt.qemu.commands import PACKAGE_HINTS, CommandRunner
 from novalet.virt.qemu.disks import GiB, Disks
 from novalet.virt.qemu.guest import Guests, GuestNotRunning, power_state_of
@@ -129,8 +128,8 @@ class QemuDriver(ComputeDriver):
         self.instances_path.mkdir(parents=True, exist_ok=True)
         disk = shutil.disk_usage(self.instances_path)
         return HostResources(hypervisor_hostname=self.host, hypervisor_type="QEMU",
-                             vcpus=os.cpu_count() or 1, memory_mb=_memory_mb(),
-                             local_gb=disk.total // GiB, cpu_info=_cpu_info(),
+                             vcpus=os.cpu_count() or 1, memory_mb=host_facts.memory_mb(),
+                             local_gb=disk.total // GiB, cpu_info=host_facts.cpu_info(),
                              hypervisor_version=await self._version())
 
     async def _version(self) -> int:
@@ -139,7 +138,7 @@ class QemuDriver(ComputeDriver):
         if self._qemu_version is None:
             try:
                 result = await self.runner.run([cmdline.QEMU, "--version"], timeout=10)
-                self._qemu_version = parse_qemu_version(result.stdout)
+                self._qemu_version = host_facts.parse_qemu_version(result.stdout)
             except VirtDriverError as exc:  # CommandFailed, CommandTimedOut
                 LOG.warning("Cannot tell the QEMU version: %s", exc)
                 self._qemu_version = 0
@@ -776,37 +775,3 @@ def _log_ignored_properties(uuid: str, props: dict[str, Any]) -> None:
         if name.startswith("hw_") and name not in HONOURED_PROPERTIES:
             LOG.info("Instance %s: image property %s=%s is not supported; ignored", uuid,
                      name, props[name])
-
-
-def _memory_mb(meminfo: Path = Path("/proc/meminfo")) -> int:
-    for line in meminfo.read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1]) // 1024
-    raise VirtDriverError(reason="/proc/meminfo shows no MemTotal")
-
-
-def _cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
-    info: dict[str, Any] = {"arch": platform.machine()}
-    try:
-        text = cpuinfo.read_text()
-    except OSError:
-        return info
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key == "model name" and "model" not in info:
-            info["model"] = value.strip()
-        elif key == "vendor_id" and "vendor" not in info:
-            info["vendor"] = value.strip()
-        elif key == "flags" and "features" not in info:
-            info["features"] = sorted(value.split())
-    return info
-
-
-def parse_qemu_version(text: str) -> int:
-    """'QEMU emulator version 7.2.22 (Debian …)' -> 7002022; 0 without a version."""
-    match = re.search(r"version (\d+)\.(\d+)(?:\.(\d+))?", text)
-    if not match:
-        return 0
-    major, minor, micro = (int(g or 0) for g in match.groups())
-    return major * 1000000 + minor * 1000 + micro

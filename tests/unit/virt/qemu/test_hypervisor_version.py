@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from novalet.virt.qemu.driver import parse_qemu_version
+from novalet.virt.qemu.host_facts import parse_qemu_version
 
 
 @pytest.mark.parametrize(("text", "expected"), [
