@@ -27,6 +27,8 @@ from pathlib import Path
 
 import httpx
 
+from novalet.console.proxies import free_ports_ini
+
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
 CONF = """[DEFAULT]
@@ -35,15 +37,7 @@ compute_driver = fake
 vcpus = 1024
 memory_mb = 4194304
 disk_gb = 1048576
-# The console proxies on free ports: a bench never collides with another cloud.
-[vnc]
-novncproxy_port = 0
-xvpvncproxy_port = 0
-[spice]
-html5proxy_port = 0
-[serial_console]
-serialproxy_port = 0
-"""
+""" + free_ports_ini()  # the console proxies on free ports: never another cloud's
 
 
 def free_port() -> int:

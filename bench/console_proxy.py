@@ -40,6 +40,7 @@ from websockets.sync.client import connect
 
 from novalet import config
 from novalet.console import vnc_auth
+from novalet.console.proxies import PORT_OPTIONS
 from novalet.service.allinone import AllInOne
 
 V = "/compute/v2.1"
@@ -63,8 +64,7 @@ def make_conf(state: Path) -> config.Config:
             ("DEFAULT", "state_path", str(state)), ("DEFAULT", "host", "fake-host-1"),
             ("DEFAULT", "compute_driver", "fake"), ("metadata", "port", 0),
             ("api", "public_url", "http://novalet.bench"),
-            ("vnc", "novncproxy_port", 0), ("vnc", "xvpvncproxy_port", 0),
-            ("spice", "html5proxy_port", 0), ("serial_console", "serialproxy_port", 0)):
+            *((section, option, 0) for section, option in PORT_OPTIONS)):
         conf.set(section, name, value)
     return conf
 

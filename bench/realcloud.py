@@ -17,15 +17,14 @@ from typing import Any
 
 import httpx
 
+from novalet.console.proxies import free_ports_ini
 from novalet.image.testimage import builder
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ("[DEFAULT]\ncompute_driver = qemu\n"
         "[network]\nfixed_range = 10.233.0.0/24\nflat_network_bridge = nvbrbench\n"
-        # The console proxies on free ports: a bench never collides with another cloud.
-        "[vnc]\nnovncproxy_port = 0\nxvpvncproxy_port = 0\n[spice]\nhtml5proxy_port = 0\n"
-        "[serial_console]\nserialproxy_port = 0\n")
+        + free_ports_ini())  # the console proxies on free ports: never another cloud's
 MARKER = "NOVALET-GUEST-READY uuid={uuid}"
 
 

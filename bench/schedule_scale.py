@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 
 from novalet import config
+from novalet.console.proxies import PORT_OPTIONS
 from novalet.service.allinone import AllInOne
 from novalet.service.runner import freeze_startup_objects
 
@@ -74,8 +75,7 @@ def make_conf(state: Path, args: argparse.Namespace) -> config.Config:
         ("conductor", "recovery_interval", 0.0),
         ("conductor", "scheduling_timeout", 3600.0),
         ("quota", "instances", -1), ("quota", "cores", -1), ("quota", "ram", -1),
-        ("vnc", "novncproxy_port", 0), ("vnc", "xvpvncproxy_port", 0),
-        ("spice", "html5proxy_port", 0), ("serial_console", "serialproxy_port", 0)]
+        *((section, option, 0) for section, option in PORT_OPTIONS)]
     if args.database:
         settings.append(("database", "connection", args.database))
     for section, name, value in settings:

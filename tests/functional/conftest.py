@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from novalet import config
+from novalet.console.proxies import PORT_OPTIONS
 from novalet.service.allinone import AllInOne
 from tests import server_db
 
@@ -43,8 +44,7 @@ def make_conf(state_dir: Path, **overrides: Any) -> config.Config:
     conf.set("DEFAULT", "compute_driver", "fake")
     conf.set("metadata", "port", 0)
     conf.set("api", "public_url", "http://novalet.test")
-    for section, option in (("vnc", "novncproxy_port"), ("vnc", "xvpvncproxy_port"),
-                            ("spice", "html5proxy_port"), ("serial_console", "serialproxy_port")):
+    for section, option in PORT_OPTIONS:
         conf.set(section, option, 0)  # console proxies on free ports: clouds run in parallel
     if _server_database is not None:
         conf.set("database", "connection", _server_database)

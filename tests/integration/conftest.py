@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from novalet.image.testimage import builder
+from novalet.console.proxies import free_ports_ini
 
 BIN = Path(sys.executable).parent
 
@@ -63,14 +64,7 @@ class RunningCloud:
         return "\n".join(self.log.read_text().splitlines()[-lines:])
 
 
-PROXIES_ON_FREE_PORTS = """[vnc]
-novncproxy_port = 0
-xvpvncproxy_port = 0
-[spice]
-html5proxy_port = 0
-[serial_console]
-serialproxy_port = 0
-"""
+PROXIES_ON_FREE_PORTS = free_ports_ini()
 
 
 def start_cloud(state_dir: Path, *extra: str) -> RunningCloud:

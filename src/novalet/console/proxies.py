@@ -51,6 +51,21 @@ SPECS: dict[str, ProxySpec] = {spec.name: spec for spec in (
 """Every proxy, by the name of its service."""
 
 
+PORT_OPTIONS: list[tuple[str, str]] = [(spec.section, f"{spec.option}_port")
+                                       for spec in SPECS.values()]
+"""(section, option) of every proxy's port."""
+
+
+def free_ports_ini() -> str:
+    """Configuration putting every proxy on a port the kernel picks, for clouds that
+    share a machine (tests, benchmarks) and so can't all have 6080-6083."""
+    sections: dict[str, list[str]] = {}
+    for section, option in PORT_OPTIONS:
+        sections.setdefault(section, []).append(f"{option} = 0")
+    return "".join(f"[{section}]\n" + "\n".join(lines) + "\n"
+                   for section, lines in sections.items())
+
+
 def enabled(conf: config.Config) -> list[ProxySpec]:
     """The proxies the configuration's [vnc], [spice] and [serial_console] enable."""
     return [spec for spec in SPECS.values() if conf.get(spec.section, "enabled")]

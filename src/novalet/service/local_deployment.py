@@ -21,6 +21,8 @@ from typing import IO, Any
 
 import httpx
 
+from novalet.console.proxies import PORT_OPTIONS
+
 BIN = Path(sys.executable).parent
 SERVICE_PASSWORD = "service-secret"
 CONTROLLER_SERVICES = ("conductor", "scheduler", "api")
@@ -78,12 +80,11 @@ class LocalDeployment:
             "api": {"listen": "127.0.0.1", "port": self.port, "public_url": self.url},
             "service_user": {"password": SERVICE_PASSWORD},
             "conductor": {"recovery_interval": 2},
-            "metadata": {"port": 0},
-            # Console proxies (own processes, if a test starts them) on free ports
-            # the API's console URLs then name: never the fixed 6080-6083.
-            "vnc": {"novncproxy_port": free_port(), "xvpvncproxy_port": free_port()},
-            "spice": {"html5proxy_port": free_port()},
-            "serial_console": {"serialproxy_port": free_port()}}
+            "metadata": {"port": 0}}
+        # Console proxies (own processes, if a test starts them) on free ports the
+        # API's console URLs then name: never the fixed 6080-6083.
+        for section, option in PORT_OPTIONS:
+            common.setdefault(section, {})[option] = free_port()
         for section, values in (options or {}).items():
             common.setdefault(section, {}).update(values)
         self._write("controller", common, {"database": {"connection": database_url}})

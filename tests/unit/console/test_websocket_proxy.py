@@ -34,8 +34,7 @@ def test_a_missing_web_root_names_the_debian_package(tmp_path: Path) -> None:
 def conf_for(tmp_path: Path) -> config.Config:
     conf = config.Config()
     conf.set("DEFAULT", "state_path", str(tmp_path))
-    for section, option in (("vnc", "novncproxy_port"), ("vnc", "xvpvncproxy_port"),
-                            ("spice", "html5proxy_port"), ("serial_console", "serialproxy_port")):
+    for section, option in proxies.PORT_OPTIONS:
         conf.set(section, option, 0)
     return conf
 
