@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 import platformdirs
 
+from novalet.common.urls import url_host
+
 
 @dataclass(frozen=True)
 class Opt:
@@ -355,10 +357,7 @@ class Config:
         url = self.get("api", "public_url")
         if url:
             return str(url).rstrip("/")
-        host = self.get("api", "listen")
-        if host in ("0.0.0.0", "::"):
-            host = "127.0.0.1"
-        return f"http://{host}:{self.get('api', 'port')}"
+        return f"http://{url_host(self.get('api', 'listen'))}:{self.get('api', 'port')}"
 
 
 def load(paths: str | os.PathLike[str] | list[str] | None) -> Config:

@@ -134,6 +134,18 @@ async def multi_host_api(multi_host_cloud: AllInOne) -> AsyncIterator[Api]:
         yield Api(multi_host_cloud, c)
 
 
+async def delete_server(api: Api, server_id: str) -> None:
+    """DELETE the server (204), then poll until the compute host has finished (404)."""
+    resp = await api.request("DELETE", f"/compute/v2.1/servers/{server_id}")
+    assert resp.status_code == 204, resp.text
+    for _ in range(200):
+        resp = await api.request("GET", f"/compute/v2.1/servers/{server_id}")
+        if resp.status_code == 404:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"server {server_id} was not deleted: {resp.status_code}")
+
+
 async def wait_for(api: Api, server_id: str, status: str, user: str = "demo",
                    timeout: float = 10.0) -> dict[str, Any]:
     """Poll a server until it reaches `status` (fails fast on an unexpected ERROR)."""

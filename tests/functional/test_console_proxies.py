@@ -24,7 +24,7 @@ from novalet.console import vnc_auth
 from novalet.console.types import PROTOCOL_OF
 from novalet.console.websocket_proxy import token_label
 from novalet.service.allinone import AllInOne
-from tests.functional.conftest import Api, boot, wait_for
+from tests.functional.conftest import Api, boot, delete_server, wait_for
 
 async def console_url(api: Api, server_id: str, console_type: str) -> str:
     """The console URL the API gives (POST remote-consoles, 2.6)."""
@@ -176,13 +176,7 @@ async def test_a_token_is_refused_once_its_server_is_deleted(api: Api) -> None:
     server = await boot(api)
     token = token_of(await console_url(api, server["id"], "serial"))
     await asyncio.to_thread(ws_session, ws_uri(api.cloud, "serialproxy", token))
-    resp = await api.request("DELETE", f"/compute/v2.1/servers/{server['id']}")
-    assert resp.status_code == 204
-    for _ in range(200):
-        resp = await api.request("GET", f"/compute/v2.1/servers/{server['id']}")
-        if resp.status_code == 404:
-            break
-        await asyncio.sleep(0.02)
+    await delete_server(api, server["id"])
     status, _ = await asyncio.to_thread(refused, ws_uri(api.cloud, "serialproxy", token))
     assert status == 403
 

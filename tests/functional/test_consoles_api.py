@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from novalet.console.types import DISPLAY_OF, PROTOCOL_OF
 from novalet.db.models import ConsoleAuthToken
-from tests.functional.conftest import Api, boot, wait_for
+from tests.functional.conftest import Api, boot, delete_server, wait_for
 from tests.functional.test_policy_roles import make_user
 
 C = "/compute/v2.1"
@@ -299,12 +299,7 @@ async def test_expired_token_is_404(api: Api, server: dict[str, Any],
 
 async def test_token_of_a_deleted_server_is_404(api: Api, server: dict[str, Any]) -> None:
     token = await _novnc_token(api, server["id"])
-    resp = await api.request("DELETE", f"{C}/servers/{server['id']}")
-    assert resp.status_code == 204, resp.text
-    for _ in range(200):
-        if (await api.request("GET", f"{C}/servers/{server['id']}")).status_code == 404:
-            break
-        await asyncio.sleep(0.02)
+    await delete_server(api, server["id"])
     assert (await show_token(api, token)).status_code == 404
 
 

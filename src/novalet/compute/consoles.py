@@ -34,10 +34,6 @@ READY_STATES = frozenset({VmState.ACTIVE, VmState.PAUSED, VmState.RESCUED, VmSta
 REFUSED_TASKS = frozenset({TaskState.DELETING, TaskState.MIGRATING})
 
 
-class ConsoleTypeUnavailable(exceptions.Invalid):
-    msg_fmt = "Unavailable console type %(console_type)s."
-
-
 class ConsoleTypeInvalid(exceptions.Invalid):
     msg_fmt = "Invalid console type %(console_type)s"
 
@@ -61,11 +57,11 @@ class ConsoleService:
         self.compute = compute_rpcapi.ComputeAPI(bus)
 
     def display_of(self, console_type: str) -> str:
-        """The display kind that serves `console_type`, or ConsoleTypeUnavailable
+        """The display kind that serves `console_type`, or ConsoleUnavailable
         when none of ours can (rdp-html5, webmks, spice-direct) or it is turned off."""
         kind = DISPLAY_OF.get(console_type)
         if kind is None or not self.conf.get(SECTION_OF_DISPLAY[kind], "enabled"):
-            raise ConsoleTypeUnavailable(console_type=console_type)
+            raise ConsoleUnavailable(console_type=console_type)
         return kind
 
     async def console_url(self, ctx: RequestContext, instance: Instance,
@@ -99,7 +95,7 @@ class ConsoleService:
         try:
             return ConsoleTarget.from_dict(
                 await self.compute.get_console(ctx, host, instance.uuid, kind))
-        except ConsoleUnavailable as exc:  # this host gives guests no such display
-            raise ConsoleTypeUnavailable(console_type=console_type) from exc
+        except ConsoleUnavailable as exc:  # the host names its display kind; say the type
+            raise ConsoleUnavailable(console_type=console_type) from exc
         except (InstanceNotFoundOnHost, MessagingTimeout) as exc:
             raise InstanceNotReady(uuid=instance.uuid) from exc

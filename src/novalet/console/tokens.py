@@ -29,6 +29,7 @@ from urllib.parse import quote
 from cryptography.fernet import Fernet, InvalidToken
 
 from novalet import config
+from novalet.common.urls import url_host
 from novalet.console import vnc_auth
 from novalet.console.types import NATIVE_VNC, ConsoleTarget
 from novalet.db import console_auth as db
@@ -185,11 +186,7 @@ def _base(conf: config.Config, section: str, proxy: str, scheme: str, page: str)
     configured = conf.get(section, base_url_option(section, proxy))
     if configured:
         return str(configured)
-    host = conf.get(section, f"{proxy}_host")
-    if host in ("0.0.0.0", "::"):
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
+    host = url_host(conf.get(section, f"{proxy}_host"))
     return f"{scheme}://{host}:{conf.get(section, f'{proxy}_port')}{page}"
 
 
