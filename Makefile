@@ -43,9 +43,10 @@ services:        ## start RabbitMQ, PostgreSQL and MariaDB on loopback (data in 
 services-stop:   ## stop the servers `make services` started (their data stays)
 	@scripts/backing-services.sh stop
 
-lint: install    ## ruff and mypy (strict)
+lint: install    ## ruff, mypy (strict) and the import contracts of .importlinter
 	.venv/bin/ruff check src tests bench
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 clean:           ## remove the local state dir
 	rm -rf $(STATE)

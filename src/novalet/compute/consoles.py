@@ -20,7 +20,7 @@ from novalet.db.engine import Database
 from novalet.db.models import Instance
 from novalet.db import services as db_services
 from novalet.rpc.bus import Bus, MessagingTimeout
-from novalet.virt.driver import ConsoleUnavailable, InstanceNotFoundOnHost
+from novalet.compute.driver_types import ConsoleUnavailable, InstanceNotFoundOnHost
 
 LOG = logging.getLogger(__name__)
 

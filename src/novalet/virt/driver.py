@@ -11,28 +11,22 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from novalet import exceptions
+from novalet.compute.driver_types import ConsoleUnavailable as ConsoleUnavailable
+from novalet.compute.driver_types import DriverCapabilities as DriverCapabilities
+from novalet.compute.driver_types import GuestSpec as GuestSpec
+from novalet.compute.driver_types import ImageMeta as ImageMeta
+from novalet.compute.driver_types import InstanceNotFoundOnHost as InstanceNotFoundOnHost
 from novalet.compute.states import PowerState
 from novalet.console.types import ConsoleTarget
 from novalet.network.model import Vif
 from novalet.virt import host_uptime
 
 
-class InstanceNotFoundOnHost(exceptions.NotFound):
-    msg_fmt = "Instance %(uuid)s not found on this host."
-
-
 class VirtDriverError(exceptions.NovaletError):
     msg_fmt = "Hypervisor error: %(reason)s"
-
-
-class ConsoleUnavailable(exceptions.Invalid):
-    """This host gives its guests no display of that kind (turned off, or a driver
-    without one)."""
-
-    msg_fmt = "Unavailable console type %(console_type)s."
 
 
 @dataclass(frozen=True)
@@ -53,46 +47,6 @@ class GuestInfo:
     power_state: PowerState
 
 
-@dataclass(frozen=True)
-class ImageMeta:
-    """An image as the image service describes it (enough to fetch and verify it)."""
-
-    id: str
-    name: str | None = None
-    disk_format: str | None = None
-    container_format: str | None = None
-    size: int | None = None
-    checksum: str | None = None
-    os_hash_algo: str | None = None
-    os_hash_value: str | None = None
-    min_disk: int = 0
-    properties: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class GuestSpec:
-    """Everything a driver needs to create one guest."""
-
-    uuid: str
-    name: str
-    hostname: str
-    vcpus: int
-    memory_mb: int
-    root_gb: int
-    ephemeral_gb: int
-    swap_mb: int
-    image_ref: str
-    user_data: str | None = None  # base64, as the API took it
-    key_data: str | None = None
-    key_name: str | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
-    image: ImageMeta | None = None
-    config_drive: bool = False
-    project_id: str = ""
-    availability_zone: str | None = None
-    network_info: list[dict[str, Any]] = field(default_factory=list)  # network.model.Vif dicts
-
-
 class ImageFetcher(abc.ABC):
     """How a driver gets image data without a database: from the image service."""
 
@@ -108,9 +62,10 @@ class ImageFetcher(abc.ABC):
 class ComputeDriver(abc.ABC):
     """Base of every hypervisor driver."""
 
-    capabilities: dict[str, bool] = {
-        "supports_pause": True, "supports_suspend": True, "supports_reboot": True,
-    }
+    # What this driver can do (optional operations, displays); each driver declares
+    # its own. The host reports it with its compute node, and the API refuses what
+    # a server's host cannot do before anything starts.
+    capabilities: ClassVar[DriverCapabilities] = DriverCapabilities()
 
     async def get_host_uptime(self) -> str:
         """The host's `uptime` line (os-hypervisors' uptime). By default the machine

@@ -14,8 +14,9 @@ from novalet import config, exceptions
 from novalet.compute.states import PowerState
 from novalet.console.types import ConsoleTarget
 from novalet.network.model import Vif
-from novalet.virt.driver import (ComputeDriver, ConsoleUnavailable, GuestInfo, GuestSpec,
-                                 HostResources, InstanceNotFoundOnHost, VirtDriverError)
+from novalet.virt.driver import (ComputeDriver, ConsoleUnavailable, DriverCapabilities,
+                                 GuestInfo, GuestSpec, HostResources, InstanceNotFoundOnHost,
+                                 VirtDriverError)
 
 FAKE_UPTIME = " 08:32:11 up 93 days, 18:25, 12 users,  load average: 0.20, 0.12, 0.14"
 
@@ -83,6 +84,14 @@ class _FakeDisplay:
 
 
 class FakeDriver(ComputeDriver):
+    # Every optional operation and display, in memory. A test sets another
+    # DriverCapabilities on one driver object to play a hypervisor without one.
+    capabilities = DriverCapabilities(
+        supports_reboot=True, supports_pause=True, supports_suspend=True,
+        supports_snapshot=True, supports_rescue=True, supports_rebuild=True,
+        supports_resize=True, supports_attach_interface=True, supports_vnc_console=True,
+        supports_spice_console=True, supports_serial_console=True)
+
     def __init__(self, conf: config.Config) -> None:
         self.conf = conf
         self.host = conf.get("DEFAULT", "host")

@@ -26,7 +26,8 @@ from novalet import config
 from novalet.network.model import Vif
 from novalet.compute.states import PowerState
 from novalet.console.types import ConsoleTarget
-from novalet.virt.driver import (ComputeDriver, ConsoleUnavailable, GuestInfo, GuestSpec,
+from novalet.virt.driver import (ComputeDriver, ConsoleUnavailable, DriverCapabilities,
+                                 GuestInfo, GuestSpec,
                                  HostResources, ImageFetcher, ImageMeta,
                                  InstanceNotFoundOnHost, VirtDriverError)
 from novalet.virt.qemu import accel, cmdline, configdrive, consoles, host_facts, monitor
@@ -54,10 +55,11 @@ HONOURED_PROPERTIES = frozenset({
 
 
 class QemuDriver(ComputeDriver):
-    capabilities = {"supports_pause": True, "supports_suspend": True, "supports_reboot": True,
-                    "supports_snapshot": True, "supports_rescue": True,
-                    "supports_rebuild": True, "supports_resize": True,
-                    "supports_vnc_console": True}
+    capabilities = DriverCapabilities(
+        supports_reboot=True, supports_pause=True, supports_suspend=True,
+        supports_snapshot=True, supports_rescue=True, supports_rebuild=True,
+        supports_resize=True, supports_attach_interface=True, supports_vnc_console=True,
+        supports_spice_console=True, supports_serial_console=True)
 
     def __init__(self, conf: config.Config, fetcher: ImageFetcher | None = None, *,
                  runner: CommandRunner | None = None, processes: QemuProcesses | None = None,
