@@ -60,6 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
                     help="virt driver: qemu runs real guests (default), fake keeps them "
                          "in memory")
 
+    down = sub.add_parser(
+        "down", help="end a stopped cloud's guests and host networking",
+        description="After Ctrl-C of `novalet up` its guests keep running (the next start "
+                    "re-attaches to them). `down` force-stops the state dir's QEMU guests "
+                    "(their disks stay; they come back SHUTOFF) and, as root, removes the "
+                    "bridges, taps, dnsmasq and nftables tables Novalet made. It refuses "
+                    "while a novalet process serves the state dir, leaves the host "
+                    "networking alone while another cloud runs on this host, and is safe "
+                    "to run again. The backing servers (RabbitMQ, PostgreSQL, MariaDB) are "
+                    "scripts/backing-services.sh's: `make down` stops them too.")
+    _common(down)
+
     for name, what in _SERVICES.items():
         service = sub.add_parser(
             name, help=f"run only the {name} service (multi-host clouds)",
@@ -160,9 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(conf.get("DEFAULT", "debug"))
     if args.command == "up":
         from novalet.service.up import run
-        conf.state_path.mkdir(parents=True, exist_ok=True)
-        run(conf, started_at)
+        run(conf, started_at)  # checks the ports before it makes the state dir
         return 0
+    if args.command == "down":
+        return _down(conf)
     if args.command in _SERVICES:
         from novalet.service import runner
         return runner.run(conf, args.command)
@@ -184,6 +197,18 @@ def _openapi(requested: str) -> int:
         return 2
     document = openapi.build(routes.ROUTES, version)
     sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0
+
+
+def _down(conf: config.Config) -> int:
+    from novalet.service import down
+    try:
+        report = asyncio.run(down.down(conf))
+    except down.CloudStillRunning as exc:
+        print(f"novalet: {exc.message}", file=sys.stderr)
+        return 1
+    for line in report or ["nothing of this cloud was running"]:
+        print(f"novalet down: {line}")
     return 0
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
 import sys
 import time
+from pathlib import Path
 
 from novalet import config
 from novalet.console.proxies import ProxyStartError
+from novalet.service import preflight
 from novalet.service.allinone import AllInOne
 from novalet.service.api import http_server
 from novalet.service.runner import freeze_startup_objects
@@ -28,11 +32,27 @@ def banner(aio: AllInOne, seconds: float) -> str:
         f"  clouds.yaml: {clouds}",
         *(f"  {title + ' console:':<20} {url}" for title, url in aio.console_proxies.urls()),
         "  Try:",
+        *client_path_lines(),
         f"    export OS_CLIENT_CONFIG_FILE={clouds}",
         "    openstack --os-cloud novalet-demo server list     # demo user",
         "    openstack --os-cloud novalet flavor list          # admin",
-        "  Stop with Ctrl-C.",
+        "  Stop with Ctrl-C; `make down` (or `novalet down --state-dir "
+        f"{conf.state_path}`) also ends its guests, bridges and DHCP.",
     ])
+
+
+def client_path_lines(bin_dir: Path | None = None, path: str | None = None) -> list[str]:
+    """The line that puts the `openstack` client installed next to this novalet on the
+    PATH, when the PATH doesn't find it already (it lives in the virtualenv, .venv/bin,
+    which `make up` does not activate)."""
+    bin_dir = bin_dir or Path(sys.executable).parent
+    if shutil.which("openstack", path=os.environ.get("PATH", "") if path is None
+                    else path) is not None:
+        return []
+    if not (bin_dir / "openstack").exists():
+        return [f"    {bin_dir / 'pip'} install python-openstackclient   # no openstack "
+                "client here yet"]
+    return [f"    export PATH={bin_dir}:$PATH   # the openstack client is in {bin_dir}"]
 
 
 async def serve(conf: config.Config, started_at: float) -> None:
@@ -63,6 +83,11 @@ def run(conf: config.Config, started_at: float) -> None:
     # The standard event loop, not uvloop: uvloop leaks one of its pipes into child
     # processes, and a daemonized qemu then holds it open for its whole life (the
     # compute service waited forever for the launch to finish).
+    try:
+        preflight.check_ports(conf)  # before any side effect (bridges, dnsmasq, guests)
+    except preflight.PortsInUse as exc:
+        raise SystemExit(f"novalet: cannot start:\n{exc.message}") from None
+    conf.state_path.mkdir(parents=True, exist_ok=True)
     try:
         asyncio.run(serve(conf, started_at))
     except KeyboardInterrupt:

@@ -1,0 +1,135 @@
+"""What `novalet up` checks before its first side effect: that every port the cloud
+will listen on (the API, the metadata service, the console proxies) is free.
+
+Without it a busy port was found only when the API server bound it, after the
+bridge, dnsmasq and the firewall had been set up, as a bare `[Errno 98]`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from novalet import config, exceptions
+from novalet.console import proxies
+
+LISTEN_STATE = "0A"
+"""The state column of /proc/net/tcp for a listening socket."""
+
+
+class PortsInUse(exceptions.Conflict):
+    msg_fmt = "%(details)s"
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One socket the cloud will listen on, and how to move it elsewhere."""
+
+    what: str
+    host: str
+    port: int
+    how_to_change: str
+
+
+def listeners(conf: config.Config) -> list[Listener]:
+    """Every fixed port `novalet up` with this configuration binds (port 0: the kernel
+    picks one, nothing to check)."""
+    found = [Listener("the API", str(conf.get("api", "listen")), int(conf.get("api", "port")),
+                      "`make up PORT={free}` or `novalet up --port {free}` ([api] port)")]
+    if conf.get("metadata", "port") > 0:
+        found.append(Listener(
+            "the metadata service", str(conf.get("metadata", "listen")),
+            int(conf.get("metadata", "port")),
+            "`novalet up --metadata-port {free}` ([metadata] port; 0 runs no metadata "
+            "service)"))
+    for spec in proxies.enabled(conf):
+        found.append(Listener(
+            f"the {spec.title} console proxy",
+            str(conf.get(spec.section, f"{spec.option}_host")),
+            int(conf.get(spec.section, f"{spec.option}_port")),
+            f"{spec.port_option} = {{free}} in a --config-file (`make up "
+            "CONFIG=novalet.conf`; 0 picks a free port)"))
+    return [listener for listener in found if listener.port != 0]
+
+
+def is_free(host: str, port: int) -> bool:
+    """Whether a server could bind host:port now (with SO_REUSEADDR, as the cloud's
+    servers do, so a connection in TIME_WAIT does not count)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return True  # not ours to judge: binding will say what is wrong with the name
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            return True  # EADDRNOTAVAIL, EACCES ...: the server's own error says it better
+    return True
+
+
+def holder(port: int, proc: Path = Path("/proc")) -> str | None:
+    """Which process listens on TCP `port`: 'pid N (command line)', or None when the
+    socket's owner can't be seen (another user's process, unless we are root)."""
+    inodes = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = (proc / "net" / table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == LISTEN_STATE and \
+                    int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
+        return None
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fds = list((entry / "fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(fd) in inodes:
+                    argv = (entry / "cmdline").read_bytes().split(b"\0")
+                    command = " ".join(a.decode(errors="replace") for a in argv if a)
+                    return f"pid {entry.name} ({command[:120]})"
+            except OSError:
+                continue
+    return None
+
+
+def next_free(host: str, port: int, tries: int = 50) -> int | None:
+    """The first free port after `port` (to suggest one)."""
+    for candidate in range(port + 1, min(port + 1 + tries, 65536)):
+        if is_free(host, candidate):
+            return candidate
+    return None
+
+
+def check_ports(conf: config.Config) -> None:
+    """PortsInUse naming each busy port, what holds it (when that can be seen) and how
+    to pick another; nothing is bound or changed."""
+    problems = []
+    for listener in listeners(conf):
+        if is_free(listener.host, listener.port):
+            continue
+        held = holder(listener.port)
+        free = next_free(listener.host, listener.port)
+        problems.append(
+            f"Port {listener.port} on {listener.host}, for {listener.what}, is in use "
+            + (f"by {held}" if held else "(`ss -ltnp` as root shows by what)")
+            + ": is another cloud running? Pick another port: "
+            + listener.how_to_change.format(free=free or "N") + ".")
+    if problems:
+        raise PortsInUse(details="\n".join(problems))
