@@ -20,6 +20,7 @@ HISTORY: list[tuple[str, str]] = [
     ("2.3", "Servers show OS-EXT-SRV-ATTR reservation_id, launch_index, hostname, "
             "kernel_id, ramdisk_id, root_device_name and user_data to admins."),
     ("2.4", "os-fixed-ips shows `reserved`."),
+    ("2.5", "Non-admins can filter the server list by ip6."),
     ("2.6", "POST /servers/{id}/remote-consoles replaces the os-getVNCConsole, "
             "os-getSPICEConsole, os-getSerialConsole and os-getRDPConsole actions "
             "(404 from here)."),
@@ -47,10 +48,14 @@ HISTORY: list[tuple[str, str]] = [
     ("2.38", "An unknown `status` filter is a 400."),
     ("2.39", "Limits drop maxImageMeta."),
     ("2.40", "os-simple-tenant-usage is paged over instances with limit and marker."),
+    ("2.41", "Aggregates show their uuid."),
     ("2.44", "addFloatingIp and removeFloatingIp answer 404."),
     ("2.45", "createImage returns the new image's id in the body, not a Location."),
     ("2.47", "A server's flavor is embedded (original_name, sizes, extra_specs) "
              "instead of linked by id."),
+    ("2.50", "os-quota-class-sets shows and takes server_groups and "
+             "server_group_members instead of the network quotas (fixed_ips, "
+             "floating_ips, security_groups, security_group_rules)."),
     ("2.51", "Non-admins see instance action events; the volume-extended external "
              "event."),
     ("2.52", "Tags can be given on server create."),
@@ -72,11 +77,16 @@ HISTORY: list[tuple[str, str]] = [
     ("2.66", "changes-before filter on servers, instance actions and os-migrations."),
     ("2.71", "Servers show server_groups (show, update and rebuild)."),
     ("2.73", "Lock takes a locked_reason; servers show it."),
+    ("2.74", "Server create takes host and hypervisor_hostname to ask for a compute "
+             "host and node (admins, by policy)."),
     ("2.75", "Update returns the whole server; unknown list filters are a 400; "
              "flavor swap is 0 instead of an empty string."),
     ("2.76", "The power-update external event."),
     ("2.80", "os-migrations shows and filters by user_id and project_id."),
     ("2.82", "The accelerator-request-bound external event."),
+    ("2.83", "Non-admins can filter the server list by availability_zone, config_drive, "
+             "key_name, created_at, launched_at, terminated_at, power_state, task_state, "
+             "vm_state, progress and user_id."),
     ("2.84", "Instance action events show details."),
     ("2.88", "os-hypervisors drops the resource figures, uptime and statistics; "
              "show includes uptime."),
