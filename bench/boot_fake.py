@@ -2,7 +2,8 @@
 """Boot-rate and API-latency benchmark of `novalet up` with the fake driver.
 
 Starts its own cloud on a free loopback port (or uses --url; --multihost N runs
-every service as its own process with N compute hosts), then measures:
+every service as its own process with N compute hosts; --api-workers N runs N API
+processes on the one port, over RabbitMQ and PostgreSQL), then measures:
 100 separate boots at concurrency 10, one min_count=100 boot, deleting them,
 GET /servers/detail at 100 and 1000 servers, GET /flavors latency and rate
 (wrk at concurrency 10), time from start to serving, and peak RSS.
@@ -189,8 +190,9 @@ def wrk_flavors(url: str, token: str, connections: int) -> str:
     return text + (f" ({errors.group(1)} errors)" if errors else "")
 
 
-def start_cloud(state: Path) -> tuple[subprocess.Popen[bytes], str, float]:
-    (state / "novalet.conf").write_text(CONF)
+def start_cloud(state: Path, extra_conf: str = ""
+                ) -> tuple[subprocess.Popen[bytes], str, float]:
+    (state / "novalet.conf").write_text(CONF + extra_conf)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     start = time.perf_counter()
@@ -228,10 +230,30 @@ async def run(url: str) -> dict[str, str]:
     return figures
 
 
-def run_multihost(computes: int) -> dict[str, str]:
-    """The same figures from a multi-process cloud: api, conductor, scheduler and
-    `computes` fake compute hosts over RabbitMQ and PostgreSQL (started by
-    scripts/backing-services.sh), each its own process."""
+def run_up_with_workers(api_workers: int) -> dict[str, str]:
+    """`novalet up` with [api] workers = api_workers: over RabbitMQ and PostgreSQL
+    (scripts/backing-services.sh), which more than one API process needs."""
+    sys.path.insert(0, str(REPO))
+    from tests.multihost.conftest import backing_urls, provisioned
+
+    with tempfile.TemporaryDirectory() as tmp, provisioned(backing_urls()) as (bus, db):
+        extra = (f"[DEFAULT]\ntransport_url = {bus}\n[database]\nconnection = {db}\n"
+                 f"[api]\nworkers = {api_workers}\n")
+        proc, url, startup = start_cloud(Path(tmp), extra)
+        try:
+            figures = {"start to serving": f"{startup:.2f} s"}
+            figures.update(asyncio.run(run(url)))
+            figures["peak RSS of novalet up"] = f"{peak_rss_mb(proc.pid):.0f} MB"
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+    return figures
+
+
+def run_multihost(computes: int, api_workers: int = 1) -> dict[str, str]:
+    """The same figures from a multi-process cloud: api (api_workers processes on
+    its port), conductor, scheduler and `computes` fake compute hosts over RabbitMQ
+    and PostgreSQL (started by scripts/backing-services.sh), each its own process."""
     sys.path.insert(0, str(REPO))
     from novalet.service.local_deployment import LocalDeployment
     from tests.multihost.conftest import backing_urls, provisioned
@@ -240,7 +262,7 @@ def run_multihost(computes: int) -> dict[str, str]:
         fake = {"vcpus": 1024, "memory_mb": 4194304, "disk_gb": 1048576}
         cloud = LocalDeployment(Path(tmp), bus, db,
                                 [f"compute-{i + 1}" for i in range(computes)],
-                                options={"fake": fake})
+                                options={"fake": fake, "api": {"workers": api_workers}})
         start = time.perf_counter()
         try:
             cloud.start_all()
@@ -261,11 +283,16 @@ def main() -> None:
     parser.add_argument("--multihost", type=int, metavar="N", default=0,
                         help="run every service as its own process over RabbitMQ and "
                              "PostgreSQL, with N fake compute hosts")
+    parser.add_argument("--api-workers", type=int, metavar="N", default=1,
+                        help="[api] workers: N API processes on the one port (above 1, "
+                             "novalet up runs over RabbitMQ and PostgreSQL)")
     args = parser.parse_args()
     if args.url:
         figures = asyncio.run(run(args.url))
     elif args.multihost:
-        figures = run_multihost(args.multihost)
+        figures = run_multihost(args.multihost, args.api_workers)
+    elif args.api_workers > 1:
+        figures = run_up_with_workers(args.api_workers)
     else:
         with tempfile.TemporaryDirectory() as tmp:
             proc, url, startup = start_cloud(Path(tmp))
@@ -277,6 +304,7 @@ def main() -> None:
                 proc.send_signal(signal.SIGINT)
                 proc.wait(timeout=30)
     mode = f"{args.multihost} compute processes" if args.multihost else "novalet up"
+    mode += f", {args.api_workers} API worker{'s' if args.api_workers > 1 else ''}"
     print(f"novalet bench/boot_fake.py  ({os.cpu_count()} cores, {mode})")
     for name, value in figures.items():
         print(f"  {name:34} {value}")

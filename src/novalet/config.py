@@ -83,6 +83,10 @@ OPTIONS: list[Opt] = [
         float),
     Opt("api", "listen", "127.0.0.1", "Address the API server binds to."),
     Opt("api", "port", 8774, "Port of the API server (compute, identity and image).", int),
+    Opt("api", "workers", 1, "API processes serving [api] port (Nova's "
+        "osapi_compute_workers): one binds it, the others share it. More than 1 needs "
+        "transport_url = rabbit://…, since the extra processes reach the other services "
+        "over the bus; the all-in-one default is 1.", int),
     Opt("api", "public_url", "", "Base URL clients use; empty means http://listen:port."),
     Opt("api", "max_limit", 1000, "Most items a list call returns in one page.", int),
     Opt("wsgi", "client_socket_timeout", 900.0,

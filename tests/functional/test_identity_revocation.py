@@ -159,13 +159,16 @@ async def test_delete_auth_tokens_revokes_one_token(identity: IdentityApi) -> No
 
 async def test_another_api_process_sees_a_revocation_within_the_refresh(
         api: Api, identity: IdentityApi) -> None:
-    """A second process's cache (here: the service's, made stale) rereads the events."""
+    """A second process's cache (here: the service's, made stale, and its generation
+    check fooled as if the bump were lost) rereads the events after the refresh;
+    tests/unit/db/test_cache_generations.py shows the bump makes it at once."""
     _, _, token = await user_token(identity)
     assert await compute_status(identity, token) == 200
     revocations = api.cloud.services.identity.revocations
     kept = {k: list(v) for k, v in revocations._events.items()}
     await identity.call("DELETE", "/auth/tokens", headers={"X-Subject-Token": token})
     revocations._events = kept  # as if another process had written the event
+    revocations._generation = await revocations.generation.current()  # ...and no bump
     assert await compute_status(identity, token) == 200  # within the refresh bound
     revocations._loaded_at = float("-inf")  # the bound has passed
     assert await compute_status(identity, token) == 401

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -11,6 +10,7 @@ from urllib.parse import urlsplit
 
 from novalet.common.context import RequestContext
 from novalet.db import flavors as db_flavors
+from novalet.db.cache_generations import Generation
 from novalet.db.engine import Database
 from novalet.db.flavors import (
     FlavorAccessExists,
@@ -81,39 +81,58 @@ class FlavorService:
     database rows with `extra_specs` and `projects` loaded; treat them as read-only.
 
     Reads are cached: flavors are read on every boot and listed by every client,
-    and change rarely. A write through this service clears the cache at once;
-    writes by another API process show after at most `cache_seconds`.
+    and change rarely. The cache is only good while the "flavors" generation
+    (db/cache_generations.py) stays where it was when the cache was filled; every
+    write bumps it once committed, so a change made through any API process is
+    seen at once through every other (at the price of one primary-key read per
+    use when `generation` is shared).
     """
 
-    def __init__(self, db: Database, cache_seconds: float = 5.0) -> None:
+    CACHE_MAX = 1024  # entries (one per distinct list query): a bound, not a tuning knob
+
+    def __init__(self, db: Database, generation: Generation | None = None) -> None:
         self.db = db
-        self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, Any]] = {}
+        self.generation = generation or Generation(db, "flavors", shared=False)
+        self._cache: dict[str, Any] = {}
+        self._cache_generation: int | None = None
 
     async def _cached(self, key: str, load: Callable[[], Awaitable[Any]]) -> Any:
-        now = time.monotonic()
-        hit = self._cache.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        generation = await self.generation.current()
+        if generation != self._cache_generation:
+            self._cache.clear()
+            self._cache_generation = generation
+        if key in self._cache:
+            return self._cache[key]
         value = await load()
-        self._cache[key] = (now + self.cache_seconds, value)
+        # Keep it only if no write of this process bumped the generation meanwhile
+        # (_changed resets _cache_generation): the value may predate that write.
+        if self._cache_generation == generation:
+            if len(self._cache) >= self.CACHE_MAX:
+                self._cache.clear()
+            self._cache[key] = value
         return value
 
-    def _changed(self) -> None:
+    async def _changed(self) -> None:
+        """After a committed write: every process's copy is stale now."""
         self._cache.clear()
+        self._cache_generation = None
+        await self.generation.bump()
 
     async def create(self, new: NewFlavor) -> Flavor:
         """FlavorExists / FlavorIdExists (409) when the name or id is taken."""
-        self._changed()
-        return await db_flavors.create(self.db, new.values())
+        flavor = await db_flavors.create(self.db, new.values())
+        await self._changed()
+        return flavor
 
     async def create_defaults(self) -> list[str]:
         """Create whichever of Nova's standard flavors are missing; their ids."""
-        self._changed()
-        return await db_flavors.create_missing(self.db, [
+        created = await db_flavors.create_missing(self.db, [
             NewFlavor(name=name, memory_mb=ram, vcpus=vcpus, root_gb=disk,
                       flavorid=flavorid).values()
             for flavorid, name, ram, vcpus, disk in DEFAULT_FLAVORS])
+        if created:
+            await self._changed()
+        return created
 
     async def list_flavors(self, ctx: RequestContext, q: FlavorQuery) -> list[Flavor]:
         """The page of flavors q selects, among those ctx may see."""
@@ -144,30 +163,35 @@ class FlavorService:
         return flavor
 
     async def update_description(self, flavorid: str, description: str | None) -> Flavor:
-        self._changed()
-        return await db_flavors.set_description(self.db, flavorid, description)
+        flavor = await db_flavors.set_description(self.db, flavorid, description)
+        await self._changed()
+        return flavor
 
     async def delete(self, flavorid: str) -> None:
-        self._changed()
         await db_flavors.destroy(self.db, flavorid)
+        await self._changed()
 
     async def update_extra_specs(self, ctx: RequestContext, flavorid: str,
                                  specs: dict[str, str]) -> Flavor:
         """Merge specs into the flavor's extra specs."""
         await self.get(ctx, flavorid)
-        self._changed()
-        return await db_flavors.set_extra_specs(self.db, flavorid, specs)
+        flavor = await db_flavors.set_extra_specs(self.db, flavorid, specs)
+        await self._changed()
+        return flavor
 
     async def delete_extra_spec(self, ctx: RequestContext, flavorid: str, key: str) -> Flavor:
         await self.get(ctx, flavorid)
-        self._changed()
-        return await db_flavors.delete_extra_spec(self.db, flavorid, key)
+        flavor = await db_flavors.delete_extra_spec(self.db, flavorid, key)
+        await self._changed()
+        return flavor
 
     async def add_access(self, flavorid: str, project_id: str) -> Flavor:
         """Share a flavor with a project; FlavorAccessExists when it already is."""
-        self._changed()
-        return await db_flavors.add_project(self.db, flavorid, project_id)
+        flavor = await db_flavors.add_project(self.db, flavorid, project_id)
+        await self._changed()
+        return flavor
 
     async def remove_access(self, flavorid: str, project_id: str) -> Flavor:
-        self._changed()
-        return await db_flavors.remove_project(self.db, flavorid, project_id)
+        flavor = await db_flavors.remove_project(self.db, flavorid, project_id)
+        await self._changed()
+        return flavor

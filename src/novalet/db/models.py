@@ -640,6 +640,19 @@ class ServerGroupMember(Base):
         ForeignKey("server_groups.id", ondelete="CASCADE"), index=True)
 
 
+# --- cache generations (migration 0009) ---
+
+
+class CacheGeneration(Base):
+    """A counter per kind of record an API process caches (flavors, token
+    revocations): a write bumps it, and a process drops its copy when the counter
+    moved since it read it (db/cache_generations.py)."""
+
+    __tablename__ = "cache_generations"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 # --- console auth tokens (migration 0008) ---
 
 

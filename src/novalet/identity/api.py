@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from novalet import config, exceptions
 from novalet.common import timeutils
 from novalet.db import identity as records
+from novalet.db.cache_generations import Generation, shared
 from novalet.db.engine import Database
 from novalet.db.identity import Assignment
 from novalet.db.models import ApplicationCredential, Domain, Group, Project, Role, User
@@ -86,8 +87,9 @@ class IdentityService(Authentication):
         self.db = db
         self.tokens = tokens
         self.conf = conf
-        self.revocations = Revocations(db, tokens.ttl,
-                                       conf.get("identity", "revocation_refresh"))
+        self.revocations = Revocations(
+            db, tokens.ttl, conf.get("identity", "revocation_refresh"),
+            Generation(db, "revocations", shared(conf.get("DEFAULT", "transport_url"))))
 
     # --- first start ----------------------------------------------------------
 

@@ -5,9 +5,11 @@ longer count: an event names any of a user, a project, an audit id (a token and
 those made from it) or an application credential, and revokes every matching
 token issued up to its time. Every request validates a token, so each process
 keeps the events in memory and rereads them when its copy is older than
-`refresh` seconds: a revocation made by another process takes effect here within
-that bound; one made by this process at once. Events older than the token
-lifetime match no live token and are pruned.
+`refresh` seconds, or at once when the "revocations" generation
+(db/cache_generations.py) moved: every revocation bumps it after its commit and
+every check compares it first, so a token revoked through one API process is
+refused at once by every other (`refresh` remains the bound should a bump ever be
+lost). Events older than the token lifetime match no live token and are pruned.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 
 from novalet.common import timeutils
 from novalet.db import identity as records
+from novalet.db.cache_generations import Generation
 from novalet.db.engine import Database
 from novalet.identity.tokens import TokenData, TokenNotValid
 
@@ -62,8 +65,11 @@ class TokenRevoked(TokenNotValid):
 
 
 class Revocations:
-    def __init__(self, db: Database, token_ttl: int, refresh: float) -> None:
+    def __init__(self, db: Database, token_ttl: int, refresh: float,
+                 generation: Generation | None = None) -> None:
         self.db = db
+        self.generation = generation or Generation(db, "revocations", shared=False)
+        self._generation: int | None = None  # the generation the events were read at
         self.ttl = dt.timedelta(seconds=token_ttl)
         self.refresh = refresh
         # Events by the first field each names, so a check looks only at the
@@ -89,20 +95,24 @@ class Revocations:
             prune_before=now - self.ttl)
         for event in events:
             self._events.setdefault(event.key, []).append(event)
+        await self.generation.bump()
 
     async def check(self, token: TokenData) -> None:
         """TokenRevoked (401) when an event revokes the token."""
-        if time.monotonic() - self._loaded_at > self.refresh:
-            await self._reload()
+        generation = await self.generation.current()
+        if (generation != self._generation
+                or time.monotonic() - self._loaded_at > self.refresh):
+            await self._reload(generation)
         issued_at = timeutils.parse_isotime(token.issued_at)
         for key in _keys_of(token):
             for event in self._events.get(key, ()):
                 if event.matches(token, issued_at):
                     raise TokenRevoked()
 
-    async def _reload(self) -> None:
+    async def _reload(self, generation: int) -> None:
         async with self._lock:
-            if time.monotonic() - self._loaded_at <= self.refresh:
+            if (self._generation == generation
+                    and time.monotonic() - self._loaded_at <= self.refresh):
                 return  # another request reloaded while this one waited
             started = time.monotonic()
             rows = await records.list_revocations(self.db, timeutils.utcnow() - self.ttl)
@@ -112,3 +122,4 @@ class Revocations:
                 events.setdefault(event.key, []).append(event)
             self._events = events
             self._loaded_at = started
+            self._generation = generation

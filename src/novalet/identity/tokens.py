@@ -3,7 +3,10 @@
 The payload names the user, the project (or system) scope, the roles at issue
 time, the expiry and an audit id. Revocation (identity/revocations.py) is checked
 on top of this, by the identity service. Keys live in the state dir; the first key seals, every
-key opens (so keys can be rotated).
+key opens (so keys can be rotated). Every API process (workers, hosts) must hold the
+same keys: a process rereads the directory when a token fails to open and the
+directory changed since it read it, so a key added there (by another worker on its
+first start, or copied in by an operator) counts without a restart.
 """
 
 from __future__ import annotations
@@ -61,7 +64,22 @@ class TokenData:
 class TokenProvider:
     def __init__(self, key_dir: Path, ttl_seconds: int) -> None:
         self.ttl = ttl_seconds
-        self._fernet = MultiFernet([Fernet(k) for k in _load_keys(key_dir)])
+        self.key_dir = key_dir
+        self._load_keys()
+
+    def _load_keys(self) -> None:
+        keys = _load_keys(self.key_dir)
+        self._keys_seen = _key_dir_signature(self.key_dir)
+        self._fernet = MultiFernet([Fernet(k) for k in keys])
+
+    def _decrypt(self, token: str) -> bytes:
+        try:
+            return self._fernet.decrypt(token.encode())
+        except InvalidToken:
+            if _key_dir_signature(self.key_dir) == self._keys_seen:
+                raise
+            self._load_keys()  # keys changed under us: try once more with them
+            return self._fernet.decrypt(token.encode())
 
     def issue(self, parent: TokenData | None = None, **fields: object
               ) -> tuple[str, TokenData]:
@@ -79,7 +97,7 @@ class TokenProvider:
     def validate(self, token: str) -> TokenData:
         """The token's payload; TokenNotValid when it is forged, garbled or expired."""
         try:
-            payload = orjson.loads(self._fernet.decrypt(token.encode()))
+            payload = orjson.loads(self._decrypt(token))
             data = TokenData(**payload)
         except (InvalidToken, ValueError, TypeError):
             raise TokenNotValid() from None
@@ -92,14 +110,32 @@ def _iso(value: dt.datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def _key_dir_signature(key_dir: Path) -> list[tuple[str, int, int]]:
+    try:
+        return sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size)
+                      for p in key_dir.iterdir() if not p.name.startswith("."))
+    except OSError:
+        return []
+
+
 def _load_keys(key_dir: Path) -> list[bytes]:
     """Keys from key_dir (newest name sorts first), making the first one if there is none."""
     key_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    files = sorted(key_dir.iterdir(), key=lambda p: p.name, reverse=True)
+    files = sorted((p for p in key_dir.iterdir() if not p.name.startswith(".")),
+                   key=lambda p: p.name, reverse=True)
     if not files:
         path = key_dir / "0"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written under a temporary name and linked into place, so a process starting
+        # at the same moment never reads a half-written key, and exactly one key wins.
+        tmp = key_dir / f".0.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(Fernet.generate_key())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process made the first key: use that one
+        finally:
+            tmp.unlink()
         files = [path]
     return [p.read_bytes().strip() for p in files]

@@ -13,6 +13,7 @@ from novalet.compute.flavors import FlavorService
 from novalet.compute.keypairs import KeypairService
 from novalet.compute.quotas import QuotaEngine
 from novalet.compute.server_groups import ServerGroupService
+from novalet.db.cache_generations import Generation, shared
 from novalet.db.engine import Database
 from novalet.identity.api import IdentityService
 from novalet.identity.tokens import TokenProvider
@@ -34,7 +35,9 @@ class ApiServices:
                                     conf.get("identity", "token_expiration"))
         self.identity = IdentityService(self.db, self.tokens, conf)
         self.images = ImageService(self.db, conf.state_path / "images", conf)
-        self.flavors = FlavorService(self.db)
+        # Shared caches follow writes made through other API processes (workers, hosts).
+        self.flavors = FlavorService(self.db, Generation(
+            self.db, "flavors", shared(conf.get("DEFAULT", "transport_url"))))
         self.quotas = QuotaEngine(self.db, conf)
         self.keypairs = KeypairService(self.db, self.quotas)
         self.server_groups = ServerGroupService(self.db, self.quotas)

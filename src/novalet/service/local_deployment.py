@@ -87,6 +87,8 @@ class LocalDeployment:
             common.setdefault(section, {})[option] = free_port()
         for section, values in (options or {}).items():
             common.setdefault(section, {}).update(values)
+        self._common = common
+        self._database_url = database_url
         self._write("controller", common, {"database": {"connection": database_url}})
         for host in computes:
             self._write(host, common, (host_options or {}).get(host, {}))
@@ -99,6 +101,23 @@ class LocalDeployment:
             sections.setdefault(section, {}).update(values)
         (self.root / host).mkdir(parents=True, exist_ok=True)
         (self.root / f"{host}.conf").write_text(ini(sections))
+
+    def add_api_host(self, host: str, options: dict[str, dict[str, Any]] | None = None
+                     ) -> str:
+        """The configuration of one more API host `host` on a port of its own, with
+        the controller's database, bus and state dir (its token keys and policy
+        file): what a second API host behind a load balancer has. Its URL; start it
+        with start("api", host)."""
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        extra: dict[str, dict[str, Any]] = {
+            "DEFAULT": {"state_path": str(self.root / "controller")},
+            "database": {"connection": self._database_url},
+            "api": {"port": port, "public_url": url, "workers": 1}}
+        for section, values in (options or {}).items():
+            extra.setdefault(section, {}).update(values)
+        self._write(host, self._common, extra)
+        return url
 
     def conf_of(self, host: str) -> Path:
         return self.root / f"{host}.conf"

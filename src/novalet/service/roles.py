@@ -130,32 +130,49 @@ class Network(Worker):
 
 class Api:
     """The HTTP APIs (compute, identity, image) under uvicorn; bootstraps the cloud's
-    identity, flavors and default network on its first start."""
+    identity, flavors and default network on its first start. With `[api] workers`
+    above 1 it binds the port once and starts that many processes in all on it
+    (service/api_workers.py)."""
 
     def __init__(self, conf: config.Config) -> None:
         self.conf = conf
         self.bus = make_bus(conf, "api")
+        self.pool: Any = None
 
     async def start(self) -> None:
         import asyncio
 
         from novalet.api.app import build_app
         from novalet.network.rpcapi import NetworkRPC
+        from novalet.service import api_workers
         from novalet.service.api import ApiServices, http_server
         from novalet.service.bootstrap import bootstrap
+        workers = api_workers.count(self.conf)
         db = await open_database(self.conf)
         self.services = ApiServices(self.conf, bus=self.bus, db=db)
         self.services.network.refresh_hosts = NetworkRPC(self.bus).refresh
         await bootstrap(self.services)
+        sock = api_workers.listen_socket(self.conf) if workers > 1 else None
         self.server = http_server(build_app(self.services), self.conf)
-        self.serving = asyncio.create_task(self.server.serve())
+        self.serving = asyncio.create_task(
+            self.server.serve(sockets=[sock] if sock is not None else None))
         while not self.server.started and not self.serving.done():
             await asyncio.sleep(0.01)
         if not self.server.started:
             raise OSError(f"cannot listen on {self.conf.get('api', 'listen')}:"
                           f"{self.conf.get('api', 'port')}; is something else there?")
+        if sock is not None:
+            self.pool = api_workers.WorkerPool(self.conf, sock, workers - 1)
+            try:
+                await self.pool.start()
+            except api_workers.ApiWorkerFailed:
+                self.server.should_exit = True
+                await self.serving
+                raise
 
     async def stop(self) -> None:
+        if self.pool is not None:
+            await self.pool.stop()
         self.server.should_exit = True
         await self.serving
         await self.bus.close()

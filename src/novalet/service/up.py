@@ -12,6 +12,7 @@ from pathlib import Path
 
 from novalet import config
 from novalet.console.proxies import ProxyStartError
+from novalet.service import api_workers
 from novalet.service import preflight
 from novalet.service.allinone import AllInOne
 from novalet.service.api import http_server
@@ -56,6 +57,12 @@ def client_path_lines(bin_dir: Path | None = None, path: str | None = None) -> l
 
 
 async def serve(conf: config.Config, started_at: float) -> None:
+    try:
+        workers = api_workers.count(conf)  # [api] workers > 1: rabbit and a server DB
+        # More than one API process: bind the port once, here, for all of them.
+        sock = api_workers.listen_socket(conf) if workers > 1 else None
+    except (api_workers.ApiWorkersNotPossible, OSError) as exc:
+        raise SystemExit(f"Cannot start: {exc}") from None
     aio = AllInOne(conf)
     try:
         await aio.start()
@@ -64,17 +71,28 @@ async def serve(conf: config.Config, started_at: float) -> None:
         raise SystemExit(f"Cannot start: {exc}") from None
     freeze_startup_objects()
     server = http_server(aio.app, conf)
+    pool = api_workers.WorkerPool(conf, sock, workers - 1) if sock is not None else None
     try:
-        serving = asyncio.create_task(server.serve())
+        serving = asyncio.create_task(
+            server.serve(sockets=[sock] if sock is not None else None))
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)
         if not server.started:
             raise SystemExit(f"Cannot listen on {conf.get('api', 'listen')}:"
                              f"{conf.get('api', 'port')}; is another cloud running? "
                              "Pick another port with --port.")
+        if pool is not None:
+            try:
+                await pool.start()
+            except api_workers.ApiWorkerFailed as exc:
+                server.should_exit = True
+                await serving
+                raise SystemExit(f"Cannot start: {exc}") from None
         print(banner(aio, time.monotonic() - started_at), flush=True)
         await serving
     finally:
+        if pool is not None:
+            await pool.stop()
         await aio.stop()
         print("Novalet stopped.", file=sys.stderr, flush=True)
 
