@@ -18,7 +18,7 @@ from typing import Any
 
 from novalet import config, exceptions
 from novalet.common.context import RequestContext
-from novalet.compute import migrations
+from novalet.compute import capabilities, migrations
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute.flavors import FlavorService
 from novalet.compute.keypairs import KeypairService
@@ -292,6 +292,7 @@ class ComputeAPI:
                                        state=instance.task_state)
         if instance.host is None:  # e.g. ERROR because no host was found
             raise InstanceInvalidState(action=public, uuid=uuid, attr="host", state=None)
+        await capabilities.check(self.db, instance, action, public)  # 501 if the host can't
         instance = await instances.update(self.db, uuid, {"task_state": task_state,
                                                           **(values or {})},
                                           expected_task_state=[instance.task_state],
@@ -373,6 +374,7 @@ class ComputeAPI:
 
     async def resize(self, ctx: RequestContext, uuid: str, flavor_ref: str) -> None:
         instance = await self.get(ctx, uuid)
+        await capabilities.check(self.db, instance, "resize", "resize")  # before the claim
         try:
             flavor = await self.flavors.get_for_boot(ctx, flavor_ref)
         except exceptions.NotFound as exc:

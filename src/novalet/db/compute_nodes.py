@@ -24,7 +24,8 @@ class NodeUsage:
 
 async def upsert(db: Database, uuid: str, host: str, hypervisor_hostname: str,
                  hypervisor_type: str, hypervisor_version: int, host_ip: str | None,
-                 cpu_info: dict[str, Any]) -> ComputeNode:
+                 cpu_info: dict[str, Any],
+                 capabilities: dict[str, bool] | None = None) -> ComputeNode:
     """Create the node on its host's first report, then refresh what it says. A
     node reported from a new host (a rebuilt machine) moves there, keeping its id."""
     async with db.transaction() as s:
@@ -39,7 +40,20 @@ async def upsert(db: Database, uuid: str, host: str, hypervisor_hostname: str,
         node.hypervisor_version = hypervisor_version
         node.host_ip = host_ip
         node.cpu_info = json.dumps(cpu_info, sort_keys=True)
+        if capabilities is not None:  # a host that reports none keeps what it had
+            node.capabilities = json.dumps(capabilities, sort_keys=True)
         return node
+
+
+async def capabilities_of(db: Database, host: str | None, node: str | None) -> str | None:
+    """The capabilities JSON of the node `node` (a hypervisor_hostname), or else of
+    the one node of `host`; None when none was reported."""
+    async with db.transaction() as s:
+        query = select(ComputeNode.capabilities)
+        query = (query.where(ComputeNode.hypervisor_hostname == node) if node
+                 else query.where(ComputeNode.host == host))
+        found: str | None = (await s.execute(query.limit(1))).scalar_one_or_none()
+        return found
 
 
 async def list_nodes(db: Database, *, hostname_pattern: str | None = None,

@@ -591,6 +591,9 @@ class ComputeNode(Timestamps, Base):
     hypervisor_version: Mapped[int] = mapped_column(Integer, default=0)
     host_ip: Mapped[str | None] = mapped_column(String(39))
     cpu_info: Mapped[str] = mapped_column(Text, default="{}")
+    # The virt driver's DriverCapabilities as the host reported them (JSON); NULL
+    # until a host that reports them does.
+    capabilities: Mapped[str | None] = mapped_column(Text)
 
 
 class TaskLog(Timestamps, Base):
