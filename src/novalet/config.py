@@ -102,8 +102,10 @@ OPTIONS: list[Opt] = [
     Opt("identity", "demo_password", "demo", "Password of the bootstrap demo user."),
     Opt("identity", "region", "RegionOne", "Region named in the service catalog."),
     Opt("identity", "revocation_refresh", 1.0, "Seconds an API process keeps its copy of "
-        "the token revocation events before rereading them: the longest a token revoked "
-        "through another process stays usable here.", float),
+        "the token revocation events before rereading them even when no revocation was "
+        "announced (a revocation through any API process is seen at once through the "
+        "revocations generation in the database; this bounds a lost announcement).",
+        float),
     Opt("service_user", "username", "nova",
         "User that services (compute hosts) authenticate as to call other APIs."),
     Opt("service_user", "password", "",
