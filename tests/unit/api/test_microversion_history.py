@@ -23,7 +23,10 @@ def versions_in_code(root: Path) -> dict[str, list[str]]:
     """version -> where it appears ("path:line"), from string constants."""
     found: dict[str, list[str]] = {}
     for path in sorted(root.rglob("*.py")):
-        tree = ast.parse(path.read_text(), filename=str(path))
+        text = path.read_text()
+        if '"2.' not in text and "'2." not in text:  # parse only files that may have one
+            continue
+        tree = ast.parse(text, filename=str(path))
         for node in ast.walk(tree):
             if (isinstance(node, ast.Constant) and isinstance(node.value, str)
                     and MICROVERSION.fullmatch(node.value)):
