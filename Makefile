@@ -1,22 +1,39 @@
 # Two entry points for a fresh machine: `make up` and `make test`.
+# Variables (`make up PORT=8780`): see `make help`.
 STATE ?= $(CURDIR)/.state
 PORT ?= 8774
+CONFIG ?=
 PYTEST_ARGS ?=
+# Per-file progress with an honest count ([done/total]) and the slowest tests at the end.
+PYTEST_PROGRESS ?= -o console_output_style=count --durations=15
 
-.PHONY: help install up test unit functional fuzz integration bench lint clean services services-stop
+.PHONY: help install up down test unit functional fuzz integration bench lint clean services services-stop
 
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@printf '\nVariables (make up PORT=8780 ...):\n'
+	@printf '  STATE=DIR\tthe cloud'"'"'s state dir (default .state)\n'
+	@printf '  PORT=N\t\tthe API'"'"'s port (default 8774; novalet up --port)\n'
+	@printf '  CONFIG=FILE\ta novalet.conf for `up`: other metadata or console proxy ports\n'
+	@printf '\t\t([metadata] port, [vnc] novncproxy_port, xvpvncproxy_port,\n'
+	@printf '\t\t[spice] html5proxy_port, [serial_console] serialproxy_port; 0 picks one)\n'
+	@printf '  PYTEST_ARGS=...\textra pytest arguments for `test`, e.g. "-x -k fuzz"\n'
 
 install:         ## install system packages and the Python environment
 	@scripts/install.sh
 
-up: install      ## install, build the test guest image if missing, run a whole cloud
+up: install      ## install, build the test guest image if missing, run a whole cloud (PORT=N)
 	.venv/bin/novalet image build-test --state-dir $(STATE)
-	.venv/bin/novalet up --state-dir $(STATE) --port $(PORT)
+	.venv/bin/novalet up --state-dir $(STATE) --port $(PORT) $(if $(CONFIG),--config-file $(CONFIG))
 
-test: install lint  ## install, then lint and run every test
-	.venv/bin/python -m pytest -q $(PYTEST_ARGS)
+down:            ## after Ctrl-C: stop the cloud's guests, bridges, DHCP, firewall and backing servers
+	@if [ -x .venv/bin/novalet ]; then .venv/bin/novalet down --state-dir $(STATE) \
+	  $(if $(CONFIG),--config-file $(CONFIG)); fi
+	@if [ "$$(id -u)" -eq 0 ]; then scripts/backing-services.sh stop; \
+	  else echo "backing servers: stop them as root (scripts/backing-services.sh stop)"; fi
+
+test: install lint  ## install, then lint and run every test (stops the servers it started)
+	.venv/bin/python -m pytest $(PYTEST_PROGRESS) $(PYTEST_ARGS)
 
 unit: install    ## unit tests only
 	.venv/bin/python -m pytest -q tests/unit

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -12,6 +14,77 @@ import pytest
 
 from novalet.image import testimage
 from novalet.image.testimage import builder
+
+REPO = Path(__file__).resolve().parents[1]
+BACKING_SCRIPT = REPO / "scripts" / "backing-services.sh"
+BACKING_PIDFILES = {"rabbitmq": "rabbitmq/rabbit.pid",
+                    "postgresql": "postgresql/data/postmaster.pid",
+                    "mariadb": "mariadb/run/mysqld.pid"}
+"""Where scripts/backing-services.sh's servers record their pids, under its data dir."""
+_BACKING_BEFORE = pytest.StashKey[set[str]]()
+
+
+def running_backing_servers(directory: Path | None = None) -> set[str]:
+    """The backing servers (of scripts/backing-services.sh) whose recorded pid is alive."""
+    directory = directory or Path(os.environ.get("NOVALET_BACKING_DIR",
+                                                 REPO / ".state" / "backing"))
+    running = set()
+    for name, relative in BACKING_PIDFILES.items():
+        try:
+            first = (directory / relative).read_text().split("\n", 1)[0].strip()
+            os.kill(int(first), 0)
+        except PermissionError:  # alive, another user's (the server's own)
+            running.add(name)
+        except (OSError, ValueError):
+            continue
+        else:
+            running.add(name)
+    return running
+
+
+def other_test_runs(proc: Path = Path("/proc")) -> list[int]:
+    """Pids of other pytest runs (they may be using the servers this one started)."""
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) in (os.getpid(), os.getppid()):
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(arg.endswith(b"pytest") or b"/pytest" in arg for arg in argv[:3]):
+            found.append(int(entry.name))
+    return found
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_BACKING_BEFORE] = running_backing_servers()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A test run stops the backing servers it started (RabbitMQ, PostgreSQL, MariaDB:
+    some tests start them); servers that ran before the run (`make services`) stay."""
+    before = session.config.stash.get(_BACKING_BEFORE, set())
+    started = sorted(running_backing_servers() - before)
+    if not started:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    say = reporter.write_line if reporter is not None else print
+    others = other_test_runs()
+    if os.environ.get("NOVALET_KEEP_SERVICES") or others:
+        why = f" (other test runs use them: pids {' '.join(map(str, others))})" if others \
+            else ""
+        say(f"backing servers this run started still run: {', '.join(started)}{why}; "
+            "stop them with `make services-stop`")
+        return
+    result = subprocess.run([str(BACKING_SCRIPT), "stop", *started], capture_output=True,
+                            text=True, check=False)
+    if result.returncode == 0:
+        say(f"stopped the backing servers this test run started: {', '.join(started)} "
+            "(`make services` first keeps them running across runs)")
+    else:
+        say(f"could not stop the backing servers this run started ({', '.join(started)}): "
+            f"{result.stderr.strip()}; stop them with `make services-stop`")
 
 
 @pytest.fixture
