@@ -214,6 +214,11 @@ async def _serve(conf: config.Config, sock: socket.socket, ready_fd: int, number
     from novalet.service.roles import make_bus
     from novalet.service.runner import freeze_startup_objects
 
+    # uvicorn catches SIGTERM/SIGINT while it serves and raises them again with the
+    # handlers it found once it is done: make those no-ops, so the worker then closes
+    # its bus and database instead of dying at that point.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     bus = make_bus(conf, "api")
     services = ApiServices(conf, bus=bus, db=Database(conf.database_url))
     services.network.refresh_hosts = NetworkRPC(bus).refresh
