@@ -22,9 +22,8 @@ from novalet.compute.power_sync import PowerStateSync
 from novalet.compute.rpcapi import topic_for
 from novalet.compute.states import PowerState, TaskState, VmState
 from novalet.conductor.rpcapi import ConductorAPI
-from novalet.network.manager import HostNetDriver
 from novalet.network.model import Vif
-from novalet.network.rpcapi import NetworkRPC
+from novalet.network.rpcapi import NetworkRPC, VifPlugger
 from novalet.rpc import bus
 from novalet.rpc.bus import Bus
 from novalet.virt.driver import ComputeDriver, ImageFetcher
@@ -49,6 +48,10 @@ EVENT_NAMES = {"reboot": "compute_reboot_instance", "reboot_hard": "compute_rebo
                "suspend": "compute_suspend_instance", "resume": "compute_resume_instance"}
 
 
+def _vifs(inst: InstancePayload) -> list[Vif]:
+    return [Vif.from_dict(vif) for vif in inst.network_info]
+
+
 def provider_uuid(hypervisor_hostname: str) -> str:
     """A stable resource provider id for a node name."""
     return str(uuidlib.uuid5(uuidlib.NAMESPACE_DNS, f"novalet-node.{hypervisor_hostname}"))
@@ -58,13 +61,14 @@ class ComputeManager:
     RPC_VERSION = "1.0"
 
     def __init__(self, conf: config.Config, bus: Bus, driver: ComputeDriver,
-                 images: ImageFetcher, net: HostNetDriver) -> None:
+                 images: ImageFetcher, vifs: VifPlugger) -> None:
         self.conf = conf
         self.host: str = conf.get("DEFAULT", "host")
         self.bus = bus
         self.driver = driver
         self.images = images
-        self.net = net  # plugs guests' taps into this host's bridges
+        # this host's network service plugs guests' devices (never this process)
+        self.vifs = vifs
         self.network = NetworkRPC(bus)
         self.conductor = ConductorAPI(bus)
         self.power_sync = PowerStateSync(self.host, driver, self.conductor)
@@ -158,8 +162,7 @@ class ComputeManager:
             await self._fail_build(ctx, inst, event, exc)
             return
         try:
-            for vif in inst.network_info:
-                await self.net.plug(Vif.from_dict(vif))
+            await self.vifs.plug(_vifs(inst))
             await self.driver.spawn(inst.guest_spec())
         except Exception as exc:
             await self._fail_build(ctx, inst, event, exc)
@@ -220,8 +223,7 @@ class ComputeManager:
                                           traceback=traceback.format_exc())
 
     async def _unplug(self, inst: InstancePayload) -> None:
-        for vif in inst.network_info:
-            await self.net.unplug(Vif.from_dict(vif))
+        await self.vifs.unplug(_vifs(inst))
 
     async def terminate_instance(self, ctx: RequestContext, instance: dict[str, Any]) -> None:
         inst = InstancePayload.from_dict(instance)
@@ -256,8 +258,7 @@ class ComputeManager:
         reboot they are gone."""
         await self.conductor.event_start(ctx, inst.uuid, event, self.host)
         try:
-            for vif in inst.network_info:
-                await self.net.plug(Vif.from_dict(vif))
+            await self.vifs.plug(_vifs(inst))
             await work()
         except Exception as exc:
             LOG.warning("%s of %s failed: %s", event, inst.uuid, exc)
@@ -295,11 +296,11 @@ class ComputeManager:
         """Plug the new NIC's tap, then hot-plug it into the guest (a stopped guest
         gets it at its next start, from its network_info)."""
         nic = Vif.from_dict(vif)
-        await self.net.plug(nic)
+        await self.vifs.plug([nic])
         try:
             await self.driver.attach_interface(instance["uuid"], nic)
         except Exception:
-            await self.net.unplug(nic)
+            await self.vifs.unplug([nic])
             raise
         LOG.info("Attached interface %s (%s) to %s", nic.id, nic.fixed_ip, instance["uuid"])
 
@@ -307,7 +308,7 @@ class ComputeManager:
                                vif: dict[str, Any]) -> None:
         nic = Vif.from_dict(vif)
         await self.driver.detach_interface(instance["uuid"], nic)
-        await self.net.unplug(nic)
+        await self.vifs.unplug([nic])
         LOG.info("Detached interface %s from %s", nic.id, instance["uuid"])
 
     # --- image, rescue, rebuild, resize ------------------------------------

@@ -4,6 +4,12 @@ It reads its host's desired state through the conductor and hands it to the
 host driver (network/linux), on start, when asked (`refresh`), and
 periodically, so a host whose kernel state was lost (a reboot) is rebuilt
 from the database. Concurrent refreshes collapse into one run.
+
+It is also the only thing on a host that touches bridges, taps and the
+firewall: the compute service of the same host asks it to plug and unplug its
+guests' devices (`plug_vifs`/`unplug_vifs` on topic `network.<host>`, or
+LocalVifs in one process), so every plug is done by the driver that holds the
+host's applied state.
 """
 
 from __future__ import annotations
@@ -12,12 +18,20 @@ import asyncio
 import logging
 from typing import Any, Protocol
 
-from novalet import config
+from novalet import config, exceptions
 from novalet.common.context import RequestContext
 from novalet.common.periodic import Periodic
 from novalet.conductor.rpcapi import ConductorAPI
 from novalet.network.model import HostNetworkState, Vif
-from novalet.network.rpcapi import TOPIC, NetworkStateRPC
+from novalet.network.rpcapi import (
+    DEVICE_KINDS,
+    TOPIC,
+    HostNetworkAPI,
+    NetworkStateRPC,
+    NoVifs,
+    VifPlugger,
+    host_topic,
+)
 from novalet.rpc.bus import Bus
 
 LOG = logging.getLogger(__name__)
@@ -25,6 +39,7 @@ BINARY = "nova-network"
 
 
 class HostNetDriver(Protocol):
+    def claim_host(self) -> None: ...
     async def apply(self, state: HostNetworkState) -> None: ...
     async def plug(self, vif: Vif) -> None: ...
     async def unplug(self, vif: Vif) -> None: ...
@@ -37,6 +52,9 @@ class NoopNetDriver:
 
     def __init__(self) -> None:
         self.applied: list[HostNetworkState] = []
+
+    def claim_host(self) -> None:
+        pass
 
     async def apply(self, state: HostNetworkState) -> None:
         self.applied.append(state)
@@ -54,15 +72,29 @@ class NoopNetDriver:
         pass
 
 
-def load_driver(conf: config.Config) -> HostNetDriver:
+def host_driver_name(conf: config.Config) -> str:
     """[network] host_driver: linux, noop, or auto (linux unless guests are fake)."""
-    name = conf.get("network", "host_driver")
+    name: str = conf.get("network", "host_driver")
     if name == "auto":
         name = "noop" if conf.get("DEFAULT", "compute_driver") == "fake" else "linux"
-    if name == "noop":
+    return name
+
+
+def load_driver(conf: config.Config) -> HostNetDriver:
+    """The host driver of the network service (only the network service builds one:
+    two drivers on one host would each think they own its firewall)."""
+    if host_driver_name(conf) == "noop":
         return NoopNetDriver()
     from novalet.network.linux.driver import LinuxNetDriver
-    return LinuxNetDriver(conf.state_path / "networking")
+    return LinuxNetDriver(conf.state_path / "networking", owner=str(conf.state_path))
+
+
+def remote_vifs(conf: config.Config, bus: Bus) -> VifPlugger:
+    """How a compute host of a multi-process cloud plugs its guests: through its own
+    host's network service, over the bus (nothing to plug for fake guests)."""
+    if host_driver_name(conf) == "noop":
+        return NoVifs()
+    return HostNetworkAPI(bus, conf.get("DEFAULT", "host"))
 
 
 class NetworkManager:
@@ -83,8 +115,13 @@ class NetworkManager:
         self._serves_shared = True
 
     async def start(self) -> None:
+        # before anything touches the host: refuse if another cloud's network
+        # service manages it (HostNetworkTaken names that cloud)
+        self.driver.claim_host()
         await self.bus.serve(TOPIC, self)
         await self.apply_now()
+        # plugs are served once the driver holds the host's state (see plug_vifs)
+        await self.bus.serve(host_topic(self.host), self)
         await self._heartbeat()
         self._worker = asyncio.create_task(self._work())
         self.periodic.every(self.conf.get("network", "resync_interval"), "network resync",
@@ -131,11 +168,43 @@ class NetworkManager:
             except Exception:  # the next refresh or the periodic run tries again
                 LOG.exception("Applying the network state failed")
 
-    # Compute, on the same host, plugs guests in before they start.
-    async def plug_vifs(self, vifs: list[dict[str, Any]]) -> None:
+    # The VIF seam: compute, on the same host, has guests' devices plugged before they
+    # start and unplugged after (a bus call to network.<host>, or LocalVifs).
+    async def plug_vifs(self, ctx: RequestContext, vifs: list[dict[str, Any]],
+                        device: str = "tap") -> None:
+        _check_device(device)
+        if not self.applied.is_set():
+            # never plug (and so render the firewall) without the host's state
+            await self.apply_now()
         for vif in vifs:
             await self.driver.plug(Vif.from_dict(vif))
 
-    async def unplug_vifs(self, vifs: list[dict[str, Any]]) -> None:
+    async def unplug_vifs(self, ctx: RequestContext, vifs: list[dict[str, Any]],
+                          device: str = "tap") -> None:
+        _check_device(device)
         for vif in vifs:
             await self.driver.unplug(Vif.from_dict(vif))
+
+
+def _check_device(device: str) -> None:
+    if device not in DEVICE_KINDS:
+        raise exceptions.Invalid(reason=f"this network service plugs no {device!r} devices "
+                                 f"(it knows {', '.join(DEVICE_KINDS)})")
+
+
+class LocalVifs:
+    """The VIF seam in one process (`novalet up`): the same calls as over the bus,
+    made on the network manager itself."""
+
+    def __init__(self, manager: NetworkManager) -> None:
+        self.manager = manager
+
+    async def plug(self, vifs: list[Vif], device: str = "tap") -> None:
+        if vifs:
+            await self.manager.plug_vifs(RequestContext.admin(),
+                                         [v.to_dict() for v in vifs], device)
+
+    async def unplug(self, vifs: list[Vif], device: str = "tap") -> None:
+        if vifs:
+            await self.manager.unplug_vifs(RequestContext.admin(),
+                                           [v.to_dict() for v in vifs], device)

@@ -1,13 +1,68 @@
-"""Client of the network service: ask hosts to bring their networking up to date."""
+"""Clients of the network service: ask hosts to bring their networking up to date,
+and (the VIF seam) ask one host's network service to plug or unplug guests' devices."""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from novalet.common.context import RequestContext
-from novalet.network.model import HostNetworkState
+from novalet.network.model import HostNetworkState, Vif
 from novalet.rpc.bus import Bus
 
 TOPIC = "network"
 VERSION = "1.0"
+
+# What host device a guest NIC uses, as its virt driver needs it (the `device`
+# argument of plug/unplug; docs/architecture.md, "The VIF seam"):
+# - "tap": a persistent tap named `vif.tap` on the vif's bridge. The network
+#   service creates it, or adopts a tun/tap device of that name that the
+#   hypervisor made (libvirt's `<interface type='ethernet'>` with that target).
+# Later drivers add their kind here and in NetworkManager (a container driver's
+# "veth": the network service makes the pair, the host end on the bridge).
+DEVICE_KINDS = ("tap",)
+
+
+def host_topic(host: str) -> str:
+    """The topic only `host`'s network service serves (plug and unplug)."""
+    return f"{TOPIC}.{host}"
+
+
+class VifPlugger(Protocol):
+    """How a compute host gets its guests' NICs plugged into its host's networks: it
+    never touches bridges or the firewall itself (the network service owns them)."""
+
+    async def plug(self, vifs: list[Vif], device: str = "tap") -> None: ...
+    async def unplug(self, vifs: list[Vif], device: str = "tap") -> None: ...
+
+
+class HostNetworkAPI:
+    """The network service of one host, over the bus (a compute host's own host)."""
+
+    def __init__(self, bus: Bus, host: str) -> None:
+        self.bus = bus
+        self.host = host
+
+    async def plug(self, vifs: list[Vif], device: str = "tap") -> None:
+        if vifs:
+            await self.bus.call(RequestContext.admin(), host_topic(self.host), "plug_vifs",
+                                {"vifs": [v.to_dict() for v in vifs], "device": device},
+                                version=VERSION)
+
+    async def unplug(self, vifs: list[Vif], device: str = "tap") -> None:
+        if vifs:
+            await self.bus.call(RequestContext.admin(), host_topic(self.host), "unplug_vifs",
+                                {"vifs": [v.to_dict() for v in vifs], "device": device},
+                                version=VERSION)
+
+
+class NoVifs:
+    """For hosts whose guests are not real (the fake driver): nothing to plug."""
+
+    async def plug(self, vifs: list[Vif], device: str = "tap") -> None:
+        pass
+
+    async def unplug(self, vifs: list[Vif], device: str = "tap") -> None:
+        pass
 
 
 class NetworkRPC:

@@ -50,16 +50,21 @@ class AllInOne:
         self.scheduler = SchedulerManager(conf, db, bus)
         images = ImageClient(conf, httpx.ASGITransport(app=self.app) if in_process_http
                              else None)
-        net = network_manager.load_driver(conf)
-        self.network = network_manager.NetworkManager(conf, bus, net)
-        self.compute = ComputeManager(conf, bus, virt_loader.load(conf, images), images, net)
+        self.network = network_manager.NetworkManager(conf, bus,
+                                                      network_manager.load_driver(conf))
+        # the VIF seam in-process: compute plugs through the one network service
+        vifs = network_manager.LocalVifs(self.network)
+        self.compute = ComputeManager(conf, bus, virt_loader.load(conf, images), images, vifs)
         self.extra_computes = [
-            ComputeManager(host_conf, bus, virt_loader.load(host_conf, images), images, net)
+            ComputeManager(host_conf, bus, virt_loader.load(host_conf, images), images, vifs)
             for host_conf in extra_host_confs(conf)]
         self.metadata = MetadataServer(conf, CloudLookup(db, self.services.network))
         self.console_proxies = ConsoleProxies(conf, bus)
 
     async def start(self) -> None:
+        # first of all: refuse (HostNetworkTaken) if another cloud runs this host's
+        # networking, before anything of this one starts
+        self.network.driver.claim_host()
         if not await migrate.is_current(self.services.db):
             await migrate.sync(self.services.db)
         await bootstrap(self.services)

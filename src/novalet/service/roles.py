@@ -103,7 +103,9 @@ class Scheduler(Worker):
 
 
 class Compute(Worker):
-    """One hypervisor host: its virt driver, and the taps its guests plug into."""
+    """One hypervisor host: its virt driver. Its guests' taps are plugged by the
+    network service of the same host, over the bus: this process builds no host
+    network driver (two on one host would fight over its firewall)."""
 
     name = "compute"
 
@@ -114,7 +116,7 @@ class Compute(Worker):
         from novalet.virt import loader as virt_loader
         images = ImageClient(self.conf)
         self.manager = ComputeManager(self.conf, self.bus, virt_loader.load(self.conf, images),
-                                      images, network_manager.load_driver(self.conf))
+                                      images, network_manager.remote_vifs(self.conf, self.bus))
 
 
 class Network(Worker):

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from novalet import config
+from novalet import config, exceptions
 from novalet.console.proxies import ProxyStartError
 from novalet.service import api_workers
 from novalet.service import preflight
@@ -66,7 +66,8 @@ async def serve(conf: config.Config, started_at: float) -> None:
     aio = AllInOne(conf)
     try:
         await aio.start()
-    except ProxyStartError as exc:
+    # NovaletError: e.g. another cloud runs this host's networking (HostNetworkTaken)
+    except (ProxyStartError, exceptions.NovaletError) as exc:
         await aio.stop()
         raise SystemExit(f"Cannot start: {exc}") from None
     freeze_startup_objects()

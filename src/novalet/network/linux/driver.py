@@ -17,6 +17,16 @@ What the caller can rely on:
   `unplug` removes a plugged tap, and `apply` removes a tap of a vif that has
   left the state only when no process holds it open. `unplug` succeeds when
   the tap is already gone.
+- `plug` renders the firewall only from a state this driver applied: a driver
+  that has applied none (a second driver on the host, or before the network
+  service's first apply) makes the tap and leaves the firewall alone. Only the
+  network service builds a driver (the compute service asks it to plug, see
+  network/manager.py), so the state it renders from is the host's.
+- One cloud per host (per network namespace): the first driver to touch the
+  host takes a lock (`/run/novalet/host-network.lock`, naming its cloud's
+  state directory and pid) and holds it until `close()`; a driver of another
+  cloud, or another process, raises HostNetworkTaken instead of replacing the
+  first cloud's bridges and nftables tables (their names are fixed).
 - `teardown()` removes everything Novalet made on the host (its links, its
   dnsmasq processes and their files, its floating addresses, its nftables
   tables) and nothing else.
@@ -29,8 +39,11 @@ What the caller can rely on:
 from __future__ import annotations
 
 import asyncio
+import errno
+import fcntl
 import json
 import logging
+import os
 import time
 from collections.abc import Awaitable
 from ipaddress import IPv4Interface, ip_address, ip_network
@@ -46,10 +59,60 @@ from novalet.network.model import HostNetworkState, NetworkOnHost, Vif
 LOG = logging.getLogger(__name__)
 
 FLOATING_RECORD = "floating-addresses.json"
+LOCK_DIR = Path("/run/novalet")
 
 
 class ApplyIncomplete(LinuxNetError):
     msg_fmt = "Host networking is only partly applied: %(problems)s"
+
+
+class HostNetworkTaken(LinuxNetError):
+    msg_fmt = ("Another Novalet cloud manages this host's networking: %(holder)s. Its "
+               "bridges, dnsmasq and nftables tables (novalet_*) would be replaced, so this "
+               "one does not start. Stop the other first (Ctrl-C its `novalet up`, or "
+               "`kill %(pid)s`), or run this cloud on another host or network namespace. "
+               "(Lock file: %(path)s)")
+
+
+class HostLock:
+    """A host-wide lock on Novalet's kernel networking (fcntl.flock, so it goes with
+    the process that holds it): one cloud, one process, per host or namespace."""
+
+    def __init__(self, path: Path, owner: str) -> None:
+        self.path = path
+        self.owner = owner
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        if self._fd is not None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise LinuxNetError(reason=f"cannot open the host lock {self.path}: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 4096, 0).decode(errors="replace")
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+                raise LinuxNetError(reason=f"cannot lock {self.path}: {exc}") from exc
+            try:
+                held = json.loads(holder)
+                who = f"the cloud with state directory {held['owner']} (pid {held['pid']})"
+                pid = str(held["pid"])
+            except (ValueError, KeyError, TypeError):
+                who, pid = "a process holds the lock", "<its pid>"
+            raise HostNetworkTaken(holder=who, pid=pid, path=self.path) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"owner": self.owner, "pid": os.getpid()}).encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # drops the flock; the file stays (harmless, reused)
+            self._fd = None
 
 
 def vlan_link_name(interface: str, vlan: int) -> str:
@@ -66,11 +129,16 @@ class LinuxNetDriver:
     the host's: the integration tests use it to build a whole host in a scratch
     namespace. `runner` and `netlink` are the doors to programs and to netlink;
     unit tests pass fakes.
+
+    `owner` names the cloud (its state directory) in the host lock; `lock_dir`
+    holds the lock file (default: /run/novalet on the real host; none when a
+    fake netlink stands in for the host).
     """
 
     def __init__(self, state_dir: Path, runner: CommandRunner | None = None, *,
                  netns: str | None = None, netlink: Netlink | None = None,
-                 lease_seconds: int = DHCP_LEASE_SECONDS) -> None:
+                 lease_seconds: int = DHCP_LEASE_SECONDS, owner: str | None = None,
+                 lock_dir: Path | None = None) -> None:
         self.state_dir = state_dir
         self.runner = runner if runner is not None else CommandRunner(netns=netns)
         self.netlink = netlink if netlink is not None else Netlink(netns=netns)
@@ -79,13 +147,26 @@ class LinuxNetDriver:
         self._lock = asyncio.Lock()
         self._plugged: set[str] = set()
         self._state = HostNetworkState(host="")
+        self._applied = False  # whether _state is a state this driver applied
         self._warned_no_br_netfilter = False
+        if lock_dir is None and netlink is None:
+            lock_dir = LOCK_DIR
+        lock_name = "host-network.lock" if netns is None else f"host-network-{netns}.lock"
+        self._host_lock = (HostLock(lock_dir / lock_name, owner or str(state_dir))
+                           if lock_dir is not None else None)
+
+    def claim_host(self) -> None:
+        """Take the host lock (raises HostNetworkTaken if another cloud holds it); every
+        change to the host does this first."""
+        if self._host_lock is not None:
+            self._host_lock.acquire()
 
     # -- the interface -------------------------------------------------------
 
     async def apply(self, state: HostNetworkState) -> None:
         """Make the host's networking match `state` (see the module docstring)."""
         async with self._lock:
+            self.claim_host()
             started = time.monotonic()
             problems: list[str] = []
             networks = {n.bridge: n for n in state.networks}
@@ -117,6 +198,7 @@ class LinuxNetDriver:
                 if link.role in ("vlan", "bridge") and not self._wanted(link, networks):
                     await self._attempt(problems, self.netlink.delete_link(link.name))
             self._state = state
+            self._applied = True
             LOG.info("Applied the network state of %s: %d networks, %d vifs, %d floating IPs "
                      "in %.3fs", state.host or "this host", len(networks), len(wanted_taps),
                      len(state.floating), time.monotonic() - started)
@@ -125,8 +207,10 @@ class LinuxNetDriver:
 
     async def plug(self, vif: Vif) -> None:
         """Make the vif's persistent tap exist, up, on its bridge (making a bare bridge when
-        there is none yet; `apply` completes it)."""
+        there is none yet; `apply` completes it). A tap its applied state lacks is
+        quarantined; with no applied state the firewall is not touched (see above)."""
         async with self._lock:
+            self.claim_host()
             links = {link.name: link for link in await self.netlink.links()}
             if vif.bridge not in links:
                 prefix = ip_network(vif.cidr, strict=False).prefixlen
@@ -136,7 +220,12 @@ class LinuxNetDriver:
             await self.netlink.ensure_tap(vif.tap, vif.bridge, owner=owner_alias("tap", vif.id),
                                           mac=tap_mac(vif.address), mtu=vif.mtu)
             self._plugged.add(vif.tap)
-            if vif.tap not in self._state_taps(self._state):
+            if not self._applied:
+                # rendering from a state this driver does not hold would delete the
+                # host's NAT, metadata, floating IP and security group rules
+                LOG.info("Plugged %s before any network state was applied; the firewall "
+                         "learns of it at the next apply", vif.tap)
+            elif vif.tap not in self._state_taps(self._state):
                 # a guest the firewall does not know yet may send nothing
                 await self.firewall.apply(self._state, self._quarantine(
                     [*links.values()], self._state_taps(self._state)) | {vif.tap})
@@ -144,12 +233,14 @@ class LinuxNetDriver:
     async def unplug(self, vif: Vif) -> None:
         """Remove the vif's tap; nothing to do when it is already gone."""
         async with self._lock:
+            self.claim_host()
             await self.netlink.delete_link(vif.tap)
             self._plugged.discard(vif.tap)
 
     async def teardown(self) -> None:
         """Remove every link, dnsmasq, floating address and table Novalet made."""
         async with self._lock:
+            self.claim_host()
             problems: list[str] = []
             await self._attempt(problems, self.firewall.clear())
             for bridge in self.dnsmasq.bridges():
@@ -161,13 +252,17 @@ class LinuxNetDriver:
                     await self._attempt(problems, self.netlink.delete_link(link.name))
             self._plugged.clear()
             self._state = HostNetworkState(host="")
+            self._applied = False
             LOG.info("Removed all of Novalet's host networking")
             if problems:
                 raise ApplyIncomplete(problems="; ".join(problems))
 
     async def close(self) -> None:
-        """Release the netlink socket and its thread (the host's networking stays as it is)."""
+        """Release the netlink socket and its thread, and the host lock (the host's
+        networking stays as it is)."""
         await self.netlink.close()
+        if self._host_lock is not None:
+            self._host_lock.release()
 
     # -- parts of apply ------------------------------------------------------
 

@@ -1,0 +1,74 @@
+"""Issue 14: a second `novalet up` with another state dir deleted the first cloud's
+bridge and replaced its nftables tables while the first cloud's guests and dnsmasq
+still ran. Now the first driver to touch the host holds a host-wide lock naming its
+cloud, and another cloud's network service refuses to start, having touched nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from novalet import config
+from novalet.network.linux import HostNetworkTaken, LinuxNetDriver
+from novalet.network.manager import NetworkManager
+from novalet.network.model import HostNetworkState
+from novalet.rpc.inprocess import InProcessBus
+from tests.unit.network.linux.fakes import FakeNetlink, FakeRunner
+
+
+def cloud_driver(tmp_path: Path, name: str, runner: FakeRunner, netlink: FakeNetlink
+                 ) -> LinuxNetDriver:
+    return LinuxNetDriver(tmp_path / name / "networking", runner, netlink=netlink,
+                          owner=str(tmp_path / name), lock_dir=tmp_path / "run")
+
+
+async def test_a_second_cloud_on_the_host_is_refused_and_touches_nothing(
+        tmp_path: Path, runner: FakeRunner, netlink: FakeNetlink,
+        state: HostNetworkState) -> None:
+    netlink.add("eth0", None, up=True)
+    first = cloud_driver(tmp_path, "cloud-a", runner, netlink)
+    await first.apply(state)
+    held = json.loads((tmp_path / "run" / "host-network.lock").read_text())
+    assert held == {"owner": str(tmp_path / "cloud-a"), "pid": os.getpid()}
+    scripts, links = len(runner.nft_scripts()), set(netlink.links_by_name)
+
+    second = cloud_driver(tmp_path, "cloud-b", runner, netlink)
+    conf = config.Config()
+    conf.set("DEFAULT", "host", "host-1")
+    manager = NetworkManager(conf, InProcessBus(default_timeout=1), second)
+    with pytest.raises(HostNetworkTaken) as caught:
+        await manager.start()
+    message = str(caught.value)
+    assert f"state directory {tmp_path / 'cloud-a'}" in message
+    assert f"kill {os.getpid()}" in message
+    with pytest.raises(HostNetworkTaken):
+        await second.apply(HostNetworkState(host="host-1"))
+    assert len(runner.nft_scripts()) == scripts and set(netlink.links_by_name) == links
+
+    await first.close()  # the first cloud stops: the host is free
+    await second.apply(HostNetworkState(host="host-1"))
+    held = json.loads((tmp_path / "run" / "host-network.lock").read_text())
+    assert held["owner"] == str(tmp_path / "cloud-b")
+
+
+async def test_each_network_namespace_has_its_own_lock(
+        tmp_path: Path, runner: FakeRunner, netlink: FakeNetlink) -> None:
+    a = LinuxNetDriver(tmp_path / "a", runner, netlink=netlink, netns="nv-a",
+                       lock_dir=tmp_path)
+    b = LinuxNetDriver(tmp_path / "b", runner, netlink=netlink, netns="nv-b",
+                       lock_dir=tmp_path)
+    a.claim_host()
+    b.claim_host()
+    assert (tmp_path / "host-network-nv-a.lock").exists()
+    await a.close()
+    await b.close()
+
+
+def test_a_driver_over_a_fake_netlink_takes_no_host_lock(
+        tmp_path: Path, runner: FakeRunner, netlink: FakeNetlink) -> None:
+    faked = LinuxNetDriver(tmp_path, runner, netlink=netlink)
+    faked.claim_host()  # no lock: a fake netlink stands for no host
+    assert not (tmp_path / "host-network.lock").exists()
