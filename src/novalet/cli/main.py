@@ -43,16 +43,26 @@ _SERVICES = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="novalet", description="A compute cloud that speaks the OpenStack Compute API.")
+        prog="novalet", description="A compute cloud that speaks the OpenStack Compute API.",
+        epilog="Start with `novalet up` (from a source tree: `make up`), stop it with "
+               "Ctrl-C, take its guests and host networking down with `novalet down`. "
+               "`novalet COMMAND --help` describes each command.")
     parser.add_argument("--version", action="version", version=f"novalet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     up = sub.add_parser("up", help="run a whole cloud in one process",
                         description="Run api, conductor, scheduler and one compute host "
-                                    "in one process over SQLite and an in-process bus.")
+                                    "in one process over SQLite and an in-process bus.",
+                        epilog="Before anything else it checks that every port it will "
+                               "listen on is free: --port, --metadata-port and the console "
+                               "proxies' [vnc] novncproxy_port and xvpvncproxy_port, [spice] "
+                               "html5proxy_port and [serial_console] serialproxy_port (set "
+                               "in a --config-file; 0 picks a free port). Ctrl-C stops it; "
+                               "its guests keep running until `novalet down`.")
     _common(up)
     up.add_argument("--listen", metavar="ADDR", help="address to bind (default 127.0.0.1)")
-    up.add_argument("--port", type=int, help="port of the API (default 8774)")
+    up.add_argument("--port", type=int,
+                    help="port of the API (default [api] port, 8774; `make up PORT=N`)")
     up.add_argument("--metadata-port", type=int, metavar="PORT",
                     help="port of the metadata service guests reach through "
                          "169.254.169.254 (default 8775; 0: don't run it)")
@@ -90,11 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(metadata)
     metadata.add_argument("--listen", dest="metadata_listen", metavar="ADDR",
                           help="address to bind (default [metadata] listen, 127.0.0.1)")
-    metadata.add_argument("--port", dest="metadata_port", type=int,
+    metadata.add_argument("--port", dest="metadata_port", type=int, metavar="PORT",
                           help="port (default [metadata] port, 8775)")
 
     manage = sub.add_parser("manage", help="administer the cloud's database",
-                            description="Administer the cloud's database.")
+                            description="Administer the cloud: its database schema, "
+                                        "and the documents its API and policy are built "
+                                        "from.")
     manage_sub = manage.add_subparsers(dest="manage_command", metavar="AREA", required=True)
     db = manage_sub.add_parser("db", help="database schema",
                                description="Database schema commands.")
@@ -116,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "as a policy.yaml to start overrides from.")
 
     conf = sub.add_parser("config", help="configuration helpers",
-                          description="Configuration helpers.")
+                          description="Configuration helpers: `novalet config sample` "
+                                      "prints every option, with its default and help, as "
+                                      "a novalet.conf to start from.")
     conf_sub = conf.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     conf_sub.add_parser("sample", help="print a sample novalet.conf",
                         description="Print a sample novalet.conf with every option.")
