@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from novalet.db import placement
 from novalet.db.models import Service
 from novalet.service.allinone import AllInOne
 from tests.functional.conftest import Api, boot, make_conf
+from tests.integration.conftest import keystone_token, start_cloud, stop_cloud
 
 SLOW = 30.0  # seconds the fake hypervisor takes: the build is still running
 
@@ -141,3 +144,63 @@ async def test_a_mark_active_call_run_twice_keeps_the_guest(
             assert built["id"] in await aio.compute.driver.list_instances()
     finally:
         await aio.stop()
+
+
+def _up_args(root: Path) -> tuple[str, ...]:
+    conf = root / "quota.conf"
+    conf.write_text("[quota]\ninstances = 100\ncores = 200\nram = 1000000\n")
+    return ("--driver", "fake", "--metadata-port", "0", "--config-file", str(conf))
+
+
+def _create_then_kill(state: Path, count: int) -> list[str]:
+    """`count` creates accepted by a real `novalet up` (in-process bus), then kill -9."""
+    cloud = start_cloud(state, *_up_args(state.parent))
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{cloud.port}", timeout=30) as http:
+            headers = {"X-Auth-Token": keystone_token(http, "admin"),
+                       "OpenStack-API-Version": "compute 2.100"}
+            resp = http.post("/image/v2/images", headers=headers, json={
+                "name": "img", "disk_format": "qcow2", "container_format": "bare",
+                "visibility": "public"})
+            image_id = resp.json()["id"]
+            resp = http.put(f"/image/v2/images/{image_id}/file", content=b"disk" * 256,
+                            headers={**headers, "Content-Type": "application/octet-stream"})
+            assert resp.status_code == 204, resp.text
+            body = {"server": {"name": "lost", "imageRef": image_id, "flavorRef": "1",
+                               "networks": "none"}}
+
+            def create(_: int) -> str:
+                created = http.post("/compute/v2.1/servers", headers=headers, json=body)
+                assert created.status_code == 202, created.text
+                return str(created.json()["server"]["id"])
+
+            with ThreadPoolExecutor(count) as pool:
+                ids = list(pool.map(create, range(count)))
+    finally:
+        cloud.process.kill()  # kill -9: the in-process bus loses what it held
+        cloud.process.wait()
+    return ids
+
+
+def test_builds_lost_to_kill_9_are_redriven_at_start(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    ids = _create_then_kill(state, 20)
+    cloud = start_cloud(state, *_up_args(state.parent))
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{cloud.port}", timeout=30) as http:
+            headers = {"X-Auth-Token": keystone_token(http, "admin"),
+                       "OpenStack-API-Version": "compute 2.100"}
+            deadline = time.monotonic() + 30
+            while True:
+                servers = [http.get(f"/compute/v2.1/servers/{i}", headers=headers
+                                    ).json()["server"] for i in ids]
+                settled = [s for s in servers if s["status"] == "ACTIVE" or (
+                    s["status"] == "ERROR" and s.get("fault"))]
+                if len(settled) == len(ids):
+                    break
+                assert time.monotonic() < deadline, (
+                    [(s["id"], s["status"], s["OS-EXT-STS:task_state"]) for s in servers
+                     if s not in settled], cloud.tail())
+                time.sleep(0.2)
+    finally:
+        assert stop_cloud(cloud) == 0, cloud.tail()

@@ -8,12 +8,12 @@ from typing import Any
 from novalet import config, exceptions
 from novalet.common.context import RequestContext
 from novalet.common.periodic import Periodic
-from novalet.common.timeutils import parse_isotime
+from novalet.common.timeutils import parse_isotime, utcnow
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute import usage_audit
 from novalet.compute.payloads import InstancePayload, RequestSpec
 from novalet.compute.states import TaskState, VmState
-from novalet.conductor.recovery import BuildRecovery
+from novalet.conductor.recovery import BuildRecovery, LostBuilds
 from novalet.console.tokens import Authorization, ConsoleAuth
 from novalet.console.types import DISPLAY_OF
 from novalet.conductor.rpcapi import TOPIC
@@ -62,16 +62,20 @@ class ConductorManager:
         self.console_auth = ConsoleAuth(conf, db)
         self.recovery = BuildRecovery(conf, db, self._fail_abandoned,
                                       lambda: self.bus.connected_since)
+        self.lost_builds = LostBuilds(db, self.build_instances)
 
     async def start(self) -> None:
+        started_at = utcnow()
         await self.bus.serve(TOPIC, self)
         await self._heartbeat()
         self.periodic.every(self.conf.get("DEFAULT", "report_interval"), "heartbeat",
                             self._heartbeat)
         self.periodic.every(self.conf.get("conductor", "recovery_interval"),
                             "build recovery", self.recovery.run_once)
+        self.lost_builds.start(self.bus, started_at)  # builds a crash took the cast of
 
     async def stop(self) -> None:
+        await self.lost_builds.stop()
         await self.periodic.stop()
 
     async def _heartbeat(self) -> None:

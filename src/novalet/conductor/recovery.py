@@ -6,23 +6,41 @@ it, or never scheduled at all within `[conductor] scheduling_timeout`. Either be
 that says why, and its resource claims are freed, so nothing waits forever and
 no allocation leaks. A compute service that comes back cleans up its own
 guests on start (compute/power_sync.recover).
+
+At start, on a bus that loses what it holds when its process dies (the
+in-process bus of `novalet up`), the builds accepted before this start and never
+scheduled are re-driven: their request specs are rebuilt from the instance rows
+and run through the conductor's build flow again, so a `kill -9` right after
+accepting creates costs no `scheduling_timeout`. A durable bus (RabbitMQ)
+hands unacknowledged casts on by itself; re-driving there would only add a
+concurrent second delivery, so it is left to the broker (and to the timeout
+for a create whose API process died before it published).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from novalet import config, exceptions
+from novalet.common.context import RequestContext
 from novalet.common.timeutils import utcnow
+from novalet.compute.payloads import RequestSpec
+from novalet.compute.server_groups import scheduling_view
 from novalet.compute.states import TaskState, VmState
 from novalet.db import instances, services
+from novalet.db import server_groups as db_groups
 from novalet.db.engine import Database
 from novalet.db.models import Instance
+from novalet.rpc.bus import Bus
+from novalet.rpc.inprocess import InProcessBus
 
 LOG = logging.getLogger(__name__)
 Fail = Callable[[str, str, list[str | None]], Awaitable[None]]
+Build = Callable[[RequestContext, dict[str, Any]], Awaitable[None]]
 
 
 class BuildRecovery:
@@ -73,3 +91,104 @@ class BuildRecovery:
             return set()
         return {s.host for s in await services.list_services(self.db, "nova-compute")
                 if not services.is_up(s, down_time)}
+
+
+class LostBuilds:
+    """Re-drives, once at start, the builds whose cast a dead process took with it."""
+
+    def __init__(self, db: Database, build: Build) -> None:
+        """build(ctx, spec dict): the conductor's build_instances (it schedules only
+        instances still scheduling, so a build that moved on meanwhile is left alone)."""
+        self.db = db
+        self.build = build
+        self._task: asyncio.Task[int] | None = None
+        self._serving = asyncio.Event()
+
+    def start(self, bus: Bus, started_at: dt.datetime) -> None:
+        """Re-drive (in the background) if `bus` lost its casts with the last process."""
+        if not isinstance(bus, InProcessBus):  # a broker hands them on itself
+            return
+        self._task = asyncio.create_task(self.run(started_at), name="build re-drive")
+
+    def serving(self) -> None:
+        """Every service of this process listens now: re-drive (all-in-one calls
+        this when its start is done; the conductor starts first)."""
+        self._serving.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def wait(self) -> int:
+        """How many builds the start's re-drive sent on (for tests)."""
+        return await self._task if self._task is not None else 0
+
+    async def run(self, started_at: dt.datetime) -> int:
+        try:
+            lost = await instances.list_instances(self.db, instances.ListQuery(
+                vm_states=[VmState.BUILDING], task_states=[TaskState.SCHEDULING],
+                sort=[("created_at", "asc"), ("id", "asc")]))
+            # Placed ones (host set) are settled by their host's own start-up recovery.
+            lost = [i for i in lost if not i.host
+                    and (i.updated_at or i.created_at) < started_at]
+            if not lost:
+                return 0
+            await self._serving.wait()  # the hosts its casts go to must be listening
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the periodic timeout still catches what this misses
+            LOG.exception("Looking for lost builds failed")
+            return 0
+        requests: dict[str, list[Instance]] = {}
+        for instance in lost:  # one spec per create request, as it was cast
+            requests.setdefault(instance.reservation_id, []).append(instance)
+        redriven = 0
+        for rows in requests.values():
+            LOG.warning("Re-driving the build of %s: its cast was lost when the cloud "
+                        "stopped", ", ".join(r.uuid for r in rows))
+            try:
+                spec = await self._spec_of(rows)
+                await self.build(_owner_context(rows[0]), spec.to_dict())
+                redriven += len(rows)
+            except Exception:  # the periodic timeout still catches what this misses
+                LOG.exception("Re-driving the build of %s failed",
+                              ", ".join(r.uuid for r in rows))
+        return redriven
+
+    async def _spec_of(self, rows: list[Instance]) -> RequestSpec:
+        """The request spec of one create request, rebuilt from its instances (as
+        ComputeAPI.create made it: the flavor copy, the asked zone, the hints)."""
+        first = rows[0]
+        flavor = first.flavor or {}
+        zone, host, node = split_zone(first.requested_availability_zone)
+        hints = dict(first.scheduler_hints or {})
+        group = None
+        if hints.get("group"):
+            try:
+                group = scheduling_view(await db_groups.get(self.db, hints["group"]))
+            except exceptions.NotFound:
+                pass
+        return RequestSpec(
+            instance_uuids=[r.uuid for r in rows], project_id=first.project_id or "",
+            user_id=first.user_id or "", vcpus=int(flavor.get("vcpus", 0)),
+            memory_mb=int(flavor.get("memory_mb", 0)),
+            disk_gb=int(flavor.get("root_gb", 0)) + int(flavor.get("ephemeral_gb", 0))
+            + (int(flavor.get("swap", 0)) + 1023) // 1024,
+            availability_zone=zone, force_host=host, force_node=node,
+            scheduler_hints=hints, extra_specs=dict(flavor.get("extra_specs") or {}),
+            group=group)
+
+
+def split_zone(requested: str | None) -> tuple[str | None, str | None, str | None]:
+    """'zone:host:node' (host and node optional) as its three parts."""
+    if not requested:
+        return None, None, None
+    zone, _, rest = requested.partition(":")
+    host, _, node = rest.partition(":")
+    return zone or None, host or None, node or None
+
+
+def _owner_context(instance: Instance) -> RequestContext:
+    """The instance owner's context (the actions and events record who asked)."""
+    return RequestContext(user_id=instance.user_id, project_id=instance.project_id)

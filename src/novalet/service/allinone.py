@@ -76,6 +76,7 @@ class AllInOne:
         if self.conf.get("metadata", "port") > 0:  # 0: no metadata service here
             await self.metadata.start()
         await self.console_proxies.start()  # sets the ports console URLs name
+        self.conductor.lost_builds.serving()  # builds a kill -9 took the casts of
 
     async def stop(self) -> None:
         await self.console_proxies.stop()
