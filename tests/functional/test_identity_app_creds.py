@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -159,3 +160,40 @@ async def test_a_credential_needs_its_roles_still_held(identity: IdentityApi) ->
     resp = await identity.client.post(f"{V3}/auth/tokens", json=app_cred_auth(
         id=cred["id"], secret=cred["secret"]))
     assert resp.status_code == 401
+
+
+async def test_a_token_outlives_no_expired_credential_cve_2022_2447(
+        identity: IdentityApi, api: Api) -> None:
+    """Keystone's CVE-2022-2447: a token made from an application credential stayed
+    valid after the credential expired."""
+    from sqlalchemy import update
+
+    from novalet.db.models import ApplicationCredential, utcnow
+    status, cred = await create(identity, name="brief", expires_at="2999-01-01T00:00:00Z")
+    assert status == 201
+    resp = await identity.client.post(f"{V3}/auth/tokens", json=app_cred_auth(
+        id=cred["id"], secret=cred["secret"]))
+    assert resp.status_code == 201
+    token_id = resp.headers["X-Subject-Token"]
+    assert (await identity.client.get(SERVERS, headers={"X-Auth-Token": token_id})
+            ).status_code == 200
+    async with api.cloud.services.db.transaction() as session:
+        await session.execute(update(ApplicationCredential).values(expires_at=utcnow()))
+    resp = await identity.client.get(SERVERS, headers={"X-Auth-Token": token_id})
+    assert resp.status_code == 401
+    resp = await identity.call("GET", "/auth/tokens", headers={"X-Subject-Token": token_id})
+    assert resp.status_code == 404
+
+
+async def test_a_credential_token_expires_no_later_than_its_credential(
+        identity: IdentityApi) -> None:
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)).replace(
+        microsecond=0, tzinfo=None)
+    status, cred = await create(identity, name="five-minutes",
+                                expires_at=soon.isoformat() + "Z")
+    assert status == 201, cred
+    resp = await identity.client.post(f"{V3}/auth/tokens", json=app_cred_auth(
+        id=cred["id"], secret=cred["secret"]))
+    assert resp.status_code == 201
+    expires = dt.datetime.fromisoformat(resp.json()["token"]["expires_at"].rstrip("Z"))
+    assert expires <= soon

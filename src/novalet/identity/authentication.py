@@ -89,8 +89,18 @@ class Authentication:
         """The payload of a caller's token; TokenNotValid (401) when it is forged,
         expired or revoked."""
         data = self.tokens.validate(token_id)
-        await self.revocations.check(data)
+        await self.check_revocation(data)
         return data
+
+    async def _check_app_cred(self, cred_id: str) -> None:
+        """A token made from an application credential dies with it: when the
+        credential expired (CVE-2022-2447: its tokens outlived it) or is gone.
+        New tokens are also capped at its expiry; this covers older ones."""
+        cred = await or_none(records.get_app_cred(self.db, cred_id))
+        if cred is None:
+            raise TokenNotValid("The application credential of the token is gone.")
+        if cred.expires_at is not None and cred.expires_at <= timeutils.utcnow():
+            raise TokenNotValid("The application credential of the token has expired.")
 
     async def validate_subject_token(self, token_id: str) -> TokenData:
         """The payload of a token being checked; TokenNotFound (404) when it is not valid."""
@@ -105,8 +115,11 @@ class Authentication:
         await self.revocations.revoke(audit_id=data.audit_id)
 
     async def check_revocation(self, token: TokenData) -> None:
-        """TokenNotValid (401) when `token` (already opened) has been revoked."""
+        """TokenNotValid (401) when `token` (already opened) has been revoked, or was
+        made from an application credential that has expired or is gone."""
         await self.revocations.check(token)
+        if token.app_cred_id:
+            await self._check_app_cred(token.app_cred_id)
 
     async def _enabled_domain(self, domain_id: str) -> Domain:
         domain = await or_none(records.get_domain(self.db, domain_id))
@@ -170,7 +183,8 @@ class Authentication:
             user_domain_name=user_domain.name, project_id=project.id,
             project_name=project.name, project_domain_id=project.domain_id,
             project_domain_name=project_domain.name, roles=roles,
-            methods=["application_credential"], app_cred_id=cred.id)
+            methods=["application_credential"], app_cred_id=cred.id,
+            not_after=cred.expires_at)  # the credential's expiry ends its tokens
 
     async def _find_app_cred(self, spec: Mapping[str, Any]) -> ApplicationCredential | None:
         if isinstance(spec.get("id"), str):

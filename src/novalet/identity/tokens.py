@@ -81,13 +81,15 @@ class TokenProvider:
             self._load_keys()  # keys changed under us: try once more with them
             return self._fernet.decrypt(token.encode())
 
-    def issue(self, parent: TokenData | None = None, **fields: object
+    def issue(self, parent: TokenData | None = None, *,
+              not_after: dt.datetime | None = None, **fields: object
               ) -> tuple[str, TokenData]:
         """Seal a new token; one made from a `parent` token keeps its expiry and
-        audit chain, so re-scoping can't extend a session."""
+        audit chain, so re-scoping can't extend a session. `not_after` caps the
+        expiry (the expiry of the application credential the token is made from)."""
         now = timeutils.utcnow()
         expires = parent.expires_at if parent else _iso(
-            now + dt.timedelta(seconds=self.ttl))
+            min(now + dt.timedelta(seconds=self.ttl), not_after or dt.datetime.max))
         if parent:
             fields.setdefault("audit_id", parent.audit_id)
         data = TokenData(issued_at=_iso(now), expires_at=expires,
