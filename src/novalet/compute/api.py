@@ -265,9 +265,19 @@ class ComputeAPI:
         if instance.host is None or not await self._host_up(instance.host):
             LOG.info("Deleting %s locally (no compute host is running it)", uuid)
             await instances.destroy(self.db, uuid)
+            await self._discard_snapshots(uuid)
             return
         instance = await instances.update(self.db, uuid, {"task_state": TaskState.DELETING})
+        await self._discard_snapshots(uuid)
         await self.compute.terminate_instance(ctx, instance.host or "", payload_of(instance))
+
+    async def _discard_snapshots(self, uuid: str) -> None:
+        """A deleted server's snapshots still waiting for data never get it: delete them
+        (after DELETING is set, so a createImage checking after us cleans up itself)."""
+        for image_id in await self.images.unfinished_snapshots(uuid):
+            if await self.images.discard_unfinished(image_id):
+                LOG.info("Deleted snapshot %s of %s: the server is being deleted",
+                         image_id, uuid)
 
     async def _host_up(self, host: str) -> bool:
         return await services.compute_is_up(self.db, host,
@@ -308,22 +318,51 @@ class ComputeAPI:
 
     async def snapshot(self, ctx: RequestContext, uuid: str, name: str,
                        metadata: dict[str, str]) -> str:
-        """createImage: a queued image now, its data uploaded by the compute host."""
-        instance = await self.get(ctx, uuid)
+        """createImage: a queued image now, its data uploaded by the compute host.
+
+        The state check and task_state compare-and-swap come first, so a refused
+        createImage makes no image; after the image is made the task_state is
+        checked again, and delete() discards a snapshot's unfinished images once it
+        has set DELETING: whichever of the two runs second cleans up, so a
+        createImage racing a delete leaves no image queued forever."""
+        instance = await self._begin(ctx, uuid, "snapshot", "createImage")
         base = instance.system_metadata.get("image") or {}
         properties = {k: v for k, v in _image_properties(base).items()
                       if k not in ("disk_format", "container_format", "min_disk", "min_ram")}
-        image = await self.images.create(ctx, {
-            **{k: str(v) for k, v in properties.items() if isinstance(v, (str, int))},
-            **metadata, "name": name, "disk_format": base.get("disk_format") or "qcow2",
-            "container_format": "bare", "min_disk": instance.flavor["root_gb"],
-            "image_type": "snapshot", "instance_uuid": uuid,
-            "base_image_ref": instance.image_ref, "owner_project_name": ctx.project_name or "",
-            "user_id": ctx.user_id or ""})
-        instance = await self._begin(ctx, uuid, "snapshot", "createImage")
-        await self.compute.snapshot_instance(ctx, _host(instance), payload_of(instance),
-                                             image["id"])
+        try:
+            image = await self.images.create(ctx, {
+                **{k: str(v) for k, v in properties.items() if isinstance(v, (str, int))},
+                **metadata, "name": name, "disk_format": base.get("disk_format") or "qcow2",
+                "container_format": "bare", "min_disk": instance.flavor["root_gb"],
+                "image_type": "snapshot", "instance_uuid": uuid,
+                "base_image_ref": instance.image_ref,
+                "owner_project_name": ctx.project_name or "", "user_id": ctx.user_id or ""})
+        except Exception:
+            await self._end_snapshot(uuid)
+            raise
+        try:
+            await instances.set_fields(self.db, uuid, {}, expected_task_state=[
+                TaskState.IMAGE_SNAPSHOT])  # still ours: no delete came meanwhile
+        except (exceptions.Conflict, exceptions.NotFound):
+            await self.images.discard_unfinished(image["id"])
+            raise InstanceInvalidState(action="createImage", uuid=uuid, attr="task_state",
+                                       state=TaskState.DELETING) from None
+        try:
+            await self.compute.snapshot_instance(ctx, _host(instance), payload_of(instance),
+                                                 image["id"])
+        except BusUnavailable:
+            await self.images.discard_unfinished(image["id"])
+            await self._end_snapshot(uuid)
+            raise
         return str(image["id"])
+
+    async def _end_snapshot(self, uuid: str) -> None:
+        """Put back the task_state of a createImage that did not get to the host."""
+        try:
+            await instances.set_fields(self.db, uuid, {"task_state": None},
+                                       expected_task_state=[TaskState.IMAGE_SNAPSHOT])
+        except (exceptions.Conflict, exceptions.NotFound):
+            pass  # deleted meanwhile: nothing to put back
 
     async def rescue(self, ctx: RequestContext, uuid: str, image_ref: str | None) -> None:
         instance = await self.get(ctx, uuid)

@@ -104,12 +104,19 @@ async def set_status(db: Database, image_id: str, expected: str, status: str,
         return bool(rows_matched(result))
 
 
-async def delete_image(db: Database, image_id: str) -> bool:
-    """Delete the image and its members; False when it was already gone."""
+async def delete_image(db: Database, image_id: str,
+                       statuses: tuple[str, ...] | None = None) -> bool:
+    """Delete the image and its members; False when it was already gone (or, with
+    `statuses`, is in none of them: a compare-and-delete)."""
     async with db.transaction() as session:
+        query = delete(Image).where(Image.id == image_id)
+        if statuses is not None:
+            query = query.where(Image.status.in_(statuses))
+        result = await session.execute(query)
+        if not rows_matched(result):
+            return False
         await session.execute(delete(ImageMember).where(ImageMember.image_id == image_id))
-        result = await session.execute(delete(Image).where(Image.id == image_id))
-        return bool(rows_matched(result))
+        return True
 
 
 async def list_images(db: Database, query: ImageQuery) -> list[Image]:

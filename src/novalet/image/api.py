@@ -27,6 +27,7 @@ DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi
                 "ploop")
 CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
 VISIBILITIES = ("public", "private", "shared", "community")
+UNFINISHED = ("queued", "saving")  # an image whose data never (fully) came
 STATUSES = ("queued", "saving", "active", "killed", "deleted", "pending_delete",
             "deactivated", "uploading", "importing")
 MEMBER_STATUSES = ("pending", "accepted", "rejected")
@@ -313,6 +314,22 @@ class ImageService:
         if not await db_images.delete_image(self.db, image_id):
             raise ImageNotFound(image_id=image_id)
         await self.store.delete(image_id)
+
+    async def discard_unfinished(self, image_id: str) -> bool:
+        """Delete the image if it never got its data (queued, or saving when the upload
+        is cut short): a snapshot whose server went away. An image that became active
+        is kept. True when deleted."""
+        if not await db_images.delete_image(self.db, image_id, UNFINISHED):
+            return False
+        await self.store.delete(image_id)
+        return True
+
+    async def unfinished_snapshots(self, instance_uuid: str) -> list[str]:
+        """Ids of the snapshot images of `instance_uuid` still waiting for their data."""
+        rows = await db_images.list_images(self.db, db_images.ImageQuery(
+            viewer=None, match={"status": list(UNFINISHED)},
+            properties={"instance_uuid": instance_uuid}, limit=1000))
+        return [r.id for r in rows]
 
     async def deactivate(self, ctx: RequestContext, image_id: str) -> None:
         await self._switch(ctx, image_id, "deactivate", "active", "deactivated")
