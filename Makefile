@@ -23,6 +23,7 @@ install:         ## install system packages and the Python environment
 	@scripts/install.sh
 
 up: install      ## install, build the test guest image if missing, run a whole cloud (PORT=N)
+	@.venv/bin/novalet up --check-ports --port $(PORT) $(if $(CONFIG),--config-file $(CONFIG))
 	.venv/bin/novalet image build-test --state-dir $(STATE)
 	.venv/bin/novalet up --state-dir $(STATE) --port $(PORT) $(if $(CONFIG),--config-file $(CONFIG))
 

@@ -29,9 +29,13 @@ def test_make_help_documents_down_and_the_port_variables() -> None:
 
 
 def test_make_up_passes_port_and_config() -> None:
-    text = _make("-n", "up", "PORT=8780", "CONFIG=/tmp/n.conf")
-    assert "novalet up --state-dir" in text
-    assert "--port 8780 --config-file /tmp/n.conf" in text
+    lines = _make("-n", "up", "PORT=8780", "CONFIG=/tmp/n.conf").splitlines()
+    check = next(i for i, line in enumerate(lines) if "novalet up --check-ports" in line)
+    build = next(i for i, line in enumerate(lines) if "novalet image build-test" in line)
+    up = next(i for i, line in enumerate(lines) if "novalet up --state-dir" in line)
+    assert check < build < up  # the ports are checked before anything is made
+    assert "--port 8780 --config-file /tmp/n.conf" in lines[check]
+    assert "--port 8780 --config-file /tmp/n.conf" in lines[up]
 
 
 def test_make_down_runs_novalet_down_and_stops_backing_servers() -> None:

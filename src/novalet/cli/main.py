@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--metadata-port", type=int, metavar="PORT",
                     help="port of the metadata service guests reach through "
                          "169.254.169.254 (default 8775; 0: don't run it)")
+    up.add_argument("--check-ports", action="store_true",
+                    help="only check that every port it would listen on is free, then "
+                         "exit (1, naming the busy ones, if not)")
     up.add_argument("--driver", choices=["qemu", "fake"],
                     help="virt driver: qemu runs real guests (default), fake keeps them "
                          "in memory")
@@ -184,6 +187,14 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     from novalet.common.context import setup_logging
     setup_logging(conf.get("DEFAULT", "debug"))
+    if args.command == "up" and args.check_ports:
+        from novalet.service import preflight
+        try:
+            preflight.check_ports(conf)
+        except preflight.PortsInUse as exc:
+            print(f"novalet: cannot start:\n{exc.message}", file=sys.stderr)
+            return 1
+        return 0
     if args.command == "up":
         from novalet.service.up import run
         run(conf, started_at)  # checks the ports before it makes the state dir

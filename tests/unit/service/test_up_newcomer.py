@@ -124,3 +124,17 @@ def test_make_up_on_a_busy_port_fails_before_any_side_effect(tmp_path: Path,
     assert f"Port {busy_port} on 127.0.0.1, for the API, is in use" in result.stderr
     assert "Errno" not in result.stderr
     assert not state.exists()
+
+
+def test_check_ports_only_checks(tmp_path: Path, busy_port: int,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """`novalet up --check-ports` (what `make up` runs before building the guest image)."""
+    from novalet.cli.main import main
+    conf_file = tmp_path / "novalet.conf"
+    conf_file.write_text("[metadata]\nport = 0\n" + free_ports_ini())
+    state = tmp_path / "state"
+    argv = ["up", "--check-ports", "--state-dir", str(state), "--config-file", str(conf_file)]
+    assert main([*argv, "--port", str(busy_port)]) == 1
+    assert f"Port {busy_port} on 127.0.0.1, for the API, is in use" in capsys.readouterr().err
+    assert main([*argv, "--port", str(_free_port())]) == 0
+    assert not state.exists()
