@@ -46,3 +46,18 @@ async def test_instances_get_their_own_metadata_only(api: Api) -> None:
                 break
     else:
         raise AssertionError("a deleted instance's metadata is still served")
+
+
+async def test_ec2_security_groups_lists_the_instance_groups(api: Api) -> None:
+    resp = await api.request("POST", "/compute/v2.1/os-security-groups", json={
+        "security_group": {"name": "web", "description": "web servers"}})
+    assert resp.status_code == 200, resp.text
+    server = await boot(api, "grouped", version="2.37", networks="auto",
+                        security_groups=[{"name": "default"}, {"name": "web"}])
+    address = next(iter(server["addresses"].values()))[0]["addr"]
+    async with _client(api, address) as guest:
+        resp = await guest.get("/latest/meta-data/security-groups")
+        assert resp.status_code == 200
+        assert resp.text.split("\n") == ["default", "web"]
+        listing = (await guest.get("/latest/meta-data/")).text.split("\n")
+        assert "security-groups" in listing

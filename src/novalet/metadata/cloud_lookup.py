@@ -9,6 +9,7 @@ import logging
 from novalet import exceptions
 from novalet.db import instances
 from novalet.db import network as network_records
+from novalet.db import security_groups as db_groups
 from novalet.db.engine import Database
 from novalet.metadata.content import InstanceMetadata
 from novalet.network.api import NetworkAPI
@@ -40,6 +41,7 @@ class CloudLookup:
         keys = {instance.key_name: instance.key_data} if instance.key_name and \
             instance.key_data else {}
         image = instance.system_metadata.get("image") or {}
+        groups = (await db_groups.instance_group_names(self.db, [uuid])).get(uuid, [])
         return InstanceMetadata(
             uuid=uuid, name=instance.display_name, hostname=instance.hostname,
             project_id=instance.project_id,
@@ -50,7 +52,8 @@ class CloudLookup:
             image_id=str(image.get("id") or instance.image_ref),
             instance_type=instance.flavor.get("name", ""), local_ipv4=address,
             launched_at=instance.launched_at, ec2_id=instance.id,
-            password=instance.system_metadata.get("password"))
+            password=instance.system_metadata.get("password"),
+            security_groups=groups)  # EC2 meta-data/security-groups, as Nova lists them
 
     async def set_password(self, instance_uuid: str, password: str) -> bool:
         return await instances.set_password_once(self.db, instance_uuid, password)
