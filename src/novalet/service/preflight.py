@@ -102,17 +102,21 @@ def holder(port: int, proc: Path = Path("/proc")) -> str | None:
             try:
                 if os.readlink(fd) in inodes:
                     argv = (entry / "cmdline").read_bytes().split(b"\0")
-                    command = " ".join(a.decode(errors="replace") for a in argv if a)
-                    return f"pid {entry.name} ({command[:120]})"
+                    command = " ".join(" ".join(a.decode(errors="replace").split())
+                                       for a in argv if a)
+                    if len(command) > 120:
+                        command = command[:119] + "…"
+                    return f"pid {entry.name} ({command})"
             except OSError:
                 continue
     return None
 
 
-def next_free(host: str, port: int, tries: int = 50) -> int | None:
-    """The first free port after `port` (to suggest one)."""
+def next_free(host: str, port: int, taken: set[int], tries: int = 50) -> int | None:
+    """The first free port after `port` that is not in `taken` (the cloud's other
+    ports), to suggest one."""
     for candidate in range(port + 1, min(port + 1 + tries, 65536)):
-        if is_free(host, candidate):
+        if candidate not in taken and is_free(host, candidate):
             return candidate
     return None
 
@@ -121,11 +125,13 @@ def check_ports(conf: config.Config) -> None:
     """PortsInUse naming each busy port, what holds it (when that can be seen) and how
     to pick another; nothing is bound or changed."""
     problems = []
-    for listener in listeners(conf):
+    wanted = listeners(conf)
+    taken = {listener.port for listener in wanted}
+    for listener in wanted:
         if is_free(listener.host, listener.port):
             continue
         held = holder(listener.port)
-        free = next_free(listener.host, listener.port)
+        free = next_free(listener.host, listener.port, taken)
         problems.append(
             f"Port {listener.port} on {listener.host}, for {listener.what}, is in use "
             + (f"by {held}" if held else "(`ss -ltnp` as root shows by what)")

@@ -138,3 +138,22 @@ def test_check_ports_only_checks(tmp_path: Path, busy_port: int,
     assert f"Port {busy_port} on 127.0.0.1, for the API, is in use" in capsys.readouterr().err
     assert main([*argv, "--port", str(_free_port())]) == 0
     assert not state.exists()
+
+
+def test_the_port_suggested_is_none_of_the_clouds_own(tmp_path: Path) -> None:
+    """8774 busy: the suggestion must not be 8775, the metadata service's port."""
+    with socket.socket() as api, socket.socket() as next_one:
+        api.bind(("127.0.0.1", 0))
+        api.listen()
+        port = int(api.getsockname()[1])
+        conf = _conf(tmp_path, port)
+        conf.set("metadata", "port", port + 1)
+        try:
+            next_one.bind(("127.0.0.1", port + 2))  # and the one after is busy too
+            next_one.listen()
+        except OSError:
+            pytest.skip("the port after next is taken already")
+        with pytest.raises(preflight.PortsInUse) as error:
+            preflight.check_ports(conf)
+        suggested = error.value.message.split("make up PORT=")[1].split("`")[0]
+        assert int(suggested) > port + 2
