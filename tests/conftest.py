@@ -7,7 +7,9 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -59,6 +61,90 @@ def other_test_runs(proc: Path = Path("/proc")) -> list[int]:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     session.config.stash[_BACKING_BEFORE] = running_backing_servers()
+
+
+class StillRunning:
+    """Says on the terminal which test still runs, every `every` seconds past the
+    first `after`, so a long test or fixture (a real guest, the backing servers, the
+    fuzz runs) is not a silent stretch. It writes to its own copy of the terminal's
+    file descriptor: while a test runs, pytest's capture holds fd 1."""
+
+    def __init__(self, fd: int, after: float = 60.0, every: float = 60.0) -> None:
+        self.fd = fd
+        self.after = after
+        self.every = every
+        self.current: tuple[str, float] | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="still-running",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        os.close(self.fd)
+
+    def notice(self, now: float, first: bool) -> str | None:
+        """The line to write now, if any (the test has run past `after`); the first
+        for a test ends the progress line it interrupts."""
+        if self.current is None:
+            return None
+        nodeid, started = self.current
+        elapsed = now - started
+        if elapsed < self.after:
+            return None
+        return ("\n" if first else "") + \
+            f"    ... still running after {elapsed:.0f} s: {nodeid}\n"
+
+    def _watch(self) -> None:
+        next_at = 0.0
+        announced: tuple[str, float] | None = None
+        while not self._stop.wait(min(1.0, self.every)):
+            current = self.current
+            if current is None:
+                next_at = 0.0
+                continue
+            now = time.monotonic()
+            if next_at == 0.0 or announced is not None and announced != current:
+                next_at = current[1] + self.after
+            if now >= next_at:
+                line = self.notice(now, first=announced != current)
+                if line:
+                    os.write(self.fd, line.encode())
+                    announced = current
+                next_at = now + self.every
+
+
+_STILL_RUNNING = pytest.StashKey[StillRunning]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # For runs that show per-file progress (make test), not -q or -s ones. Capture is
+    # suspended while plugins configure: fd 1 is the terminal (or CI's log) here.
+    if config.get_verbosity() >= 0 and config.option.capture != "no":
+        every = float(os.environ.get("NOVALET_STILL_RUNNING_SECONDS", "60"))
+        config.stash[_STILL_RUNNING] = StillRunning(os.dup(1), after=every, every=every)
+        config.stash[_STILL_RUNNING].start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    watcher = config.stash.get(_STILL_RUNNING, None)
+    if watcher is not None:
+        watcher.stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    watcher = item.config.stash.get(_STILL_RUNNING, None)
+    if watcher is not None:
+        watcher.current = (item.nodeid, time.monotonic())
+    try:
+        return (yield)
+    finally:
+        if watcher is not None:
+            watcher.current = None
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
