@@ -4,7 +4,8 @@ Ctrl-C stops `novalet up` but leaves its guests running (the next start
 re-attaches to them), and with them the host networking they use. `down`
 ends those: the state dir's QEMU guests (found by the pid files the QEMU
 driver writes), then the host networking Novalet made (bridges, taps,
-dnsmasq, nftables tables; LinuxNetDriver.teardown). It refuses while a
+dnsmasq, nftables tables; LinuxNetDriver.teardown) when the state dir shows
+the cloud ran the Linux host driver (STATE/networking). It refuses while a
 `novalet up|compute|network` still serves the state dir; the Linux driver's
 host lock keeps it off the host networking while another cloud's network
 service manages it (bridge and table names are host-wide). Running it again,
@@ -115,6 +116,10 @@ async def down(conf: config.Config, *, proc: Path = Path("/proc"),
     if not is_root():
         report.append("left the host networking alone: removing bridges, dnsmasq and "
                       "nftables tables needs root")
+        return report
+    networking = conf.state_path / "networking"
+    if not networking.is_dir():  # this cloud never ran the Linux host driver
+        report.append(f"no host networking of this cloud to remove (no {networking})")
         return report
     # The host lock of the Linux driver refuses (HostNetworkTaken, naming it) while
     # another cloud's network service manages the host; `[network] host_driver` noop

@@ -124,6 +124,7 @@ def test_down_refuses_while_the_cloud_still_runs(
 def test_down_reports_a_host_lock_held_by_another_cloud(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(down, "is_root", lambda: True)
+    (tmp_path / "mine" / "networking").mkdir(parents=True)
     net = FakeNet(refuse="Another Novalet cloud manages this host's networking")
     report = asyncio.run(down.down(_conf(tmp_path / "mine"), network_driver=lambda c: net))
     assert net.torn_down == 0 and net.closed == 1
@@ -134,6 +135,10 @@ def test_down_tears_down_host_networking_when_alone(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(down, "is_root", lambda: True)
     net = FakeNet()
+    report = asyncio.run(down.down(_conf(tmp_path), network_driver=lambda c: net))
+    assert net.torn_down == 0  # this state dir never had host networking
+    assert any("no host networking of this cloud" in line for line in report)
+    (tmp_path / "networking").mkdir()
     report = asyncio.run(down.down(_conf(tmp_path), network_driver=lambda c: net))
     assert net.torn_down == 1 and net.closed == 1
     assert any("removed Novalet's bridges" in line for line in report)
