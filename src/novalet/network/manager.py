@@ -174,8 +174,12 @@ class NetworkManager:
                         device: str = "tap") -> None:
         _check_device(device)
         if not self.applied.is_set():
-            # never plug (and so render the firewall) without the host's state
-            await self.apply_now()
+            # never plug (and so render the firewall) without the host's state; an
+            # apply that fails in part still leaves the driver holding the state
+            try:
+                await self.apply_now()
+            except Exception:
+                LOG.exception("Applying the network state before a plug failed")
         for vif in vifs:
             await self.driver.plug(Vif.from_dict(vif))
 

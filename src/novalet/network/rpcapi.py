@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from novalet import exceptions
 from novalet.common.context import RequestContext
 from novalet.network.model import HostNetworkState, Vif
-from novalet.rpc.bus import Bus
+from novalet.rpc.bus import Bus, MessagingTimeout
 
 TOPIC = "network"
 VERSION = "1.0"
@@ -35,6 +36,12 @@ class VifPlugger(Protocol):
     async def unplug(self, vifs: list[Vif], device: str = "tap") -> None: ...
 
 
+class NetworkServiceUnavailable(exceptions.Unavailable):
+    msg_fmt = ("The network service of host %(host)s did not answer %(method)s (is "
+               "`novalet network` running there? every compute host with real guests "
+               "needs one): %(reason)s")
+
+
 class HostNetworkAPI:
     """The network service of one host, over the bus (a compute host's own host)."""
 
@@ -43,16 +50,21 @@ class HostNetworkAPI:
         self.host = host
 
     async def plug(self, vifs: list[Vif], device: str = "tap") -> None:
-        if vifs:
-            await self.bus.call(RequestContext.admin(), host_topic(self.host), "plug_vifs",
-                                {"vifs": [v.to_dict() for v in vifs], "device": device},
-                                version=VERSION)
+        await self._call("plug_vifs", vifs, device)
 
     async def unplug(self, vifs: list[Vif], device: str = "tap") -> None:
-        if vifs:
-            await self.bus.call(RequestContext.admin(), host_topic(self.host), "unplug_vifs",
+        await self._call("unplug_vifs", vifs, device)
+
+    async def _call(self, method: str, vifs: list[Vif], device: str) -> None:
+        if not vifs:
+            return
+        try:
+            await self.bus.call(RequestContext.admin(), host_topic(self.host), method,
                                 {"vifs": [v.to_dict() for v in vifs], "device": device},
                                 version=VERSION)
+        except MessagingTimeout as exc:
+            raise NetworkServiceUnavailable(host=self.host, method=method,
+                                            reason=exc.message) from exc
 
 
 class NoVifs:

@@ -14,7 +14,7 @@ import pytest
 from novalet import config, exceptions
 from novalet.network.manager import LocalVifs, NetworkManager
 from novalet.network.model import HostNetworkState, Vif
-from novalet.network.rpcapi import HostNetworkAPI, host_topic
+from novalet.network.rpcapi import HostNetworkAPI, NetworkServiceUnavailable, host_topic
 from novalet.rpc.inprocess import InProcessBus
 
 
@@ -77,6 +77,13 @@ async def test_a_compute_host_plugs_through_its_hosts_network_service_over_the_b
     await bus.close()
 
 
+async def test_a_host_without_a_network_service_is_named_in_the_error() -> None:
+    bus = InProcessBus(default_timeout=1)
+    with pytest.raises(NetworkServiceUnavailable, match="network service of host lonely"):
+        await HostNetworkAPI(bus, "lonely").plug([make_vif()])
+    await HostNetworkAPI(bus, "lonely").plug([])  # nothing to plug: no call at all
+
+
 async def test_in_one_process_the_same_calls_reach_the_network_manager() -> None:
     manager, driver = network_manager(InProcessBus(default_timeout=5))
     await manager.apply_now()
@@ -85,6 +92,19 @@ async def test_in_one_process_the_same_calls_reach_the_network_manager() -> None
     await LocalVifs(manager).unplug([vif])
     await LocalVifs(manager).plug([])
     assert driver.calls == ["apply host-1", f"plug {vif.tap}", f"unplug {vif.tap}"]
+
+
+async def test_a_plug_goes_on_when_the_apply_before_it_fails_in_part() -> None:
+    manager, driver = network_manager(InProcessBus(default_timeout=5))
+
+    async def partly(state: HostNetworkState) -> None:
+        driver.calls.append("apply (partly failed)")
+        raise exceptions.NovaletError("one uplink is missing")
+
+    driver.apply = partly  # type: ignore[method-assign]
+    vif = make_vif()
+    await LocalVifs(manager).plug([vif])
+    assert driver.calls == ["apply (partly failed)", f"plug {vif.tap}"]
 
 
 async def test_a_device_kind_the_network_service_cannot_make_is_refused() -> None:
