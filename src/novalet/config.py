@@ -81,6 +81,22 @@ OPTIONS: list[Opt] = [
     Opt("conductor", "scheduling_timeout", 300.0,
         "Seconds a build may wait to be scheduled before it is failed with a fault.",
         float),
+    Opt("conductor", "host_users", "",
+        "Bus users that are compute hosts besides those named compute-<host>, as "
+        "user:host pairs separated by commas. The conductor serves a host's user only "
+        "that host's instances (and those moving to it)."),
+    Opt("conductor", "trust_unidentified_senders", False,
+        "Serve broker messages without an AMQP user-id as the cloud's own services' "
+        "(only while services of a release before bus identities still run).", _bool),
+    Opt("upgrade_levels", "compute", "",
+        "Newest compute RPC version to send (e.g. 1.0) while some compute hosts run "
+        "the previous release; empty: the newest this release has."),
+    Opt("upgrade_levels", "conductor", "",
+        "Newest conductor RPC version to send while conductors run the previous "
+        "release; empty: the newest."),
+    Opt("upgrade_levels", "scheduler", "",
+        "Newest scheduler RPC version to send while schedulers run the previous "
+        "release; empty: the newest."),
     Opt("api", "listen", "127.0.0.1", "Address the API server binds to."),
     Opt("api", "port", 8774, "Port of the API server (compute, identity and image).", int),
     Opt("api", "workers", 1, "API processes serving [api] port (Nova's "

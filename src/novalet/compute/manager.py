@@ -17,15 +17,17 @@ from novalet.common.context import RequestContext
 from novalet.common.periodic import Periodic
 from novalet.common.timeutils import utcnow
 from novalet.compute.audit_period import last_completed
-from novalet.compute.payloads import InstancePayload
+from novalet.compute.payloads import ComputeNodePayload, ExternalEvent, InstancePayload
 from novalet.compute.power_sync import PowerStateSync
+from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute.rpcapi import topic_for
 from novalet.compute.states import PowerState, TaskState, VmState
 from novalet.conductor.rpcapi import ConductorAPI
 from novalet.network.model import Vif
 from novalet.network.rpcapi import NetworkRPC, VifPlugger
-from novalet.rpc import bus
+from novalet.rpc import bus, versions
 from novalet.rpc.bus import Bus
+from novalet.rpc.identity import user_for_host
 from novalet.virt.driver import ComputeDriver, ImageFetcher
 
 LOG = logging.getLogger(__name__)
@@ -58,7 +60,7 @@ def provider_uuid(hypervisor_hostname: str) -> str:
 
 
 class ComputeManager:
-    RPC_VERSION = "1.0"
+    RPC_VERSION = compute_rpcapi.VERSION
 
     def __init__(self, conf: config.Config, bus: Bus, driver: ComputeDriver,
                  images: ImageFetcher, vifs: VifPlugger) -> None:
@@ -70,7 +72,10 @@ class ComputeManager:
         # this host's network service plugs guests' devices (never this process)
         self.vifs = vifs
         self.network = NetworkRPC(bus)
-        self.conductor = ConductorAPI(bus)
+        versions.set_caps(conf)
+        # Calls to the conductor go as this host's bus user (over RabbitMQ, the
+        # transport_url's user: compute-<host>); it serves us only our instances.
+        self.conductor = ConductorAPI(bus.as_user(user_for_host(self.host)))
         self.power_sync = PowerStateSync(self.host, driver, self.conductor)
         self.periodic = Periodic()
         self._building: set[str] = set()  # uuids whose build runs in this process
@@ -79,7 +84,8 @@ class ComputeManager:
         await self.driver.init_host(self.host)
         ctx = RequestContext.admin()
         await self.report_resources(ctx)
-        await self.conductor.service_heartbeat(ctx, self.host, BINARY, topic_for(self.host))
+        await self.conductor.service_heartbeat(ctx, self.host, BINARY, topic_for(self.host),
+                                               self.RPC_VERSION)
         await self.power_sync.recover()  # before serving: builds cut short are failed first
         await self.bus.serve(topic_for(self.host), self)
         self._every("report_interval", self._heartbeat)
@@ -107,7 +113,7 @@ class ComputeManager:
 
     async def _heartbeat(self) -> None:
         await self.conductor.service_heartbeat(RequestContext.admin(), self.host, BINARY,
-                                               topic_for(self.host))
+                                               topic_for(self.host), self.RPC_VERSION)
 
     async def report_resources(self, ctx: RequestContext) -> None:
         res = await self.driver.get_available_resource()
@@ -119,12 +125,12 @@ class ComputeManager:
         await self.conductor.update_provider(
             ctx, provider_uuid(res.hypervisor_hostname), res.hypervisor_hostname, self.host,
             conf.get("DEFAULT", "default_availability_zone"), inventories)
-        await self.conductor.compute_node_update(ctx, {
-            "uuid": provider_uuid(res.hypervisor_hostname), "host": self.host,
-            "hypervisor_hostname": res.hypervisor_hostname,
-            "hypervisor_type": res.hypervisor_type,
-            "hypervisor_version": res.hypervisor_version, "host_ip": None,
-            "cpu_info": res.cpu_info})
+        await self.conductor.compute_node_update(ctx, ComputeNodePayload(
+            uuid=provider_uuid(res.hypervisor_hostname), host=self.host,
+            hypervisor_hostname=res.hypervisor_hostname,
+            hypervisor_type=res.hypervisor_type,
+            hypervisor_version=int(res.hypervisor_version or 0), host_ip=None,
+            cpu_info=res.cpu_info))
 
     # --- build and delete -------------------------------------------------
 
@@ -393,18 +399,18 @@ class ComputeManager:
         """Events from other services (os-server-external-events). Nothing here waits
         for network or volume events, so those are logged; power-update (an outside
         power change, tag POWER_ON or POWER_OFF) syncs the instance's power state
-        when no operation is under way on it."""
-        for event in events:
+        when no operation is under way on it. `events`: ExternalEvent models (1.1)
+        or their untagged fields (1.0)."""
+        for event in map(ExternalEvent.from_dict, events):
             LOG.info("External event %s (tag %s, status %s) for instance %s",
-                     event["name"], event.get("tag"), event.get("status"),
-                     event["server_uuid"])
-            if event["name"] != "power-update":
+                     event.name, event.tag, event.status, event.server_uuid)
+            if event.name != "power-update":
                 continue
-            on = event.get("tag") == "POWER_ON"
+            on = event.tag == "POWER_ON"
             values = {"vm_state": VmState.ACTIVE if on else VmState.STOPPED,
                       "power_state": PowerState.RUNNING if on else PowerState.SHUTDOWN}
             try:
-                await self.conductor.instance_update(ctx, event["server_uuid"], values,
+                await self.conductor.instance_update(ctx, event.server_uuid, values,
                                                      expected_task_state=[None])
             except (exceptions.NotFound, exceptions.Conflict) as exc:
-                LOG.info("Not syncing power of %s: %s", event["server_uuid"], exc)
+                LOG.info("Not syncing power of %s: %s", event.server_uuid, exc)

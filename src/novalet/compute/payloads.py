@@ -1,14 +1,16 @@
 """Typed, versioned models of what crosses the bus for compute work.
 
-Bump a model's VERSION whenever its fields change; tests/unit/compute/
-test_payloads.py fails until the recorded fingerprint is updated with it.
+Bump a model's VERSION whenever its fields change (rules in rpc/models.py);
+tests/unit/rpc/test_models.py fails until the recorded fingerprint is updated
+with it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+from novalet.rpc.models import BusModel
 
 from novalet.compute.driver_types import GuestSpec, ImageMeta
 
@@ -31,7 +33,7 @@ def image_meta(image: dict[str, Any]) -> ImageMeta:
 
 
 @dataclass
-class InstancePayload:
+class InstancePayload(BusModel):
     """An instance as compute hosts see it (they have no database)."""
 
     VERSION: ClassVar[str] = "1.2"
@@ -55,13 +57,8 @@ class InstancePayload:
     config_drive: bool = False
     image: dict[str, Any] | None = None  # the image record as the image API shows it
     network_info: list[dict[str, Any]] = field(default_factory=list)  # network.model.Vif
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "_version": self.VERSION}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> InstancePayload:
-        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
+    ADDED: ClassVar[dict[str, str]] = {"key_name": "1.1", "config_drive": "1.1",
+                                       "image": "1.1", "network_info": "1.2"}
 
     def guest_spec(self) -> GuestSpec:
         flavor = self.flavor
@@ -78,7 +75,7 @@ class InstancePayload:
 
 
 @dataclass
-class RequestSpec:
+class RequestSpec(BusModel):
     """What the scheduler needs to place one build request of N instances."""
 
     VERSION: ClassVar[str] = "1.1"
@@ -100,14 +97,45 @@ class RequestSpec:
     # instances the different_host / same_host hints name.
     group_hosts: dict[str, int] = field(default_factory=dict)
     hinted_hosts: dict[str, list[str]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "_version": self.VERSION}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RequestSpec:
-        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
+    ADDED: ClassVar[dict[str, str]] = {"group": "1.1", "group_hosts": "1.1",
+                                       "hinted_hosts": "1.1"}
 
     @property
     def resources(self) -> dict[str, int]:
         return {"VCPU": self.vcpus, "MEMORY_MB": self.memory_mb, "DISK_GB": self.disk_gb}
+
+
+@dataclass
+class Destination(BusModel):
+    """Where the scheduler placed (and claimed for) one instance."""
+
+    VERSION: ClassVar[str] = "1.0"
+    instance_uuid: str
+    host: str
+    node: str | None
+    availability_zone: str | None = None
+
+
+@dataclass
+class ComputeNodePayload(BusModel):
+    """A node's hypervisor facts, as its host reports them for os-hypervisors."""
+
+    VERSION: ClassVar[str] = "1.0"
+    uuid: str
+    host: str
+    hypervisor_hostname: str
+    hypervisor_type: str
+    hypervisor_version: int = 0
+    host_ip: str | None = None
+    cpu_info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ExternalEvent(BusModel):
+    """An event another service reports for an instance (os-server-external-events)."""
+
+    VERSION: ClassVar[str] = "1.0"
+    name: str
+    server_uuid: str
+    tag: str | None = None
+    status: str = "completed"

@@ -1,13 +1,33 @@
-"""Client of compute hosts: one method per remote call, aimed at the instance's host."""
+"""Client of compute hosts: one method per remote call, aimed at the instance's host.
+
+Versions of the compute RPC API (compute/manager.py serves the newest; a
+message of an older minor is served too):
+
+- 1.0: the methods below, instances as InstancePayload 1.2, events as dicts.
+- 1.1: external_instance_event's events are ExternalEvent models.
+
+Each method is sent at the version that last changed it, or the newest the
+`[upgrade_levels] compute` cap allows (models backported to what that version
+carried), so hosts of the previous release keep working during an upgrade.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from novalet.common.context import RequestContext
+from novalet.compute.payloads import ExternalEvent, InstancePayload
+from novalet.rpc import versions
 from novalet.rpc.bus import Bus
 
-VERSION = "1.0"
+VERSION = "1.1"
+# The InstancePayload version each compute RPC version carries.
+INSTANCE_VERSIONS = {"1.0": "1.2", "1.1": "1.2"}
+
+
+def instance_for(version: str, instance: dict[str, Any]) -> dict[str, Any]:
+    """An instance (an InstancePayload dict) as compute RPC `version` carries it."""
+    return InstancePayload.from_dict(instance).to_dict(INSTANCE_VERSIONS[version])
 
 
 def topic_for(host: str) -> str:
@@ -18,35 +38,45 @@ class ComputeAPI:
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
 
+    @staticmethod
+    def _version(wanted: str) -> str:
+        """`wanted`, or 1.0 when the upgrade cap is below it (every method exists at
+        1.0; only the models differ)."""
+        return wanted if versions.can_send("compute", wanted) else "1.0"
+
+    def _instance(self, instance: dict[str, Any]) -> dict[str, Any]:
+        """The instance as the version this host is sent carries it."""
+        return instance_for(self._version(VERSION), instance)
+
     async def build_and_run_instance(self, ctx: RequestContext, host: str,
                                      instance: dict[str, Any]) -> None:
         await self.bus.cast(ctx, topic_for(host), "build_and_run_instance",
-                            {"instance": instance}, version=VERSION)
+                            {"instance": self._instance(instance)}, version="1.0")
 
     async def terminate_instance(self, ctx: RequestContext, host: str,
                                  instance: dict[str, Any]) -> None:
         await self.bus.cast(ctx, topic_for(host), "terminate_instance",
-                            {"instance": instance}, version=VERSION)
+                            {"instance": self._instance(instance)}, version="1.0")
 
     async def power_action(self, ctx: RequestContext, host: str, action: str,
                            instance: dict[str, Any]) -> None:
         """reboot, reboot_hard, stop, start, pause, unpause, suspend, resume."""
         await self.bus.cast(ctx, topic_for(host), "power_action",
-                            {"action": action, "instance": instance}, version=VERSION)
+                            {"action": action, "instance": self._instance(instance)}, version="1.0")
 
     async def attach_interface(self, ctx: RequestContext, host: str, instance: dict[str, Any],
                                vif: dict[str, Any]) -> None:
         await self.bus.call(ctx, topic_for(host), "attach_interface",
-                            {"instance": instance, "vif": vif}, version=VERSION)
+                            {"instance": self._instance(instance), "vif": vif}, version="1.0")
 
     async def detach_interface(self, ctx: RequestContext, host: str, instance: dict[str, Any],
                                vif: dict[str, Any]) -> None:
         await self.bus.call(ctx, topic_for(host), "detach_interface",
-                            {"instance": instance, "vif": vif}, version=VERSION)
+                            {"instance": self._instance(instance), "vif": vif}, version="1.0")
 
     async def get_console_output(self, ctx: RequestContext, host: str, uuid: str) -> str:
         result: str = await self.bus.call(ctx, topic_for(host), "get_console_output",
-                                          {"uuid": uuid}, version=VERSION)
+                                          {"uuid": uuid}, version="1.0")
         return result
 
     async def get_console(self, ctx: RequestContext, host: str, uuid: str,
@@ -55,7 +85,7 @@ class ComputeAPI:
         ConsoleTarget as a dict."""
         result: dict[str, Any] = await self.bus.call(
             ctx, topic_for(host), "get_console", {"uuid": uuid, "kind": kind},
-            version=VERSION)
+            version="1.0")
         return result
 
     async def validate_console_port(self, ctx: RequestContext, host: str, uuid: str,
@@ -63,55 +93,57 @@ class ComputeAPI:
         """Whether the guest's `kind` display listens on `port` now."""
         result: bool = await self.bus.call(
             ctx, topic_for(host), "validate_console_port",
-            {"uuid": uuid, "kind": kind, "port": port}, version=VERSION)
+            {"uuid": uuid, "kind": kind, "port": port}, version="1.0")
         return result
 
     async def snapshot_instance(self, ctx: RequestContext, host: str,
                                 instance: dict[str, Any], image_id: str) -> None:
         await self.bus.cast(ctx, topic_for(host), "snapshot_instance",
-                            {"instance": instance, "image_id": image_id}, version=VERSION)
+                            {"instance": self._instance(instance), "image_id": image_id}, version="1.0")
 
     async def rescue_instance(self, ctx: RequestContext, host: str, instance: dict[str, Any],
                               rescue_image: dict[str, Any]) -> None:
         await self.bus.cast(ctx, topic_for(host), "rescue_instance",
-                            {"instance": instance, "rescue_image": rescue_image},
-                            version=VERSION)
+                            {"instance": self._instance(instance), "rescue_image": rescue_image},
+                            version="1.0")
 
     async def unrescue_instance(self, ctx: RequestContext, host: str,
                                 instance: dict[str, Any]) -> None:
         await self.bus.cast(ctx, topic_for(host), "unrescue_instance",
-                            {"instance": instance}, version=VERSION)
+                            {"instance": self._instance(instance)}, version="1.0")
 
     async def rebuild_instance(self, ctx: RequestContext, host: str,
                                instance: dict[str, Any]) -> None:
         """instance carries the new image already."""
         await self.bus.cast(ctx, topic_for(host), "rebuild_instance",
-                            {"instance": instance}, version=VERSION)
+                            {"instance": self._instance(instance)}, version="1.0")
 
     async def resize_instance(self, ctx: RequestContext, host: str, instance: dict[str, Any],
                               new_flavor: dict[str, Any]) -> None:
         await self.bus.cast(ctx, topic_for(host), "resize_instance",
-                            {"instance": instance, "new_flavor": new_flavor}, version=VERSION)
+                            {"instance": self._instance(instance), "new_flavor": new_flavor}, version="1.0")
 
     async def confirm_resize(self, ctx: RequestContext, host: str,
                              instance: dict[str, Any]) -> None:
         await self.bus.cast(ctx, topic_for(host), "confirm_resize",
-                            {"instance": instance}, version=VERSION)
+                            {"instance": self._instance(instance)}, version="1.0")
 
     async def revert_resize(self, ctx: RequestContext, host: str, instance: dict[str, Any],
                             old_flavor: dict[str, Any]) -> None:
         await self.bus.cast(ctx, topic_for(host), "revert_resize",
-                            {"instance": instance, "old_flavor": old_flavor}, version=VERSION)
+                            {"instance": self._instance(instance), "old_flavor": old_flavor}, version="1.0")
 
     # --- admin API (os-hypervisors, os-server-external-events) ---------------
 
     async def get_host_uptime(self, ctx: RequestContext, host: str) -> str:
         result: str = await self.bus.call(ctx, topic_for(host), "get_host_uptime", {},
-                                          version=VERSION)
+                                          version="1.0")
         return result
 
     async def external_instance_event(self, ctx: RequestContext, host: str,
                                       events: list[dict[str, Any]]) -> None:
         """Events (name, server_uuid, tag, status) for instances on `host`."""
+        version = self._version("1.1")
+        typed = [ExternalEvent.from_dict(e).to_dict() for e in events]
         await self.bus.cast(ctx, topic_for(host), "external_instance_event",
-                            {"events": events}, version=VERSION)
+                            {"events": typed}, version=version)

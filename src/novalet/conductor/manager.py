@@ -11,17 +11,22 @@ from novalet.common.periodic import Periodic
 from novalet.common.timeutils import parse_isotime, utcnow
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute import usage_audit
-from novalet.compute.payloads import InstancePayload, RequestSpec
+from novalet.compute.payloads import (ComputeNodePayload, Destination, InstancePayload,
+                                      RequestSpec)
 from novalet.compute.states import TaskState, VmState
 from novalet.conductor.recovery import BuildRecovery, LostBuilds
 from novalet.console.tokens import Authorization, ConsoleAuth
 from novalet.console.types import DISPLAY_OF
+from novalet.conductor import rpcapi as conductor_rpcapi
+from novalet.conductor.host_access import HostAccess
 from novalet.conductor.rpcapi import TOPIC
 from novalet.db import (compute_nodes, instance_actions, instances, migrations_records,
                         placement, services)
 from novalet.db.engine import Database
 from novalet.network import state as network_state
 from novalet.network.api import NetworkAPI
+from novalet.rpc import bus as rpc_bus
+from novalet.rpc import versions
 from novalet.rpc.bus import Bus
 from novalet.scheduler.rpcapi import SchedulerAPI
 
@@ -29,6 +34,10 @@ LOG = logging.getLogger(__name__)
 _UNSET = "_unset"
 BINARY = "nova-conductor"
 _DATETIMES = {"launched_at", "terminated_at"}
+
+
+# The InstancePayload version each conductor RPC version's replies carry.
+INSTANCE_VERSIONS = {"1.0": "1.2", "1.1": "1.2"}
 
 
 def payload_of(instance: Any) -> dict[str, Any]:
@@ -48,7 +57,7 @@ def payload_of(instance: Any) -> dict[str, Any]:
 
 
 class ConductorManager:
-    RPC_VERSION = "1.0"
+    RPC_VERSION = conductor_rpcapi.VERSION
 
     def __init__(self, conf: config.Config, db: Database, bus: Bus,
                  network: NetworkAPI) -> None:
@@ -56,6 +65,10 @@ class ConductorManager:
         self.db = db
         self.bus = bus
         self.network = network
+        versions.set_caps(conf)
+        self.host_access = HostAccess(conf, db)
+        # (host, binary) -> the RPC version the service last said it serves
+        self.service_versions: dict[tuple[str, str], str | None] = {}
         self.scheduler = SchedulerAPI(bus)
         self.compute = compute_rpcapi.ComputeAPI(bus)
         self.periodic = Periodic()
@@ -81,6 +94,12 @@ class ConductorManager:
     async def _heartbeat(self) -> None:
         await services.heartbeat(self.db, self.conf.get("DEFAULT", "host"), BINARY, TOPIC)
 
+    async def _authorize(self, ctx: RequestContext, call: rpc_bus.CallInfo,
+                         args: dict[str, Any]) -> None:
+        """Run by the bus before every method: a compute host gets only its own
+        instances and node (conductor/host_access.py)."""
+        await self.host_access.check(ctx, call, args)
+
     async def _fail_abandoned(self, uuid: str, reason: str,
                               expected: list[str | None]) -> None:
         """BuildRecovery's verdict: ERROR (only if still as it found it), fault, free."""
@@ -103,9 +122,9 @@ class ConductorManager:
         placed = [i for i in waiting if i.host]
         request.instance_uuids = [i.uuid for i in waiting if not i.host]
         for instance in placed:
-            await self._send_to_host(ctx, {"instance_uuid": instance.uuid,
-                                           "host": instance.host, "node": instance.node,
-                                           "availability_zone": instance.availability_zone})
+            await self._send_to_host(ctx, Destination(
+                instance_uuid=instance.uuid, host=instance.host or "", node=instance.node,
+                availability_zone=instance.availability_zone))
         if not request.instance_uuids:
             return
         for uuid in request.instance_uuids:
@@ -126,12 +145,12 @@ class ConductorManager:
         return await instances.list_instances(self.db, instances.ListQuery(
             uuids=uuids, task_states=[TaskState.SCHEDULING]))
 
-    async def _send_to_host(self, ctx: RequestContext, dest: dict[str, Any]) -> None:
-        uuid = dest["instance_uuid"]
+    async def _send_to_host(self, ctx: RequestContext, dest: Destination) -> None:
+        uuid = dest.instance_uuid
         try:
             instance = await instances.update(
-                self.db, uuid, {"host": dest["host"], "node": dest["node"],
-                                "availability_zone": dest["availability_zone"]},
+                self.db, uuid, {"host": dest.host, "node": dest.node,
+                                "availability_zone": dest.availability_zone},
                 expected_task_state=["scheduling"])
         except exceptions.NotFound:
             LOG.info("Instance %s was deleted while scheduling", uuid)
@@ -151,7 +170,7 @@ class ConductorManager:
                 **instance.system_metadata, "network_info": vifs}})
         await instance_actions.event_finish(self.db, ctx, uuid, "conductor_schedule_and_"
                                             "build_instances", "Success")
-        await self.compute.build_and_run_instance(ctx, dest["host"], payload_of(instance))
+        await self.compute.build_and_run_instance(ctx, dest.host, payload_of(instance))
 
     async def _allocate_network(self, instance: Any) -> list[dict[str, Any]]:
         """The instance's NICs on its new host, as the request asked for them."""
@@ -208,8 +227,13 @@ class ConductorManager:
         await self.network.deallocate_for_instance(uuid)
 
     async def instances_on_host(self, ctx: RequestContext, host: str) -> list[dict[str, Any]]:
+        """The host's instances, as the caller's version of this API carries them (a
+        host of the previous release gets the InstancePayload version it knows)."""
         rows = await instances.list_instances(self.db, instances.ListQuery(host=host))
-        return [payload_of(r) for r in rows]
+        call = rpc_bus.current_call()
+        version = INSTANCE_VERSIONS.get(call.version if call else self.RPC_VERSION,
+                                        InstancePayload.VERSION)
+        return [InstancePayload.from_dict(payload_of(r)).to_dict(version) for r in rows]
 
     async def event_start(self, ctx: RequestContext, uuid: str, event: str,
                           host: str | None) -> None:
@@ -227,8 +251,15 @@ class ConductorManager:
         await placement.remove_allocations(self.db, uuid)
 
     async def service_heartbeat(self, ctx: RequestContext, host: str, binary: str,
-                                topic: str) -> None:
+                                topic: str, rpc_version: str | None = None) -> None:
+        """`rpc_version` (1.1): the RPC version the service serves; a sender of 1.0
+        leaves it out, and is logged once as a service of the previous release."""
         await services.heartbeat(self.db, host, binary, topic)
+        key = (host, binary)
+        if key not in self.service_versions or self.service_versions[key] != rpc_version:
+            self.service_versions[key] = rpc_version
+            LOG.info("%s on %s serves RPC version %s", binary, host,
+                     rpc_version or "1.0 (a release before versions were reported)")
 
     async def update_provider(self, ctx: RequestContext, uuid: str, name: str, host: str,
                               availability_zone: str,
@@ -238,10 +269,12 @@ class ConductorManager:
             {rc: (int(v[0]), int(v[1]), float(v[2])) for rc, v in inventories.items()})
 
     async def compute_node_update(self, ctx: RequestContext, node: dict[str, Any]) -> None:
+        """`node`: a ComputeNodePayload (1.1), or its untagged fields (1.0)."""
+        facts = ComputeNodePayload.from_dict(node)
         await compute_nodes.upsert(
-            self.db, node["uuid"], node["host"], node["hypervisor_hostname"],
-            node["hypervisor_type"], int(node.get("hypervisor_version") or 0),
-            node.get("host_ip"), node.get("cpu_info") or {})
+            self.db, facts.uuid, facts.host, facts.hypervisor_hostname,
+            facts.hypervisor_type, int(facts.hypervisor_version or 0), facts.host_ip,
+            facts.cpu_info or {})
 
     async def migration_update(self, ctx: RequestContext, instance_uuid: str, status: str,
                                from_statuses: list[str] | None = None) -> None:

@@ -1,83 +1,105 @@
-"""Client of the conductor: the build flow, and database access for compute hosts."""
+"""Client of the conductor: the build flow, and database access for compute hosts.
+
+Versions of the conductor RPC API (conductor/manager.py serves the newest and
+every older minor, so conductors are upgraded first and hosts after them):
+
+- 1.0: the methods below with untyped dicts.
+- 1.1: compute_node_update's node is a ComputeNodePayload; service_heartbeat
+  carries the RPC version the sending service serves (`rpc_version`).
+
+A compute host's calls are checked against its bus identity (conductor/
+host_access.py): it is served only its own instances and node.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from novalet.common.context import RequestContext
-from novalet.compute.payloads import InstancePayload, RequestSpec
+from novalet.compute.payloads import ComputeNodePayload, InstancePayload, RequestSpec
+from novalet.rpc import versions
 from novalet.rpc.bus import Bus
 
 TOPIC = "conductor"
-VERSION = "1.0"
+VERSION = "1.1"
 
 
 class ConductorAPI:
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
 
+    @staticmethod
+    def _can_send(version: str) -> bool:
+        return versions.can_send("conductor", version)
+
     async def build_instances(self, ctx: RequestContext, spec: RequestSpec) -> None:
         """Schedule the spec's instances (already recorded) and start their builds."""
         await self.bus.cast(ctx, TOPIC, "build_instances", {"spec": spec.to_dict()},
-                            version=VERSION)
+                            version="1.0")
 
     async def instance_update(self, ctx: RequestContext, uuid: str, values: dict[str, Any],
                               expected_task_state: Any = "_unset") -> None:
         """Compare-and-swap update of the instance record (see db.instances.update)."""
         await self.bus.call(ctx, TOPIC, "instance_update", {
             "uuid": uuid, "values": values, "expected_task_state": expected_task_state},
-            version=VERSION)
+            version="1.0")
 
     async def record_power_change(self, ctx: RequestContext, uuid: str, action: str,
                                   event: str, values: dict[str, Any],
                                   expected_task_state: Any) -> None:
         await self.bus.call(ctx, TOPIC, "record_power_change", {
             "uuid": uuid, "action": action, "event": event, "values": values,
-            "expected_task_state": expected_task_state}, version=VERSION)
+            "expected_task_state": expected_task_state}, version="1.0")
 
     async def instance_destroy(self, ctx: RequestContext, uuid: str) -> None:
-        await self.bus.call(ctx, TOPIC, "instance_destroy", {"uuid": uuid}, version=VERSION)
+        await self.bus.call(ctx, TOPIC, "instance_destroy", {"uuid": uuid}, version="1.0")
 
     async def instances_on_host(self, ctx: RequestContext, host: str
                                 ) -> list[InstancePayload]:
-        rows = await self.bus.call(ctx, TOPIC, "instances_on_host", {"host": host}, version=VERSION)
+        rows = await self.bus.call(ctx, TOPIC, "instances_on_host", {"host": host}, version="1.0")
         return [InstancePayload.from_dict(r) for r in rows]
 
     async def event_start(self, ctx: RequestContext, uuid: str, event: str,
                           host: str | None) -> None:
         await self.bus.call(ctx, TOPIC, "event_start", {"uuid": uuid, "event": event,
-                            "host": host}, version=VERSION)
+                            "host": host}, version="1.0")
 
     async def event_finish(self, ctx: RequestContext, uuid: str, event: str, result: str,
                            traceback: str | None = None) -> None:
         await self.bus.call(ctx, TOPIC, "event_finish", {"uuid": uuid, "event": event,
-                            "result": result, "traceback": traceback}, version=VERSION)
+                            "result": result, "traceback": traceback}, version="1.0")
 
     async def add_fault(self, ctx: RequestContext, uuid: str, code: int, message: str,
                         details: str, host: str | None) -> None:
         await self.bus.call(ctx, TOPIC, "add_fault", {"uuid": uuid, "code": code,
-                            "message": message, "details": details, "host": host}, version=VERSION)
+                            "message": message, "details": details, "host": host}, version="1.0")
 
     async def remove_allocations(self, ctx: RequestContext, uuid: str) -> None:
-        await self.bus.call(ctx, TOPIC, "remove_allocations", {"uuid": uuid}, version=VERSION)
+        await self.bus.call(ctx, TOPIC, "remove_allocations", {"uuid": uuid}, version="1.0")
 
     async def service_heartbeat(self, ctx: RequestContext, host: str, binary: str,
-                                topic: str) -> None:
-        await self.bus.call(ctx, TOPIC, "service_heartbeat", {"host": host,
-                            "binary": binary, "topic": topic}, version=VERSION)
+                                topic: str, rpc_version: str | None = None) -> None:
+        """`rpc_version`: the version of the RPC API the sending service serves, so
+        the conductor can tell hosts of an older release."""
+        args: dict[str, Any] = {"host": host, "binary": binary, "topic": topic}
+        version = "1.0"
+        if self._can_send("1.1"):
+            args["rpc_version"], version = rpc_version, "1.1"
+        await self.bus.call(ctx, TOPIC, "service_heartbeat", args, version=version)
 
     async def update_provider(self, ctx: RequestContext, uuid: str, name: str, host: str,
                               availability_zone: str,
                               inventories: dict[str, list[float]]) -> None:
         await self.bus.call(ctx, TOPIC, "update_provider", {"uuid": uuid, "name": name,
                             "host": host, "availability_zone": availability_zone,
-                            "inventories": inventories}, version=VERSION)
+                            "inventories": inventories}, version="1.0")
 
-    async def compute_node_update(self, ctx: RequestContext, node: dict[str, Any]) -> None:
-        """A node's hypervisor facts (uuid, host, hypervisor_hostname, hypervisor_type,
-        hypervisor_version, host_ip, cpu_info) for os-hypervisors."""
-        await self.bus.call(ctx, TOPIC, "compute_node_update", {"node": node},
-                            version=VERSION)
+    async def compute_node_update(self, ctx: RequestContext,
+                                  node: ComputeNodePayload) -> None:
+        """A node's hypervisor facts for os-hypervisors."""
+        version = "1.1" if self._can_send("1.1") else "1.0"
+        await self.bus.call(ctx, TOPIC, "compute_node_update", {"node": node.to_dict()},
+                            version=version)
 
     async def migration_update(self, ctx: RequestContext, instance_uuid: str, status: str,
                                from_statuses: list[str] | None = None) -> None:
@@ -85,14 +107,14 @@ class ConductorAPI:
         `from_statuses`, when given)."""
         await self.bus.call(ctx, TOPIC, "migration_update", {
             "instance_uuid": instance_uuid, "status": status,
-            "from_statuses": from_statuses}, version=VERSION)
+            "from_statuses": from_statuses}, version="1.0")
 
     async def console_check_token(self, ctx: RequestContext, token: str
                                   ) -> dict[str, Any] | None:
         """What a console token opens (console.tokens.Authorization as a dict), or
         None when it opens nothing now."""
         result: dict[str, Any] | None = await self.bus.call(
-            ctx, TOPIC, "console_check_token", {"token": token}, version=VERSION)
+            ctx, TOPIC, "console_check_token", {"token": token}, version="1.0")
         return result
 
     async def console_check_vnc_auth(self, ctx: RequestContext, challenge: bytes,
@@ -100,7 +122,7 @@ class ConductorAPI:
         """What the native VNC token answering `challenge` with `answer` opens."""
         result: dict[str, Any] | None = await self.bus.call(
             ctx, TOPIC, "console_check_vnc_auth",
-            {"challenge": challenge.hex(), "answer": answer.hex()}, version=VERSION)
+            {"challenge": challenge.hex(), "answer": answer.hex()}, version="1.0")
         return result
 
     async def instance_usage_audit(self, ctx: RequestContext, host: str, begin: str,
@@ -108,5 +130,5 @@ class ConductorAPI:
         """Audit the host's instances over [begin, end) (ISO times) unless done; True
         when it ran now."""
         ran: bool = await self.bus.call(ctx, TOPIC, "instance_usage_audit", {
-            "host": host, "begin": begin, "end": end}, version=VERSION)
+            "host": host, "begin": begin, "end": end}, version="1.0")
         return ran

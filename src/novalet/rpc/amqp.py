@@ -30,6 +30,7 @@ import random
 import time
 import uuid as uuidlib
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import aio_pika
 from aio_pika import DeliveryMode, ExchangeType
@@ -82,6 +83,10 @@ class AmqpBus(bus.Bus):
     def __init__(self, url: str, default_timeout: float = 60.0, *, prefetch: int = 100,
                  heartbeat: int = 60, name: str = "novalet") -> None:
         self.url = url.replace("rabbit://", "amqp://", 1)
+        # Every message carries this as its AMQP user-id; RabbitMQ refuses a
+        # publish whose user-id is not the connection's user, so receivers can
+        # trust it (conductor/host_access.py).
+        self.user = unquote(urlsplit(self.url).username or "") or "guest"
         self.default_timeout = default_timeout
         self.prefetch = prefetch
         self.heartbeat = heartbeat
@@ -176,7 +181,7 @@ class AmqpBus(bus.Bus):
         message = aio_pika.Message(
             bus.make_message(ctx, method, version, args), correlation_id=correlation,
             reply_to=self._reply_queue, delivery_mode=DeliveryMode.PERSISTENT,
-            expiration=timeout, content_type="application/json")
+            expiration=timeout, content_type="application/json", user_id=self.user)
         try:
             try:
                 await self._publish(message, topic, deadline)
@@ -196,7 +201,7 @@ class AmqpBus(bus.Bus):
                    args: dict[str, Any] | None = None, *, version: str = "1.0") -> None:
         message = aio_pika.Message(bus.make_message(ctx, method, version, args),
                                    delivery_mode=DeliveryMode.PERSISTENT,
-                                   content_type="application/json")
+                                   content_type="application/json", user_id=self.user)
         deadline = time.monotonic() + self.default_timeout
         try:
             await self._publish(message, topic, deadline)
@@ -212,7 +217,7 @@ class AmqpBus(bus.Bus):
         exchange = await self._publisher.declare_exchange(
             f"{EXCHANGE}.fanout.{topic}", ExchangeType.FANOUT, durable=True)
         message = aio_pika.Message(bus.make_message(ctx, method, version, args),
-                                   content_type="application/json")
+                                   content_type="application/json", user_id=self.user)
         try:
             await self._publish(message, "", time.monotonic() + self.default_timeout,
                                 exchange=exchange)
@@ -259,7 +264,10 @@ class AmqpBus(bus.Bus):
                       message: AbstractIncomingMessage) -> None:
         if message.reply_to:  # a call: its caller times out if we die; never run it twice
             await _settle(message)
-        result = await bus.dispatch(endpoint, topic, message.body)
+        # The broker checked user-id against the publisher's connection; none at
+        # all is a publisher that chose not to say.
+        sender = message.user_id or bus.UNIDENTIFIED
+        result = await bus.dispatch(endpoint, topic, message.body, sender)
         if message.reply_to:
             await self._reply(message, result)
             return
@@ -269,7 +277,7 @@ class AmqpBus(bus.Bus):
 
     async def _reply(self, request: AbstractIncomingMessage, result: dict[str, Any]) -> None:
         reply = aio_pika.Message(bus.encode(result), correlation_id=request.correlation_id,
-                                 delivery_mode=DeliveryMode.PERSISTENT)
+                                 delivery_mode=DeliveryMode.PERSISTENT, user_id=self.user)
         assert self._publisher is not None and request.reply_to
         try:
             await self._publish(reply, request.reply_to,

@@ -8,10 +8,12 @@ request context and keyword arguments. Backends (in-process, AMQP) move it;
 from __future__ import annotations
 
 import abc
+import contextvars
 import datetime as dt
 import importlib
 import inspect
 import logging
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
@@ -42,9 +44,62 @@ class NoSuchMethod(exceptions.NovaletError):
     msg_fmt = "Endpoint on %(topic)s has no method %(method)s of version %(version)s"
 
 
+class NotAuthorizedForHost(exceptions.NovaletError):
+    msg_fmt = ("Bus user %(sender)s (host %(host)s) may not call %(method)s on "
+               "%(target)s")
+    code = 403
+
+
+# The sender of a message that arrived without an identity over a broker (an
+# AMQP message without the user-id property). In-process messages from a
+# service's own process have sender None instead.
+UNIDENTIFIED = ""
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    """The message a served method is running for: the version the caller sent it
+    at (so a reply can be backported for an older caller) and the bus user that
+    sent it (the AMQP user-id RabbitMQ checked against the connection's user; on
+    the in-process bus the identity the calling service stamped, None for none)."""
+
+    topic: str
+    method: str
+    version: str
+    sender: str | None
+
+
+_current_call: contextvars.ContextVar[CallInfo | None] = contextvars.ContextVar(
+    "rpc_call", default=None)
+
+
+def current_call() -> CallInfo | None:
+    """The message the current task serves (None outside a served method)."""
+    return _current_call.get()
+
+
+def parse_version(version: str) -> tuple[int, int]:
+    """'major.minor' as integers; anything else is refused as Invalid."""
+    try:
+        major, minor = version.split(".")
+        return int(major), int(minor)
+    except (AttributeError, ValueError):
+        raise exceptions.Invalid(reason=f"bad RPC version {version!r}") from None
+
+
+def version_compatible(ours: str, theirs: str) -> bool:
+    """Whether an endpoint at `ours` serves a message sent at `theirs`: the same
+    major, and a minor no newer than ours (a newer receiver keeps every older
+    minor working, so senders may be upgraded after receivers)."""
+    (major, minor), (their_major, their_minor) = parse_version(ours), parse_version(theirs)
+    return major == their_major and their_minor <= minor
+
+
 class Endpoint(Protocol):
     """What serves a topic: public async methods taking (ctx, **kwargs), and a
-    RPC_VERSION 'major.minor' whose major must match the caller's."""
+    RPC_VERSION 'major.minor': a message of the same major and no newer minor is
+    served. An endpoint may define `_authorize(ctx, call, args)`, run before
+    every method, raising to refuse the message."""
 
     RPC_VERSION: str
 
@@ -87,17 +142,28 @@ def raise_from_reply(reply: dict[str, Any]) -> Any:
     raise RemoteError(reason=f"{err['class']}: {err['message']}")
 
 
-async def dispatch(endpoint: Any, topic: str, data: bytes) -> dict[str, Any]:
-    """Run one message against an endpoint; the reply carries the result or the error."""
+async def dispatch(endpoint: Any, topic: str, data: bytes,
+                   sender: str | None = None) -> dict[str, Any]:
+    """Run one message against an endpoint; the reply carries the result or the error.
+    `sender` is the bus user that sent it, as the transport vouches for it."""
     message = decode(data)
     ctx = RequestContext.from_dict(message["context"])
     ctx.bind()
-    method, version = message["method"], message["version"]
+    method, version = message["method"], str(message["version"])
     func = getattr(endpoint, method, None)
     ours = getattr(endpoint, "RPC_VERSION", "1.0")
-    if func is None or method.startswith("_") or version.split(".")[0] != ours.split(".")[0]:
-        return error_reply(NoSuchMethod(topic=topic, method=method, version=version))
     try:
+        compatible = version_compatible(ours, version)
+    except exceptions.Invalid:
+        compatible = False
+    if func is None or method.startswith("_") or not compatible:
+        return error_reply(NoSuchMethod(topic=topic, method=method, version=version))
+    call = CallInfo(topic=topic, method=method, version=version, sender=sender)
+    _current_call.set(call)  # each message runs in a task of its own
+    try:
+        authorize = getattr(endpoint, "_authorize", None)
+        if authorize is not None:
+            await authorize(ctx, call, message["args"])
         result = await func(ctx, **message["args"])
         return {"result": result}
     except exceptions.NovaletError as exc:
@@ -115,6 +181,13 @@ class Bus(abc.ABC):
     # while it is not): silence from other services before then says nothing
     # about them (conductor/recovery.py).
     connected_since: dt.datetime = dt.datetime.min
+
+    def as_user(self, user: str) -> Bus:
+        """This bus, its messages sent as bus user `user`. Over a broker the identity
+        is the connection's own user (its transport_url), which the broker vouches
+        for, so this is the same bus; the in-process bus stamps `user` on what it
+        sends, so the receivers' checks run as they would across hosts."""
+        return self
 
     @abc.abstractmethod
     async def call(self, ctx: RequestContext, topic: str, method: str,

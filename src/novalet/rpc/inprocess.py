@@ -7,6 +7,7 @@ would be on a broker, so nothing works here that would break across hosts.
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 import logging
 from typing import Any
@@ -24,13 +25,15 @@ class _Server:
         self.endpoint = endpoint
         self.tasks: set[asyncio.Task[Any]] = set()
 
-    def deliver(self, data: bytes, reply: asyncio.Future[bytes] | None) -> None:
-        task = asyncio.create_task(self._run(data, reply))
+    def deliver(self, data: bytes, reply: asyncio.Future[bytes] | None,
+                sender: str | None) -> None:
+        task = asyncio.create_task(self._run(data, reply, sender))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _run(self, data: bytes, reply: asyncio.Future[bytes] | None) -> None:
-        result = await bus.dispatch(self.endpoint, self.topic, data)
+    async def _run(self, data: bytes, reply: asyncio.Future[bytes] | None,
+                   sender: str | None) -> None:
+        result = await bus.dispatch(self.endpoint, self.topic, data, sender)
         if reply is not None and not reply.done():
             reply.set_result(bus.encode(result))
         elif reply is None and "error" in result:
@@ -38,11 +41,21 @@ class _Server:
 
 
 class InProcessBus(bus.Bus):
+    """Every service of the process shares one; `as_user` gives a service a view
+    whose messages carry its bus identity (the process trusts itself, but the
+    receivers' checks of who sent what run as they do across hosts)."""
+
     def __init__(self, default_timeout: float = 60.0) -> None:
+        self.sender: str | None = None
         self.default_timeout = default_timeout
         self.connected_since = utcnow()
         self._servers: dict[str, list[_Server]] = {}
         self._round_robin: dict[str, itertools.count[int]] = {}
+
+    def as_user(self, user: str) -> InProcessBus:
+        view = copy.copy(self)  # shares the servers and the round-robin counters
+        view.sender = user
+        return view
 
     def _pick(self, topic: str) -> _Server:
         servers = self._servers.get(topic)
@@ -58,7 +71,7 @@ class InProcessBus(bus.Bus):
         timeout = timeout or self.default_timeout
         data = bus.make_message(ctx, method, version, args)
         reply: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._pick(topic).deliver(data, reply)
+        self._pick(topic).deliver(data, reply, self.sender)
         try:
             raw = await asyncio.wait_for(reply, timeout)
         except TimeoutError:
@@ -68,13 +81,14 @@ class InProcessBus(bus.Bus):
 
     async def cast(self, ctx: RequestContext, topic: str, method: str,
                    args: dict[str, Any] | None = None, *, version: str = "1.0") -> None:
-        self._pick(topic).deliver(bus.make_message(ctx, method, version, args), None)
+        self._pick(topic).deliver(bus.make_message(ctx, method, version, args), None,
+                                 self.sender)
 
     async def fanout(self, ctx: RequestContext, topic: str, method: str,
                      args: dict[str, Any] | None = None, *, version: str = "1.0") -> None:
         data = bus.make_message(ctx, method, version, args)
         for server in self._servers.get(topic, []):
-            server.deliver(data, None)
+            server.deliver(data, None, self.sender)
 
     async def serve(self, topic: str, endpoint: Any) -> None:
         self._servers.setdefault(topic, []).append(_Server(topic, endpoint))

@@ -1,11 +1,17 @@
-"""Client of the scheduler service."""
+"""Client of the scheduler service.
+
+Versions of the scheduler RPC API:
+
+- 1.0: select_destinations(spec: RequestSpec) -> [Destination] (the scheduler
+  of the previous release answers plain dicts of the same fields, read as 1.0).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from novalet.common.context import RequestContext
-from novalet.compute.payloads import RequestSpec
+from novalet.compute.payloads import Destination, RequestSpec
 from novalet.rpc.bus import Bus
 
 TOPIC = "scheduler"
@@ -17,8 +23,8 @@ class SchedulerAPI:
         self.bus = bus
 
     async def select_destinations(self, ctx: RequestContext, spec: RequestSpec
-                                  ) -> list[dict[str, Any]]:
+                                  ) -> list[Destination]:
         """One claimed destination per instance of the spec, or NoValidHost."""
         result: list[dict[str, Any]] = await self.bus.call(
-            ctx, TOPIC, "select_destinations", {"spec": spec.to_dict()}, version=VERSION)
-        return result
+            ctx, TOPIC, "select_destinations", {"spec": spec.to_dict()}, version="1.0")
+        return [Destination.from_dict(d) for d in result]

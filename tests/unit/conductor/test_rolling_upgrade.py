@@ -1,0 +1,110 @@
+"""Finding: every method was version 1.0, so a conductor and a compute host of
+different releases could not be told apart. A compute host of the previous
+release (conductor RPC 1.0, untyped dicts) keeps working with this conductor."""
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+
+from novalet import config
+from novalet.common.context import RequestContext
+from novalet.compute import rpcapi as compute_rpcapi
+from novalet.compute.payloads import ComputeNodePayload, InstancePayload
+from novalet.conductor.rpcapi import VERSION, ConductorAPI
+from novalet.db import compute_nodes, instances
+from novalet.rpc import versions
+from novalet.rpc.bus import NoSuchMethod
+from novalet.rpc.inprocess import InProcessBus
+from tests.unit.conductor.conftest import Served
+
+
+async def old_call(served: Served, method: str, args: dict[str, Any]) -> Any:
+    """A call exactly as a compute host of the previous release made it."""
+    bus = served.bus.as_user("compute-h1")
+    return await bus.call(RequestContext.admin(), "conductor", method, args, version="1.0")
+
+
+async def test_previous_release_compute_talks_to_current_conductor(
+        served: Served, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    assert VERSION == "1.1"
+    # 1.0 heartbeat: no rpc_version (added in 1.1) -> its default, logged as old.
+    await old_call(served, "service_heartbeat", {"host": "h1", "binary": "nova-compute",
+                                                 "topic": "compute.h1"})
+    assert served.conductor.service_versions[("h1", "nova-compute")] is None
+    assert "a release before versions were reported" in caplog.text
+    # 1.0 node report: an untagged dict, not yet a ComputeNodePayload.
+    await old_call(served, "compute_node_update", {"node": {
+        "uuid": "rp-h1", "host": "h1", "hypervisor_hostname": "h1",
+        "hypervisor_type": "fake", "hypervisor_version": 1000, "host_ip": None,
+        "cpu_info": {}}})
+    assert [n.host for n in await compute_nodes.list_nodes(served.db)] == ["h1"]
+    # Its instances, as the InstancePayload version conductor 1.0 replied with.
+    rows = await old_call(served, "instances_on_host", {"host": "h1"})
+    assert [(r["uuid"], r["_version"]) for r in rows] == [("inst-1", "1.2")]
+    await old_call(served, "instance_update", {"uuid": "inst-1", "values": {
+        "task_state": "rebooting"}, "expected_task_state": "_unset"})
+    assert (await instances.get(served.db, "inst-1")).task_state == "rebooting"
+    # The host authorisation holds for old senders too.
+    with pytest.raises(Exception, match="may not call"):
+        await old_call(served, "instances_on_host", {"host": "h2"})
+
+
+async def test_current_compute_sends_typed_1_1(served: Served) -> None:
+    api = ConductorAPI(served.bus.as_user("compute-h1"))
+    await api.service_heartbeat(RequestContext.admin(), "h1", "nova-compute", "compute.h1",
+                                compute_rpcapi.VERSION)
+    assert served.conductor.service_versions[("h1", "nova-compute")] == "1.1"
+    await api.compute_node_update(RequestContext.admin(), ComputeNodePayload(
+        uuid="rp-h1", host="h1", hypervisor_hostname="h1", hypervisor_type="fake"))
+
+
+async def test_message_newer_than_the_conductor_is_refused(served: Served) -> None:
+    with pytest.raises(NoSuchMethod):
+        await served.bus.call(RequestContext.admin(), "conductor", "instances_on_host",
+                              {"host": "h1"}, version="1.2")
+    with pytest.raises(NoSuchMethod):
+        await served.bus.call(RequestContext.admin(), "conductor", "instances_on_host",
+                              {"host": "h1"}, version="2.0")
+
+
+class OldCompute:
+    """A compute host of the previous release: RPC 1.0 only."""
+
+    RPC_VERSION = "1.0"
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+
+    async def external_instance_event(self, ctx: RequestContext,
+                                      events: list[dict[str, Any]]) -> None:
+        self.events.extend(events)
+
+
+async def test_upgrade_level_caps_what_is_sent_to_old_hosts() -> None:
+    bus = InProcessBus(default_timeout=5)
+    old = OldCompute()
+    await bus.serve("compute.h1", old)
+    api = compute_rpcapi.ComputeAPI(bus)
+    event = {"name": "power-update", "server_uuid": "u", "tag": "POWER_OFF",
+             "status": "completed"}
+    conf = config.Config()
+    try:
+        versions.set_caps(conf)  # no cap: 1.1, which the old host refuses
+        await api.external_instance_event(RequestContext(), "h1", [event])
+        conf.set("upgrade_levels", "compute", "1.0")
+        versions.set_caps(conf)
+        await api.external_instance_event(RequestContext(), "h1", [event])
+        await asyncio.sleep(0.1)
+        await bus.close()
+        assert [e["name"] for e in old.events] == ["power-update"]
+        assert old.events[0]["_version"] == "1.0"
+        # Instances go to a capped host as the InstancePayload version it knows.
+        assert compute_rpcapi.instance_for("1.0", InstancePayload(
+            uuid="u", display_name="d", hostname="d", project_id="p", user_id="u",
+            image_ref="i", flavor={}, vm_state="active", task_state=None, power_state=1,
+            host="h1", node="h1", availability_zone=None).to_dict())["_version"] == "1.2"
+    finally:
+        versions.set_caps(config.Config())

@@ -1,0 +1,99 @@
+"""Typed bus models: a change of fields without a version bump fails here, and
+senders and receivers a minor version apart understand each other."""
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import orjson
+import pytest
+
+import novalet.compute.payloads  # noqa: F401  (every bus model is imported here)
+from novalet.rpc.bus import parse_version
+from novalet.rpc.models import BusModel, IncompatibleMessage, all_models
+
+# model -> (VERSION, fingerprint of its fields and their types). Change a model,
+# bump its VERSION (rpc/models.py says how), then record both here.
+RECORDED = {
+    "novalet.compute.payloads.ComputeNodePayload": ("1.0", "aced0503"),
+    "novalet.compute.payloads.Destination": ("1.0", "aebef802"),
+    "novalet.compute.payloads.ExternalEvent": ("1.0", "3a3e7750"),
+    "novalet.compute.payloads.InstancePayload": ("1.2", "4c553b74"),
+    "novalet.compute.payloads.RequestSpec": ("1.1", "71b414ef"),
+}
+
+
+def fingerprint(cls: type) -> str:
+    fields = [(f.name, str(f.type)) for f in dataclasses.fields(cls)]
+    return hashlib.sha256(repr(fields).encode()).hexdigest()[:8]
+
+
+def name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+MODELS = [m for m in all_models() if m.__module__.startswith("novalet.")]
+
+
+def test_every_model_is_recorded() -> None:
+    assert sorted(map(name, MODELS)) == sorted(RECORDED)
+
+
+@pytest.mark.parametrize("cls", MODELS, ids=name)
+def test_fields_match_recorded_version(cls: type[BusModel]) -> None:
+    version, recorded = RECORDED[name(cls)]
+    assert cls.VERSION == version, "VERSION changed: record the new fingerprint too"
+    assert fingerprint(cls) == recorded, (
+        f"{cls.__name__} fields changed: bump VERSION and record {fingerprint(cls)}")
+
+
+@pytest.mark.parametrize("cls", MODELS, ids=name)
+def test_fields_added_in_minor_versions_have_defaults(cls: type[BusModel]) -> None:
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for added, version in cls.ADDED.items():
+        f = fields[added]
+        assert f.default is not dataclasses.MISSING or \
+            f.default_factory is not dataclasses.MISSING, added
+        assert parse_version(version) <= parse_version(cls.VERSION)
+
+
+@dataclass
+class Probe(BusModel):
+    """A model at 1.2 whose `colour` came in 1.1 and `size` in 1.2."""
+
+    VERSION: ClassVar[str] = "1.2"
+    ident: str
+    colour: str = "blue"
+    size: int = 0
+    tags: list[str] = field(default_factory=list)
+    ADDED: ClassVar[dict[str, str]] = {"colour": "1.1", "size": "1.2"}
+
+
+def test_older_sender_gets_the_defaults_of_newer_fields() -> None:
+    assert Probe.from_dict({"ident": "a", "_version": "1.0"}) == Probe("a")
+    assert Probe.from_dict({"ident": "a"}) == Probe("a")  # untagged: before versions
+
+
+def test_newer_senders_extra_fields_are_ignored() -> None:
+    assert Probe.from_dict({"ident": "a", "_version": "1.7", "shape": "round"}) == Probe("a")
+
+
+def test_backport_leaves_out_what_the_older_receiver_lacks() -> None:
+    probe = Probe("a", colour="red", size=3)
+    assert probe.to_dict("1.0") == {"ident": "a", "tags": [], "_version": "1.0"}
+    assert probe.to_dict("1.1") == {"ident": "a", "colour": "red", "tags": [],
+                                    "_version": "1.1"}
+    assert Probe.from_dict(orjson.loads(orjson.dumps(probe.to_dict()))) == probe
+    with pytest.raises(IncompatibleMessage):
+        probe.to_dict("1.3")  # newer than this side
+    with pytest.raises(IncompatibleMessage):
+        probe.to_dict("2.0")
+
+
+def test_other_major_or_missing_required_field_refused() -> None:
+    with pytest.raises(IncompatibleMessage, match="speaks 1.2"):
+        Probe.from_dict({"ident": "a", "_version": "2.0"})
+    with pytest.raises(IncompatibleMessage, match="missing ident") as err:
+        Probe.from_dict({"colour": "red"})
+    assert err.value.code == 400
