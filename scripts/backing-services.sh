@@ -32,6 +32,10 @@ Commands:
   vhost add|delete NAME
                        add (with full rights for novalet) or delete a RabbitMQ
                        vhost: each test deployment gets a bus of its own
+  host-user add HOST PASSWORD VHOST | host-user delete HOST
+                       add (with rights on VHOST) or delete the RabbitMQ user
+                       compute-HOST, compute host HOST's own bus identity
+                       (docs/multi-host.md: hosts authorised by the conductor)
 
 Servers: ${ALL[*]}
 
@@ -360,6 +364,20 @@ cmd_vhost() {
   esac
 }
 
+cmd_host_user() {
+  rabbit_running || die "RabbitMQ is not running; run '$0 start rabbitmq' first"
+  case ${1:-} in
+    add) [ $# -eq 4 ] || die "usage: host-user add HOST PASSWORD VHOST"
+         rabbit_ctl -q list_users | awk '{print $1}' | grep -qxF "compute-$2" \
+           || rabbit_ctl -q add_user "compute-$2" "$3" >/dev/null
+         rabbit_ctl -q change_password "compute-$2" "$3" >/dev/null
+         rabbit_ctl -q set_permissions -p "$4" "compute-$2" '.*' '.*' '.*' >/dev/null ;;
+    delete) [ $# -eq 2 ] || die "usage: host-user delete HOST"
+            rabbit_ctl -q delete_user "compute-$2" >/dev/null ;;
+    *) die "host-user: unknown action '${1:-}' (add or delete)" ;;
+  esac
+}
+
 main() {
   while [ $# -gt 0 ]; do
     case $1 in
@@ -372,7 +390,7 @@ main() {
   [ $# -gt 0 ] || { usage; exit 2; }
   DIR=$(realpath -m "$DIR")
   local command=$1; shift
-  case $command in start|stop|restart|vhost) [ "$(id -u)" -eq 0 ] \
+  case $command in start|stop|restart|vhost|host-user) [ "$(id -u)" -eq 0 ] \
     || die "'$command' needs root: the servers run as their Debian system users" ;; esac
   case $command in
     start) select_names "$@"; cmd_start ;;
@@ -380,6 +398,7 @@ main() {
     restart) select_names "$@"; cmd_restart ;;
     status) [ $# -eq 0 ] || die "status takes no servers"; cmd_status ;;
     vhost) cmd_vhost "$@" ;;
+    host-user) cmd_host_user "$@" ;;
     *) usage >&2; die "unknown command '$command'" ;;
   esac
 }
