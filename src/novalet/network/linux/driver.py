@@ -84,8 +84,12 @@ class HostLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        if self._fd is not None:
-            return
+        while self._fd is None:
+            self._fd = self._try_acquire()
+
+    def _try_acquire(self) -> int | None:
+        """The locked file's descriptor; None when the file was removed (by its
+        holder's release) between our open and our lock: try again."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -105,13 +109,25 @@ class HostLock:
             except (ValueError, KeyError, TypeError):
                 who, pid = "a process holds the lock", "<its pid>"
             raise HostNetworkTaken(holder=who, pid=pid, path=self.path) from None
+        try:
+            current = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current != os.fstat(fd).st_ino:
+            os.close(fd)
+            return None
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"owner": self.owner, "pid": os.getpid()}).encode(), 0)
-        self._fd = fd
+        return fd
 
     def release(self) -> None:
+        """Remove the file (scratch namespaces would leave one each), then unlock."""
         if self._fd is not None:
-            os.close(self._fd)  # drops the flock; the file stays (harmless, reused)
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
+            os.close(self._fd)
             self._fd = None
 
 

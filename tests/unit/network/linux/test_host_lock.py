@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,6 +67,7 @@ async def test_each_network_namespace_has_its_own_lock(
     assert (tmp_path / "host-network-nv-a.lock").exists()
     await a.close()
     await b.close()
+    assert list(tmp_path.glob("*.lock")) == []  # released locks leave no files behind
 
 
 def test_a_driver_over_a_fake_netlink_takes_no_host_lock(
@@ -72,3 +75,22 @@ def test_a_driver_over_a_fake_netlink_takes_no_host_lock(
     faked = LinuxNetDriver(tmp_path, runner, netlink=netlink)
     faked.claim_host()  # no lock: a fake netlink stands for no host
     assert not (tmp_path / "host-network.lock").exists()
+
+
+def test_a_cloud_in_another_process_is_named_with_its_pid(
+        tmp_path: Path, runner: FakeRunner, netlink: FakeNetlink, real_programs: None) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; from pathlib import Path; from novalet.network.linux.driver import HostLock;"
+         f"HostLock(Path({str(tmp_path / 'host-network.lock')!r}), '/srv/first-cloud').acquire();"
+         "print('held', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        second = LinuxNetDriver(tmp_path / "b", runner, netlink=netlink, lock_dir=tmp_path)
+        with pytest.raises(HostNetworkTaken, match=f"state directory /srv/first-cloud "
+                                                   f"\\(pid {holder.pid}\\)"):
+            second.claim_host()
+    finally:
+        holder.communicate("")  # its stdin closes: it exits, and the lock goes with it
+    second.claim_host()
