@@ -109,6 +109,15 @@ OPTIONS: list[Opt] = [
         "Seconds an idle keep-alive connection to the API stays open. Longer than any "
         "client's polling interval, so a poll never meets a connection the server is "
         "just closing.", float),
+    Opt("wsgi", "client_header_timeout", 60.0,
+        "Seconds a client has to send a request's line and headers, from opening the "
+        "connection (or from the first byte of a later request on it); a client that "
+        "is slower, or sends nothing, is disconnected. (A request body that stops "
+        "arriving for client_socket_timeout seconds is cut off too.)", float),
+    Opt("oslo_middleware", "max_request_body_size", 114688,
+        "Largest request body (bytes) the compute and identity APIs and the image API's "
+        "JSON calls accept; larger ones get 413 without being read. Image data uploads "
+        "stream and are bounded by [image] image_size_cap instead.", int),
     Opt("database", "connection", "",
         "Database URL: sqlite:///PATH, postgresql://user:password@host:port/db or "
         "mysql://user:password@host:port/db. Empty means SQLite under state_path. "

@@ -8,11 +8,13 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
 from novalet import policy
 from novalet.api import errors
 from novalet.api.compute import routes as compute_routes
+from novalet.api.edge import EdgeLimits
 from novalet.api.handler import IMAGE, endpoint, json_response
 from novalet.api.identity import routes as identity_routes
 from novalet.api.image import routes as image_routes
@@ -21,9 +23,7 @@ from novalet.api.image import versions as image_versions
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    path = request.url.path
-    formatter = (errors.keystone_body if path.startswith("/identity")
-                 else errors.glance_body if path.startswith("/image") else errors.nova_body)
+    formatter = errors.formatter_for(request.url.path)
     message = {404: "The resource could not be found.",
                405: "The method is not allowed for this resource."}.get(
         exc.status_code, exc.detail)
@@ -49,6 +49,8 @@ def build_app(cloud: Any) -> Starlette:
         Mount("/compute", routes=compute_routes.ROUTES),
         Route("/image", endpoint(IMAGE, image_versions.index, auth=False)),
         Mount("/image", routes=image_routes.ROUTES),
-    ], exception_handlers={HTTPException: _http_error})
+    ], exception_handlers={HTTPException: _http_error},
+        middleware=[Middleware(EdgeLimits, max_body=conf.get("oslo_middleware",
+                                                             "max_request_body_size"))])
     app.state.cloud = cloud
     return app

@@ -34,3 +34,12 @@ def glance_body(code: int, message: str) -> dict[str, Any]:
 
 
 Formatter = Callable[[int, str], dict[str, Any]]
+
+
+def formatter_for(path: str) -> Formatter:
+    """The error body shape of the front-end serving `path`."""
+    if path.startswith("/identity"):
+        return keystone_body
+    if path.startswith("/image"):
+        return glance_body
+    return nova_body

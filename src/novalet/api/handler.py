@@ -15,11 +15,11 @@ from typing import Any
 from collections.abc import Awaitable, Callable
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from novalet import exceptions, policy
-from novalet.api import errors
+from novalet.api import errors, json_body
 from novalet.api.compute import microversions
 from novalet.common.context import RequestContext, bind_request_id, new_request_id
 from novalet.identity.tokens import TokenData, TokenNotValid
@@ -30,6 +30,19 @@ _REQUEST_ID = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-
 
 class MalformedBody(exceptions.Invalid):
     msg_fmt = "Malformed request body: %(reason)s"
+
+
+class UnsupportedContentType(exceptions.NovaletError):
+    msg_fmt = "Unsupported Content-Type"
+    code = 415
+
+
+class NotJsonContentType(exceptions.Invalid):
+    """Keystone's wording and status (400) for a body that is not declared JSON."""
+
+    msg_fmt = ("Expecting to find application/json in Content-Type header. The server "
+               "could not comply with the request since it is either malformed or "
+               "otherwise incorrect. The client is assumed to be in error.")
 
 
 @dataclass
@@ -82,10 +95,13 @@ class ApiRequest:
         data = await self.raw.body()
         if not data:
             raise MalformedBody(reason="the body is empty; send a JSON document")
+        json_body.check_raw(data)
         try:
-            return orjson.loads(data)
+            body = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             raise MalformedBody(reason=str(exc)) from None
+        json_body.check_parsed(data, body)
+        return body
 
     async def json_object(self) -> dict[str, Any]:
         body = await self.json()
@@ -132,13 +148,21 @@ def endpoint(front: Front, handler: Handler, *, auth: bool = True
                 headers.update({"OpenStack-API-Version": f"compute {version}",
                                 "X-OpenStack-Nova-API-Version": str(version),
                                 "Vary": "OpenStack-API-Version, X-OpenStack-Nova-API-Version"})
+            _check_content_type(front, raw)
             ctx, token = _authenticate(raw, request_id, auth)
             if token is not None:  # a revoked token is 401 (identity/revocations.py)
                 await raw.app.state.cloud.identity.check_revocation(token)
             result = await handler(ApiRequest(raw, ctx, token, version))
+        except ClientDisconnect:
+            # Nobody is left to answer; 499 is what the log line above shows.
+            LOG.warning("Client disconnected before sending the whole request: %s %s "
+                        "(request %s)", raw.method, raw.url.path, request_id)
+            return Response(status_code=499)
         except exceptions.NovaletError as exc:
             if exc.code >= 500:
                 LOG.error("%s %s failed: %s", raw.method, raw.url.path, exc)
+            if exc.code == 413:  # the rest of the body stays unread: close after answering
+                headers["Connection"] = "close"
             return json_response(front.formatter(exc.code, exc.message), exc.code, headers)
         except Exception:
             LOG.exception("Unexpected error in %s %s", raw.method, raw.url.path)
@@ -151,6 +175,36 @@ def endpoint(front: Front, handler: Handler, *, auth: bool = True
     run.handler = handler  # type: ignore[attr-defined]
     run.auth = auth  # type: ignore[attr-defined]
     return run
+
+
+# Nova's JSON media types; no type, an empty one or text/plain (what old WSGI
+# servers defaulted to) count as none, and the body is still read as JSON.
+_NOVA_JSON_TYPES = ("application/json", "application/vnd.openstack.compute+json")
+
+
+def _check_content_type(front: Front, raw: Request) -> None:
+    """Nova answers 415 for any other Content-Type, body or not; Keystone answers
+    400 for a body that is not declared JSON (application/json or any
+    application/...+json), and reads a body without a Content-Type as JSON. The
+    image API checks each route's own media type (api/image)."""
+    given = raw.headers.get("content-type")
+    if given is None or front is IMAGE:
+        return
+    media = given.split(";", 1)[0].strip().lower()
+    if front is COMPUTE:
+        if media and media != "text/plain" and media not in _NOVA_JSON_TYPES:
+            raise UnsupportedContentType()
+    elif front is IDENTITY and media and _has_body(raw):
+        if not (media == "application/json"
+                or (media.startswith("application/") and media.endswith("+json"))):
+            raise NotJsonContentType()
+
+
+def _has_body(raw: Request) -> bool:
+    length = raw.headers.get("content-length")
+    if length is not None:
+        return length.strip() not in ("", "0")
+    return "chunked" in raw.headers.get("transfer-encoding", "").lower()
 
 
 def _authenticate(raw: Request, request_id: str, required: bool

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -33,7 +34,15 @@ def _bound(keyword: str) -> Callable[..., Any]:
     def bounded(validator: Any, bound: Any, instance: Any, schema: Any) -> Any:
         if isinstance(instance, str) and _INTEGER_STRING.match(instance):
             if len(instance) > 20:  # past any bound, and int() refuses 4300 digits
-                yield jsonschema.ValidationError(f"{_short(instance)} is out of range")
+                negative = instance.startswith("-")
+                if keyword == "maximum" and not negative:
+                    yield jsonschema.ValidationError(
+                        f"{_short(instance)} is greater than the maximum of {bound}")
+                elif keyword == "minimum" and negative:
+                    yield jsonschema.ValidationError(
+                        f"{_short(instance)} is less than the minimum of {bound}")
+                else:  # beyond any database integer, whatever the other bound
+                    yield jsonschema.ValidationError(f"{_short(instance)} is out of range")
                 return
             instance = int(instance)
         yield from check(validator, bound, instance, schema)
@@ -42,6 +51,39 @@ def _bound(keyword: str) -> Callable[..., Any]:
 
 _Validator = jsonschema.validators.extend(
     Draft202012Validator, {"minimum": _bound("minimum"), "maximum": _bound("maximum")})
+
+
+def _printable(char: str) -> bool:
+    """Nova's printable characters: letters, marks, numbers, punctuation, symbols
+    and horizontal spaces (Zs); not controls, format characters, surrogates,
+    private use or line and paragraph separators. Like Nova, only the Basic
+    Multilingual Plane."""
+    category = unicodedata.category(char)
+    return (ord(char) < 0xFFFF and category[0] != "C"
+            and (category[0] != "Z" or category == "Zs"))
+
+
+def is_name(value: str, exclude: str = "") -> bool:
+    """Nova's `name` format: printable characters (none of `exclude`), the first
+    and the last not a space. The empty string passes: minLength refuses it."""
+    if not value:
+        return True
+    if any(c in exclude or not _printable(c) for c in value):
+        return False
+    return unicodedata.category(value[0]) != "Zs" and unicodedata.category(value[-1]) != "Zs"
+
+
+# The drafts' formats (uuid, ipv4, date-time...) and Nova's name formats.
+FORMATS = jsonschema.FormatChecker()
+FORMATS.checkers = dict(Draft202012Validator.FORMAT_CHECKER.checkers)
+FORMATS.checks("name")(lambda value: not isinstance(value, str) or is_name(value))
+FORMATS.checks("az_name")(
+    lambda value: not isinstance(value, str) or is_name(value, exclude=":"))
+# Nova's messages for them (it words the whole error this way).
+_NAME_REASONS = {
+    "name": "printable characters. Can not start or end with whitespace.",
+    "az_name": "printable characters except :.Can not start or end with whitespace.",
+}
 
 # Validators by schema identity; the schema is kept with its validator, so an id
 # is never reused while cached. Schemas are module constants or memoized per
@@ -55,8 +97,7 @@ def _validator(schema: dict[str, Any]) -> Any:
     if entry is None or entry[0] is not schema:
         if len(_cache) >= _CACHE_MAX:
             _cache.clear()
-        entry = _cache[id(schema)] = (schema, _Validator(
-            schema, format_checker=Draft202012Validator.FORMAT_CHECKER))
+        entry = _cache[id(schema)] = (schema, _Validator(schema, format_checker=FORMATS))
     return entry[1]
 
 
@@ -68,6 +109,9 @@ def validate(body: Any, schema: dict[str, Any], what: str = "field/attribute") -
     if error is None:
         return
     where = "/".join(str(p) for p in error.absolute_path)
+    if error.validator == "format" and error.validator_value in _NAME_REASONS:
+        raise ValidationError(reason="An invalid 'name' value was provided. The name "
+                              f"must be: {_NAME_REASONS[error.validator_value]}")
     if error.validator == "additionalProperties":
         if what != "field/attribute" and isinstance(error.instance, dict):
             extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
@@ -90,11 +134,12 @@ def _short(value: Any) -> str:
 
 
 # Reusable fragments
-NAME = {"type": "string", "minLength": 1, "maxLength": 255,
-        "pattern": r"^(?! )[^\x00-\x1f]*(?<! )$"}
+# Nova's parameter_types.name and .metadata.
+NAME = {"type": "string", "format": "name", "minLength": 1, "maxLength": 255}
 UUID = {"type": "string", "format": "uuid"}
+METADATA_KEY = r"^[a-zA-Z0-9-_:. ]{1,255}$"
 METADATA = {"type": "object", "maxProperties": 128,
-            "patternProperties": {"^[^\x00-\x1f]{1,255}$": {"type": "string", "maxLength": 255}},
+            "patternProperties": {METADATA_KEY: {"type": "string", "maxLength": 255}},
             "additionalProperties": False}
 BOOLEAN = {"type": ["boolean", "string"],
            "enum": [True, False, "True", "False", "true", "false", "1", "0", "yes", "no",
@@ -213,5 +258,5 @@ def query_schema(properties: Mapping[str, dict[str, Any]], strict: bool = False
 
 
 # Query values arrive as text.
-QUERY_INT = {"type": "string", "pattern": r"^[0-9]+$"}
+QUERY_INT = {"type": "string", "pattern": r"^[0-9]+$", "maximum": QUERY_INT_MAX}
 QUERY_STRING = {"type": "string"}

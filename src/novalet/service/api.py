@@ -7,6 +7,7 @@ from typing import Any
 import uvicorn
 
 from novalet import config
+from novalet.api.http_protocol import with_timeouts
 from novalet.compute.api import ComputeAPI
 from novalet.compute.consoles import ConsoleService
 from novalet.compute.flavors import FlavorService
@@ -49,9 +50,11 @@ class ApiServices:
 
 
 def http_server(app: Any, conf: config.Config) -> uvicorn.Server:
-    """The API's HTTP server (uvicorn, on the running loop) at [api] listen:port."""
+    """The API's HTTP server (uvicorn, on the running loop) at [api] listen:port,
+    with header and body timeouts (api/http_protocol.py) besides keep-alive's."""
+    idle = conf.get("wsgi", "client_socket_timeout")
+    protocol = with_timeouts(conf.get("wsgi", "client_header_timeout"), idle)
     return uvicorn.Server(uvicorn.Config(
         app, host=conf.get("api", "listen"), port=conf.get("api", "port"), loop="none",
-        http="httptools", lifespan="off", log_level="warning", access_log=False,
-        server_header=False, date_header=False,
-        timeout_keep_alive=int(conf.get("wsgi", "client_socket_timeout"))))
+        http=protocol, lifespan="off", log_level="warning", access_log=False,
+        server_header=False, date_header=False, timeout_keep_alive=max(1, int(idle))))

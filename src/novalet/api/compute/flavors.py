@@ -149,9 +149,12 @@ def _min_filter(params: dict[str, str], name: str) -> int | None:
     if name not in params:
         return None
     try:
-        return int(params[name])
+        value = int(params[name])
     except ValueError:
         raise ValidationError(reason=f"Invalid {name} filter [{params[name]}]") from None
+    if not -schemas.MAX_INT - 1 <= value <= schemas.MAX_INT:  # a 32-bit column
+        raise ValidationError(reason=f"Invalid {name} filter [{params[name]}]")
+    return value
 
 
 def _is_public(raw: str | None) -> bool | None:

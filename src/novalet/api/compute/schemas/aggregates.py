@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from novalet.api.validation import NAME
+from novalet.api.validation import METADATA_KEY, NAME
 
 # Zone names can't hold ':' (availability_zone=zone:host:node names a host in a zone).
-AZ_NAME = {"type": "string", "minLength": 1, "maxLength": 255,
-           "pattern": r"^(?! )[^:\x00-\x1f]*(?<! )$"}
+AZ_NAME = {"type": "string", "format": "az_name", "minLength": 1, "maxLength": 255}
 _HOST = {"type": "string", "minLength": 1, "maxLength": 255,
          "pattern": r"^[a-zA-Z0-9-._]*$"}
 
@@ -36,7 +35,7 @@ SET_METADATA = {
     "type": "object",
     "properties": {"metadata": {
         "type": "object",
-        "patternProperties": {r"^[^\x00-\x1f]{1,255}$": {
+        "patternProperties": {METADATA_KEY: {
             "anyOf": [{"type": "string", "maxLength": 255}, {"type": "null"}]}},
         "additionalProperties": False}},
     "required": ["metadata"], "additionalProperties": False}
