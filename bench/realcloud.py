@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import signal
 import socket
@@ -57,31 +58,36 @@ class Cloud:
                                      headers=self.headers)
         return str(resp.json()["images"][0]["id"])
 
-    async def boot(self, image: str, name: str, networks: Any = "none") -> str:
+    async def boot(self, image: str, name: str, networks: Any = "none",
+                   config_drive: bool = False) -> str:
         resp = await self.client.post("/compute/v2.1/servers", headers=self.headers, json={
             "server": {"name": name, "imageRef": image, "flavorRef": "bench",
-                       "networks": networks}})
+                       "networks": networks, "config_drive": config_drive}})
         resp.raise_for_status()
         return str(resp.json()["server"]["id"])
 
-    async def wait_marker(self, uuid: str) -> None:
-        while True:
+    async def wait_marker(self, uuid: str, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             resp = await self.client.post(f"/compute/v2.1/servers/{uuid}/action",
                                           headers=self.headers,
                                           json={"os-getConsoleOutput": {"length": 50}})
             if resp.status_code == 200 and MARKER.format(uuid=uuid) in resp.json()["output"]:
                 return
             await asyncio.sleep(0.05)
+        raise SystemExit(f"guest {uuid} never printed its marker")
 
     async def delete_all(self) -> None:
         resp = await self.client.get("/compute/v2.1/servers", headers=self.headers)
         ids = [s["id"] for s in resp.json()["servers"]]
         for uuid in ids:
             await self.client.delete(f"/compute/v2.1/servers/{uuid}", headers=self.headers)
+        deadline = time.monotonic() + 300
         while (await self.client.get("/compute/v2.1/servers",
                                      headers=self.headers)).json()["servers"]:
+            if time.monotonic() > deadline:
+                raise SystemExit("servers were not deleted within 300 s")
             await asyncio.sleep(0.2)
-
 
     async def cleanup(self) -> None:
         async with httpx.AsyncClient(base_url=self.url, timeout=120) as self.client:
@@ -110,8 +116,33 @@ def start(state: Path, extra_conf: str = "") -> tuple[subprocess.Popen[bytes], s
             if httpx.get(f"{url}/compute/v2.1/", timeout=1).status_code == 200:
                 return proc, url
         except httpx.TransportError:
+            if proc.poll() is not None:
+                break
             time.sleep(0.05)
+    stop(proc)
     raise SystemExit((state.parent / "novalet.log").read_text())
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C, then SIGKILL if it has not ended within a minute."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def kill_guests(state: Path) -> None:
+    """End the QEMU of every guest still recorded in the state dir (they run detached
+    and outlive the cloud): the last resort when deleting them through the API failed."""
+    for pidfile in (state / "instances").glob("*/qemu.pid"):
+        text = pidfile.read_text().strip()
+        cmdline = Path(f"/proc/{text}/cmdline")
+        if text.isdigit() and cmdline.exists() and str(pidfile.parent).encode() in \
+                cmdline.read_bytes():
+            os.kill(int(text), signal.SIGKILL)
 
 
 @contextmanager
@@ -133,6 +164,8 @@ def running_cloud(extra_conf: str = "") -> Iterator[Cloud]:
         try:
             yield cloud
         finally:
-            asyncio.run(cloud.cleanup())
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=60)
+            try:
+                asyncio.run(cloud.cleanup())
+            finally:
+                stop(proc)
+                kill_guests(state)

@@ -48,8 +48,10 @@ OPTIONS: list[Opt] = [
     Opt("DEFAULT", "compute_driver", "qemu",
         "Virt driver of this compute host: qemu (real guests) or fake (in memory)."),
     Opt("DEFAULT", "default_availability_zone", "nova", "Availability zone of compute hosts."),
-    Opt("DEFAULT", "force_config_drive", True,
-        "Give every guest a config drive (ISO9660, label config-2), asked for or not.", _bool),
+    Opt("DEFAULT", "force_config_drive", False,
+        "Give every guest a config drive (ISO9660, label config-2), asked for or not "
+        "(off, as in Nova: guests read the metadata service; a server gets a drive "
+        "when its create asks for config_drive).", _bool),
     Opt("DEFAULT", "rpc_response_timeout", 60.0, "Seconds a bus call waits for its reply.",
         float),
     Opt("DEFAULT", "report_interval", 10.0, "Seconds between service heartbeats.", float),

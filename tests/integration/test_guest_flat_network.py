@@ -16,6 +16,8 @@ pytestmark = pytest.mark.integration
 
 CONF = """[DEFAULT]
 compute_driver = qemu
+# A Flat network has no DHCP server: the address comes from the config drive.
+force_config_drive = true
 [network]
 network_manager = flat
 fixed_range = 10.234.0.0/24

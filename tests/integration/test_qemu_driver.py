@@ -111,7 +111,8 @@ def make_spec(image: ImageMeta, **overrides: Any) -> GuestSpec:
         memory_mb=128, root_gb=1, ephemeral_gb=0, swap_mb=0, image_ref=image.id,
         image=image, user_data=base64.b64encode(TICKER).decode(),
         key_data="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE3xN0vAlEt integration",
-        key_name="integration", project_id="project-1", availability_zone="nova")
+        key_name="integration", project_id="project-1", availability_zone="nova",
+        config_drive=True)  # these guests have no metadata service: user_data, keys
     values.update(overrides)
     return GuestSpec(**values)
 
@@ -359,10 +360,10 @@ def own_state(tmp_path: Path) -> Iterator[Path]:
 async def test_direct_kernel_boot_and_the_smbios_uuid(test_image: GuestImage,
                                                       own_state: Path) -> None:
     # No config drive and no NIC: the guest can only learn its uuid from SMBIOS.
-    conf = make_conf(own_state, DEFAULT__force_config_drive="false", qemu__network="none")
+    conf = make_conf(own_state, qemu__network="none")
     driver = QemuDriver(conf, test_image.fetcher)
     await driver.init_host("integration-host")
-    spec = make_spec(test_image.kernel_boot)
+    spec = make_spec(test_image.kernel_boot, config_drive=False)
     await driver.spawn(spec)
     try:
         argv = cmdline(driver.guests.pid(InstancePaths(driver.instances_path, spec.uuid)) or 0)
@@ -408,3 +409,24 @@ async def test_bad_image_data_fails_the_spawn_and_leaks_nothing(
     assert not (driver.instances_path / spec.uuid).exists()
     assert await driver.list_instances() == []
     assert [p.name for p in driver.cache.path.iterdir()] == []
+
+
+async def test_destroy_returns_once_qemu_is_gone_and_its_display_is_free(
+        test_image: GuestImage, own_state: Path) -> None:
+    """bench/boot_real.py: a copy of a just-deleted guest could not bind the display
+    port, still held by the exiting QEMU. Destroy returns only when QEMU is gone."""
+    driver = QemuDriver(make_conf(own_state), test_image.fetcher)
+    await driver.init_host("integration-host")
+    spec = make_spec(test_image.disk)
+    await driver.spawn(spec)
+    try:
+        await wait_for(driver, spec.uuid, READY, 0)
+        display = await driver.get_console(spec.uuid, "vnc")
+        pid = driver.guests.pid(InstancePaths(driver.instances_path, spec.uuid))
+        assert pid is not None
+    finally:
+        await driver.destroy(spec.uuid)
+    stat = Path(f"/proc/{pid}/stat")
+    assert not stat.exists() or stat.read_text().rpartition(")")[2].split()[0] in "ZX"
+    with socket.socket() as again:
+        again.bind((display.host, display.port))  # free: no EADDRINUSE

@@ -81,15 +81,42 @@ class QemuProcesses:
             pass
 
     async def wait_gone(self, pid: int, marker: str, timeout: float) -> bool:
-        """Wait up to timeout seconds for the process to end; whether it did."""
+        """Wait up to timeout seconds for the process to end; whether it did.
+
+        Ended means gone from /proc or a zombie: an exiting QEMU drops its memory
+        (and with it /proc/<pid>/cmdline, where the marker is) before it closes its
+        files, so a process that lost its marker may still hold its display and
+        QMP sockets. Once identified by the marker, the process is followed by its
+        start time (a pid reused meanwhile is another process)."""
+        if not self.is_alive(pid, marker):
+            return True
+        started = self._start_time(pid)
         deadline = time.monotonic() + timeout
         delay = 0.01
-        while self.is_alive(pid, marker):
+        while self._running(pid, started):
             if time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.2)
         return True
+
+    def _stat_fields(self, pid: int) -> list[str] | None:
+        """/proc/<pid>/stat after the parenthesised name (state first), or None."""
+        try:
+            stat = (self.proc_root / str(pid) / "stat").read_text()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            return None
+        return stat.rpartition(")")[2].split()
+
+    def _start_time(self, pid: int) -> str | None:
+        fields = self._stat_fields(pid)
+        return fields[19] if fields is not None and len(fields) > 19 else None
+
+    def _running(self, pid: int, started: str | None) -> bool:
+        fields = self._stat_fields(pid)
+        if not fields or fields[0] in ("Z", "X"):
+            return False
+        return started is None or (len(fields) > 19 and fields[19] == started)
 
 
 def read_pidfile(pidfile: Path) -> int | None:

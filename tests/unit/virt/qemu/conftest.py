@@ -114,6 +114,7 @@ def make_spec(image: ImageMeta | None, **overrides: Any) -> GuestSpec:
         uuid=str(uuidlib.uuid4()), name="vm-1", hostname="vm-1", vcpus=1, memory_mb=128,
         root_gb=1, ephemeral_gb=0, swap_mb=0, image_ref=image.id if image else "img-1",
         image=image, user_data=None, key_data="ssh-ed25519 AAAA test", key_name="key-1",
-        metadata={"role": "test"}, project_id="project-1", availability_zone="nova")
+        metadata={"role": "test"}, project_id="project-1", availability_zone="nova",
+        config_drive=True)  # asked for: most tests look at the drive
     values.update(overrides)
     return GuestSpec(**values)

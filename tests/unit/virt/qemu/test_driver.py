@@ -81,15 +81,20 @@ async def test_root_disk_takes_the_image_size_when_the_flavor_has_none(
     assert root is not None and root["size"] == 64 * 1024 * 1024
 
 
-async def test_config_drive_only_when_asked_unless_forced(
+async def test_no_config_drive_unless_asked_as_in_nova(
         driver: QemuDriver, conf: config.Config, image: ImageMeta) -> None:
-    conf.set("DEFAULT", "force_config_drive", "false")
-    plain = make_spec(image)
+    """force_config_drive is off by default, as Nova's: guests read the metadata
+    service; a server gets a drive when its create asks (or the operator forces it)."""
+    plain = make_spec(image, config_drive=False)
     await driver.spawn(plain)
     assert not paths_of(driver, plain.uuid).disk("disk.config").exists()
     asked = make_spec(image, config_drive=True)
     await driver.spawn(asked)
     assert config_of(driver, asked.uuid).disk("config") is not None
+    conf.set("DEFAULT", "force_config_drive", "true")
+    forced = make_spec(image, config_drive=False)
+    await driver.spawn(forced)
+    assert config_of(driver, forced.uuid).disk("config") is not None
 
 
 async def test_image_properties_shape_the_guest(driver: QemuDriver, image: ImageMeta,

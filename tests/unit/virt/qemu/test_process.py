@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from pathlib import Path
@@ -82,3 +83,42 @@ def test_kill_of_a_gone_process_is_quiet(procs: QemuProcesses) -> None:
         except PermissionError:
             continue
     procs.kill(pid, signal.SIGKILL)
+
+
+async def test_an_exiting_qemu_without_its_cmdline_is_not_yet_gone(
+        procs: QemuProcesses, tmp_path: Path) -> None:
+    """bench/boot_real.py: a deleted guest's SPICE port was still held. An exiting
+    process loses its memory (and its cmdline, where the marker is) before it closes
+    its sockets: it is gone only once /proc says so (or it is a zombie)."""
+    root = tmp_path / "proc"
+    stat = (root / "100" / "stat").read_text()
+    cmdline = root / "100" / "cmdline"
+
+    async def exits_slowly() -> None:
+        await asyncio.sleep(0.05)
+        cmdline.write_bytes(b"")  # exit_mm(): the marker is gone, the sockets are not
+        await asyncio.sleep(0.3)
+        (root / "100" / "stat").write_text(stat.replace(" S ", " Z "))
+
+    exiting = asyncio.create_task(exits_slowly())
+    started = asyncio.get_running_loop().time()
+    assert await procs.wait_gone(100, MARKER, 5) is True
+    assert asyncio.get_running_loop().time() - started >= 0.3
+    await exiting
+
+
+async def test_a_reused_pid_is_not_the_guest_being_waited_for(tmp_path: Path) -> None:
+    root = tmp_path / "proc"
+    argv = ["qemu-system-x86_64", f"path={MARKER}"]
+    fake_proc(root, 200, "S", argv)
+    fields = " ".join(str(n) for n in range(4, 24))  # ... starttime is field 22
+    (root / "200" / "stat").write_text(f"200 (qemu) S {fields}\n")
+    procs = QemuProcesses(FakeRunner(), proc_root=root)
+
+    async def reused() -> None:
+        await asyncio.sleep(0.05)
+        (root / "200" / "stat").write_text(f"200 (bash) S {fields.replace('22', '999')}\n")
+
+    task = asyncio.create_task(reused())
+    assert await procs.wait_gone(200, MARKER, 5) is True
+    await task
