@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from novalet import exceptions
 
@@ -78,7 +78,6 @@ class DriverCapabilities:
     count as supported: the host itself is then the one to refuse.
     """
 
-    VERSION: ClassVar[str] = "1.0"
     supports_reboot: bool = True
     supports_pause: bool = True
     supports_suspend: bool = True
