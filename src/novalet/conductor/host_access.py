@@ -27,8 +27,11 @@ from typing import Any
 
 from novalet import config
 from novalet.common.context import RequestContext
+from sqlalchemy import select
+
 from novalet.db import instances, migrations_records
 from novalet.db.engine import Database
+from novalet.db.models import Instance
 from novalet.rpc import identity
 from novalet.rpc.bus import UNIDENTIFIED, CallInfo, NotAuthorizedForHost
 
@@ -104,9 +107,12 @@ class HostAccess:
         values = args.get("values")
         if isinstance(values, dict) and PROTECTED_FIELDS & set(values):
             return False
-        # A uuid that names no instance at all gets the 404 the call would give.
-        instance = await instances.get(self.db, uuid, deleted=True)
-        if instance.host == host:
+        async with self.db.transaction() as session:  # one column, not the whole row
+            found = (await session.execute(
+                select(Instance.host).where(Instance.uuid == uuid))).first()
+        if found is None:  # no instance at all: the 404 the call itself would give
+            raise instances.InstanceNotFound(instance_id=uuid)
+        if found.host == host:
             return True
         moves = await migrations_records.list_migrations(
             self.db, migrations_records.MigrationQuery(instance_uuid=uuid))
