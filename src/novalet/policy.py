@@ -54,6 +54,8 @@ RULES: dict[str, str] = {
     "project_reader_or_admin": "rule:project_reader_api or rule:context_is_admin",
     "os_compute_api:servers:index": "rule:project_reader_or_admin",
     "os_compute_api:servers:index:get_all_tenants": "rule:admin_api",
+    "os_compute_api:servers:detail:get_all_tenants": "rule:admin_api",
+    "os_compute_api:servers:allow_all_filters": "rule:admin_api",
     "os_compute_api:servers:show": "rule:project_reader_or_admin",
     "os_compute_api:servers:show:host_status": "rule:admin_api",
     "os_compute_api:servers:create": "rule:project_member_or_admin",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
+import datetime as dt
 import logging
 import re
 import secrets
@@ -16,8 +18,10 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from novalet import config, exceptions
+from novalet import config, exceptions, policy
+from novalet.common.bounded_regex import Pattern, compile_pattern
 from novalet.common.context import RequestContext
+from novalet.common.timeutils import isotime
 from novalet.compute import capabilities, migrations
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute.flavors import FlavorService
@@ -123,8 +127,7 @@ class ComputeAPI:
         key_data = None
         if req.key_name:
             try:
-                key_data = (await self.keypairs.get(ctx.user_id or "", req.key_name)
-                            ).public_key
+                key_data = (await self.keypairs.get(ctx, req.key_name)).public_key
             except exceptions.NotFound:
                 raise InvalidRequest(reason="Invalid key_name provided.") from None
         zone, force_host, force_node = await self._parse_zone(ctx, req)
@@ -243,9 +246,64 @@ class ComputeAPI:
         project = None if ctx.is_admin else ctx.project_id
         return await instances.get(self.db, uuid, project_id=project)
 
-    async def list_servers(self, ctx: RequestContext, query: instances.ListQuery
+    async def list_servers(self, ctx: RequestContext, query: instances.ListQuery, *,
+                           all_tenants: bool = False, detail: bool = False
                            ) -> list[Instance]:
-        return await instances.list_instances(self.db, query)
+        """One page of the servers ctx may see, whatever front-end asks.
+
+        Without all_tenants the list is ctx's project's (query.project_id is
+        overwritten, as Nova ignores project_id/tenant_id then); all_tenants needs
+        os_compute_api:servers:{index,detail}:get_all_tenants (403 otherwise, as
+        Nova), and then query.project_id may name one project. The marker must be
+        a server of the listed scope (400 "marker not found" otherwise). Without
+        os_compute_api:servers:allow_all_filters, the hypervisor filters (host,
+        node) are dropped. query.patterns are regular expressions matched with RE2
+        (linear time, see common/bounded_regex): name, hostname and the other text
+        columns by search, "ip"/"ip6" against the fixed addresses by match."""
+        q = dataclasses.replace(query, patterns=dict(query.patterns))
+        if all_tenants:
+            policy.enforce(ctx, "os_compute_api:servers:"
+                           f"{'detail' if detail else 'index'}:get_all_tenants")
+        elif ctx.project_id is not None:
+            q.project_id = ctx.project_id
+        else:  # a token without a project (system scope) lists its user's servers
+            q.project_id, q.user_id = None, ctx.user_id
+        if not policy.authorize(ctx, "os_compute_api:servers:allow_all_filters"):
+            q.host = None
+            q.patterns.pop("node", None)
+        keep = self._pattern_filter(q.patterns) if q.patterns else None
+        return await instances.list_instances(self.db, q, keep)
+
+    def _pattern_filter(self, patterns: dict[str, str]) -> instances.Keep:
+        """The rows of a batch that every pattern matches."""
+        compiled = {key: compile_pattern(raw, _PATTERN_PARAMS.get(key, key))
+                    for key, raw in patterns.items()}
+        columns = {k: p for k, p in compiled.items() if k not in ("ip", "ip6")}
+        ips = {k: p for k, p in compiled.items() if k in ("ip", "ip6")}
+
+        async def keep(rows: list[Instance]) -> list[Instance]:
+            rows = [r for r in rows if all(p.search(_text(getattr(r, column)))
+                                           for column, p in columns.items())]
+            if ips and rows:
+                rows = await self._match_addresses(rows, ips)
+            return rows
+
+        return keep
+
+    async def _match_addresses(self, rows: list[Instance], ips: dict[str, Pattern]
+                               ) -> list[Instance]:
+        """Rows with a fixed address of each asked family that its pattern matches
+        from the start (Nova's ip and ip6 filters)."""
+        nets = await self.network.server_networking([r.uuid for r in rows])
+        kept = []
+        for row in rows:
+            fixed = [a.address for a in (nets[row.uuid].addresses if row.uuid in nets
+                                         else []) if a.kind == "fixed"]
+            by_family = {"ip": [a for a in fixed if ":" not in a],
+                         "ip6": [a for a in fixed if ":" in a]}
+            if all(any(p.match(a) for a in by_family[key]) for key, p in ips.items()):
+                kept.append(row)
+        return kept
 
     async def faults(self, rows: list[Instance]) -> dict[str, Any]:
         wanted = [r.uuid for r in rows if r.vm_state in (VmState.ERROR, VmState.DELETED)]
@@ -394,8 +452,8 @@ class ComputeAPI:
                                             values.pop("personality", None) or [])
         if values.get("key_name"):
             try:
-                values["key_data"] = (await self.keypairs.get(ctx.user_id or "",
-                                                              values["key_name"])).public_key
+                values["key_data"] = (await self.keypairs.get(ctx, values["key_name"])
+                                      ).public_key
             except exceptions.NotFound:
                 raise InvalidRequest(reason="Invalid key_name provided.") from None
         elif "key_name" in values:
@@ -584,6 +642,19 @@ class ComputeAPI:
         instance = await instances.get(self.db, uuid, deleted=True,
                                        project_id=None if ctx.is_admin else ctx.project_id)
         return await instance_actions.get(self.db, instance.uuid, request_id)
+
+
+# The API's name for each ListQuery pattern column (for error messages).
+_PATTERN_PARAMS = {"display_name": "name", "display_description": "description"}
+
+
+def _text(value: Any) -> str | None:
+    """A column's value as a pattern filter sees it (timestamps as the API shows them)."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return isotime(value)
+    return str(value)
 
 
 class MetadataKeyNotFound(exceptions.NotFound):

@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from novalet import exceptions
+from novalet import exceptions, policy
+from novalet.common.context import RequestContext
 from novalet.compute.quotas import KeypairLimitExceeded, QuotaEngine
 from novalet.db import keypairs as db_keypairs
 from novalet.db.engine import Database
@@ -26,6 +27,15 @@ __all__ = ["KEYPAIR_TYPES", "InvalidKeypair", "KeyPair",
 
 KEYPAIR_TYPES = ("ssh", "x509")
 _RSA_BITS = 2048
+
+
+def _owner(ctx: RequestContext, user_id: str | None) -> str:
+    """Whose key pairs a call reads: ctx's user's; another user's only with
+    os_compute_api:os-keypairs:other_user (403 otherwise), whatever front-end asks."""
+    if user_id is None or user_id == ctx.user_id:
+        return ctx.user_id or ""
+    policy.enforce(ctx, "os_compute_api:os-keypairs:other_user")
+    return user_id
 
 
 class InvalidKeypair(exceptions.Invalid):
@@ -122,17 +132,21 @@ class KeypairService:
             "public_key": public_key, "fingerprint": fingerprint},
             admit=self.quotas.admit_keypair(), project_id=project_id)
 
-    async def get(self, user_id: str, name: str) -> KeyPair:
-        """The user's key pair, or KeypairNotFound (404)."""
-        return await db_keypairs.get(self.db, user_id, name)
+    async def get(self, ctx: RequestContext, name: str, user_id: str | None = None
+                  ) -> KeyPair:
+        """ctx's user's key pair (or user_id's, see _owner), or KeypairNotFound (404)."""
+        return await db_keypairs.get(self.db, _owner(ctx, user_id), name)
 
-    async def list_for_user(self, user_id: str, limit: int | None = None,
-                            marker: str | None = None) -> list[KeyPair]:
-        """The user's key pairs sorted by name; MarkerNotFound (400) for a bad marker."""
-        return await db_keypairs.list_for_user(self.db, user_id, limit, marker)
+    async def list_for_user(self, ctx: RequestContext, user_id: str | None = None,
+                            limit: int | None = None, marker: str | None = None
+                            ) -> list[KeyPair]:
+        """ctx's user's key pairs (or user_id's, see _owner) sorted by name;
+        MarkerNotFound (400) for a marker that is not one of them."""
+        return await db_keypairs.list_for_user(self.db, _owner(ctx, user_id), limit, marker)
 
-    async def delete(self, user_id: str, name: str) -> None:
-        await db_keypairs.destroy(self.db, user_id, name)
+    async def delete(self, ctx: RequestContext, name: str, user_id: str | None = None
+                     ) -> None:
+        await db_keypairs.destroy(self.db, _owner(ctx, user_id), name)
 
     async def _precheck_quota(self, user_id: str, project_id: str) -> None:
         """Refuse before generating a key nobody could store (the insert checks again

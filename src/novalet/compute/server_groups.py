@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from novalet import exceptions
+from novalet import exceptions, policy
 from novalet.common.context import RequestContext
 from novalet.compute.quotas import (QuotaEngine, ServerGroupLimitExceeded,
                                     ServerGroupMembersExceeded)
@@ -69,7 +69,12 @@ class ServerGroupService:
 
     async def list_groups(self, ctx: RequestContext, all_projects: bool, limit: int | None,
                           offset: int) -> list[ServerGroup]:
-        project = None if all_projects else ctx.project_id
+        """ctx's project's groups; every project's when all_projects is asked for and
+        os_compute_api:os-server-groups:index:all_projects allows it (otherwise the
+        request is ignored, as Nova ignores it)."""
+        everyone = all_projects and policy.authorize(
+            ctx, "os_compute_api:os-server-groups:index:all_projects")
+        project = None if everyone else ctx.project_id or ""
         return await db_groups.list_groups(self.db, project, limit, offset)
 
     async def delete(self, ctx: RequestContext, uuid: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,10 +50,15 @@ class ListQuery:
     flavor_id: str | None = None
     host: str | None = None
     reservation_id: str | None = None
-    availability_zone: str | None = None
-    key_name: str | None = None
     locked: bool | None = None
-    name_regex: str | None = None
+    power_states: list[int] | None = None
+    progress: int | None = None
+    config_drive: bool | None = None
+    launch_index: int | None = None
+    requested_availability_zone: str | None = None
+    # Filters the database does not run: {column: pattern}, matched (as regular
+    # expressions, by the caller's `keep`) on what the query returns.
+    patterns: dict[str, str] = field(default_factory=dict)
     changes_since: dt.datetime | None = None
     changes_before: dt.datetime | None = None
     tags: list[str] = field(default_factory=list)
@@ -174,28 +179,67 @@ async def destroy(db: Database, uuid: str) -> None:
         await console_auth.forget_instance(s, uuid)  # its console tokens die with it
 
 
-async def list_instances(db: Database, q: ListQuery) -> list[Instance]:
+Keep = Callable[[list[Instance]], Awaitable[list[Instance]]]
+# Rows read per round when a `keep` filter thins them out after the query.
+KEEP_BATCH = 200
+
+
+async def list_instances(db: Database, q: ListQuery, keep: Keep | None = None
+                         ) -> list[Instance]:
+    """One page of instances: filtered, sorted, after the marker, at most q.limit.
+
+    The marker must be one of the rows q.project_id may list (MarkerNotFound, 400,
+    otherwise: another project's server is never a position in this list). With
+    `keep` (filters matched outside SQL, e.g. regular expressions), rows are read in
+    keyset batches of KEEP_BATCH and thinned by keep until the page is full, so
+    limit and marker stay exact."""
+    if q.patterns and keep is None:
+        raise ValueError("ListQuery.patterns need a keep filter that matches them")
     async with db.transaction() as s:
-        query = _filtered(select(Instance), q)
-        order = _order(q.sort)
-        if q.marker:
-            marker = (await s.execute(select(Instance).where(Instance.uuid == q.marker))
-                      ).scalar_one_or_none()
-            if marker is None:
-                raise MarkerNotFound(marker=q.marker)
-            query = query.where(_after(marker, q.sort))
-        query = query.order_by(*order)
-        if q.limit is not None:
-            query = query.limit(q.limit)
+        marker = await _marker(s, q)
+    if keep is None:
+        return await _read(db, q, marker, q.limit)
+    found: list[Instance] = []
+    while q.limit is None or len(found) < q.limit:
+        rows = await _read(db, q, marker, KEEP_BATCH)
+        found.extend(await keep(rows))
+        if len(rows) < KEEP_BATCH:
+            break
+        marker = rows[-1]
+    return found if q.limit is None else found[:q.limit]
+
+
+async def _marker(s: AsyncSession, q: ListQuery) -> Instance | None:
+    if not q.marker:
+        return None
+    query = select(Instance).where(Instance.uuid == q.marker)
+    if q.project_id is not None:
+        query = query.where(Instance.project_id == q.project_id)
+    marker = (await s.execute(query)).scalar_one_or_none()
+    if marker is None:
+        raise MarkerNotFound(marker=q.marker)
+    return marker
+
+
+async def _read(db: Database, q: ListQuery, marker: Instance | None, limit: int | None
+                ) -> list[Instance]:
+    query = _filtered(select(Instance), q)
+    if marker is not None:
+        query = query.where(_after(marker, q.sort))
+    query = query.order_by(*_order(q.sort))
+    if limit is not None:
+        query = query.limit(limit)
+    async with db.transaction() as s:
         return list((await s.execute(query)).scalars().all())
 
 
 def _filtered(query: Any, q: ListQuery) -> Any:
     exact = {Instance.project_id: q.project_id, Instance.user_id: q.user_id,
              Instance.image_ref: q.image_ref, Instance.host: q.host,
-             Instance.reservation_id: q.reservation_id,
-             Instance.availability_zone: q.availability_zone,
-             Instance.key_name: q.key_name, Instance.locked: q.locked,
+             Instance.reservation_id: q.reservation_id, Instance.locked: q.locked,
+             Instance.progress: q.progress, Instance.config_drive: q.config_drive,
+             Instance.launch_index: q.launch_index,
+             Instance.requested_availability_zone: q.requested_availability_zone,
              Instance.deleted: q.deleted}
     for column, value in exact.items():
         if value is not None:
@@ -206,10 +250,10 @@ def _filtered(query: Any, q: ListQuery) -> Any:
         query = query.where(Instance.vm_state.in_(q.vm_states))
     if q.task_states is not None:
         query = query.where(_in_or_null(Instance.task_state, q.task_states))
+    if q.power_states is not None:
+        query = query.where(Instance.power_state.in_(q.power_states))
     if q.flavor_id is not None:
         query = query.where(Instance.flavor["flavorid"].as_string() == q.flavor_id)
-    if q.name_regex:
-        query = query.where(Instance.display_name.regexp_match(q.name_regex))
     if q.changes_since is not None:
         query = query.where(Instance.updated_at >= q.changes_since)
     if q.changes_before is not None:

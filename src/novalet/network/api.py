@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from novalet import config, exceptions
+from novalet import config, exceptions, policy
 from novalet.common.context import RequestContext
 from novalet.compute.quotas import QuotaEngine
 from novalet.db import network as db
@@ -321,7 +321,7 @@ class NetworkAPI(SecurityGroupsMixin):
 
     async def list_networks(self, ctx: RequestContext) -> list[Network]:
         """Admins see every network; others their project's and unassigned ones."""
-        return await db.list_networks(self.db, None if ctx.is_admin else ctx.project_id)
+        return await db.list_networks(self.db, None if ctx.is_admin else ctx.project_id or "")
 
     async def get_network(self, ctx: RequestContext, network_uuid: str) -> Network:
         network = await db.get_network(self.db, network_uuid)
@@ -537,11 +537,16 @@ class NetworkAPI(SecurityGroupsMixin):
 
     # --- fixed IPs -----------------------------------------------------------------
 
-    async def get_fixed_ip(self, address: str) -> FixedRow:
+    async def get_fixed_ip(self, ctx: RequestContext, address: str) -> FixedRow:
+        """Any project's fixed address with its holder: os_compute_api:os-fixed-ips
+        (admin) only, whatever front-end asks (403 otherwise)."""
+        policy.enforce(ctx, "os_compute_api:os-fixed-ips")
         _fixed_address(address)
         return await db.fixed_ip_by_address(self.db, address)
 
-    async def set_fixed_ip_reserved(self, address: str, reserved: bool) -> None:
+    async def set_fixed_ip_reserved(self, ctx: RequestContext, address: str,
+                                    reserved: bool) -> None:
+        policy.enforce(ctx, "os_compute_api:os-fixed-ips")
         _fixed_address(address)
         await db.set_fixed_ip_reserved(self.db, address, reserved)
 

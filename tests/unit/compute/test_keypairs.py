@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from novalet import config
+from novalet.common.context import RequestContext
 from novalet.compute import keypairs
 from novalet.compute.keypairs import (
     InvalidKeypair,
@@ -34,6 +35,11 @@ async def service(tmp_path: Path) -> AsyncIterator[KeypairService]:
     await migrate.sync(db)
     yield KeypairService(db)
     await db.close()
+
+
+def _as(user_id: str) -> RequestContext:
+    """A member of project p acting as user_id."""
+    return RequestContext(user_id=user_id, project_id="p", roles=["member", "reader"])
 
 
 def _openssh(private: object) -> str:
@@ -83,7 +89,7 @@ async def test_import_stores_key_as_given(service: KeypairService) -> None:
     assert keypair.public_key == line
     assert keypair.fingerprint == _md5_of_blob(line)
     assert keypair.id and keypair.created_at is not None
-    assert (await service.get("u1", "k1")).fingerprint == keypair.fingerprint
+    assert (await service.get(_as("u1"), "k1")).fingerprint == keypair.fingerprint
 
 
 async def test_generated_ssh_key_pairs_up(service: KeypairService) -> None:
@@ -93,7 +99,7 @@ async def test_generated_ssh_key_pairs_up(service: KeypairService) -> None:
     expected = _openssh(private).split()[:2]
     assert keypair.public_key.split()[:2] == expected
     assert keypair.fingerprint == _md5_of_blob(keypair.public_key)
-    stored = await service.get("u1", "gen")
+    stored = await service.get(_as("u1"), "gen")
     assert private_pem not in stored.public_key
 
 
@@ -119,7 +125,7 @@ async def test_names_are_per_user(service: KeypairService) -> None:
         await service.import_key("u1", "k", line)
     assert err.value.code == 409
     with pytest.raises(KeypairNotFound, match="Keypair k not found for user u3"):
-        await service.get("u3", "k")
+        await service.get(_as("u3"), "k")
 
 
 async def test_list_is_sorted_by_name_and_paged(service: KeypairService) -> None:
@@ -127,20 +133,20 @@ async def test_list_is_sorted_by_name_and_paged(service: KeypairService) -> None
     for name in ("c", "a", "b", "d"):
         await service.import_key("u1", name, line)
     await service.import_key("u2", "z", line)
-    assert [k.name for k in await service.list_for_user("u1")] == ["a", "b", "c", "d"]
-    assert [k.name for k in await service.list_for_user("u1", limit=2)] == ["a", "b"]
-    assert [k.name for k in await service.list_for_user("u1", 2, "b")] == ["c", "d"]
+    assert [k.name for k in await service.list_for_user(_as("u1"))] == ["a", "b", "c", "d"]
+    assert [k.name for k in await service.list_for_user(_as("u1"), limit=2)] == ["a", "b"]
+    assert [k.name for k in await service.list_for_user(_as("u1"), None, 2, "b")] == ["c", "d"]
     with pytest.raises(MarkerNotFound, match="Marker z could not be found."):
-        await service.list_for_user("u1", marker="z")
+        await service.list_for_user(_as("u1"), marker="z")
 
 
 async def test_delete(service: KeypairService) -> None:
     line = _openssh(ed25519.Ed25519PrivateKey.generate())
     await service.import_key("u1", "k", line)
-    await service.delete("u1", "k")
-    assert await service.list_for_user("u1") == []
+    await service.delete(_as("u1"), "k")
+    assert await service.list_for_user(_as("u1")) == []
     with pytest.raises(KeypairNotFound):
-        await service.delete("u1", "k")
+        await service.delete(_as("u1"), "k")
 
 
 async def test_quota_of_key_pairs_per_user(service: KeypairService) -> None:

@@ -16,7 +16,7 @@ async def show(req: ApiRequest) -> dict[str, Any]:
     """The address's network, and the instance holding it (2.4: whether reserved)."""
     require_proxy_version(req)
     enforce(req.ctx, "os_compute_api:os-fixed-ips")
-    row = await req.app.network.get_fixed_ip(req.path["address"])
+    row = await req.app.network.get_fixed_ip(req.ctx, req.path["address"])
     body: dict[str, Any] = {"cidr": row.cidr, "address": row.fixed.address,
                             "hostname": row.hostname, "host": row.host}
     if req.at_least("2.4"):
@@ -36,5 +36,6 @@ async def action(req: ApiRequest) -> Reply:
     else:
         raise ValidationError(reason=f"There is no such action: {', '.join(body) or '(none)'}")
     enforce(req.ctx, "os_compute_api:os-fixed-ips")
-    await req.app.network.set_fixed_ip_reserved(req.path["address"], "reserve" in body)
+    await req.app.network.set_fixed_ip_reserved(req.ctx, req.path["address"],
+                                            "reserve" in body)
     return Reply(None, 202)

@@ -48,7 +48,7 @@ async def index(req: ApiRequest) -> dict[str, Any]:
         asked = query_int(params.get("limit"), "limit")
         limit = max_limit if asked is None else min(asked, max_limit)
         marker = params.get("marker")
-    keypairs = await req.app.keypairs.list_for_user(user_id, limit, marker)
+    keypairs = await req.app.keypairs.list_for_user(req.ctx, user_id, limit, marker)
     body: dict[str, Any] = {"keypairs": [{"keypair": _brief(req, k)} for k in keypairs]}
     if limit and len(keypairs) == limit:
         body["keypairs_links"] = [{"rel": "next", "href": _next(req, keypairs[-1].name)}]
@@ -88,7 +88,7 @@ async def show(req: ApiRequest) -> dict[str, Any]:
     params = dict(req.query)
     # Policy has no separate show rule yet; showing one key pair is listing it.
     user_id = _target_user(req, "os_compute_api:os-keypairs:index", params.get("user_id"))
-    keypair = await req.app.keypairs.get(user_id, req.path["name"])
+    keypair = await req.app.keypairs.get(req.ctx, req.path["name"], user_id)
     return {"keypair": _full(req, keypair)}
 
 
@@ -96,5 +96,5 @@ async def show(req: ApiRequest) -> dict[str, Any]:
 async def delete(req: ApiRequest) -> Reply:
     params = dict(req.query)
     user_id = _target_user(req, "os_compute_api:os-keypairs:delete", params.get("user_id"))
-    await req.app.keypairs.delete(user_id, req.path["name"])
+    await req.app.keypairs.delete(req.ctx, req.path["name"], user_id)
     return Reply(None, 204 if req.at_least("2.2") else 202)

@@ -1,93 +1,162 @@
-"""The query string of GET /servers turned into a ListQuery, with Nova's rules."""
+"""The query string of GET /servers turned into a ListQuery, with Nova's rules.
+
+Which filters a caller may use is Nova's list: admins (os_compute_api:servers:
+allow_all_filters) every documented one; others those of _NON_ADMIN for their
+microversion, and the rest are silently dropped, as Nova drops them. Scoping
+(whose servers are listed) is not decided here: ComputeAPI.list_servers does it
+for every front-end.
+"""
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
 
+from novalet.api.compute.schemas.servers import LIST_QUERY_NAMES
 from novalet.api.handler import ApiRequest
 from novalet.api.validation import ValidationError, query_int, to_bool
+from novalet.common.bounded_regex import compile_pattern
 from novalet.common.timeutils import parse_isotime
 from novalet.compute.states import KNOWN_STATUSES, STATUS_TABLE, TaskState
 from novalet.db import instances
-from novalet.policy import authorize
+from novalet.policy import authorize, enforce
 
-_KNOWN = {"name", "status", "image", "flavor", "host", "reservation_id", "changes-since",
-          "changes-before", "tags", "tags-any", "not-tags", "not-tags-any", "all_tenants",
-          "project_id", "tenant_id", "user_id", "locked", "availability_zone", "key_name",
-          "uuid", "deleted", "limit", "marker", "sort_key", "sort_dir", "ip", "ip6",
-          "node", "hostname", "vm_state", "task_state", "power_state", "description",
-          "config_drive", "created_at", "launched_at", "terminated_at", "progress",
-          "access_ip_v4", "access_ip_v6", "launch_index", "soft_deleted",
-          "pinned_availability_zone"}
-_ADMIN_ONLY = {"host", "node", "all_tenants", "project_id", "tenant_id", "deleted",
-               "vm_state", "task_state", "power_state", "hostname"}
-_ADMIN_ONLY_BEFORE_283 = {"availability_zone", "config_drive", "key_name", "created_at",
-                          "launched_at", "terminated_at", "progress", "user_id",
-                          "vm_state", "task_state", "power_state"}
+_PAGING = {"limit", "marker", "sort_key", "sort_dir"}
+# Filters a non-admin may use, from the microversion that allowed them (Nova's
+# _get_server_search_options); all_tenants is listed so that it reaches the policy
+# check (403) instead of being dropped.
+_NON_ADMIN: list[tuple[str, set[str]]] = [
+    ("2.1", {"reservation_id", "name", "status", "image", "flavor", "ip",
+             "changes-since", "all_tenants"}),
+    ("2.5", {"ip6"}),
+    ("2.26", {"tags", "tags-any", "not-tags", "not-tags-any"}),
+    ("2.66", {"changes-before"}),
+    ("2.73", {"locked"}),
+    ("2.83", {"availability_zone", "config_drive", "key_name", "created_at",
+              "launched_at", "terminated_at", "power_state", "task_state", "vm_state",
+              "progress", "user_id"}),
+    ("2.90", {"hostname"}),
+]
+# Only admins may sort by these (403 for others, as Nova).
+_ADMIN_SORT_KEYS = {"host", "node"}
+# Filters matched as regular expressions (RE2, search) on a column, as Nova's
+# database layer matches every filter that is not one of its exact ones.
+_PATTERNS = {"name": "display_name", "hostname": "hostname", "node": "node",
+             "availability_zone": "availability_zone", "key_name": "key_name",
+             "access_ip_v4": "access_ip_v4", "access_ip_v6": "access_ip_v6",
+             "description": "display_description", "created_at": "created_at",
+             "launched_at": "launched_at", "terminated_at": "terminated_at",
+             "ip": "ip", "ip6": "ip6"}
+_INT_MAX = 2**31 - 1
+
+_Get = Callable[[str], "str | None"]
+_GetList = Callable[[str], "list[str]"]
 
 
-def parse(req: ApiRequest) -> instances.ListQuery:
+@dataclass
+class ServerSearch:
+    """What the list handlers pass to ComputeAPI.list_servers."""
+
+    query: instances.ListQuery
+    all_tenants: bool
+
+
+def parse(req: ApiRequest) -> ServerSearch:
     params = req.query
     if req.at_least("2.75"):
-        unknown = sorted(set(params.keys()) - _KNOWN)
+        unknown = sorted(set(params.keys()) - set(LIST_QUERY_NAMES))
         if unknown:
             raise ValidationError(reason=f"Invalid input for query parameters {unknown[0]}. "
                                   "Additional properties are not allowed "
                                   f"('{unknown[0]}' was unexpected)")
-    admin = authorize(req.ctx, "os_compute_api:servers:index:get_all_tenants")
+    every_filter = authorize(req.ctx, "os_compute_api:servers:allow_all_filters")
+    allowed = set(params.keys()) if every_filter else set(params.keys()) & _non_admin(req)
     q = instances.ListQuery()
-    _scope(req, q, admin)
-    allowed = set(params.keys()) if admin else set(params.keys()) - _ADMIN_ONLY - (
-        set() if req.at_least("2.83") else _ADMIN_ONLY_BEFORE_283)
-    get = lambda key: params.get(key) if key in allowed else None  # noqa: E731
-    _simple(q, get)
-    _status(req, q, params.getlist("status") if "status" in allowed else [])
+    all_tenants = _all_tenants(params.get("all_tenants")) if "all_tenants" in allowed \
+        else False
+    if all_tenants:
+        project = params.get("project_id") or params.get("tenant_id")
+        if project and {"project_id", "tenant_id"} & allowed:
+            q.project_id = project
+
+    def get(key: str) -> str | None:
+        return params.get(key) if key in allowed else None
+
+    def getlist(key: str) -> list[str]:
+        return [v for v in params.getlist(key) if v] if key in allowed else []
+
+    _exact(q, get)
+    _states(q, get, getlist)
+    _status(req, q, getlist("status"))
+    _patterns(q, get)
     _times(q, get)
     _tags(q, get)
-    _paging(req, q, admin)
-    return q
+    _paging(req, q, every_filter)
+    return ServerSearch(q, all_tenants)
 
 
-def _scope(req: ApiRequest, q: instances.ListQuery, admin: bool) -> None:
-    params = req.query
-    everyone = admin and to_bool(params.get("all_tenants", "false") or "true")
-    if "all_tenants" in params and params.get("all_tenants") == "":
-        everyone = admin
-    project = params.get("project_id") or params.get("tenant_id")
-    if admin and project:
-        q.project_id = project
-    elif not everyone:
-        q.project_id = req.ctx.project_id
+def _non_admin(req: ApiRequest) -> set[str]:
+    allowed = set(_PAGING)
+    for first, names in _NON_ADMIN:
+        if req.at_least(first):
+            allowed |= names
+    return allowed
 
 
-def _simple(q: instances.ListQuery, get: Any) -> None:
-    q.name_regex = _regex(get("name"), "name")
+def _all_tenants(raw: str | None) -> bool:
+    """Nova's reading: present and empty means yes; otherwise a boolean string."""
+    if raw is None or raw == "":
+        return raw == ""
+    if raw.lower() in ("true", "1", "yes", "on", "y", "t"):
+        return True
+    if raw.lower() in ("false", "0", "no", "off", "n", "f"):
+        return False
+    raise ValidationError(reason=f"Invalid input for query parameters all_tenants. "
+                          f"Value: {raw}. Expected a boolean")
+
+
+def _exact(q: instances.ListQuery, get: _Get) -> None:
     q.image_ref = _last_segment(get("image"))
     q.flavor_id = _last_segment(get("flavor"))
     q.host = get("host")
     q.reservation_id = get("reservation_id")
-    q.availability_zone = get("availability_zone")
-    q.key_name = get("key_name")
     q.user_id = get("user_id")
+    q.requested_availability_zone = get("pinned_availability_zone")
     if get("uuid"):
-        q.uuids = [get("uuid")]
+        q.uuids = [get("uuid") or ""]
     if get("locked") is not None:
         q.locked = to_bool(get("locked"))
     if get("deleted") is not None:
         q.deleted = to_bool(get("deleted"))
+    if get("config_drive") is not None:
+        q.config_drive = to_bool(get("config_drive"))
+    q.progress = _int(get("progress"), "progress")
+    q.launch_index = _int(get("launch_index"), "launch_index")
 
 
-def _regex(raw: str | None, key: str) -> str | None:
-    """A filter matched as a regular expression must be one (the database would fail)."""
-    if raw is None:
-        return None
-    try:
-        re.compile(raw)
-    except re.error as exc:
-        raise ValidationError(reason=f"Invalid input for query parameters {key}. Value: "
-                              f"{raw}. Not a valid regular expression: {exc}") from None
-    return raw
+def _states(q: instances.ListQuery, get: _Get, getlist: _GetList) -> None:
+    if getlist("vm_state"):
+        q.vm_states = [v.lower() for v in getlist("vm_state")]
+    if getlist("task_state"):
+        q.task_states = [v.lower() for v in getlist("task_state")]
+    if getlist("power_state"):
+        q.power_states = [_int(v, "power_state") or 0 for v in getlist("power_state")]
+
+
+def _patterns(q: instances.ListQuery, get: _Get) -> None:
+    for key, column in _PATTERNS.items():
+        raw = get(key)
+        if raw is not None and raw != "":
+            compile_pattern(raw, key)  # a bad pattern is a 400 before anything runs
+            q.patterns[column] = raw
+
+
+def _int(raw: str | None, key: str) -> int | None:
+    value = query_int(raw, key)
+    if value is not None and value > _INT_MAX:
+        raise ValidationError(reason=f"Invalid input for query parameters {key}. "
+                              f"Value: {raw}. Must be at most {_INT_MAX}")
+    return value
 
 
 def _last_segment(ref: str | None) -> str | None:
@@ -95,6 +164,7 @@ def _last_segment(ref: str | None) -> str | None:
 
 
 def _status(req: ApiRequest, q: instances.ListQuery, statuses: list[str]) -> None:
+    """status sets vm_state and task_state (it overrides those filters, as in Nova)."""
     if not statuses:
         return
     vm_states: set[str] = set()
@@ -120,7 +190,7 @@ def _status(req: ApiRequest, q: instances.ListQuery, statuses: list[str]) -> Non
     q.task_states = list(task_states)
 
 
-def _times(q: instances.ListQuery, get: Any) -> None:
+def _times(q: instances.ListQuery, get: _Get) -> None:
     for key, attr in (("changes-since", "changes_since"), ("changes-before", "changes_before")):
         raw = get(key)
         if raw:
@@ -136,7 +206,7 @@ def _times(q: instances.ListQuery, get: Any) -> None:
         q.deleted = None
 
 
-def _tags(q: instances.ListQuery, get: Any) -> None:
+def _tags(q: instances.ListQuery, get: _Get) -> None:
     for key, attr in (("tags", "tags"), ("tags-any", "tags_any"), ("not-tags", "not_tags"),
                       ("not-tags-any", "not_tags_any")):
         raw = get(key)
@@ -144,7 +214,7 @@ def _tags(q: instances.ListQuery, get: Any) -> None:
             setattr(q, attr, [t for t in raw.split(",") if t])
 
 
-def _paging(req: ApiRequest, q: instances.ListQuery, admin: bool) -> None:
+def _paging(req: ApiRequest, q: instances.ListQuery, every_filter: bool) -> None:
     params = req.query
     max_limit = req.app.conf.get("api", "max_limit")
     limit = query_int(params.get("limit"), "limit")
@@ -159,6 +229,8 @@ def _paging(req: ApiRequest, q: instances.ListQuery, admin: bool) -> None:
         if key not in sortable:
             raise ValidationError(reason=f"Invalid input for query parameters sort_key. "
                                   f"Value: {key}. The sort key is not supported")
+        if key in _ADMIN_SORT_KEYS and not every_filter:
+            enforce(req.ctx, "os_compute_api:servers:allow_all_filters")
         direction = (dirs[i] if i < len(dirs) else (dirs[-1] if dirs else "desc")).lower()
         if direction not in ("asc", "desc"):
             raise ValidationError(reason=f"Invalid input for query parameters sort_dir. "

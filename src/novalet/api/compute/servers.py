@@ -18,14 +18,18 @@ from novalet.policy import enforce
 @accepts(query=schemas.LIST_QUERY)
 async def index(req: ApiRequest) -> dict[str, Any]:
     enforce(req.ctx, "os_compute_api:servers:index")
-    rows = await req.app.compute.list_servers(req.ctx, server_filters.parse(req))
+    search = server_filters.parse(req)
+    rows = await req.app.compute.list_servers(req.ctx, search.query,
+                                              all_tenants=search.all_tenants)
     return _page(req, "servers", [server_view.brief(req, r) for r in rows], rows)
 
 
 @accepts(query=schemas.LIST_QUERY)
 async def detail(req: ApiRequest) -> dict[str, Any]:
     enforce(req.ctx, "os_compute_api:servers:index")
-    rows = await req.app.compute.list_servers(req.ctx, server_filters.parse(req))
+    search = server_filters.parse(req)
+    rows = await req.app.compute.list_servers(req.ctx, search.query,
+                                              all_tenants=search.all_tenants, detail=True)
     faults = await req.app.compute.faults(rows)
     nets = await server_view.networking(req, rows)
     return _page(req, "servers/detail",
