@@ -27,7 +27,7 @@ from novalet.network.model import Vif
 from novalet.network.rpcapi import NetworkRPC, VifPlugger
 from novalet.rpc import bus, versions
 from novalet.rpc.bus import Bus
-from novalet.rpc.identity import user_for_host
+from novalet.rpc.identity import host_of_user, parse_host_users, user_for_host
 from novalet.virt.driver import ComputeDriver, ImageFetcher
 
 LOG = logging.getLogger(__name__)
@@ -93,6 +93,24 @@ class ComputeManager:
         self._every("image_cache_manager_interval", self.driver.manage_image_cache)
         if self.conf.get("DEFAULT", "instance_usage_audit"):
             self._every("instance_usage_audit_interval", self._instance_usage_audit)
+
+    async def _authorize(self, ctx: RequestContext, call: bus.CallInfo,
+                         args: dict[str, Any]) -> None:
+        """Run by the bus before every method: requests come from the cloud's services
+        (API, conductor), never from a compute host's bus user, so a compromised host
+        publishing into this host's queue is refused (RabbitMQ vouches for user-id)."""
+        if call.sender is None:
+            return  # in-process: this process's own services
+        if call.sender == bus.UNIDENTIFIED and \
+                self.conf.get("conductor", "trust_unidentified_senders"):
+            return
+        other = host_of_user(call.sender, parse_host_users(
+            self.conf.get("conductor", "host_users"))) if call.sender else "(unidentified)"
+        if other is not None:
+            LOG.warning("Refused %s from bus user %s (host %s)", call.method,
+                        call.sender or "(none)", other)
+            raise bus.NotAuthorizedForHost(sender=call.sender or "(none)", host=other,
+                                           method=call.method, target=f"host {self.host}")
 
     async def stop(self) -> None:
         await self.periodic.stop()

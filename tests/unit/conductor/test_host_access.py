@@ -114,3 +114,29 @@ async def test_host_users_option_maps_other_names(served: Served) -> None:
     with pytest.raises(NotAuthorizedForHost):
         await access.check(RequestContext(), call("compute_node_update", "other"),
                            {"node": {"host": "h1"}})
+
+
+async def test_compute_host_refuses_requests_from_other_hosts_users(tmp_path: Any) -> None:
+    from novalet.compute.manager import ComputeManager
+    from novalet.rpc.inprocess import InProcessBus
+    from novalet.virt.fake import FakeDriver
+
+    conf = config.Config()
+    conf.set("DEFAULT", "host", "h2")
+    conf.set("DEFAULT", "state_path", str(tmp_path))
+    bus = InProcessBus(default_timeout=5)
+    manager = ComputeManager(conf, bus, FakeDriver(conf), None, None)  # type: ignore[arg-type]
+    await bus.serve("compute.h2", manager)
+    try:
+        with pytest.raises(NotAuthorizedForHost):  # another host publishing here
+            await bus.as_user("compute-h1").call(RequestContext.admin(), "compute.h2",
+                                                 "get_host_uptime")
+        with pytest.raises(NotAuthorizedForHost):  # a broker message without user-id
+            await manager._authorize(RequestContext(), call("get_host_uptime", UNIDENTIFIED),
+                                     {})
+        # The API and conductor (their service user, or in-process) are served.
+        await manager._authorize(RequestContext(), call("get_host_uptime", "novalet"), {})
+        assert isinstance(await bus.call(RequestContext.admin(), "compute.h2",
+                                         "get_host_uptime"), str)
+    finally:
+        await bus.close()
