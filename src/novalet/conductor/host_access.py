@@ -27,18 +27,20 @@ from typing import Any
 
 from novalet import config
 from novalet.common.context import RequestContext
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from novalet.db import instances, migrations_records
 from novalet.db.engine import Database
-from novalet.db.models import Instance
+from novalet.db.models import ComputeNode, Instance, ResourceProvider
 from novalet.rpc import identity
 from novalet.rpc.bus import UNIDENTIFIED, CallInfo, NotAuthorizedForHost
 
 LOG = logging.getLogger(__name__)
 
 # method -> (what its argument names, the argument): "instance" an instance uuid,
-# "host" a host name, "node" a ComputeNodePayload whose host is checked.
+# "host" a host name, "provider" a host name and (argument `uuid`) a resource
+# provider that is new or already that host's, "node" a ComputeNodePayload whose
+# host is checked, and whose uuid and hypervisor_hostname are new or that host's.
 RULES: dict[str, tuple[str, str]] = {
     "instance_update": ("instance", "uuid"),
     "record_power_change": ("instance", "uuid"),
@@ -50,7 +52,7 @@ RULES: dict[str, tuple[str, str]] = {
     "migration_update": ("instance", "instance_uuid"),
     "instances_on_host": ("host", "host"),
     "service_heartbeat": ("host", "host"),
-    "update_provider": ("host", "host"),
+    "update_provider": ("provider", "host"),
     "instance_usage_audit": ("host", "host"),
     "network_host_state": ("host", "host"),
     "compute_node_update": ("node", "node"),
@@ -85,13 +87,15 @@ class HostAccess:
         if rule is not None and call.sender != UNIDENTIFIED:
             kind, arg = rule
             value = args.get(arg)
-            if kind == "host":
+            if kind in ("host", "provider"):
                 target = f"host {value}"
-                if value == host:
+                if value == host and (kind == "host" or await self._provider_free(
+                        host, str(args.get("uuid")))):
                     return
             elif kind == "node":
-                target = f"node of host {value.get('host') if isinstance(value, dict) else '?'}"
-                if isinstance(value, dict) and value.get("host") == host:
+                node = value if isinstance(value, dict) else {}
+                target = f"node of host {node.get('host', '?')}"
+                if node.get("host") == host and await self._node_free(host, node):
                     return
             else:
                 target = f"instance {value}"
@@ -101,6 +105,22 @@ class HostAccess:
                     call.sender or "(none)", host)
         raise NotAuthorizedForHost(sender=call.sender or "(none)", host=host,
                                    method=call.method, target=target)
+
+    async def _provider_free(self, host: str, uuid: str) -> bool:
+        """Whether resource provider `uuid` is new or already `host`'s."""
+        async with self.db.transaction() as session:
+            owner = (await session.execute(select(ResourceProvider.host).where(
+                ResourceProvider.uuid == uuid))).first()
+        return owner is None or owner.host == host
+
+    async def _node_free(self, host: str, node: dict[str, Any]) -> bool:
+        """Whether the compute node (by uuid or hypervisor name) is new or `host`'s."""
+        async with self.db.transaction() as session:
+            owners = (await session.execute(select(ComputeNode.host).where(or_(
+                ComputeNode.uuid == str(node.get("uuid")),
+                ComputeNode.hypervisor_hostname == str(node.get(
+                    "hypervisor_hostname")))))).all()
+        return all(owner.host == host for owner in owners)
 
     async def _instance_allowed(self, host: str, uuid: str, call: CallInfo,
                                 args: dict[str, Any]) -> bool:
