@@ -50,7 +50,9 @@ def cloud(tmp_path_factory: pytest.TempPathFactory, backing: dict[str, str],
     place_image(guest_image, root / "controller")
     for dep, database in deployment(
             root, backing, ["fake-host", "qemu-host"],
-            options={"network": {"fixed_range": "10.233.0.0/24",
+            # no metadata service in these deployments: user data by config drive
+            options={"DEFAULT": {"force_config_drive": True},
+                     "network": {"fixed_range": "10.233.0.0/24",
                                  "flat_network_bridge": BRIDGE,
                                  "floating_ip_pools": f"public={FLOATING_POOL}"}},
             host_options={"qemu-host": {"DEFAULT": {"compute_driver": "qemu"}}}):

@@ -41,8 +41,8 @@ BINARY = "nova-network"
 class HostNetDriver(Protocol):
     def claim_host(self) -> None: ...
     async def apply(self, state: HostNetworkState) -> None: ...
-    async def plug(self, vif: Vif) -> None: ...
-    async def unplug(self, vif: Vif) -> None: ...
+    async def plug(self, vif: Vif, device: str = "tap") -> None: ...
+    async def unplug(self, vif: Vif, device: str = "tap") -> None: ...
     async def teardown(self) -> None: ...
     async def close(self) -> None: ...
 
@@ -59,10 +59,10 @@ class NoopNetDriver:
     async def apply(self, state: HostNetworkState) -> None:
         self.applied.append(state)
 
-    async def plug(self, vif: Vif) -> None:
+    async def plug(self, vif: Vif, device: str = "tap") -> None:
         pass
 
-    async def unplug(self, vif: Vif) -> None:
+    async def unplug(self, vif: Vif, device: str = "tap") -> None:
         pass
 
     async def teardown(self) -> None:
@@ -181,13 +181,13 @@ class NetworkManager:
             except Exception:
                 LOG.exception("Applying the network state before a plug failed")
         for vif in vifs:
-            await self.driver.plug(Vif.from_dict(vif))
+            await self.driver.plug(Vif.from_dict(vif), device)
 
     async def unplug_vifs(self, ctx: RequestContext, vifs: list[dict[str, Any]],
                           device: str = "tap") -> None:
         _check_device(device)
         for vif in vifs:
-            await self.driver.unplug(Vif.from_dict(vif))
+            await self.driver.unplug(Vif.from_dict(vif), device)
 
 
 def _check_device(device: str) -> None:

@@ -14,13 +14,15 @@ TOPIC = "network"
 VERSION = "1.0"
 
 # What host device a guest NIC uses, as its virt driver needs it (the `device`
-# argument of plug/unplug; docs/architecture.md, "The VIF seam"):
-# - "tap": a persistent tap named `vif.tap` on the vif's bridge. The network
-#   service creates it, or adopts a tun/tap device of that name that the
-#   hypervisor made (libvirt's `<interface type='ethernet'>` with that target).
-# Later drivers add their kind here and in NetworkManager (a container driver's
-# "veth": the network service makes the pair, the host end on the bridge).
-DEVICE_KINDS = ("tap",)
+# argument of plug/unplug; docs/architecture.md, "The VIF seam"); either way the
+# device is named `vif.tap`, which the firewall matches:
+# - "tap": the network service makes a persistent tap (QEMU opens it with
+#   `-netdev tap,ifname=…`), or adopts a tun/tap of that name made before.
+# - "driver": the virt driver makes the device (libvirt's tap with that target
+#   name, the host end of a container driver's veth pair); the network service
+#   makes the bridge, puts the device on it once it exists and filters it, and
+#   never deletes it.
+DEVICE_KINDS = ("tap", "driver")
 
 
 def host_topic(host: str) -> str:

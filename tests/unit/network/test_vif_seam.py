@@ -34,11 +34,11 @@ class RecordingDriver:
     async def apply(self, state: HostNetworkState) -> None:
         self.calls.append(f"apply {state.host}")
 
-    async def plug(self, vif: Vif) -> None:
-        self.calls.append(f"plug {vif.tap}")
+    async def plug(self, vif: Vif, device: str = "tap") -> None:
+        self.calls.append(f"plug {vif.tap}" + ("" if device == "tap" else f" ({device})"))
 
-    async def unplug(self, vif: Vif) -> None:
-        self.calls.append(f"unplug {vif.tap}")
+    async def unplug(self, vif: Vif, device: str = "tap") -> None:
+        self.calls.append(f"unplug {vif.tap}" + ("" if device == "tap" else f" ({device})"))
 
     async def teardown(self) -> None:
         pass
@@ -71,8 +71,10 @@ async def test_a_compute_host_plugs_through_its_hosts_network_service_over_the_b
     vif = make_vif()
     await HostNetworkAPI(bus, "host-1").plug([vif])
     await HostNetworkAPI(bus, "host-1").unplug([vif])
+    await HostNetworkAPI(bus, "host-1").plug([vif], device="driver")
     # the first plug waits for the host's state: never rendered from nothing
-    assert driver.calls == ["apply host-1", f"plug {vif.tap}", f"unplug {vif.tap}"]
+    assert driver.calls == ["apply host-1", f"plug {vif.tap}", f"unplug {vif.tap}",
+                            f"plug {vif.tap} (driver)"]
     assert other_driver.calls == []
     await bus.close()
 

@@ -59,6 +59,7 @@ from novalet.network.model import HostNetworkState, NetworkOnHost, Vif
 LOG = logging.getLogger(__name__)
 
 FLOATING_RECORD = "floating-addresses.json"
+DEVICES_RECORD = "devices.json"  # device name -> kind, for devices not of kind "tap"
 LOCK_DIR = Path("/run/novalet")
 
 
@@ -162,6 +163,7 @@ class LinuxNetDriver:
         self.firewall = Firewall(self.runner)
         self._lock = asyncio.Lock()
         self._plugged: set[str] = set()
+        self._devices: dict[str, str] | None = None  # DEVICES_RECORD, read when first needed
         self._state = HostNetworkState(host="")
         self._applied = False  # whether _state is a state this driver applied
         self._warned_no_br_netfilter = False
@@ -199,7 +201,7 @@ class LinuxNetDriver:
                                         f"on bridge {vif.bridge}, which no network of the state has")
                         continue
                     wanted_taps[vif.tap] = vif
-                    await self._attempt(problems, self._ensure_tap(vif, networks[vif.bridge]))
+                    await self._attempt(problems, self._ensure_device(vif, networks[vif.bridge]))
             links = await self.netlink.links()
             quarantine = await self._remove_stale_taps(links, set(wanted_taps), problems)
             await self._attempt(problems, self.firewall.apply(state, quarantine))
@@ -221,10 +223,16 @@ class LinuxNetDriver:
             if problems:
                 raise ApplyIncomplete(problems="; ".join(problems))
 
-    async def plug(self, vif: Vif) -> None:
+    async def plug(self, vif: Vif, device: str = "tap") -> None:
         """Make the vif's persistent tap exist, up, on its bridge (making a bare bridge when
         there is none yet; `apply` completes it). A tap its applied state lacks is
-        quarantined; with no applied state the firewall is not touched (see above)."""
+        quarantined; with no applied state the firewall is not touched (see above).
+
+        `device` "driver": the virt driver makes the device named `vif.tap` (libvirt's
+        tap, a container's veth host end); it is put on the bridge if it exists already,
+        else by the first apply after it does (or a second plug), and filtered by name
+        from now on. The kind is recorded, so applies after a restart know it too.
+        """
         async with self._lock:
             self.claim_host()
             links = {link.name: link for link in await self.netlink.links()}
@@ -233,8 +241,13 @@ class LinuxNetDriver:
                 await self.netlink.ensure_bridge(
                     vif.bridge, owner=owner_alias("bridge", vif.network_id), mtu=vif.mtu,
                     address=IPv4Interface(f"{vif.gateway}/{prefix}"))
-            await self.netlink.ensure_tap(vif.tap, vif.bridge, owner=owner_alias("tap", vif.id),
-                                          mac=tap_mac(vif.address), mtu=vif.mtu)
+            self._record_device(vif.tap, device)
+            if device == "tap":
+                await self.netlink.ensure_tap(vif.tap, vif.bridge,
+                                              owner=owner_alias("tap", vif.id),
+                                              mac=tap_mac(vif.address), mtu=vif.mtu)
+            elif vif.tap in links:
+                await self.netlink.ensure_port(vif.tap, vif.bridge)
             self._plugged.add(vif.tap)
             if not self._applied:
                 # rendering from a state this driver does not hold would delete the
@@ -246,11 +259,14 @@ class LinuxNetDriver:
                 await self.firewall.apply(self._state, self._quarantine(
                     [*links.values()], self._state_taps(self._state)) | {vif.tap})
 
-    async def unplug(self, vif: Vif) -> None:
-        """Remove the vif's tap; nothing to do when it is already gone."""
+    async def unplug(self, vif: Vif, device: str = "tap") -> None:
+        """Remove the vif's tap; nothing to do when it is already gone. A device the
+        virt driver made (`device` "driver") is its to remove: it is only forgotten."""
         async with self._lock:
             self.claim_host()
-            await self.netlink.delete_link(vif.tap)
+            if device == "tap" and self._device_kind(vif.tap) == "tap":
+                await self.netlink.delete_link(vif.tap)
+            self._record_device(vif.tap, None)
             self._plugged.discard(vif.tap)
 
     async def teardown(self) -> None:
@@ -267,6 +283,8 @@ class LinuxNetDriver:
                 if link.role in order:
                     await self._attempt(problems, self.netlink.delete_link(link.name))
             self._plugged.clear()
+            self._devices = {}
+            (self.state_dir / DEVICES_RECORD).unlink(missing_ok=True)
             self._state = HostNetworkState(host="")
             self._applied = False
             LOG.info("Removed all of Novalet's host networking")
@@ -316,9 +334,38 @@ class LinuxNetDriver:
         await self.netlink.write_sysctl(f"net/ipv4/conf/{network.bridge}/route_localnet",
                                         "1" if local_metadata else "0")
 
-    async def _ensure_tap(self, vif: Vif, network: NetworkOnHost) -> None:
-        await self.netlink.ensure_tap(vif.tap, vif.bridge, owner=owner_alias("tap", vif.id),
-                                      mac=tap_mac(vif.address), mtu=vif.mtu or network.mtu)
+    async def _ensure_device(self, vif: Vif, network: NetworkOnHost) -> None:
+        if self._device_kind(vif.tap) == "tap":
+            await self.netlink.ensure_tap(vif.tap, vif.bridge, owner=owner_alias("tap", vif.id),
+                                          mac=tap_mac(vif.address), mtu=vif.mtu or network.mtu)
+        elif any(link.name == vif.tap for link in await self.netlink.links()):
+            await self.netlink.ensure_port(vif.tap, vif.bridge)
+        # else: the virt driver has not made it (yet, or the guest is off)
+
+    # -- devices the virt driver makes ---------------------------------------
+
+    def _device_kind(self, name: str) -> str:
+        if self._devices is None:
+            try:
+                self._devices = dict(json.loads((self.state_dir / DEVICES_RECORD).read_text()))
+            except FileNotFoundError:
+                self._devices = {}
+        return self._devices.get(name, "tap")
+
+    def _record_device(self, name: str, kind: str | None) -> None:
+        """Remember a device's kind ("tap", the default, is not stored; None forgets)."""
+        if self._device_kind(name) == (kind or "tap"):
+            return
+        assert self._devices is not None
+        if kind is None or kind == "tap":
+            self._devices.pop(name, None)
+        else:
+            self._devices[name] = kind
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        record = self.state_dir / DEVICES_RECORD
+        tmp = record.with_name(record.name + ".tmp")
+        tmp.write_text(json.dumps(self._devices, sort_keys=True))
+        tmp.replace(record)
 
     async def _remove_stale_taps(self, links: list[Link], wanted: set[str],
                                  problems: list[str]) -> set[str]:
