@@ -186,6 +186,9 @@ async def test_100mb_auth_body_is_413_without_memory_or_stall(served: Served) ->
         await asyncio.sleep(0.3)  # a few more probes after the refusal
         during = prober.times[during_from:]
         grown = (process.memory_info().rss - before_rss) / MB
+    print(f"100 MB chunked body: status {status}, {sent / MB:.1f} MB sent before the "
+          f"server hung up, RSS {grown:+.1f} MB, GET / median {baseline * 1000:.1f} ms "
+          f"before, max {max(during, default=0) * 1000:.1f} ms during")
     assert status in (413, None)  # None: reset while our unread body was in flight
     assert sent < 20 * MB, f"the server read {sent / MB:.0f} MB of a refused body"
     assert grown < 50, f"RSS grew by {grown:.0f} MB"
