@@ -3,13 +3,15 @@ senders and receivers a minor version apart understand each other."""
 
 import dataclasses
 import hashlib
+import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 import orjson
 import pytest
 
-import novalet.compute.payloads  # noqa: F401  (every bus model is imported here)
+import novalet
 from novalet.rpc.bus import parse_version
 from novalet.rpc.models import BusModel, IncompatibleMessage, all_models
 
@@ -33,6 +35,10 @@ def name(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+# Every module of the package, so that a model defined anywhere is found.
+for _module in pkgutil.walk_packages(novalet.__path__, "novalet."):
+    if ".db.migrations" not in _module.name:
+        importlib.import_module(_module.name)
 MODELS = [m for m in all_models() if m.__module__.startswith("novalet.")]
 
 
