@@ -32,7 +32,8 @@ from novalet.network.rpcapi import (
     VifPlugger,
     host_topic,
 )
-from novalet.rpc.bus import Bus
+from novalet.rpc import identity
+from novalet.rpc.bus import UNIDENTIFIED, Bus, CallInfo, NotAuthorizedForHost
 
 LOG = logging.getLogger(__name__)
 BINARY = "nova-network"
@@ -94,7 +95,8 @@ def remote_vifs(conf: config.Config, bus: Bus) -> VifPlugger:
     host's network service, over the bus (nothing to plug for fake guests)."""
     if host_driver_name(conf) == "noop":
         return NoVifs()
-    return HostNetworkAPI(bus, conf.get("DEFAULT", "host"))
+    host = conf.get("DEFAULT", "host")
+    return HostNetworkAPI(bus.as_user(identity.user_for_host(host)), host)
 
 
 class NetworkManager:
@@ -113,6 +115,7 @@ class NetworkManager:
         self.applied = asyncio.Event()  # set after each successful apply (tests wait on it)
         # a network that is not multi_host changes with guests on any host
         self._serves_shared = True
+        self._host_users = identity.parse_host_users(conf.get("conductor", "host_users"))
 
     async def start(self) -> None:
         # before anything touches the host: refuse if another cloud's network
@@ -167,6 +170,20 @@ class NetworkManager:
                 await self.apply_now()
             except Exception:  # the next refresh or the periodic run tries again
                 LOG.exception("Applying the network state failed")
+
+    async def _authorize(self, ctx: RequestContext, call: CallInfo,
+                         args: dict[str, Any]) -> None:
+        """Run by the bus before every method: a compute host's own bus user may have
+        guests plugged and unplugged by its own host's network service only."""
+        if call.method not in ("plug_vifs", "unplug_vifs") or \
+                call.sender in (None, UNIDENTIFIED):
+            return
+        host = identity.host_of_user(call.sender, self._host_users)
+        if host is not None and host != self.host:
+            LOG.warning("Refused %s from bus user %s (host %s) on the network service of %s",
+                        call.method, call.sender, host, self.host)
+            raise NotAuthorizedForHost(sender=call.sender, host=host, method=call.method,
+                                       target=f"the network service of host {self.host}")
 
     # The VIF seam: compute, on the same host, has guests' devices plugged before they
     # start and unplugged after (a bus call to network.<host>, or LocalVifs).

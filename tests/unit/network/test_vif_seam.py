@@ -15,6 +15,7 @@ from novalet import config, exceptions
 from novalet.network.manager import LocalVifs, NetworkManager
 from novalet.network.model import HostNetworkState, Vif
 from novalet.network.rpcapi import HostNetworkAPI, NetworkServiceUnavailable, host_topic
+from novalet.rpc.bus import NotAuthorizedForHost
 from novalet.rpc.inprocess import InProcessBus
 
 
@@ -76,6 +77,21 @@ async def test_a_compute_host_plugs_through_its_hosts_network_service_over_the_b
     assert driver.calls == ["apply host-1", f"plug {vif.tap}", f"unplug {vif.tap}",
                             f"plug {vif.tap} (driver)"]
     assert other_driver.calls == []
+    await bus.close()
+
+
+async def test_a_compute_host_cannot_have_another_hosts_network_service_plug() -> None:
+    bus = InProcessBus(default_timeout=5)
+    victim, driver = network_manager(bus, "host-2")
+    await bus.serve(host_topic("host-2"), victim)
+    intruder = HostNetworkAPI(bus.as_user("compute-host-1"), "host-2")
+    with pytest.raises(NotAuthorizedForHost, match="the network service of host host-2"):
+        await intruder.plug([make_vif()])
+    assert driver.calls == []
+    await HostNetworkAPI(bus.as_user("compute-host-2"), "host-2").plug([make_vif()])
+    await HostNetworkAPI(bus, "host-2").unplug([make_vif()])  # a service of the cloud
+    assert driver.calls == ["apply host-2", f"plug {make_vif().tap}",
+                            f"unplug {make_vif().tap}"]
     await bus.close()
 
 
