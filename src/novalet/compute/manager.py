@@ -148,7 +148,7 @@ class ComputeManager:
             hypervisor_hostname=res.hypervisor_hostname,
             hypervisor_type=res.hypervisor_type,
             hypervisor_version=int(res.hypervisor_version or 0), host_ip=None,
-            cpu_info=res.cpu_info))
+            cpu_info=res.cpu_info, capabilities=self.driver.capabilities.to_dict()))
 
     # --- build and delete -------------------------------------------------
 

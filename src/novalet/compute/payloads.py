@@ -118,9 +118,10 @@ class Destination(BusModel):
 
 @dataclass
 class ComputeNodePayload(BusModel):
-    """A node's hypervisor facts, as its host reports them for os-hypervisors."""
+    """A node's hypervisor facts, as its host reports them for os-hypervisors, and its
+    virt driver's capabilities (DriverCapabilities.to_dict) for the API's checks."""
 
-    VERSION: ClassVar[str] = "1.0"
+    VERSION: ClassVar[str] = "1.1"
     uuid: str
     host: str
     hypervisor_hostname: str
@@ -128,6 +129,8 @@ class ComputeNodePayload(BusModel):
     hypervisor_version: int = 0
     host_ip: str | None = None
     cpu_info: dict[str, Any] = field(default_factory=dict)
+    capabilities: dict[str, bool] = field(default_factory=dict)
+    ADDED: ClassVar[dict[str, str]] = {"capabilities": "1.1"}
 
 
 @dataclass

@@ -274,7 +274,7 @@ class ConductorManager:
         await compute_nodes.upsert(
             self.db, facts.uuid, facts.host, facts.hypervisor_hostname,
             facts.hypervisor_type, int(facts.hypervisor_version or 0), facts.host_ip,
-            facts.cpu_info or {})
+            facts.cpu_info or {}, capabilities=facts.capabilities or None)
 
     async def migration_update(self, ctx: RequestContext, instance_uuid: str, status: str,
                                from_statuses: list[str] | None = None) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from novalet.compute import capabilities
 from novalet.compute.driver_types import DriverCapabilities
+from novalet.compute.payloads import ComputeNodePayload
 from novalet.compute.states import ALLOWED
 from novalet.virt.driver import ComputeDriver
 from novalet.virt.fake import FakeDriver
@@ -64,3 +65,14 @@ def test_unsupported_feature_is_nova_501_and_attach_400() -> None:
     exc = capabilities.FeatureNotSupported(action="pause", uuid="u", host="h")
     assert exc.code == 501 and "The requested functionality is not supported" in exc.message
     assert capabilities.AttachInterfaceNotSupported(uuid="u", host="h").code == 400
+
+
+def test_capabilities_travel_in_the_node_report_and_an_older_one_has_none() -> None:
+    node = ComputeNodePayload(uuid="u", host="h", hypervisor_hostname="h",
+                              hypervisor_type="fake",
+                              capabilities=FakeDriver.capabilities.to_dict())
+    again = ComputeNodePayload.from_dict(node.to_dict())
+    assert DriverCapabilities.from_dict(again.capabilities) == FakeDriver.capabilities
+    older = node.to_dict("1.0")  # what a 1.0 receiver is sent; what a 1.0 host sends
+    assert "capabilities" not in older
+    assert ComputeNodePayload.from_dict(older).capabilities == {}

@@ -18,7 +18,7 @@ from novalet.rpc.models import BusModel, IncompatibleMessage, all_models
 # model -> (VERSION, fingerprint of its fields and their types). Change a model,
 # bump its VERSION (rpc/models.py says how), then record both here.
 RECORDED = {
-    "novalet.compute.payloads.ComputeNodePayload": ("1.0", "aced0503"),
+    "novalet.compute.payloads.ComputeNodePayload": ("1.1", "ed8d4e07"),
     "novalet.compute.payloads.Destination": ("1.0", "aebef802"),
     "novalet.compute.payloads.ExternalEvent": ("1.0", "3a3e7750"),
     "novalet.compute.payloads.InstancePayload": ("1.2", "4c553b74"),
