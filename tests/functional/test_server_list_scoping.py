@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from novalet.common.context import RequestContext
 from novalet.db import instances
 from tests.functional.conftest import Api, boot
 
@@ -82,8 +83,9 @@ async def test_documented_filters_are_applied_not_ignored(api: Api) -> None:
     await instances.set_fields(api.cloud.services.db, one["id"], {
         "progress": 42, "launched_at": dt.datetime(2020, 1, 2, 3, 4, 5),
         "created_at": dt.datetime(2019, 5, 6, 7, 8, 9)})
-    address = next(a.address for a in (await api.cloud.services.network.server_networking(
-        [one["id"]]))[one["id"]].addresses if a.kind == "fixed")
+    nets = await api.cloud.services.network.server_networking(RequestContext.admin(),
+                                                             [one["id"]])
+    address = next(a.address for a in nets[one["id"]].addresses if a.kind == "fixed")
     everything = await _names(api, "", user="admin")
     assert everything == ["alpha", "beta"]
     alpha = ["alpha"]

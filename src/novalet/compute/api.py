@@ -271,10 +271,11 @@ class ComputeAPI:
         if not policy.authorize(ctx, "os_compute_api:servers:allow_all_filters"):
             q.host = None
             q.patterns.pop("node", None)
-        keep = self._pattern_filter(q.patterns) if q.patterns else None
+        keep = self._pattern_filter(ctx, q.patterns) if q.patterns else None
         return await instances.list_instances(self.db, q, keep)
 
-    def _pattern_filter(self, patterns: dict[str, str]) -> instances.Keep:
+    def _pattern_filter(self, ctx: RequestContext, patterns: dict[str, str]
+                        ) -> instances.Keep:
         """The rows of a batch that every pattern matches."""
         compiled = {key: compile_pattern(raw, _PATTERN_PARAMS.get(key, key))
                     for key, raw in patterns.items()}
@@ -285,16 +286,16 @@ class ComputeAPI:
             rows = [r for r in rows if all(p.search(_text(getattr(r, column)))
                                            for column, p in columns.items())]
             if ips and rows:
-                rows = await self._match_addresses(rows, ips)
+                rows = await self._match_addresses(ctx, rows, ips)
             return rows
 
         return keep
 
-    async def _match_addresses(self, rows: list[Instance], ips: dict[str, Pattern]
-                               ) -> list[Instance]:
+    async def _match_addresses(self, ctx: RequestContext, rows: list[Instance],
+                               ips: dict[str, Pattern]) -> list[Instance]:
         """Rows with a fixed address of each asked family that its pattern matches
         from the start (Nova's ip and ip6 filters)."""
-        nets = await self.network.server_networking([r.uuid for r in rows])
+        nets = await self.network.server_networking(ctx, [r.uuid for r in rows])
         kept = []
         for row in rows:
             fixed = [a.address for a in (nets[row.uuid].addresses if row.uuid in nets

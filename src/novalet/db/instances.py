@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -323,6 +323,16 @@ def _after(marker: Instance, sort: list[tuple[str, str]]) -> Any:
         if beyond is not None:
             clauses.append(and_(*equal, beyond))
     return or_(*clauses) if clauses else False
+
+
+async def uuids_of_project(db: Database, uuids: Sequence[str], project_id: str
+                           ) -> list[str]:
+    """Those of `uuids` that are instances of project_id (deleted ones included)."""
+    if not uuids:
+        return []
+    async with db.transaction() as s:
+        return list((await s.execute(select(Instance.uuid).where(
+            Instance.uuid.in_(list(uuids)), Instance.project_id == project_id))).scalars())
 
 
 async def count_for_project(db: Database, project_id: str) -> dict[str, int]:

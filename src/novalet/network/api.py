@@ -24,6 +24,7 @@ from typing import Any
 from novalet import config, exceptions, policy
 from novalet.common.context import RequestContext
 from novalet.compute.quotas import QuotaEngine
+from novalet.db import instances as db_instances
 from novalet.db import network as db
 from novalet.db import security_groups as db_groups
 from novalet.db.engine import Database
@@ -521,10 +522,14 @@ class NetworkAPI(SecurityGroupsMixin):
         rows = (await db.interfaces(self.db, [instance_uuid])).get(instance_uuid, [])
         return [self._vif(row) for row in rows if row.fixed_ip is not None]
 
-    async def server_networking(self, instance_uuids: Sequence[str]
+    async def server_networking(self, ctx: RequestContext, instance_uuids: Sequence[str]
                                 ) -> dict[str, ServerNetworking]:
         """Addresses and security group names of many servers in two queries (for
-        server lists); servers without any are absent."""
+        server lists); servers without any are absent, and so are servers ctx may not
+        see (a non-admin's are those of its project)."""
+        if not ctx.is_admin:
+            instance_uuids = await db_instances.uuids_of_project(
+                self.db, instance_uuids, ctx.project_id or "")
         result: dict[str, ServerNetworking] = {}
         for row in await db.addresses(self.db, instance_uuids):
             result.setdefault(row.instance_uuid, ServerNetworking()).addresses.append(row)

@@ -16,7 +16,7 @@ from novalet.db import images as db_images
 from novalet.db import instances, migrate
 from novalet.db import keypairs as db_keypairs
 from novalet.db import server_groups as db_groups
-from novalet.db.models import Instance, Network, ServerGroup
+from novalet.db.models import Instance, ServerGroup
 from novalet.service.api import ApiServices
 
 MEMBER = RequestContext(user_id="u-mine", project_id="p-mine", roles=["member", "reader"])
@@ -51,12 +51,8 @@ async def _seed(services: ApiServices, ctx: RequestContext) -> None:
         "id": str(uuidlib.uuid4()), "name": f"image-{project}", "owner": project,
         "visibility": "private", "status": "active"})
     number = 10 if project == "p-mine" else 11
-    async with services.db.transaction() as s:
-        s.add(Network(uuid=str(uuidlib.uuid4()), label=f"net-{project}",
-                      cidr=f"10.{number}.0.0/24", gateway=f"10.{number}.0.1",
-                      netmask="255.255.255.0", broadcast=f"10.{number}.0.255",
-                      dhcp_start=f"10.{number}.0.2", bridge=f"br{number}",
-                      project_id=project))
+    await services.network.create_network(ADMIN, f"net-{project}", f"10.{number}.0.0/24",
+                                          project_id=project)
 
 
 def _instance(project: str, user: str, name: str) -> Instance:
@@ -100,6 +96,15 @@ async def test_domain_gets_hide_other_projects_rows(services: ApiServices) -> No
         await services.network.get_network(MEMBER, network.uuid)
     with pytest.raises(exceptions.Forbidden):
         await services.network.get_fixed_ip(MEMBER, "10.11.0.5")
+    # Addresses of servers ctx may not see are not shown (absent, like servers
+    # without any).
+    mine = (await services.compute.list_servers(MEMBER, instances.ListQuery()))[0]
+    await services.network.allocate_for_instance(mine.uuid, "p-mine", "h1", "vm")
+    await services.network.allocate_for_instance(theirs.uuid, "p-other", "h1", "vm")
+    assert set(await services.network.server_networking(ADMIN, [mine.uuid, theirs.uuid])
+               ) == {mine.uuid, theirs.uuid}
+    assert set(await services.network.server_networking(MEMBER, [mine.uuid, theirs.uuid])
+               ) == {mine.uuid}
 
 
 async def test_all_tenants_needs_the_policy_in_the_domain_layer(

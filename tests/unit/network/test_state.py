@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event
 
+from novalet.common.context import RequestContext
 from novalet.db import instances
 from novalet.db.engine import Database
 from novalet.db.network import HostAddressInUse
@@ -112,7 +113,7 @@ async def test_each_multi_host_host_serves_from_an_address_of_its_own(
     (v3,) = await net.allocate_for_instance(three.uuid, "p1", "h1", "three")
     assert v3.gateway == n1.gateway and v3.fixed_ip != n1.gateway
     with pytest.raises(HostAddressInUse):
-        await net.set_fixed_ip_reserved(n1.gateway, False)
+        await net.set_fixed_ip_reserved(RequestContext.admin(), n1.gateway, False)
 
 
 async def test_moving_a_guest_gives_the_new_host_an_address(
@@ -201,7 +202,7 @@ async def test_server_networking_for_many_servers_in_two_queries(
     await net.add_security_group(ctx(), vms[0],
                                  (await net.create_security_group(ctx(), "web", "d")).name)
     with count_queries(net.db) as statements:
-        views = await net.server_networking([vm.uuid for vm in vms])
+        views = await net.server_networking(RequestContext.admin(), [vm.uuid for vm in vms])
     assert len(statements) == 2
     first = views[vms[0].uuid]
     assert [(a.label, a.address, a.kind) for a in first.addresses] == [
@@ -209,4 +210,4 @@ async def test_server_networking_for_many_servers_in_two_queries(
     assert first.addresses[0].mac == first.addresses[1].mac
     assert first.security_groups == ["default", "web"]
     assert views[vms[1].uuid].security_groups == ["default"]
-    assert await net.server_networking([]) == {}
+    assert await net.server_networking(ctx(), []) == {}

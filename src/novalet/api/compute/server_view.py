@@ -30,7 +30,7 @@ def host_id(instance: Instance) -> str:
 async def networking(req: ApiRequest, instances: list[Instance]) -> dict[str, ServerNetworking]:
     """Addresses and security groups of the servers, read at once (two queries)."""
     result: dict[str, ServerNetworking] = await req.app.network.server_networking(
-        [i.uuid for i in instances])
+        req.ctx, [i.uuid for i in instances])
     return result
 
 
