@@ -112,7 +112,11 @@ class Bench:
         while True:
             seen = await self.statuses()
             if "ERROR" in seen.values():
-                raise SystemExit("a server went to ERROR")
+                failed = next(sid for sid, st in seen.items() if st == "ERROR")
+                resp = await self.client.get(f"/compute/v2.1/servers/{failed}",
+                                             headers=self.headers)
+                raise SystemExit(f"server {failed} went to ERROR: "
+                                 f"{resp.json()['server'].get('fault')}")
             if sum(1 for s in seen.values() if s == status) >= count:
                 return
             await asyncio.sleep(0.05)
@@ -192,12 +196,14 @@ def wrk_flavors(url: str, token: str, connections: int) -> str:
 
 def start_cloud(state: Path, extra_conf: str = ""
                 ) -> tuple[subprocess.Popen[bytes], str, float]:
-    (state / "novalet.conf").write_text(CONF + extra_conf)
+    (state / "novalet.conf").write_text(CONF)
+    (state / "extra.conf").write_text(extra_conf)  # a second file: it may repeat sections
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     start = time.perf_counter()
     proc = subprocess.Popen([str(BIN / "novalet"), "up", "--state-dir", str(state / "s"),
-                             "--config-file", str(state / "novalet.conf"), "--port",
+                             "--config-file", str(state / "novalet.conf"),
+                             "--config-file", str(state / "extra.conf"), "--port",
                              str(port)], stdout=subprocess.DEVNULL,
                             stderr=open(state / "log", "w"))
     while True:
@@ -209,6 +215,12 @@ def start_cloud(state: Path, extra_conf: str = ""
         if proc.poll() is not None:
             raise SystemExit((state / "log").read_text())
         time.sleep(0.01)
+
+
+def children(pid: int) -> list[int]:
+    """The processes `pid` started ([api] workers beyond the first)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -231,19 +243,21 @@ async def run(url: str) -> dict[str, str]:
 
 
 def run_up_with_workers(api_workers: int) -> dict[str, str]:
-    """`novalet up` with [api] workers = api_workers: over RabbitMQ and PostgreSQL
-    (scripts/backing-services.sh), which more than one API process needs."""
+    """`novalet up` over RabbitMQ and PostgreSQL (scripts/backing-services.sh), which
+    more than one API process needs, with [api] workers = api_workers."""
     sys.path.insert(0, str(REPO))
     from tests.multihost.conftest import backing_urls, provisioned
 
     with tempfile.TemporaryDirectory() as tmp, provisioned(backing_urls()) as (bus, db):
         extra = (f"[DEFAULT]\ntransport_url = {bus}\n[database]\nconnection = {db}\n"
-                 f"[api]\nworkers = {api_workers}\n")
+                 f"[api]\nworkers = {api_workers}\n[metadata]\nport = 0\n")
         proc, url, startup = start_cloud(Path(tmp), extra)
         try:
             figures = {"start to serving": f"{startup:.2f} s"}
             figures.update(asyncio.run(run(url)))
             figures["peak RSS of novalet up"] = f"{peak_rss_mb(proc.pid):.0f} MB"
+            figures["peak RSS of extra API workers"] = ", ".join(
+                f"{peak_rss_mb(pid):.0f} MB" for pid in children(proc.pid))
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=60)
@@ -272,6 +286,10 @@ def run_multihost(computes: int, api_workers: int = 1) -> dict[str, str]:
             figures["peak RSS per process"] = ", ".join(
                 f"{p.name} {peak_rss_mb(p.popen.pid):.0f} MB" for p in cloud.processes.values()
                 if p.popen is not None)
+            api = cloud.processes["api@controller"].popen
+            if api is not None and children(api.pid):
+                figures["peak RSS of extra API workers"] = ", ".join(
+                    f"{peak_rss_mb(pid):.0f} MB" for pid in children(api.pid))
         finally:
             cloud.stop_all()
     return figures
@@ -286,12 +304,15 @@ def main() -> None:
     parser.add_argument("--api-workers", type=int, metavar="N", default=1,
                         help="[api] workers: N API processes on the one port (above 1, "
                              "novalet up runs over RabbitMQ and PostgreSQL)")
+    parser.add_argument("--rabbit", action="store_true",
+                        help="run novalet up over RabbitMQ and PostgreSQL (implied by "
+                             "--api-workers above 1): the baseline for more workers")
     args = parser.parse_args()
     if args.url:
         figures = asyncio.run(run(args.url))
     elif args.multihost:
         figures = run_multihost(args.multihost, args.api_workers)
-    elif args.api_workers > 1:
+    elif args.api_workers > 1 or args.rabbit:
         figures = run_up_with_workers(args.api_workers)
     else:
         with tempfile.TemporaryDirectory() as tmp:
@@ -304,6 +325,8 @@ def main() -> None:
                 proc.send_signal(signal.SIGINT)
                 proc.wait(timeout=30)
     mode = f"{args.multihost} compute processes" if args.multihost else "novalet up"
+    if not args.multihost and (args.rabbit or args.api_workers > 1):
+        mode += " over RabbitMQ and PostgreSQL"
     mode += f", {args.api_workers} API worker{'s' if args.api_workers > 1 else ''}"
     print(f"novalet bench/boot_fake.py  ({os.cpu_count()} cores, {mode})")
     for name, value in figures.items():

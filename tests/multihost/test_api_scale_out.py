@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from novalet.service.local_deployment import LocalDeployment
+from novalet.service.local_deployment import BIN, LocalDeployment
 from tests.multihost.conftest import deployment, wait_for
 
 pytestmark = pytest.mark.integration
@@ -191,3 +192,48 @@ def _alive(pid: int) -> bool:
             return stat.read().split(") ")[1].split()[0] != "Z"
     except (FileNotFoundError, IndexError):
         return False
+
+
+def test_novalet_up_with_two_api_workers_serves_from_both_and_ctrl_c_stops_both(
+        tmp_path: Path, backing: dict[str, str]) -> None:
+    """The all-in-one cloud with `[api] workers = 2` over RabbitMQ and PostgreSQL."""
+    from novalet.console.proxies import free_ports_ini
+    from novalet.service.local_deployment import free_port
+    from tests.multihost.conftest import provisioned
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with provisioned(backing) as (transport, database):
+        (tmp_path / "novalet.conf").write_text(
+            f"[DEFAULT]\ntransport_url = {transport}\ncompute_driver = fake\n"
+            f"[database]\nconnection = {database}\n[api]\nworkers = 2\n"
+            "[metadata]\nport = 0\n" + free_ports_ini())
+        log = tmp_path / "up.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [str(BIN / "novalet"), "up", "--state-dir", str(tmp_path / "state"),
+                 "--config-file", str(tmp_path / "novalet.conf"), "--port", str(port)],
+                stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: b"Novalet is up" in log.read_bytes() or proc.poll() is not None,
+                     120, "novalet up did not start")
+            assert proc.poll() is None, log.read_text()
+            found = re.findall(r"API worker 2 \(pid (\d+)\) serves", log.read_text())
+            assert found, log.read_text()
+            worker = int(found[0])
+            admin = token(url, "admin", "admin", "admin")
+            for frozen in (proc.pid, worker):
+                with stopped(frozen):  # the other process alone answers
+                    resp = httpx.get(f"{url}/compute/v2.1/flavors", timeout=30,
+                                     headers={"X-Auth-Token": admin})
+                    assert resp.status_code == 200, resp.text
+            proc.send_signal(signal.SIGINT)  # Ctrl-C
+            assert proc.wait(60) == 0, log.read_text()
+            deadline = time.monotonic() + 30
+            while _alive(worker) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not _alive(worker)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

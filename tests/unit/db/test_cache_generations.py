@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ from novalet.identity.tokens import TokenNotValid, TokenProvider
 
 ADMIN = RequestContext(user_id="u-admin", project_id="p-admin", roles=["admin"])
 ALICE = RequestContext(user_id="u-alice", project_id="p-alice", roles=["member"])
-TOKEN_FIELDS: dict[str, object] = {
+TOKEN_FIELDS: dict[str, Any] = {
     "user_id": "u1", "user_name": "u", "user_domain_id": "default", "project_id": "p1",
     "project_name": "p", "project_domain_id": "default", "roles": [], "methods": ["password"]}
 
