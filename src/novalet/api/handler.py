@@ -154,7 +154,7 @@ def endpoint(front: Front, handler: Handler, *, auth: bool = True
                 await raw.app.state.cloud.identity.check_revocation(token)
             result = await handler(ApiRequest(raw, ctx, token, version))
         except ClientDisconnect:
-            # Nobody is left to answer; 499 is what the log line above shows.
+            # Nobody is left to answer; run() logs nginx's 499 (client closed request).
             LOG.warning("Client disconnected before sending the whole request: %s %s "
                         "(request %s)", raw.method, raw.url.path, request_id)
             return Response(status_code=499)

@@ -78,9 +78,10 @@ def check_parsed(data: bytes, body: Any) -> None:
             for key, item in value.items():
                 if "\x00" in key:
                     raise NulInBody(field=_shown(key))
-                stack.append((key, item))
+                stack.append((f"{field}/{key}" if field else key, item))
         elif isinstance(value, list):
-            stack.extend((field, item) for item in value)
+            stack.extend((f"{field}/{i}" if field else str(i), item)
+                         for i, item in enumerate(value))
         elif isinstance(value, str):
             if "\x00" in value:
                 raise NulInBody(field=field or "body")

@@ -79,10 +79,15 @@ FORMATS.checkers = dict(Draft202012Validator.FORMAT_CHECKER.checkers)
 FORMATS.checks("name")(lambda value: not isinstance(value, str) or is_name(value))
 FORMATS.checks("az_name")(
     lambda value: not isinstance(value, str) or is_name(value, exclude=":"))
+FORMATS.checks("name_with_leading_trailing_spaces")(
+    lambda value: not isinstance(value, str) or (
+        all(map(_printable, value)) and any(unicodedata.category(c) != "Zs" for c in value)))
 # Nova's messages for them (it words the whole error this way).
 _NAME_REASONS = {
     "name": "printable characters. Can not start or end with whitespace.",
     "az_name": "printable characters except :.Can not start or end with whitespace.",
+    "name_with_leading_trailing_spaces":
+        "printable characters with at least one non space character",
 }
 
 # Validators by schema identity; the schema is kept with its validator, so an id
@@ -136,6 +141,8 @@ def _short(value: Any) -> str:
 # Reusable fragments
 # Nova's parameter_types.name and .metadata.
 NAME = {"type": "string", "format": "name", "minLength": 1, "maxLength": 255}
+NAME_WITH_SPACES = {"type": "string", "format": "name_with_leading_trailing_spaces",
+                    "minLength": 1, "maxLength": 255}
 UUID = {"type": "string", "format": "uuid"}
 METADATA_KEY = r"^[a-zA-Z0-9-_:. ]{1,255}$"
 METADATA = {"type": "object", "maxProperties": 128,

@@ -49,7 +49,7 @@ def test_depth_at_the_limit_passes() -> None:
 @pytest.mark.parametrize("value", [2**63, 2**64 - 1])
 def test_integers_past_signed_64_bits_are_refused(value: int) -> None:
     text = orjson.dumps({"a": {"ram": [value]}}) if value < 2**64 else b""
-    with pytest.raises(json_body.OutOfRange, match=f"ram. Value: {value}"):
+    with pytest.raises(json_body.OutOfRange, match=f"a/ram/0. Value: {value}"):
         json_body.check_parsed(text, orjson.loads(text))
 
 
@@ -98,3 +98,13 @@ def test_image_data_upload_is_the_only_unlimited_body() -> None:
     assert body_limit("GET", "/image/v2/images/abc/file", 10) == 10
     assert body_limit("POST", "/image/v2/images", 10) == 10
     assert body_limit("PUT", "/compute/v2.1/servers/abc/file", 10) == 10
+
+
+def test_aggregate_rename_may_keep_spaces_but_not_controls() -> None:
+    from novalet.api.compute.schemas import aggregates
+    validate({"aggregate": {"name": " spaced "}}, aggregates.UPDATE)
+    for bad in ("   ", "a\x01"):
+        with pytest.raises(ValidationError, match="at least one non space character"):
+            validate({"aggregate": {"name": bad}}, aggregates.UPDATE)
+    with pytest.raises(ValidationError, match="Can not start or end with whitespace"):
+        validate({"aggregate": {"name": " spaced "}}, aggregates.CREATE)

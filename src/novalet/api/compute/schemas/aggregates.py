@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from novalet.api.validation import METADATA_KEY, NAME
+from novalet.api.validation import METADATA_KEY, NAME, NAME_WITH_SPACES
 
 # Zone names can't hold ':' (availability_zone=zone:host:node names a host in a zone).
 AZ_NAME = {"type": "string", "format": "az_name", "minLength": 1, "maxLength": 255}
@@ -22,9 +22,10 @@ CREATE = _wrapped("aggregate", {
     "properties": {"name": NAME, "availability_zone": {"anyOf": [AZ_NAME, {"type": "null"}]}},
     "required": ["name"], "additionalProperties": False})
 
+# Nova lets a rename keep leading and trailing spaces (not a create).
 UPDATE = _wrapped("aggregate", {
     "type": "object",
-    "properties": {"name": NAME, "availability_zone": {"anyOf": [AZ_NAME, {"type": "null"}]}},
+    "properties": {"name": NAME_WITH_SPACES, "availability_zone": {"anyOf": [AZ_NAME, {"type": "null"}]}},
     "minProperties": 1, "additionalProperties": False})
 
 # POST /os-aggregates/{id}/action: the value of each action key.
