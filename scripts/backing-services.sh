@@ -364,6 +364,18 @@ cmd_vhost() {
   esac
 }
 
+# The queues and exchanges compute host $1's user may declare, publish to and
+# read (one regular expression for configure, write and read): its own topics'
+# queues (compute.HOST, network.HOST and the shared network topic, each with its
+# fanout queues and exchange) and its own reply queues; amq.default, the default
+# exchange, routes requests to any queue by name. Nothing of another host's, and
+# no read right on the exchange novalet, so it cannot bind its queues to other
+# hosts' messages.
+host_user_resources() {
+  local h=${1//./\\.}
+  echo "^(amq\\.default|(compute\\.$h|network|network\\.$h)(\\.fanout\\..+)?|novalet\\.fanout\\.(compute\\.$h|network|network\\.$h)|reply\\.compute-$h\\..+)\$"
+}
+
 cmd_host_user() {
   rabbit_running || die "RabbitMQ is not running; run '$0 start rabbitmq' first"
   case ${1:-} in
@@ -371,7 +383,8 @@ cmd_host_user() {
          rabbit_ctl -q list_users | awk '{print $1}' | grep -qxF "compute-$2" \
            || rabbit_ctl -q add_user "compute-$2" "$3" >/dev/null
          rabbit_ctl -q change_password "compute-$2" "$3" >/dev/null
-         rabbit_ctl -q set_permissions -p "$4" "compute-$2" '.*' '.*' '.*' >/dev/null ;;
+         local re; re=$(host_user_resources "$2")
+         rabbit_ctl -q set_permissions -p "$4" "compute-$2" "$re" "$re" "$re" >/dev/null ;;
     delete) [ $# -eq 2 ] || die "usage: host-user delete HOST"
             rabbit_ctl -q delete_user "compute-$2" >/dev/null ;;
     *) die "host-user: unknown action '${1:-}' (add or delete)" ;;

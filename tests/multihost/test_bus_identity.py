@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
+import aiormq
 import pytest
 
 from novalet.common.context import RequestContext
@@ -112,3 +113,28 @@ def test_rabbitmq_refuses_a_forged_user_id(identities: tuple[Cloud, dict[str, st
             await conn.close()
 
     asyncio.run(forge())
+
+
+def test_a_host_user_cannot_read_another_hosts_queue(
+        identities: tuple[Cloud, dict[str, str]]) -> None:
+    _cloud, urls = identities
+
+    async def ignore(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        pass
+
+    async def snoop() -> None:
+        conn = await aio_pika.connect(urls["idh1"].replace("rabbit://", "amqp://", 1))
+        try:
+            for attempt in ("consume", "bind"):
+                channel = await conn.channel()
+                with pytest.raises(aiormq.exceptions.ChannelAccessRefused):
+                    if attempt == "consume":  # idh2's requests, straight from its queue
+                        queue = await channel.declare_queue("compute.idh2", passive=True)
+                        await queue.consume(ignore)
+                    else:  # or copied into idh1's own queue by a binding
+                        queue = await channel.declare_queue("compute.idh1", passive=True)
+                        await queue.bind("novalet", routing_key="compute.idh2")
+        finally:
+            await conn.close()
+
+    asyncio.run(snoop())

@@ -1,13 +1,20 @@
 """The AMQP bus: the same call/cast/fanout as the in-process bus, over RabbitMQ.
 
 Topology (one vhost per cloud):
-- exchange `novalet` (direct, durable): a durable queue per topic (`conductor`,
-  `scheduler`, `compute.<host>` …), bound by its own name; every server of a
-  topic consumes it, so a shared topic is a work queue.
+- a durable queue per topic (`conductor`, `scheduler`, `compute.<host>` …);
+  every server of a topic consumes it, so a shared topic is a work queue.
+  Requests are published to the default exchange, which routes by queue name,
+  so a server need not bind anything: a compute host's own bus user
+  (`compute-<host>`, docs/multi-host.md) needs no read right on a shared
+  exchange, through which it could bind its queue to another host's messages.
+  Services other than compute hosts also bind their topic queues to the direct
+  exchange `novalet` by name, which is where the release before this one
+  published.
 - exchange `novalet.fanout.<topic>` (fanout): each server binds a queue of
   its own that lives as long as its connection.
-- a reply queue per process (durable, expiring a while after its process is
-  gone), so replies published around a broker restart still arrive.
+- a reply queue per process, `reply.<bus user>.<random>` (durable, expiring a
+  while after its process is gone), so replies published around a broker
+  restart still arrive, and a user's read right can be limited to its own.
 
 Delivery: every request and reply is persistent and published with publisher
 confirms; a publish that meets a lost connection waits for the reconnection
@@ -42,6 +49,7 @@ from novalet.common.context import RequestContext
 from novalet.common.timeutils import utcnow
 from novalet.common.urls import without_password
 from novalet.rpc import bus
+from novalet.rpc.identity import host_of_user
 
 LOG = logging.getLogger(__name__)
 EXCHANGE = "novalet"
@@ -87,6 +95,8 @@ class AmqpBus(bus.Bus):
         # publish whose user-id is not the connection's user, so receivers can
         # trust it (conductor/host_access.py).
         self.user = unquote(urlsplit(self.url).username or "") or "guest"
+        # A compute host's user has rights on its own queues only (see above).
+        self._legacy_bindings = host_of_user(self.user, {}) is None
         self.default_timeout = default_timeout
         self.prefetch = prefetch
         self.heartbeat = heartbeat
@@ -95,7 +105,7 @@ class AmqpBus(bus.Bus):
         self._publisher: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._connect_lock = asyncio.Lock()
-        self._reply_queue = f"reply.{uuidlib.uuid4().hex}"
+        self._reply_queue = f"reply.{self.user}.{uuidlib.uuid4().hex}"
         self._replies: dict[str, asyncio.Future[bytes]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -118,8 +128,10 @@ class AmqpBus(bus.Bus):
             raise bus.BusUnavailable(url=without_password(self.url), reason=str(exc)) from None
         self._publisher = await self._conn.channel(publisher_confirms=True,
                                                    on_return_raises=True)
-        self._exchange = await self._publisher.declare_exchange(
-            EXCHANGE, ExchangeType.DIRECT, durable=True)
+        if self._legacy_bindings:
+            await self._publisher.declare_exchange(EXCHANGE, ExchangeType.DIRECT,
+                                                   durable=True)
+        self._exchange = self._publisher.default_exchange
         replies = await self._conn.channel()
         queue = await replies.declare_queue(
             self._reply_queue, durable=True,
@@ -164,7 +176,8 @@ class AmqpBus(bus.Bus):
         chan = channel or self._publisher
         assert chan is not None
         queue = await chan.declare_queue(topic, durable=True)
-        await queue.bind(EXCHANGE, routing_key=topic)
+        if self._legacy_bindings:
+            await queue.bind(EXCHANGE, routing_key=topic)
         return queue
 
     # --- the Bus interface -------------------------------------------------------
