@@ -70,12 +70,16 @@ class HandStarted:
                         "qcow2", str(run_dir / "disk"), str(self.size)], check=True)
         old = str(self.instance_dir)
         argv = [a.replace(old, str(run_dir)) for a in self.template if a != "-daemonize"]
-        for flag in ("-pidfile", "-vnc"):
+        for flag in ("-pidfile", "-vnc", "-spice"):
             if flag in argv:
                 i = argv.index(flag)
                 del argv[i:i + 2]
-        # The guest's tap belongs to the deleted server; eight copies can't share one.
+        # The guest's tap belongs to the deleted server, and so do the ports of its
+        # displays and serial console; eight copies can't share them: user networking,
+        # no display, the serial port written to console.log only.
         argv = [re.sub(r"^tap,id=(net\d+),.*$", r"user,id=\1,restrict=on", a) for a in argv]
+        argv = [re.sub(r"^socket,id=serial0,.*,logfile=(.+),logappend=on$",
+                       r"file,id=serial0,path=\1,append=on", a) for a in argv]
         proc = subprocess.Popen(argv, cwd=run_dir, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         return proc, run_dir / "console.log"
