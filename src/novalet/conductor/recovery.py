@@ -120,11 +120,9 @@ class LostBuilds:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
-    async def wait(self) -> int:
-        """How many builds the start's re-drive sent on (for tests)."""
-        return await self._task if self._task is not None else 0
-
     async def run(self, started_at: dt.datetime) -> int:
+        """Re-drive the builds accepted before `started_at` and never placed, once
+        every service listens; how many."""
         try:
             lost = await instances.list_instances(self.db, instances.ListQuery(
                 vm_states=[VmState.BUILDING], task_states=[TaskState.SCHEDULING],
