@@ -147,6 +147,10 @@ OPTIONS: list[Opt] = [
     Opt("fake", "memory_mb", 262144, "Memory (MiB) the fake driver reports.", int),
     Opt("fake", "disk_gb", 10240, "Disk (GiB) the fake driver reports.", int),
     Opt("fake", "spawn_delay", 0.0, "Seconds the fake driver takes to spawn a guest.", float),
+    Opt("fake", "scheduling_delay", 0.0,
+        "Seconds the conductor waits before scheduling each build request, so that tests "
+        "can catch builds still scheduling (e.g. at a kill -9); leave 0 in a real cloud.",
+        float),
     Opt("fake", "extra_hosts", 0,
         "All-in-one clouds with the fake driver: this many more compute hosts in the same "
         "process (fake-host-2, fake-host-3, ...), each with its own service record and "

@@ -20,7 +20,7 @@ from novalet.compute.payloads import RequestSpec
 from novalet.db import placement
 from novalet.db.models import Service
 from novalet.service.allinone import AllInOne
-from tests.functional.conftest import Api, boot, make_conf
+from tests.functional.conftest import Api, boot, ensure_image, make_conf, wait_for
 from tests.integration.conftest import keystone_token, start_cloud, stop_cloud
 
 SLOW = 30.0  # seconds the fake hypervisor takes: the build is still running
@@ -146,19 +146,91 @@ async def test_a_mark_active_call_run_twice_keeps_the_guest(
         await aio.stop()
 
 
-def _up_args(root: Path) -> tuple[str, ...]:
-    conf = root / "quota.conf"
-    conf.write_text("[quota]\ninstances = 100\ncores = 200\nram = 1000000\n")
+async def _post(api: Api, version: str, hints: dict[str, Any] | None = None,
+                **server: Any) -> list[str]:
+    """Three servers of one create request (admin); their ids."""
+    body: dict[str, Any] = {"server": {"name": "lost", "imageRef": await ensure_image(api),
+                                       "flavorRef": "1", "networks": "none",
+                                       "min_count": 3, "max_count": 3,
+                                       "return_reservation_id": True, **server}}
+    if hints:
+        body["os:scheduler_hints"] = hints
+    resp = await api.request("POST", "/compute/v2.1/servers", user="admin", version=version,
+                             json=body)
+    assert resp.status_code == 202, resp.text
+    reservation = resp.json()["reservation_id"]
+    resp = await api.request("GET", f"/compute/v2.1/servers?reservation_id={reservation}",
+                             user="admin", version=version)
+    return [s["id"] for s in resp.json()["servers"]]
+
+
+async def test_a_redriven_build_keeps_its_asked_host_zone_hints_and_group(
+        multi_host_api: Api, multi_host_cloud: AllInOne,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reproducer: a re-driven build lost the host of 2.74 (`host` in POST /servers),
+    as its spec was rebuilt from the asked zone only; now the spec create made is kept."""
+    api, cloud = multi_host_api, multi_host_cloud
+
+    async def lost(*_args: Any) -> None:
+        pass  # the cast a kill -9 took with it
+
+    monkeypatch.setattr(cloud.services.compute.conductor, "build_instances", lost)
+    resp = await api.request("POST", "/compute/v2.1/os-server-groups", user="admin",
+                             version="2.64", json={"server_group": {
+                                 "name": "together", "policy": "affinity"}})
+    group = resp.json()["server_group"]["id"]
+    on_host_3 = await _post(api, "2.74", host="fake-host-3")
+    on_host_2 = await _post(api, "2.74", availability_zone="nova:fake-host-2")
+    grouped = await _post(api, "2.74", hints={"group": group})
+    monkeypatch.undo()
+
+    sent: list[RequestSpec] = []
+    real_build = cloud.conductor.build_instances
+
+    async def build(ctx: RequestContext, spec: dict[str, Any]) -> None:
+        sent.append(RequestSpec.from_dict(spec))
+        await real_build(ctx, spec)
+
+    monkeypatch.setattr(cloud.conductor.lost_builds, "build", build)
+    assert await cloud.conductor.lost_builds.run(utcnow()) == 9
+    hosts = {}
+    for server_id in on_host_3 + on_host_2 + grouped:
+        built = await wait_for(api, server_id, "ACTIVE", user="admin")
+        hosts[server_id] = built["OS-EXT-SRV-ATTR:host"]
+    assert {hosts[i] for i in on_host_3} == {"fake-host-3"}
+    assert {hosts[i] for i in on_host_2} == {"fake-host-2"}
+    assert len({hosts[i] for i in grouped}) == 1  # affinity: one host for all three
+    (grouped_spec,) = [s for s in sent if set(s.instance_uuids) == set(grouped)]
+    assert grouped_spec.scheduler_hints == {"group": group}
+    assert grouped_spec.group and grouped_spec.group["policy"] == "affinity"
+
+
+def _up_args(root: Path, scheduling_delay: float = 0.0) -> tuple[str, ...]:
+    conf = root / f"up-{scheduling_delay:g}.conf"
+    conf.write_text("[quota]\ninstances = 100\ncores = 200\nram = 1000000\n"
+                    f"[fake]\nextra_hosts = 1\nscheduling_delay = {scheduling_delay}\n")
     return ("--driver", "fake", "--metadata-port", "0", "--config-file", str(conf))
 
 
+def _headers(http: httpx.Client) -> dict[str, str]:
+    return {"X-Auth-Token": keystone_token(http, "admin"),
+            "OpenStack-API-Version": "compute 2.100"}
+
+
+def _servers(http: httpx.Client, headers: dict[str, str], ids: list[str]
+             ) -> list[dict[str, Any]]:
+    return [http.get(f"/compute/v2.1/servers/{i}", headers=headers).json()["server"]
+            for i in ids]
+
+
 def _create_then_kill(state: Path, count: int) -> list[str]:
-    """`count` creates accepted by a real `novalet up` (in-process bus), then kill -9."""
-    cloud = start_cloud(state, *_up_args(state.parent))
+    """`count` creates accepted by a real `novalet up` (in-process bus) whose conductor
+    waits 60 s before scheduling, the last one for the host fake-host-2 (2.74); then,
+    with every build still scheduling, kill -9."""
+    cloud = start_cloud(state, *_up_args(state.parent, scheduling_delay=60))
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{cloud.port}", timeout=30) as http:
-            headers = {"X-Auth-Token": keystone_token(http, "admin"),
-                       "OpenStack-API-Version": "compute 2.100"}
+            headers = _headers(http)
             resp = http.post("/image/v2/images", headers=headers, json={
                 "name": "img", "disk_format": "qcow2", "container_format": "bare",
                 "visibility": "public"})
@@ -166,16 +238,22 @@ def _create_then_kill(state: Path, count: int) -> list[str]:
             resp = http.put(f"/image/v2/images/{image_id}/file", content=b"disk" * 256,
                             headers={**headers, "Content-Type": "application/octet-stream"})
             assert resp.status_code == 204, resp.text
-            body = {"server": {"name": "lost", "imageRef": image_id, "flavorRef": "1",
-                               "networks": "none"}}
 
-            def create(_: int) -> str:
+            def create(index: int) -> str:
+                body: dict[str, Any] = {"server": {
+                    "name": "lost", "imageRef": image_id, "flavorRef": "1",
+                    "networks": "none"}}
+                if index == count - 1:
+                    body["server"]["host"] = "fake-host-2"
                 created = http.post("/compute/v2.1/servers", headers=headers, json=body)
                 assert created.status_code == 202, created.text
                 return str(created.json()["server"]["id"])
 
             with ThreadPoolExecutor(count) as pool:
                 ids = list(pool.map(create, range(count)))
+            waiting = [(s["status"], s["OS-EXT-STS:task_state"], s["OS-EXT-SRV-ATTR:host"])
+                       for s in _servers(http, headers, ids)]
+            assert waiting == [("BUILD", "scheduling", None)] * count, waiting
     finally:
         cloud.process.kill()  # kill -9: the in-process bus loses what it held
         cloud.process.wait()
@@ -186,21 +264,20 @@ def test_builds_lost_to_kill_9_are_redriven_at_start(tmp_path: Path) -> None:
     state = tmp_path / "state"
     ids = _create_then_kill(state, 20)
     cloud = start_cloud(state, *_up_args(state.parent))
+    deadline = time.monotonic() + 30  # well inside the 300 s scheduling timeout
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{cloud.port}", timeout=30) as http:
-            headers = {"X-Auth-Token": keystone_token(http, "admin"),
-                       "OpenStack-API-Version": "compute 2.100"}
-            deadline = time.monotonic() + 30
+            headers = _headers(http)
             while True:
-                servers = [http.get(f"/compute/v2.1/servers/{i}", headers=headers
-                                    ).json()["server"] for i in ids]
-                settled = [s for s in servers if s["status"] == "ACTIVE" or (
-                    s["status"] == "ERROR" and s.get("fault"))]
-                if len(settled) == len(ids):
+                servers = _servers(http, headers, ids)
+                if all(s["status"] == "ACTIVE" for s in servers):
                     break
                 assert time.monotonic() < deadline, (
                     [(s["id"], s["status"], s["OS-EXT-STS:task_state"]) for s in servers
-                     if s not in settled], cloud.tail())
+                     if s["status"] != "ACTIVE"], cloud.tail())
                 time.sleep(0.2)
+        log = cloud.log.read_text()
+        assert all(f"Re-driving the build of {i}" in log for i in ids), cloud.tail()
+        assert servers[-1]["OS-EXT-SRV-ATTR:host"] == "fake-host-2"  # its 2.74 host
     finally:
         assert stop_cloud(cloud) == 0, cloud.tail()

@@ -144,11 +144,22 @@ class ComputeAPI:
         reservation_id = "r-" + "".join(secrets.choice(string.ascii_lowercase +
                                                        string.digits) for _ in range(8))
         flavor_doc = flavor_document(flavor)
+        # Made once and kept on every instance row (instance_uuids filled once they are
+        # known): a build whose cast is lost is re-driven from it (conductor/recovery).
+        spec = RequestSpec(instance_uuids=[], project_id=ctx.project_id or "",
+                           user_id=ctx.user_id or "", vcpus=flavor.vcpus,
+                           memory_mb=flavor.memory_mb,
+                           disk_gb=flavor.root_gb + flavor.ephemeral_gb + (flavor.swap + 1023)
+                           // 1024, availability_zone=zone, force_host=force_host,
+                           force_node=force_node, scheduler_hints=req.scheduler_hints,
+                           extra_specs={e.key: e.value for e in flavor.extra_specs},
+                           group=scheduling_view(group) if group else None)
         # The records are built before the quota says how many fit: never more than
         # MAX_COUNT_BUILT (a max_count of 10**20 must not hang the API).
         count = min(req.max_count, MAX_COUNT_BUILT)
+        spec_doc = spec.to_dict()
         records = [self._new_instance(ctx, req, i, count, flavor_doc, image, key_data,
-                                      reservation_id) for i in range(count)]
+                                      reservation_id, spec_doc) for i in range(count)]
         # The quota check shares the insert's transaction (race-free); with max_count
         # over the quota but min_count within, as many as fit are created.
         records = await instances.create(self.db, records, admit=self.quotas.admit_instances(
@@ -159,14 +170,7 @@ class ComputeAPI:
         await self.network.associate_security_groups(uuids, ctx.project_id or "", ctx.user_id,
                                                      req.security_groups or None)
         await instance_actions.start(self.db, ctx, uuids, "create")
-        spec = RequestSpec(instance_uuids=uuids, project_id=ctx.project_id or "",
-                           user_id=ctx.user_id or "", vcpus=flavor.vcpus,
-                           memory_mb=flavor.memory_mb,
-                           disk_gb=flavor.root_gb + flavor.ephemeral_gb + (flavor.swap + 1023)
-                           // 1024, availability_zone=zone, force_host=force_host,
-                           force_node=force_node, scheduler_hints=req.scheduler_hints,
-                           extra_specs={e.key: e.value for e in flavor.extra_specs},
-                           group=scheduling_view(group) if group else None)
+        spec.instance_uuids = uuids
         try:
             await self.conductor.build_instances(ctx, spec)
         except BusUnavailable as exc:  # the servers exist: they fail where users see it
@@ -188,7 +192,8 @@ class ComputeAPI:
 
     def _new_instance(self, ctx: RequestContext, req: CreateRequest, index: int, count: int,
                       flavor_doc: dict[str, Any], image: dict[str, Any] | None,
-                      key_data: str | None, reservation_id: str) -> Instance:
+                      key_data: str | None, reservation_id: str,
+                      spec_doc: dict[str, Any]) -> Instance:
         uuid = str(uuidlib.uuid4())
         hostname = req.hostname or sanitize_hostname(req.name, f"server-{uuid}")
         if count > 1:
@@ -203,7 +208,7 @@ class ComputeAPI:
             user_data=req.user_data, config_drive=req.config_drive,
             reservation_id=reservation_id, launch_index=index,
             access_ip_v4=req.access_ip_v4, access_ip_v6=req.access_ip_v6,
-            scheduler_hints=req.scheduler_hints,
+            scheduler_hints=req.scheduler_hints, request_spec=spec_doc,
             system_metadata={"image_properties": _image_properties(image), "image": image,
                              "requested_networks": req.networks},
             metadata_items=[InstanceMetadata(key=k, value=v) for k, v in req.metadata.items()],

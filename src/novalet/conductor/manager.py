@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -117,6 +118,9 @@ class ConductorManager:
         (this conductor died mid-way, the broker handed it on) finishes what the
         first left: instances already placed go on to their host, the rest are
         scheduled; instances that moved on are left alone."""
+        delay = self.conf.get("fake", "scheduling_delay")
+        if delay > 0:  # tests only: builds stay scheduling that long
+            await asyncio.sleep(delay)
         request = RequestSpec.from_dict(spec)
         waiting = await self._still_scheduling(request.instance_uuids)
         placed = [i for i in waiting if i.host]

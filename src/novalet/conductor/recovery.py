@@ -9,9 +9,10 @@ guests on start (compute/power_sync.recover).
 
 At start, on a bus that loses what it holds when its process dies (the
 in-process bus of `novalet up`), the builds accepted before this start and never
-scheduled are re-driven: their request specs are rebuilt from the instance rows
-and run through the conductor's build flow again, so a `kill -9` right after
-accepting creates costs no `scheduling_timeout`. A durable bus (RabbitMQ)
+scheduled are re-driven: the request spec ComputeAPI.create kept on their
+instance rows (as Nova's request_specs table keeps it: zone, forced host and node,
+hints, group) runs through the conductor's build flow again, so a `kill -9` right
+after accepting creates costs no `scheduling_timeout`. A durable bus (RabbitMQ)
 hands unacknowledged casts on by itself; re-driving there would only add a
 concurrent second delivery, so it is left to the broker (and to the timeout
 for a create whose API process died before it published).
@@ -29,10 +30,8 @@ from novalet import config, exceptions
 from novalet.common.context import RequestContext
 from novalet.common.timeutils import utcnow
 from novalet.compute.payloads import RequestSpec
-from novalet.compute.server_groups import scheduling_view
 from novalet.compute.states import TaskState, VmState
 from novalet.db import instances, services
-from novalet.db import server_groups as db_groups
 from novalet.db.engine import Database
 from novalet.db.models import Instance
 from novalet.rpc.bus import Bus
@@ -143,48 +142,30 @@ class LostBuilds:
             requests.setdefault(instance.reservation_id, []).append(instance)
         redriven = 0
         for rows in requests.values():
-            LOG.warning("Re-driving the build of %s: its cast was lost when the cloud "
-                        "stopped", ", ".join(r.uuid for r in rows))
+            uuids = ", ".join(r.uuid for r in rows)
             try:
-                spec = await self._spec_of(rows)
+                spec = self._spec_of(rows)
+                if spec is None:
+                    LOG.warning("Not re-driving the build of %s: it has no kept request "
+                                "spec (the scheduling timeout settles it)", uuids)
+                    continue
+                LOG.warning("Re-driving the build of %s: its cast was lost when the cloud "
+                            "stopped", uuids)
                 await self.build(_owner_context(rows[0]), spec.to_dict())
                 redriven += len(rows)
             except Exception:  # the periodic timeout still catches what this misses
-                LOG.exception("Re-driving the build of %s failed",
-                              ", ".join(r.uuid for r in rows))
+                LOG.exception("Re-driving the build of %s failed", uuids)
         return redriven
 
-    async def _spec_of(self, rows: list[Instance]) -> RequestSpec:
-        """The request spec of one create request, rebuilt from its instances (as
-        ComputeAPI.create made it: the flavor copy, the asked zone, the hints)."""
-        first = rows[0]
-        flavor = first.flavor or {}
-        zone, host, node = split_zone(first.requested_availability_zone)
-        hints = dict(first.scheduler_hints or {})
-        group = None
-        if hints.get("group"):
-            try:
-                group = scheduling_view(await db_groups.get(self.db, hints["group"]))
-            except exceptions.NotFound:
-                pass
-        return RequestSpec(
-            instance_uuids=[r.uuid for r in rows], project_id=first.project_id or "",
-            user_id=first.user_id or "", vcpus=int(flavor.get("vcpus", 0)),
-            memory_mb=int(flavor.get("memory_mb", 0)),
-            disk_gb=int(flavor.get("root_gb", 0)) + int(flavor.get("ephemeral_gb", 0))
-            + (int(flavor.get("swap", 0)) + 1023) // 1024,
-            availability_zone=zone, force_host=host, force_node=node,
-            scheduler_hints=hints, extra_specs=dict(flavor.get("extra_specs") or {}),
-            group=group)
-
-
-def split_zone(requested: str | None) -> tuple[str | None, str | None, str | None]:
-    """'zone:host:node' (host and node optional) as its three parts."""
-    if not requested:
-        return None, None, None
-    zone, _, rest = requested.partition(":")
-    host, _, node = rest.partition(":")
-    return zone or None, host or None, node or None
+    @staticmethod
+    def _spec_of(rows: list[Instance]) -> RequestSpec | None:
+        """The request spec of one create request as ComputeAPI.create made and kept it
+        (zone, forced host and node, hints, group), for the rows still waiting; None
+        for rows created before specs were kept."""
+        kept = rows[0].request_spec
+        if not kept:
+            return None
+        return RequestSpec.from_dict({**kept, "instance_uuids": [r.uuid for r in rows]})
 
 
 def _owner_context(instance: Instance) -> RequestContext:

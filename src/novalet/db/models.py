@@ -182,6 +182,9 @@ class Instance(Timestamps, Base):
     access_ip_v6: Mapped[str | None] = mapped_column(String(39))
     progress: Mapped[int] = mapped_column(Integer, default=0)
     scheduler_hints: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The create request's RequestSpec (to_dict, instance_uuids left empty), as Nova's
+    # request_specs table keeps it: a build re-driven at start is scheduled from it.
+    request_spec: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     system_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     launched_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     terminated_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
