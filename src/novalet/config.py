@@ -115,7 +115,8 @@ OPTIONS: list[Opt] = [
         "Seconds a client has to send a request's line and headers, from opening the "
         "connection (or from the first byte of a later request on it); a client that "
         "is slower, or sends nothing, is disconnected. (A request body that stops "
-        "arriving for client_socket_timeout seconds is cut off too.)", float),
+        "arriving for client_socket_timeout seconds is cut off too.) The metadata "
+        "service applies both to guests.", float),
     Opt("oslo_middleware", "max_request_body_size", 114688,
         "Largest request body (bytes) the compute and identity APIs and the image API's "
         "JSON calls accept; larger ones get 413 without being read. Image data uploads "

@@ -117,21 +117,30 @@ def _closed_within(sock: socket.socket, seconds: float) -> float | None:
 
 
 class Prober:
-    """GET / every 20 ms on its own connection, from a thread, timing each."""
+    """GET / every 20 ms on its own connection, from a thread, timing each. A probe
+    that fails (not a 200, or an exception) is recorded and stops the thread; leaving
+    the `with` block asserts, in the caller's thread, that none did."""
 
     def __init__(self, port: int) -> None:
         self.port = port
         self.times: list[float] = []
+        self.failures: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        with httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30) as client:
-            while not self._stop.is_set():
-                started = time.monotonic()
-                assert client.get("/").status_code == 200
-                self.times.append(time.monotonic() - started)
-                time.sleep(0.02)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30) as client:
+                while not self._stop.is_set():
+                    started = time.monotonic()
+                    status = client.get("/").status_code
+                    if status != 200:
+                        self.failures.append(f"GET / answered {status}")
+                        return
+                    self.times.append(time.monotonic() - started)
+                    time.sleep(0.02)
+        except Exception as exc:  # reported by __exit__, in the test's thread
+            self.failures.append(f"GET / failed: {exc!r}")
 
     def __enter__(self) -> Prober:
         self._thread.start()
@@ -140,6 +149,20 @@ class Prober:
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()
         self._thread.join(timeout=60)
+        if exc[0] is None:
+            assert not self._thread.is_alive(), "the prober did not stop within 60 s"
+            assert not self.failures, self.failures
+
+
+def test_a_failed_probe_fails_the_test_not_just_its_thread() -> None:
+    """Was: the probe asserted in its thread, which only ended the thread."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = int(free.getsockname()[1])  # nothing listens there
+    prober = Prober(port)
+    with pytest.raises(AssertionError, match="GET / failed: ConnectError"):
+        with prober:
+            time.sleep(0.2)
 
 
 def _auth_array_chunks(total: int) -> Iterator[bytes]:
@@ -151,21 +174,28 @@ def _auth_array_chunks(total: int) -> Iterator[bytes]:
     yield b"0]}"
 
 
-def _send_chunked(port: int, path: str, chunks: Iterator[bytes]) -> tuple[int | None, int]:
-    """POST a chunked body, stopping when the server answers or hangs up: the
-    status (None if the connection was reset first) and the bytes sent."""
+def _send_body(port: int, path: str, chunks: Iterator[bytes], *,
+               length: int | None = None) -> tuple[int | None, int]:
+    """POST a body (chunked, or with Content-Length `length`), stopping as soon as the
+    server answers or hangs up: the status it sent (None if it sent none) and the
+    bytes of body sent. The answer is read even when the server reset the
+    connection after it (it closes with our unread body in its buffer)."""
     sent = 0
+    framing = ("Transfer-Encoding: chunked" if length is None
+               else f"Content-Length: {length}")
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     "Transfer-Encoding: chunked\r\n\r\n".encode())
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                     f"\r\n{framing}\r\n\r\n".encode())
         try:
             for chunk in chunks:
-                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                sent += len(chunk)
                 if select.select([sock], [], [], 0)[0]:
-                    break
+                    break  # answered (or closed) before this chunk
+                sock.sendall(chunk if length is not None
+                             else b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
             else:
-                sock.sendall(b"0\r\n\r\n")
+                if length is None:
+                    sock.sendall(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             pass
         return _status(sock, timeout=60), sent
@@ -173,23 +203,27 @@ def _send_chunked(port: int, path: str, chunks: Iterator[bytes]) -> tuple[int | 
 
 # --- the body limit ---
 
-async def test_100mb_auth_body_is_413_without_memory_or_stall(served: Served) -> None:
-    """Was: 191 MB → 1.6 GB and every request stalled ~11 s."""
+@pytest.mark.parametrize("framing", ["chunked", "content-length"])
+async def test_100mb_auth_body_is_413_without_memory_or_stall(
+        served: Served, framing: str) -> None:
+    """Was: 191 MB → 1.6 GB and every request stalled ~11 s. The 413 must really
+    arrive: a server that just dropped the connection would fail this."""
     process = psutil.Process()
+    length = None if framing == "chunked" else 100 * MB + 12
     with Prober(served.port) as prober:
         await asyncio.sleep(0.5)
         before_rss = process.memory_info().rss
         baseline = statistics.median(prober.times)
         during_from = len(prober.times)
         status, sent = await asyncio.to_thread(
-            _send_chunked, served.port, TOKENS, _auth_array_chunks(100 * MB))
+            _send_body, served.port, TOKENS, _auth_array_chunks(100 * MB), length=length)
         await asyncio.sleep(0.3)  # a few more probes after the refusal
         during = prober.times[during_from:]
         grown = (process.memory_info().rss - before_rss) / MB
-    print(f"100 MB chunked body: status {status}, {sent / MB:.1f} MB sent before the "
+    print(f"100 MB {framing} body: status {status}, {sent / MB:.1f} MB sent before the "
           f"server hung up, RSS {grown:+.1f} MB, GET / median {baseline * 1000:.1f} ms "
           f"before, max {max(during, default=0) * 1000:.1f} ms during")
-    assert status in (413, None)  # None: reset while our unread body was in flight
+    assert status == 413
     assert sent < 20 * MB, f"the server read {sent / MB:.0f} MB of a refused body"
     assert grown < 50, f"RSS grew by {grown:.0f} MB"
     assert during and max(during) - baseline < 0.1, (baseline, max(during))
@@ -206,7 +240,7 @@ async def test_100mb_content_length_is_413_before_the_body(served: Served) -> No
 
 async def test_chunked_auth_body_past_the_limit_is_413(served: Served) -> None:
     status, sent = await asyncio.to_thread(
-        _send_chunked, served.port, TOKENS, iter([b'{"auth":[' + b"0," * LIMIT]))
+        _send_body, served.port, TOKENS, iter([b'{"auth":[' + b"0," * LIMIT]))
     assert status == 413
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import select
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -250,3 +252,114 @@ async def test_serve_says_when_it_cannot_listen(tmp_path: Path) -> None:
 async def test_a_bad_trusted_proxy_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(config.ConfigError, match="trusted_proxies"):
         MetadataServer(conf_for(tmp_path, trusted_proxies="10.0.0.1, bogus"), StaticLookup())
+
+
+# --- untrusted guests on a real socket: timeouts and bodies (issue 14, item 1) ---
+
+@pytest.fixture
+async def served_metadata(tmp_path: Path) -> AsyncIterator[int]:
+    """The metadata server on a free port with 1 s header and 2 s body timeouts,
+    serving 127.0.0.1 as an instance: its port."""
+    conf = conf_for(tmp_path)
+    conf.set("wsgi", "client_header_timeout", 1.0)
+    conf.set("wsgi", "client_socket_timeout", 2.0)
+    loopback = InstanceMetadata(uuid=WEB_UUID, name="web", hostname="web",
+                                local_ipv4="127.0.0.1")
+    server = MetadataServer(conf, StaticLookup([loopback]), "127.0.0.1", 0)
+    await server.start()
+    try:
+        yield server.port
+    finally:
+        await server.stop()
+
+
+def _closed_after(sock: socket.socket, seconds: float) -> tuple[bytes, float | None]:
+    """What the server sent on `sock` until it closed it, and after how many seconds
+    (None if it was still open after `seconds`)."""
+    started = time.monotonic()
+    sock.settimeout(seconds)
+    data = b""
+    try:
+        while piece := sock.recv(65536):
+            data += piece
+    except TimeoutError:
+        return data, None
+    except ConnectionResetError:
+        pass
+    return data, time.monotonic() - started
+
+
+async def test_metadata_server_cuts_off_an_idle_guest(served_metadata: int) -> None:
+    """Was: uvicorn's plain protocol, where a connection that sends nothing is kept."""
+    def run() -> float | None:
+        with socket.create_connection(("127.0.0.1", served_metadata), timeout=10) as sock:
+            return _closed_after(sock, 6)[1]
+    took = await asyncio.to_thread(run)
+    assert took is not None and 0.8 < took < 3, took
+
+
+async def test_metadata_server_cuts_off_a_slow_header_guest(served_metadata: int) -> None:
+    """Slowloris: a byte every 0.2 s keeps the connection busy but never ends the headers."""
+    def run() -> float | None:
+        request = b"GET /latest/meta-data/hostname HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 60
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", served_metadata), timeout=10) as sock:
+            try:
+                for byte in request:
+                    sock.sendall(bytes([byte]))
+                    if select.select([sock], [], [], 0.2)[0] and not sock.recv(1):
+                        return time.monotonic() - started
+            except (BrokenPipeError, ConnectionResetError):
+                return time.monotonic() - started
+        return None
+    took = await asyncio.to_thread(run)
+    assert took is not None and 0.8 < took < 3, took
+
+
+async def test_metadata_server_keeps_a_prompt_guest(served_metadata: int) -> None:
+    """The watchdogs leave a well-behaved guest alone: two requests on one connection."""
+    def run() -> list[bytes]:
+        answers = []
+        with socket.create_connection(("127.0.0.1", served_metadata), timeout=10) as sock:
+            for _ in range(2):
+                sock.sendall(b"GET /latest/meta-data/hostname HTTP/1.1\r\nHost: x\r\n\r\n")
+                data = b""
+                while not data.endswith(b"web"):
+                    data += sock.recv(4096)
+                answers.append(data)
+                time.sleep(0.6)
+        return answers
+    answers = await asyncio.to_thread(run)
+    assert [a.split(b"\r\n")[0] for a in answers] == [b"HTTP/1.1 200 OK"] * 2
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [
+    ("GET", "/latest/meta-data/hostname", b"200"),
+    ("POST", "/openstack/latest/meta_data.json", b"405"),
+    ("POST", "/openstack/latest/password", b"400"),
+])
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_metadata_server_never_reads_a_100mb_body(
+        served_metadata: int, method: str, path: str, status: bytes, chunked: bool) -> None:
+    """A guest's body the service does not read (any but a password's 256 bytes) is
+    answered, then the connection is closed: the rest is never read."""
+    def run() -> tuple[bytes, int]:
+        framing = ("Transfer-Encoding: chunked" if chunked
+                   else f"Content-Length: {100 * 1024 * 1024}")
+        sent = 0
+        with socket.create_connection(("127.0.0.1", served_metadata), timeout=10) as sock:
+            sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\n{framing}\r\n\r\n".encode())
+            piece = b"p" * 65536
+            try:
+                while sent < 100 * 1024 * 1024 and not select.select([sock], [], [], 0)[0]:
+                    sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                    sent += len(piece)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            data, took = _closed_after(sock, 5)
+            assert took is not None, "the connection stayed open"
+            return data, sent
+    data, sent = await asyncio.to_thread(run)
+    assert data.startswith(b"HTTP/1.1 " + status), data[:200]
+    assert b"connection: close" in data.lower()
+    assert sent < 20 * 1024 * 1024, f"the server read {sent >> 20} MB of a body it ignores"

@@ -59,6 +59,8 @@ BAD_IMPORTS = [
      "network/linux is imported only by the network service"),
     ("virt/qemu/driver.py", "from novalet.network import manager",
      "The compute host side never reaches network/linux (it asks the network service)"),
+    ("metadata/service.py", "from novalet.api import edge",
+     "metadata/ (guests' service) never imports api/ (the tenants' API)"),
 ]
 
 

@@ -4,6 +4,7 @@ down; `make test` shows honest per-file progress."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -57,3 +58,27 @@ def test_readme_starts_with_the_two_commands_and_says_what_a_newcomer_needs() ->
         "make up", "make test"]
     assert "export PATH=$PWD/.venv/bin:$PATH" in text
     assert "make up PORT=" in text and "make down" in text and "novalet down" in text
+
+
+def test_every_make_target_the_readme_names_exists() -> None:
+    """Behaviour behind the README's text: each `make X` it names is a target that
+    `make help` lists (and so the Makefile has)."""
+    named = set(re.findall(r"\bmake ([a-z][a-z-]*)", (REPO / "README.md").read_text()))
+    listed = {line.split("\t")[0] for line in _make("help").splitlines() if "\t" in line}
+    assert named and named <= listed, named - listed
+
+
+def test_every_novalet_command_the_readme_shows_parses() -> None:
+    """Each `novalet ...` the README shows, optional flags included, is accepted by the
+    CLI's parser (a renamed command or flag fails here, not for a newcomer)."""
+    from novalet.cli.main import build_parser
+    shown = re.findall(r"`novalet ([^`]*)`", (REPO / "README.md").read_text())
+    commands = [["8774" if word == "N" else word  # the number placeholder
+                 for word in re.sub(r"\[([^\]]*)\]", r"\1", text).split()]
+                for text in shown if "--help" not in text]
+    assert ["down", "--state-dir", "DIR"] in commands and len(commands) >= 8
+    for argv in commands:
+        try:
+            build_parser().parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"README shows `novalet {' '.join(argv)}`, which the CLI refuses")

@@ -136,6 +136,10 @@ class MetadataApp:
             response = _text(500, f"The metadata service failed on this request "
                              f"({request_id}); see its log.\n")
         response.headers["x-openstack-request-id"] = request_id
+        if _body_left_unread(request, response):
+            # Only a password POST reads a body (256 bytes at most): close after the
+            # answer, so the rest of any other body is never read.
+            response.headers["connection"] = "close"
         LOG.info("%s %s from %s: %d (instance %s)", request.method, path, address,
                  response.status_code, instance)
         token.var.reset(token)
@@ -201,6 +205,16 @@ async def _read_at_most(request: Request, limit: int) -> bytes | None:
         if len(body) > limit:
             return None
     return bytes(body)
+
+
+def _body_left_unread(request: Request, response: Response) -> bool:
+    """Whether the request carries a body the answer did not read to its end: any
+    body but that of a stored password."""
+    if request.method == "POST" and response.status_code == 200:
+        return False
+    length = request.headers.get("content-length")
+    return (length is not None and length.strip() != "0") or \
+        "transfer-encoding" in request.headers
 
 
 def _text(status: int, message: str) -> Response:

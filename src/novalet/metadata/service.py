@@ -1,4 +1,5 @@
-"""Runs the metadata service under uvicorn on [metadata] listen:port until cancelled."""
+"""Runs the metadata service under uvicorn on [metadata] listen:port until cancelled,
+with the API's header and body timeouts (common/http_server.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from novalet import config
+from novalet.common.http_server import with_timeouts
 from novalet.exceptions import NovaletError
 from novalet.metadata import vendordata
 from novalet.metadata.app import create_app
@@ -52,10 +54,15 @@ class MetadataServer:
         self.host = host if host is not None else str(conf.get("metadata", "listen"))
         self.port = port if port is not None else int(conf.get("metadata", "port"))
         self.app = build_app(conf, lookup)
+        # Guests are untrusted clients: the API's header and body watchdogs apply
+        # ([wsgi] options, as for Nova's metadata API), and a kept-alive connection
+        # idles for 5 s at most (cloud-init asks its questions in quick succession).
+        idle = float(conf.get("wsgi", "client_socket_timeout"))
+        protocol = with_timeouts(float(conf.get("wsgi", "client_header_timeout")), idle)
         self._server = _Server(uvicorn.Config(
-            self.app, loop="none", http="httptools", lifespan="off", log_level="warning",
+            self.app, loop="none", http=protocol, lifespan="off", log_level="warning",
             access_log=False, proxy_headers=False, server_header=False, date_header=False,
-            timeout_graceful_shutdown=5))
+            timeout_keep_alive=max(1, min(5, int(idle))), timeout_graceful_shutdown=5))
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

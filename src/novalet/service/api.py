@@ -7,7 +7,7 @@ from typing import Any
 import uvicorn
 
 from novalet import config
-from novalet.api.http_protocol import with_timeouts
+from novalet.common.http_server import with_timeouts
 from novalet.compute.api import ComputeAPI
 from novalet.compute.consoles import ConsoleService
 from novalet.compute.flavors import FlavorService
@@ -51,7 +51,7 @@ class ApiServices:
 
 def http_server(app: Any, conf: config.Config) -> uvicorn.Server:
     """The API's HTTP server (uvicorn, on the running loop) at [api] listen:port,
-    with header and body timeouts (api/http_protocol.py) besides keep-alive's."""
+    with header and body timeouts (common/http_server.py) besides keep-alive's."""
     idle = conf.get("wsgi", "client_socket_timeout")
     protocol = with_timeouts(conf.get("wsgi", "client_header_timeout"), idle)
     return uvicorn.Server(uvicorn.Config(

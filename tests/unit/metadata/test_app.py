@@ -137,6 +137,23 @@ async def test_a_password_of_256_bytes_is_stored() -> None:
     assert resp.status_code == 200 and lookup.get(UUID).password == "p" * 256
 
 
+async def test_a_body_the_service_does_not_read_closes_the_connection() -> None:
+    """Issue 14: a guest's body is read only to store a password (256 bytes at most);
+    any other is answered with Connection: close, so the rest is never read."""
+    lookup = StaticLookup([make_md()])
+    async with client(create_app(lookup)) as http:
+        ignored = [await http.request("GET", "/latest/meta-data/hostname", content=b"x"),
+                   await http.post("/openstack/latest/meta_data.json", content=b"x"),
+                   await http.post("/openstack/latest/password", content=b"x" * 257)]
+        plain = await http.get("/latest/meta-data/hostname")
+        stored = await http.post("/openstack/latest/password", content=b"secret")
+        again = await http.post("/openstack/latest/password", content=b"other")
+    assert [r.status_code for r in ignored] == [200, 405, 400]
+    assert all(r.headers["connection"] == "close" for r in ignored + [again])
+    assert again.status_code == 409
+    assert "connection" not in plain.headers and "connection" not in stored.headers
+
+
 async def test_losing_a_password_race_is_a_conflict() -> None:
     class Racing(StaticLookup):
         async def set_password(self, instance_uuid: str, password: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -72,17 +73,15 @@ async def test_launch_adds_daemonize_and_reads_the_pid(tmp_path: Path) -> None:
     assert runner.calls[0][-3:] == ["-daemonize", "-pidfile", str(pidfile)]
 
 
-def test_kill_of_a_gone_process_is_quiet(procs: QemuProcesses) -> None:
-    pid = os.getpid()
-    while True:  # find a pid that is not in use
-        pid += 7919
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        except PermissionError:
-            continue
-    procs.kill(pid, signal.SIGKILL)
+def test_kill_of_a_gone_process_is_quiet(procs: QemuProcesses, real_programs: None) -> None:
+    """The pid is our own child's, spawned and reaped: gone, and (pids being handed
+    out in sequence) not reused a moment later. Was: a pid probed free a moment
+    earlier, which on a busy machine could be an unrelated process by the SIGKILL."""
+    child = subprocess.Popen(["true"])
+    assert child.wait(timeout=10) == 0
+    with pytest.raises(ProcessLookupError):
+        os.kill(child.pid, 0)
+    procs.kill(child.pid, signal.SIGKILL)
 
 
 async def test_an_exiting_qemu_without_its_cmdline_is_not_yet_gone(

@@ -1,4 +1,8 @@
-"""uvicorn's httptools protocol with the timeouts it lacks.
+"""uvicorn's httptools protocol with the timeouts it lacks, for every server we run.
+
+Used by the API (service/api.http_server) and by the metadata service
+(metadata/service.py), whose clients are untrusted guests; it lives here so
+neither imports the other.
 
 uvicorn closes a keep-alive connection idle between requests (timeout_keep_alive,
 our `[wsgi] client_socket_timeout`), but a client that opens a connection and
@@ -14,7 +18,7 @@ adds two watchdogs:
   paused reading because the application is behind).
 
 A client cut off mid-body is seen by the application as a disconnect
-(handler.py logs it as one).
+(api/handler.py logs it as one).
 """
 
 from __future__ import annotations
