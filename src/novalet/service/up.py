@@ -13,7 +13,7 @@ from pathlib import Path
 from novalet import config, exceptions
 from novalet.console.proxies import ProxyStartError
 from novalet.service import api_workers
-from novalet.service import preflight
+from novalet.service import preflight, state_lock
 from novalet.service.allinone import AllInOne
 from novalet.service.api import http_server
 from novalet.service.runner import freeze_startup_objects
@@ -107,7 +107,16 @@ def run(conf: config.Config, started_at: float) -> None:
     except preflight.PortsInUse as exc:
         raise SystemExit(f"novalet: cannot start:\n{exc.message}") from None
     conf.state_path.mkdir(parents=True, exist_ok=True)
+    # held for the process's life: `novalet down` refuses while it is (and a second
+    # `novalet up` on this state dir does not start)
+    locks = state_lock.StateDirLocks(conf.state_path.resolve(), "up")
+    try:
+        locks.acquire()
+    except exceptions.NovaletError as exc:
+        raise SystemExit(f"novalet: cannot start: {exc.message}") from None
     try:
         asyncio.run(serve(conf, started_at))
     except KeyboardInterrupt:
         pass
+    finally:
+        locks.release()
