@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import pytest
 
 from novalet import config
 from novalet.console.proxies import PORT_OPTIONS
+from novalet.db import migrate
+from novalet.db.engine import Database
 from novalet.service import api_workers, preflight, roles, up
 
 
@@ -91,3 +94,26 @@ def test_a_bind_failing_for_another_reason_says_why(tmp_path: Path) -> None:
     error = preflight.cannot_listen(listener, OSError(99, "Cannot assign requested address"))
     assert error.message == ("Cannot listen on 127.0.0.1:8774 for the API: Cannot assign "
                              "requested address.")
+
+
+def test_novalet_api_serves_on_the_socket_it_bound(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    conf = _conf(tmp_path, port)
+
+    async def run() -> bytes:
+        db = Database(conf.database_url)
+        try:
+            await migrate.sync(db)
+        finally:
+            await db.close()
+        api = roles.Api(conf)
+        await api.start()
+        try:
+            return await asyncio.to_thread(
+                lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read())
+        finally:
+            await api.stop()
+
+    assert b'"compute"' in asyncio.run(run())
