@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from novalet import config, exceptions
 from novalet.db.engine import async_url
+from novalet.service import preflight
 
 LOG = logging.getLogger(__name__)
 
@@ -70,17 +71,18 @@ def count(conf: config.Config) -> int:
     return workers
 
 
-def listen_socket(conf: config.Config) -> socket.socket:
-    """The API's listening socket at [api] listen:port, bound once for every worker."""
-    host, port = conf.get("api", "listen"), int(conf.get("api", "port"))
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+def listen_socket(conf: config.Config, command: str = "up") -> socket.socket:
+    """The API's listening socket at [api] listen:port, bound once for every worker;
+    preflight.CannotListen (naming the holder and how to pick another port) when it
+    cannot be bound. `command`: `up` or `api`, which move the port differently."""
+    listener = preflight.api_listener(conf, command)
+    family = socket.AF_INET6 if ":" in listener.host else socket.AF_INET
     try:
-        sock = socket.create_server((host, port), family=family, backlog=2048)
+        sock = socket.create_server((listener.host, listener.port), family=family,
+                                    backlog=2048)
     except OSError as exc:
-        raise OSError(exc.errno, f"cannot listen on {host}:{port} ({exc.strerror}); is "
-                      "something else there?") from None
-    sock.set_inheritable(True)
-    return sock
+        raise preflight.cannot_listen(listener, exc) from None
+    return sock  # not inheritable: the workers get it by pass_fds, no other child may
 
 
 @dataclass

@@ -6,7 +6,8 @@ ends those: the state dir's QEMU guests (found by the pid files the QEMU
 driver writes), then the host networking Novalet made (bridges, taps,
 dnsmasq, nftables tables; LinuxNetDriver.teardown) when the state dir shows
 the cloud ran the Linux host driver (STATE/networking). It refuses while a
-`novalet up|compute|network` still serves the state dir; the Linux driver's
+`novalet up|compute|network` still serves the state dir (holds its lock,
+service/state_lock.py, whatever way it was given the state dir); the Linux driver's
 host lock keeps it off the host networking while another cloud's network
 service manages it (bridge and table names are host-wide). Running it again,
 or with nothing running, is fine.
@@ -17,67 +18,17 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 from novalet import config, exceptions
 from novalet.network.manager import HostNetDriver, load_driver
+from novalet.service import state_lock
 
 LOG = logging.getLogger(__name__)
 
-HOST_COMMANDS = frozenset({"up", "compute", "network"})
-"""The `novalet` commands that run guests or host networking."""
-
 
 class CloudStillRunning(exceptions.Conflict):
-    msg_fmt = ("%(what)s still runs on the state dir %(state_dir)s: stop it first "
-               "(Ctrl-C, or kill %(pids)s), then run `novalet down` again")
-
-
-@dataclass(frozen=True)
-class CloudProcess:
-    """A running `novalet up|compute|network`, and the state dir its command line names
-    (None when it names none, e.g. only a --config-file)."""
-
-    pid: int
-    command: str
-    state_dir: Path | None
-
-
-def cloud_processes(proc: Path = Path("/proc")) -> list[CloudProcess]:
-    """Every running `novalet` process that may hold guests or host networking."""
-    found = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            argv = [a.decode(errors="replace")
-                    for a in (entry / "cmdline").read_bytes().split(b"\0") if a]
-        except OSError:
-            continue
-        for index, arg in enumerate(argv[:3]):
-            if Path(arg).name == "novalet" and index + 1 < len(argv) \
-                    and argv[index + 1] in HOST_COMMANDS:
-                found.append(CloudProcess(int(entry.name), argv[index + 1],
-                                          _state_dir(argv, entry)))
-                break
-    return found
-
-
-def _state_dir(argv: list[str], entry: Path) -> Path | None:
-    for index, arg in enumerate(argv):
-        value = None
-        if arg == "--state-dir" and index + 1 < len(argv):
-            value = argv[index + 1]
-        elif arg.startswith("--state-dir="):
-            value = arg.partition("=")[2]
-        if value is not None:
-            try:  # relative to that process's working directory
-                return (entry / "cwd").resolve() / value if not value.startswith("/") \
-                    else Path(value).resolve()
-            except OSError:
-                return Path(value)
-    return None
+    msg_fmt = ("%(what)s (pid %(pid)s) still runs on the state dir %(state_dir)s: stop it "
+               "first (Ctrl-C, or kill %(pid)s), then run `novalet down` again")
 
 
 async def stop_guests(conf: config.Config) -> list[str]:
@@ -100,18 +51,29 @@ def is_root() -> bool:
     return os.geteuid() == 0
 
 
-async def down(conf: config.Config, *, proc: Path = Path("/proc"),
+async def down(conf: config.Config, *,
                network_driver: Callable[[config.Config], HostNetDriver] = load_driver
                ) -> list[str]:
     """Stop the state dir's guests and remove the host networking; what was done, a
-    line each. CloudStillRunning while a novalet process serves the state dir."""
-    state_dir = conf.state_path.resolve()
-    running = cloud_processes(proc)
-    own = [p for p in running if p.state_dir == state_dir]
-    if own:
-        raise CloudStillRunning(what=" and ".join(sorted({f"novalet {p.command}" for p in own})),
-                                state_dir=state_dir,
-                                pids=" ".join(str(p.pid) for p in own))
+    line each. CloudStillRunning while a novalet process serves the state dir (holds
+    one of its service locks, service/state_lock.py); down holds them while it runs,
+    so no cloud starts on the state dir meanwhile."""
+    if not conf.state_path.is_dir():  # nothing ever ran here (and down makes nothing)
+        return await _down(conf, network_driver)
+    locks = state_lock.StateDirLocks(conf.state_path.resolve(), "down")
+    try:
+        locks.acquire()
+    except state_lock.StateDirInUse as exc:
+        raise CloudStillRunning(what=exc.kwargs["holder"], pid=exc.kwargs["pid"],
+                                state_dir=exc.kwargs["state_dir"]) from None
+    try:
+        return await _down(conf, network_driver)
+    finally:
+        locks.release()
+
+
+async def _down(conf: config.Config,
+                network_driver: Callable[[config.Config], HostNetDriver]) -> list[str]:
     report = await stop_guests(conf)
     if not is_root():
         report.append("left the host networking alone: removing bridges, dnsmasq and "

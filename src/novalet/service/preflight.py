@@ -1,8 +1,11 @@
 """What `novalet up` checks before its first side effect: that every port the cloud
-will listen on (the API, the metadata service, the console proxies) is free.
+will listen on (the API, the metadata service, the console proxies) is free;
+`novalet api` checks its port the same way.
 
 Without it a busy port was found only when the API server bound it, after the
-bridge, dnsmasq and the firewall had been set up, as a bare `[Errno 98]`.
+bridge, dnsmasq and the firewall had been set up, as a bare `[Errno 98]`. A port
+taken between the check and the bind still fails there: `cannot_listen` gives
+that failure the same message (the port, what holds it, how to pick another).
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ class PortsInUse(exceptions.Conflict):
     msg_fmt = "%(details)s"
 
 
+class CannotListen(exceptions.Conflict):
+    msg_fmt = "%(details)s"
+
+
 @dataclass(frozen=True)
 class Listener:
     """One socket the cloud will listen on, and how to move it elsewhere."""
@@ -34,11 +41,18 @@ class Listener:
     how_to_change: str
 
 
+def api_listener(conf: config.Config, command: str = "up") -> Listener:
+    """The API's socket, as `novalet up` or `novalet api` (which has no --port) binds it."""
+    how = ("`make up PORT={free}` or `novalet up --port {free}` ([api] port)"
+           if command == "up" else "[api] port = {free} in its --config-file")
+    return Listener("the API", str(conf.get("api", "listen")), int(conf.get("api", "port")),
+                    how)
+
+
 def listeners(conf: config.Config) -> list[Listener]:
     """Every fixed port `novalet up` with this configuration binds (port 0: the kernel
     picks one, nothing to check)."""
-    found = [Listener("the API", str(conf.get("api", "listen")), int(conf.get("api", "port")),
-                      "`make up PORT={free}` or `novalet up --port {free}` ([api] port)")]
+    found = [api_listener(conf)]
     if conf.get("metadata", "port") > 0:
         found.append(Listener(
             "the metadata service", str(conf.get("metadata", "listen")),
@@ -121,21 +135,35 @@ def next_free(host: str, port: int, taken: set[int], tries: int = 50) -> int | N
     return None
 
 
-def check_ports(conf: config.Config) -> None:
-    """PortsInUse naming each busy port, what holds it (when that can be seen) and how
-    to pick another; nothing is bound or changed."""
-    problems = []
-    wanted = listeners(conf)
-    taken = {listener.port for listener in wanted}
-    for listener in wanted:
-        if is_free(listener.host, listener.port):
-            continue
-        held = holder(listener.port)
-        free = next_free(listener.host, listener.port, taken)
-        problems.append(
-            f"Port {listener.port} on {listener.host}, for {listener.what}, is in use "
+def busy(listener: Listener, taken: set[int] | None = None) -> str:
+    """What to say of a listener's port another process has: the port, its holder
+    (when that can be seen) and how to pick another (not one of `taken`, the cloud's
+    other ports)."""
+    held = holder(listener.port)
+    free = next_free(listener.host, listener.port, (taken or set()) | {listener.port})
+    return (f"Port {listener.port} on {listener.host}, for {listener.what}, is in use "
             + (f"by {held}" if held else "(`ss -ltnp` as root shows by what)")
             + ": is another cloud running? Pick another port: "
             + listener.how_to_change.format(free=free or "N") + ".")
+
+
+def check_ports(conf: config.Config, wanted: list[Listener] | None = None) -> None:
+    """PortsInUse naming each busy port, what holds it (when that can be seen) and how
+    to pick another; nothing is bound or changed. `wanted`: the listeners to check
+    (default: all of `novalet up`'s)."""
+    wanted = listeners(conf) if wanted is None else wanted
+    taken = {listener.port for listener in wanted}
+    problems = [busy(listener, taken) for listener in wanted
+                if listener.port != 0 and not is_free(listener.host, listener.port)]
     if problems:
         raise PortsInUse(details="\n".join(problems))
+
+
+def cannot_listen(listener: Listener, error: OSError) -> CannotListen:
+    """The error for a server whose bind of `listener` failed with `error`: a port
+    taken since the check gets the check's message (the port, its holder, how to
+    pick another)."""
+    if error.errno == errno.EADDRINUSE:
+        return CannotListen(details=busy(listener))
+    return CannotListen(details=f"Cannot listen on {listener.host}:{listener.port} for "
+                                f"{listener.what}: {error.strerror or error}.")

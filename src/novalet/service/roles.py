@@ -146,24 +146,29 @@ class Api:
 
         from novalet.api.app import build_app
         from novalet.network.rpcapi import NetworkRPC
-        from novalet.service import api_workers
+        from novalet.service import api_workers, preflight
         from novalet.service.api import ApiServices, http_server
         from novalet.service.bootstrap import bootstrap
         workers = api_workers.count(self.conf)
-        db = await open_database(self.conf)
+        preflight.check_ports(self.conf, [preflight.api_listener(self.conf, "api")])
+        # bound before the database and bootstrap, by us, not by uvicorn (which exits
+        # the process when it cannot bind), and shared with the other API processes
+        sock = api_workers.listen_socket(self.conf, "api")
+        try:
+            db = await open_database(self.conf)
+        except BaseException:
+            sock.close()
+            raise
         self.services = ApiServices(self.conf, bus=self.bus, db=db)
         self.services.network.refresh_hosts = NetworkRPC(self.bus).refresh
         await bootstrap(self.services)
-        sock = api_workers.listen_socket(self.conf) if workers > 1 else None
         self.server = http_server(build_app(self.services), self.conf)
-        self.serving = asyncio.create_task(
-            self.server.serve(sockets=[sock] if sock is not None else None))
+        self.serving = asyncio.create_task(self.server.serve(sockets=[sock]))
         while not self.server.started and not self.serving.done():
             await asyncio.sleep(0.01)
         if not self.server.started:
-            raise OSError(f"cannot listen on {self.conf.get('api', 'listen')}:"
-                          f"{self.conf.get('api', 'port')}; is something else there?")
-        if sock is not None:
+            raise OSError("the API server did not start (its error is logged above)")
+        if workers > 1:
             self.pool = api_workers.WorkerPool(self.conf, sock, workers - 1)
             try:
                 await self.pool.start()

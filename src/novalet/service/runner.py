@@ -10,7 +10,7 @@ import sys
 
 from novalet import config, exceptions
 from novalet.common.urls import without_password
-from novalet.service import roles
+from novalet.service import roles, state_lock
 
 LOG = logging.getLogger(__name__)
 
@@ -34,6 +34,24 @@ async def _serve(conf: config.Config, name: str) -> int:
               "set [DEFAULT] transport_url = rabbit://USER:PASSWORD@HOST:5672/VHOST "
               "(memory:// is for `novalet up` alone)", file=sys.stderr, flush=True)
         return 2
+    # compute and network hold their state dir's lock for their life (`novalet down`
+    # refuses while they do)
+    locks = (state_lock.StateDirLocks(conf.state_path.resolve(), name)
+             if name in state_lock.SERVICES else None)
+    if locks is not None:
+        try:
+            locks.acquire()
+        except exceptions.NovaletError as exc:
+            print(f"novalet {name}: cannot start: {exc}", file=sys.stderr, flush=True)
+            return 1
+    try:
+        return await _serve_role(conf, name, stop)
+    finally:
+        if locks is not None:
+            locks.release()
+
+
+async def _serve_role(conf: config.Config, name: str, stop: asyncio.Event) -> int:
     role = roles.ROLES[name](conf)
     try:
         await role.start()

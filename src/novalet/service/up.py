@@ -13,7 +13,7 @@ from pathlib import Path
 from novalet import config, exceptions
 from novalet.console.proxies import ProxyStartError
 from novalet.service import api_workers
-from novalet.service import preflight
+from novalet.service import preflight, state_lock
 from novalet.service.allinone import AllInOne
 from novalet.service.api import http_server
 from novalet.service.runner import freeze_startup_objects
@@ -59,9 +59,13 @@ def client_path_lines(bin_dir: Path | None = None, path: str | None = None) -> l
 async def serve(conf: config.Config, started_at: float) -> None:
     try:
         workers = api_workers.count(conf)  # [api] workers > 1: rabbit and a server DB
-        # More than one API process: bind the port once, here, for all of them.
-        sock = api_workers.listen_socket(conf) if workers > 1 else None
-    except (api_workers.ApiWorkersNotPossible, OSError) as exc:
+        # Bound here, not by uvicorn (which exits the process when it cannot bind):
+        # a bind error is ours to word, and with more API processes the one socket is
+        # theirs too.
+        sock = api_workers.listen_socket(conf)
+    except preflight.CannotListen as exc:
+        raise SystemExit(f"novalet: cannot start:\n{exc.message}") from None
+    except api_workers.ApiWorkersNotPossible as exc:
         raise SystemExit(f"Cannot start: {exc}") from None
     aio = AllInOne(conf)
     try:
@@ -69,19 +73,18 @@ async def serve(conf: config.Config, started_at: float) -> None:
     # NovaletError: e.g. another cloud runs this host's networking (HostNetworkTaken)
     except (ProxyStartError, exceptions.NovaletError) as exc:
         await aio.stop()
+        sock.close()
         raise SystemExit(f"Cannot start: {exc}") from None
     freeze_startup_objects()
     server = http_server(aio.app, conf)
-    pool = api_workers.WorkerPool(conf, sock, workers - 1) if sock is not None else None
+    pool = api_workers.WorkerPool(conf, sock, workers - 1) if workers > 1 else None
     try:
-        serving = asyncio.create_task(
-            server.serve(sockets=[sock] if sock is not None else None))
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)
         if not server.started:
-            raise SystemExit(f"Cannot listen on {conf.get('api', 'listen')}:"
-                             f"{conf.get('api', 'port')}; is another cloud running? "
-                             "Pick another port with --port.")
+            raise SystemExit("Cannot start: the API server did not start (its error is "
+                             "logged above)")
         if pool is not None:
             try:
                 await pool.start()
@@ -107,7 +110,16 @@ def run(conf: config.Config, started_at: float) -> None:
     except preflight.PortsInUse as exc:
         raise SystemExit(f"novalet: cannot start:\n{exc.message}") from None
     conf.state_path.mkdir(parents=True, exist_ok=True)
+    # held for the process's life: `novalet down` refuses while it is (and a second
+    # `novalet up` on this state dir does not start)
+    locks = state_lock.StateDirLocks(conf.state_path.resolve(), "up")
+    try:
+        locks.acquire()
+    except exceptions.NovaletError as exc:
+        raise SystemExit(f"novalet: cannot start: {exc.message}") from None
     try:
         asyncio.run(serve(conf, started_at))
     except KeyboardInterrupt:
         pass
+    finally:
+        locks.release()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from novalet import config
-from novalet.service import api_workers, up
+from novalet.service import api_workers, preflight, up
 
 
 def conf_with(tmp_path: Path, workers: int, transport: str = "memory://",
@@ -60,5 +60,7 @@ def test_a_busy_port_is_named(tmp_path: Path) -> None:
         conf = conf_with(tmp_path, 2)
         conf.set("api", "listen", "127.0.0.1")
         conf.set("api", "port", busy.getsockname()[1])
-        with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{busy.getsockname()[1]}"):
+        port = busy.getsockname()[1]
+        with pytest.raises(preflight.CannotListen,
+                           match=f"Port {port} on 127.0.0.1, for the API, is in use by pid"):
             api_workers.listen_socket(conf)

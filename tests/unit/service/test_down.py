@@ -5,9 +5,12 @@ cloud still runs, and is safe to run twice or with nothing running."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
+import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +20,10 @@ import pytest
 from novalet import config, exceptions
 from novalet.cli.main import main
 from novalet.network.model import HostNetworkState, Vif
-from novalet.service import down
+from novalet.console.proxies import free_ports_ini
+from novalet.service import down, state_lock
+
+BIN = Path(sys.executable).parent  # the virtualenv's bin: its `novalet`
 
 SLEEPER = "import time\nwhile True: time.sleep(1)\n"
 
@@ -71,20 +77,6 @@ def _fake_guest(state_dir: Path, started: list[subprocess.Popen[bytes]]) -> subp
     return proc
 
 
-def _fake_novalet(tmp_path: Path, started: list[subprocess.Popen[bytes]],
-                  *args: str) -> subprocess.Popen[bytes]:
-    script = tmp_path / "bin" / "novalet"
-    script.parent.mkdir(exist_ok=True)
-    script.write_text(SLEEPER)
-    proc = subprocess.Popen([sys.executable, str(script), *args])
-    started.append(proc)
-    deadline = time.monotonic() + 10
-    while str(script).encode() not in Path(f"/proc/{proc.pid}/cmdline").read_bytes():
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    return proc
-
-
 def _wait_exit(proc: subprocess.Popen[bytes]) -> int | None:
     try:
         return proc.wait(timeout=15)
@@ -110,15 +102,91 @@ def test_down_stops_only_this_state_dirs_guests_and_is_safe_twice(
     assert (mine / "instances").is_dir()  # disks stay: the guests come back SHUTOFF
 
 
-def test_down_refuses_while_the_cloud_still_runs(
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("given", ["default data dir", "state_path in a config file"])
+def test_down_refuses_while_up_runs_on_a_state_dir_not_on_its_command_line(
+        tmp_path: Path, processes: list[subprocess.Popen[bytes]], given: str) -> None:
+    """The bug: `down` looked for the state dir on the other processes' command lines;
+    `novalet up` with the default data dir, or state_path only in a --config-file,
+    names none there, so down saw no cloud and force-stopped its guests."""
+    conf_file = tmp_path / "novalet.conf"
+    ini = f"[api]\nport = {_free_port()}\n[metadata]\nport = 0\n" + free_ports_ini()
+    env = dict(os.environ)
+    if given == "default data dir":
+        env["XDG_DATA_HOME"] = str(tmp_path / "data")  # platformdirs' user data dir
+        state = tmp_path / "data" / "novalet"
+    else:
+        state = tmp_path / "state"
+        ini = f"[DEFAULT]\nstate_path = {state}\n" + ini
+    conf_file.write_text(ini)
+    cloud = subprocess.Popen(
+        [str(BIN / "novalet"), "up", "--driver", "fake", "--config-file", str(conf_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    processes.append(cloud)
+    assert cloud.stdout is not None
+    output = b""
+    while b"Novalet is up" not in output:
+        line = cloud.stdout.readline()
+        assert line, f"novalet up did not start: {output.decode()}"
+        output += line
+    guest = _fake_guest(state, processes)
+    with pytest.raises(down.CloudStillRunning) as error:
+        asyncio.run(down.down(_conf(state), network_driver=lambda conf: FakeNet()))
+    message = error.value.message
+    assert f"novalet up (pid {cloud.pid})" in message and f"kill {cloud.pid}" in message
+    assert guest.poll() is None  # the running cloud's guest is left alone
+    cloud.send_signal(signal.SIGINT)
+    assert _wait_exit(cloud) is not None
+    asyncio.run(down.down(_conf(state), network_driver=lambda conf: FakeNet()))
+    assert _wait_exit(guest) is not None  # once it stopped, down ends its guests
+
+
+def test_down_refuses_while_a_compute_or_network_service_holds_the_state_dir(
         tmp_path: Path, processes: list[subprocess.Popen[bytes]]) -> None:
     state = tmp_path / "state"
     guest = _fake_guest(state, processes)
-    cloud = _fake_novalet(tmp_path, processes, "up", "--state-dir", str(state))
-    with pytest.raises(down.CloudStillRunning) as error:
-        asyncio.run(down.down(_conf(state), network_driver=lambda conf: FakeNet()))
-    assert str(cloud.pid) in error.value.message and "novalet up" in error.value.message
-    assert guest.poll() is None
+    for service in ("compute", "network"):
+        holder = subprocess.Popen(
+            [sys.executable, "-c",
+             "import sys; from pathlib import Path; "
+             "from novalet.service.state_lock import StateDirLocks; "
+             f"StateDirLocks(Path({str(state)!r}), {service!r}).acquire(); "
+             "print('held', flush=True); sys.stdin.read()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        processes.append(holder)
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
+        with pytest.raises(down.CloudStillRunning,
+                           match=f"novalet {service} \\(pid {holder.pid}\\)"):
+            asyncio.run(down.down(_conf(state), network_driver=lambda conf: FakeNet()))
+        assert guest.poll() is None
+        holder.kill()
+        holder.wait()
+    asyncio.run(down.down(_conf(state), network_driver=lambda conf: FakeNet()))
+    assert _wait_exit(guest) is not None  # a killed holder holds nothing any more
+
+
+def test_a_second_cloud_on_a_held_state_dir_does_not_start(tmp_path: Path) -> None:
+    """A compute and a network service share a state dir (one lock each); a second
+    of either, or a `novalet up`, is refused naming the first."""
+    compute = state_lock.StateDirLocks(tmp_path, "compute")
+    network = state_lock.StateDirLocks(tmp_path, "network")
+    compute.acquire()
+    network.acquire()
+    try:
+        with pytest.raises(state_lock.StateDirInUse, match="novalet compute"):
+            state_lock.StateDirLocks(tmp_path, "up").acquire()
+        assert json.loads((tmp_path / "network.lock").read_text()) == {
+            "owner": "novalet network", "pid": os.getpid()}
+    finally:
+        compute.release()
+        network.release()
+    with state_lock.StateDirLocks(tmp_path, "up"):
+        pass
 
 
 def test_down_reports_a_host_lock_held_by_another_cloud(
@@ -157,3 +225,30 @@ def test_novalet_down_has_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     assert "--state-dir" in out and "guests" in out and "safe to run again" in out
+
+
+@pytest.mark.parametrize("service", ["compute", "network"])
+def test_compute_and_network_services_hold_their_state_dir_lock(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], service: str) -> None:
+    from novalet.service import roles, runner
+    seen: list[object] = []
+
+    class Role:
+        def __init__(self, conf: config.Config) -> None: ...
+
+        async def start(self) -> None:  # what `down` would meet while the service runs
+            seen.append(json.loads((tmp_path / f"{service}.lock").read_text()))
+            raise exceptions.Conflict("stop here")
+
+        async def stop(self) -> None: ...
+
+    monkeypatch.setitem(roles.ROLES, service, Role)
+    conf = _conf(tmp_path)
+    conf.set("DEFAULT", "transport_url", "rabbit://guest:guest@127.0.0.1:5672/")
+    assert runner.run(conf, service) == 1
+    assert seen == [{"owner": f"novalet {service}", "pid": os.getpid()}]
+    assert list(tmp_path.glob("*.lock")) == []  # released when the service ends
+    with state_lock.StateDirLocks(tmp_path, service):  # another one runs: refused
+        assert runner.run(conf, service) == 1
+    assert f"in use by novalet {service} (pid {os.getpid()}" in capsys.readouterr().err

@@ -23,8 +23,9 @@ What the caller can rely on:
   network service builds a driver (the compute service asks it to plug, see
   network/manager.py), so the state it renders from is the host's.
 - One cloud per host (per network namespace): the first driver to touch the
-  host takes a lock (`/run/novalet/host-network.lock`, naming its cloud's
-  state directory and pid) and holds it until `close()`; a driver of another
+  host takes a lock (`/run/novalet/host-network-<inode>.lock`, keyed on the
+  namespace's inode, not its name: `ip netns exec X` and `netns="X"` share
+  one; it names its cloud's state directory and pid) and holds it until `close()`; a driver of another
   cloud, or another process, raises HostNetworkTaken instead of replacing the
   first cloud's bridges and nftables tables (their names are fixed).
 - `teardown()` removes everything Novalet made on the host (its links, its
@@ -39,8 +40,6 @@ What the caller can rely on:
 from __future__ import annotations
 
 import asyncio
-import errno
-import fcntl
 import json
 import logging
 import os
@@ -49,6 +48,7 @@ from collections.abc import Awaitable
 from ipaddress import IPv4Interface, ip_address, ip_network
 from pathlib import Path
 
+from novalet.common.owned_lock import LockFailed, LockHeld, OwnedLock
 from novalet.network.linux.commands import CommandRunner
 from novalet.network.linux.dnsmasq import DHCP_LEASE_SECONDS, Dnsmasq
 from novalet.network.linux.errors import LinuxNetError
@@ -61,6 +61,7 @@ LOG = logging.getLogger(__name__)
 FLOATING_RECORD = "floating-addresses.json"
 DEVICES_RECORD = "devices.json"  # device name -> kind, for devices not of kind "tap"
 LOCK_DIR = Path("/run/novalet")
+NETNS_DIR = Path("/run/netns")  # where `ip netns add` binds its namespaces
 
 
 class ApplyIncomplete(LinuxNetError):
@@ -75,61 +76,36 @@ class HostNetworkTaken(LinuxNetError):
                "(Lock file: %(path)s)")
 
 
-class HostLock:
-    """A host-wide lock on Novalet's kernel networking (fcntl.flock, so it goes with
-    the process that holds it): one cloud, one process, per host or namespace."""
-
-    def __init__(self, path: Path, owner: str) -> None:
-        self.path = path
-        self.owner = owner
-        self._fd: int | None = None
+class HostLock(OwnedLock):
+    """A host-wide lock on Novalet's kernel networking (common/owned_lock.py, an
+    flock that goes with the process that holds it): one cloud, one process, per
+    network namespace."""
 
     def acquire(self) -> None:
-        while self._fd is None:
-            self._fd = self._try_acquire()
-
-    def _try_acquire(self) -> int | None:
-        """The locked file's descriptor; None when the file was removed (by its
-        holder's release) between our open and our lock: try again."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise LinuxNetError(reason=f"cannot open the host lock {self.path}: {exc}") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            holder = os.pread(fd, 4096, 0).decode(errors="replace")
-            os.close(fd)
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
-                raise LinuxNetError(reason=f"cannot lock {self.path}: {exc}") from exc
-            try:
-                held = json.loads(holder)
-                who = f"the cloud with state directory {held['owner']} (pid {held['pid']})"
-                pid = str(held["pid"])
-            except (ValueError, KeyError, TypeError):
+            super().acquire()
+        except LockHeld as held:
+            if held.owner is None:
                 who, pid = "a process holds the lock", "<its pid>"
+            else:
+                who = f"the cloud with state directory {held.owner} (pid {held.pid})"
+                pid = str(held.pid)
             raise HostNetworkTaken(holder=who, pid=pid, path=self.path) from None
-        try:
-            current = os.stat(self.path).st_ino
-        except FileNotFoundError:
-            current = None
-        if current != os.fstat(fd).st_ino:
-            os.close(fd)
-            return None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"owner": self.owner, "pid": os.getpid()}).encode(), 0)
-        return fd
+        except LockFailed as exc:
+            raise LinuxNetError(reason=f"cannot take the host lock: {exc.message}") from exc
 
-    def release(self) -> None:
-        """Remove the file (scratch namespaces would leave one each), then unlock."""
-        if self._fd is not None:
-            try:
-                self.path.unlink()
-            except FileNotFoundError:
-                pass
-            os.close(self._fd)
-            self._fd = None
+
+def namespace_inode(netns: str | None) -> int:
+    """The inode that names a network namespace in the kernel: this process's (what
+    `ip netns exec X` put it in, if it did), or the one `ip netns add NAME` made.
+    The host lock is keyed on it, not on the name: a process started under `ip netns
+    exec X` and a driver given netns X work in the same namespace."""
+    path = Path("/proc/self/ns/net") if netns is None else NETNS_DIR / netns
+    try:
+        return os.stat(path).st_ino
+    except OSError as exc:
+        raise LinuxNetError(reason=f"cannot find the network namespace "
+                                   f"{netns or 'of this process'} ({path}): {exc}") from exc
 
 
 def vlan_link_name(interface: str, vlan: int) -> str:
@@ -169,15 +145,22 @@ class LinuxNetDriver:
         self._warned_no_br_netfilter = False
         if lock_dir is None and netlink is None:
             lock_dir = LOCK_DIR
-        lock_name = "host-network.lock" if netns is None else f"host-network-{netns}.lock"
-        self._host_lock = (HostLock(lock_dir / lock_name, owner or str(state_dir))
-                           if lock_dir is not None else None)
+        self._netns = netns
+        self._lock_dir = lock_dir
+        self._owner = owner or str(state_dir)
+        self._host_lock: HostLock | None = None
 
     def claim_host(self) -> None:
-        """Take the host lock (raises HostNetworkTaken if another cloud holds it); every
-        change to the host does this first."""
-        if self._host_lock is not None:
-            self._host_lock.acquire()
+        """Take the host lock of the network namespace the driver works in (raises
+        HostNetworkTaken if another cloud holds it); every change to the host does
+        this first."""
+        if self._lock_dir is None:
+            return
+        if self._host_lock is None:
+            self._host_lock = HostLock(
+                self._lock_dir / f"host-network-{namespace_inode(self._netns)}.lock",
+                self._owner)
+        self._host_lock.acquire()
 
     # -- the interface -------------------------------------------------------
 
