@@ -36,8 +36,8 @@ async def main(calls: int, rounds: int) -> None:
         bus = InProcessBus(default_timeout=30)
         await bus.serve("conductor", ConductorManager(conf, db, bus, NetworkAPI(db, conf)))
         ctx = RequestContext.admin()
-        clients = {"trusted": ConductorAPI(bus),
-                   "compute-h1": ConductorAPI(bus.as_user("compute-h1"))}
+        clients = {"trusted": ConductorAPI(bus, conf),
+                   "compute-h1": ConductorAPI(bus.as_user("compute-h1"), conf)}
         for _ in range(rounds):
             for label, api in clients.items():
                 started = time.perf_counter()

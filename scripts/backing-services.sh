@@ -32,9 +32,10 @@ Commands:
   vhost add|delete NAME
                        add (with full rights for novalet) or delete a RabbitMQ
                        vhost: each test deployment gets a bus of its own
-  host-user add HOST PASSWORD VHOST | host-user delete HOST
+  host-user add HOST PASSWORD VHOST [USER] | host-user delete HOST [USER]
                        add (with rights on VHOST) or delete the RabbitMQ user
-                       compute-HOST, compute host HOST's own bus identity
+                       compute-HOST (or USER, named in [conductor] host_users),
+                       compute host HOST's own bus identity
                        (docs/multi-host.md: hosts authorised by the conductor)
 
 Servers: ${ALL[*]}
@@ -372,21 +373,23 @@ cmd_vhost() {
 # no read right on the exchange novalet, so it cannot bind its queues to other
 # hosts' messages.
 host_user_resources() {
-  local h=${1//./\\.}
-  echo "^(amq\\.default|(compute\\.$h|network|network\\.$h)(\\.fanout\\..+)?|novalet\\.fanout\\.(compute\\.$h|network|network\\.$h)|reply\\.compute-$h\\..+)\$"
+  local h=${1//./\\.} u=${2:-compute-$1}
+  u=${u//./\\.}
+  echo "^(amq\\.default|(compute\\.$h|network|network\\.$h)(\\.fanout\\..+)?|novalet\\.fanout\\.(compute\\.$h|network|network\\.$h)|reply\\.$u\\..+)\$"
 }
 
 cmd_host_user() {
   rabbit_running || die "RabbitMQ is not running; run '$0 start rabbitmq' first"
   case ${1:-} in
-    add) [ $# -eq 4 ] || die "usage: host-user add HOST PASSWORD VHOST"
-         rabbit_ctl -q list_users | awk '{print $1}' | grep -qxF "compute-$2" \
-           || rabbit_ctl -q add_user "compute-$2" "$3" >/dev/null
-         rabbit_ctl -q change_password "compute-$2" "$3" >/dev/null
-         local re; re=$(host_user_resources "$2")
-         rabbit_ctl -q set_permissions -p "$4" "compute-$2" "$re" "$re" "$re" >/dev/null ;;
-    delete) [ $# -eq 2 ] || die "usage: host-user delete HOST"
-            rabbit_ctl -q delete_user "compute-$2" >/dev/null ;;
+    add) [ $# -eq 4 ] || [ $# -eq 5 ] || die "usage: host-user add HOST PASSWORD VHOST [USER]"
+         local user=${5:-compute-$2}
+         rabbit_ctl -q list_users | awk '{print $1}' | grep -qxF "$user" \
+           || rabbit_ctl -q add_user "$user" "$3" >/dev/null
+         rabbit_ctl -q change_password "$user" "$3" >/dev/null
+         local re; re=$(host_user_resources "$2" "$user")
+         rabbit_ctl -q set_permissions -p "$4" "$user" "$re" "$re" "$re" >/dev/null ;;
+    delete) [ $# -eq 2 ] || [ $# -eq 3 ] || die "usage: host-user delete HOST [USER]"
+            rabbit_ctl -q delete_user "${3:-compute-$2}" >/dev/null ;;
     *) die "host-user: unknown action '${1:-}' (add or delete)" ;;
   esac
 }

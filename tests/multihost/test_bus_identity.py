@@ -13,10 +13,13 @@ import aio_pika
 import aiormq
 import pytest
 
+from novalet import config
 from novalet.common.context import RequestContext
 from novalet.conductor.rpcapi import ConductorAPI
 from novalet.rpc import bus as rpc_bus
+from novalet.compute.payloads import RequestSpec
 from novalet.rpc.amqp import AmqpBus
+from novalet.rpc.identity import Senders
 from novalet.service.local_deployment import LocalDeployment
 from tests.multihost.conftest import Cloud, backing_script, fresh_vhost
 from tests.server_db import create_database, drop_database
@@ -74,7 +77,7 @@ def test_hosts_with_own_bus_users_build_and_are_refused_others_instances(
 
     async def as_idh1() -> None:
         bus = AmqpBus(urls["idh1"], default_timeout=20, name="test-idh1")
-        conductor = ConductorAPI(bus)
+        conductor = ConductorAPI(bus, config.Config())
         ctx = RequestContext.admin()
         try:
             mine = await conductor.instances_on_host(ctx, "idh1")
@@ -138,3 +141,49 @@ def test_a_host_user_cannot_read_another_hosts_queue(
             await conn.close()
 
     asyncio.run(snoop())
+
+
+def test_a_host_user_cannot_call_the_scheduler(identities: tuple[Cloud, dict[str, str]]
+                                               ) -> None:
+    """Finding: amq.default routes to the scheduler's queue too, and the scheduler
+    served hosts' users with no check: a host could claim or replace allocations."""
+    _cloud, urls = identities
+
+    async def as_idh1() -> None:
+        bus = AmqpBus(urls["idh1"], default_timeout=20, name="test-idh1-scheduler")
+        spec = RequestSpec(instance_uuids=[str(uuid.uuid4())], project_id="p", user_id="u",
+                           vcpus=1, memory_mb=64, disk_gb=1)
+        try:
+            with pytest.raises(rpc_bus.NotAuthorizedForHost):
+                await bus.call(RequestContext.admin(), "scheduler", "select_destinations",
+                               {"spec": spec.to_dict()})
+        finally:
+            await bus.close()
+
+    asyncio.run(as_idh1())
+
+
+def test_a_host_user_named_in_host_users_connects_with_a_hosts_rights(
+        identities: tuple[Cloud, dict[str, str]]) -> None:
+    """Finding: the AMQP bus took only compute-<host> for a host's user, so a user
+    named through [conductor] host_users declared the `novalet` exchange, which a
+    host's rights do not allow, and its connection failed."""
+    _cloud, urls = identities
+    vhost = urlsplit(urls["idh1"]).path.lstrip("/")
+    password = uuid.uuid4().hex
+    backing_script("host-user", "add", "idh1", password, vhost, "rack1-node1")
+    url = as_user(urls["idh1"], "rack1-node1", password)
+
+    async def as_rack_user() -> None:
+        bus = AmqpBus(url, default_timeout=20, name="test-rack1-node1",
+                      senders=Senders({"rack1-node1": "idh1"}))
+        try:
+            await bus.call(RequestContext.admin(), "conductor", "instances_on_host",
+                           {"host": "idh1"}, version="1.0")
+        finally:
+            await bus.close()
+
+    try:
+        asyncio.run(as_rack_user())
+    finally:
+        backing_script("host-user", "delete", "idh1", "rack1-node1")

@@ -112,8 +112,8 @@ class ComputeAPI:
         self.flavors = flavors
         self.keypairs = keypairs
         self.server_groups = ServerGroupService(db, self.quotas)
-        self.conductor = ConductorAPI(bus)
-        self.compute = compute_rpcapi.ComputeAPI(bus)
+        self.conductor = ConductorAPI(bus, conf)
+        self.compute = compute_rpcapi.ComputeAPI(bus, conf)
 
     # --- create -----------------------------------------------------------
 

@@ -54,7 +54,7 @@ class ConsoleService:
         self.conf = conf
         self.db = db
         self.auth = ConsoleAuth(conf, db)
-        self.compute = compute_rpcapi.ComputeAPI(bus)
+        self.compute = compute_rpcapi.ComputeAPI(bus, conf)
 
     def display_of(self, console_type: str) -> str:
         """The display kind that serves `console_type`, or ConsoleUnavailable

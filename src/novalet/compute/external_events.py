@@ -12,7 +12,6 @@ from novalet.common.context import RequestContext
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.db import instances
 from novalet.db.engine import Database
-from novalet.rpc.bus import Bus
 
 LOG = logging.getLogger(__name__)
 
@@ -31,7 +30,7 @@ class EventResult:
         return self.event.get("status", "completed") if self.code == 200 else "failed"
 
 
-async def send_events(db: Database, bus: Bus, ctx: RequestContext,
+async def send_events(db: Database, rpc: compute_rpcapi.ComputeAPI, ctx: RequestContext,
                       events: list[dict[str, Any]]) -> list[EventResult]:
     """Each event's outcome: 200 (cast to its host), 404 (no such instance) or 422
     (the instance is on no host). NoInstancesForEvents (404) if none exists."""
@@ -55,7 +54,6 @@ async def send_events(db: Database, bus: Bus, ctx: RequestContext,
             per_host.setdefault(instance.host, []).append(
                 {"status": "completed", "tag": None, **event})
             results.append(EventResult(event, 200))
-    rpc = compute_rpcapi.ComputeAPI(bus)
     for host, host_events in per_host.items():
         await rpc.external_instance_event(ctx, host, host_events)
     return results

@@ -108,7 +108,7 @@ class HypervisorAPI:
     def __init__(self, db: Database, bus: Bus, conf: config.Config) -> None:
         self.db = db
         self.conf = conf
-        self.compute = compute_rpcapi.ComputeAPI(bus)
+        self.compute = compute_rpcapi.ComputeAPI(bus, conf)
 
     async def list_hypervisors(self, *, hostname_pattern: str | None = None,
                                marker: int | str | None = None, limit: int | None = None) -> list[Hypervisor]:

@@ -22,16 +22,20 @@ from novalet.compute.power_sync import PowerStateSync
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute.rpcapi import topic_for
 from novalet.compute.states import PowerState, TaskState, VmState
-from novalet.conductor.rpcapi import ConductorAPI
+from novalet.conductor.rpcapi import ConductorAPI, InstanceNotServed
 from novalet.network.model import Vif
 from novalet.network.rpcapi import NetworkRPC, VifPlugger
-from novalet.rpc import bus, versions
+from novalet.rpc import bus
 from novalet.rpc.bus import Bus
-from novalet.rpc.identity import host_of_user, parse_host_users, user_for_host
+from novalet.rpc.identity import user_for_host
 from novalet.virt.driver import ComputeDriver, ImageFetcher
 
 LOG = logging.getLogger(__name__)
 BINARY = "nova-compute"
+# What the conductor answers about an instance deleted (or moved away) meanwhile:
+# a service's NotFound, or, to this host's bus user, the refusal it gives for
+# unknown and other hosts' instances alike.
+GONE = (exceptions.NotFound, InstanceNotServed)
 
 # action -> (driver method, vm_state after, power_state after)
 POWER_ACTIONS: dict[str, tuple[str, VmState, PowerState]] = {
@@ -72,10 +76,9 @@ class ComputeManager:
         # this host's network service plugs guests' devices (never this process)
         self.vifs = vifs
         self.network = NetworkRPC(bus)
-        versions.set_caps(conf)
         # Calls to the conductor go as this host's bus user (over RabbitMQ, the
         # transport_url's user: compute-<host>); it serves us only our instances.
-        self.conductor = ConductorAPI(bus.as_user(user_for_host(self.host)))
+        self.conductor = ConductorAPI(bus.as_user(user_for_host(self.host)), conf)
         self.power_sync = PowerStateSync(self.host, driver, self.conductor)
         self.periodic = Periodic()
         self._building: set[str] = set()  # uuids whose build runs in this process
@@ -94,23 +97,12 @@ class ComputeManager:
         if self.conf.get("DEFAULT", "instance_usage_audit"):
             self._every("instance_usage_audit_interval", self._instance_usage_audit)
 
-    async def _authorize(self, ctx: RequestContext, call: bus.CallInfo,
-                         args: dict[str, Any]) -> None:
-        """Run by the bus before every method: requests come from the cloud's services
-        (API, conductor), never from a compute host's bus user, so a compromised host
-        publishing into this host's queue is refused (RabbitMQ vouches for user-id)."""
-        if call.sender is None:
-            return  # in-process: this process's own services
-        if call.sender == bus.UNIDENTIFIED and \
-                self.conf.get("conductor", "trust_unidentified_senders"):
-            return
-        other = host_of_user(call.sender, parse_host_users(
-            self.conf.get("conductor", "host_users"))) if call.sender else "(unidentified)"
-        if other is not None:
-            LOG.warning("Refused %s from bus user %s (host %s)", call.method,
-                        call.sender or "(none)", other)
-            raise bus.NotAuthorizedForHost(sender=call.sender or "(none)", host=other,
-                                           method=call.method, target=f"host {self.host}")
+    def _host_may_call(self, call: bus.CallInfo) -> bool:
+        """Requests come from the cloud's services (API, conductor), which rpc/bus
+        serves; of compute hosts' bus users only this host's own is served, so a
+        compromised host publishing into this host's queue is refused (RabbitMQ
+        vouches for user-id; a message without one is refused by the bus)."""
+        return call.host == self.host
 
     async def stop(self) -> None:
         await self.periodic.stop()
@@ -175,7 +167,7 @@ class ComputeManager:
             await self.conductor.instance_update(
                 ctx, inst.uuid, {"task_state": TaskState.SPAWNING},
                 expected_task_state=[TaskState.SCHEDULING, TaskState.SPAWNING])
-        except exceptions.NotFound:
+        except GONE:
             LOG.info("Instance %s deleted before it was built", inst.uuid)
             return
         except exceptions.Conflict:
@@ -193,7 +185,7 @@ class ComputeManager:
             return
         try:
             await self._mark_active(ctx, inst)
-        except (exceptions.NotFound, exceptions.Conflict):
+        except (*GONE, exceptions.Conflict):
             LOG.info("Instance %s deleted while spawning; destroying the guest", inst.uuid)
             await self.driver.destroy(inst.uuid)
             return
@@ -241,7 +233,7 @@ class ComputeManager:
             await self.conductor.instance_update(ctx, inst.uuid, {
                 "vm_state": VmState.ERROR, "task_state": None,
                 "power_state": PowerState.NOSTATE})
-        except exceptions.NotFound:
+        except GONE:
             pass
         await self.conductor.event_finish(ctx, inst.uuid, event, "Error",
                                           traceback=traceback.format_exc())
@@ -430,5 +422,5 @@ class ComputeManager:
             try:
                 await self.conductor.instance_update(ctx, event.server_uuid, values,
                                                      expected_task_state=[None])
-            except (exceptions.NotFound, exceptions.Conflict) as exc:
+            except (*GONE, exceptions.Conflict) as exc:
                 LOG.info("Not syncing power of %s: %s", event.server_uuid, exc)

@@ -74,6 +74,19 @@ class InstancePayload(BusModel):
                          network_info=list(self.network_info))
 
 
+# The InstancePayload version carried at each version of the compute RPC API (in
+# requests to hosts) and of the conductor RPC API (in its replies to hosts); the
+# two APIs have moved in step so far, so one table serves both. A version not in
+# it is newer than this code: it gets the newest payload.
+INSTANCE_VERSIONS = {"1.0": "1.2", "1.1": "1.2"}
+
+
+def instance_for(rpc_version: str, instance: dict[str, Any]) -> dict[str, Any]:
+    """An instance (an InstancePayload dict) as RPC version `rpc_version` carries it."""
+    return InstancePayload.from_dict(instance).to_dict(
+        INSTANCE_VERSIONS.get(rpc_version, InstancePayload.VERSION))
+
+
 @dataclass
 class RequestSpec(BusModel):
     """What the scheduler needs to place one build request of N instances."""

@@ -15,19 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from novalet import config
 from novalet.common.context import RequestContext
-from novalet.compute.payloads import ExternalEvent, InstancePayload
+from novalet.compute.payloads import ExternalEvent, instance_for
 from novalet.rpc import versions
 from novalet.rpc.bus import Bus
 
 VERSION = "1.1"
-# The InstancePayload version each compute RPC version carries.
-INSTANCE_VERSIONS = {"1.0": "1.2", "1.1": "1.2"}
-
-
-def instance_for(version: str, instance: dict[str, Any]) -> dict[str, Any]:
-    """An instance (an InstancePayload dict) as compute RPC `version` carries it."""
-    return InstancePayload.from_dict(instance).to_dict(INSTANCE_VERSIONS[version])
 
 
 def topic_for(host: str) -> str:
@@ -35,14 +29,14 @@ def topic_for(host: str) -> str:
 
 
 class ComputeAPI:
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, conf: config.Config) -> None:
         self.bus = bus
+        self.caps = versions.Caps.from_conf(conf)  # [upgrade_levels] compute
 
-    @staticmethod
-    def _version(wanted: str) -> str:
+    def _version(self, wanted: str) -> str:
         """`wanted`, or 1.0 when the upgrade cap is below it (every method exists at
         1.0; only the models differ)."""
-        return wanted if versions.can_send("compute", wanted) else "1.0"
+        return self.caps.version("compute", wanted)
 
     def _instance(self, instance: dict[str, Any]) -> dict[str, Any]:
         """The instance as the version this host is sent carries it."""

@@ -14,9 +14,13 @@ is served:
   proxies'); a method not in RULES is refused to hosts.
 
 Other users are the cloud's own services and are served everything; so are
-in-process messages without an identity (the process trusts itself). A broker
-message with no user-id at all is refused unless `[conductor]
-trust_unidentified_senders` (for upgrades from releases before identities).
+in-process messages without an identity (the process trusts itself). Which
+host a sender is, and the refusal of broker messages without a user-id (unless
+`[conductor] trust_unidentified_senders`), are the bus's (rpc/identity.Senders,
+rpc/bus.dispatch): this module sees CallInfo.host. Of the instance fields, a
+host may write only those its own work changes (WRITABLE; the flavor only
+while a move of the instance is in progress). An instance that does not exist
+is refused as one of another host's is, so a host cannot probe for uuids.
 Refusals are NotAuthorizedForHost (403) and are logged.
 """
 
@@ -25,15 +29,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from novalet import config
-from novalet.common.context import RequestContext
 from sqlalchemy import or_, select
 
-from novalet.db import instances, migrations_records
+from novalet.conductor.rpcapi import InstanceNotServed
+from novalet.db import migrations_records
 from novalet.db.engine import Database
 from novalet.db.models import ComputeNode, Instance, ResourceProvider
-from novalet.rpc import identity
-from novalet.rpc.bus import UNIDENTIFIED, CallInfo, NotAuthorizedForHost
+from novalet.rpc.bus import CallInfo, NotAuthorizedForHost
+from novalet.rpc.identity import UNIDENTIFIED_HOST
 
 LOG = logging.getLogger(__name__)
 
@@ -57,34 +60,37 @@ RULES: dict[str, tuple[str, str]] = {
     "network_host_state": ("host", "host"),
     "compute_node_update": ("node", "node"),
 }
-# Fields of an instance no host may change (who owns it, where it is).
-PROTECTED_FIELDS = frozenset({"uuid", "project_id", "user_id", "host", "node"})
+# The instance fields a host may write, per method taking `values` (what compute's
+# own work changes: states and launch time; nothing about who owns the instance,
+# where it is, whether it is deleted or what it is billed as). "flavor" only while
+# a move of the instance is in progress (resize writes the new one, revert the old).
+WRITABLE: dict[str, frozenset[str]] = {
+    "instance_update": frozenset({"vm_state", "task_state", "power_state",
+                                  "launched_at", "flavor"}),
+    "record_power_change": frozenset({"vm_state", "power_state"}),
+}
+MOVE_ONLY_FIELDS = frozenset({"flavor"})
 # Migration statuses in which both ends of the move work on the instance.
 _MOVING = (*migrations_records.IN_PROGRESS, "finished")
 
 
 class HostAccess:
-    def __init__(self, conf: config.Config, db: Database) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.host_users = identity.parse_host_users(conf.get("conductor", "host_users"))
-        self.trust_unidentified = bool(conf.get("conductor", "trust_unidentified_senders"))
 
-    def host_of(self, sender: str | None) -> str | None:
-        """The compute host a sender is, or None for a trusted service."""
-        if sender is None:
-            return None
-        if sender == UNIDENTIFIED:
-            return None if self.trust_unidentified else "(unidentified)"
-        return identity.host_of_user(sender, self.host_users)
+    @staticmethod
+    def allows(method: str) -> bool:
+        """Whether a host may call `method` at all (then check() looks at its args)."""
+        return method in RULES
 
-    async def check(self, ctx: RequestContext, call: CallInfo, args: dict[str, Any]) -> None:
+    async def check(self, call: CallInfo, args: dict[str, Any]) -> None:
         """Raise NotAuthorizedForHost unless the sender may make this call."""
-        host = self.host_of(call.sender)
+        host = call.host
         if host is None:
             return
         rule = RULES.get(call.method)
         target = "this conductor"
-        if rule is not None and call.sender != UNIDENTIFIED:
+        if rule is not None and host != UNIDENTIFIED_HOST:
             kind, arg = rule
             value = args.get(arg)
             if kind in ("host", "provider"):
@@ -103,7 +109,9 @@ class HostAccess:
                     return
         LOG.warning("Refused %s on %s from bus user %s (host %s)", call.method, target,
                     call.sender or "(none)", host)
-        raise NotAuthorizedForHost(sender=call.sender or "(none)", host=host,
+        refusal = InstanceNotServed if rule is not None and rule[0] == "instance" \
+            else NotAuthorizedForHost
+        raise refusal(sender=call.sender or "(none)", host=host,
                                    method=call.method, target=target)
 
     async def _provider_free(self, host: str, uuid: str) -> bool:
@@ -124,17 +132,26 @@ class HostAccess:
 
     async def _instance_allowed(self, host: str, uuid: str, call: CallInfo,
                                 args: dict[str, Any]) -> bool:
-        values = args.get("values")
-        if isinstance(values, dict) and PROTECTED_FIELDS & set(values):
-            return False
+        """Whether `host` may make the call on instance `uuid`: its own or moving
+        from or to it, writing only WRITABLE fields. An unknown uuid is refused
+        like another host's (no 404 telling the host which uuids exist)."""
+        fields: set[str] = set()
+        if call.method in WRITABLE:
+            values = args.get("values")
+            if not isinstance(values, dict):
+                return False
+            fields = set(values)
+            if not fields <= WRITABLE[call.method]:
+                return False
         async with self.db.transaction() as session:  # one column, not the whole row
             found = (await session.execute(
                 select(Instance.host).where(Instance.uuid == uuid))).first()
-        if found is None:  # no instance at all: the 404 the call itself would give
-            raise instances.InstanceNotFound(instance_id=uuid)
-        if found.host == host:
-            return True
-        moves = await migrations_records.list_migrations(
+        if found is None:
+            return False
+        moves = [m for m in await migrations_records.list_migrations(
             self.db, migrations_records.MigrationQuery(instance_uuid=uuid))
-        return any(m.status in _MOVING and host in (m.dest_compute, m.source_compute)
-                   for m in moves)
+            if host in (m.dest_compute, m.source_compute)]
+        if fields & MOVE_ONLY_FIELDS and not any(
+                m.status in migrations_records.IN_PROGRESS for m in moves):
+            return False
+        return found.host == host or any(m.status in _MOVING for m in moves)

@@ -13,7 +13,7 @@ from novalet.common.timeutils import parse_isotime, utcnow
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute import usage_audit
 from novalet.compute.payloads import (ComputeNodePayload, Destination, InstancePayload,
-                                      RequestSpec)
+                                      RequestSpec, instance_for)
 from novalet.compute.states import TaskState, VmState
 from novalet.conductor.recovery import BuildRecovery, LostBuilds
 from novalet.console.tokens import Authorization, ConsoleAuth
@@ -27,7 +27,6 @@ from novalet.db.engine import Database
 from novalet.network import state as network_state
 from novalet.network.api import NetworkAPI
 from novalet.rpc import bus as rpc_bus
-from novalet.rpc import versions
 from novalet.rpc.bus import Bus
 from novalet.scheduler.rpcapi import SchedulerAPI
 
@@ -35,10 +34,6 @@ LOG = logging.getLogger(__name__)
 _UNSET = "_unset"
 BINARY = "nova-conductor"
 _DATETIMES = {"launched_at", "terminated_at"}
-
-
-# The InstancePayload version each conductor RPC version's replies carry.
-INSTANCE_VERSIONS = {"1.0": "1.2", "1.1": "1.2"}
 
 
 def payload_of(instance: Any) -> dict[str, Any]:
@@ -66,12 +61,11 @@ class ConductorManager:
         self.db = db
         self.bus = bus
         self.network = network
-        versions.set_caps(conf)
-        self.host_access = HostAccess(conf, db)
+        self.host_access = HostAccess(db)
         # (host, binary) -> the RPC version the service last said it serves
         self.service_versions: dict[tuple[str, str], str | None] = {}
         self.scheduler = SchedulerAPI(bus)
-        self.compute = compute_rpcapi.ComputeAPI(bus)
+        self.compute = compute_rpcapi.ComputeAPI(bus, conf)
         self.periodic = Periodic()
         self.console_auth = ConsoleAuth(conf, db)
         self.recovery = BuildRecovery(conf, db, self._fail_abandoned,
@@ -95,11 +89,17 @@ class ConductorManager:
     async def _heartbeat(self) -> None:
         await services.heartbeat(self.db, self.conf.get("DEFAULT", "host"), BINARY, TOPIC)
 
-    async def _authorize(self, ctx: RequestContext, call: rpc_bus.CallInfo,
-                         args: dict[str, Any]) -> None:
+    def _host_may_call(self, call: rpc_bus.CallInfo) -> bool:
+        """The methods a compute host's bus user may call at all (rpc/bus.dispatch
+        refuses the others): conductor/host_access.py's allow-list."""
+        return self.host_access.allows(call.method)
+
+    async def _authorize(self, ctx: RequestContext, args: dict[str, Any]) -> None:
         """Run by the bus before every method: a compute host gets only its own
         instances and node (conductor/host_access.py)."""
-        await self.host_access.check(ctx, call, args)
+        call = rpc_bus.current_call()
+        if call is not None:
+            await self.host_access.check(call, args)
 
     async def _fail_abandoned(self, uuid: str, reason: str,
                               expected: list[str | None]) -> None:
@@ -235,9 +235,8 @@ class ConductorManager:
         host of the previous release gets the InstancePayload version it knows)."""
         rows = await instances.list_instances(self.db, instances.ListQuery(host=host))
         call = rpc_bus.current_call()
-        version = INSTANCE_VERSIONS.get(call.version if call else self.RPC_VERSION,
-                                        InstancePayload.VERSION)
-        return [InstancePayload.from_dict(payload_of(r)).to_dict(version) for r in rows]
+        version = call.version if call else self.RPC_VERSION
+        return [instance_for(version, payload_of(r)) for r in rows]
 
     async def event_start(self, ctx: RequestContext, uuid: str, event: str,
                           host: str | None) -> None:

@@ -15,22 +15,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from novalet import config
 from novalet.common.context import RequestContext
 from novalet.compute.payloads import ComputeNodePayload, InstancePayload, RequestSpec
 from novalet.rpc import versions
-from novalet.rpc.bus import Bus
+from novalet.rpc.bus import Bus, NotAuthorizedForHost
 
 TOPIC = "conductor"
 VERSION = "1.1"
 
 
-class ConductorAPI:
-    def __init__(self, bus: Bus) -> None:
-        self.bus = bus
+class InstanceNotServed(NotAuthorizedForHost):
+    """What a compute host is answered about an instance that is not its own (or
+    not moving from or to it) and about one that does not exist alike, so a host
+    cannot tell which uuids exist; to a host either means "not mine (any more)",
+    as a deleted instance does (conductor/host_access.py raises it)."""
 
-    @staticmethod
-    def _can_send(version: str) -> bool:
-        return versions.can_send("conductor", version)
+
+class ConductorAPI:
+    def __init__(self, bus: Bus, conf: config.Config) -> None:
+        self.bus = bus
+        self.caps = versions.Caps.from_conf(conf)  # [upgrade_levels] conductor
 
     async def build_instances(self, ctx: RequestContext, spec: RequestSpec) -> None:
         """Schedule the spec's instances (already recorded) and start their builds."""
@@ -82,9 +87,9 @@ class ConductorAPI:
         """`rpc_version`: the version of the RPC API the sending service serves, so
         the conductor can tell hosts of an older release."""
         args: dict[str, Any] = {"host": host, "binary": binary, "topic": topic}
-        version = "1.0"
-        if self._can_send("1.1"):
-            args["rpc_version"], version = rpc_version, "1.1"
+        version = self.caps.version("conductor", "1.1")
+        if version == "1.1":
+            args["rpc_version"] = rpc_version
         await self.bus.call(ctx, TOPIC, "service_heartbeat", args, version=version)
 
     async def update_provider(self, ctx: RequestContext, uuid: str, name: str, host: str,
@@ -97,7 +102,7 @@ class ConductorAPI:
     async def compute_node_update(self, ctx: RequestContext,
                                   node: ComputeNodePayload) -> None:
         """A node's hypervisor facts for os-hypervisors."""
-        version = "1.1" if self._can_send("1.1") else "1.0"
+        version = self.caps.version("conductor", "1.1")
         await self.bus.call(ctx, TOPIC, "compute_node_update", {"node": node.to_dict()},
                             version=version)
 

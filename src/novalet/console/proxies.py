@@ -82,7 +82,7 @@ class ConsoleProxies:
 
     def __init__(self, conf: config.Config, bus: Bus, names: list[str] | None = None) -> None:
         self.conf = conf
-        self.conductor = ConductorAPI(bus)
+        self.conductor = ConductorAPI(bus, conf)
         self.specs = enabled(conf) if names is None else [SPECS[name] for name in names]
         self.running: dict[str, Running] = {}
 

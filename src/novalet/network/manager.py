@@ -33,10 +33,11 @@ from novalet.network.rpcapi import (
     host_topic,
 )
 from novalet.rpc import identity
-from novalet.rpc.bus import UNIDENTIFIED, Bus, CallInfo, NotAuthorizedForHost
+from novalet.rpc.bus import Bus, CallInfo, NoSuchMethod, NotAuthorizedForHost, current_call
 
 LOG = logging.getLogger(__name__)
 BINARY = "nova-network"
+_VIF_METHODS = ("plug_vifs", "unplug_vifs")
 
 
 class HostNetDriver(Protocol):
@@ -115,7 +116,7 @@ class NetworkManager:
         self.applied = asyncio.Event()  # set after each successful apply (tests wait on it)
         # a network that is not multi_host changes with guests on any host
         self._serves_shared = True
-        self._host_users = identity.parse_host_users(conf.get("conductor", "host_users"))
+        self._state: HostNetworkState | None = None  # the one last applied
 
     async def start(self) -> None:
         # before anything touches the host: refuse if another cloud's network
@@ -142,8 +143,8 @@ class NetworkManager:
         await self.driver.close()
 
     async def _heartbeat(self) -> None:
-        await ConductorAPI(self.bus).service_heartbeat(RequestContext.admin(), self.host,
-                                                       BINARY, TOPIC)
+        await ConductorAPI(self.bus, self.conf).service_heartbeat(
+            RequestContext.admin(), self.host, BINARY, TOPIC, self.RPC_VERSION)
 
     async def _resync(self) -> None:
         self._wanted.set()
@@ -155,6 +156,7 @@ class NetworkManager:
     async def apply_now(self) -> None:
         state = await self.state_rpc.host_state(self.host)
         await self.driver.apply(state)
+        self._state = state
         self._serves_shared = any(not n.multi_host for n in state.networks)
         self.applied.set()
         LOG.debug("Applied networking: %d networks, %d instances, %d floating IPs",
@@ -171,19 +173,39 @@ class NetworkManager:
             except Exception:  # the next refresh or the periodic run tries again
                 LOG.exception("Applying the network state failed")
 
-    async def _authorize(self, ctx: RequestContext, call: CallInfo,
-                         args: dict[str, Any]) -> None:
-        """Run by the bus before every method: a compute host's own bus user may have
-        guests plugged and unplugged by its own host's network service only."""
-        if call.method not in ("plug_vifs", "unplug_vifs") or \
-                call.sender in (None, UNIDENTIFIED):
+    def _host_may_call(self, call: CallInfo) -> bool:
+        """A compute host's bus user may have guests plugged and unplugged by its own
+        host's network service only (rpc/bus refuses it everything else)."""
+        return call.method in _VIF_METHODS and call.host == self.host
+
+    async def _authorize(self, ctx: RequestContext, args: dict[str, Any]) -> None:
+        """Run by the bus before every method: plugs are served on network.<host> only
+        (which is served once the host's state is applied), and only for NICs of
+        instances on this host as its state has them (read again once, as the state
+        applied may predate a new guest or NIC)."""
+        call = current_call()
+        if call is None or call.method not in _VIF_METHODS:
             return
-        host = identity.host_of_user(call.sender, self._host_users)
-        if host is not None and host != self.host:
-            LOG.warning("Refused %s from bus user %s (host %s) on the network service of %s",
-                        call.method, call.sender, host, self.host)
-            raise NotAuthorizedForHost(sender=call.sender, host=host, method=call.method,
-                                       target=f"the network service of host {self.host}")
+        if call.topic != host_topic(self.host):
+            raise NoSuchMethod(topic=call.topic, method=call.method, version=call.version)
+        vifs = [Vif.from_dict(v) for v in args.get("vifs") or []]
+        if not all(self._is_on_host(v) for v in vifs):
+            await self.apply_now()
+        strays = [v.id for v in vifs if not self._is_on_host(v)]
+        if strays:
+            LOG.warning("Refused %s of NICs %s from bus user %s: not of an instance on %s",
+                        call.method, ", ".join(strays), call.sender, self.host)
+            raise NotAuthorizedForHost(
+                sender=call.sender or "(none)", host=call.host or "(none)",
+                method=call.method,
+                target=f"NICs {', '.join(strays)} (no instance on host {self.host} has them)")
+
+    def _is_on_host(self, vif: Vif) -> bool:
+        """Whether the applied state has this NIC, as sent, on one of its instances."""
+        if self._state is None:
+            return False
+        return any(_vif_key(vif) == _vif_key(own) for inst in self._state.instances
+                   for own in inst.vifs)
 
     # The VIF seam: compute, on the same host, has guests' devices plugged before they
     # start and unplugged after (a bus call to network.<host>, or LocalVifs).
@@ -205,6 +227,11 @@ class NetworkManager:
         _check_device(device)
         for vif in vifs:
             await self.driver.unplug(Vif.from_dict(vif), device)
+
+
+def _vif_key(vif: Vif) -> tuple[Any, ...]:
+    """What a plug acts on: the device (named from the id), its MAC, and where it goes."""
+    return (vif.id, vif.address, vif.network_id, vif.bridge, vif.fixed_ip, vif.vlan)
 
 
 def _check_device(device: str) -> None:

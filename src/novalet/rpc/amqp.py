@@ -49,7 +49,6 @@ from novalet.common.context import RequestContext
 from novalet.common.timeutils import utcnow
 from novalet.common.urls import without_password
 from novalet.rpc import bus
-from novalet.rpc.identity import host_of_user
 
 LOG = logging.getLogger(__name__)
 EXCHANGE = "novalet"
@@ -89,14 +88,17 @@ class JitteredRobustConnection(aio_pika.RobustConnection):
 
 class AmqpBus(bus.Bus):
     def __init__(self, url: str, default_timeout: float = 60.0, *, prefetch: int = 100,
-                 heartbeat: int = 60, name: str = "novalet") -> None:
+                 heartbeat: int = 60, name: str = "novalet",
+                 senders: bus.Senders | None = None) -> None:
         self.url = url.replace("rabbit://", "amqp://", 1)
         # Every message carries this as its AMQP user-id; RabbitMQ refuses a
         # publish whose user-id is not the connection's user, so receivers can
         # trust it (conductor/host_access.py).
         self.user = unquote(urlsplit(self.url).username or "") or "guest"
-        # A compute host's user has rights on its own queues only (see above).
-        self._legacy_bindings = host_of_user(self.user, {}) is None
+        self.senders = senders or bus.Senders()
+        # A compute host's user (by the same rule as the receivers', [conductor]
+        # host_users included) has rights on its own queues only (see above).
+        self._legacy_bindings = self.senders.host_of(self.user) is None
         self.default_timeout = default_timeout
         self.prefetch = prefetch
         self.heartbeat = heartbeat
@@ -280,7 +282,7 @@ class AmqpBus(bus.Bus):
         # The broker checked user-id against the publisher's connection; none at
         # all is a publisher that chose not to say.
         sender = message.user_id or bus.UNIDENTIFIED
-        result = await bus.dispatch(endpoint, topic, message.body, sender)
+        result = await bus.dispatch(endpoint, topic, message.body, sender, self.senders)
         if message.reply_to:
             await self._reply(message, result)
             return

@@ -20,6 +20,9 @@ import orjson
 
 from novalet import exceptions
 from novalet.common.context import RequestContext
+# re-exported: receivers compare senders with UNIDENTIFIED; buses hold Senders
+from novalet.rpc.identity import UNIDENTIFIED as UNIDENTIFIED
+from novalet.rpc.identity import Senders as Senders
 
 LOG = logging.getLogger(__name__)
 
@@ -50,23 +53,20 @@ class NotAuthorizedForHost(exceptions.NovaletError):
     code = 403
 
 
-# The sender of a message that arrived without an identity over a broker (an
-# AMQP message without the user-id property). In-process messages from a
-# service's own process have sender None instead.
-UNIDENTIFIED = ""
-
-
 @dataclass(frozen=True)
 class CallInfo:
     """The message a served method is running for: the version the caller sent it
     at (so a reply can be backported for an older caller) and the bus user that
     sent it (the AMQP user-id RabbitMQ checked against the connection's user; on
-    the in-process bus the identity the calling service stamped, None for none)."""
+    the in-process bus the identity the calling service stamped, None for none), and
+    the compute host that user is (rpc/identity.Senders, resolved once by the bus:
+    None for the cloud's services)."""
 
     topic: str
     method: str
     version: str
     sender: str | None
+    host: str | None = None
 
 
 _current_call: contextvars.ContextVar[CallInfo | None] = contextvars.ContextVar(
@@ -74,8 +74,14 @@ _current_call: contextvars.ContextVar[CallInfo | None] = contextvars.ContextVar(
 
 
 def current_call() -> CallInfo | None:
-    """The message the current task serves (None outside a served method)."""
+    """The message the current task serves (None outside a served method): the one
+    way a served method, or its endpoint's `_authorize`, reads who sent what."""
     return _current_call.get()
+
+
+def serving(call: CallInfo) -> contextvars.Token[CallInfo | None]:
+    """Make `call` the current one (dispatch does; tests of `_authorize` may)."""
+    return _current_call.set(call)
 
 
 def parse_version(version: str) -> tuple[int, int]:
@@ -98,8 +104,14 @@ def version_compatible(ours: str, theirs: str) -> bool:
 class Endpoint(Protocol):
     """What serves a topic: public async methods taking (ctx, **kwargs), and a
     RPC_VERSION 'major.minor': a message of the same major and no newer minor is
-    served. An endpoint may define `_authorize(ctx, call, args)`, run before
-    every method, raising to refuse the message."""
+    served.
+
+    Compute hosts' bus users are refused by default: a message whose sender is a
+    host (CallInfo.host) is served only if the endpoint defines
+    `_host_may_call(call) -> bool` and it says yes; a broker message without a
+    user-id is refused outright unless `[conductor] trust_unidentified_senders`.
+    An endpoint may also define `async _authorize(ctx, args)`, run before every
+    method (it reads the message from current_call()), raising to refuse it."""
 
     RPC_VERSION: str
 
@@ -142,10 +154,21 @@ def raise_from_reply(reply: dict[str, Any]) -> Any:
     raise RemoteError(reason=f"{err['class']}: {err['message']}")
 
 
-async def dispatch(endpoint: Any, topic: str, data: bytes,
-                   sender: str | None = None) -> dict[str, Any]:
+def _host_may_call(endpoint: Any, call: CallInfo) -> bool:
+    """Whether the call may be served as far as who sent it goes (see Endpoint)."""
+    if call.host is None:
+        return True  # the cloud's services, or this process itself
+    if call.sender == UNIDENTIFIED:
+        return False  # no identity and not trusted: not even a host's rights
+    allows = getattr(endpoint, "_host_may_call", None)
+    return bool(allows is not None and allows(call))
+
+
+async def dispatch(endpoint: Any, topic: str, data: bytes, sender: str | None = None,
+                   senders: Senders | None = None) -> dict[str, Any]:
     """Run one message against an endpoint; the reply carries the result or the error.
-    `sender` is the bus user that sent it, as the transport vouches for it."""
+    `sender` is the bus user that sent it, as the transport vouches for it;
+    `senders` (the bus's) says which compute host that user is."""
     message = decode(data)
     ctx = RequestContext.from_dict(message["context"])
     ctx.bind()
@@ -158,12 +181,18 @@ async def dispatch(endpoint: Any, topic: str, data: bytes,
         compatible = False
     if func is None or method.startswith("_") or not compatible:
         return error_reply(NoSuchMethod(topic=topic, method=method, version=version))
-    call = CallInfo(topic=topic, method=method, version=version, sender=sender)
-    _current_call.set(call)  # each message runs in a task of its own
+    call = CallInfo(topic=topic, method=method, version=version, sender=sender,
+                    host=(senders or Senders()).host_of(sender))
+    serving(call)  # each message runs in a task of its own
     try:
+        if not _host_may_call(endpoint, call):
+            LOG.warning("Refused %s on %s from bus user %s (host %s)", method, topic,
+                        sender or "(none)", call.host)
+            raise NotAuthorizedForHost(sender=sender or "(none)", host=call.host,
+                                       method=method, target=topic)
         authorize = getattr(endpoint, "_authorize", None)
         if authorize is not None:
-            await authorize(ctx, call, message["args"])
+            await authorize(ctx, message["args"])
         result = await func(ctx, **message["args"])
         return {"result": result}
     except exceptions.NovaletError as exc:
@@ -181,6 +210,9 @@ class Bus(abc.ABC):
     # while it is not): silence from other services before then says nothing
     # about them (conductor/recovery.py).
     connected_since: dt.datetime = dt.datetime.min
+    # Which compute host each message's sender is (from the configuration the bus
+    # was made with: rpc/identity.Senders.from_conf).
+    senders: Senders = Senders()
 
     def as_user(self, user: str) -> Bus:
         """This bus, its messages sent as bus user `user`. Over a broker the identity
@@ -214,15 +246,17 @@ class Bus(abc.ABC):
         """Stop serving and release the backend."""
 
 
-def from_url(url: str, default_timeout: float, **options: Any) -> Bus:
+def from_url(url: str, default_timeout: float, senders: Senders | None = None,
+             **options: Any) -> Bus:
     """The backend a transport_url names: memory:// or rabbit://user:pass@host:port/vhost.
-    `options` go to the AMQP backend (prefetch, heartbeat, name)."""
+    `senders`: who is a compute host (rpc/identity.Senders.from_conf of the process's
+    configuration); `options` go to the AMQP backend (prefetch, heartbeat, name)."""
     if url.startswith("memory://"):
         from novalet.rpc.inprocess import InProcessBus
-        return InProcessBus(default_timeout)
+        return InProcessBus(default_timeout, senders=senders)
     if url.startswith(("rabbit://", "amqp://")):
         from novalet.rpc.amqp import AmqpBus
-        return AmqpBus(url, default_timeout, **options)
+        return AmqpBus(url, default_timeout, senders=senders, **options)
     raise exceptions.Invalid(reason=f"unsupported transport_url {url!r}; use memory:// "
                              "or rabbit://user:password@host:port/vhost")
 

@@ -20,9 +20,10 @@ LOG = logging.getLogger(__name__)
 
 
 class _Server:
-    def __init__(self, topic: str, endpoint: Any) -> None:
+    def __init__(self, topic: str, endpoint: Any, senders: bus.Senders) -> None:
         self.topic = topic
         self.endpoint = endpoint
+        self.senders = senders
         self.tasks: set[asyncio.Task[Any]] = set()
 
     def deliver(self, data: bytes, reply: asyncio.Future[bytes] | None,
@@ -33,7 +34,7 @@ class _Server:
 
     async def _run(self, data: bytes, reply: asyncio.Future[bytes] | None,
                    sender: str | None) -> None:
-        result = await bus.dispatch(self.endpoint, self.topic, data, sender)
+        result = await bus.dispatch(self.endpoint, self.topic, data, sender, self.senders)
         if reply is not None and not reply.done():
             reply.set_result(bus.encode(result))
         elif reply is None and "error" in result:
@@ -45,8 +46,10 @@ class InProcessBus(bus.Bus):
     whose messages carry its bus identity (the process trusts itself, but the
     receivers' checks of who sent what run as they do across hosts)."""
 
-    def __init__(self, default_timeout: float = 60.0) -> None:
+    def __init__(self, default_timeout: float = 60.0, *,
+                 senders: bus.Senders | None = None) -> None:
         self.sender: str | None = None
+        self.senders = senders or bus.Senders()
         self.default_timeout = default_timeout
         self.connected_since = utcnow()
         self._servers: dict[str, list[_Server]] = {}
@@ -91,7 +94,7 @@ class InProcessBus(bus.Bus):
             server.deliver(data, None, self.sender)
 
     async def serve(self, topic: str, endpoint: Any) -> None:
-        self._servers.setdefault(topic, []).append(_Server(topic, endpoint))
+        self._servers.setdefault(topic, []).append(_Server(topic, endpoint, self.senders))
 
     async def close(self) -> None:
         tasks = [t for servers in self._servers.values() for s in servers for t in s.tasks]

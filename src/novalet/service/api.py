@@ -31,7 +31,8 @@ class ApiServices:
         self.conf = conf
         self.db = db or Database(conf.database_url)
         self.bus = bus or rpc_bus.from_url(conf.get("DEFAULT", "transport_url"),
-                                           conf.get("DEFAULT", "rpc_response_timeout"))
+                                           conf.get("DEFAULT", "rpc_response_timeout"),
+                                           rpc_bus.Senders.from_conf(conf))
         self.tokens = TokenProvider(conf.state_path / "fernet-keys",
                                     conf.get("identity", "token_expiration"))
         self.identity = IdentityService(self.db, self.tokens, conf)

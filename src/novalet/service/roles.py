@@ -17,6 +17,7 @@ from novalet.common.urls import without_password
 from novalet.db import migrate
 from novalet.db.engine import Database
 from novalet.rpc import bus as rpc_bus
+from novalet.rpc import identity
 
 LOG = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class SchemaNotCurrent(RuntimeError):
 def make_bus(conf: config.Config, name: str) -> rpc_bus.Bus:
     return rpc_bus.from_url(
         conf.get("DEFAULT", "transport_url"), conf.get("DEFAULT", "rpc_response_timeout"),
-        **_amqp_options(conf, name))
+        identity.Senders.from_conf(conf), **_amqp_options(conf, name))
 
 
 def _amqp_options(conf: config.Config, name: str) -> dict[str, object]:

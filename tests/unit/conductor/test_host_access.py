@@ -7,15 +7,23 @@ import pytest
 
 from novalet import config
 from novalet.common.context import RequestContext
-from novalet.conductor.host_access import HostAccess
-from novalet.conductor.rpcapi import ConductorAPI
+from novalet.conductor.rpcapi import ConductorAPI, InstanceNotServed
 from novalet.db import instances, migrations_records
-from novalet.rpc.bus import UNIDENTIFIED, CallInfo, NotAuthorizedForHost
+from novalet.rpc import bus as rpc_bus
+from novalet.rpc.bus import UNIDENTIFIED, NotAuthorizedForHost
+from novalet.rpc.identity import Senders
 from tests.unit.conductor.conftest import Served
 
 
 def as_host(served: Served, host: str) -> ConductorAPI:
-    return ConductorAPI(served.bus.as_user(f"compute-{host}"))
+    return ConductorAPI(served.bus.as_user(f"compute-{host}"), config.Config())
+
+
+async def send(served: Served, method: str, args: dict[str, Any], sender: str | None,
+               senders: Senders) -> dict[str, Any]:
+    """One message to the conductor as the bus would deliver it from `sender`."""
+    return await rpc_bus.dispatch(served.conductor, "conductor", rpc_bus.make_message(
+        RequestContext.admin(), method, "1.1", args), sender, senders)
 
 
 async def test_compute_host_cannot_touch_another_hosts_instance(
@@ -79,41 +87,39 @@ async def test_destination_of_a_move_is_served(served: Served) -> None:
 async def test_services_and_in_process_callers_are_trusted(served: Served) -> None:
     ctx = RequestContext.admin()
     # The API's and scheduler's user over RabbitMQ, and no identity in-process.
-    for conductor in (ConductorAPI(served.bus.as_user("novalet")), ConductorAPI(served.bus)):
+    for conductor in (ConductorAPI(served.bus.as_user("novalet"), config.Config()),
+                      ConductorAPI(served.bus, config.Config())):
         await conductor.instance_update(ctx, "inst-2", {"task_state": None})
         assert len(await conductor.instances_on_host(ctx, "h2")) == 1
 
 
-def call(method: str, sender: str | None) -> CallInfo:
-    return CallInfo(topic="conductor", method=method, version="1.1", sender=sender)
-
-
 async def test_unidentified_broker_messages_refused_unless_trusted(served: Served) -> None:
-    conf = config.Config()
-    strict = HostAccess(conf, served.db)
     args: dict[str, Any] = {"host": "h1"}
-    with pytest.raises(NotAuthorizedForHost):
-        await strict.check(RequestContext(), call("instances_on_host", UNIDENTIFIED), args)
-    conf.set("conductor", "trust_unidentified_senders", "true")
-    await HostAccess(conf, served.db).check(RequestContext(),
-                                            call("instances_on_host", UNIDENTIFIED), args)
+    reply = await send(served, "instances_on_host", args, UNIDENTIFIED, Senders())
+    assert reply["error"]["class"] == "NotAuthorizedForHost"
+    # not even under the name of the host it would be taken for
+    reply = await send(served, "instances_on_host", {"host": "(unidentified)"},
+                       UNIDENTIFIED, Senders())
+    assert reply["error"]["class"] == "NotAuthorizedForHost"
+    reply = await send(served, "instances_on_host", args, UNIDENTIFIED,
+                       Senders(trust_unidentified=True))
+    assert [i["uuid"] for i in reply["result"]] == ["inst-1"]
 
 
 async def test_host_users_option_maps_other_names(served: Served) -> None:
-    conf = config.Config()
-    conf.set("conductor", "host_users", "rack7-node3:h1, other:h2")
-    access = HostAccess(conf, served.db)
-    assert access.host_of("rack7-node3") == "h1"
-    assert access.host_of("compute-h9") == "h9"
-    assert access.host_of("novalet") is None
-    await access.check(RequestContext(), call("instance_update", "rack7-node3"),
-                       {"uuid": "inst-1", "values": {}})
-    with pytest.raises(NotAuthorizedForHost):
-        await access.check(RequestContext(), call("instance_update", "rack7-node3"),
-                           {"uuid": "inst-2", "values": {}})
-    with pytest.raises(NotAuthorizedForHost):
-        await access.check(RequestContext(), call("compute_node_update", "other"),
-                           {"node": {"host": "h1"}})
+    senders = Senders({"rack7-node3": "h1", "other": "h2"})
+    ok = await send(served, "instance_update", {"uuid": "inst-1", "values": {}},
+                    "rack7-node3", senders)
+    assert "error" not in ok
+    for method, args, sender in (
+            ("instance_update", {"uuid": "inst-2", "values": {}}, "rack7-node3"),
+            ("compute_node_update", {"node": {"host": "h1"}}, "other")):
+        reply = await send(served, method, args, sender, senders)
+        assert reply["error"]["code"] == 403
+
+
+def raise_reply(reply: dict[str, Any]) -> Any:
+    return rpc_bus.raise_from_reply(reply)
 
 
 async def test_compute_host_refuses_requests_from_other_hosts_users(tmp_path: Any) -> None:
@@ -132,10 +138,13 @@ async def test_compute_host_refuses_requests_from_other_hosts_users(tmp_path: An
             await bus.as_user("compute-h1").call(RequestContext.admin(), "compute.h2",
                                                  "get_host_uptime")
         with pytest.raises(NotAuthorizedForHost):  # a broker message without user-id
-            await manager._authorize(RequestContext(), call("get_host_uptime", UNIDENTIFIED),
-                                     {})
-        # The API and conductor (their service user, or in-process) are served.
-        await manager._authorize(RequestContext(), call("get_host_uptime", "novalet"), {})
+            raise_reply(await rpc_bus.dispatch(manager, "compute.h2", rpc_bus.make_message(
+                RequestContext.admin(), "get_host_uptime", "1.0", {}), UNIDENTIFIED))
+        # Its own host's user, and the API and conductor (their service user, or
+        # in-process) are served.
+        for user in ("compute-h2", "novalet"):
+            assert isinstance(await bus.as_user(user).call(
+                RequestContext.admin(), "compute.h2", "get_host_uptime"), str)
         assert isinstance(await bus.call(RequestContext.admin(), "compute.h2",
                                          "get_host_uptime"), str)
     finally:
@@ -159,3 +168,49 @@ async def test_host_cannot_overwrite_another_hosts_provider_or_node(served: Serv
             await h1.compute_node_update(ctx, node)
     await h1.update_provider(ctx, "rp-h1", "h1", "h1", "nova", {"VCPU": [4, 0, 1.0]})
     await h1.update_provider(ctx, "rp-h1", "h1", "h1", "nova", {"VCPU": [8, 0, 1.0]})
+
+
+async def test_host_may_write_only_its_work_fields(served: Served) -> None:
+    """Finding: the deny-list of fields missed `flavor` (quota counts from the
+    flavor copy) and `deleted`. Hosts write an allow-list of fields."""
+    h1 = as_host(served, "h1")
+    ctx = RequestContext.admin()
+    for values in ({"flavor": {"vcpus": 0, "memory_mb": 0, "root_gb": 0,
+                               "ephemeral_gb": 0, "swap": 0}},
+                   {"deleted": 1}, {"display_name": "x"}, {"task_state": None, "deleted": 1}):
+        with pytest.raises(NotAuthorizedForHost):
+            await h1.instance_update(ctx, "inst-1", values)
+    with pytest.raises(NotAuthorizedForHost):
+        await h1.record_power_change(ctx, "inst-1", "stop", "e", {"flavor": {}}, [None])
+    row = await instances.get(served.db, "inst-1")
+    assert row.flavor["vcpus"] == 1 and not row.deleted
+    await h1.instance_update(ctx, "inst-1", {"vm_state": "active", "power_state": 1,
+                                             "task_state": None})
+
+
+async def test_host_may_write_the_flavor_only_while_a_move_is_in_progress(
+        served: Served) -> None:
+    h1 = as_host(served, "h1")
+    ctx = RequestContext.admin()
+    bigger = {"vcpus": 2, "memory_mb": 128, "root_gb": 1, "ephemeral_gb": 0, "swap": 0}
+    await migrations_records.create(served.db, {
+        "instance_uuid": "inst-1", "source_compute": "h1", "dest_compute": "h1",
+        "status": "post-migrating", "migration_type": "resize"})
+    await h1.instance_update(ctx, "inst-1", {"flavor": bigger, "task_state": None})
+    assert (await instances.get(served.db, "inst-1")).flavor["vcpus"] == 2
+    await migrations_records.set_status(served.db, "inst-1", "finished")
+    with pytest.raises(NotAuthorizedForHost):
+        await h1.instance_update(ctx, "inst-1", {"flavor": bigger})
+
+
+async def test_unknown_and_foreign_instances_get_the_same_refusal(served: Served) -> None:
+    """Finding: an unknown uuid was answered 404 before the 403 of another host's, so
+    a host could tell which uuids exist."""
+    h1 = as_host(served, "h1")
+    ctx = RequestContext.admin()
+    refusals = []
+    for uuid in ("inst-2", "no-such-instance"):
+        with pytest.raises(InstanceNotServed) as err:
+            await h1.event_start(ctx, uuid, "e", "h1")
+        refusals.append((type(err.value), err.value.code))
+    assert refusals == [(InstanceNotServed, 403)] * 2

@@ -11,10 +11,10 @@ import pytest
 from novalet import config
 from novalet.common.context import RequestContext
 from novalet.compute import rpcapi as compute_rpcapi
+from novalet.compute import payloads
 from novalet.compute.payloads import ComputeNodePayload, InstancePayload
 from novalet.conductor.rpcapi import VERSION, ConductorAPI
 from novalet.db import compute_nodes, instances
-from novalet.rpc import versions
 from novalet.rpc.bus import NoSuchMethod
 from novalet.rpc.inprocess import InProcessBus
 from tests.unit.conductor.conftest import Served
@@ -53,7 +53,7 @@ async def test_previous_release_compute_talks_to_current_conductor(
 
 
 async def test_current_compute_sends_typed_1_1(served: Served) -> None:
-    api = ConductorAPI(served.bus.as_user("compute-h1"))
+    api = ConductorAPI(served.bus.as_user("compute-h1"), config.Config())
     await api.service_heartbeat(RequestContext.admin(), "h1", "nova-compute", "compute.h1",
                                 compute_rpcapi.VERSION)
     assert served.conductor.service_versions[("h1", "nova-compute")] == "1.1"
@@ -83,28 +83,81 @@ class OldCompute:
         self.events.extend(events)
 
 
+def capped(level: str | None) -> config.Config:
+    conf = config.Config()
+    if level:
+        conf.set("upgrade_levels", "compute", level)
+    return conf
+
+
+EVENT = {"name": "power-update", "server_uuid": "u", "tag": "POWER_OFF",
+         "status": "completed"}
+
+
 async def test_upgrade_level_caps_what_is_sent_to_old_hosts() -> None:
     bus = InProcessBus(default_timeout=5)
     old = OldCompute()
     await bus.serve("compute.h1", old)
-    api = compute_rpcapi.ComputeAPI(bus)
-    event = {"name": "power-update", "server_uuid": "u", "tag": "POWER_OFF",
-             "status": "completed"}
-    conf = config.Config()
     try:
-        versions.set_caps(conf)  # no cap: 1.1, which the old host refuses
-        await api.external_instance_event(RequestContext(), "h1", [event])
-        conf.set("upgrade_levels", "compute", "1.0")
-        versions.set_caps(conf)
-        await api.external_instance_event(RequestContext(), "h1", [event])
+        # no cap: 1.1, which the old host refuses
+        await compute_rpcapi.ComputeAPI(bus, capped(None)).external_instance_event(
+            RequestContext(), "h1", [EVENT])
+        await compute_rpcapi.ComputeAPI(bus, capped("1.0")).external_instance_event(
+            RequestContext(), "h1", [EVENT])
         await asyncio.sleep(0.1)
-        await bus.close()
         assert [e["name"] for e in old.events] == ["power-update"]
         assert old.events[0]["_version"] == "1.0"
-        # Instances go to a capped host as the InstancePayload version it knows.
-        assert compute_rpcapi.instance_for("1.0", InstancePayload(
-            uuid="u", display_name="d", hostname="d", project_id="p", user_id="u",
-            image_ref="i", flavor={}, vm_state="active", task_state=None, power_state=1,
-            host="h1", node="h1", availability_zone=None).to_dict())["_version"] == "1.2"
     finally:
-        versions.set_caps(config.Config())
+        await bus.close()
+
+
+async def test_upgrade_level_caps_the_instance_version_sent(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Instances go to a capped host as the InstancePayload version its RPC version
+    carries (payloads.INSTANCE_VERSIONS, one table). Today both RPC versions carry
+    1.2; a table where 1.0 carried 1.1 shows the cap reaching the payload."""
+    monkeypatch.setitem(payloads.INSTANCE_VERSIONS, "1.0", "1.1")
+    bus = InProcessBus(default_timeout=5)
+    seen: list[dict[str, Any]] = []
+
+    class Host(OldCompute):
+        async def terminate_instance(self, ctx: RequestContext,
+                                     instance: dict[str, Any]) -> None:
+            seen.append(instance)
+
+    await bus.serve("compute.h1", Host())
+    instance = InstancePayload(
+        uuid="u", display_name="d", hostname="d", project_id="p", user_id="u",
+        image_ref="i", flavor={}, vm_state="active", task_state=None, power_state=1,
+        host="h1", node="h1", availability_zone=None,
+        network_info=[{"id": "vif"}]).to_dict()
+    try:
+        for level in (None, "1.0"):
+            await compute_rpcapi.ComputeAPI(bus, capped(level)).terminate_instance(
+                RequestContext(), "h1", instance)
+        await asyncio.sleep(0.1)
+    finally:
+        await bus.close()
+    assert [(i["_version"], "network_info" in i) for i in seen] == [
+        ("1.2", True), ("1.1", False)]
+
+
+async def test_the_api_honours_upgrade_levels(tmp_path: Any) -> None:
+    """Finding: only the compute and conductor managers read [upgrade_levels], so
+    the API process sent compute 1.1 messages to 1.0 hosts during an upgrade."""
+    from novalet.service.api import ApiServices
+
+    conf = capped("1.0")
+    conf.set("DEFAULT", "state_path", str(tmp_path))
+    bus = InProcessBus(default_timeout=5)
+    old = OldCompute()
+    await bus.serve("compute.h1", old)
+    services = ApiServices(conf, bus=bus)
+    try:
+        for rpc in (services.compute.compute, services.consoles.compute):
+            await rpc.external_instance_event(RequestContext(), "h1", [EVENT])
+        await asyncio.sleep(0.1)
+        assert [e["_version"] for e in old.events] == ["1.0", "1.0"]
+    finally:
+        await bus.close()
+        await services.db.close()

@@ -13,9 +13,15 @@ import pytest
 
 from novalet import config, exceptions
 from novalet.network.manager import LocalVifs, NetworkManager
-from novalet.network.model import HostNetworkState, Vif
-from novalet.network.rpcapi import HostNetworkAPI, NetworkServiceUnavailable, host_topic
-from novalet.rpc.bus import NotAuthorizedForHost
+from typing import Any
+
+from novalet.common.context import RequestContext
+from novalet.network.model import HostNetworkState, InstanceNet, Vif
+from novalet.network.rpcapi import (TOPIC, HostNetworkAPI, NetworkServiceUnavailable,
+                                    host_topic)
+from novalet.rpc import bus as rpc_bus
+from novalet.rpc.bus import NoSuchMethod, NotAuthorizedForHost
+from novalet.rpc.identity import UNIDENTIFIED, Senders
 from novalet.rpc.inprocess import InProcessBus
 
 
@@ -49,8 +55,11 @@ class RecordingDriver:
 
 
 class StateFromConductor:
+    """The host's state: one instance, with make_vif()'s NIC."""
+
     async def host_state(self, host: str) -> HostNetworkState:
-        return HostNetworkState(host=host)
+        return HostNetworkState(host=host, instances=[
+            InstanceNet(instance_uuid="inst-1", project_id="p1", vifs=[make_vif()])])
 
 
 def network_manager(bus: InProcessBus, host: str = "host-1") -> tuple[NetworkManager,
@@ -85,7 +94,7 @@ async def test_a_compute_host_cannot_have_another_hosts_network_service_plug() -
     victim, driver = network_manager(bus, "host-2")
     await bus.serve(host_topic("host-2"), victim)
     intruder = HostNetworkAPI(bus.as_user("compute-host-1"), "host-2")
-    with pytest.raises(NotAuthorizedForHost, match="the network service of host host-2"):
+    with pytest.raises(NotAuthorizedForHost, match="may not call plug_vifs on network.host-2"):
         await intruder.plug([make_vif()])
     assert driver.calls == []
     await HostNetworkAPI(bus.as_user("compute-host-2"), "host-2").plug([make_vif()])
@@ -153,3 +162,74 @@ print(sorted(m for m in sys.modules if m.startswith("novalet.network.linux")))
                          timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+async def test_an_unidentified_sender_cannot_unplug_another_hosts_guests() -> None:
+    """Finding: the network service let through any message without a user-id, and
+    a host's RabbitMQ user may publish to amq.default, so it could unplug every
+    guest of another host. The bus's one rule refuses those (unless trusted)."""
+    victim, driver = network_manager(InProcessBus(default_timeout=5), "host-2")
+    await victim.apply_now()
+    message = rpc_bus.make_message(RequestContext.admin(), "unplug_vifs", "1.0",
+                                   {"vifs": [make_vif().to_dict()]})
+    reply = await rpc_bus.dispatch(victim, host_topic("host-2"), message, UNIDENTIFIED,
+                                   Senders())
+    assert reply["error"]["class"] == "NotAuthorizedForHost"
+    assert driver.calls == ["apply host-2"]
+    reply = await rpc_bus.dispatch(victim, host_topic("host-2"), message, UNIDENTIFIED,
+                                   Senders(trust_unidentified=True))
+    assert "error" not in reply
+    assert driver.calls == ["apply host-2", f"unplug {make_vif().tap}"]
+
+
+async def test_a_host_may_plug_only_nics_of_instances_on_it() -> None:
+    """Its own host's compute user neither plugs a NIC the host's state lacks nor
+    moves one of its NICs onto another bridge (the state is read again first)."""
+    bus = InProcessBus(default_timeout=5)
+    manager, driver = network_manager(bus, "host-1")
+    await bus.serve(host_topic("host-1"), manager)
+    await manager.apply_now()
+    own = HostNetworkAPI(bus.as_user("compute-host-1"), "host-1")
+    foreign = Vif(**{**make_vif().to_dict(), "id": "99999999-1111-2222-3333-444444444444"})
+    elsewhere = Vif(**{**make_vif().to_dict(), "bridge": "nvbr200", "vlan": 200})
+    for vif in (foreign, elsewhere):
+        for call in (own.plug, own.unplug):
+            with pytest.raises(NotAuthorizedForHost, match="no instance on host host-1"):
+                await call([vif])
+    assert [c for c in driver.calls if not c.startswith("apply")] == []
+    await own.plug([make_vif()])
+    assert driver.calls[-1] == f"plug {make_vif().tap}"
+    await bus.close()
+
+
+async def test_plugs_are_not_served_on_the_shared_topic() -> None:
+    """Finding: plug_vifs was served on the shared `network` topic too, before the
+    service had applied its host's state."""
+    bus = InProcessBus(default_timeout=5)
+    manager, driver = network_manager(bus, "host-1")
+    await bus.serve(TOPIC, manager)
+    with pytest.raises(NoSuchMethod):
+        await bus.call(RequestContext.admin(), TOPIC, "plug_vifs",
+                       {"vifs": [make_vif().to_dict()]})
+    assert driver.calls == []
+    await bus.close()
+
+
+async def test_the_network_heartbeat_reports_its_rpc_version() -> None:
+    """Finding: the network service's heartbeat carried no rpc_version, so the
+    conductor took every network service for a release before versions."""
+    bus = InProcessBus(default_timeout=5)
+    beats: list[dict[str, Any]] = []
+
+    class Conductor:
+        RPC_VERSION = "1.1"
+
+        async def service_heartbeat(self, ctx: RequestContext, **args: Any) -> None:
+            beats.append(args)
+
+    await bus.serve("conductor", Conductor())
+    manager, _ = network_manager(bus, "host-1")
+    await manager._heartbeat()
+    assert beats == [{"host": "host-1", "binary": "nova-network", "topic": "network",
+                      "rpc_version": manager.RPC_VERSION}]
+    await bus.close()

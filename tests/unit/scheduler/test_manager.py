@@ -40,3 +40,20 @@ async def test_claims_made_elsewhere_are_seen(scheduler: Any) -> None:
     assert await placement.claim(db, "other", h1.uuid, {"MEMORY_MB": 4096}, h1.generation)
     chosen = await manager.select_destinations(RequestContext(), spec(2))
     assert [c["host"] for c in chosen] == [h2.host, h2.host]
+
+
+async def test_a_compute_host_cannot_call_the_scheduler(scheduler: Any) -> None:
+    """Finding: the scheduler served compute hosts' bus users with no check (amq.default
+    routes to its queue too), so a host could claim or replace other instances'
+    allocations through select_destinations. Hosts are refused by the bus."""
+    from novalet.rpc import bus as rpc_bus
+    from novalet.rpc.identity import Senders
+
+    manager, db = scheduler
+    message = rpc_bus.make_message(RequestContext(), "select_destinations", "1.0",
+                                   {"spec": spec(1)})
+    reply = await rpc_bus.dispatch(manager, "scheduler", message, "compute-h1", Senders())
+    assert reply["error"]["class"] == "NotAuthorizedForHost"
+    assert all(not p.used for p in await placement.summaries(db))
+    reply = await rpc_bus.dispatch(manager, "scheduler", message, "novalet", Senders())
+    assert len(reply["result"]) == 1

@@ -19,7 +19,7 @@ async def create(req: ApiRequest) -> Reply:
     enforce(req.ctx, "os_compute_api:os-server-external-events:create")
     body = await req.json_object()
     validate(body, schemas.create(req.at_least))
-    results = await send_events(req.app.db, req.app.bus, req.ctx, body["events"])
+    results = await send_events(req.app.db, req.app.compute.compute, req.ctx, body["events"])
     events: list[dict[str, Any]] = []
     for result in results:
         event = {"name": result.event["name"], "server_uuid": result.event["server_uuid"],
