@@ -12,7 +12,7 @@ from __future__ import annotations
 from novalet import config
 from novalet.rpc.bus import parse_version
 
-SERVICES = ("compute", "conductor", "scheduler")
+SERVICES = ("compute", "conductor", "network", "scheduler")
 _caps: dict[str, str] = {}
 
 
