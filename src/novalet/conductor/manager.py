@@ -12,7 +12,7 @@ from novalet.common.timeutils import parse_isotime, utcnow
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute import usage_audit
 from novalet.compute.payloads import (ComputeNodePayload, Destination, InstancePayload,
-                                      RequestSpec)
+                                      RequestSpec, check_instance_changes)
 from novalet.compute.states import TaskState, VmState
 from novalet.conductor.recovery import BuildRecovery, LostBuilds
 from novalet.console.tokens import Authorization, ConsoleAuth
@@ -185,7 +185,9 @@ class ConductorManager:
         return [v.to_dict() for v in vifs]
 
     async def network_host_state(self, ctx: RequestContext, host: str) -> dict[str, Any]:
-        """The desired networking of `host`, for its network service."""
+        """The desired networking of `host`, for its network service: a HostNetworkState
+        model (a network service of the previous release read the same fields
+        untagged, and ignores the tag)."""
         return (await network_state.host_state(self.db, self.conf, host)).to_dict()
 
     async def _fail_build(self, ctx: RequestContext, uuid: str, exc: Exception) -> None:
@@ -205,6 +207,8 @@ class ConductorManager:
 
     async def instance_update(self, ctx: RequestContext, uuid: str, values: dict[str, Any],
                               expected_task_state: Any = _UNSET) -> None:
+        """`values`: only fields compute/payloads.INSTANCE_CHANGES allows, checked."""
+        check_instance_changes(values)
         values = {k: parse_isotime(v) if k in _DATETIMES and isinstance(v, str) else v
                   for k, v in values.items()}
         expected = {} if expected_task_state == _UNSET else {
@@ -216,6 +220,7 @@ class ConductorManager:
                                   expected_task_state: Any) -> None:
         """A change the host found rather than a user asked for: its own instance
         action (under ctx's fresh request id) with one event, then the update."""
+        check_instance_changes(values)
         await instance_actions.start(self.db, ctx, [uuid], action)
         await instance_actions.event_start(self.db, ctx, uuid, event, ctx.user_id)
         await instances.set_fields(self.db, uuid, values,
