@@ -147,6 +147,40 @@ class ExternalEvent(BusModel):
     status: str = "completed"
 
 
+@dataclass
+class Inventory(BusModel):
+    """One resource class of a node, as its host reports it for placement."""
+
+    VERSION: ClassVar[str] = "1.0"
+    total: int
+    reserved: int = 0
+    allocation_ratio: float = 1.0
+
+    def as_list(self) -> list[float]:
+        """As conductor RPC 1.0 and 1.1 carried it: [total, reserved, ratio]."""
+        return [self.total, self.reserved, self.allocation_ratio]
+
+    @classmethod
+    def from_report(cls, value: Any) -> Inventory:
+        """From an Inventory model (conductor RPC 1.2) or the [total, reserved, ratio]
+        list of 1.0 and 1.1; refused (400) unless the numbers are sane."""
+        if isinstance(value, dict):
+            inv = cls.from_dict(value)
+        elif isinstance(value, list) and len(value) == 3:
+            inv = cls(*value)
+        else:
+            raise InvalidInventory(reason=f"not an inventory: {value!r}")
+        numbers = (inv.total, inv.reserved, inv.allocation_ratio)
+        if not all(isinstance(n, (int, float)) and not isinstance(n, bool)
+                   for n in numbers) or inv.total < 0 or inv.reserved < 0 or \
+                inv.allocation_ratio <= 0:
+            raise InvalidInventory(reason=f"bad numbers in {value!r}")
+        return cls(int(inv.total), int(inv.reserved), float(inv.allocation_ratio))
+
+
+class InvalidInventory(exceptions.Invalid):
+    msg_fmt = "Inventory refused: %(reason)s"
+
 class InvalidInstanceChange(exceptions.Invalid):
     msg_fmt = "Instance change refused: %(reason)s"
 

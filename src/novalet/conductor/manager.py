@@ -12,7 +12,7 @@ from novalet.common.timeutils import parse_isotime, utcnow
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute import usage_audit
 from novalet.compute.payloads import (ComputeNodePayload, Destination, InstancePayload,
-                                      RequestSpec, check_instance_changes)
+                                      Inventory, RequestSpec, check_instance_changes)
 from novalet.compute.states import TaskState, VmState
 from novalet.conductor.recovery import BuildRecovery, LostBuilds
 from novalet.console.tokens import Authorization, ConsoleAuth
@@ -37,7 +37,7 @@ _DATETIMES = {"launched_at", "terminated_at"}
 
 
 # The InstancePayload version each conductor RPC version's replies carry.
-INSTANCE_VERSIONS = {"1.0": "1.2", "1.1": "1.2"}
+INSTANCE_VERSIONS = {"1.0": "1.2", "1.1": "1.2", "1.2": "1.2"}
 
 
 def payload_of(instance: Any) -> dict[str, Any]:
@@ -267,11 +267,13 @@ class ConductorManager:
                      rpc_version or "1.0 (a release before versions were reported)")
 
     async def update_provider(self, ctx: RequestContext, uuid: str, name: str, host: str,
-                              availability_zone: str,
-                              inventories: dict[str, list[float]]) -> None:
+                              availability_zone: str, inventories: dict[str, Any]) -> None:
+        """`inventories`: {class: Inventory model} (1.2) or {class: [total, reserved,
+        ratio]} (1.0, 1.1)."""
+        typed = {rc: Inventory.from_report(v) for rc, v in inventories.items()}
         await placement.upsert_provider(
             self.db, uuid, name, host, availability_zone,
-            {rc: (int(v[0]), int(v[1]), float(v[2])) for rc, v in inventories.items()})
+            {rc: (i.total, i.reserved, i.allocation_ratio) for rc, i in typed.items()})
 
     async def compute_node_update(self, ctx: RequestContext, node: dict[str, Any]) -> None:
         """`node`: a ComputeNodePayload (1.1), or its untagged fields (1.0)."""

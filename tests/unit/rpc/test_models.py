@@ -22,6 +22,7 @@ RECORDED = {
     "novalet.compute.payloads.Destination": ("1.0", "aebef802"),
     "novalet.compute.payloads.ExternalEvent": ("1.0", "3a3e7750"),
     "novalet.compute.payloads.InstancePayload": ("1.2", "4c553b74"),
+    "novalet.compute.payloads.Inventory": ("1.0", "fb3e77db"),
     "novalet.compute.payloads.RequestSpec": ("1.1", "71b414ef"),
     "novalet.network.model.FloatingNat": ("1.0", "98015b80"),
     "novalet.network.model.HostNetworkState": ("1.0", "3a3d9baf"),
