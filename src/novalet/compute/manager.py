@@ -325,7 +325,7 @@ class ComputeManager:
     async def attach_interface(self, ctx: RequestContext, instance: dict[str, Any],
                                vif: dict[str, Any]) -> None:
         """Plug the new NIC's tap, then hot-plug it into the guest (a stopped guest
-        gets it at its next start, from its network_info)."""
+        gets it at its next start, from its network_info). `vif`: a Vif model."""
         nic = Vif.from_dict(vif)
         await self.vifs.plug([nic])
         try:
