@@ -13,6 +13,11 @@ Rules, so that services of two neighbouring releases understand each other:
   untagged inside its container and is versioned with it: change a part and
   bump both the part's and every container's VERSION (the fingerprint test
   counts a part's fields in its containers' fingerprints, so it insists).
+  `to_dict(version)` backports only the container's own ADDED fields: a field
+  added to a part reaches older receivers, which ignore it, except the
+  hand-written parsers of the release before typed network models
+  (NetworkOnHost(**data) there): do not add part fields until that release is
+  out of the upgrade path, or backport the part for it.
 
 Every model's fields and types are fingerprinted in tests/unit/rpc/
 test_models.py: a change without a VERSION bump fails there.
@@ -73,7 +78,7 @@ class BusModel:
         if missing:
             raise IncompatibleMessage(model=cls.__name__, version=version,
                                       reason=f"missing {', '.join(missing)}")
-        parts = _part_fields(cls)
+        parts = part_fields(cls)
         return cls(**{f.name: _build(parts[f.name], data[f.name]) if f.name in parts
                       else data[f.name] for f in fields if f.name in data})
 
@@ -85,7 +90,7 @@ _Holding = tuple[str, type["BusModel"]]
 _parts: dict[type, dict[str, _Holding]] = {}
 
 
-def _part_fields(cls: type) -> dict[str, _Holding]:
+def part_fields(cls: type) -> dict[str, _Holding]:
     """The fields of `cls` that hold other models, and how (found once per class)."""
     found = _parts.get(cls)
     if found is None:

@@ -13,7 +13,7 @@ import pytest
 
 import novalet
 from novalet.rpc.bus import parse_version
-from novalet.rpc.models import BusModel, IncompatibleMessage, _part_fields, all_models
+from novalet.rpc.models import BusModel, IncompatibleMessage, part_fields, all_models
 
 # model -> (VERSION, fingerprint of its fields and their types). Change a model,
 # bump its VERSION (rpc/models.py says how), then record both here.
@@ -38,7 +38,7 @@ def fingerprint(cls: type) -> str:
     theirs, so that a change to a part changes its containers' fingerprints too."""
     fields = [(f.name, str(f.type)) for f in dataclasses.fields(cls)]
     parts = sorted({name(held[1]) + ":" + fingerprint(held[1])
-                    for held in _part_fields(cls).values()})
+                    for held in part_fields(cls).values()})
     data = repr(fields) + (repr(parts) if parts else "")
     return hashlib.sha256(data.encode()).hexdigest()[:8]
 
@@ -145,5 +145,5 @@ def test_a_part_changes_its_containers_fingerprint(monkeypatch: pytest.MonkeyPat
         ident: str
         weight: int = 0
 
-    monkeypatch.setitem(_part_fields(Holder), "main", ("one", Probe2))
+    monkeypatch.setitem(part_fields(Holder), "main", ("one", Probe2))
     assert fingerprint(Holder) != before
