@@ -96,6 +96,9 @@ OPTIONS: list[Opt] = [
     Opt("upgrade_levels", "conductor", "",
         "Newest conductor RPC version to send while conductors run the previous "
         "release; empty: the newest."),
+    Opt("upgrade_levels", "network", "",
+        "Newest network RPC version a compute host sends its host's network service "
+        "while that service runs the previous release; empty: the newest."),
     Opt("upgrade_levels", "scheduler", "",
         "Newest scheduler RPC version to send while schedulers run the previous "
         "release; empty: the newest."),

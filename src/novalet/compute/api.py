@@ -564,7 +564,7 @@ class ComputeAPI:
         instance = await self._save_network_info(instance)
         try:
             await self.compute.attach_interface(ctx, _host(instance), payload_of(instance),
-                                                vif.to_dict())
+                                                vif)
         except exceptions.NovaletError as exc:
             await self.network.remove_interface(instance.uuid, vif.id)
             await self._save_network_info(instance)
@@ -580,7 +580,7 @@ class ComputeAPI:
         instance = await self._begin(ctx, uuid, "detach_interface", "detach_interface")
         try:
             await self.compute.detach_interface(ctx, _host(instance), payload_of(instance),
-                                                vif.to_dict())
+                                                vif)
         except exceptions.NovaletError as exc:
             raise InterfaceDetachFailed(uuid=uuid, reason=exc.message) from exc
         await self.network.remove_interface(instance.uuid, vif.id)

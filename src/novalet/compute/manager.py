@@ -17,7 +17,12 @@ from novalet.common.context import RequestContext
 from novalet.common.periodic import Periodic
 from novalet.common.timeutils import utcnow
 from novalet.compute.audit_period import last_completed
-from novalet.compute.payloads import ComputeNodePayload, ExternalEvent, InstancePayload
+from novalet.compute.payloads import (
+    ComputeNodePayload,
+    ExternalEvent,
+    InstancePayload,
+    Inventory,
+)
 from novalet.compute.power_sync import PowerStateSync
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute.rpcapi import topic_for
@@ -129,9 +134,11 @@ class ComputeManager:
         res = await self.driver.get_available_resource()
         conf = self.conf
         inventories = {
-            "VCPU": [res.vcpus, 0, conf.get("scheduler", "cpu_allocation_ratio")],
-            "MEMORY_MB": [res.memory_mb, 0, conf.get("scheduler", "ram_allocation_ratio")],
-            "DISK_GB": [res.local_gb, 0, conf.get("scheduler", "disk_allocation_ratio")]}
+            "VCPU": Inventory(res.vcpus, 0, conf.get("scheduler", "cpu_allocation_ratio")),
+            "MEMORY_MB": Inventory(res.memory_mb, 0,
+                                   conf.get("scheduler", "ram_allocation_ratio")),
+            "DISK_GB": Inventory(res.local_gb, 0,
+                                 conf.get("scheduler", "disk_allocation_ratio"))}
         await self.conductor.update_provider(
             ctx, provider_uuid(res.hypervisor_hostname), res.hypervisor_hostname, self.host,
             conf.get("DEFAULT", "default_availability_zone"), inventories)
@@ -310,7 +317,7 @@ class ComputeManager:
     async def attach_interface(self, ctx: RequestContext, instance: dict[str, Any],
                                vif: dict[str, Any]) -> None:
         """Plug the new NIC's tap, then hot-plug it into the guest (a stopped guest
-        gets it at its next start, from its network_info)."""
+        gets it at its next start, from its network_info). `vif`: a Vif model."""
         nic = Vif.from_dict(vif)
         await self.vifs.plug([nic])
         try:

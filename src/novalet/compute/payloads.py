@@ -10,9 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from novalet import exceptions
+from novalet.common.timeutils import parse_isotime
 from novalet.rpc.models import BusModel
 
 from novalet.compute.driver_types import GuestSpec, ImageMeta
+from novalet.compute.states import PowerState, TaskState, VmState
 
 _IMAGE_NOT_PROPERTIES = {
     "id", "name", "disk_format", "container_format", "size", "checksum", "os_hash_algo",
@@ -155,3 +158,93 @@ class ExternalEvent(BusModel):
     server_uuid: str
     tag: str | None = None
     status: str = "completed"
+
+
+@dataclass
+class Inventory(BusModel):
+    """One resource class of a node, as its host reports it for placement."""
+
+    VERSION: ClassVar[str] = "1.0"
+    total: int
+    reserved: int = 0
+    allocation_ratio: float = 1.0
+
+    def as_list(self) -> list[float]:
+        """As conductor RPC 1.0 and 1.1 carried it: [total, reserved, ratio]."""
+        return [self.total, self.reserved, self.allocation_ratio]
+
+    @classmethod
+    def from_report(cls, value: Any) -> Inventory:
+        """From an Inventory model (conductor RPC 1.2) or the [total, reserved, ratio]
+        list of 1.0 and 1.1; refused (400) unless the numbers are sane."""
+        if isinstance(value, dict):
+            inv = cls.from_dict(value)
+        elif isinstance(value, list) and len(value) == 3:
+            inv = cls(*value)
+        else:
+            raise InvalidInventory(reason=f"not an inventory: {value!r}")
+        numbers = (inv.total, inv.reserved, inv.allocation_ratio)
+        if not all(isinstance(n, (int, float)) and not isinstance(n, bool)
+                   for n in numbers) or inv.total < 0 or inv.reserved < 0 or \
+                inv.allocation_ratio <= 0:
+            raise InvalidInventory(reason=f"bad numbers in {value!r}")
+        return cls(int(inv.total), int(inv.reserved), float(inv.allocation_ratio))
+
+
+class InvalidInventory(exceptions.Invalid):
+    msg_fmt = "Inventory refused: %(reason)s"
+
+class InvalidInstanceChange(exceptions.Invalid):
+    msg_fmt = "Instance change refused: %(reason)s"
+
+
+def _state(enum: Any, nullable: bool) -> Any:
+    def check(value: Any) -> bool:
+        if value is None:
+            return nullable
+        try:
+            enum(value)
+        except ValueError:
+            return False
+        return True
+    return check
+
+
+def _isotime_or_none(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        parse_isotime(value)
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return True
+
+
+# The instance fields a compute host may set through the conductor
+# (instance_update, record_power_change), with a check of each value. Who owns an
+# instance and where it is (uuid, project_id, user_id, host, node) are the API's
+# and the scheduler's; conductor/host_access.py refuses them to hosts by name too.
+INSTANCE_CHANGES: dict[str, Any] = {
+    "vm_state": _state(VmState, nullable=False),
+    "task_state": _state(TaskState, nullable=True),
+    "power_state": lambda v: isinstance(v, int) and _state(PowerState, False)(v),
+    "launched_at": _isotime_or_none,
+    "terminated_at": _isotime_or_none,
+    "flavor": lambda v: isinstance(v, dict),  # resize and its revert
+}
+
+
+def check_instance_changes(values: Any) -> None:
+    """Raise InvalidInstanceChange unless `values` is a dict of INSTANCE_CHANGES
+    fields, each with a value of its kind."""
+    if not isinstance(values, dict):
+        raise InvalidInstanceChange(reason=f"values must be an object, not {values!r}")
+    unknown = sorted(set(values) - set(INSTANCE_CHANGES))
+    if unknown:
+        raise InvalidInstanceChange(
+            reason=f"a host may not set {', '.join(map(str, unknown))} (it may set "
+                   f"{', '.join(sorted(INSTANCE_CHANGES))})")
+    bad = sorted(k for k, v in values.items() if not INSTANCE_CHANGES[k](v))
+    if bad:
+        raise InvalidInstanceChange(reason="bad value for " + ", ".join(
+            f"{k} ({values[k]!r})" for k in bad))

@@ -18,6 +18,7 @@ from typing import Any
 from novalet import config
 from novalet.common.context import RequestContext
 from novalet.compute.payloads import ExternalEvent, instance_for
+from novalet.network.model import Vif
 from novalet.rpc import versions
 from novalet.rpc.bus import Bus
 
@@ -59,14 +60,20 @@ class ComputeAPI:
                             {"action": action, "instance": self._instance(instance)}, version="1.0")
 
     async def attach_interface(self, ctx: RequestContext, host: str, instance: dict[str, Any],
-                               vif: dict[str, Any]) -> None:
+                               vif: Vif) -> None:
+        """`vif` goes as a Vif model (a host of the previous release reads the fields it
+        knows and ignores the tag)."""
         await self.bus.call(ctx, topic_for(host), "attach_interface",
-                            {"instance": self._instance(instance), "vif": vif}, version="1.0")
+                            {"instance": self._instance(instance), "vif": vif.to_dict()},
+                            version="1.0")
 
     async def detach_interface(self, ctx: RequestContext, host: str, instance: dict[str, Any],
-                               vif: dict[str, Any]) -> None:
+                               vif: Vif) -> None:
+        """`vif` goes as a Vif model (a host of the previous release reads the fields it
+        knows and ignores the tag)."""
         await self.bus.call(ctx, topic_for(host), "detach_interface",
-                            {"instance": self._instance(instance), "vif": vif}, version="1.0")
+                            {"instance": self._instance(instance), "vif": vif.to_dict()},
+                            version="1.0")
 
     async def get_console_output(self, ctx: RequestContext, host: str, uuid: str) -> str:
         result: str = await self.bus.call(ctx, topic_for(host), "get_console_output",

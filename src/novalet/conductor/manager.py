@@ -13,7 +13,8 @@ from novalet.common.timeutils import parse_isotime, utcnow
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute import usage_audit
 from novalet.compute.payloads import (ComputeNodePayload, Destination, InstancePayload,
-                                      RequestSpec, instance_for)
+                                      Inventory, RequestSpec, check_instance_changes,
+                                      instance_for)
 from novalet.compute.states import TaskState, VmState
 from novalet.conductor.recovery import BuildRecovery, LostBuilds
 from novalet.console.tokens import Authorization, ConsoleAuth
@@ -189,7 +190,9 @@ class ConductorManager:
         return [v.to_dict() for v in vifs]
 
     async def network_host_state(self, ctx: RequestContext, host: str) -> dict[str, Any]:
-        """The desired networking of `host`, for its network service."""
+        """The desired networking of `host`, for its network service: a HostNetworkState
+        model (a network service of the previous release read the same fields
+        untagged, and ignores the tag)."""
         return (await network_state.host_state(self.db, self.conf, host)).to_dict()
 
     async def _fail_build(self, ctx: RequestContext, uuid: str, exc: Exception) -> None:
@@ -209,6 +212,8 @@ class ConductorManager:
 
     async def instance_update(self, ctx: RequestContext, uuid: str, values: dict[str, Any],
                               expected_task_state: Any = _UNSET) -> None:
+        """`values`: only fields compute/payloads.INSTANCE_CHANGES allows, checked."""
+        check_instance_changes(values)
         values = {k: parse_isotime(v) if k in _DATETIMES and isinstance(v, str) else v
                   for k, v in values.items()}
         expected = {} if expected_task_state == _UNSET else {
@@ -220,6 +225,7 @@ class ConductorManager:
                                   expected_task_state: Any) -> None:
         """A change the host found rather than a user asked for: its own instance
         action (under ctx's fresh request id) with one event, then the update."""
+        check_instance_changes(values)
         await instance_actions.start(self.db, ctx, [uuid], action)
         await instance_actions.event_start(self.db, ctx, uuid, event, ctx.user_id)
         await instances.set_fields(self.db, uuid, values,
@@ -265,11 +271,13 @@ class ConductorManager:
                      rpc_version or "1.0 (a release before versions were reported)")
 
     async def update_provider(self, ctx: RequestContext, uuid: str, name: str, host: str,
-                              availability_zone: str,
-                              inventories: dict[str, list[float]]) -> None:
+                              availability_zone: str, inventories: dict[str, Any]) -> None:
+        """`inventories`: {class: Inventory model} (1.2) or {class: [total, reserved,
+        ratio]} (1.0, 1.1)."""
+        typed = {rc: Inventory.from_report(v) for rc, v in inventories.items()}
         await placement.upsert_provider(
             self.db, uuid, name, host, availability_zone,
-            {rc: (int(v[0]), int(v[1]), float(v[2])) for rc, v in inventories.items()})
+            {rc: (i.total, i.reserved, i.allocation_ratio) for rc, i in typed.items()})
 
     async def compute_node_update(self, ctx: RequestContext, node: dict[str, Any]) -> None:
         """`node`: a ComputeNodePayload (1.1), or its untagged fields (1.0)."""

@@ -6,6 +6,8 @@ every older minor, so conductors are upgraded first and hosts after them):
 - 1.0: the methods below with untyped dicts.
 - 1.1: compute_node_update's node is a ComputeNodePayload; service_heartbeat
   carries the RPC version the sending service serves (`rpc_version`).
+- 1.2: update_provider's inventories are Inventory models (before: lists
+  [total, reserved, allocation_ratio]).
 
 A compute host's calls are checked against its bus identity (conductor/
 host_access.py): it is served only its own instances and node.
@@ -17,12 +19,17 @@ from typing import Any
 
 from novalet import config
 from novalet.common.context import RequestContext
-from novalet.compute.payloads import ComputeNodePayload, InstancePayload, RequestSpec
+from novalet.compute.payloads import (
+    ComputeNodePayload,
+    InstancePayload,
+    Inventory,
+    RequestSpec,
+)
 from novalet.rpc import versions
 from novalet.rpc.bus import Bus, NotAuthorizedForHost
 
 TOPIC = "conductor"
-VERSION = "1.1"
+VERSION = "1.2"
 
 
 class InstanceNotServed(NotAuthorizedForHost):
@@ -94,10 +101,17 @@ class ConductorAPI:
 
     async def update_provider(self, ctx: RequestContext, uuid: str, name: str, host: str,
                               availability_zone: str,
-                              inventories: dict[str, list[float]]) -> None:
+                              inventories: dict[str, Inventory]) -> None:
+        """The node's resource provider and its inventories, for placement (as lists
+        at 1.0 under an `[upgrade_levels] conductor` cap below 1.2)."""
+        carried: dict[str, Any]
+        if self.caps.version("conductor", "1.2") == "1.2":
+            version, carried = "1.2", {rc: i.to_dict() for rc, i in inventories.items()}
+        else:
+            version, carried = "1.0", {rc: i.as_list() for rc, i in inventories.items()}
         await self.bus.call(ctx, TOPIC, "update_provider", {"uuid": uuid, "name": name,
                             "host": host, "availability_zone": availability_zone,
-                            "inventories": inventories}, version="1.0")
+                            "inventories": carried}, version=version)
 
     async def compute_node_update(self, ctx: RequestContext,
                                   node: ComputeNodePayload) -> None:

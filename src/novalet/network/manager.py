@@ -26,13 +26,14 @@ from novalet.network.model import HostNetworkState, Vif
 from novalet.network.rpcapi import (
     DEVICE_KINDS,
     TOPIC,
+    VERSION,
     HostNetworkAPI,
     NetworkStateRPC,
     NoVifs,
     VifPlugger,
     host_topic,
 )
-from novalet.rpc import identity
+from novalet.rpc import identity, versions
 from novalet.rpc.bus import Bus, CallInfo, NoSuchMethod, NotAuthorizedForHost, current_call
 
 LOG = logging.getLogger(__name__)
@@ -97,11 +98,12 @@ def remote_vifs(conf: config.Config, bus: Bus) -> VifPlugger:
     if host_driver_name(conf) == "noop":
         return NoVifs()
     host = conf.get("DEFAULT", "host")
-    return HostNetworkAPI(bus.as_user(identity.user_for_host(host)), host)
+    return HostNetworkAPI(bus.as_user(identity.user_for_host(host)), host,
+                          versions.Caps.from_conf(conf))
 
 
 class NetworkManager:
-    RPC_VERSION = "1.0"
+    RPC_VERSION = VERSION
 
     def __init__(self, conf: config.Config, bus: Bus, driver: HostNetDriver) -> None:
         self.conf = conf
@@ -211,7 +213,9 @@ class NetworkManager:
     # start and unplugged after (a bus call to network.<host>, or LocalVifs).
     async def plug_vifs(self, ctx: RequestContext, vifs: list[dict[str, Any]],
                         device: str = "tap") -> None:
+        """`vifs`: Vif models (1.1) or their untagged fields (1.0)."""
         _check_device(device)
+        nics = [Vif.from_dict(vif) for vif in vifs]  # a malformed one refuses them all
         if not self.applied.is_set():
             # never plug (and so render the firewall) without the host's state; an
             # apply that fails in part still leaves the driver holding the state
@@ -219,14 +223,15 @@ class NetworkManager:
                 await self.apply_now()
             except Exception:
                 LOG.exception("Applying the network state before a plug failed")
-        for vif in vifs:
-            await self.driver.plug(Vif.from_dict(vif), device)
+        for nic in nics:
+            await self.driver.plug(nic, device)
 
     async def unplug_vifs(self, ctx: RequestContext, vifs: list[dict[str, Any]],
                           device: str = "tap") -> None:
+        """`vifs`: as plug_vifs takes them."""
         _check_device(device)
-        for vif in vifs:
-            await self.driver.unplug(Vif.from_dict(vif), device)
+        for nic in [Vif.from_dict(vif) for vif in vifs]:
+            await self.driver.unplug(nic, device)
 
 
 def _vif_key(vif: Vif) -> tuple[Any, ...]:

@@ -1,16 +1,21 @@
 """What networking looks like as data: shared by the IPAM, the host driver, the
-metadata service, the config drive and the virt drivers. JSON-friendly (it
-crosses the bus) and versioned like the compute payloads."""
+metadata service, the config drive and the virt drivers. These cross the bus
+(plug_vifs, network_host_state, instances' network_info), so they are typed,
+versioned BusModels (rpc/models.py): bump a model's VERSION whenever its fields
+change, and its containers' too (SecurityRule and Vif are parts of InstanceNet,
+which with NetworkOnHost and FloatingNat is part of HostNetworkState);
+tests/unit/rpc/test_models.py fails until the new fingerprints are recorded."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
+
+from novalet.rpc.models import BusModel
 
 
 @dataclass
-class Vif:
+class Vif(BusModel):
     """One guest NIC with its fixed IP, as a host needs it to plug the guest in."""
 
     VERSION: ClassVar[str] = "1.0"
@@ -33,18 +38,13 @@ class Vif:
         """The host-side tap device name (15 chars at most, as Linux requires)."""
         return f"tap{self.id[:11]}"
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Vif:
-        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
-
 
 @dataclass
-class SecurityRule:
+class SecurityRule(BusModel):
     """Ingress allowed to an instance: protocol (tcp, udp, icmp or None for any),
     port range, and a source: a CIDR, or the fixed IPs of a group's members."""
+
+    VERSION: ClassVar[str] = "1.0"
 
     protocol: str | None
     from_port: int | None
@@ -54,8 +54,10 @@ class SecurityRule:
 
 
 @dataclass
-class InstanceNet:
+class InstanceNet(BusModel):
     """Everything a host firewall needs for one instance."""
+
+    VERSION: ClassVar[str] = "1.0"
 
     instance_uuid: str
     project_id: str
@@ -64,8 +66,10 @@ class InstanceNet:
 
 
 @dataclass
-class NetworkOnHost:
+class NetworkOnHost(BusModel):
     """A network as one host serves it: bridge, gateway address, DHCP."""
+
+    VERSION: ClassVar[str] = "1.0"
 
     uuid: str
     label: str
@@ -84,16 +88,23 @@ class NetworkOnHost:
     # MAC -> (IP, hostname) for dnsmasq's static hosts
     hosts: dict[str, tuple[str, str]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # JSON carries the (IP, hostname) pairs as lists
+        self.hosts = {mac: (ip, name) for mac, (ip, name) in self.hosts.items()}
+
 
 @dataclass
-class FloatingNat:
+class FloatingNat(BusModel):
+    """A floating IP NATed to a fixed IP, on `interface` (None: no device)."""
+
+    VERSION: ClassVar[str] = "1.0"
     floating_ip: str
     fixed_ip: str
     interface: str | None = None
 
 
 @dataclass
-class HostNetworkState:
+class HostNetworkState(BusModel):
     """The whole desired networking of one host; the driver makes the kernel match it."""
 
     VERSION: ClassVar[str] = "1.0"
@@ -104,25 +115,3 @@ class HostNetworkState:
     metadata_host: str = "127.0.0.1"   # where 169.254.169.254:80 is DNATed to
     metadata_port: int = 8775
     public_interface: str | None = None  # floating IPs are added here; None: no device
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> HostNetworkState:
-        def network(n: dict[str, Any]) -> NetworkOnHost:
-            return NetworkOnHost(**{**n, "hosts": {mac: (ip, name) for mac, (ip, name)
-                                                   in n.get("hosts", {}).items()}})
-
-        def instance(i: dict[str, Any]) -> InstanceNet:
-            return InstanceNet(instance_uuid=i["instance_uuid"], project_id=i["project_id"],
-                               vifs=[Vif.from_dict(v) for v in i["vifs"]],
-                               rules=[SecurityRule(**r) for r in i.get("rules", [])])
-
-        return cls(host=data["host"],
-                   networks=[network(n) for n in data.get("networks", [])],
-                   instances=[instance(i) for i in data.get("instances", [])],
-                   floating=[FloatingNat(**f) for f in data.get("floating", [])],
-                   metadata_host=data.get("metadata_host", "127.0.0.1"),
-                   metadata_port=data.get("metadata_port", 8775),
-                   public_interface=data.get("public_interface"))

@@ -1,5 +1,19 @@
 """Clients of the network service: ask hosts to bring their networking up to date,
-and (the VIF seam) ask one host's network service to plug or unplug guests' devices."""
+and (the VIF seam) ask one host's network service to plug or unplug guests' devices.
+
+Versions of the network RPC API (network/manager.py serves the newest and every
+older minor):
+
+- 1.0: refresh, plug_vifs and unplug_vifs, vifs as untyped dicts.
+- 1.1: plug_vifs' and unplug_vifs' vifs are Vif models (network/model.py, tagged
+  with their `_version`).
+
+plug_vifs and unplug_vifs are sent at 1.1, or at 1.0 (vifs backported to the
+fields Vif 1.0 has) under `[upgrade_levels] network = 1.0`, for a network
+service of the previous release on the compute host's own host. The host state
+a network service reads comes from the conductor (`network_host_state`,
+conductor RPC; a HostNetworkState model).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +22,13 @@ from typing import Protocol
 from novalet import exceptions
 from novalet.common.context import RequestContext
 from novalet.network.model import HostNetworkState, Vif
+from novalet.rpc import versions
 from novalet.rpc.bus import Bus, MessagingTimeout
 
 TOPIC = "network"
-VERSION = "1.0"
+VERSION = "1.1"
+# The Vif version each network RPC version carries.
+VIF_VERSIONS = {"1.0": "1.0", "1.1": "1.0"}
 
 # What host device a guest NIC uses, as its virt driver needs it (the `device`
 # argument of plug/unplug; docs/architecture.md, "The VIF seam"); either way the
@@ -47,9 +64,10 @@ class NetworkServiceUnavailable(exceptions.Unavailable):
 class HostNetworkAPI:
     """The network service of one host, over the bus (a compute host's own host)."""
 
-    def __init__(self, bus: Bus, host: str) -> None:
+    def __init__(self, bus: Bus, host: str, caps: versions.Caps | None = None) -> None:
         self.bus = bus
         self.host = host
+        self.caps = caps or versions.Caps()  # [upgrade_levels] network
 
     async def plug(self, vifs: list[Vif], device: str = "tap") -> None:
         await self._call("plug_vifs", vifs, device)
@@ -60,10 +78,11 @@ class HostNetworkAPI:
     async def _call(self, method: str, vifs: list[Vif], device: str) -> None:
         if not vifs:
             return
+        version = self.caps.version("network", "1.1")
         try:
             await self.bus.call(RequestContext.admin(), host_topic(self.host), method,
-                                {"vifs": [v.to_dict() for v in vifs], "device": device},
-                                version=VERSION)
+                                {"vifs": [v.to_dict(VIF_VERSIONS[version]) for v in vifs],
+                                 "device": device}, version=version)
         except MessagingTimeout as exc:
             raise NetworkServiceUnavailable(host=self.host, method=method,
                                             reason=exc.message) from exc
@@ -87,16 +106,19 @@ class NetworkRPC:
         """Tell the network services of `hosts` (every one, when `hosts` holds '*')
         to apply the current state; each reads it itself."""
         await self.bus.fanout(RequestContext.admin(), TOPIC, "refresh",
-                              {"hosts": sorted(hosts)}, version=VERSION)
+                              {"hosts": sorted(hosts)}, version="1.0")
 
 
 class NetworkStateRPC:
-    """How a network service reads its host's desired state (through the conductor)."""
+    """How a network service reads its host's desired state (through the conductor:
+    a conductor RPC method, of the conductor's versions, not the network's)."""
 
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
 
     async def host_state(self, host: str) -> HostNetworkState:
+        """The state as a HostNetworkState model (what a conductor of the previous
+        release sends, untagged, is read as 1.0)."""
         data = await self.bus.call(RequestContext.admin(), "conductor", "network_host_state",
-                                   {"host": host}, version=VERSION)
+                                   {"host": host}, version="1.0")
         return HostNetworkState.from_dict(data)

@@ -8,6 +8,16 @@ Rules, so that services of two neighbouring releases understand each other:
   it out; `to_dict(version)` leaves it out for an older receiver (a backport).
 - A receiver ignores fields it does not know (a newer sender's additions).
 - Removing or retyping a field is a new major version.
+- A field may hold other models (a part, a list of parts, or an optional
+  part): `from_dict` builds them with their own `from_dict`. A part travels
+  untagged inside its container and is versioned with it: change a part and
+  bump both the part's and every container's VERSION (the fingerprint test
+  counts a part's fields in its containers' fingerprints, so it insists).
+  `to_dict(version)` backports only the container's own ADDED fields: a field
+  added to a part reaches older receivers, which ignore it, except the
+  hand-written parsers of the release before typed network models
+  (NetworkOnHost(**data) there): do not add part fields until that release is
+  out of the upgrade path, or backport the part for it.
 
 Every model's fields and types are fingerprinted in tests/unit/rpc/
 test_models.py: a change without a VERSION bump fails there.
@@ -16,6 +26,8 @@ test_models.py: a change without a VERSION bump fails there.
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from typing import Any, ClassVar, TypeVar
 
 from novalet import exceptions
@@ -66,7 +78,60 @@ class BusModel:
         if missing:
             raise IncompatibleMessage(model=cls.__name__, version=version,
                                       reason=f"missing {', '.join(missing)}")
-        return cls(**{f.name: data[f.name] for f in fields if f.name in data})
+        parts = part_fields(cls)
+        return cls(**{f.name: _build(parts[f.name], data[f.name]) if f.name in parts
+                      else data[f.name] for f in fields if f.name in data})
+
+
+# How a field holds parts: ("one", Part), ("list", Part) or ("optional", Part).
+_Holding = tuple[str, type["BusModel"]]
+
+
+_parts: dict[type, dict[str, _Holding]] = {}
+
+
+def part_fields(cls: type) -> dict[str, _Holding]:
+    """The fields of `cls` that hold other models, and how (found once per class)."""
+    found = _parts.get(cls)
+    if found is None:
+        found = _parts[cls] = {}
+        for name, hint in typing.get_type_hints(cls).items():
+            holding = part_of(hint)
+            if holding is not None:
+                found[name] = holding
+    return found
+
+
+def part_of(hint: Any) -> _Holding | None:
+    """How a field of type `hint` holds a model: Part, list[Part] or Part | None."""
+    if isinstance(hint, type) and issubclass(hint, BusModel):
+        return ("one", hint)
+    args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    if origin is list and len(args) == 1 and isinstance(args[0], type) and \
+            issubclass(args[0], BusModel):
+        return ("list", args[0])
+    if origin in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
+        inner = next(a for a in args if a is not type(None))
+        if isinstance(inner, type) and issubclass(inner, BusModel):
+            return ("optional", inner)
+    return None
+
+
+def _build(holding: _Holding, value: Any) -> Any:
+    how, part = holding
+    if value is None and how == "optional":
+        return None
+    if how == "list":
+        return [_part(part, v) for v in value]
+    return _part(part, value)
+
+
+def _part(part: type[BusModel], value: Any) -> BusModel:
+    # a part travels untagged, at its container's version: it is the part's own
+    if isinstance(value, part):
+        return value
+    return part.from_dict({"_version": part.VERSION, **value})
 
 
 def all_models() -> list[type[BusModel]]:

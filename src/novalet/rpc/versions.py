@@ -13,7 +13,7 @@ from __future__ import annotations
 from novalet import config
 from novalet.rpc.bus import parse_version
 
-SERVICES = ("compute", "conductor", "scheduler")
+SERVICES = ("compute", "conductor", "network", "scheduler")
 
 
 class Caps:

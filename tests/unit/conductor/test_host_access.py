@@ -7,6 +7,7 @@ import pytest
 
 from novalet import config
 from novalet.common.context import RequestContext
+from novalet.compute.payloads import Inventory
 from novalet.conductor.rpcapi import ConductorAPI, InstanceNotServed
 from novalet.db import instances, migrations_records
 from novalet.rpc import bus as rpc_bus
@@ -155,19 +156,19 @@ async def test_host_cannot_overwrite_another_hosts_provider_or_node(served: Serv
     from novalet.compute.payloads import ComputeNodePayload
     ctx = RequestContext.admin()
     h1, h2 = as_host(served, "h1"), as_host(served, "h2")
-    await h2.update_provider(ctx, "rp-h2", "h2", "h2", "nova", {"VCPU": [4, 0, 1.0]})
+    await h2.update_provider(ctx, "rp-h2", "h2", "h2", "nova", {"VCPU": Inventory(4)})
     await h2.compute_node_update(ctx, ComputeNodePayload(
         uuid="rp-h2", host="h2", hypervisor_hostname="h2", hypervisor_type="fake"))
     with pytest.raises(NotAuthorizedForHost):  # h2's provider, claimed for h1
-        await h1.update_provider(ctx, "rp-h2", "h2", "h1", "nova", {"VCPU": [0, 0, 1.0]})
+        await h1.update_provider(ctx, "rp-h2", "h2", "h1", "nova", {"VCPU": Inventory(0)})
     for node in (ComputeNodePayload(uuid="rp-h2", host="h1", hypervisor_hostname="x",
                                     hypervisor_type="fake"),
                  ComputeNodePayload(uuid="rp-x", host="h1", hypervisor_hostname="h2",
                                     hypervisor_type="fake")):
         with pytest.raises(NotAuthorizedForHost):
             await h1.compute_node_update(ctx, node)
-    await h1.update_provider(ctx, "rp-h1", "h1", "h1", "nova", {"VCPU": [4, 0, 1.0]})
-    await h1.update_provider(ctx, "rp-h1", "h1", "h1", "nova", {"VCPU": [8, 0, 1.0]})
+    await h1.update_provider(ctx, "rp-h1", "h1", "h1", "nova", {"VCPU": Inventory(4)})
+    await h1.update_provider(ctx, "rp-h1", "h1", "h1", "nova", {"VCPU": Inventory(8)})
 
 
 async def test_host_may_write_only_its_work_fields(served: Served) -> None:

@@ -7,14 +7,16 @@ import logging
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from novalet import config
 from novalet.common.context import RequestContext
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute import payloads
-from novalet.compute.payloads import ComputeNodePayload, InstancePayload
+from novalet.compute.payloads import ComputeNodePayload, InstancePayload, Inventory
 from novalet.conductor.rpcapi import VERSION, ConductorAPI
-from novalet.db import compute_nodes, instances
+from novalet.db import compute_nodes, instances, models
+from novalet.rpc import bus as rpc_bus
 from novalet.rpc.bus import NoSuchMethod
 from novalet.rpc.inprocess import InProcessBus
 from tests.unit.conductor.conftest import Served
@@ -29,7 +31,7 @@ async def old_call(served: Served, method: str, args: dict[str, Any]) -> Any:
 async def test_previous_release_compute_talks_to_current_conductor(
         served: Served, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    assert VERSION == "1.1"
+    assert VERSION == "1.2"
     # 1.0 heartbeat: no rpc_version (added in 1.1) -> its default, logged as old.
     await old_call(served, "service_heartbeat", {"host": "h1", "binary": "nova-compute",
                                                  "topic": "compute.h1"})
@@ -64,7 +66,7 @@ async def test_current_compute_sends_typed_1_1(served: Served) -> None:
 async def test_message_newer_than_the_conductor_is_refused(served: Served) -> None:
     with pytest.raises(NoSuchMethod):
         await served.bus.call(RequestContext.admin(), "conductor", "instances_on_host",
-                              {"host": "h1"}, version="1.2")
+                              {"host": "h1"}, version="1.3")
     with pytest.raises(NoSuchMethod):
         await served.bus.call(RequestContext.admin(), "conductor", "instances_on_host",
                               {"host": "h1"}, version="2.0")
@@ -161,3 +163,53 @@ async def test_the_api_honours_upgrade_levels(tmp_path: Any) -> None:
     finally:
         await bus.close()
         await services.db.close()
+
+
+async def test_inventories_as_lists_from_old_hosts_and_as_models_from_current(
+        served: Served) -> None:
+    # conductor RPC 1.0/1.1: [total, reserved, allocation_ratio]
+    await old_call(served, "update_provider", {
+        "uuid": "rp-h1", "name": "h1", "host": "h1", "availability_zone": "nova",
+        "inventories": {"VCPU": [4, 0, 16.0], "MEMORY_MB": [2048, 512, 1.5]}})
+    assert await inventories_of(served, "rp-h1") == {"VCPU": (4, 0, 16.0),
+                                                     "MEMORY_MB": (2048, 512, 1.5)}
+    # 1.2: Inventory models
+    api = ConductorAPI(served.bus.as_user("compute-h1"), config.Config())
+    await api.update_provider(RequestContext.admin(), "rp-h1", "h1", "h1", "nova",
+                              {"VCPU": Inventory(8, 1, 4.0)})
+    assert await inventories_of(served, "rp-h1") == {"VCPU": (8, 1, 4.0)}
+    # nonsense is refused, in either form
+    for bad in ([-1, 0, 1.0], {"total": "many"}, [1, 2]):
+        with pytest.raises(Exception, match="Inventory refused"):
+            await old_call(served, "update_provider", {
+                "uuid": "rp-h1", "name": "h1", "host": "h1", "availability_zone": "nova",
+                "inventories": {"VCPU": bad}})
+
+
+async def test_conductor_cap_sends_inventories_as_lists() -> None:
+    bus = InProcessBus(default_timeout=5)
+    sent: list[tuple[str, Any]] = []
+
+    class OldConductor:
+        RPC_VERSION = "1.1"
+
+        async def update_provider(self, ctx: RequestContext, **args: Any) -> None:
+            sent.append((rpc_bus.current_call().version,  # type: ignore[union-attr]
+                         args["inventories"]))
+
+    await bus.serve("conductor", OldConductor())
+    conf = config.Config()
+    conf.set("upgrade_levels", "conductor", "1.1")
+    try:
+        await ConductorAPI(bus, conf).update_provider(RequestContext.admin(), "rp", "h1", "h1",
+                                                "nova", {"VCPU": Inventory(4, 0, 16.0)})
+    finally:
+        await bus.close()
+    assert sent == [("1.0", {"VCPU": [4, 0, 16.0]})]
+
+
+async def inventories_of(served: Served, uuid: str) -> dict[str, tuple[int, int, float]]:
+    async with served.db.transaction() as s:
+        rows = (await s.execute(select(models.Inventory).where(
+            models.Inventory.provider_uuid == uuid))).scalars().all()
+    return {i.resource_class: (i.total, i.reserved, i.allocation_ratio) for i in rows}

@@ -5,6 +5,7 @@ holds the host's state."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -190,8 +191,8 @@ async def test_a_host_may_plug_only_nics_of_instances_on_it() -> None:
     await bus.serve(host_topic("host-1"), manager)
     await manager.apply_now()
     own = HostNetworkAPI(bus.as_user("compute-host-1"), "host-1")
-    foreign = Vif(**{**make_vif().to_dict(), "id": "99999999-1111-2222-3333-444444444444"})
-    elsewhere = Vif(**{**make_vif().to_dict(), "bridge": "nvbr200", "vlan": 200})
+    foreign = dataclasses.replace(make_vif(), id="99999999-1111-2222-3333-444444444444")
+    elsewhere = dataclasses.replace(make_vif(), bridge="nvbr200", vlan=200)
     for vif in (foreign, elsewhere):
         for call in (own.plug, own.unplug):
             with pytest.raises(NotAuthorizedForHost, match="no instance on host host-1"):

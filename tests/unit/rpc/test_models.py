@@ -13,7 +13,7 @@ import pytest
 
 import novalet
 from novalet.rpc.bus import parse_version
-from novalet.rpc.models import BusModel, IncompatibleMessage, all_models
+from novalet.rpc.models import BusModel, IncompatibleMessage, part_fields, all_models
 
 # model -> (VERSION, fingerprint of its fields and their types). Change a model,
 # bump its VERSION (rpc/models.py says how), then record both here.
@@ -22,13 +22,25 @@ RECORDED = {
     "novalet.compute.payloads.Destination": ("1.0", "aebef802"),
     "novalet.compute.payloads.ExternalEvent": ("1.0", "3a3e7750"),
     "novalet.compute.payloads.InstancePayload": ("1.2", "4c553b74"),
+    "novalet.compute.payloads.Inventory": ("1.0", "fb3e77db"),
     "novalet.compute.payloads.RequestSpec": ("1.1", "71b414ef"),
+    "novalet.network.model.FloatingNat": ("1.0", "98015b80"),
+    "novalet.network.model.HostNetworkState": ("1.0", "3a3d9baf"),
+    "novalet.network.model.InstanceNet": ("1.0", "c6391dce"),
+    "novalet.network.model.NetworkOnHost": ("1.0", "da86f4de"),
+    "novalet.network.model.SecurityRule": ("1.0", "9376b44e"),
+    "novalet.network.model.Vif": ("1.0", "bb23b7b5"),
 }
 
 
 def fingerprint(cls: type) -> str:
+    """Of the fields and their types, and of the parts (models held in fields) with
+    theirs, so that a change to a part changes its containers' fingerprints too."""
     fields = [(f.name, str(f.type)) for f in dataclasses.fields(cls)]
-    return hashlib.sha256(repr(fields).encode()).hexdigest()[:8]
+    parts = sorted({name(held[1]) + ":" + fingerprint(held[1])
+                    for held in part_fields(cls).values()})
+    data = repr(fields) + (repr(parts) if parts else "")
+    return hashlib.sha256(data.encode()).hexdigest()[:8]
 
 
 def name(cls: type) -> str:
@@ -103,3 +115,35 @@ def test_other_major_or_missing_required_field_refused() -> None:
     with pytest.raises(IncompatibleMessage, match="missing ident") as err:
         Probe.from_dict({"colour": "red"})
     assert err.value.code == 400
+
+
+@dataclass
+class Holder(BusModel):
+    """A model holding Probe parts: one, a list, and an optional one."""
+
+    VERSION: ClassVar[str] = "1.0"
+    main: Probe
+    more: list[Probe] = field(default_factory=list)
+    spare: Probe | None = None
+
+
+def test_parts_are_built_from_their_data() -> None:
+    holder = Holder(Probe("a", size=1), [Probe("b"), Probe("c", colour="red")])
+    data = orjson.loads(orjson.dumps(holder.to_dict()))
+    assert "_version" not in data["main"]  # parts travel at their container's version
+    assert Holder.from_dict(data) == holder
+    assert Holder.from_dict({"main": {"ident": "a"}, "spare": {"ident": "s"}}) == \
+        Holder(Probe("a"), spare=Probe("s"))
+
+
+def test_a_part_changes_its_containers_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = fingerprint(Holder)
+
+    @dataclass
+    class Probe2(BusModel):  # Probe with one field more
+        VERSION: ClassVar[str] = "1.3"
+        ident: str
+        weight: int = 0
+
+    monkeypatch.setitem(part_fields(Holder), "main", ("one", Probe2))
+    assert fingerprint(Holder) != before

@@ -1,0 +1,79 @@
+"""Issue 14, item 5: a network service of the previous release (its hand-written
+HostNetworkState parser, conductor RPC 1.0) reads its host's state from this
+conductor, which now sends a HostNetworkState model; and this release's network
+service reads both the model and the untagged state an older conductor sent."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from novalet.common.context import RequestContext
+from novalet.network.model import (
+    FloatingNat,
+    HostNetworkState,
+    InstanceNet,
+    NetworkOnHost,
+    SecurityRule,
+    Vif,
+)
+from novalet.network.rpcapi import NetworkStateRPC
+from tests.unit.conductor.conftest import Served
+from tests.unit.network.test_vif_seam import make_vif
+
+
+def old_host_state_from_dict(data: dict[str, Any]) -> HostNetworkState:
+    """HostNetworkState.from_dict as the previous release wrote it by hand."""
+    def network(n: dict[str, Any]) -> NetworkOnHost:
+        return NetworkOnHost(**{**n, "hosts": {mac: (ip, name) for mac, (ip, name)
+                                               in n.get("hosts", {}).items()}})
+
+    def instance(i: dict[str, Any]) -> InstanceNet:
+        names = {f.name for f in dataclasses.fields(Vif)}
+        return InstanceNet(instance_uuid=i["instance_uuid"], project_id=i["project_id"],
+                           vifs=[Vif(**{k: v for k, v in d.items() if k in names})
+                                 for d in i["vifs"]],
+                           rules=[SecurityRule(**r) for r in i.get("rules", [])])
+
+    return HostNetworkState(host=data["host"],
+                            networks=[network(n) for n in data.get("networks", [])],
+                            instances=[instance(i) for i in data.get("instances", [])],
+                            floating=[FloatingNat(**f) for f in data.get("floating", [])],
+                            metadata_host=data.get("metadata_host", "127.0.0.1"),
+                            metadata_port=data.get("metadata_port", 8775),
+                            public_interface=data.get("public_interface"))
+
+
+def sample_state() -> HostNetworkState:
+    return HostNetworkState(
+        host="h1",
+        networks=[NetworkOnHost(uuid="net-1", label="private", cidr="10.0.0.0/24",
+                                gateway="10.0.0.1", bridge="nvbr100",
+                                dhcp_start="10.0.0.2", netmask="255.255.255.0",
+                                hosts={"52:54:00:00:00:01": ("10.0.0.11", "vm1")})],
+        instances=[InstanceNet("inst-1", "p1", [make_vif()],
+                               [SecurityRule("tcp", 22, 22, cidr="0.0.0.0/0")])],
+        floating=[FloatingNat("192.0.2.10", "10.0.0.11", "eth0")],
+        public_interface="eth0")
+
+
+async def test_host_state_reads_the_same_both_ways(served: Served,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    state = sample_state()
+
+    async def host_state(db: Any, conf: Any, host: str) -> HostNetworkState:
+        return dataclasses.replace(state, host=host)
+
+    monkeypatch.setattr("novalet.network.state.host_state", host_state)
+    # this release's network service: a HostNetworkState model with its parts
+    assert await NetworkStateRPC(served.bus).host_state("h1") == state
+    # the previous release's, with its hand-written parser, from this conductor
+    data = await served.bus.call(RequestContext.admin(), "conductor", "network_host_state",
+                                 {"host": "h1"}, version="1.0")
+    assert data["_version"] == HostNetworkState.VERSION
+    assert old_host_state_from_dict(data) == state
+    # and this release's parser reads what the previous conductor sent (untagged)
+    untagged = dataclasses.asdict(state)
+    assert HostNetworkState.from_dict(untagged) == state
