@@ -188,8 +188,9 @@ async def list_instances(db: Database, q: ListQuery, keep: Keep | None = None
                          ) -> list[Instance]:
     """One page of instances: filtered, sorted, after the marker, at most q.limit.
 
-    The marker must be one of the rows q.project_id may list (MarkerNotFound, 400,
-    otherwise: another project's server is never a position in this list). With
+    The marker must be one of the rows of the list's scope, q.project_id and
+    q.user_id (MarkerNotFound, 400, otherwise: another project's or user's server is
+    never a position in this list). With
     `keep` (filters matched outside SQL, e.g. regular expressions), rows are read in
     keyset batches of KEEP_BATCH and thinned by keep until the page is full, so
     limit and marker stay exact."""
@@ -212,9 +213,7 @@ async def list_instances(db: Database, q: ListQuery, keep: Keep | None = None
 async def _marker(s: AsyncSession, q: ListQuery) -> Instance | None:
     if not q.marker:
         return None
-    query = select(Instance).where(Instance.uuid == q.marker)
-    if q.project_id is not None:
-        query = query.where(Instance.project_id == q.project_id)
+    query = _scoped(select(Instance).where(Instance.uuid == q.marker), q)
     marker = (await s.execute(query)).scalar_one_or_none()
     if marker is None:
         raise MarkerNotFound(marker=q.marker)
@@ -233,9 +232,20 @@ async def _read(db: Database, q: ListQuery, marker: Instance | None, limit: int 
         return list((await s.execute(query)).scalars().all())
 
 
+def _scoped(query: Any, q: ListQuery) -> Any:
+    """Whose rows: q.project_id and q.user_id, for the list and its marker alike (a
+    token without a project lists its user's servers across projects, and may page
+    only from one of those)."""
+    if q.project_id is not None:
+        query = query.where(Instance.project_id == q.project_id)
+    if q.user_id is not None:
+        query = query.where(Instance.user_id == q.user_id)
+    return query
+
+
 def _filtered(query: Any, q: ListQuery) -> Any:
-    exact = {Instance.project_id: q.project_id, Instance.user_id: q.user_id,
-             Instance.image_ref: q.image_ref, Instance.host: q.host,
+    query = _scoped(query, q)
+    exact = {Instance.image_ref: q.image_ref, Instance.host: q.host,
              Instance.reservation_id: q.reservation_id, Instance.locked: q.locked,
              Instance.progress: q.progress, Instance.config_drive: q.config_drive,
              Instance.launch_index: q.launch_index,

@@ -131,3 +131,20 @@ async def test_another_projects_server_is_no_marker(services: ApiServices) -> No
         await services.compute.list_servers(MEMBER, instances.ListQuery(
             marker=theirs.uuid, sort=[("display_name", "asc")]))
     assert err.value.code == 400
+
+
+async def test_marker_leak_for_a_token_without_a_project(services: ApiServices) -> None:
+    """A token without a project (system- or domain-scoped, not admin) lists its
+    user's servers; the marker was looked up across every project and user, so
+    another user's server could be paged from (and its name read by bisection)."""
+    projectless = RequestContext(user_id="u-mine", project_id=None, roles=["reader"])
+    theirs = (await services.compute.list_servers(OTHER, instances.ListQuery()))[0]
+    mine = await services.compute.list_servers(projectless, instances.ListQuery())
+    assert [s.user_id for s in mine] == ["u-mine"]
+    with pytest.raises(instances.MarkerNotFound) as err:
+        await services.compute.list_servers(projectless, instances.ListQuery(
+            marker=theirs.uuid, sort=[("display_name", "asc")]))
+    assert err.value.code == 400
+    # Its own server stays a marker.
+    assert await services.compute.list_servers(projectless, instances.ListQuery(
+        marker=mine[0].uuid, sort=[("display_name", "asc")])) == []
