@@ -110,6 +110,11 @@ OPTIONS: list[Opt] = [
         "over the bus; the all-in-one default is 1.", int),
     Opt("api", "public_url", "", "Base URL clients use; empty means http://listen:port."),
     Opt("api", "max_limit", 1000, "Most items a list call returns in one page.", int),
+    Opt("api", "max_filter_scan", 20000,
+        "Most servers one list request reads to match its regular-expression filters "
+        "(name, hostname, ip, ...) after the database's own filters; past it without "
+        "a full page the request is refused with 400 asking for a narrower filter, "
+        "rather than answering a short page that would pass for the end.", int),
     Opt("wsgi", "client_socket_timeout", 900.0,
         "Seconds an idle keep-alive connection to the API stays open. Longer than any "
         "client's polling interval, so a poll never meets a connection the server is "

@@ -18,13 +18,14 @@ from itertools import accumulate
 from typing import Any
 
 from novalet import exceptions
+from novalet.db.limits import BIGINT_MAX, BIGINT_MIN
 
 # Nova's deepest body (a server create with block devices and scheduler hints)
 # nests fewer than 8 levels; 64 leaves room for any free-form object, and keeps
 # recursive walkers (jsonschema descends with several frames per level) far from
 # Python's recursion limit of 1000.
 MAX_DEPTH = 64
-INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+INT_MIN, INT_MAX = BIGINT_MIN, BIGINT_MAX  # any integer column's range
 
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")

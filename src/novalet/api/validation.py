@@ -13,6 +13,7 @@ import jsonschema
 from jsonschema import Draft202012Validator
 
 from novalet import exceptions
+from novalet.db.limits import BIGINT_MAX, MAX_DIGITS
 
 if TYPE_CHECKING:
     from novalet.api.handler import ApiRequest
@@ -33,7 +34,7 @@ def _bound(keyword: str) -> Callable[..., Any]:
 
     def bounded(validator: Any, bound: Any, instance: Any, schema: Any) -> Any:
         if isinstance(instance, str) and _INTEGER_STRING.match(instance):
-            if len(instance) > 20:  # past any bound, and int() refuses 4300 digits
+            if len(instance) > MAX_DIGITS:  # past any bound; int() refuses 4300 digits
                 negative = instance.startswith("-")
                 if keyword == "maximum" and not negative:
                     yield jsonschema.ValidationError(
@@ -178,7 +179,7 @@ def query_int(raw: str | None, name: str, minimum: int = 0) -> int | None:
     return value
 
 
-QUERY_INT_MAX = 2**63 - 1
+QUERY_INT_MAX = BIGINT_MAX
 
 
 # --- Declared schemas: what each handler accepts, read by the validator and the

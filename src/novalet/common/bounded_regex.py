@@ -58,3 +58,84 @@ def compile_pattern(pattern: str, key: str = "name") -> Pattern:
         if isinstance(reason, bytes):
             reason = reason.decode(errors="replace")
         raise InvalidRegex(key=key, value=pattern, reason=str(reason)) from None
+
+
+_SPECIAL = set("\\^$.|?*+()[]{}")
+_OPTIONAL = set("?*{")
+
+
+def required_literal(pattern: str) -> str | None:
+    """The longest piece of plain text that every string `pattern` finds must
+    contain, or None; the database narrows by it (LIKE '%literal%') before RE2 runs.
+
+    Conservative by design: a wrong answer would hide servers, a missing one only
+    costs a scan. Patterns with alternation or flags ("|", "(?") give None; text
+    inside groups and classes, optional characters (before ?, * or {) and escapes
+    other than escaped punctuation are skipped."""
+    if "|" in pattern or "(?" in pattern:
+        return None
+    runs: list[str] = []
+    run: list[str] = []
+    depth, i = 0, 0
+
+    def end_run() -> None:
+        if run:
+            runs.append("".join(run))
+            run.clear()
+
+    while i < len(pattern):
+        char = pattern[i]
+        literal: str | None = None
+        if char == "\\":
+            following = pattern[i + 1:i + 2]
+            if not following or following.isdigit() or following in "xpPQC":
+                return None  # \x41, \pL, \Q…\E, octal: not worth parsing
+            if following.isalnum():  # \d, \w, \b, \A, \n …: not plain text here
+                end_run()
+            else:
+                literal = following
+            i += 2
+        elif char == "[":
+            end_run()
+            i = _class_end(pattern, i)
+        elif char == "{":
+            end_run()
+            close = pattern.find("}", i)
+            i = len(pattern) if close < 0 else close + 1
+        elif char in "?*+":
+            end_run()
+            i += 1
+        elif char in "()":
+            end_run()
+            depth += 1 if char == "(" else -1
+            i += 1
+        elif char in _SPECIAL:  # ^ $ .
+            end_run()
+            i += 1
+        else:
+            literal = char
+            i += 1
+        if literal is None:
+            continue
+        following = pattern[i:i + 1]
+        if depth > 0 or following in _OPTIONAL and following:
+            end_run()  # inside a group, or may be absent: not required
+        elif following == "+":
+            run.append(literal)  # one at least, but what follows may not be adjacent
+            end_run()
+        else:
+            run.append(literal)
+    end_run()
+    return max(runs, key=len) if runs else None
+
+
+def _class_end(pattern: str, start: int) -> int:
+    """The index after the character class that opens at `start`."""
+    i = start + 1
+    if pattern[i:i + 1] == "^":
+        i += 1
+    if pattern[i:i + 1] == "]":  # a leading ] is a member
+        i += 1
+    while i < len(pattern) and pattern[i] != "]":
+        i += 2 if pattern[i] == "\\" else 1
+    return i + 1

@@ -6,6 +6,7 @@ then hands work to the conductor or the instance's compute host.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import dataclasses
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from novalet import config, exceptions, policy
-from novalet.common.bounded_regex import Pattern, compile_pattern
+from novalet.common.bounded_regex import Pattern, compile_pattern, required_literal
 from novalet.common.context import RequestContext
 from novalet.common.timeutils import isotime
 from novalet.compute import capabilities, migrations
@@ -264,7 +265,11 @@ class ComputeAPI:
         os_compute_api:servers:allow_all_filters, the hypervisor filters (host,
         node) are dropped. query.patterns are regular expressions matched with RE2
         (linear time, see common/bounded_regex): name, hostname and the other text
-        columns by search, "ip"/"ip6" against the fixed addresses by match."""
+        columns by search, "ip"/"ip6" against the fixed addresses by match. The
+        database first narrows text columns by each pattern's required plain text
+        (query.contains, LIKE), RE2 runs in a worker thread, and a request that
+        reads more than [api] max_filter_scan rows without filling its page is a
+        400 (instances.FilterScanTooLong) asking for a narrower filter."""
         q = dataclasses.replace(query, patterns=dict(query.patterns))
         if all_tenants:
             policy.enforce(ctx, "os_compute_api:servers:"
@@ -276,28 +281,38 @@ class ComputeAPI:
         if not policy.authorize(ctx, "os_compute_api:servers:allow_all_filters"):
             q.host = None
             q.patterns.pop("node", None)
-        keep = self._pattern_filter(ctx, q.patterns) if q.patterns else None
-        return await instances.list_instances(self.db, q, keep)
+        keep = None
+        if q.patterns:
+            keep = self._pattern_filter(ctx, q.patterns)
+            q.contains = {column: literal for column, raw in q.patterns.items()
+                          if column not in ("ip", "ip6")
+                          and (literal := required_literal(raw)) is not None}
+        return await instances.list_instances(
+            self.db, q, keep, max_scanned=self.conf.get("api", "max_filter_scan"))
 
     def _pattern_filter(self, ctx: RequestContext, patterns: dict[str, str]
                         ) -> instances.Keep:
         """The rows of a batch that every pattern matches."""
-        compiled = {key: compile_pattern(raw, _PATTERN_PARAMS.get(key, key))
+        compiled = {key: compile_pattern(raw, instances.PATTERN_PARAMS.get(key, key))
                     for key, raw in patterns.items()}
         columns = {k: p for k, p in compiled.items() if k not in ("ip", "ip6")}
         ips = {k: p for k, p in compiled.items() if k in ("ip", "ip6")}
 
-        async def keep(rows: list[Instance]) -> list[Instance]:
-            rows = [r for r in rows if all(p.search(_text(getattr(r, column)))
+        def matching(rows: list[Any]) -> list[Any]:
+            return [r for r in rows if all(p.search(_text(getattr(r, column)))
                                            for column, p in columns.items())]
+
+        async def keep(rows: list[Any]) -> list[Any]:
+            if columns and rows:  # in a worker thread: the event loop stays free
+                rows = await asyncio.to_thread(matching, rows)
             if ips and rows:
                 rows = await self._match_addresses(ctx, rows, ips)
             return rows
 
         return keep
 
-    async def _match_addresses(self, ctx: RequestContext, rows: list[Instance],
-                               ips: dict[str, Pattern]) -> list[Instance]:
+    async def _match_addresses(self, ctx: RequestContext, rows: list[Any],
+                               ips: dict[str, Pattern]) -> list[Any]:
         """Rows with a fixed address of each asked family that its pattern matches
         from the start (Nova's ip and ip6 filters)."""
         nets = await self.network.server_networking(ctx, [r.uuid for r in rows])
@@ -648,10 +663,6 @@ class ComputeAPI:
         instance = await instances.get(self.db, uuid, deleted=True,
                                        project_id=None if ctx.is_admin else ctx.project_id)
         return await instance_actions.get(self.db, instance.uuid, request_id)
-
-
-# The API's name for each ListQuery pattern column (for error messages).
-_PATTERN_PARAMS = {"display_name": "name", "display_description": "description"}
 
 
 def _text(value: Any) -> str | None:

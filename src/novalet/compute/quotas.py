@@ -17,10 +17,11 @@ from typing import Any
 from novalet import config, exceptions
 from novalet.db import quotas as db_quotas
 from novalet.db.engine import Database
+from novalet.db.limits import INT_MAX
 from novalet.db.quotas import QuotaRecords
 
 UNLIMITED = -1
-MAX_LIMIT = 0x7FFFFFFF  # limits are 32-bit integers in the database
+MAX_LIMIT = INT_MAX  # limits are 32-bit integers in the database
 
 # Every resource, in Nova's order; the network ones leave the API at 2.36, the
 # personality ones at 2.57.

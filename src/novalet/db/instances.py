@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import String, and_, delete, or_, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,6 +37,14 @@ class MarkerNotFound(exceptions.Invalid):
     msg_fmt = "marker [%(marker)s] not found"
 
 
+class FilterScanTooLong(exceptions.Invalid):
+    msg_fmt = ("The regular-expression filters %(filters)s were tried on %(scanned)d "
+               "servers without filling the page. Narrow the list: an exact filter "
+               "(status, flavor, image, tags, changes-since, project_id), a smaller "
+               "limit, or a pattern with a plain-text part (such as ^web- rather than "
+               "^[a-z]{3}-) that the database can search for.")
+
+
 @dataclass
 class ListQuery:
     """Filters and paging for a list of instances; None means 'not filtered'."""
@@ -59,6 +67,9 @@ class ListQuery:
     # Filters the database does not run: {column: pattern}, matched (as regular
     # expressions, by the caller's `keep`) on what the query returns.
     patterns: dict[str, str] = field(default_factory=dict)
+    # {text column: literal} the database narrows by first (LIKE '%literal%'): text
+    # every match of that column's pattern must contain (bounded_regex.required_literal).
+    contains: dict[str, str] = field(default_factory=dict)
     changes_since: dt.datetime | None = None
     changes_before: dt.datetime | None = None
     tags: list[str] = field(default_factory=list)
@@ -179,43 +190,77 @@ async def destroy(db: Database, uuid: str) -> None:
         await console_auth.forget_instance(s, uuid)  # its console tokens die with it
 
 
-Keep = Callable[[list[Instance]], Awaitable[list[Instance]]]
+# The API's name of each pattern column that has another one (for error messages).
+PATTERN_PARAMS = {"display_name": "name", "display_description": "description"}
+# A filter run outside SQL on a batch of scanned rows: each row carries uuid, id,
+# the sort keys and the pattern columns as attributes (a light row, not an Instance).
+Keep = Callable[[list[Any]], Awaitable[list[Any]]]
 # Rows read per round when a `keep` filter thins them out after the query.
 KEEP_BATCH = 200
 
 
-async def list_instances(db: Database, q: ListQuery, keep: Keep | None = None
-                         ) -> list[Instance]:
+async def list_instances(db: Database, q: ListQuery, keep: Keep | None = None,
+                         max_scanned: int | None = None) -> list[Instance]:
     """One page of instances: filtered, sorted, after the marker, at most q.limit.
 
-    The marker must be one of the rows q.project_id may list (MarkerNotFound, 400,
-    otherwise: another project's server is never a position in this list). With
-    `keep` (filters matched outside SQL, e.g. regular expressions), rows are read in
-    keyset batches of KEEP_BATCH and thinned by keep until the page is full, so
-    limit and marker stay exact."""
+    The marker must be one of the rows of the list's scope, q.project_id and
+    q.user_id (MarkerNotFound, 400, otherwise: another project's or user's server is
+    never a position in this list). With `keep` (filters matched outside SQL, e.g.
+    regular expressions), light rows (only the columns keep and the keyset need)
+    are read in keyset batches of KEEP_BATCH and thinned by keep until the page is
+    full, so limit and marker stay exact, and only the page's rows are loaded whole;
+    past max_scanned rows read without filling the page, FilterScanTooLong (400)
+    rather than a short page that would pass for the end."""
     if q.patterns and keep is None:
         raise ValueError("ListQuery.patterns need a keep filter that matches them")
     async with db.transaction() as s:
         marker = await _marker(s, q)
     if keep is None:
         return await _read(db, q, marker, q.limit)
-    found: list[Instance] = []
+    found: list[Any] = []
+    scanned = 0
+    position: Any = marker
     while q.limit is None or len(found) < q.limit:
-        rows = await _read(db, q, marker, KEEP_BATCH)
+        if max_scanned is not None and scanned >= max_scanned:
+            filters = sorted(PATTERN_PARAMS.get(c, c) for c in q.patterns)
+            raise FilterScanTooLong(filters=", ".join(filters), scanned=scanned)
+        rows = await _scan(db, q, position, KEEP_BATCH)
+        scanned += len(rows)
         found.extend(await keep(rows))
         if len(rows) < KEEP_BATCH:
             break
-        marker = rows[-1]
-    return found if q.limit is None else found[:q.limit]
+        position = rows[-1]
+    return await _whole(db, q, [r.uuid for r in
+                                (found if q.limit is None else found[:q.limit])])
+
+
+async def _scan(db: Database, q: ListQuery, position: Any, limit: int) -> list[Any]:
+    """A batch of light rows: uuid, id, the sort keys and the pattern columns."""
+    names = {"uuid", "id", *(k for k, _ in q.sort),
+             *(c for c in q.patterns if c in Instance.__table__.c)}
+    query = _filtered(select(*[getattr(Instance, n) for n in sorted(names)]), q)
+    if position is not None:
+        query = query.where(_after(position, q.sort))
+    query = query.order_by(*_order(q.sort)).limit(limit)
+    async with db.transaction() as s:
+        return list((await s.execute(query)).all())
+
+
+async def _whole(db: Database, q: ListQuery, uuids: list[str]) -> list[Instance]:
+    """The instances of uuids, in that order (those gone since the scan left out)."""
+    if not uuids:
+        return []
+    query = _filtered(select(Instance), q).where(Instance.uuid.in_(uuids))
+    async with db.transaction() as s:
+        by_uuid = {i.uuid: i for i in (await s.execute(query)).scalars().all()}
+    return [by_uuid[u] for u in uuids if u in by_uuid]
 
 
 async def _marker(s: AsyncSession, q: ListQuery) -> Instance | None:
     if not q.marker:
         return None
-    query = select(Instance).where(Instance.uuid == q.marker)
-    if q.project_id is not None:
-        query = query.where(Instance.project_id == q.project_id)
-    marker = (await s.execute(query)).scalar_one_or_none()
+    query = _scoped(select(Instance).where(Instance.uuid == q.marker), q)
+    marker: Instance | None = (await s.execute(query)).scalar_one_or_none()
     if marker is None:
         raise MarkerNotFound(marker=q.marker)
     return marker
@@ -233,9 +278,26 @@ async def _read(db: Database, q: ListQuery, marker: Instance | None, limit: int 
         return list((await s.execute(query)).scalars().all())
 
 
+def _scoped(query: Any, q: ListQuery) -> Any:
+    """Whose rows: q.project_id and q.user_id, for the list and its marker alike (a
+    token without a project lists its user's servers across projects, and may page
+    only from one of those)."""
+    if q.project_id is not None:
+        query = query.where(Instance.project_id == q.project_id)
+    if q.user_id is not None:
+        query = query.where(Instance.user_id == q.user_id)
+    return query
+
+
 def _filtered(query: Any, q: ListQuery) -> Any:
-    exact = {Instance.project_id: q.project_id, Instance.user_id: q.user_id,
-             Instance.image_ref: q.image_ref, Instance.host: q.host,
+    query = _scoped(query, q)
+    for name, literal in q.contains.items():
+        table_column = Instance.__table__.c.get(name)
+        if table_column is not None and isinstance(table_column.type, String):
+            # Where LIKE ignores case (SQLite, MariaDB) it keeps a few rows more,
+            # which the pattern then drops; it never drops a match.
+            query = query.where(table_column.contains(literal, autoescape=True))
+    exact = {Instance.image_ref: q.image_ref, Instance.host: q.host,
              Instance.reservation_id: q.reservation_id, Instance.locked: q.locked,
              Instance.progress: q.progress, Instance.config_drive: q.config_drive,
              Instance.launch_index: q.launch_index,

@@ -15,6 +15,7 @@ from novalet.compute.quotas import QuotaEngine
 from novalet.db import network as db
 from novalet.db import security_groups as db_groups
 from novalet.db.engine import Database
+from novalet.db.limits import BIGINT_MAX
 from novalet.db.models import SecurityGroup, SecurityGroupRule
 
 LOG = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def to_id(value: Any) -> int | None:
     """A database id from a request value: None when it isn't a positive integer a
     column can hold (such ids can't exist; SQLite would fail on them)."""
     number = to_int(value)
-    return number if number is not None and 0 < number < 2**63 else None
+    return number if number is not None and 0 < number <= BIGINT_MAX else None
 
 
 class SecurityGroupsMixin:

@@ -131,3 +131,49 @@ async def test_another_projects_server_is_no_marker(services: ApiServices) -> No
         await services.compute.list_servers(MEMBER, instances.ListQuery(
             marker=theirs.uuid, sort=[("display_name", "asc")]))
     assert err.value.code == 400
+
+
+async def test_marker_leak_for_a_token_without_a_project(services: ApiServices) -> None:
+    """A token without a project (system- or domain-scoped, not admin) lists its
+    user's servers; the marker was looked up across every project and user, so
+    another user's server could be paged from (and its name read by bisection)."""
+    projectless = RequestContext(user_id="u-mine", project_id=None, roles=["reader"])
+    theirs = (await services.compute.list_servers(OTHER, instances.ListQuery()))[0]
+    mine = await services.compute.list_servers(projectless, instances.ListQuery())
+    assert [s.user_id for s in mine] == ["u-mine"]
+    with pytest.raises(instances.MarkerNotFound) as err:
+        await services.compute.list_servers(projectless, instances.ListQuery(
+            marker=theirs.uuid, sort=[("display_name", "asc")]))
+    assert err.value.code == 400
+    # Its own server stays a marker.
+    assert await services.compute.list_servers(projectless, instances.ListQuery(
+        marker=mine[0].uuid, sort=[("display_name", "asc")])) == []
+
+
+async def test_regex_filter_scan_is_capped_and_narrowed_in_the_database(
+        services: ApiServices) -> None:
+    """A pattern that matches nothing read the whole table, 200 rows at a time (for
+    an admin with all_tenants, every project's); past [api] max_filter_scan rows
+    the answer is a clear 400, and a pattern with plain text in it is narrowed by
+    the database first, so it scans only the rows that contain that text."""
+    await instances.create(services.db, [_instance(f"p-{i % 7}", "u", f"web-{i:03d}")
+                                         for i in range(600)])
+    services.conf.set("api", "max_filter_scan", 300)
+    no_literal = instances.ListQuery(patterns={"display_name": "^[x-z]{3}\\d$"}, limit=10)
+    with pytest.raises(instances.FilterScanTooLong) as err:
+        await services.compute.list_servers(ADMIN, no_literal, all_tenants=True)
+    assert err.value.code == 400
+    assert "filters name were tried on 400 servers" in str(err.value)
+    # The same pattern under the cap, and a narrow pattern, still answer in full.
+    services.conf.set("api", "max_filter_scan", 1000)
+    assert await services.compute.list_servers(ADMIN, no_literal, all_tenants=True) == []
+    services.conf.set("api", "max_filter_scan", 300)
+    found = await services.compute.list_servers(ADMIN, instances.ListQuery(
+        patterns={"display_name": "^web-5\\d9$"}, limit=10), all_tenants=True)
+    assert sorted(s.display_name for s in found) == [f"web-5{d}9" for d in range(10)]
+    # The database prefilter (LIKE) escapes % and _ and never hides a match.
+    await instances.create(services.db, [_instance("p-mine", "u-mine", "50%_off"),
+                                         _instance("p-mine", "u-mine", "50x_off")])
+    found = await services.compute.list_servers(MEMBER, instances.ListQuery(
+        patterns={"display_name": "50%_"}))
+    assert [s.display_name for s in found] == ["50%_off"]

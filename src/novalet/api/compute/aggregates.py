@@ -12,11 +12,11 @@ from novalet.api.validation import ValidationError, accepts, validate
 from novalet.common.timeutils import isotime_micro
 from novalet.compute.aggregates import AZ_KEY, AggregateAPI, AggregateNotFound
 from novalet.db import aggregates as db_aggregates
+from novalet.db.limits import INT_MAX
 from novalet.db.models import Aggregate
 from novalet.policy import enforce
 
 AGGREGATE_UUID = "2.41"  # the view shows the aggregate's uuid
-_MAX_ID = 0x7FFFFFFF
 
 
 def view(req: ApiRequest, aggregate: Aggregate, full: bool = True) -> dict[str, Any]:
@@ -42,7 +42,7 @@ def _api(req: ApiRequest) -> AggregateAPI:
 
 def _aggregate_id(req: ApiRequest) -> int:
     raw = req.path["aggregate_id"]
-    if not re.fullmatch(r"[0-9]+", raw) or not 0 < int(raw) <= _MAX_ID:
+    if not re.fullmatch(r"[0-9]+", raw) or not 0 < int(raw) <= INT_MAX:
         raise AggregateNotFound(aggregate_id=raw)
     return int(raw)
 

@@ -10,6 +10,7 @@ from novalet.api.compute.schemas import flavors as schemas
 from novalet.api.handler import ApiRequest, Reply
 from novalet.api.validation import ValidationError, accepts, query_int, to_bool, validate
 from novalet.compute.flavors import Flavor, FlavorQuery, NewFlavor, extra_specs_of
+from novalet.db.limits import INT_MAX, INT_MIN
 from novalet.policy import authorize, enforce
 
 _TRUE = ("1", "t", "true", "on", "y", "yes")
@@ -152,7 +153,7 @@ def _min_filter(params: dict[str, str], name: str) -> int | None:
         value = int(params[name])
     except ValueError:
         raise ValidationError(reason=f"Invalid {name} filter [{params[name]}]") from None
-    if not -schemas.MAX_INT - 1 <= value <= schemas.MAX_INT:  # a 32-bit column
+    if not INT_MIN <= value <= INT_MAX:  # a 32-bit column
         raise ValidationError(reason=f"Invalid {name} filter [{params[name]}]")
     return value
 

@@ -16,6 +16,7 @@ from novalet.api.handler import ApiRequest, VersionNotFound
 from novalet.api.validation import ValidationError, accepts, query_int, to_bool
 from novalet.compute.hypervisors import Hypervisor, HypervisorAPI, HypervisorNotFound
 from novalet.db.compute_nodes import parsed_cpu_info
+from novalet.db.limits import INT_MAX
 from novalet.policy import enforce
 
 CPU_INFO_OBJECT = "2.28"  # cpu_info is an object, not a JSON string
@@ -23,7 +24,6 @@ PAGING = "2.33"  # limit and marker
 UUID_IDS = "2.53"  # uuid ids, hypervisor_hostname_pattern and with_servers; search gone
 NO_FIGURES = "2.88"  # resource figures, uptime and statistics gone; uptime in show
 
-_MAX_ID = 0x7FFFFFFF
 # The figures 2.88 drops (placement has them).
 _FIGURES = ("vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used",
             "local_gb_used", "free_ram_mb", "free_disk_gb", "current_workload",
@@ -119,7 +119,7 @@ async def _list(req: ApiRequest, view: Any, path: str) -> dict[str, Any]:
 def _marker(req: ApiRequest, raw: str) -> int | str:
     if req.at_least(UUID_IDS):
         return _uuid(raw)
-    if not re.fullmatch(r"[0-9]+", raw) or int(raw) > _MAX_ID:
+    if not re.fullmatch(r"[0-9]+", raw) or int(raw) > INT_MAX:
         raise ValidationError(reason=f"marker [{raw}] not found")
     return int(raw)
 
@@ -207,7 +207,7 @@ def _id(req: ApiRequest, raw: str) -> int | str:
     (anything else is a 400, as in Nova)."""
     if req.at_least(UUID_IDS):
         return _uuid(raw)
-    if not re.fullmatch(r"[0-9]+", raw) or not 0 < int(raw) <= _MAX_ID:
+    if not re.fullmatch(r"[0-9]+", raw) or not 0 < int(raw) <= INT_MAX:
         raise HypervisorNotFound(id=raw)
     return int(raw)
 

@@ -19,6 +19,7 @@ from novalet.common.bounded_regex import compile_pattern
 from novalet.common.timeutils import parse_isotime
 from novalet.compute.states import KNOWN_STATUSES, STATUS_TABLE, TaskState
 from novalet.db import instances
+from novalet.db.limits import INT_MAX
 from novalet.policy import authorize, enforce
 
 _PAGING = {"limit", "marker", "sort_key", "sort_dir"}
@@ -47,7 +48,6 @@ _PATTERNS = {"name": "display_name", "hostname": "hostname", "node": "node",
              "description": "display_description", "created_at": "created_at",
              "launched_at": "launched_at", "terminated_at": "terminated_at",
              "ip": "ip", "ip6": "ip6"}
-_INT_MAX = 2**31 - 1
 
 _Get = Callable[[str], "str | None"]
 _GetList = Callable[[str], "list[str]"]
@@ -153,9 +153,9 @@ def _patterns(q: instances.ListQuery, get: _Get) -> None:
 
 def _int(raw: str | None, key: str) -> int | None:
     value = query_int(raw, key)
-    if value is not None and value > _INT_MAX:
+    if value is not None and value > INT_MAX:
         raise ValidationError(reason=f"Invalid input for query parameters {key}. "
-                              f"Value: {raw}. Must be at most {_INT_MAX}")
+                              f"Value: {raw}. Must be at most {INT_MAX}")
     return value
 
 

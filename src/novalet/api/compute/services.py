@@ -14,11 +14,11 @@ from novalet.api.validation import ValidationError, accepts, to_bool, validate
 from novalet.common.timeutils import isotime_micro
 from novalet.compute.services import (DISABLED, ENABLED, ServiceAPI, ServiceNotFound,
                                       ServiceState)
+from novalet.db.limits import INT_MAX
 from novalet.policy import enforce
 
 FORCED_DOWN = "2.11"  # forced_down is shown and the force-down action exists
 UUID_IDS = "2.53"  # ids are uuids; PUT /os-services/{uuid} replaces the actions
-_MAX_ID = 0x7FFFFFFF  # integer ids beyond a 32-bit column can't exist
 
 
 class UnknownServiceAction(exceptions.NotFound):
@@ -121,6 +121,6 @@ def _integer_id(raw: str) -> int:
         raise ValidationError(reason=f"Invalid service id {raw}: below microversion "
                               f"{UUID_IDS} a service is named by its integer id.")
     number = int(raw)
-    if not 0 < number <= _MAX_ID:
+    if not 0 < number <= INT_MAX:  # ids beyond a 32-bit column can't exist
         raise ServiceNotFound(service_id=raw)
     return number

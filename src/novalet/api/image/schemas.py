@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from novalet.api.handler import ApiRequest
+from novalet.db.limits import INT_MAX
 from novalet.image.api import (
     CONTAINER_FORMATS,
     DISK_FORMATS,
@@ -21,7 +22,7 @@ PROJECT_ID = {"type": "string", "minLength": 1, "maxLength": 64}
 _READ_ONLY_STRING = {"type": "string", "readOnly": True}
 _TIMESTAMP = {"type": "string", "readOnly": True, "format": "date-time"}
 _SIZE = {"type": ["null", "integer"], "readOnly": True}
-_COUNT = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
+_COUNT = {"type": "integer", "minimum": 0, "maximum": INT_MAX}
 
 IMAGE_PROPERTIES: dict[str, dict[str, Any]] = {
     "id": {"type": "string", "pattern": UUID_PATTERN,

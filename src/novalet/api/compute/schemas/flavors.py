@@ -7,8 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 from novalet.api.validation import BOOLEAN, NAME
+from novalet.db.limits import INT_MAX
 
-MAX_INT = 0x7FFFFFFF
+MAX_INT = INT_MAX  # flavor sizes are 32-bit columns
 MAX_FLOAT = 3.40282e+38
 SORT_KEYS = ["created_at", "description", "disabled", "ephemeral_gb", "flavorid", "id",
              "is_public", "memory_mb", "name", "root_gb", "rxtx_factor", "swap",

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from novalet.api.validation import BOOLEAN
+from novalet.db.limits import INT_MAX
 
 # The API's names for quota resources: Nova shows injected_file_path_length as
 # injected_file_path_bytes.
@@ -13,7 +14,7 @@ API_NAMES: dict[str, str] = {"injected_file_path_length": "injected_file_path_by
 RESOURCE_NAMES: dict[str, str] = {v: k for k, v in API_NAMES.items()}
 
 _LIMIT = {"type": ["integer", "string"], "pattern": r"^-?[0-9]+$", "minimum": -1,
-          "maximum": 0x7FFFFFFF}
+          "maximum": INT_MAX}
 
 _COMMON = ("instances", "cores", "ram", "metadata_items", "key_pairs")
 _PERSONALITY = ("injected_files", "injected_file_content_bytes", "injected_file_path_bytes")
