@@ -193,3 +193,16 @@ async def ensure_image(api: Api) -> str:
     assert resp.status_code == 204, resp.text
     api._image_id = image_id  # type: ignore[attr-defined]
     return image_id
+
+
+@pytest.fixture
+async def other(api: Api) -> str:
+    """Project "other" with member user "other" (password "other"); its id."""
+    identity = api.cloud.services.identity
+    project = await identity.create_project({"name": "other"})
+    user = await identity.create_user({"name": "other", "password": "other",
+                                       "default_project_id": project.id})
+    role = await identity.find_role("member")
+    assert role is not None
+    await identity.grant(user.id, project.id, role.id)
+    return str(project.id)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 
 from novalet.api.compute import server_actions
 from tests.functional.conftest import Api, boot, ensure_image
@@ -15,19 +14,6 @@ from tests.functional.test_policy_routes import ACTION_BODIES
 C = "/compute/v2.1"
 S = f"{C}/servers"
 OLD = "2.35"  # the nova-network proxies (security groups, floating IPs) end here
-
-
-@pytest.fixture
-async def other(api: Api) -> str:
-    """Project "other" with member user "other" (password "other"); its id."""
-    identity = api.cloud.services.identity
-    project = await identity.create_project({"name": "other"})
-    user = await identity.create_user({"name": "other", "password": "other",
-                                       "default_project_id": project.id})
-    role = await identity.find_role("member")
-    assert role is not None
-    await identity.grant(user.id, project.id, role.id)
-    return str(project.id)
 
 
 async def _all_404(api: Api, calls: list[tuple[str, str, Any]], version: str = "2.100"

@@ -11,7 +11,6 @@ import time
 import uuid as uuidlib
 from typing import Any
 
-import pytest
 
 from novalet.common.context import RequestContext
 from novalet.db import instances
@@ -19,19 +18,6 @@ from novalet.db.models import Instance
 from tests.functional.conftest import Api, boot
 
 S = "/compute/v2.1/servers"
-
-
-@pytest.fixture
-async def other(api: Api) -> str:
-    """Project "other" with member user "other"; its id."""
-    identity = api.cloud.services.identity
-    project = await identity.create_project({"name": "other"})
-    user = await identity.create_user({"name": "other", "password": "other",
-                                       "default_project_id": project.id})
-    role = await identity.find_role("member")
-    assert role is not None
-    await identity.grant(user.id, project.id, role.id)
-    return str(project.id)
 
 
 async def _names(api: Api, query: str, user: str = "demo", version: str = "2.100"
