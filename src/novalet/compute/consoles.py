@@ -93,8 +93,7 @@ class ConsoleService:
                      host)
             raise InstanceNotReady(uuid=instance.uuid)
         try:
-            return ConsoleTarget.from_dict(
-                await self.compute.get_console(ctx, host, instance.uuid, kind))
+            return await self.compute.get_console(ctx, host, instance.uuid, kind)
         except ConsoleUnavailable as exc:  # the host names its display kind; say the type
             raise ConsoleUnavailable(console_type=console_type) from exc
         except (InstanceNotFoundOnHost, MessagingTimeout) as exc:

@@ -17,6 +17,7 @@ from novalet.common.context import RequestContext
 from novalet.common.periodic import Periodic
 from novalet.common.timeutils import utcnow
 from novalet.compute.audit_period import last_completed
+from novalet.compute.flavor_payload import FlavorPayload
 from novalet.compute.payloads import (
     ComputeNodePayload,
     ExternalEvent,
@@ -300,7 +301,10 @@ class ComputeManager:
         return await self.driver.get_console_output(uuid)
 
     async def get_console(self, ctx: RequestContext, uuid: str, kind: str) -> dict[str, Any]:
-        return (await self.driver.get_console(uuid, kind)).to_dict()
+        """A ConsoleTarget model (1.2); its fields untagged for a 1.0-1.1 caller."""
+        call = bus.current_call()
+        old = call is not None and bus.parse_version(call.version) < (1, 2)
+        return (await self.driver.get_console(uuid, kind)).to_dict(tagged=not old)
 
     async def validate_console_port(self, ctx: RequestContext, uuid: str, kind: str,
                                     port: int) -> bool:
@@ -373,8 +377,10 @@ class ComputeManager:
 
     async def resize_instance(self, ctx: RequestContext, instance: dict[str, Any],
                               new_flavor: dict[str, Any]) -> None:
+        """`new_flavor`: a FlavorPayload (1.2) or its untagged fields (1.0, 1.1)."""
         inst = InstancePayload.from_dict(instance)
-        resized = dataclasses.replace(inst, flavor=new_flavor)
+        flavor = FlavorPayload.from_dict(new_flavor)
+        resized = dataclasses.replace(inst, flavor=flavor)
 
         async def work() -> None:
             await self.conductor.migration_update(ctx, inst.uuid, "migrating")
@@ -384,7 +390,7 @@ class ComputeManager:
         done = await self._tracked(
             ctx, inst, "compute_resize_instance", work,
             {"vm_state": VmState.RESIZED, "power_state": PowerState.RUNNING,
-             "task_state": None, "flavor": new_flavor})
+             "task_state": None, "flavor": flavor})
         await self.conductor.migration_update(ctx, inst.uuid, "finished" if done else "error")
 
     async def confirm_resize(self, ctx: RequestContext, instance: dict[str, Any]) -> None:
@@ -397,12 +403,14 @@ class ComputeManager:
 
     async def revert_resize(self, ctx: RequestContext, instance: dict[str, Any],
                             old_flavor: dict[str, Any]) -> None:
+        """`old_flavor`: as resize_instance's `new_flavor`."""
         inst = InstancePayload.from_dict(instance)
+        flavor = FlavorPayload.from_dict(old_flavor)
         done = await self._tracked(ctx, inst, "compute_revert_resize",
                                    lambda: self.driver.revert_resize(inst.uuid),
                                    {"vm_state": VmState.ACTIVE,
                                     "power_state": PowerState.RUNNING,
-                                    "task_state": None, "flavor": old_flavor})
+                                    "task_state": None, "flavor": flavor})
         await self.conductor.migration_update(ctx, inst.uuid, "reverted" if done else "error",
                                               ["reverting"])
 

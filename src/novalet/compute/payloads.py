@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from novalet import exceptions
-from novalet.common.timeutils import parse_isotime
 from novalet.rpc.models import BusModel
 
 from novalet.compute.driver_types import GuestSpec, ImageMeta
-from novalet.compute.states import PowerState, TaskState, VmState
+from novalet.compute.flavor_payload import FlavorPayload
 
 _IMAGE_NOT_PROPERTIES = {
     "id", "name", "disk_format", "container_format", "size", "checksum", "os_hash_algo",
@@ -37,16 +36,19 @@ def image_meta(image: dict[str, Any]) -> ImageMeta:
 
 @dataclass
 class InstancePayload(BusModel):
-    """An instance as compute hosts see it (they have no database)."""
+    """An instance as compute hosts see it (they have no database).
 
-    VERSION: ClassVar[str] = "1.2"
+    1.3: `flavor` is a FlavorPayload part (a plain dict of the same keys before).
+    """
+
+    VERSION: ClassVar[str] = "1.3"
     uuid: str
     display_name: str
     hostname: str
     project_id: str
     user_id: str
     image_ref: str
-    flavor: dict[str, Any]
+    flavor: FlavorPayload
     vm_state: str
     task_state: str | None
     power_state: int
@@ -66,9 +68,9 @@ class InstancePayload(BusModel):
     def guest_spec(self) -> GuestSpec:
         flavor = self.flavor
         return GuestSpec(uuid=self.uuid, name=self.display_name, hostname=self.hostname,
-                         vcpus=flavor["vcpus"], memory_mb=flavor["memory_mb"],
-                         root_gb=flavor["root_gb"], ephemeral_gb=flavor["ephemeral_gb"],
-                         swap_mb=flavor["swap"], image_ref=self.image_ref,
+                         vcpus=flavor.vcpus, memory_mb=flavor.memory_mb,
+                         root_gb=flavor.root_gb, ephemeral_gb=flavor.ephemeral_gb,
+                         swap_mb=flavor.swap, image_ref=self.image_ref,
                          user_data=self.user_data, key_data=self.key_data,
                          key_name=self.key_name, metadata=dict(self.metadata),
                          image=image_meta(self.image) if self.image else None,
@@ -78,16 +80,19 @@ class InstancePayload(BusModel):
 
 
 # The InstancePayload version carried at each version of the compute RPC API (in
-# requests to hosts) and of the conductor RPC API (in its replies to hosts); the
-# two APIs have moved in step so far, so one table serves both. A version not in
-# it is newer than this code: it gets the newest payload.
-INSTANCE_VERSIONS = {"1.0": "1.2", "1.1": "1.2"}
+# requests to hosts) and of the conductor RPC API (in its replies to hosts). A
+# version not in it is newer than this code: it gets the newest payload.
+INSTANCE_VERSIONS: dict[str, dict[str, str]] = {
+    "compute": {"1.0": "1.2", "1.1": "1.2", "1.2": "1.3"},
+    "conductor": {"1.0": "1.2", "1.1": "1.2", "1.2": "1.2", "1.3": "1.3"},
+}
 
 
-def instance_for(rpc_version: str, instance: dict[str, Any]) -> dict[str, Any]:
-    """An instance (an InstancePayload dict) as RPC version `rpc_version` carries it."""
+def instance_for(api: str, rpc_version: str, instance: dict[str, Any]) -> dict[str, Any]:
+    """An instance (an InstancePayload dict) as version `rpc_version` of the `api`
+    RPC API (compute, conductor) carries it."""
     return InstancePayload.from_dict(instance).to_dict(
-        INSTANCE_VERSIONS.get(rpc_version, InstancePayload.VERSION))
+        INSTANCE_VERSIONS[api].get(rpc_version, InstancePayload.VERSION))
 
 
 @dataclass
@@ -193,58 +198,3 @@ class Inventory(BusModel):
 
 class InvalidInventory(exceptions.Invalid):
     msg_fmt = "Inventory refused: %(reason)s"
-
-class InvalidInstanceChange(exceptions.Invalid):
-    msg_fmt = "Instance change refused: %(reason)s"
-
-
-def _state(enum: Any, nullable: bool) -> Any:
-    def check(value: Any) -> bool:
-        if value is None:
-            return nullable
-        try:
-            enum(value)
-        except ValueError:
-            return False
-        return True
-    return check
-
-
-def _isotime_or_none(value: Any) -> bool:
-    if value is None:
-        return True
-    try:
-        parse_isotime(value)
-    except (TypeError, ValueError, AttributeError):
-        return False
-    return True
-
-
-# The instance fields a compute host may set through the conductor
-# (instance_update, record_power_change), with a check of each value. Who owns an
-# instance and where it is (uuid, project_id, user_id, host, node) are the API's
-# and the scheduler's; conductor/host_access.py refuses them to hosts by name too.
-INSTANCE_CHANGES: dict[str, Any] = {
-    "vm_state": _state(VmState, nullable=False),
-    "task_state": _state(TaskState, nullable=True),
-    "power_state": lambda v: isinstance(v, int) and _state(PowerState, False)(v),
-    "launched_at": _isotime_or_none,
-    "terminated_at": _isotime_or_none,
-    "flavor": lambda v: isinstance(v, dict),  # resize and its revert
-}
-
-
-def check_instance_changes(values: Any) -> None:
-    """Raise InvalidInstanceChange unless `values` is a dict of INSTANCE_CHANGES
-    fields, each with a value of its kind."""
-    if not isinstance(values, dict):
-        raise InvalidInstanceChange(reason=f"values must be an object, not {values!r}")
-    unknown = sorted(set(values) - set(INSTANCE_CHANGES))
-    if unknown:
-        raise InvalidInstanceChange(
-            reason=f"a host may not set {', '.join(map(str, unknown))} (it may set "
-                   f"{', '.join(sorted(INSTANCE_CHANGES))})")
-    bad = sorted(k for k, v in values.items() if not INSTANCE_CHANGES[k](v))
-    if bad:
-        raise InvalidInstanceChange(reason="bad value for " + ", ".join(
-            f"{k} ({values[k]!r})" for k in bad))

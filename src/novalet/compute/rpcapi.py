@@ -5,6 +5,10 @@ message of an older minor is served too):
 
 - 1.0: the methods below, instances as InstancePayload 1.2, events as dicts.
 - 1.1: external_instance_event's events are ExternalEvent models.
+- 1.2: instances are InstancePayload 1.3 (the flavor a FlavorPayload part, the
+  same keys as before); resize_instance's new_flavor and revert_resize's
+  old_flavor are FlavorPayload models (before: plain dicts); get_console answers
+  a ConsoleTarget model (before: its fields untagged).
 
 Each method is sent at the version that last changed it, or the newest the
 `[upgrade_levels] compute` cap allows (models backported to what that version
@@ -17,12 +21,14 @@ from typing import Any
 
 from novalet import config
 from novalet.common.context import RequestContext
+from novalet.compute.flavor_payload import FlavorPayload
 from novalet.compute.payloads import ExternalEvent, instance_for
+from novalet.console.types import ConsoleTarget
 from novalet.network.model import Vif
 from novalet.rpc import versions
 from novalet.rpc.bus import Bus
 
-VERSION = "1.1"
+VERSION = "1.2"
 
 
 def topic_for(host: str) -> str:
@@ -41,7 +47,15 @@ class ComputeAPI:
 
     def _instance(self, instance: dict[str, Any]) -> dict[str, Any]:
         """The instance as the version this host is sent carries it."""
-        return instance_for(self._version(VERSION), instance)
+        return instance_for("compute", self._version(VERSION), instance)
+
+    def _flavor(self, flavor: FlavorPayload | dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The version to send a flavor-carrying method at, and the flavor as it
+        carries it (a host of 1.1 or older read a plain dict)."""
+        typed = FlavorPayload.of(flavor)
+        if self._version("1.2") == "1.2":
+            return "1.2", typed.to_dict()
+        return "1.0", typed.to_dict(tagged=False)
 
     async def build_and_run_instance(self, ctx: RequestContext, host: str,
                                      instance: dict[str, Any]) -> None:
@@ -81,13 +95,12 @@ class ComputeAPI:
         return result
 
     async def get_console(self, ctx: RequestContext, host: str, uuid: str,
-                          kind: str) -> dict[str, Any]:
-        """Where the guest's `kind` display (vnc, spice, serial) listens: a
-        ConsoleTarget as a dict."""
-        result: dict[str, Any] = await self.bus.call(
+                          kind: str) -> ConsoleTarget:
+        """Where the guest's `kind` display (vnc, spice, serial) listens."""
+        result = await self.bus.call(
             ctx, topic_for(host), "get_console", {"uuid": uuid, "kind": kind},
-            version="1.0")
-        return result
+            version=self._version("1.2"))
+        return ConsoleTarget.from_dict(result)
 
     async def validate_console_port(self, ctx: RequestContext, host: str, uuid: str,
                                     kind: str, port: int) -> bool:
@@ -120,9 +133,12 @@ class ComputeAPI:
                             {"instance": self._instance(instance)}, version="1.0")
 
     async def resize_instance(self, ctx: RequestContext, host: str, instance: dict[str, Any],
-                              new_flavor: dict[str, Any]) -> None:
+                              new_flavor: FlavorPayload | dict[str, Any]) -> None:
+        """`new_flavor`: a FlavorPayload, or the flavor document (typed here)."""
+        version, flavor = self._flavor(new_flavor)
         await self.bus.cast(ctx, topic_for(host), "resize_instance",
-                            {"instance": self._instance(instance), "new_flavor": new_flavor}, version="1.0")
+                            {"instance": self._instance(instance), "new_flavor": flavor},
+                            version=version)
 
     async def confirm_resize(self, ctx: RequestContext, host: str,
                              instance: dict[str, Any]) -> None:
@@ -130,9 +146,12 @@ class ComputeAPI:
                             {"instance": self._instance(instance)}, version="1.0")
 
     async def revert_resize(self, ctx: RequestContext, host: str, instance: dict[str, Any],
-                            old_flavor: dict[str, Any]) -> None:
+                            old_flavor: FlavorPayload | dict[str, Any]) -> None:
+        """`old_flavor`: a FlavorPayload, or the flavor document (typed here)."""
+        version, flavor = self._flavor(old_flavor)
         await self.bus.cast(ctx, topic_for(host), "revert_resize",
-                            {"instance": self._instance(instance), "old_flavor": old_flavor}, version="1.0")
+                            {"instance": self._instance(instance), "old_flavor": flavor},
+                            version=version)
 
     # --- admin API (os-hypervisors, os-server-external-events) ---------------
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
+from novalet.compute.instance_changes import given_fields
 from novalet.conductor.rpcapi import InstanceNotServed
 from novalet.db import migrations_records
 from novalet.db.engine import Database
@@ -64,6 +65,9 @@ RULES: dict[str, tuple[str, str]] = {
 # own work changes: states and launch time; nothing about who owns the instance,
 # where it is, whether it is deleted or what it is billed as). "flavor" only while
 # a move of the instance is in progress (resize writes the new one, revert the old).
+# `values` is an InstanceChanges (compute/instance_changes.py), whose model types
+# and checks every field any sender may write; this table is authorisation: which
+# of those fields each method lets a host write.
 WRITABLE: dict[str, frozenset[str]] = {
     "instance_update": frozenset({"vm_state", "task_state", "power_state",
                                   "launched_at", "flavor"}),
@@ -140,7 +144,7 @@ class HostAccess:
             values = args.get("values")
             if not isinstance(values, dict):
                 return False
-            fields = set(values)
+            fields = set(given_fields(values))
             if not fields <= WRITABLE[call.method]:
                 return False
         async with self.db.transaction() as session:  # one column, not the whole row

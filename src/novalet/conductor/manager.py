@@ -12,9 +12,10 @@ from novalet.common.periodic import Periodic
 from novalet.common.timeutils import parse_isotime, utcnow
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute import usage_audit
+from novalet.compute.flavor_payload import FlavorPayload
+from novalet.compute.instance_changes import InstanceChanges
 from novalet.compute.payloads import (ComputeNodePayload, Destination, InstancePayload,
-                                      Inventory, RequestSpec, check_instance_changes,
-                                      instance_for)
+                                      Inventory, RequestSpec, instance_for)
 from novalet.compute.states import TaskState, VmState
 from novalet.conductor.recovery import BuildRecovery, LostBuilds
 from novalet.console.tokens import Authorization, ConsoleAuth
@@ -34,7 +35,6 @@ from novalet.scheduler.rpcapi import SchedulerAPI
 LOG = logging.getLogger(__name__)
 _UNSET = "_unset"
 BINARY = "nova-conductor"
-_DATETIMES = {"launched_at", "terminated_at"}
 
 
 def payload_of(instance: Any) -> dict[str, Any]:
@@ -42,7 +42,8 @@ def payload_of(instance: Any) -> dict[str, Any]:
     return InstancePayload(
         uuid=instance.uuid, display_name=instance.display_name, hostname=instance.hostname,
         project_id=instance.project_id, user_id=instance.user_id,
-        image_ref=instance.image_ref, flavor=instance.flavor, vm_state=instance.vm_state,
+        image_ref=instance.image_ref, flavor=FlavorPayload.from_dict(instance.flavor),
+        vm_state=instance.vm_state,
         task_state=instance.task_state, power_state=instance.power_state,
         host=instance.host, node=instance.node,
         availability_zone=instance.availability_zone, key_data=instance.key_data,
@@ -212,23 +213,23 @@ class ConductorManager:
 
     async def instance_update(self, ctx: RequestContext, uuid: str, values: dict[str, Any],
                               expected_task_state: Any = _UNSET) -> None:
-        """`values`: only fields compute/payloads.INSTANCE_CHANGES allows, checked."""
-        check_instance_changes(values)
-        values = {k: parse_isotime(v) if k in _DATETIMES and isinstance(v, str) else v
-                  for k, v in values.items()}
+        """`values`: an InstanceChanges (1.3), or the untagged dict of its fields
+        (1.0-1.2); a field it lacks or a value of the wrong kind is refused (400)."""
+        changes = InstanceChanges.from_dict(values)
         expected = {} if expected_task_state == _UNSET else {
             "expected_task_state": expected_task_state}
-        await instances.set_fields(self.db, uuid, values, **expected)
+        await instances.set_fields(self.db, uuid, changes.row_values(), **expected)
 
     async def record_power_change(self, ctx: RequestContext, uuid: str, action: str,
                                   event: str, values: dict[str, Any],
                                   expected_task_state: Any) -> None:
         """A change the host found rather than a user asked for: its own instance
-        action (under ctx's fresh request id) with one event, then the update."""
-        check_instance_changes(values)
+        action (under ctx's fresh request id) with one event, then the update.
+        `values`: as instance_update's."""
+        changes = InstanceChanges.from_dict(values)
         await instance_actions.start(self.db, ctx, [uuid], action)
         await instance_actions.event_start(self.db, ctx, uuid, event, ctx.user_id)
-        await instances.set_fields(self.db, uuid, values,
+        await instances.set_fields(self.db, uuid, changes.row_values(),
                                    expected_task_state=expected_task_state)
         await instance_actions.event_finish(self.db, ctx, uuid, event, "Success")
 
@@ -242,7 +243,7 @@ class ConductorManager:
         rows = await instances.list_instances(self.db, instances.ListQuery(host=host))
         call = rpc_bus.current_call()
         version = call.version if call else self.RPC_VERSION
-        return [instance_for(version, payload_of(r)) for r in rows]
+        return [instance_for("conductor", version, payload_of(r)) for r in rows]
 
     async def event_start(self, ctx: RequestContext, uuid: str, event: str,
                           host: str | None) -> None:
@@ -313,7 +314,8 @@ class ConductorManager:
 
     async def _console_open(self, ctx: RequestContext, auth: Authorization | None
                             ) -> dict[str, Any] | None:
-        """The authorization, if the compute host says the display is still there."""
+        """The authorization, if the compute host says the display is still there: an
+        Authorization model (1.3), its fields untagged for a 1.0-1.2 caller."""
         if auth is None:
             return None
         try:
@@ -324,4 +326,8 @@ class ConductorManager:
             LOG.warning("Could not check the console of %s with %s: %s",
                         auth.instance_uuid, auth.compute_host, exc)
             return None
-        return auth.to_dict() if listening else None
+        if not listening:
+            return None
+        call = rpc_bus.current_call()
+        old = call is not None and rpc_bus.parse_version(call.version) < (1, 3)
+        return auth.to_dict(tagged=not old)

@@ -8,6 +8,12 @@ every older minor, so conductors are upgraded first and hosts after them):
   carries the RPC version the sending service serves (`rpc_version`).
 - 1.2: update_provider's inventories are Inventory models (before: lists
   [total, reserved, allocation_ratio]).
+- 1.3: instance_update's and record_power_change's values are an InstanceChanges
+  model (compute/instance_changes.py; before: an untagged dict of the same
+  fields, the flavor a plain dict); instances_on_host answers InstancePayload
+  1.3 (its flavor a FlavorPayload); console_check_token and
+  console_check_vnc_auth answer an Authorization model (console/types.py;
+  before: its fields untagged).
 
 A compute host's calls are checked against its bus identity (conductor/
 host_access.py): it is served only its own instances and node.
@@ -19,17 +25,19 @@ from typing import Any
 
 from novalet import config
 from novalet.common.context import RequestContext
+from novalet.compute.instance_changes import InstanceChanges
 from novalet.compute.payloads import (
     ComputeNodePayload,
     InstancePayload,
     Inventory,
     RequestSpec,
 )
+from novalet.console.types import Authorization
 from novalet.rpc import versions
 from novalet.rpc.bus import Bus, NotAuthorizedForHost
 
 TOPIC = "conductor"
-VERSION = "1.2"
+VERSION = "1.3"
 
 
 class InstanceNotServed(NotAuthorizedForHost):
@@ -49,26 +57,40 @@ class ConductorAPI:
         await self.bus.cast(ctx, TOPIC, "build_instances", {"spec": spec.to_dict()},
                             version="1.0")
 
-    async def instance_update(self, ctx: RequestContext, uuid: str, values: dict[str, Any],
+    def _changes(self, values: InstanceChanges | dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The version to send at and `values` as an InstanceChanges (typed and
+        checked here, as the conductor checks it), untagged for a conductor capped
+        below 1.3 (which read a plain dict)."""
+        changes = InstanceChanges.of(values)
+        if self.caps.version("conductor", "1.3") == "1.3":
+            return "1.3", changes.to_dict()
+        return "1.0", changes.to_dict(tagged=False)
+
+    async def instance_update(self, ctx: RequestContext, uuid: str,
+                              values: InstanceChanges | dict[str, Any],
                               expected_task_state: Any = "_unset") -> None:
-        """Compare-and-swap update of the instance record (see db.instances.update)."""
+        """Compare-and-swap update of the instance record (see db.instances.update).
+        `values`: InstanceChanges, or a dict of its fields (typed here)."""
+        version, changes = self._changes(values)
         await self.bus.call(ctx, TOPIC, "instance_update", {
-            "uuid": uuid, "values": values, "expected_task_state": expected_task_state},
-            version="1.0")
+            "uuid": uuid, "values": changes, "expected_task_state": expected_task_state},
+            version=version)
 
     async def record_power_change(self, ctx: RequestContext, uuid: str, action: str,
-                                  event: str, values: dict[str, Any],
+                                  event: str, values: InstanceChanges | dict[str, Any],
                                   expected_task_state: Any) -> None:
+        version, changes = self._changes(values)
         await self.bus.call(ctx, TOPIC, "record_power_change", {
-            "uuid": uuid, "action": action, "event": event, "values": values,
-            "expected_task_state": expected_task_state}, version="1.0")
+            "uuid": uuid, "action": action, "event": event, "values": changes,
+            "expected_task_state": expected_task_state}, version=version)
 
     async def instance_destroy(self, ctx: RequestContext, uuid: str) -> None:
         await self.bus.call(ctx, TOPIC, "instance_destroy", {"uuid": uuid}, version="1.0")
 
     async def instances_on_host(self, ctx: RequestContext, host: str
                                 ) -> list[InstancePayload]:
-        rows = await self.bus.call(ctx, TOPIC, "instances_on_host", {"host": host}, version="1.0")
+        rows = await self.bus.call(ctx, TOPIC, "instances_on_host", {"host": host},
+                                   version=self.caps.version("conductor", "1.3"))
         return [InstancePayload.from_dict(r) for r in rows]
 
     async def event_start(self, ctx: RequestContext, uuid: str, event: str,
@@ -129,20 +151,20 @@ class ConductorAPI:
             "from_statuses": from_statuses}, version="1.0")
 
     async def console_check_token(self, ctx: RequestContext, token: str
-                                  ) -> dict[str, Any] | None:
-        """What a console token opens (console.tokens.Authorization as a dict), or
-        None when it opens nothing now."""
-        result: dict[str, Any] | None = await self.bus.call(
-            ctx, TOPIC, "console_check_token", {"token": token}, version="1.0")
-        return result
+                                  ) -> Authorization | None:
+        """What a console token opens, or None when it opens nothing now."""
+        result = await self.bus.call(ctx, TOPIC, "console_check_token", {"token": token},
+                                     version=self.caps.version("conductor", "1.3"))
+        return None if result is None else Authorization.from_dict(result)
 
     async def console_check_vnc_auth(self, ctx: RequestContext, challenge: bytes,
-                                     answer: bytes) -> dict[str, Any] | None:
+                                     answer: bytes) -> Authorization | None:
         """What the native VNC token answering `challenge` with `answer` opens."""
-        result: dict[str, Any] | None = await self.bus.call(
+        result = await self.bus.call(
             ctx, TOPIC, "console_check_vnc_auth",
-            {"challenge": challenge.hex(), "answer": answer.hex()}, version="1.0")
-        return result
+            {"challenge": challenge.hex(), "answer": answer.hex()},
+            version=self.caps.version("conductor", "1.3"))
+        return None if result is None else Authorization.from_dict(result)
 
     async def instance_usage_audit(self, ctx: RequestContext, host: str, begin: str,
                                    end: str) -> bool:

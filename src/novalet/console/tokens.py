@@ -22,7 +22,6 @@ import os
 import secrets
 import string
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -32,6 +31,7 @@ from novalet import config
 from novalet.common.urls import url_host
 from novalet.console import vnc_auth
 from novalet.console.types import NATIVE_VNC, ConsoleTarget
+from novalet.console.types import Authorization as Authorization
 from novalet.db import console_auth as db
 from novalet.db.engine import Database
 from novalet.db.models import ConsoleAuthToken
@@ -39,27 +39,6 @@ from novalet.db.models import ConsoleAuthToken
 LOG = logging.getLogger(__name__)
 
 _NATIVE_ALPHABET = string.ascii_letters + string.digits
-
-
-@dataclass(frozen=True)
-class Authorization:
-    """What a valid token opens."""
-
-    instance_uuid: str
-    console_type: str
-    compute_host: str
-    target: ConsoleTarget
-
-    def to_dict(self) -> dict[str, object]:
-        return {"instance_uuid": self.instance_uuid, "console_type": self.console_type,
-                "compute_host": self.compute_host, "target": self.target.to_dict()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, object]) -> Authorization:
-        target = data["target"]
-        assert isinstance(target, dict)
-        return cls(str(data["instance_uuid"]), str(data["console_type"]),
-                   str(data["compute_host"]), ConsoleTarget.from_dict(target))
 
 
 def token_hash(token: str) -> str:

@@ -8,8 +8,10 @@ and is served by one kind of display on the compute host: the VNC display
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import ClassVar
+
+from novalet.rpc.models import BusModel
 
 PROTOCOL_OF: dict[str, str] = {
     "novnc": "vnc", "xvpvnc": "vnc", "spice-html5": "spice", "serial": "serial",
@@ -26,16 +28,25 @@ NATIVE_VNC = "xvpvnc"
 
 
 @dataclass(frozen=True)
-class ConsoleTarget:
-    """Where a guest's display listens, as a proxy on another host reaches it."""
+class ConsoleTarget(BusModel):
+    """Where a guest's display listens, as a proxy on another host reaches it: what
+    a compute host answers get_console with (compute RPC 1.2; before, the same
+    fields untagged, read as 1.0)."""
 
+    VERSION: ClassVar[str] = "1.0"
+    CHECKED: ClassVar[bool] = True  # a compute host's answer
     host: str
     port: int
     internal_access_path: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ConsoleTarget:
-        return cls(str(data["host"]), int(data["port"]), data.get("internal_access_path"))
+@dataclass(frozen=True)
+class Authorization(BusModel):
+    """What a valid console token opens: the conductor's answer to a proxy's check
+    (conductor RPC 1.3; before, the same fields untagged, read as 1.0)."""
+
+    VERSION: ClassVar[str] = "1.0"
+    instance_uuid: str
+    console_type: str
+    compute_host: str
+    target: ConsoleTarget

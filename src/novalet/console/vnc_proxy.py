@@ -21,8 +21,7 @@ from collections.abc import Awaitable, Callable
 
 from novalet.common.context import RequestContext
 from novalet.console import vnc_auth
-from novalet.console.tokens import Authorization
-from novalet.console.types import NATIVE_VNC
+from novalet.console.types import NATIVE_VNC, Authorization
 
 LOG = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ RESULT_OK = struct.pack(">I", 0)
 RESULT_FAILED = struct.pack(">I", 1)
 _VERSION = re.compile(rb"RFB (\d{3})\.(\d{3})\n")
 
-VncAuthCheck = Callable[[RequestContext, bytes, bytes], Awaitable["dict[str, object] | None"]]
+VncAuthCheck = Callable[[RequestContext, bytes, bytes], Awaitable[Authorization | None]]
 """ConductorAPI.console_check_vnc_auth."""
 
 
@@ -265,5 +264,4 @@ class VncProxy:
             raise CheckFailed() from exc
         if result is None:
             return None
-        auth = Authorization.from_dict(result)
-        return auth if auth.console_type == NATIVE_VNC else None
+        return result if result.console_type == NATIVE_VNC else None

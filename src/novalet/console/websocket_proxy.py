@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 from websockify.websocketproxy import ProxyRequestHandler
 
 from novalet.common.context import RequestContext
-from novalet.console.tokens import Authorization
+from novalet.console.types import Authorization
 
 LOG = logging.getLogger(__name__)
 
@@ -319,7 +319,7 @@ def conductor_check(loop: asyncio.AbstractEventLoop, check: Callable[..., Any],
             raise TokenCheckFailed(f"no answer from the conductor in {timeout:.0f}s") from exc
         except Exception as exc:  # the bus's errors, whatever the backend
             raise TokenCheckFailed(str(exc) or type(exc).__name__) from exc
-        return None if result is None else Authorization.from_dict(result)
+        return result if isinstance(result, Authorization) else None
     return run
 
 

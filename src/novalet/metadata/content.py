@@ -10,7 +10,6 @@ datasources read them.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import datetime as dt
 import hashlib
 import ipaddress
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from novalet.network.model import Vif
+from novalet.rpc.models import BusModel
 
 LATEST = "latest"
 
@@ -68,12 +68,15 @@ IDENTITY_DOCUMENT_VERSION = "2017-09-30"
 
 
 @dataclass
-class InstanceMetadata:
+class InstanceMetadata(BusModel):
     """Everything the metadata documents of one instance are built from.
 
     `password` is the encrypted password the guest posted (served back at
     openstack/<v>/password); `admin_pass` is the plain one chosen at boot and
     goes on the config drive only, never to the metadata service.
+
+    A bus model, so a metadata service without a database can be sent it: on the
+    bus user_data is base64 and launched_at ISO 8601 (rpc/models.py).
     """
 
     VERSION: ClassVar[str] = "1.0"
@@ -113,26 +116,6 @@ class InstanceMetadata:
         if self.public_ipv4:
             return self.public_ipv4
         return next((ip for vif in self.vifs for ip in vif.floating_ips), "")
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly form (user_data base64, launched_at ISO 8601) to cross the bus."""
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        data["vifs"] = [vif.to_dict() for vif in self.vifs]
-        if self.user_data is not None:
-            data["user_data"] = base64.b64encode(self.user_data).decode()
-        if self.launched_at is not None:
-            data["launched_at"] = self.launched_at.isoformat()
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> InstanceMetadata:
-        values = {f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data}
-        values["vifs"] = [Vif.from_dict(vif) for vif in values.get("vifs", [])]
-        if values.get("user_data") is not None:
-            values["user_data"] = base64.b64decode(values["user_data"])
-        if values.get("launched_at") is not None:
-            values["launched_at"] = dt.datetime.fromisoformat(values["launched_at"])
-        return cls(**values)
 
 
 # --- versions -------------------------------------------------------------------

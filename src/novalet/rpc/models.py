@@ -7,7 +7,17 @@ Rules, so that services of two neighbouring releases understand each other:
   that version. A receiver fills it from the default when an older sender left
   it out; `to_dict(version)` leaves it out for an older receiver (a backport).
 - A receiver ignores fields it does not know (a newer sender's additions).
-- Removing or retyping a field is a new major version.
+- Removing or retyping a field is a new major version, except typing a field
+  that carried plain data (a dict) with a model of exactly that data's keys: the
+  wire form stays the same, so that is a minor bump of the container (an older
+  receiver reads the part as the dict it knew; `from_dict` builds the part from
+  an older sender's dict). A receiver of the release before a model existed may
+  need it untagged: `to_dict(tagged=False)`.
+- Besides JSON's kinds, a field may be a datetime (carried as ISO 8601, read back
+  as naive UTC), bytes (base64) or a StrEnum / IntEnum (its value).
+- A model with CHECKED = True (what an untrusted sender, a compute host, writes
+  with) has every field's value checked against its type by `from_dict`; a wrong
+  kind is refused (IncompatibleMessage, 400) before anything uses it.
 - A field may hold other models (a part, a list of parts, or an optional
   part): `from_dict` builds them with their own `from_dict`. A part travels
   untagged inside its container and is versioned with it: change a part and
@@ -25,12 +35,16 @@ test_models.py: a change without a VERSION bump fails there.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import datetime as dt
+import enum
 import types
 import typing
 from typing import Any, ClassVar, TypeVar
 
 from novalet import exceptions
+from novalet.common.timeutils import parse_isotime
 from novalet.rpc.bus import parse_version
 
 M = TypeVar("M", bound="BusModel")
@@ -46,27 +60,46 @@ class BusModel:
     VERSION: ClassVar[str] = "1.0"
     # field -> the VERSION that added it (left out for receivers older than that).
     ADDED: ClassVar[dict[str, str]] = {}
+    # Check every field's value against its type in from_dict (see the module doc).
+    CHECKED: ClassVar[bool] = False
 
-    def to_dict(self, version: str | None = None) -> dict[str, Any]:
-        """The model as JSON-able data, tagged with its version; for an older
-        receiver (`version`, same major) without the fields added after it."""
+    def to_dict(self, version: str | None = None, *, tagged: bool = True) -> dict[str, Any]:
+        """The model as JSON-able data, tagged with its version (unless not
+        `tagged`: as a receiver from before the model existed knew it); for an
+        older receiver (`version`, same major) without the fields added after it."""
         target = version or self.VERSION
         if parse_version(target)[0] != parse_version(self.VERSION)[0] or \
                 parse_version(target) > parse_version(self.VERSION):
             raise IncompatibleMessage(model=type(self).__name__, version=target,
                                       reason=f"this side has {self.VERSION}")
-        data = dataclasses.asdict(self)  # type: ignore[call-overload]
+        data = self.wire_fields()
         for name, added in self.ADDED.items():
             if parse_version(added) > parse_version(target):
                 data.pop(name, None)
-        data["_version"] = target
-        return data  # type: ignore[no-any-return]
+        if tagged:
+            data["_version"] = target
+        return data
+
+    def wire_fields(self) -> dict[str, Any]:
+        """Every field as JSON-able data, parts untagged (they go at their
+        container's version)."""
+        return {f.name: _encode(getattr(self, f.name))
+                for f in dataclasses.fields(self)}  # type: ignore[arg-type]
 
     @classmethod
     def from_dict(cls: type[M], data: dict[str, Any]) -> M:
         """The model from data of any version of the same major: fields it lacks get
         their defaults, fields this side does not know are ignored. Untagged data
         is 1.0 (what senders from before versioned models sent)."""
+        return cls.read(data, cls.CHECKED)
+
+    @classmethod
+    def read(cls: type[M], data: dict[str, Any], checked: bool) -> M:
+        """from_dict, checking every value's kind when `checked` (a CHECKED
+        container checks its parts too)."""
+        if not isinstance(data, dict):
+            raise IncompatibleMessage(model=cls.__name__, version="?",
+                                      reason=f"not an object: {data!r}")
         version = str(data.get("_version", "1.0"))
         if parse_version(version)[0] != parse_version(cls.VERSION)[0]:
             raise IncompatibleMessage(model=cls.__name__, version=version,
@@ -79,8 +112,19 @@ class BusModel:
             raise IncompatibleMessage(model=cls.__name__, version=version,
                                       reason=f"missing {', '.join(missing)}")
         parts = part_fields(cls)
-        return cls(**{f.name: _build(parts[f.name], data[f.name]) if f.name in parts
-                      else data[f.name] for f in fields if f.name in data})
+        hints = _hints(cls)
+        values = {}
+        for f in fields:
+            if f.name not in data:
+                continue
+            try:
+                values[f.name] = _build(parts[f.name], data[f.name], checked) \
+                    if f.name in parts else _decode(hints[f.name], data[f.name], checked)
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                raise IncompatibleMessage(
+                    model=cls.__name__, version=version,
+                    reason=f"bad {f.name} ({data[f.name]!r}): {exc}") from None
+        return cls(**values)
 
 
 # How a field holds parts: ("one", Part), ("list", Part) or ("optional", Part).
@@ -118,20 +162,104 @@ def part_of(hint: Any) -> _Holding | None:
     return None
 
 
-def _build(holding: _Holding, value: Any) -> Any:
+def _build(holding: _Holding, value: Any, checked: bool) -> Any:
     how, part = holding
     if value is None and how == "optional":
         return None
     if how == "list":
-        return [_part(part, v) for v in value]
-    return _part(part, value)
+        if not isinstance(value, list):
+            raise TypeError("not a list")
+        return [_part(part, v, checked) for v in value]
+    return _part(part, value, checked)
 
 
-def _part(part: type[BusModel], value: Any) -> BusModel:
+def _part(part: type[BusModel], value: Any, checked: bool) -> BusModel:
     # a part travels untagged, at its container's version: it is the part's own
     if isinstance(value, part):
         return value
-    return part.from_dict({"_version": part.VERSION, **value})
+    if not isinstance(value, dict):
+        raise TypeError(f"not a {part.__name__}")
+    return part.read({"_version": part.VERSION, **value}, checked or part.CHECKED)
+
+
+_hints_of: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    found = _hints_of.get(cls)
+    if found is None:
+        found = _hints_of[cls] = typing.get_type_hints(cls)
+    return found
+
+
+def _encode(value: Any) -> Any:
+    """A field's value as JSON-able data."""
+    if isinstance(value, BusModel):
+        return value.wire_fields()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_encode(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    return value
+
+
+def _decode(hint: Any, value: Any, checked: bool) -> Any:
+    """A field's value from its data: datetimes, bytes and enums decoded; when
+    `checked`, every value checked against `hint` (TypeError or ValueError)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        kinds = [a for a in args if a is not type(None)]
+        if len(kinds) == 1:
+            return _decode(kinds[0], value, checked)
+        if checked and not any(_fits(k, value) for k in kinds):
+            raise TypeError(f"not a {hint}")
+        return value
+    if hint is dt.datetime:
+        return value if isinstance(value, dt.datetime) else parse_isotime(value)
+    if hint is bytes:
+        return value if isinstance(value, bytes) else \
+            base64.b64decode(value.encode(), validate=True)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        if checked and isinstance(value, bool):
+            raise TypeError(f"not a {hint.__name__}")
+        return hint(value)
+    if not checked:
+        return value
+    if origin is list and isinstance(value, list):
+        return [_decode(args[0], v, checked) for v in value] if args else value
+    if origin is dict and isinstance(value, dict):
+        if args and not all(isinstance(k, str) for k in value):
+            raise TypeError("keys must be strings")
+        return {k: _decode(args[1], v, checked) for k, v in value.items()} \
+            if args else value
+    if not _fits(hint, value):
+        raise TypeError(f"not a {getattr(hint, '__name__', hint)}")
+    return value
+
+
+def _fits(hint: Any, value: Any) -> bool:
+    """Whether `value` is of the plain kind `hint` (JSON's kinds; int is no bool, a
+    float may come as an int)."""
+    if hint is Any:
+        return True
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    origin = typing.get_origin(hint) or hint
+    return isinstance(origin, type) and isinstance(value, origin)
 
 
 def all_models() -> list[type[BusModel]]:

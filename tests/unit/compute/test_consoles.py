@@ -22,9 +22,9 @@ class _Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
 
-    async def get_console(self, ctx: Any, host: str, uuid: str, kind: str) -> dict[str, Any]:
+    async def get_console(self, ctx: Any, host: str, uuid: str, kind: str) -> ConsoleTarget:
         self.calls.append(("get_console", host, uuid, kind))
-        return ConsoleTarget("192.0.2.7", 5901).to_dict()
+        return ConsoleTarget("192.0.2.7", 5901)
 
     async def authorize(self, uuid: str, host: str, console_type: str,
                         target: ConsoleTarget) -> str:

@@ -1,8 +1,14 @@
 """Compute's bus models (their version fingerprints: tests/unit/rpc/test_models.py)."""
 
 import orjson
+import pytest
 
+from novalet.compute.flavor_payload import FlavorPayload
 from novalet.compute.payloads import InstancePayload, RequestSpec
+from novalet.rpc.models import IncompatibleMessage
+
+FLAVOR = {"flavorid": "1", "name": "m1.small", "vcpus": 2, "memory_mb": 1024, "root_gb": 5,
+          "ephemeral_gb": 1, "swap": 512, "rxtx_factor": 1.0, "extra_specs": {"k": "v"}}
 
 
 def test_request_spec_round_trips_through_json() -> None:
@@ -17,8 +23,7 @@ def test_request_spec_round_trips_through_json() -> None:
 def test_instance_payload_makes_a_guest_spec() -> None:
     payload = InstancePayload(
         uuid="u1", display_name="vm", hostname="vm", project_id="p", user_id="u",
-        image_ref="img", flavor={"vcpus": 2, "memory_mb": 1024, "root_gb": 5,
-                                 "ephemeral_gb": 1, "swap": 512},
+        image_ref="img", flavor=FlavorPayload.from_dict(FLAVOR),
         vm_state="building", task_state="spawning", power_state=0, host="h", node="h",
         availability_zone="nova", metadata={"k": "v"})
     spec = payload.guest_spec()
@@ -29,8 +34,32 @@ def test_instance_payload_makes_a_guest_spec() -> None:
 def test_instance_payload_backported_for_1_0_receivers() -> None:
     payload = InstancePayload(
         uuid="u1", display_name="vm", hostname="vm", project_id="p", user_id="u",
-        image_ref="img", flavor={}, vm_state="active", task_state=None, power_state=1,
+        image_ref="img", flavor=FlavorPayload.from_dict(FLAVOR), vm_state="active",
+        task_state=None, power_state=1,
         host="h", node="h", availability_zone=None, network_info=[{"id": "v"}])
     old = payload.to_dict("1.1")
     assert "network_info" not in old and "image" in old and old["_version"] == "1.1"
     assert InstancePayload.from_dict(old).network_info == []
+
+
+def test_the_flavor_travels_as_the_plain_dict_older_releases_knew() -> None:
+    """InstancePayload 1.3 types the flavor; its data is the 1.2 dict, so a 1.2
+    receiver reads it as before, and a 1.2 sender's dict is read as the model."""
+    payload = InstancePayload.from_dict({
+        "uuid": "u1", "display_name": "vm", "hostname": "vm", "project_id": "p",
+        "user_id": "u", "image_ref": "img", "flavor": FLAVOR, "vm_state": "active",
+        "task_state": None, "power_state": 1, "host": "h", "node": "h",
+        "availability_zone": None, "_version": "1.2"})
+    assert payload.flavor == FlavorPayload.from_dict(FLAVOR)
+    assert payload.guest_spec().ephemeral_gb == 1
+    for version in ("1.2", "1.3"):
+        data = orjson.loads(orjson.dumps(payload.to_dict(version)))
+        assert data["flavor"] == FLAVOR and data["_version"] == version
+    assert FlavorPayload.from_dict(FLAVOR).to_dict(tagged=False) == FLAVOR
+
+
+def test_a_flavor_missing_a_size_or_of_the_wrong_kind_is_refused() -> None:
+    with pytest.raises(IncompatibleMessage, match="missing vcpus"):
+        FlavorPayload.from_dict({k: v for k, v in FLAVOR.items() if k != "vcpus"})
+    with pytest.raises(IncompatibleMessage, match="bad memory_mb"):
+        FlavorPayload.from_dict({**FLAVOR, "memory_mb": "1024"})

@@ -23,10 +23,14 @@ class Served:
     db: Database
 
 
+# An instance's copy of its flavor (compute/api.flavor_document).
+FLAVOR = {"flavorid": "1", "name": "m1.tiny", "memory_mb": 64, "vcpus": 1, "root_gb": 1,
+          "ephemeral_gb": 0, "swap": 0, "rxtx_factor": 1.0, "extra_specs": {}}
+
+
 def make_instance(uuid: str, host: str, project: str) -> Instance:
     return Instance(uuid=uuid, display_name=uuid, hostname=uuid, project_id=project,
-                    user_id="u", flavor={"vcpus": 1, "memory_mb": 64, "root_gb": 1,
-                                         "ephemeral_gb": 0, "swap": 0},
+                    user_id="u", flavor=dict(FLAVOR),
                     vm_state="active", power_state=1, host=host, node=host,
                     image_ref="img", reservation_id="r-1")
 

@@ -13,11 +13,22 @@ from novalet.db import instances, migrations_records
 from novalet.rpc import bus as rpc_bus
 from novalet.rpc.bus import UNIDENTIFIED, NotAuthorizedForHost
 from novalet.rpc.identity import Senders
-from tests.unit.conductor.conftest import Served
+from tests.unit.conductor.conftest import FLAVOR, Served
 
 
 def as_host(served: Served, host: str) -> ConductorAPI:
     return ConductorAPI(served.bus.as_user(f"compute-{host}"), config.Config())
+
+
+async def raw_update(served: Served, host: str, uuid: str, values: dict[str, Any],
+                     method: str = "instance_update") -> None:
+    """instance_update (or record_power_change) from `host`'s bus user as a host
+    skipping ConductorAPI's own checks would send it (values an untyped dict)."""
+    args: dict[str, Any] = {"uuid": uuid, "values": values, "expected_task_state": [None]}
+    if method == "record_power_change":
+        args.update(action="stop", event="e")
+    await served.bus.as_user(f"compute-{host}").call(
+        RequestContext.admin(), "conductor", method, args, version="1.3")
 
 
 async def send(served: Served, method: str, args: dict[str, Any], sender: str | None,
@@ -67,10 +78,9 @@ async def test_compute_host_cannot_use_service_only_methods(served: Served) -> N
 
 
 async def test_host_cannot_move_or_reown_its_own_instance(served: Served) -> None:
-    h1 = as_host(served, "h1")
     for values in ({"host": "h2"}, {"project_id": "p2"}, {"node": "x"}):
         with pytest.raises(NotAuthorizedForHost):
-            await h1.instance_update(RequestContext.admin(), "inst-1", values)
+            await raw_update(served, "h1", "inst-1", values)
 
 
 async def test_destination_of_a_move_is_served(served: Served) -> None:
@@ -176,13 +186,15 @@ async def test_host_may_write_only_its_work_fields(served: Served) -> None:
     flavor copy) and `deleted`. Hosts write an allow-list of fields."""
     h1 = as_host(served, "h1")
     ctx = RequestContext.admin()
-    for values in ({"flavor": {"vcpus": 0, "memory_mb": 0, "root_gb": 0,
-                               "ephemeral_gb": 0, "swap": 0}},
-                   {"deleted": 1}, {"display_name": "x"}, {"task_state": None, "deleted": 1}):
+    for values in ({"flavor": {**FLAVOR, "vcpus": 0}}, {"deleted": 1},
+                   {"display_name": "x"}, {"task_state": None, "deleted": 1}):
         with pytest.raises(NotAuthorizedForHost):
-            await h1.instance_update(ctx, "inst-1", values)
+            await raw_update(served, "h1", "inst-1", values)
     with pytest.raises(NotAuthorizedForHost):
-        await h1.record_power_change(ctx, "inst-1", "stop", "e", {"flavor": {}}, [None])
+        await h1.record_power_change(ctx, "inst-1", "stop", "e", {"flavor": FLAVOR}, [None])
+    with pytest.raises(NotAuthorizedForHost):  # a field only instance_update takes
+        await raw_update(served, "h1", "inst-1", {"task_state": None},
+                         "record_power_change")
     row = await instances.get(served.db, "inst-1")
     assert row.flavor["vcpus"] == 1 and not row.deleted
     await h1.instance_update(ctx, "inst-1", {"vm_state": "active", "power_state": 1,
@@ -193,7 +205,7 @@ async def test_host_may_write_the_flavor_only_while_a_move_is_in_progress(
         served: Served) -> None:
     h1 = as_host(served, "h1")
     ctx = RequestContext.admin()
-    bigger = {"vcpus": 2, "memory_mb": 128, "root_gb": 1, "ephemeral_gb": 0, "swap": 0}
+    bigger = {**FLAVOR, "vcpus": 2, "memory_mb": 128}
     await migrations_records.create(served.db, {
         "instance_uuid": "inst-1", "source_compute": "h1", "dest_compute": "h1",
         "status": "post-migrating", "migration_type": "resize"})

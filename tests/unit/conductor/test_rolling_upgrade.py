@@ -13,13 +13,14 @@ from novalet import config
 from novalet.common.context import RequestContext
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute import payloads
+from novalet.compute.flavor_payload import FlavorPayload
 from novalet.compute.payloads import ComputeNodePayload, InstancePayload, Inventory
 from novalet.conductor.rpcapi import VERSION, ConductorAPI
 from novalet.db import compute_nodes, instances, models
 from novalet.rpc import bus as rpc_bus
 from novalet.rpc.bus import NoSuchMethod
 from novalet.rpc.inprocess import InProcessBus
-from tests.unit.conductor.conftest import Served
+from tests.unit.conductor.conftest import FLAVOR, Served
 
 
 async def old_call(served: Served, method: str, args: dict[str, Any]) -> Any:
@@ -31,7 +32,7 @@ async def old_call(served: Served, method: str, args: dict[str, Any]) -> Any:
 async def test_previous_release_compute_talks_to_current_conductor(
         served: Served, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    assert VERSION == "1.2"
+    assert VERSION == "1.3"
     # 1.0 heartbeat: no rpc_version (added in 1.1) -> its default, logged as old.
     await old_call(served, "service_heartbeat", {"host": "h1", "binary": "nova-compute",
                                                  "topic": "compute.h1"})
@@ -58,7 +59,8 @@ async def test_current_compute_sends_typed_1_1(served: Served) -> None:
     api = ConductorAPI(served.bus.as_user("compute-h1"), config.Config())
     await api.service_heartbeat(RequestContext.admin(), "h1", "nova-compute", "compute.h1",
                                 compute_rpcapi.VERSION)
-    assert served.conductor.service_versions[("h1", "nova-compute")] == "1.1"
+    assert served.conductor.service_versions[("h1", "nova-compute")] == \
+        compute_rpcapi.VERSION
     await api.compute_node_update(RequestContext.admin(), ComputeNodePayload(
         uuid="rp-h1", host="h1", hypervisor_hostname="h1", hypervisor_type="fake"))
 
@@ -66,7 +68,7 @@ async def test_current_compute_sends_typed_1_1(served: Served) -> None:
 async def test_message_newer_than_the_conductor_is_refused(served: Served) -> None:
     with pytest.raises(NoSuchMethod):
         await served.bus.call(RequestContext.admin(), "conductor", "instances_on_host",
-                              {"host": "h1"}, version="1.3")
+                              {"host": "h1"}, version="1.4")
     with pytest.raises(NoSuchMethod):
         await served.bus.call(RequestContext.admin(), "conductor", "instances_on_host",
                               {"host": "h1"}, version="2.0")
@@ -116,9 +118,10 @@ async def test_upgrade_level_caps_what_is_sent_to_old_hosts() -> None:
 async def test_upgrade_level_caps_the_instance_version_sent(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Instances go to a capped host as the InstancePayload version its RPC version
-    carries (payloads.INSTANCE_VERSIONS, one table). Today both RPC versions carry
-    1.2; a table where 1.0 carried 1.1 shows the cap reaching the payload."""
-    monkeypatch.setitem(payloads.INSTANCE_VERSIONS, "1.0", "1.1")
+    carries (payloads.INSTANCE_VERSIONS). Compute 1.0 carries 1.2, which differs
+    from 1.3 only in the flavor's type, not its data; a table where 1.0 carried
+    1.1 shows the cap reaching the payload's fields."""
+    monkeypatch.setitem(payloads.INSTANCE_VERSIONS["compute"], "1.0", "1.1")
     bus = InProcessBus(default_timeout=5)
     seen: list[dict[str, Any]] = []
 
@@ -130,7 +133,8 @@ async def test_upgrade_level_caps_the_instance_version_sent(
     await bus.serve("compute.h1", Host())
     instance = InstancePayload(
         uuid="u", display_name="d", hostname="d", project_id="p", user_id="u",
-        image_ref="i", flavor={}, vm_state="active", task_state=None, power_state=1,
+        image_ref="i", flavor=FlavorPayload.from_dict(FLAVOR), vm_state="active",
+        task_state=None, power_state=1,
         host="h1", node="h1", availability_zone=None,
         network_info=[{"id": "vif"}]).to_dict()
     try:
@@ -141,7 +145,8 @@ async def test_upgrade_level_caps_the_instance_version_sent(
     finally:
         await bus.close()
     assert [(i["_version"], "network_info" in i) for i in seen] == [
-        ("1.2", True), ("1.1", False)]
+        ("1.3", True), ("1.1", False)]
+    assert [i["flavor"] for i in seen] == [FLAVOR, FLAVOR]  # untagged, as 1.2 knew it
 
 
 async def test_the_api_honours_upgrade_levels(tmp_path: Any) -> None:

@@ -2,11 +2,13 @@
 senders and receivers a minor version apart understand each other."""
 
 import dataclasses
+import datetime as dt
 import hashlib
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
-from typing import ClassVar
+from enum import IntEnum, StrEnum
+from typing import Any, ClassVar
 
 import orjson
 import pytest
@@ -18,12 +20,17 @@ from novalet.rpc.models import BusModel, IncompatibleMessage, part_fields, all_m
 # model -> (VERSION, fingerprint of its fields and their types). Change a model,
 # bump its VERSION (rpc/models.py says how), then record both here.
 RECORDED = {
+    "novalet.compute.flavor_payload.FlavorPayload": ("1.0", "07bea3ac"),
+    "novalet.compute.instance_changes.InstanceChanges": ("1.0", "abc458cc"),
     "novalet.compute.payloads.ComputeNodePayload": ("1.1", "ed8d4e07"),
     "novalet.compute.payloads.Destination": ("1.0", "aebef802"),
     "novalet.compute.payloads.ExternalEvent": ("1.0", "3a3e7750"),
-    "novalet.compute.payloads.InstancePayload": ("1.2", "4c553b74"),
+    "novalet.compute.payloads.InstancePayload": ("1.3", "66d9b0af"),
     "novalet.compute.payloads.Inventory": ("1.0", "fb3e77db"),
     "novalet.compute.payloads.RequestSpec": ("1.1", "71b414ef"),
+    "novalet.console.types.Authorization": ("1.0", "c18e6263"),
+    "novalet.console.types.ConsoleTarget": ("1.0", "8f0b7009"),
+    "novalet.metadata.content.InstanceMetadata": ("1.0", "132901ae"),
     "novalet.network.model.FloatingNat": ("1.0", "98015b80"),
     "novalet.network.model.HostNetworkState": ("1.0", "3a3d9baf"),
     "novalet.network.model.InstanceNet": ("1.0", "c6391dce"),
@@ -147,3 +154,71 @@ def test_a_part_changes_its_containers_fingerprint(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setitem(part_fields(Holder), "main", ("one", Probe2))
     assert fingerprint(Holder) != before
+
+
+class Colour(StrEnum):
+    RED = "red"
+
+
+class Size(IntEnum):
+    SMALL = 1
+
+
+@dataclass
+class Kinds(BusModel):
+    """A checked model with a field of each kind the bus carries."""
+
+    VERSION: ClassVar[str] = "1.0"
+    CHECKED: ClassVar[bool] = True
+    when: dt.datetime
+    blob: bytes
+    colour: Colour
+    size: Size | None = None
+    ratio: float = 1.0
+    labels: dict[str, str] = field(default_factory=dict)
+    counts: list[int] = field(default_factory=list)
+    anything: Any = None
+    part: Probe | None = None
+
+
+def test_datetimes_bytes_and_enums_travel_as_json() -> None:
+    kinds = Kinds(dt.datetime(2026, 12, 7, 9, 30), b"\x00\xff", Colour.RED, Size.SMALL,
+                  2, {"a": "b"}, [1, 2], {"x": [1]}, Probe("p"))
+    data = orjson.loads(orjson.dumps(kinds.to_dict()))
+    assert data["when"] == "2026-12-07T09:30:00"
+    assert data["blob"] == "AP8="
+    assert (data["colour"], data["size"]) == ("red", 1)
+    again = Kinds.from_dict(data)
+    assert again == kinds
+    assert isinstance(again.colour, Colour) and isinstance(again.size, Size)
+    # an aware time is read as naive UTC, as the database keeps it
+    assert Kinds.from_dict({**data, "when": "2026-12-07T10:30:00+01:00"}).when == \
+        dt.datetime(2026, 12, 7, 9, 30)
+
+
+@pytest.mark.parametrize("change, field_name", [
+    ({"when": "soon"}, "when"), ({"blob": "not base64!"}, "blob"),
+    ({"colour": "green"}, "colour"), ({"size": True}, "size"), ({"size": 7}, "size"),
+    ({"ratio": "1.5"}, "ratio"), ({"labels": {"a": 1}}, "labels"),
+    ({"labels": ["a"]}, "labels"), ({"counts": [1, "2"]}, "counts"),
+    ({"counts": [True]}, "counts"), ({"part": "p"}, "part"),
+    ({"part": {"ident": 3}}, "ident"),
+])
+def test_a_checked_model_refuses_values_of_the_wrong_kind(
+        change: dict[str, Any], field_name: str) -> None:
+    good = {"when": "2026-12-07T09:30:00", "blob": "AA==", "colour": "red"}
+    assert Kinds.from_dict(good).colour is Colour.RED
+    with pytest.raises(IncompatibleMessage, match=f"bad {field_name}") as err:
+        Kinds.from_dict({**good, **change})
+    assert err.value.code == 400
+
+
+def test_an_unchecked_model_passes_plain_values_through() -> None:
+    assert Probe.from_dict({"ident": 3}).ident == 3  # type: ignore[comparison-overlap]
+
+
+def test_untagged_is_what_a_release_before_the_model_knew() -> None:
+    probe = Probe("a", colour="red", size=3)
+    assert probe.to_dict("1.1", tagged=False) == {"ident": "a", "colour": "red",
+                                                  "tags": []}
+    assert Probe.from_dict(probe.to_dict("1.0", tagged=False)) == Probe("a")
