@@ -61,7 +61,7 @@ EVENT_NAMES = {"reboot": "compute_reboot_instance", "reboot_hard": "compute_rebo
 
 
 def _vifs(inst: InstancePayload) -> list[Vif]:
-    return [Vif.from_dict(vif) for vif in inst.network_info]
+    return list(inst.network_info)
 
 
 def provider_uuid(hypervisor_hostname: str) -> str:

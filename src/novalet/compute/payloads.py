@@ -15,6 +15,7 @@ from novalet.rpc.models import BusModel
 
 from novalet.compute.driver_types import GuestSpec, ImageMeta
 from novalet.compute.flavor_payload import FlavorPayload
+from novalet.network.model import Vif
 
 _IMAGE_NOT_PROPERTIES = {
     "id", "name", "disk_format", "container_format", "size", "checksum", "os_hash_algo",
@@ -38,7 +39,8 @@ def image_meta(image: dict[str, Any]) -> ImageMeta:
 class InstancePayload(BusModel):
     """An instance as compute hosts see it (they have no database).
 
-    1.3: `flavor` is a FlavorPayload part (a plain dict of the same keys before).
+    1.3: `flavor` is a FlavorPayload part and `network_info` a list of Vif parts
+    (before: plain dicts of the same keys).
     """
 
     VERSION: ClassVar[str] = "1.3"
@@ -61,7 +63,7 @@ class InstancePayload(BusModel):
     key_name: str | None = None
     config_drive: bool = False
     image: dict[str, Any] | None = None  # the image record as the image API shows it
-    network_info: list[dict[str, Any]] = field(default_factory=list)  # network.model.Vif
+    network_info: list[Vif] = field(default_factory=list)
     ADDED: ClassVar[dict[str, str]] = {"key_name": "1.1", "config_drive": "1.1",
                                        "image": "1.1", "network_info": "1.2"}
 
@@ -76,7 +78,7 @@ class InstancePayload(BusModel):
                          image=image_meta(self.image) if self.image else None,
                          config_drive=self.config_drive, project_id=self.project_id,
                          availability_zone=self.availability_zone,
-                         network_info=list(self.network_info))
+                         network_info=[vif.to_dict() for vif in self.network_info])
 
 
 # The InstancePayload version carried at each version of the compute RPC API (in

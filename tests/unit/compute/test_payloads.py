@@ -5,8 +5,11 @@ import pytest
 
 from novalet.compute.flavor_payload import FlavorPayload
 from novalet.compute.payloads import InstancePayload, RequestSpec
+from novalet.network.model import Vif
 from novalet.rpc.models import IncompatibleMessage
 
+VIF = Vif(id="v", address="52:54:00:00:00:01", network_id="n", network_label="private",
+            bridge="nvbr100", fixed_ip="10.0.0.11", cidr="10.0.0.0/24", gateway="10.0.0.1")
 FLAVOR = {"flavorid": "1", "name": "m1.small", "vcpus": 2, "memory_mb": 1024, "root_gb": 5,
           "ephemeral_gb": 1, "swap": 512, "rxtx_factor": 1.0, "extra_specs": {"k": "v"}}
 
@@ -36,7 +39,7 @@ def test_instance_payload_backported_for_1_0_receivers() -> None:
         uuid="u1", display_name="vm", hostname="vm", project_id="p", user_id="u",
         image_ref="img", flavor=FlavorPayload.from_dict(FLAVOR), vm_state="active",
         task_state=None, power_state=1,
-        host="h", node="h", availability_zone=None, network_info=[{"id": "v"}])
+        host="h", node="h", availability_zone=None, network_info=[VIF])
     old = payload.to_dict("1.1")
     assert "network_info" not in old and "image" in old and old["_version"] == "1.1"
     assert InstancePayload.from_dict(old).network_info == []
@@ -63,3 +66,18 @@ def test_a_flavor_missing_a_size_or_of_the_wrong_kind_is_refused() -> None:
         FlavorPayload.from_dict({k: v for k, v in FLAVOR.items() if k != "vcpus"})
     with pytest.raises(IncompatibleMessage, match="bad memory_mb"):
         FlavorPayload.from_dict({**FLAVOR, "memory_mb": "1024"})
+
+
+def test_network_info_travels_as_the_vif_dicts_older_releases_knew() -> None:
+    payload = InstancePayload(
+        uuid="u1", display_name="vm", hostname="vm", project_id="p", user_id="u",
+        image_ref="img", flavor=FlavorPayload.from_dict(FLAVOR), vm_state="active",
+        task_state=None, power_state=1, host="h", node="h", availability_zone=None,
+        network_info=[VIF])
+    data = orjson.loads(orjson.dumps(payload.to_dict("1.2")))
+    assert data["network_info"] == [{k: v for k, v in VIF.to_dict().items()
+                                     if k != "_version"}]
+    assert Vif.from_dict(data["network_info"][0]) == VIF  # as a 1.2 host reads it
+    # a 1.2 sender's tagged Vif dicts (what the conductor kept) are read too
+    assert InstancePayload.from_dict({**data, "network_info": [VIF.to_dict()]}) == payload
+    assert [Vif.from_dict(v) for v in payload.guest_spec().network_info] == [VIF]

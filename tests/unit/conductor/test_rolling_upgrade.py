@@ -17,6 +17,7 @@ from novalet.compute.flavor_payload import FlavorPayload
 from novalet.compute.payloads import ComputeNodePayload, InstancePayload, Inventory
 from novalet.conductor.rpcapi import VERSION, ConductorAPI
 from novalet.db import compute_nodes, instances, models
+from novalet.network.model import Vif
 from novalet.rpc import bus as rpc_bus
 from novalet.rpc.bus import NoSuchMethod
 from novalet.rpc.inprocess import InProcessBus
@@ -136,7 +137,9 @@ async def test_upgrade_level_caps_the_instance_version_sent(
         image_ref="i", flavor=FlavorPayload.from_dict(FLAVOR), vm_state="active",
         task_state=None, power_state=1,
         host="h1", node="h1", availability_zone=None,
-        network_info=[{"id": "vif"}]).to_dict()
+        network_info=[Vif(id="vif", address="52:54:00:00:00:01", network_id="n",
+                          network_label="private", bridge="nvbr100", fixed_ip="10.0.0.11",
+                          cidr="10.0.0.0/24", gateway="10.0.0.1")]).to_dict()
     try:
         for level in (None, "1.0"):
             await compute_rpcapi.ComputeAPI(bus, capped(level)).terminate_instance(

@@ -25,7 +25,7 @@ RECORDED = {
     "novalet.compute.payloads.ComputeNodePayload": ("1.1", "ed8d4e07"),
     "novalet.compute.payloads.Destination": ("1.0", "aebef802"),
     "novalet.compute.payloads.ExternalEvent": ("1.0", "3a3e7750"),
-    "novalet.compute.payloads.InstancePayload": ("1.3", "66d9b0af"),
+    "novalet.compute.payloads.InstancePayload": ("1.3", "45d6d24c"),
     "novalet.compute.payloads.Inventory": ("1.0", "fb3e77db"),
     "novalet.compute.payloads.RequestSpec": ("1.1", "71b414ef"),
     "novalet.console.types.Authorization": ("1.0", "c18e6263"),
