@@ -16,10 +16,12 @@ Rules, so that services of two neighbouring releases understand each other:
 - Besides JSON's kinds, a field may be a datetime (carried as ISO 8601, read back
   as naive UTC), bytes (base64) or a StrEnum / IntEnum (its value).
 - A model with CHECKED = True (what an untrusted sender, a compute host, writes
-  with) has every field's value checked against its type by `from_dict`; a wrong
-  kind is refused (IncompatibleMessage, 400) before anything uses it.
+  or answers with) has every field's value checked against its type by
+  `from_dict`, its parts' too; a wrong kind is refused (IncompatibleMessage,
+  400) before anything uses it.
 - A field may hold other models (a part, a list of parts, or an optional
-  part): `from_dict` builds them with their own `from_dict`. A part travels
+  part): `from_dict` builds them with their own `from_dict` (or, in a CHECKED
+  container, `read(data, checked=True)`). A part travels
   untagged inside its container and is versioned with it: change a part and
   bump both the part's and every container's VERSION (the fingerprint test
   counts a part's fields in its containers' fingerprints, so it insists).
@@ -179,7 +181,9 @@ def _part(part: type[BusModel], value: Any, checked: bool) -> BusModel:
         return value
     if not isinstance(value, dict):
         raise TypeError(f"not a {part.__name__}")
-    return part.read({"_version": part.VERSION, **value}, checked or part.CHECKED)
+    data = {"_version": part.VERSION, **value}
+    # a checked container checks its parts even when they are not CHECKED themselves
+    return part.read(data, True) if checked and not part.CHECKED else part.from_dict(data)
 
 
 _hints_of: dict[type, dict[str, Any]] = {}
