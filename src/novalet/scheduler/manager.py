@@ -13,7 +13,7 @@ from typing import Any
 from novalet import config, exceptions
 from novalet.common.context import RequestContext
 from novalet.common.periodic import Periodic
-from novalet.compute.payloads import RequestSpec
+from novalet.compute.payloads import Destination, RequestSpec
 from novalet.db import placement, services
 from novalet.db.engine import Database
 from novalet.db.models import utcnow
@@ -151,9 +151,10 @@ class SchedulerManager:
 
     async def select_destinations(self, ctx: RequestContext, spec: dict[str, Any]
                                   ) -> list[dict[str, Any]]:
-        """Claim a host for every instance of the spec, or for none (NoValidHost)."""
+        """Claim a host for every instance of the spec, or for none (NoValidHost):
+        Destination models."""
         request = RequestSpec.from_dict(spec)
-        chosen: list[dict[str, Any]] = []
+        chosen: list[Destination] = []
         try:
             async with self._claim_lock:
                 started, started_cpu = time.perf_counter(), time.process_time()
@@ -177,9 +178,9 @@ class SchedulerManager:
                         shared_cpu + time.process_time() - began_cpu)
         except NoValidHost:
             for done in chosen:
-                await placement.remove_allocations(self.db, done["instance_uuid"])
+                await placement.remove_allocations(self.db, done.instance_uuid)
             raise
-        return chosen
+        return [destination.to_dict() for destination in chosen]
 
     def _run_once_filters(self, hosts: list[filters.HostState], spec: RequestSpec
                           ) -> list[filters.HostState] | None:
@@ -196,7 +197,7 @@ class SchedulerManager:
     async def _filter_and_claim(self, uuid: str, spec: RequestSpec,
                                 hosts: list[filters.HostState],
                                 once: list[filters.HostState] | None = None
-                                ) -> dict[str, Any]:
+                                ) -> Destination:
         """Claim on the best host. `hosts` is kept current after each claim of ours
         and refreshed from the cache only when a claim loses a race. `once`: the hosts
         that passed the once-per-request filters (None: run every filter on `hosts`)."""
@@ -231,9 +232,8 @@ class SchedulerManager:
                     for host_filter in self.filters:
                         host_filter.claimed(host, spec, uuid)
                     LOG.info("Placed %s on %s", uuid, host.host)
-                    return {"instance_uuid": uuid, "host": host.host,
-                            "node": provider.name, "provider_uuid": provider.uuid,
-                            "availability_zone": host.zone}
+                    return Destination(instance_uuid=uuid, host=host.host,
+                                       node=provider.name, availability_zone=host.zone)
                 lost.append(provider.uuid)
                 if len(lost) >= _HOSTS_PER_ATTEMPT:  # stale view, or a group claim raced
                     break

@@ -3,7 +3,8 @@
 Versions of the scheduler RPC API:
 
 - 1.0: select_destinations(spec: RequestSpec) -> [Destination] (the scheduler
-  of the previous release answers plain dicts of the same fields, read as 1.0).
+  of the previous release answers plain dicts of the same fields and one more,
+  read as 1.0; this one tags them, which a reader of those dicts ignores).
 """
 
 from __future__ import annotations

@@ -57,3 +57,14 @@ async def test_a_compute_host_cannot_call_the_scheduler(scheduler: Any) -> None:
     assert all(not p.used for p in await placement.summaries(db))
     reply = await rpc_bus.dispatch(manager, "scheduler", message, "novalet", Senders())
     assert len(reply["result"]) == 1
+
+
+async def test_answers_destination_models(scheduler: Any) -> None:
+    """Finding (issue 14, item 5): the answer was a hand-built dict, untagged and
+    with a field Destination lacks; now each is a Destination model."""
+    from novalet.compute.payloads import Destination
+
+    manager, _ = scheduler
+    (chosen,) = await manager.select_destinations(RequestContext(), spec(1))
+    assert chosen == Destination.from_dict(chosen).to_dict()
+    assert chosen["_version"] == Destination.VERSION
