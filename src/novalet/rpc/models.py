@@ -237,16 +237,14 @@ def _decode(hint: Any, value: Any, checked: bool) -> Any:
         if checked and isinstance(value, bool):
             raise TypeError(f"not a {hint.__name__}")
         return hint(value)
-    if not checked:
-        return value
     if origin is list and isinstance(value, list):
         return [_decode(args[0], v, checked) for v in value] if args else value
     if origin is dict and isinstance(value, dict):
-        if args and not all(isinstance(k, str) for k in value):
+        if checked and args and not all(isinstance(k, str) for k in value):
             raise TypeError("keys must be strings")
         return {k: _decode(args[1], v, checked) for k, v in value.items()} \
             if args else value
-    if not _fits(hint, value):
+    if checked and not _fits(hint, value):
         raise TypeError(f"not a {getattr(hint, '__name__', hint)}")
     return value
 
