@@ -28,6 +28,7 @@ class InvalidInstanceChange(exceptions.Invalid):
 class InstanceChanges(BusModel):
     """Some instance fields and their new values; only the fields named in `given`
     are written, so a None given is a value (task_state None: no task any more).
+    Build one with `of({field: value})`, which fills `given`.
 
     On the bus it is the given fields alone, tagged: conductor RPC 1.0 to 1.2
     carried the same as an untagged dict ("values"), which reads as 1.0. Unlike

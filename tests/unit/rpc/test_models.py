@@ -222,3 +222,18 @@ def test_untagged_is_what_a_release_before_the_model_knew() -> None:
     assert probe.to_dict("1.1", tagged=False) == {"ident": "a", "colour": "red",
                                                   "tags": []}
     assert Probe.from_dict(probe.to_dict("1.0", tagged=False)) == Probe("a")
+
+
+@dataclass
+class Times(BusModel):
+    """An unchecked model with datetimes inside a list and a map."""
+
+    VERSION: ClassVar[str] = "1.0"
+    seen: list[dt.datetime] = field(default_factory=list)
+    by_host: dict[str, dt.datetime] = field(default_factory=dict)
+
+
+def test_nested_datetimes_are_decoded_in_unchecked_models_too() -> None:
+    when = dt.datetime(2026, 12, 7, 9, 30)
+    times = Times([when], {"h1": when})
+    assert Times.from_dict(orjson.loads(orjson.dumps(times.to_dict()))) == times
