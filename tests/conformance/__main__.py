@@ -52,7 +52,7 @@ def tempest_venv(state: Path) -> Path:
 
 def provision(url: str, workdir: Path, profile: str) -> Path:
     """Accounts, quotas, images and tempest.conf; the conf's path."""
-    step("provisioning accounts, unlimited quotas and two public qcow2 images")
+    step("provisioning the accounts and two public qcow2 images")
     api = cloud.Provisioner(url)
     api.accounts()
     images = (api.image("tempest-cirros-like", cloud.tiny_qcow2(workdir / "one.qcow2")),
@@ -106,6 +106,33 @@ def _relay(stream: IO[bytes] | None, log: IO[bytes], quiet: bool, deadline: floa
             raise TimeoutError("tempest run took longer than --timeout")
 
 
+def list_tests(venv: Path, workdir: Path, conf: Path, regex: str) -> list[str]:
+    """The ids the run will take (a class skipped or failed in its setUpClass
+    reports one row: these name its tests)."""
+    out = subprocess.run([str(venv / "bin" / "tempest"), "run", "--config-file", str(conf),
+                          "--regex", regex, "--list-tests"], cwd=workdir, capture_output=True,
+                         text=True, check=True).stdout
+    listed = [line for line in out.splitlines() if line.startswith("tempest.")]
+    (workdir / "tests-listed.txt").write_text("".join(f"{t}\n" for t in listed))
+    return listed
+
+
+def write_failures(workdir: Path) -> dict[str, list[str]]:
+    """failures.txt: each failed test's error and refused requests, grouped by
+    cause; the groups (cause -> tests)."""
+    output = (workdir / "tempest-output.log").read_text(errors="replace")
+    details = results.failure_details(output)
+    groups = results.grouped(details)
+    lines = []
+    for cause, tests in groups.items():
+        lines.append(f"## {len(tests)} x {cause}")
+        for test in tests:
+            lines += [f"- {test}", *(f"    {d}" for d in details[test])]
+        lines.append("")
+    (workdir / "failures.txt").write_text("\n".join(lines))
+    return groups
+
+
 def collect(venv: Path, workdir: Path) -> dict[str, str]:
     """The last run's results (its subunit stream kept as results.subunit)."""
     stream = subprocess.run([str(venv / "bin" / "stestr"), "last", "--subunit"], cwd=workdir,
@@ -119,6 +146,11 @@ def collect(venv: Path, workdir: Path) -> dict[str, str]:
 
 def report(verdict: results.Verdict, profile: str, workdir: Path, grow: bool) -> int:
     """Print the verdict; 1 when a listed test did not pass."""
+    groups = write_failures(workdir)
+    if groups:
+        print(f"\nFailures by cause (tests or class fixtures; details in "
+              f"{workdir / 'failures.txt'}):")
+        print("".join(f"  {len(tests):3} x {cause}\n" for cause, tests in groups.items()), end="")
     (workdir / "nova-gap.txt").write_text("".join(f"{t}\n" for t in verdict.nova_gap))
     if verdict.newly_passing:
         print(f"\nNewly passing ({len(verdict.newly_passing)}; `make conformance "
@@ -151,10 +183,12 @@ def conformance(args: argparse.Namespace) -> int:
          f"{len(cloud.COMPUTES)} fake compute hosts (logs in {workdir / 'cloud'})")
     with cloud.fake_cloud(workdir / "cloud") as deployment:
         conf = provision(deployment.url, workdir, args.profile)
+        listed = list_tests(venv, workdir, conf, args.regex)
+        step(f"{len(listed)} tests to run")
         code = run_tempest(venv, workdir, conf, args)
         step(f"tempest run exited {code} after {time.monotonic() - started:.0f} s; "
              "stopping the cloud")
-    statuses = collect(venv, workdir)
+    statuses = results.expand(collect(venv, workdir), listed)
     if not statuses:
         print(f"no results: see {workdir / 'tempest-output.log'}", file=sys.stderr)
         return 1

@@ -28,6 +28,10 @@ OPTIONS: dict[str, dict[str, Any]] = {
     # Two busy cores: heartbeats can lag, and a compute host seen down fails the
     # service and hypervisor tests for no fault of the API.
     "DEFAULT": {"report_interval": 5, "service_down_time": 60, "rpc_response_timeout": 60},
+    # Unlimited by default, as an operator sets it, not per project: Tempest compares
+    # a project's quotas with the defaults. The per-server limits (metadata items,
+    # injected files) stay: Tempest tests them.
+    "quota": {"instances": -1, "cores": -1, "ram": -1},
 }
 
 
@@ -45,15 +49,19 @@ class Account:
 def _accounts() -> tuple[Account, ...]:
     """Admin twice: Tempest locks an account for a whole test class, and at
     concurrency 2 two admin classes often run at once. A project of its own for
-    each of demo, alt, tempest3 and tempest4, each user member (and so reader) there;
-    and in each project a second, reader-only user: Tempest 47 takes a class's
-    project_reader from its primary's project, and never the same account."""
-    found = [Account("admin", "admin", ADMIN_PASSWORD, ("admin",), ("admin", "member", "reader")),
-             Account("tempest-admin2", "admin", "tempest-admin2", ("admin",),
-                     ("admin", "member", "reader"))]
+    each of demo, alt, tempest3 and tempest4, each user member (and so reader)
+    there. Tempest 47 takes a class's project_reader and project_manager from its
+    primary's project, and never the same account, so each of those projects also
+    has a reader-only user and a manager (Keystone's manager implies member)."""
+    admin_grants = ("admin", "manager", "member", "reader")
+    found = [Account("admin", "admin", ADMIN_PASSWORD, ("admin",), admin_grants),
+             Account("tempest-admin2", "admin", "tempest-admin2", ("admin",), admin_grants)]
     users = ("demo", "alt", "tempest3", "tempest4")
     found += [Account(u, u, u, ("member",), ("member", "reader")) for u in users]
-    found += [Account(f"{u}-reader", u, f"{u}-reader", ("reader",), ("reader",)) for u in users]
+    found += [Account(f"{u}-reader", u, f"{u}-reader", ("reader",), ("reader",))
+              for u in users]
+    found += [Account(f"{u}-manager", u, f"{u}-manager", ("manager",),
+                      ("manager", "member", "reader")) for u in users]
     return tuple(found)
 
 
@@ -119,13 +127,16 @@ class Provisioner:
         existing = self._find(kind, name)
         if existing:
             return existing
+        # Roles are global here, as Keystone's default ones are.
+        domain = {} if kind == "roles" else {"domain_id": "default"}
         resp = self._call("POST", f"/identity/v3/{kind}", json={kind[:-1]: {
-            "name": name, "domain_id": "default", **body}})
+            "name": name, **domain, **body}})
         return str(resp.json()[kind[:-1]]["id"])
 
     def accounts(self) -> None:
-        """Every account's project and user, with its grants, and unlimited quotas."""
-        roles = {r["name"]: r["id"] for r in self._call("GET", "/identity/v3/roles").json()["roles"]}
+        """Every account's project and user, with its grants."""
+        names = sorted({name for account in ACCOUNTS for name in account.grants})
+        roles = {name: self._ensure("roles", name, {}) for name in names}
         for account in ACCOUNTS:
             project = self._ensure("projects", account.project, {})
             user = self._ensure("users", account.username, {
@@ -133,13 +144,6 @@ class Provisioner:
             for role in account.grants:
                 self._call("PUT", f"/identity/v3/projects/{project}/users/{user}"
                                   f"/roles/{roles[role]}")
-            self.unlimited_quotas(project)
-
-    def unlimited_quotas(self, project: str) -> None:
-        path = f"/compute/v2.1/os-quota-sets/{project}"
-        current = self._call("GET", path).json()["quota_set"]
-        values = {k: -1 for k, v in current.items() if k != "id" and isinstance(v, int)}
-        self._call("PUT", path, json={"quota_set": values})
 
     def image(self, name: str, disk: Path) -> str:
         """A public qcow2 image with `disk` as its data; its id."""
