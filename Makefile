@@ -4,10 +4,12 @@ STATE ?= $(CURDIR)/.state
 PORT ?= 8774
 CONFIG ?=
 PYTEST_ARGS ?=
+PROFILE ?= nova
+GROW ?=
 # Per-file progress with an honest count ([done/total]) and the slowest tests at the end.
 PYTEST_PROGRESS ?= -o console_output_style=count --durations=15
 
-.PHONY: help install up down test unit functional fuzz integration bench lint clean services services-stop
+.PHONY: help install up down test unit functional fuzz integration conformance bench lint clean services services-stop
 
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -18,6 +20,8 @@ help:            ## list the targets
 	@printf '\t\t([metadata] port, [vnc] novncproxy_port, xvpvncproxy_port,\n'
 	@printf '\t\t[spice] html5proxy_port, [serial_console] serialproxy_port; 0 picks one)\n'
 	@printf '  PYTEST_ARGS=...\textra pytest arguments for `test`, e.g. "-x -k fuzz"\n'
+	@printf '  PROFILE=nova|full\tthe tempest.conf flags for `conformance` (default nova)\n'
+	@printf '  GROW=1\t\tlet `conformance` add the tests that newly pass to its list\n'
 
 install:         ## install system packages and the Python environment
 	@scripts/install.sh
@@ -33,7 +37,7 @@ down:            ## after Ctrl-C: stop the cloud's guests, bridges, DHCP, firewa
 	@if [ "$$(id -u)" -eq 0 ]; then scripts/backing-services.sh stop; \
 	  else echo "backing servers: stop them as root (scripts/backing-services.sh stop)"; fi
 
-test: install lint  ## install, then lint and run every test (stops the servers it started)
+test: install lint  ## install, then lint and run every test, Tempest's included (stops what it started)
 	.venv/bin/python -m pytest $(PYTEST_PROGRESS) $(PYTEST_ARGS)
 
 unit: install    ## unit tests only
@@ -47,6 +51,10 @@ fuzz: install    ## schemathesis over the compute API (NOVALET_FUZZ_EXAMPLES=N: 
 
 integration: install  ## real clients against a running `novalet up`
 	.venv/bin/python -m pytest -q tests/integration
+
+conformance: install  ## Tempest 47's compute API tests on a 3-host fake cloud (PROFILE, GROW)
+	.venv/bin/python -m tests.conformance --profile $(PROFILE) --state $(STATE)/conformance \
+	  $(if $(GROW),--grow)
 
 bench: install   ## benchmarks (print figures; not tests)
 	.venv/bin/python bench/boot_fake.py
