@@ -177,6 +177,17 @@ RULES: dict[str, str] = {
     "os_compute_api:os-server-groups:delete": "rule:project_member_or_admin",
     "os_compute_api:os-remote-consoles": "rule:project_member_or_admin",
     "os_compute_api:os-console-auth-tokens": "rule:admin_api",
+    # smaller server actions (compute/server_ops.py)
+    "os_compute_api:os-admin-actions:reset_state": "rule:admin_api",
+    "os_compute_api:os-admin-password": "rule:project_member_or_admin",
+    "os_compute_api:os-deferred-delete:restore": "rule:project_member_or_admin",
+    "os_compute_api:os-deferred-delete:force": "rule:project_member_or_admin",
+    "os_compute_api:os-create-backup": "rule:project_member_or_admin",
+    "os_compute_api:os-server-password:show": "rule:project_reader_or_admin",
+    "os_compute_api:os-server-password:clear": "rule:project_member_or_admin",
+    "os_compute_api:servers:trigger_crash_dump": "rule:project_member_or_admin",
+    "os_compute_api:os-multinic:add": "rule:project_member_or_admin",
+    "os_compute_api:os-multinic:remove": "rule:project_member_or_admin",
     "identity:admin": "rule:admin_api",
     "image:publicize_image": "rule:admin_api",
     # Glance's defaults: a project member (or an admin) changes the project's images.

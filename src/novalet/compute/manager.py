@@ -17,6 +17,7 @@ from novalet.common.context import RequestContext
 from novalet.common.periodic import Periodic
 from novalet.common.timeutils import utcnow
 from novalet.compute.audit_period import last_completed
+from novalet.compute.host_actions import HostActions
 from novalet.compute.payloads import (
     ComputeNodePayload,
     ExternalEvent,
@@ -68,7 +69,7 @@ def provider_uuid(hypervisor_hostname: str) -> str:
     return str(uuidlib.uuid5(uuidlib.NAMESPACE_DNS, f"novalet-node.{hypervisor_hostname}"))
 
 
-class ComputeManager:
+class ComputeManager(HostActions):
     RPC_VERSION = compute_rpcapi.VERSION
 
     def __init__(self, conf: config.Config, bus: Bus, driver: ComputeDriver,

@@ -99,6 +99,45 @@ class ImageClient(ImageFetcher):
                 raise ImageTransferError(image_id=image_id, reason=(
                     f"upload answered {resp.status_code}: {resp.text[:200]}"))
 
+    async def rotate_backups(self, instance_uuid: str, backup_type: str,
+                             rotation: int) -> list[str]:
+        """As Nova's _rotate_backups: the backups (image_type backup) of this type and
+        instance, newest first; those past `rotation` are deleted, one failure not
+        stopping the others."""
+        deleted: list[str] = []
+        async with self._client(httpx.Timeout(60)) as client:
+            headers = await self._auth(client)
+            images = await self._backups(client, headers, instance_uuid, backup_type)
+            for image_id in images[rotation:]:
+                resp = await client.delete(f"{self._image_url}/v2/images/{image_id}",
+                                           headers=headers)
+                if resp.status_code in (204, 404):
+                    deleted.append(image_id)
+                else:
+                    LOG.warning("Could not delete backup %s of %s while rotating: %d %s",
+                                image_id, instance_uuid, resp.status_code, resp.text[:200])
+        return deleted
+
+    async def _backups(self, client: httpx.AsyncClient, headers: dict[str, str],
+                       instance_uuid: str, backup_type: str) -> list[str]:
+        """Ids of the instance's backups of `backup_type`, newest first (every page)."""
+        params = {"image_type": "backup", "backup_type": backup_type,
+                  "instance_uuid": instance_uuid, "sort_key": "created_at",
+                  "sort_dir": "desc"}
+        ids: list[str] = []
+        url: str | None = f"{self._image_url}/v2/images"
+        while url is not None:
+            resp = await client.get(url, params=params, headers=headers)
+            if resp.status_code != 200:
+                raise ImageTransferError(image_id="-", reason=(
+                    f"listing backups answered {resp.status_code}"))
+            page = resp.json()
+            ids += [image["id"] for image in page.get("images", [])]
+            marker = page.get("images", [{}])[-1].get("id") if page.get("next") else None
+            url = url if marker else None
+            params["marker"] = marker or ""
+        return ids
+
 
 async def _read_chunks(path: str) -> Any:
     with Path(path).open("rb") as handle:
