@@ -125,18 +125,18 @@ class ImageClient(ImageFetcher):
                   "instance_uuid": instance_uuid, "sort_key": "created_at",
                   "sort_dir": "desc"}
         ids: list[str] = []
-        url: str | None = f"{self._image_url}/v2/images"
-        while url is not None:
-            resp = await client.get(url, params=params, headers=headers)
+        while True:
+            resp = await client.get(f"{self._image_url}/v2/images", params=params,
+                                    headers=headers)
             if resp.status_code != 200:
                 raise ImageTransferError(image_id="-", reason=(
                     f"listing backups answered {resp.status_code}"))
             page = resp.json()
-            ids += [image["id"] for image in page.get("images", [])]
-            marker = page.get("images", [{}])[-1].get("id") if page.get("next") else None
-            url = url if marker else None
-            params["marker"] = marker or ""
-        return ids
+            images = page.get("images") or []
+            ids += [image["id"] for image in images]
+            if not page.get("next") or not images:
+                return ids
+            params["marker"] = images[-1]["id"]
 
 
 async def _read_chunks(path: str) -> Any:
