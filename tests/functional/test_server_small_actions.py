@@ -3,6 +3,7 @@ API with the fake driver: success, Nova's refusals, instance actions."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
@@ -125,7 +126,17 @@ async def test_trigger_crash_dump_from_2_17(api: Api, other: str) -> None:
     assert resp.status_code == 202 and resp.content == b""
     await wait_for(api, sid, "ACTIVE")
     assert _driver(api).crash_dumps[sid] == 1
-    assert "trigger_crash_dump" in await _actions(api, sid)
+    listed = (await api.request("GET", f"{S}/{sid}/os-instance-actions", user="admin",
+                                version="2.100")).json()["instanceActions"]
+    request_id = next(a["request_id"] for a in listed if a["action"] == "trigger_crash_dump")
+    for _ in range(100):
+        action = (await api.request("GET", f"{S}/{sid}/os-instance-actions/{request_id}",
+                                    user="admin", version="2.100")).json()["instanceAction"]
+        if action["events"] and action["events"][0]["finish_time"]:
+            break
+        await asyncio.sleep(0.02)
+    assert [(e["event"], e["result"]) for e in action["events"]] == [
+        ("compute_trigger_crash_dump", "Success")]
     assert (await _action(api, sid, {"trigger_crash_dump": {}})).status_code == 400
     assert (await _action(api, sid, body, user="other")).status_code == 404
     assert (await _action(api, sid, {"os-stop": None})).status_code == 202
