@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,8 +15,9 @@ from novalet.compute.states import PowerState
 from novalet.db import instances
 from novalet.metadata.app import create_app
 from novalet.metadata.cloud_lookup import CloudLookup
+from novalet.service.allinone import AllInOne
 from novalet.virt.fake import FakeDriver
-from tests.functional.conftest import Api, boot, wait_for
+from tests.functional.conftest import Api, _no_server_errors, boot, make_conf, wait_for
 
 S = "/compute/v2.1/servers"
 
@@ -182,3 +184,31 @@ async def test_server_password_is_what_the_guest_posted_until_cleared(api: Api,
                 ).status_code == 200  # cleared: the guest may post again
     assert (await api.request("GET", path)).json() == {"password": "enc2"}
     assert (await api.request("GET", f"{S}/nope/os-server-password")).status_code == 404
+
+
+# --- hosts of the previous release ---------------------------------------------------
+
+async def test_an_upgrade_cap_below_1_2_refuses_instead_of_sending(state_dir: Path) -> None:
+    """[upgrade_levels] compute = 1.1 (hosts not upgraded yet): the new host methods
+    are refused with 409 and nothing is left half done."""
+    cloud = AllInOne(make_conf(state_dir, upgrade_levels__compute="1.1"),
+                     in_process_http=True)
+    await cloud.start()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=cloud.app),
+                                     base_url="http://novalet.test",
+                                     event_hooks={"response": [_no_server_errors]}) as c:
+            api = Api(cloud, c)
+            sid = (await boot(api))["id"]
+            resp = await _action(api, sid, {"changePassword": {"adminPass": "x"}})
+            assert resp.status_code == 409 and "needs compute RPC 1.2" in resp.text
+            resp = await _action(api, sid, {"createBackup": {
+                "name": "b", "backup_type": "daily", "rotation": 1}})
+            assert resp.status_code == 409
+            server = await wait_for(api, sid, "ACTIVE")
+            assert server["OS-EXT-STS:task_state"] is None
+            images = (await api.request("GET", "/image/v2/images", params={
+                "instance_uuid": sid})).json()["images"]
+            assert images == []
+    finally:
+        await cloud.stop()
