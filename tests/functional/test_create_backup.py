@@ -80,6 +80,13 @@ async def test_backup_refusals(api: Api, other: str) -> None:
         assert resp.status_code == 400, bad
     assert (await _backup(api, sid, "x", 1, user="other")).status_code == 404
     assert (await _backup(api, "nope", "x", 1)).status_code == 404
+    # A lock does not stop a backup (nor a snapshot): it guards changes and deletes.
+    assert (await api.request("POST", f"{S}/{sid}/action", json={"lock": None})
+            ).status_code == 202
+    assert (await _backup(api, sid, "locked", 1)).status_code == 202
+    await wait_for(api, sid, "ACTIVE")
+    assert (await api.request("POST", f"{S}/{sid}/action", json={"unlock": None})
+            ).status_code == 202
     assert (await api.request("POST", f"{S}/{sid}/action", json={"os-stop": None})
             ).status_code == 202
     await wait_for(api, sid, "SHUTOFF")

@@ -370,12 +370,14 @@ class ComputeAPI(ServerOps):
 
     async def _begin(self, ctx: RequestContext, uuid: str, action: str, public: str,
                      values: dict[str, Any] | None = None,
-                     admit: Admission[None] | None = None) -> Instance:
-        """Check lock and states for `action`, set its task_state (compare-and-swap,
-        with any other `values`; `admit`: a quota check in that same transaction)
-        and record the instance action `public`."""
+                     admit: Admission[None] | None = None,
+                     check_lock: bool = True) -> Instance:
+        """Check lock (unless not `check_lock`) and states for `action`, set its
+        task_state (compare-and-swap, with any other `values`; `admit`: a quota check
+        in that same transaction) and record the instance action `public`."""
         instance = await self.get(ctx, uuid)
-        self._check_lock(ctx, instance)
+        if check_lock:
+            self._check_lock(ctx, instance)
         vm_states, task_states, task_state = ALLOWED[action]
         if instance.vm_state not in vm_states:
             raise InstanceInvalidState(action=public, uuid=uuid, attr="vm_state",
@@ -409,7 +411,8 @@ class ComputeAPI(ServerOps):
         has set DELETING: whichever of the two runs second cleans up, so a
         createImage racing a delete leaves no image queued forever."""
         action, public = ("backup", "createBackup") if backup else ("snapshot", "createImage")
-        instance = await self._begin(ctx, uuid, action, public)
+        # A lock guards against changes and deletes; an image changes neither (Nova).
+        instance = await self._begin(ctx, uuid, action, public, check_lock=False)
         base = instance.system_metadata.get("image") or {}
         properties = {k: v for k, v in _image_properties(base).items()
                       if k not in ("disk_format", "container_format", "min_disk", "min_ram")}
