@@ -80,8 +80,6 @@ async def index(req: ApiRequest) -> dict[str, Any]:
     if not project_id or project_id != req.ctx.project_id:
         enforce(req.ctx, "os_compute_api:os-migrations:index:all_projects")
     with_hosts = authorize(req.ctx, "os_compute_api:os-migrations:index:host")
-    if "hidden" in params and to_bool(params["hidden"]):
-        return {"migrations": []}
     query = MigrationQuery(
         host=params.get("host"), status=params.get("status"),
         instance_uuid=params.get("instance_uuid"),
@@ -100,7 +98,8 @@ async def index(req: ApiRequest) -> dict[str, Any]:
                 and query.changes_since > query.changes_before):
             raise ValidationError(reason="The value of changes-since must be less than "
                                   "or equal to changes-before.")
-    found = await list_migrations(req.app.db, query)
+    hidden_only = "hidden" in params and to_bool(params["hidden"])  # Nova shows none
+    found = [] if hidden_only else await list_migrations(req.app.db, query)
     body: dict[str, Any] = {"migrations": [_view(req, m, with_hosts) for m in found]}
     if query.limit and len(found) == query.limit:
         links = sorted((k, v) for k, v in req.query.items() if k != "marker")
