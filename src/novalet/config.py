@@ -70,6 +70,10 @@ OPTIONS: list[Opt] = [
     Opt("DEFAULT", "shutdown_timeout", 60.0,
         "Seconds a guest gets to power off after an ACPI request before it is stopped "
         "by force.", float),
+    Opt("DEFAULT", "reclaim_instance_interval", 0.0,
+        "Seconds a deleted server waits, powered off (SOFT_DELETED), for `restore` "
+        "before it is reclaimed (deleted for good); also how often the reclaim runs. "
+        "0 deletes at once (Nova's default).", float),
     Opt("DEFAULT", "service_down_time", 60.0,
         "Seconds without a heartbeat after which a service counts as down.", float),
     Opt("oslo_messaging_rabbit", "heartbeat_timeout_threshold", 60,

@@ -29,6 +29,9 @@ ACTION_BODIES: dict[str, Any] = {
     "os-getConsoleOutput": {}, "resize": {"flavorRef": "2"},
     "addSecurityGroup": {"name": "default"}, "removeSecurityGroup": {"name": "default"},
     "addFloatingIp": {"address": "10.9.9.9"}, "removeFloatingIp": {"address": "10.9.9.9"},
+    "os-resetState": {"state": "error"}, "changePassword": {"adminPass": "pw"},
+    "createBackup": {"name": "b", "backup_type": "daily", "rotation": 1},
+    "addFixedIp": {"networkId": "net"}, "removeFixedIp": {"address": "10.9.9.9"},
 }
 
 

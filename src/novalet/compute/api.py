@@ -30,6 +30,7 @@ from novalet.compute.keypairs import KeypairService
 from novalet.compute.quotas import QuotaEngine
 from novalet.db.quotas import Admission
 from novalet.compute.payloads import RequestSpec
+from novalet.compute.server_ops import Backup, ServerOps
 from novalet.compute.server_groups import (ServerGroup, ServerGroupService, check_hints,
                                            scheduling_view)
 from novalet.compute.states import ALLOWED, PowerState, TaskState, VmState
@@ -100,7 +101,7 @@ def sanitize_hostname(name: str, default: str = "server") -> str:
     return host or default
 
 
-class ComputeAPI:
+class ComputeAPI(ServerOps):
     def __init__(self, db: Database, bus: Bus, conf: config.Config, *,
                  images: ImageService, flavors: FlavorService,
                  keypairs: KeypairService, network: NetworkAPI,
@@ -337,9 +338,12 @@ class ComputeAPI:
         instance = await self.get(ctx, uuid)
         return await instances.update(self.db, instance.uuid, values)
 
-    async def delete(self, ctx: RequestContext, uuid: str) -> None:
+    async def delete(self, ctx: RequestContext, uuid: str, force: bool = False) -> None:
+        """Delete now, or (reclaim_instance_interval, unless `force`) soft-delete."""
         instance = await self.get(ctx, uuid)
         self._check_lock(ctx, instance)
+        if not force and await self.soft_delete(ctx, instance):
+            return
         await instance_actions.start(self.db, ctx, [uuid], "delete")
         if instance.host is None or not await self._host_up(instance.host):
             LOG.info("Deleting %s locally (no compute host is running it)", uuid)
@@ -366,12 +370,14 @@ class ComputeAPI:
 
     async def _begin(self, ctx: RequestContext, uuid: str, action: str, public: str,
                      values: dict[str, Any] | None = None,
-                     admit: Admission[None] | None = None) -> Instance:
-        """Check lock and states for `action`, set its task_state (compare-and-swap,
-        with any other `values`; `admit`: a quota check in that same transaction)
-        and record the instance action `public`."""
+                     admit: Admission[None] | None = None,
+                     check_lock: bool = True) -> Instance:
+        """Check lock (unless not `check_lock`) and states for `action`, set its
+        task_state (compare-and-swap, with any other `values`; `admit`: a quota check
+        in that same transaction) and record the instance action `public`."""
         instance = await self.get(ctx, uuid)
-        self._check_lock(ctx, instance)
+        if check_lock:
+            self._check_lock(ctx, instance)
         vm_states, task_states, task_state = ALLOWED[action]
         if instance.vm_state not in vm_states:
             raise InstanceInvalidState(action=public, uuid=uuid, attr="vm_state",
@@ -396,7 +402,7 @@ class ComputeAPI:
         await self.compute.power_action(ctx, _host(instance), action, payload_of(instance))
 
     async def snapshot(self, ctx: RequestContext, uuid: str, name: str,
-                       metadata: dict[str, str]) -> str:
+                       metadata: dict[str, str], backup: Backup | None = None) -> str:
         """createImage: a queued image now, its data uploaded by the compute host.
 
         The state check and task_state compare-and-swap come first, so a refused
@@ -404,7 +410,9 @@ class ComputeAPI:
         checked again, and delete() discards a snapshot's unfinished images once it
         has set DELETING: whichever of the two runs second cleans up, so a
         createImage racing a delete leaves no image queued forever."""
-        instance = await self._begin(ctx, uuid, "snapshot", "createImage")
+        action, public = ("backup", "createBackup") if backup else ("snapshot", "createImage")
+        # A lock guards against changes and deletes; an image changes neither (Nova).
+        instance = await self._begin(ctx, uuid, action, public, check_lock=False)
         base = instance.system_metadata.get("image") or {}
         properties = {k: v for k, v in _image_properties(base).items()
                       if k not in ("disk_format", "container_format", "min_disk", "min_ram")}
@@ -413,7 +421,8 @@ class ComputeAPI:
                 **{k: str(v) for k, v in properties.items() if isinstance(v, (str, int))},
                 **metadata, "name": name, "disk_format": base.get("disk_format") or "qcow2",
                 "container_format": "bare", "min_disk": instance.flavor["root_gb"],
-                "image_type": "snapshot", "instance_uuid": uuid,
+                **(backup.properties() if backup else {"image_type": "snapshot"}),
+                "instance_uuid": uuid,
                 "base_image_ref": instance.image_ref,
                 "owner_project_name": ctx.project_name or "", "user_id": ctx.user_id or ""})
         except Exception:
@@ -421,15 +430,19 @@ class ComputeAPI:
             raise
         try:
             await instances.set_fields(self.db, uuid, {}, expected_task_state=[
-                TaskState.IMAGE_SNAPSHOT])  # still ours: no delete came meanwhile
+                instance.task_state])  # still ours: no delete came meanwhile
         except (exceptions.Conflict, exceptions.NotFound):
             await self.images.discard_unfinished(image["id"])
-            raise InstanceInvalidState(action="createImage", uuid=uuid, attr="task_state",
+            raise InstanceInvalidState(action=public, uuid=uuid, attr="task_state",
                                        state=TaskState.DELETING) from None
         try:
-            await self.compute.snapshot_instance(ctx, _host(instance), payload_of(instance),
-                                                 image["id"])
-        except BusUnavailable:
+            if backup:
+                await self.compute.backup_instance(ctx, _host(instance), payload_of(instance),
+                                                   image["id"], backup.type, backup.rotation)
+            else:
+                await self.compute.snapshot_instance(ctx, _host(instance),
+                                                     payload_of(instance), image["id"])
+        except (BusUnavailable, compute_rpcapi.HostTooOld):
             await self.images.discard_unfinished(image["id"])
             await self._end_snapshot(uuid)
             raise
@@ -438,8 +451,8 @@ class ComputeAPI:
     async def _end_snapshot(self, uuid: str) -> None:
         """Put back the task_state of a createImage that did not get to the host."""
         try:
-            await instances.set_fields(self.db, uuid, {"task_state": None},
-                                       expected_task_state=[TaskState.IMAGE_SNAPSHOT])
+            await instances.set_fields(self.db, uuid, {"task_state": None}, expected_task_state=[
+                TaskState.IMAGE_SNAPSHOT, TaskState.IMAGE_BACKUP])
         except (exceptions.Conflict, exceptions.NotFound):
             pass  # deleted meanwhile: nothing to put back
 

@@ -33,6 +33,11 @@ REQUIRED: dict[str, str] = {
     "rebuild": "supports_rebuild",
     "resize": "supports_resize",
     "attach_interface": "supports_attach_interface",
+    "backup": "supports_snapshot",
+    "change_password": "supports_set_admin_password",
+    "trigger_crash_dump": "supports_trigger_crash_dump",
+    "add_fixed_ip": "supports_attach_interface",
+    "remove_fixed_ip": "supports_attach_interface",
 }
 
 
@@ -49,6 +54,26 @@ class AttachInterfaceNotSupported(exceptions.Invalid):
                "%(host)s has a hypervisor without it).")
 
 
+class SetAdminPasswdNotSupported(exceptions.Conflict):
+    """Nova answers changePassword on a guest without a password agent with 409."""
+
+    msg_fmt = ("Set admin password is not supported: instance %(uuid)s's host %(host)s "
+               "has no guest agent that can set it.")
+
+
+class TriggerCrashDumpNotSupported(exceptions.Invalid):
+    msg_fmt = ("Triggering crash dump is not supported: instance %(uuid)s's host %(host)s "
+               "can't inject an NMI.")
+
+
+# Refusals with Nova's own status instead of the generic 501.
+_REFUSALS: dict[str, type[exceptions.NovaletError]] = {
+    "attach_interface": AttachInterfaceNotSupported,
+    "change_password": SetAdminPasswdNotSupported,
+    "trigger_crash_dump": TriggerCrashDumpNotSupported,
+}
+
+
 async def of_instance(db: Database, instance: Instance) -> DriverCapabilities:
     """What the server's host reported; every flag set if it reported nothing (a host
     of an older release, or none yet): that host refuses by itself then."""
@@ -63,6 +88,7 @@ async def check(db: Database, instance: Instance, action: str, public: str) -> N
         return
     if (await of_instance(db, instance)).supports(flag):
         return
-    if action == "attach_interface":
-        raise AttachInterfaceNotSupported(uuid=instance.uuid, host=instance.host)
+    refusal = _REFUSALS.get(action)
+    if refusal is not None:
+        raise refusal(uuid=instance.uuid, host=instance.host)
     raise FeatureNotSupported(action=public, uuid=instance.uuid, host=instance.host)

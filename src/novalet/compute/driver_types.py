@@ -89,6 +89,9 @@ class DriverCapabilities:
     supports_vnc_console: bool = False
     supports_spice_console: bool = False
     supports_serial_console: bool = False
+    # changePassword: the guest must run an agent that sets it (409 otherwise, as Nova)
+    supports_set_admin_password: bool = False
+    supports_trigger_crash_dump: bool = False  # an NMI into the guest
 
     def to_dict(self) -> dict[str, bool]:
         return dataclasses.asdict(self)

@@ -18,6 +18,7 @@ from novalet.common.periodic import Periodic
 from novalet.common.timeutils import utcnow
 from novalet.compute.audit_period import last_completed
 from novalet.compute.flavor_payload import FlavorPayload
+from novalet.compute.host_actions import HostActions
 from novalet.compute.payloads import (
     ComputeNodePayload,
     ExternalEvent,
@@ -69,7 +70,7 @@ def provider_uuid(hypervisor_hostname: str) -> str:
     return str(uuidlib.uuid5(uuidlib.NAMESPACE_DNS, f"novalet-node.{hypervisor_hostname}"))
 
 
-class ComputeManager:
+class ComputeManager(HostActions):
     RPC_VERSION = compute_rpcapi.VERSION
 
     def __init__(self, conf: config.Config, bus: Bus, driver: ComputeDriver,

@@ -9,6 +9,8 @@ message of an older minor is served too):
   same keys as before); resize_instance's new_flavor and revert_resize's
   old_flavor are FlavorPayload models (before: plain dicts); get_console answers
   a ConsoleTarget model (before: its fields untagged).
+- 1.3: soft_delete_instance, restore_instance, backup_instance, set_admin_password
+  (a call) and trigger_crash_dump (compute/host_actions.py).
 
 Each method is sent at the version that last changed it, or the newest the
 `[upgrade_levels] compute` cap allows (models backported to what that version
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from novalet import config
+from novalet import config, exceptions
 from novalet.common.context import RequestContext
 from novalet.compute.flavor_payload import FlavorPayload
 from novalet.compute.payloads import ExternalEvent, instance_for
@@ -28,7 +30,12 @@ from novalet.network.model import Vif
 from novalet.rpc import versions
 from novalet.rpc.bus import Bus
 
-VERSION = "1.2"
+VERSION = "1.3"
+
+
+class HostTooOld(exceptions.Conflict):
+    msg_fmt = ("'%(method)s' needs compute RPC %(version)s, and [upgrade_levels] compute "
+               "caps it lower (hosts of the previous release); upgrade the hosts first")
 
 
 def topic_for(host: str) -> str:
@@ -152,6 +159,47 @@ class ComputeAPI:
         await self.bus.cast(ctx, topic_for(host), "revert_resize",
                             {"instance": self._instance(instance), "old_flavor": flavor},
                             version=version)
+
+    # --- 1.3: soft delete, backup, password, crash dump (compute/host_actions.py) ---
+
+    def _since(self, method: str, version: str) -> str:
+        """`version` for a method that only exists since it; HostTooOld (409) while
+        the upgrade cap is below it, instead of a message an old host can't serve."""
+        if self.caps.version("compute", version, fallback="") != version:
+            raise HostTooOld(method=method, version=version)
+        return version
+
+    async def soft_delete_instance(self, ctx: RequestContext, host: str,
+                                   instance: dict[str, Any]) -> None:
+        await self.bus.cast(ctx, topic_for(host), "soft_delete_instance",
+                            {"instance": self._instance(instance)},
+                            version=self._since("soft_delete_instance", "1.3"))
+
+    async def restore_instance(self, ctx: RequestContext, host: str,
+                               instance: dict[str, Any]) -> None:
+        await self.bus.cast(ctx, topic_for(host), "restore_instance",
+                            {"instance": self._instance(instance)},
+                            version=self._since("restore_instance", "1.3"))
+
+    async def backup_instance(self, ctx: RequestContext, host: str, instance: dict[str, Any],
+                              image_id: str, backup_type: str, rotation: int) -> None:
+        await self.bus.cast(ctx, topic_for(host), "backup_instance",
+                            {"instance": self._instance(instance), "image_id": image_id,
+                             "backup_type": backup_type, "rotation": rotation},
+                            version=self._since("backup_instance", "1.3"))
+
+    async def set_admin_password(self, ctx: RequestContext, host: str,
+                                 instance: dict[str, Any], password: str) -> None:
+        """A call, as in Nova: the API answers with the host's verdict."""
+        await self.bus.call(ctx, topic_for(host), "set_admin_password",
+                            {"instance": self._instance(instance), "password": password},
+                            version=self._since("set_admin_password", "1.3"))
+
+    async def trigger_crash_dump(self, ctx: RequestContext, host: str,
+                                 instance: dict[str, Any]) -> None:
+        await self.bus.cast(ctx, topic_for(host), "trigger_crash_dump",
+                            {"instance": self._instance(instance)},
+                            version=self._since("trigger_crash_dump", "1.3"))
 
     # --- admin API (os-hypervisors, os-server-external-events) ---------------
 

@@ -56,6 +56,10 @@ class TaskState(StrEnum):
     REBUILD_SPAWNING = "rebuild_spawning"
     MIGRATING = "migrating"
     DELETING = "deleting"
+    IMAGE_BACKUP = "image_backup"
+    UPDATING_PASSWORD = "updating_password"
+    SOFT_DELETING = "soft-deleting"
+    RESTORING = "restoring"
 
 
 class PowerState(IntEnum):
@@ -79,7 +83,7 @@ STATUS_TABLE: dict[str, tuple[str, dict[str, str]]] = {
     VmState.ACTIVE: ("ACTIVE", {
         **{t: "REBOOT" for t in _REBOOT}, **{t: "HARD_REBOOT" for t in _HARD_REBOOT},
         **{t: "REBUILD" for t in _REBUILD}, **{t: "RESIZE" for t in _RESIZE},
-        TaskState.MIGRATING: "MIGRATING"}),
+        TaskState.MIGRATING: "MIGRATING", TaskState.UPDATING_PASSWORD: "PASSWORD"}),
     VmState.BUILDING: ("BUILD", {}),
     VmState.STOPPED: ("SHUTOFF", {**{t: "REBUILD" for t in _REBUILD},
                                   **{t: "RESIZE" for t in _RESIZE}}),
@@ -140,6 +144,18 @@ ALLOWED: dict[str, tuple[frozenset[str], frozenset[str | None], str | None]] = {
                          frozenset({None}), None),
     "detach_interface": (frozenset({VmState.ACTIVE, VmState.PAUSED, VmState.STOPPED}),
                          frozenset({None}), None),
+    # server_ops.py: createBackup, changePassword, restore, trigger_crash_dump, multinic
+    "backup": (frozenset({VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED,
+                          VmState.SUSPENDED}), frozenset({None}), TaskState.IMAGE_BACKUP),
+    "change_password": (frozenset({VmState.ACTIVE}), frozenset({None}),
+                        TaskState.UPDATING_PASSWORD),
+    "restore": (frozenset({VmState.SOFT_DELETED}), frozenset({None}), TaskState.RESTORING),
+    "trigger_crash_dump": (frozenset({VmState.ACTIVE, VmState.PAUSED, VmState.RESCUED,
+                                      VmState.RESIZED, VmState.ERROR}), frozenset({None}), None),
+    "add_fixed_ip": (frozenset({VmState.ACTIVE, VmState.PAUSED, VmState.STOPPED}),
+                     frozenset({None}), None),
+    "remove_fixed_ip": (frozenset({VmState.ACTIVE, VmState.PAUSED, VmState.STOPPED}),
+                        frozenset({None}), None),
 }
 
 # Public status names accepted by the list filter `status`.

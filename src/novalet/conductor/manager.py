@@ -17,6 +17,7 @@ from novalet.compute.instance_changes import InstanceChanges
 from novalet.compute.payloads import (ComputeNodePayload, Destination, InstancePayload,
                                       Inventory, RequestSpec, instance_for)
 from novalet.compute.states import TaskState, VmState
+from novalet.conductor.reclaim import Reclaimer
 from novalet.conductor.recovery import BuildRecovery, LostBuilds
 from novalet.console.tokens import Authorization, ConsoleAuth
 from novalet.console.types import DISPLAY_OF
@@ -73,6 +74,7 @@ class ConductorManager:
         self.recovery = BuildRecovery(conf, db, self._fail_abandoned,
                                       lambda: self.bus.connected_since)
         self.lost_builds = LostBuilds(db, self.build_instances)
+        self.reclaimer = Reclaimer(conf, db, self.compute, network, payload_of)
 
     async def start(self) -> None:
         started_at = utcnow()
@@ -82,6 +84,8 @@ class ConductorManager:
                             self._heartbeat)
         self.periodic.every(self.conf.get("conductor", "recovery_interval"),
                             "build recovery", self.recovery.run_once)
+        self.periodic.every(self.reclaimer.interval, "reclaim soft-deleted servers",
+                            self.reclaimer.run_once)
         self.lost_builds.start(self.bus, started_at)  # builds a crash took the cast of
 
     async def stop(self) -> None:

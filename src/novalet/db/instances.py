@@ -495,3 +495,13 @@ async def set_password_once(db: Database, uuid: str, password: str) -> bool:
             system_metadata={**instance.system_metadata, "password": password},
             updated_at=utcnow()))
         return True
+
+
+async def clear_password(db: Database, uuid: str) -> None:
+    """Forget the guest's posted password (os-server-password DELETE), so it may post
+    another."""
+    async with db.transaction() as s:
+        instance = await _get(s, uuid)
+        metadata = {k: v for k, v in instance.system_metadata.items() if k != "password"}
+        await s.execute(sql_update(Instance).where(Instance.uuid == uuid).values(
+            system_metadata=metadata, updated_at=utcnow()))

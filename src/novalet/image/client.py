@@ -99,6 +99,45 @@ class ImageClient(ImageFetcher):
                 raise ImageTransferError(image_id=image_id, reason=(
                     f"upload answered {resp.status_code}: {resp.text[:200]}"))
 
+    async def rotate_backups(self, instance_uuid: str, backup_type: str,
+                             rotation: int) -> list[str]:
+        """As Nova's _rotate_backups: the backups (image_type backup) of this type and
+        instance, newest first; those past `rotation` are deleted, one failure not
+        stopping the others."""
+        deleted: list[str] = []
+        async with self._client(httpx.Timeout(60)) as client:
+            headers = await self._auth(client)
+            images = await self._backups(client, headers, instance_uuid, backup_type)
+            for image_id in images[rotation:]:
+                resp = await client.delete(f"{self._image_url}/v2/images/{image_id}",
+                                           headers=headers)
+                if resp.status_code in (204, 404):
+                    deleted.append(image_id)
+                else:
+                    LOG.warning("Could not delete backup %s of %s while rotating: %d %s",
+                                image_id, instance_uuid, resp.status_code, resp.text[:200])
+        return deleted
+
+    async def _backups(self, client: httpx.AsyncClient, headers: dict[str, str],
+                       instance_uuid: str, backup_type: str) -> list[str]:
+        """Ids of the instance's backups of `backup_type`, newest first (every page)."""
+        params = {"image_type": "backup", "backup_type": backup_type,
+                  "instance_uuid": instance_uuid, "sort_key": "created_at",
+                  "sort_dir": "desc"}
+        ids: list[str] = []
+        while True:
+            resp = await client.get(f"{self._image_url}/v2/images", params=params,
+                                    headers=headers)
+            if resp.status_code != 200:
+                raise ImageTransferError(image_id="-", reason=(
+                    f"listing backups answered {resp.status_code}"))
+            page = resp.json()
+            images = page.get("images") or []
+            ids += [image["id"] for image in images]
+            if not page.get("next") or not images:
+                return ids
+            params["marker"] = images[-1]["id"]
+
 
 async def _read_chunks(path: str) -> Any:
     with Path(path).open("rb") as handle:

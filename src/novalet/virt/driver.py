@@ -58,6 +58,12 @@ class ImageFetcher(abc.ABC):
     async def upload(self, image_id: str, source: str, disk_format: str) -> None:
         """Upload the file `source` as the data of the (queued) image `image_id`."""
 
+    async def rotate_backups(self, instance_uuid: str, backup_type: str,
+                             rotation: int) -> list[str]:
+        """Delete the instance's oldest `backup_type` backup images beyond the newest
+        `rotation` (0: all of them); the ids deleted. Not every fetcher can."""
+        raise NotImplementedError("this image fetcher can't delete backups")
+
 
 class ComputeDriver(abc.ABC):
     """Base of every hypervisor driver."""
@@ -180,6 +186,16 @@ class ComputeDriver(abc.ABC):
 
     async def detach_interface(self, uuid: str, vif: Vif) -> None:
         raise self._unsupported("detach_interface")
+
+    async def set_admin_password(self, uuid: str, password: str) -> None:
+        """Set the guest's administrator password (through an agent in the guest);
+        raises when the guest can't take it. Never log the password."""
+        raise self._unsupported("set_admin_password")
+
+    async def trigger_crash_dump(self, uuid: str) -> None:
+        """Inject a non-maskable interrupt, so a guest set up for it dumps its kernel;
+        GuestNotRunning-like errors when the guest is off."""
+        raise self._unsupported("trigger_crash_dump")
 
     def _unsupported(self, what: str) -> VirtDriverError:
         return VirtDriverError(reason=f"{type(self).__name__} does not support {what}")

@@ -90,7 +90,8 @@ class FakeDriver(ComputeDriver):
         supports_reboot=True, supports_pause=True, supports_suspend=True,
         supports_snapshot=True, supports_rescue=True, supports_rebuild=True,
         supports_resize=True, supports_attach_interface=True, supports_vnc_console=True,
-        supports_spice_console=True, supports_serial_console=True)
+        supports_spice_console=True, supports_serial_console=True,
+        supports_set_admin_password=True, supports_trigger_crash_dump=True)
 
     def __init__(self, conf: config.Config) -> None:
         self.conf = conf
@@ -100,6 +101,8 @@ class FakeDriver(ComputeDriver):
         self.specs: dict[str, GuestSpec] = {}
         self.rescued: set[str] = set()
         self.resize_backup: dict[str, GuestSpec] = {}
+        self.admin_passwords: dict[str, str] = {}  # what changePassword set, per guest
+        self.crash_dumps: dict[str, int] = {}  # NMIs injected, per guest
         self.displays: dict[tuple[str, str], tuple[_FakeDisplay, ConsoleTarget]] = {}
         self._displays_lock = asyncio.Lock()
 
@@ -255,3 +258,20 @@ class FakeDriver(ComputeDriver):
         self._require(uuid)
         self.specs[uuid] = self.resize_backup.pop(uuid)
         self._set(uuid, PowerState.RUNNING, f"reverted to {self.specs[uuid].memory_mb} MB")
+
+    async def set_admin_password(self, uuid: str, password: str) -> None:
+        """Kept in admin_passwords; a guest that is not running can't take it."""
+        self._require_running(uuid)
+        self.admin_passwords[uuid] = password
+        self._log(uuid, "admin password changed")
+
+    async def trigger_crash_dump(self, uuid: str) -> None:
+        """Counted in crash_dumps; a guest that is not running has no vCPU to take it."""
+        self._require_running(uuid)
+        self.crash_dumps[uuid] = self.crash_dumps.get(uuid, 0) + 1
+        self._log(uuid, "NMI received: kernel crash dump")
+
+    def _require_running(self, uuid: str) -> None:
+        self._require(uuid)
+        if self.guests[uuid] not in (PowerState.RUNNING, PowerState.PAUSED):
+            raise exceptions.Conflict(reason=f"guest {uuid} is not running")

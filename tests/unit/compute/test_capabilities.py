@@ -22,6 +22,8 @@ OPTIONAL = {
     "supports_rebuild": ["rebuild"],
     "supports_resize": ["resize", "confirm_resize", "revert_resize"],
     "supports_attach_interface": ["attach_interface", "detach_interface"],
+    "supports_set_admin_password": ["set_admin_password"],
+    "supports_trigger_crash_dump": ["trigger_crash_dump"],
 }
 
 

@@ -32,6 +32,7 @@ HISTORY: list[tuple[str, str]] = [
     ("2.13", "Server groups show project_id and user_id."),
     ("2.15", "Server groups may have the soft-affinity and soft-anti-affinity policies."),
     ("2.16", "Servers show host_status to admins."),
+    ("2.17", "The trigger_crash_dump server action (an NMI into the guest)."),
     ("2.19", "Servers have a description (create, update, show)."),
     ("2.21", "Instance actions of deleted servers can be listed."),
     ("2.23", "os-migrations shows migration_type; /servers/{id}/migrations lists "
@@ -49,8 +50,9 @@ HISTORY: list[tuple[str, str]] = [
     ("2.39", "Limits drop maxImageMeta."),
     ("2.40", "os-simple-tenant-usage is paged over instances with limit and marker."),
     ("2.41", "Aggregates show their uuid."),
-    ("2.44", "addFloatingIp and removeFloatingIp answer 404."),
-    ("2.45", "createImage returns the new image's id in the body, not a Location."),
+    ("2.44", "addFloatingIp, removeFloatingIp, addFixedIp and removeFixedIp answer 404."),
+    ("2.45", "createImage and createBackup return the new image's id in the body, not a "
+             "Location."),
     ("2.47", "A server's flavor is embedded (original_name, sizes, extra_specs) "
              "instead of linked by id."),
     ("2.50", "os-quota-class-sets shows and takes server_groups and "

@@ -14,7 +14,7 @@ from novalet.api.validation import ValidationError, accepts, query_int, to_bool
 from novalet.common.timeutils import isotime_micro, parse_isotime
 from novalet.compute.migrations import MigrationQuery, list_migrations
 from novalet.db.models import Migration
-from novalet.policy import enforce
+from novalet.policy import authorize, enforce
 
 LINKS_AND_TYPE = "2.23"  # migration_type, links; /servers/{id}/migrations
 UUID_AND_PAGING = "2.59"  # uuid, limit/marker, changes-since
@@ -26,7 +26,7 @@ class ServerMigrationNotFound(exceptions.NotFound):
     msg_fmt = "Migration %(migration_id)s not found for instance %(instance_uuid)s."
 
 
-def _view(req: ApiRequest, m: Migration) -> dict[str, Any]:
+def _view(req: ApiRequest, m: Migration, with_hosts: bool = True) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": m.id, "instance_uuid": m.instance_uuid, "status": m.status,
         "source_compute": m.source_compute, "source_node": m.source_node,
@@ -35,6 +35,9 @@ def _view(req: ApiRequest, m: Migration) -> dict[str, Any]:
         "new_instance_type_id": m.new_instance_type_id,
         "created_at": isotime_micro(m.created_at),
         "updated_at": isotime_micro(m.updated_at)}
+    if not with_hosts:  # os-migrations:index:host not granted: Nova blanks them
+        body.update(source_compute=None, source_node=None, dest_compute=None,
+                    dest_node=None, dest_host=None)
     if req.at_least(LINKS_AND_TYPE):
         body["migration_type"] = m.migration_type
         # Links only point at in-progress live migrations (the only ones served
@@ -62,15 +65,27 @@ def _time(params: dict[str, str], name: str) -> dt.datetime | None:
 async def index(req: ApiRequest) -> dict[str, Any]:
     """GET /os-migrations with filters (host, status, instance_uuid, source_compute,
     migration_type, hidden; 2.59 paging and changes-since; 2.66 changes-before;
-    2.80 user_id and project_id)."""
+    2.80 user_id and project_id).
+
+    As in Nova: listing other projects' migrations (no project_id, or another one)
+    needs os-migrations:index:all_projects, and without os-migrations:index:host the
+    host fields are blank; source_compute counts only without host; hidden
+    migrations are never shown (hidden=1 lists nothing)."""
     enforce(req.ctx, "os_compute_api:os-migrations:index")
     params = dict(req.query)
+    # Below 2.59 any parameter passes the schema and Nova filters by user_id and
+    # project_id then too; 2.59 to 2.79 refuse them (schema), 2.80 takes them.
+    owners = not req.at_least(UUID_AND_PAGING) or req.at_least(USER_AND_PROJECT)
+    project_id = params.get("project_id") if owners else None
+    if not project_id or project_id != req.ctx.project_id:
+        enforce(req.ctx, "os_compute_api:os-migrations:index:all_projects")
+    with_hosts = authorize(req.ctx, "os_compute_api:os-migrations:index:host")
     query = MigrationQuery(
         host=params.get("host"), status=params.get("status"),
         instance_uuid=params.get("instance_uuid"),
-        source_compute=params.get("source_compute"),
-        migration_type=params.get("migration_type"),
-        hidden=to_bool(params["hidden"]) if "hidden" in params else False)
+        source_compute=None if params.get("host") else params.get("source_compute"),
+        migration_type=params.get("migration_type"), hidden=False,
+        user_id=params.get("user_id") if owners else None, project_id=project_id)
     if req.at_least(UUID_AND_PAGING):
         max_limit = req.app.conf.get("api", "max_limit")
         asked = query_int(params.get("limit"), "limit")
@@ -83,11 +98,9 @@ async def index(req: ApiRequest) -> dict[str, Any]:
                 and query.changes_since > query.changes_before):
             raise ValidationError(reason="The value of changes-since must be less than "
                                   "or equal to changes-before.")
-    if req.at_least(USER_AND_PROJECT):
-        query.user_id = params.get("user_id")
-        query.project_id = params.get("project_id")
-    found = await list_migrations(req.app.db, query)
-    body: dict[str, Any] = {"migrations": [_view(req, m) for m in found]}
+    hidden_only = "hidden" in params and to_bool(params["hidden"])  # Nova shows none
+    found = [] if hidden_only else await list_migrations(req.app.db, query)
+    body: dict[str, Any] = {"migrations": [_view(req, m, with_hosts) for m in found]}
     if query.limit and len(found) == query.limit:
         links = sorted((k, v) for k, v in req.query.items() if k != "marker")
         links.append(("marker", found[-1].uuid))

@@ -16,6 +16,7 @@ from novalet.api.compute import (hypervisors, instance_usage_audit_log, migratio
                                  server_external_events, simple_tenant_usage)
 from novalet.api.compute import quota_classes, quota_sets
 from novalet.api.compute import console_auth_tokens, remote_consoles
+from novalet.api.compute import server_password
 from novalet.api.handler import COMPUTE, Handler, endpoint
 
 
@@ -55,6 +56,8 @@ ROUTES = [
     _r(V + "/servers/{server_id}/os-interface/{port_id}", ["GET"], interfaces.show),
     _r(V + "/servers/{server_id}/os-interface/{port_id}", ["DELETE"], interfaces.delete),
     _r(V + "/servers/{server_id}/os-security-groups", ["GET"], security_groups.server_index),
+    _r(V + "/servers/{server_id}/os-server-password", ["GET"], server_password.index),
+    _r(V + "/servers/{server_id}/os-server-password", ["DELETE"], server_password.clear),
     _r(V + "/servers/{server_id}/os-instance-actions", ["GET"], instance_actions.index),
     _r(V + "/servers/{server_id}/os-instance-actions/{request_id}", ["GET"],
        instance_actions.show),

@@ -243,6 +243,25 @@ async def test_pause_and_unpause(driver: QemuDriver, running: GuestSpec) -> None
     assert await power(driver, running.uuid) == PowerState.RUNNING
 
 
+async def test_trigger_crash_dump_injects_an_nmi(driver: QemuDriver, running: GuestSpec,
+                                                  processes: FakeProcesses) -> None:
+    vm = vm_of(processes, driver, running.uuid)
+    await driver.trigger_crash_dump(running.uuid)
+    assert vm.commands[-1] == "inject-nmi"
+    await driver.power_off(running.uuid)
+    with pytest.raises(VirtDriverError, match="is not running") as refused:
+        await driver.trigger_crash_dump(running.uuid)
+    assert refused.value.code == 409
+
+
+async def test_setting_a_password_is_not_claimed(driver: QemuDriver,
+                                                 running: GuestSpec) -> None:
+    """No guest agent channel: the capability is off and the driver refuses."""
+    assert not driver.capabilities.supports_set_admin_password
+    with pytest.raises(VirtDriverError, match="does not support set_admin_password"):
+        await driver.set_admin_password(running.uuid, "pw")
+
+
 async def test_power_off_asks_by_acpi_first(driver: QemuDriver, running: GuestSpec,
                                             processes: FakeProcesses) -> None:
     vm = vm_of(processes, driver, running.uuid)
