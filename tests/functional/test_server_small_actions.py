@@ -188,10 +188,10 @@ async def test_server_password_is_what_the_guest_posted_until_cleared(api: Api,
 
 # --- hosts of the previous release ---------------------------------------------------
 
-async def test_an_upgrade_cap_below_1_2_refuses_instead_of_sending(state_dir: Path) -> None:
-    """[upgrade_levels] compute = 1.1 (hosts not upgraded yet): the new host methods
+async def test_an_upgrade_cap_below_1_3_refuses_instead_of_sending(state_dir: Path) -> None:
+    """[upgrade_levels] compute = 1.2 (hosts not upgraded yet): the new host methods
     are refused with 409 and nothing is left half done."""
-    cloud = AllInOne(make_conf(state_dir, upgrade_levels__compute="1.1"),
+    cloud = AllInOne(make_conf(state_dir, upgrade_levels__compute="1.2"),
                      in_process_http=True)
     await cloud.start()
     try:
@@ -201,7 +201,7 @@ async def test_an_upgrade_cap_below_1_2_refuses_instead_of_sending(state_dir: Pa
             api = Api(cloud, c)
             sid = (await boot(api))["id"]
             resp = await _action(api, sid, {"changePassword": {"adminPass": "x"}})
-            assert resp.status_code == 409 and "needs compute RPC 1.2" in resp.text
+            assert resp.status_code == 409 and "needs compute RPC 1.3" in resp.text
             resp = await _action(api, sid, {"createBackup": {
                 "name": "b", "backup_type": "daily", "rotation": 1}})
             assert resp.status_code == 409
