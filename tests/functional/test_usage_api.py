@@ -136,3 +136,14 @@ async def test_paging_from_240(api: Api) -> None:
     body = (await api.request("GET", U + query, user="admin", version="2.39")).json()
     assert len(body["tenant_usages"][0]["server_usages"]) == 2
     assert "tenant_usages_links" not in body
+
+
+async def test_empty_tenant_id_is_not_found(api: Api) -> None:
+    """Tempest's show with an empty id asks for `.../os-simple-tenant-usage/`: a 404
+    (not the list a slash redirect leads to), whoever asks."""
+    for user in ("admin", "demo"):
+        resp = await api.request("GET", f"{U}/?start={START}&end={END}", user=user)
+        assert resp.status_code == 404, resp.text
+        assert resp.json()["itemNotFound"]["message"] == "The resource could not be found."
+    resp = await api.request("GET", f"{U}?start={START}&end={END}", user="admin")
+    assert resp.status_code == 200 and "tenant_usages" in resp.json()
