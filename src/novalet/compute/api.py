@@ -404,6 +404,7 @@ class ComputeAPI:
         checked again, and delete() discards a snapshot's unfinished images once it
         has set DELETING: whichever of the two runs second cleans up, so a
         createImage racing a delete leaves no image queued forever."""
+        await self.quotas.check_image_metadata(ctx.project_id or "", len(metadata))
         instance = await self._begin(ctx, uuid, "snapshot", "createImage")
         base = instance.system_metadata.get("image") or {}
         properties = {k: v for k, v in _image_properties(base).items()
