@@ -12,6 +12,7 @@ from novalet.api.compute import server_filters, server_view
 from novalet.api.compute.schemas import servers as schemas
 from novalet.api.handler import ApiRequest, Reply
 from novalet.api.validation import ValidationError, accepts, to_bool, validate
+from novalet.compute import az_pinning
 from novalet.compute.api import CreateRequest
 from novalet.policy import enforce
 
@@ -184,6 +185,8 @@ async def update(req: ApiRequest) -> dict[str, Any]:
              "hostname": "hostname"}
     values = access_ips({column: server[key] for key, column in names.items()
                          if key in server})
+    if "pinned_availability_zone" in server:  # 2.104
+        values.update(az_pinning.pin_changes(instance, server["pinned_availability_zone"]))
     instance = await req.app.compute.update(req.ctx, instance.uuid, values)
     faults = await req.app.compute.faults([instance])
     nets = await server_view.networking(req, [instance])
