@@ -147,3 +147,14 @@ async def test_empty_tenant_id_is_not_found(api: Api) -> None:
         assert resp.json()["itemNotFound"]["message"] == "The resource could not be found."
     resp = await api.request("GET", f"{U}?start={START}&end={END}", user="admin")
     assert resp.status_code == 200 and "tenant_usages" in resp.json()
+
+
+async def test_servers_never_launched_are_left_out(api: Api) -> None:
+    """As Nova's query (launched_at < end) leaves them out: every usage has a
+    started_at, which Tempest's schema requires."""
+    running = await boot(api, "up")
+    failed = await boot(api, "never", wait="ERROR", metadata={"fake_spawn_error": "boom"})
+    resp = await api.request("GET", f"{U}?start={START}&end={END}&detailed=1", user="admin")
+    usages = [s for t in resp.json()["tenant_usages"] for s in t["server_usages"]]
+    assert [s["instance_id"] for s in usages] == [running["id"]]
+    assert failed["id"] not in resp.text and usages[0]["started_at"]
