@@ -36,14 +36,17 @@ async def _rebuild(api: Api, sid: str, version: str, user: str = "demo",
 
 
 async def test_update_leaves_out_extended_attributes_below_2_75(api: Api) -> None:
-    sid = (await boot(api))["id"]
+    sid = (await boot(api, networks="auto"))["id"]
     for user in ("demo", "admin"):
         old = await _update(api, sid, "2.74", user)
         assert not (EXTENDED | ADMIN | {"key_name", "security_groups", "host_status",
                                         "OS-EXT-SRV-ATTR:user_data"}) & set(old)
         assert old["name"] == "renamed" and old["locked_reason"] is None
+        [address] = old["addresses"]["private"]
+        assert set(address) == {"version", "addr"}  # no OS-EXT-IPS type and MAC
         new = await _update(api, sid, "2.75", user)
         assert EXTENDED | {"key_name"} <= set(new)
+        assert "OS-EXT-IPS:type" in new["addresses"]["private"][0]
     admin = await _update(api, sid, "2.75", "admin")
     assert ADMIN | {"OS-EXT-SRV-ATTR:user_data", "host_status"} <= set(admin)
     member = await _update(api, sid, "2.90")
