@@ -170,6 +170,30 @@ async def test_metadata_items_quota_on_create_rebuild_and_metadata_updates(api: 
     assert _forbidden(resp) == "Maximum number of metadata items exceeds 2"
 
 
+async def test_129_metadata_items_are_over_the_default_quota_not_a_bad_request(
+        api: Api) -> None:
+    """Nova's schemas do not count metadata items: 129 against the default quota
+    of 128 is a 403 on every path, and 128 fit."""
+    too_many = {f"k{i}": "v" for i in range(129)}
+    exceeds = "Maximum number of metadata items exceeds 128"
+    assert _forbidden(await _create(api, metadata=too_many)) == exceeds
+    server = await boot(api, metadata={f"k{i}": "v" for i in range(128)})
+    path = f"{S}/{server['id']}/metadata"
+    for method in ("POST", "PUT"):
+        resp = await api.request(method, path, json={"metadata": too_many})
+        assert _forbidden(resp) == exceeds
+    assert _forbidden(await api.request("PUT", f"{path}/extra", json={
+        "meta": {"extra": "v"}})) == exceeds
+    resp = await api.request("POST", f"{S}/{server['id']}/action", json={"rebuild": {
+        "imageRef": await ensure_image(api), "metadata": too_many}})
+    assert _forbidden(resp) == exceeds
+    resp = await api.request("POST", f"{S}/{server['id']}/action", json={"createImage": {
+        "name": "snap", "metadata": too_many}})
+    assert _forbidden(resp) == "Image metadata limit exceeded"
+    resp = await api.request("GET", f"{S}/{server['id']}", version="2.100")
+    assert resp.json()["server"]["OS-EXT-STS:task_state"] is None  # nothing started
+
+
 async def test_concurrent_metadata_updates_stay_within_the_quota(api: Api) -> None:
     project = await _project(api)
     await _set_quota(api, project, metadata_items=2)

@@ -136,3 +136,25 @@ async def test_paging_from_240(api: Api) -> None:
     body = (await api.request("GET", U + query, user="admin", version="2.39")).json()
     assert len(body["tenant_usages"][0]["server_usages"]) == 2
     assert "tenant_usages_links" not in body
+
+
+async def test_empty_tenant_id_is_not_found(api: Api) -> None:
+    """Tempest's show with an empty id asks for `.../os-simple-tenant-usage/`: a 404
+    (not the list a slash redirect leads to), whoever asks."""
+    for user in ("admin", "demo"):
+        resp = await api.request("GET", f"{U}/?start={START}&end={END}", user=user)
+        assert resp.status_code == 404, resp.text
+        assert resp.json()["itemNotFound"]["message"] == "The resource could not be found."
+    resp = await api.request("GET", f"{U}?start={START}&end={END}", user="admin")
+    assert resp.status_code == 200 and "tenant_usages" in resp.json()
+
+
+async def test_servers_never_launched_are_left_out(api: Api) -> None:
+    """As Nova's query (launched_at < end) leaves them out: every usage has a
+    started_at, which Tempest's schema requires."""
+    running = await boot(api, "up")
+    failed = await boot(api, "never", wait="ERROR", metadata={"fake_spawn_error": "boom"})
+    resp = await api.request("GET", f"{U}?start={START}&end={END}&detailed=1", user="admin")
+    usages = [s for t in resp.json()["tenant_usages"] for s in t["server_usages"]]
+    assert [s["instance_id"] for s in usages] == [running["id"]]
+    assert failed["id"] not in resp.text and usages[0]["started_at"]

@@ -410,6 +410,7 @@ class ComputeAPI(ServerOps):
         checked again, and delete() discards a snapshot's unfinished images once it
         has set DELETING: whichever of the two runs second cleans up, so a
         createImage racing a delete leaves no image queued forever."""
+        await self.quotas.check_image_metadata(ctx.project_id or "", len(metadata))
         action, public = ("backup", "createBackup") if backup else ("snapshot", "createImage")
         # A lock guards against changes and deletes; an image changes neither (Nova).
         instance = await self._begin(ctx, uuid, action, public, check_lock=False)

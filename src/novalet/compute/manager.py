@@ -65,6 +65,14 @@ def _vifs(inst: InstancePayload) -> list[Vif]:
     return list(inst.network_info)
 
 
+def _after_resize(inst: InstancePayload) -> tuple[VmState, PowerState]:
+    """The states a confirmed or reverted resize leaves: the resized server kept the
+    power state it had before (a stopped one stayed off), so off means STOPPED."""
+    if inst.power_state == PowerState.SHUTDOWN:
+        return VmState.STOPPED, PowerState.SHUTDOWN
+    return VmState.ACTIVE, PowerState.RUNNING
+
+
 def provider_uuid(hypervisor_hostname: str) -> str:
     """A stable resource provider id for a node name."""
     return str(uuidlib.uuid5(uuidlib.NAMESPACE_DNS, f"novalet-node.{hypervisor_hostname}"))
@@ -388,9 +396,11 @@ class ComputeManager(HostActions):
             await self.driver.resize(inst.uuid, resized.guest_spec())
             await self.conductor.migration_update(ctx, inst.uuid, "post-migrating")
 
+        # As Nova: a server resized while stopped stays off (VERIFY_RESIZE, powered off).
+        power = PowerState.SHUTDOWN if inst.vm_state == VmState.STOPPED else PowerState.RUNNING
         done = await self._tracked(
             ctx, inst, "compute_resize_instance", work,
-            {"vm_state": VmState.RESIZED, "power_state": PowerState.RUNNING,
+            {"vm_state": VmState.RESIZED, "power_state": power,
              "task_state": None, "flavor": flavor})
         await self.conductor.migration_update(ctx, inst.uuid, "finished" if done else "error")
 
@@ -398,7 +408,7 @@ class ComputeManager(HostActions):
         inst = InstancePayload.from_dict(instance)
         done = await self._tracked(ctx, inst, "compute_confirm_resize",
                                    lambda: self.driver.confirm_resize(inst.uuid),
-                                   {"vm_state": VmState.ACTIVE, "task_state": None})
+                                   {"vm_state": _after_resize(inst)[0], "task_state": None})
         await self.conductor.migration_update(ctx, inst.uuid, "confirmed" if done else "error",
                                               ["confirming"])
 
@@ -407,10 +417,10 @@ class ComputeManager(HostActions):
         """`old_flavor`: as resize_instance's `new_flavor`."""
         inst = InstancePayload.from_dict(instance)
         flavor = FlavorPayload.from_dict(old_flavor)
+        vm_state, power = _after_resize(inst)
         done = await self._tracked(ctx, inst, "compute_revert_resize",
                                    lambda: self.driver.revert_resize(inst.uuid),
-                                   {"vm_state": VmState.ACTIVE,
-                                    "power_state": PowerState.RUNNING,
+                                   {"vm_state": vm_state, "power_state": power,
                                     "task_state": None, "flavor": flavor})
         await self.conductor.migration_update(ctx, inst.uuid, "reverted" if done else "error",
                                               ["reverting"])

@@ -47,6 +47,10 @@ class MetadataLimitExceeded(exceptions.QuotaExceeded):
     msg_fmt = "Maximum number of metadata items exceeds %(allowed)d"
 
 
+class ImageMetadataLimitExceeded(exceptions.QuotaExceeded):
+    msg_fmt = "Image metadata limit exceeded"
+
+
 class OnsetFileLimitExceeded(exceptions.QuotaExceeded):
     msg_fmt = "Personality file limit exceeded"
 
@@ -222,6 +226,13 @@ class QuotaEngine:
         limit = (await self.limits(project_id))["metadata_items"]
         if _over(limit, 0, count):
             raise MetadataLimitExceeded(allowed=limit)
+
+    async def check_image_metadata(self, project_id: str, count: int) -> None:
+        """ImageMetadataLimitExceeded (403) when a snapshot's metadata has more
+        than metadata_items items (Nova counts createImage's against that quota)."""
+        limit = (await self.limits(project_id))["metadata_items"]
+        if _over(limit, 0, count):
+            raise ImageMetadataLimitExceeded()
 
     async def admit_metadata(self, project_id: str) -> Callable[[int], None]:
         """For db/instances.set_metadata: the number of items a server is left with

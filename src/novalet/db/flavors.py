@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from novalet import exceptions
+from novalet.common.bounded_regex import compile_pattern
 from novalet.db.engine import Database
 from novalet.db.models import Flavor, FlavorExtraSpec, FlavorProject
 
@@ -68,6 +69,8 @@ class FlavorQuery:
     sort_dir: str = "asc"
     limit: int | None = None
     marker: str | None = None
+    # A regular expression the name must contain a match of (checked by the caller).
+    name_pattern: str | None = None
 
 
 async def get(db: Database, flavorid: str) -> Flavor | None:
@@ -80,6 +83,9 @@ async def list_flavors(db: Database, q: FlavorQuery) -> list[Flavor]:
     """Flavors matching q, sorted by (sort_key, id), the page after q.marker."""
     async with db.transaction() as s:
         rows = list((await s.execute(_filtered(select(Flavor), q))).scalars())
+        if q.name_pattern is not None:
+            pattern = compile_pattern(q.name_pattern, "name")
+            rows = [row for row in rows if pattern.search(row.name)]
         marker = None
         if q.marker is not None:
             marker = (await s.execute(_visible(select(Flavor), q).where(

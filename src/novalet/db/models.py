@@ -50,6 +50,8 @@ class User(Timestamps, Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     default_project_id: Mapped[str | None] = mapped_column(String(64))
     email: Mapped[str | None] = mapped_column(String(255))
+    # Attributes Keystone keeps without knowing them (project_id, description, ...).
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict)
     __table_args__ = (UniqueConstraint("domain_id", "name"),)
 
 

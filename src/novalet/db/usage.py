@@ -19,13 +19,14 @@ class UsageMarkerNotFound(exceptions.Invalid):
 async def active_in_window(db: Database, start: dt.datetime, end: dt.datetime, *,
                            project_id: str | None = None, limit: int | None = None,
                            marker: str | None = None) -> list[Instance]:
-    """Instances not terminated before `start` and not launched after `end` (never
-    launched ones included, as in Nova; they count zero hours), oldest first by
-    created_at and id; a marker is the uuid of the last one seen."""
+    """Instances launched before `end` and not terminated before `start` (never
+    launched ones are left out, as Nova's query leaves them: a usage has a
+    started_at), oldest first by created_at and id; a marker is the uuid of the
+    last one seen."""
     async with db.transaction() as s:
         query = select(Instance).where(
             or_(Instance.terminated_at.is_(None), Instance.terminated_at > start),
-            or_(Instance.launched_at.is_(None), Instance.launched_at < end))
+            Instance.launched_at < end)
         if project_id is not None:
             query = query.where(Instance.project_id == project_id)
         if marker is not None:

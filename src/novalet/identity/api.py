@@ -17,7 +17,7 @@ from novalet.db.cache_generations import Generation, shared
 from novalet.db.engine import Database
 from novalet.db.identity import Assignment
 from novalet.db.models import ApplicationCredential, Domain, Group, Project, Role, User
-from novalet.identity import passwords
+from novalet.identity import passwords, user_extras
 from novalet.identity.authentication import (Authentication,
                                              denied, implied_ids,
                                              or_none)
@@ -249,8 +249,10 @@ class IdentityService(Authentication):
 
     async def create_user(self, fields: Mapping[str, Any]) -> User:
         """fields: name, and optionally password, domain_id, enabled,
-        default_project_id, email. The password is stored only as a hash."""
+        default_project_id, email, and extra attributes (kept as given). The
+        password is stored only as a hash."""
         values = {"id": new_id(), "name": fields["name"],
+                  "extra": user_extras.merged(None, fields),
                   "domain_id": await self._known_domain(fields.get("domain_id")),
                   "enabled": fields.get("enabled", True),
                   "email": fields.get("email"),
@@ -260,9 +262,13 @@ class IdentityService(Authentication):
         return await records.create_user(self.db, values)
 
     async def update_user(self, user_id: str, fields: Mapping[str, Any]) -> User:
-        """fields: any of name, password, enabled, default_project_id, email.
-        Disabling the user or changing their password revokes their tokens."""
+        """fields: any of name, password, enabled, default_project_id, email, and
+        extra attributes (merged into those kept). Disabling the user or changing
+        their password revokes their tokens."""
         changes = {k: fields[k] for k in ("name", "enabled", "email") if k in fields}
+        if user_extras.of(fields):
+            current = await records.get_user(self.db, user_id)
+            changes["extra"] = user_extras.merged(current.extra, fields)
         if "default_project_id" in fields:
             changes["default_project_id"] = await self._known_project(
                 fields["default_project_id"])

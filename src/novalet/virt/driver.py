@@ -169,7 +169,9 @@ class ComputeDriver(abc.ABC):
         raise self._unsupported("rebuild")
 
     async def resize(self, uuid: str, spec: GuestSpec) -> None:
-        """Restart the guest with spec's sizes, keeping what revert needs."""
+        """Give the guest spec's sizes, keeping what revert needs. A guest that was
+        running runs again afterwards; a stopped one stays stopped (Nova's
+        resize of a SHUTOFF server leaves it off)."""
         raise self._unsupported("resize")
 
     async def confirm_resize(self, uuid: str) -> None:
@@ -177,7 +179,8 @@ class ComputeDriver(abc.ABC):
         raise self._unsupported("confirm_resize")
 
     async def revert_resize(self, uuid: str) -> None:
-        """Go back to the sizes and disk from before resize."""
+        """Go back to the sizes and disk from before resize, running only if the
+        guest ran before the resize."""
         raise self._unsupported("revert_resize")
 
     async def attach_interface(self, uuid: str, vif: Vif) -> None:

@@ -103,6 +103,7 @@ class FakeDriver(ComputeDriver):
         self.resize_backup: dict[str, GuestSpec] = {}
         self.admin_passwords: dict[str, str] = {}  # what changePassword set, per guest
         self.crash_dumps: dict[str, int] = {}  # NMIs injected, per guest
+        self.resize_power: dict[str, PowerState] = {}
         self.displays: dict[tuple[str, str], tuple[_FakeDisplay, ConsoleTarget]] = {}
         self._displays_lock = asyncio.Lock()
 
@@ -140,6 +141,7 @@ class FakeDriver(ComputeDriver):
         self.specs.pop(uuid, None)
         self.rescued.discard(uuid)
         self.resize_backup.pop(uuid, None)
+        self.resize_power.pop(uuid, None)
         self.close_consoles(uuid)
 
     async def cleanup_host(self) -> None:
@@ -246,18 +248,25 @@ class FakeDriver(ComputeDriver):
 
     async def resize(self, uuid: str, spec: GuestSpec) -> None:
         self._require(uuid)
+        # The power state before is what revert goes back to: a stopped guest stays off.
+        was = self.guests[uuid]
         self.resize_backup[uuid] = self.specs[uuid]
+        self.resize_power[uuid] = was
         self.specs[uuid] = spec
-        self._set(uuid, PowerState.RUNNING, f"resized to {spec.memory_mb} MB")
+        self._set(uuid, PowerState.RUNNING if was == PowerState.RUNNING else PowerState.SHUTDOWN,
+                  f"resized to {spec.memory_mb} MB")
 
     async def confirm_resize(self, uuid: str) -> None:
         self._require(uuid)
         self.resize_backup.pop(uuid, None)
+        self.resize_power.pop(uuid, None)
 
     async def revert_resize(self, uuid: str) -> None:
         self._require(uuid)
         self.specs[uuid] = self.resize_backup.pop(uuid)
-        self._set(uuid, PowerState.RUNNING, f"reverted to {self.specs[uuid].memory_mb} MB")
+        was = self.resize_power.pop(uuid, PowerState.RUNNING)
+        self._set(uuid, PowerState.RUNNING if was == PowerState.RUNNING else PowerState.SHUTDOWN,
+                  f"reverted to {self.specs[uuid].memory_mb} MB")
 
     async def set_admin_password(self, uuid: str, password: str) -> None:
         """Kept in admin_passwords; a guest that is not running can't take it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -38,10 +39,16 @@ def test_accepts_records_the_declaration() -> None:
 
     assert declared(handler) is None
     decorated = accepts(body=OLD)(handler)
-    assert decorated is handler  # without a query there is nothing to wrap
     assert declared(decorated) == Declared(body=OLD)
     queried = accepts(query=[("2.1", OLD)])(handler)
     assert queried is not handler and declared(queried) == Declared(query=[("2.1", OLD)])
+
+
+class Req:
+    def __init__(self, version: str, query: dict[str, str], method: str = "GET") -> None:
+        self.at_least = at(version)
+        self.query = query
+        self.raw = SimpleNamespace(method=method)
 
 
 async def test_a_declared_query_is_checked_before_the_handler() -> None:
@@ -52,17 +59,32 @@ async def test_a_declared_query_is_checked_before_the_handler() -> None:
         calls.append("ran")
         return "ok"
 
-    class Req:
-        def __init__(self, version: str, query: dict[str, str]) -> None:
-            self.at_least = at(version)
-            self.query = query
-
     assert await handler(Req("2.74", {"b": "1"})) == "ok"
     with pytest.raises(ValidationError) as raised:
         await handler(Req("2.75", {"b": "1"}))
     assert raised.value.message == ("Invalid input for query parameters b. Additional "
                                     "properties are not allowed ('b' was unexpected)")
     assert calls == ["ran"]
+
+
+async def test_from_2_102_a_get_refuses_query_parameters_it_does_not_know() -> None:
+    @accepts()
+    async def undeclared(req: Any) -> str:
+        return "ok"
+
+    @accepts(query=[("2.1", OLD)])  # a lenient schema
+    async def lenient(req: Any) -> str:
+        return "ok"
+
+    assert await undeclared(Req("2.101", {"x": "1"})) == "ok"
+    assert await lenient(Req("2.101", {"b": "1"})) == "ok"
+    assert await undeclared(Req("2.102", {"x": "1"}, method="POST")) == "ok"
+    assert await undeclared(Req("2.102", {})) == "ok"
+    assert await lenient(Req("2.102", {"a": "known"})) == "ok"
+    for handler, query in ((undeclared, {"x": "1"}), (lenient, {"b": "1"})):
+        with pytest.raises(ValidationError) as raised:
+            await handler(Req("2.102", query))
+        assert "Additional properties are not allowed" in raised.value.message
 
 
 @pytest.mark.parametrize(("body", "message"), [

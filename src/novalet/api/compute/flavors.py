@@ -9,10 +9,13 @@ from novalet import exceptions
 from novalet.api.compute.schemas import flavors as schemas
 from novalet.api.handler import ApiRequest, Reply
 from novalet.api.validation import ValidationError, accepts, query_int, to_bool, validate
+from novalet.common.bounded_regex import compile_pattern
 from novalet.compute.flavors import Flavor, FlavorQuery, NewFlavor, extra_specs_of
 from novalet.db.limits import INT_MAX, INT_MIN
 from novalet.policy import authorize, enforce
 
+# Flavors lose rxtx_factor and OS-FLV-DISABLED:disabled, and lists take `name`.
+NO_RXTX = "2.102"
 _TRUE = ("1", "t", "true", "on", "y", "yes")
 _FALSE = ("0", "f", "false", "off", "n", "no")
 
@@ -39,9 +42,10 @@ def full(req: ApiRequest, flavor: Flavor) -> dict[str, Any]:
         # Below 2.75 no swap is an empty string, as in Nova.
         "swap": flavor.swap if req.at_least("2.75") else (flavor.swap or ""),
         "OS-FLV-EXT-DATA:ephemeral": flavor.ephemeral_gb,
-        "OS-FLV-DISABLED:disabled": flavor.disabled,
-        "os-flavor-access:is_public": flavor.is_public,
-        "rxtx_factor": flavor.rxtx_factor, "links": links(req, flavor.flavorid)}
+        "os-flavor-access:is_public": flavor.is_public, "links": links(req, flavor.flavorid)}
+    if not req.at_least(NO_RXTX):
+        body.update({"OS-FLV-DISABLED:disabled": flavor.disabled,
+                     "rxtx_factor": flavor.rxtx_factor})
     if req.at_least("2.55"):
         body["description"] = flavor.description
     if req.at_least("2.61") and authorize(req.ctx, "os_compute_api:os-flavor-extra-specs:index"):
@@ -136,7 +140,8 @@ async def _list(req: ApiRequest) -> tuple[list[Flavor], int]:
                     sort_dir=params.get("sort_dir") or "asc",
                     limit=page_size, marker=params.get("marker"),
                     min_memory_mb=_min_filter(params, "minRam"),
-                    min_root_gb=_min_filter(params, "minDisk"))
+                    min_root_gb=_min_filter(params, "minDisk"),
+                    name_pattern=_name_filter(req, params))
     if q.sort_key == "vcpu_weight":  # a Nova column Novalet does not have
         q.sort_key = "id"
     if req.ctx.is_admin:
@@ -144,6 +149,15 @@ async def _list(req: ApiRequest) -> tuple[list[Flavor], int]:
     else:
         q.disabled = False
     return await req.app.flavors.list_flavors(req.ctx, q), page_size
+
+
+def _name_filter(req: ApiRequest, params: dict[str, str]) -> str | None:
+    """2.102's name filter, a regular expression (a bad one is a 400)."""
+    raw = params.get("name")
+    if not req.at_least(NO_RXTX) or not raw:
+        return None
+    compile_pattern(raw, "name")
+    return raw
 
 
 def _min_filter(params: dict[str, str], name: str) -> int | None:

@@ -100,6 +100,15 @@ HISTORY: list[tuple[str, str]] = [
     ("2.98", "A server's image shows its properties."),
     ("2.99", "Remote consoles take the spice-direct type (not served: a 400)."),
     ("2.100", "Servers show scheduler_hints."),
+    ("2.101", "Attaching a volume answers 202 without a body (os-volume_attachments is "
+              "not served here: 404 at every version)."),
+    ("2.102", "Flavors drop rxtx_factor and OS-FLV-DISABLED:disabled (create no longer "
+              "takes rxtx_factor, lists no longer sort by it) and lists take a name "
+              "filter; every GET refuses unknown query parameters with a 400."),
+    ("2.103", "The /os-volumes_boot alias of /servers is gone (never served here: 404 "
+              "at every version)."),
+    ("2.104", "PUT /servers/{id} takes pinned_availability_zone: null unpins, the "
+              "server's current zone re-pins, anything else is a 409."),
 ]
 
 

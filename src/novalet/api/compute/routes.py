@@ -143,6 +143,7 @@ ROUTES = [
        hypervisors.servers),
     _r(V + "/os-simple-tenant-usage", ["GET"], simple_tenant_usage.index),
     _r(V + "/os-simple-tenant-usage/{tenant_id}", ["GET"], simple_tenant_usage.show),
+    _r(V + "/os-simple-tenant-usage/", ["GET"], simple_tenant_usage.show_without_id),
     _r(V + "/os-migrations", ["GET"], migrations.index),
     _r(V + "/servers/{server_id}/migrations", ["GET"], migrations.server_index),
     _r(V + "/servers/{server_id}/migrations/{migration_id}", ["GET"],

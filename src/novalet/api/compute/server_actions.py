@@ -163,13 +163,17 @@ async def _rebuild(req: ApiRequest, value: Any) -> Reply:
              "accessIPv4": "access_ip_v4", "accessIPv6": "access_ip_v6",
              "user_data": "user_data", "hostname": "hostname", "metadata": "metadata",
              "key_name": "key_name", "personality": "personality"}
-    values = {column: value[key] for key, column in names.items() if key in value}
+    values = servers.access_ips({column: value[key] for key, column in names.items()
+                                 if key in value})
     instance = await req.app.compute.rebuild(req.ctx, instance.uuid,
                                              servers.last_segment(value["imageRef"]), values)
     nets = await server_view.networking(req, [instance])
     view = server_view.detail(req, instance, net=nets.get(instance.uuid),
-                              server_groups=await server_view.groups_of(req, instance))
+                              server_groups=await server_view.groups_of(req, instance),
+                              parts=server_view.rebuild_parts(req))
     view["adminPass"] = value.get("adminPass") or servers.generate_password()
+    if req.at_least("2.57"):
+        view["user_data"] = instance.user_data
     return Reply({"server": view}, 202)
 
 

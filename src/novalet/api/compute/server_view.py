@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 from novalet.api.handler import ApiRequest
@@ -12,6 +13,38 @@ from novalet.db.models import Instance, InstanceFault
 from novalet.network.api import ServerNetworking
 
 _PROGRESS_STATUSES = {"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"}
+# Glance's own image attributes that ride along with the properties in system
+# metadata; 2.98's image `properties` are the image's properties only.
+_IMAGE_ATTRIBUTES = {"min_ram", "min_disk", "disk_format", "container_format"}
+
+
+@dataclass(frozen=True)
+class Parts:
+    """Which optional parts a server body carries. Show and list carry all; Nova's
+    update and rebuild answers below 2.75 leave out the extended attributes
+    (OS-EXT-*, OS-SRV-USG, config_drive, security_groups, volumes_attached, the
+    addresses' type and MAC, host_status), and key_name outside show until 2.54
+    (rebuild) or 2.75 (update). Rebuild puts `user_data` at the top level from 2.57
+    instead of OS-EXT-SRV-ATTR:user_data."""
+
+    extended: bool = True
+    key_name: bool = True
+    admin_user_data: bool = True
+
+
+FULL = Parts()
+
+
+def update_parts(req: ApiRequest) -> Parts:
+    """What PUT /servers/{id} answers with at the request's microversion."""
+    full = req.at_least("2.75")
+    return Parts(extended=full, key_name=full)
+
+
+def rebuild_parts(req: ApiRequest) -> Parts:
+    """What the rebuild action answers with at the request's microversion."""
+    return Parts(extended=req.at_least("2.75"), key_name=req.at_least("2.54"),
+                 admin_user_data=False)
 
 
 def links(req: ApiRequest, collection: str, item_id: str) -> list[dict[str, str]]:
@@ -70,11 +103,12 @@ def brief(req: ApiRequest, instance: Instance) -> dict[str, Any]:
 
 def detail(req: ApiRequest, instance: Instance, fault: InstanceFault | None = None,
            net: ServerNetworking | None = None,
-           server_groups: list[str] | None = None) -> dict[str, Any]:
+           server_groups: list[str] | None = None, parts: Parts = FULL) -> dict[str, Any]:
     """The full server body; `net` (from networking()) fills addresses and
     security_groups, the latter only when the server is in a group, as Nova shows it.
     `server_groups` (from groups_of()) is shown from 2.71 where Nova shows it: in
-    show, update and rebuild, not in lists."""
+    show, update and rebuild, not in lists. `parts` says which optional parts
+    the answer carries (update and rebuild carry fewer below 2.75)."""
     status = status_of(instance.vm_state, instance.task_state)
     body: dict[str, Any] = {
         **brief(req, instance),
@@ -83,29 +117,41 @@ def detail(req: ApiRequest, instance: Instance, fault: InstanceFault | None = No
         "hostId": host_id(instance), "image": _image(req, instance),
         "flavor": _flavor(req, instance), "created": isotime(instance.created_at),
         "updated": isotime(instance.updated_at or instance.created_at),
-        "addresses": addresses(net), "accessIPv4": instance.access_ip_v4 or "",
+        "addresses": addresses(net, extended=parts.extended),
+        "accessIPv4": instance.access_ip_v4 or "",
         "accessIPv6": instance.access_ip_v6 or "", "OS-DCF:diskConfig": "MANUAL",
+    }
+    if parts.extended:
+        _add_extended(instance, body, net)
+    if parts.key_name:
+        body["key_name"] = instance.key_name
+    if status in _PROGRESS_STATUSES:
+        body["progress"] = instance.progress
+    if parts.extended:
+        _add_admin_attrs(req, instance, body, parts.admin_user_data)
+    _add_versioned(req, instance, body, parts)
+    if req.at_least("2.71") and server_groups is not None:
+        body["server_groups"] = server_groups
+    if fault is not None:
+        body["fault"] = _fault(req, fault)
+    return body
+
+
+def _add_extended(instance: Instance, body: dict[str, Any],
+                  net: ServerNetworking | None) -> None:
+    """The attributes v2.1 kept from v2.0's extensions."""
+    body.update({
         "OS-EXT-AZ:availability_zone": instance.availability_zone or "",
         "config_drive": "True" if instance.config_drive else "",
-        "key_name": instance.key_name,
         "OS-SRV-USG:launched_at": isotime_micro(instance.launched_at),
         "OS-SRV-USG:terminated_at": isotime_micro(instance.terminated_at),
         "OS-EXT-STS:task_state": instance.task_state,
         "OS-EXT-STS:vm_state": instance.vm_state,
         "OS-EXT-STS:power_state": instance.power_state,
         "os-extended-volumes:volumes_attached": [],
-    }
+    })
     if net is not None and net.security_groups:
         body["security_groups"] = [{"name": name} for name in net.security_groups]
-    if status in _PROGRESS_STATUSES:
-        body["progress"] = instance.progress
-    _add_admin_attrs(req, instance, body)
-    _add_versioned(req, instance, body, status)
-    if req.at_least("2.71") and server_groups is not None:
-        body["server_groups"] = server_groups
-    if fault is not None:
-        body["fault"] = _fault(req, fault)
-    return body
 
 
 def _image(req: ApiRequest, instance: Instance) -> Any:
@@ -114,8 +160,17 @@ def _image(req: ApiRequest, instance: Instance) -> Any:
     image: dict[str, Any] = {"id": instance.image_ref,
                              "links": [links(req, "images", instance.image_ref)[1]]}
     if req.at_least("2.98"):
-        image["properties"] = instance.system_metadata.get("image_properties", {})
+        image["properties"] = image_properties(
+            instance.system_metadata.get("image_properties", {}))
     return image
+
+
+def image_properties(stored: dict[str, Any]) -> dict[str, str]:
+    """The image's properties as 2.98 shows them: strings of at most 255 characters
+    (Nova keeps them as such in system metadata), without Glance's own attributes
+    (min_ram, min_disk, disk_format, container_format) or unset values."""
+    return {key: str(value)[:255] for key, value in stored.items()
+            if key not in _IMAGE_ATTRIBUTES and value is not None}
 
 
 def _flavor(req: ApiRequest, instance: Instance) -> dict[str, Any]:
@@ -128,7 +183,8 @@ def _flavor(req: ApiRequest, instance: Instance) -> dict[str, Any]:
             "original_name": flavor["name"], "extra_specs": flavor.get("extra_specs", {})}
 
 
-def _add_admin_attrs(req: ApiRequest, instance: Instance, body: dict[str, Any]) -> None:
+def _add_admin_attrs(req: ApiRequest, instance: Instance, body: dict[str, Any],
+                     user_data: bool = True) -> None:
     admin = req.allowed("os_compute_api:os-extended-server-attributes")
     if admin:
         body.update({"OS-EXT-SRV-ATTR:host": instance.host,
@@ -138,17 +194,19 @@ def _add_admin_attrs(req: ApiRequest, instance: Instance, body: dict[str, Any]) 
         body.update({"OS-EXT-SRV-ATTR:reservation_id": instance.reservation_id,
                      "OS-EXT-SRV-ATTR:launch_index": instance.launch_index,
                      "OS-EXT-SRV-ATTR:kernel_id": "", "OS-EXT-SRV-ATTR:ramdisk_id": "",
-                     "OS-EXT-SRV-ATTR:root_device_name": None,
-                     "OS-EXT-SRV-ATTR:user_data": instance.user_data})
-    if req.at_least("2.3") and (admin or req.at_least("2.90")):
+                     "OS-EXT-SRV-ATTR:root_device_name": None})
+        if user_data:
+            body["OS-EXT-SRV-ATTR:user_data"] = instance.user_data
+    if req.at_least("2.3") and admin:
         body["OS-EXT-SRV-ATTR:hostname"] = instance.hostname
 
 
 def _add_versioned(req: ApiRequest, instance: Instance, body: dict[str, Any],
-                   status: str) -> None:
+                   parts: Parts) -> None:
     if req.at_least("2.9"):
         body["locked"] = instance.locked
-    if req.at_least("2.16") and req.allowed("os_compute_api:servers:show:host_status"):
+    if req.at_least("2.16") and parts.extended \
+            and req.allowed("os_compute_api:servers:show:host_status"):
         body["host_status"] = "UP" if instance.host else ""
     if req.at_least("2.19"):
         body["description"] = instance.display_description
@@ -158,6 +216,9 @@ def _add_versioned(req: ApiRequest, instance: Instance, body: dict[str, Any],
         body["trusted_image_certificates"] = None
     if req.at_least("2.73"):
         body["locked_reason"] = instance.locked_reason
+    if req.at_least("2.90"):
+        # Everyone's from 2.90, in every answer (admins' came with the extended ones).
+        body.setdefault("OS-EXT-SRV-ATTR:hostname", instance.hostname)
     if req.at_least("2.96"):
         body["pinned_availability_zone"] = instance.requested_availability_zone
     if req.at_least("2.100"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import string
 from typing import Any
@@ -11,6 +12,7 @@ from novalet.api.compute import server_filters, server_view
 from novalet.api.compute.schemas import servers as schemas
 from novalet.api.handler import ApiRequest, Reply
 from novalet.api.validation import ValidationError, accepts, to_bool, validate
+from novalet.compute import az_pinning
 from novalet.compute.api import CreateRequest
 from novalet.policy import enforce
 
@@ -114,7 +116,8 @@ def _create_request(req: ApiRequest, body: dict[str, Any]) -> CreateRequest:
         tags=server.get("tags", []), networks=networks or "auto",
         security_groups=[g for g in groups if g],
         config_drive=to_bool(server.get("config_drive") or False),
-        access_ip_v4=server.get("accessIPv4"), access_ip_v6=server.get("accessIPv6"),
+        access_ip_v4=canonical_ip(server.get("accessIPv4")),
+        access_ip_v6=canonical_ip(server.get("accessIPv6")),
         scheduler_hints=hints, host=server.get("host"),
         hypervisor_hostname=server.get("hypervisor_hostname"),
         personality=server.get("personality") or [],
@@ -140,6 +143,27 @@ _NO_VOLUMES = ValidationError(reason="Block device mappings to volumes need the 
                               "service, which this cloud does not run; boot from an image.")
 
 
+def canonical_ip(text: str | None) -> str | None:
+    """An access address as Nova keeps it: in RFC 5952 form (shortest, lower case,
+    an IPv4-mapped address with its dotted quad), as Tempest checks. The schemas
+    have already refused what is not an address."""
+    if not text:
+        return text
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return text
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return f"::ffff:{address.ipv4_mapped}"
+    return str(address)
+
+
+def access_ips(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` (instance columns) with the access addresses made canonical."""
+    return {key: canonical_ip(value) if key in ("access_ip_v4", "access_ip_v6") else value
+            for key, value in values.items()}
+
+
 def last_segment(ref: str) -> str:
     return ref.rstrip("/").rsplit("/", 1)[-1]
 
@@ -159,14 +183,16 @@ async def update(req: ApiRequest) -> dict[str, Any]:
     names = {"name": "display_name", "description": "display_description",
              "accessIPv4": "access_ip_v4", "accessIPv6": "access_ip_v6",
              "hostname": "hostname"}
-    values = {column: server[key] for key, column in names.items() if key in server}
+    values = access_ips({column: server[key] for key, column in names.items()
+                         if key in server})
+    if "pinned_availability_zone" in server:  # 2.104
+        values.update(az_pinning.pin_changes(instance, server["pinned_availability_zone"]))
     instance = await req.app.compute.update(req.ctx, instance.uuid, values)
     faults = await req.app.compute.faults([instance])
     nets = await server_view.networking(req, [instance])
     view = server_view.detail(req, instance, faults.get(instance.uuid), nets.get(instance.uuid),
-                              await server_view.groups_of(req, instance))
-    if not req.at_least("2.75"):
-        view.pop("OS-EXT-STS:task_state", None)
+                              await server_view.groups_of(req, instance),
+                              parts=server_view.update_parts(req))
     return {"server": view}
 
 

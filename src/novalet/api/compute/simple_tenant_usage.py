@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 from urllib.parse import urlencode
 
+from novalet import exceptions
 from novalet.api.compute.schemas import simple_tenant_usage as schemas
 from novalet.api.handler import ApiRequest
 from novalet.api.validation import ValidationError, accepts, query_int, to_bool
@@ -116,3 +117,10 @@ async def show(req: ApiRequest) -> dict[str, Any]:
     if links:
         body["tenant_usage_links"] = links
     return body
+
+
+@accepts()
+async def show_without_id(req: ApiRequest) -> dict[str, Any]:
+    """GET /os-simple-tenant-usage/ (an empty tenant id): 404 as in Nova, whose
+    router matches no route there, instead of the list a slash redirect would give."""
+    raise exceptions.NotFound("The resource could not be found.")

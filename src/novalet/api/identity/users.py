@@ -7,7 +7,7 @@ from typing import Any
 from novalet import exceptions
 from novalet.api.handler import ApiRequest, Reply
 from novalet.api.identity import access, params, views
-from novalet.api.validation import validate
+from novalet.api.validation import ValidationError, validate
 
 NAME = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"\S"}
 _FIELDS: dict[str, Any] = {
@@ -18,11 +18,12 @@ _FIELDS: dict[str, Any] = {
     "email": {"type": ["string", "null"], "maxLength": 255},
     "options": {"type": "object", "maxProperties": 0},
 }
+# Other attributes are kept as Keystone keeps them (identity/user_extras.py).
 CREATE: dict[str, Any] = {"type": "object", "required": ["user"], "properties": {"user": {
-    "type": "object", "required": ["name"], "additionalProperties": False,
+    "type": "object", "required": ["name"],
     "properties": {**_FIELDS, "domain_id": {"type": "string"}}}}}
 UPDATE: dict[str, Any] = {"type": "object", "required": ["user"], "properties": {"user": {
-    "type": "object", "additionalProperties": False, "properties": _FIELDS}}}
+    "type": "object", "properties": _FIELDS}}}
 CHANGE_PASSWORD: dict[str, Any] = {"type": "object", "required": ["user"], "properties": {
     "user": {"type": "object", "required": ["password", "original_password"],
              "additionalProperties": False, "properties": {
@@ -61,6 +62,8 @@ async def update(req: ApiRequest) -> dict[str, Any]:
     access.require_admin(req)
     body = await req.json_object()
     validate(body, UPDATE)
+    if "domain_id" in body["user"]:
+        raise ValidationError(reason="Cannot change Domain ID")
     user = await req.app.identity.update_user(req.path["user_id"], body["user"])
     return {"user": views.user(req, user)}
 

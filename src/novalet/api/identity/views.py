@@ -32,6 +32,7 @@ def domain_ref(domain_id: str, name: str | None) -> dict[str, str]:
 
 def user(req: ApiRequest, record: User) -> dict[str, Any]:
     body: dict[str, Any] = {
+        **(record.extra or {}),
         "id": record.id, "name": record.name, "domain_id": record.domain_id,
         "enabled": record.enabled, "password_expires_at": None, "options": {},
         "links": {"self": f"{base_url(req)}/users/{record.id}"}}

@@ -47,6 +47,8 @@ CREATE_21: dict[str, Any] = {
 
 CREATE_255 = copy.deepcopy(CREATE_21)
 CREATE_255["properties"]["flavor"]["properties"]["description"] = DESCRIPTION
+CREATE_2102 = copy.deepcopy(CREATE_255)
+del CREATE_2102["properties"]["flavor"]["properties"]["rxtx_factor"]
 
 UPDATE_255: dict[str, Any] = {
     "type": "object",
@@ -75,13 +77,21 @@ INDEX_QUERY_21: dict[str, Any] = {
     "additionalProperties": True,
 }
 INDEX_QUERY_275 = {**INDEX_QUERY_21, "additionalProperties": False}
+INDEX_QUERY_2102 = copy.deepcopy(INDEX_QUERY_275)
+INDEX_QUERY_2102["properties"]["name"] = {"type": "string"}
+INDEX_QUERY_2102["properties"]["sort_key"]["enum"] = [k for k in SORT_KEYS if k != "rxtx_factor"]
 
 
 def create(at_least: Callable[[str], bool]) -> dict[str, Any]:
-    """2.1: the base body; 2.55: a description may be given."""
+    """2.1: the base body; 2.55: a description may be given; 2.102: no rxtx_factor."""
+    if at_least("2.102"):
+        return CREATE_2102
     return CREATE_255 if at_least("2.55") else CREATE_21
 
 
 def index_query(at_least: Callable[[str], bool]) -> dict[str, Any]:
-    """2.75: unknown query parameters are a 400."""
+    """2.75: unknown query parameters are a 400; 2.102: a name filter (a regular
+    expression), and no sorting by rxtx_factor."""
+    if at_least("2.102"):
+        return INDEX_QUERY_2102
     return INDEX_QUERY_275 if at_least("2.75") else INDEX_QUERY_21

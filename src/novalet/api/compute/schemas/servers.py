@@ -111,6 +111,7 @@ _UPDATE_21: dict[str, Any] = {"type": "object", "properties": {
 _U219 = _evolve(_UPDATE_21, {"description": _DESCRIPTION})
 _U290 = _evolve(_U219, {"hostname": _HOSTNAME})
 _U294 = _evolve(_U290, {"hostname": _FQDN})
+_U2104 = _evolve(_U294, {"pinned_availability_zone": {"oneOf": [NAME, {"type": "null"}]}})
 
 
 def _update(server: dict[str, Any]) -> dict[str, Any]:
@@ -120,7 +121,7 @@ def _update(server: dict[str, Any]) -> dict[str, Any]:
 
 UPDATE: list[tuple[str, dict[str, Any]]] = [
     ("2.1", _update(_UPDATE_21)), ("2.19", _update(_U219)), ("2.90", _update(_U290)),
-    ("2.94", _update(_U294)),
+    ("2.94", _update(_U294)), ("2.104", _update(_U2104)),
 ]
 
 
