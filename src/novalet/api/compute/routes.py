@@ -145,8 +145,8 @@ ROUTES = [
     _r(V + "/servers/{server_id}/migrations/{migration_id}", ["GET"],
        migrations.server_show),
     _r(V + "/os-server-external-events", ["POST"], server_external_events.create),
-    _r(V + "/os-instance-usage-audit-log", ["GET"], instance_usage_audit_log.index),
-    _r(V + "/os-instance-usage-audit-log/{before_timestamp}", ["GET"],
+    _r(V + "/os-instance_usage_audit_log", ["GET"], instance_usage_audit_log.index),
+    _r(V + "/os-instance_usage_audit_log/{before_timestamp}", ["GET"],
        instance_usage_audit_log.show),
     # --- consoles ---
     _r(V + "/servers/{server_id}/remote-consoles", ["POST"], remote_consoles.create),
