@@ -177,6 +177,15 @@ RULES: dict[str, str] = {
     "os_compute_api:os-server-groups:delete": "rule:project_member_or_admin",
     "os_compute_api:os-remote-consoles": "rule:project_member_or_admin",
     "os_compute_api:os-console-auth-tokens": "rule:admin_api",
+    # routes Tempest expects (hosts, diagnostics, extensions)
+    "os_compute_api:os-hosts:list": "rule:admin_api",
+    "os_compute_api:os-hosts:show": "rule:admin_api",
+    "os_compute_api:os-hosts:update": "rule:admin_api",
+    "os_compute_api:os-hosts:reboot": "rule:admin_api",
+    "os_compute_api:os-hosts:shutdown": "rule:admin_api",
+    "os_compute_api:os-hosts:start": "rule:admin_api",
+    "os_compute_api:os-server-diagnostics": "rule:admin_api",
+    "os_compute_api:extensions": "@",
     "identity:admin": "rule:admin_api",
     "image:publicize_image": "rule:admin_api",
     # Glance's defaults: a project member (or an admin) changes the project's images.

@@ -59,6 +59,9 @@ class Front:
     name: str
     formatter: errors.Formatter
     microversioned: bool = False
+    # Nova's legacy /v2 endpoint: the v2.1 API at its base version, microversion
+    # headers ignored and none sent back (api/compute/legacy_v2.py).
+    legacy_v2: bool = False
 
 
 COMPUTE = Front("compute", errors.nova_body, microversioned=True)
@@ -139,11 +142,13 @@ def endpoint(front: Front, handler: Handler, *, auth: bool = True
         request_id = incoming if _REQUEST_ID.match(incoming) else new_request_id()
         bind_request_id(request_id)
         headers = {"x-openstack-request-id": request_id}
-        if front is COMPUTE:
+        if front.name == COMPUTE.name:
             headers["x-compute-request-id"] = request_id
         try:
             version = None
-            if front.microversioned:
+            if front.legacy_v2:
+                version = microversions.MIN
+            elif front.microversioned:
                 version = microversions.negotiate(raw.headers)
                 headers.update({"OpenStack-API-Version": f"compute {version}",
                                 "X-OpenStack-Nova-API-Version": str(version),
@@ -191,7 +196,7 @@ def _check_content_type(front: Front, raw: Request) -> None:
     if given is None or front is IMAGE:
         return
     media = given.split(";", 1)[0].strip().lower()
-    if front is COMPUTE:
+    if front.name == COMPUTE.name:
         if media and media != "text/plain" and media not in _NOVA_JSON_TYPES:
             raise UnsupportedContentType()
     elif front is IDENTITY and media and _has_body(raw):

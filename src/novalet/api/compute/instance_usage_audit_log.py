@@ -1,6 +1,6 @@
-"""Handlers for /os-instance_usage_audit_log (admin; Nova's path, with underscores): how far the compute hosts got
-with the instance usage audit of the last whole period (before now, or before a
-given timestamp)."""
+"""Handlers for /os-instance_usage_audit_log (admin; Nova's path, with underscores):
+how far the compute hosts got with the instance usage audit of the last whole
+period (before now, or before a given timestamp)."""
 
 from __future__ import annotations
 

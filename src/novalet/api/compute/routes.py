@@ -16,6 +16,7 @@ from novalet.api.compute import (hypervisors, instance_usage_audit_log, migratio
                                  server_external_events, simple_tenant_usage)
 from novalet.api.compute import quota_classes, quota_sets
 from novalet.api.compute import console_auth_tokens, remote_consoles
+from novalet.api.compute import extensions, legacy_v2
 from novalet.api.handler import COMPUTE, Handler, endpoint
 
 
@@ -151,4 +152,10 @@ ROUTES = [
     # --- consoles ---
     _r(V + "/servers/{server_id}/remote-consoles", ["POST"], remote_consoles.create),
     _r(V + "/os-console-auth-tokens/{console_token}", ["GET"], console_auth_tokens.show),
+    # --- extensions (the v2 API's list, frozen) ---
+    _r(V + "/extensions", ["GET"], extensions.index),
+    _r(V + "/extensions/{alias}", ["GET"], extensions.show),
 ]
+
+# Nova's legacy /v2 endpoint: the routes above without microversions.
+LEGACY_V2_ROUTES = legacy_v2.routes(list(ROUTES))
