@@ -49,6 +49,7 @@ HISTORY: list[tuple[str, str]] = [
     ("2.39", "Limits drop maxImageMeta."),
     ("2.40", "os-simple-tenant-usage is paged over instances with limit and marker."),
     ("2.41", "Aggregates show their uuid."),
+    ("2.43", "os-hosts answers 404 (os-hypervisors and os-services replace it)."),
     ("2.44", "addFloatingIp and removeFloatingIp answer 404."),
     ("2.45", "createImage returns the new image's id in the body, not a Location."),
     ("2.47", "A server's flavor is embedded (original_name, sizes, extra_specs) "

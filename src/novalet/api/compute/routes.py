@@ -16,7 +16,7 @@ from novalet.api.compute import (hypervisors, instance_usage_audit_log, migratio
                                  server_external_events, simple_tenant_usage)
 from novalet.api.compute import quota_classes, quota_sets
 from novalet.api.compute import console_auth_tokens, remote_consoles
-from novalet.api.compute import extensions, legacy_v2
+from novalet.api.compute import extensions, hosts, legacy_v2
 from novalet.api.handler import COMPUTE, Handler, endpoint
 
 
@@ -152,6 +152,13 @@ ROUTES = [
     # --- consoles ---
     _r(V + "/servers/{server_id}/remote-consoles", ["POST"], remote_consoles.create),
     _r(V + "/os-console-auth-tokens/{console_token}", ["GET"], console_auth_tokens.show),
+    # --- os-hosts (admin; 404 from 2.43) ---
+    _r(V + "/os-hosts", ["GET"], hosts.index),
+    _r(V + "/os-hosts/{host_name}", ["GET"], hosts.show),
+    _r(V + "/os-hosts/{host_name}", ["PUT"], hosts.update),
+    _r(V + "/os-hosts/{host_name}/reboot", ["GET"], hosts.reboot),
+    _r(V + "/os-hosts/{host_name}/shutdown", ["GET"], hosts.shutdown),
+    _r(V + "/os-hosts/{host_name}/startup", ["GET"], hosts.startup),
     # --- extensions (the v2 API's list, frozen) ---
     _r(V + "/extensions", ["GET"], extensions.index),
     _r(V + "/extensions/{alias}", ["GET"], extensions.show),
