@@ -188,6 +188,9 @@ RULES: dict[str, str] = {
     "os_compute_api:extensions": "@",
     "identity:admin": "rule:admin_api",
     "image:publicize_image": "rule:admin_api",
+    # Reading through the compute API's image proxy (Glance's defaults).
+    "image:get_images": "rule:project_reader_or_admin",
+    "image:get_image": "rule:project_reader_or_admin",
     # Glance's defaults: a project member (or an admin) changes the project's images.
     "image:add_image": "rule:project_member_or_admin",
     "image:modify_image": "rule:project_member_or_admin",

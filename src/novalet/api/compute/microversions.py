@@ -43,10 +43,11 @@ HISTORY: list[tuple[str, str]] = [
     ("2.35", "Keypair lists are paged with limit and marker."),
     ("2.36", "Limits drop the network quotas; os-networks, os-fixed-ips, os-floating-ips, "
              "os-floating-ip-pools, os-security-groups and os-security-group-rules "
-             "answer 404."),
+             "answer 404; so does the image proxy (/images)."),
     ("2.37", "Server create requires `networks`; it may be the string auto or none."),
     ("2.38", "An unknown `status` filter is a 400."),
-    ("2.39", "Limits drop maxImageMeta."),
+    ("2.39", "Limits drop maxImageMeta; image metadata (/images/{id}/metadata) "
+             "answers 404."),
     ("2.40", "os-simple-tenant-usage is paged over instances with limit and marker."),
     ("2.41", "Aggregates show their uuid."),
     ("2.43", "os-hosts answers 404 (os-hypervisors and os-services replace it)."),

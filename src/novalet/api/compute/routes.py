@@ -16,7 +16,7 @@ from novalet.api.compute import (hypervisors, instance_usage_audit_log, migratio
                                  server_external_events, simple_tenant_usage)
 from novalet.api.compute import quota_classes, quota_sets
 from novalet.api.compute import console_auth_tokens, remote_consoles
-from novalet.api.compute import extensions, hosts, legacy_v2
+from novalet.api.compute import extensions, hosts, image_metadata, images, legacy_v2
 from novalet.api.handler import COMPUTE, Handler, endpoint
 
 
@@ -159,6 +159,17 @@ ROUTES = [
     _r(V + "/os-hosts/{host_name}/reboot", ["GET"], hosts.reboot),
     _r(V + "/os-hosts/{host_name}/shutdown", ["GET"], hosts.shutdown),
     _r(V + "/os-hosts/{host_name}/startup", ["GET"], hosts.startup),
+    # --- the image proxy (404 from 2.36; its metadata from 2.39) ---
+    _r(V + "/images", ["GET"], images.index),
+    _r(V + "/images/detail", ["GET"], images.detail),
+    _r(V + "/images/{image_id}", ["GET"], images.show),
+    _r(V + "/images/{image_id}", ["DELETE"], images.delete),
+    _r(V + "/images/{image_id}/metadata", ["GET"], image_metadata.index),
+    _r(V + "/images/{image_id}/metadata", ["POST"], image_metadata.create),
+    _r(V + "/images/{image_id}/metadata", ["PUT"], image_metadata.update_all),
+    _r(V + "/images/{image_id}/metadata/{key}", ["GET"], image_metadata.show),
+    _r(V + "/images/{image_id}/metadata/{key}", ["PUT"], image_metadata.update),
+    _r(V + "/images/{image_id}/metadata/{key}", ["DELETE"], image_metadata.delete),
     # --- extensions (the v2 API's list, frozen) ---
     _r(V + "/extensions", ["GET"], extensions.index),
     _r(V + "/extensions/{alias}", ["GET"], extensions.show),
