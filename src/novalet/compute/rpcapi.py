@@ -5,6 +5,7 @@ message of an older minor is served too):
 
 - 1.0: the methods below, instances as InstancePayload 1.2, events as dicts.
 - 1.1: external_instance_event's events are ExternalEvent models.
+- 1.2: get_diagnostics (a Diagnostics model back).
 
 Each method is sent at the version that last changed it, or the newest the
 `[upgrade_levels] compute` cap allows (models backported to what that version
@@ -17,12 +18,13 @@ from typing import Any
 
 from novalet import config
 from novalet.common.context import RequestContext
+from novalet.compute.diagnostics import DiagnosticsNotSupported
 from novalet.compute.payloads import ExternalEvent, instance_for
 from novalet.network.model import Vif
 from novalet.rpc import versions
 from novalet.rpc.bus import Bus
 
-VERSION = "1.1"
+VERSION = "1.2"
 
 
 def topic_for(host: str) -> str:
@@ -139,6 +141,17 @@ class ComputeAPI:
     async def get_host_uptime(self, ctx: RequestContext, host: str) -> str:
         result: str = await self.bus.call(ctx, topic_for(host), "get_host_uptime", {},
                                           version="1.0")
+        return result
+
+    async def get_diagnostics(self, ctx: RequestContext, host: str, uuid: str
+                              ) -> dict[str, Any]:
+        """The running guest's Diagnostics model as a dict. A host capped below 1.2
+        (the previous release) has no such method: a 501 without asking it."""
+        if self._version("1.2") != "1.2":
+            raise DiagnosticsNotSupported(uuid=uuid, why=f"{host} runs a release without "
+                                          "them")
+        result: dict[str, Any] = await self.bus.call(ctx, topic_for(host), "get_diagnostics",
+                                                     {"uuid": uuid}, version="1.2")
         return result
 
     async def external_instance_event(self, ctx: RequestContext, host: str,

@@ -58,7 +58,7 @@ async def test_current_compute_sends_typed_1_1(served: Served) -> None:
     api = ConductorAPI(served.bus.as_user("compute-h1"), config.Config())
     await api.service_heartbeat(RequestContext.admin(), "h1", "nova-compute", "compute.h1",
                                 compute_rpcapi.VERSION)
-    assert served.conductor.service_versions[("h1", "nova-compute")] == "1.1"
+    assert served.conductor.service_versions[("h1", "nova-compute")] == compute_rpcapi.VERSION
     await api.compute_node_update(RequestContext.admin(), ComputeNodePayload(
         uuid="rp-h1", host="h1", hypervisor_hostname="h1", hypervisor_type="fake"))
 

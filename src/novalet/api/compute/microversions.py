@@ -55,6 +55,7 @@ HISTORY: list[tuple[str, str]] = [
     ("2.45", "createImage returns the new image's id in the body, not a Location."),
     ("2.47", "A server's flavor is embedded (original_name, sizes, extra_specs) "
              "instead of linked by id."),
+    ("2.48", "Server diagnostics have a standard form, the same for every driver."),
     ("2.50", "os-quota-class-sets shows and takes server_groups and "
              "server_group_members instead of the network quotas (fixed_ips, "
              "floating_ips, security_groups, security_group_rules)."),

@@ -16,7 +16,8 @@ from novalet.api.compute import (hypervisors, instance_usage_audit_log, migratio
                                  server_external_events, simple_tenant_usage)
 from novalet.api.compute import quota_classes, quota_sets
 from novalet.api.compute import console_auth_tokens, remote_consoles
-from novalet.api.compute import extensions, hosts, image_metadata, images, legacy_v2
+from novalet.api.compute import (extensions, hosts, image_metadata, images, legacy_v2,
+                                 server_diagnostics)
 from novalet.api.handler import COMPUTE, Handler, endpoint
 
 
@@ -152,6 +153,7 @@ ROUTES = [
     # --- consoles ---
     _r(V + "/servers/{server_id}/remote-consoles", ["POST"], remote_consoles.create),
     _r(V + "/os-console-auth-tokens/{console_token}", ["GET"], console_auth_tokens.show),
+    _r(V + "/servers/{server_id}/diagnostics", ["GET"], server_diagnostics.index),
     # --- os-hosts (admin; 404 from 2.43) ---
     _r(V + "/os-hosts", ["GET"], hosts.index),
     _r(V + "/os-hosts/{host_name}", ["GET"], hosts.show),
