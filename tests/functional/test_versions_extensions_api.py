@@ -82,3 +82,22 @@ async def test_extensions_list_and_show(api: Api) -> None:
     resp = await api.request("GET", "/compute/v2.1/extensions/os-nothing")
     assert resp.status_code == 404 and "os-nothing" in resp.text
     assert (await api.client.get("/compute/v2.1/extensions")).status_code == 401
+
+
+async def test_legacy_v2_drops_unknown_body_properties(api: Api) -> None:
+    """As Nova's v2-compatible mode: where v2.1 refuses an unknown property, v2 drops
+    it; a schema of patterns (metadata keys) still refuses what none matches."""
+    body = {"keypair": {"name": "relaxed", "public_key": _KEY, "extra": 1}}
+    resp = await api.request("POST", "/compute/v2.1/os-keypairs", json=body)
+    assert resp.status_code == 400, resp.text
+    resp = await api.request("POST", "/compute/v2/os-keypairs", json=body)
+    assert resp.status_code in (200, 201), resp.text
+    assert resp.json()["keypair"]["name"] == "relaxed"
+    # the v2.1 request that follows is strict again
+    body["keypair"]["name"] = "strict"
+    resp = await api.request("POST", "/compute/v2.1/os-keypairs", json=body)
+    assert resp.status_code == 400, resp.text
+
+
+_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBm9TlnBCcw9xk8JAm/A0sX/Lw6eiN1lLEqMGO/8EWOd "
+        "test@novalet")

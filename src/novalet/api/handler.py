@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from novalet import exceptions, policy
-from novalet.api import errors, json_body
+from novalet.api import errors, json_body, validation
 from novalet.api.compute import microversions
 from novalet.common.context import RequestContext, bind_request_id, new_request_id
 from novalet.identity.tokens import TokenData, TokenNotValid
@@ -157,7 +157,11 @@ def endpoint(front: Front, handler: Handler, *, auth: bool = True
             ctx, token = _authenticate(raw, request_id, auth)
             if token is not None:  # a revoked token is 401 (identity/revocations.py)
                 await raw.app.state.cloud.identity.check_revocation(token)
-            result = await handler(ApiRequest(raw, ctx, token, version))
+            relaxed = validation.RELAXED.set(front.legacy_v2)
+            try:
+                result = await handler(ApiRequest(raw, ctx, token, version))
+            finally:
+                validation.RELAXED.reset(relaxed)
         except ClientDisconnect:
             # Nobody is left to answer; run() logs nginx's 499 (client closed request).
             LOG.warning("Client disconnected before sending the whole request: %s %s "
