@@ -60,7 +60,7 @@ OPTIONS: list[Opt] = [
         "0 turns the sync off.", float),
     Opt("DEFAULT", "instance_usage_audit", False,
         "Each compute host audits the instances it ran in every audit period, once the "
-        "period is over (os-instance-usage-audit-log reports the runs).", _bool),
+        "period is over (os-instance_usage_audit_log reports the runs).", _bool),
     Opt("DEFAULT", "instance_usage_audit_period", "month",
         "Period of the instance usage audit: hour, day, month or year."),
     Opt("DEFAULT", "instance_usage_audit_interval", 60.0,

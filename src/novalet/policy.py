@@ -193,8 +193,20 @@ RULES: dict[str, str] = {
     "os_compute_api:servers:trigger_crash_dump": "rule:project_member_or_admin",
     "os_compute_api:os-multinic:add": "rule:project_member_or_admin",
     "os_compute_api:os-multinic:remove": "rule:project_member_or_admin",
+    # routes Tempest expects (hosts, diagnostics, extensions)
+    "os_compute_api:os-hosts:list": "rule:admin_api",
+    "os_compute_api:os-hosts:show": "rule:admin_api",
+    "os_compute_api:os-hosts:update": "rule:admin_api",
+    "os_compute_api:os-hosts:reboot": "rule:admin_api",
+    "os_compute_api:os-hosts:shutdown": "rule:admin_api",
+    "os_compute_api:os-hosts:start": "rule:admin_api",
+    "os_compute_api:os-server-diagnostics": "rule:admin_api",
+    "os_compute_api:extensions": "@",
     "identity:admin": "rule:admin_api",
     "image:publicize_image": "rule:admin_api",
+    # Reading through the compute API's image proxy (Glance's defaults).
+    "image:get_images": "rule:project_reader_or_admin",
+    "image:get_image": "rule:project_reader_or_admin",
     # Glance's defaults: a project member (or an admin) changes the project's images.
     "image:add_image": "rule:project_member_or_admin",
     "image:modify_image": "rule:project_member_or_admin",

@@ -19,6 +19,7 @@ ANY_USER = {
     ("GET", V + "/limits"), ("GET", V + "/os-availability-zone"),
     ("GET", V + "/os-floating-ip-pools"), ("GET", V + "/os-quota-sets/{tenant_id}/defaults"),
     ("GET", V + "/flavors"), ("GET", V + "/flavors/detail"), ("GET", V + "/flavors/{flavor_id}"),
+    ("GET", V + "/extensions"), ("GET", V + "/extensions/{alias}"),
     # key pairs belong to a user: "rule:admin_api or user_id:%(user_id)s"
     ("GET", V + "/os-keypairs"), ("POST", V + "/os-keypairs"),
     ("GET", V + "/os-keypairs/{name}"), ("DELETE", V + "/os-keypairs/{name}"),

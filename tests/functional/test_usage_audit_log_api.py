@@ -1,4 +1,4 @@
-"""os-instance-usage-audit-log: the audit's task log per host, for the last whole
+"""os-instance_usage_audit_log: the audit's task log per host, for the last whole
 period before now or before a timestamp."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from novalet.db import task_log
 from novalet.service.allinone import AllInOne
 from tests.functional.conftest import Api, boot, make_conf
 
-A = "/compute/v2.1/os-instance-usage-audit-log"
+A = "/compute/v2.1/os-instance_usage_audit_log"
 
 
 async def test_no_host_has_run_yet(api: Api) -> None:
@@ -71,3 +71,10 @@ async def test_compute_hosts_run_the_audit_when_enabled(state_dir: Path) -> None
         assert [(t.host, t.state) for t in tasks] == [("fake-host-1", "DONE")]
     finally:
         await cloud.stop()
+
+
+async def test_only_novas_path_with_underscores_is_served(api: Api) -> None:
+    """Nova and every client spell it os-instance_usage_audit_log; the hyphenated
+    path this API once had is not routed."""
+    resp = await api.request("GET", "/compute/v2.1/os-instance-usage-audit-log", user="admin")
+    assert resp.status_code == 404

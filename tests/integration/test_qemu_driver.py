@@ -239,6 +239,23 @@ async def test_a_new_driver_controls_the_same_qemu(booted: Booted) -> None:
     assert (await driver.get_info(booted.spec.uuid)).power_state == PowerState.RUNNING
 
 
+async def test_diagnostics_are_measured(booted: Booted) -> None:
+    """Real figures: the vCPU threads' time, QEMU's resident memory, the disks the
+    guest read at boot, how long its QEMU has run."""
+    driver, uuid = booted.driver(), booted.spec.uuid
+    await driver.init_host("integration-host")
+    diags = await driver.get_diagnostics(uuid)
+    assert (diags.state, diags.driver) == ("running", "libvirt")
+    assert diags.hypervisor in ("qemu", "kvm") and diags.config_drive is True
+    assert len(diags.cpu_details) == booted.spec.vcpus
+    assert all(c.time is not None and c.time > 0 for c in diags.cpu_details)
+    assert diags.memory_details.maximum == booted.spec.memory_mb
+    assert 0 < (diags.memory_details.used or 0) <= booted.spec.memory_mb
+    root = next(d for d in diags.disk_details if d.name == "root")
+    assert (root.read_bytes or 0) > 0 and (root.read_requests or 0) > 0
+    assert diags.uptime is not None and diags.uptime >= 0
+
+
 async def test_pause_freezes_the_guest_and_unpause_thaws_it(booted: Booted) -> None:
     driver, uuid = booted.driver(), booted.spec.uuid
     await driver.pause(uuid)

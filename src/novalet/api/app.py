@@ -46,7 +46,7 @@ def build_app(cloud: Any) -> Starlette:
     app = Starlette(routes=[
         Route("/", _root),
         Mount("/identity", routes=identity_routes.ROUTES),
-        Mount("/compute", routes=compute_routes.ROUTES),
+        Mount("/compute", routes=compute_routes.ROUTES + compute_routes.LEGACY_V2_ROUTES),
         Route("/image", endpoint(IMAGE, image_versions.index, auth=False)),
         Mount("/image", routes=image_routes.ROUTES),
     ], exception_handlers={HTTPException: _http_error},

@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from novalet import exceptions, policy
-from novalet.api import errors, json_body
+from novalet.api import errors, json_body, validation
 from novalet.api.compute import microversions
 from novalet.common.context import RequestContext, bind_request_id, new_request_id
 from novalet.identity.tokens import TokenData, TokenNotValid
@@ -59,6 +59,9 @@ class Front:
     name: str
     formatter: errors.Formatter
     microversioned: bool = False
+    # Nova's legacy /v2 endpoint: the v2.1 API at its base version, microversion
+    # headers ignored and none sent back (api/compute/legacy_v2.py).
+    legacy_v2: bool = False
 
 
 COMPUTE = Front("compute", errors.nova_body, microversioned=True)
@@ -139,11 +142,13 @@ def endpoint(front: Front, handler: Handler, *, auth: bool = True
         request_id = incoming if _REQUEST_ID.match(incoming) else new_request_id()
         bind_request_id(request_id)
         headers = {"x-openstack-request-id": request_id}
-        if front is COMPUTE:
+        if front.name == COMPUTE.name:
             headers["x-compute-request-id"] = request_id
         try:
             version = None
-            if front.microversioned:
+            if front.legacy_v2:
+                version = microversions.MIN
+            elif front.microversioned:
                 version = microversions.negotiate(raw.headers)
                 headers.update({"OpenStack-API-Version": f"compute {version}",
                                 "X-OpenStack-Nova-API-Version": str(version),
@@ -152,7 +157,11 @@ def endpoint(front: Front, handler: Handler, *, auth: bool = True
             ctx, token = _authenticate(raw, request_id, auth)
             if token is not None:  # a revoked token is 401 (identity/revocations.py)
                 await raw.app.state.cloud.identity.check_revocation(token)
-            result = await handler(ApiRequest(raw, ctx, token, version))
+            relaxed = validation.RELAXED.set(front.legacy_v2)
+            try:
+                result = await handler(ApiRequest(raw, ctx, token, version))
+            finally:
+                validation.RELAXED.reset(relaxed)
         except ClientDisconnect:
             # Nobody is left to answer; run() logs nginx's 499 (client closed request).
             LOG.warning("Client disconnected before sending the whole request: %s %s "
@@ -191,7 +200,7 @@ def _check_content_type(front: Front, raw: Request) -> None:
     if given is None or front is IMAGE:
         return
     media = given.split(";", 1)[0].strip().lower()
-    if front is COMPUTE:
+    if front.name == COMPUTE.name:
         if media and media != "text/plain" and media not in _NOVA_JSON_TYPES:
             raise UnsupportedContentType()
     elif front is IDENTITY and media and _has_body(raw):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import re
 import unicodedata
@@ -107,10 +108,17 @@ def _validator(schema: dict[str, Any]) -> Any:
     return entry[1]
 
 
+# Set for requests to the legacy /v2 endpoint (api/compute/legacy_v2.py): there, as
+# in Nova, a body's unknown properties are dropped instead of refused.
+RELAXED: contextvars.ContextVar[bool] = contextvars.ContextVar("relaxed", default=False)
+
+
 def validate(body: Any, schema: dict[str, Any], what: str = "field/attribute") -> None:
     """Raise a 400 naming the first offending field and value (`what` is
     "query parameters" for a query string, as Nova words it)."""
     validator = _validator(schema)
+    if what == "field/attribute" and RELAXED.get():
+        _drop_unknown_properties(validator, body)
     error = jsonschema.exceptions.best_match(validator.iter_errors(body))
     if error is None:
         return
@@ -132,6 +140,18 @@ def validate(body: Any, schema: dict[str, Any], what: str = "field/attribute") -
         detail = detail.replace(shown, _short(shown))
     raise ValidationError(reason=f"Invalid input for {what} {where}. "
                           f"Value: {_short(error.instance)}. {detail}")
+
+
+def _drop_unknown_properties(validator: Any, body: Any) -> None:
+    """Nova's relaxed validation: remove the properties an object's schema doesn't
+    name, unless it has patternProperties (whose misses stay errors)."""
+    for error in list(validator.iter_errors(body)):
+        schema, instance = error.schema, error.instance
+        if error.validator != "additionalProperties" or not isinstance(instance, dict) \
+                or schema.get("patternProperties"):
+            continue
+        for name in set(instance) - set(schema.get("properties", {})):
+            del instance[name]
 
 
 def _short(value: Any) -> str:

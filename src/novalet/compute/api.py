@@ -24,6 +24,7 @@ from novalet.common.bounded_regex import Pattern, compile_pattern, required_lite
 from novalet.common.context import RequestContext
 from novalet.common.timeutils import isotime
 from novalet.compute import capabilities, migrations
+from novalet.compute.diagnostics import Diagnostics, InstanceNotReady
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute.flavors import FlavorService
 from novalet.compute.keypairs import KeypairService
@@ -627,6 +628,15 @@ class ComputeAPI(ServerOps):
             raise InstanceInvalidState(action="get_console_output", uuid=uuid,
                                        attr="vm_state", state=instance.vm_state)
         return await self.compute.get_console_output(ctx, instance.host, uuid)
+
+    async def diagnostics(self, ctx: RequestContext, uuid: str) -> Diagnostics:
+        """What the instance's host measures of it; 409 without a host or unless the
+        guest runs (the host checks that)."""
+        instance = await self.get(ctx, uuid)
+        if instance.host is None:
+            raise InstanceNotReady(uuid=uuid)
+        return Diagnostics.from_dict(await self.compute.get_diagnostics(ctx, instance.host,
+                                                                        uuid))
 
     # --- metadata and tags ------------------------------------------------
 

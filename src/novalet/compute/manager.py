@@ -19,6 +19,7 @@ from novalet.common.timeutils import utcnow
 from novalet.compute.audit_period import last_completed
 from novalet.compute.flavor_payload import FlavorPayload
 from novalet.compute.host_actions import HostActions
+from novalet.compute.diagnostics import GuestNotRunning
 from novalet.compute.payloads import (
     ComputeNodePayload,
     ExternalEvent,
@@ -429,6 +430,13 @@ class ComputeManager(HostActions):
 
     async def get_host_uptime(self, ctx: RequestContext) -> str:
         return await self.driver.get_host_uptime()
+
+    async def get_diagnostics(self, ctx: RequestContext, uuid: str) -> dict[str, Any]:
+        """The running guest's Diagnostics model (1.2); GuestNotRunning (409) otherwise."""
+        state = (await self.driver.get_info(uuid)).power_state
+        if state != PowerState.RUNNING:
+            raise GuestNotRunning(uuid=uuid, state=state.name.lower())
+        return (await self.driver.get_diagnostics(uuid)).to_dict()
 
     async def external_instance_event(self, ctx: RequestContext,
                                       events: list[dict[str, Any]]) -> None:

@@ -11,6 +11,7 @@ message of an older minor is served too):
   a ConsoleTarget model (before: its fields untagged).
 - 1.3: soft_delete_instance, restore_instance, backup_instance, set_admin_password
   (a call) and trigger_crash_dump (compute/host_actions.py).
+- 1.4: get_diagnostics (a Diagnostics model back).
 
 Each method is sent at the version that last changed it, or the newest the
 `[upgrade_levels] compute` cap allows (models backported to what that version
@@ -23,6 +24,7 @@ from typing import Any
 
 from novalet import config, exceptions
 from novalet.common.context import RequestContext
+from novalet.compute.diagnostics import DiagnosticsNotSupported
 from novalet.compute.flavor_payload import FlavorPayload
 from novalet.compute.payloads import ExternalEvent, instance_for
 from novalet.console.types import ConsoleTarget
@@ -30,7 +32,7 @@ from novalet.network.model import Vif
 from novalet.rpc import versions
 from novalet.rpc.bus import Bus
 
-VERSION = "1.3"
+VERSION = "1.4"
 
 
 class HostTooOld(exceptions.Conflict):
@@ -206,6 +208,17 @@ class ComputeAPI:
     async def get_host_uptime(self, ctx: RequestContext, host: str) -> str:
         result: str = await self.bus.call(ctx, topic_for(host), "get_host_uptime", {},
                                           version="1.0")
+        return result
+
+    async def get_diagnostics(self, ctx: RequestContext, host: str, uuid: str
+                              ) -> dict[str, Any]:
+        """The running guest's Diagnostics model as a dict. A host capped below 1.4
+        (the previous release) has no such method: a 501 without asking it."""
+        if self._version("1.4") != "1.4":
+            raise DiagnosticsNotSupported(uuid=uuid, why=f"{host} runs a release without "
+                                          "them")
+        result: dict[str, Any] = await self.bus.call(ctx, topic_for(host), "get_diagnostics",
+                                                     {"uuid": uuid}, version="1.4")
         return result
 
     async def external_instance_event(self, ctx: RequestContext, host: str,

@@ -1,6 +1,6 @@
 """The instance usage audit: once per audit period each compute host counts the
 instances it ran in the last whole period and records it in the task log; the
-os-instance-usage-audit-log API reports how far the hosts got."""
+os-instance_usage_audit_log API reports how far the hosts got."""
 
 from __future__ import annotations
 

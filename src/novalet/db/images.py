@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,7 @@ class ImageQuery:
     tags: list[str] = field(default_factory=list)
     size_min: int | None = None
     size_max: int | None = None
+    updated_since: dt.datetime | None = None  # changed at or after (Nova's changes-since)
     sort: list[tuple[str, str]] = field(default_factory=lambda: [("created_at", "desc")])
     marker: str | None = None
     limit: int = 25
@@ -192,6 +194,8 @@ def _filters(db: Database, query: ImageQuery) -> list[ColumnElement[bool]]:
         conds.append(Image.size >= query.size_min)
     if query.size_max is not None:
         conds.append(Image.size <= query.size_max)
+    if query.updated_since is not None:
+        conds.append(func.coalesce(Image.updated_at, Image.created_at) >= query.updated_since)
     return conds
 
 

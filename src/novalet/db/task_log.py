@@ -1,5 +1,5 @@
 """Database access for the task log: each host's run of the instance usage audit per
-period (os-instance-usage-audit-log reads it)."""
+period (os-instance_usage_audit_log reads it)."""
 
 from __future__ import annotations
 

@@ -186,6 +186,20 @@ def image_view(image: Image) -> dict[str, Any]:
     return {**(image.properties or {}), **base}
 
 
+# What image_view sets beside the free-form properties.
+_VIEW_FIELDS = frozenset((
+    "id", "name", "status", "visibility", "protected", "os_hidden", "checksum",
+    "os_hash_algo", "os_hash_value", "owner", "size", "virtual_size", "min_ram", "min_disk",
+    "disk_format", "container_format", "created_at", "updated_at", "tags", "self", "file",
+    "schema"))
+
+
+def properties_of(view: dict[str, Any]) -> dict[str, Any]:
+    """The free-form properties of an image_view (what Nova's image proxy calls the
+    image's metadata)."""
+    return {k: v for k, v in view.items() if k not in _VIEW_FIELDS}
+
+
 def member_view(member: ImageMember) -> dict[str, Any]:
     return {"image_id": member.image_id, "member_id": member.member,
             "status": member.status, "created_at": timeutils.isotime(member.created_at),

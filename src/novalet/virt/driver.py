@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from novalet import exceptions
+from novalet.compute.diagnostics import Diagnostics as Diagnostics
+from novalet.compute.diagnostics import DiagnosticsNotSupported
 from novalet.compute.driver_types import ConsoleUnavailable as ConsoleUnavailable
 from novalet.compute.driver_types import DriverCapabilities as DriverCapabilities
 from novalet.compute.driver_types import GuestSpec as GuestSpec
@@ -144,6 +146,11 @@ class ComputeDriver(abc.ABC):
         as the console proxies reach it. ConsoleUnavailable when this host gives its
         guests no such display; GuestNotRunning-like errors when the guest is off."""
         raise ConsoleUnavailable(console_type=kind)
+
+    async def get_diagnostics(self, uuid: str) -> Diagnostics:
+        """Figures of the running guest: its state, cpu, memory, disks and NICs
+        (the compute manager asks only while it runs). Without: a 501."""
+        raise DiagnosticsNotSupported(uuid=uuid, why="has a hypervisor driver without them")
 
     async def manage_image_cache(self) -> list[str]:
         """Remove cached base images no guest has used for the configured time;

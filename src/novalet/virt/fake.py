@@ -11,12 +11,13 @@ import struct
 from collections.abc import Awaitable, Callable
 
 from novalet import config, exceptions
+from novalet.compute import diagnostics as diags
 from novalet.compute.states import PowerState
 from novalet.console.types import ConsoleTarget
 from novalet.network.model import Vif
-from novalet.virt.driver import (ComputeDriver, ConsoleUnavailable, DriverCapabilities,
-                                 GuestInfo, GuestSpec, HostResources, InstanceNotFoundOnHost,
-                                 VirtDriverError)
+from novalet.virt.driver import (ComputeDriver, ConsoleUnavailable, Diagnostics,
+                                 DriverCapabilities, GuestInfo, GuestSpec, HostResources,
+                                 InstanceNotFoundOnHost, VirtDriverError)
 
 FAKE_UPTIME = " 08:32:11 up 93 days, 18:25, 12 users,  load average: 0.20, 0.12, 0.14"
 
@@ -223,6 +224,25 @@ class FakeDriver(ComputeDriver):
     async def get_info(self, uuid: str) -> GuestInfo:
         self._require(uuid)
         return GuestInfo(power_state=self.guests[uuid])
+
+    async def get_diagnostics(self, uuid: str) -> Diagnostics:
+        """Fixed counters, shaped by the guest's own spec: a cpu per vCPU, its memory,
+        its root (and ephemeral) disk, a NIC per interface."""
+        self._require(uuid)
+        spec = self.specs[uuid]
+        disks = [diags.DiskDiagnostics("root", 262144, 112, 5778432, 488, 0)]
+        if spec.ephemeral_gb:
+            disks.append(diags.DiskDiagnostics("eph0", 4096, 2, 0, 0, 0))
+        nics = [diags.NicDiagnostics(f"tap{i}", vif.get("address"), 2070139, 0, 0, 26701,
+                                     None, 140208, 0, 0, 662, None)
+                for i, vif in enumerate(spec.network_info)]
+        return Diagnostics(
+            state="running" if self.guests[uuid] == PowerState.RUNNING else "paused",
+            driver=diags.API_DRIVER, hypervisor="fake", hypervisor_os="fake", uptime=46664,
+            config_drive=spec.config_drive,
+            memory_details=diags.MemoryDiagnostics(spec.memory_mb, spec.memory_mb // 2),
+            cpu_details=[diags.CpuDiagnostics(i, 17300000000, 15) for i in range(spec.vcpus)],
+            nic_details=nics, disk_details=disks)
 
     async def get_console_output(self, uuid: str) -> str:
         self._require(uuid)

@@ -22,6 +22,11 @@ from novalet.rpc.models import BusModel, IncompatibleMessage, part_fields, all_m
 RECORDED = {
     "novalet.compute.flavor_payload.FlavorPayload": ("1.0", "07bea3ac"),
     "novalet.compute.instance_changes.InstanceChanges": ("1.0", "abc458cc"),
+    "novalet.compute.diagnostics.CpuDiagnostics": ("1.0", "1c17f23e"),
+    "novalet.compute.diagnostics.Diagnostics": ("1.0", "668f7803"),
+    "novalet.compute.diagnostics.DiskDiagnostics": ("1.0", "409948e5"),
+    "novalet.compute.diagnostics.MemoryDiagnostics": ("1.0", "41a4799c"),
+    "novalet.compute.diagnostics.NicDiagnostics": ("1.0", "63ab31e8"),
     "novalet.compute.payloads.ComputeNodePayload": ("1.1", "ed8d4e07"),
     "novalet.compute.payloads.Destination": ("1.0", "aebef802"),
     "novalet.compute.payloads.ExternalEvent": ("1.0", "3a3e7750"),

@@ -44,17 +44,20 @@ HISTORY: list[tuple[str, str]] = [
     ("2.35", "Keypair lists are paged with limit and marker."),
     ("2.36", "Limits drop the network quotas; os-networks, os-fixed-ips, os-floating-ips, "
              "os-floating-ip-pools, os-security-groups and os-security-group-rules "
-             "answer 404."),
+             "answer 404; so does the image proxy (/images)."),
     ("2.37", "Server create requires `networks`; it may be the string auto or none."),
     ("2.38", "An unknown `status` filter is a 400."),
-    ("2.39", "Limits drop maxImageMeta."),
+    ("2.39", "Limits drop maxImageMeta; image metadata (/images/{id}/metadata) "
+             "answers 404."),
     ("2.40", "os-simple-tenant-usage is paged over instances with limit and marker."),
     ("2.41", "Aggregates show their uuid."),
+    ("2.43", "os-hosts answers 404 (os-hypervisors and os-services replace it)."),
     ("2.44", "addFloatingIp, removeFloatingIp, addFixedIp and removeFixedIp answer 404."),
     ("2.45", "createImage and createBackup return the new image's id in the body, not a "
              "Location."),
     ("2.47", "A server's flavor is embedded (original_name, sizes, extra_specs) "
              "instead of linked by id."),
+    ("2.48", "Server diagnostics have a standard form, the same for every driver."),
     ("2.50", "os-quota-class-sets shows and takes server_groups and "
              "server_group_members instead of the network quotas (fixed_ips, "
              "floating_ips, security_groups, security_group_rules)."),

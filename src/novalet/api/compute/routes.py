@@ -17,6 +17,8 @@ from novalet.api.compute import (hypervisors, instance_usage_audit_log, migratio
 from novalet.api.compute import quota_classes, quota_sets
 from novalet.api.compute import console_auth_tokens, remote_consoles
 from novalet.api.compute import server_password
+from novalet.api.compute import (extensions, hosts, image_metadata, images, legacy_v2,
+                                 server_diagnostics)
 from novalet.api.handler import COMPUTE, Handler, endpoint
 
 
@@ -149,10 +151,35 @@ ROUTES = [
     _r(V + "/servers/{server_id}/migrations/{migration_id}", ["GET"],
        migrations.server_show),
     _r(V + "/os-server-external-events", ["POST"], server_external_events.create),
-    _r(V + "/os-instance-usage-audit-log", ["GET"], instance_usage_audit_log.index),
-    _r(V + "/os-instance-usage-audit-log/{before_timestamp}", ["GET"],
+    _r(V + "/os-instance_usage_audit_log", ["GET"], instance_usage_audit_log.index),
+    _r(V + "/os-instance_usage_audit_log/{before_timestamp}", ["GET"],
        instance_usage_audit_log.show),
     # --- consoles ---
     _r(V + "/servers/{server_id}/remote-consoles", ["POST"], remote_consoles.create),
     _r(V + "/os-console-auth-tokens/{console_token}", ["GET"], console_auth_tokens.show),
+    _r(V + "/servers/{server_id}/diagnostics", ["GET"], server_diagnostics.index),
+    # --- os-hosts (admin; 404 from 2.43) ---
+    _r(V + "/os-hosts", ["GET"], hosts.index),
+    _r(V + "/os-hosts/{host_name}", ["GET"], hosts.show),
+    _r(V + "/os-hosts/{host_name}", ["PUT"], hosts.update),
+    _r(V + "/os-hosts/{host_name}/reboot", ["GET"], hosts.reboot),
+    _r(V + "/os-hosts/{host_name}/shutdown", ["GET"], hosts.shutdown),
+    _r(V + "/os-hosts/{host_name}/startup", ["GET"], hosts.startup),
+    # --- the image proxy (404 from 2.36; its metadata from 2.39) ---
+    _r(V + "/images", ["GET"], images.index),
+    _r(V + "/images/detail", ["GET"], images.detail),
+    _r(V + "/images/{image_id}", ["GET"], images.show),
+    _r(V + "/images/{image_id}", ["DELETE"], images.delete),
+    _r(V + "/images/{image_id}/metadata", ["GET"], image_metadata.index),
+    _r(V + "/images/{image_id}/metadata", ["POST"], image_metadata.create),
+    _r(V + "/images/{image_id}/metadata", ["PUT"], image_metadata.update_all),
+    _r(V + "/images/{image_id}/metadata/{key}", ["GET"], image_metadata.show),
+    _r(V + "/images/{image_id}/metadata/{key}", ["PUT"], image_metadata.update),
+    _r(V + "/images/{image_id}/metadata/{key}", ["DELETE"], image_metadata.delete),
+    # --- extensions (the v2 API's list, frozen) ---
+    _r(V + "/extensions", ["GET"], extensions.index),
+    _r(V + "/extensions/{alias}", ["GET"], extensions.show),
 ]
+
+# Nova's legacy /v2 endpoint: the routes above without microversions.
+LEGACY_V2_ROUTES = legacy_v2.routes(list(ROUTES))

@@ -26,11 +26,13 @@ from novalet import config
 from novalet.network.model import Vif
 from novalet.compute.states import PowerState
 from novalet.console.types import ConsoleTarget
-from novalet.virt.driver import (ComputeDriver, ConsoleUnavailable, DriverCapabilities,
+from novalet.virt.driver import (ComputeDriver, ConsoleUnavailable, Diagnostics,
+                                 DriverCapabilities,
                                  GuestInfo, GuestSpec,
                                  HostResources, ImageFetcher, ImageMeta,
                                  InstanceNotFoundOnHost, VirtDriverError)
-from novalet.virt.qemu import accel, cmdline, configdrive, consoles, host_facts, monitor
+from novalet.virt.qemu import (accel, cmdline, configdrive, consoles, diagnostics,
+                               host_facts, monitor)
 from novalet.virt.qemu.commands import PACKAGE_HINTS, CommandRunner
 from novalet.virt.qemu.disks import GiB, Disks
 from novalet.virt.qemu.guest import Guests, GuestNotRunning, power_state_of
@@ -88,6 +90,7 @@ class QemuDriver(ComputeDriver):
         self.accel: str | None = None
         self._locks: dict[str, asyncio.Lock] = {}
         self._qemu_version: int | None = None  # os-hypervisors' hypervisor_version
+        self.counters = diagnostics.HostCounters()  # /proc and /sys, for diagnostics
 
     def _host_settings(self, accelerator: str | None) -> cmdline.HostSettings:
         network = self.conf.get("qemu", "network")
@@ -423,6 +426,14 @@ class QemuDriver(ComputeDriver):
         if not port:
             raise ConsoleUnavailable(console_type=kind)
         return ConsoleTarget(host=str(self.conf.get(*section)), port=int(port))
+
+    async def get_diagnostics(self, uuid: str) -> Diagnostics:
+        """What QMP and the host's counters say of the running guest
+        (virt/qemu/diagnostics.py); GuestNotRunning (409) when its QEMU doesn't run."""
+        paths = self._require(uuid)
+        hypervisor = "kvm" if self.accel == accel.KVM else "qemu"
+        return await diagnostics.collect(self.guests, paths, paths.load(), hypervisor,
+                                         self.counters)
 
     # --- snapshot ----------------------------------------------------------------
 

@@ -306,6 +306,17 @@ class _Session:
             self.jobs[args["job-id"]] = {"id": args["job-id"], "status": "concluded",
                                          **({"error": self.qmp.backup_error}
                                             if self.qmp.backup_error else {})}
+        elif command == "query-cpus-fast":  # vCPU i runs on host thread pid * 10 + i
+            smp = int(vm.option("-smp")[0].split(",")[0])
+            return [{"cpu-index": i, "thread-id": vm.pid * 10 + i, "target": "x86_64"}
+                    for i in range(smp)]
+        elif command == "query-blockstats":  # drive n has read n KiB in n requests
+            ids = [dict(p.split("=", 1) for p in d.split(",") if "=" in p)["id"]
+                   for d in vm.option("-drive")]
+            return [{"device": drive, "stats": {
+                "rd_bytes": 1024 * n, "rd_operations": n, "wr_bytes": 512 * n,
+                "wr_operations": n, "failed_rd_operations": 0, "failed_wr_operations": n % 2,
+                "failed_flush_operations": 0}} for n, drive in enumerate(ids, 1)]
         elif command == "query-jobs":
             return list(self.jobs.values())
         elif command == "job-dismiss":
