@@ -18,6 +18,10 @@ from novalet.rpc.models import BusModel, IncompatibleMessage, part_fields, all_m
 # model -> (VERSION, fingerprint of its fields and their types). Change a model,
 # bump its VERSION (rpc/models.py says how), then record both here.
 RECORDED = {
+    "novalet.compute.move_payloads.MoveOrder": ("1.0", "3c804248"),
+    "novalet.compute.move_payloads.MoveRequest": ("1.0", "33dd7acb"),
+    "novalet.compute.move_payloads.MoveSpec": ("1.0", "4d2b476a"),
+    "novalet.compute.move_payloads.ProgressReport": ("1.0", "2e2a54dc"),
     "novalet.compute.payloads.ComputeNodePayload": ("1.1", "ed8d4e07"),
     "novalet.compute.payloads.Destination": ("1.0", "aebef802"),
     "novalet.compute.payloads.ExternalEvent": ("1.0", "3a3e7750"),

@@ -59,7 +59,10 @@ class QemuDriver(ComputeDriver):
         supports_reboot=True, supports_pause=True, supports_suspend=True,
         supports_snapshot=True, supports_rescue=True, supports_rebuild=True,
         supports_resize=True, supports_attach_interface=True, supports_vnc_console=True,
-        supports_spice_console=True, supports_serial_console=True)
+        supports_spice_console=True, supports_serial_console=True,
+        # Moves to another host are not written yet: the API refuses migrate and
+        # os-migrateLive up front, and resizes stay on the server's own host.
+        supports_migrate=False, supports_live_migrate=False)
 
     def __init__(self, conf: config.Config, fetcher: ImageFetcher | None = None, *,
                  runner: CommandRunner | None = None, processes: QemuProcesses | None = None,
