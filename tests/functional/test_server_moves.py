@@ -138,6 +138,14 @@ async def test_migrate_to_a_host_then_revert_goes_back(multi_host_api: Api) -> N
         "compute_revert_resize", "compute_finish_revert_resize"]
 
 
+async def test_migrate_ignores_a_host_before_2_56(multi_host_api: Api) -> None:
+    api = multi_host_api
+    sid = (await boot(api))["id"]
+    resp = await action(api, sid, {"migrate": {"host": "nowhere"}}, version="2.55")
+    assert resp.status_code == 202, resp.text
+    await wait_for(api, sid, "VERIFY_RESIZE", user="admin")
+
+
 async def test_a_stopped_server_stays_off_through_migrate_and_resize(
         multi_host_api: Api) -> None:
     api = multi_host_api
