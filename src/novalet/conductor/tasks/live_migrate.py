@@ -131,4 +131,7 @@ class LiveMigrateTask(MoveTask):
         await migrations_records.update(self.db, migration.uuid, {"status": status})
         if exc is not None:
             await self.fault(exc, host)
-        await self.set_instance({"task_state": None}, [TaskState.MIGRATING])
+        try:
+            await self.set_instance({"task_state": None}, [TaskState.MIGRATING])
+        except (exceptions.Conflict, exceptions.NotFound):
+            pass  # deleted meanwhile: nothing to put back

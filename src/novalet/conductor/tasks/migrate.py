@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from novalet import exceptions
 from novalet.compute import migrations as migration_views
 from novalet.compute.move_payloads import MIGRATION, MoveRequest
 from novalet.compute.states import PowerState, TaskState, VmState
@@ -125,8 +126,11 @@ class MigrateTask(MoveTask):
         await placement.remove_allocations(self.db, move_consumer(self.uuid))
         await migrations_records.update(self.db, migration.uuid, {"status": "error"})
         await self.fault(exc, host)
-        instance = await self.instance()
-        old = instance.system_metadata.get("old_vm_state") or instance.vm_state
-        await self.set_instance({"vm_state": old, "task_state": None},
-                                [TaskState.RESIZE_PREP, TaskState.RESIZE_MIGRATING,
-                                 TaskState.RESIZE_MIGRATED, TaskState.RESIZE_FINISH])
+        try:
+            instance = await self.instance()
+            old = instance.system_metadata.get("old_vm_state") or instance.vm_state
+            await self.set_instance({"vm_state": old, "task_state": None},
+                                    [TaskState.RESIZE_PREP, TaskState.RESIZE_MIGRATING,
+                                     TaskState.RESIZE_MIGRATED, TaskState.RESIZE_FINISH])
+        except (exceptions.Conflict, exceptions.NotFound):
+            pass  # deleted meanwhile: nothing to put back
