@@ -239,3 +239,39 @@ async def test_no_valid_host_is_400_before_2_34_and_recorded_after(api: Api) -> 
     assert found["migration_type"] == "live-migration"
     await wait_for(api, sid, "ACTIVE")
     assert len(await migrations_of(api, sid)) == 2
+
+
+async def test_abort_while_preparing_from_2_65(multi_host_api: Api,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    api = multi_host_api
+    for compute in (api.cloud.compute, *api.cloud.extra_computes):
+        original = compute.pre_live_migration
+
+        async def slow_prepare(ctx: Any, order: dict[str, Any], _orig: Any = original
+                               ) -> None:
+            await asyncio.sleep(0.5)
+            await _orig(ctx, order)
+
+        monkeypatch.setattr(compute, "pre_live_migration", slow_prepare)
+    sid = (await boot(api))["id"]
+    source = await host_of(api, sid)
+    assert (await action(api, sid, LIVE, version="2.65")).status_code == 202
+    preparing: dict[str, Any] = {}
+    for _ in range(100):
+        resp = await api.request("GET", f"{S}/{sid}/migrations", user="admin",
+                                 version="2.65")
+        found = resp.json()["migrations"]
+        if found and found[0]["status"] == "preparing":
+            preparing = found[0]
+            break
+        await asyncio.sleep(0.01)
+    assert preparing, "never saw the migration preparing"
+    path = f"{S}/{sid}/migrations/{preparing['id']}"
+    resp = await api.request("DELETE", path, user="admin", version="2.64")
+    assert resp.status_code == 400 and "Cannot abort live migration" in resp.text
+    resp = await api.request("DELETE", path, user="admin", version="2.65")
+    assert resp.status_code == 202, resp.text
+    back = await wait_for(api, sid, "ACTIVE", user="admin", timeout=5)
+    assert back["OS-EXT-SRV-ATTR:host"] == source
+    await migration_becomes(api, sid, "cancelled")
+    assert await hosts_holding(api, placement.resize_consumer(sid)) == set()
