@@ -20,6 +20,7 @@ from novalet.compute.payloads import Destination, RequestSpec
 from novalet.db import instance_actions, instances, migrations_records, placement
 from novalet.db.engine import Database
 from novalet.db.models import Instance, Migration
+from novalet.scheduler.manager import NoValidHost
 from novalet.scheduler.rpcapi import SchedulerAPI
 
 LOG = logging.getLogger(__name__)
@@ -119,9 +120,7 @@ class MoveTask:
             return await self.deps.scheduler.select_move_destination(
                 self.ctx, MoveSpec(spec=spec, consumer=move_consumer(self.uuid),
                                    ignore_hosts=ignore))
-        except exceptions.NovaletError as exc:
-            if type(exc).__name__ != "NoValidHost":
-                raise
+        except NoValidHost as exc:
             reason = exc.message.removeprefix("No valid host was found. ")
             raise NoValidHostForMove(reason=reason) from None
 

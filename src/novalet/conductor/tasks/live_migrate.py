@@ -17,6 +17,7 @@ from typing import Any
 
 from novalet import exceptions
 from novalet.compute import migrations as migration_views
+from novalet.compute.driver_types import LiveMigrationAborted
 from novalet.compute.move_payloads import MoveOrder, MoveRequest
 from novalet.compute.payloads import Destination
 from novalet.compute.states import TaskState, VmState
@@ -104,7 +105,7 @@ class LiveMigrateTask(MoveTask):
             async with self.event("compute_post_live_migration_at_destination", host):
                 await self.step(host, "post_live_migration_at_destination", order)
         except Exception as exc:
-            aborted = type(exc).__name__ == "LiveMigrationAborted"
+            aborted = isinstance(exc, LiveMigrationAborted)
             await self._rolled_back(order, None if aborted else (exc, host),
                                     "cancelled" if aborted else "error")
             return
