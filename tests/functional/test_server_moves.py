@@ -288,3 +288,37 @@ async def test_a_hypervisor_without_moves_refuses_them_up_front(api501: Api) -> 
     assert (await wait_for(api, sid, "ACTIVE"))["OS-EXT-STS:task_state"] is None
     assert (await action(api, sid, {"resize": {"flavorRef": "2"}})).status_code == 202
     await wait_for(api, sid, "VERIFY_RESIZE")
+
+
+async def _unable(api: Api, *hosts: str) -> None:
+    """These hosts' hypervisors report they can't take moves (as QEMU's today)."""
+    for compute in (api.cloud.compute, *api.cloud.extra_computes):
+        if compute.host in hosts:
+            driver = compute.driver
+            assert isinstance(driver, FakeDriver)
+            driver.capabilities = dataclasses.replace(  # type: ignore[misc]
+                FakeDriver.capabilities, supports_migrate=False, supports_live_migrate=False)
+            await compute.report_resources(RequestContext.admin())
+
+
+async def test_moves_go_only_to_hosts_that_can_take_them(multi_host_api: Api) -> None:
+    api = multi_host_api
+    await _unable(api, "fake-host-2", "fake-host-4")
+    for n in range(2):
+        sid = (await boot(api, name=f"vm{n}", user="admin",
+                          availability_zone="nova:fake-host-1"))["id"]
+        assert (await action(api, sid, {"migrate": None})).status_code == 202
+        moved = await wait_for(api, sid, "VERIFY_RESIZE", user="admin")
+        assert moved["OS-EXT-SRV-ATTR:host"] == "fake-host-3"
+    live = (await boot(api, name="live", user="admin",
+                       availability_zone="nova:fake-host-1"))["id"]
+    resp = await action(api, live, {"os-migrateLive": {
+        "host": "fake-host-2", "block_migration": "auto", "force": True}}, version="2.30")
+    assert resp.status_code == 400  # forced, but that host can't take it (before 2.34)
+    assert "Host fake-host-2 can't take live migrations." in resp.text
+    await migration_becomes(api, live, "error")
+    await _unable(api, "fake-host-3")
+    resp = await action(api, live, {"migrate": None})
+    assert resp.status_code == 400, resp.text
+    assert "Every host was set aside for this move: fake-host-2, fake-host-3, " \
+        "fake-host-4" in resp.text

@@ -197,8 +197,8 @@ class SchedulerManager:
             for host_filter in self.filters:
                 await host_filter.prepare(request, self.db)
             if not hosts:
-                raise NoValidHost(reason="No host other than " + ", ".join(
-                    move.ignore_hosts) + " (the server's own).")
+                raise NoValidHost(reason="Every host was set aside for this move: "
+                                  + ", ".join(move.ignore_hosts) + ".")
             return await self._filter_and_claim(move.consumer, request, hosts)
 
     def _run_once_filters(self, hosts: list[filters.HostState], spec: RequestSpec

@@ -5,6 +5,7 @@ background after the caller got its answer."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import traceback
 from collections.abc import AsyncIterator, Coroutine
@@ -17,7 +18,8 @@ from novalet.common.context import RequestContext
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute.move_payloads import MoveOrder, MoveSpec
 from novalet.compute.payloads import Destination, RequestSpec
-from novalet.db import instance_actions, instances, migrations_records, placement
+from novalet.compute.driver_types import DriverCapabilities
+from novalet.db import compute_nodes, instance_actions, instances, migrations_records, placement
 from novalet.db.engine import Database
 from novalet.db.models import Instance, Migration
 from novalet.scheduler.manager import NoValidHost
@@ -67,6 +69,15 @@ def spec_for(instance: Instance, flavor: dict[str, Any], host: str | None) -> Re
     spec.extra_specs = dict(flavor.get("extra_specs") or {})
     spec.force_host, spec.force_node = host, None
     return spec
+
+
+async def hosts_without(db: Database, flag: str) -> list[str]:
+    """Compute hosts whose hypervisor reported it lacks `flag` (a DriverCapabilities
+    field): never a move's destination (a host that reported nothing may try)."""
+    return sorted({node.host for node in await compute_nodes.list_nodes(db)
+                   if not DriverCapabilities.from_dict(
+                       json.loads(node.capabilities) if node.capabilities else None
+                   ).supports(flag)})
 
 
 class MoveTask:

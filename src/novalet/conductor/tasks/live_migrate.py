@@ -21,7 +21,8 @@ from novalet.compute.driver_types import LiveMigrationAborted
 from novalet.compute.move_payloads import MoveOrder, MoveRequest
 from novalet.compute.payloads import Destination
 from novalet.compute.states import TaskState, VmState
-from novalet.conductor.tasks.base import MoveTask, NoValidHostForMove, move_consumer, spec_for
+from novalet.conductor.tasks.base import (MoveTask, NoValidHostForMove, hosts_without,
+                                          move_consumer, spec_for)
 from novalet.db import migrations_records, placement
 from novalet.db.models import Instance, Migration
 
@@ -49,12 +50,16 @@ class LiveMigrateTask(MoveTask):
             self.db, self.ctx, instance, instance.flavor, self.request.kind)
         async with self.event(EVENT, self.deps.host):
             try:
+                unable = await hosts_without(self.db, "supports_live_migrate")
                 if self.request.host and self.request.force:
+                    if self.request.host in unable:
+                        raise NoValidHostForMove(reason=f"Host {self.request.host} "
+                                                 "can't take live migrations.")
                     self.dest = await self._claim_on(instance, self.request.host)
                 else:
                     self.dest = await self.schedule(
                         spec_for(instance, instance.flavor, self.request.host),
-                        [instance.host or ""])
+                        [instance.host or "", *unable])
             except Exception as exc:
                 await self._undo(exc, None, "error")
                 raise

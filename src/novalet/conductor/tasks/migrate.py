@@ -18,7 +18,7 @@ from novalet import exceptions
 from novalet.compute import migrations as migration_views
 from novalet.compute.move_payloads import MIGRATION, MoveRequest
 from novalet.compute.states import PowerState, TaskState, VmState
-from novalet.conductor.tasks.base import MoveTask, move_consumer, spec_for
+from novalet.conductor.tasks.base import MoveTask, hosts_without, move_consumer, spec_for
 from novalet.db import migrations_records, placement
 from novalet.db.models import Instance, Migration
 
@@ -48,6 +48,8 @@ class MigrateTask(MoveTask):
         self.migration = await migration_views.record_move(
             self.db, self.ctx, instance, new, self.request.kind)
         ignore = [] if self._may_stay(instance) else [instance.host or ""]
+        ignore += [h for h in await hosts_without(self.db, "supports_migrate")
+                   if h != instance.host]  # moves elsewhere need it at both ends
         async with self.event(EVENT, self.deps.host):
             try:
                 dest = await self.schedule(spec_for(instance, new, self.request.host), ignore)
