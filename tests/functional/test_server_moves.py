@@ -320,5 +320,5 @@ async def test_moves_go_only_to_hosts_that_can_take_them(multi_host_api: Api) ->
     await _unable(api, "fake-host-3")
     resp = await action(api, live, {"migrate": None})
     assert resp.status_code == 400, resp.text
-    assert "Every host was set aside for this move: fake-host-2, fake-host-3, " \
-        "fake-host-4" in resp.text
+    assert "Every host was set aside for this move: fake-host-1, fake-host-2, " \
+        "fake-host-3, fake-host-4." in resp.text
