@@ -17,7 +17,7 @@ from novalet.common.context import RequestContext
 from novalet.db import placement
 from novalet.service.allinone import AllInOne
 from novalet.virt.fake import FakeDriver
-from tests.functional.conftest import Api, boot, wait_for
+from tests.functional.conftest import Api, boot, delete_server, wait_for
 
 S = "/compute/v2.1/servers"
 M = "/compute/v2.1/os-migrations"
@@ -322,3 +322,19 @@ async def test_moves_go_only_to_hosts_that_can_take_them(multi_host_api: Api) ->
     assert resp.status_code == 400, resp.text
     assert "Every host was set aside for this move: fake-host-1, fake-host-2, " \
         "fake-host-3, fake-host-4." in resp.text
+
+
+async def test_deleting_a_server_in_verify_resize_cleans_the_source(
+        multi_host_api: Api) -> None:
+    api = multi_host_api
+    sid = (await boot(api))["id"]
+    source = await host_of(api, sid)
+    assert (await action(api, sid, {"migrate": None})).status_code == 202
+    dest = (await wait_for(api, sid, "VERIFY_RESIZE", user="admin"))["OS-EXT-SRV-ATTR:host"]
+    assert sid in drivers(api)[source].migrated_out
+    await delete_server(api, sid)
+    assert sid not in drivers(api)[source].migrated_out
+    assert sid not in drivers(api)[dest].guests
+    assert (await migrations_of(api, sid))[0]["status"] == "confirmed"
+    assert await hosts_holding(api, sid) == set()
+    assert await hosts_holding(api, placement.resize_consumer(sid)) == set()

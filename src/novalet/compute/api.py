@@ -344,6 +344,7 @@ class ComputeAPI:
         instance = await self.get(ctx, uuid)
         self._check_lock(ctx, instance)
         await instance_actions.start(self.db, ctx, [uuid], "delete")
+        await self.moves.confirm_on_delete(ctx, instance)  # VERIFY_RESIZE: source cleans up
         if instance.host is None or not await self._host_up(instance.host):
             LOG.info("Deleting %s locally (no compute host is running it)", uuid)
             await instances.destroy(self.db, uuid)

@@ -5,18 +5,22 @@ of one server at once: one wins, the other is a 409), then the conductor's task
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from novalet import exceptions
 from novalet.common.context import RequestContext
-from novalet.compute.move_payloads import LIVE_MIGRATION, MIGRATION, MoveRequest
-from novalet.compute.states import TaskState
+from novalet.compute.move_payloads import LIVE_MIGRATION, MIGRATION, MoveOrder, MoveRequest
+from novalet.compute.states import TaskState, VmState
+from novalet.conductor.manager import payload_of
 from novalet.db import instance_actions, instances, migrations_records, placement
 from novalet.db.models import Instance, Migration
 from novalet.rpc.bus import BusUnavailable
 
 if TYPE_CHECKING:
     from novalet.compute.api import ComputeAPI
+
+LOG = logging.getLogger(__name__)
 
 
 class ComputeHostNotFound(exceptions.Invalid):
@@ -144,3 +148,27 @@ class MoveAPI:
             return
         await self.compute.compute.live_migration_abort(ctx, migration.source_compute or "",
                                                         uuid)
+
+    async def confirm_on_delete(self, ctx: RequestContext, instance: Instance) -> None:
+        """Deleting a server in VERIFY_RESIZE confirms its move first, as Nova does:
+        the source host drops the guest it kept for a revert (a failure there is
+        logged; the delete goes on)."""
+        if instance.vm_state != VmState.RESIZED:
+            return
+        found = await migrations_records.list_migrations(
+            self.db, migrations_records.MigrationQuery(instance_uuid=instance.uuid, limit=1))
+        if not found or not await migrations_records.update(
+                self.db, found[0].uuid, {"status": "confirming"}, ("finished",)):
+            return
+        migration = found[0]
+        source = migration.source_compute or ""
+        if source != migration.dest_compute and await self.compute._host_up(source):
+            order = MoveOrder(migration_uuid=migration.uuid, instance=payload_of(instance),
+                              source_host=source, dest_host=migration.dest_compute or "",
+                              dest_node=migration.dest_node, flavor=instance.flavor)
+            try:
+                await self.compute.compute.move_step(ctx, source, "confirm_move_out", order)
+            except exceptions.NovaletError as exc:
+                LOG.warning("Source %s of deleted %s did not clean up: %s", source,
+                            instance.uuid, exc)
+        await migrations_records.update(self.db, migration.uuid, {"status": "confirmed"})
