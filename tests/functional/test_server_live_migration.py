@@ -53,7 +53,8 @@ async def test_live_migration_moves_the_running_server(multi_host_api: Api) -> N
     assert await hosts_holding(api, placement.resize_consumer(sid)) == set()
     events = await events_of(api, sid, "live-migration")
     assert [e for e, _ in events] == [
-        "conductor_live_migrate_instance", "compute_pre_live_migration",
+        "conductor_live_migrate_instance", "compute_check_can_live_migrate_destination",
+        "compute_pre_live_migration",
         "compute_live_migration", "compute_post_live_migration_at_destination"]
     assert {r for _, r in events} == {"Success"}
 

@@ -113,7 +113,7 @@ async def test_migrate_moves_the_server_and_confirm_frees_the_source(
     assert sid not in drivers(api)[source].migrated_out
     assert ("conductor_migrate_server", "Success") in await events_of(api, sid, "migrate")
     assert {e for e, _ in await events_of(api, sid, "migrate")} >= {
-        "compute_resize_instance", "compute_finish_resize"}
+        "compute_prep_resize", "compute_resize_instance", "compute_finish_resize"}
     assert await events_of(api, sid, "confirmResize") == [
         ("compute_confirm_resize", "Success")]
 

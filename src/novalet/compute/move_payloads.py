@@ -63,6 +63,7 @@ class MoveOrder(BusModel):
     power_on: bool = True  # cold moves: start the guest at the end (it was running)
     paused: bool = False  # live migration: the guest was paused
     block_migration: bool = False
+    live: bool = False  # a live migration's step
 
     def guest_spec(self) -> GuestSpec:
         inst = InstancePayload.from_dict(self.instance)

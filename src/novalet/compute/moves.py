@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from novalet import exceptions
 from novalet.common.context import RequestContext
 from novalet.compute.driver_types import MigrationProgress
 from novalet.compute.move_payloads import MoveOrder, ProgressReport
@@ -21,6 +22,10 @@ from novalet.network.rpcapi import NetworkRPC, VifPlugger
 from novalet.virt.driver import ComputeDriver
 
 LOG = logging.getLogger(__name__)
+
+
+class MoveRefused(exceptions.Conflict):
+    msg_fmt = "Host %(host)s can't take this move: %(reason)s."
 
 
 def _vifs(order: MoveOrder) -> list[Vif]:
@@ -54,6 +59,16 @@ class MoveSteps:
             await self.driver.power_off(step.uuid)
 
     # --- a cold move to another host ------------------------------------------
+
+    async def prep_move(self, ctx: RequestContext, order: dict[str, Any]) -> None:
+        """Destination, before anything moves: can this host take the guest? (It
+        refuses here, while the guest still runs untouched at the source.)"""
+        step = MoveOrder.from_dict(order)
+        flag = "supports_live_migrate" if step.live else "supports_migrate"
+        if not self.driver.capabilities.supports(flag):
+            raise MoveRefused(host=self.host, reason="its hypervisor can't take it")
+        if step.uuid in await self.driver.list_instances():
+            raise MoveRefused(host=self.host, reason="it has a guest of that uuid already")
 
     async def move_out(self, ctx: RequestContext, order: dict[str, Any]) -> None:
         """Source: stop the guest and send its disks to the destination."""

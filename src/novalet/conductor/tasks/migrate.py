@@ -83,6 +83,10 @@ class MigrateTask(MoveTask):
                 async with self.event("compute_resize_instance", source):
                     await self.step(source, "resize_in_place", order)
             else:
+                step = "prep_resize"
+                async with self.event("compute_prep_resize", dest):
+                    await self.step(dest, "prep_move", order)
+                step = "resize_instance"
                 async with self.event("compute_resize_instance", source):
                     await self.step(source, "move_out", order)
                 step = "finish_resize"
@@ -113,8 +117,8 @@ class MigrateTask(MoveTask):
         if source != dest:
             order.flavor = (await self.instance()).flavor
             for where, what in ((dest, "revert_move_in"), (source, "revert_move_out")):
-                if where == dest and step == "resize_instance":
-                    continue
+                if where == dest and step != "finish_resize" or step == "prep_resize":
+                    continue  # nothing reached the destination (or left the source)
                 try:
                     await self.step(where, what, order)
                 except Exception as again:  # noqa: BLE001 - recorded, the rest goes on
