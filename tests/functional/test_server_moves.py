@@ -338,3 +338,25 @@ async def test_deleting_a_server_in_verify_resize_cleans_the_source(
     assert (await migrations_of(api, sid))[0]["status"] == "confirmed"
     assert await hosts_holding(api, sid) == set()
     assert await hosts_holding(api, placement.resize_consumer(sid)) == set()
+
+
+async def test_a_destination_refusing_at_prep_leaves_the_guest_untouched(
+        multi_host_api: Api) -> None:
+    """The destination says no before the source stops anything (here: its driver
+    lost the feature since it last reported)."""
+    api = multi_host_api
+    sid = (await boot(api))["id"]
+    source = await host_of(api, sid)
+    for host, driver in drivers(api).items():
+        if host != source:
+            driver.capabilities = dataclasses.replace(  # type: ignore[misc]
+                FakeDriver.capabilities, supports_migrate=False)
+    assert (await action(api, sid, {"migrate": None})).status_code == 202
+    await migration_becomes(api, sid, "error")
+    back = await wait_for(api, sid, "ACTIVE", user="admin")
+    assert back["OS-EXT-SRV-ATTR:host"] == source
+    assert drivers(api)[source].guests[sid] == 1 and not drivers(api)[source].migrated_out
+    events = await events_of(api, sid, "migrate")
+    assert ("compute_prep_resize", "Error") in events
+    assert "compute_resize_instance" not in [e for e, _ in events]
+    assert await hosts_holding(api, placement.resize_consumer(sid)) == set()
