@@ -29,6 +29,7 @@ ACTION_BODIES: dict[str, Any] = {
     "os-getConsoleOutput": {}, "resize": {"flavorRef": "2"},
     "addSecurityGroup": {"name": "default"}, "removeSecurityGroup": {"name": "default"},
     "addFloatingIp": {"address": "10.9.9.9"}, "removeFloatingIp": {"address": "10.9.9.9"},
+    "os-migrateLive": {"host": None, "block_migration": "auto"},
 }
 
 
