@@ -45,6 +45,7 @@ class MoveSteps:
 
     async def resize_in_place(self, ctx: RequestContext, order: dict[str, Any]) -> None:
         step = MoveOrder.from_dict(order)
+        await self.vifs.plug(_vifs(step))  # the guest restarts: its taps must be there
         await self.driver.resize(step.uuid, step.guest_spec())
         if not step.power_on:  # a stopped server stays stopped (as Nova)
             await self.driver.power_off(step.uuid)
@@ -54,6 +55,7 @@ class MoveSteps:
 
     async def revert_in_place(self, ctx: RequestContext, order: dict[str, Any]) -> None:
         step = MoveOrder.from_dict(order)
+        await self.vifs.plug(_vifs(step))
         await self.driver.revert_resize(step.uuid)
         if not step.power_on:
             await self.driver.power_off(step.uuid)
