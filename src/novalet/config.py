@@ -168,6 +168,15 @@ OPTIONS: list[Opt] = [
         "All-in-one clouds with the fake driver: this many more compute hosts in the same "
         "process (fake-host-2, fake-host-3, ...), each with its own service record and "
         "resource provider; for scheduling tests and benchmarks.", int),
+    Opt("fake", "live_migration_steps", 5,
+        "Rounds of memory copying the fake driver's live migration takes (its progress "
+        "shows in /servers/{id}/migrations; force-complete ends it at once).", int),
+    Opt("fake", "live_migration_step_delay", 0.05,
+        "Seconds each round of the fake driver's live migration takes.", float),
+    Opt("DEFAULT", "allow_resize_to_same_host", True,
+        "Let the scheduler keep a resized server on its own host (cold migrations always "
+        "leave it). On by default, unlike Nova's, because a one-host cloud is the "
+        "embedded default; set false to make every resize move.", _bool),
     Opt("scheduler", "cpu_allocation_ratio", 16.0, "Virtual CPUs per physical CPU.", float),
     Opt("scheduler", "ram_allocation_ratio", 1.5, "Virtual RAM per physical RAM.", float),
     Opt("scheduler", "disk_allocation_ratio", 1.0, "Virtual disk per physical disk.", float),

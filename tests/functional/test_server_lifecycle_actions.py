@@ -110,6 +110,6 @@ async def test_resize_refusals(api: Api) -> None:
     api.cloud.conf.set("fake", "memory_mb", 2048)
     await api.cloud.compute.report_resources(RequestContext.admin())
     resp = await _action(api, sid, {"resize": {"flavorRef": "5"}})
-    assert resp.status_code == 400 and "not enough free resources" in resp.text
+    assert resp.status_code == 400 and "No valid host was found" in resp.text
     assert await placement.allocations_of(api.cloud.services.db,
                                           placement.resize_consumer(sid)) == {}

@@ -28,6 +28,8 @@ from novalet.compute.diagnostics import Diagnostics, InstanceNotReady
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute.flavors import FlavorService
 from novalet.compute.keypairs import KeypairService
+from novalet.compute.move_api import MoveAPI, move_memory
+from novalet.compute.move_payloads import RESIZE, MoveRequest
 from novalet.compute.quotas import QuotaEngine
 from novalet.db.quotas import Admission
 from novalet.compute.payloads import RequestSpec
@@ -117,6 +119,7 @@ class ComputeAPI(ServerOps):
         self.server_groups = ServerGroupService(db, self.quotas)
         self.conductor = ConductorAPI(bus, conf)
         self.compute = compute_rpcapi.ComputeAPI(bus, conf)
+        self.moves = MoveAPI(self)  # migrate, live migration (compute/move_api.py)
 
     # --- create -----------------------------------------------------------
 
@@ -346,6 +349,7 @@ class ComputeAPI(ServerOps):
         if not force and await self.soft_delete(ctx, instance):
             return
         await instance_actions.start(self.db, ctx, [uuid], "delete")
+        await self.moves.confirm_on_delete(ctx, instance)  # VERIFY_RESIZE: source cleans up
         if instance.host is None or not await self._host_up(instance.host):
             LOG.info("Deleting %s locally (no compute host is running it)", uuid)
             await instances.destroy(self.db, uuid)
@@ -520,46 +524,27 @@ class ComputeAPI(ServerOps):
         deltas = (new["vcpus"] - int(instance.flavor["vcpus"]),
                   new["memory_mb"] - int(instance.flavor["memory_mb"]))
         await self.quotas.check_resize(instance.project_id or "", instance.user_id, *deltas)
-        await self._claim_resize(instance, new)
-        try:  # the quota again, race-free: in the transaction that starts the resize
-            instance = await self._begin(ctx, uuid, "resize", "resize", {
-                "system_metadata": {**instance.system_metadata, "old_flavor": instance.flavor,
-                                    "new_flavor": new}}, admit=self.quotas.admit_resize(*deltas))
-        except exceptions.NovaletError:
-            await placement.remove_allocations(self.db, placement.resize_consumer(uuid))
-            raise
-        await migrations.record_resize(self.db, ctx, instance, new)
-        await self.compute.resize_instance(ctx, _host(instance), payload_of(instance), new)
-
-    async def _claim_resize(self, instance: Instance, new: dict[str, Any]) -> None:
-        """Hold the new flavor's resources on the same host until confirm or revert."""
-        wanted = {"VCPU": new["vcpus"], "MEMORY_MB": new["memory_mb"],
-                  "DISK_GB": new["root_gb"] + new["ephemeral_gb"]}
-        for _ in range(10):
-            summary = next((p for p in await placement.summaries(self.db)
-                            if p.name == instance.node), None)
-            if summary is None:
-                break
-            if any(summary.free(rc) < amount for rc, amount in wanted.items() if amount):
-                raise InvalidRequest(reason=f"Host {instance.host} has not enough free "
-                                     f"resources for flavor {new['name']}.")
-            if await placement.claim(self.db, placement.resize_consumer(instance.uuid), summary.uuid,
-                                     wanted, summary.generation):
-                return
-        raise exceptions.Conflict(reason="Resources changed while claiming; try again.")
+        # The conductor's task schedules (any host, honouring allow_resize_to_same_host;
+        # a hypervisor without moves keeps it home) and claims on the destination.
+        home = None if (await capabilities.of_instance(self.db, instance)).supports(
+            "supports_migrate") else instance.host
+        # the quota again, race-free: in the transaction that starts the resize
+        instance = await self._begin(ctx, uuid, "resize", "resize", move_memory(instance, new),
+                                     admit=self.quotas.admit_resize(*deltas))
+        await self.moves.start(ctx, instance, MoveRequest(uuid, RESIZE, new_flavor=new,
+                                                          host=home))
 
     async def confirm_resize(self, ctx: RequestContext, uuid: str) -> None:
-        instance = await self._begin(ctx, uuid, "confirm_resize", "confirmResize")
+        """The source host drops the old guest; the destination's claim is kept."""
+        await self._begin(ctx, uuid, "confirm_resize", "confirmResize")
         await migrations.set_status(self.db, uuid, "confirming", ("finished",))
-        await placement.move_allocations(self.db, placement.resize_consumer(uuid), uuid)
-        await self.compute.confirm_resize(ctx, _host(instance), payload_of(instance))
+        await self.conductor.confirm_move(ctx, uuid)
 
     async def revert_resize(self, ctx: RequestContext, uuid: str) -> None:
-        instance = await self._begin(ctx, uuid, "revert_resize", "revertResize")
+        """Back to the source host, old flavor and old power state."""
+        await self._begin(ctx, uuid, "revert_resize", "revertResize")
         await migrations.set_status(self.db, uuid, "reverting", ("finished",))
-        await placement.remove_allocations(self.db, placement.resize_consumer(uuid))
-        old = instance.system_metadata.get("old_flavor") or instance.flavor
-        await self.compute.revert_resize(ctx, _host(instance), payload_of(instance), old)
+        await self.conductor.revert_move(ctx, uuid)
 
     async def lock(self, ctx: RequestContext, uuid: str, reason: str | None) -> None:
         instance = await self.get(ctx, uuid)

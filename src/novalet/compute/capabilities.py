@@ -32,6 +32,8 @@ REQUIRED: dict[str, str] = {
     "rescue": "supports_rescue",
     "rebuild": "supports_rebuild",
     "resize": "supports_resize",
+    "migrate": "supports_migrate",
+    "live_migrate": "supports_live_migrate",
     "attach_interface": "supports_attach_interface",
     "backup": "supports_snapshot",
     "change_password": "supports_set_admin_password",

@@ -27,6 +27,23 @@ class ConsoleUnavailable(exceptions.Invalid):
     msg_fmt = "Unavailable console type %(console_type)s."
 
 
+class LiveMigrationAborted(exceptions.NovaletError):
+    msg_fmt = "Live migration of instance %(uuid)s was aborted."
+    code = 409
+
+
+@dataclass(frozen=True)
+class MigrationProgress:
+    """How far a live migration got, in bytes (what /servers/{id}/migrations shows)."""
+
+    memory_total: int = 0
+    memory_processed: int = 0
+    memory_remaining: int = 0
+    disk_total: int = 0
+    disk_processed: int = 0
+    disk_remaining: int = 0
+
+
 @dataclass(frozen=True)
 class ImageMeta:
     """An image as the image service describes it (enough to fetch and verify it)."""
@@ -85,6 +102,8 @@ class DriverCapabilities:
     supports_rescue: bool = False
     supports_rebuild: bool = False
     supports_resize: bool = False
+    supports_migrate: bool = False  # cold moves to another host (migrate, resize)
+    supports_live_migrate: bool = False
     supports_attach_interface: bool = False
     supports_vnc_console: bool = False
     supports_spice_console: bool = False

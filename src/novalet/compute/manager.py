@@ -26,6 +26,7 @@ from novalet.compute.payloads import (
     InstancePayload,
     Inventory,
 )
+from novalet.compute.moves import MoveSteps
 from novalet.compute.power_sync import PowerStateSync
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute.rpcapi import topic_for
@@ -79,7 +80,7 @@ def provider_uuid(hypervisor_hostname: str) -> str:
     return str(uuidlib.uuid5(uuidlib.NAMESPACE_DNS, f"novalet-node.{hypervisor_hostname}"))
 
 
-class ComputeManager(HostActions):
+class ComputeManager(HostActions, MoveSteps):  # moves' steps: compute/moves.py
     RPC_VERSION = compute_rpcapi.VERSION
 
     def __init__(self, conf: config.Config, bus: Bus, driver: ComputeDriver,

@@ -13,8 +13,8 @@ from novalet.db.engine import Database
 from novalet.db.migrations_records import MigrationMarkerNotFound, MigrationQuery
 from novalet.db.models import Instance, Migration
 
-__all__ = ["MigrationMarkerNotFound", "MigrationQuery", "list_migrations", "record_resize",
-           "set_status"]
+__all__ = ["MigrationMarkerNotFound", "MigrationQuery", "list_migrations", "record_move",
+           "record_resize", "set_status"]
 
 # Nova's migration statuses, in the order a resize passes them.
 RESIZE_STATUSES = ("pre-migrating", "migrating", "post-migrating", "finished", "confirming",
@@ -41,6 +41,21 @@ async def record_resize(db: Database, ctx: RequestContext, instance: Instance,
         "old_instance_type_id": await _flavor_pk(db, instance.flavor.get("flavorid")),
         "new_instance_type_id": await _flavor_pk(db, new_flavor.get("flavorid")),
         "status": "pre-migrating", "migration_type": "resize"})
+
+
+async def record_move(db: Database, ctx: RequestContext, instance: Instance,
+                      new_flavor: dict[str, Any], kind: str) -> Migration:
+    """A move from the instance's host, destination not yet known: pre-migrating for
+    a migration or resize, accepted for a live migration (as Nova records them)."""
+    return await migrations_records.create(db, {
+        "instance_uuid": instance.uuid, "project_id": instance.project_id,
+        "user_id": ctx.user_id, "source_compute": instance.host,
+        "source_node": instance.node, "dest_compute": None, "dest_node": None,
+        "dest_host": None,
+        "old_instance_type_id": await _flavor_pk(db, instance.flavor.get("flavorid")),
+        "new_instance_type_id": await _flavor_pk(db, new_flavor.get("flavorid")),
+        "status": "accepted" if kind == "live-migration" else "pre-migrating",
+        "migration_type": kind})
 
 
 async def set_status(db: Database, instance_uuid: str, status: str,

@@ -12,6 +12,13 @@ message of an older minor is served too):
 - 1.3: soft_delete_instance, restore_instance, backup_instance, set_admin_password
   (a call) and trigger_crash_dump (compute/host_actions.py).
 - 1.4: get_diagnostics (a Diagnostics model back).
+- 1.5: the steps of moves the conductor orders (compute/moves.py), each taking a
+  MoveOrder: prep_move, resize_in_place, confirm_in_place, revert_in_place, move_out, move_in,
+  confirm_move_out, revert_move_in, revert_move_out, pre_live_migration,
+  live_migrate_out, post_live_migration_at_destination,
+  rollback_live_migration_at_destination; and live_migration_force_complete,
+  live_migration_abort (by instance uuid). A host of 1.4 or older has none of them: the
+  conductor's moves refuse such hosts (they get NoSuchMethod).
 
 Each method is sent at the version that last changed it, or the newest the
 `[upgrade_levels] compute` cap allows (models backported to what that version
@@ -26,13 +33,14 @@ from novalet import config, exceptions
 from novalet.common.context import RequestContext
 from novalet.compute.diagnostics import DiagnosticsNotSupported
 from novalet.compute.flavor_payload import FlavorPayload
+from novalet.compute.move_payloads import MoveOrder
 from novalet.compute.payloads import ExternalEvent, instance_for
 from novalet.console.types import ConsoleTarget
 from novalet.network.model import Vif
 from novalet.rpc import versions
 from novalet.rpc.bus import Bus
 
-VERSION = "1.4"
+VERSION = "1.5"
 
 
 class HostTooOld(exceptions.Conflict):
@@ -228,3 +236,28 @@ class ComputeAPI:
         typed = [ExternalEvent.from_dict(e).to_dict() for e in events]
         await self.bus.cast(ctx, topic_for(host), "external_instance_event",
                             {"events": typed}, version=version)
+
+    # --- moves (1.5): steps the conductor orders and waits for -------------------
+
+    async def move_step(self, ctx: RequestContext, host: str, step: str, order: MoveOrder,
+                        timeout: float | None = None) -> None:
+        """Run move step `step` (a method of compute/moves.MoveSteps) on `host`."""
+        assert step in MOVE_STEPS, step
+        await self.bus.call(ctx, topic_for(host), step, {"order": order.to_dict()},
+                            version="1.5", timeout=timeout)
+
+    async def live_migration_force_complete(self, ctx: RequestContext, host: str,
+                                            uuid: str) -> None:
+        await self.bus.call(ctx, topic_for(host), "live_migration_force_complete",
+                            {"uuid": uuid}, version="1.5")
+
+    async def live_migration_abort(self, ctx: RequestContext, host: str, uuid: str) -> None:
+        await self.bus.call(ctx, topic_for(host), "live_migration_abort", {"uuid": uuid},
+                            version="1.5")
+
+
+MOVE_STEPS = frozenset({
+    "prep_move", "resize_in_place", "confirm_in_place", "revert_in_place", "move_out", "move_in",
+    "confirm_move_out", "revert_move_in", "revert_move_out", "pre_live_migration",
+    "live_migrate_out", "post_live_migration_at_destination",
+    "rollback_live_migration_at_destination"})

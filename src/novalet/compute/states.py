@@ -139,6 +139,10 @@ ALLOWED: dict[str, tuple[frozenset[str], frozenset[str | None], str | None]] = {
                        TaskState.RESIZE_CONFIRMING),
     "revert_resize": (frozenset({VmState.RESIZED}), frozenset({None}),
                       TaskState.RESIZE_REVERTING),
+    "migrate": (frozenset({VmState.ACTIVE, VmState.STOPPED}), frozenset({None}),
+                TaskState.RESIZE_PREP),
+    "live_migrate": (frozenset({VmState.ACTIVE, VmState.PAUSED}), frozenset({None}),
+                     TaskState.MIGRATING),
     # synchronous (the API waits for the host): no task_state of their own
     "attach_interface": (frozenset({VmState.ACTIVE, VmState.PAUSED, VmState.STOPPED}),
                          frozenset({None}), None),

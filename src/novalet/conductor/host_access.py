@@ -42,6 +42,7 @@ from novalet.rpc.identity import UNIDENTIFIED_HOST
 LOG = logging.getLogger(__name__)
 
 # method -> (what its argument names, the argument): "instance" an instance uuid,
+# "report" a model whose instance_uuid names the instance,
 # "host" a host name, "provider" a host name and (argument `uuid`) a resource
 # provider that is new or already that host's, "node" a ComputeNodePayload whose
 # host is checked, and whose uuid and hypervisor_hostname are new or that host's.
@@ -54,6 +55,7 @@ RULES: dict[str, tuple[str, str]] = {
     "add_fault": ("instance", "uuid"),
     "remove_allocations": ("instance", "uuid"),
     "migration_update": ("instance", "instance_uuid"),
+    "migration_progress": ("report", "report"),
     "instances_on_host": ("host", "host"),
     "service_heartbeat": ("host", "host"),
     "update_provider": ("provider", "host"),
@@ -108,12 +110,14 @@ class HostAccess:
                 if node.get("host") == host and await self._node_free(host, node):
                     return
             else:
+                if kind == "report":  # a model naming its instance (a ProgressReport)
+                    value = value.get("instance_uuid") if isinstance(value, dict) else None
                 target = f"instance {value}"
                 if await self._instance_allowed(host, str(value), call, args):
                     return
         LOG.warning("Refused %s on %s from bus user %s (host %s)", call.method, target,
                     call.sender or "(none)", host)
-        refusal = InstanceNotServed if rule is not None and rule[0] == "instance" \
+        refusal = InstanceNotServed if rule is not None and rule[0] in ("instance", "report") \
             else NotAuthorizedForHost
         raise refusal(sender=call.sender or "(none)", host=host,
                                    method=call.method, target=target)

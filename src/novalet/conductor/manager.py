@@ -23,6 +23,7 @@ from novalet.console.tokens import Authorization, ConsoleAuth
 from novalet.console.types import DISPLAY_OF
 from novalet.conductor import rpcapi as conductor_rpcapi
 from novalet.conductor.host_access import HostAccess
+from novalet.conductor.move_flows import MoveFlows
 from novalet.conductor.rpcapi import TOPIC
 from novalet.db import (compute_nodes, instance_actions, instances, migrations_records,
                         placement, services)
@@ -55,7 +56,7 @@ def payload_of(instance: Any) -> dict[str, Any]:
         network_info=instance.system_metadata.get("network_info", [])).to_dict()
 
 
-class ConductorManager:
+class ConductorManager(MoveFlows):  # the move methods: conductor/move_flows.py
     RPC_VERSION = conductor_rpcapi.VERSION
 
     def __init__(self, conf: config.Config, db: Database, bus: Bus,
@@ -89,6 +90,7 @@ class ConductorManager:
         self.lost_builds.start(self.bus, started_at)  # builds a crash took the cast of
 
     async def stop(self) -> None:
+        await self.move_tasks.stop()
         await self.lost_builds.stop()
         await self.periodic.stop()
 

@@ -14,6 +14,9 @@ every older minor, so conductors are upgraded first and hosts after them):
   1.3 (its flavor a FlavorPayload); console_check_token and
   console_check_vnc_auth answer an Authorization model (console/types.py;
   before: its fields untagged).
+- 1.4: moves (conductor/move_flows.py): move_server (a MoveRequest), confirm_move,
+  revert_move from the API; migration_progress (a ProgressReport) from the source
+  host of a live migration.
 
 A compute host's calls are checked against its bus identity (conductor/
 host_access.py): it is served only its own instances and node.
@@ -26,6 +29,7 @@ from typing import Any
 from novalet import config
 from novalet.common.context import RequestContext
 from novalet.compute.instance_changes import InstanceChanges
+from novalet.compute.move_payloads import MoveRequest, ProgressReport
 from novalet.compute.payloads import (
     ComputeNodePayload,
     InstancePayload,
@@ -37,7 +41,7 @@ from novalet.rpc import versions
 from novalet.rpc.bus import Bus, NotAuthorizedForHost
 
 TOPIC = "conductor"
-VERSION = "1.3"
+VERSION = "1.4"
 
 
 class InstanceNotServed(NotAuthorizedForHost):
@@ -173,3 +177,26 @@ class ConductorAPI:
         ran: bool = await self.bus.call(ctx, TOPIC, "instance_usage_audit", {
             "host": host, "begin": begin, "end": end}, version="1.0")
         return ran
+
+    # --- moves (1.4) -----------------------------------------------------------------
+
+    async def move_server(self, ctx: RequestContext, request: MoveRequest,
+                          wait_for_scheduling: bool = True) -> None:
+        """Start a migration, resize or live migration; with `wait_for_scheduling`,
+        return once a destination is claimed (NoValidHostForMove otherwise)."""
+        await self.bus.call(ctx, TOPIC, "move_server", {
+            "request": request.to_dict(), "wait_for_scheduling": wait_for_scheduling},
+            version="1.4")
+
+    async def confirm_move(self, ctx: RequestContext, instance_uuid: str) -> None:
+        await self.bus.cast(ctx, TOPIC, "confirm_move", {"instance_uuid": instance_uuid},
+                            version="1.4")
+
+    async def revert_move(self, ctx: RequestContext, instance_uuid: str) -> None:
+        await self.bus.cast(ctx, TOPIC, "revert_move", {"instance_uuid": instance_uuid},
+                            version="1.4")
+
+    async def migration_progress(self, ctx: RequestContext, report: ProgressReport) -> None:
+        """A live migration's progress, from its source host."""
+        await self.bus.call(ctx, TOPIC, "migration_progress", {"report": report.to_dict()},
+                            version="1.4")

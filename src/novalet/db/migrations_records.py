@@ -63,6 +63,36 @@ async def set_status(db: Database, instance_uuid: str, status: str,
         return record
 
 
+async def get(db: Database, uuid: str) -> Migration | None:
+    async with db.transaction() as s:
+        return (await s.execute(select(Migration).where(Migration.uuid == uuid))
+                ).scalar_one_or_none()
+
+
+async def get_of_instance(db: Database, instance_uuid: str, migration_id: int
+                          ) -> Migration | None:
+    """Migration `migration_id` (the integer id the API shows) if it is the instance's."""
+    async with db.transaction() as s:
+        return (await s.execute(select(Migration).where(
+            Migration.id == migration_id, Migration.instance_uuid == instance_uuid))
+        ).scalar_one_or_none()
+
+
+async def update(db: Database, uuid: str, values: dict[str, Any],
+                 from_statuses: tuple[str, ...] | None = None) -> Migration | None:
+    """Set `values` on migration `uuid` if its status is one of `from_statuses` (any
+    when None): a compare-and-swap, so two steps can't both move one migration on.
+    None when there is no such migration or it was in another status."""
+    async with db.transaction() as s:
+        record = (await s.execute(select(Migration).where(Migration.uuid == uuid)
+                                  .with_for_update())).scalar_one_or_none()
+        if record is None or (from_statuses is not None and record.status not in from_statuses):
+            return None
+        for key, value in values.items():
+            setattr(record, key, value)
+        return record
+
+
 async def list_migrations(db: Database, q: MigrationQuery) -> list[Migration]:
     """Newest first (created_at, then id); a marker is a migration uuid."""
     async with db.transaction() as s:

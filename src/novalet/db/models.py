@@ -580,6 +580,13 @@ class Migration(Timestamps, Base):
     status: Mapped[str] = mapped_column(String(255))
     migration_type: Mapped[str] = mapped_column(String(32))
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A live migration's progress in bytes, as its source host last reported it.
+    memory_total: Mapped[int | None] = mapped_column(BigInteger)
+    memory_processed: Mapped[int | None] = mapped_column(BigInteger)
+    memory_remaining: Mapped[int | None] = mapped_column(BigInteger)
+    disk_total: Mapped[int | None] = mapped_column(BigInteger)
+    disk_processed: Mapped[int | None] = mapped_column(BigInteger)
+    disk_remaining: Mapped[int | None] = mapped_column(BigInteger)
     __table_args__ = (Index("ix_migrations_updated", "updated_at", "id"),)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from novalet import config, exceptions
 from novalet.common.context import RequestContext
 from novalet.common.periodic import Periodic
+from novalet.compute.move_payloads import MoveSpec
 from novalet.compute.payloads import Destination, RequestSpec
 from novalet.db import placement, services
 from novalet.db.engine import Database
@@ -117,7 +118,7 @@ class HostStateCache:
 
 
 class SchedulerManager:
-    RPC_VERSION = "1.0"
+    RPC_VERSION = "1.1"
 
     def __init__(self, conf: config.Config, db: Database, bus: Bus) -> None:
         self.conf = conf
@@ -181,6 +182,25 @@ class SchedulerManager:
                 await placement.remove_allocations(self.db, done.instance_uuid)
             raise
         return [destination.to_dict() for destination in chosen]
+
+    async def select_move_destination(self, ctx: RequestContext, spec: dict[str, Any]
+                                      ) -> dict[str, Any]:
+        """A claimed destination for one move (1.1): the filters and weighers of a
+        build over every host but the ignored ones (the source of a migration), the
+        claim made for the move's own consumer (the instance keeps its source
+        allocations until the move is confirmed or over). NoValidHost otherwise."""
+        move = MoveSpec.from_dict(spec)
+        request = move.spec
+        request.instance_uuids, request.group = [move.consumer], None
+        async with self._claim_lock:
+            hosts = [h for h in await self._host_states() if h.host not in move.ignore_hosts]
+            await hint_filters.load_hinted_hosts(self.db, request)
+            for host_filter in self.filters:
+                await host_filter.prepare(request, self.db)
+            if not hosts:
+                raise NoValidHost(reason="Every host was set aside for this move: "
+                                  + ", ".join(move.ignore_hosts) + ".")
+            return (await self._filter_and_claim(move.consumer, request, hosts)).to_dict()
 
     def _run_once_filters(self, hosts: list[filters.HostState], spec: RequestSpec
                           ) -> list[filters.HostState] | None:

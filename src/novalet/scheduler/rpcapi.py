@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from novalet.common.context import RequestContext
+from novalet.compute.move_payloads import MoveSpec
 from novalet.compute.payloads import Destination, RequestSpec
 from novalet.rpc.bus import Bus
 
 TOPIC = "scheduler"
-VERSION = "1.0"
+VERSION = "1.1"
 
 
 class SchedulerAPI:
@@ -29,3 +30,11 @@ class SchedulerAPI:
         result: list[dict[str, Any]] = await self.bus.call(
             ctx, TOPIC, "select_destinations", {"spec": spec.to_dict()}, version="1.0")
         return [Destination.from_dict(d) for d in result]
+
+    async def select_move_destination(self, ctx: RequestContext, spec: MoveSpec
+                                      ) -> Destination:
+        """One claimed destination for a move (claimed for spec.consumer), or
+        NoValidHost."""
+        result: dict[str, Any] = await self.bus.call(
+            ctx, TOPIC, "select_move_destination", {"spec": spec.to_dict()}, version="1.1")
+        return Destination.from_dict(result)

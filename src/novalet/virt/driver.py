@@ -10,6 +10,7 @@ Guarantees every driver keeps:
 from __future__ import annotations
 
 import abc
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -21,6 +22,8 @@ from novalet.compute.driver_types import DriverCapabilities as DriverCapabilitie
 from novalet.compute.driver_types import GuestSpec as GuestSpec
 from novalet.compute.driver_types import ImageMeta as ImageMeta
 from novalet.compute.driver_types import InstanceNotFoundOnHost as InstanceNotFoundOnHost
+from novalet.compute.driver_types import LiveMigrationAborted as LiveMigrationAborted
+from novalet.compute.driver_types import MigrationProgress as MigrationProgress
 from novalet.compute.states import PowerState
 from novalet.console.types import ConsoleTarget
 from novalet.network.model import Vif
@@ -189,6 +192,54 @@ class ComputeDriver(abc.ABC):
         """Go back to the sizes and disk from before resize, running only if the
         guest ran before the resize."""
         raise self._unsupported("revert_resize")
+
+    # Moves to another host (cold migration, resize elsewhere, live migration). The
+    # conductor drives both ends; hosts never talk to each other. supports_migrate
+    # and supports_live_migrate say whether a driver has them.
+
+    async def migrate_disk_and_power_off(self, uuid: str, dest_host: str) -> None:
+        """Source of a cold move: stop the guest and hand its disks to `dest_host`,
+        keeping what finish_revert_migration needs until confirm_migration."""
+        raise self._unsupported("migrate_disk_and_power_off")
+
+    async def finish_migration(self, spec: GuestSpec, power_on: bool) -> None:
+        """Destination of a cold move: create the guest from the disks received,
+        with spec's sizes; started only when `power_on`."""
+        raise self._unsupported("finish_migration")
+
+    async def confirm_migration(self, uuid: str) -> None:
+        """Source, after confirm: drop what revert would have needed. Nothing left
+        is fine."""
+        raise self._unsupported("confirm_migration")
+
+    async def finish_revert_migration(self, spec: GuestSpec, power_on: bool) -> None:
+        """Source, after revert: bring the guest back from what it kept (the
+        destination's copy is destroyed already); started only when `power_on`."""
+        raise self._unsupported("finish_revert_migration")
+
+    async def live_migration(self, uuid: str, dest_host: str, block_migration: bool,
+                             progress: Callable[[MigrationProgress], Awaitable[None]]
+                             ) -> None:
+        """Source: copy the running guest to `dest_host`, reporting `progress` after
+        each round; return once it runs there and is gone here. Raise
+        LiveMigrationAborted when live_migration_abort stopped it (the guest keeps
+        running here), anything else on failure (idem)."""
+        raise self._unsupported("live_migration")
+
+    async def live_migration_force_complete(self, uuid: str) -> None:
+        """Make a running live migration finish now (pause the guest for the last
+        copy)."""
+        raise self._unsupported("live_migration_force_complete")
+
+    async def live_migration_abort(self, uuid: str) -> None:
+        """Stop a running live migration; the guest stays on this host."""
+        raise self._unsupported("live_migration_abort")
+
+    async def post_live_migration_at_destination(self, spec: GuestSpec,
+                                                 paused: bool) -> None:
+        """Destination: the guest that live_migration brought here, now this host's
+        (running, or paused when it was paused at the source)."""
+        raise self._unsupported("post_live_migration_at_destination")
 
     async def attach_interface(self, uuid: str, vif: Vif) -> None:
         """Hot-plug a NIC whose tap is plugged already; kept across restarts."""

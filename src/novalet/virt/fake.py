@@ -17,7 +17,8 @@ from novalet.console.types import ConsoleTarget
 from novalet.network.model import Vif
 from novalet.virt.driver import (ComputeDriver, ConsoleUnavailable, Diagnostics,
                                  DriverCapabilities, GuestInfo, GuestSpec, HostResources,
-                                 InstanceNotFoundOnHost, VirtDriverError)
+                                 InstanceNotFoundOnHost, LiveMigrationAborted,
+                                 MigrationProgress, VirtDriverError)
 
 FAKE_UPTIME = " 08:32:11 up 93 days, 18:25, 12 users,  load average: 0.20, 0.12, 0.14"
 
@@ -84,6 +85,21 @@ class _FakeDisplay:
             writer.close()
 
 
+class _LiveMigration:
+    """What force-complete and abort tell a running fake live migration."""
+
+    def __init__(self) -> None:
+        self.forced = False
+        self.aborted = False
+
+
+def _fail_if_asked(spec: GuestSpec, step: str) -> None:
+    """Metadata `fake_<step>_error` makes that step fail (tests of the rollbacks)."""
+    reason = spec.metadata.get(f"fake_{step}_error")
+    if reason:
+        raise VirtDriverError(reason=reason)
+
+
 class FakeDriver(ComputeDriver):
     # Every optional operation and display, in memory. A test sets another
     # DriverCapabilities on one driver object to play a hypervisor without one.
@@ -92,7 +108,8 @@ class FakeDriver(ComputeDriver):
         supports_snapshot=True, supports_rescue=True, supports_rebuild=True,
         supports_resize=True, supports_attach_interface=True, supports_vnc_console=True,
         supports_spice_console=True, supports_serial_console=True,
-        supports_set_admin_password=True, supports_trigger_crash_dump=True)
+        supports_set_admin_password=True, supports_trigger_crash_dump=True,
+        supports_migrate=True, supports_live_migrate=True)
 
     def __init__(self, conf: config.Config) -> None:
         self.conf = conf
@@ -105,6 +122,9 @@ class FakeDriver(ComputeDriver):
         self.admin_passwords: dict[str, str] = {}  # what changePassword set, per guest
         self.crash_dumps: dict[str, int] = {}  # NMIs injected, per guest
         self.resize_power: dict[str, PowerState] = {}
+        # Guests moved away, kept until confirm (dropped) or revert (restarted here).
+        self.migrated_out: dict[str, GuestSpec] = {}
+        self.live_migrations: dict[str, _LiveMigration] = {}  # running ones, by uuid
         self.displays: dict[tuple[str, str], tuple[_FakeDisplay, ConsoleTarget]] = {}
         self._displays_lock = asyncio.Lock()
 
@@ -304,3 +324,77 @@ class FakeDriver(ComputeDriver):
         self._require(uuid)
         if self.guests[uuid] not in (PowerState.RUNNING, PowerState.PAUSED):
             raise exceptions.Conflict(reason=f"guest {uuid} is not running")
+
+    # --- moves to another host -------------------------------------------------
+
+    async def migrate_disk_and_power_off(self, uuid: str, dest_host: str) -> None:
+        self._require(uuid)
+        _fail_if_asked(self.specs[uuid], "migrate")
+        self.migrated_out[uuid] = self.specs.pop(uuid)
+        self._log(uuid, f"powered off, disks sent to {dest_host}")
+        self.guests.pop(uuid)
+        self.close_consoles(uuid)
+
+    async def finish_migration(self, spec: GuestSpec, power_on: bool) -> None:
+        _fail_if_asked(spec, "finish_migration")
+        self.specs[spec.uuid] = spec
+        self.guests[spec.uuid] = PowerState.RUNNING if power_on else PowerState.SHUTDOWN
+        self._log(spec.uuid, f"arrived with {spec.memory_mb} MB"
+                  + ("" if power_on else ", left off"))
+
+    async def confirm_migration(self, uuid: str) -> None:
+        self.migrated_out.pop(uuid, None)
+
+    async def finish_revert_migration(self, spec: GuestSpec, power_on: bool) -> None:
+        self.specs[spec.uuid] = self.migrated_out.pop(spec.uuid, spec)
+        self.guests[spec.uuid] = PowerState.RUNNING if power_on else PowerState.SHUTDOWN
+        self._log(spec.uuid, "back from a reverted migration")
+
+    async def live_migration(self, uuid: str, dest_host: str, block_migration: bool,
+                             progress: Callable[[MigrationProgress], Awaitable[None]]
+                             ) -> None:
+        """`[fake] live_migration_steps` rounds of `live_migration_step_delay` seconds,
+        each reported; force-complete ends the rounds, abort raises."""
+        self._require(uuid)
+        spec = self.specs[uuid]
+        state = self.live_migrations[uuid] = _LiveMigration()
+        memory = spec.memory_mb * 2**20
+        disk = spec.root_gb * 2**30 if block_migration else 0
+        steps = max(1, self.conf.get("fake", "live_migration_steps"))
+        try:
+            for step in range(1, steps + 1):
+                await asyncio.sleep(self.conf.get("fake", "live_migration_step_delay"))
+                if state.aborted:
+                    raise LiveMigrationAborted(uuid=uuid)
+                if state.forced:
+                    break
+                done_memory, done_disk = memory * step // steps, disk * step // steps
+                await progress(MigrationProgress(memory, done_memory, memory - done_memory,
+                                                 disk, done_disk, disk - done_disk))
+            if state.aborted:
+                raise LiveMigrationAborted(uuid=uuid)
+            _fail_if_asked(spec, "live_migration")
+        finally:
+            self.live_migrations.pop(uuid, None)
+        self._log(uuid, f"live-migrated to {dest_host}")
+        self.guests.pop(uuid, None)
+        self.specs.pop(uuid, None)
+        self.close_consoles(uuid)
+
+    def _live(self, uuid: str) -> _LiveMigration:
+        state = self.live_migrations.get(uuid)
+        if state is None:
+            raise VirtDriverError(reason=f"no live migration of {uuid} is running here")
+        return state
+
+    async def live_migration_force_complete(self, uuid: str) -> None:
+        self._live(uuid).forced = True
+
+    async def live_migration_abort(self, uuid: str) -> None:
+        self._live(uuid).aborted = True
+
+    async def post_live_migration_at_destination(self, spec: GuestSpec,
+                                                 paused: bool) -> None:
+        self.specs[spec.uuid] = spec
+        self.guests[spec.uuid] = PowerState.PAUSED if paused else PowerState.RUNNING
+        self._log(spec.uuid, "live-migrated here")

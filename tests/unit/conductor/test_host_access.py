@@ -1,12 +1,14 @@
 """Finding: the conductor served any compute host any tenant's instance. Now a
 host's bus user is served only the instances on (or moving to) that host."""
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from novalet import config
 from novalet.common.context import RequestContext
+from novalet.compute.move_payloads import MoveRequest, ProgressReport
 from novalet.compute.payloads import Inventory
 from novalet.conductor.rpcapi import ConductorAPI, InstanceNotServed
 from novalet.db import instances, migrations_records
@@ -227,3 +229,35 @@ async def test_unknown_and_foreign_instances_get_the_same_refusal(served: Served
             await h1.event_start(ctx, uuid, "e", "h1")
         refusals.append((type(err.value), err.value.code))
     assert refusals == [(InstanceNotServed, 403)] * 2
+
+
+async def test_only_a_moving_host_reports_live_migration_progress(served: Served) -> None:
+    ctx = RequestContext.admin()
+    record = await migrations_records.create(served.db, {
+        "instance_uuid": "inst-2", "source_compute": "h2", "dest_compute": "h3",
+        "status": "running", "migration_type": "live-migration"})
+    report = ProgressReport(record.uuid, "inst-2", memory_total=100, memory_processed=40,
+                            memory_remaining=60)
+    with pytest.raises(InstanceNotServed):  # h1 has nothing to do with this move
+        await as_host(served, "h1").migration_progress(ctx, report)
+    await as_host(served, "h2").migration_progress(ctx, report)
+    found = await migrations_records.get(served.db, record.uuid)
+    assert found is not None and found.memory_processed == 40
+    # ... nor may the source report on another instance's migration
+    other = ProgressReport(record.uuid, "inst-1")
+    with pytest.raises(InstanceNotServed):
+        await as_host(served, "h2").migration_progress(ctx, other)
+
+
+async def test_hosts_cannot_start_moves(served: Served,
+                                        caplog: pytest.LogCaptureFixture) -> None:
+    h1 = as_host(served, "h1")
+    ctx = RequestContext.admin()
+    with pytest.raises(NotAuthorizedForHost):
+        await h1.move_server(ctx, MoveRequest("inst-1", "migration"))
+    await h1.confirm_move(ctx, "inst-1")  # a cast: refused where it is served
+    for _ in range(50):
+        if "may not call confirm_move" in caplog.text:
+            break
+        await asyncio.sleep(0.01)
+    assert "Refused confirm_move on conductor from bus user compute-h1" in caplog.text

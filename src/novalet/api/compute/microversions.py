@@ -35,12 +35,19 @@ HISTORY: list[tuple[str, str]] = [
     ("2.17", "The trigger_crash_dump server action (an NMI into the guest)."),
     ("2.19", "Servers have a description (create, update, show)."),
     ("2.21", "Instance actions of deleted servers can be listed."),
+    ("2.22", "Force-complete of a running live migration (POST "
+             "/servers/{id}/migrations/{id}/action)."),
     ("2.23", "os-migrations shows migration_type; /servers/{id}/migrations lists "
              "in-progress live migrations."),
+    ("2.24", "Abort of a running live migration (DELETE /servers/{id}/migrations/{id})."),
+    ("2.25", "os-migrateLive takes block_migration auto and no longer disk_over_commit."),
     ("2.26", "Server tags (the tags API and `tags` in server bodies)."),
     ("2.28", "os-hypervisors shows cpu_info as an object, not a JSON string."),
+    ("2.30", "os-migrateLive takes force (a host without the scheduler's filters)."),
     ("2.31", "os-console-auth-tokens shows the tokens of every console type (below, a 400)."),
     ("2.33", "os-hypervisors lists are paged with limit and marker."),
+    ("2.34", "os-migrateLive checks run after the answer: no valid host shows in the "
+             "migration record, not as a 400."),
     ("2.35", "Keypair lists are paged with limit and marker."),
     ("2.36", "Limits drop the network quotas; os-networks, os-fixed-ips, os-floating-ips, "
              "os-floating-ip-pools, os-security-groups and os-security-group-rules "
@@ -70,6 +77,7 @@ HISTORY: list[tuple[str, str]] = [
              "hypervisor_hostname_pattern and with_servers, search and servers are gone."),
     ("2.54", "Rebuild can set or unset the key pair."),
     ("2.55", "Flavors have a description and can be updated."),
+    ("2.56", "migrate takes a target host."),
     ("2.57", "Personality files are gone (create, rebuild, limits)."),
     ("2.58", "Instance actions are paged and filtered by changes-since."),
     ("2.59", "os-migrations shows uuid, is paged with limit and marker, and takes "
@@ -79,7 +87,9 @@ HISTORY: list[tuple[str, str]] = [
     ("2.63", "Servers show trusted_image_certificates."),
     ("2.64", "Server groups have one `policy` and `rules` (max_server_per_host for "
              "anti-affinity) instead of `policies`; they no longer show metadata."),
+    ("2.65", "Abort also stops a live migration still queued or preparing."),
     ("2.66", "changes-before filter on servers, instance actions and os-migrations."),
+    ("2.68", "os-migrateLive no longer takes force."),
     ("2.71", "Servers show server_groups (show, update and rebuild)."),
     ("2.73", "Lock takes a locked_reason; servers show it."),
     ("2.74", "Server create takes host and hypervisor_hostname to ask for a compute "

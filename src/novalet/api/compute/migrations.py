@@ -1,5 +1,5 @@
 """Handlers for /os-migrations (admin) and /servers/{id}/migrations (in-progress live
-migrations; Novalet has none, so that list is always empty)."""
+migrations, with their progress; force-complete 2.22 and abort 2.24)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 
 from novalet import exceptions
 from novalet.api.compute.schemas import migrations as schemas
-from novalet.api.handler import ApiRequest, require_version
-from novalet.api.validation import ValidationError, accepts, query_int, to_bool
+from novalet.api.handler import ApiRequest, Reply, require_version
+from novalet.api.validation import ValidationError, accepts, query_int, to_bool, validate
 from novalet.common.timeutils import isotime_micro, parse_isotime
 from novalet.compute.migrations import MigrationQuery, list_migrations
 from novalet.db.models import Migration
@@ -20,6 +20,13 @@ LINKS_AND_TYPE = "2.23"  # migration_type, links; /servers/{id}/migrations
 UUID_AND_PAGING = "2.59"  # uuid, limit/marker, changes-since
 CHANGES_BEFORE = "2.66"
 USER_AND_PROJECT = "2.80"  # user_id and project_id, shown and filtered
+FORCE_COMPLETE = "2.22"
+ABORT = "2.24"
+ABORT_BEFORE_RUNNING = "2.65"  # abort a live migration still queued or preparing
+# The statuses /servers/{id}/migrations shows a live migration in, as Nova's.
+LIVE_IN_PROGRESS = ("queued", "preparing", "running", "post-migrating")
+_FORCE_COMPLETE = {"type": "object", "properties": {"force_complete": {"type": "null"}},
+                   "required": ["force_complete"], "additionalProperties": False}
 
 
 class ServerMigrationNotFound(exceptions.NotFound):
@@ -41,7 +48,12 @@ def _view(req: ApiRequest, m: Migration, with_hosts: bool = True) -> dict[str, A
     if req.at_least(LINKS_AND_TYPE):
         body["migration_type"] = m.migration_type
         # Links only point at in-progress live migrations (the only ones served
-        # under /servers/{id}/migrations); Novalet's moves are resizes.
+        # under /servers/{id}/migrations).
+        if m.migration_type == "live-migration" and m.status in LIVE_IN_PROGRESS:
+            path = f"servers/{m.instance_uuid}/migrations/{m.id}"
+            base = f"{req.app.conf.public_url}/compute"
+            body["links"] = [{"rel": "self", "href": f"{base}/v2.1/{path}"},
+                             {"rel": "bookmark", "href": f"{base}/{path}"}]
     if req.at_least(UUID_AND_PAGING):
         body["uuid"] = m.uuid
     if req.at_least(USER_AND_PROJECT):
@@ -111,21 +123,84 @@ async def index(req: ApiRequest) -> dict[str, Any]:
     return body
 
 
+def _server_view(req: ApiRequest, m: Migration) -> dict[str, Any]:
+    """An in-progress live migration with its progress, as /servers/{id}/migrations
+    shows it."""
+    body: dict[str, Any] = {
+        "id": m.id, "server_uuid": m.instance_uuid, "status": m.status,
+        "source_compute": m.source_compute, "source_node": m.source_node,
+        "dest_compute": m.dest_compute, "dest_node": m.dest_node, "dest_host": m.dest_host,
+        "memory_total_bytes": m.memory_total, "memory_processed_bytes": m.memory_processed,
+        "memory_remaining_bytes": m.memory_remaining, "disk_total_bytes": m.disk_total,
+        "disk_processed_bytes": m.disk_processed, "disk_remaining_bytes": m.disk_remaining,
+        "created_at": isotime_micro(m.created_at), "updated_at": isotime_micro(m.updated_at)}
+    if req.at_least(UUID_AND_PAGING):
+        body["uuid"] = m.uuid
+    if req.at_least(USER_AND_PROJECT):
+        body["user_id"] = m.user_id
+        body["project_id"] = m.project_id
+    return body
+
+
+def _migration_id(req: ApiRequest) -> int | None:
+    raw = req.path["migration_id"]
+    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+
+
+async def _live_in_progress(req: ApiRequest, instance_uuid: str) -> list[Migration]:
+    found = await list_migrations(req.app.db, MigrationQuery(
+        instance_uuid=instance_uuid, migration_type="live-migration"))
+    return [m for m in found if m.status in LIVE_IN_PROGRESS]
+
+
 @accepts()
 async def server_index(req: ApiRequest) -> dict[str, Any]:
     """GET /servers/{id}/migrations (2.23): the server's in-progress live migrations."""
     require_version(req, LINKS_AND_TYPE)
     enforce(req.ctx, "os_compute_api:servers:migrations:index")
-    await req.app.compute.get(req.ctx, req.path["server_id"])  # 404 for an unknown one
-    return {"migrations": []}
+    instance = await req.app.compute.get(req.ctx, req.path["server_id"])  # 404 if unknown
+    return {"migrations": [_server_view(req, m)
+                           for m in await _live_in_progress(req, instance.uuid)]}
 
 
 @accepts()
 async def server_show(req: ApiRequest) -> dict[str, Any]:
-    """GET /servers/{id}/migrations/{migration_id} (2.23): never an in-progress live
-    migration to show."""
+    """GET /servers/{id}/migrations/{migration_id} (2.23): one in-progress live
+    migration of the server."""
     require_version(req, LINKS_AND_TYPE)
     enforce(req.ctx, "os_compute_api:servers:migrations:show")
     instance = await req.app.compute.get(req.ctx, req.path["server_id"])
+    wanted = _migration_id(req)
+    for m in await _live_in_progress(req, instance.uuid):
+        if m.id == wanted:
+            return {"migration": _server_view(req, m)}
     raise ServerMigrationNotFound(migration_id=req.path["migration_id"],
                                   instance_uuid=instance.uuid)
+
+
+@accepts(body=_FORCE_COMPLETE)
+async def server_action(req: ApiRequest) -> Reply:
+    """POST /servers/{id}/migrations/{migration_id}/action (2.22): force_complete."""
+    require_version(req, FORCE_COMPLETE)
+    validate(await req.json_object(), _FORCE_COMPLETE)
+    instance = await req.app.compute.get(req.ctx, req.path["server_id"])
+    enforce(req.ctx, "os_compute_api:servers:migrations:force_complete",
+            instance.project_id)
+    wanted = _migration_id(req)
+    await req.app.compute.moves.force_complete(req.ctx, instance.uuid,
+                                               -1 if wanted is None else wanted)
+    return Reply(None, 202)
+
+
+@accepts()
+async def server_delete(req: ApiRequest) -> Reply:
+    """DELETE /servers/{id}/migrations/{migration_id} (2.24): abort a live migration
+    (running; from 2.65 also queued or preparing)."""
+    require_version(req, ABORT)
+    instance = await req.app.compute.get(req.ctx, req.path["server_id"])
+    enforce(req.ctx, "os_compute_api:servers:migrations:delete", instance.project_id)
+    wanted = _migration_id(req)
+    await req.app.compute.moves.abort(req.ctx, instance.uuid,
+                                      -1 if wanted is None else wanted,
+                                      before_running=req.at_least(ABORT_BEFORE_RUNNING))
+    return Reply(None, 202)

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from novalet.api.compute import floating_ips, remote_consoles, security_groups, server_view, servers
 from novalet.api.compute import (admin_actions, admin_password, crash_dump, create_backup,
                                  deferred_delete, multinic)
+from novalet.api.compute import server_moves
 from novalet.api.compute.schemas import floating_ips as floating_ip_schemas
 from novalet.api.compute.schemas import remote_consoles as remote_console_schemas
 from novalet.api.compute.schemas import security_groups as security_group_schemas
@@ -56,6 +57,7 @@ ACTIONS: dict[str, Spec] = {
     **remote_console_schemas.ACTIONS,  # 2.1 to 2.5
     **admin_actions.ACTIONS, **admin_password.ACTIONS, **deferred_delete.ACTIONS,
     **create_backup.ACTIONS, **crash_dump.ACTIONS, **multinic.ACTIONS,
+    **server_moves.ACTIONS,  # migrate, os-migrateLive
 }
 
 # body key -> (policy, domain action name)
@@ -211,4 +213,5 @@ _HANDLERS: dict[str, Callable[[ApiRequest, Any], Awaitable[Any]]] = {
     **remote_consoles.ACTION_HANDLERS,
     **admin_actions.HANDLERS, **admin_password.HANDLERS, **deferred_delete.HANDLERS,
     **create_backup.HANDLERS, **crash_dump.HANDLERS, **multinic.HANDLERS,
+    "migrate": server_moves.migrate, "os-migrateLive": server_moves.migrate_live,
 }

@@ -65,7 +65,10 @@ class QemuDriver(ComputeDriver):
         # No QEMU guest agent channel is given to guests, so nothing in the guest can
         # set a password (changePassword is refused up front with 409, as Nova does
         # without hw_qemu_guest_agent); an NMI needs only QMP.
-        supports_set_admin_password=False, supports_trigger_crash_dump=True)
+        supports_set_admin_password=False, supports_trigger_crash_dump=True,
+        # Moves to another host are not written yet: the API refuses migrate and
+        # os-migrateLive up front, and resizes stay on the server's own host.
+        supports_migrate=False, supports_live_migrate=False)
 
     def __init__(self, conf: config.Config, fetcher: ImageFetcher | None = None, *,
                  runner: CommandRunner | None = None, processes: QemuProcesses | None = None,

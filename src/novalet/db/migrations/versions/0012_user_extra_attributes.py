@@ -1,13 +1,13 @@
 """user extra attributes
 
-Revision ID: 0015
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-07 09:00:00
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0015'
+revision = '0012'
 down_revision = '0011'
 branch_labels = None
 depends_on = None

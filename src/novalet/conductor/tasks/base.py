@@ -1,0 +1,171 @@
+"""What the conductor's move tasks share: their dependencies, instance-action events,
+faults, compare-and-swap writes, scheduling a destination, and running in the
+background after the caller got its answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import traceback
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from novalet import config, exceptions
+from novalet.common.context import RequestContext
+from novalet.compute import rpcapi as compute_rpcapi
+from novalet.compute.move_payloads import MoveOrder, MoveSpec
+from novalet.compute.payloads import Destination, RequestSpec
+from novalet.compute.driver_types import DriverCapabilities
+from novalet.db import compute_nodes, instance_actions, instances, migrations_records, placement
+from novalet.db.engine import Database
+from novalet.db.models import Instance, Migration
+from novalet.scheduler.manager import NoValidHost
+from novalet.scheduler.rpcapi import SchedulerAPI
+
+LOG = logging.getLogger(__name__)
+
+
+class NoValidHostForMove(exceptions.Invalid):
+    """Nova answers a migrate or resize it can't place with 400 (not a build's 500)."""
+
+    msg_fmt = "No valid host was found. %(reason)s"
+
+
+@dataclass
+class TaskDeps:
+    """The conductor's parts a task uses."""
+
+    db: Database
+    conf: config.Config
+    scheduler: SchedulerAPI
+    compute: compute_rpcapi.ComputeAPI
+    host: str  # this conductor's, for its own events
+
+
+def move_consumer(uuid: str) -> str:
+    """The placement consumer holding a move's destination resources until the move
+    is confirmed (they become the instance's) or over (they are freed)."""
+    return placement.resize_consumer(uuid)
+
+
+def disk_gb(flavor: dict[str, Any]) -> int:
+    return int(flavor["root_gb"]) + int(flavor["ephemeral_gb"]) + \
+        (int(flavor.get("swap") or 0) + 1023) // 1024
+
+
+def spec_for(instance: Instance, flavor: dict[str, Any], host: str | None) -> RequestSpec:
+    """The instance's own request spec (zone, hints, extra specs) with `flavor`'s sizes,
+    pinned to `host` when one was asked for."""
+    base = dict(instance.request_spec or {})
+    spec = RequestSpec.from_dict(base) if base else RequestSpec(
+        instance_uuids=[], project_id=instance.project_id or "",
+        user_id=instance.user_id or "", vcpus=0, memory_mb=0, disk_gb=0,
+        availability_zone=instance.requested_availability_zone)
+    spec.vcpus, spec.memory_mb = int(flavor["vcpus"]), int(flavor["memory_mb"])
+    spec.disk_gb = disk_gb(flavor)
+    spec.extra_specs = dict(flavor.get("extra_specs") or {})
+    spec.force_host, spec.force_node = host, None
+    return spec
+
+
+async def hosts_without(db: Database, flag: str) -> list[str]:
+    """Compute hosts whose hypervisor reported it lacks `flag` (a DriverCapabilities
+    field): never a move's destination (a host that reported nothing may try)."""
+    return sorted({node.host for node in await compute_nodes.list_nodes(db)
+                   if not DriverCapabilities.from_dict(
+                       json.loads(node.capabilities) if node.capabilities else None
+                   ).supports(flag)})
+
+
+class MoveTask:
+    """One move of one instance, as the conductor runs it."""
+
+    def __init__(self, deps: TaskDeps, ctx: RequestContext, instance_uuid: str) -> None:
+        self.deps = deps
+        self.db = deps.db
+        self.ctx = ctx
+        self.uuid = instance_uuid
+
+    async def instance(self) -> Instance:
+        return await instances.get(self.db, self.uuid)
+
+    @asynccontextmanager
+    async def event(self, name: str, host: str | None) -> AsyncIterator[None]:
+        """An instance-action event around a step: Success, or Error with the
+        traceback (the exception goes on)."""
+        await instance_actions.event_start(self.db, self.ctx, self.uuid, name, host)
+        try:
+            yield
+        except BaseException as exc:
+            await instance_actions.event_finish(
+                self.db, self.ctx, self.uuid, name, "Error",
+                traceback="".join(traceback.format_exception(exc)))
+            raise
+        await instance_actions.event_finish(self.db, self.ctx, self.uuid, name, "Success")
+
+    async def fault(self, exc: BaseException, host: str | None) -> None:
+        LOG.warning("Move of %s failed: %s", self.uuid, exc)
+        await instance_actions.add_fault(self.db, self.uuid, getattr(exc, "code", 500),
+                                         str(exc), "".join(traceback.format_exception(exc)),
+                                         host)
+
+    async def set_instance(self, values: dict[str, Any], expected: list[str | None]
+                           ) -> None:
+        await instances.set_fields(self.db, self.uuid, values, expected_task_state=expected)
+
+    async def set_migration(self, migration: Migration, values: dict[str, Any],
+                            from_statuses: tuple[str, ...] | None = None) -> bool:
+        """Move the migration on (compare-and-swap on its status); False when it was
+        not in one of `from_statuses` (e.g. aborted meanwhile)."""
+        done = await migrations_records.update(self.db, migration.uuid, values, from_statuses)
+        if done is not None:
+            migration.status = done.status
+        return done is not None
+
+    async def schedule(self, spec: RequestSpec, ignore: list[str]) -> Destination:
+        """A destination claimed for the move's consumer (NoValidHostForMove, 400)."""
+        try:
+            return await self.deps.scheduler.select_move_destination(
+                self.ctx, MoveSpec(spec=spec, consumer=move_consumer(self.uuid),
+                                   ignore_hosts=ignore))
+        except NoValidHost as exc:
+            reason = exc.message.removeprefix("No valid host was found. ")
+            raise NoValidHostForMove(reason=reason) from None
+
+    def order(self, instance: Instance, migration: Migration, flavor: dict[str, Any],
+              **flags: Any) -> MoveOrder:
+        from novalet.conductor.manager import payload_of  # the manager imports the tasks
+        return MoveOrder(migration_uuid=migration.uuid, instance=payload_of(instance),
+                         source_host=migration.source_compute or "",
+                         dest_host=migration.dest_compute or "",
+                         dest_node=migration.dest_node, flavor=flavor, **flags)
+
+    async def step(self, host: str, step: str, order: MoveOrder) -> None:
+        await self.deps.compute.move_step(self.ctx, host, step, order)
+
+
+class TaskRunner:
+    """The tasks running after their caller got its answer; stop() cancels them."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(self._guarded(work, name), name=name)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    @staticmethod
+    async def _guarded(work: Coroutine[Any, Any, None], name: str) -> None:
+        try:
+            await work
+        except Exception:  # a task records its own failures; this is a bug's trace
+            LOG.exception("Conductor task %s failed", name)
+
+    async def stop(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
