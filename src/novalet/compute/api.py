@@ -29,6 +29,7 @@ from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute.flavors import FlavorService
 from novalet.compute.keypairs import KeypairService
 from novalet.compute.move_api import MoveAPI, move_memory
+from novalet.compute.flavor_payload import FlavorPayload
 from novalet.compute.move_payloads import RESIZE, MoveRequest
 from novalet.compute.quotas import QuotaEngine
 from novalet.db.quotas import Admission
@@ -531,7 +532,7 @@ class ComputeAPI(ServerOps):
         # the quota again, race-free: in the transaction that starts the resize
         instance = await self._begin(ctx, uuid, "resize", "resize", move_memory(instance, new),
                                      admit=self.quotas.admit_resize(*deltas))
-        await self.moves.start(ctx, instance, MoveRequest(uuid, RESIZE, new_flavor=new,
+        await self.moves.start(ctx, instance, MoveRequest(uuid, RESIZE, new_flavor=FlavorPayload.of(new),
                                                           host=home))
 
     async def confirm_resize(self, ctx: RequestContext, uuid: str) -> None:

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from novalet import exceptions
 from novalet.common.context import RequestContext
+from novalet.compute.flavor_payload import FlavorPayload
 from novalet.compute.move_payloads import LIVE_MIGRATION, MIGRATION, MoveOrder, MoveRequest
+from novalet.compute.payloads import InstancePayload
 from novalet.compute.states import TaskState, VmState
 from novalet.conductor.manager import payload_of
 from novalet.db import instance_actions, instances, migrations_records, placement
@@ -163,9 +165,11 @@ class MoveAPI:
         migration = found[0]
         source = migration.source_compute or ""
         if source != migration.dest_compute and await self.compute._host_up(source):
-            order = MoveOrder(migration_uuid=migration.uuid, instance=payload_of(instance),
+            order = MoveOrder(migration_uuid=migration.uuid,
+                              instance=InstancePayload.from_dict(payload_of(instance)),
                               source_host=source, dest_host=migration.dest_compute or "",
-                              dest_node=migration.dest_node, flavor=instance.flavor)
+                              dest_node=migration.dest_node,
+                              flavor=FlavorPayload.of(instance.flavor))
             try:
                 await self.compute.compute.move_step(ctx, source, "confirm_move_out", order)
             except exceptions.NovaletError as exc:

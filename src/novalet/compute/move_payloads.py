@@ -8,10 +8,12 @@ tests/unit/rpc/test_models.py fails until the recorded fingerprint is updated.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from novalet.compute.driver_types import GuestSpec, MigrationProgress
+from novalet.compute.flavor_payload import FlavorPayload
 from novalet.compute.payloads import InstancePayload, RequestSpec
 from novalet.rpc.models import BusModel
 
@@ -30,7 +32,7 @@ class MoveRequest(BusModel):
     VERSION: ClassVar[str] = "1.0"
     instance_uuid: str
     kind: str  # one of MOVE_KINDS
-    new_flavor: dict[str, Any] | None = None  # a resize's flavor copy
+    new_flavor: FlavorPayload | None = None  # a resize's flavor copy
     host: str | None = None  # the destination asked for (scheduled there unless `force`)
     force: bool = False  # live migration 2.30-2.67: no scheduler, only the claim
     block_migration: bool | None = None  # live migration; None: "auto"
@@ -49,30 +51,28 @@ class MoveSpec(BusModel):
 
 @dataclass
 class MoveOrder(BusModel):
-    """One step of a move, for one of its two hosts. `instance` is an InstancePayload
-    dict (tagged with its own version); `flavor` the sizes the guest has at the end of
-    the step (the new flavor going, the old one coming back)."""
+    """One step of a move, for one of its two hosts. `flavor` is the sizes the guest
+    has at the end of the step (the new flavor going, the old one coming back).
+    Hosts before compute RPC 1.5 get no moves, so no backport is needed."""
 
     VERSION: ClassVar[str] = "1.0"
     migration_uuid: str
-    instance: dict[str, Any]
+    instance: InstancePayload
     source_host: str
     dest_host: str
     dest_node: str | None
-    flavor: dict[str, Any]
+    flavor: FlavorPayload
     power_on: bool = True  # cold moves: start the guest at the end (it was running)
     paused: bool = False  # live migration: the guest was paused
     block_migration: bool = False
     live: bool = False  # a live migration's step
 
     def guest_spec(self) -> GuestSpec:
-        inst = InstancePayload.from_dict(self.instance)
-        inst.flavor = self.flavor
-        return inst.guest_spec()
+        return dataclasses.replace(self.instance, flavor=self.flavor).guest_spec()
 
     @property
     def uuid(self) -> str:
-        return str(self.instance["uuid"])
+        return self.instance.uuid
 
 
 @dataclass

@@ -15,7 +15,6 @@ from novalet import exceptions
 from novalet.common.context import RequestContext
 from novalet.compute.driver_types import MigrationProgress
 from novalet.compute.move_payloads import MoveOrder, ProgressReport
-from novalet.compute.payloads import InstancePayload
 from novalet.conductor.rpcapi import ConductorAPI
 from novalet.network.model import Vif
 from novalet.network.rpcapi import NetworkRPC, VifPlugger
@@ -29,7 +28,7 @@ class MoveRefused(exceptions.Conflict):
 
 
 def _vifs(order: MoveOrder) -> list[Vif]:
-    return [Vif.from_dict(v) for v in InstancePayload.from_dict(order.instance).network_info]
+    return list(order.instance.network_info)
 
 
 class MoveSteps:

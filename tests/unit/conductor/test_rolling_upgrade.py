@@ -33,7 +33,7 @@ async def old_call(served: Served, method: str, args: dict[str, Any]) -> Any:
 async def test_previous_release_compute_talks_to_current_conductor(
         served: Served, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    assert VERSION == "1.3"
+    assert VERSION.startswith("1.")  # every 1.x conductor serves a 1.0 host
     # 1.0 heartbeat: no rpc_version (added in 1.1) -> its default, logged as old.
     await old_call(served, "service_heartbeat", {"host": "h1", "binary": "nova-compute",
                                                  "topic": "compute.h1"})
@@ -66,9 +66,10 @@ async def test_current_compute_sends_typed_1_1(served: Served) -> None:
 
 
 async def test_message_newer_than_the_conductor_is_refused(served: Served) -> None:
+    newer = f"1.{int(VERSION.split('.')[1]) + 1}"
     with pytest.raises(NoSuchMethod):
         await served.bus.call(RequestContext.admin(), "conductor", "instances_on_host",
-                              {"host": "h1"}, version="1.4")
+                              {"host": "h1"}, version=newer)
     with pytest.raises(NoSuchMethod):
         await served.bus.call(RequestContext.admin(), "conductor", "instances_on_host",
                               {"host": "h1"}, version="2.0")

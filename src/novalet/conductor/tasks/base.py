@@ -17,7 +17,8 @@ from novalet import config, exceptions
 from novalet.common.context import RequestContext
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute.move_payloads import MoveOrder, MoveSpec
-from novalet.compute.payloads import Destination, RequestSpec
+from novalet.compute.flavor_payload import FlavorPayload
+from novalet.compute.payloads import Destination, InstancePayload, RequestSpec
 from novalet.compute.driver_types import DriverCapabilities
 from novalet.db import compute_nodes, instance_actions, instances, migrations_records, placement
 from novalet.db.engine import Database
@@ -138,10 +139,12 @@ class MoveTask:
     def order(self, instance: Instance, migration: Migration, flavor: dict[str, Any],
               **flags: Any) -> MoveOrder:
         from novalet.conductor.manager import payload_of  # the manager imports the tasks
-        return MoveOrder(migration_uuid=migration.uuid, instance=payload_of(instance),
+        return MoveOrder(migration_uuid=migration.uuid,
+                         instance=InstancePayload.from_dict(payload_of(instance)),
                          source_host=migration.source_compute or "",
                          dest_host=migration.dest_compute or "",
-                         dest_node=migration.dest_node, flavor=flavor, **flags)
+                         dest_node=migration.dest_node, flavor=FlavorPayload.of(flavor),
+                         **flags)
 
     async def step(self, host: str, step: str, order: MoveOrder) -> None:
         await self.deps.compute.move_step(self.ctx, host, step, order)

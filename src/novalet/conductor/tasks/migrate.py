@@ -16,6 +16,7 @@ from typing import Any
 
 from novalet import exceptions
 from novalet.compute import migrations as migration_views
+from novalet.compute.flavor_payload import FlavorPayload
 from novalet.compute.move_payloads import MIGRATION, MoveRequest
 from novalet.compute.states import PowerState, TaskState, VmState
 from novalet.conductor.tasks.base import MoveTask, hosts_without, move_consumer, spec_for
@@ -44,7 +45,7 @@ class MigrateTask(MoveTask):
 
     async def schedule_move(self) -> None:
         instance = await self.instance()
-        new = self.request.new_flavor or instance.flavor
+        new = self._new_flavor(instance)
         self.migration = await migration_views.record_move(
             self.db, self.ctx, instance, new, self.request.kind)
         ignore = [] if self._may_stay(instance) else [instance.host or ""]
@@ -61,6 +62,11 @@ class MigrateTask(MoveTask):
         self.migration.dest_compute, self.migration.dest_node = dest.host, dest.node
         self.zone = dest.availability_zone
 
+    def _new_flavor(self, instance: Instance) -> dict[str, Any]:
+        """The flavor document the guest has after the move (a resize's new one)."""
+        new = self.request.new_flavor
+        return new.to_dict(tagged=False) if new is not None else instance.flavor
+
     def _may_stay(self, instance: Instance) -> bool:
         if self.request.kind == MIGRATION:
             return False
@@ -71,7 +77,7 @@ class MigrateTask(MoveTask):
         migration = self.migration
         assert migration is not None
         instance = await self.instance()
-        new = self.request.new_flavor or instance.flavor
+        new = self._new_flavor(instance)
         source, dest = migration.source_compute or "", migration.dest_compute or ""
         order = self.order(instance, migration, new, power_on=power_on(instance))
         step = "resize_instance"
@@ -115,7 +121,7 @@ class MigrateTask(MoveTask):
         source, dest = migration.source_compute or "", migration.dest_compute or ""
         host = source if step == "resize_instance" else dest
         if source != dest:
-            order.flavor = (await self.instance()).flavor
+            order.flavor = FlavorPayload.of((await self.instance()).flavor)
             for where, what in ((dest, "revert_move_in"), (source, "revert_move_out")):
                 if where == dest and step != "finish_resize" or step == "prep_resize":
                     continue  # nothing reached the destination (or left the source)
