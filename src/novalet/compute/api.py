@@ -405,17 +405,8 @@ class ComputeAPI:
         has set DELETING: whichever of the two runs second cleans up, so a
         createImage racing a delete leaves no image queued forever."""
         instance = await self._begin(ctx, uuid, "snapshot", "createImage")
-        base = instance.system_metadata.get("image") or {}
-        properties = {k: v for k, v in _image_properties(base).items()
-                      if k not in ("disk_format", "container_format", "min_disk", "min_ram")}
         try:
-            image = await self.images.create(ctx, {
-                **{k: str(v) for k, v in properties.items() if isinstance(v, (str, int))},
-                **metadata, "name": name, "disk_format": base.get("disk_format") or "qcow2",
-                "container_format": "bare", "min_disk": instance.flavor["root_gb"],
-                "image_type": "snapshot", "instance_uuid": uuid,
-                "base_image_ref": instance.image_ref,
-                "owner_project_name": ctx.project_name or "", "user_id": ctx.user_id or ""})
+            image = await self.snapshot_image(ctx, instance, name, metadata)
         except Exception:
             await self._end_snapshot(uuid)
             raise
@@ -434,6 +425,21 @@ class ComputeAPI:
             await self._end_snapshot(uuid)
             raise
         return str(image["id"])
+
+    async def snapshot_image(self, ctx: RequestContext, instance: Instance, name: str,
+                             metadata: dict[str, str]) -> dict[str, Any]:
+        """A queued snapshot image of `instance` (createImage's, shelve's), with its base
+        image's properties, for the host to upload the disk into."""
+        base = instance.system_metadata.get("image") or {}
+        properties = {k: v for k, v in _image_properties(base).items()
+                      if k not in ("disk_format", "container_format", "min_disk", "min_ram")}
+        return await self.images.create(ctx, {
+            **{k: str(v) for k, v in properties.items() if isinstance(v, (str, int))},
+            **metadata, "name": name, "disk_format": base.get("disk_format") or "qcow2",
+            "container_format": "bare", "min_disk": instance.flavor["root_gb"],
+            "image_type": "snapshot", "instance_uuid": instance.uuid,
+            "base_image_ref": instance.image_ref,
+            "owner_project_name": ctx.project_name or "", "user_id": ctx.user_id or ""})
 
     async def _end_snapshot(self, uuid: str) -> None:
         """Put back the task_state of a createImage that did not get to the host."""

@@ -33,6 +33,7 @@ REQUIRED: dict[str, str] = {
     "rebuild": "supports_rebuild",
     "resize": "supports_resize",
     "attach_interface": "supports_attach_interface",
+    "shelve": "supports_snapshot",  # the shelved image is a snapshot
 }
 
 

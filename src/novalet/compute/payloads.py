@@ -81,7 +81,7 @@ class InstancePayload(BusModel):
 # requests to hosts) and of the conductor RPC API (in its replies to hosts); the
 # two APIs have moved in step so far, so one table serves both. A version not in
 # it is newer than this code: it gets the newest payload.
-INSTANCE_VERSIONS = {"1.0": "1.2", "1.1": "1.2"}
+INSTANCE_VERSIONS = {"1.0": "1.2", "1.1": "1.2", "1.2": "1.2", "1.3": "1.2"}
 
 
 def instance_for(rpc_version: str, instance: dict[str, Any]) -> dict[str, Any]:

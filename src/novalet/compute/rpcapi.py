@@ -5,6 +5,8 @@ message of an older minor is served too):
 
 - 1.0: the methods below, instances as InstancePayload 1.2, events as dicts.
 - 1.1: external_instance_event's events are ExternalEvent models.
+- 1.2: shelve_instance, shelve_offload_instance, unshelve_instance and
+  rebuild_evacuated: calls the conductor's tasks (conductor/tasks/) wait for.
 
 Each method is sent at the version that last changed it, or the newest the
 `[upgrade_levels] compute` cap allows (models backported to what that version
@@ -15,14 +17,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from novalet import config
+from novalet import config, exceptions
 from novalet.common.context import RequestContext
 from novalet.compute.payloads import ExternalEvent, instance_for
 from novalet.network.model import Vif
 from novalet.rpc import versions
 from novalet.rpc.bus import Bus
 
-VERSION = "1.1"
+VERSION = "1.2"
+
+
+class UnsupportedRPCVersion(exceptions.Conflict):
+    msg_fmt = ("%(method)s needs compute RPC %(version)s, above the [upgrade_levels] "
+               "compute cap: upgrade the compute hosts and lift the cap first")
 
 
 def topic_for(host: str) -> str:
@@ -33,6 +40,7 @@ class ComputeAPI:
     def __init__(self, bus: Bus, conf: config.Config) -> None:
         self.bus = bus
         self.caps = versions.Caps.from_conf(conf)  # [upgrade_levels] compute
+        self.long_timeout: float = conf.get("DEFAULT", "long_rpc_timeout")
 
     def _version(self, wanted: str) -> str:
         """`wanted`, or 1.0 when the upgrade cap is below it (every method exists at
@@ -133,6 +141,44 @@ class ComputeAPI:
                             old_flavor: dict[str, Any]) -> None:
         await self.bus.cast(ctx, topic_for(host), "revert_resize",
                             {"instance": self._instance(instance), "old_flavor": old_flavor}, version="1.0")
+
+    # --- the conductor's move tasks (conductor/tasks/): calls, the task waits ---
+
+    async def _move_call(self, ctx: RequestContext, host: str, method: str,
+                         args: dict[str, Any]) -> Any:
+        """A 1.2 call that may take as long as a disk upload or a spawn; refused
+        while `[upgrade_levels] compute` holds hosts below 1.2 (they lack it)."""
+        if self.caps.version("compute", "1.2", fallback="") != "1.2":
+            raise UnsupportedRPCVersion(method=method, version="1.2")
+        return await self.bus.call(ctx, topic_for(host), method, args, version="1.2",
+                                   timeout=self.long_timeout)
+
+    async def shelve_instance(self, ctx: RequestContext, host: str,
+                              instance: dict[str, Any], image_id: str) -> int:
+        """Power the guest off and upload its disk as `image_id`; the power state now."""
+        state: int = await self._move_call(ctx, host, "shelve_instance", {
+            "instance": self._instance(instance), "image_id": image_id})
+        return state
+
+    async def shelve_offload_instance(self, ctx: RequestContext, host: str,
+                                      instance: dict[str, Any]) -> None:
+        """Destroy the shelved guest and unplug its NICs."""
+        await self._move_call(ctx, host, "shelve_offload_instance",
+                              {"instance": self._instance(instance)})
+
+    async def unshelve_instance(self, ctx: RequestContext, host: str,
+                                instance: dict[str, Any]) -> None:
+        """Start the shelved guest again: power it on if the host still has it, else
+        spawn it from `instance`'s image (the shelved snapshot)."""
+        await self._move_call(ctx, host, "unshelve_instance",
+                              {"instance": self._instance(instance)})
+
+    async def rebuild_evacuated(self, ctx: RequestContext, host: str,
+                                instance: dict[str, Any], stopped: bool) -> None:
+        """Spawn an instance evacuated to `host` from its image; powered off after if
+        `stopped`."""
+        await self._move_call(ctx, host, "rebuild_evacuated",
+                              {"instance": self._instance(instance), "stopped": stopped})
 
     # --- admin API (os-hypervisors, os-server-external-events) ---------------
 

@@ -8,6 +8,10 @@ every older minor, so conductors are upgraded first and hosts after them):
   carries the RPC version the sending service serves (`rpc_version`).
 - 1.2: update_provider's inventories are Inventory models (before: lists
   [total, reserved, allocation_ratio]).
+- 1.3: the move tasks (conductor/tasks/): shelve_instance, shelve_offload_instance,
+  unshelve_instance (an UnshelveRequest), evacuate_instance (an EvacuateRequest);
+  for compute hosts, evacuated_instances and evacuation_cleaned (the guests
+  evacuated from a host while it was down, for it to destroy).
 
 A compute host's calls are checked against its bus identity (conductor/
 host_access.py): it is served only its own instances and node.
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from novalet import config
+from novalet import config, exceptions
 from novalet.common.context import RequestContext
 from novalet.compute.payloads import (
     ComputeNodePayload,
@@ -25,11 +29,12 @@ from novalet.compute.payloads import (
     Inventory,
     RequestSpec,
 )
+from novalet.compute.recreate_requests import EvacuateRequest, UnshelveRequest
 from novalet.rpc import versions
 from novalet.rpc.bus import Bus, NotAuthorizedForHost
 
 TOPIC = "conductor"
-VERSION = "1.2"
+VERSION = "1.3"
 
 
 class InstanceNotServed(NotAuthorizedForHost):
@@ -37,6 +42,11 @@ class InstanceNotServed(NotAuthorizedForHost):
     not moving from or to it) and about one that does not exist alike, so a host
     cannot tell which uuids exist; to a host either means "not mine (any more)",
     as a deleted instance does (conductor/host_access.py raises it)."""
+
+
+class UnsupportedConductorVersion(exceptions.Conflict):
+    msg_fmt = ("This needs conductor RPC %(version)s, above the [upgrade_levels] "
+               "conductor cap: lift the cap once every conductor is upgraded")
 
 
 class ConductorAPI:
@@ -48,6 +58,48 @@ class ConductorAPI:
         """Schedule the spec's instances (already recorded) and start their builds."""
         await self.bus.cast(ctx, TOPIC, "build_instances", {"spec": spec.to_dict()},
                             version="1.0")
+
+    # --- the move tasks (conductor/tasks/), cast by the API ----------------------
+
+    def _moves_version(self) -> str:
+        """1.3, or a refusal while `[upgrade_levels] conductor` holds it lower."""
+        if self.caps.version("conductor", "1.3", fallback="") != "1.3":
+            raise UnsupportedConductorVersion(version="1.3")
+        return "1.3"
+
+    async def shelve_instance(self, ctx: RequestContext, uuid: str, image_id: str) -> None:
+        """Shelve the instance (task_state shelving) into the queued image `image_id`."""
+        await self.bus.cast(ctx, TOPIC, "shelve_instance",
+                            {"uuid": uuid, "image_id": image_id},
+                            version=self._moves_version())
+
+    async def shelve_offload_instance(self, ctx: RequestContext, uuid: str) -> None:
+        """Offload the shelved instance (task_state shelving_offloading)."""
+        await self.bus.cast(ctx, TOPIC, "shelve_offload_instance", {"uuid": uuid},
+                            version=self._moves_version())
+
+    async def unshelve_instance(self, ctx: RequestContext, request: UnshelveRequest) -> None:
+        await self.bus.cast(ctx, TOPIC, "unshelve_instance", {"request": request.to_dict()},
+                            version=self._moves_version())
+
+    async def evacuate_instance(self, ctx: RequestContext, request: EvacuateRequest) -> None:
+        await self.bus.cast(ctx, TOPIC, "evacuate_instance", {"request": request.to_dict()},
+                            version=self._moves_version())
+
+    async def evacuated_instances(self, ctx: RequestContext, host: str) -> list[str]:
+        """Uuids of the instances evacuated from `host` whose guests it may still have
+        (none from a conductor capped below 1.3, which does not know)."""
+        if self.caps.version("conductor", "1.3", fallback="") != "1.3":
+            return []
+        result: list[str] = await self.bus.call(ctx, TOPIC, "evacuated_instances",
+                                                {"host": host}, version="1.3")
+        return result
+
+    async def evacuation_cleaned(self, ctx: RequestContext, host: str, uuid: str) -> None:
+        """`host` destroyed its copy of evacuated instance `uuid`: the evacuation's
+        migration is completed."""
+        await self.bus.call(ctx, TOPIC, "evacuation_cleaned", {"host": host, "uuid": uuid},
+                            version="1.3")
 
     async def instance_update(self, ctx: RequestContext, uuid: str, values: dict[str, Any],
                               expected_task_state: Any = "_unset") -> None:

@@ -102,3 +102,22 @@ async def list_migrations(db: Database, q: MigrationQuery) -> list[Migration]:
         if q.limit is not None:
             query = query.limit(q.limit)
         return list((await s.execute(query)).scalars())
+
+
+async def update(db: Database, migration_uuid: str, values: dict[str, Any]) -> None:
+    """Write `values` (status, destination) on one migration record."""
+    async with db.transaction() as s:
+        record = (await s.execute(select(Migration).where(Migration.uuid == migration_uuid))
+                  ).scalar_one_or_none()
+        if record is None:
+            return
+        for key, value in values.items():
+            setattr(record, key, value)
+
+
+async def evacuations_from(db: Database, host: str, statuses: tuple[str, ...]) -> list[Migration]:
+    """The evacuations off `host` in one of `statuses`."""
+    async with db.transaction() as s:
+        return list((await s.execute(select(Migration).where(
+            Migration.source_compute == host, Migration.migration_type == "evacuation",
+            Migration.status.in_(statuses)))).scalars())

@@ -6,6 +6,7 @@ from typing import Any
 from collections.abc import Awaitable, Callable
 
 from novalet.api.compute import floating_ips, remote_consoles, security_groups, server_view, servers
+from novalet.api.compute import evacuate, shelve
 from novalet.api.compute.schemas import floating_ips as floating_ip_schemas
 from novalet.api.compute.schemas import remote_consoles as remote_console_schemas
 from novalet.api.compute.schemas import security_groups as security_group_schemas
@@ -52,6 +53,7 @@ ACTIONS: dict[str, Spec] = {
     "removeFloatingIp":
         floating_ip_schemas.REMOVE_FLOATING_IP["properties"]["removeFloatingIp"],
     **remote_console_schemas.ACTIONS,  # 2.1 to 2.5
+    **shelve.ACTIONS, **evacuate.ACTIONS,
 }
 
 # body key -> (policy, domain action name)
@@ -201,4 +203,5 @@ _HANDLERS: dict[str, Callable[[ApiRequest, Any], Awaitable[Any]]] = {
     "addFloatingIp": floating_ips.add_floating_ip,
     "removeFloatingIp": floating_ips.remove_floating_ip,
     **remote_consoles.ACTION_HANDLERS,
+    **shelve.ACTION_HANDLERS, **evacuate.ACTION_HANDLERS,
 }
