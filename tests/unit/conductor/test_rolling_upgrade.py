@@ -31,7 +31,7 @@ async def old_call(served: Served, method: str, args: dict[str, Any]) -> Any:
 async def test_previous_release_compute_talks_to_current_conductor(
         served: Served, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    assert VERSION == "1.2"
+    assert VERSION == "1.3"
     # 1.0 heartbeat: no rpc_version (added in 1.1) -> its default, logged as old.
     await old_call(served, "service_heartbeat", {"host": "h1", "binary": "nova-compute",
                                                  "topic": "compute.h1"})
@@ -58,7 +58,7 @@ async def test_current_compute_sends_typed_1_1(served: Served) -> None:
     api = ConductorAPI(served.bus.as_user("compute-h1"), config.Config())
     await api.service_heartbeat(RequestContext.admin(), "h1", "nova-compute", "compute.h1",
                                 compute_rpcapi.VERSION)
-    assert served.conductor.service_versions[("h1", "nova-compute")] == "1.1"
+    assert served.conductor.service_versions[("h1", "nova-compute")] == "1.2"
     await api.compute_node_update(RequestContext.admin(), ComputeNodePayload(
         uuid="rp-h1", host="h1", hypervisor_hostname="h1", hypervisor_type="fake"))
 
@@ -66,7 +66,7 @@ async def test_current_compute_sends_typed_1_1(served: Served) -> None:
 async def test_message_newer_than_the_conductor_is_refused(served: Served) -> None:
     with pytest.raises(NoSuchMethod):
         await served.bus.call(RequestContext.admin(), "conductor", "instances_on_host",
-                              {"host": "h1"}, version="1.3")
+                              {"host": "h1"}, version="1.4")
     with pytest.raises(NoSuchMethod):
         await served.bus.call(RequestContext.admin(), "conductor", "instances_on_host",
                               {"host": "h1"}, version="2.0")

@@ -24,6 +24,8 @@ RECORDED = {
     "novalet.compute.payloads.InstancePayload": ("1.2", "4c553b74"),
     "novalet.compute.payloads.Inventory": ("1.0", "fb3e77db"),
     "novalet.compute.payloads.RequestSpec": ("1.1", "71b414ef"),
+    "novalet.compute.recreate_requests.EvacuateRequest": ("1.0", "2680905e"),
+    "novalet.compute.recreate_requests.UnshelveRequest": ("1.0", "b2c916d3"),
     "novalet.network.model.FloatingNat": ("1.0", "98015b80"),
     "novalet.network.model.HostNetworkState": ("1.0", "3a3d9baf"),
     "novalet.network.model.InstanceNet": ("1.0", "c6391dce"),
