@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from novalet.service.allinone import AllInOne
-from tests.functional.conftest import Api, boot, make_conf, wait_for
+from tests.functional.conftest import Api, boot, delete_server, make_conf, wait_for
 
 ACTION = "/compute/v2.1/servers/{}/action"
 
@@ -213,3 +213,13 @@ async def test_periodic_offload(state_dir: Path) -> None:
             assert "shelveOffload" in await _actions(api, uuid)
     finally:
         await aio.stop()
+
+
+async def test_deleting_a_shelved_server_deletes_its_image(api: Api) -> None:
+    uuid = (await boot(api, name="gone"))["id"]
+    assert (await _act(api, uuid, {"shelve": None})).status_code == 202
+    await wait_for(api, uuid, "SHELVED_OFFLOADED", user="admin")
+    assert len(await _images_named(api, "gone-shelved")) == 1
+    await delete_server(api, uuid)
+    assert await _images_named(api, "gone-shelved") == []
+

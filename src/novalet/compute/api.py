@@ -341,6 +341,7 @@ class ComputeAPI:
         instance = await self.get(ctx, uuid)
         self._check_lock(ctx, instance)
         await instance_actions.start(self.db, ctx, [uuid], "delete")
+        await self._delete_shelved_image(instance)
         if instance.host is None or not await self._host_up(instance.host):
             LOG.info("Deleting %s locally (no compute host is running it)", uuid)
             await instances.destroy(self.db, uuid)
@@ -349,6 +350,18 @@ class ComputeAPI:
         instance = await instances.update(self.db, uuid, {"task_state": TaskState.DELETING})
         await self._discard_snapshots(uuid)
         await self.compute.terminate_instance(ctx, instance.host or "", payload_of(instance))
+
+    async def _delete_shelved_image(self, instance: Instance) -> None:
+        """A shelved server's snapshot goes with the server, as in Nova."""
+        image_id = instance.system_metadata.get("shelved_image_id")
+        if not image_id or instance.vm_state not in (VmState.SHELVED,
+                                                     VmState.SHELVED_OFFLOADED):
+            return
+        try:
+            await self.images.delete(RequestContext.admin(), str(image_id))
+        except exceptions.NovaletError as exc:
+            LOG.warning("Could not delete shelved image %s of %s: %s", image_id,
+                        instance.uuid, exc)
 
     async def _discard_snapshots(self, uuid: str) -> None:
         """A deleted server's snapshots still waiting for data never get it: delete them

@@ -70,7 +70,7 @@ class EvacuateTask:
         try:
             dest, placed = await steps.run(
                 "conductor_rebuild_server", self.conf.get("DEFAULT", "host"),
-                self._schedule(ctx, instance, request), {"task_state": None},
+                lambda: self._schedule(ctx, instance, request), {"task_state": None},
                 [TaskState.REBUILDING])
         except StepFailed:
             await self._undo(uuid, request, "error")
@@ -79,8 +79,8 @@ class EvacuateTask:
                 "availability_zone": instance.availability_zone}
         try:
             await steps.run("compute_rebuild_instance", dest.host,
-                            self.compute.rebuild_evacuated(ctx, dest.host, placed,
-                                                           request.stopped),
+                            lambda: self.compute.rebuild_evacuated(ctx, dest.host, placed,
+                                                                   request.stopped),
                             back, [TaskState.REBUILD_SPAWNING])
         except StepFailed:
             await self._undo(uuid, request, "failed", instance)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from novalet import exceptions
+from novalet import config, exceptions
 from novalet.common.context import RequestContext
 from novalet.compute.payloads import RequestSpec
-from novalet.db import instance_actions, instances
+from novalet.db import instance_actions, instances, services
 from novalet.db.engine import Database
 from novalet.db.models import Instance
 
@@ -26,6 +26,19 @@ T = TypeVar("T")
 # The system_metadata keys of a shelved server (Nova's): when, into which image, from
 # which host.
 SHELVED_KEYS = ("shelved_at", "shelved_image_id", "shelved_host")
+
+
+class ComputeHostDown(exceptions.Conflict):
+    msg_fmt = "Compute host %(host)s is down: %(action)s cannot run there now."
+
+
+async def on_host(db: Database, conf: config.Config, host: str, action: str,
+                  call: Callable[[], Awaitable[T]]) -> T:
+    """`call()` to `host` if its compute service is up; ComputeHostDown if not (a
+    call to a dead host would only wait out its long timeout)."""
+    if not await services.compute_is_up(db, host, conf.get("DEFAULT", "service_down_time")):
+        raise ComputeHostDown(host=host, action=action)
+    return await call()
 
 
 class StepFailed(Exception):
@@ -63,14 +76,14 @@ class Steps:
         self.ctx = ctx
         self.uuid = uuid
 
-    async def run(self, event: str, host: str | None, work: Awaitable[T],
+    async def run(self, event: str, host: str | None, work: Callable[[], Awaitable[T]],
                   rollback: dict[str, Any], expected: list[str | None]) -> T:
-        """Run `work` as event `event` on `host`. On failure: a fault, the event
+        """Run `work()` as event `event` on `host`. On failure: a fault, the event
         closed with Error, the instance put back to `rollback` (only while its
         task_state is one of `expected`), and StepFailed."""
         await instance_actions.event_start(self.db, self.ctx, self.uuid, event, host)
         try:
-            result = await work
+            result = await work()
         except Exception as exc:
             await self.fail(event, host, exc, rollback, expected)
             raise StepFailed() from exc

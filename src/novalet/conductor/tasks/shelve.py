@@ -21,8 +21,8 @@ from novalet.common.context import RequestContext
 from novalet.common.timeutils import parse_isotime, utcnow
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute.states import PowerState, TaskState, VmState
-from novalet.conductor.tasks.recreate_common import (Steps, StepFailed, get_or_none, payload,
-                                                     put_back)
+from novalet.conductor.tasks.recreate_common import (Steps, StepFailed, get_or_none, on_host,
+                                                     payload, put_back)
 from novalet.db import instance_actions, instances, placement
 from novalet.db.engine import Database
 from novalet.image.api import ImageService
@@ -45,13 +45,17 @@ class ShelveTask:
                                    {"task_state": TaskState.SHELVING_IMAGE_UPLOADING},
                                    [TaskState.SHELVING]):
             LOG.info("Instance %s is no longer shelving; not shelving it", uuid)
-            await self.images.discard_unfinished(image_id)
+            current = await get_or_none(self.db, uuid)
+            if current is None or current.task_state != TaskState.SHELVING_IMAGE_UPLOADING:
+                await self.images.discard_unfinished(image_id)  # else a first run's
             return
         host = instance.host or ""
         try:
             power_state = await Steps(self.db, ctx, uuid).run(
                 "compute_shelve_instance", host,
-                self.compute.shelve_instance(ctx, host, payload(instance), image_id),
+                lambda: on_host(self.db, self.conf, host, "shelve",
+                                lambda: self.compute.shelve_instance(
+                                    ctx, host, payload(instance), image_id)),
                 {"task_state": None}, [TaskState.SHELVING_IMAGE_UPLOADING])
         except StepFailed:
             await self.images.discard_unfinished(image_id)
@@ -89,7 +93,9 @@ class ShelveTask:
         try:
             await Steps(self.db, ctx, uuid).run(
                 "compute_shelve_offload_instance", host,
-                self.compute.shelve_offload_instance(ctx, host or "", payload(instance)),
+                lambda: on_host(self.db, self.conf, host or "", "shelveOffload",
+                                lambda: self.compute.shelve_offload_instance(
+                                    ctx, host or "", payload(instance))),
                 {"task_state": None}, expected)
         except StepFailed:
             return

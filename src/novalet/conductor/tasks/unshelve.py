@@ -20,8 +20,8 @@ from novalet.compute.payloads import Destination
 from novalet.compute.recreate_requests import UnshelveRequest
 from novalet.compute.states import PowerState, TaskState, VmState
 from novalet.conductor.tasks.recreate_common import (SHELVED_KEYS, Steps, StepFailed,
-                                                     get_or_none, move_spec, payload,
-                                                     put_back)
+                                                     get_or_none, move_spec, on_host,
+                                                     payload, put_back)
 from novalet.db import instances, placement
 from novalet.db.engine import Database
 from novalet.db.models import Instance
@@ -51,9 +51,11 @@ class UnshelveTask:
         steps = Steps(self.db, ctx, instance.uuid)
         try:
             if instance.vm_state == VmState.SHELVED:
-                await steps.run("compute_unshelve_instance", instance.host,
-                                self.compute.unshelve_instance(ctx, instance.host or "",
-                                                               payload(instance)),
+                host = instance.host or ""
+                await steps.run("compute_unshelve_instance", host,
+                                lambda: on_host(self.db, self.conf, host, "unshelve",
+                                                lambda: self.compute.unshelve_instance(
+                                                    ctx, host, payload(instance))),
                                 {"task_state": None}, [TaskState.UNSHELVING])
                 await self._finish(instance, TaskState.UNSHELVING)
             else:
@@ -66,10 +68,10 @@ class UnshelveTask:
         try:
             dest, placed = await steps.run(
                 "schedule_instances", self.conf.get("DEFAULT", "host"),
-                self._schedule(ctx, instance, request), {"task_state": None},
+                lambda: self._schedule(ctx, instance, request), {"task_state": None},
                 [TaskState.UNSHELVING])
             await steps.run("compute_unshelve_instance", dest.host,
-                            self.compute.unshelve_instance(ctx, dest.host, placed),
+                            lambda: self.compute.unshelve_instance(ctx, dest.host, placed),
                             {"task_state": None, "host": None, "node": None,
                              "availability_zone": instance.availability_zone},
                             [TaskState.SPAWNING])
