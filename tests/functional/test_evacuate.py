@@ -179,3 +179,18 @@ async def test_failed_spawn_puts_the_server_back(multi_host_api: Api) -> None:
     back = await wait_for(api, uuid, "ACTIVE", user="admin")
     assert back["OS-EXT-SRV-ATTR:host"] == source
     assert await _providers_used(api, uuid) == {source}
+
+
+async def test_a_stopped_server_stays_stopped_below_295(multi_host_api: Api) -> None:
+    api = multi_host_api
+    server = await _booted(api, "sleeper")
+    uuid, source = server["id"], server["OS-EXT-SRV-ATTR:host"]
+    resp = await api.request("POST", ACTION.format(uuid), json={"os-stop": None})
+    assert resp.status_code == 202
+    await wait_for(api, uuid, "SHUTOFF", user="admin")
+    await _force_down(api, source)
+    assert (await _evacuate(api, uuid, {}, version="2.94")).status_code == 200
+    moved = await wait_for(api, uuid, "SHUTOFF", user="admin")
+    assert moved["OS-EXT-SRV-ATTR:host"] != source
+    dest = _compute(api, moved["OS-EXT-SRV-ATTR:host"])
+    assert (await dest.driver.get_info(uuid)).power_state == 4

@@ -223,3 +223,29 @@ async def test_deleting_a_shelved_server_deletes_its_image(api: Api) -> None:
     await delete_server(api, uuid)
     assert await _images_named(api, "gone-shelved") == []
 
+
+
+async def test_shelve_on_a_down_host_fails_fast_and_puts_back(keep_api: Api) -> None:
+    api = keep_api
+    uuid = (await boot(api, name="stranded"))["id"]
+    host = (await wait_for(api, uuid, "ACTIVE", user="admin"))["OS-EXT-SRV-ATTR:host"]
+    resp = await api.request("PUT", "/compute/v2.1/os-services/force-down", user="admin",
+                             version="2.11", json={"host": host, "binary": "nova-compute",
+                                                   "forced_down": True})
+    assert resp.status_code == 200, resp.text
+    assert (await _act(api, uuid, {"shelve": None})).status_code == 202
+    for _ in range(200):
+        if await _images_named(api, "stranded-shelved") == []:
+            break
+        await asyncio.sleep(0.02)
+    server = await wait_for(api, uuid, "ACTIVE", user="admin")
+    assert server["OS-EXT-SRV-ATTR:host"] == host
+    resp = await api.request("GET", f"/compute/v2.1/servers/{uuid}/os-instance-actions",
+                             user="admin")
+    request_id = resp.json()["instanceActions"][0]["request_id"]
+    detail = await api.request("GET", f"/compute/v2.1/servers/{uuid}/os-instance-actions/"
+                               f"{request_id}", user="admin", version="2.51")
+    action = detail.json()["instanceAction"]
+    assert action["action"] == "shelve"
+    assert [(e["event"], e["result"]) for e in action["events"]] == [
+        ("compute_shelve_instance", "Error")]
