@@ -148,6 +148,36 @@ async def test_unshelve_to_host_291(keep_api: Api) -> None:
     assert resp.status_code == 202, resp.text
     active = await wait_for(api, uuid, "ACTIVE", user="admin")
     assert active["OS-EXT-SRV-ATTR:host"] == "fake-host-2"
+    assert active["pinned_availability_zone"] is None
+
+
+async def test_unshelve_into_a_zone_277_pins_it(keep_api: Api) -> None:
+    api = keep_api
+    uuid = (await boot(api, name="zoned"))["id"]
+    assert (await _act(api, uuid, {"shelve": None})).status_code == 202
+    await wait_for(api, uuid, "SHELVED")
+    assert (await _act(api, uuid, {"shelveOffload": None}, user="admin")).status_code == 202
+    await wait_for(api, uuid, "SHELVED_OFFLOADED")
+    resp = await _act(api, uuid, {"unshelve": {"availability_zone": "nova"}}, version="2.77")
+    assert resp.status_code == 202, resp.text
+    active = await wait_for(api, uuid, "ACTIVE", user="admin")
+    assert (active["OS-EXT-AZ:availability_zone"], active["pinned_availability_zone"]) == (
+        "nova", "nova")
+
+
+async def test_unshelve_in_place_respawns_a_guest_the_host_lost(keep_api: Api) -> None:
+    api = keep_api
+    uuid = (await boot(api, name="lost"))["id"]
+    host = (await wait_for(api, uuid, "ACTIVE", user="admin"))["OS-EXT-SRV-ATTR:host"]
+    assert (await _act(api, uuid, {"shelve": None})).status_code == 202
+    await wait_for(api, uuid, "SHELVED")
+    (image,) = await _images_named(api, "lost-shelved")
+    driver = next(c.driver for c in [api.cloud.compute, *api.cloud.extra_computes]
+                  if c.host == host)
+    await driver.destroy(uuid)  # e.g. the host rebooted and lost it
+    assert (await _act(api, uuid, {"unshelve": None})).status_code == 202
+    await wait_for(api, uuid, "ACTIVE")
+    assert driver.specs[uuid].image_ref == image["id"]  # type: ignore[attr-defined]
 
 
 async def test_refusals(keep_api: Api, other: str) -> None:

@@ -94,7 +94,7 @@ class ComputeManager:
         await self.report_resources(ctx)
         await self.conductor.service_heartbeat(ctx, self.host, BINARY, topic_for(self.host),
                                                self.RPC_VERSION)
-        await self.destroy_evacuated_instances(ctx)  # before recover: not ours any more
+        await self._clean_evacuated(ctx)  # before recover: not ours any more
         await self.power_sync.recover()  # before serving: builds cut short are failed first
         await self.bus.serve(topic_for(self.host), self)
         self._every("report_interval", self._heartbeat)
@@ -464,6 +464,14 @@ class ComputeManager:
             raise
         if inst.network_info:
             await self.network.refresh({self.host})
+
+    async def _clean_evacuated(self, ctx: RequestContext) -> None:
+        """destroy_evacuated_instances, without stopping the start if it fails (the
+        guests are destroyed at a later start instead)."""
+        try:
+            await self.destroy_evacuated_instances(ctx)
+        except exceptions.NovaletError as exc:
+            LOG.warning("Could not clean up evacuated instances: %s", exc)
 
     async def destroy_evacuated_instances(self, ctx: RequestContext) -> list[str]:
         """Destroy the guests evacuated from this host while it was down (they run on

@@ -89,8 +89,10 @@ async def unshelve(api: ComputeAPI, ctx: RequestContext, uuid: str,
         if new_zone is not None and zones[host] != new_zone:
             raise UnshelveHostNotInAZ(host=host, availability_zone=new_zone)
     values: dict[str, Any] = {"task_state": TaskState.UNSHELVING}
-    if spec and zone_given:  # the server's zone from now on (Nova saves its spec)
-        values["request_spec"] = {**spec, "availability_zone": new_zone}
+    if zone_given:  # the server's zone from now on (Nova saves it on its request spec)
+        values["requested_availability_zone"] = new_zone
+        if spec:
+            values["request_spec"] = {**spec, "availability_zone": new_zone}
     await instances.update(api.db, uuid, values, expected_task_state=[None])
     await instance_actions.start(api.db, ctx, [uuid], "unshelve")
     try:

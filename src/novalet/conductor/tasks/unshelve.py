@@ -54,8 +54,7 @@ class UnshelveTask:
                 host = instance.host or ""
                 await steps.run("compute_unshelve_instance", host,
                                 lambda: on_host(self.db, self.conf, host, "unshelve",
-                                                lambda: self.compute.unshelve_instance(
-                                                    ctx, host, payload(instance))),
+                                                lambda: self._in_place(ctx, host, instance)),
                                 {"task_state": None}, [TaskState.UNSHELVING])
                 await self._finish(instance, TaskState.UNSHELVING)
             else:
@@ -80,14 +79,24 @@ class UnshelveTask:
             raise
         await self._finish(instance, TaskState.SPAWNING)
 
+    async def _in_place(self, ctx: RequestContext, host: str, instance: Instance) -> None:
+        """The host powers the guest on (or, if it lost it, spawns the shelved image)."""
+        await self.compute.unshelve_instance(ctx, host, await self._shelved(instance))
+
+    async def _shelved(self, instance: Instance, placed: Instance | None = None
+                       ) -> dict[str, Any]:
+        """The payload of `placed` (default: `instance`) to spawn from the shelved image."""
+        image = await self.images.get(RequestContext.admin(),
+                                      str(instance.system_metadata.get("shelved_image_id")))
+        return {**payload(placed or instance), "image": image, "image_ref": image["id"]}
+
     async def _schedule(self, ctx: RequestContext, instance: Instance,
                         request: UnshelveRequest) -> tuple[Destination, dict[str, Any]]:
         """Claim a host, record it (task_state spawning), move the NICs there; the
         host and the payload to spawn from the shelved image."""
         spec = move_spec(instance, request.availability_zone, request.host)
         dest = (await self.scheduler.select_destinations(ctx, spec))[0]
-        image = await self.images.get(RequestContext.admin(),
-                                      str(instance.system_metadata.get("shelved_image_id")))
+        await self._shelved(instance)  # the image is still there, before anything moves
         vifs = await self.network.allocate_for_instance(
             instance.uuid, instance.project_id, dest.host, instance.hostname,
             user_id=instance.user_id)
@@ -96,7 +105,7 @@ class UnshelveTask:
             "task_state": TaskState.SPAWNING, "system_metadata": {
                 **instance.system_metadata, "network_info": [v.to_dict() for v in vifs]}},
             expected_task_state=[TaskState.UNSHELVING])
-        return dest, {**payload(placed), "image": image, "image_ref": image["id"]}
+        return dest, await self._shelved(instance, placed)
 
     async def _finish(self, instance: Instance, expected: str) -> None:
         """ACTIVE and running, the shelved keys dropped, the shelved image deleted."""
