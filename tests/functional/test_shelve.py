@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from novalet.service.allinone import AllInOne
-from tests.functional.conftest import Api, boot, delete_server, make_conf, wait_for
+from tests.functional.conftest import (Api, _no_server_errors, boot, delete_server, make_conf,
+                                      wait_for)
 
 ACTION = "/compute/v2.1/servers/{}/action"
 
@@ -80,7 +81,8 @@ async def keep_cloud(state_dir: Path) -> Any:
 async def keep_api(keep_cloud: AllInOne) -> Any:
     import httpx
     transport = httpx.ASGITransport(app=keep_cloud.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://novalet.test") as c:
+    async with httpx.AsyncClient(transport=transport, base_url="http://novalet.test",
+                                 event_hooks={"response": [_no_server_errors]}) as c:
         yield Api(keep_cloud, c)
 
 
@@ -180,8 +182,21 @@ async def test_unshelve_in_place_respawns_a_guest_the_host_lost(keep_api: Api) -
     assert driver.specs[uuid].image_ref == image["id"]  # type: ignore[attr-defined]
 
 
-async def test_refusals(keep_api: Api, other: str) -> None:
+async def _other_project(api: Api) -> None:
+    """Project "other" with member user "other" in `api`'s cloud (conftest's `other`
+    fixture makes it in the default cloud's)."""
+    identity = api.cloud.services.identity
+    project = await identity.create_project({"name": "other"})
+    user = await identity.create_user({"name": "other", "password": "other",
+                                       "default_project_id": project.id})
+    role = await identity.find_role("member")
+    assert role is not None
+    await identity.grant(user.id, project.id, role.id)
+
+
+async def test_refusals(keep_api: Api) -> None:
     api = keep_api
+    await _other_project(api)
     uuid = (await boot(api, name="ref"))["id"]
     resp = await _act(api, uuid, {"shelve": None}, user="other")
     assert resp.status_code == 404, resp.text
@@ -233,7 +248,8 @@ async def test_periodic_offload(state_dir: Path) -> None:
     await aio.start()
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=aio.app),
-                                     base_url="http://novalet.test") as c:
+                                     base_url="http://novalet.test",
+                                     event_hooks={"response": [_no_server_errors]}) as c:
             api = Api(aio, c)
             uuid = (await boot(api, name="later"))["id"]
             assert (await _act(api, uuid, {"shelve": None})).status_code == 202
@@ -245,13 +261,16 @@ async def test_periodic_offload(state_dir: Path) -> None:
         await aio.stop()
 
 
-async def test_deleting_a_shelved_server_deletes_its_image(api: Api) -> None:
-    uuid = (await boot(api, name="gone"))["id"]
+async def test_deleting_a_shelved_server_deletes_its_image_and_nics(api: Api) -> None:
+    uuid = (await boot(api, name="gone", networks="auto"))["id"]
+    network = api.cloud.services.network
     assert (await _act(api, uuid, {"shelve": None})).status_code == 202
     await wait_for(api, uuid, "SHELVED_OFFLOADED", user="admin")
     assert len(await _images_named(api, "gone-shelved")) == 1
+    assert len(await network.vifs_for_instance(uuid)) == 1  # an offloaded server keeps it
     await delete_server(api, uuid)
     assert await _images_named(api, "gone-shelved") == []
+    assert await network.vifs_for_instance(uuid) == []
 
 
 

@@ -346,6 +346,8 @@ class ComputeAPI:
             LOG.info("Deleting %s locally (no compute host is running it)", uuid)
             await instances.destroy(self.db, uuid)
             await self._discard_snapshots(uuid)
+            # its NICs too (a shelved-offloaded server keeps them), as Nova's local delete
+            await self.network.deallocate_for_instance(uuid)
             return
         instance = await instances.update(self.db, uuid, {"task_state": TaskState.DELETING})
         await self._discard_snapshots(uuid)

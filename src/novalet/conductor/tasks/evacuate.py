@@ -27,7 +27,7 @@ from novalet.compute.payloads import Destination, RequestSpec
 from novalet.compute.recreate_requests import EvacuateRequest
 from novalet.compute.states import PowerState, TaskState, VmState
 from novalet.conductor.tasks.recreate_common import (Steps, StepFailed, get_or_none,
-                                                     move_spec, payload, put_back)
+                                                     move_spec, on_host, payload, put_back)
 from novalet.db import instances, migrations_records, placement
 from novalet.db.engine import Database
 from novalet.db.models import Instance
@@ -79,8 +79,9 @@ class EvacuateTask:
                 "availability_zone": instance.availability_zone}
         try:
             await steps.run("compute_rebuild_instance", dest.host,
-                            lambda: self.compute.rebuild_evacuated(ctx, dest.host, placed,
-                                                                   request.stopped),
+                            lambda: on_host(self.db, self.conf, dest.host, "evacuate",
+                                            lambda: self.compute.rebuild_evacuated(
+                                                ctx, dest.host, placed, request.stopped)),
                             back, [TaskState.REBUILD_SPAWNING])
         except StepFailed:
             await self._undo(uuid, request, "failed", instance)
