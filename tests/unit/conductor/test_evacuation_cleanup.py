@@ -5,7 +5,7 @@ import pytest
 
 from novalet import config
 from novalet.common.context import RequestContext
-from novalet.conductor.rpcapi import ConductorAPI
+from novalet.conductor.rpcapi import ConductorAPI, InstanceNotServed
 from novalet.db import instances, migrations_records
 from novalet.rpc.bus import NotAuthorizedForHost
 from tests.unit.conductor.conftest import Served
@@ -48,3 +48,15 @@ async def test_a_deleted_evacuee_is_stale_too(served: Served) -> None:
     await instances.destroy(served.db, "inst-1")
     assert await as_host(served, "h1").evacuated_instances(RequestContext.admin(), "h1") == [
         "inst-1"]
+
+
+async def test_the_failed_host_cannot_write_its_evacuated_instance(served: Served) -> None:
+    """Once the evacuation is done the instance is the destination's alone."""
+    ctx = RequestContext.admin()
+    await instances.set_fields(served.db, "inst-1", {"host": "h3"})
+    record = await _evacuation(served, "inst-1", "h1", "pre-migrating")
+    await as_host(served, "h1").event_start(ctx, "inst-1", "e", "h1")  # under way: both ends
+    await migrations_records.update(served.db, record, {"status": "done"})
+    with pytest.raises(InstanceNotServed):
+        await as_host(served, "h1").instance_update(ctx, "inst-1", {"task_state": None})
+    await as_host(served, "h3").instance_update(ctx, "inst-1", {"task_state": None})
