@@ -119,6 +119,9 @@ async def test_offload_is_admin_and_frees_the_host(keep_api: Api) -> None:
     assert offloaded["OS-EXT-SRV-ATTR:host"] is None
     assert await _allocations(api, uuid) == {}
     assert "shelveOffload" in await _actions(api, uuid)
+    # quota is counted from the database (Nova's default): it still counts in full
+    absolute = (await api.request("GET", "/compute/v2.1/limits")).json()["limits"]["absolute"]
+    assert (absolute["totalInstancesUsed"], absolute["totalCoresUsed"]) == (1, 1)
 
 
 async def test_unshelve_to_host_291(keep_api: Api) -> None:
