@@ -301,3 +301,35 @@ async def test_shelve_on_a_down_host_fails_fast_and_puts_back(keep_api: Api) -> 
     assert action["action"] == "shelve"
     assert [(e["event"], e["result"]) for e in action["events"]] == [
         ("compute_shelve_instance", "Error")]
+
+
+async def test_failed_unshelve_leaves_it_offloaded(keep_api: Api) -> None:
+    api = keep_api
+    uuid = (await boot(api, name="stuck"))["id"]
+    assert (await _act(api, uuid, {"shelve": None})).status_code == 202
+    await wait_for(api, uuid, "SHELVED")
+    assert (await _act(api, uuid, {"shelveOffload": None}, user="admin")).status_code == 202
+    await wait_for(api, uuid, "SHELVED_OFFLOADED")
+
+    async def broken(spec: Any) -> None:
+        raise RuntimeError("out of disk")
+    for compute in [api.cloud.compute, *api.cloud.extra_computes]:
+        compute.driver.spawn = broken  # type: ignore[method-assign]
+    assert (await _act(api, uuid, {"unshelve": None})).status_code == 202
+    # the API set task_state unshelving before it answered: this waits for the task
+    server = await wait_for(api, uuid, "SHELVED_OFFLOADED", user="admin")
+    assert server["OS-EXT-SRV-ATTR:host"] is None
+    assert await _allocations(api, uuid) == {}
+    assert len(await _images_named(api, "stuck-shelved")) == 1  # still there to unshelve
+    # and the scheduler refusing (the only host asked for is down) does the same
+    resp = await api.request("PUT", "/compute/v2.1/os-services/force-down", user="admin",
+                             version="2.11", json={"host": "fake-host-2",
+                                                   "binary": "nova-compute",
+                                                   "forced_down": True})
+    assert resp.status_code == 200, resp.text
+    resp = await _act(api, uuid, {"unshelve": {"host": "fake-host-2"}}, user="admin",
+                      version="2.91")
+    assert resp.status_code == 202, resp.text
+    server = await wait_for(api, uuid, "SHELVED_OFFLOADED", user="admin")
+    assert server["OS-EXT-SRV-ATTR:host"] is None
+    assert await _allocations(api, uuid) == {}
