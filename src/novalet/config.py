@@ -74,6 +74,15 @@ OPTIONS: list[Opt] = [
         "Seconds a deleted server waits, powered off (SOFT_DELETED), for `restore` "
         "before it is reclaimed (deleted for good); also how often the reclaim runs. "
         "0 deletes at once (Nova's default).", float),
+    Opt("DEFAULT", "long_rpc_timeout", 1800.0,
+        "Seconds a bus call that does long work (a shelve's disk upload, a spawn on "
+        "another host for unshelve or evacuate) waits for its reply.", float),
+    Opt("DEFAULT", "shelved_offload_time", 0,
+        "Seconds a shelved server keeps its host before it is offloaded (its guest "
+        "destroyed, its resources freed): 0 at once, -1 never.", int),
+    Opt("DEFAULT", "shelved_poll_interval", 3600.0,
+        "Seconds between the conductor's checks for shelved servers due to be "
+        "offloaded (shelved_offload_time > 0); 0 never checks.", float),
     Opt("DEFAULT", "service_down_time", 60.0,
         "Seconds without a heartbeat after which a service counts as down.", float),
     Opt("oslo_messaging_rabbit", "heartbeat_timeout_threshold", 60,

@@ -144,3 +144,17 @@ async def test_a_host_that_reported_nothing_is_not_refused(api501: Api) -> None:
                                {}, capabilities={})
     assert (await _action(api, sid, {"pause": None})).status_code == 202
     await wait_for(api, sid, "PAUSED")
+
+
+async def test_shelve_on_a_host_without_snapshot_is_501_and_makes_no_image(api501: Api
+                                                                          ) -> None:
+    api = api501
+    sid = (await boot(api, name="nosnap"))["id"]
+    await _host_without(api.cloud, supports_snapshot=False)
+    resp = await _action(api, sid, {"shelve": None})
+    assert resp.status_code == 501, resp.text
+    server = await wait_for(api, sid, "ACTIVE")
+    assert server["OS-EXT-STS:task_state"] is None
+    assert "shelve" not in await _action_names(api, sid)
+    images = await api.request("GET", "/image/v2/images?name=nosnap-shelved", user="admin")
+    assert images.json()["images"] == []

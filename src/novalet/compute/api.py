@@ -351,14 +351,29 @@ class ComputeAPI(ServerOps):
             return
         await instance_actions.start(self.db, ctx, [uuid], "delete")
         await self.moves.confirm_on_delete(ctx, instance)  # VERIFY_RESIZE: source cleans up
+        await self._delete_shelved_image(instance)
         if instance.host is None or not await self._host_up(instance.host):
             LOG.info("Deleting %s locally (no compute host is running it)", uuid)
             await instances.destroy(self.db, uuid)
             await self._discard_snapshots(uuid)
+            # its NICs too (a shelved-offloaded server keeps them), as Nova's local delete
+            await self.network.deallocate_for_instance(uuid)
             return
         instance = await instances.update(self.db, uuid, {"task_state": TaskState.DELETING})
         await self._discard_snapshots(uuid)
         await self.compute.terminate_instance(ctx, instance.host or "", payload_of(instance))
+
+    async def _delete_shelved_image(self, instance: Instance) -> None:
+        """A shelved server's snapshot goes with the server, as in Nova."""
+        image_id = instance.system_metadata.get("shelved_image_id")
+        if not image_id or instance.vm_state not in (VmState.SHELVED,
+                                                     VmState.SHELVED_OFFLOADED):
+            return
+        try:
+            await self.images.delete(RequestContext.admin(), str(image_id))
+        except exceptions.NovaletError as exc:
+            LOG.warning("Could not delete shelved image %s of %s: %s", image_id,
+                        instance.uuid, exc)
 
     async def _discard_snapshots(self, uuid: str) -> None:
         """A deleted server's snapshots still waiting for data never get it: delete them
@@ -420,18 +435,8 @@ class ComputeAPI(ServerOps):
         action, public = ("backup", "createBackup") if backup else ("snapshot", "createImage")
         # A lock guards against changes and deletes; an image changes neither (Nova).
         instance = await self._begin(ctx, uuid, action, public, check_lock=False)
-        base = instance.system_metadata.get("image") or {}
-        properties = {k: v for k, v in _image_properties(base).items()
-                      if k not in ("disk_format", "container_format", "min_disk", "min_ram")}
         try:
-            image = await self.images.create(ctx, {
-                **{k: str(v) for k, v in properties.items() if isinstance(v, (str, int))},
-                **metadata, "name": name, "disk_format": base.get("disk_format") or "qcow2",
-                "container_format": "bare", "min_disk": instance.flavor["root_gb"],
-                **(backup.properties() if backup else {"image_type": "snapshot"}),
-                "instance_uuid": uuid,
-                "base_image_ref": instance.image_ref,
-                "owner_project_name": ctx.project_name or "", "user_id": ctx.user_id or ""})
+            image = await self.snapshot_image(ctx, instance, name, metadata, backup)
         except Exception:
             await self._end_snapshot(uuid)
             raise
@@ -454,6 +459,24 @@ class ComputeAPI(ServerOps):
             await self._end_snapshot(uuid)
             raise
         return str(image["id"])
+
+    async def snapshot_image(self, ctx: RequestContext, instance: Instance, name: str,
+                             metadata: dict[str, str], backup: Backup | None = None
+                             ) -> dict[str, Any]:
+        """A queued snapshot image of `instance` (createImage's, createBackup's,
+        shelve's), with its base image's properties, for the host to upload the disk
+        into."""
+        base = instance.system_metadata.get("image") or {}
+        properties = {k: v for k, v in _image_properties(base).items()
+                      if k not in ("disk_format", "container_format", "min_disk", "min_ram")}
+        return await self.images.create(ctx, {
+            **{k: str(v) for k, v in properties.items() if isinstance(v, (str, int))},
+            **metadata, "name": name, "disk_format": base.get("disk_format") or "qcow2",
+            "container_format": "bare", "min_disk": instance.flavor["root_gb"],
+            **(backup.properties() if backup else {"image_type": "snapshot"}),
+            "instance_uuid": instance.uuid,
+            "base_image_ref": instance.image_ref,
+            "owner_project_name": ctx.project_name or "", "user_id": ctx.user_id or ""})
 
     async def _end_snapshot(self, uuid: str) -> None:
         """Put back the task_state of a createImage that did not get to the host."""

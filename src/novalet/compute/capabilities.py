@@ -40,6 +40,7 @@ REQUIRED: dict[str, str] = {
     "trigger_crash_dump": "supports_trigger_crash_dump",
     "add_fixed_ip": "supports_attach_interface",
     "remove_fixed_ip": "supports_attach_interface",
+    "shelve": "supports_snapshot",  # the shelved image is a snapshot
 }
 
 

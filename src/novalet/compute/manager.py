@@ -106,6 +106,7 @@ class ComputeManager(HostActions, MoveSteps):  # moves' steps: compute/moves.py
         await self.report_resources(ctx)
         await self.conductor.service_heartbeat(ctx, self.host, BINARY, topic_for(self.host),
                                                self.RPC_VERSION)
+        await self._clean_evacuated(ctx)  # before recover: not ours any more
         await self.power_sync.recover()  # before serving: builds cut short are failed first
         await self.bus.serve(topic_for(self.host), self)
         self._every("report_interval", self._heartbeat)
@@ -427,13 +428,96 @@ class ComputeManager(HostActions, MoveSteps):  # moves' steps: compute/moves.py
         await self.conductor.migration_update(ctx, inst.uuid, "reverted" if done else "error",
                                               ["reverting"])
 
+    # --- shelve, unshelve, evacuate: calls the conductor's tasks wait for ------
+    # The conductor records the action events and every state change; a failure
+    # here comes back to it as the call's exception (conductor/tasks/).
+
+    async def shelve_instance(self, ctx: RequestContext, instance: dict[str, Any],
+                              image_id: str) -> int:
+        """Power the guest off (ACPI first, as stop) and upload its disk as `image_id`;
+        returns the guest's power state."""
+        inst = InstancePayload.from_dict(instance)
+        info = await self.driver.get_info(inst.uuid)
+        if info.power_state != PowerState.SHUTDOWN:
+            await self.driver.power_off(inst.uuid, self.conf.get("DEFAULT", "shutdown_timeout"))
+        with tempfile.TemporaryDirectory(prefix="novalet-shelve-") as tmp:
+            dest = os.path.join(tmp, "disk")
+            disk_format = await self.driver.snapshot(inst.uuid, dest)
+            await self.images.upload(image_id, dest, disk_format)
+        return int((await self.driver.get_info(inst.uuid)).power_state)
+
+    async def shelve_offload_instance(self, ctx: RequestContext,
+                                      instance: dict[str, Any]) -> None:
+        """Destroy the shelved guest (gone already is fine) and unplug its NICs."""
+        inst = InstancePayload.from_dict(instance)
+        await self.driver.destroy(inst.uuid)
+        await self._unplug(inst)
+        LOG.info("Offloaded shelved instance %s", inst.uuid)
+
+    async def unshelve_instance(self, ctx: RequestContext, instance: dict[str, Any]) -> None:
+        """Power on the guest this host still has (shelved, not offloaded), or spawn it
+        from the instance's image (the conductor sends the shelved snapshot)."""
+        inst = InstancePayload.from_dict(instance)
+        await self.vifs.plug(_vifs(inst))
+        if inst.uuid in await self.driver.list_instances():
+            await self.driver.power_on(inst.uuid)
+        else:
+            await self._spawn_moved(inst)
+
+    async def rebuild_evacuated(self, ctx: RequestContext, instance: dict[str, Any],
+                                stopped: bool) -> None:
+        """Spawn an instance evacuated here from its image (its disk stayed on the
+        failed host); power it off after when it is to end stopped."""
+        inst = InstancePayload.from_dict(instance)
+        await self.vifs.plug(_vifs(inst))
+        await self._spawn_moved(inst)
+        if stopped:
+            await self.driver.power_off(inst.uuid, 0)
+
+    async def _spawn_moved(self, inst: InstancePayload) -> None:
+        """Spawn (cleaning up after a failure, as a build does) and let the guest's
+        traffic through the firewall."""
+        try:
+            await self.driver.spawn(inst.guest_spec())
+        except Exception:
+            await self.driver.destroy(inst.uuid)
+            await self._unplug(inst)
+            raise
+        if inst.network_info:
+            await self.network.refresh({self.host})
+
+    async def _clean_evacuated(self, ctx: RequestContext) -> None:
+        """destroy_evacuated_instances, without stopping the start if it fails (the
+        guests are destroyed at a later start instead)."""
+        try:
+            await self.destroy_evacuated_instances(ctx)
+        except exceptions.NovaletError as exc:
+            LOG.warning("Could not clean up evacuated instances: %s", exc)
+
+    async def destroy_evacuated_instances(self, ctx: RequestContext) -> list[str]:
+        """Destroy the guests evacuated from this host while it was down (they run on
+        another host now: Nova's _destroy_evacuated_instances) and tell the conductor
+        each one is cleaned up; the uuids destroyed. Run at start, before serving."""
+        uuids = await self.conductor.evacuated_instances(ctx, self.host)
+        if not uuids:
+            return []
+        local = set(await self.driver.list_instances())
+        destroyed = []
+        for uuid in uuids:
+            if uuid in local:
+                LOG.info("Destroying %s: it was evacuated to another host", uuid)
+                await self.driver.destroy(uuid)
+                destroyed.append(uuid)
+            await self.conductor.evacuation_cleaned(ctx, self.host, uuid)
+        return destroyed
+
     # --- admin API --------------------------------------------------------------
 
     async def get_host_uptime(self, ctx: RequestContext) -> str:
         return await self.driver.get_host_uptime()
 
     async def get_diagnostics(self, ctx: RequestContext, uuid: str) -> dict[str, Any]:
-        """The running guest's Diagnostics model (1.2); GuestNotRunning (409) otherwise."""
+        """The running guest's Diagnostics model (1.4); GuestNotRunning (409) otherwise."""
         state = (await self.driver.get_info(uuid)).power_state
         if state != PowerState.RUNNING:
             raise GuestNotRunning(uuid=uuid, state=state.name.lower())

@@ -13,8 +13,8 @@ from novalet.db.engine import Database
 from novalet.db.migrations_records import MigrationMarkerNotFound, MigrationQuery
 from novalet.db.models import Instance, Migration
 
-__all__ = ["MigrationMarkerNotFound", "MigrationQuery", "list_migrations", "record_move",
-           "record_resize", "set_status"]
+__all__ = ["MigrationMarkerNotFound", "MigrationQuery", "list_migrations",
+           "record_evacuation", "record_move", "record_resize", "set_status"]
 
 # Nova's migration statuses, in the order a resize passes them.
 RESIZE_STATUSES = ("pre-migrating", "migrating", "post-migrating", "finished", "confirming",
@@ -56,6 +56,17 @@ async def record_move(db: Database, ctx: RequestContext, instance: Instance,
         "new_instance_type_id": await _flavor_pk(db, new_flavor.get("flavorid")),
         "status": "accepted" if kind == "live-migration" else "pre-migrating",
         "migration_type": kind})
+async def record_evacuation(db: Database, ctx: RequestContext, instance: Instance,
+                            host: str | None) -> Migration:
+    """An evacuation off the instance's (failed) host, status accepted; `host` the
+    requested destination, if any (the conductor fills in the one it claims)."""
+    flavor = await _flavor_pk(db, instance.flavor.get("flavorid"))
+    return await migrations_records.create(db, {
+        "instance_uuid": instance.uuid, "project_id": instance.project_id,
+        "user_id": ctx.user_id, "source_compute": instance.host,
+        "source_node": instance.node, "dest_compute": host, "dest_node": None,
+        "dest_host": None, "old_instance_type_id": flavor, "new_instance_type_id": flavor,
+        "status": "accepted", "migration_type": "evacuation"})
 
 
 async def set_status(db: Database, instance_uuid: str, status: str,

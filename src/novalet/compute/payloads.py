@@ -86,8 +86,9 @@ class InstancePayload(BusModel):
 # version not in it is newer than this code: it gets the newest payload.
 INSTANCE_VERSIONS: dict[str, dict[str, str]] = {
     "compute": {"1.0": "1.2", "1.1": "1.2", "1.2": "1.3", "1.3": "1.3", "1.4": "1.3",
-                "1.5": "1.3"},
-    "conductor": {"1.0": "1.2", "1.1": "1.2", "1.2": "1.2", "1.3": "1.3", "1.4": "1.3"},
+                "1.5": "1.3", "1.6": "1.3"},
+    "conductor": {"1.0": "1.2", "1.1": "1.2", "1.2": "1.2", "1.3": "1.3", "1.4": "1.3",
+                  "1.5": "1.3"},
 }
 
 

@@ -19,6 +19,8 @@ message of an older minor is served too):
   rollback_live_migration_at_destination; and live_migration_force_complete,
   live_migration_abort (by instance uuid). A host of 1.4 or older has none of them: the
   conductor's moves refuse such hosts (they get NoSuchMethod).
+- 1.6: shelve_instance, shelve_offload_instance, unshelve_instance and
+  rebuild_evacuated: calls the conductor's tasks (conductor/tasks/) wait for.
 
 Each method is sent at the version that last changed it, or the newest the
 `[upgrade_levels] compute` cap allows (models backported to what that version
@@ -40,7 +42,7 @@ from novalet.network.model import Vif
 from novalet.rpc import versions
 from novalet.rpc.bus import Bus
 
-VERSION = "1.5"
+VERSION = "1.6"
 
 
 class HostTooOld(exceptions.Conflict):
@@ -56,6 +58,7 @@ class ComputeAPI:
     def __init__(self, bus: Bus, conf: config.Config) -> None:
         self.bus = bus
         self.caps = versions.Caps.from_conf(conf)  # [upgrade_levels] compute
+        self.long_timeout: float = conf.get("DEFAULT", "long_rpc_timeout")
 
     def _version(self, wanted: str) -> str:
         """`wanted`, or 1.0 when the upgrade cap is below it (every method exists at
@@ -210,6 +213,43 @@ class ComputeAPI:
         await self.bus.cast(ctx, topic_for(host), "trigger_crash_dump",
                             {"instance": self._instance(instance)},
                             version=self._since("trigger_crash_dump", "1.3"))
+
+    # --- the conductor's move tasks (conductor/tasks/): calls, the task waits ---
+
+    async def _move_call(self, ctx: RequestContext, host: str, method: str,
+                         args: dict[str, Any]) -> Any:
+        """A 1.6 call that may take as long as a disk upload or a spawn; refused
+        while `[upgrade_levels] compute` holds hosts below 1.6 (they lack it)."""
+        return await self.bus.call(ctx, topic_for(host), method, args,
+                                   version=self._since(method, "1.6"),
+                                   timeout=self.long_timeout)
+
+    async def shelve_instance(self, ctx: RequestContext, host: str,
+                              instance: dict[str, Any], image_id: str) -> int:
+        """Power the guest off and upload its disk as `image_id`; the power state now."""
+        state: int = await self._move_call(ctx, host, "shelve_instance", {
+            "instance": self._instance(instance), "image_id": image_id})
+        return state
+
+    async def shelve_offload_instance(self, ctx: RequestContext, host: str,
+                                      instance: dict[str, Any]) -> None:
+        """Destroy the shelved guest and unplug its NICs."""
+        await self._move_call(ctx, host, "shelve_offload_instance",
+                              {"instance": self._instance(instance)})
+
+    async def unshelve_instance(self, ctx: RequestContext, host: str,
+                                instance: dict[str, Any]) -> None:
+        """Start the shelved guest again: power it on if the host still has it, else
+        spawn it from `instance`'s image (the shelved snapshot)."""
+        await self._move_call(ctx, host, "unshelve_instance",
+                              {"instance": self._instance(instance)})
+
+    async def rebuild_evacuated(self, ctx: RequestContext, host: str,
+                                instance: dict[str, Any], stopped: bool) -> None:
+        """Spawn an instance evacuated to `host` from its image; powered off after if
+        `stopped`."""
+        await self._move_call(ctx, host, "rebuild_evacuated",
+                              {"instance": self._instance(instance), "stopped": stopped})
 
     # --- admin API (os-hypervisors, os-server-external-events) ---------------
 

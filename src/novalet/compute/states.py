@@ -60,6 +60,11 @@ class TaskState(StrEnum):
     UPDATING_PASSWORD = "updating_password"
     SOFT_DELETING = "soft-deleting"
     RESTORING = "restoring"
+    SHELVING = "shelving"
+    SHELVING_IMAGE_PENDING_UPLOAD = "shelving_image_pending_upload"
+    SHELVING_IMAGE_UPLOADING = "shelving_image_uploading"
+    SHELVING_OFFLOADING = "shelving_offloading"
+    UNSHELVING = "unshelving"
 
 
 class PowerState(IntEnum):
@@ -160,6 +165,15 @@ ALLOWED: dict[str, tuple[frozenset[str], frozenset[str | None], str | None]] = {
                      frozenset({None}), None),
     "remove_fixed_ip": (frozenset({VmState.ACTIVE, VmState.PAUSED, VmState.STOPPED}),
                         frozenset({None}), None),
+    # the moves the conductor runs as tasks (conductor/tasks/)
+    "shelve": (frozenset({VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED,
+                          VmState.SUSPENDED}), frozenset({None}), TaskState.SHELVING),
+    "shelve_offload": (frozenset({VmState.SHELVED}), frozenset({None}),
+                       TaskState.SHELVING_OFFLOADING),
+    "unshelve": (frozenset({VmState.SHELVED, VmState.SHELVED_OFFLOADED}), frozenset({None}),
+                 TaskState.UNSHELVING),
+    "evacuate": (frozenset({VmState.ACTIVE, VmState.STOPPED, VmState.ERROR}),
+                 frozenset({None}), TaskState.REBUILDING),
 }
 
 # Public status names accepted by the list filter `status`.

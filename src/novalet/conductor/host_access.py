@@ -62,6 +62,9 @@ RULES: dict[str, tuple[str, str]] = {
     "instance_usage_audit": ("host", "host"),
     "network_host_state": ("host", "host"),
     "compute_node_update": ("node", "node"),
+    # the guests evacuated off the host while it was down, for it to destroy (1.5)
+    "evacuated_instances": ("host", "host"),
+    "evacuation_cleaned": ("host", "host"),
 }
 # The instance fields a host may write, per method taking `values` (what compute's
 # own work changes: states and launch time; nothing about who owns the instance,

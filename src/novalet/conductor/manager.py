@@ -18,7 +18,12 @@ from novalet.compute.payloads import (ComputeNodePayload, Destination, InstanceP
                                       Inventory, RequestSpec, instance_for)
 from novalet.compute.states import TaskState, VmState
 from novalet.conductor.reclaim import Reclaimer
+from novalet.compute.recreate_requests import EvacuateRequest, UnshelveRequest
 from novalet.conductor.recovery import BuildRecovery, LostBuilds
+from novalet.conductor.tasks.evacuate import EvacuateTask
+from novalet.conductor.tasks.shelve import ShelveTask
+from novalet.conductor.tasks.unshelve import UnshelveTask
+from novalet.image.api import ImageService
 from novalet.console.tokens import Authorization, ConsoleAuth
 from novalet.console.types import DISPLAY_OF
 from novalet.conductor import rpcapi as conductor_rpcapi
@@ -76,6 +81,12 @@ class ConductorManager(MoveFlows):  # the move methods: conductor/move_flows.py
                                       lambda: self.bus.connected_since)
         self.lost_builds = LostBuilds(db, self.build_instances)
         self.reclaimer = Reclaimer(conf, db, self.compute, network, payload_of)
+        # The move tasks (conductor/tasks/). The shelved images live in the image store
+        # of this controller's state_path, as the image API's do.
+        images = ImageService(db, conf.state_path / "images", conf)
+        self.shelving = ShelveTask(conf, db, self.compute, images)
+        self.unshelving = UnshelveTask(conf, db, self.scheduler, self.compute, network, images)
+        self.evacuating = EvacuateTask(conf, db, self.scheduler, self.compute, network)
 
     async def start(self) -> None:
         started_at = utcnow()
@@ -88,6 +99,8 @@ class ConductorManager(MoveFlows):  # the move methods: conductor/move_flows.py
         self.periodic.every(self.reclaimer.interval, "reclaim soft-deleted servers",
                             self.reclaimer.run_once)
         self.lost_builds.start(self.bus, started_at)  # builds a crash took the cast of
+        self.periodic.every(self.conf.get("DEFAULT", "shelved_poll_interval"),
+                            "shelved offload", self.shelving.offload_expired)
 
     async def stop(self) -> None:
         await self.move_tasks.stop()
@@ -214,6 +227,38 @@ class ConductorManager(MoveFlows):  # the move methods: conductor/move_flows.py
             pass
         await instance_actions.event_finish(self.db, ctx, uuid, "conductor_schedule_and_"
                                             "build_instances", "Error", traceback=str(exc))
+
+    # --- the move tasks (conductor/tasks/), cast by the API ----------------
+
+    async def shelve_instance(self, ctx: RequestContext, uuid: str, image_id: str) -> None:
+        await self.shelving.shelve(ctx, uuid, image_id)
+
+    async def shelve_offload_instance(self, ctx: RequestContext, uuid: str) -> None:
+        await self.shelving.offload(ctx, uuid)
+
+    async def unshelve_instance(self, ctx: RequestContext, request: dict[str, Any]) -> None:
+        """`request`: an UnshelveRequest."""
+        await self.unshelving.unshelve(ctx, UnshelveRequest.from_dict(request))
+
+    async def evacuate_instance(self, ctx: RequestContext, request: dict[str, Any]) -> None:
+        """`request`: an EvacuateRequest."""
+        await self.evacuating.evacuate(ctx, EvacuateRequest.from_dict(request))
+
+    async def evacuated_instances(self, ctx: RequestContext, host: str) -> list[str]:
+        """The instances evacuated off `host` (done, not yet cleaned up there) that
+        run elsewhere now: the guests `host` still has of them are stale."""
+        moves = await migrations_records.evacuations_from(self.db, host, ("done",))
+        uuids = {m.instance_uuid for m in moves}
+        if not uuids:
+            return []
+        rows = await instances.list_instances(self.db, instances.ListQuery(uuids=list(uuids)))
+        return sorted(uuids - {r.uuid for r in rows if r.host == host})
+
+    async def evacuation_cleaned(self, ctx: RequestContext, host: str, uuid: str) -> None:
+        """`host` destroyed its copy of `uuid`: its evacuations of it are completed."""
+        for move in await migrations_records.evacuations_from(self.db, host, ("done",)):
+            if move.instance_uuid == uuid:
+                await migrations_records.update(self.db, move.uuid, {"status": "completed"})
 
     # --- database access for compute hosts --------------------------------
 

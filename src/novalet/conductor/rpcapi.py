@@ -17,6 +17,10 @@ every older minor, so conductors are upgraded first and hosts after them):
 - 1.4: moves (conductor/move_flows.py): move_server (a MoveRequest), confirm_move,
   revert_move from the API; migration_progress (a ProgressReport) from the source
   host of a live migration.
+- 1.5: the move tasks (conductor/tasks/): shelve_instance, shelve_offload_instance,
+  unshelve_instance (an UnshelveRequest), evacuate_instance (an EvacuateRequest);
+  for compute hosts, evacuated_instances and evacuation_cleaned (the guests
+  evacuated from a host while it was down, for it to destroy).
 
 A compute host's calls are checked against its bus identity (conductor/
 host_access.py): it is served only its own instances and node.
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from novalet import config
+from novalet import config, exceptions
 from novalet.common.context import RequestContext
 from novalet.compute.instance_changes import InstanceChanges
 from novalet.compute.move_payloads import MoveRequest, ProgressReport
@@ -36,12 +40,13 @@ from novalet.compute.payloads import (
     Inventory,
     RequestSpec,
 )
+from novalet.compute.recreate_requests import EvacuateRequest, UnshelveRequest
 from novalet.console.types import Authorization
 from novalet.rpc import versions
 from novalet.rpc.bus import Bus, NotAuthorizedForHost
 
 TOPIC = "conductor"
-VERSION = "1.4"
+VERSION = "1.5"
 
 
 class InstanceNotServed(NotAuthorizedForHost):
@@ -49,6 +54,11 @@ class InstanceNotServed(NotAuthorizedForHost):
     not moving from or to it) and about one that does not exist alike, so a host
     cannot tell which uuids exist; to a host either means "not mine (any more)",
     as a deleted instance does (conductor/host_access.py raises it)."""
+
+
+class UnsupportedConductorVersion(exceptions.Conflict):
+    msg_fmt = ("This needs conductor RPC %(version)s, above the [upgrade_levels] "
+               "conductor cap: lift the cap once every conductor is upgraded")
 
 
 class ConductorAPI:
@@ -60,6 +70,48 @@ class ConductorAPI:
         """Schedule the spec's instances (already recorded) and start their builds."""
         await self.bus.cast(ctx, TOPIC, "build_instances", {"spec": spec.to_dict()},
                             version="1.0")
+
+    # --- the move tasks (conductor/tasks/), cast by the API ----------------------
+
+    def _moves_version(self) -> str:
+        """1.5, or a refusal while `[upgrade_levels] conductor` holds it lower."""
+        if self.caps.version("conductor", "1.5", fallback="") != "1.5":
+            raise UnsupportedConductorVersion(version="1.5")
+        return "1.5"
+
+    async def shelve_instance(self, ctx: RequestContext, uuid: str, image_id: str) -> None:
+        """Shelve the instance (task_state shelving) into the queued image `image_id`."""
+        await self.bus.cast(ctx, TOPIC, "shelve_instance",
+                            {"uuid": uuid, "image_id": image_id},
+                            version=self._moves_version())
+
+    async def shelve_offload_instance(self, ctx: RequestContext, uuid: str) -> None:
+        """Offload the shelved instance (task_state shelving_offloading)."""
+        await self.bus.cast(ctx, TOPIC, "shelve_offload_instance", {"uuid": uuid},
+                            version=self._moves_version())
+
+    async def unshelve_instance(self, ctx: RequestContext, request: UnshelveRequest) -> None:
+        await self.bus.cast(ctx, TOPIC, "unshelve_instance", {"request": request.to_dict()},
+                            version=self._moves_version())
+
+    async def evacuate_instance(self, ctx: RequestContext, request: EvacuateRequest) -> None:
+        await self.bus.cast(ctx, TOPIC, "evacuate_instance", {"request": request.to_dict()},
+                            version=self._moves_version())
+
+    async def evacuated_instances(self, ctx: RequestContext, host: str) -> list[str]:
+        """Uuids of the instances evacuated from `host` whose guests it may still have
+        (none from a conductor capped below 1.5, which does not know)."""
+        if self.caps.version("conductor", "1.5", fallback="") != "1.5":
+            return []
+        result: list[str] = await self.bus.call(ctx, TOPIC, "evacuated_instances",
+                                                {"host": host}, version="1.5")
+        return result
+
+    async def evacuation_cleaned(self, ctx: RequestContext, host: str, uuid: str) -> None:
+        """`host` destroyed its copy of evacuated instance `uuid`: the evacuation's
+        migration is completed."""
+        await self.bus.call(ctx, TOPIC, "evacuation_cleaned", {"host": host, "uuid": uuid},
+                            version="1.5")
 
     def _changes(self, values: InstanceChanges | dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """The version to send at and `values` as an InstanceChanges (typed and

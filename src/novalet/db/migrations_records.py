@@ -132,3 +132,11 @@ async def list_migrations(db: Database, q: MigrationQuery) -> list[Migration]:
         if q.limit is not None:
             query = query.limit(q.limit)
         return list((await s.execute(query)).scalars())
+
+
+async def evacuations_from(db: Database, host: str, statuses: tuple[str, ...]) -> list[Migration]:
+    """The evacuations off `host` in one of `statuses`."""
+    async with db.transaction() as s:
+        return list((await s.execute(select(Migration).where(
+            Migration.source_compute == host, Migration.migration_type == "evacuation",
+            Migration.status.in_(statuses)))).scalars())

@@ -40,6 +40,8 @@ RECORDED = {
     "novalet.console.types.Authorization": ("1.0", "c18e6263"),
     "novalet.console.types.ConsoleTarget": ("1.0", "8f0b7009"),
     "novalet.metadata.content.InstanceMetadata": ("1.0", "132901ae"),
+    "novalet.compute.recreate_requests.EvacuateRequest": ("1.0", "2680905e"),
+    "novalet.compute.recreate_requests.UnshelveRequest": ("1.0", "b2c916d3"),
     "novalet.network.model.FloatingNat": ("1.0", "98015b80"),
     "novalet.network.model.HostNetworkState": ("1.0", "3a3d9baf"),
     "novalet.network.model.InstanceNet": ("1.0", "c6391dce"),

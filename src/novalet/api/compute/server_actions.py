@@ -9,6 +9,7 @@ from novalet.api.compute import floating_ips, remote_consoles, security_groups, 
 from novalet.api.compute import (admin_actions, admin_password, crash_dump, create_backup,
                                  deferred_delete, multinic)
 from novalet.api.compute import server_moves
+from novalet.api.compute import evacuate, shelve
 from novalet.api.compute.schemas import floating_ips as floating_ip_schemas
 from novalet.api.compute.schemas import remote_consoles as remote_console_schemas
 from novalet.api.compute.schemas import security_groups as security_group_schemas
@@ -58,6 +59,7 @@ ACTIONS: dict[str, Spec] = {
     **admin_actions.ACTIONS, **admin_password.ACTIONS, **deferred_delete.ACTIONS,
     **create_backup.ACTIONS, **crash_dump.ACTIONS, **multinic.ACTIONS,
     **server_moves.ACTIONS,  # migrate, os-migrateLive
+    **shelve.ACTIONS, **evacuate.ACTIONS,
 }
 
 # body key -> (policy, domain action name)
@@ -214,4 +216,5 @@ _HANDLERS: dict[str, Callable[[ApiRequest, Any], Awaitable[Any]]] = {
     **admin_actions.HANDLERS, **admin_password.HANDLERS, **deferred_delete.HANDLERS,
     **create_backup.HANDLERS, **crash_dump.HANDLERS, **multinic.HANDLERS,
     "migrate": server_moves.migrate, "os-migrateLive": server_moves.migrate_live,
+    **shelve.ACTION_HANDLERS, **evacuate.ACTION_HANDLERS,
 }
