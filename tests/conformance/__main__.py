@@ -109,6 +109,9 @@ def _relay(stream: IO[bytes] | None, log: IO[bytes], quiet: bool, deadline: floa
 def list_tests(venv: Path, workdir: Path, conf: Path, regex: str) -> list[str]:
     """The ids the run will take (a class skipped or failed in its setUpClass
     reports one row: these name its tests)."""
+    if not (workdir / ".stestr").exists():  # listing needs the repository the run uses
+        subprocess.run([str(venv / "bin" / "stestr"), "init"], cwd=workdir, check=True,
+                       stdout=subprocess.DEVNULL)
     out = subprocess.run([str(venv / "bin" / "tempest"), "run", "--config-file", str(conf),
                           "--regex", regex, "--list-tests"], cwd=workdir, capture_output=True,
                          text=True, check=True).stdout
