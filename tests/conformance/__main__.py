@@ -178,20 +178,14 @@ def report(verdict: results.Verdict, profile: str, workdir: Path, grow: bool) ->
 def conformance(args: argparse.Namespace) -> int:
     state = args.state.resolve()
     workdir = state / f"run-{args.profile}"
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
     venv = tempest_venv(state)
     started = time.monotonic()
-    step(f"starting the cloud: api, conductor, scheduler, {', '.join(cloud.PROXIES)} and "
-         f"{len(cloud.COMPUTES)} fake compute hosts (logs in {workdir / 'cloud'})")
-    with cloud.fake_cloud(workdir / "cloud") as deployment:
-        conf = provision(deployment.url, workdir, args.profile)
-        listed = list_tests(venv, workdir, conf, args.regex)
-        step(f"{len(listed)} tests to run")
-        code = run_tempest(venv, workdir, conf, args)
-        step(f"tempest run exited {code} after {time.monotonic() - started:.0f} s; "
-             "stopping the cloud")
-    statuses = results.expand(collect(venv, workdir), listed)
+    if not args.report:
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir(parents=True)
+        run_on_a_cloud(venv, workdir, args)
+    statuses = results.expand(collect(venv, workdir),
+                              (workdir / "tests-listed.txt").read_text().split())
     if not statuses:
         print(f"no results: see {workdir / 'tempest-output.log'}", file=sys.stderr)
         return 1
@@ -203,6 +197,19 @@ def conformance(args: argparse.Namespace) -> int:
     print(f"  wall time {time.monotonic() - started:.0f} s; logs, tempest.conf and "
           f"results.subunit in {workdir}")
     return code
+
+
+def run_on_a_cloud(venv: Path, workdir: Path, args: argparse.Namespace) -> None:
+    started = time.monotonic()
+    step(f"starting the cloud: api, conductor, scheduler, {', '.join(cloud.PROXIES)} and "
+         f"{len(cloud.COMPUTES)} fake compute hosts (logs in {workdir / 'cloud'})")
+    with cloud.fake_cloud(workdir / "cloud") as deployment:
+        conf = provision(deployment.url, workdir, args.profile)
+        listed = list_tests(venv, workdir, conf, args.regex)
+        step(f"{len(listed)} tests to run")
+        code = run_tempest(venv, workdir, conf, args)
+        step(f"tempest run exited {code} after {time.monotonic() - started:.0f} s; "
+             "stopping the cloud")
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
@@ -221,6 +228,9 @@ def main() -> int:
                         help="seconds before the Tempest run is stopped")
     parser.add_argument("--grow", action="store_true",
                         help="add the tests that newly pass to passing-PROFILE.txt")
+    parser.add_argument("--report", action="store_true",
+                        help="no new run: judge the profile's last one again (with --grow, "
+                             "to add what it passed to the list)")
     parser.add_argument("--quiet", action="store_true",
                         help="a count of finished tests each minute, not each result")
     args = parser.parse_args()
