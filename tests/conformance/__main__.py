@@ -125,6 +125,8 @@ def write_failures(workdir: Path) -> dict[str, list[str]]:
     cause; the groups (cause -> tests)."""
     output = (workdir / "tempest-output.log").read_text(errors="replace")
     details = results.failure_details(output)
+    log = workdir / "logs" / "tempest.log"
+    results.add_fixture_requests(details, log.read_text(errors="replace") if log.exists() else "")
     groups = results.grouped(details)
     lines = []
     for cause, tests in groups.items():

@@ -70,6 +70,19 @@ def failure_details(output: str) -> dict[str, list[str]]:
     return {test: _digest(lines) for test, lines in found.items()}
 
 
+def add_fixture_requests(details: dict[str, list[str]], log: str) -> None:
+    """A failed setUpClass has no captured log: take its refused requests from
+    tempest.log, where Tempest names them "Request (Class:setUpClass)"."""
+    for test, lines in details.items():
+        match = _FIXTURE.match(test)
+        if not match or any(ln.startswith("-> ") for ln in lines):
+            continue
+        tag = f"Request ({match.group(2).rsplit('.', 1)[1]}:{match.group(1)})"
+        requests = [f"{m.group(1)} {m.group(2)} {m.group(3)}" for m in map(_REQUEST.search, (
+            ln for ln in log.splitlines() if tag in ln)) if m and int(m.group(1)) >= 400]
+        lines += [f"-> {r}" for r in dict.fromkeys(requests)]
+
+
 _ERROR = re.compile(r"^[A-Za-z_][\w.]*: ")
 # Tempest polls a deleted server until it 404s: that is cleanup, not a cause.
 _CLEANUP = re.compile(r"^404 GET /compute/v2\.1/servers/[0-9a-f-]+$")
