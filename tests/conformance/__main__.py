@@ -109,6 +109,9 @@ def _relay(stream: IO[bytes] | None, log: IO[bytes], quiet: bool, deadline: floa
 def list_tests(venv: Path, workdir: Path, conf: Path, regex: str) -> list[str]:
     """The ids the run will take (a class skipped or failed in its setUpClass
     reports one row: these name its tests)."""
+    if not (workdir / ".stestr").exists():  # listing needs the repository the run uses
+        subprocess.run([str(venv / "bin" / "stestr"), "init"], cwd=workdir, check=True,
+                       stdout=subprocess.DEVNULL)
     out = subprocess.run([str(venv / "bin" / "tempest"), "run", "--config-file", str(conf),
                           "--regex", regex, "--list-tests"], cwd=workdir, capture_output=True,
                          text=True, check=True).stdout
@@ -122,6 +125,8 @@ def write_failures(workdir: Path) -> dict[str, list[str]]:
     cause; the groups (cause -> tests)."""
     output = (workdir / "tempest-output.log").read_text(errors="replace")
     details = results.failure_details(output)
+    log = workdir / "logs" / "tempest.log"
+    results.add_fixture_requests(details, log.read_text(errors="replace") if log.exists() else "")
     groups = results.grouped(details)
     lines = []
     for cause, tests in groups.items():
@@ -175,20 +180,14 @@ def report(verdict: results.Verdict, profile: str, workdir: Path, grow: bool) ->
 def conformance(args: argparse.Namespace) -> int:
     state = args.state.resolve()
     workdir = state / f"run-{args.profile}"
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
     venv = tempest_venv(state)
     started = time.monotonic()
-    step(f"starting the cloud: api, conductor, scheduler, {', '.join(cloud.PROXIES)} and "
-         f"{len(cloud.COMPUTES)} fake compute hosts (logs in {workdir / 'cloud'})")
-    with cloud.fake_cloud(workdir / "cloud") as deployment:
-        conf = provision(deployment.url, workdir, args.profile)
-        listed = list_tests(venv, workdir, conf, args.regex)
-        step(f"{len(listed)} tests to run")
-        code = run_tempest(venv, workdir, conf, args)
-        step(f"tempest run exited {code} after {time.monotonic() - started:.0f} s; "
-             "stopping the cloud")
-    statuses = results.expand(collect(venv, workdir), listed)
+    if not args.report:
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir(parents=True)
+        run_on_a_cloud(venv, workdir, args)
+    statuses = results.expand(collect(venv, workdir),
+                              (workdir / "tests-listed.txt").read_text().split())
     if not statuses:
         print(f"no results: see {workdir / 'tempest-output.log'}", file=sys.stderr)
         return 1
@@ -200,6 +199,19 @@ def conformance(args: argparse.Namespace) -> int:
     print(f"  wall time {time.monotonic() - started:.0f} s; logs, tempest.conf and "
           f"results.subunit in {workdir}")
     return code
+
+
+def run_on_a_cloud(venv: Path, workdir: Path, args: argparse.Namespace) -> None:
+    started = time.monotonic()
+    step(f"starting the cloud: api, conductor, scheduler, {', '.join(cloud.PROXIES)} and "
+         f"{len(cloud.COMPUTES)} fake compute hosts (logs in {workdir / 'cloud'})")
+    with cloud.fake_cloud(workdir / "cloud") as deployment:
+        conf = provision(deployment.url, workdir, args.profile)
+        listed = list_tests(venv, workdir, conf, args.regex)
+        step(f"{len(listed)} tests to run")
+        code = run_tempest(venv, workdir, conf, args)
+        step(f"tempest run exited {code} after {time.monotonic() - started:.0f} s; "
+             "stopping the cloud")
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
@@ -218,6 +230,9 @@ def main() -> int:
                         help="seconds before the Tempest run is stopped")
     parser.add_argument("--grow", action="store_true",
                         help="add the tests that newly pass to passing-PROFILE.txt")
+    parser.add_argument("--report", action="store_true",
+                        help="no new run: judge the profile's last one again (with --grow, "
+                             "to add what it passed to the list)")
     parser.add_argument("--quiet", action="store_true",
                         help="a count of finished tests each minute, not each result")
     args = parser.parse_args()

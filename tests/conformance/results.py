@@ -50,7 +50,7 @@ def expand(statuses: dict[str, str], listed: list[str]) -> dict[str, str]:
 
 _RESULT_LINE = re.compile(r"^\{\d+\} (.+?)(?: \[[\d.]+s\])? \.\.\. (\w+)")
 _REQUEST = re.compile(r"Request \([^)]*\): (\d{3}) (\w+) https?://[^/\s]+(\S*)")
-_UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
+_UUID = re.compile(r"req-[0-9a-f-]{36}|[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
 
 
 def failure_details(output: str) -> dict[str, list[str]]:
@@ -68,6 +68,19 @@ def failure_details(output: str) -> dict[str, list[str]]:
         if current is not None:
             current.append(line)
     return {test: _digest(lines) for test, lines in found.items()}
+
+
+def add_fixture_requests(details: dict[str, list[str]], log: str) -> None:
+    """A failed setUpClass has no captured log: take its refused requests from
+    tempest.log, where Tempest names them "Request (Class:setUpClass)"."""
+    for test, lines in details.items():
+        match = _FIXTURE.match(test)
+        if not match or any(ln.startswith("-> ") for ln in lines):
+            continue
+        tag = f"Request ({match.group(2).rsplit('.', 1)[1]}:{match.group(1)})"
+        requests = [f"{m.group(1)} {m.group(2)} {m.group(3)}" for m in map(_REQUEST.search, (
+            ln for ln in log.splitlines() if tag in ln)) if m and int(m.group(1)) >= 400]
+        lines += [f"-> {r}" for r in dict.fromkeys(requests)]
 
 
 _ERROR = re.compile(r"^[A-Za-z_][\w.]*: ")
@@ -90,12 +103,19 @@ def _digest(lines: list[str]) -> list[str]:
             + [f"-> {r}" for r in dict.fromkeys(requests) if not _CLEANUP.match(r)])
 
 
+_MESSAGE = re.compile(r"'message': ['\"](.*?)['\"][,}]")
+
+
 def cause(details: list[str]) -> str:
-    """A grouping key: the first refused request (ids elided), else the error."""
+    """A grouping key: the first refused request (ids and query elided) with the
+    error's message, else the error itself."""
+    message = next((m.group(1) for m in map(_MESSAGE.search, details) if m), "")
     for line in details:
         if line.startswith("-> "):
-            return _UUID.sub("{id}", line[3:])
-    return details[0][:160] if details else "(no details)"
+            request = _UUID.sub("{id}", line[3:].split("?")[0])
+            return f"{request}: {message}" if message else request
+    said = [_UUID.sub("{id}", d) for d in details[:2] if not d.startswith("-> ")]
+    return " | ".join(d[:110] for d in said) or "(no details)"
 
 
 def grouped(details: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -134,7 +154,7 @@ class Verdict:
 
     def summary(self) -> list[str]:
         c = self.counts
-        failed = c["fail"] + c["uxsuccess"]
+        failed = c["fail"] + c["failure"] + c["uxsuccess"]
         return [f"{c['success'] + c['xfail']} passed, {failed} failed, {c['skip']} skipped "
                 f"({len(self.statuses)} results)",
                 f"Nova 34's list: {len(self.nova & self.passed)} of {len(self.nova)} pass "

@@ -186,3 +186,11 @@ async def test_nulls_sort_first_ascending_as_on_sqlite(api: Api) -> None:
     for direction, expected in (("asc", [failed, first, last]), ("desc", [last, first, failed])):
         query = f"&sort_key=launched_at&sort_dir={direction}"
         assert await _pages(api, query, 1) == expected, direction
+
+
+async def test_a_long_ipv6_access_address_fits_its_column(api: Api) -> None:
+    """Reproducer: Tempest's accessIPv6, written out in full (41 characters), was a
+    500 on PostgreSQL (VARCHAR(39)); it is stored shortened, as Nova stores it."""
+    server = await boot(api, "v6", accessIPv6="0000:0000:0000:0000:0000:babe:220.12.22.2")
+    shown = (await api.request("GET", f"{S}/{server['id']}")).json()["server"]
+    assert shown["accessIPv6"] == "::babe:dc0c:1602"

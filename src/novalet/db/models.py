@@ -3,17 +3,34 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Double, Float, ForeignKey, Index,
                         Integer, String, Text, UniqueConstraint)
 from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # As the migrations create them on MySQL: its DATETIME keeps microseconds only with
 # fsp=6, and its FLOAT is single precision.
 Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 Real = Float().with_variant(Double(), "mysql", "mariadb")
+
+
+class IPAddress(TypeDecorator[str]):
+    """An address kept in its shortest form, as Nova's column type keeps it: an IPv6
+    address may be written longer than the 39 characters the column holds
+    (0000:0000:0000:0000:0000:babe:220.12.22.2 is ::babe:dc0c:1602)."""
+    impl = String(39)
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        try:
+            return str(ipaddress.ip_address(value)) if value else value
+        except ValueError:
+            return value
 
 
 def utcnow() -> dt.datetime:
@@ -180,8 +197,8 @@ class Instance(Timestamps, Base):
     locked_reason: Mapped[str | None] = mapped_column(String(255))
     reservation_id: Mapped[str] = mapped_column(String(255))
     launch_index: Mapped[int] = mapped_column(Integer, default=0)
-    access_ip_v4: Mapped[str | None] = mapped_column(String(39))
-    access_ip_v6: Mapped[str | None] = mapped_column(String(39))
+    access_ip_v4: Mapped[str | None] = mapped_column(IPAddress)
+    access_ip_v6: Mapped[str | None] = mapped_column(IPAddress)
     progress: Mapped[int] = mapped_column(Integer, default=0)
     scheduler_hints: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # The create request's RequestSpec (to_dict, instance_uuids left empty), as Nova's
