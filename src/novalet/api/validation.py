@@ -171,9 +171,6 @@ METADATA_KEY = r"^[a-zA-Z0-9-_:. ]{1,255}$"
 METADATA = {"type": "object",
             "patternProperties": {METADATA_KEY: {"type": "string", "maxLength": 255}},
             "additionalProperties": False}
-# A server's metadata: how many items is the metadata_items quota's to say (403, as
-# Nova answers), not the schema's (a 400 would hide a raised or lowered quota).
-SERVER_METADATA = {key: value for key, value in METADATA.items() if key != "maxProperties"}
 BOOLEAN = {"type": ["boolean", "string"],
            "enum": [True, False, "True", "False", "true", "false", "1", "0", "yes", "no",
                     "on", "off", "TRUE", "FALSE"]}

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from novalet.api.handler import ApiRequest, Reply
-from novalet.api.validation import SERVER_METADATA, ValidationError, accepts, validate
+from novalet.api.validation import METADATA, ValidationError, accepts, validate
 from novalet.compute.api import MetadataKeyNotFound
 from novalet.policy import enforce
 
-_ALL = {"type": "object", "properties": {"metadata": SERVER_METADATA}, "required": ["metadata"],
+_ALL = {"type": "object", "properties": {"metadata": METADATA}, "required": ["metadata"],
         "additionalProperties": False}
-_ONE = {"type": "object", "properties": {"meta": {**SERVER_METADATA, "minProperties": 1,
+_ONE = {"type": "object", "properties": {"meta": {**METADATA, "minProperties": 1,
                                                   "maxProperties": 1}},
         "required": ["meta"], "additionalProperties": False}
 

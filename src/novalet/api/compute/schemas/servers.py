@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from novalet.api.validation import BOOLEAN, NAME, SERVER_METADATA
+from novalet.api.validation import BOOLEAN, NAME, METADATA
 from novalet.api.compute.schemas.server_groups import SCHEDULER_HINTS
 
 _HOSTNAME = {"type": "string", "minLength": 1, "maxLength": 63,
@@ -47,7 +47,7 @@ _SERVER_21: dict[str, Any] = {
         "imageRef": {"type": "string", "maxLength": 255},
         "flavorRef": {"type": ["string", "integer"], "minLength": 1},
         "adminPass": {"type": "string"},
-        "metadata": SERVER_METADATA,
+        "metadata": METADATA,
         "networks": {"type": "array", "items": _NETWORK},
         "key_name": NAME,
         "user_data": {"type": "string", "maxLength": 65535},
@@ -127,7 +127,7 @@ UPDATE: list[tuple[str, dict[str, Any]]] = [
 
 _REBUILD_21: dict[str, Any] = {"type": "object", "properties": {
     "imageRef": {"type": "string", "minLength": 1}, "name": NAME,
-    "adminPass": {"type": "string"}, "metadata": SERVER_METADATA,
+    "adminPass": {"type": "string"}, "metadata": METADATA,
     "accessIPv4": {"type": "string", "format": "ipv4"},
     "accessIPv6": {"type": "string", "format": "ipv6"},
     "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
