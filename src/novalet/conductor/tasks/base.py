@@ -20,9 +20,11 @@ from novalet.compute.move_payloads import MoveOrder, MoveSpec
 from novalet.compute.flavor_payload import FlavorPayload
 from novalet.compute.payloads import Destination, InstancePayload, RequestSpec
 from novalet.compute.driver_types import DriverCapabilities
+from novalet.compute.states import VmState
 from novalet.db import compute_nodes, instance_actions, instances, migrations_records, placement
 from novalet.db.engine import Database
 from novalet.db.models import Instance, Migration
+from novalet.rpc.bus import MessagingTimeout
 from novalet.scheduler.manager import NoValidHost
 from novalet.scheduler.rpcapi import SchedulerAPI
 
@@ -70,6 +72,22 @@ def spec_for(instance: Instance, flavor: dict[str, Any], host: str | None) -> Re
     spec.extra_specs = dict(flavor.get("extra_specs") or {})
     spec.force_host, spec.force_node = host, None
     return spec
+
+
+async def claim_forced(db: Database, consumer: str, instance_uuid: str, host: str,
+                       resources: dict[str, int]) -> Destination | None:
+    """A claim of `resources` (a RequestSpec's, swap included) for `consumer` on
+    `host` without the scheduler's filters (a forced move); None when the host has no
+    provider or not enough free. Retried while other claims race it."""
+    for _ in range(10):
+        summary = next((p for p in await placement.summaries(db) if p.host == host), None)
+        if summary is None or any(summary.free(rc) < amount
+                                  for rc, amount in resources.items() if amount):
+            return None
+        if await placement.claim(db, consumer, summary.uuid, resources, summary.generation):
+            return Destination(instance_uuid=instance_uuid, host=host, node=summary.name,
+                               availability_zone=summary.availability_zone)
+    return None
 
 
 async def hosts_without(db: Database, flag: str) -> list[str]:
@@ -147,7 +165,40 @@ class MoveTask:
                          **flags)
 
     async def step(self, host: str, step: str, order: MoveOrder) -> None:
-        await self.deps.compute.move_step(self.ctx, host, step, order)
+        """A step may stop a guest and copy its disks: it gets long_rpc_timeout."""
+        await self.deps.compute.move_step(self.ctx, host, step, order,
+                                          timeout=self.deps.compute.long_timeout)
+
+    async def stuck(self, migration: Migration, exc: Exception, host: str | None,
+                    values: dict[str, Any] | None = None) -> bool:
+        """A move whose state nobody knows (a step timed out: the host may still be
+        at it), or whose guest is on the destination whatever the record said: no
+        revert step runs. Migration error, the server ERROR (with `values`, e.g. its
+        new host) and a fault; the claims stay for an operator to settle. False when
+        the server was deleted meanwhile (its move claim is freed then)."""
+        await migrations_records.update(self.db, migration.uuid, {"status": "error"})
+        await self.fault(exc, host)
+        try:
+            await instances.set_fields(self.db, self.uuid, {
+                **(values or {}), "vm_state": VmState.ERROR, "task_state": None})
+        except exceptions.NotFound:  # deleted meanwhile: nothing holds the claims
+            await placement.remove_allocations(self.db, move_consumer(self.uuid))
+            return False
+        return True
+
+    async def handed_over(self, migration: Migration, exc: Exception,
+                          values: dict[str, Any]) -> None:
+        """After the source handed the guest over, a failure (or a server changed
+        meanwhile, e.g. by resetState) never undoes it: the record follows the guest
+        to the destination (`values`: host, node, ...), ERROR, and the destination's
+        claim becomes the instance's (as Nova's post-migration failure handling)."""
+        if await self.stuck(migration, exc, values.get("host"), values):
+            await placement.move_allocations(self.db, move_consumer(self.uuid), self.uuid)
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Whether a step's outcome is unknown (the host may still be working)."""
+    return isinstance(exc, MessagingTimeout)
 
 
 class TaskRunner:

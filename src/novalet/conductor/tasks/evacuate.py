@@ -119,18 +119,12 @@ class EvacuateTask:
 
     async def _claim_forced(self, spec: RequestSpec, host: str) -> Destination:
         """A claim on `host` without the scheduler's filters (a forced evacuation)."""
-        for _ in range(10):
-            summary = next((p for p in await placement.summaries(self.db) if p.host == host),
-                           None)
-            if summary is None or any(summary.free(rc) < amount
-                                      for rc, amount in spec.resources.items() if amount):
-                raise NoForcedHost(host=host)
-            if await placement.claim(self.db, spec.instance_uuids[0], summary.uuid,
-                                     spec.resources, summary.generation):
-                return Destination(instance_uuid=spec.instance_uuids[0], host=host,
-                                   node=summary.name,
-                                   availability_zone=summary.availability_zone)
-        raise NoForcedHost(host=host)
+        from novalet.conductor.tasks.base import claim_forced  # the moves' shared one
+        uuid = spec.instance_uuids[0]
+        dest = await claim_forced(self.db, uuid, uuid, host, spec.resources)
+        if dest is None:
+            raise NoForcedHost(host=host)
+        return dest
 
     async def _undo(self, uuid: str, request: EvacuateRequest, status: str,
                     instance: Instance | None = None) -> None:

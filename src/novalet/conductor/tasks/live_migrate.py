@@ -8,7 +8,9 @@ completed; cancelled after an abort, error when a step failed (or no host was
 found). The instance is MIGRATING throughout and ACTIVE (or PAUSED) after, on its
 new host or, when the move did not happen, on its old one (with a fault, unless
 aborted). The destination's claim becomes the instance's allocation at the end,
-or is freed.
+or is freed. Once the source handed the guest over, nothing destroys it at the
+destination: a later failure leaves the server ERROR there (Nova's post-migration
+failure handling); a step that timed out reverts nothing and keeps both claims.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from novalet.compute.driver_types import LiveMigrationAborted
 from novalet.compute.move_payloads import MoveOrder, MoveRequest
 from novalet.compute.payloads import Destination
 from novalet.compute.states import TaskState, VmState
-from novalet.conductor.tasks.base import (MoveTask, NoValidHostForMove, hosts_without,
-                                          move_consumer, spec_for)
+from novalet.conductor.tasks.base import (MoveTask, NoValidHostForMove, claim_forced,
+                                          hosts_without, move_consumer, spec_for, timed_out)
 from novalet.db import migrations_records, placement
 from novalet.db.models import Instance, Migration
 
@@ -70,23 +72,13 @@ class LiveMigrateTask(MoveTask):
 
     async def _claim_on(self, instance: Instance, host: str) -> Destination:
         """`force`: the asked host without the scheduler's filters, but with a claim."""
-        provider = next((p for p in await placement.summaries(self.db) if p.host == host),
-                        None)
-        if provider is None:
+        if host not in {p.host for p in await placement.summaries(self.db)}:
             raise HostNotServingMoves(host=host)
-        flavor = instance.flavor
-        wanted = {"VCPU": int(flavor["vcpus"]), "MEMORY_MB": int(flavor["memory_mb"]),
-                  "DISK_GB": int(flavor["root_gb"]) + int(flavor["ephemeral_gb"])}
-        for _ in range(10):
-            if await placement.claim(self.db, move_consumer(self.uuid), provider.uuid,
-                                     wanted, provider.generation):
-                return Destination(instance_uuid=self.uuid, host=host, node=provider.name,
-                                   availability_zone=provider.availability_zone)
-            provider = next(p for p in await placement.summaries(self.db)
-                            if p.uuid == provider.uuid)
-            if any(provider.free(rc) < n for rc, n in wanted.items() if n):
-                break
-        raise NoValidHostForMove(reason=f"Host {host} has not enough free resources.")
+        dest = await claim_forced(self.db, move_consumer(self.uuid), self.uuid, host,
+                                  spec_for(instance, instance.flavor, host).resources)
+        if dest is None:
+            raise NoValidHostForMove(reason=f"Host {host} has not enough free resources.")
+        return dest
 
     async def run(self) -> None:
         migration, dest = self.migration, self.dest
@@ -96,7 +88,7 @@ class LiveMigrateTask(MoveTask):
                            paused=instance.vm_state == VmState.PAUSED,
                            block_migration=self.request.block_migration is not False,
                            live=True)
-        host = dest.host
+        host, handed_over = dest.host, False
         try:
             async with self.event("compute_check_can_live_migrate_destination", dest.host):
                 await self.step(dest.host, "prep_move", order)
@@ -108,20 +100,40 @@ class LiveMigrateTask(MoveTask):
             host = order.source_host
             async with self.event("compute_live_migration", host):
                 await self.step(host, "live_migrate_out", order)
+            handed_over, host = True, dest.host
             await self.set_migration(migration, {"status": "post-migrating"})
-            host = dest.host
             async with self.event("compute_post_live_migration_at_destination", host):
                 await self.step(host, "post_live_migration_at_destination", order)
         except Exception as exc:
-            aborted = isinstance(exc, LiveMigrationAborted)
-            await self._rolled_back(order, None if aborted else (exc, host),
-                                    "cancelled" if aborted else "error")
+            await self._failed(exc, order, host, handed_over)
+            return
+        moved = {"host": dest.host, "node": dest.node,
+                 "availability_zone": dest.availability_zone}
+        try:
+            await self.set_instance({**moved, "task_state": None}, [TaskState.MIGRATING])
+        except (exceptions.Conflict, exceptions.NotFound) as exc:
+            await self.handed_over(migration, exc, moved)  # changed or deleted meanwhile
             return
         await placement.move_allocations(self.db, move_consumer(self.uuid), self.uuid)
-        await self.set_instance({"host": dest.host, "node": dest.node,
-                                 "availability_zone": dest.availability_zone,
-                                 "task_state": None}, [TaskState.MIGRATING])
         await self.set_migration(migration, {"status": "completed"})
+
+    async def _failed(self, exc: Exception, order: MoveOrder, host: str,
+                      handed_over: bool) -> None:
+        """Before the source handed the guest over, the destination forgets it; after,
+        the guest lives only there: never destroyed, the record follows it. A step
+        that timed out leaves everything as it is (the host may still be at it)."""
+        migration, dest = self.migration, self.dest
+        assert migration is not None and dest is not None
+        if handed_over:
+            await self.handed_over(migration, exc, {
+                "host": dest.host, "node": dest.node,
+                "availability_zone": dest.availability_zone})
+        elif timed_out(exc):
+            await self.stuck(migration, exc, host)
+        elif isinstance(exc, LiveMigrationAborted):
+            await self._rolled_back(order, None, "cancelled")
+        else:
+            await self._rolled_back(order, (exc, host), "error")
 
     async def _rolled_back(self, order: MoveOrder, failure: tuple[Exception, str] | None,
                            status: str) -> None:

@@ -5,7 +5,11 @@ revert_resize.py).
 Statuses of the migration record, as Nova's: pre-migrating (recorded, scheduling),
 migrating (the source stops the guest and sends its disks), post-migrating (the
 destination creates it), finished (VERIFY_RESIZE); error when a step fails, and then
-the server is put back where and as it was, with a fault. A resize that stays on its
+the server is put back where and as it was, with a fault. A step that timed out
+(the host may still be at it) reverts nothing: migration error, the server ERROR
+with a fault, both claims kept for an operator; a server changed meanwhile (e.g. a
+resetState) once the guest is on the destination: ERROR there, its claim the
+instance's (base.MoveTask.stuck, handed_over). A resize that stays on its
 host (allow_resize_to_same_host, or a hypervisor without moves) is the driver's
 resize, with the same statuses.
 """
@@ -19,7 +23,8 @@ from novalet.compute import migrations as migration_views
 from novalet.compute.flavor_payload import FlavorPayload
 from novalet.compute.move_payloads import MIGRATION, MoveRequest
 from novalet.compute.states import PowerState, TaskState, VmState
-from novalet.conductor.tasks.base import MoveTask, hosts_without, move_consumer, spec_for
+from novalet.conductor.tasks.base import (MoveTask, hosts_without, move_consumer, spec_for,
+                                          timed_out)
 from novalet.db import migrations_records, placement
 from novalet.db.models import Instance, Migration
 
@@ -104,13 +109,20 @@ class MigrateTask(MoveTask):
                                             [TaskState.RESIZE_MIGRATED])
                     await self.step(dest, "move_in", order)
         except Exception as exc:
-            await self._roll_back(exc, order, step)
+            if timed_out(exc):
+                await self.stuck(migration, exc, source if step == "resize_instance" else dest)
+            else:
+                await self._roll_back(exc, order, step)
             return
-        await self.set_instance({
-            "host": dest, "node": migration.dest_node, "availability_zone": self.zone,
-            "flavor": new, "vm_state": VmState.RESIZED, "task_state": None,
-            "power_state": PowerState.RUNNING if order.power_on else PowerState.SHUTDOWN},
-            [TaskState.RESIZE_MIGRATING, TaskState.RESIZE_FINISH])
+        done = {"host": dest, "node": migration.dest_node, "availability_zone": self.zone,
+                "flavor": new,
+                "power_state": PowerState.RUNNING if order.power_on else PowerState.SHUTDOWN}
+        try:
+            await self.set_instance({**done, "vm_state": VmState.RESIZED, "task_state": None},
+                                    [TaskState.RESIZE_MIGRATING, TaskState.RESIZE_FINISH])
+        except (exceptions.Conflict, exceptions.NotFound) as exc:
+            await self.handed_over(migration, exc, done)  # changed or deleted meanwhile
+            return
         await self.set_migration(migration, {"status": "finished"})
 
     async def _roll_back(self, exc: Exception, order: Any, step: str) -> None:
