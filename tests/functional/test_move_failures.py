@@ -13,8 +13,9 @@ import pytest
 from novalet.common.context import RequestContext
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute.move_payloads import MoveOrder
+from novalet.conductor.rpcapi import ConductorAPI, UnsupportedConductorVersion
 from novalet.db import instance_actions, instances, placement
-from novalet.rpc.bus import MessagingTimeout
+from novalet.rpc.bus import MessagingTimeout, NoSuchMethod
 from tests.functional.conftest import Api, boot, wait_for
 from tests.functional.test_server_moves import (action, drivers, host_of, hosts_holding,
                                                 migration_becomes)
@@ -174,3 +175,40 @@ async def test_a_forced_live_migration_claims_swap_too(multi_host_api: Api) -> N
     assert await hosts_holding(api, sid) == {target}
     assert await placement.allocations_of(api.cloud.services.db, sid) == {
         "VCPU": 1, "MEMORY_MB": 256, "DISK_GB": 3}
+
+
+@pytest.mark.parametrize("failure", [
+    MessagingTimeout(timeout=60, method="move_server", topic="conductor", caller="api"),
+    NoSuchMethod(topic="conductor", method="move_server", version="1.4"),
+    UnsupportedConductorVersion(version="1.4")])
+async def test_a_move_the_conductor_never_got_leaves_the_server_as_it_was(
+        multi_host_api: Api, monkeypatch: pytest.MonkeyPatch, failure: Exception) -> None:
+    async def move_server(*args: Any, **kwargs: Any) -> None:
+        raise failure
+
+    api = multi_host_api
+    sid = (await boot(api))["id"]
+    monkeypatch.setattr(ConductorAPI, "move_server", move_server)
+    with pytest.raises(type(failure)):  # the API's answer to it (409, 500, 504)
+        await api.cloud.services.compute.moves.migrate(RequestContext.admin(), sid, None)
+    server = await wait_for(api, sid, "ACTIVE", user="admin")
+    assert server["OS-EXT-STS:task_state"] is None
+
+
+@pytest.mark.parametrize("confirm", [True, False])
+async def test_a_confirm_or_revert_never_sent_leaves_verify_resize(
+        multi_host_api: Api, monkeypatch: pytest.MonkeyPatch, confirm: bool) -> None:
+    async def refused(*args: Any, **kwargs: Any) -> None:
+        raise UnsupportedConductorVersion(version="1.4")
+
+    api = multi_host_api
+    sid = (await boot(api))["id"]
+    assert (await action(api, sid, {"migrate": None})).status_code == 202
+    await migration_becomes(api, sid, "finished")
+    await wait_for(api, sid, "VERIFY_RESIZE", user="admin")
+    monkeypatch.setattr(ConductorAPI, "confirm_move" if confirm else "revert_move", refused)
+    body = {"confirmResize": None} if confirm else {"revertResize": None}
+    assert (await action(api, sid, body)).status_code == 409
+    server = await wait_for(api, sid, "VERIFY_RESIZE", user="admin")
+    assert server["OS-EXT-STS:task_state"] is None
+    await migration_becomes(api, sid, "finished")

@@ -23,7 +23,7 @@ from novalet import config, exceptions, policy
 from novalet.common.bounded_regex import Pattern, compile_pattern, required_literal
 from novalet.common.context import RequestContext
 from novalet.common.timeutils import isotime
-from novalet.compute import capabilities, migrations
+from novalet.compute import capabilities
 from novalet.compute.diagnostics import Diagnostics, InstanceNotReady
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute.flavors import FlavorService
@@ -560,15 +560,11 @@ class ComputeAPI(ServerOps):
 
     async def confirm_resize(self, ctx: RequestContext, uuid: str) -> None:
         """The source host drops the old guest; the destination's claim is kept."""
-        await self._begin(ctx, uuid, "confirm_resize", "confirmResize")
-        await migrations.set_status(self.db, uuid, "confirming", ("finished",))
-        await self.conductor.confirm_move(ctx, uuid)
+        await self.moves.settle(ctx, uuid, confirm=True)
 
     async def revert_resize(self, ctx: RequestContext, uuid: str) -> None:
         """Back to the source host, old flavor and old power state."""
-        await self._begin(ctx, uuid, "revert_resize", "revertResize")
-        await migrations.set_status(self.db, uuid, "reverting", ("finished",))
-        await self.conductor.revert_move(ctx, uuid)
+        await self.moves.settle(ctx, uuid, confirm=False)
 
     async def lock(self, ctx: RequestContext, uuid: str, reason: str | None) -> None:
         instance = await self.get(ctx, uuid)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from novalet import exceptions
 from novalet.common.context import RequestContext
+from novalet.compute import migrations as migration_views
 from novalet.compute.flavor_payload import FlavorPayload
 from novalet.compute.move_payloads import LIVE_MIGRATION, MIGRATION, MoveOrder, MoveRequest
 from novalet.compute.payloads import InstancePayload
@@ -17,7 +18,6 @@ from novalet.compute.states import TaskState, VmState
 from novalet.conductor.manager import payload_of
 from novalet.db import instance_actions, instances, migrations_records, placement
 from novalet.db.models import Instance, Migration
-from novalet.rpc.bus import BusUnavailable
 
 if TYPE_CHECKING:
     from novalet.compute.api import ComputeAPI
@@ -68,14 +68,39 @@ class MoveAPI:
 
     async def start(self, ctx: RequestContext, instance: Instance, request: MoveRequest,
                     wait_for_scheduling: bool = True) -> None:
-        """Hand an accepted move to the conductor; if it can't be sent, the server's
-        task_state goes back (the conductor puts it back itself on its refusals)."""
+        """Hand an accepted move to the conductor; if that fails (no bus, a conductor
+        too old or not answering), the server's task_state goes back, unless the
+        conductor put it back itself (its refusals) or moved on meanwhile."""
         try:
             await self.compute.conductor.move_server(ctx, request, wait_for_scheduling)
-        except BusUnavailable:
+        except Exception:
+            await self._put_back(instance)
+            raise
+
+    async def settle(self, ctx: RequestContext, uuid: str, confirm: bool) -> None:
+        """Confirm or revert a move in VERIFY_RESIZE through the conductor; if that
+        can't be sent, the server and its migration are back where they were."""
+        action, public, status = (("confirm_resize", "confirmResize", "confirming")
+                                  if confirm else
+                                  ("revert_resize", "revertResize", "reverting"))
+        instance = await self.compute._begin(ctx, uuid, action, public)
+        await migration_views.set_status(self.db, uuid, status, ("finished",))
+        send = self.compute.conductor.confirm_move if confirm else \
+            self.compute.conductor.revert_move
+        try:
+            await send(ctx, uuid)
+        except Exception:
+            await migration_views.set_status(self.db, uuid, "finished", (status,))
+            await self._put_back(instance)
+            raise
+
+    async def _put_back(self, instance: Instance) -> None:
+        """task_state cleared if it is still the one this request set."""
+        try:
             await instances.set_fields(self.db, instance.uuid, {"task_state": None},
                                        expected_task_state=[instance.task_state])
-            raise
+        except (exceptions.Conflict, exceptions.NotFound):
+            pass  # not ours to put back any more
 
     async def _check_host(self, host: str, instance: Instance, live: bool) -> None:
         if host not in {p.host for p in await placement.summaries(self.db,

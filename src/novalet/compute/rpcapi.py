@@ -17,8 +17,9 @@ message of an older minor is served too):
   confirm_move_out, revert_move_in, revert_move_out, pre_live_migration,
   live_migrate_out, post_live_migration_at_destination,
   rollback_live_migration_at_destination; and live_migration_force_complete,
-  live_migration_abort (by instance uuid). A host of 1.4 or older has none of them: the
-  conductor's moves refuse such hosts (they get NoSuchMethod).
+  live_migration_abort (by instance uuid). A host of 1.4 or older has none of them:
+  while `[upgrade_levels] compute` is below 1.5 they are refused (HostTooOld, 409)
+  without a message.
 - 1.6: shelve_instance, shelve_offload_instance, unshelve_instance and
   rebuild_evacuated: calls the conductor's tasks (conductor/tasks/) wait for.
 
@@ -284,16 +285,17 @@ class ComputeAPI:
         """Run move step `step` (a method of compute/moves.MoveSteps) on `host`."""
         assert step in MOVE_STEPS, step
         await self.bus.call(ctx, topic_for(host), step, {"order": order.to_dict()},
-                            version="1.5", timeout=timeout)
+                            version=self._since(step, "1.5"), timeout=timeout)
 
     async def live_migration_force_complete(self, ctx: RequestContext, host: str,
                                             uuid: str) -> None:
         await self.bus.call(ctx, topic_for(host), "live_migration_force_complete",
-                            {"uuid": uuid}, version="1.5")
+                            {"uuid": uuid},
+                            version=self._since("live_migration_force_complete", "1.5"))
 
     async def live_migration_abort(self, ctx: RequestContext, host: str, uuid: str) -> None:
         await self.bus.call(ctx, topic_for(host), "live_migration_abort", {"uuid": uuid},
-                            version="1.5")
+                            version=self._since("live_migration_abort", "1.5"))
 
 
 MOVE_STEPS = frozenset({

@@ -73,7 +73,7 @@ class ConductorManager(MoveFlows):  # the move methods: conductor/move_flows.py
         self.host_access = HostAccess(db)
         # (host, binary) -> the RPC version the service last said it serves
         self.service_versions: dict[tuple[str, str], str | None] = {}
-        self.scheduler = SchedulerAPI(bus)
+        self.scheduler = SchedulerAPI(bus, conf)
         self.compute = compute_rpcapi.ComputeAPI(bus, conf)
         self.periodic = Periodic()
         self.console_auth = ConsoleAuth(conf, db)

@@ -98,6 +98,13 @@ class ConductorAPI:
         await self.bus.cast(ctx, TOPIC, "evacuate_instance", {"request": request.to_dict()},
                             version=self._moves_version())
 
+    def _flows_version(self) -> str:
+        """1.4 (the moves of conductor/move_flows.py), or a refusal while
+        `[upgrade_levels] conductor` holds it lower (a conductor without them)."""
+        if self.caps.version("conductor", "1.4", fallback="") != "1.4":
+            raise UnsupportedConductorVersion(version="1.4")
+        return "1.4"
+
     async def evacuated_instances(self, ctx: RequestContext, host: str) -> list[str]:
         """Uuids of the instances evacuated from `host` whose guests it may still have
         (none from a conductor capped below 1.5, which does not know)."""
@@ -238,17 +245,20 @@ class ConductorAPI:
         return once a destination is claimed (NoValidHostForMove otherwise)."""
         await self.bus.call(ctx, TOPIC, "move_server", {
             "request": request.to_dict(), "wait_for_scheduling": wait_for_scheduling},
-            version="1.4")
+            version=self._flows_version())
 
     async def confirm_move(self, ctx: RequestContext, instance_uuid: str) -> None:
         await self.bus.cast(ctx, TOPIC, "confirm_move", {"instance_uuid": instance_uuid},
-                            version="1.4")
+                            version=self._flows_version())
 
     async def revert_move(self, ctx: RequestContext, instance_uuid: str) -> None:
         await self.bus.cast(ctx, TOPIC, "revert_move", {"instance_uuid": instance_uuid},
-                            version="1.4")
+                            version=self._flows_version())
 
     async def migration_progress(self, ctx: RequestContext, report: ProgressReport) -> None:
-        """A live migration's progress, from its source host."""
+        """A live migration's progress, from its source host (not sent to a conductor
+        capped below 1.4: it has nowhere to keep it)."""
+        if self.caps.version("conductor", "1.4", fallback="") != "1.4":
+            return
         await self.bus.call(ctx, TOPIC, "migration_progress", {"report": report.to_dict()},
                             version="1.4")
