@@ -19,7 +19,10 @@ host a sender is, and the refusal of broker messages without a user-id (unless
 `[conductor] trust_unidentified_senders`), are the bus's (rpc/identity.Senders,
 rpc/bus.dispatch): this module sees CallInfo.host. Of the instance fields, a
 host may write only those its own work changes (WRITABLE; the flavor only
-while a move of the instance is in progress). An instance that does not exist
+during a same-host resize on it, the one path where a host still writes it: a
+conductor of the previous release's resize_instance/revert_resize; the
+conductor's move tasks write flavors themselves). A live migration's progress
+comes only from that migration's source host. An instance that does not exist
 is refused as one of another host's is, so a host cannot probe for uuids.
 Refusals are NotAuthorizedForHost (403) and are logged.
 """
@@ -68,8 +71,9 @@ RULES: dict[str, tuple[str, str]] = {
 }
 # The instance fields a host may write, per method taking `values` (what compute's
 # own work changes: states and launch time; nothing about who owns the instance,
-# where it is, whether it is deleted or what it is billed as). "flavor" only while
-# a move of the instance is in progress (resize writes the new one, revert the old).
+# where it is, whether it is deleted or what it is billed as). "flavor" only during
+# a same-host resize in progress on the host (the compute manager's legacy 1.0
+# resize_instance writes the new one, revert_resize the old).
 # `values` is an InstanceChanges (compute/instance_changes.py), whose model types
 # and checks every field any sender may write; this table is authorisation: which
 # of those fields each method lets a host write.
@@ -113,10 +117,12 @@ class HostAccess:
                 if node.get("host") == host and await self._node_free(host, node):
                     return
             else:
+                report = value if kind == "report" and isinstance(value, dict) else None
                 if kind == "report":  # a model naming its instance (a ProgressReport)
-                    value = value.get("instance_uuid") if isinstance(value, dict) else None
+                    value = report.get("instance_uuid") if report else None
                 target = f"instance {value}"
-                if await self._instance_allowed(host, str(value), call, args):
+                if (report is None or await self._reports_on(host, report)) and \
+                        await self._instance_allowed(host, str(value), call, args):
                     return
         LOG.warning("Refused %s on %s from bus user %s (host %s)", call.method, target,
                     call.sender or "(none)", host)
@@ -124,6 +130,13 @@ class HostAccess:
             else NotAuthorizedForHost
         raise refusal(sender=call.sender or "(none)", host=host,
                                    method=call.method, target=target)
+
+    async def _reports_on(self, host: str, report: dict[str, Any]) -> bool:
+        """Whether the report's migration is of its instance and leaves from `host`
+        (the destination has no progress to report)."""
+        record = await migrations_records.get(self.db, str(report.get("migration_uuid")))
+        return record is not None and record.source_compute == host and \
+            record.instance_uuid == report.get("instance_uuid")
 
     async def _provider_free(self, host: str, uuid: str) -> bool:
         """Whether resource provider `uuid` is new or already `host`'s."""
@@ -163,6 +176,7 @@ class HostAccess:
             self.db, migrations_records.MigrationQuery(instance_uuid=uuid))
             if host in (m.dest_compute, m.source_compute)]
         if fields & MOVE_ONLY_FIELDS and not any(
-                m.status in migrations_records.IN_PROGRESS for m in moves):
+                m.status in migrations_records.IN_PROGRESS and m.migration_type == "resize"
+                and m.source_compute == m.dest_compute == host for m in moves):
             return False
         return found.host == host or any(m.status in _MOVING for m in moves)

@@ -76,7 +76,7 @@ class MoveFlows:
 
     async def migration_progress(self, ctx: RequestContext, report: dict[str, Any]) -> None:
         """A live migration's progress from its source host (host_access checks the
-        instance is moving from the sender; the migration must be that instance's)."""
+        sender is that migration's source and the migration is that instance's)."""
         progress = ProgressReport.from_dict(report)
         record = await migrations_records.get(self.db, progress.migration_uuid)
         if record is None or record.instance_uuid != progress.instance_uuid:

@@ -261,3 +261,33 @@ async def test_hosts_cannot_start_moves(served: Served,
             break
         await asyncio.sleep(0.01)
     assert "Refused confirm_move on conductor from bus user compute-h1" in caplog.text
+
+
+@pytest.mark.parametrize("kind,dest", [("live-migration", "h2"), ("evacuation", "h2"),
+                                       ("migration", "h2"), ("resize", "h2")])
+async def test_no_end_of_another_kind_of_move_writes_the_flavor(
+        served: Served, kind: str, dest: str) -> None:
+    """Only the legacy same-host resize path writes a flavor from a host; neither end
+    of a live migration, evacuation, cold migration or cross-host resize may."""
+    ctx = RequestContext.admin()
+    bigger = {**FLAVOR, "vcpus": 2, "memory_mb": 128}
+    await migrations_records.create(served.db, {
+        "instance_uuid": "inst-1", "source_compute": "h1", "dest_compute": dest,
+        "status": "running" if kind == "live-migration" else "post-migrating",
+        "migration_type": kind})
+    for host in ("h1", dest):
+        with pytest.raises(NotAuthorizedForHost):
+            await as_host(served, host).instance_update(ctx, "inst-1", {"flavor": bigger})
+    assert (await instances.get(served.db, "inst-1")).flavor["vcpus"] == 1
+
+
+async def test_the_destination_reports_no_live_migration_progress(served: Served) -> None:
+    ctx = RequestContext.admin()
+    record = await migrations_records.create(served.db, {
+        "instance_uuid": "inst-2", "source_compute": "h2", "dest_compute": "h1",
+        "status": "running", "migration_type": "live-migration"})
+    with pytest.raises(InstanceNotServed):
+        await as_host(served, "h1").migration_progress(ctx, ProgressReport(
+            record.uuid, "inst-2", memory_total=100, memory_processed=90))
+    found = await migrations_records.get(served.db, record.uuid)
+    assert found is not None and not found.memory_processed
