@@ -372,3 +372,51 @@ async def test_multi_create_with_max_server_per_host(multi_host_api: Api) -> Non
         await wait_for(api, server_id, "ACTIVE")
     counts = Counter([await host_of(api, i) for i in ids])
     assert sum(counts.values()) == 6 and max(counts.values()) == 2
+
+
+async def move(api: Api, sid: str, kind: str, host: str | None) -> httpx.Response:
+    body: dict[str, Any] = ({"migrate": {"host": host}} if kind == "migrate" else
+                            {"os-migrateLive": {"host": host, "block_migration": "auto"}})
+    return await api.request("POST", f"{SERVERS}/{sid}/action", user="admin",
+                             version="2.56" if kind == "migrate" else "2.30", json=body)
+
+
+@pytest.mark.parametrize("kind", ["migrate", "live"])
+async def test_moves_keep_anti_affinity(multi_host_api: Api, kind: str) -> None:
+    """A move may not land beside another member of its anti-affinity group; the
+    scheduler's pick goes to the one host without a member."""
+    api = multi_host_api
+    group = await make_group(api, "anti-affinity")
+    members = [await boot_into(api, {"group": group}) for _ in range(3)]
+    hosts = [await host_of(api, m["id"]) for m in members]
+    resp = await move(api, members[0]["id"], kind, hosts[1])
+    assert resp.status_code == 400, resp.text
+    assert "No valid host" in resp.json()["badRequest"]["message"]
+    assert await host_of(api, members[0]["id"]) == hosts[0]
+    assert (await move(api, members[0]["id"], kind, None)).status_code == 202
+    expected = "VERIFY_RESIZE" if kind == "migrate" else "ACTIVE"
+    for _ in range(200):  # a live migration is ACTIVE (MIGRATING) from the start
+        moved = await wait_for(api, members[0]["id"], expected, user="admin")
+        if moved["OS-EXT-SRV-ATTR:host"] != hosts[0]:
+            break
+        await asyncio.sleep(0.02)
+    free = set(MULTI_HOSTS) - set(hosts)
+    assert {moved["OS-EXT-SRV-ATTR:host"]} == free
+
+
+@pytest.mark.parametrize("kind", ["migrate", "live"])
+async def test_a_moving_member_does_not_count_in_its_own_group(
+        multi_host_api: Api, kind: str) -> None:
+    """The only member of an affinity group may move: its own claim on the source
+    is not a member's that the destination must join."""
+    api = multi_host_api
+    group = await make_group(api, "affinity")
+    sid = (await boot_into(api, {"group": group}))["id"]
+    source = await host_of(api, sid)
+    target = next(h for h in MULTI_HOSTS if h != source)
+    assert (await move(api, sid, kind, target)).status_code == 202
+    for _ in range(200):
+        if await host_of(api, sid) == target:
+            break
+        await asyncio.sleep(0.02)
+    assert await host_of(api, sid) == target

@@ -188,19 +188,25 @@ class SchedulerManager:
         """A claimed destination for one move (1.1): the filters and weighers of a
         build over every host but the ignored ones (the source of a migration), the
         claim made for the move's own consumer (the instance keeps its source
-        allocations until the move is confirmed or over). NoValidHost otherwise."""
+        allocations until the move is confirmed or over). Its server group's
+        (anti-)affinity holds, the moving instance not counted among the members.
+        NoValidHost otherwise."""
         move = MoveSpec.from_dict(spec)
         request = move.spec
-        request.instance_uuids, request.group = [move.consumer], None
+        # The moving instance (spec_for's) never counts in its own group's members.
+        moving = [u for u in request.instance_uuids if u != move.consumer]
+        request.instance_uuids = [move.consumer]
         async with self._claim_lock:
             hosts = [h for h in await self._host_states() if h.host not in move.ignore_hosts]
+            await group_filters.load_group_hosts(self.db, request, unplaced=moving)
             await hint_filters.load_hinted_hosts(self.db, request)
             for host_filter in self.filters:
                 await host_filter.prepare(request, self.db)
             if not hosts:
                 raise NoValidHost(reason="Every host was set aside for this move: "
                                   + ", ".join(move.ignore_hosts) + ".")
-            return (await self._filter_and_claim(move.consumer, request, hosts)).to_dict()
+            return (await self._filter_and_claim(move.consumer, request, hosts,
+                                                 moving=moving)).to_dict()
 
     def _run_once_filters(self, hosts: list[filters.HostState], spec: RequestSpec
                           ) -> list[filters.HostState] | None:
@@ -216,11 +222,12 @@ class SchedulerManager:
 
     async def _filter_and_claim(self, uuid: str, spec: RequestSpec,
                                 hosts: list[filters.HostState],
-                                once: list[filters.HostState] | None = None
-                                ) -> Destination:
+                                once: list[filters.HostState] | None = None,
+                                moving: list[str] | None = None) -> Destination:
         """Claim on the best host. `hosts` is kept current after each claim of ours
         and refreshed from the cache only when a claim loses a race. `once`: the hosts
-        that passed the once-per-request filters (None: run every filter on `hosts`)."""
+        that passed the once-per-request filters (None: run every filter on `hosts`).
+        `moving`: a move's instance, never one of its group's members."""
         lost: list[str] = []  # providers whose claim lost: re-read before the next try
         for attempt in range(_CLAIM_RETRIES):
             if attempt:
@@ -232,7 +239,7 @@ class SchedulerManager:
                 # The group's members too: the claim lost may have been to one.
                 await group_filters.load_group_hosts(
                     self.db, spec, unplaced=spec.instance_uuids[
-                        spec.instance_uuids.index(uuid):])
+                        spec.instance_uuids.index(uuid):] + (moving or []))
             if once is not None:
                 passed, report = filters.run_filters(once, spec, self.filters,
                                                      skip_once=True)

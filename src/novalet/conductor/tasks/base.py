@@ -60,8 +60,8 @@ def disk_gb(flavor: dict[str, Any]) -> int:
 
 
 def spec_for(instance: Instance, flavor: dict[str, Any], host: str | None) -> RequestSpec:
-    """The instance's own request spec (zone, hints, extra specs) with `flavor`'s sizes,
-    pinned to `host` when one was asked for."""
+    """The instance's own request spec (zone, hints, server group, extra specs) with
+    `flavor`'s sizes, for this instance only, pinned to `host` when one was asked for."""
     base = dict(instance.request_spec or {})
     spec = RequestSpec.from_dict(base) if base else RequestSpec(
         instance_uuids=[], project_id=instance.project_id or "",
@@ -71,6 +71,7 @@ def spec_for(instance: Instance, flavor: dict[str, Any], host: str | None) -> Re
     spec.disk_gb = disk_gb(flavor)
     spec.extra_specs = dict(flavor.get("extra_specs") or {})
     spec.force_host, spec.force_node = host, None
+    spec.instance_uuids = [instance.uuid]  # (the scheduler leaves it out of its group)
     return spec
 
 
