@@ -31,3 +31,15 @@ def test_a_row_without_a_spec_is_scheduled_by_its_flavor() -> None:
     spec = move_spec(_instance(None), None, None)
     assert spec.resources == {"VCPU": 2, "MEMORY_MB": 256, "DISK_GB": 3}
     assert (spec.project_id, spec.extra_specs, spec.force_host) == ("p", {"hw:x": "1"}, None)
+
+
+def test_a_resized_server_is_scheduled_by_its_current_flavor() -> None:
+    """The create's spec still has the sizes it was booted with; an evacuation or
+    unshelve after a resize claims what the server has now (one spec builder,
+    base.spec_for, for every move)."""
+    created = {"instance_uuids": ["i-1"], "project_id": "p", "user_id": "u",
+               "vcpus": 1, "memory_mb": 64, "disk_gb": 1, "extra_specs": {"old": "1"},
+               "_version": "1.1"}
+    spec = move_spec(_instance(created), None, None)
+    assert spec.resources == {"VCPU": 2, "MEMORY_MB": 256, "DISK_GB": 3}
+    assert spec.extra_specs == {"hw:x": "1"}

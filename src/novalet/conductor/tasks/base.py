@@ -8,10 +8,10 @@ import asyncio
 import json
 import logging
 import traceback
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from novalet import config, exceptions
 from novalet.common.context import RequestContext
@@ -29,6 +29,7 @@ from novalet.scheduler.manager import NoValidHost
 from novalet.scheduler.rpcapi import SchedulerAPI
 
 LOG = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class NoValidHostForMove(exceptions.Invalid):
@@ -63,8 +64,8 @@ def spec_for(instance: Instance, flavor: dict[str, Any], host: str | None) -> Re
     """The instance's own request spec (zone, hints, server group, extra specs) with
     `flavor`'s sizes, for this instance only, pinned to `host` when one was asked for."""
     base = dict(instance.request_spec or {})
-    spec = RequestSpec.from_dict(base) if base else RequestSpec(
-        instance_uuids=[], project_id=instance.project_id or "",
+    spec = RequestSpec.from_dict(base) if base else RequestSpec(  # a row from before
+        instance_uuids=[], project_id=instance.project_id or "",  # specs were kept
         user_id=instance.user_id or "", vcpus=0, memory_mb=0, disk_gb=0,
         availability_zone=instance.requested_availability_zone)
     spec.vcpus, spec.memory_mb = int(flavor["vcpus"]), int(flavor["memory_mb"])
@@ -72,6 +73,7 @@ def spec_for(instance: Instance, flavor: dict[str, Any], host: str | None) -> Re
     spec.extra_specs = dict(flavor.get("extra_specs") or {})
     spec.force_host, spec.force_node = host, None
     spec.instance_uuids = [instance.uuid]  # (the scheduler leaves it out of its group)
+    spec.group_hosts, spec.hinted_hosts = {}, {}  # the scheduler's to fill
     return spec
 
 
@@ -100,17 +102,18 @@ async def hosts_without(db: Database, flag: str) -> list[str]:
                    ).supports(flag)})
 
 
-class MoveTask:
-    """One move of one instance, as the conductor runs it."""
+class StepFailed(Exception):
+    """A step failed and was recorded (event Error, fault): the task stops there."""
 
-    def __init__(self, deps: TaskDeps, ctx: RequestContext, instance_uuid: str) -> None:
-        self.deps = deps
-        self.db = deps.db
+
+class Steps:
+    """Records one task's steps as instance-action events of ctx's request, and its
+    faults."""
+
+    def __init__(self, db: Database, ctx: RequestContext, uuid: str) -> None:
+        self.db = db
         self.ctx = ctx
-        self.uuid = instance_uuid
-
-    async def instance(self) -> Instance:
-        return await instances.get(self.db, self.uuid)
+        self.uuid = uuid
 
     @asynccontextmanager
     async def event(self, name: str, host: str | None) -> AsyncIterator[None]:
@@ -127,10 +130,52 @@ class MoveTask:
         await instance_actions.event_finish(self.db, self.ctx, self.uuid, name, "Success")
 
     async def fault(self, exc: BaseException, host: str | None) -> None:
-        LOG.warning("Move of %s failed: %s", self.uuid, exc)
+        LOG.warning("A step of %s failed: %s", self.uuid, exc)
         await instance_actions.add_fault(self.db, self.uuid, getattr(exc, "code", 500),
                                          str(exc), "".join(traceback.format_exception(exc)),
                                          host)
+
+    async def run(self, event: str, host: str | None, work: Callable[[], Awaitable[T]],
+                  rollback: dict[str, Any], expected: list[str | None]) -> T:
+        """Run `work()` as event `event` on `host`. On failure: a fault, the instance
+        put back to `rollback` (only while its task_state is one of `expected`), the
+        event closed with Error, and StepFailed."""
+        try:
+            async with self.event(event, host):
+                try:
+                    return await work()
+                except Exception as exc:
+                    await self.fault(exc, host)
+                    await put_back(self.db, self.uuid, rollback, expected)
+                    raise
+        except Exception as exc:
+            raise StepFailed() from exc
+
+
+async def put_back(db: Database, uuid: str, values: dict[str, Any],
+                   expected: list[str | None]) -> bool:
+    """Write `values` if the task_state is still one of `expected`; False when the
+    instance was deleted or changed meanwhile (then it is not ours to put back)."""
+    try:
+        await instances.set_fields(db, uuid, values, expected_task_state=expected)
+    except (exceptions.NotFound, exceptions.Conflict) as exc:
+        LOG.info("Not putting %s back: %s", uuid, exc)
+        return False
+    return True
+
+
+class MoveTask:
+    """One move of one instance, as the conductor runs it."""
+
+    def __init__(self, deps: TaskDeps, ctx: RequestContext, instance_uuid: str) -> None:
+        self.deps = deps
+        self.db = deps.db
+        self.ctx = ctx
+        self.uuid = instance_uuid
+        self.steps = Steps(deps.db, ctx, instance_uuid)  # events and faults
+
+    async def instance(self) -> Instance:
+        return await instances.get(self.db, self.uuid)
 
     async def set_instance(self, values: dict[str, Any], expected: list[str | None]
                            ) -> None:
@@ -178,7 +223,7 @@ class MoveTask:
         new host) and a fault; the claims stay for an operator to settle. False when
         the server was deleted meanwhile (its move claim is freed then)."""
         await migrations_records.update(self.db, migration.uuid, {"status": "error"})
-        await self.fault(exc, host)
+        await self.steps.fault(exc, host)
         try:
             await instances.set_fields(self.db, self.uuid, {
                 **(values or {}), "vm_state": VmState.ERROR, "task_state": None})

@@ -28,10 +28,10 @@ class ConfirmResizeTask(MoveTask):
         order = self.order(instance, migration, instance.flavor)
         step = "confirm_in_place" if source == migration.dest_compute else "confirm_move_out"
         try:
-            async with self.event("compute_confirm_resize", source):
+            async with self.steps.event("compute_confirm_resize", source):
                 await self.step(source, step, order)
         except Exception as exc:
-            await self.fault(exc, source)
+            await self.steps.fault(exc, source)
             await self.set_migration(migration, {"status": "error"})
             await self.set_instance({"vm_state": VmState.ERROR, "task_state": None},
                                     [TaskState.RESIZE_CONFIRMING])

@@ -50,7 +50,7 @@ class LiveMigrateTask(MoveTask):
         instance = await self.instance()
         self.migration = await migration_views.record_move(
             self.db, self.ctx, instance, instance.flavor, self.request.kind)
-        async with self.event(EVENT, self.deps.host):
+        async with self.steps.event(EVENT, self.deps.host):
             try:
                 unable = await hosts_without(self.db, "supports_live_migrate")
                 if self.request.host and self.request.force:
@@ -90,19 +90,19 @@ class LiveMigrateTask(MoveTask):
                            live=True)
         host, handed_over = dest.host, False
         try:
-            async with self.event("compute_check_can_live_migrate_destination", dest.host):
+            async with self.steps.event("compute_check_can_live_migrate_destination", dest.host):
                 await self.step(dest.host, "prep_move", order)
-            async with self.event("compute_pre_live_migration", dest.host):
+            async with self.steps.event("compute_pre_live_migration", dest.host):
                 await self.step(dest.host, "pre_live_migration", order)
             if not await self.set_migration(migration, {"status": "running"}, ("preparing",)):
                 await self._rolled_back(order, None, "cancelled")  # aborted while preparing
                 return
             host = order.source_host
-            async with self.event("compute_live_migration", host):
+            async with self.steps.event("compute_live_migration", host):
                 await self.step(host, "live_migrate_out", order)
             handed_over, host = True, dest.host
             await self.set_migration(migration, {"status": "post-migrating"})
-            async with self.event("compute_post_live_migration_at_destination", host):
+            async with self.steps.event("compute_post_live_migration_at_destination", host):
                 await self.step(host, "post_live_migration_at_destination", order)
         except Exception as exc:
             await self._failed(exc, order, host, handed_over)
@@ -141,7 +141,7 @@ class LiveMigrateTask(MoveTask):
         try:
             await self.step(order.dest_host, "rollback_live_migration_at_destination", order)
         except Exception as again:  # noqa: BLE001 - recorded, the rest goes on
-            await self.fault(again, order.dest_host)
+            await self.steps.fault(again, order.dest_host)
         exc, host = failure if failure else (None, None)
         await self._undo(exc, host, status)
 
@@ -151,7 +151,7 @@ class LiveMigrateTask(MoveTask):
         await placement.remove_allocations(self.db, move_consumer(self.uuid))
         await migrations_records.update(self.db, migration.uuid, {"status": status})
         if exc is not None:
-            await self.fault(exc, host)
+            await self.steps.fault(exc, host)
         try:
             await self.set_instance({"task_state": None}, [TaskState.MIGRATING])
         except (exceptions.Conflict, exceptions.NotFound):

@@ -56,7 +56,7 @@ class MigrateTask(MoveTask):
         ignore = [] if self._may_stay(instance) else [instance.host or ""]
         ignore += [h for h in await hosts_without(self.db, "supports_migrate")
                    if h != instance.host]  # moves elsewhere need it at both ends
-        async with self.event(EVENT, self.deps.host):
+        async with self.steps.event(EVENT, self.deps.host):
             try:
                 dest = await self.schedule(spec_for(instance, new, self.request.host), ignore)
             except Exception as exc:
@@ -91,20 +91,20 @@ class MigrateTask(MoveTask):
                                     [TaskState.RESIZE_PREP])
             await self.set_migration(migration, {"status": "migrating"})
             if source == dest:
-                async with self.event("compute_resize_instance", source):
+                async with self.steps.event("compute_resize_instance", source):
                     await self.step(source, "resize_in_place", order)
             else:
                 step = "prep_resize"
-                async with self.event("compute_prep_resize", dest):
+                async with self.steps.event("compute_prep_resize", dest):
                     await self.step(dest, "prep_move", order)
                 step = "resize_instance"
-                async with self.event("compute_resize_instance", source):
+                async with self.steps.event("compute_resize_instance", source):
                     await self.step(source, "move_out", order)
                 step = "finish_resize"
                 await self.set_instance({"task_state": TaskState.RESIZE_MIGRATED},
                                         [TaskState.RESIZE_MIGRATING])
                 await self.set_migration(migration, {"status": "post-migrating"})
-                async with self.event("compute_finish_resize", dest):
+                async with self.steps.event("compute_finish_resize", dest):
                     await self.set_instance({"task_state": TaskState.RESIZE_FINISH},
                                             [TaskState.RESIZE_MIGRATED])
                     await self.step(dest, "move_in", order)
@@ -140,7 +140,7 @@ class MigrateTask(MoveTask):
                 try:
                     await self.step(where, what, order)
                 except Exception as again:  # noqa: BLE001 - recorded, the rest goes on
-                    await self.fault(again, where)
+                    await self.steps.fault(again, where)
         await self._undo(exc, host)
 
     async def _undo(self, exc: Exception, host: str | None) -> None:
@@ -149,7 +149,7 @@ class MigrateTask(MoveTask):
         assert migration is not None
         await placement.remove_allocations(self.db, move_consumer(self.uuid))
         await migrations_records.update(self.db, migration.uuid, {"status": "error"})
-        await self.fault(exc, host)
+        await self.steps.fault(exc, host)
         try:
             instance = await self.instance()
             old = instance.system_metadata.get("old_vm_state") or instance.vm_state

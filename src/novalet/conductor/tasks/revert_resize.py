@@ -24,16 +24,16 @@ class RevertResizeTask(MoveTask):
         host = dest
         try:
             if source == dest:
-                async with self.event("compute_revert_resize", source):
+                async with self.steps.event("compute_revert_resize", source):
                     await self.step(source, "revert_in_place", order)
             else:
-                async with self.event("compute_revert_resize", dest):
+                async with self.steps.event("compute_revert_resize", dest):
                     await self.step(dest, "revert_move_in", order)
                 host = source
-                async with self.event("compute_finish_revert_resize", source):
+                async with self.steps.event("compute_finish_revert_resize", source):
                     await self.step(source, "revert_move_out", order)
         except Exception as exc:
-            await self.fault(exc, host)
+            await self.steps.fault(exc, host)
             await self.set_migration(migration, {"status": "error"})
             await self.set_instance({"vm_state": VmState.ERROR, "task_state": None},
                                     [TaskState.RESIZE_REVERTING])
