@@ -212,3 +212,31 @@ async def test_a_confirm_or_revert_never_sent_leaves_verify_resize(
     server = await wait_for(api, sid, "VERIFY_RESIZE", user="admin")
     assert server["OS-EXT-STS:task_state"] is None
     await migration_becomes(api, sid, "finished")
+
+
+@pytest.mark.parametrize("confirm", [True, False])
+async def test_a_server_reset_during_confirm_or_revert_ends_the_migration(
+        multi_host_api: Api, monkeypatch: pytest.MonkeyPatch, confirm: bool) -> None:
+    """A resetState while the hosts confirm or revert: the migration is not left
+    confirming/reverting (in progress, blocking new moves). A confirm is done all
+    the same; a revert's guest is back on the source, where the record follows it."""
+    api = multi_host_api
+    sid = (await boot(api))["id"]
+    source = await host_of(api, sid)
+    assert (await action(api, sid, {"migrate": None})).status_code == 202
+    await migration_becomes(api, sid, "finished")
+    await wait_for(api, sid, "VERIFY_RESIZE", user="admin")
+    on_steps(monkeypatch, reset_state_before(
+        api, "confirm_move_out" if confirm else "revert_move_out"))
+    body = {"confirmResize": None} if confirm else {"revertResize": None}
+    resp = await action(api, sid, body)
+    assert resp.status_code == (204 if confirm else 202), resp.text
+    if confirm:
+        await migration_becomes(api, sid, "confirmed")
+        assert await hosts_holding(api, placement.resize_consumer(sid)) == set()
+        return
+    await migration_becomes(api, sid, "error")
+    server = await wait_for(api, sid, "ERROR", user="admin")
+    assert server["OS-EXT-SRV-ATTR:host"] == source
+    assert await hosts_holding(api, sid) == {source}
+    assert await hosts_holding(api, placement.resize_consumer(sid)) == set()

@@ -4,6 +4,7 @@ the server ACTIVE again (SHUTOFF if it was off)."""
 
 from __future__ import annotations
 
+from novalet import exceptions
 from novalet.compute.states import PowerState, TaskState, VmState
 from novalet.conductor.tasks.base import MoveTask, move_consumer
 from novalet.db import migrations_records, placement
@@ -38,6 +39,10 @@ class ConfirmResizeTask(MoveTask):
             return
         await placement.move_allocations(self.db, move_consumer(self.uuid), self.uuid)
         running = instance.power_state == PowerState.RUNNING
-        await self.set_instance({"vm_state": VmState.ACTIVE if running else VmState.STOPPED,
-                                 "task_state": None}, [TaskState.RESIZE_CONFIRMING])
+        try:
+            await self.set_instance({"vm_state": VmState.ACTIVE if running
+                                     else VmState.STOPPED, "task_state": None},
+                                    [TaskState.RESIZE_CONFIRMING])
+        except (exceptions.Conflict, exceptions.NotFound):
+            pass  # reset or deleted meanwhile: the confirm is done all the same
         await self.set_migration(migration, {"status": "confirmed"})

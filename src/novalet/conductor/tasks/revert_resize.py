@@ -4,6 +4,7 @@ running, the destination's resources are freed, the migration reverted."""
 
 from __future__ import annotations
 
+from novalet import exceptions
 from novalet.compute.states import PowerState, TaskState, VmState
 from novalet.conductor.tasks.base import MoveTask, move_consumer
 from novalet.conductor.tasks.confirm_resize import newest_migration
@@ -39,12 +40,17 @@ class RevertResizeTask(MoveTask):
                                     [TaskState.RESIZE_REVERTING])
             return
         await placement.remove_allocations(self.db, move_consumer(self.uuid))
-        await self.set_instance({
-            "host": source, "node": migration.source_node,
-            "availability_zone": instance.system_metadata.get(
-                "old_availability_zone", instance.availability_zone),
-            "flavor": old, "task_state": None,
-            "vm_state": instance.system_metadata.get("old_vm_state") or VmState.ACTIVE,
-            "power_state": PowerState.RUNNING if order.power_on else PowerState.SHUTDOWN},
-            [TaskState.RESIZE_REVERTING])
+        back = {"host": source, "node": migration.source_node,
+                "availability_zone": instance.system_metadata.get(
+                    "old_availability_zone", instance.availability_zone),
+                "flavor": old,
+                "power_state": PowerState.RUNNING if order.power_on else PowerState.SHUTDOWN}
+        try:
+            await self.set_instance({
+                **back, "task_state": None,
+                "vm_state": instance.system_metadata.get("old_vm_state") or VmState.ACTIVE},
+                [TaskState.RESIZE_REVERTING])
+        except (exceptions.Conflict, exceptions.NotFound) as exc:
+            await self.stuck(migration, exc, source, back)  # the record follows the guest
+            return
         await self.set_migration(migration, {"status": "reverted"})
