@@ -42,9 +42,9 @@ class NoForcedHost(exceptions.NovaletError):
     code = 500
 
 
-def source_consumer(uuid: str) -> str:
-    """The consumer holding an evacuee's allocations on its failed host meanwhile."""
-    return f"{uuid}:evacuate-source"
+# The consumer holding an evacuee's allocations on its failed host meanwhile
+# (instances.destroy frees it too).
+source_consumer = instances.evacuate_source_consumer
 
 
 class EvacuateTask:
@@ -135,9 +135,10 @@ class EvacuateTask:
     async def _undo(self, uuid: str, request: EvacuateRequest, status: str,
                     instance: Instance | None = None) -> None:
         """The allocations back on the failed host (the NICs too, once moved), the
-        migration `status`."""
-        await placement.move_allocations(self.db, source_consumer(uuid), uuid)
-        if instance is not None:
+        migration `status`. A server deleted meanwhile gets nothing back: its held
+        allocations (and any new claim) are dropped."""
+        alive = await instances.return_held_allocations(self.db, uuid, source_consumer(uuid))
+        if instance is not None and alive:
             await self.network.allocate_for_instance(
                 uuid, instance.project_id, instance.host, instance.hostname,
                 user_id=instance.user_id)
