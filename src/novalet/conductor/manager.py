@@ -41,6 +41,8 @@ from novalet.scheduler.rpcapi import SchedulerAPI
 
 LOG = logging.getLogger(__name__)
 _UNSET = "_unset"
+# The evacuations whose source's guest is stale once the server is elsewhere.
+_EVACUATED = ("accepted", "pre-migrating", "done")
 BINARY = "nova-conductor"
 
 
@@ -245,9 +247,11 @@ class ConductorManager(MoveFlows):  # the move methods: conductor/move_flows.py
         await self.evacuating.evacuate(ctx, EvacuateRequest.from_dict(request))
 
     async def evacuated_instances(self, ctx: RequestContext, host: str) -> list[str]:
-        """The instances evacuated off `host` (done, not yet cleaned up there) that
-        run elsewhere now: the guests `host` still has of them are stale."""
-        moves = await migrations_records.evacuations_from(self.db, host, ("done",))
+        """The instances evacuated off `host` that are no longer its: done (not yet
+        cleaned up there), or still under way with the server already placed on its
+        destination (Nova's accepted/pre-migrating): the guests `host` still has of
+        them are stale, and would run twice."""
+        moves = await migrations_records.evacuations_from(self.db, host, _EVACUATED)
         uuids = {m.instance_uuid for m in moves}
         if not uuids:
             return []
@@ -255,7 +259,8 @@ class ConductorManager(MoveFlows):  # the move methods: conductor/move_flows.py
         return sorted(uuids - {r.uuid for r in rows if r.host == host})
 
     async def evacuation_cleaned(self, ctx: RequestContext, host: str, uuid: str) -> None:
-        """`host` destroyed its copy of `uuid`: its evacuations of it are completed."""
+        """`host` destroyed its copy of `uuid`: its done evacuations of it are
+        completed (those under way are the task's to finish)."""
         for move in await migrations_records.evacuations_from(self.db, host, ("done",)):
             if move.instance_uuid == uuid:
                 await migrations_records.update(self.db, move.uuid, {"status": "completed"})

@@ -9,9 +9,11 @@ host spawns the server from its image, powered off after if it is to end
 stopped. Success: the held source allocations are dropped, the migration is
 done, and when the failed host's compute service starts again it destroys its
 stale copy (ComputeManager.destroy_evacuated_instances; the migration then
-becomes completed). Failure at any step: a fault, the server back on the failed
-host with its allocations there, the migration failed (error if no host was
-found).
+becomes completed). A host back while the server is already placed elsewhere
+(pre-migrating) destroys its copy too, and may not write the instance while
+the evacuation is under way (conductor/host_access.py). Failure at any step: a
+fault, the server back on the failed host with its allocations there, the
+migration failed (error if no host was found).
 """
 
 from __future__ import annotations
