@@ -231,20 +231,28 @@ class ConductorManager(MoveFlows):  # the move methods: conductor/move_flows.py
                                             "build_instances", "Error", traceback=str(exc))
 
     # --- the move tasks (conductor/tasks/), cast by the API ----------------
+    # Each runs on the TaskRunner, as the move flows' do: the cast handler returns at
+    # once (a cast is acked only once handled, so tasks waiting on hosts inside the
+    # handlers would fill the prefetch window), and stop() cancels them.
 
     async def shelve_instance(self, ctx: RequestContext, uuid: str, image_id: str) -> None:
-        await self.shelving.shelve(ctx, uuid, image_id)
+        self.move_tasks.start(self.shelving.shelve(ctx, uuid, image_id),
+                              f"shelve of {uuid}")
 
     async def shelve_offload_instance(self, ctx: RequestContext, uuid: str) -> None:
-        await self.shelving.offload(ctx, uuid)
+        self.move_tasks.start(self.shelving.offload(ctx, uuid), f"shelve offload of {uuid}")
 
     async def unshelve_instance(self, ctx: RequestContext, request: dict[str, Any]) -> None:
         """`request`: an UnshelveRequest."""
-        await self.unshelving.unshelve(ctx, UnshelveRequest.from_dict(request))
+        unshelve = UnshelveRequest.from_dict(request)
+        self.move_tasks.start(self.unshelving.unshelve(ctx, unshelve),
+                              f"unshelve of {unshelve.instance_uuid}")
 
     async def evacuate_instance(self, ctx: RequestContext, request: dict[str, Any]) -> None:
         """`request`: an EvacuateRequest."""
-        await self.evacuating.evacuate(ctx, EvacuateRequest.from_dict(request))
+        evacuate = EvacuateRequest.from_dict(request)
+        self.move_tasks.start(self.evacuating.evacuate(ctx, evacuate),
+                              f"evacuation of {evacuate.instance_uuid}")
 
     async def evacuated_instances(self, ctx: RequestContext, host: str) -> list[str]:
         """The instances evacuated off `host` that are no longer its: done (not yet
