@@ -7,7 +7,7 @@ from novalet.db import instances, migrations_records, placement
 from novalet.db.models import Instance
 from tests.unit.conductor.conftest import Served
 
-HELD = instances.evacuate_source_consumer("inst-1")
+HELD = "inst-1:evacuate-source"  # instances.evacuate_source_consumer
 
 
 async def _held_on_h1(served: Served) -> None:
