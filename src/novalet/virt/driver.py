@@ -64,9 +64,10 @@ class ImageFetcher(abc.ABC):
         """Upload the file `source` as the data of the (queued) image `image_id`."""
 
     async def rotate_backups(self, instance_uuid: str, backup_type: str,
-                             rotation: int) -> list[str]:
-        """Delete the instance's oldest `backup_type` backup images beyond the newest
-        `rotation` (0: all of them); the ids deleted. Not every fetcher can."""
+                             rotation: int, owner: str) -> list[str]:
+        """Delete the instance's oldest `backup_type` backup images (owned by project
+        `owner`, the instance's) beyond the newest `rotation` (0: all of them); the
+        ids deleted. Not every fetcher can."""
         raise NotImplementedError("this image fetcher can't delete backups")
 
 
