@@ -381,10 +381,14 @@ class ComputeManager(HostActions, MoveSteps):  # moves' steps: compute/moves.py
                              "task_state": None})
 
     async def rebuild_instance(self, ctx: RequestContext, instance: dict[str, Any]) -> None:
+        """As Nova: a server rebuilt while stopped is left stopped (never booted)."""
         inst = InstancePayload.from_dict(instance)
+        stopped = inst.vm_state == VmState.STOPPED
         await self._tracked(ctx, inst, "compute_rebuild_instance",
-                            lambda: self.driver.rebuild(inst.guest_spec()),
-                            {"vm_state": VmState.ACTIVE, "power_state": PowerState.RUNNING,
+                            lambda: self.driver.rebuild(inst.guest_spec(), not stopped),
+                            {"vm_state": VmState.STOPPED if stopped else VmState.ACTIVE,
+                             "power_state": PowerState.SHUTDOWN if stopped
+                             else PowerState.RUNNING,
                              "task_state": None, "launched_at": utcnow().isoformat()})
 
     async def resize_instance(self, ctx: RequestContext, instance: dict[str, Any],

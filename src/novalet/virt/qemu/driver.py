@@ -546,8 +546,10 @@ class QemuDriver(ComputeDriver):
 
     # --- rebuild -----------------------------------------------------------------
 
-    async def rebuild(self, spec: GuestSpec, *, preserve_ephemeral: bool = False) -> None:
-        """A new root disk (and config drive) from spec.image, booted; same uuid.
+    async def rebuild(self, spec: GuestSpec, power_on: bool = True, *,
+                      preserve_ephemeral: bool = False) -> None:
+        """A new root disk (and config drive) from spec.image; same uuid. Booted only
+        when `power_on` (a stopped guest stays off until power_on).
 
         Swap is made anew; the ephemeral disk too unless preserve_ephemeral.
         """
@@ -559,7 +561,8 @@ class QemuDriver(ComputeDriver):
             for name in (ROOT, CONFIG, SWAP) + (() if preserve_ephemeral else (EPHEMERAL,)):
                 paths.disk(name).unlink(missing_ok=True)
             guest_config = await self._create_disks(spec, paths, keep_ephemeral=True)
-            await self._start(paths, guest_config)
+            if power_on:
+                await self._start(paths, guest_config)
 
     # --- resize ------------------------------------------------------------------
 
