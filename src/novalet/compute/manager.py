@@ -391,6 +391,12 @@ class ComputeManager(HostActions, MoveSteps):  # moves' steps: compute/moves.py
                              else PowerState.RUNNING,
                              "task_state": None, "launched_at": utcnow().isoformat()})
 
+    # resize_instance, confirm_resize and revert_resize: this release sends none of
+    # them (moves go by compute RPC 1.5's steps, compute/moves.py), but every 1.x
+    # minor is served. Controllers upgrade before compute hosts (docs/multi-host.md),
+    # yet a cast a previous-release API queued on this host's durable queue before
+    # its upgrade is delivered after this host's. Drop them with compute RPC 2.0.
+
     async def resize_instance(self, ctx: RequestContext, instance: dict[str, Any],
                               new_flavor: dict[str, Any]) -> None:
         """`new_flavor`: a FlavorPayload (1.2) or its untagged fields (1.0, 1.1)."""
