@@ -137,6 +137,7 @@ async def test_unshelve_to_host_291(keep_api: Api) -> None:
     resp = await _act(api, uuid, {"unshelve": {"host": "nowhere"}}, user="admin",
                       version="2.91")
     assert resp.status_code == 400, resp.text
+    assert resp.json()["badRequest"]["message"] == "Compute host nowhere could not be found."
     resp = await _act(api, uuid, {"unshelve": {"host": "fake-host-2"}}, user="admin",
                       version="2.90")
     assert resp.status_code == 400, resp.text

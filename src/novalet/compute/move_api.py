@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from novalet import exceptions
 from novalet.common.context import RequestContext
 from novalet.compute.flavor_payload import FlavorPayload
+from novalet.compute.host_not_found import TargetHostNotFound
 from novalet.compute.move_payloads import LIVE_MIGRATION, MIGRATION, MoveOrder, MoveRequest
 from novalet.compute.payloads import InstancePayload
 from novalet.compute.states import TaskState, VmState
@@ -23,10 +24,6 @@ if TYPE_CHECKING:
     from novalet.compute.api import ComputeAPI
 
 LOG = logging.getLogger(__name__)
-
-
-class ComputeHostNotFound(exceptions.Invalid):
-    msg_fmt = "Compute host %(host)s could not be found."
 
 
 class CannotMigrateToSameHost(exceptions.Invalid):
@@ -80,7 +77,7 @@ class MoveAPI:
     async def _check_host(self, host: str, instance: Instance, live: bool) -> None:
         if host not in {p.host for p in await placement.summaries(self.db,
                                                                    with_zones=False)}:
-            raise ComputeHostNotFound(host=host)
+            raise TargetHostNotFound(host=host)
         if host == instance.host:
             if live:
                 raise UnableToMigrateToSelf(uuid=instance.uuid, host=host)

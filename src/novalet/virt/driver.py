@@ -175,8 +175,10 @@ class ComputeDriver(abc.ABC):
         """Boot the guest from its own disk again."""
         raise self._unsupported("unrescue")
 
-    async def rebuild(self, spec: GuestSpec) -> None:
-        """Replace the root disk with one from spec.image and boot it; same uuid."""
+    async def rebuild(self, spec: GuestSpec, power_on: bool = True) -> None:
+        """Replace the root disk with one from spec.image; same uuid. Booted only when
+        `power_on`: a stopped server stays off (Nova rebuilds a SHUTOFF server and
+        leaves it SHUTOFF), and is never started meanwhile."""
         raise self._unsupported("rebuild")
 
     async def resize(self, uuid: str, spec: GuestSpec) -> None:

@@ -282,8 +282,9 @@ class FakeDriver(ComputeDriver):
         self._set(uuid, PowerState.RUNNING, "booted from own disk")
         self.rescued.discard(uuid)
 
-    async def rebuild(self, spec: GuestSpec) -> None:
-        self._set(spec.uuid, PowerState.RUNNING, f"rebuilt from image {spec.image_ref}")
+    async def rebuild(self, spec: GuestSpec, power_on: bool = True) -> None:
+        self._set(spec.uuid, PowerState.RUNNING if power_on else PowerState.SHUTDOWN,
+                  f"rebuilt from image {spec.image_ref}" + ("" if power_on else ", left off"))
         self.specs[spec.uuid] = spec
 
     async def resize(self, uuid: str, spec: GuestSpec) -> None:
