@@ -129,7 +129,14 @@ class FakeDriver(ComputeDriver):
             raise VirtDriverError(reason=spec.metadata["fake_spawn_error"])
         self.guests[spec.uuid] = PowerState.RUNNING
         self.specs[spec.uuid] = spec
-        self._log(spec.uuid, f"fake guest {spec.hostname} ({spec.uuid}) booted")
+        # A boot log of a few lines, as a real guest prints (clients that wait for
+        # a console log, Tempest among them, expect more than one line).
+        for line in (f"fake firmware: {spec.vcpus} vCPUs, {spec.memory_mb} MiB",
+                     f"fake kernel: root disk {spec.root_gb} GiB, "
+                     f"{len(spec.network_info)} network interfaces",
+                     f"fake init: hostname {spec.hostname}",
+                     f"fake guest {spec.hostname} ({spec.uuid}) booted"):
+            self._log(spec.uuid, line)
 
     async def destroy(self, uuid: str) -> None:
         self.guests.pop(uuid, None)
