@@ -228,7 +228,9 @@ class FakeDriver(ComputeDriver):
 
     async def get_console_output(self, uuid: str) -> str:
         self._require(uuid)
-        return "\n".join(self.consoles.get(uuid, [])) + "\n"
+        # No newline after the last line: the cursor stays there, as on a guest's
+        # console, so a tail of N lines (os-getConsoleOutput length) reads as N.
+        return "\n".join(self.consoles.get(uuid, []))
 
     async def snapshot(self, uuid: str, dest: str) -> str:
         self._require(uuid)
