@@ -237,6 +237,7 @@ def main() -> int:
                         help="a count of finished tests each minute, not each result")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
     try:
         return conformance(args)
     except KeyboardInterrupt:

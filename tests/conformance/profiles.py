@@ -18,7 +18,10 @@ NOVA_FLAGS = HERE / "tempest-nova34-flags.conf"
 # others). Interface attach we have too, though Tempest's tests of it also need
 # Neutron, so they still skip.
 FULL_FEATURES = {"snapshot": "true", "vnc_console": "true", "spice_console": "true",
-                 "serial_console": "true", "interface_attach": "true"}
+                 "serial_console": "true", "interface_attach": "true",
+                 # the moves the conductor runs (conductor/tasks/), on the fake driver
+                 "shelve_migrate": "true", "live_migrate_back_and_forth": "true",
+                 "block_migration_for_live_migration": "true"}
 PROFILES: dict[str, dict[str, dict[str, str]]] = {
     "nova": {},
     "full": {"compute-feature-enabled": FULL_FEATURES},

@@ -33,7 +33,7 @@ ACTION_BODIES: dict[str, Any] = {
     "os-resetState": {"state": "error"}, "changePassword": {"adminPass": "pw"},
     "createBackup": {"name": "b", "backup_type": "daily", "rotation": 1},
     "addFixedIp": {"networkId": "net"}, "removeFixedIp": {"address": "10.9.9.9"},
-    "os-migrateLive": {"host": None, "block_migration": "auto"},
+    "os-migrateLive": {"host": None, "block_migration": "auto"}, "evacuate": {},
 }
 
 

@@ -4,6 +4,7 @@ import asyncio
 from typing import Any
 
 from novalet.common.context import RequestContext
+from novalet.compute.states import PowerState
 from novalet.db import placement
 from tests.functional.conftest import Api, boot, ensure_image, wait_for
 
@@ -73,6 +74,23 @@ async def test_rebuild_keeps_id_and_takes_new_image(api: Api) -> None:
     assert rebuilt["metadata"] == {"b": "2"}
     resp = await _action(api, server["id"], {"rebuild": {"imageRef": "nope"}})
     assert resp.status_code == 400
+
+
+async def test_rebuild_of_a_stopped_server_leaves_it_shutoff(api: Api) -> None:
+    """Tempest's test_rebuild_server_in_stop_state: SHUTOFF before, SHUTOFF after."""
+    sid = (await boot(api))["id"]
+    assert (await _action(api, sid, {"os-stop": None})).status_code == 202
+    await wait_for(api, sid, "SHUTOFF")
+    image = await ensure_image(api)
+    resp = await _action(api, sid, {"rebuild": {"imageRef": image}})
+    assert resp.status_code == 202, resp.text
+    server = await wait_for(api, sid, "SHUTOFF")
+    assert server["OS-EXT-STS:vm_state"] == "stopped"
+    assert server["OS-EXT-STS:power_state"] == 4 and server["OS-EXT-STS:task_state"] is None
+    info = await api.cloud.compute.driver.get_info(sid)
+    assert info.power_state == PowerState.SHUTDOWN
+    assert (await _action(api, sid, {"os-start": None})).status_code == 202
+    await wait_for(api, sid, "ACTIVE")
 
 
 async def test_resize_confirm_and_revert_move_allocations(api: Api) -> None:

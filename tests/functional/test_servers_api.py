@@ -303,3 +303,13 @@ async def test_spawn_failure_is_error_with_fault_and_frees_resources(api: Api) -
     assert create["message"] == "Error"
     resp = await api.request("DELETE", f"{S}/{server['id']}")
     assert resp.status_code == 204
+
+
+async def test_console_output_length_is_that_many_lines(api: Api) -> None:
+    """Tempest's test_get_console_output splits a length=3 tail on newlines and
+    expects three pieces: the fake guest's log ends without one."""
+    sid = (await boot(api))["id"]
+    resp = await _action(api, sid, {"os-getConsoleOutput": {"length": 3}})
+    assert len(resp.json()["output"].split("\n")) == 3
+    resp = await _action(api, sid, {"os-getConsoleOutput": {}})
+    assert len(resp.json()["output"].split("\n")) > 3

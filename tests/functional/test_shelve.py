@@ -137,6 +137,7 @@ async def test_unshelve_to_host_291(keep_api: Api) -> None:
     resp = await _act(api, uuid, {"unshelve": {"host": "nowhere"}}, user="admin",
                       version="2.91")
     assert resp.status_code == 400, resp.text
+    assert resp.json()["badRequest"]["message"] == "Compute host nowhere could not be found."
     resp = await _act(api, uuid, {"unshelve": {"host": "fake-host-2"}}, user="admin",
                       version="2.90")
     assert resp.status_code == 400, resp.text
@@ -183,6 +184,22 @@ async def test_unshelve_in_place_respawns_a_guest_the_host_lost(keep_api: Api) -
     assert (await _act(api, uuid, {"unshelve": None})).status_code == 202
     await wait_for(api, uuid, "ACTIVE")
     assert driver.specs[uuid].image_ref == image["id"]  # type: ignore[attr-defined]
+
+
+async def test_unshelve_in_place_needs_no_shelved_image(keep_api: Api) -> None:
+    """The user deleted the shelved snapshot: the guest is still on its host, so
+    unshelve powers it on all the same."""
+    api = keep_api
+    uuid = (await boot(api, name="nosnap"))["id"]
+    host = (await wait_for(api, uuid, "ACTIVE", user="admin"))["OS-EXT-SRV-ATTR:host"]
+    assert (await _act(api, uuid, {"shelve": None})).status_code == 202
+    await wait_for(api, uuid, "SHELVED")
+    (image,) = await _images_named(api, "nosnap-shelved")
+    resp = await api.request("DELETE", f"/image/v2/images/{image['id']}")
+    assert resp.status_code == 204, resp.text
+    assert (await _act(api, uuid, {"unshelve": None})).status_code == 202
+    active = await wait_for(api, uuid, "ACTIVE", user="admin")
+    assert active["OS-EXT-SRV-ATTR:host"] == host and active["OS-EXT-STS:task_state"] is None
 
 
 async def _other_project(api: Api) -> None:

@@ -13,9 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
+from novalet.common.context import RequestContext
 from novalet.common.timeutils import utcnow
 from novalet.compute.states import PowerState
 from novalet.db import instances, placement
+from novalet.rpc.bus import BusUnavailable
 from novalet.service.allinone import AllInOne
 from novalet.virt.fake import FakeDriver
 from tests.functional.conftest import Api, _no_server_errors, boot, make_conf, wait_for
@@ -158,3 +160,81 @@ async def test_without_an_interval_delete_is_immediate_and_restore_a_409(api: Ap
             return
         await asyncio.sleep(0.02)
     raise AssertionError("not deleted")
+
+
+# --- hosts of the previous release, and a bus that is down ----------------------------
+
+def _cap_compute(api: Api, version: str | None) -> None:
+    caps = api.cloud.services.compute.compute.caps.caps
+    if version is None:
+        caps.pop("compute", None)
+    else:
+        caps["compute"] = version
+
+
+async def test_hosts_too_old_to_soft_delete_get_a_delete_now(soft_api: Api) -> None:
+    """[upgrade_levels] compute below 1.3: DELETE deletes now (as with the interval
+    off) rather than failing every delete for the whole upgrade window."""
+    api = soft_api
+    sid = (await boot(api))["id"]
+    _cap_compute(api, "1.2")
+    assert (await api.request("DELETE", f"{S}/{sid}")).status_code == 204
+    for _ in range(200):
+        if (await api.request("GET", f"{S}/{sid}")).status_code == 404:
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError("not deleted")
+    assert sid not in _driver(api).guests
+    row = await instances.get(api.cloud.services.db, sid, deleted=True)
+    assert row.vm_state == "deleted"
+
+
+async def test_restore_with_hosts_too_old_is_a_409_that_changes_nothing(
+        soft_api: Api) -> None:
+    api = soft_api
+    sid = (await boot(api))["id"]
+    await _soft_delete(api, sid)
+    deleted_at = (await instances.get(api.cloud.services.db, sid)).deleted_at
+    _cap_compute(api, "1.2")
+    resp = await _action(api, sid, {"restore": None})
+    assert resp.status_code == 409 and "needs compute RPC 1.3" in resp.text
+    row = await instances.get(api.cloud.services.db, sid)
+    assert (row.vm_state, row.task_state, row.deleted_at) == ("soft-delete", None,
+                                                              deleted_at)
+    _cap_compute(api, None)
+    assert (await _action(api, sid, {"restore": None})).status_code == 202
+    await wait_for(api, sid, "ACTIVE")
+
+
+async def test_a_send_failure_puts_the_soft_delete_and_restore_back(soft_api: Api) -> None:
+    api = soft_api
+    compute = api.cloud.services.compute
+    sid = (await boot(api))["id"]
+    real = compute.compute
+
+    class DownBus:
+        async def soft_delete_instance(self, *args: Any) -> None:
+            raise BusUnavailable(url="amqp://x", reason="down")
+        restore_instance = soft_delete_instance
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+    compute.compute = DownBus()
+    try:
+        ctx = RequestContext.admin()
+        with pytest.raises(BusUnavailable):
+            await compute.soft_delete(ctx, await instances.get(compute.db, sid))
+        row = await instances.get(compute.db, sid)
+        assert (row.vm_state, row.task_state, row.deleted_at) == ("active", None, None)
+        compute.compute = real
+        await _soft_delete(api, sid)
+        deleted_at = (await instances.get(compute.db, sid)).deleted_at
+        compute.compute = DownBus()
+        with pytest.raises(BusUnavailable):
+            await compute.restore(ctx, sid)
+        row = await instances.get(compute.db, sid)
+        assert (row.vm_state, row.task_state, row.deleted_at) == ("soft-delete", None,
+                                                                  deleted_at)
+    finally:
+        compute.compute = real

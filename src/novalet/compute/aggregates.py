@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from novalet import exceptions
+from novalet.compute.host_not_found import ComputeHostNotFound
 from novalet.db import aggregates as db_aggregates
 from novalet.db import services as db_services
 from novalet.db.aggregates import (AZ_KEY, AggregateHostExists, AggregateHostNotFound,
@@ -18,10 +19,6 @@ __all__ = ["AZ_KEY", "AggregateAPI", "AggregateHostExists", "AggregateHostNotFou
            "AggregateNameExists", "AggregateNotFound", "ComputeHostNotFound",
            "InvalidAggregateActionAdd", "InvalidAggregateActionDelete",
            "InvalidAggregateActionUpdate", "InvalidAggregateActionUpdateMeta"]
-
-
-class ComputeHostNotFound(exceptions.NotFound):
-    msg_fmt = "Compute host %(host)s could not be found."
 
 
 class InvalidAggregateActionAdd(exceptions.Conflict):

@@ -34,6 +34,7 @@ from novalet.compute.move_payloads import RESIZE, MoveRequest
 from novalet.compute.quotas import QuotaEngine
 from novalet.db.quotas import Admission
 from novalet.compute.payloads import RequestSpec
+from novalet.compute.put_back import IDLE, put_back
 from novalet.compute.server_ops import Backup, ServerOps
 from novalet.compute.server_groups import (ServerGroup, ServerGroupService, check_hints,
                                            scheduling_view)
@@ -480,11 +481,7 @@ class ComputeAPI(ServerOps):
 
     async def _end_snapshot(self, uuid: str) -> None:
         """Put back the task_state of a createImage that did not get to the host."""
-        try:
-            await instances.set_fields(self.db, uuid, {"task_state": None}, expected_task_state=[
-                TaskState.IMAGE_SNAPSHOT, TaskState.IMAGE_BACKUP])
-        except (exceptions.Conflict, exceptions.NotFound):
-            pass  # deleted meanwhile: nothing to put back
+        await put_back(self.db, uuid, IDLE, [TaskState.IMAGE_SNAPSHOT, TaskState.IMAGE_BACKUP])
 
     async def rescue(self, ctx: RequestContext, uuid: str, image_ref: str | None) -> None:
         instance = await self.get(ctx, uuid)

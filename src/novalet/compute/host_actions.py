@@ -95,7 +95,8 @@ class HostActions:
                                    {"task_state": None}):
             return
         try:
-            deleted = await self.images.rotate_backups(inst.uuid, backup_type, rotation)
+            deleted = await self.images.rotate_backups(inst.uuid, backup_type, rotation,
+                                                       inst.project_id)
         except Exception as exc:  # the backup itself is done
             LOG.warning("Rotating %s backups of %s failed: %s", backup_type, inst.uuid, exc)
             return

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from novalet import config, exceptions
+from novalet.compute.host_not_found import ComputeHostNotFound
 from novalet.compute.hypervisors import HypervisorAPI
 from novalet.compute.services import COMPUTE_BINARY, DISABLED, ENABLED, ServiceAPI
 from novalet.db import host_instances
@@ -28,10 +29,6 @@ from novalet.rpc.bus import Bus
 
 class HostNotFound(exceptions.NotFound):
     msg_fmt = "Host %(host)s could not be found."
-
-
-class ComputeHostNotFound(exceptions.NotFound):
-    msg_fmt = "Compute host %(host)s could not be found."
 
 
 class HostActionNotSupported(exceptions.NovaletError):

@@ -17,10 +17,6 @@ from novalet.compute.quotas import QuotaEngine
 from novalet.image.api import BASE_ATTRIBUTES, ImageService, PatchOp, properties_of
 
 
-class ImageMetadataLimitExceeded(exceptions.QuotaExceeded):
-    msg_fmt = "Image metadata limit exceeded: an image may have at most %(allowed)d items."
-
-
 class ImageMetadataKeyNotFound(exceptions.NotFound):
     msg_fmt = "Image %(image_id)s has no metadata key %(key)s."
 
@@ -46,7 +42,7 @@ class ImageMetadata:
             if key in BASE_ATTRIBUTES:
                 raise NotAProperty(key=key)
         after = dict(items) if replace else {**current, **items}
-        await self._check_quota(ctx, len(after))
+        await self.quotas.check_image_metadata(ctx.project_id or "", len(after))
         ops = [PatchOp("add", key, value) for key, value in items.items()]
         if replace:
             ops += [PatchOp("remove", key) for key in current if key not in items]
@@ -56,8 +52,3 @@ class ImageMetadata:
         if key not in await self.get(ctx, image_id):
             raise ImageMetadataKeyNotFound(image_id=image_id, key=key)
         await self.images.update(ctx, image_id, [PatchOp("remove", key)])
-
-    async def _check_quota(self, ctx: RequestContext, count: int) -> None:
-        allowed = (await self.quotas.limits(ctx.project_id or ""))["metadata_items"]
-        if 0 <= allowed < count:
-            raise ImageMetadataLimitExceeded(allowed=allowed)

@@ -14,7 +14,7 @@ from novalet.db.migrations_records import MigrationMarkerNotFound, MigrationQuer
 from novalet.db.models import Instance, Migration
 
 __all__ = ["MigrationMarkerNotFound", "MigrationQuery", "list_migrations",
-           "record_evacuation", "record_move", "record_resize", "set_status"]
+           "record_evacuation", "record_move", "set_status"]
 
 # Nova's migration statuses, in the order a resize passes them.
 RESIZE_STATUSES = ("pre-migrating", "migrating", "post-migrating", "finished", "confirming",
@@ -28,19 +28,6 @@ async def _flavor_pk(db: Database, flavorid: str | None) -> int | None:
         return None
     flavor = await db_flavors.get(db, flavorid)
     return None if flavor is None else flavor.id
-
-
-async def record_resize(db: Database, ctx: RequestContext, instance: Instance,
-                        new_flavor: dict[str, Any]) -> Migration:
-    """A resize on the instance's own host, status pre-migrating."""
-    return await migrations_records.create(db, {
-        "instance_uuid": instance.uuid, "project_id": instance.project_id,
-        "user_id": ctx.user_id, "source_compute": instance.host,
-        "dest_compute": instance.host, "source_node": instance.node,
-        "dest_node": instance.node, "dest_host": None,
-        "old_instance_type_id": await _flavor_pk(db, instance.flavor.get("flavorid")),
-        "new_instance_type_id": await _flavor_pk(db, new_flavor.get("flavorid")),
-        "status": "pre-migrating", "migration_type": "resize"})
 
 
 async def record_move(db: Database, ctx: RequestContext, instance: Instance,

@@ -12,21 +12,19 @@ from novalet import exceptions
 from novalet.common.context import RequestContext
 from novalet.compute import migrations as migration_views
 from novalet.compute.flavor_payload import FlavorPayload
+from novalet.compute.host_not_found import TargetHostNotFound
 from novalet.compute.move_payloads import LIVE_MIGRATION, MIGRATION, MoveOrder, MoveRequest
 from novalet.compute.payloads import InstancePayload
+from novalet.compute.put_back import IDLE, put_back
 from novalet.compute.states import TaskState, VmState
 from novalet.conductor.manager import payload_of
-from novalet.db import instance_actions, instances, migrations_records, placement
+from novalet.db import instance_actions, migrations_records, placement
 from novalet.db.models import Instance, Migration
 
 if TYPE_CHECKING:
     from novalet.compute.api import ComputeAPI
 
 LOG = logging.getLogger(__name__)
-
-
-class ComputeHostNotFound(exceptions.Invalid):
-    msg_fmt = "Compute host %(host)s could not be found."
 
 
 class CannotMigrateToSameHost(exceptions.Invalid):
@@ -96,16 +94,12 @@ class MoveAPI:
 
     async def _put_back(self, instance: Instance) -> None:
         """task_state cleared if it is still the one this request set."""
-        try:
-            await instances.set_fields(self.db, instance.uuid, {"task_state": None},
-                                       expected_task_state=[instance.task_state])
-        except (exceptions.Conflict, exceptions.NotFound):
-            pass  # not ours to put back any more
+        await put_back(self.db, instance.uuid, IDLE, [instance.task_state])
 
     async def _check_host(self, host: str, instance: Instance, live: bool) -> None:
         if host not in {p.host for p in await placement.summaries(self.db,
                                                                    with_zones=False)}:
-            raise ComputeHostNotFound(host=host)
+            raise TargetHostNotFound(host=host)
         if host == instance.host:
             if live:
                 raise UnableToMigrateToSelf(uuid=instance.uuid, host=host)

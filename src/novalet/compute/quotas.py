@@ -228,8 +228,9 @@ class QuotaEngine:
             raise MetadataLimitExceeded(allowed=limit)
 
     async def check_image_metadata(self, project_id: str, count: int) -> None:
-        """ImageMetadataLimitExceeded (403) when a snapshot's metadata has more
-        than metadata_items items (Nova counts createImage's against that quota)."""
+        """ImageMetadataLimitExceeded (403) when an image would have more than
+        metadata_items properties: a snapshot's (Nova counts createImage's against
+        that quota) or one set through the image metadata API."""
         limit = (await self.limits(project_id))["metadata_items"]
         if _over(limit, 0, count):
             raise ImageMetadataLimitExceeded()

@@ -9,6 +9,8 @@ message of an older minor is served too):
   same keys as before); resize_instance's new_flavor and revert_resize's
   old_flavor are FlavorPayload models (before: plain dicts); get_console answers
   a ConsoleTarget model (before: its fields untagged).
+  (resize_instance, confirm_resize and revert_resize are sent no more since 1.5's
+  move steps replaced them; compute/manager.py still serves them for the 1.x major.)
 - 1.3: soft_delete_instance, restore_instance, backup_instance, set_admin_password
   (a call) and trigger_crash_dump (compute/host_actions.py).
 - 1.4: get_diagnostics (a Diagnostics model back).
@@ -35,7 +37,6 @@ from typing import Any
 from novalet import config, exceptions
 from novalet.common.context import RequestContext
 from novalet.compute.diagnostics import DiagnosticsNotSupported
-from novalet.compute.flavor_payload import FlavorPayload
 from novalet.compute.move_payloads import MoveOrder
 from novalet.compute.payloads import ExternalEvent, instance_for
 from novalet.console.types import ConsoleTarget
@@ -69,14 +70,6 @@ class ComputeAPI:
     def _instance(self, instance: dict[str, Any]) -> dict[str, Any]:
         """The instance as the version this host is sent carries it."""
         return instance_for("compute", self._version(VERSION), instance)
-
-    def _flavor(self, flavor: FlavorPayload | dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """The version to send a flavor-carrying method at, and the flavor as it
-        carries it (a host of 1.1 or older read a plain dict)."""
-        typed = FlavorPayload.of(flavor)
-        if self._version("1.2") == "1.2":
-            return "1.2", typed.to_dict()
-        return "1.0", typed.to_dict(tagged=False)
 
     async def build_and_run_instance(self, ctx: RequestContext, host: str,
                                      instance: dict[str, Any]) -> None:
@@ -152,27 +145,6 @@ class ComputeAPI:
         """instance carries the new image already."""
         await self.bus.cast(ctx, topic_for(host), "rebuild_instance",
                             {"instance": self._instance(instance)}, version="1.0")
-
-    async def resize_instance(self, ctx: RequestContext, host: str, instance: dict[str, Any],
-                              new_flavor: FlavorPayload | dict[str, Any]) -> None:
-        """`new_flavor`: a FlavorPayload, or the flavor document (typed here)."""
-        version, flavor = self._flavor(new_flavor)
-        await self.bus.cast(ctx, topic_for(host), "resize_instance",
-                            {"instance": self._instance(instance), "new_flavor": flavor},
-                            version=version)
-
-    async def confirm_resize(self, ctx: RequestContext, host: str,
-                             instance: dict[str, Any]) -> None:
-        await self.bus.cast(ctx, topic_for(host), "confirm_resize",
-                            {"instance": self._instance(instance)}, version="1.0")
-
-    async def revert_resize(self, ctx: RequestContext, host: str, instance: dict[str, Any],
-                            old_flavor: FlavorPayload | dict[str, Any]) -> None:
-        """`old_flavor`: a FlavorPayload, or the flavor document (typed here)."""
-        version, flavor = self._flavor(old_flavor)
-        await self.bus.cast(ctx, topic_for(host), "revert_resize",
-                            {"instance": self._instance(instance), "old_flavor": flavor},
-                            version=version)
 
     # --- 1.3: soft delete, backup, password, crash dump (compute/host_actions.py) ---
 

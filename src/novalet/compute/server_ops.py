@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from novalet import config, exceptions
 from novalet.common.context import RequestContext
@@ -92,29 +93,60 @@ class ServerOps:
         """DELETE with `[DEFAULT] reclaim_instance_interval` > 0 on a server that has
         run: powered off and SOFT_DELETED (still counted by quotas, its resources
         held) until restore, forceDelete or the reclaim. False when a delete must
-        happen now instead (interval 0, never launched, a delete under way)."""
+        happen now instead (interval 0, never launched, a delete under way, or the
+        upgrade cap keeps hosts from soft-deleting: see _can_soft_delete)."""
         if (self.conf.get("DEFAULT", "reclaim_instance_interval") <= 0
                 or not instance.launched_at or instance.task_state == TaskState.DELETING):
             return False
         uuid, now = instance.uuid, utcnow()
-        await instance_actions.start(self.db, ctx, [uuid], "delete")
         if instance.host and await self._host_up(instance.host):
+            if not self._can_soft_delete(uuid):
+                return False
+            await instance_actions.start(self.db, ctx, [uuid], "delete")
+            before = {"task_state": instance.task_state, "deleted_at": instance.deleted_at}
             instance = await instances.update(self.db, uuid, {
                 "task_state": TaskState.SOFT_DELETING, "deleted_at": now})
-            await self.compute.soft_delete_instance(ctx, instance.host or "",
-                                                    payload_of(instance))
+            try:
+                await self.compute.soft_delete_instance(ctx, instance.host or "",
+                                                        payload_of(instance))
+            except (BusUnavailable, compute_rpcapi.HostTooOld):
+                await _put_back(self.db, uuid, TaskState.SOFT_DELETING, before)
+                raise
         else:  # nothing runs it: soft-deleted here, as Nova's local soft delete
+            await instance_actions.start(self.db, ctx, [uuid], "delete")
             LOG.info("Soft-deleting %s locally (no compute host is running it)", uuid)
             await instances.set_fields(self.db, uuid, {
                 "vm_state": VmState.SOFT_DELETED, "task_state": None, "deleted_at": now,
                 "terminated_at": now})
         return True
 
+    def _can_soft_delete(self, uuid: str) -> bool:
+        """Whether hosts may be sent soft_delete_instance (compute RPC 1.3). Not while
+        [upgrade_levels] compute caps it lower: then DELETE deletes now, as it does
+        with the reclaim interval off (Nova's default). A user asking DELETE wants
+        the server gone and can do nothing about an upgrade cap; a 409 would fail
+        every delete for the whole upgrade window, while the grace period is an
+        operator's option the operator suspends by capping the RPC."""
+        if _serves(self.compute, "1.3"):
+            return True
+        LOG.warning("Deleting %s now instead of soft-deleting it: [upgrade_levels] "
+                    "compute is below 1.3 (soft_delete_instance)", uuid)
+        return False
+
     async def restore(self, ctx: RequestContext, uuid: str) -> None:
-        """A SOFT_DELETED server powered on again (409 in any other state). Its quota
-        usage never went away, so nothing is checked again."""
+        """A SOFT_DELETED server powered on again (409 in any other state, and while
+        the upgrade cap keeps hosts from restoring). Its quota usage never went
+        away, so nothing is checked again."""
+        found = await self._ready_for(ctx, uuid, "restore", "restore")  # 404, 409 first
+        if not _serves(self.compute, "1.3"):  # refused before anything is written
+            raise compute_rpcapi.HostTooOld(method="restore_instance", version="1.3")
         instance = await self._begin(ctx, uuid, "restore", "restore", {"deleted_at": None})
-        await self.compute.restore_instance(ctx, _host(instance), payload_of(instance))
+        try:
+            await self.compute.restore_instance(ctx, _host(instance), payload_of(instance))
+        except (BusUnavailable, compute_rpcapi.HostTooOld):
+            await _put_back(self.db, uuid, TaskState.RESTORING,
+                            {"deleted_at": found.deleted_at})
+            raise
 
     async def force_delete(self, ctx: RequestContext, uuid: str) -> None:
         """Delete now, whatever the interval. As in Nova, in any state (a locked server
@@ -205,10 +237,17 @@ def _host(instance: Instance) -> str:
     return instance.host
 
 
-async def _put_back(db: Database, uuid: str, task_state: str) -> None:
-    """Clear a task_state the host never got to (unless something else moved it)."""
+def _serves(compute: compute_rpcapi.ComputeAPI, version: str) -> bool:
+    """Whether [upgrade_levels] compute lets hosts be sent compute RPC `version`."""
+    return compute.caps.version("compute", version, fallback="") == version
+
+
+async def _put_back(db: Database, uuid: str, task_state: str,
+                    values: dict[str, Any] | None = None) -> None:
+    """Clear a task_state the host never got to (unless something else moved it),
+    and put back the other `values` written with it."""
     try:
-        await instances.set_fields(db, uuid, {"task_state": None},
+        await instances.set_fields(db, uuid, {"task_state": None, **(values or {})},
                                    expected_task_state=[task_state])
     except (exceptions.Conflict, exceptions.NotFound):
         pass

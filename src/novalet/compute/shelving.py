@@ -15,6 +15,7 @@ from typing import Any
 
 from novalet import exceptions, policy
 from novalet.common.context import RequestContext
+from novalet.compute.host_not_found import TargetHostNotFound
 from novalet.compute.recreate_requests import UnshelveRequest
 from novalet.compute.states import ALLOWED, TaskState, VmState
 from novalet.db import instance_actions, instances, placement
@@ -33,10 +34,6 @@ class UnshelveInstanceInvalidState(exceptions.Conflict):
 
 class UnshelveHostNotInAZ(exceptions.Conflict):
     msg_fmt = 'Host "%(host)s" is not in the availability zone "%(availability_zone)s".'
-
-
-class ComputeHostNotFound(exceptions.Invalid):
-    msg_fmt = "Compute host %(host)s could not be found."
 
 
 async def shelve(api: ComputeAPI, ctx: RequestContext, uuid: str) -> None:
@@ -85,7 +82,7 @@ async def unshelve(api: ComputeAPI, ctx: RequestContext, uuid: str,
         policy.enforce(ctx, "os_compute_api:os-shelve:unshelve_to_host",
                        instance.project_id)
         if host not in zones:
-            raise ComputeHostNotFound(host=host)
+            raise TargetHostNotFound(host=host)
         if new_zone is not None and zones[host] != new_zone:
             raise UnshelveHostNotInAZ(host=host, availability_zone=new_zone)
     values: dict[str, Any] = {"task_state": TaskState.UNSHELVING}

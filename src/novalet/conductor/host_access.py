@@ -8,7 +8,9 @@ compute host's (rpc/identity.py: `compute-<host>` or `[conductor] host_users`)
 is served:
 
 - calls about an instance (by uuid) only for instances whose host is that
-  host, or with a move (resize, migration) under way from or to it;
+  host, or with a move (resize, migration) under way from or to it; never for
+  the failed source of an evacuation under way (the instance is being recreated
+  elsewhere, even while it still names that host);
 - calls about a host or node only for that host;
 - nothing else (the build flow and console checks are the API's and the
   proxies'); a method not in RULES is refused to hosts.
@@ -85,6 +87,15 @@ WRITABLE: dict[str, frozenset[str]] = {
 MOVE_ONLY_FIELDS = frozenset({"flavor"})
 # Migration statuses in which both ends of the move work on the instance.
 _MOVING = (*migrations_records.IN_PROGRESS, "finished")
+# Statuses of an evacuation under way: its (failed) source has lost the instance.
+_EVACUATING = ("accepted", *migrations_records.IN_PROGRESS)
+
+
+def _evacuating_away(move: Any, host: str) -> bool:
+    """Whether `move` is an evacuation off `host` still under way: a host back
+    from the dead must not write an instance being recreated elsewhere."""
+    return (move.migration_type == "evacuation" and move.source_compute == host
+            and move.status in _EVACUATING)
 
 
 class HostAccess:
@@ -178,5 +189,7 @@ class HostAccess:
         if fields & MOVE_ONLY_FIELDS and not any(
                 m.status in migrations_records.IN_PROGRESS and m.migration_type == "resize"
                 and m.source_compute == m.dest_compute == host for m in moves):
+            return False
+        if any(_evacuating_away(m, host) for m in moves):
             return False
         return found.host == host or any(m.status in _MOVING for m in moves)

@@ -41,6 +41,8 @@ from novalet.scheduler.rpcapi import SchedulerAPI
 
 LOG = logging.getLogger(__name__)
 _UNSET = "_unset"
+# The evacuations whose source's guest is stale once the server is elsewhere.
+_EVACUATED = ("accepted", "pre-migrating", "done")
 BINARY = "nova-conductor"
 
 
@@ -229,25 +231,35 @@ class ConductorManager(MoveFlows):  # the move methods: conductor/move_flows.py
                                             "build_instances", "Error", traceback=str(exc))
 
     # --- the move tasks (conductor/tasks/), cast by the API ----------------
+    # Each runs on the TaskRunner, as the move flows' do: the cast handler returns at
+    # once (a cast is acked only once handled, so tasks waiting on hosts inside the
+    # handlers would fill the prefetch window), and stop() cancels them.
 
     async def shelve_instance(self, ctx: RequestContext, uuid: str, image_id: str) -> None:
-        await self.shelving.shelve(ctx, uuid, image_id)
+        self.move_tasks.start(self.shelving.shelve(ctx, uuid, image_id),
+                              f"shelve of {uuid}")
 
     async def shelve_offload_instance(self, ctx: RequestContext, uuid: str) -> None:
-        await self.shelving.offload(ctx, uuid)
+        self.move_tasks.start(self.shelving.offload(ctx, uuid), f"shelve offload of {uuid}")
 
     async def unshelve_instance(self, ctx: RequestContext, request: dict[str, Any]) -> None:
         """`request`: an UnshelveRequest."""
-        await self.unshelving.unshelve(ctx, UnshelveRequest.from_dict(request))
+        unshelve = UnshelveRequest.from_dict(request)
+        self.move_tasks.start(self.unshelving.unshelve(ctx, unshelve),
+                              f"unshelve of {unshelve.instance_uuid}")
 
     async def evacuate_instance(self, ctx: RequestContext, request: dict[str, Any]) -> None:
         """`request`: an EvacuateRequest."""
-        await self.evacuating.evacuate(ctx, EvacuateRequest.from_dict(request))
+        evacuate = EvacuateRequest.from_dict(request)
+        self.move_tasks.start(self.evacuating.evacuate(ctx, evacuate),
+                              f"evacuation of {evacuate.instance_uuid}")
 
     async def evacuated_instances(self, ctx: RequestContext, host: str) -> list[str]:
-        """The instances evacuated off `host` (done, not yet cleaned up there) that
-        run elsewhere now: the guests `host` still has of them are stale."""
-        moves = await migrations_records.evacuations_from(self.db, host, ("done",))
+        """The instances evacuated off `host` that are no longer its: done (not yet
+        cleaned up there), or still under way with the server already placed on its
+        destination (Nova's accepted/pre-migrating): the guests `host` still has of
+        them are stale, and would run twice."""
+        moves = await migrations_records.evacuations_from(self.db, host, _EVACUATED)
         uuids = {m.instance_uuid for m in moves}
         if not uuids:
             return []
@@ -255,7 +267,8 @@ class ConductorManager(MoveFlows):  # the move methods: conductor/move_flows.py
         return sorted(uuids - {r.uuid for r in rows if r.host == host})
 
     async def evacuation_cleaned(self, ctx: RequestContext, host: str, uuid: str) -> None:
-        """`host` destroyed its copy of `uuid`: its evacuations of it are completed."""
+        """`host` destroyed its copy of `uuid`: its done evacuations of it are
+        completed (those under way are the task's to finish)."""
         for move in await migrations_records.evacuations_from(self.db, host, ("done",)):
             if move.instance_uuid == uuid:
                 await migrations_records.update(self.db, move.uuid, {"status": "completed"})

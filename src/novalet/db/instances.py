@@ -176,18 +176,43 @@ def _in_or_null(column: Any, values: list[Any]) -> Any:
     return or_(*clauses)
 
 
+def evacuate_source_consumer(uuid: str) -> str:
+    """The consumer holding an evacuee's allocations on its failed host meanwhile."""
+    return f"{uuid}:evacuate-source"
+
+
 async def destroy(db: Database, uuid: str) -> None:
-    """Mark the instance deleted and free what placement holds for it."""
+    """Mark the instance deleted and free what placement holds for it (under its
+    uuid and the consumers a resize or an evacuation holds aside)."""
     now = utcnow()
     async with db.transaction() as s:
         await s.execute(sql_update(Instance).where(Instance.uuid == uuid).values(
             deleted=True, deleted_at=now, terminated_at=now, vm_state="deleted",
             task_state=None, power_state=0, updated_at=now))
-        consumers = [uuid, placement.resize_consumer(uuid)]
+        consumers = [uuid, placement.resize_consumer(uuid), evacuate_source_consumer(uuid)]
         await placement.bump_generations_of(s, consumers)  # schedulers' caches see it
         await s.execute(delete(Allocation).where(Allocation.consumer_id.in_(consumers)))
         await db_groups.remove_member(s, uuid)
         await console_auth.forget_instance(s, uuid)  # its console tokens die with it
+
+
+async def return_held_allocations(db: Database, uuid: str, held: str) -> bool:
+    """`held`'s allocations back to instance `uuid` (replacing what it holds) if it
+    still exists; if it was deleted, both consumers' allocations are dropped. The
+    row is locked first, so a concurrent destroy comes before or after, never
+    between. Whether they went back."""
+    async with db.transaction() as s:
+        alive = (await s.execute(select(Instance.id).where(
+            Instance.uuid == uuid, Instance.deleted.is_(False)).with_for_update())).first()
+        await placement.bump_generations_of(s, [held, uuid])
+        await s.execute(delete(Allocation).where(Allocation.consumer_id == (
+            uuid if alive else held)))
+        if alive:
+            await s.execute(sql_update(Allocation).where(Allocation.consumer_id == held)
+                            .values(consumer_id=uuid))
+        else:
+            await s.execute(delete(Allocation).where(Allocation.consumer_id == uuid))
+    return alive is not None
 
 
 # The API's name of each pattern column that has another one (for error messages).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Double, Float, ForeignKey, Index,
@@ -11,6 +10,8 @@ from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Double, Float, Fore
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
+
+from novalet.common.addresses import canonical_ip
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # As the migrations create them on MySQL: its DATETIME keeps microseconds only with
@@ -27,10 +28,7 @@ class IPAddress(TypeDecorator[str]):
     cache_ok = True
 
     def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
-        try:
-            return str(ipaddress.ip_address(value)) if value else value
-        except ValueError:
-            return value
+        return canonical_ip(value)
 
 
 def utcnow() -> dt.datetime:

@@ -100,14 +100,16 @@ class ImageClient(ImageFetcher):
                     f"upload answered {resp.status_code}: {resp.text[:200]}"))
 
     async def rotate_backups(self, instance_uuid: str, backup_type: str,
-                             rotation: int) -> list[str]:
+                             rotation: int, owner: str) -> list[str]:
         """As Nova's _rotate_backups: the backups (image_type backup) of this type and
         instance, newest first; those past `rotation` are deleted, one failure not
-        stopping the others."""
+        stopping the others. Only images of project `owner` (the instance's) count:
+        the service user sees every project's, and anyone may tag an image with
+        another's instance_uuid to push that instance's backups out."""
         deleted: list[str] = []
         async with self._client(httpx.Timeout(60)) as client:
             headers = await self._auth(client)
-            images = await self._backups(client, headers, instance_uuid, backup_type)
+            images = await self._backups(client, headers, instance_uuid, backup_type, owner)
             for image_id in images[rotation:]:
                 resp = await client.delete(f"{self._image_url}/v2/images/{image_id}",
                                            headers=headers)
@@ -119,11 +121,13 @@ class ImageClient(ImageFetcher):
         return deleted
 
     async def _backups(self, client: httpx.AsyncClient, headers: dict[str, str],
-                       instance_uuid: str, backup_type: str) -> list[str]:
-        """Ids of the instance's backups of `backup_type`, newest first (every page)."""
+                       instance_uuid: str, backup_type: str, owner: str) -> list[str]:
+        """Ids of the instance's backups of `backup_type` owned by `owner`, newest
+        first (every page; an image of another owner the API returned anyway is
+        skipped)."""
         params = {"image_type": "backup", "backup_type": backup_type,
-                  "instance_uuid": instance_uuid, "sort_key": "created_at",
-                  "sort_dir": "desc"}
+                  "instance_uuid": instance_uuid, "owner": owner,
+                  "sort_key": "created_at", "sort_dir": "desc"}
         ids: list[str] = []
         while True:
             resp = await client.get(f"{self._image_url}/v2/images", params=params,
@@ -133,7 +137,7 @@ class ImageClient(ImageFetcher):
                     f"listing backups answered {resp.status_code}"))
             page = resp.json()
             images = page.get("images") or []
-            ids += [image["id"] for image in images]
+            ids += [image["id"] for image in images if image.get("owner") == owner]
             if not page.get("next") or not images:
                 return ids
             params["marker"] = images[-1]["id"]

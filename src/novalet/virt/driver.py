@@ -64,9 +64,10 @@ class ImageFetcher(abc.ABC):
         """Upload the file `source` as the data of the (queued) image `image_id`."""
 
     async def rotate_backups(self, instance_uuid: str, backup_type: str,
-                             rotation: int) -> list[str]:
-        """Delete the instance's oldest `backup_type` backup images beyond the newest
-        `rotation` (0: all of them); the ids deleted. Not every fetcher can."""
+                             rotation: int, owner: str) -> list[str]:
+        """Delete the instance's oldest `backup_type` backup images (owned by project
+        `owner`, the instance's) beyond the newest `rotation` (0: all of them); the
+        ids deleted. Not every fetcher can."""
         raise NotImplementedError("this image fetcher can't delete backups")
 
 
@@ -174,8 +175,10 @@ class ComputeDriver(abc.ABC):
         """Boot the guest from its own disk again."""
         raise self._unsupported("unrescue")
 
-    async def rebuild(self, spec: GuestSpec) -> None:
-        """Replace the root disk with one from spec.image and boot it; same uuid."""
+    async def rebuild(self, spec: GuestSpec, power_on: bool = True) -> None:
+        """Replace the root disk with one from spec.image; same uuid. Booted only when
+        `power_on`: a stopped server stays off (Nova rebuilds a SHUTOFF server and
+        leaves it SHUTOFF), and is never started meanwhile."""
         raise self._unsupported("rebuild")
 
     async def resize(self, uuid: str, spec: GuestSpec) -> None:

@@ -154,7 +154,14 @@ class FakeDriver(ComputeDriver):
             raise VirtDriverError(reason=spec.metadata["fake_spawn_error"])
         self.guests[spec.uuid] = PowerState.RUNNING
         self.specs[spec.uuid] = spec
-        self._log(spec.uuid, f"fake guest {spec.hostname} ({spec.uuid}) booted")
+        # A boot log of a few lines, as a real guest prints (clients that wait for
+        # a console log, Tempest among them, expect more than one line).
+        for line in (f"fake firmware: {spec.vcpus} vCPUs, {spec.memory_mb} MiB",
+                     f"fake kernel: root disk {spec.root_gb} GiB, "
+                     f"{len(spec.network_info)} network interfaces",
+                     f"fake init: hostname {spec.hostname}",
+                     f"fake guest {spec.hostname} ({spec.uuid}) booted"):
+            self._log(spec.uuid, line)
 
     async def destroy(self, uuid: str) -> None:
         self.guests.pop(uuid, None)
@@ -266,7 +273,9 @@ class FakeDriver(ComputeDriver):
 
     async def get_console_output(self, uuid: str) -> str:
         self._require(uuid)
-        return "\n".join(self.consoles.get(uuid, [])) + "\n"
+        # No newline after the last line: the cursor stays there, as on a guest's
+        # console, so a tail of N lines (os-getConsoleOutput length) reads as N.
+        return "\n".join(self.consoles.get(uuid, []))
 
     async def snapshot(self, uuid: str, dest: str) -> str:
         self._require(uuid)
@@ -282,8 +291,9 @@ class FakeDriver(ComputeDriver):
         self._set(uuid, PowerState.RUNNING, "booted from own disk")
         self.rescued.discard(uuid)
 
-    async def rebuild(self, spec: GuestSpec) -> None:
-        self._set(spec.uuid, PowerState.RUNNING, f"rebuilt from image {spec.image_ref}")
+    async def rebuild(self, spec: GuestSpec, power_on: bool = True) -> None:
+        self._set(spec.uuid, PowerState.RUNNING if power_on else PowerState.SHUTDOWN,
+                  f"rebuilt from image {spec.image_ref}" + ("" if power_on else ", left off"))
         self.specs[spec.uuid] = spec
 
     async def resize(self, uuid: str, spec: GuestSpec) -> None:

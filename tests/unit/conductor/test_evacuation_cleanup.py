@@ -55,8 +55,39 @@ async def test_the_failed_host_cannot_write_its_evacuated_instance(served: Serve
     ctx = RequestContext.admin()
     await instances.set_fields(served.db, "inst-1", {"host": "h3"})
     record = await _evacuation(served, "inst-1", "h1", "pre-migrating")
-    await as_host(served, "h1").event_start(ctx, "inst-1", "e", "h1")  # under way: both ends
+    with pytest.raises(InstanceNotServed):  # under way: the destination's already
+        await as_host(served, "h1").event_start(ctx, "inst-1", "e", "h1")
+    await as_host(served, "h3").event_start(ctx, "inst-1", "e", "h3")
     await migrations_records.update(served.db, record, {"status": "done"})
     with pytest.raises(InstanceNotServed):
         await as_host(served, "h1").instance_update(ctx, "inst-1", {"task_state": None})
     await as_host(served, "h3").instance_update(ctx, "inst-1", {"task_state": None})
+
+
+async def test_a_host_back_mid_evacuation_learns_its_guest_is_stale(served: Served) -> None:
+    """Placed on its destination already (pre-migrating): the returning source must
+    destroy its copy, but the evacuation is not completed by that."""
+    ctx = RequestContext.admin()
+    await instances.set_fields(served.db, "inst-2", {"host": "h3"})
+    moving = await _evacuation(served, "inst-2", "h1", "pre-migrating")
+    await _evacuation(served, "inst-1", "h1", "accepted")  # still on h1: not stale yet
+    h1 = as_host(served, "h1")
+    assert await h1.evacuated_instances(ctx, "h1") == ["inst-2"]
+    await h1.evacuation_cleaned(ctx, "h1", "inst-2")
+    (move,) = await migrations_records.list_migrations(
+        served.db, migrations_records.MigrationQuery(instance_uuid="inst-2"))
+    assert (move.uuid, move.status) == (moving, "pre-migrating")
+
+
+async def test_the_failed_host_cannot_write_an_instance_being_evacuated(
+        served: Served) -> None:
+    """Accepted: the instance still names h1, but h1 is no longer its host."""
+    ctx = RequestContext.admin()
+    record = await _evacuation(served, "inst-1", "h1", "accepted")
+    with pytest.raises(InstanceNotServed):
+        await as_host(served, "h1").instance_update(ctx, "inst-1", {"power_state": 4})
+    with pytest.raises(InstanceNotServed):
+        await as_host(served, "h1").record_power_change(
+            ctx, "inst-1", "stop", "compute_stop_instance", {"power_state": 4}, None)
+    await migrations_records.update(served.db, record, {"status": "failed"})
+    await as_host(served, "h1").instance_update(ctx, "inst-1", {"power_state": 4})

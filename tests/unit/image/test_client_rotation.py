@@ -1,5 +1,6 @@
 """ImageClient.rotate_backups against a scripted image API: every page read, newest
-first kept, the rest deleted, one failed delete not stopping the others."""
+first kept, the rest deleted, one failed delete not stopping the others; only the
+instance's project's images count."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ IMAGES = "http://image.test/v2/images"
 
 
 def _transport(backups: list[str], refuse: set[str], seen: list[str]) -> httpx.MockTransport:
-    """`backups` newest first, served two per page; DELETE of an id in `refuse` fails."""
+    """`backups` newest first, served two per page; DELETE of an id in `refuse` fails.
+    Ids starting with x are another project's (the owner filter is ignored, as a
+    careless image API might)."""
 
     def handle(request: httpx.Request) -> httpx.Response:
         seen.append(f"{request.method} {request.url.path}?{request.url.query.decode()}")
@@ -27,11 +30,12 @@ def _transport(backups: list[str], refuse: set[str], seen: list[str]) -> httpx.M
             image_id = request.url.path.rsplit("/", 1)[-1]
             return httpx.Response(409 if image_id in refuse else 204)
         params = request.url.params
-        assert (params["image_type"], params["backup_type"], params["sort_dir"]) == (
-            "backup", "daily", "desc")
+        assert (params["image_type"], params["backup_type"], params["sort_dir"],
+                params["owner"]) == ("backup", "daily", "desc", "p1")
         start = backups.index(params["marker"]) + 1 if "marker" in params else 0
         page = backups[start:start + 2]
-        body = {"images": [{"id": i} for i in page]}
+        body = {"images": [{"id": i, "owner": "evil" if i.startswith("x") else "p1"}
+                           for i in page]}
         if start + 2 < len(backups):
             body["next"] = f"/v2/images?marker={page[-1]}"
         return httpx.Response(200, content=json.dumps(body))
@@ -43,7 +47,7 @@ async def test_rotation_reads_every_page_and_deletes_the_oldest() -> None:
     seen: list[str] = []
     backups = ["b5", "b4", "b3", "b2", "b1"]
     client = ImageClient(config.Config(), transport=_transport(backups, {"b2"}, seen))
-    deleted = await client.rotate_backups("inst", "daily", 2)
+    deleted = await client.rotate_backups("inst", "daily", 2, "p1")
     assert deleted == ["b3", "b1"]  # b2 refused: logged, the rest go on
     assert [s.split("?")[0] for s in seen if s.startswith("DELETE")] == [
         "DELETE /v2/images/b3", "DELETE /v2/images/b2", "DELETE /v2/images/b1"]
@@ -53,4 +57,13 @@ async def test_rotation_reads_every_page_and_deletes_the_oldest() -> None:
 async def test_rotation_zero_deletes_every_backup() -> None:
     seen: list[str] = []
     client = ImageClient(config.Config(), transport=_transport(["b2", "b1"], set(), seen))
-    assert await client.rotate_backups("inst", "daily", 0) == ["b2", "b1"]
+    assert await client.rotate_backups("inst", "daily", 0, "p1") == ["b2", "b1"]
+
+
+async def test_another_projects_images_neither_count_nor_go() -> None:
+    """Images another project tagged with this instance's uuid: not rotated out, and
+    they push none of the instance's own backups out either."""
+    seen: list[str] = []
+    backups = ["x6", "x5", "b4", "x3", "b2", "x1"]
+    client = ImageClient(config.Config(), transport=_transport(backups, set(), seen))
+    assert await client.rotate_backups("inst", "daily", 1, "p1") == ["b2"]

@@ -91,3 +91,14 @@ async def test_destroy_closes_the_displays(driver: FakeDriver) -> None:
     with pytest.raises(OSError):
         await asyncio.open_connection(target.host, target.port)
     assert driver.displays == {}
+
+
+async def test_a_spawned_guest_prints_a_boot_log_of_several_lines(driver: FakeDriver) -> None:
+    """Tempest's test_get_console_output_with_unlimited_size waits for more than
+    three lines; the log ends with the line saying the guest booted."""
+    output = await driver.get_console_output(UUID)
+    lines = output.splitlines()
+    assert len(lines) >= 4
+    assert len(output.split("\n")) == len(lines)  # no newline after the last line
+    assert lines[0] == "fake firmware: 1 vCPUs, 64 MiB"
+    assert lines[-1] == f"fake guest vm ({UUID}) booted"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 import string
 from typing import Any
 from urllib.parse import urlencode
 
 from novalet.api.compute import server_filters, server_view
+from novalet.common.addresses import canonical_ip
 from novalet.api.compute.schemas import servers as schemas
 from novalet.api.handler import ApiRequest, Reply
 from novalet.api.validation import ValidationError, accepts, to_bool, validate
@@ -141,21 +141,6 @@ def _image_from_bdms(server: dict[str, Any]) -> str | None:
 
 _NO_VOLUMES = ValidationError(reason="Block device mappings to volumes need the volume "
                               "service, which this cloud does not run; boot from an image.")
-
-
-def canonical_ip(text: str | None) -> str | None:
-    """An access address as Nova keeps it: in RFC 5952 form (shortest, lower case,
-    an IPv4-mapped address with its dotted quad), as Tempest checks. The schemas
-    have already refused what is not an address."""
-    if not text:
-        return text
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return text
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return f"::ffff:{address.ipv4_mapped}"
-    return str(address)
 
 
 def access_ips(values: dict[str, Any]) -> dict[str, Any]:

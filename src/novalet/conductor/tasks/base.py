@@ -19,6 +19,7 @@ from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute.move_payloads import MoveOrder, MoveSpec
 from novalet.compute.flavor_payload import FlavorPayload
 from novalet.compute.payloads import Destination, InstancePayload, RequestSpec
+from novalet.compute.put_back import put_back
 from novalet.compute.driver_types import DriverCapabilities
 from novalet.compute.states import VmState
 from novalet.db import compute_nodes, instance_actions, instances, migrations_records, placement
@@ -150,18 +151,6 @@ class Steps:
                     raise
         except Exception as exc:
             raise StepFailed() from exc
-
-
-async def put_back(db: Database, uuid: str, values: dict[str, Any],
-                   expected: list[str | None]) -> bool:
-    """Write `values` if the task_state is still one of `expected`; False when the
-    instance was deleted or changed meanwhile (then it is not ours to put back)."""
-    try:
-        await instances.set_fields(db, uuid, values, expected_task_state=expected)
-    except (exceptions.NotFound, exceptions.Conflict) as exc:
-        LOG.info("Not putting %s back: %s", uuid, exc)
-        return False
-    return True
 
 
 class MoveTask:

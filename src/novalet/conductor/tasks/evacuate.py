@@ -9,9 +9,11 @@ host spawns the server from its image, powered off after if it is to end
 stopped. Success: the held source allocations are dropped, the migration is
 done, and when the failed host's compute service starts again it destroys its
 stale copy (ComputeManager.destroy_evacuated_instances; the migration then
-becomes completed). Failure at any step: a fault, the server back on the failed
-host with its allocations there, the migration failed (error if no host was
-found).
+becomes completed). A host back while the server is already placed elsewhere
+(pre-migrating) destroys its copy too, and may not write the instance while
+the evacuation is under way (conductor/host_access.py). Failure at any step: a
+fault, the server back on the failed host with its allocations there, the
+migration failed (error if no host was found).
 """
 
 from __future__ import annotations
@@ -42,9 +44,9 @@ class NoForcedHost(exceptions.NovaletError):
     code = 500
 
 
-def source_consumer(uuid: str) -> str:
-    """The consumer holding an evacuee's allocations on its failed host meanwhile."""
-    return f"{uuid}:evacuate-source"
+# The consumer holding an evacuee's allocations on its failed host meanwhile
+# (instances.destroy frees it too).
+source_consumer = instances.evacuate_source_consumer
 
 
 class EvacuateTask:
@@ -129,9 +131,10 @@ class EvacuateTask:
     async def _undo(self, uuid: str, request: EvacuateRequest, status: str,
                     instance: Instance | None = None) -> None:
         """The allocations back on the failed host (the NICs too, once moved), the
-        migration `status`."""
-        await placement.move_allocations(self.db, source_consumer(uuid), uuid)
-        if instance is not None:
+        migration `status`. A server deleted meanwhile gets nothing back: its held
+        allocations (and any new claim) are dropped."""
+        alive = await instances.return_held_allocations(self.db, uuid, source_consumer(uuid))
+        if instance is not None and alive:
             await self.network.allocate_for_instance(
                 uuid, instance.project_id, instance.host, instance.hostname,
                 user_id=instance.user_id)

@@ -14,10 +14,10 @@ from typing import Any, TypeVar
 
 from novalet import config, exceptions
 from novalet.compute.payloads import RequestSpec
+from novalet.compute.put_back import put_back as put_back
 # One step recorder and one spec builder for every conductor task (base.py).
 from novalet.conductor.tasks.base import StepFailed as StepFailed
 from novalet.conductor.tasks.base import Steps as Steps
-from novalet.conductor.tasks.base import put_back as put_back
 from novalet.conductor.tasks.base import spec_for
 from novalet.db import instances, services
 from novalet.db.engine import Database

@@ -4,7 +4,8 @@ A SHELVED server still has its guest on its host: the host powers it on. A
 SHELVED_OFFLOADED one is scheduled anew (its create request's spec, in the zone
 and on the host the request names; the scheduler claims its resources), its
 NICs move to the chosen host, and that host spawns it from the shelved image.
-Either way the server ends ACTIVE and the shelved image is deleted. A failure
+Either way the server ends ACTIVE and the shelved image is deleted (in place,
+the user may have deleted it already: only a spawn needs it). A failure
 records a fault and leaves the server as it was (offloaded: no host, no claim).
 """
 
@@ -25,7 +26,7 @@ from novalet.conductor.tasks.recreate_common import (SHELVED_KEYS, Steps, StepFa
 from novalet.db import instances, placement
 from novalet.db.engine import Database
 from novalet.db.models import Instance
-from novalet.image.api import ImageService
+from novalet.image.api import ImageNotFound, ImageService
 from novalet.network.api import NetworkAPI
 from novalet.scheduler.rpcapi import SchedulerAPI
 
@@ -80,14 +81,20 @@ class UnshelveTask:
         await self._finish(instance, TaskState.SPAWNING)
 
     async def _in_place(self, ctx: RequestContext, host: str, instance: Instance) -> None:
-        """The host powers the guest on (or, if it lost it, spawns the shelved image)."""
-        await self.compute.unshelve_instance(ctx, host, await self._shelved(instance))
+        """The host powers the guest on, which needs no image: the user may have
+        deleted the shelved one. Only a host that lost the guest spawns it from the
+        shelved image, which then must still exist (else that spawn fails, recorded,
+        and the server stays SHELVED)."""
+        try:
+            shelved = await self._shelved(instance)
+        except ImageNotFound:
+            shelved = {**payload(instance), "image": None, "image_ref": _shelved_id(instance)}
+        await self.compute.unshelve_instance(ctx, host, shelved)
 
     async def _shelved(self, instance: Instance, placed: Instance | None = None
                        ) -> dict[str, Any]:
         """The payload of `placed` (default: `instance`) to spawn from the shelved image."""
-        image = await self.images.get(RequestContext.admin(),
-                                      str(instance.system_metadata.get("shelved_image_id")))
+        image = await self.images.get(RequestContext.admin(), _shelved_id(instance))
         return {**payload(placed or instance), "image": image, "image_ref": image["id"]}
 
     async def _schedule(self, ctx: RequestContext, instance: Instance,
@@ -121,6 +128,12 @@ class UnshelveTask:
         if image_id:
             try:
                 await self.images.delete(RequestContext.admin(), str(image_id))
+            except ImageNotFound:
+                pass  # the user deleted it already
             except exceptions.NovaletError as exc:
                 LOG.warning("Could not delete shelved image %s of %s: %s", image_id,
                             instance.uuid, exc)
+
+
+def _shelved_id(instance: Instance) -> str:
+    return str(instance.system_metadata.get("shelved_image_id"))

@@ -16,7 +16,6 @@ import logging
 import os
 import re
 import shutil
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -37,6 +36,7 @@ from novalet.virt.qemu.commands import PACKAGE_HINTS, CommandRunner
 from novalet.virt.qemu.disks import GiB, Disks
 from novalet.virt.qemu.guest import Guests, GuestNotRunning, power_state_of
 from novalet.virt.qemu.imagecache import CachedImage, ImageCache
+from novalet.virt.qemu.interfaces import Interfaces
 from novalet.virt.qemu.layout import (CONFIG, EPHEMERAL, RESCUE, RESCUE_CONFIG, ROOT,
                                       SWAP, Disk, GuestConfig,
                                       InstancePaths, mac_for, write_atomic)
@@ -90,6 +90,7 @@ class QemuDriver(ComputeDriver):
         self.guests = Guests(self.processes, connect or monitor.connect, host_settings,
                              conf.get("qemu", "console_log_max_bytes"),
                              consoles.PortAllocator(first, last))
+        self.interfaces = Interfaces(self.guests, conf)
         self.accel: str | None = None
         self._locks: dict[str, asyncio.Lock] = {}
         self._qemu_version: int | None = None  # os-hypervisors' hypervisor_version
@@ -546,8 +547,10 @@ class QemuDriver(ComputeDriver):
 
     # --- rebuild -----------------------------------------------------------------
 
-    async def rebuild(self, spec: GuestSpec, *, preserve_ephemeral: bool = False) -> None:
-        """A new root disk (and config drive) from spec.image, booted; same uuid.
+    async def rebuild(self, spec: GuestSpec, power_on: bool = True, *,
+                      preserve_ephemeral: bool = False) -> None:
+        """A new root disk (and config drive) from spec.image; same uuid. Booted only
+        when `power_on` (a stopped guest stays off until power_on).
 
         Swap is made anew; the ephemeral disk too unless preserve_ephemeral.
         """
@@ -559,7 +562,8 @@ class QemuDriver(ComputeDriver):
             for name in (ROOT, CONFIG, SWAP) + (() if preserve_ephemeral else (EPHEMERAL,)):
                 paths.disk(name).unlink(missing_ok=True)
             guest_config = await self._create_disks(spec, paths, keep_ephemeral=True)
-            await self._start(paths, guest_config)
+            if power_on:
+                await self._start(paths, guest_config)
 
     # --- resize ------------------------------------------------------------------
 
@@ -700,68 +704,17 @@ class QemuDriver(ComputeDriver):
         return await self.cache.cleanup(
             in_use, self.conf.get("qemu", "remove_unused_original_minimum_age_seconds"))
 
-    # --- interfaces ----------------------------------------------------------------
+    # --- interfaces (interfaces.py) ---------------------------------------------------
 
     async def attach_interface(self, uuid: str, vif: Vif) -> None:
-        """Hot-plug a NIC on the vif's tap into a running guest (netdev_add and
-        device_add); the saved config keeps it for later starts. Idempotent."""
         paths = self._require(uuid)
         async with self._lock(uuid):
-            config = paths.load()
-            if config.vif_model is None:
-                raise VirtDriverError(reason=f"instance {uuid} has no NIC model "
-                                             "(hw_vif_model) to attach an interface with")
-            if any(tap == vif.tap for tap, _ in config.taps):
-                return
-            if self.guests.pid(paths) is not None:
-                await self._hotplug(paths, config, vif)
-            self._save(paths, dataclasses.replace(
-                config, taps=(*config.taps, (vif.tap, vif.address))))
-
-    async def _hotplug(self, paths: InstancePaths, config: GuestConfig, vif: Vif) -> None:
-        netdev, device = cmdline.nic_ids(vif.tap)
-        await self.guests.execute(paths, "netdev_add", {
-            "type": "tap", "id": netdev, "ifname": vif.tap, "script": "no",
-            "downscript": "no"})
-        try:
-            await self.guests.execute(paths, "device_add", {
-                "driver": cmdline.VIF_MODELS[str(config.vif_model)], "id": device,
-                "netdev": netdev, "mac": vif.address, "romfile": ""})
-        except Exception:
-            await self.guests.execute(paths, "netdev_del", {"id": netdev})
-            raise
+            await self.interfaces.attach(paths, vif)
 
     async def detach_interface(self, uuid: str, vif: Vif) -> None:
-        """Unplug the vif's NIC: the guest must release the device (ACPI hot-unplug),
-        which it is given `[qemu] detach_timeout` seconds for."""
         paths = self._require(uuid)
         async with self._lock(uuid):
-            config = paths.load()
-            if self.guests.pid(paths) is not None:
-                netdev, device = cmdline.nic_ids(vif.tap)
-                if device in await self._devices(paths):
-                    await self.guests.execute(paths, "device_del", {"id": device})
-                    await self._wait_released(paths, device)
-                await self.guests.execute(paths, "netdev_del", {"id": netdev})
-            self._save(paths, dataclasses.replace(
-                config, taps=tuple(t for t in config.taps if t[0] != vif.tap)))
-
-    async def _devices(self, paths: InstancePaths) -> set[str]:
-        """Ids of the devices added with an id (-device id=..., device_add)."""
-        found = await self.guests.execute(paths, "qom-list", {"path": "/machine/peripheral"})
-        return {str(item["name"]) for item in found}
-
-    async def _wait_released(self, paths: InstancePaths, device: str) -> None:
-        deadline = time.monotonic() + float(self.conf.get("qemu", "detach_timeout"))
-        while device in await self._devices(paths):
-            if time.monotonic() > deadline:
-                raise VirtDriverError(reason=f"the guest did not release NIC {device} "
-                                             "(does its OS support PCI hot-unplug?)")
-            await asyncio.sleep(0.2)
-
-    @staticmethod
-    def _save(paths: InstancePaths, config: GuestConfig) -> None:
-        write_atomic(paths.config, config.to_json())
+            await self.interfaces.detach(paths, vif)
 
     # --- internals -----------------------------------------------------------------
 

@@ -155,9 +155,17 @@ class FakeVm:
     commands: list[str] = field(default_factory=list)
     fds: dict[str, int] = field(default_factory=dict)
     loaded_state: bytes | None = None
+    hot_plugged: list[str] = field(default_factory=list)  # device ids added by device_add
+    unplugged: set[str] = field(default_factory=set)  # ids the guest released (device_del)
 
     def option(self, flag: str) -> list[str]:
         return [self.argv[i + 1] for i, a in enumerate(self.argv[:-1]) if a == flag]
+
+    def peripherals(self) -> list[str]:
+        """What qom-list /machine/peripheral names: devices given an id."""
+        given = [p.removeprefix("id=") for d in self.option("-device")
+                 for p in d.split(",") if p.startswith("id=")]
+        return [d for d in given + self.hot_plugged if d not in self.unplugged]
 
 
 def _qmp_path(argv: list[str], directory: Path) -> str:
@@ -317,6 +325,13 @@ class _Session:
                 "rd_bytes": 1024 * n, "rd_operations": n, "wr_bytes": 512 * n,
                 "wr_operations": n, "failed_rd_operations": 0, "failed_wr_operations": n % 2,
                 "failed_flush_operations": 0}} for n, drive in enumerate(ids, 1)]
+        elif command == "qom-list":
+            return [{"name": d, "type": "child<device>"} for d in vm.peripherals()]
+        elif command == "device_add":
+            vm.hot_plugged.append(args["id"])
+            vm.unplugged.discard(args["id"])
+        elif command == "device_del" and vm.acpi:  # a guest with ACPI releases it
+            vm.unplugged.add(args["id"])
         elif command == "query-jobs":
             return list(self.jobs.values())
         elif command == "job-dismiss":

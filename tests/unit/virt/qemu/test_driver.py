@@ -556,6 +556,16 @@ async def test_rebuild_can_keep_the_ephemeral_disk(driver: QemuDriver,
     assert read_stub(eph) is not None
 
 
+async def test_rebuild_of_a_stopped_guest_leaves_it_off(
+        driver: QemuDriver, running: GuestSpec, processes: FakeProcesses) -> None:
+    await driver.power_off(running.uuid)
+    await driver.rebuild(running, power_on=False)
+    assert processes.vm_for(paths_of(driver, running.uuid).qmp) is None
+    assert await power(driver, running.uuid) == PowerState.SHUTDOWN
+    await driver.power_on(running.uuid)  # boots the rebuilt disks
+    assert await power(driver, running.uuid) == PowerState.RUNNING
+
+
 # --- resize --------------------------------------------------------------------------------
 
 
