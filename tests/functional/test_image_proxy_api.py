@@ -187,3 +187,10 @@ async def test_metadata_ends_at_2_39(api: Api) -> None:
                                ("DELETE", f"{M}/k", None)):
         resp = await api.request(method, path, version="2.39", json=body)
         assert resp.status_code == 404, (method, path)
+
+
+async def test_delete_with_a_blank_id_is_not_found(api: Api) -> None:
+    """Tempest's test_delete_image_blank_id: DELETE /images/ is Nova's 404 (no route),
+    not a 405 from the list's route."""
+    resp = await api.request("DELETE", f"{IMG}/")
+    assert resp.status_code == 404, resp.text

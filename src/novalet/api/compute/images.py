@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from novalet import exceptions
 from novalet.api.compute.schemas import images as schemas
 from novalet.api.handler import ApiRequest, Reply, VersionNotFound
 from novalet.api.validation import ValidationError, accepts, query_int
@@ -136,6 +137,14 @@ async def show(req: ApiRequest) -> dict[str, Any]:
     check_version(req)
     enforce(req.ctx, "image:get_image")
     return {"image": detail_view(req, await req.app.images.get(req.ctx, req.path["image_id"]))}
+
+
+@accepts()
+async def delete_without_id(req: ApiRequest) -> Reply:
+    """DELETE /images/ (an empty image id): 404 as in Nova, whose router matches no
+    route there, instead of the 405 a slash redirect to the list would give."""
+    check_version(req)
+    raise exceptions.NotFound("The resource could not be found.")
 
 
 @accepts()

@@ -174,6 +174,7 @@ ROUTES = [
     _r(V + "/images/detail", ["GET"], images.detail),
     _r(V + "/images/{image_id}", ["GET"], images.show),
     _r(V + "/images/{image_id}", ["DELETE"], images.delete),
+    _r(V + "/images/", ["DELETE"], images.delete_without_id),
     _r(V + "/images/{image_id}/metadata", ["GET"], image_metadata.index),
     _r(V + "/images/{image_id}/metadata", ["POST"], image_metadata.create),
     _r(V + "/images/{image_id}/metadata", ["PUT"], image_metadata.update_all),
