@@ -202,7 +202,7 @@ async def test_a_redriven_build_keeps_its_asked_host_zone_hints_and_group(
     assert len({hosts[i] for i in grouped}) == 1  # affinity: one host for all three
     (grouped_spec,) = [s for s in sent if set(s.instance_uuids) == set(grouped)]
     assert grouped_spec.scheduler_hints == {"group": group}
-    assert grouped_spec.group and grouped_spec.group["policy"] == "affinity"
+    assert grouped_spec.group and grouped_spec.group.policy == "affinity"
 
 
 def _up_args(root: Path, scheduling_delay: float = 0.0) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ import pytest
 
 from novalet.common.context import RequestContext
 from novalet.compute.payloads import RequestSpec
+from novalet.compute.scheduling_group import SchedulingGroup
 from novalet.db import placement
 from novalet.db import server_groups as db_groups
 from novalet.scheduler.manager import SchedulerManager
@@ -313,8 +314,8 @@ async def test_two_schedulers_racing_for_one_anti_affinity_group(multi_host_api:
     def spec(uuids: list[str]) -> dict[str, Any]:
         return RequestSpec(instance_uuids=uuids, project_id="p", user_id="u", vcpus=1,
                            memory_mb=64, disk_gb=1,
-                           group={"uuid": group, "policy": "anti-affinity",
-                                  "max_server_per_host": 1}).to_dict()
+                           group=SchedulingGroup(uuid=group, policy="anti-affinity",
+                                                 max_server_per_host=1)).to_dict()
 
     ctx = RequestContext.admin()
     results = await asyncio.gather(cloud.scheduler.select_destinations(ctx, spec(batches[0])),
@@ -341,7 +342,7 @@ async def test_two_schedulers_racing_for_one_affinity_group(multi_host_api: Api)
     def spec(uuid: str) -> dict[str, Any]:
         return RequestSpec(instance_uuids=[uuid], project_id="p", user_id="u", vcpus=1,
                            memory_mb=64, disk_gb=1,
-                           group={"uuid": group, "policy": "affinity"}).to_dict()
+                           group=SchedulingGroup(uuid=group, policy="affinity")).to_dict()
 
     ctx = RequestContext.admin()
     results = await asyncio.gather(cloud.scheduler.select_destinations(ctx, spec("racer-a")),

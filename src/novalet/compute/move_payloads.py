@@ -41,9 +41,13 @@ class MoveRequest(BusModel):
 @dataclass
 class MoveSpec(BusModel):
     """A scheduling request for one move: the instance's request spec with the sizes
-    wanted at the destination, claimed for `consumer`, never on `ignore_hosts`."""
+    wanted at the destination, claimed for `consumer`, never on `ignore_hosts`.
 
-    VERSION: ClassVar[str] = "1.0"
+    1.1: its RequestSpec part is 1.2 (a SchedulingGroup part for `group`, whose
+    wire form is the dict of before; `group_generation` added).
+    """
+
+    VERSION: ClassVar[str] = "1.1"
     spec: RequestSpec
     consumer: str
     ignore_hosts: list[str] = field(default_factory=list)

@@ -15,6 +15,7 @@ from novalet.rpc.models import BusModel
 
 from novalet.compute.driver_types import GuestSpec, ImageMeta
 from novalet.compute.flavor_payload import FlavorPayload
+from novalet.compute.scheduling_group import SchedulingGroup
 from novalet.network.model import Vif
 
 _IMAGE_NOT_PROPERTIES = {
@@ -101,9 +102,13 @@ def instance_for(api: str, rpc_version: str, instance: dict[str, Any]) -> dict[s
 
 @dataclass
 class RequestSpec(BusModel):
-    """What the scheduler needs to place one build request of N instances."""
+    """What the scheduler needs to place one build request of N instances.
 
-    VERSION: ClassVar[str] = "1.1"
+    1.2: `group` is a SchedulingGroup part (before: a plain dict of the same keys);
+    `group_generation` added.
+    """
+
+    VERSION: ClassVar[str] = "1.2"
     instance_uuids: list[str]
     project_id: str
     user_id: str
@@ -115,15 +120,19 @@ class RequestSpec(BusModel):
     force_node: str | None = None
     scheduler_hints: dict[str, Any] = field(default_factory=dict)
     extra_specs: dict[str, str] = field(default_factory=dict)
-    # The server group of the `group` hint: {"uuid", "policy", "max_server_per_host"}.
-    group: dict[str, Any] | None = None
+    # The server group of the `group` hint.
+    group: SchedulingGroup | None = None
     # Filled by the scheduler as it schedules: {host: group members claimed there}
     # (this request's own instances count as they are placed), and the hosts of the
     # instances the different_host / same_host hints name.
     group_hosts: dict[str, int] = field(default_factory=dict)
     hinted_hosts: dict[str, list[str]] = field(default_factory=dict)
+    # Filled by the scheduler too: the group's generation when it read group_hosts,
+    # which its claims compare and bump (before 1.2, a "generation" key it added to
+    # the group dict; senders leave it None).
+    group_generation: int | None = None
     ADDED: ClassVar[dict[str, str]] = {"group": "1.1", "group_hosts": "1.1",
-                                       "hinted_hosts": "1.1"}
+                                       "hinted_hosts": "1.1", "group_generation": "1.2"}
 
     @property
     def resources(self) -> dict[str, int]:

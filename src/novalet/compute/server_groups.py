@@ -11,6 +11,7 @@ from novalet import exceptions, policy
 from novalet.common.context import RequestContext
 from novalet.compute.quotas import (QuotaEngine, ServerGroupLimitExceeded,
                                     ServerGroupMembersExceeded)
+from novalet.compute.scheduling_group import DEFAULT_MAX_SERVER_PER_HOST, SchedulingGroup
 from novalet.db import server_groups as db_groups
 from novalet.db.engine import Database
 from novalet.db.models import ServerGroup
@@ -22,8 +23,6 @@ __all__ = ["HARD_POLICIES", "SOFT_POLICIES", "GroupRequest", "InvalidGroupHint",
 # The policies of the base API; the soft ones came with microversion 2.15.
 HARD_POLICIES = ("anti-affinity", "affinity")
 SOFT_POLICIES = ("soft-anti-affinity", "soft-affinity")
-# Anti-affinity's default: one member per host.
-DEFAULT_MAX_SERVER_PER_HOST = 1
 
 
 class InvalidGroupHint(exceptions.Invalid):
@@ -134,8 +133,8 @@ def _bad(key: str, value: Any) -> str:
             f"{value!r} is not a 'uuid'")
 
 
-def scheduling_view(group: ServerGroup) -> dict[str, Any]:
+def scheduling_view(group: ServerGroup) -> SchedulingGroup:
     """What the scheduler's group filters and weighers need of a group."""
     max_per_host = int(group.rules.get("max_server_per_host", DEFAULT_MAX_SERVER_PER_HOST))
-    return {"uuid": group.uuid, "policy": group.policy,
-            "max_server_per_host": max_per_host}
+    return SchedulingGroup(uuid=group.uuid, policy=group.policy,
+                           max_server_per_host=max_per_host)

@@ -23,18 +23,17 @@ async def load_group_hosts(db: Database, spec: RequestSpec,
     attempt; re-read after a lost claim, the ones already placed do count."""
     if not spec.group:
         return
-    generation, spec.group_hosts = await db_groups.member_hosts(
-        db, spec.group["uuid"],
+    spec.group_generation, spec.group_hosts = await db_groups.member_hosts(
+        db, spec.group.uuid,
         exclude=spec.instance_uuids if unplaced is None else unplaced)
-    spec.group["generation"] = generation
 
 
 def claim_guard(spec: RequestSpec) -> tuple[str, int] | None:
     """(group uuid, generation read) for placement.claim: the claim of a member wins
     only if no other claim for the group came since the scheduler read its members."""
-    if not spec.group or "generation" not in spec.group:
+    if not spec.group or spec.group_generation is None:
         return None
-    return spec.group["uuid"], int(spec.group["generation"])
+    return spec.group.uuid, spec.group_generation
 
 
 def note_placed(spec: RequestSpec, host: str) -> None:
@@ -42,12 +41,12 @@ def note_placed(spec: RequestSpec, host: str) -> None:
     (and the claim bumped the group's generation)."""
     if spec.group:
         spec.group_hosts[host] = spec.group_hosts.get(host, 0) + 1
-        if "generation" in spec.group:
-            spec.group["generation"] += 1
+        if spec.group_generation is not None:
+            spec.group_generation += 1
 
 
 def _policy(spec: RequestSpec) -> str | None:
-    return spec.group["policy"] if spec.group else None
+    return spec.group.policy if spec.group else None
 
 
 @register
@@ -65,7 +64,7 @@ class ServerGroupAffinityFilter(HostFilter):
         if host.host in spec.group_hosts:
             return None
         assert spec.group is not None
-        return (f"not the host of server group {spec.group['uuid']} "
+        return (f"not the host of server group {spec.group.uuid} "
                 f"({', '.join(sorted(spec.group_hosts))})")
 
 
@@ -83,11 +82,11 @@ class ServerGroupAntiAffinityFilter(HostFilter):
         if _policy(spec) != "anti-affinity":
             return None
         assert spec.group is not None
-        limit = int(spec.group.get("max_server_per_host", 1))
+        limit = spec.group.max_server_per_host
         members = spec.group_hosts.get(host.host, 0)
         if members < limit:
             return None
-        return (f"has {members} member(s) of server group {spec.group['uuid']}, "
+        return (f"has {members} member(s) of server group {spec.group.uuid}, "
                 f"max_server_per_host is {limit}")
 
 

@@ -9,6 +9,12 @@ Versions of the scheduler RPC API:
   for a migration, resize or live migration, claimed for the move's own consumer
   (conductor/tasks/). Refused (SchedulerTooOld, 409) while `[upgrade_levels]
   scheduler` is below 1.1.
+
+Specs change without a new RPC version while a reader of either release reads the
+other's: RequestSpec 1.2 (MoveSpec 1.1) carries `group` as a SchedulingGroup part,
+the same {"uuid", "policy", "max_server_per_host"} dict on the wire, and adds
+`group_generation` (the scheduler's own, None when sent), which a scheduler of the
+previous release ignores.
 """
 
 from __future__ import annotations

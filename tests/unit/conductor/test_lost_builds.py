@@ -11,6 +11,7 @@ import pytest
 from novalet.common.context import RequestContext
 from novalet.common.timeutils import utcnow
 from novalet.compute.payloads import RequestSpec
+from novalet.compute.scheduling_group import SchedulingGroup
 from novalet.conductor.recovery import LostBuilds
 from novalet.db import migrate
 from novalet.db.engine import Database
@@ -20,7 +21,7 @@ from tests.unit.conductor.conftest import make_instance
 KEPT = RequestSpec(instance_uuids=[], project_id="p1", user_id="u", vcpus=1, memory_mb=64,
                    disk_gb=1, availability_zone="nova", force_host="h2", force_node="n2",
                    scheduler_hints={"group": "g-1"},
-                   group={"uuid": "g-1", "policy": "affinity", "max_server_per_host": None})
+                   group=SchedulingGroup(uuid="g-1", policy="affinity"))
 
 
 def scheduling(uuid: str, reservation: str, spec: dict[str, Any] | None) -> Instance:
@@ -70,3 +71,28 @@ async def test_a_build_from_before_specs_were_kept_is_left_to_the_timeout(db: Da
     count, sent = await redrive(db)
     assert count == 1
     assert [s.instance_uuids for s in sent] == [["new"]]
+
+
+async def test_a_spec_kept_before_the_group_was_typed_is_still_redriven(db: Database
+                                                                        ) -> None:
+    """A row's spec as ComputeAPI.create kept it before RequestSpec 1.2 (its group a
+    plain dict): the build is re-driven with that group, the same keys on the wire."""
+    old_group = {"uuid": "g-1", "policy": "anti-affinity", "max_server_per_host": 2}
+    kept = {"instance_uuids": [], "project_id": "p1", "user_id": "u", "vcpus": 1,
+            "memory_mb": 64, "disk_gb": 1, "availability_zone": "nova", "force_host": None,
+            "force_node": None, "scheduler_hints": {"group": "g-1"}, "extra_specs": {},
+            "group": old_group, "group_hosts": {}, "hinted_hosts": {}, "_version": "1.1"}
+    async with db.transaction() as s:
+        s.add(scheduling("a", "r-1", kept))
+    sent_dicts: list[dict[str, Any]] = []
+
+    async def build(_ctx: RequestContext, spec: dict[str, Any]) -> None:
+        sent_dicts.append(spec)
+
+    lost = LostBuilds(db, build)
+    lost.serving()
+    assert await lost.run(utcnow()) == 1
+    (sent,) = sent_dicts
+    assert sent["group"] == old_group and sent["instance_uuids"] == ["a"]
+    assert RequestSpec.from_dict(sent).group == SchedulingGroup(
+        uuid="g-1", policy="anti-affinity", max_server_per_host=2)

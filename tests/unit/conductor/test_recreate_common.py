@@ -1,5 +1,6 @@
 """The scheduling request of a move: the create's spec, without its forced host."""
 
+from novalet.compute.scheduling_group import SchedulingGroup
 from novalet.conductor.tasks.recreate_common import move_spec
 from novalet.db.models import Instance
 
@@ -21,8 +22,9 @@ def test_the_create_spec_without_its_forced_host_in_the_asked_zone() -> None:
     spec = move_spec(_instance(created), "az2", "h2")
     assert (spec.instance_uuids, spec.availability_zone, spec.force_host,
             spec.force_node) == (["i-1"], "az2", "h2", None)
-    assert spec.scheduler_hints == {"a": "b"} and spec.group == {"uuid": "g",
-                                                                 "policy": "anti-affinity"}
+    # (a group dict kept before RequestSpec 1.2 reads as the part, its rule defaulted)
+    assert spec.scheduler_hints == {"a": "b"} and spec.group == SchedulingGroup(
+        uuid="g", policy="anti-affinity", max_server_per_host=1)
     assert spec.group_hosts == {} and spec.resources == {"VCPU": 2, "MEMORY_MB": 256,
                                                          "DISK_GB": 3}
 

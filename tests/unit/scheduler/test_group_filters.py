@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from novalet.compute.payloads import RequestSpec
+from novalet.compute.scheduling_group import SchedulingGroup
 from novalet.config import Config
 from novalet.db.placement import ProviderSummary
 from novalet.scheduler import filters, weighers
@@ -27,8 +28,8 @@ HOSTS = [host("a"), host("b"), host("c")]
 
 def spec(policy: str | None = None, group_hosts: dict[str, int] | None = None,
          **kw: Any) -> RequestSpec:
-    group = None if policy is None else {"uuid": "g1", "policy": policy,
-                                         "max_server_per_host": kw.pop("max_per_host", 1)}
+    group = None if policy is None else SchedulingGroup(
+        uuid="g1", policy=policy, max_server_per_host=kw.pop("max_per_host", 1))
     return RequestSpec(instance_uuids=["i"], project_id="p", user_id="u", vcpus=1,
                        memory_mb=512, disk_gb=1, group=group,
                        group_hosts=dict(group_hosts or {}), **kw)

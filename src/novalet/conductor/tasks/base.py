@@ -75,6 +75,7 @@ def spec_for(instance: Instance, flavor: dict[str, Any], host: str | None) -> Re
     spec.force_host, spec.force_node = host, None
     spec.instance_uuids = [instance.uuid]  # (the scheduler leaves it out of its group)
     spec.group_hosts, spec.hinted_hosts = {}, {}  # the scheduler's to fill
+    spec.group_generation = None
     return spec
 
 
