@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,25 @@ class RunningCloud:
     def openstack_json(self, *args: str, cloud: str = "novalet-demo") -> object:
         return json.loads(self.openstack(*args, "-f", "json", cloud=cloud).stdout)
 
+    def show_server(self, name: str, *options: str, cloud: str = "novalet") -> dict[str, Any]:
+        """`openstack [options] server show name` as a dict (admin by default)."""
+        shown = self.openstack_json(*options, "server", "show", name, cloud=cloud)
+        assert isinstance(shown, dict)
+        return shown
+
+    def wait_server(self, name: str, status: str, *options: str, cloud: str = "novalet",
+                    timeout: float = 30) -> dict[str, Any]:
+        """The server once it shows `status` with no task_state; AssertionError after
+        `timeout` seconds, with what it showed last."""
+        deadline = time.monotonic() + timeout
+        shown: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            shown = self.show_server(name, *options, cloud=cloud)
+            if shown["status"] == status and not shown["OS-EXT-STS:task_state"]:
+                return shown
+            time.sleep(0.2)
+        raise AssertionError(f"{name} never reached {status}: {shown}")
+
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text().splitlines()[-lines:])
 
@@ -98,6 +118,21 @@ def stop_cloud(cloud: RunningCloud) -> int:
     except subprocess.TimeoutExpired:
         cloud.process.kill()
         raise AssertionError("novalet up did not stop on Ctrl-C") from None
+
+
+def fake_cloud(root: Path, conf: str, check_stop: bool = True) -> Iterator[RunningCloud]:
+    """A fake-driver `novalet up` under `root` with `conf` (INI text) as an extra
+    configuration file, stopped with Ctrl-C afterwards (and its exit checked unless
+    not `check_stop`). For a fixture to `yield from`."""
+    path = root / "extra.conf"
+    path.write_text(conf)
+    cloud = start_cloud(root / "state", "--driver", "fake", "--metadata-port", "0",
+                        "--config-file", str(path))
+    try:
+        yield cloud
+    finally:
+        code = stop_cloud(cloud)
+        assert code == 0 or not check_stop, cloud.tail()
 
 
 @pytest.fixture(scope="module")

@@ -11,41 +11,17 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import RunningCloud, start_cloud, stop_cloud
+from tests.integration.conftest import RunningCloud, fake_cloud
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def two_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]:
-    root = tmp_path_factory.mktemp("moves")
-    conf = root / "novalet.conf"
     # Live migrations of about a minute, unless forced or aborted.
-    conf.write_text("[fake]\nextra_hosts = 1\nlive_migration_steps = 3000\n"
-                    "live_migration_step_delay = 0.02\n")
-    cloud = start_cloud(root / "state", "--driver", "fake", "--metadata-port", "0",
-                        "--config-file", str(conf))
-    try:
-        yield cloud
-    finally:
-        assert stop_cloud(cloud) == 0, cloud.tail()
-
-
-def _show(cloud: RunningCloud, name: str) -> dict[str, Any]:
-    shown = cloud.openstack_json("server", "show", name, cloud="novalet")
-    assert isinstance(shown, dict)
-    return shown
-
-
-def _wait(cloud: RunningCloud, name: str, status: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    shown: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        shown = _show(cloud, name)
-        if shown["status"] == status and not shown["OS-EXT-STS:task_state"]:
-            return shown
-        time.sleep(0.2)
-    raise AssertionError(f"{name} never reached {status}: {shown}")
+    yield from fake_cloud(tmp_path_factory.mktemp("moves"),
+                          "[fake]\nextra_hosts = 1\nlive_migration_steps = 3000\n"
+                          "live_migration_step_delay = 0.02\n")
 
 
 def _migrations(cloud: RunningCloud, name: str) -> list[dict[str, Any]]:
@@ -80,15 +56,15 @@ def test_cold_migrate_confirm_and_revert(two_hosts: RunningCloud, tmp_path: Path
     cloud = two_hosts
     first = _server(cloud, tmp_path, "cold")
     cloud.openstack("server", "migrate", "cold", cloud="novalet")
-    moved = _wait(cloud, "cold", "VERIFY_RESIZE")
+    moved = cloud.wait_server("cold", "VERIFY_RESIZE")
     second = moved["OS-EXT-SRV-ATTR:host"]
     assert second != first
     cloud.openstack("server", "migrate", "confirm", "cold", cloud="novalet")
-    assert _wait(cloud, "cold", "ACTIVE")["OS-EXT-SRV-ATTR:host"] == second
+    assert cloud.wait_server("cold", "ACTIVE")["OS-EXT-SRV-ATTR:host"] == second
     cloud.openstack("server", "migrate", "--host", first, "cold", cloud="novalet")
-    assert _wait(cloud, "cold", "VERIFY_RESIZE")["OS-EXT-SRV-ATTR:host"] == first
+    assert cloud.wait_server("cold", "VERIFY_RESIZE")["OS-EXT-SRV-ATTR:host"] == first
     cloud.openstack("server", "migrate", "revert", "cold", cloud="novalet")
-    assert _wait(cloud, "cold", "ACTIVE")["OS-EXT-SRV-ATTR:host"] == second
+    assert cloud.wait_server("cold", "ACTIVE")["OS-EXT-SRV-ATTR:host"] == second
     statuses = [m["Status"] for m in _migrations(cloud, "cold")]
     assert statuses == ["reverted", "confirmed"]
     cloud.openstack("server", "delete", "--wait", "cold", cloud="novalet")
@@ -108,11 +84,11 @@ def test_live_migration_show_force_complete_and_abort(two_hosts: RunningCloud,
     assert shown["Status"] == "running" and shown["Memory Total Bytes"] == 512 * 2**20
     cloud.openstack("server", "migration", "abort", "live", str(running["Id"]),
                     cloud="novalet")
-    assert _wait(cloud, "live", "ACTIVE")["OS-EXT-SRV-ATTR:host"] == first
+    assert cloud.wait_server("live", "ACTIVE")["OS-EXT-SRV-ATTR:host"] == first
     cloud.openstack("server", "migrate", "--live-migration", "live", cloud="novalet")
     running = _running(cloud, "live")
     cloud.openstack("server", "migration", "force", "complete", "live",
                     str(running["Id"]), cloud="novalet")
-    assert _wait(cloud, "live", "ACTIVE")["OS-EXT-SRV-ATTR:host"] != first
+    assert cloud.wait_server("live", "ACTIVE")["OS-EXT-SRV-ATTR:host"] != first
     assert [m["Status"] for m in _migrations(cloud, "live")] == ["completed", "cancelled"]
     cloud.openstack("server", "delete", "--wait", "live", cloud="novalet")

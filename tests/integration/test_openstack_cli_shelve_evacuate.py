@@ -1,45 +1,24 @@
 """The real `openstack` CLI shelves, unshelves and evacuates on a `novalet up` with two
 fake compute hosts."""
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import RunningCloud, start_cloud, stop_cloud
+from tests.integration.conftest import RunningCloud, fake_cloud
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def two_hosts(tmp_path: Path) -> Iterator[RunningCloud]:
-    conf = tmp_path / "hosts.conf"
-    conf.write_text("[DEFAULT]\nshelved_offload_time = -1\n[fake]\nextra_hosts = 1\n")
-    cloud = start_cloud(tmp_path / "state", "--driver", "fake", "--metadata-port", "0",
-                        "--config-file", str(conf))
-    try:
-        yield cloud
-    finally:
-        stop_cloud(cloud)
+    # the evacuation's source host is stopped: the cloud's exit code isn't checked
+    yield from fake_cloud(tmp_path, "[DEFAULT]\nshelved_offload_time = -1\n"
+                          "[fake]\nextra_hosts = 1\n", check_stop=False)
 
 
-def _show(cloud: RunningCloud, name: str) -> dict[str, str]:
-    shown = cloud.openstack_json("--os-compute-api-version", "2.100", "server", "show", name,
-                                 cloud="novalet")
-    assert isinstance(shown, dict)
-    return shown
-
-
-def _wait(cloud: RunningCloud, name: str, status: str) -> dict[str, str]:
-    deadline = time.monotonic() + 30
-    shown: dict[str, str] = {}
-    while time.monotonic() < deadline:
-        shown = _show(cloud, name)
-        if shown["status"] == status and not shown["OS-EXT-STS:task_state"]:
-            return shown
-        time.sleep(0.2)
-    raise AssertionError(f"{name} never reached {status}: {shown}")
+V2100 = ("--os-compute-api-version", "2.100")
 
 
 def test_shelve_unshelve_and_evacuate(two_hosts: RunningCloud, tmp_path: Path) -> None:
@@ -52,15 +31,15 @@ def test_shelve_unshelve_and_evacuate(two_hosts: RunningCloud, tmp_path: Path) -
     cloud.openstack("server", "create", "--flavor", "m1.tiny", "--image", "img",
                     "--wait", "vm", cloud=admin)
     cloud.openstack("server", "shelve", "--wait", "vm", cloud=admin)
-    host = _wait(cloud, "vm", "SHELVED")["OS-EXT-SRV-ATTR:host"]
+    host = cloud.wait_server("vm", "SHELVED", *V2100)["OS-EXT-SRV-ATTR:host"]
     cloud.openstack("server", "unshelve", "--wait", "vm", cloud=admin)
-    assert _wait(cloud, "vm", "ACTIVE")["OS-EXT-SRV-ATTR:host"] == host  # in place
+    assert cloud.wait_server("vm", "ACTIVE", *V2100)["OS-EXT-SRV-ATTR:host"] == host  # in place
     # (the CLI offloads only servers it shelves itself: from ACTIVE)
     cloud.openstack("server", "shelve", "--offload", "--wait", "vm", cloud=admin)
-    assert _wait(cloud, "vm", "SHELVED_OFFLOADED")["OS-EXT-SRV-ATTR:host"] is None
+    assert cloud.wait_server("vm", "SHELVED_OFFLOADED", *V2100)["OS-EXT-SRV-ATTR:host"] is None
     cloud.openstack("--os-compute-api-version", "2.91", "server", "unshelve", "--host",
                     "fake-host-2", "--wait", "vm", cloud=admin)
-    assert _wait(cloud, "vm", "ACTIVE")["OS-EXT-SRV-ATTR:host"] == "fake-host-2"
+    assert cloud.wait_server("vm", "ACTIVE", *V2100)["OS-EXT-SRV-ATTR:host"] == "fake-host-2"
 
     hosts = cloud.openstack_json("compute", "service", "list", "--service", "nova-compute",
                                  cloud=admin)
@@ -71,7 +50,7 @@ def test_shelve_unshelve_and_evacuate(two_hosts: RunningCloud, tmp_path: Path) -
     # status, so it never returns (with Nova too).
     cloud.openstack("--os-compute-api-version", "2.94", "server", "evacuate", "vm",
                     cloud=admin)
-    assert _wait(cloud, "vm", "ACTIVE")["OS-EXT-SRV-ATTR:host"] == first
+    assert cloud.wait_server("vm", "ACTIVE", *V2100)["OS-EXT-SRV-ATTR:host"] == first
     migrations = cloud.openstack_json("--os-compute-api-version", "2.23", "server",
                                       "migration", "list", "--server", "vm", cloud=admin)
     assert [(m["Type"], m["Status"]) for m in migrations] == [  # type: ignore[index,union-attr]

@@ -9,14 +9,13 @@ instance-action event; on failure a fault and task_state put back).
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from novalet import exceptions
 from novalet.common.context import RequestContext
 from novalet.compute.payloads import InstancePayload
+from novalet.compute.snapshot_upload import upload_snapshot
 from novalet.compute.states import PowerState, TaskState, VmState
 from novalet.conductor.rpcapi import ConductorAPI
 from novalet.virt.driver import ComputeDriver, ImageFetcher
@@ -85,14 +84,10 @@ class HostActions:
         rotation is 0, as Nova does). A failed rotation is logged, not a fault."""
         inst = InstancePayload.from_dict(instance)
 
-        async def work() -> None:
-            with tempfile.TemporaryDirectory(prefix="novalet-backup-") as tmp:
-                dest = os.path.join(tmp, "disk")
-                disk_format = await self.driver.snapshot(inst.uuid, dest)
-                await self.images.upload(image_id, dest, disk_format)
-
-        if not await self._tracked(ctx, inst, "compute_backup_instance", work,
-                                   {"task_state": None}):
+        if not await self._tracked(
+                ctx, inst, "compute_backup_instance",
+                lambda: upload_snapshot(self.driver, self.images, inst.uuid, image_id),
+                {"task_state": None}):
             return
         try:
             deleted = await self.images.rotate_backups(inst.uuid, backup_type, rotation,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import tempfile
 import time
 import traceback
 import uuid as uuidlib
@@ -20,6 +18,7 @@ from novalet.compute.audit_period import last_completed
 from novalet.compute.flavor_payload import FlavorPayload
 from novalet.compute.host_actions import HostActions
 from novalet.compute.diagnostics import GuestNotRunning
+from novalet.compute.snapshot_upload import upload_snapshot
 from novalet.compute.payloads import (
     ComputeNodePayload,
     ExternalEvent,
@@ -356,13 +355,9 @@ class ComputeManager(HostActions, MoveSteps):  # moves' steps: compute/moves.py
                                 image_id: str) -> None:
         inst = InstancePayload.from_dict(instance)
 
-        async def work() -> None:
-            with tempfile.TemporaryDirectory(prefix="novalet-snap-") as tmp:
-                dest = os.path.join(tmp, "disk")
-                disk_format = await self.driver.snapshot(inst.uuid, dest)
-                await self.images.upload(image_id, dest, disk_format)
-
-        await self._tracked(ctx, inst, "compute_snapshot_instance", work, {"task_state": None})
+        await self._tracked(ctx, inst, "compute_snapshot_instance",
+                            lambda: upload_snapshot(self.driver, self.images, inst.uuid,
+                                                    image_id), {"task_state": None})
 
     async def rescue_instance(self, ctx: RequestContext, instance: dict[str, Any],
                               rescue_image: dict[str, Any]) -> None:
@@ -450,10 +445,7 @@ class ComputeManager(HostActions, MoveSteps):  # moves' steps: compute/moves.py
         info = await self.driver.get_info(inst.uuid)
         if info.power_state != PowerState.SHUTDOWN:
             await self.driver.power_off(inst.uuid, self.conf.get("DEFAULT", "shutdown_timeout"))
-        with tempfile.TemporaryDirectory(prefix="novalet-shelve-") as tmp:
-            dest = os.path.join(tmp, "disk")
-            disk_format = await self.driver.snapshot(inst.uuid, dest)
-            await self.images.upload(image_id, dest, disk_format)
+        await upload_snapshot(self.driver, self.images, inst.uuid, image_id)
         return int((await self.driver.get_info(inst.uuid)).power_state)
 
     async def shelve_offload_instance(self, ctx: RequestContext,

@@ -29,7 +29,7 @@ from novalet.compute.payloads import Destination, RequestSpec
 from novalet.compute.recreate_requests import EvacuateRequest
 from novalet.compute.states import PowerState, TaskState, VmState
 from novalet.conductor.tasks.recreate_common import (Steps, StepFailed, get_or_none,
-                                                     move_spec, on_host, payload, put_back)
+                                                     move_spec, on_host, payload, place_on, put_back)
 from novalet.db import instances, migrations_records, placement
 from novalet.db.engine import Database
 from novalet.db.models import Instance
@@ -109,14 +109,8 @@ class EvacuateTask:
             dest = (await self.scheduler.select_destinations(ctx, spec))[0]
         await migrations_records.update(self.db, request.migration_uuid, {
             "dest_compute": dest.host, "dest_node": dest.node, "status": "pre-migrating"})
-        vifs = await self.network.allocate_for_instance(
-            instance.uuid, instance.project_id, dest.host, instance.hostname,
-            user_id=instance.user_id)
-        placed = await instances.update(self.db, instance.uuid, {
-            "host": dest.host, "node": dest.node, "availability_zone": dest.availability_zone,
-            "task_state": TaskState.REBUILD_SPAWNING, "system_metadata": {
-                **instance.system_metadata, "network_info": [v.to_dict() for v in vifs]}},
-            expected_task_state=[TaskState.REBUILDING])
+        placed = await place_on(self.db, self.network, instance, dest,
+                                TaskState.REBUILD_SPAWNING, TaskState.REBUILDING)
         return dest, payload(placed)
 
     async def _claim_forced(self, spec: RequestSpec, host: str) -> Destination:

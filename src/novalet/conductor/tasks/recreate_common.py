@@ -13,7 +13,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from novalet import config, exceptions
-from novalet.compute.payloads import RequestSpec
+from novalet.compute.payloads import Destination, RequestSpec
+from novalet.compute.states import TaskState
 from novalet.compute.put_back import put_back as put_back
 # One step recorder and one spec builder for every conductor task (base.py).
 from novalet.conductor.tasks.base import StepFailed as StepFailed
@@ -22,6 +23,7 @@ from novalet.conductor.tasks.base import spec_for
 from novalet.db import instances, services
 from novalet.db.engine import Database
 from novalet.db.models import Instance
+from novalet.network.api import NetworkAPI
 
 T = TypeVar("T")
 # The system_metadata keys of a shelved server (Nova's): when, into which image, from
@@ -50,6 +52,21 @@ def move_spec(instance: Instance, availability_zone: str | None,
     spec = spec_for(instance, instance.flavor, host)
     spec.availability_zone = availability_zone
     return spec
+
+
+async def place_on(db: Database, network: NetworkAPI, instance: Instance, dest: Destination,
+                   task_state: TaskState, expected: TaskState) -> Instance:
+    """Move `instance` onto its claimed destination before a spawn there: NICs from
+    that host's network, then host, node, zone and `task_state` in one compare-and-
+    swap on `expected` (Conflict or NotFound when it was changed or deleted)."""
+    vifs = await network.allocate_for_instance(
+        instance.uuid, instance.project_id, dest.host, instance.hostname,
+        user_id=instance.user_id)
+    return await instances.update(db, instance.uuid, {
+        "host": dest.host, "node": dest.node, "availability_zone": dest.availability_zone,
+        "task_state": task_state, "system_metadata": {
+            **instance.system_metadata, "network_info": [v.to_dict() for v in vifs]}},
+        expected_task_state=[expected])
 
 
 def payload(instance: Instance) -> dict[str, Any]:

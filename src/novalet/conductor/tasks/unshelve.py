@@ -22,8 +22,8 @@ from novalet.compute.recreate_requests import UnshelveRequest
 from novalet.compute.states import PowerState, TaskState, VmState
 from novalet.conductor.tasks.recreate_common import (SHELVED_KEYS, Steps, StepFailed,
                                                      get_or_none, move_spec, on_host,
-                                                     payload, put_back)
-from novalet.db import instances, placement
+                                                     payload, place_on, put_back)
+from novalet.db import placement
 from novalet.db.engine import Database
 from novalet.db.models import Instance
 from novalet.image.api import ImageNotFound, ImageService
@@ -104,14 +104,8 @@ class UnshelveTask:
         spec = move_spec(instance, request.availability_zone, request.host)
         dest = (await self.scheduler.select_destinations(ctx, spec))[0]
         await self._shelved(instance)  # the image is still there, before anything moves
-        vifs = await self.network.allocate_for_instance(
-            instance.uuid, instance.project_id, dest.host, instance.hostname,
-            user_id=instance.user_id)
-        placed = await instances.update(self.db, instance.uuid, {
-            "host": dest.host, "node": dest.node, "availability_zone": dest.availability_zone,
-            "task_state": TaskState.SPAWNING, "system_metadata": {
-                **instance.system_metadata, "network_info": [v.to_dict() for v in vifs]}},
-            expected_task_state=[TaskState.UNSHELVING])
+        placed = await place_on(self.db, self.network, instance, dest, TaskState.SPAWNING,
+                                TaskState.UNSHELVING)
         return dest, await self._shelved(instance, placed)
 
     async def _finish(self, instance: Instance, expected: str) -> None:
