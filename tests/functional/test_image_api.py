@@ -372,3 +372,17 @@ async def test_compute_side_get(api: Api, alt: str) -> None:
     assert got["name"] == "for-boot" and got["self"] == f"/v2/images/{image['id']}"
     with pytest.raises(ImageNotFound, match=f"Image {image['id']} could not be found."):
         await images.get(RequestContext(project_id=alt, roles=["member"]), image["id"])
+
+
+async def test_an_images_tasks_are_an_empty_list(api: Api, alt: str) -> None:
+    """GET /v2/images/{id}/tasks (Tempest's createBackup test waits on it): uploads
+    finish in their request here, so there are none; another project's private
+    image is a 404, as its GET is."""
+    image = await _create(api, name="no-tasks")
+    await _upload(api, image["id"], b"payload")
+    url = f"/image/v2/images/{image['id']}/tasks"
+    resp = await api.request("GET", url)
+    assert resp.status_code == 200 and resp.json() == {"tasks": []}, resp.text
+    assert (await api.request("GET", url, user="alt")).status_code == 404
+    assert (await api.request("GET", "/image/v2/images/no-such-image/tasks")
+            ).status_code == 404

@@ -30,6 +30,14 @@ async def show(req: ApiRequest) -> dict[str, Any]:
     return image
 
 
+async def tasks(req: ApiRequest) -> dict[str, Any]:
+    """GET /v2/images/{id}/tasks (Glance 2.12+): the image's asynchronous tasks. This
+    image service has none (uploads finish in the request; no interoperable import),
+    so a visible image's list is empty, and an image the caller can't see is a 404."""
+    await req.app.images.get(req.ctx, req.path["image_id"])
+    return {"tasks": []}
+
+
 async def update(req: ApiRequest) -> dict[str, Any]:
     patch.check_media_type(req.raw.headers.get("content-type"), patch.MEDIA_TYPE)
     ops = patch.parse(await req.json())

@@ -29,6 +29,7 @@ ROUTES = [
     _r(IMG, ["GET"], images.show),
     _r(IMG, ["PATCH"], images.update),
     _r(IMG, ["DELETE"], images.delete),
+    _r(IMG + "/tasks", ["GET"], images.tasks),
     _r(IMG + "/actions/deactivate", ["POST"], images.deactivate),
     _r(IMG + "/actions/reactivate", ["POST"], images.reactivate),
     _r(IMG + "/file", ["PUT"], image_data.upload),
