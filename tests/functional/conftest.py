@@ -198,6 +198,11 @@ async def ensure_image(api: Api) -> str:
 @pytest.fixture
 async def other(api: Api) -> str:
     """Project "other" with member user "other" (password "other"); its id."""
+    return await add_other_project(api)
+
+
+async def add_other_project(api: Api) -> str:
+    """The `other` fixture's project and member user, in `api`'s cloud; its id."""
     identity = api.cloud.services.identity
     project = await identity.create_project({"name": "other"})
     user = await identity.create_user({"name": "other", "password": "other",

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from novalet.compute.manager import ComputeManager
 from novalet.db import migrations_records
 from novalet.db.models import Allocation, ResourceProvider
-from tests.functional.conftest import Api, boot, wait_for
+from tests.functional.conftest import Api, add_other_project, boot, wait_for
 
 ACTION = "/compute/v2.1/servers/{}/action"
 
@@ -148,13 +148,7 @@ async def test_refusals(multi_host_api: Api) -> None:
 
 async def test_other_project_gets_404(multi_host_api: Api) -> None:
     api = multi_host_api
-    identity = api.cloud.services.identity
-    project = await identity.create_project({"name": "other"})
-    user = await identity.create_user({"name": "other", "password": "other",
-                                       "default_project_id": project.id})
-    role = await identity.find_role("member")
-    assert role is not None
-    await identity.grant(user.id, project.id, role.id)
+    await add_other_project(api)
     server = await _booted(api, "theirs")
     resp = await _evacuate(api, server["id"], {}, user="other")
     assert resp.status_code == 404, resp.text

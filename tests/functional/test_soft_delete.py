@@ -62,6 +62,16 @@ async def _quota_instances(api: Api) -> int:
     return int(resp.json()["limits"]["absolute"]["totalInstancesUsed"])
 
 
+
+async def _wait_gone(api: Api, sid: str, why: str) -> None:
+    """Until GET of server `sid` is a 404 (4 s at most; AssertionError(why) after)."""
+    for _ in range(200):
+        if (await api.request("GET", f"{S}/{sid}")).status_code == 404:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(why)
+
+
 async def test_delete_soft_deletes_and_restore_brings_it_back(soft_api: Api,
                                                               other: str) -> None:
     api = soft_api
@@ -95,12 +105,7 @@ async def test_force_delete_deletes_at_once(soft_api: Api, other: str) -> None:
             ).status_code == 404
     resp = await _action(api, sid, {"forceDelete": None})
     assert resp.status_code == 202
-    for _ in range(200):
-        if (await api.request("GET", f"{S}/{sid}")).status_code == 404:
-            break
-        await asyncio.sleep(0.02)
-    else:
-        raise AssertionError("not deleted")
+    await _wait_gone(api, sid, "not deleted")
     assert sid not in _driver(api).guests
     assert await _quota_instances(api) == 0
     assert (await _action(api, sid, {"forceDelete": None})).status_code == 404
@@ -127,12 +132,7 @@ async def test_reclaim_deletes_what_waited_long_enough(soft_api: Api) -> None:
     await instances.set_fields(db, due, {
         "deleted_at": utcnow() - dt.timedelta(seconds=INTERVAL + 1)})
     assert await api.cloud.conductor.reclaimer.run_once() == [due]
-    for _ in range(200):
-        if (await api.request("GET", f"{S}/{due}")).status_code == 404:
-            break
-        await asyncio.sleep(0.02)
-    else:
-        raise AssertionError("not reclaimed")
+    await _wait_gone(api, due, "not reclaimed")
     assert due not in _driver(api).guests
     assert await placement.allocations_of(db, due) == {}
     await wait_for(api, waiting, "SOFT_DELETED")  # its time has not come
@@ -179,12 +179,7 @@ async def test_hosts_too_old_to_soft_delete_get_a_delete_now(soft_api: Api) -> N
     sid = (await boot(api))["id"]
     _cap_compute(api, "1.2")
     assert (await api.request("DELETE", f"{S}/{sid}")).status_code == 204
-    for _ in range(200):
-        if (await api.request("GET", f"{S}/{sid}")).status_code == 404:
-            break
-        await asyncio.sleep(0.02)
-    else:
-        raise AssertionError("not deleted")
+    await _wait_gone(api, sid, "not deleted")
     assert sid not in _driver(api).guests
     row = await instances.get(api.cloud.services.db, sid, deleted=True)
     assert row.vm_state == "deleted"
