@@ -446,4 +446,7 @@ async def test_destroy_returns_once_qemu_is_gone_and_its_display_is_free(
     stat = Path(f"/proc/{pid}/stat")
     assert not stat.exists() or stat.read_text().rpartition(")")[2].split()[0] in "ZX"
     with socket.socket() as again:
+        # As QEMU binds: SO_REUSEADDR lets a port with only TIME_WAIT connections left
+        # (an earlier test's console clients) be bound, but never one still listening.
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         again.bind((display.host, display.port))  # free: no EADDRINUSE
