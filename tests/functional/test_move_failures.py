@@ -12,7 +12,7 @@ import pytest
 
 from novalet.common.context import RequestContext
 from novalet.compute import rpcapi as compute_rpcapi
-from novalet.compute.move_payloads import MoveOrder
+from novalet.compute.move_payloads import MoveOrder, MoveTarget
 from novalet.conductor.rpcapi import ConductorAPI, UnsupportedConductorVersion
 from novalet.db import instance_actions, instances, placement
 from novalet.rpc.bus import MessagingTimeout, NoSuchMethod
@@ -33,12 +33,14 @@ def on_steps(monkeypatch: pytest.MonkeyPatch, hook: Hook,
     real = compute_rpcapi.ComputeAPI.move_step
 
     async def move_step(self: compute_rpcapi.ComputeAPI, ctx: RequestContext, host: str,
-                        step: str, order: MoveOrder, timeout: float | None = None) -> None:
+                        step: str, order: MoveOrder, timeout: float | None = None
+                        ) -> MoveTarget | None:
         sent.append((step, timeout))
         await hook(step, order)
-        await real(self, ctx, host, step, order, timeout)
+        target = await real(self, ctx, host, step, order, timeout)
         if after is not None:
             await after(step, order)
+        return target
 
     monkeypatch.setattr(compute_rpcapi.ComputeAPI, "move_step", move_step)
     return sent

@@ -9,13 +9,15 @@ tests/unit/rpc/test_models.py fails until the recorded fingerprint is updated.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 from novalet.compute.driver_types import GuestSpec, MigrationProgress
 from novalet.compute.flavor_payload import FlavorPayload
 from novalet.compute.payloads import InstancePayload, RequestSpec
-from novalet.rpc.models import BusModel
+from novalet.rpc.models import BusModel, IncompatibleMessage
 
 # What MoveRequest.kind names: Nova's migration types of the moves the API starts.
 MIGRATION = "migration"
@@ -53,13 +55,68 @@ class MoveSpec(BusModel):
     ignore_hosts: list[str] = field(default_factory=list)
 
 
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                        r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_DRIVE_ID = re.compile(r"^[a-z][a-z0-9]{0,15}$")
+
+
+@dataclass
+class MoveTarget(BusModel):
+    """Where a move's destination host takes the guest, as it answered its prepare
+    step (cold: prep_move; live: pre_live_migration); the conductor hands it to the
+    source in its MoveOrder. Parts, never URIs: the source builds what it connects
+    to from them (QEMU would run the command of an `exec:` migration URI), after
+    `check()`. Empty for a driver that moves guests without a network path
+    (the fake driver)."""
+
+    VERSION: ClassVar[str] = "1.0"
+    CHECKED: ClassVar[bool] = True  # a compute host's answer
+    address: str = ""  # the destination's migration address: an IP or a host name
+    memory_port: int | None = None  # live: the incoming QEMU's migration port
+    nbd_port: int | None = None  # the NBD server taking the guest's disks
+    disks: list[str] = field(default_factory=list)  # drive ids exported (export = id)
+    # Of `disks`, those the destination made over the same base image: the source
+    # copies only the guest's own layer of them.
+    overlays: list[str] = field(default_factory=list)
+
+    def check(self) -> MoveTarget:
+        """Itself, when every part is what it claims to be; IncompatibleMessage else."""
+        def bad(reason: str) -> IncompatibleMessage:
+            return IncompatibleMessage(model="MoveTarget", version=self.VERSION, reason=reason)
+        if not self.address:
+            if self.memory_port or self.nbd_port or self.disks:
+                raise bad("ports without an address")
+            return self
+        try:
+            ipaddress.ip_address(self.address)
+        except ValueError:
+            if not _HOST_NAME.match(self.address):
+                raise bad(f"address {self.address!r} is neither an IP nor a host name") \
+                    from None
+        for port in (self.memory_port, self.nbd_port):
+            if port is not None and not 0 < port < 65536:
+                raise bad(f"port {port} is out of range")
+        for drive in (*self.disks, *self.overlays):
+            if not _DRIVE_ID.match(drive):
+                raise bad(f"drive id {drive!r} is not one")
+        if not set(self.overlays) <= set(self.disks):
+            raise bad("an overlay disk that is not exported")
+        if self.disks and self.nbd_port is None:
+            raise bad("disks without an NBD port")
+        return self
+
+
 @dataclass
 class MoveOrder(BusModel):
     """One step of a move, for one of its two hosts. `flavor` is the sizes the guest
     has at the end of the step (the new flavor going, the old one coming back).
-    Hosts before compute RPC 1.5 get no moves, so no backport is needed."""
+    Hosts before compute RPC 1.5 get no moves, so no backport is needed.
 
-    VERSION: ClassVar[str] = "1.0"
+    1.1: `target`, what the destination prepared (compute RPC 1.7).
+    """
+
+    VERSION: ClassVar[str] = "1.1"
+    ADDED: ClassVar[dict[str, str]] = {"target": "1.1"}
     migration_uuid: str
     instance: InstancePayload
     source_host: str
@@ -70,6 +127,7 @@ class MoveOrder(BusModel):
     paused: bool = False  # live migration: the guest was paused
     block_migration: bool = False
     live: bool = False  # a live migration's step
+    target: MoveTarget | None = None  # the source's steps: where the destination waits
 
     def guest_spec(self) -> GuestSpec:
         return dataclasses.replace(self.instance, flavor=self.flavor).guest_spec()

@@ -14,7 +14,7 @@ from typing import Any
 from novalet import exceptions
 from novalet.common.context import RequestContext
 from novalet.compute.driver_types import MigrationProgress
-from novalet.compute.move_payloads import MoveOrder, ProgressReport
+from novalet.compute.move_payloads import MoveOrder, MoveTarget, ProgressReport
 from novalet.conductor.rpcapi import ConductorAPI
 from novalet.network.model import Vif
 from novalet.network.rpcapi import NetworkRPC, VifPlugger
@@ -29,6 +29,12 @@ class MoveRefused(exceptions.Conflict):
 
 def _vifs(order: MoveOrder) -> list[Vif]:
     return list(order.instance.network_info)
+
+
+def _target(order: MoveOrder) -> MoveTarget:
+    """Where the destination waits, checked again here (the conductor relays what
+    another host said); empty when it prepared nothing."""
+    return order.target.check() if order.target else MoveTarget()
 
 
 class MoveSteps:
@@ -61,20 +67,27 @@ class MoveSteps:
 
     # --- a cold move to another host ------------------------------------------
 
-    async def prep_move(self, ctx: RequestContext, order: dict[str, Any]) -> None:
+    async def prep_move(self, ctx: RequestContext, order: dict[str, Any]
+                        ) -> dict[str, Any] | None:
         """Destination, before anything moves: can this host take the guest? (It
-        refuses here, while the guest still runs untouched at the source.)"""
+        refuses here, while the guest still runs untouched at the source.) A cold
+        move's destination then makes ready to receive the disks: where to send them
+        (a MoveTarget)."""
         step = MoveOrder.from_dict(order)
         flag = "supports_live_migrate" if step.live else "supports_migrate"
         if not self.driver.capabilities.supports(flag):
             raise MoveRefused(host=self.host, reason="its hypervisor can't take it")
         if step.uuid in await self.driver.list_instances():
             raise MoveRefused(host=self.host, reason="it has a guest of that uuid already")
+        if step.live:
+            return None
+        return (await self.driver.prepare_move_in(step.guest_spec())).to_dict()
 
     async def move_out(self, ctx: RequestContext, order: dict[str, Any]) -> None:
         """Source: stop the guest and send its disks to the destination."""
         step = MoveOrder.from_dict(order)
-        await self.driver.migrate_disk_and_power_off(step.uuid, step.dest_host)
+        await self.driver.migrate_disk_and_power_off(step.uuid, step.dest_host,
+                                                     _target(step))
 
     async def move_in(self, ctx: RequestContext, order: dict[str, Any]) -> None:
         """Destination: the guest from the disks received, with the new sizes."""
@@ -103,9 +116,15 @@ class MoveSteps:
 
     # --- live migration ----------------------------------------------------------
 
-    async def pre_live_migration(self, ctx: RequestContext, order: dict[str, Any]) -> None:
-        """Destination: the guest's network devices, before its memory arrives."""
-        await self.vifs.plug(_vifs(MoveOrder.from_dict(order)))
+    async def pre_live_migration(self, ctx: RequestContext, order: dict[str, Any]
+                                 ) -> dict[str, Any]:
+        """Destination: the guest's network devices, then the guest made ready to take
+        its memory (and disks); where the source sends them (a MoveTarget)."""
+        step = MoveOrder.from_dict(order)
+        await self.vifs.plug(_vifs(step))
+        target = await self.driver.pre_live_migration(step.guest_spec(),
+                                                      step.block_migration, step.paused)
+        return target.to_dict()
 
     async def live_migrate_out(self, ctx: RequestContext, order: dict[str, Any]) -> None:
         """Source: copy the running guest over, reporting progress to the conductor;
@@ -117,7 +136,7 @@ class MoveSteps:
                 ctx, ProgressReport.of(step.migration_uuid, step.uuid, progress))
 
         await self.driver.live_migration(step.uuid, step.dest_host, step.block_migration,
-                                         report)
+                                         report, _target(step))
         await self.vifs.unplug(_vifs(step))
 
     async def post_live_migration_at_destination(self, ctx: RequestContext,

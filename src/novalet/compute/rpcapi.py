@@ -24,6 +24,10 @@ message of an older minor is served too):
   without a message.
 - 1.6: shelve_instance, shelve_offload_instance, unshelve_instance and
   rebuild_evacuated: calls the conductor's tasks (conductor/tasks/) wait for.
+- 1.7: move steps carry MoveOrder 1.1 (its `target`), and the destination's
+  prepare steps (prep_move of a cold move, pre_live_migration) answer a
+  MoveTarget: where the source sends the guest. A host of 1.5 or 1.6 gets
+  MoveOrder 1.0 and answers nothing (its drivers move guests without a path).
 
 Each method is sent at the version that last changed it, or the newest the
 `[upgrade_levels] compute` cap allows (models backported to what that version
@@ -37,14 +41,14 @@ from typing import Any
 from novalet import config, exceptions
 from novalet.common.context import RequestContext
 from novalet.compute.diagnostics import DiagnosticsNotSupported
-from novalet.compute.move_payloads import MoveOrder
+from novalet.compute.move_payloads import MoveOrder, MoveTarget
 from novalet.compute.payloads import ExternalEvent, instance_for
 from novalet.console.types import ConsoleTarget
 from novalet.network.model import Vif
 from novalet.rpc import versions
 from novalet.rpc.bus import Bus
 
-VERSION = "1.6"
+VERSION = "1.7"
 
 
 class HostTooOld(exceptions.Conflict):
@@ -253,11 +257,20 @@ class ComputeAPI:
     # --- moves (1.5): steps the conductor orders and waits for -------------------
 
     async def move_step(self, ctx: RequestContext, host: str, step: str, order: MoveOrder,
-                        timeout: float | None = None) -> None:
-        """Run move step `step` (a method of compute/moves.MoveSteps) on `host`."""
+                        timeout: float | None = None) -> MoveTarget | None:
+        """Run move step `step` (a method of compute/moves.MoveSteps) on `host`; what
+        a destination's prepare step answered (checked), else None."""
         assert step in MOVE_STEPS, step
-        await self.bus.call(ctx, topic_for(host), step, {"order": order.to_dict()},
-                            version=self._since(step, "1.5"), timeout=timeout)
+        version = self._since(step, "1.5")
+        if self.caps.version("compute", "1.7", fallback="") == "1.7":
+            version, sent = "1.7", order.to_dict()
+        else:  # a host of 1.5 or 1.6: MoveOrder 1.0
+            sent = order.to_dict("1.0")
+        answer = await self.bus.call(ctx, topic_for(host), step, {"order": sent},
+                                     version=version, timeout=timeout)
+        if step not in TARGET_STEPS or not isinstance(answer, dict):
+            return None
+        return MoveTarget.from_dict(answer).check()
 
     async def live_migration_force_complete(self, ctx: RequestContext, host: str,
                                             uuid: str) -> None:
@@ -275,3 +288,5 @@ MOVE_STEPS = frozenset({
     "confirm_move_out", "revert_move_in", "revert_move_out", "pre_live_migration",
     "live_migrate_out", "post_live_migration_at_destination",
     "rollback_live_migration_at_destination"})
+TARGET_STEPS = frozenset({"prep_move", "pre_live_migration"})
+"""The destination's prepare steps: they answer a MoveTarget (since 1.7)."""

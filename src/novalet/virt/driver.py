@@ -24,6 +24,7 @@ from novalet.compute.driver_types import ImageMeta as ImageMeta
 from novalet.compute.driver_types import InstanceNotFoundOnHost as InstanceNotFoundOnHost
 from novalet.compute.driver_types import LiveMigrationAborted as LiveMigrationAborted
 from novalet.compute.driver_types import MigrationProgress as MigrationProgress
+from novalet.compute.move_payloads import MoveTarget as MoveTarget
 from novalet.compute.states import PowerState
 from novalet.console.types import ConsoleTarget
 from novalet.network.model import Vif
@@ -197,12 +198,22 @@ class ComputeDriver(abc.ABC):
         raise self._unsupported("revert_resize")
 
     # Moves to another host (cold migration, resize elsewhere, live migration). The
-    # conductor drives both ends; hosts never talk to each other. supports_migrate
-    # and supports_live_migrate say whether a driver has them.
+    # conductor drives both ends and relays between them: the destination prepares
+    # and answers a MoveTarget (where it listens), the source connects there; no
+    # other host-to-host path. supports_migrate and supports_live_migrate say
+    # whether a driver has them. A destination's destroy(uuid) also closes what
+    # its prepare step opened (the rollback of a move that failed).
 
-    async def migrate_disk_and_power_off(self, uuid: str, dest_host: str) -> None:
-        """Source of a cold move: stop the guest and hand its disks to `dest_host`,
-        keeping what finish_revert_migration needs until confirm_migration."""
+    async def prepare_move_in(self, spec: GuestSpec) -> MoveTarget:
+        """Destination of a cold move, first: make ready to receive the guest's disks
+        (for spec's sizes); where the source sends them. Nothing to open: empty."""
+        return MoveTarget()
+
+    async def migrate_disk_and_power_off(self, uuid: str, dest_host: str,
+                                         target: MoveTarget) -> None:
+        """Source of a cold move: stop the guest and send its disks to `target` on
+        `dest_host`, keeping what finish_revert_migration needs until
+        confirm_migration."""
         raise self._unsupported("migrate_disk_and_power_off")
 
     async def finish_migration(self, spec: GuestSpec, power_on: bool) -> None:
@@ -220,13 +231,20 @@ class ComputeDriver(abc.ABC):
         destination's copy is destroyed already); started only when `power_on`."""
         raise self._unsupported("finish_revert_migration")
 
+    async def pre_live_migration(self, spec: GuestSpec, block_migration: bool,
+                                 paused: bool) -> MoveTarget:
+        """Destination, before the copy (its taps are plugged): make ready to take the
+        guest's memory (and, with `block_migration`, its disks); where the source
+        sends them. Nothing to open: empty."""
+        return MoveTarget()
+
     async def live_migration(self, uuid: str, dest_host: str, block_migration: bool,
-                             progress: Callable[[MigrationProgress], Awaitable[None]]
-                             ) -> None:
-        """Source: copy the running guest to `dest_host`, reporting `progress` after
-        each round; return once it runs there and is gone here. Raise
-        LiveMigrationAborted when live_migration_abort stopped it (the guest keeps
-        running here), anything else on failure (idem)."""
+                             progress: Callable[[MigrationProgress], Awaitable[None]],
+                             target: MoveTarget) -> None:
+        """Source: copy the running guest to `target` on `dest_host`, reporting
+        `progress` after each round; return once it runs there and is gone here.
+        Raise LiveMigrationAborted when live_migration_abort stopped it (the guest
+        keeps running here), anything else on failure (idem)."""
         raise self._unsupported("live_migration")
 
     async def live_migration_force_complete(self, uuid: str) -> None:

@@ -18,7 +18,7 @@ from novalet.network.model import Vif
 from novalet.virt.driver import (ComputeDriver, ConsoleUnavailable, Diagnostics,
                                  DriverCapabilities, GuestInfo, GuestSpec, HostResources,
                                  InstanceNotFoundOnHost, LiveMigrationAborted,
-                                 MigrationProgress, VirtDriverError)
+                                 MigrationProgress, MoveTarget, VirtDriverError)
 
 FAKE_UPTIME = " 08:32:11 up 93 days, 18:25, 12 users,  load average: 0.20, 0.12, 0.14"
 
@@ -337,7 +337,8 @@ class FakeDriver(ComputeDriver):
 
     # --- moves to another host -------------------------------------------------
 
-    async def migrate_disk_and_power_off(self, uuid: str, dest_host: str) -> None:
+    async def migrate_disk_and_power_off(self, uuid: str, dest_host: str,
+                                         target: MoveTarget) -> None:
         self._require(uuid)
         _fail_if_asked(self.specs[uuid], "migrate")
         self.migrated_out[uuid] = self.specs.pop(uuid)
@@ -361,8 +362,8 @@ class FakeDriver(ComputeDriver):
         self._log(spec.uuid, "back from a reverted migration")
 
     async def live_migration(self, uuid: str, dest_host: str, block_migration: bool,
-                             progress: Callable[[MigrationProgress], Awaitable[None]]
-                             ) -> None:
+                             progress: Callable[[MigrationProgress], Awaitable[None]],
+                             target: MoveTarget) -> None:
         """`[fake] live_migration_steps` rounds of `live_migration_step_delay` seconds,
         each reported; force-complete ends the rounds, abort raises."""
         self._require(uuid)

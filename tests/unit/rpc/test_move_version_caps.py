@@ -1,6 +1,7 @@
 """The move methods are refused while `[upgrade_levels]` holds a service below the
 version that added them, without a message an old service could not serve: compute
-1.5 (move steps, force-complete, abort), conductor 1.4 (moves; a host's progress
+1.5 (move steps, force-complete, abort; 1.7 for MoveOrder 1.1 and the MoveTarget a
+destination answers, checked before the source gets it), conductor 1.4 (moves; a host's progress
 reports are dropped), scheduler 1.1 (select_move_destination)."""
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from novalet.common.context import RequestContext
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute.flavor_payload import FlavorPayload
 from novalet.compute.move_payloads import (MIGRATION, MoveOrder, MoveRequest, MoveSpec,
-                                           ProgressReport)
+                                           MoveTarget, ProgressReport)
 from novalet.compute.payloads import InstancePayload, RequestSpec
 from novalet.conductor.rpcapi import ConductorAPI, UnsupportedConductorVersion
 from novalet.rpc.inprocess import InProcessBus
+from novalet.rpc.models import IncompatibleMessage
 from novalet.scheduler.rpcapi import SchedulerAPI, SchedulerTooOld
 from tests.unit.conductor.conftest import FLAVOR
 
@@ -98,3 +100,62 @@ async def test_scheduler_below_1_1_gets_no_move(bus: InProcessBus) -> None:
     with pytest.raises(SchedulerTooOld):
         await api.select_move_destination(CTX, MoveSpec(spec=spec, consumer="c"))
     assert scheduler.got == []
+
+
+class Preparing:
+    """A destination that answers its prepare steps with `answer`, and records the
+    MoveOrder versions it was sent."""
+
+    RPC_VERSION = "1.7"
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        self.answer = answer
+        self.versions: list[str] = []
+
+    async def prep_move(self, ctx: RequestContext, order: dict[str, Any]) -> Any:
+        self.versions.append(order["_version"])
+        return self.answer
+
+    async def move_out(self, ctx: RequestContext, order: dict[str, Any]) -> Any:
+        self.versions.append(order["_version"])
+        return self.answer  # not a prepare step: never read as a target
+
+
+async def test_compute_1_7_relays_a_checked_target(bus: InProcessBus) -> None:
+    host = Preparing(MoveTarget(address="192.0.2.7", nbd_port=49153, disks=["root"],
+                                overlays=["root"]).to_dict())
+    await bus.serve("compute.h2", host)
+    api = compute_rpcapi.ComputeAPI(bus, config.Config())
+    target = await api.move_step(CTX, "h2", "prep_move", order())
+    assert target == MoveTarget(address="192.0.2.7", nbd_port=49153, disks=["root"],
+                                overlays=["root"])
+    assert await api.move_step(CTX, "h2", "move_out", order()) is None
+    assert host.versions == ["1.1", "1.1"]
+
+
+async def test_compute_1_6_gets_move_order_1_0(bus: InProcessBus) -> None:
+    host = Preparing({})
+    await bus.serve("compute.h2", host)
+    api = compute_rpcapi.ComputeAPI(bus, capped("compute", "1.6"))
+    sent = order()
+    sent.target = MoveTarget(address="h1", memory_port=49152)
+    await api.move_step(CTX, "h2", "prep_move", sent)
+    assert host.versions == ["1.0"]
+
+
+@pytest.mark.parametrize("target", [
+    {"address": "x;rm -rf /", "memory_port": 1},  # not a host name
+    {"address": "exec:sh", "memory_port": 1},
+    {"address": "192.0.2.7", "memory_port": 70000},
+    {"address": "192.0.2.7", "nbd_port": 2, "disks": ["../root"]},
+    {"address": "192.0.2.7", "disks": ["root"]},  # no NBD port
+    {"address": "192.0.2.7", "nbd_port": 2, "disks": ["root"], "overlays": ["swap"]},
+    {"address": "", "memory_port": 49152},
+    {"address": "192.0.2.7", "memory_port": "49152"},  # a string: refused by type
+])
+async def test_a_destination_cannot_hand_the_source_a_bad_target(
+        bus: InProcessBus, target: dict[str, Any]) -> None:
+    await bus.serve("compute.h2", Preparing(target))
+    api = compute_rpcapi.ComputeAPI(bus, config.Config())
+    with pytest.raises(IncompatibleMessage):
+        await api.move_step(CTX, "h2", "prep_move", order())

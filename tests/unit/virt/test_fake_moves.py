@@ -11,7 +11,7 @@ import pytest
 
 from novalet import config
 from novalet.compute.states import PowerState
-from novalet.virt.driver import GuestSpec, LiveMigrationAborted, MigrationProgress
+from novalet.virt.driver import GuestSpec, LiveMigrationAborted, MigrationProgress, MoveTarget
 from novalet.virt.fake import FakeDriver
 
 SPEC = GuestSpec(uuid="u1", name="vm", hostname="vm", vcpus=1, memory_mb=64, root_gb=1,
@@ -28,7 +28,7 @@ def fake(steps: int = 4, delay: float = 0.0) -> FakeDriver:
 async def test_cold_move_confirmed_and_reverted() -> None:
     source, dest = fake(), fake()
     await source.spawn(SPEC)
-    await source.migrate_disk_and_power_off("u1", "dest")
+    await source.migrate_disk_and_power_off("u1", "dest", MoveTarget())
     assert "u1" not in source.guests and "u1" in source.migrated_out
     bigger = dataclasses.replace(SPEC, memory_mb=128)
     await dest.finish_migration(bigger, power_on=False)
@@ -36,7 +36,7 @@ async def test_cold_move_confirmed_and_reverted() -> None:
     await dest.destroy("u1")  # revert: the destination's copy goes ...
     await source.finish_revert_migration(SPEC, power_on=True)  # ... the source's comes back
     assert source.guests["u1"] == PowerState.RUNNING and not source.migrated_out
-    await source.migrate_disk_and_power_off("u1", "dest")
+    await source.migrate_disk_and_power_off("u1", "dest", MoveTarget())
     await source.confirm_migration("u1")
     assert not source.migrated_out and "u1" not in source.guests
 
@@ -49,7 +49,7 @@ async def test_live_migration_reports_every_round() -> None:
     async def report(progress: MigrationProgress) -> None:
         seen.append(progress)
 
-    await source.live_migration("u1", "dest", True, report)
+    await source.live_migration("u1", "dest", True, report, MoveTarget())
     assert [p.memory_processed for p in seen] == [16 * 2**20, 32 * 2**20, 48 * 2**20,
                                                   64 * 2**20]
     assert seen[-1].memory_remaining == 0 and seen[-1].disk_total == 2**30
@@ -67,7 +67,7 @@ async def test_force_complete_and_abort(abort: bool) -> None:
     async def report(progress: MigrationProgress) -> None:
         rounds.append(progress)
 
-    running = asyncio.create_task(source.live_migration("u1", "dest", False, report))
+    running = asyncio.create_task(source.live_migration("u1", "dest", False, report, MoveTarget()))
     while not rounds:
         await asyncio.sleep(0.01)
     if abort:

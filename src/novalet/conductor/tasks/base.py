@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from novalet import config, exceptions
 from novalet.common.context import RequestContext
 from novalet.compute import rpcapi as compute_rpcapi
-from novalet.compute.move_payloads import MoveOrder, MoveSpec
+from novalet.compute.move_payloads import MoveOrder, MoveSpec, MoveTarget
 from novalet.compute.flavor_payload import FlavorPayload
 from novalet.compute.payloads import Destination, InstancePayload, RequestSpec
 from novalet.compute.put_back import put_back
@@ -200,10 +200,11 @@ class MoveTask:
                          dest_node=migration.dest_node, flavor=FlavorPayload.of(flavor),
                          **flags)
 
-    async def step(self, host: str, step: str, order: MoveOrder) -> None:
-        """A step may stop a guest and copy its disks: it gets long_rpc_timeout."""
-        await self.deps.compute.move_step(self.ctx, host, step, order,
-                                          timeout=self.deps.compute.long_timeout)
+    async def step(self, host: str, step: str, order: MoveOrder) -> MoveTarget | None:
+        """A step may stop a guest and copy its disks: it gets long_rpc_timeout. What
+        a destination's prepare step answered (where the source sends the guest)."""
+        return await self.deps.compute.move_step(self.ctx, host, step, order,
+                                                 timeout=self.deps.compute.long_timeout)
 
     async def stuck(self, migration: Migration, exc: Exception, host: str | None,
                     values: dict[str, Any] | None = None) -> bool:

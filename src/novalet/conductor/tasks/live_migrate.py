@@ -93,7 +93,7 @@ class LiveMigrateTask(MoveTask):
             async with self.steps.event("compute_check_can_live_migrate_destination", dest.host):
                 await self.step(dest.host, "prep_move", order)
             async with self.steps.event("compute_pre_live_migration", dest.host):
-                await self.step(dest.host, "pre_live_migration", order)
+                order.target = await self.step(dest.host, "pre_live_migration", order)
             if not await self.set_migration(migration, {"status": "running"}, ("preparing",)):
                 await self._rolled_back(order, None, "cancelled")  # aborted while preparing
                 return

@@ -96,7 +96,7 @@ class MigrateTask(MoveTask):
             else:
                 step = "prep_resize"
                 async with self.steps.event("compute_prep_resize", dest):
-                    await self.step(dest, "prep_move", order)
+                    order.target = await self.step(dest, "prep_move", order)
                 step = "resize_instance"
                 async with self.steps.event("compute_resize_instance", source):
                     await self.step(source, "move_out", order)
