@@ -244,6 +244,34 @@ OPTIONS: list[Opt] = [
     Opt("qemu", "network", "user",
         "Guest network card until the network service wires guests: user (an isolated "
         "user-mode NIC with no way out) or none."),
+    # --- moving guests between hosts (as Nova's [libvirt] live_migration_*) ---
+    Opt("qemu", "live_migration_inbound_addr", "",
+        "Address other compute hosts reach this one on to send it guests (memory and "
+        "disks of migrations). Empty means the address of this host's default route "
+        "(127.0.0.1 without one)."),
+    Opt("qemu", "live_migration_port_range", "49152:49215",
+        "FIRST:LAST ports this host takes incoming guests' memory and disks on."),
+    Opt("qemu", "live_migration_bandwidth", 0,
+        "MiB/s a live migration may use; 0 means no limit.", int),
+    Opt("qemu", "live_migration_downtime", 500,
+        "Longest pause (ms) allowed at the switch-over of a live migration, reached in "
+        "LIVE_MIGRATION_DOWNTIME_STEPS steps.", int),
+    Opt("qemu", "live_migration_downtime_steps", 10,
+        "Steps in which the allowed pause grows to LIVE_MIGRATION_DOWNTIME.", int),
+    Opt("qemu", "live_migration_downtime_delay", 75,
+        "Seconds per GiB of guest memory between two of those steps.", int),
+    Opt("qemu", "live_migration_completion_timeout", 800,
+        "Seconds per GiB of memory and disk to copy after which a live migration gets "
+        "LIVE_MIGRATION_TIMEOUT_ACTION; 0 means never.", int),
+    Opt("qemu", "live_migration_timeout_action", "abort",
+        "What a live migration past its completion timeout gets: abort (the guest stays "
+        "on its source) or force_complete (post-copy when permitted, else a pause)."),
+    Opt("qemu", "live_migration_permit_post_copy", False,
+        "Let force-complete (and the timeout action) switch a live migration to "
+        "post-copy: the guest runs on the destination while its memory follows.", _bool),
+    Opt("qemu", "live_migration_permit_auto_converge", False,
+        "Let QEMU slow the guest's vCPUs down when it dirties memory faster than it "
+        "can be copied.", _bool),
     # --- consoles: what compute hosts expose, the proxies, and their tokens ---
     Opt("vnc", "enabled", True, "Give guests a VNC display (and run the VNC proxies).", _bool),
     Opt("vnc", "server_listen", "127.0.0.1",
