@@ -31,6 +31,7 @@ PACKAGE_HINTS: dict[str, str] = {
     "mkfs.ext4": "apt-get install e2fsprogs",
     "mkfs.vfat": "apt-get install dosfstools",
     "mkswap": "apt-get install util-linux",
+    "qemu-storage-daemon": "apt-get install qemu-system-common",
 }
 
 

@@ -29,9 +29,9 @@ from novalet.virt.driver import (ComputeDriver, ConsoleUnavailable, Diagnostics,
                                  DriverCapabilities,
                                  GuestInfo, GuestSpec,
                                  HostResources, ImageFetcher, ImageMeta,
-                                 InstanceNotFoundOnHost, VirtDriverError)
-from novalet.virt.qemu import (accel, cmdline, configdrive, consoles, diagnostics,
-                               host_facts, monitor)
+                                 InstanceNotFoundOnHost, MoveTarget, VirtDriverError)
+from novalet.virt.qemu import (accel, cmdline, cold_migration, configdrive, consoles,
+                               diagnostics, host_facts, monitor)
 from novalet.virt.qemu.commands import PACKAGE_HINTS, CommandRunner
 from novalet.virt.qemu.disks import GiB, Disks
 from novalet.virt.qemu.guest import Guests, GuestNotRunning, power_state_of
@@ -66,9 +66,9 @@ class QemuDriver(ComputeDriver):
         # set a password (changePassword is refused up front with 409, as Nova does
         # without hw_qemu_guest_agent); an NMI needs only QMP.
         supports_set_admin_password=False, supports_trigger_crash_dump=True,
-        # Moves to another host are not written yet: the API refuses migrate and
-        # os-migrateLive up front, and resizes stay on the server's own host.
-        supports_migrate=False, supports_live_migrate=False)
+        # Cold moves to another host: cold_migration.py. Live migration is not
+        # written yet: the API refuses os-migrateLive up front.
+        supports_migrate=True, supports_live_migrate=False)
 
     def __init__(self, conf: config.Config, fetcher: ImageFetcher | None = None, *,
                  runner: CommandRunner | None = None, processes: QemuProcesses | None = None,
@@ -95,6 +95,7 @@ class QemuDriver(ComputeDriver):
         self._locks: dict[str, asyncio.Lock] = {}
         self._qemu_version: int | None = None  # os-hypervisors' hypervisor_version
         self.counters = diagnostics.HostCounters()  # /proc and /sys, for diagnostics
+        self.cold_moves = cold_migration.ColdMigrations(self)
 
     def _host_settings(self, accelerator: str | None) -> cmdline.HostSettings:
         network = self.conf.get("qemu", "network")
@@ -199,6 +200,7 @@ class QemuDriver(ComputeDriver):
     async def _remove_guest(self, paths: InstancePaths) -> None:
         if not paths.dir.exists():
             return
+        await self.cold_moves.close(paths)  # an incoming guest's NBD server
         await self.guests.force_stop(paths)
         await asyncio.to_thread(shutil.rmtree, paths.dir, True)
         if paths.dir.exists():
@@ -685,6 +687,29 @@ class QemuDriver(ComputeDriver):
             if record.get("was_running"):
                 await self._start(paths, paths.load())
 
+    # --- moves to another host (cold_migration.py) ----------------------------------
+
+    async def prepare_move_in(self, spec: GuestSpec) -> MoveTarget:
+        async with self._lock(spec.uuid):
+            return await self.cold_moves.prepare(self._paths(spec.uuid), spec)
+
+    async def migrate_disk_and_power_off(self, uuid: str, dest_host: str,
+                                         target: MoveTarget) -> None:
+        async with self._lock(uuid):
+            await self.cold_moves.move_out(self._require(uuid), dest_host, target)
+
+    async def finish_migration(self, spec: GuestSpec, power_on: bool) -> None:
+        async with self._lock(spec.uuid):
+            await self.cold_moves.finish(self._paths(spec.uuid), spec, power_on)
+
+    async def confirm_migration(self, uuid: str) -> None:
+        async with self._lock(uuid):
+            await self.cold_moves.confirm(self._paths(uuid).uuid)
+
+    async def finish_revert_migration(self, spec: GuestSpec, power_on: bool) -> None:
+        async with self._lock(spec.uuid):
+            await self.cold_moves.revert(self._paths(spec.uuid), power_on)
+
     # --- image cache ---------------------------------------------------------------
 
     async def manage_image_cache(self) -> list[str]:
@@ -692,15 +717,16 @@ class QemuDriver(ComputeDriver):
         if not self.conf.get("qemu", "remove_unused_base_images"):
             return []
         in_use: set[Path] = set()
-        for paths in self._all_paths():
-            for path in (paths.config, paths.rescue_config, paths.resize / "domain.json"):
-                try:
-                    in_use.update(Path(b) for b in GuestConfig.from_json(path.read_text()).bases)
-                except FileNotFoundError:
-                    continue
-                except (ValueError, KeyError, TypeError) as exc:
-                    LOG.warning("Unreadable %s (%s): keeping every base image", path, exc)
-                    return []
+        configs = [path for paths in self._all_paths()
+                   for path in (paths.config, paths.rescue_config, paths.resize / "domain.json")]
+        for path in configs + cold_migration.kept_configs(self.instances_path):
+            try:
+                in_use.update(Path(b) for b in GuestConfig.from_json(path.read_text()).bases)
+            except FileNotFoundError:
+                continue
+            except (ValueError, KeyError, TypeError) as exc:
+                LOG.warning("Unreadable %s (%s): keeping every base image", path, exc)
+                return []
         return await self.cache.cleanup(
             in_use, self.conf.get("qemu", "remove_unused_original_minimum_age_seconds"))
 
