@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,7 +92,7 @@ def hosts(test_image: GuestImage, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[Hosts]:
     root = tmp_path_factory.mktemp("cold-migration")
     token = os.urandom(8).hex()
-    spec = make_spec(test_image.disk, user_data=user_data(token))
+    spec = make_spec(test_image.disk, user_data=user_data(token), ephemeral_gb=1, swap_mb=32)
     world = Hosts(test_image, {"host-a": root / "a", "host-b": root / "b"}, spec, token)
 
     async def boot() -> None:
@@ -113,6 +114,13 @@ def hosts(test_image: GuestImage, tmp_path_factory: pytest.TempPathFactory
         print("\ncold migration timings (s): " + json.dumps(world.timings))
     for state in world.states.values():
         assert qemu_pids(state) == set() and storage_daemons(state) == set()
+
+
+def disk_info(path: Path) -> dict[str, Any]:
+    out = subprocess.run(["qemu-img", "info", "-U", "--output=json", "-f", "qcow2", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    info: dict[str, Any] = json.loads(out)
+    return info
 
 
 async def prepare(hosts: Hosts, dest: str, spec: GuestSpec) -> MoveTarget:
@@ -140,7 +148,7 @@ async def test_resize_to_another_host_keeps_the_data_and_confirm_drops_the_sourc
         hosts: Hosts) -> None:
     a, uuid = hosts.driver("host-a"), hosts.spec.uuid
     before = int((await seen(a, uuid, MEMORY)).group(1))
-    bigger = replace(hosts.spec, memory_mb=192, root_gb=2)
+    bigger = replace(hosts.spec, memory_mb=192, root_gb=2, ephemeral_gb=2)
 
     await move(hosts, "host-a", "host-b", bigger)
 
@@ -157,6 +165,9 @@ async def test_resize_to_another_host_keeps_the_data_and_confirm_drops_the_sourc
     assert not (hosts.paths("host-b").dir / "incoming").exists()
     assert storage_daemons(hosts.states["host-b"]) == set()
     assert kept_dir(a.instances_path, uuid).is_dir()
+    eph = disk_info(hosts.paths("host-b").disk("disk.eph0"))
+    assert eph["virtual-size"] == 2 * GiB and "backing-filename" not in eph
+    assert eph["actual-size"] > 1024 * 1024  # the ext4 made on host-a came along
 
     await a.confirm_migration(uuid)
     assert not kept_dir(a.instances_path, uuid).exists()
