@@ -13,7 +13,11 @@ the same guests without any other state:
     disk, disk.eph0, disk.swap, disk.config, disk.rescue, disk.config.rescue
     suspend.state       saved memory of a suspended guest, suspend.json its facts
     resize/             what revert_resize needs (old domain.json and disks)
-    spawning            present while spawn has not finished
+    spawning            present while spawn (or a cold move in) has not finished
+    incoming/, nbd.pid  a cold move's disks being received, and their NBD server
+
+A guest that moved to another host is kept as <instances_path>/<uuid>_resize/
+until its move is confirmed or reverted (cold_migration.py).
 """
 
 from __future__ import annotations
