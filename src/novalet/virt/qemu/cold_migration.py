@@ -233,8 +233,10 @@ class ColdMigrations:
                                  reason=str(exc)) from exc
         LOG.info("Copied the %s disk of %s to %s in %.2fs", drive, uuid, uri, result.seconds)
 
-    async def confirm(self, uuid: str) -> None:
-        await asyncio.to_thread(shutil.rmtree, kept_dir(self.driver.instances_path, uuid), True)
+    async def confirm(self, paths: InstancePaths) -> None:
+        """Drop the kept guest; none kept is fine."""
+        await asyncio.to_thread(shutil.rmtree,
+                                kept_dir(self.driver.instances_path, paths.uuid), True)
 
     async def revert(self, paths: InstancePaths, power_on: bool) -> None:
         """The kept guest back in its place (a move that failed before keeping it left

@@ -704,7 +704,7 @@ class QemuDriver(ComputeDriver):
 
     async def confirm_migration(self, uuid: str) -> None:
         async with self._lock(uuid):
-            await self.cold_moves.confirm(self._paths(uuid).uuid)
+            await self.cold_moves.confirm(self._paths(uuid))
 
     async def finish_revert_migration(self, spec: GuestSpec, power_on: bool) -> None:
         async with self._lock(spec.uuid):
