@@ -72,6 +72,7 @@ class NbdRunner(FakeRunner):
         super().__init__()
         self.processes = processes
         self.served: dict[str, tuple[int, Path]] = {}  # "host:port/name" -> (pid, file)
+        self.busy: set[int] = set()  # ports another program took after they were claimed
 
     async def run(self, argv: Sequence[str], *, timeout: float = 300.0,
                   check: bool = True, cwd: str | None = None) -> CommandResult:
@@ -89,6 +90,9 @@ class NbdRunner(FakeRunner):
 
     def _serve(self, argv: list[str]) -> CommandResult:
         pidfile = argv[-1]
+        if any(f"addr.port={port}" in a for a in argv for port in self.busy):
+            raise CommandFailed(program="qemu-storage-daemon", returncode=1,
+                                stderr="Failed to find an available port: Address already in use")
         self.processes.next_pid += 1
         pid = self.processes.next_pid
         self.processes.vms[pid] = FakeVm(pid, argv, "", pidfile)
@@ -222,6 +226,17 @@ async def test_revert_brings_the_kept_guest_back_as_it_was(two: TwoHosts,
     assert (await two.a.get_info(guest.uuid)).power_state == PowerState.RUNNING
     assert not kept_dir(two.a.instances_path, guest.uuid).exists()
     assert not paths(two.b, guest.uuid).dir.exists()
+
+
+async def test_a_port_taken_meanwhile_is_passed_over(two: TwoHosts, guest: GuestSpec) -> None:
+    first = two.b.cold_moves.ports.first
+    two.runner.busy = {first, first + 1}
+    assert (await relayed(two.b, guest)).nbd_port == first + 2
+    two.runner.busy = set(range(first, first + 10))
+    with pytest.raises(CommandFailed, match="Address already in use"):
+        await relayed(two.b, dataclasses.replace(guest, uuid="0e8d3a51-9b3f-4d8e-8a7e-"
+                                                              "3c2f1a0b9d8c"))
+    assert not two.b.cold_moves.ports.held.get("0e8d3a51-9b3f-4d8e-8a7e-3c2f1a0b9d8c")
 
 
 async def test_destroy_of_a_prepared_guest_stops_its_nbd_server(two: TwoHosts,
