@@ -16,7 +16,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,8 @@ from novalet.virt.driver import (ComputeDriver, ConsoleUnavailable, Diagnostics,
                                  DriverCapabilities,
                                  GuestInfo, GuestSpec,
                                  HostResources, ImageFetcher, ImageMeta,
-                                 InstanceNotFoundOnHost, VirtDriverError)
+                                 InstanceNotFoundOnHost, MigrationProgress, MoveTarget,
+                                 VirtDriverError)
 from novalet.virt.qemu import (accel, cmdline, configdrive, consoles, diagnostics,
                                host_facts, monitor)
 from novalet.virt.qemu.commands import PACKAGE_HINTS, CommandRunner
@@ -37,6 +38,7 @@ from novalet.virt.qemu.disks import GiB, Disks
 from novalet.virt.qemu.guest import Guests, GuestNotRunning, power_state_of
 from novalet.virt.qemu.imagecache import CachedImage, ImageCache
 from novalet.virt.qemu.interfaces import Interfaces
+from novalet.virt.qemu.live_moves import LiveMoves
 from novalet.virt.qemu.layout import (CONFIG, EPHEMERAL, RESCUE, RESCUE_CONFIG, ROOT,
                                       SWAP, Disk, GuestConfig,
                                       InstancePaths, mac_for, write_atomic)
@@ -66,9 +68,10 @@ class QemuDriver(ComputeDriver):
         # set a password (changePassword is refused up front with 409, as Nova does
         # without hw_qemu_guest_agent); an NMI needs only QMP.
         supports_set_admin_password=False, supports_trigger_crash_dump=True,
-        # Moves to another host are not written yet: the API refuses migrate and
-        # os-migrateLive up front, and resizes stay on the server's own host.
-        supports_migrate=False, supports_live_migrate=False)
+        # Cold moves to another host are not written yet: the API refuses migrate up
+        # front, and resizes stay on the server's own host. Live migration is
+        # block migration only (live_moves.py).
+        supports_migrate=False, supports_live_migrate=True)
 
     def __init__(self, conf: config.Config, fetcher: ImageFetcher | None = None, *,
                  runner: CommandRunner | None = None, processes: QemuProcesses | None = None,
@@ -95,6 +98,7 @@ class QemuDriver(ComputeDriver):
         self._locks: dict[str, asyncio.Lock] = {}
         self._qemu_version: int | None = None  # os-hypervisors' hypervisor_version
         self.counters = diagnostics.HostCounters()  # /proc and /sys, for diagnostics
+        self.live = LiveMoves(self)
 
     def _host_settings(self, accelerator: str | None) -> cmdline.HostSettings:
         network = self.conf.get("qemu", "network")
@@ -195,6 +199,7 @@ class QemuDriver(ComputeDriver):
         paths = self._paths(uuid)
         async with self._lock(uuid):
             await self._remove_guest(paths)
+            self.live.release(uuid)  # an incoming guest's ports
 
     async def _remove_guest(self, paths: InstancePaths) -> None:
         if not paths.dir.exists():
@@ -703,6 +708,27 @@ class QemuDriver(ComputeDriver):
                     return []
         return await self.cache.cleanup(
             in_use, self.conf.get("qemu", "remove_unused_original_minimum_age_seconds"))
+
+    # --- live migration (live_moves.py) ------------------------------------------------
+
+    async def pre_live_migration(self, spec: GuestSpec, block_migration: bool,
+                                 paused: bool) -> MoveTarget:
+        return await self.live.prepare(spec, block_migration)
+
+    async def live_migration(self, uuid: str, dest_host: str, block_migration: bool,
+                             progress: Callable[[MigrationProgress], Awaitable[None]],
+                             target: MoveTarget) -> None:
+        await self.live.migrate(uuid, dest_host, block_migration, progress, target)
+
+    async def live_migration_force_complete(self, uuid: str) -> None:
+        await self.live.force_complete(uuid)
+
+    async def live_migration_abort(self, uuid: str) -> None:
+        await self.live.abort(uuid)
+
+    async def post_live_migration_at_destination(self, spec: GuestSpec,
+                                                 paused: bool) -> None:
+        await self.live.finish(spec, paused)
 
     # --- interfaces (interfaces.py) ---------------------------------------------------
 
