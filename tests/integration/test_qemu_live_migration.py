@@ -164,7 +164,7 @@ async def test_a_running_guest_moves_with_its_disks(
 async def test_abort_then_force_complete_a_guest_dirtying_memory(
         hosts: tuple[QemuDriver, QemuDriver], test_image: GuestImage) -> None:  # noqa: F811
     a, b = hosts
-    a.conf.set("qemu", "live_migration_bandwidth", "16")  # MiB/s: slower than it dirties
+    a.conf.set("qemu", "live_migration_bandwidth", "32")  # MiB/s: slower than it dirties
     spec = await boot(a, test_image, dirty=True)
 
     reports: list[MigrationProgress] = []
