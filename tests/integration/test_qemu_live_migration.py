@@ -93,6 +93,10 @@ async def migrate(a: QemuDriver, b: QemuDriver, spec: GuestSpec,
     await a.live_migration(spec.uuid, "host-b", True, progress, target)
 
 
+async def _ignore(report: MigrationProgress) -> None:
+    pass
+
+
 async def until_copying_memory(reports: list[MigrationProgress], task: asyncio.Task[None]
                                ) -> None:
     deadline = time.monotonic() + 60
@@ -159,6 +163,16 @@ async def test_a_running_guest_moves_with_its_disks(
     assert await a.list_instances() == []
     assert reports and reports[-1].memory_total > 0 and reports[-1].memory_remaining == 0
     assert reports[-1].disk_total > 0 and reports[-1].disk_remaining == 0
+
+    # back to A, paused by its user: it arrives paused, and runs on when unpaused
+    await b.pause(spec.uuid)
+    target = await a.pre_live_migration(spec, True, True)
+    await b.live_migration(spec.uuid, "host-a", True, _ignore, target)
+    await a.post_live_migration_at_destination(spec, True)
+    assert (await a.get_info(spec.uuid)).power_state == PowerState.PAUSED
+    assert_gone(b, spec.uuid)
+    await a.unpause(spec.uuid)
+    await wait_for(a, spec.uuid, TICK, 3)
 
 
 async def test_abort_then_force_complete_a_guest_dirtying_memory(

@@ -43,7 +43,10 @@ GiB = 1 << 30
 UNLIMITED_BANDWIDTH = 1 << 40
 """max-bandwidth for "no limit" (QEMU's own default is 32 MiB/s)."""
 MEMORY_POLL = 0.01
-"""Seconds between two looks at the memory stream: the switch-over waits for one."""
+"""Seconds between two looks at the memory stream while it is far from its end."""
+SWITCHOVER_POLL = 0.002
+"""Seconds between two looks once QEMU expects to fit the rest in the downtime limit:
+the guest is paused at pre-switchover until one sees it, and that is downtime."""
 MIRROR_POLL = 0.05
 PROGRESS_INTERVAL = 0.5
 """Seconds between two progress reports at least."""
@@ -165,6 +168,7 @@ class SourceMigration:
         self.paused_by_us = False
         self.post_copy_capable = False
         self.forced = False
+        self.limit = 0  # the downtime-limit (ms) set last
         self.last: MigrationProgress = MigrationProgress()
         self.reported_at = 0.0
 
@@ -177,9 +181,9 @@ class SourceMigration:
         try:
             await self._set_capabilities(bool(target.disks))
             schedule = self.settings.downtime_schedule(gib)
+            self.limit = schedule[0][1]
             await self.mon.execute("migrate-set-parameters", {
-                "max-bandwidth": self.settings.max_bandwidth(),
-                "downtime-limit": schedule[0][1]})
+                "max-bandwidth": self.settings.max_bandwidth(), "downtime-limit": self.limit})
             await self._start_mirrors(target)
             info = await self._follow(target, started, schedule[1:], self.settings.timeout(gib))
         except BaseException as exc:
@@ -249,10 +253,17 @@ class SourceMigration:
             elapsed = time.monotonic() - started
             await self._obey(elapsed, timeout)
             while steps and elapsed >= steps[0][0]:
-                limit = steps.pop(0)[1]
-                LOG.debug("Live migration of %s: downtime-limit %d ms", self.uuid, limit)
-                await self.mon.execute("migrate-set-parameters", {"downtime-limit": limit})
-            await self._wait(MEMORY_POLL if self.migrating else MIRROR_POLL)
+                self.limit = steps.pop(0)[1]
+                LOG.debug("Live migration of %s: downtime-limit %d ms", self.uuid, self.limit)
+                await self.mon.execute("migrate-set-parameters", {"downtime-limit": self.limit})
+            await self._wait(self._poll_delay(memory))
+
+    def _poll_delay(self, memory: dict[str, Any]) -> float:
+        if not self.migrating:
+            return MIRROR_POLL
+        expected = memory.get("expected-downtime")
+        return SWITCHOVER_POLL if expected is not None and expected <= self.limit \
+            else MEMORY_POLL
 
     async def _jobs(self) -> dict[str, dict[str, Any]]:
         """Our mirror jobs by id; a failure when one failed or vanished."""

@@ -181,11 +181,21 @@ class LiveMoves:
                 async with drv._session(paths) as mon:
                     outcome = await SourceMigration(mon, uuid, settings, control, progress).run(
                         target, guest_config.memory_mb << 20, sizes)
-                await drv._remove_guest(paths)
+                await self._remove_moved(paths, dest_host)
         finally:
             self.running.pop(uuid, None)
         LOG.info("Live migration of %s done in %.3fs, downtime %d ms", uuid,
                  outcome.total_s, outcome.downtime_ms)
+
+    async def _remove_moved(self, paths: InstancePaths, dest_host: str) -> None:
+        """The guest runs on dest_host now: what is left here goes. A failure here is
+        no failure of the move (raising would make the conductor roll the only
+        running copy back): it is logged for the operator."""
+        try:
+            await self.driver._remove_guest(paths)
+        except Exception as exc:
+            LOG.error("%s now runs on %s, but its leftovers here (%s) could not be removed: "
+                      "%s; remove them by hand", paths.uuid, dest_host, paths.dir, exc)
 
     def _disk_sizes(self, guest_config: GuestConfig, target: MoveTarget,
                     dest_host: str) -> list[int]:
