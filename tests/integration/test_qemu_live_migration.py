@@ -84,13 +84,14 @@ async def boot(driver: QemuDriver, image: GuestImage, dirty: bool = False) -> Gu
 
 
 async def migrate(a: QemuDriver, b: QemuDriver, spec: GuestSpec,
-                  reports: list[MigrationProgress]) -> None:
+                  reports: list[MigrationProgress], b_name: str = "host-b") -> None:
+    """From a to b, as the conductor drives it (up to post_live_migration)."""
     target = await b.pre_live_migration(spec, True, False)
 
     async def progress(report: MigrationProgress) -> None:
         reports.append(report)
 
-    await a.live_migration(spec.uuid, "host-b", True, progress, target)
+    await a.live_migration(spec.uuid, b_name, True, progress, target)
 
 
 async def _ignore(report: MigrationProgress) -> None:
@@ -176,8 +177,10 @@ async def test_a_running_guest_moves_with_its_disks(
 
 
 async def test_abort_then_force_complete_a_guest_dirtying_memory(
-        hosts: tuple[QemuDriver, QemuDriver], test_image: GuestImage) -> None:  # noqa: F811
+        hosts: tuple[QemuDriver, QemuDriver], test_image: GuestImage,  # noqa: F811
+        caplog: pytest.LogCaptureFixture) -> None:
     a, b = hosts
+    caplog.set_level(logging.INFO, "novalet.virt.qemu.live_migration")
     a.conf.set("qemu", "live_migration_bandwidth", "32")  # MiB/s: slower than it dirties
     spec = await boot(a, test_image, dirty=True)
 
@@ -206,3 +209,21 @@ async def test_abort_then_force_complete_a_guest_dirtying_memory(
     assert await b.guests.status(paths) == "running"  # resumed though paused to converge
     await wait_for(b, spec.uuid, TICK, 3)
     assert_gone(a, spec.uuid)
+
+    # back to A in post-copy: force-complete runs it on A while its memory follows
+    for driver in (a, b):
+        driver.conf.set("qemu", "live_migration_permit_post_copy", "true")
+    b.conf.set("qemu", "live_migration_bandwidth", "32")
+    reports.clear()
+    task = asyncio.create_task(migrate(b, a, spec, reports, "host-a"))
+    await until_copying_memory(reports, task)
+    started = time.monotonic()
+    await b.live_migration_force_complete(spec.uuid)
+    await asyncio.wait_for(task, 60)
+    assert "switching to post-copy" in caplog.text
+    print(f"force-complete (post-copy) of a dirtying guest: done "
+          f"{time.monotonic() - started:.2f}s after it was asked")
+    await a.post_live_migration_at_destination(spec, False)
+    assert await a.guests.status(InstancePaths(a.instances_path, spec.uuid)) == "running"
+    await wait_for(a, spec.uuid, TICK, 3)
+    assert_gone(b, spec.uuid)
