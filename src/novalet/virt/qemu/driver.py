@@ -126,6 +126,7 @@ class QemuDriver(ComputeDriver):
         self.instances_path.mkdir(parents=True, exist_ok=True)
         await self._ensure_accel()
         await self._remove_unfinished_spawns()
+        await self.live.cancel_orphans()
 
     async def _ensure_accel(self) -> str:
         if self.accel is None:

@@ -54,6 +54,8 @@ JOB_PREFIX = "migrate-"
 TIMEOUT_ACTIONS = ("abort", "force_complete")
 
 Progress = Callable[[MigrationProgress], Awaitable[None]]
+UNFINISHED = ("setup", "active", "pre-switchover", "device", "wait-unplug")
+"""Migration states in which the source still owns the guest and can take it back."""
 
 
 class LiveMigrationFailed(VirtDriverError):
@@ -382,8 +384,7 @@ class SourceMigration:
     async def _until_migration_ends(self) -> None:
         for _ in range(500):
             info = await self.mon.execute("query-migrate")
-            if info.get("status") not in ("active", "cancelling", "pre-switchover",
-                                          "device", "setup", "wait-unplug"):
+            if info.get("status") not in (*UNFINISHED, "cancelling"):
                 return
             await asyncio.sleep(0.01)
 
@@ -398,3 +399,27 @@ class SourceMigration:
             await self.mon.execute(command, arguments)
         except VirtDriverError as exc:
             LOG.info("Rolling back the live migration of %s: %s: %s", self.uuid, command, exc)
+
+
+async def cancel_orphan(mon: Monitor, uuid: str) -> bool:
+    """Take back a guest whose live migration lost its job (the compute service
+    restarted meanwhile): nothing would complete its mirrors at pre-switchover,
+    where it would stay paused. Whether there was one to cancel."""
+    info = await mon.execute("query-migrate")
+    jobs = [j["id"] for j in await mon.execute("query-jobs")
+            if str(j.get("id", "")).startswith(JOB_PREFIX)]
+    if info.get("status") not in UNFINISHED and not jobs:
+        return False
+    LOG.warning("Cancelling the live migration of %s (%s) that no job follows any more; "
+                "the guest stays here", uuid, info.get("status"))
+    if info.get("status") in UNFINISHED:
+        await mon.execute("migrate_cancel")
+    for job in jobs:
+        for command, arguments in (("block-job-cancel", {"device": job, "force": True}),
+                                   ("job-dismiss", {"id": job}),
+                                   ("blockdev-del", {"node-name": job})):
+            try:
+                await mon.execute(command, arguments)
+            except VirtDriverError as exc:
+                LOG.info("Cancelling the live migration of %s: %s: %s", uuid, command, exc)
+    return True

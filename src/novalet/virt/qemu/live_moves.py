@@ -33,7 +33,7 @@ from novalet.compute.move_payloads import MoveTarget
 from novalet.virt.driver import VirtDriverError
 from novalet.virt.qemu.layout import EPHEMERAL, SWAP, GuestConfig, InstancePaths
 from novalet.virt.qemu.live_migration import (MigrationControl, MigrationSettings, Progress,
-                                              SourceMigration, migration_uri)
+                                              SourceMigration, cancel_orphan, migration_uri)
 from novalet.virt.qemu.migration_ports import MigrationPorts, inbound_address
 from novalet.virt.qemu.monitor import Monitor
 
@@ -213,6 +213,18 @@ class LiveMoves:
             raise VirtDriverError(reason=f"{dest_host} takes no copy of disks "
                                          f"{sorted(missing)} of {guest_config.uuid}")
         return sizes
+
+    async def cancel_orphans(self) -> None:
+        """At start: live migrations out of here that a previous run of this service
+        left to QEMU are cancelled (the guests run on here)."""
+        for paths in self.driver._all_paths():
+            if paths.spawning.exists() or self.driver.guests.pid(paths) is None:
+                continue
+            try:
+                async with self.driver.guests.connect(paths.qmp) as mon:
+                    await cancel_orphan(mon, paths.uuid)
+            except VirtDriverError as exc:
+                LOG.warning("Could not look for a live migration of %s: %s", paths.uuid, exc)
 
     def _control(self, uuid: str) -> MigrationControl:
         control = self.running.get(uuid)

@@ -251,6 +251,15 @@ async def test_a_paused_guest_stays_paused_after_an_abort() -> None:
     assert "cont" not in qemu.names() and qemu.status == "paused"
 
 
+async def test_a_migration_left_by_a_previous_service_is_cancelled() -> None:
+    qemu = ScriptedQemu([SWITCHOVER])
+    qemu.jobs["migrate-root"] = {"id": "migrate-root", "status": "ready"}
+    assert await live_migration.cancel_orphan(qemu, "u-1")
+    assert qemu.names()[2:] == ["migrate_cancel", "block-job-cancel", "job-dismiss",
+                                "blockdev-del"]
+    assert not await live_migration.cancel_orphan(ScriptedQemu([COMPLETED]), "u-1")
+
+
 async def test_the_driver_refuses_without_block_migration_and_unknown_jobs(
         driver: Any) -> None:
     with pytest.raises(SharedStorageRequired) as refused:
