@@ -54,9 +54,12 @@ def esc(value: str) -> str:
 
 
 def build(config: GuestConfig, paths: InstancePaths, host: HostSettings,
-          incoming: bool = False, ports: ConsolePorts | None = None) -> list[str]:
+          incoming: bool = False, ports: ConsolePorts | None = None,
+          autostart: bool = False) -> list[str]:
     """argv for the guest (without -daemonize/-pidfile, which launching adds); ports: where
-    its SPICE display and serial port listen (none of either without)."""
+    its SPICE display and serial port listen (none of either without). An incoming
+    guest waits for migrate-incoming, then stays paused (-S) unless `autostart`: a
+    live migration's runs as soon as its state has arrived (unless paused at its source)."""
     ports = ports or ConsolePorts()
     argv = [QEMU, "-name", f"guest={esc(config.name)}", "-uuid", config.uuid,
             "-no-user-config", "-nodefaults", "-machine", esc(config.machine_type)]
@@ -94,7 +97,7 @@ def build(config: GuestConfig, paths: InstancePaths, host: HostSettings,
         if config.kernel_cmdline:
             argv += ["-append", config.kernel_cmdline]
     if incoming:
-        argv += ["-S", "-incoming", "defer"]
+        argv += ([] if autostart else ["-S"]) + ["-incoming", "defer"]
     return argv
 
 

@@ -34,7 +34,7 @@ from novalet.virt.qemu.commands import CommandFailed
 from novalet.virt.qemu.disk_exports import DiskExports
 from novalet.virt.qemu.disks import QEMU_IMG, GiB
 from novalet.virt.qemu.layout import EPHEMERAL, Disk, GuestConfig, InstancePaths
-from novalet.virt.qemu.migration_ports import MigrationPorts, inbound_address
+from novalet.virt.qemu.migration_ports import inbound_address
 
 if TYPE_CHECKING:
     from novalet.virt.qemu.driver import QemuDriver
@@ -96,7 +96,7 @@ class ColdMigrations:
 
     def __init__(self, driver: QemuDriver) -> None:
         self.driver = driver
-        self.ports = MigrationPorts(driver.conf)
+        self.ports = driver.migration_ports
         self.exports = DiskExports(driver.runner, driver.processes)
 
     # --- destination -------------------------------------------------------------

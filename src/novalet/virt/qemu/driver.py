@@ -16,7 +16,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -29,14 +29,17 @@ from novalet.virt.driver import (ComputeDriver, ConsoleUnavailable, Diagnostics,
                                  DriverCapabilities,
                                  GuestInfo, GuestSpec,
                                  HostResources, ImageFetcher, ImageMeta,
-                                 InstanceNotFoundOnHost, MoveTarget, VirtDriverError)
+                                 InstanceNotFoundOnHost, MigrationProgress, MoveTarget,
+                                 VirtDriverError)
 from novalet.virt.qemu import (accel, cmdline, cold_migration, configdrive, consoles,
-                               diagnostics, host_facts, monitor)
+                               diagnostics, host_facts, image_properties, monitor)
 from novalet.virt.qemu.commands import PACKAGE_HINTS, CommandRunner
 from novalet.virt.qemu.disks import GiB, Disks
 from novalet.virt.qemu.guest import Guests, GuestNotRunning, power_state_of
 from novalet.virt.qemu.imagecache import CachedImage, ImageCache
 from novalet.virt.qemu.interfaces import Interfaces
+from novalet.virt.qemu.live_moves import LiveMoves
+from novalet.virt.qemu.migration_ports import MigrationPorts
 from novalet.virt.qemu.layout import (CONFIG, EPHEMERAL, RESCUE, RESCUE_CONFIG, ROOT,
                                       SWAP, Disk, GuestConfig,
                                       InstancePaths, mac_for, write_atomic)
@@ -51,11 +54,6 @@ CONSOLE_OUTPUT_MAX = 1024 * 1024
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?"
                    r"[0-9a-fA-F]{12}$")
 
-HONOURED_PROPERTIES = frozenset({
-    "hw_disk_bus", "hw_cdrom_bus", "hw_vif_model", "hw_machine_type", "hw_rng_model",
-    "hw_video_model", "hw_pointer_model", "kernel_id", "ramdisk_id", "os_command_line"})
-
-
 class QemuDriver(ComputeDriver):
     capabilities = DriverCapabilities(
         supports_reboot=True, supports_pause=True, supports_suspend=True,
@@ -66,9 +64,9 @@ class QemuDriver(ComputeDriver):
         # set a password (changePassword is refused up front with 409, as Nova does
         # without hw_qemu_guest_agent); an NMI needs only QMP.
         supports_set_admin_password=False, supports_trigger_crash_dump=True,
-        # Cold moves to another host: cold_migration.py. Live migration is not
-        # written yet: the API refuses os-migrateLive up front.
-        supports_migrate=True, supports_live_migrate=False)
+        # Moves to another host: cold (cold_migration.py) and live, which is block
+        # migration only (live_moves.py): instance directories are never shared.
+        supports_migrate=True, supports_live_migrate=True)
 
     def __init__(self, conf: config.Config, fetcher: ImageFetcher | None = None, *,
                  runner: CommandRunner | None = None, processes: QemuProcesses | None = None,
@@ -95,7 +93,9 @@ class QemuDriver(ComputeDriver):
         self._locks: dict[str, asyncio.Lock] = {}
         self._qemu_version: int | None = None  # os-hypervisors' hypervisor_version
         self.counters = diagnostics.HostCounters()  # /proc and /sys, for diagnostics
+        self.migration_ports = MigrationPorts(conf)  # one range for both kinds of move
         self.cold_moves = cold_migration.ColdMigrations(self)
+        self.live = LiveMoves(self)
 
     def _host_settings(self, accelerator: str | None) -> cmdline.HostSettings:
         network = self.conf.get("qemu", "network")
@@ -123,6 +123,7 @@ class QemuDriver(ComputeDriver):
         self.instances_path.mkdir(parents=True, exist_ok=True)
         await self._ensure_accel()
         await self._remove_unfinished_spawns()
+        await self.live.cancel_orphans()
 
     async def _ensure_accel(self) -> str:
         if self.accel is None:
@@ -196,6 +197,7 @@ class QemuDriver(ComputeDriver):
         paths = self._paths(uuid)
         async with self._lock(uuid):
             await self._remove_guest(paths)
+            self.live.release(uuid)  # an incoming guest's ports
 
     async def _remove_guest(self, paths: InstancePaths) -> None:
         if not paths.dir.exists():
@@ -211,13 +213,13 @@ class QemuDriver(ComputeDriver):
         """Make the guest's disks and config drive, write domain.json; its GuestConfig."""
         image = spec.image or ImageMeta(id=spec.image_ref)
         props = dict(image.properties)
-        _log_ignored_properties(spec.uuid, props)
+        image_properties.log_ignored(spec.uuid, props)
         machine = str(props.get("hw_machine_type") or self.conf.get("qemu", "machine_type"))
-        disk_bus = _choice(props, "hw_disk_bus", "virtio", cmdline.DISK_BUSES)
-        cdrom_bus = _choice(props, "hw_cdrom_bus", "sata" if "q35" in machine else "ide",
+        disk_bus = image_properties.choice(props, "hw_disk_bus", "virtio", cmdline.DISK_BUSES)
+        cdrom_bus = image_properties.choice(props, "hw_cdrom_bus", "sata" if "q35" in machine else "ide",
                             ("ide", "sata", "scsi"))
-        vif = _choice(props, "hw_vif_model", "virtio", tuple(cmdline.VIF_MODELS))
-        video = cmdline.VIDEO_MODELS[_choice(props, "hw_video_model", "vga",
+        vif = image_properties.choice(props, "hw_vif_model", "virtio", tuple(cmdline.VIF_MODELS))
+        video = cmdline.VIDEO_MODELS[image_properties.choice(props, "hw_video_model", "vga",
                                              tuple(cmdline.VIDEO_MODELS))]
 
         base = await self.cache.get(image)
@@ -248,7 +250,7 @@ class QemuDriver(ComputeDriver):
             rng=props.get("hw_rng_model") == "virtio", video=video,
             usb_tablet=props.get("hw_pointer_model") == "usbtablet",
             kernel=kernel, initrd=initrd,
-            kernel_cmdline=(str(props.get("os_command_line") or _default_cmdline(disk_bus))
+            kernel_cmdline=(str(props.get("os_command_line") or image_properties.default_cmdline(disk_bus))
                             if kernel else None),
             bases=tuple(bases + kernel_bases), image_id=image.id,
             flavor={"root_gb": spec.root_gb, "ephemeral_gb": spec.ephemeral_gb,
@@ -517,7 +519,7 @@ class QemuDriver(ComputeDriver):
             raise VirtDriverError(reason=f"rescue image {image.id} is an ISO; use a disk image")
         root = own.disk("root")
         assert root is not None
-        bus = _choice(props, "hw_disk_bus", root.bus, cmdline.DISK_BUSES)
+        bus = image_properties.choice(props, "hw_disk_bus", root.bus, cmdline.DISK_BUSES)
         rescue_disk = paths.disk(RESCUE)
         await self.disks.create_overlay(rescue_disk, base.path, base.format)
         disks = [Disk("rescue", str(rescue_disk), "qcow2", bus, boot_index=0),
@@ -529,7 +531,7 @@ class QemuDriver(ComputeDriver):
         kernel, initrd, kernel_bases = await self._kernel(props, bus)
         return dataclasses.replace(
             own, disks=tuple(disks), kernel=kernel, initrd=initrd,
-            kernel_cmdline=(str(props.get("os_command_line") or _default_cmdline(bus))
+            kernel_cmdline=(str(props.get("os_command_line") or image_properties.default_cmdline(bus))
                             if kernel else None),
             bases=(*own.bases, str(base.path), *kernel_bases))
 
@@ -730,6 +732,27 @@ class QemuDriver(ComputeDriver):
         return await self.cache.cleanup(
             in_use, self.conf.get("qemu", "remove_unused_original_minimum_age_seconds"))
 
+    # --- live migration (live_moves.py) ------------------------------------------------
+
+    async def pre_live_migration(self, spec: GuestSpec, block_migration: bool,
+                                 paused: bool) -> MoveTarget:
+        return await self.live.prepare(spec, block_migration)
+
+    async def live_migration(self, uuid: str, dest_host: str, block_migration: bool,
+                             progress: Callable[[MigrationProgress], Awaitable[None]],
+                             target: MoveTarget) -> None:
+        await self.live.migrate(uuid, dest_host, block_migration, progress, target)
+
+    async def live_migration_force_complete(self, uuid: str) -> None:
+        await self.live.force_complete(uuid)
+
+    async def live_migration_abort(self, uuid: str) -> None:
+        await self.live.abort(uuid)
+
+    async def post_live_migration_at_destination(self, spec: GuestSpec,
+                                                 paused: bool) -> None:
+        await self.live.finish(spec, paused)
+
     # --- interfaces (interfaces.py) ---------------------------------------------------
 
     async def attach_interface(self, uuid: str, vif: Vif) -> None:
@@ -758,25 +781,3 @@ class QemuDriver(ComputeDriver):
     def _lock(self, uuid: str) -> asyncio.Lock:
         return self._locks.setdefault(uuid, asyncio.Lock())
 
-
-def _choice(props: dict[str, Any], name: str, default: str, allowed: tuple[str, ...]) -> str:
-    value = str(props.get(name) or default)
-    if value not in allowed:
-        raise VirtDriverError(reason=f"image property {name}={value!r} is not supported; "
-                                     f"use one of {', '.join(allowed)}")
-    return value
-
-
-def _default_cmdline(disk_bus: str) -> str:
-    root = "/dev/vda" if disk_bus == "virtio" else "/dev/sda"
-    return f"root={root} console=tty0 console=ttyS0"
-
-
-def _log_ignored_properties(uuid: str, props: dict[str, Any]) -> None:
-    if "os_type" in props:
-        LOG.info("Instance %s: image property os_type=%s is ignored by the QEMU driver", uuid,
-                 props["os_type"])
-    for name in sorted(props):
-        if name.startswith("hw_") and name not in HONOURED_PROPERTIES:
-            LOG.info("Instance %s: image property %s=%s is not supported; ignored", uuid,
-                     name, props[name])

@@ -127,15 +127,27 @@ class Guests:
                  time.monotonic() - started, " from saved state" if state else "")
         return pid
 
+    async def start_incoming(self, paths: InstancePaths, config: GuestConfig) -> int:
+        """Launch QEMU waiting for a live migration's stream (`migrate-incoming`), which
+        runs the guest as soon as its last state has arrived; its pid."""
+        self._trim_console_log(paths)
+        return await self._launch(paths, config, self.host, incoming=True, autostart=True)
+
+    async def record_vnc(self, mon: Monitor, paths: InstancePaths) -> None:
+        """Note where the running QEMU put the guest's VNC display (console.json)."""
+        await self._record_vnc(mon, paths)
+
     async def _launch(self, paths: InstancePaths, config: GuestConfig,
-                      host: cmdline.HostSettings, incoming: bool) -> int:
+                      host: cmdline.HostSettings, incoming: bool,
+                      autostart: bool = False) -> int:
         """Start QEMU on console ports claimed for this launch; when one was taken
         between the claim and QEMU's bind (QEMU then exits at once), on other ports."""
         avoid: set[int] = set()
         attempt = 1
         while True:
             ports = await self.ports.claim(paths, host, avoid)
-            argv = cmdline.build(config, paths, host, incoming=incoming, ports=ports)
+            argv = cmdline.build(config, paths, host, incoming=incoming, ports=ports,
+                                 autostart=autostart)
             paths.qmp.unlink(missing_ok=True)
             try:
                 return await self.processes.launch(argv, paths.pidfile)

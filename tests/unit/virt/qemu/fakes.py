@@ -157,6 +157,8 @@ class FakeVm:
     loaded_state: bytes | None = None
     hot_plugged: list[str] = field(default_factory=list)  # device ids added by device_add
     unplugged: set[str] = field(default_factory=set)  # ids the guest released (device_del)
+    incoming: str | None = None  # where migrate-incoming listens (a live migration)
+    arguments: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # per command
 
     def option(self, flag: str) -> list[str]:
         return [self.argv[i + 1] for i, a in enumerate(self.argv[:-1]) if a == flag]
@@ -263,6 +265,7 @@ class _Session:
         if not vm.alive:
             raise MonitorUnreachable(socket=vm.qmp, reason="gone")
         vm.commands.append(command)
+        vm.arguments.append((command, dict(arguments or {})))
         if command in self.qmp.refuse:
             raise MonitorCommandFailed(command=command, reason="refused by the test")
         args = arguments or {}
@@ -284,6 +287,12 @@ class _Session:
             vm.status = "postmigrate"
         elif command == "query-migrate":
             return {"status": "completed"}
+        elif command == "migrate-incoming" and not args["uri"].startswith("fd:"):
+            vm.incoming = args["uri"]  # a live migration's: the test says when it lands
+        elif command == "query-block":  # the node of drive d is node-d
+            return [{"device": d, "inserted": {"node-name": f"node-{d}"}}
+                    for d in (dict(p.split("=", 1) for p in o.split(",") if "=" in p)["id"]
+                              for o in vm.option("-drive"))]
         elif command == "migrate-incoming":
             fd = vm.fds.pop(args["uri"].removeprefix("fd:"))
             vm.loaded_state = os.read(fd, 1 << 20)
