@@ -88,11 +88,14 @@ class MoveTarget(BusModel):
                 raise bad("ports without an address")
             return self
         try:
-            ipaddress.ip_address(self.address)
+            ip = ipaddress.ip_address(self.address)
         except ValueError:
             if not _HOST_NAME.match(self.address):
                 raise bad(f"address {self.address!r} is neither an IP nor a host name") \
                     from None
+        else:  # a zone id may hold any character, URI syntax included
+            if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
+                raise bad(f"address {self.address!r} has a zone id")
         for port in (self.memory_port, self.nbd_port):
             if port is not None and not 0 < port < 65536:
                 raise bad(f"port {port} is out of range")
@@ -104,6 +107,11 @@ class MoveTarget(BusModel):
         if self.disks and self.nbd_port is None:
             raise bad("disks without an NBD port")
         return self
+
+
+def uri_host(address: str) -> str:
+    """A checked address as the host part of a URI (an IPv6 address in brackets)."""
+    return f"[{address}]" if ":" in address else address
 
 
 @dataclass

@@ -152,6 +152,7 @@ async def test_compute_1_6_gets_move_order_1_0(bus: InProcessBus) -> None:
     {"address": "192.0.2.7", "nbd_port": 2, "disks": ["root"], "overlays": ["swap"]},
     {"address": "", "memory_port": 49152},
     {"address": "192.0.2.7", "memory_port": "49152"},  # a string: refused by type
+    {"address": "fe80::1%x]:4444?tls-creds=y,ipv4=on", "memory_port": 5},  # a zone id
 ])
 async def test_a_destination_cannot_hand_the_source_a_bad_target(
         bus: InProcessBus, target: dict[str, Any]) -> None:

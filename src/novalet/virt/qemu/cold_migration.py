@@ -27,7 +27,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from novalet.compute.move_payloads import MoveTarget
+from novalet.compute.move_payloads import MoveTarget, uri_host
 from novalet.virt.driver import (GuestSpec, ImageMeta, InstanceNotFoundOnHost,
                                  VirtDriverError)
 from novalet.virt.qemu.commands import CommandFailed
@@ -70,8 +70,7 @@ def kept_configs(instances_path: Path) -> list[Path]:
 
 def nbd_uri(target: MoveTarget, drive: str) -> str:
     """The NBD address of one export, built from the checked parts of a MoveTarget."""
-    host = f"[{target.address}]" if ":" in target.address else target.address
-    return f"nbd://{host}:{target.nbd_port}/{drive}"
+    return f"nbd://{uri_host(target.address)}:{target.nbd_port}/{drive}"
 
 
 def copy_argv(disk: Path, disk_format: str, uri: str) -> list[str]:

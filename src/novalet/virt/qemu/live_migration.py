@@ -32,7 +32,7 @@ from typing import Any
 
 from novalet import config
 from novalet.compute.driver_types import LiveMigrationAborted, MigrationProgress
-from novalet.compute.move_payloads import MoveTarget
+from novalet.compute.move_payloads import MoveTarget, uri_host
 from novalet.virt.driver import VirtDriverError
 from novalet.virt.qemu.monitor import Monitor
 
@@ -120,8 +120,7 @@ def data_gib(memory_bytes: int, disk_bytes: list[int]) -> float:
 
 def migration_uri(address: str, port: int) -> str:
     """tcp:HOST:PORT for QEMU, from checked parts (IPv6 addresses in brackets)."""
-    host = f"[{address}]" if ":" in address else address
-    return f"tcp:{host}:{port}"
+    return f"tcp:{uri_host(address)}:{port}"
 
 
 class MigrationControl:
