@@ -101,18 +101,8 @@ class ColdMigrations:
     # --- destination -------------------------------------------------------------
 
     async def prepare(self, paths: InstancePaths, spec: GuestSpec) -> MoveTarget:
-        if paths.dir.exists():
-            raise VirtDriverError(reason=f"instance {spec.uuid} already exists on this host")
-        self.driver.instances_path.mkdir(parents=True, exist_ok=True)
-        paths.dir.mkdir(mode=0o700)
-        paths.spawning.touch()
-        try:
+        async with self.driver.new_guest_dir(paths, "Preparing to take"):
             return await self._serve(paths, spec)
-        except BaseException as exc:
-            LOG.warning("Preparing to take %s failed (%s); removing what it made",
-                        spec.uuid, exc)
-            await self.driver._remove_guest(paths)
-            raise
 
     async def _serve(self, paths: InstancePaths, spec: GuestSpec) -> MoveTarget:
         base = await self.driver.cache.get(spec.image or ImageMeta(id=spec.image_ref))
@@ -155,7 +145,7 @@ class ColdMigrations:
         assert root is not None
         os.replace(incoming / "root", root.path)
         await self._grow(guest_config, spec)
-        shutil.rmtree(incoming)
+        await asyncio.to_thread(shutil.rmtree, incoming)
         if power_on:
             await self.driver._start(paths, guest_config)
         paths.spawning.unlink()

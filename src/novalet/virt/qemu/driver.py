@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,8 @@ from novalet.virt.driver import (ComputeDriver, ConsoleUnavailable, Diagnostics,
                                  InstanceNotFoundOnHost, MigrationProgress, MoveTarget,
                                  VirtDriverError)
 from novalet.virt.qemu import (accel, cmdline, cold_migration, configdrive, consoles,
-                               diagnostics, host_facts, image_properties, monitor)
+                               diagnostics, guest_dirs, host_facts, image_properties,
+                               monitor)
 from novalet.virt.qemu.commands import PACKAGE_HINTS, CommandRunner
 from novalet.virt.qemu.disks import GiB, Disks
 from novalet.virt.qemu.guest import Guests, GuestNotRunning, power_state_of
@@ -175,23 +176,20 @@ class QemuDriver(ComputeDriver):
     async def spawn(self, spec: GuestSpec) -> None:
         paths = self._paths(spec.uuid)
         async with self._lock(spec.uuid):
-            if paths.dir.exists():
-                raise VirtDriverError(reason=f"instance {spec.uuid} already exists on this host")
             await self._ensure_accel()
-            self.instances_path.mkdir(parents=True, exist_ok=True)
-            # Only the compute service's user may read a guest's disks and console.
-            paths.dir.mkdir(mode=0o700)
-            paths.spawning.touch()
-            try:
-                guest_config = await self._create_disks(spec, paths)
-                await self.guests.start(paths, guest_config)
-            except BaseException as exc:
-                LOG.warning("Spawning %s failed (%s); removing what it made", spec.uuid, exc)
-                await self._remove_guest(paths)
-                if isinstance(exc, Exception) and not isinstance(exc, VirtDriverError):
+            async with self.new_guest_dir(paths, "Spawning"):
+                try:
+                    await self.guests.start(paths, await self._create_disks(spec, paths))
+                except Exception as exc:
+                    if isinstance(exc, VirtDriverError):
+                        raise
                     raise VirtDriverError(reason=f"spawning {spec.uuid} failed: {exc}") from exc
-                raise
             paths.spawning.unlink()
+
+    def new_guest_dir(self, paths: InstancePaths, doing: str
+                      ) -> AbstractAsyncContextManager[None]:
+        """The guest's directory made new, removed again if the block fails (guest_dirs.py)."""
+        return guest_dirs.new_guest_dir(paths, self._remove_guest, doing)
 
     async def destroy(self, uuid: str) -> None:
         paths = self._paths(uuid)

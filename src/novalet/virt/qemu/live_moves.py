@@ -75,20 +75,9 @@ class LiveMoves:
         drv = self.driver
         paths = drv._paths(spec.uuid)
         async with drv._lock(spec.uuid):
-            if paths.dir.exists():
-                raise VirtDriverError(reason=f"instance {spec.uuid} already exists on this host")
             await drv._ensure_accel()
-            drv.instances_path.mkdir(parents=True, exist_ok=True)
-            paths.dir.mkdir(mode=0o700)
-            paths.spawning.touch()
-            try:
+            async with drv.new_guest_dir(paths, "Preparing to take"):  # its ports freed too
                 return await self._listen(spec, paths)
-            except BaseException as exc:
-                LOG.warning("Preparing to take %s failed (%s); removing what it made",
-                            spec.uuid, exc)
-                self.ports.release(spec.uuid)
-                await drv._remove_guest(paths)
-                raise
 
     async def _listen(self, spec: GuestSpec, paths: InstancePaths) -> MoveTarget:
         guest_config = await self._incoming_disks(spec, paths)
