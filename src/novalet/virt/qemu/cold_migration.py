@@ -9,9 +9,12 @@ and large enough while the guest still runs, shuts the guest down and writes
 each disk into its export with `qemu-img convert` (backing chain flattened,
 zeros skipped), then keeps its instance directory aside as `<uuid>_resize`
 (not a uuid: no driver lists it) until confirm drops it or revert brings it
-back. The destination (finish) stops the server and builds the guest from the
-disks received, with the new flavor: memory and vCPUs, disks grown, swap and
-config drive made anew.
+back. A kept copy found while the guest's own directory is here is stale (an
+older move's: confirmed while this host was down, or a confirm that failed):
+move_out and destroy remove it, revert never brings it back over the guest. The
+destination (finish) stops its NBD server and builds the guest from the disks
+received, with the new flavor: memory and vCPUs, disks grown, swap and config
+drive made anew.
 
 What travels: the root and ephemeral disks. Swap holds nothing once the guest is
 off, and the config drive is rebuilt from the spec, as a spawn builds it.
@@ -167,6 +170,7 @@ class ColdMigrations:
     # --- source ------------------------------------------------------------------
 
     async def move_out(self, paths: InstancePaths, dest_host: str, target: MoveTarget) -> None:
+        await self.drop_stale_kept(paths)  # first: whatever fails below, this guest stays
         if paths.rescue_config.exists():
             raise VirtDriverError(reason=f"instance {paths.uuid} is rescued; unrescue it first")
         if self.driver.guests.pid(paths) is None and paths.state.exists():
@@ -187,11 +191,21 @@ class ColdMigrations:
                 except VirtDriverError as restart:
                     LOG.error("Could not restart %s here: %s", paths.uuid, restart)
             raise
+        os.rename(paths.dir, kept_dir(self.driver.instances_path, paths.uuid))
+
+    async def drop_stale_kept(self, paths: InstancePaths) -> None:
+        """Remove the kept copy of a guest whose own directory is on this host. Such a
+        copy serves no revert: a move keeps its guest by renaming the directory away,
+        and nothing brings one back here before that move's confirm or revert (the
+        server is VERIFY_RESIZE, which no other move or rebuild accepts). It is left
+        by a move confirmed while this host was down, or by a confirm that failed."""
         kept = kept_dir(self.driver.instances_path, paths.uuid)
-        if kept.exists():
-            LOG.warning("Removing %s, left by an earlier move of %s", kept, paths.uuid)
+        if paths.dir.is_dir() and kept.exists():
+            LOG.warning("Removing %s, a copy of %s left by an earlier move", kept, paths.uuid)
             await asyncio.to_thread(shutil.rmtree, kept, True)
-        os.rename(paths.dir, kept)
+            if kept.exists():
+                raise VirtDriverError(reason=f"could not remove {kept}, left by an earlier "
+                                             f"move of {paths.uuid}; remove it by hand")
 
     async def _check_target(self, paths: InstancePaths, dest_host: str, target: MoveTarget,
                             disks: list[Disk]) -> None:
@@ -236,13 +250,16 @@ class ColdMigrations:
                                 kept_dir(self.driver.instances_path, paths.uuid), True)
 
     async def revert(self, paths: InstancePaths, power_on: bool) -> None:
-        """The kept guest back in its place (a move that failed before keeping it left
-        it in place), started when `power_on` and not running already."""
+        """The kept guest back in its place, started when `power_on` and not running
+        already. A guest directory here is never replaced: a move that kept its guest
+        renamed that directory away, so one still here means the move failed before
+        (the guest stayed, maybe running) and any kept copy is an older move's."""
         kept = kept_dir(self.driver.instances_path, paths.uuid)
-        if kept.is_dir():
-            if paths.dir.exists():
-                LOG.warning("Replacing %s by the guest kept in %s", paths.dir, kept)
-                await self.driver._remove_guest(paths)
+        if kept.is_dir() and paths.dir.exists():
+            LOG.warning("Not bringing back %s: the guest %s is here; that copy is left by "
+                        "an earlier move (its next move or delete removes it)", kept,
+                        paths.uuid)
+        elif kept.is_dir():
             os.rename(kept, paths.dir)
         if not paths.config.exists():
             raise InstanceNotFoundOnHost(uuid=paths.uuid)

@@ -194,6 +194,7 @@ class QemuDriver(ComputeDriver):
     async def destroy(self, uuid: str) -> None:
         paths = self._paths(uuid)
         async with self._lock(uuid):
+            await self.cold_moves.drop_stale_kept(paths)  # only with the guest here
             await self._remove_guest(paths)
             self.live.release(uuid)  # an incoming guest's ports
 

@@ -326,3 +326,69 @@ def test_kept_guests_are_found_by_their_description(tmp_path: Path) -> None:
     (tmp_path / "b_resize").mkdir()
     assert cold_migration.kept_configs(tmp_path) == [tmp_path / "a_resize" / "domain.json"]
     assert cold_migration.kept_configs(tmp_path / "none") == []
+
+
+# --- stale kept copies (`<uuid>_resize` of an older move) ----------------------------------
+
+
+async def back_with_a_stale_copy(two: TwoHosts, guest: GuestSpec) -> str:
+    """A->B confirmed while A was down (A keeps its copy), then B->A confirmed: the
+    guest runs on A beside a stale `<uuid>_resize`. The root disk the guest has now."""
+    await two.a.migrate_disk_and_power_off(guest.uuid, "host-b", await relayed(two.b, guest))
+    await two.b.finish_migration(guest, power_on=True)
+    await two.b.migrate_disk_and_power_off(guest.uuid, "host-a", await relayed(two.a, guest))
+    await two.a.finish_migration(guest, power_on=True)
+    await two.b.confirm_migration(guest.uuid)
+    assert kept_dir(two.a.instances_path, guest.uuid).is_dir()
+    return str(paths(two.b, guest.uuid).disk("disk"))  # where A's root disk came from
+
+
+async def test_a_failed_move_out_never_reverts_to_a_stale_resize_copy(
+        two: TwoHosts, guest: GuestSpec) -> None:
+    """Reviewer's B3: the shrink refusal, then the conductor's rollback (revert_move_in
+    at the destination, revert_move_out here), must leave the running guest alone."""
+    came_from = await back_with_a_stale_copy(two, guest)
+    running = qemu_of(two, two.a, guest.uuid)
+    target = await relayed(two.b, dataclasses.replace(guest, root_gb=0))
+    with pytest.raises(DiskCopyFailed, match="shrink"):
+        await two.a.migrate_disk_and_power_off(guest.uuid, "host-b", target)
+    assert not kept_dir(two.a.instances_path, guest.uuid).exists()  # removed first
+    await two.b.destroy(guest.uuid)
+    await two.a.finish_revert_migration(guest, power_on=True)
+    assert qemu_of(two, two.a, guest.uuid) is running is not None
+    root = read_stub(paths(two.a, guest.uuid).disk("disk"))
+    assert root is not None and root["copied_from"] == came_from
+
+
+async def test_revert_never_replaces_the_guest_by_a_stale_resize_copy(
+        two: TwoHosts, guest: GuestSpec) -> None:
+    """A move that failed before the driver's move_out ran (e.g. a bad MoveTarget):
+    the stale copy is still there at revert and the guest here wins."""
+    came_from = await back_with_a_stale_copy(two, guest)
+    running = qemu_of(two, two.a, guest.uuid)
+    await two.a.finish_revert_migration(guest, power_on=True)
+    assert qemu_of(two, two.a, guest.uuid) is running is not None
+    root = read_stub(paths(two.a, guest.uuid).disk("disk"))
+    assert root is not None and root["copied_from"] == came_from
+
+
+async def test_destroy_removes_a_stale_resize_copy_with_the_guest(
+        two: TwoHosts, guest: GuestSpec) -> None:
+    """Reviewer's M4: a delete outside VERIFY_RESIZE leaves no `<uuid>_resize`."""
+    await back_with_a_stale_copy(two, guest)
+    await two.a.destroy(guest.uuid)
+    assert not paths(two.a, guest.uuid).dir.exists()
+    assert not kept_dir(two.a.instances_path, guest.uuid).exists()
+
+
+async def test_destroy_of_a_guest_not_here_keeps_the_copy_a_revert_needs(
+        two: TwoHosts, guest: GuestSpec) -> None:
+    """VERIFY_RESIZE on B: a stray destroy at A (a restart's cleanup of unknown
+    guests, a rollback) must not take the revert's copy; the revert still works."""
+    await two.a.migrate_disk_and_power_off(guest.uuid, "host-b", await relayed(two.b, guest))
+    await two.b.finish_migration(guest, power_on=True)
+    await two.a.destroy(guest.uuid)
+    assert kept_dir(two.a.instances_path, guest.uuid).is_dir()
+    await two.b.destroy(guest.uuid)
+    await two.a.finish_revert_migration(guest, power_on=True)
+    assert (await two.a.get_info(guest.uuid)).power_state == PowerState.RUNNING
