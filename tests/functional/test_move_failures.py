@@ -106,6 +106,25 @@ async def test_a_timed_out_move_out_reverts_nothing_and_keeps_both_claims(
     assert await hosts_holding(api, placement.resize_consumer(sid)) == {record["dest_compute"]}
 
 
+async def test_a_failed_move_out_closes_what_the_destination_prepared(
+        multi_host_api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reviewer's B4: the source refusing (e.g. a disk that would shrink) after the
+    destination's prep: the destination's revert runs too (its destroy closes the NBD
+    server and frees the port), then the source's; a later move there works."""
+    api = multi_host_api
+    sent = on_steps(monkeypatch, failing("none"))
+    sid = (await boot(api, metadata={"fake_migrate_error": "it would shrink"}))["id"]
+    source = await host_of(api, sid)
+    assert (await action(api, sid, {"migrate": None})).status_code == 202
+    dest = (await migration_becomes(api, sid, "error"))["dest_compute"]
+    back = await wait_for(api, sid, "ACTIVE", user="admin")
+    assert back["OS-EXT-SRV-ATTR:host"] == source
+    assert [s for s, _ in sent] == ["prep_move", "move_out", "revert_move_in",
+                                    "revert_move_out"]
+    assert drivers(api)[dest].incoming == {}
+    assert await hosts_holding(api, placement.resize_consumer(sid)) == set()
+
+
 async def test_a_timed_out_live_migration_destroys_nothing(
         multi_host_api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     api = multi_host_api

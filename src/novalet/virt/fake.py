@@ -124,6 +124,9 @@ class FakeDriver(ComputeDriver):
         self.resize_power: dict[str, PowerState] = {}
         # Guests moved away, kept until confirm (dropped) or revert (restarted here).
         self.migrated_out: dict[str, GuestSpec] = {}
+        # Guests prepared for (prepare_move_in) until finish_migration or destroy: what
+        # a real destination holds open meanwhile (an NBD server, a port).
+        self.incoming: dict[str, GuestSpec] = {}
         self.live_migrations: dict[str, _LiveMigration] = {}  # running ones, by uuid
         self.displays: dict[tuple[str, str], tuple[_FakeDisplay, ConsoleTarget]] = {}
         self._displays_lock = asyncio.Lock()
@@ -170,6 +173,7 @@ class FakeDriver(ComputeDriver):
         self.rescued.discard(uuid)
         self.resize_backup.pop(uuid, None)
         self.resize_power.pop(uuid, None)
+        self.incoming.pop(uuid, None)
         self.close_consoles(uuid)
 
     async def cleanup_host(self) -> None:
@@ -337,6 +341,10 @@ class FakeDriver(ComputeDriver):
 
     # --- moves to another host -------------------------------------------------
 
+    async def prepare_move_in(self, spec: GuestSpec) -> MoveTarget:
+        self.incoming[spec.uuid] = spec
+        return MoveTarget()
+
     async def migrate_disk_and_power_off(self, uuid: str, dest_host: str,
                                          target: MoveTarget) -> None:
         self._require(uuid)
@@ -348,6 +356,7 @@ class FakeDriver(ComputeDriver):
 
     async def finish_migration(self, spec: GuestSpec, power_on: bool) -> None:
         _fail_if_asked(spec, "finish_migration")
+        self.incoming.pop(spec.uuid, None)
         self.specs[spec.uuid] = spec
         self.guests[spec.uuid] = PowerState.RUNNING if power_on else PowerState.SHUTDOWN
         self._log(spec.uuid, f"arrived with {spec.memory_mb} MB"

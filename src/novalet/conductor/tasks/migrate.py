@@ -132,11 +132,11 @@ class MigrateTask(MoveTask):
         assert migration is not None
         source, dest = migration.source_compute or "", migration.dest_compute or ""
         host = source if step == "resize_instance" else dest
-        if source != dest:
+        if source != dest and step != "prep_resize":  # a failed prep cleans up after itself
             order.flavor = FlavorPayload.of((await self.instance()).flavor)
+            # The destination first, whatever failed after its prep: its destroy closes
+            # the NBD server that waits for the disks and frees its port.
             for where, what in ((dest, "revert_move_in"), (source, "revert_move_out")):
-                if where == dest and step != "finish_resize" or step == "prep_resize":
-                    continue  # nothing reached the destination (or left the source)
                 try:
                     await self.step(where, what, order)
                 except Exception as again:  # noqa: BLE001 - recorded, the rest goes on
