@@ -215,3 +215,33 @@ async def test_a_dead_nbd_server_fails_the_move_and_the_guest_stays_at_the_sourc
     assert await b.list_instances() == [uuid]
     assert not hosts.paths("host-a").dir.exists()
     assert storage_daemons(hosts.states["host-a"]) == set()
+
+
+async def test_a_refused_move_keeps_the_running_guest_over_a_stale_resize_copy(
+        hosts: Hosts) -> None:
+    """Reviewer's B3 and B4 with real processes: B -> A confirmed while B was down
+    (B keeps a copy), A -> B; then a resize B -> A that would shrink the root disk
+    is refused. The rollback (A's destroy, B's revert) leaves B's running guest as
+    it is (never the stale copy), and A's NBD server gone: a retry can prepare there."""
+    b, a, uuid = hosts.driver("host-b"), hosts.driver("host-a"), hosts.spec.uuid
+    await move(hosts, "host-b", "host-a", hosts.spec)  # never confirmed at host-b
+    await move(hosts, "host-a", "host-b", hosts.spec)
+    await a.confirm_migration(uuid)
+    assert (await seen(b, uuid, TOKEN)).group(1) == hosts.token
+    assert kept_dir(b.instances_path, uuid).is_dir()
+    pid = b.guests.pid(hosts.paths("host-b"))
+    smaller = replace(hosts.spec, root_gb=1)
+
+    target = await prepare(hosts, "host-a", smaller)
+    with pytest.raises(DiskCopyFailed, match="would shrink"):
+        await b.migrate_disk_and_power_off(uuid, "host-a", target)
+    assert not kept_dir(b.instances_path, uuid).exists()
+    await a.destroy(uuid)  # the conductor's revert_move_in
+    assert storage_daemons(hosts.states["host-a"]) == set()
+    await b.finish_revert_migration(hosts.spec, power_on=True)
+    assert b.guests.pid(hosts.paths("host-b")) == pid is not None
+    assert await b.list_instances() == [uuid]
+
+    await prepare(hosts, "host-a", hosts.spec)  # the retry finds the place free
+    await a.destroy(uuid)
+    assert storage_daemons(hosts.states["host-a"]) == set()
