@@ -108,7 +108,9 @@ class ComputeDriver(abc.ABC):
 
     @abc.abstractmethod
     async def destroy(self, uuid: str) -> None:
-        """Stop the guest if running and remove it and its disks. Gone already is fine."""
+        """Stop the guest if running and remove it and its disks, with what an older
+        move of it left beside them; what a pending revert needs (kept while the guest
+        is on another host) stays. Gone already is fine."""
 
     @abc.abstractmethod
     async def reboot(self, uuid: str, hard: bool) -> None:
@@ -228,7 +230,8 @@ class ComputeDriver(abc.ABC):
 
     async def finish_revert_migration(self, spec: GuestSpec, power_on: bool) -> None:
         """Source, after revert: bring the guest back from what it kept (the
-        destination's copy is destroyed already); started only when `power_on`."""
+        destination's copy is destroyed already); started only when `power_on`. After
+        a move that failed before the guest left, the guest here stays as it is."""
         raise self._unsupported("finish_revert_migration")
 
     async def pre_live_migration(self, spec: GuestSpec, block_migration: bool,
