@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Live migration benchmark: total time and downtime through the API beside the same
+migration done by hand over QMP.
+
+For each guest size (--sizes) and load (idle, or dirtying: user data that keeps
+rewriting --dirty-fraction of its RAM with random bytes from a tmpfs file),
+--rounds migrations back and forth between two hosts that share no storage
+(block migration), done two ways in one run:
+
+- by hand: two qemu-system-x86_64 processes of the test image with the QEMU
+  driver's own command line; "hand total" runs from the start of the
+  destination's preparation (config drive copied, empty overlay, QEMU started
+  with -incoming defer, NBD export, drive-mirror until ready) to the
+  destination running after `cont`; "hand mem" only from QMP `migrate` on.
+  Downtime is QEMU's `downtime` (query-migrate on the source). "iters" is
+  QEMU's dirty-sync-count, "sent MiB" the guest memory it sent: above the
+  guest's size (or more iterations than idle) shows the dirtying is seen.
+- through the API: a server booted on host bench-a of a multi-process cloud
+  (see bench/api_migration.py), `os-migrateLive` to the other host with
+  block_migration auto; "API total" runs from the POST to the migration
+  `completed` and the server ACTIVE on the other host; downtime is what the
+  source compute logged ("Live migration of <uuid> done in <s>s, downtime
+  <ms> ms").
+
+Prints medians over the rounds and API minus hand, against the targets (total
+within 0.5 s, downtime within 50 ms). Asserts nothing. Without live migration in
+the QEMU driver the API columns say n/a and the exit code is still 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from api_migration import WHERE, ApiMigrations, two_qemu_hosts, unavailable_reason
+from migration_figures import Case, dirtying_user_data, format_table
+from qmp_migration import HandMigrations
+from realcloud import test_image
+
+from novalet import config
+
+IDLE_USER_DATA = "#!/bin/sh\n"
+LOADS = ("idle", "dirtying")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").split("\n\n")[0],
+        epilog="Columns and what each one covers: see the top of bench/migrate.py.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 512], metavar="MIB",
+                        help="guest memory sizes (MiB) to migrate")
+    parser.add_argument("--loads", nargs="+", choices=LOADS, default=list(LOADS),
+                        help="what the guest does while it moves")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="migrations per size and load and side (medians are shown)")
+    parser.add_argument("--dirty-fraction", type=float, default=0.35,
+                        help="share of the guest's RAM the dirtying guest keeps rewriting")
+    parser.add_argument("--only", choices=("hand", "api"),
+                        help="run one side only (default: both)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the work directory (QEMU and service logs) after the run; "
+                             "processes are stopped either way")
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or not 0 < args.dirty_fraction <= 0.5:
+        parser.error("--rounds must be at least 1 and --dirty-fraction within (0, 0.5] "
+                     "(more and a 128 MiB guest runs out of memory)")
+    return args
+
+
+def progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def user_data(memory_mb: int, load: str, fraction: float) -> str:
+    return dirtying_user_data(memory_mb, fraction) if load == "dirtying" else IDLE_USER_DATA
+
+
+async def run_hand(args: argparse.Namespace, cases: list[Case], work: Path,
+                   image: Path) -> None:
+    hand = HandMigrations(work, image, config.Config())
+    try:
+        for case in cases:
+            load = "dirtying" if case.dirtying else "idle"
+            progress(f"by hand, {case.label}: booting the guest")
+            guest = await hand.boot(case.memory_mb,
+                                    user_data(case.memory_mb, load, args.dirty_fraction))
+            for n in range(args.rounds):
+                guest, sample = await hand.migrate(guest)
+                case.hand.append(sample)
+                progress(f"by hand, {case.label}, round {n + 1}: {sample.total_s:.2f} s, "
+                         f"downtime {sample.downtime_ms:.0f} ms")
+            hand.stop_all()
+    finally:
+        hand.stop_all()
+
+
+async def run_api(args: argparse.Namespace, cases: list[Case], api: ApiMigrations) -> None:
+    progress("through the API: flavors, and each host's image cache warmed")
+    await api.setup(sorted({case.memory_mb for case in cases}))
+    for case in cases:
+        load = "dirtying" if case.dirtying else "idle"
+        progress(f"through the API, {case.label}: booting the server")
+        uuid = await api.boot(case.memory_mb,
+                              user_data(case.memory_mb, load, args.dirty_fraction))
+        for n in range(args.rounds):
+            sample = await api.migrate(uuid)
+            case.api.append(sample)
+            downtime = ("not logged" if sample.downtime_ms is None
+                        else f"{sample.downtime_ms:.0f} ms")
+            progress(f"through the API, {case.label}, round {n + 1}: "
+                     f"{sample.total_s:.2f} s, downtime {downtime}")
+        if any(s.downtime_ms is None for s in case.api):
+            case.api_note = ("the source compute logged no 'Live migration of <uuid> done "
+                             "in <s>s, downtime <ms> ms' line: API downtime unknown")
+        await api.cloud.delete_all()
+
+
+def api_side(args: argparse.Namespace, cases: list[Case], work: Path, image: Path) -> None:
+    with two_qemu_hosts(work / "cloud", image) as dep:
+        api = ApiMigrations(dep)
+        try:
+            asyncio.run(run_api(args, cases, api))
+        finally:
+            try:
+                asyncio.run(api.cloud.cleanup())
+            except Exception as exc:  # the guests are killed below anyway
+                progress(f"deleting the servers through the API failed: {exc}")
+
+
+def main() -> int:
+    args = parse_args()
+    cases = [Case(size, load == "dirtying") for size in args.sizes for load in args.loads]
+    image = test_image()
+    work = Path(tempfile.mkdtemp(prefix="novalet-bench-migrate-"))
+    skipped = unavailable_reason() if args.only != "hand" else None
+    try:
+        if args.only != "api":
+            asyncio.run(run_hand(args, cases, work / "hand", image))
+        if args.only == "hand":
+            skipped = "API side not run (--only hand)"
+        elif skipped is None:
+            api_side(args, cases, work, image)
+    finally:
+        if args.keep:
+            progress(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    if skipped:
+        for case in cases:
+            case.api_note = skipped
+    print(f"novalet bench/migrate.py  ({os.cpu_count()} cores, TCG unless KVM works; "
+          f"{args.rounds} round(s), medians; block migration over loopback)")
+    if not skipped:
+        print(f"API side: {WHERE}")
+    print(format_table(cases))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
