@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -58,10 +59,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="guest memory sizes (MiB) to migrate")
     parser.add_argument("--loads", nargs="+", choices=LOADS, default=list(LOADS),
                         help="what the guest does while it moves")
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=5,
                         help="migrations per size and load and side (medians are shown)")
     parser.add_argument("--dirty-fraction", type=float, default=0.35,
                         help="share of the guest's RAM the dirtying guest keeps rewriting")
+    parser.add_argument("--settle", type=float, default=2.0, metavar="SECONDS",
+                        help="wait after a guest said it is ready, before its first move "
+                             "(its boot's last work done)")
     parser.add_argument("--only", choices=("hand", "api"),
                         help="run one side only (default: both)")
     parser.add_argument("--keep", action="store_true",
@@ -91,11 +95,14 @@ async def run_hand(args: argparse.Namespace, cases: list[Case], work: Path,
             progress(f"by hand, {case.label}: booting the guest")
             guest = await hand.boot(case.memory_mb,
                                     user_data(case.memory_mb, load, args.dirty_fraction))
+            await asyncio.sleep(args.settle)
             for n in range(args.rounds):
                 guest, sample = await hand.migrate(guest)
                 case.hand.append(sample)
-                progress(f"by hand, {case.label}, round {n + 1}: {sample.total_s:.2f} s, "
-                         f"downtime {sample.downtime_ms:.0f} ms")
+                progress(f"by hand, {case.label}, round {n + 1}: {sample.total_s:.2f} s "
+                         f"(memory pass {sample.memory_pass_s or 0:.2f} s), "
+                         f"downtime {sample.downtime_ms:.0f} ms, {sample.iterations} "
+                         f"iterations, {sample.sent_mib or 0:.0f} MiB sent")
             hand.stop_all()
     finally:
         hand.stop_all()
@@ -109,6 +116,7 @@ async def run_api(args: argparse.Namespace, cases: list[Case], api: ApiMigration
         progress(f"through the API, {case.label}: booting the server")
         uuid = await api.boot(case.memory_mb,
                               user_data(case.memory_mb, load, args.dirty_fraction))
+        await asyncio.sleep(args.settle)
         for n in range(args.rounds):
             sample = await api.migrate(uuid)
             case.api.append(sample)
@@ -136,6 +144,10 @@ def api_side(args: argparse.Namespace, cases: list[Case], work: Path, image: Pat
 
 def main() -> int:
     args = parse_args()
+    # Ctrl-C and a plain kill both unwind through the cleanups (even when started in
+    # the background by a shell, which ignores SIGINT for it).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     cases = [Case(size, load == "dirtying") for size in args.sizes for load in args.loads]
     image = test_image()
     work = Path(tempfile.mkdtemp(prefix="novalet-bench-migrate-"))
@@ -164,4 +176,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        progress("interrupted: every QEMU and service this run started is stopped")
+        sys.exit(130)

@@ -118,7 +118,7 @@ HEADER = ("guest", "hand total s", "hand mem s", "hand down ms", "iters", "sent 
 
 def table_rows(cases: list[Case]) -> list[tuple[str, ...]]:
     """One row per case: medians over its rounds, and API minus hand."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for case in cases:
         hand_total = _median([s.total_s for s in case.hand])
         hand_down = _median([s.downtime_ms for s in case.hand])

@@ -8,9 +8,12 @@ overlay of the cached image, a config drive). A move: the destination gets the
 config drive (a file copy) and an empty overlay of its own copy of the image,
 its QEMU starts with `-incoming defer`, exports that disk over NBD and waits on
 a TCP port; the source mirrors its disk there (`drive-mirror`, sync top, until
-ready), then `migrate`s with the [qemu] live_migration_* settings; once QEMU is
-done the mirror is completed without a pivot, the destination's NBD server
-stops and the destination `cont`inues; the source quits.
+ready), then `migrate`s with the [qemu] live_migration_* settings (the downtime
+limit stepped up as the driver steps it); at pre-switchover (the guest paused,
+its memory almost all sent) the mirror is completed without a pivot, then the
+migration continues, and the destination, started without -S as the driver's
+live migration starts it, runs the guest as soon as the last state arrived. Its
+NBD server stops and the source quits after that, untimed.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ LOOPBACK = "127.0.0.1"
 EXPORT = "root"  # the NBD export (and QEMU drive id) of the root disk
 MIRROR_JOB = "mirror-root"
 POLL = 0.01
+SWITCHOVER_POLL = 0.002
+"""Seconds between looks once QEMU expects to fit the rest in the downtime limit: the
+guest waits paused at pre-switchover until one sees it (the driver does the same)."""
 
 
 class HandMigrationFailed(RuntimeError):
@@ -135,6 +141,8 @@ class HandMigrations:
                       incoming: bool) -> RunningGuest:
         argv = cmdline.build(guest_config, paths, await self._host_settings(),
                              incoming=incoming)
+        if incoming:  # as the driver's live migration starts it: running once it arrived
+            argv.remove("-S")
         log = open(paths.dir / "qemu.log", "wb")
         proc = subprocess.Popen(argv, cwd=paths.dir, stdout=log, stderr=subprocess.STDOUT)
         log.close()
@@ -182,11 +190,11 @@ class HandMigrations:
             memory_started = time.monotonic()
             await src.execute("migrate", {"uri": f"tcp:{LOOPBACK}:{migration_port}"})
             info = await self._follow(src, guest.config.memory_mb, started)
-            await wait_status(dst, "paused")
-            await dst.execute("nbd-server-stop")
-            await dst.execute("cont")
-            await wait_status(dst, "running")
+            if await wait_status(dst, ("running", "paused")) == "paused":
+                await dst.execute("cont")  # a QEMU whose command line kept -S
+                await wait_status(dst, ("running",))
             ended = time.monotonic()
+            await dst.execute("nbd-server-stop")
             await src.execute("quit")
         await self._retire(guest)
         ram = info.get("ram", {})
@@ -227,9 +235,10 @@ class HandMigrations:
                       ) -> dict[str, Any]:
         """Poll query-migrate until QEMU is done, stepping the downtime limit up as
         the driver's settings say; QEMU's last answer."""
-        disk_gib = 1.0  # the flavor's root disk, which a block migration copies
+        # GiB to copy as the driver weighs them: memory and the root disk, each at least 2.
+        data_gib = max(memory_mb / 1024, 2.0) + 2.0
         schedule = downtime_steps(self.settings["downtime"], self.settings["downtime_steps"],
-                                  self.settings["downtime_delay"], memory_mb / 1024 + disk_gib)
+                                  self.settings["downtime_delay"], data_gib)
         limit, switched = -1, False
         while True:
             wanted = limit_at(schedule, time.monotonic() - started)
@@ -248,7 +257,9 @@ class HandMigrations:
             if info.get("status") in ("failed", "cancelled"):
                 raise HandMigrationFailed(f"migration {info.get('status')}: "
                                           f"{info.get('error-desc', '')}")
-            await asyncio.sleep(POLL)
+            expected = info.get("expected-downtime")
+            await asyncio.sleep(SWITCHOVER_POLL if expected is not None and expected <= limit
+                                else POLL)
 
     async def _retire(self, guest: RunningGuest) -> None:
         """The source's QEMU gone and its instance directory removed (untimed)."""
@@ -289,12 +300,15 @@ async def wait_no_jobs(mon: monitor.Monitor, timeout: float = 60) -> None:
         await asyncio.sleep(POLL)
 
 
-async def wait_status(mon: monitor.Monitor, status: str, timeout: float = 60) -> None:
+async def wait_status(mon: monitor.Monitor, wanted: tuple[str, ...], timeout: float = 60
+                      ) -> str:
+    """Until QEMU's run state is one of `wanted`; that state."""
     deadline = time.monotonic() + timeout
-    while (await mon.execute("query-status"))["status"] != status:
+    while (status := str((await mon.execute("query-status"))["status"])) not in wanted:
         if time.monotonic() > deadline:
-            raise HandMigrationFailed(f"the destination never became {status}")
-        await asyncio.sleep(POLL)
+            raise HandMigrationFailed(f"the destination is {status}, never {' or '.join(wanted)}")
+        await asyncio.sleep(SWITCHOVER_POLL)
+    return status
 
 
 async def wait_console(log: Path, wanted: list[str], timeout: float) -> None:
