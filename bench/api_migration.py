@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from migration_figures import Sample, parse_done
-from realcloud import Cloud, kill_guests, place_test_image
+from realcloud import ROOT, Cloud, kill_guests, place_test_image
 
 from novalet.service.local_deployment import LocalDeployment
 
@@ -38,6 +39,7 @@ def unavailable_reason() -> str | None:
 def two_qemu_hosts(root: Path, image: Path) -> Iterator[LocalDeployment]:
     """A started multi-process cloud with QEMU hosts bench-a and bench-b, migrating
     over loopback as the hand-made reference does; every guest killed at the end."""
+    sys.path.insert(0, str(ROOT))  # the multihost tests' helpers for the backing servers
     from tests.multihost.conftest import backing_urls, provisioned
     with provisioned(backing_urls()) as (transport, database):
         place_test_image(image, root / "controller")
@@ -108,7 +110,8 @@ class ApiMigrations:
         with open(log, "rb") as text:
             text.seek(offset)
             done = parse_done(text.read().decode(errors="replace"), uuid)
-        return Sample(total_s=total, downtime_ms=done[1] if done else None)
+        return Sample(total_s=total, downtime_ms=done[1] if done else None,
+                      driver_s=done[0] if done else None)
 
     async def _wait_moved(self, uuid: str, dest: str, started: float) -> None:
         migrated = False

@@ -76,9 +76,11 @@ def _case(api: list[Sample], note: str = "") -> Case:
 
 
 def test_rows_show_medians_and_the_difference_against_the_targets() -> None:
-    (row,) = table_rows([_case([Sample(1.5, 60.0), Sample(1.6, 70.0), Sample(1.7, 200.0)])])
-    assert row == ("128 MiB dirtying", "1.20", "0.50", "30", "5", "170", "1.60", "70",
-                   "+0.40 ok", "+40 ok")
+    api = [Sample(1.5, 60.0, driver_s=0.9), Sample(1.6, 70.0, driver_s=1.0),
+           Sample(1.7, 200.0, driver_s=1.1)]
+    (row,) = table_rows([_case(api)])
+    assert row == ("128 MiB dirtying", "1.20", "0.50", "30", "5", "170", "1.60", "1.00",
+                   "70", "+0.40 ok", "+40 ok")
 
 
 def test_a_missed_target_says_so() -> None:
@@ -88,7 +90,7 @@ def test_a_missed_target_says_so() -> None:
 
 def test_an_unknown_api_downtime_is_na() -> None:
     (row,) = table_rows([_case([Sample(1.3, None)])])
-    assert row[6:] == ("1.30", "n/a", "+0.10 ok", "n/a")
+    assert row[6:] == ("1.30", "n/a", "n/a", "+0.10 ok", "n/a")
 
 
 def test_without_the_api_side_its_columns_are_na_and_the_reason_is_printed() -> None:
@@ -97,7 +99,7 @@ def test_without_the_api_side_its_columns_are_na_and_the_reason_is_printed() -> 
     lines = table.splitlines()
     assert lines[0].split()[:3] == ["guest", "hand", "total"]
     assert set(lines[1]) <= {"-", " "}
-    assert lines[2].startswith("128 MiB dirtying") and lines[2].split()[-4:] == ["n/a"] * 4
+    assert lines[2].startswith("128 MiB dirtying") and lines[2].split()[-5:] == ["n/a"] * 5
     assert lines[3].startswith("512 MiB idle")
     assert lines[-1] == f"note: {reason}"
     assert len({len(line) for line in lines[:4]}) == 1  # aligned columns
