@@ -149,7 +149,7 @@ class HandMigrations:
         guest = RunningGuest(host, paths, guest_config, proc)
         self.running.append(guest)
         deadline = time.monotonic() + 30
-        while not paths.qmp.exists():
+        while not await answers(paths):  # its socket may exist before it listens
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise HandMigrationFailed(f"QEMU did not start: "
                                           f"{(paths.dir / 'qemu.log').read_text()}")
@@ -270,6 +270,17 @@ class HandMigrations:
             guest.proc.wait()
         self.running.remove(guest)
         shutil.rmtree(guest.paths.dir, ignore_errors=True)
+
+
+async def answers(paths: InstancePaths) -> bool:
+    """Whether the guest's QEMU takes a QMP session now."""
+    if not paths.qmp.exists():
+        return False
+    try:
+        async with monitor.connect(paths.qmp):
+            return True
+    except monitor.MonitorUnreachable:
+        return False
 
 
 async def node_name(mon: monitor.Monitor, device: str) -> str:
