@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import shutil
 import subprocess
 import time
@@ -172,9 +173,10 @@ class HandMigrations:
         dest = self.hosts[1] if guest.host is self.hosts[0] else self.hosts[0]
         arrived = await self._prepare_destination(guest, dest)
         nbd_port, migration_port = free_port(), free_port()
+        schedule = self._downtime_schedule(guest.config.memory_mb)
         async with monitor.connect(guest.paths.qmp) as src, \
                 monitor.connect(arrived.paths.qmp) as dst:
-            await self._set_up_both(src, dst)
+            await self._set_up_both(src, dst, schedule[0][1])
             await dst.execute("nbd-server-start", {"addr": {"type": "inet", "data": {
                 "host": LOOPBACK, "port": str(nbd_port)}}})
             node = await node_name(dst, "root")
@@ -189,7 +191,7 @@ class HandMigrations:
             await wait_mirror_ready(src)
             memory_started = time.monotonic()
             await src.execute("migrate", {"uri": f"tcp:{LOOPBACK}:{migration_port}"})
-            info = await self._follow(src, guest.config.memory_mb, started)
+            info = await self._follow(src, schedule, started)
             if await wait_status(dst, ("running", "paused")) == "paused":
                 await dst.execute("cont")  # a QEMU whose command line kept -S
                 await wait_status(dst, ("running",))
@@ -213,10 +215,17 @@ class HandMigrations:
         await self.disks.create_overlay(paths.disk(ROOT), dest.base, "qcow2", GiB)
         disks = tuple(Disk(d.id, str(paths.disk(Path(d.path).name)), d.format, d.bus,
                            d.device, d.boot_index, d.readonly) for d in guest.config.disks)
-        moved = GuestConfig(**{**guest.config.__dict__, "disks": disks})
+        moved = dataclasses.replace(guest.config, disks=disks)
         return await self._launch(dest, paths, moved, incoming=True)
 
-    async def _set_up_both(self, src: monitor.Monitor, dst: monitor.Monitor) -> None:
+    def _downtime_schedule(self, memory_mb: int) -> list[tuple[float, int]]:
+        # GiB to copy as the driver weighs them: memory and the root disk, each at least 2.
+        data_gib = max(memory_mb / 1024, 2.0) + 2.0
+        return downtime_steps(self.settings["downtime"], self.settings["downtime_steps"],
+                              self.settings["downtime_delay"], data_gib)
+
+    async def _set_up_both(self, src: monitor.Monitor, dst: monitor.Monitor,
+                           downtime_ms: int) -> None:
         caps = [{"capability": "auto-converge", "state": True}] \
             if self.settings["permit_auto_converge"] else []
         if self.settings["permit_post_copy"]:
@@ -229,17 +238,14 @@ class HandMigrations:
         await src.execute("migrate-set-capabilities", {"capabilities": [
             {"capability": "pause-before-switchover", "state": True}]})
         bandwidth = self.settings["bandwidth"] * 2**20 or MAX_BANDWIDTH
-        await src.execute("migrate-set-parameters", {"max-bandwidth": bandwidth})
+        await src.execute("migrate-set-parameters", {"max-bandwidth": bandwidth,
+                                                     "downtime-limit": downtime_ms})
 
-    async def _follow(self, src: monitor.Monitor, memory_mb: int, started: float
-                      ) -> dict[str, Any]:
+    async def _follow(self, src: monitor.Monitor, schedule: list[tuple[float, int]],
+                      started: float) -> dict[str, Any]:
         """Poll query-migrate until QEMU is done, stepping the downtime limit up as
-        the driver's settings say; QEMU's last answer."""
-        # GiB to copy as the driver weighs them: memory and the root disk, each at least 2.
-        data_gib = max(memory_mb / 1024, 2.0) + 2.0
-        schedule = downtime_steps(self.settings["downtime"], self.settings["downtime_steps"],
-                                  self.settings["downtime_delay"], data_gib)
-        limit, switched = -1, False
+        `schedule` says; QEMU's last answer."""
+        limit, switched = schedule[0][1], False
         while True:
             wanted = limit_at(schedule, time.monotonic() - started)
             if wanted != limit:
