@@ -150,6 +150,7 @@ def run_both(args: argparse.Namespace, cases: list[Case], work: Path, image: Pat
     """The hand-made side while the cloud is up and idle (the same background load as
     the API side has), then the API side; why the API side failed, if it did."""
     stage = "cloud"
+    progress(f"starting the cloud: {WHERE}")
     try:
         with two_qemu_hosts(work / "cloud", image) as dep:
             stage = "hand"
