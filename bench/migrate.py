@@ -44,7 +44,7 @@ from pathlib import Path
 from api_migration import WHERE, ApiMigrations, two_qemu_hosts, unavailable_reason
 from migration_figures import Case, dirtying_user_data, format_table
 from qmp_migration import HandMigrations
-from realcloud import test_image
+from realcloud import bench_image
 
 from novalet import config
 from novalet.service.local_deployment import LocalDeployment
@@ -176,7 +176,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     cases = [Case(size, load == "dirtying") for size in args.sizes for load in args.loads]
-    image = test_image()
+    image = bench_image()
     work = Path(tempfile.mkdtemp(prefix="novalet-bench-migrate-"))
     skipped = "API side not run (--only hand)" if args.only == "hand" else unavailable_reason()
     try:

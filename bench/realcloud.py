@@ -146,7 +146,7 @@ def kill_guests(state: Path) -> None:
             os.kill(int(text), signal.SIGKILL)
 
 
-def test_image() -> Path:
+def bench_image() -> Path:
     """The benches' test image (qcow2, kernel and initramfs beside it), built if missing."""
     image = ROOT / ".cache" / "bench-testimage" / "novalet-tiny.qcow2"
     builder.build_test_image(image, progress=lambda line: print(line, file=sys.stderr))
@@ -167,7 +167,7 @@ def place_test_image(image: Path, state: Path) -> None:
 def running_cloud(extra_conf: str = "") -> Iterator[Cloud]:
     """A fresh cloud with the test image (built if missing); guests and networks are
     deleted before it stops, since they would outlive it."""
-    image = test_image()
+    image = bench_image()
     with tempfile.TemporaryDirectory(prefix="novalet-bench-") as tmp:
         state = Path(tmp) / "state"
         place_test_image(image, state)
