@@ -62,6 +62,7 @@ bench: install   ## benchmarks (print figures; not tests)
 	.venv/bin/python bench/network.py
 	.venv/bin/python bench/schedule_scale.py
 	.venv/bin/python bench/console_proxy.py
+	.venv/bin/python bench/migrate.py
 
 services:        ## start RabbitMQ, PostgreSQL and MariaDB on loopback (data in .state/backing)
 	@scripts/backing-services.sh start

@@ -59,10 +59,11 @@ class Cloud:
         return str(resp.json()["images"][0]["id"])
 
     async def boot(self, image: str, name: str, networks: Any = "none",
-                   config_drive: bool = False) -> str:
+                   config_drive: bool = False, **extra: Any) -> str:
+        """POST a server (flavor bench unless `extra` names flavorRef); its id."""
         resp = await self.client.post("/compute/v2.1/servers", headers=self.headers, json={
             "server": {"name": name, "imageRef": image, "flavorRef": "bench",
-                       "networks": networks, "config_drive": config_drive}})
+                       "networks": networks, "config_drive": config_drive, **extra}})
         resp.raise_for_status()
         return str(resp.json()["server"]["id"])
 
@@ -145,20 +146,31 @@ def kill_guests(state: Path) -> None:
             os.kill(int(text), signal.SIGKILL)
 
 
+def bench_image() -> Path:
+    """The benches' test image (qcow2, kernel and initramfs beside it), built if missing."""
+    image = ROOT / ".cache" / "bench-testimage" / "novalet-tiny.qcow2"
+    builder.build_test_image(image, progress=lambda line: print(line, file=sys.stderr))
+    return image
+
+
+def place_test_image(image: Path, state: Path) -> None:
+    """Copy the test image where a cloud's API, started on `state`, publishes it from."""
+    target = builder.default_output(state)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for src, dst in ((image, target), (builder.kernel_path(image),
+                                       builder.kernel_path(target)),
+                     (builder.ramdisk_path(image), builder.ramdisk_path(target))):
+        shutil.copyfile(src, dst)
+
+
 @contextmanager
 def running_cloud(extra_conf: str = "") -> Iterator[Cloud]:
     """A fresh cloud with the test image (built if missing); guests and networks are
     deleted before it stops, since they would outlive it."""
-    image = ROOT / ".cache" / "bench-testimage" / "novalet-tiny.qcow2"
-    builder.build_test_image(image, progress=lambda line: print(line, file=sys.stderr))
+    image = bench_image()
     with tempfile.TemporaryDirectory(prefix="novalet-bench-") as tmp:
         state = Path(tmp) / "state"
-        target = builder.default_output(state)
-        target.parent.mkdir(parents=True)
-        for src, dst in ((image, target), (builder.kernel_path(image),
-                                           builder.kernel_path(target)),
-                         (builder.ramdisk_path(image), builder.ramdisk_path(target))):
-            shutil.copyfile(src, dst)
+        place_test_image(image, state)
         proc, url = start(state, extra_conf)
         cloud = Cloud(url, state)
         try:
