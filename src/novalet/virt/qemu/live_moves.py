@@ -239,7 +239,8 @@ class LiveMoves:
         same = []
         for drive in target.overlays:
             disk = guest_config.disk(drive)
-            info = await self.driver.disks.info(Path(disk.path), disk.format) if disk else None
+            info = (await self.driver.disks.info(Path(disk.path), disk.format, in_use=True)
+                    if disk else None)
             if info is not None and info.backing_file and Path(info.backing_file) == base:
                 same.append(drive)
             else:
