@@ -20,7 +20,8 @@ from novalet.virt.qemu.driver import QemuDriver
 from novalet.virt.qemu.layout import InstancePaths
 from novalet.virt.qemu.live_migration import MigrationControl, Outcome
 from tests.unit.virt.qemu.conftest import make_spec
-from tests.unit.virt.qemu.fakes import FakeProcesses, FakeQmp, FakeVm, read_stub, write_stub
+from tests.unit.virt.qemu.fakes import (FakeProcesses, FakeQmp, FakeRunner, FakeVm, read_stub,
+                                        write_stub)
 
 
 @pytest.fixture(autouse=True)
@@ -218,3 +219,20 @@ async def test_ports_keep_being_taken_and_the_prepare_fails_cleanly(
         await driver.pre_live_migration(spec, True, False)
     assert not Path(driver.instances_path / spec.uuid).exists()
     assert driver.live.ports.held == {}
+
+
+# --- the destination's ephemeral and swap disks: made empty once ------------------------
+
+async def test_the_incoming_ephemeral_and_swap_disks_are_made_empty_once(
+        driver: QemuDriver, image: ImageMeta, runner: FakeRunner) -> None:
+    """They used to be made as overlays over a formatted base, then deleted and made
+    anew empty (their data, file system included, comes from the source)."""
+    spec = make_spec(image, ephemeral_gb=2, swap_mb=256)
+    await driver.pre_live_migration(spec, True, False)
+    paths = InstancePaths(driver.instances_path, spec.uuid)
+    for name, size in (("disk.eph0", 2 << 30), ("disk.swap", 256 << 20)):
+        made = [c for c in runner.commands("qemu-img", "create")
+                if str(paths.disk(name)) in c]
+        assert len(made) == 1, made
+        stub = read_stub(paths.disk(name))
+        assert stub is not None and stub["backing"] is None and stub["size"] == size
