@@ -14,6 +14,7 @@ import pytest
 
 from novalet.compute.driver_types import MigrationProgress
 from novalet.compute.states import PowerState
+from novalet.virt.qemu import migration_ports
 from novalet.virt.qemu.driver import QemuDriver
 from novalet.virt.qemu.layout import InstancePaths
 from tests.integration.test_qemu_driver import GuestImage, wait_for
@@ -47,6 +48,14 @@ async def test_b1_a_guest_that_arrived_survives_a_restart_of_its_new_host(
         socket.create_connection((target.address, target.nbd_port), timeout=2).close()
     paths = InstancePaths(restarted.instances_path, spec.uuid)
     assert paths.console_record.exists() and not paths.spawning.exists()
+
+
+def _free_ports(count: int) -> int:
+    """The first of `count` consecutive ports free on 127.0.0.1 (from 52000 up)."""
+    for first in range(52000, 60000, count):
+        if all(migration_ports.can_bind("127.0.0.1", p) for p in range(first, first + count)):
+            return first
+    raise AssertionError("no free port block")
 
 
 def _raw(disk: Path, out: Path) -> Path:
@@ -103,3 +112,32 @@ async def test_m1_a_standalone_root_reads_the_same_after_a_live_migration(
     with moved.open("rb") as handle:
         handle.seek(hole * MiB)
         assert handle.read(MiB) == bytes(MiB), f"MiB {hole} reads the base image's bytes"
+
+
+async def test_ports_taken_between_the_claim_and_qemus_bind_are_retried(
+        hosts: tuple[QemuDriver, QemuDriver], test_image: GuestImage,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another program binds the claimed NBD and migration ports just before QEMU does:
+    QEMU refuses nbd-server-start and migrate-incoming, and takes them again on other
+    ports (QEMU lets a refused migrate-incoming be asked again)."""
+    a, b = hosts
+    spec = await boot(a, test_image)
+    first = _free_ports(4)  # b's range, on ports no other test uses now
+    b.migration_ports.first, b.migration_ports.last = first, first + 3
+    monkeypatch.setattr(migration_ports, "can_bind", lambda host, port: True)  # the race
+    squatters = []
+    for port in (first, first + 2):  # b's first NBD and first migration claims
+        squatter = socket.socket()
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        squatters.append(squatter)
+    try:
+        target = await b.pre_live_migration(spec, True, False)
+    finally:
+        for squatter in squatters:
+            squatter.close()
+    assert (target.nbd_port, target.memory_port) == (first + 1, first + 3)
+    await a.live_migration(spec.uuid, "host-b", True, _ignore, target)
+    await b.post_live_migration_at_destination(spec, False)
+    seen = len(ticks(await b.get_console_output(spec.uuid)))
+    await wait_for(b, spec.uuid, TICK, seen + 2)
