@@ -32,6 +32,28 @@ class LiveMigrationAborted(exceptions.NovaletError):
     code = 409
 
 
+class LiveMigrationNotAbortable(exceptions.Invalid):
+    """Too late to abort: the destination may run the guest already (400, as Nova
+    answers an abort of a migration past `running`)."""
+
+    msg_fmt = ("The live migration of %(uuid)s can't be aborted any more: %(reason)s; "
+               "wait for it to end")
+
+
+class LiveMigrationFailedAfterHandOver(exceptions.NovaletError):
+    """The live migration failed after the guest began to run at the destination
+    (post-copy): taking it back there would destroy the only running copy. The
+    conductor treats it as a failure after the hand-over."""
+
+    msg_fmt = ("Live migration of %(uuid)s failed after the guest began to run on "
+               "%(dest)s (post-copy): %(reason)s; the guest is left to its destination")
+
+
+POST_COPY_STATUS = "running (post-copy)"
+"""Nova's status of a live migration once it switched to post-copy (the guest runs at
+its destination): neither abort nor force-complete take it then."""
+
+
 @dataclass(frozen=True)
 class MigrationProgress:
     """How far a live migration got, in bytes (what /servers/{id}/migrations shows)."""
@@ -42,6 +64,7 @@ class MigrationProgress:
     disk_total: int = 0
     disk_processed: int = 0
     disk_remaining: int = 0
+    post_copy: bool = False  # the guest runs at the destination, its memory follows
 
 
 @dataclass(frozen=True)

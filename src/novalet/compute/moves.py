@@ -13,7 +13,7 @@ from typing import Any
 
 from novalet import exceptions
 from novalet.common.context import RequestContext
-from novalet.compute.driver_types import MigrationProgress
+from novalet.compute.driver_types import POST_COPY_STATUS, MigrationProgress
 from novalet.compute.move_payloads import MoveOrder, MoveTarget, ProgressReport
 from novalet.conductor.rpcapi import ConductorAPI
 from novalet.network.model import Vif
@@ -130,8 +130,14 @@ class MoveSteps:
         """Source: copy the running guest over, reporting progress to the conductor;
         returns once it is gone from here (LiveMigrationAborted when aborted)."""
         step = MoveOrder.from_dict(order)
+        post_copy_told = False
 
         async def report(progress: MigrationProgress) -> None:
+            nonlocal post_copy_told
+            if progress.post_copy and not post_copy_told:  # Nova's status for it
+                await self.conductor.migration_update(ctx, step.uuid, POST_COPY_STATUS,
+                                                   ["running"])
+                post_copy_told = True
             await self.conductor.migration_progress(
                 ctx, ProgressReport.of(step.migration_uuid, step.uuid, progress))
 

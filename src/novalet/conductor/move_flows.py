@@ -8,6 +8,7 @@ from typing import Any
 from novalet import config, exceptions
 from novalet.common.context import RequestContext
 from novalet.compute import rpcapi as compute_rpcapi
+from novalet.compute.driver_types import POST_COPY_STATUS
 from novalet.compute.move_payloads import LIVE_MIGRATION, MOVE_KINDS, MoveRequest, ProgressReport
 from novalet.conductor.tasks.base import TaskDeps, TaskRunner
 from novalet.conductor.tasks.confirm_resize import ConfirmResizeTask
@@ -86,4 +87,4 @@ class MoveFlows:
             "memory_processed": progress.memory_processed,
             "memory_remaining": progress.memory_remaining,
             "disk_total": progress.disk_total, "disk_processed": progress.disk_processed,
-            "disk_remaining": progress.disk_remaining}, ("running",))
+            "disk_remaining": progress.disk_remaining}, ("running", POST_COPY_STATUS))

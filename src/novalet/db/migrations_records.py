@@ -16,7 +16,7 @@ from novalet.db.models import Migration
 
 # Statuses a move is still under way in: a new move can't start while one is.
 IN_PROGRESS = ("queued", "pre-migrating", "migrating", "post-migrating", "preparing",
-               "running", "confirming", "reverting")
+               "running", "running (post-copy)", "confirming", "reverting")
 
 
 class MigrationMarkerNotFound(exceptions.Invalid):

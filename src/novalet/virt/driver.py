@@ -247,7 +247,10 @@ class ComputeDriver(abc.ABC):
         """Source: copy the running guest to `target` on `dest_host`, reporting
         `progress` after each round; return once it runs there and is gone here.
         Raise LiveMigrationAborted when live_migration_abort stopped it (the guest
-        keeps running here), anything else on failure (idem)."""
+        keeps running here), LiveMigrationFailedAfterHandOver on a failure once the
+        guest ran at the destination (post-copy: nothing may destroy it there),
+        anything else on failure (the guest keeps running here). `progress` reports
+        must not hold the job up; MigrationProgress.post_copy says the switch."""
         raise self._unsupported("live_migration")
 
     async def live_migration_force_complete(self, uuid: str) -> None:
@@ -256,7 +259,10 @@ class ComputeDriver(abc.ABC):
         raise self._unsupported("live_migration_force_complete")
 
     async def live_migration_abort(self, uuid: str) -> None:
-        """Stop a running live migration; the guest stays on this host."""
+        """Stop a running live migration; the guest stays on this host. An abort that
+        comes before the job started (the conductor marks it running first) aborts it
+        as it starts. Once the destination may run the guest (switch-over, post-copy)
+        it is refused with LiveMigrationNotAbortable (400)."""
         raise self._unsupported("live_migration_abort")
 
     async def post_live_migration_at_destination(self, spec: GuestSpec,

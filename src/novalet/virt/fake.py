@@ -128,6 +128,7 @@ class FakeDriver(ComputeDriver):
         # a real destination holds open meanwhile (an NBD server, a port).
         self.incoming: dict[str, GuestSpec] = {}
         self.live_migrations: dict[str, _LiveMigration] = {}  # running ones, by uuid
+        self.early_aborts: set[str] = set()  # aborted before their job started
         self.displays: dict[tuple[str, str], tuple[_FakeDisplay, ConsoleTarget]] = {}
         self._displays_lock = asyncio.Lock()
 
@@ -377,6 +378,9 @@ class FakeDriver(ComputeDriver):
         each reported; force-complete ends the rounds, abort raises."""
         self._require(uuid)
         spec = self.specs[uuid]
+        if uuid in self.early_aborts:
+            self.early_aborts.discard(uuid)
+            raise LiveMigrationAborted(uuid=uuid)
         state = self.live_migrations[uuid] = _LiveMigration()
         memory = spec.memory_mb * 2**20
         disk = spec.root_gb * 2**30 if block_migration else 0
@@ -411,7 +415,11 @@ class FakeDriver(ComputeDriver):
         self._live(uuid).forced = True
 
     async def live_migration_abort(self, uuid: str) -> None:
-        self._live(uuid).aborted = True
+        state = self.live_migrations.get(uuid)
+        if state is None:
+            self.early_aborts.add(uuid)
+        else:
+            state.aborted = True
 
     async def post_live_migration_at_destination(self, spec: GuestSpec,
                                                  paused: bool) -> None:

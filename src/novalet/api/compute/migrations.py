@@ -12,6 +12,7 @@ from novalet.api.compute.schemas import migrations as schemas
 from novalet.api.handler import ApiRequest, Reply, require_version
 from novalet.api.validation import ValidationError, accepts, query_int, to_bool, validate
 from novalet.common.timeutils import isotime_micro, parse_isotime
+from novalet.compute.driver_types import POST_COPY_STATUS
 from novalet.compute.migrations import MigrationQuery, list_migrations
 from novalet.db.models import Migration
 from novalet.policy import authorize, enforce
@@ -24,7 +25,7 @@ FORCE_COMPLETE = "2.22"
 ABORT = "2.24"
 ABORT_BEFORE_RUNNING = "2.65"  # abort a live migration still queued or preparing
 # The statuses /servers/{id}/migrations shows a live migration in, as Nova's.
-LIVE_IN_PROGRESS = ("queued", "preparing", "running", "post-migrating")
+LIVE_IN_PROGRESS = ("queued", "preparing", "running", POST_COPY_STATUS, "post-migrating")
 _FORCE_COMPLETE = {"type": "object", "properties": {"force_complete": {"type": "null"}},
                    "required": ["force_complete"], "additionalProperties": False}
 

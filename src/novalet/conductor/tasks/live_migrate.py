@@ -4,6 +4,7 @@ stopping.
 Statuses of the migration record, as Nova's: accepted (recorded), preparing (a
 destination is claimed and gets the guest's network ready), running (the source
 copies memory, reporting progress; force-complete and abort reach it there),
+`running (post-copy)` once the guest runs at the destination (no abort then),
 completed; cancelled after an abort, error when a step failed (or no host was
 found). The instance is MIGRATING throughout and ACTIVE (or PAUSED) after, on its
 new host or, when the move did not happen, on its old one (with a fault, unless
@@ -19,7 +20,7 @@ from typing import Any
 
 from novalet import exceptions
 from novalet.compute import migrations as migration_views
-from novalet.compute.driver_types import LiveMigrationAborted
+from novalet.compute.driver_types import LiveMigrationAborted, LiveMigrationFailedAfterHandOver
 from novalet.compute.move_payloads import MoveOrder, MoveRequest
 from novalet.compute.payloads import Destination
 from novalet.compute.states import TaskState, VmState
@@ -120,11 +121,12 @@ class LiveMigrateTask(MoveTask):
     async def _failed(self, exc: Exception, order: MoveOrder, host: str,
                       handed_over: bool) -> None:
         """Before the source handed the guest over, the destination forgets it; after,
-        the guest lives only there: never destroyed, the record follows it. A step
+        the guest lives only there: never destroyed, the record follows it (so after a
+        failure in post-copy, when the guest ran at the destination already). A step
         that timed out leaves everything as it is (the host may still be at it)."""
         migration, dest = self.migration, self.dest
         assert migration is not None and dest is not None
-        if handed_over:
+        if handed_over or isinstance(exc, LiveMigrationFailedAfterHandOver):
             await self.handed_over(migration, exc, {
                 "host": dest.host, "node": dest.node,
                 "availability_zone": dest.availability_zone})

@@ -134,9 +134,10 @@ class QemuDriver(ComputeDriver):
         return self.accel
 
     async def _remove_unfinished_spawns(self) -> None:
-        """Instance dirs a crashed compute service left mid-spawn hold no usable guest."""
+        """Instance dirs a crashed compute service left mid-spawn hold no usable guest
+        (but a guest that arrived by live migration is kept: live_moves.py)."""
         for paths in self._all_paths():
-            if paths.spawning.exists():
+            if paths.spawning.exists() and not await self.live.adopt_arrived(paths):
                 LOG.warning("Removing %s: its spawn never finished", paths.uuid)
                 await self._remove_guest(paths)
 
@@ -208,7 +209,8 @@ class QemuDriver(ComputeDriver):
             raise VirtDriverError(reason=f"could not remove {paths.dir}")
 
     async def _create_disks(self, spec: GuestSpec, paths: InstancePaths,
-                            keep_ephemeral: bool = False) -> GuestConfig:
+                            keep_ephemeral: bool = False, keep_swap: bool = False
+                            ) -> GuestConfig:
         """Make the guest's disks and config drive, write domain.json; its GuestConfig."""
         image = spec.image or ImageMeta(id=spec.image_ref)
         props = dict(image.properties)
@@ -233,7 +235,8 @@ class QemuDriver(ComputeDriver):
             bases.append(str(eph.path))
             disks.append(Disk("eph0", str(paths.disk(EPHEMERAL)), "qcow2", disk_bus))
         if spec.swap_mb:
-            swap = await self._blank_disk(paths.disk(SWAP), spec.swap_mb, "swap", "swap")
+            swap = await self._blank_disk(paths.disk(SWAP), spec.swap_mb, "swap", "swap",
+                                          keep=keep_swap)
             bases.append(str(swap.path))
             disks.append(Disk("swap", str(paths.disk(SWAP)), "qcow2", disk_bus))
         if spec.config_drive or self.conf.get("DEFAULT", "force_config_drive"):

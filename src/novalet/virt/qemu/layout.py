@@ -14,6 +14,7 @@ the same guests without any other state:
     suspend.state       saved memory of a suspended guest, suspend.json its facts
     resize/             what revert_resize needs (old domain.json and disks)
     spawning            present while spawn (or a cold move in) has not finished
+    live-incoming       with spawning: a live migration's destination (live_moves.py)
     incoming/, nbd.pid  a cold move's disks being received, and their NBD server
 
 A guest that moved to another host is kept as <instances_path>/<uuid>_resize/

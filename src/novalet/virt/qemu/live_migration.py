@@ -16,9 +16,17 @@ QEMU serves one QMP client at a time):
    then `migrate-continue`: the destination, started without -S, runs the guest
    as soon as the last state arrives, on complete disks.
 
-On any failure or abort the mirrors and the migration are cancelled and the
-guest runs on here as it was (QEMU resumes a guest it stopped itself; one that
-force-complete paused is resumed here).
+Before the switch (migrate-continue, or migrate-start-postcopy when
+force-complete or the completion timeout switch to post-copy), an abort or a
+failure cancels the mirrors and the migration and the guest runs on here as it
+was (QEMU resumes a guest it stopped itself; one that force-complete paused is
+resumed here). From the switch on, the destination may run the guest: abort is
+refused (LiveMigrationNotAbortable), and a failure in post-copy is raised as
+LiveMigrationFailedAfterHandOver, nothing taken back here (the guest's memory is
+split between the hosts).
+
+Progress reports go out from a background task (ProgressSender): a slow or
+failing conductor neither lengthens the job nor stops it.
 """
 
 from __future__ import annotations
@@ -31,10 +39,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from novalet import config
-from novalet.compute.driver_types import LiveMigrationAborted, MigrationProgress
+from novalet.compute.driver_types import (LiveMigrationAborted, LiveMigrationFailedAfterHandOver,
+                                          LiveMigrationNotAbortable, MigrationProgress)
 from novalet.compute.move_payloads import MoveTarget, uri_host
 from novalet.virt.driver import VirtDriverError
-from novalet.virt.qemu.monitor import Monitor
+from novalet.virt.qemu.monitor import Monitor, MonitorCommandFailed
 
 LOG = logging.getLogger(__name__)
 
@@ -50,6 +59,8 @@ the guest is paused at pre-switchover until one sees it, and that is downtime.""
 MIRROR_POLL = 0.05
 PROGRESS_INTERVAL = 0.5
 """Seconds between two progress reports at least."""
+FINAL_REPORT_TIMEOUT = 10.0
+"""Seconds a finished job waits for its last progress report to go out."""
 JOB_PREFIX = "migrate-"
 TIMEOUT_ACTIONS = ("abort", "force_complete")
 
@@ -59,7 +70,7 @@ UNFINISHED = ("setup", "active", "pre-switchover", "device", "wait-unplug")
 
 
 class LiveMigrationFailed(VirtDriverError):
-    msg_fmt = "Live migration of %(uuid)s failed: %(reason)s; the guest runs on here"
+    msg_fmt = "Live migration of %(uuid)s failed: %(reason)s"
 
 
 class LiveMigrationTimedOut(LiveMigrationFailed):
@@ -126,17 +137,23 @@ def migration_uri(address: str, port: int) -> str:
 class MigrationControl:
     """What live_migration_abort and live_migration_force_complete ask a running job."""
 
-    def __init__(self) -> None:
-        self.abort = False
+    def __init__(self, abort: bool = False) -> None:
+        self.abort = abort
         self.force = False
-        self.post_copy = False  # the job switched to post-copy: it can't be aborted now
+        # Set before the command that starts them is sent: from then on the
+        # destination may run the guest, and an abort could leave it on both hosts
+        # (switch-over) or destroy the only copy (post-copy).
+        self.switching = False
+        self.post_copy = False
         self.changed = asyncio.Event()
 
     def ask_abort(self, uuid: str) -> None:
         if self.post_copy:
-            raise VirtDriverError(reason=f"the live migration of {uuid} runs in post-copy "
-                                         "(the guest runs on the destination): it can't be "
-                                         "aborted; wait for it to finish")
+            raise LiveMigrationNotAbortable(uuid=uuid, reason=(
+                "it runs in post-copy (the guest runs on the destination)"))
+        if self.switching:
+            raise LiveMigrationNotAbortable(uuid=uuid, reason=(
+                "it is switching over (the destination is taking the last state)"))
         self.abort = True
         self.changed.set()
 
@@ -149,7 +166,48 @@ class MigrationControl:
 class Outcome:
     total_s: float
     downtime_ms: int
-    paused_by_force: bool
+
+
+class ProgressSender:
+    """A job's progress reports, sent one at a time from a background task: the
+    newest waiting report replaces older ones; a failure is logged, never the job's."""
+
+    def __init__(self, uuid: str, progress: Progress) -> None:
+        self.uuid = uuid
+        self.progress = progress
+        self.waiting: MigrationProgress | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def offer(self, report: MigrationProgress) -> None:
+        self.waiting = report
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._send())
+
+    async def _send(self) -> None:
+        while self.waiting is not None:
+            report, self.waiting = self.waiting, None
+            try:
+                await self.progress(report)
+            except Exception as exc:  # noqa: BLE001 - a report is no part of the move
+                LOG.warning("Progress report of the live migration of %s not sent: %s",
+                            self.uuid, exc)
+
+    async def flush(self, timeout: float | None = None) -> None:
+        """Wait (at most `timeout`, FINAL_REPORT_TIMEOUT by default) for what was
+        offered to go out."""
+        if self.task is None:
+            return
+        timeout = FINAL_REPORT_TIMEOUT if timeout is None else timeout
+        try:
+            await asyncio.wait_for(asyncio.shield(self.task), timeout)
+        except TimeoutError:
+            LOG.warning("The last progress report of %s did not go out within %.0fs",
+                        self.uuid, timeout)
+            self.close()
+
+    def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
 
 
 class SourceMigration:
@@ -161,12 +219,11 @@ class SourceMigration:
         self.uuid = uuid
         self.settings = settings
         self.control = control
-        self.progress = progress
+        self.reports = ProgressSender(uuid, progress)
         self.jobs: list[str] = []  # mirror jobs (and their NBD nodes) made
         self.completed_jobs: set[str] = set()
         self.migrating = False
         self.was_running = False
-        self.paused_by_us = False
         self.post_copy_capable = False
         self.forced = False
         self.limit = 0  # the downtime-limit (ms) set last
@@ -188,12 +245,20 @@ class SourceMigration:
             await self._start_mirrors(target)
             info = await self._follow(target, started, schedule[1:], self.settings.timeout(gib))
         except BaseException as exc:
+            self.reports.close()
+            if self.control.post_copy:
+                LOG.error("Live migration of %s failed in post-copy (%s): the guest's memory "
+                          "is split between the hosts and can't come back here", self.uuid, exc)
+                if isinstance(exc, Exception):
+                    raise LiveMigrationFailedAfterHandOver(
+                        uuid=self.uuid, dest=target.address, reason=str(exc)) from exc
+                raise
             LOG.warning("Live migration of %s stopped (%s); leaving the guest here",
                         self.uuid, exc)
             await self._roll_back()
             raise
-        return Outcome(time.monotonic() - started, int(info.get("downtime", 0)),
-                       self.paused_by_us)
+        await self.reports.flush()
+        return Outcome(time.monotonic() - started, int(info.get("downtime", 0)))
 
     async def _set_capabilities(self, mirrors: bool) -> None:
         wanted = {"events": True, "pause-before-switchover": mirrors,
@@ -240,6 +305,9 @@ class SourceMigration:
                 status = memory.get("status")
                 if status == "pre-switchover":
                     await self._complete_mirrors()
+                    if self.control.abort:  # asked while the mirrors completed
+                        raise LiveMigrationAborted(uuid=self.uuid)
+                    self.control.switching = True
                     await self.mon.execute("migrate-continue", {"state": "pre-switchover"})
                     continue
                 if status == "completed":
@@ -248,8 +316,6 @@ class SourceMigration:
                 if status in ("failed", "cancelled"):
                     raise LiveMigrationFailed(uuid=self.uuid, reason=memory.get(
                         "error-desc", f"QEMU's migration ended {status}"))
-                if status == "postcopy-active":
-                    self.control.post_copy = True
             await self._report(memory, jobs)
             elapsed = time.monotonic() - started
             await self._obey(elapsed, timeout)
@@ -301,14 +367,19 @@ class SourceMigration:
             if self.migrating:  # post-copy starts only once memory flows
                 self.forced = True
                 LOG.info("Live migration of %s: switching to post-copy", self.uuid)
-                await self.mon.execute("migrate-start-postcopy")
+                self.control.post_copy = True
+                try:
+                    await self.mon.execute("migrate-start-postcopy")
+                except MonitorCommandFailed:
+                    self.control.post_copy = False  # QEMU refused: still pre-copy
+                    raise
+                self.reported_at = 0.0  # report the switch at the next look
             return
         self.forced = True
         if self.was_running:
             LOG.info("Live migration of %s: pausing the guest so that it completes",
                      self.uuid)
             await self.mon.execute("stop")
-            self.paused_by_us = True
 
     async def _wait(self, delay: float) -> None:
         self.control.changed.clear()
@@ -329,11 +400,11 @@ class SourceMigration:
         remaining = (0 if memory.get("status") == "completed"
                      else int(ram.get("remaining", total - done)))
         self.last = MigrationProgress(total, done, remaining, disk_total, disk_done,
-                                      max(0, disk_total - disk_done))
+                                      max(0, disk_total - disk_done), self.control.post_copy)
         now = time.monotonic()
         if force or now - self.reported_at >= PROGRESS_INTERVAL:
             self.reported_at = now
-            await self.progress(self.last)
+            self.reports.offer(self.last)
 
     # --- the end of the mirrors, and rolling back ------------------------------------
 
@@ -362,10 +433,6 @@ class SourceMigration:
 
     async def _roll_back(self) -> None:
         """Cancel what runs; the guest runs here as before. Best effort, each step."""
-        if self.control.post_copy:
-            LOG.error("Live migration of %s failed in post-copy: the guest's memory is split "
-                      "between the hosts and can't resume here", self.uuid)
-            return
         if self.migrating:
             await self._quietly("migrate_cancel")
             await self._until_migration_ends()
@@ -394,10 +461,17 @@ class SourceMigration:
             LOG.warning("Live migration of %s: %s", self.uuid, exc)
 
     async def _quietly(self, command: str, arguments: dict[str, Any] | None = None) -> None:
-        try:
-            await self.mon.execute(command, arguments)
-        except VirtDriverError as exc:
-            LOG.info("Rolling back the live migration of %s: %s: %s", self.uuid, command, exc)
+        await quietly(self.mon, f"rolling back the live migration of {self.uuid}", command,
+                      arguments)
+
+
+async def quietly(mon: Monitor, what: str, command: str,
+                  arguments: dict[str, Any] | None = None) -> None:
+    """A QMP command whose refusal is no failure of `what` (logged)."""
+    try:
+        await mon.execute(command, arguments)
+    except VirtDriverError as exc:
+        LOG.info("%s: %s: %s", what, command, exc)
 
 
 async def cancel_orphan(mon: Monitor, uuid: str) -> bool:
@@ -417,8 +491,5 @@ async def cancel_orphan(mon: Monitor, uuid: str) -> bool:
         for command, arguments in (("block-job-cancel", {"device": job, "force": True}),
                                    ("job-dismiss", {"id": job}),
                                    ("blockdev-del", {"node-name": job})):
-            try:
-                await mon.execute(command, arguments)
-            except VirtDriverError as exc:
-                LOG.info("Cancelling the live migration of %s: %s: %s", uuid, command, exc)
+            await quietly(mon, f"cancelling the live migration of {uuid}", command, arguments)
     return True

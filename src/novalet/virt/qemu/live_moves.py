@@ -6,15 +6,24 @@ ephemeral and swap empty at their size, the config drive regenerated from the
 spec), domain.json written, and a QEMU started with `-incoming defer` (without
 -S: it runs the guest the moment the stream ends). On it, an NBD server exports
 the writable disks (export name = drive id) and `migrate-incoming` listens; both
-on ports claimed from [qemu] live_migration_port_range, answered as a MoveTarget.
-Until post_live_migration_at_destination the directory is marked `spawning`:
-the guest isn't this host's yet (list_instances skips it, a restarted compute
-removes it, destroy removes it and its QEMU).
+on ports claimed from [qemu] live_migration_port_range (another one when a
+program took it meanwhile), answered as a MoveTarget. Until
+post_live_migration_at_destination the directory is marked `spawning` (and
+`live-incoming`): the guest isn't this host's yet (list_instances skips it,
+destroy removes it and its QEMU). A compute service that starts anew finds out
+whether it arrived: a guest that QEMU took in whole (or runs in post-copy) is
+adopted as if finish had run, since the source has let its copy go (QEMU said
+completed); one still waiting for its state is removed.
 
 Source (live_migration): live_migration.SourceMigration over the guest's QMP
-socket; once done its QEMU quits and its directory goes. Abort and
+socket; once QEMU says completed (the destination has the whole state) its QEMU
+quits and its directory goes. It mirrors a disk with `sync: top` only when the
+destination made it an overlay over the image AND the disk here is an overlay
+over this host's copy of the same image (after a cold move it is standalone:
+its unallocated clusters read as zeros, which `top` would not copy). Abort and
 force-complete don't wait for the guest's lock, which the job holds: they reach
-the job through its MigrationControl.
+the job through its MigrationControl; an abort that comes before the job starts
+is kept for it (EARLY_ABORT_TTL).
 
 Hosts here never share their instance directories, so a live migration without
 block migration is refused.
@@ -23,18 +32,20 @@ block migration is refused.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from novalet.compute.driver_types import GuestSpec
+from novalet.compute.driver_types import GuestSpec, LiveMigrationAborted
 from novalet.compute.move_payloads import MoveTarget
 from novalet.virt.driver import VirtDriverError
 from novalet.virt.qemu.layout import EPHEMERAL, SWAP, GuestConfig, InstancePaths
 from novalet.virt.qemu.live_migration import (MigrationControl, MigrationSettings, Progress,
-                                              SourceMigration, cancel_orphan, migration_uri)
-from novalet.virt.qemu.migration_ports import inbound_address
+                                              SourceMigration, cancel_orphan, migration_uri,
+                                              quietly)
+from novalet.virt.qemu.migration_ports import bind_claimed, inbound_address
 from novalet.virt.qemu.monitor import Monitor
 
 if TYPE_CHECKING:
@@ -45,6 +56,10 @@ LOG = logging.getLogger(__name__)
 INCOMING_TIMEOUT = 60.0
 """Seconds post_live_migration_at_destination waits for the last state to land."""
 EXPORT_PREFIX = "migrate-"
+LIVE_INCOMING = "live-incoming"
+"""Marks an instance directory made by pre_live_migration, until finish."""
+EARLY_ABORT_TTL = 60.0
+"""Seconds an abort that came before its job started is kept for that job."""
 
 
 class SharedStorageRequired(VirtDriverError):
@@ -66,6 +81,7 @@ class LiveMoves:
         self.driver = driver
         self.ports = driver.migration_ports
         self.running: dict[str, MigrationControl] = {}
+        self.early_aborts: dict[str, float] = {}  # uuid -> monotonic time of the abort
 
     # --- destination -------------------------------------------------------------
 
@@ -86,31 +102,29 @@ class LiveMoves:
         overlays = ["root"] if root is not None and await self._is_overlay(Path(root.path)) \
             else []
         address = inbound_address(self.driver.conf)
-        memory_port, nbd_port = self.ports.claim(spec.uuid, address, 2)
+        (paths.dir / LIVE_INCOMING).touch()
         await self.driver.guests.start_incoming(paths, guest_config)
+        nbd_port = None
         async with self.driver.guests.connect(paths.qmp) as mon:
             await self._set_incoming_capabilities(mon, spec.uuid)
             if disks:
-                await _export(mon, address, nbd_port, disks)
-            await mon.execute("migrate-incoming", {"uri": migration_uri(address, memory_port)})
-        LOG.info("Waiting for %s on %s (memory port %d, disks %s on NBD port %d)",
+                nbd_port = await bind_claimed(self.ports, spec.uuid, address,
+                                              lambda port: _export(mon, address, port, disks))
+            memory_port = await bind_claimed(self.ports, spec.uuid, address,
+                                             lambda port: _take_in(mon, address, port))
+        LOG.info("Waiting for %s on %s (memory port %d, disks %s on NBD port %s)",
                  spec.uuid, address, memory_port, disks, nbd_port)
-        return MoveTarget(address=address, memory_port=memory_port,
-                          nbd_port=nbd_port if disks else None, disks=disks,
-                          overlays=overlays).check()
+        return MoveTarget(address=address, memory_port=memory_port, nbd_port=nbd_port,
+                          disks=disks, overlays=overlays).check()
 
     async def _incoming_disks(self, spec: GuestSpec, paths: InstancePaths) -> GuestConfig:
-        """The disks as spawn makes them, but ephemeral and swap empty (their data,
-        file system included, comes from the source)."""
+        """The disks as spawn makes them, but ephemeral and swap made empty (their
+        data, file system included, comes from the source), and kept so."""
         drv = self.driver
-        guest_config = await drv._create_disks(spec, paths)
-        for name in (EPHEMERAL, SWAP):
-            path = paths.disk(name)
-            if path.exists():
-                size = (await drv.disks.info(path, "qcow2")).virtual_size
-                path.unlink()
-                await drv.disks.create_blank(path, "qcow2", size)
-        return guest_config
+        for name, size in ((EPHEMERAL, spec.ephemeral_gb << 30), (SWAP, spec.swap_mb << 20)):
+            if size:
+                await drv.disks.create_blank(paths.disk(name), "qcow2", size)
+        return await drv._create_disks(spec, paths, keep_ephemeral=True, keep_swap=True)
 
     async def _is_overlay(self, path: Path) -> bool:
         info = await self.driver.disks.info(path, "qcow2")
@@ -133,15 +147,41 @@ class LiveMoves:
         async with drv._lock(spec.uuid):
             async with drv._session(paths) as mon:
                 await _until_arrived(mon, spec.uuid)
-                await _quietly(mon, "nbd-server-stop")
+                await quietly(mon, f"taking {spec.uuid} in", "nbd-server-stop")
                 status = (await mon.execute("query-status"))["status"]
                 if paused and status == "running":
                     await mon.execute("stop")
                 elif not paused and status != "running":
                     await mon.execute("cont")  # paused by force-complete at the source
                 await drv.guests.record_vnc(mon, paths)
-            paths.spawning.unlink(missing_ok=True)
+            _mark_ours(paths)
             self.ports.release(spec.uuid)
+
+    async def adopt_arrived(self, paths: InstancePaths) -> bool:
+        """At start, for a directory still marked `spawning`: whether it holds a guest
+        whose live migration to here went through (QEMU past `inmigrate`, its incoming
+        migration completed or in post-copy) but whose finish never ran (it failed, or
+        this service stopped). The source dropped its copy: this is the only one, so
+        it becomes this host's (as finish would make it); the rest is removed."""
+        if not (paths.dir / LIVE_INCOMING).exists() or self.driver.guests.pid(paths) is None:
+            return False
+        try:
+            async with self.driver.guests.connect(paths.qmp) as mon:
+                status = (await mon.execute("query-status"))["status"]
+                incoming = (await mon.execute("query-migrate")).get("status")
+                if status in ("inmigrate", "prelaunch") or not (
+                        incoming in (None, "completed") or str(incoming).startswith("postcopy")):
+                    return False
+                await quietly(mon, f"adopting {paths.uuid}", "nbd-server-stop")
+                await self.driver.guests.record_vnc(mon, paths)
+        except VirtDriverError as exc:
+            LOG.warning("Could not tell whether %s arrived here: %s", paths.uuid, exc)
+            return False
+        _mark_ours(paths)
+        LOG.warning("Keeping %s: its live migration to here went through (QEMU %s, "
+                    "incoming %s) but was never finished; it is this host's now",
+                    paths.uuid, status, incoming)
+        return True
 
     def release(self, uuid: str) -> None:
         """What destroy frees besides the guest: its claimed ports."""
@@ -160,11 +200,14 @@ class LiveMoves:
             raise VirtDriverError(reason=f"the destination {dest_host} of {uuid} gave no "
                                          "migration address")
         settings = MigrationSettings.from_conf(drv.conf)
+        if self._aborted_early(uuid):
+            raise LiveMigrationAborted(uuid=uuid)
         control = self.running[uuid] = MigrationControl()
         try:
             async with drv._lock(uuid):
                 guest_config = paths.load()
                 sizes = self._disk_sizes(guest_config, target, dest_host)
+                target = await self._same_overlays(guest_config, target)
                 LOG.info("Live migration of %s to %s (%s) starts: disks %s", uuid, dest_host,
                          target.address, target.disks)
                 async with drv._session(paths) as mon:
@@ -175,6 +218,24 @@ class LiveMoves:
             self.running.pop(uuid, None)
         LOG.info("Live migration of %s done in %.3fs, downtime %d ms", uuid,
                  outcome.total_s, outcome.downtime_ms)
+
+    async def _same_overlays(self, guest_config: GuestConfig, target: MoveTarget
+                             ) -> MoveTarget:
+        """The target with only those of its overlays that are overlays here too, over
+        this host's copy of the guest's image (`sync: top` then copies all that
+        differs); any other disk is mirrored whole."""
+        base = self.driver.cache.path / guest_config.image_id
+        same = []
+        for drive in target.overlays:
+            disk = guest_config.disk(drive)
+            info = (await self.driver.disks.info(Path(disk.path), disk.format, in_use=True)
+                    if disk else None)
+            if info is not None and info.backing_file and Path(info.backing_file) == base:
+                same.append(drive)
+            else:
+                LOG.info("Disk %s of %s is no overlay over image %s here: copying it whole",
+                         drive, guest_config.uuid, guest_config.image_id)
+        return dataclasses.replace(target, overlays=same)
 
     async def _remove_moved(self, paths: InstancePaths, dest_host: str) -> None:
         """The guest runs on dest_host now: what is left here goes. A failure here is
@@ -225,11 +286,23 @@ class LiveMoves:
         self._control(uuid).ask_force()
 
     async def abort(self, uuid: str) -> None:
-        self._control(uuid).ask_abort(uuid)
+        """Abort the job of uuid; one that has not started yet (the conductor marks the
+        migration running just before it asks for it) is aborted as it starts."""
+        control = self.running.get(uuid)
+        if control is None:
+            LOG.info("Abort of the live migration of %s before it started: kept for it", uuid)
+            self.early_aborts[uuid] = time.monotonic()
+            return
+        control.ask_abort(uuid)
+
+    def _aborted_early(self, uuid: str) -> bool:
+        asked = self.early_aborts.pop(uuid, None)
+        return asked is not None and time.monotonic() - asked < EARLY_ABORT_TTL
 
 
-async def _export(mon: Monitor, address: str, port: int, disks: list[str]) -> None:
-    """An NBD server on the incoming QEMU exporting each disk, writable, by its drive id."""
+async def _export(mon: Monitor, address: str, port: int, disks: list[str]) -> int:
+    """An NBD server on the incoming QEMU exporting each disk, writable, by its drive
+    id; its port."""
     await mon.execute("nbd-server-start", {"addr": {"type": "inet", "data": {
         "host": address, "port": str(port)}}})
     nodes = {b["device"]: b["inserted"]["node-name"]
@@ -238,6 +311,19 @@ async def _export(mon: Monitor, address: str, port: int, disks: list[str]) -> No
         await mon.execute("block-export-add", {
             "type": "nbd", "id": EXPORT_PREFIX + drive, "node-name": nodes[drive],
             "name": drive, "writable": True})
+    return port
+
+
+async def _take_in(mon: Monitor, address: str, port: int) -> int:
+    """The incoming QEMU listening for the migration stream (QEMU lets a refused
+    migrate-incoming be asked again); the port."""
+    await mon.execute("migrate-incoming", {"uri": migration_uri(address, port)})
+    return port
+
+
+def _mark_ours(paths: InstancePaths) -> None:
+    (paths.dir / LIVE_INCOMING).unlink(missing_ok=True)
+    paths.spawning.unlink(missing_ok=True)
 
 
 async def _until_arrived(mon: Monitor, uuid: str) -> None:
@@ -252,9 +338,3 @@ async def _until_arrived(mon: Monitor, uuid: str) -> None:
         raise VirtDriverError(reason=f"taking {uuid} in ended {incoming.get('status')}: "
                                      f"{incoming.get('error-desc', 'no detail')}")
 
-
-async def _quietly(mon: Monitor, command: str, arguments: dict[str, Any] | None = None) -> None:
-    try:
-        await mon.execute(command, arguments)
-    except VirtDriverError as exc:
-        LOG.info("%s: %s", command, exc)

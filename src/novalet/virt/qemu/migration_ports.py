@@ -5,16 +5,25 @@ A destination claims ports for one incoming guest (its QEMU's migration port, an
 NBD server for its disks) and gives them to the source in a MoveTarget. A port is
 claimed when no other incoming guest of this process holds it and it can be
 bound now; whoever then binds it (QEMU, qemu-nbd) may still lose a race with
-another program, and the move fails with that program's error.
+another program: bind_claimed then tries another port, PORT_ATTEMPTS times in all.
 """
 
 from __future__ import annotations
 
+import logging
 import socket
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from novalet import config
 from novalet.virt.driver import VirtDriverError
 from novalet.virt.qemu.consoles import can_bind, parse_range
+
+LOG = logging.getLogger(__name__)
+
+PORT_ATTEMPTS = 3
+"""Ports bind_claimed tries when another program binds each first."""
+T = TypeVar("T")
 
 
 class NoFreeMigrationPort(VirtDriverError):
@@ -58,3 +67,20 @@ class MigrationPorts:
 
     def release(self, uuid: str) -> None:
         self.held.pop(uuid, None)
+
+
+async def bind_claimed(ports: MigrationPorts, uuid: str, address: str,
+                       bind: Callable[[int], Awaitable[T]]) -> T:
+    """bind(port) on a port claimed for `uuid`; when another program took the port
+    between the claim and the bind ("... in use"), again on another one (the
+    lost ports stay held by `uuid` until its release, so no claim returns them)."""
+    attempt = 1
+    while True:
+        port = ports.claim(uuid, address)[0]
+        try:
+            return await bind(port)
+        except VirtDriverError as exc:
+            if attempt >= PORT_ATTEMPTS or "in use" not in str(exc):
+                raise
+            LOG.info("Port %d for %s was taken meanwhile; trying another: %s", port, uuid, exc)
+            attempt += 1

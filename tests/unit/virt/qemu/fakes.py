@@ -241,6 +241,7 @@ class FakeQmp:
         self.processes = processes
         self.refuse: set[str] = set()  # commands answered with an error
         self.backup_error: str | None = None
+        self.taken_ports: set[int] = set()  # bound by another program: QEMU can't listen
 
     @asynccontextmanager
     async def __call__(self, socket: Path) -> AsyncIterator[Monitor]:
@@ -269,6 +270,9 @@ class _Session:
         if command in self.qmp.refuse:
             raise MonitorCommandFailed(command=command, reason="refused by the test")
         args = arguments or {}
+        if _listen_port(command, args) in self.qmp.taken_ports:
+            raise MonitorCommandFailed(command=command, reason=(
+                "Failed to bind socket: Address already in use"))
         if command == "query-status":
             return {"status": vm.status, "running": vm.status == "running"}
         if command == "stop":
@@ -364,3 +368,12 @@ class DirFetcher(ImageFetcher):
 
     async def upload(self, image_id: str, source: str, disk_format: str) -> None:
         self.uploaded.append((image_id, source, disk_format))
+
+
+def _listen_port(command: str, args: dict[str, Any]) -> int | None:
+    """The TCP port a command makes QEMU listen on (NBD server, incoming migration)."""
+    if command == "nbd-server-start":
+        return int(args["addr"]["data"]["port"])
+    if command == "migrate-incoming" and args["uri"].startswith("tcp:"):
+        return int(args["uri"].rsplit(":", 1)[1])
+    return None

@@ -4,13 +4,15 @@ timeouts and force-complete end it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from novalet import config
-from novalet.compute.driver_types import LiveMigrationAborted, MigrationProgress
+from novalet.compute.driver_types import (LiveMigrationAborted, LiveMigrationFailedAfterHandOver,
+                                          LiveMigrationNotAbortable, MigrationProgress)
 from novalet.compute.move_payloads import MoveTarget
 from novalet.virt.driver import VirtDriverError
 from novalet.virt.qemu import live_migration
@@ -135,7 +137,7 @@ def test_uris_are_built_from_checked_parts() -> None:
 async def test_disks_are_mirrored_then_memory_streams_and_mirrors_end_at_switchover() -> None:
     qemu = ScriptedQemu([ACTIVE, SWITCHOVER, COMPLETED])
     outcome = await run(qemu, auto_converge=True)
-    assert outcome.downtime_ms == 7 and not outcome.paused_by_force
+    assert outcome.downtime_ms == 7 and "stop" not in qemu.names()
     caps = {c["capability"]: c["state"]
             for c in qemu.args("migrate-set-capabilities")[0]["capabilities"]}
     assert caps == {"events": True, "pause-before-switchover": True, "auto-converge": True}
@@ -182,7 +184,7 @@ async def test_abort_cancels_everything_and_the_guest_runs_on() -> None:
 
 async def test_a_failed_migration_cancels_the_mirrors_with_qemus_reason() -> None:
     qemu = ScriptedQemu([ACTIVE, {"status": "failed", "error-desc": "Connection reset"}])
-    with pytest.raises(LiveMigrationFailed, match="Connection reset.*runs on here"):
+    with pytest.raises(LiveMigrationFailed, match="Connection reset"):
         await run(qemu)
     assert len(qemu.args("block-job-cancel")) == 2 and len(qemu.args("blockdev-del")) == 2
     assert qemu.status == "running"
@@ -199,8 +201,8 @@ async def test_force_complete_pauses_the_guest_without_post_copy() -> None:
     qemu = ScriptedQemu([ACTIVE, ACTIVE, ACTIVE, SWITCHOVER, COMPLETED])
     control = MigrationControl()
     qemu.hooks[2] = control.ask_force
-    outcome = await run(qemu, control)
-    assert outcome.paused_by_force and "stop" in qemu.names()
+    await run(qemu, control)
+    assert "stop" in qemu.names()
     assert "migrate-start-postcopy" not in qemu.names()
 
 
@@ -209,20 +211,22 @@ async def test_force_complete_switches_to_post_copy_when_permitted() -> None:
                          COMPLETED])
     control = MigrationControl()
     qemu.hooks[2] = control.ask_force
-    outcome = await run(qemu, control, post_copy=True)
+    await run(qemu, control, post_copy=True)
     assert qemu.args("migrate-set-capabilities")[1] == {"capabilities": [
         {"capability": "postcopy-ram", "state": True}]}
     assert "migrate-start-postcopy" in qemu.names() and "stop" not in qemu.names()
-    assert not outcome.paused_by_force and control.post_copy
-    with pytest.raises(VirtDriverError, match="post-copy"):
+    assert control.post_copy
+    with pytest.raises(LiveMigrationNotAbortable, match="post-copy") as refused:
         control.ask_abort("u-1")
+    assert refused.value.code == 400
 
 
 async def test_post_copy_refused_by_qemu_falls_back_to_a_pause() -> None:
     qemu = ScriptedQemu([ACTIVE, ACTIVE, COMPLETED], refuse={"postcopy-ram"})
     control = MigrationControl()
     qemu.hooks[1] = control.ask_force
-    assert (await run(qemu, control, post_copy=True)).paused_by_force
+    await run(qemu, control, post_copy=True)
+    assert "stop" in qemu.names()
 
 
 async def test_the_completion_timeout_aborts(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -237,8 +241,8 @@ async def test_the_completion_timeout_forces_when_so_configured(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(live_migration, "data_gib", lambda memory, disks: 0.000001)
     qemu = ScriptedQemu([ACTIVE, ACTIVE, ACTIVE, COMPLETED])
-    outcome = await run(qemu, completion_timeout=1, timeout_action="force_complete")
-    assert outcome.paused_by_force and qemu.names().count("stop") == 1
+    await run(qemu, completion_timeout=1, timeout_action="force_complete")
+    assert qemu.names().count("stop") == 1
 
 
 async def test_a_paused_guest_stays_paused_after_an_abort() -> None:
@@ -266,6 +270,110 @@ async def test_the_driver_refuses_without_block_migration_and_unknown_jobs(
         await driver.live_migration("0" * 32, "host-2", False, None, TARGET)
     assert refused.value.code == 400 and "use block migration" in str(refused.value)
     with pytest.raises(NoLiveMigration) as nothing:
-        await driver.live_migration_abort("0" * 32)
+        await driver.live_migration_force_complete("0" * 32)
     assert nothing.value.code == 409
     assert driver.capabilities.supports_live_migrate
+
+
+# --- B2: post-copy is marked when asked; a failure then is a handed-over one ------------
+
+def asking_abort(control: MigrationControl, refusals: list[Exception]) -> Callable[[], None]:
+    def ask() -> None:
+        try:
+            control.ask_abort("u-1")
+        except LiveMigrationNotAbortable as exc:
+            refusals.append(exc)
+    return ask
+
+
+async def test_b2_an_abort_after_migrate_start_postcopy_is_refused() -> None:
+    """Between migrate-start-postcopy and QEMU's first `postcopy-active`, an abort used
+    to be accepted: the conductor then destroyed the destination's (running) guest."""
+    qemu = ScriptedQemu([ACTIVE, ACTIVE, ACTIVE, ACTIVE, COMPLETED])
+    control = MigrationControl()
+    refusals: list[Exception] = []
+    qemu.hooks[2] = control.ask_force
+    qemu.hooks[4] = asking_abort(control, refusals)  # QEMU still says active
+    await run(qemu, control, post_copy=True)
+    assert "migrate-start-postcopy" in qemu.names() and not control.abort
+    assert len(refusals) == 1 and getattr(refusals[0], "code", None) == 400
+    assert "migrate_cancel" not in qemu.names()
+
+
+async def test_b2_a_failure_in_post_copy_is_raised_as_handed_over() -> None:
+    qemu = ScriptedQemu([ACTIVE, ACTIVE, {"status": "postcopy-active"},
+                         {"status": "failed", "error-desc": "Connection reset"}])
+    control = MigrationControl()
+    qemu.hooks[2] = control.ask_force
+    with pytest.raises(LiveMigrationFailedAfterHandOver, match="Connection reset") as failed:
+        await run(qemu, control, post_copy=True)
+    assert not isinstance(failed.value, VirtDriverError)  # no "the guest runs on here"
+    names = qemu.names()  # nothing taken back: the guest's memory is split
+    assert "migrate_cancel" not in names and "cont" not in names
+    assert "block-job-cancel" not in names[names.index("migrate-start-postcopy"):]
+
+
+async def test_b2_progress_says_when_post_copy_started() -> None:
+    qemu = ScriptedQemu([ACTIVE, ACTIVE, {**ACTIVE, "status": "postcopy-active"}, COMPLETED])
+    control = MigrationControl()
+    qemu.hooks[2] = control.ask_force
+    reports: list[MigrationProgress] = []
+    await run(qemu, control, reports=reports, post_copy=True)
+    assert not reports[0].post_copy and reports[-1].post_copy
+
+
+# --- M2: no abort once the switch-over started -------------------------------------------
+
+async def test_m2_an_abort_after_migrate_continue_is_refused() -> None:
+    """migrate_cancel in `device` resumes the source while the destination (started
+    without -S) may have the whole stream: the guest would run on both hosts."""
+    qemu = ScriptedQemu([ACTIVE, SWITCHOVER, {"status": "device"}, COMPLETED])
+    control = MigrationControl()
+    refusals: list[Exception] = []
+    qemu.hooks[3] = asking_abort(control, refusals)
+    await run(qemu, control)
+    assert len(refusals) == 1 and "switching over" in str(refusals[0])
+    assert getattr(refusals[0], "code", None) == 400 and "migrate_cancel" not in qemu.names()
+
+
+async def test_m2_an_abort_at_pre_switchover_stops_before_the_switch() -> None:
+    qemu = ScriptedQemu([ACTIVE, SWITCHOVER])
+    control = MigrationControl()
+    qemu.hooks[2] = lambda: control.ask_abort("u-1")  # while the mirrors complete
+    with pytest.raises(LiveMigrationAborted):
+        await run(qemu, control)
+    assert "migrate-continue" not in qemu.names() and "migrate_cancel" in qemu.names()
+    assert qemu.status == "running"
+
+
+# --- M3: progress reports never hold the job up nor fail it ------------------------------
+
+async def test_m3_a_failing_progress_report_does_not_fail_the_migration() -> None:
+    qemu = ScriptedQemu([ACTIVE, ACTIVE, SWITCHOVER, COMPLETED])
+
+    async def broken(report: MigrationProgress) -> None:
+        raise RuntimeError("conductor unreachable")
+
+    job = SourceMigration(qemu, "u-1", MigrationSettings(), MigrationControl(), broken)
+    outcome = await job.run(TARGET, 128 * MiB, [4 * MiB, MiB])
+    assert outcome.downtime_ms == 7 and "migrate_cancel" not in qemu.names()
+
+
+async def test_m3_a_slow_conductor_does_not_slow_the_migration(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reports go out one at a time from a background task, the newest winning; the
+    job waits for the last one only a bounded time."""
+    monkeypatch.setattr(live_migration, "PROGRESS_INTERVAL", 0.0)  # a report per look
+    monkeypatch.setattr(live_migration, "FINAL_REPORT_TIMEOUT", 0.05)
+    qemu = ScriptedQemu([ACTIVE] * 30 + [SWITCHOVER, COMPLETED])
+    never = asyncio.Event()
+    sent: list[MigrationProgress] = []
+
+    async def stuck(report: MigrationProgress) -> None:
+        sent.append(report)
+        await never.wait()
+
+    job = SourceMigration(qemu, "u-1", MigrationSettings(), MigrationControl(), stuck)
+    await asyncio.wait_for(job.run(TARGET, 128 * MiB, [4 * MiB, MiB]), 5)
+    assert len(sent) == 1  # one in flight; the rest waited and were replaced
+    assert job.reports.task is not None and job.reports.task.done()  # not left behind

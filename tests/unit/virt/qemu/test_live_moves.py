@@ -40,7 +40,7 @@ async def test_the_destination_makes_disks_and_waits_with_an_nbd_server(
     _migration_setup.add(49152)  # another program listens there
     spec = make_spec(image, ephemeral_gb=2, swap_mb=256)
     target = await driver.pre_live_migration(spec, True, False)
-    assert target.address == "127.0.0.1" and (target.memory_port, target.nbd_port) == (
+    assert target.address == "127.0.0.1" and (target.nbd_port, target.memory_port) == (
         49153, 49154)
     assert target.disks == ["root", "eph0", "swap"] and target.overlays == ["root"]
     paths = InstancePaths(driver.instances_path, spec.uuid)
@@ -50,7 +50,7 @@ async def test_the_destination_makes_disks_and_waits_with_an_nbd_server(
     assert paths.disk("disk.config").exists() and paths.config.exists()
     vm = vm_of(processes, driver, spec.uuid)
     assert "-incoming" in vm.argv and "-S" not in vm.argv  # runs as soon as it lands
-    assert vm.incoming == "tcp:127.0.0.1:49153"
+    assert vm.incoming == "tcp:127.0.0.1:49154"
     exports = [a for c, a in vm.arguments if c == "block-export-add"]
     assert [(e["name"], e["node-name"], e["writable"]) for e in exports] == [
         ("root", "node-root", True), ("eph0", "node-eph0", True), ("swap", "node-swap", True)]
