@@ -33,11 +33,10 @@ from typing import TYPE_CHECKING
 from novalet.compute.move_payloads import MoveTarget, uri_host
 from novalet.virt.driver import (GuestSpec, ImageMeta, InstanceNotFoundOnHost,
                                  VirtDriverError)
-from novalet.virt.qemu.commands import CommandFailed
 from novalet.virt.qemu.disk_exports import DiskExports
 from novalet.virt.qemu.disks import QEMU_IMG, GiB
 from novalet.virt.qemu.layout import EPHEMERAL, Disk, GuestConfig, InstancePaths
-from novalet.virt.qemu.migration_ports import inbound_address
+from novalet.virt.qemu.migration_ports import bind_claimed, inbound_address
 
 if TYPE_CHECKING:
     from novalet.virt.qemu.driver import QemuDriver
@@ -50,7 +49,6 @@ KEPT_SUFFIX = "_resize"
 TRAVELLING = ("root", "eph0")
 """Drive ids of the disks a cold move copies."""
 PROBE_TIMEOUT = 30.0
-PORT_ATTEMPTS = 3
 COPY_TIMEOUT = 3600.0
 
 
@@ -116,14 +114,12 @@ class ColdMigrations:
             await self.driver.disks.create_blank(incoming / drive, "qcow2", size)
             disks.append((drive, incoming / drive))
         address = inbound_address(self.driver.conf)
-        for attempt in range(1, PORT_ATTEMPTS + 1):
-            port = self.ports.claim(spec.uuid, address)[0]  # another one each time
-            try:
-                await self.exports.start(paths, disks, address, port)
-                break
-            except CommandFailed as exc:  # another program bound it since the claim
-                if attempt == PORT_ATTEMPTS or "in use" not in str(exc):
-                    raise
+
+        async def serve(port: int) -> int:
+            await self.exports.start(paths, disks, address, port)
+            return port
+
+        port = await bind_claimed(self.ports, spec.uuid, address, serve)
         LOG.info("Taking the disks of %s on %s:%d", spec.uuid, address, port)
         return MoveTarget(address=address, nbd_port=port, disks=[d for d, _ in disks])
 
