@@ -188,6 +188,7 @@ def host_namespaces(names: list[str], switch_cidr: str, root: Path
             sh("ip", "link", "set", bridge, "up")
         for i, host in enumerate(hosts.values()):
             undo.callback(sh, "ip", "netns", "delete", host.netns, check=False)
+            undo.callback(_kill_all_in, host.netns)
             undo.callback(_remove_links, [f"nvs{tag}-{i}", f"nvm{tag}-{i}"])
             sh("ip", "netns", "add", host.netns)
             sh("ip", "-n", host.netns, "link", "set", "lo", "up")
@@ -200,6 +201,16 @@ def host_namespaces(names: list[str], switch_cidr: str, root: Path
             sh("ip", "-n", host.netns, "addr", "add", f"{host.mgmt_address}/24", "dev", "nvmgmt")
         undo.callback(_stop, made.forwarders)
         yield made
+
+
+def _kill_all_in(netns: str) -> None:
+    """What a failed test left running in `netns` (a guest whose compute was killed,
+    say): only this fixture's services and their children run there."""
+    pids = sh("ip", "netns", "pids", netns, check=False).stdout.split()
+    for pid in pids:
+        print(f"killing process {pid} left in {netns}: "
+              f"{Path(f'/proc/{pid}/cmdline').read_bytes()[:80]!r}")
+        sh("kill", "-9", pid, check=False)
 
 
 def _remove_links(names: list[str]) -> None:

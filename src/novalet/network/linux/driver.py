@@ -14,9 +14,9 @@ What the caller can rely on:
   drops everything the guest sends. So apply the state with the new instance
   before (or right after) starting the guest.
 - A tap is never removed from under a running guest by `apply`: only
-  `unplug` removes a plugged tap, and `apply` removes a tap of a vif that has
-  left the state only when no process holds it open. `unplug` succeeds when
-  the tap is already gone.
+  `unplug` removes a plugged tap no state has held yet, and `apply` removes a
+  tap of a vif that has left the state only when no process holds it open.
+  `unplug` succeeds when the tap is already gone.
 - `plug` renders the firewall only from a state this driver applied: a driver
   that has applied none (a second driver on the host, or before the network
   service's first apply) makes the tap and leaves the firewall alone. Only the
@@ -185,6 +185,10 @@ class LinuxNetDriver:
                         continue
                     wanted_taps[vif.tap] = vif
                     await self._attempt(problems, self._ensure_device(vif, networks[vif.bridge]))
+            # a plug protects a tap until a state holds it; from then on the state
+            # does, and once it leaves the state only its QEMU holding it keeps it (an
+            # evacuated guest's tap on its old host goes when that guest is destroyed)
+            self._plugged -= set(wanted_taps)
             links = await self.netlink.links()
             quarantine = await self._remove_stale_taps(links, set(wanted_taps), problems)
             await self._attempt(problems, self.firewall.apply(state, quarantine))
