@@ -11,13 +11,18 @@ real guests on one machine need a namespace each. Each gets:
   address in the guests' network (the test reaches guests from there);
 - `nvmgmt`, a management address on a second switch (where other hosts send it
   migrating guests: `[qemu] live_migration_inbound_addr`);
-- its loopback ports of RabbitMQ and the API forwarded to the root namespace's
-  (socat over unix sockets): its services use the controller's URLs unchanged.
+- its loopback ports of RabbitMQ, PostgreSQL and the API forwarded to the root
+  namespace's (socat over unix sockets): its services use the controller's URLs
+  unchanged;
+- a metadata service of its own (`start_metadata`), which its network service's
+  DNAT for 169.254.169.254 sends its guests to, as on nova-network's multi_host
+  hosts.
 """
 
 from __future__ import annotations
 
 import base64
+import configparser
 import json
 import os
 import re
@@ -32,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from novalet.image.testimage import builder
+from novalet.service.local_deployment import LocalDeployment, Process
 from tests.multihost.conftest import Cloud, wait_for
 
 BIN = Path(sys.executable).parent
@@ -163,6 +169,26 @@ class HostNamespaces:
         for host in self.hosts.values():
             wait_for(lambda h=host: _listens(h, port), 10,  # type: ignore[misc]
                      f"nothing listens on {port} in {host.netns}")
+
+
+def start_metadata(dep: LocalDeployment, host: NetHost, port: int) -> None:
+    """`novalet metadata` in `host`'s namespace on 127.0.0.1:`port`, with the
+    controller's database (as nova-api-metadata on a multi_host compute host)."""
+    conf = configparser.ConfigParser(interpolation=None)
+    conf.optionxform = str  # type: ignore[assignment,method-assign]
+    conf.read(dep.conf_of("controller"))
+    conf["DEFAULT"]["host"] = host.name
+    conf.set("metadata", "listen", "127.0.0.1")
+    conf.set("metadata", "port", str(port))
+    path = dep.root / f"metadata-{host.name}.conf"
+    with open(path, "w") as out:
+        conf.write(out)
+    name = f"metadata@{host.name}"
+    proc = Process(name, path, dep.root / f"metadata-{host.name}.log")
+    dep.processes[name] = proc
+    dep.start("metadata", host.name, wait=False)  # (it logs no "is running" line)
+    wait_for(lambda: proc.log.exists() and b"Metadata service listening" in
+             proc.log.read_bytes(), 60, f"{name} did not start:\n{dep.tail(proc)}")
 
 
 def _listens(host: NetHost, port: int) -> bool:

@@ -9,9 +9,9 @@ firewall), the hosts' bridges joined by a switch the test reaches the guests'
 fixed IPs on. Floating IPs are put on the guest's host's management interface
 (`[network] public_interface`), which the test reaches them through.
 
-Guests read their metadata from a config drive: LocalDeployment runs no
-metadata service (`[metadata] port = 0`), so the metadata path of multi_host
-networks is not exercised here.
+Each host runs a metadata service of its own, which its network service sends its
+guests' 169.254.169.254 to; the guests ask it for their uuid at every boot (they
+read the rest from their config drive).
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from tests.multihost.conftest import Cloud, deployment, wait_for
 from tests.multihost.qemu_hosts import (MGMT_SWITCH, UPLINK, HostNamespaces, NetHost,
                                         OpenStackCLI, add_default_rule, console,
                                         host_namespaces, netns_of, pings, place_image,
-                                        qemu_pids, sh, small_flavor, published_image_id,
-                                        user_data)
+                                        published_image_id, qemu_pids, sh, small_flavor,
+                                        start_metadata, user_data)
 
 pytestmark = pytest.mark.integration
 
@@ -45,15 +45,20 @@ BRIDGE = "nvbrmv"
 FIXED_RANGE = "10.234.0.0/24"
 SWITCH_CIDR = "10.234.0.250/24"  # the test's own address on the guests' LAN
 FLOATING_POOL = "172.31.234.0/28"
+METADATA_PORT = 8775  # each host's own metadata service, in its namespace
 OPEN_PORT, CLOSED_PORT = 8080, 8081  # both served by the guest; only the first allowed
 
-# Runs at every boot after the first (appended to rcS, after the agent): starts the
-# guest's web servers and reports its address and the mark its disk holds.
+# Runs at every boot (appended to rcS, after the agent; at the first boot the user
+# data runs it, and rcS, read as it runs, once more): starts the
+# guest's web servers and reports its address, the mark its disk holds and the uuid
+# its host's metadata service gives it.
 REPORT_SCRIPT = f"""#!/bin/sh
-httpd -p {OPEN_PORT} -h /root/www
-httpd -p {CLOSED_PORT} -h /root/www
+[ -e /run/report-httpd ] || {{ touch /run/report-httpd; httpd -p {OPEN_PORT} -h /root/www
+httpd -p {CLOSED_PORT} -h /root/www; }}
+meta=$(timeout 5 wget -qO- http://169.254.169.254/openstack/latest/meta_data.json | \
+grep -o '"uuid": *"[^"]*"' | head -n 1 | cut -d '"' -f 4)
 echo "NOVALET-REPORT addr=$(ip -4 -o addr show eth0 | \
-sed -n 's/.*inet \\([0-9.]*\\).*/\\1/p') mark=$(cat /root/mark)" >/dev/ttyS0
+sed -n 's/.*inet \\([0-9.]*\\).*/\\1/p') mark=$(cat /root/mark) meta=${{meta:-none}}" >/dev/ttyS0
 """
 # Runs once per instance (the agent): a random mark written to the disk.
 USER_DATA = f"""#!/bin/sh
@@ -119,11 +124,12 @@ class Moves:
         return found
 
     def report(self, server_id: str, timeout: float = 240) -> dict[str, str]:
-        """The guest's last NOVALET-REPORT line (address and mark) on its console."""
+        """The guest's last NOVALET-REPORT line on its console: its address, its mark and
+        the uuid the metadata service of its host gave it."""
         def last() -> dict[str, str] | None:
-            found = re.findall(r"NOVALET-REPORT addr=(\S*) mark=(\S*)",
+            found = re.findall(r"NOVALET-REPORT addr=(\S*) mark=(\S*) meta=(\S*)",
                                console(self.cloud, server_id))
-            return {"addr": found[-1][0], "mark": found[-1][1]} if found else None
+            return dict(zip(("addr", "mark", "meta"), found[-1], strict=True)) if found else None
         reported: dict[str, str] = wait_for(last, timeout, "the guest never reported")
         return reported
 
@@ -158,6 +164,7 @@ def moves(tmp_path_factory: pytest.TempPathFactory, backing: dict[str, str],
 
         def forward(dep: Any) -> None:
             nets.forward(rabbit_port)
+            nets.forward(urlsplit(backing["NOVALET_TEST_PG_URL"]).port or 5432)
             nets.forward(dep.port)
 
         for dep, database in deployment(
@@ -171,6 +178,7 @@ def moves(tmp_path_factory: pytest.TempPathFactory, backing: dict[str, str],
                 host_prefix={host: nets.hosts[host].prefix for host in HOSTS}):
             for host in HOSTS:
                 dep.start("network", host)
+                start_metadata(dep, nets.hosts[host], METADATA_PORT)
             cloud = Cloud(dep, database)
             phase("services")
             add_default_rule(cloud, "icmp", -1, -1)
@@ -186,7 +194,8 @@ def _host_options(host: NetHost) -> dict[str, dict[str, Any]]:
     qemu: dict[str, Any] = {"live_migration_inbound_addr": host.mgmt_address}
     if host.name == SLOW_HOST:
         qemu["live_migration_bandwidth"] = 1
-    return {"DEFAULT": {"compute_driver": "qemu"}, "qemu": qemu}
+    return {"DEFAULT": {"compute_driver": "qemu"}, "qemu": qemu,
+            "metadata": {"port": METADATA_PORT}}
 
 
 def _tear_down(moves: Moves) -> None:
@@ -258,7 +267,8 @@ def test_evacuate_after_kill_9_of_the_hosts_compute(moves: Moves) -> None:
     cloud, cli = moves.cloud, moves.cli
     server_id = moves.boot("mv-evacuee", "qemu-a")
     mac, fixed = mac_and_ip(moves.server(server_id))
-    assert moves.report(server_id)["addr"] == fixed
+    assert moves.report(server_id) | {"mark": ""} == {"addr": fixed, "mark": "",
+                                                      "meta": server_id}
     floating = moves.floating_ip(server_id)
     wait_for(lambda: pings(floating), 60, f"no answer at the floating IP {floating}")
     moves.phase("evacuee booted")
@@ -272,7 +282,9 @@ def test_evacuate_after_kill_9_of_the_hosts_compute(moves: Moves) -> None:
     new_host = server["OS-EXT-SRV-ATTR:host"]
     assert new_host in ("qemu-b", "qemu-c")
     assert mac_and_ip(server) == (mac, fixed)
-    assert moves.report(server_id)["addr"] == fixed  # DHCP from its new host
+    # DHCP and metadata from its new host
+    assert moves.report(server_id) | {"mark": ""} == {"addr": fixed, "mark": "",
+                                                      "meta": server_id}
     moves.phase(f"evacuated to {new_host}")
     check_networking_follows(moves, server_id, fixed, floating)
     moves.phase("networking followed")
@@ -321,7 +333,8 @@ def test_shelve_offload_and_unshelve_onto_another_host(moves: Moves) -> None:
     assert server["OS-EXT-SRV-ATTR:host"] == "qemu-c"
     assert mac_and_ip(server)[1] == fixed
     after = moves.report(server_id)
-    assert after == {"addr": fixed, "mark": before["mark"]}  # its disk, from the snapshot
+    # its disk, from the snapshot; the metadata service of its new host answers it
+    assert after == {"addr": fixed, "mark": before["mark"], "meta": server_id}
     assert re.search(r"NOVALET-GUEST-UPTIME \S+ boot=2", console(moves.cloud, server_id))
     moves.phase("unshelved on qemu-c")
     check_networking_follows(moves, server_id, fixed, floating)
@@ -476,7 +489,7 @@ def test_cold_migrate_and_resize_confirm_and_revert(moves: Moves) -> None:
     assert server["OS-EXT-SRV-ATTR:host"] == "qemu-b"
     cli("server", "resize", "confirm", server_id)
     moves.settled(server_id, "ACTIVE")
-    assert booted(moves, server_id, 2) == {"addr": fixed, "mark": mark}
+    assert booted(moves, server_id, 2) == {"addr": fixed, "mark": mark, "meta": server_id}
     wait_for(lambda: not (moves.root / "qemu-a" / "instances" / server_id).exists(), 30,
              "confirm left the guest's files on its source")
     moves.phase("cold migration confirmed")
@@ -489,7 +502,7 @@ def test_cold_migrate_and_resize_confirm_and_revert(moves: Moves) -> None:
     assert server["OS-EXT-SRV-ATTR:host"] == "qemu-b"
     assert server["flavor"]["original_name"] == "t.small"
     # the resized copy booted once (3), then the source's disk again, unchanged (3)
-    assert booted(moves, server_id, 3) == {"addr": fixed, "mark": mark}
+    assert booted(moves, server_id, 3) == {"addr": fixed, "mark": mark, "meta": server_id}
     moves.phase("resize reverted")
 
     cli("server", "resize", "--flavor", bigger, "--wait", server_id)
@@ -499,7 +512,7 @@ def test_cold_migrate_and_resize_confirm_and_revert(moves: Moves) -> None:
     cli("server", "resize", "confirm", server_id)
     server = moves.settled(server_id, "ACTIVE")
     assert server["flavor"]["original_name"] == "t.small.2"
-    assert booted(moves, server_id, 4) == {"addr": fixed, "mark": mark}
+    assert booted(moves, server_id, 4) == {"addr": fixed, "mark": mark, "meta": server_id}
     assert pings(fixed)
     moves.phase("resize confirmed")
     moves.delete(server_id)
