@@ -45,7 +45,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable
-from ipaddress import IPv4Interface, ip_address, ip_network
+from ipaddress import IPv4Address, IPv4Interface, ip_address, ip_network
 from pathlib import Path
 
 from novalet.common.owned_lock import LockFailed, LockHeld, OwnedLock
@@ -390,6 +390,8 @@ class LinuxNetDriver:
             if await self._attempt(problems,
                                    self.netlink.add_address(iface, IPv4Interface(f"{ip}/32"))):
                 added.add((iface, ip))
+        for iface, ip in sorted(added - before):  # moved here: tell the neighbours
+            await self._attempt(problems, self.netlink.announce_address(iface, IPv4Address(ip)))
         keep = added | {pair for pair in before & wanted}
         self.state_dir.mkdir(parents=True, exist_ok=True)
         tmp = record.with_name(record.name + ".tmp")
