@@ -296,6 +296,10 @@ def test_evacuate_after_kill_9_of_the_hosts_compute(moves: Moves) -> None:
     assert moves.report(server_id) | {"mark": ""} == {"addr": fixed, "mark": "",
                                                       "meta": server_id}
     moves.phase(f"evacuated to {new_host}")
+    # its failed host's network service (alive) stops serving the stale guest there
+    old, tap = moves.host("qemu-a"), moves.tap(server_id)
+    wait_for(lambda: floating not in old.ruleset() and f'"{tap}" : drop' in old.ruleset(),
+             15, "qemu-a still NATs the evacuee's floating IP or lets its stale guest talk")
     check_networking_follows(moves, server_id, fixed, floating)
     moves.phase("networking followed")
 
