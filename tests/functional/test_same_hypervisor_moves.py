@@ -103,3 +103,19 @@ async def test_unshelve_onto_a_host_of_another_type_is_refused(mixed: Api) -> No
     assert resp.status_code == 202, resp.text
     server = await wait_for(mixed, uuid, "ACTIVE", user="admin")
     assert server["OS-EXT-SRV-ATTR:host"] in ("fake-host-1", "fake-host-2")
+
+
+async def test_an_evacuation_to_a_host_of_another_type_fails_and_stays_put(
+        mixed: Api) -> None:
+    uuid = await _on_fake_host_1(mixed, "evacuee")
+    resp = await mixed.request("PUT", "/compute/v2.1/os-services/force-down", user="admin",
+                               version="2.11", json={"host": "fake-host-1",
+                                                     "binary": "nova-compute",
+                                                     "forced_down": True})
+    assert resp.status_code == 200, resp.text
+    resp = await _action(mixed, uuid, {"evacuate": {"host": "fake-host-4"}}, "2.29")
+    assert resp.status_code == 200, resp.text  # the conductor's task refuses it
+    server = await wait_for(mixed, uuid, "ACTIVE", user="admin")
+    assert server["OS-EXT-SRV-ATTR:host"] == "fake-host-1"
+    fault = (await instance_actions.latest_faults(mixed.cloud.conductor.db, [uuid]))[uuid]
+    assert fault.message == _refusal("fake-host-4", uuid)
