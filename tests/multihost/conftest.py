@@ -168,15 +168,19 @@ def provisioned(backing: dict[str, str], server_key: str = "NOVALET_TEST_PG_URL"
 
 
 def deployment(root: Path, backing: dict[str, str], computes: list[str],
-               server_key: str = "NOVALET_TEST_PG_URL", **kwargs: Any
+               server_key: str = "NOVALET_TEST_PG_URL",
+               prepare: Callable[[LocalDeployment], None] | None = None, **kwargs: Any
                ) -> Iterator[tuple[LocalDeployment, str]]:
     """A started LocalDeployment on its own vhost and database, with unlimited
-    instances, cores and ram (these tests boot more than the default quotas allow)."""
+    instances, cores and ram (these tests boot more than the default quotas allow);
+    `prepare` runs on it before its services start."""
     options = {"quota": {"instances": -1, "cores": -1, "ram": -1},
                **kwargs.pop("options", {})}
     with provisioned(backing, server_key) as (transport, database):
         dep = LocalDeployment(root, transport, database, computes, options=options, **kwargs)
         try:
+            if prepare is not None:
+                prepare(dep)
             dep.start_all()
             yield dep, database
         finally:

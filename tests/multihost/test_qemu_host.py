@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -22,25 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from novalet.image.testimage import builder
 from tests.multihost.conftest import Cloud, deployment, wait_for
+from tests.multihost.qemu_hosts import (USER_DATA, allow_ping_from_the_host, console,
+                                        pings, place_image, small_flavor)
 
 pytestmark = pytest.mark.integration
 BRIDGE = "nvbrmh"
 FLOATING_POOL = "172.31.233.0/28"  # only NATed on this host (no public_interface)
-# The guest reports the address DHCP gave it on its serial console.
-USER_DATA = ("#!/bin/sh\necho NOVALET-ADDR $(ip -4 -o addr show eth0 | "
-             "sed -n 's/.*inet \\([0-9.]*\\).*/\\1/p') >/dev/ttyS0\n")
-
-
-def place_image(guest_image: Path, state: Path) -> None:
-    """Where the API's first start finds the test image and publishes it."""
-    target = builder.default_output(state)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for src, dst in ((guest_image, target),
-                     (builder.kernel_path(guest_image), builder.kernel_path(target)),
-                     (builder.ramdisk_path(guest_image), builder.ramdisk_path(target))):
-        shutil.copyfile(src, dst)
 
 
 @pytest.fixture(scope="module")
@@ -73,24 +60,6 @@ def _bridge_exists() -> bool:
     return subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode == 0
 
 
-def allow_ping_from_the_host(cloud: Cloud) -> None:
-    groups = cloud.api("GET", "/os-security-groups", version="2.35").json()
-    default = next(g for g in groups["security_groups"] if g["name"] == "default")
-    if any(r["ip_protocol"] == "icmp" for r in default["rules"]):
-        return
-    cloud.api("POST", "/os-security-group-rules", version="2.35", json={
-        "security_group_rule": {"parent_group_id": default["id"], "ip_protocol": "icmp",
-                                "from_port": -1, "to_port": -1, "cidr": "0.0.0.0/0"}})
-
-
-def small_flavor(cloud: Cloud) -> str:
-    for flavor in cloud.api("GET", "/flavors").json()["flavors"]:
-        if flavor["name"] == "t.small":
-            return str(flavor["id"])
-    return str(cloud.api("POST", "/flavors", json={"flavor": {
-        "name": "t.small", "ram": 128, "vcpus": 1, "disk": 1}}).json()["flavor"]["id"])
-
-
 def boot_on_qemu_host(cloud: Cloud, name: str) -> str:
     images = cloud.http.get("/image/v2/images?name=novalet-tiny",
                             headers=cloud.headers).json()["images"]
@@ -100,17 +69,6 @@ def boot_on_qemu_host(cloud: Cloud, name: str) -> str:
                        "availability_zone": "nova:qemu-host",
                        "user_data": base64.b64encode(USER_DATA.encode()).decode()}}
     return str(cloud.api("POST", "/servers", json=body).json()["server"]["id"])
-
-
-def pings(address: str) -> bool:
-    return subprocess.run(["ping", "-c1", "-W1", address],
-                          capture_output=True).returncode == 0
-
-
-def console(cloud: Cloud, server_id: str) -> str:
-    resp = cloud.api("POST", f"/servers/{server_id}/action",
-                     json={"os-getConsoleOutput": {}})
-    return str(resp.json()["output"])
 
 
 def test_a_real_guest_boots_on_the_chosen_host(cloud: Cloud) -> None:

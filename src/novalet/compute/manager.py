@@ -105,8 +105,11 @@ class ComputeManager(HostActions, MoveSteps):  # moves' steps: compute/moves.py
         await self.report_resources(ctx)
         await self.conductor.service_heartbeat(ctx, self.host, BINARY, topic_for(self.host),
                                                self.RPC_VERSION)
-        await self._clean_evacuated(ctx)  # before recover: not ours any more
-        await self.power_sync.recover()  # before serving: builds cut short are failed first
+        stale = await self._clean_evacuated(ctx)  # before recover: not ours any more
+        # before serving: builds cut short are failed first
+        stale += await self.power_sync.recover()
+        if stale:  # the host's network service drops the taps no QEMU holds now
+            await self.network.refresh({self.host})
         await self.bus.serve(topic_for(self.host), self)
         self._every("report_interval", self._heartbeat)
         self._every("sync_power_state_interval", self.power_sync.sync_once)
@@ -488,13 +491,14 @@ class ComputeManager(HostActions, MoveSteps):  # moves' steps: compute/moves.py
         if inst.network_info:
             await self.network.refresh({self.host})
 
-    async def _clean_evacuated(self, ctx: RequestContext) -> None:
+    async def _clean_evacuated(self, ctx: RequestContext) -> list[str]:
         """destroy_evacuated_instances, without stopping the start if it fails (the
-        guests are destroyed at a later start instead)."""
+        guests are destroyed by recover, or at a later start, instead)."""
         try:
-            await self.destroy_evacuated_instances(ctx)
+            return await self.destroy_evacuated_instances(ctx)
         except exceptions.NovaletError as exc:
             LOG.warning("Could not clean up evacuated instances: %s", exc)
+            return []
 
     async def destroy_evacuated_instances(self, ctx: RequestContext) -> list[str]:
         """Destroy the guests evacuated from this host while it was down (they run on

@@ -58,16 +58,20 @@ class PowerStateSync:
                                                  {"power_state": int(power)},
                                                  expected_task_state=[None])
 
-    async def recover(self) -> None:
-        """After a (re)start: settle interrupted work and orphaned guests."""
+    async def recover(self) -> list[str]:
+        """After a (re)start: settle interrupted work and orphaned guests; the uuids of
+        the guests removed for being unknown here (their taps go at the host's next
+        network refresh, once no QEMU holds them)."""
         ctx = RequestContext.admin()
         recorded = await self.conductor.instances_on_host(ctx, self.host)
         known = {i.uuid for i in recorded}
-        for uuid in set(await self.driver.list_instances()) - known:
+        orphans = sorted(set(await self.driver.list_instances()) - known)
+        for uuid in orphans:
             LOG.warning("Removing guest %s: its instance is deleted or unknown", uuid)
             await self.driver.destroy(uuid)
         for inst in recorded:
             await self._recover_one(ctx, inst)
+        return orphans
 
     async def _recover_one(self, ctx: RequestContext, inst: InstancePayload) -> None:
         if inst.task_state == TaskState.DELETING:

@@ -86,7 +86,7 @@ class ConductorManager(MoveFlows):  # the move methods: conductor/move_flows.py
         # The move tasks (conductor/tasks/). The shelved images live in the image store
         # of this controller's state_path, as the image API's do.
         images = ImageService(db, conf.state_path / "images", conf)
-        self.shelving = ShelveTask(conf, db, self.compute, images)
+        self.shelving = ShelveTask(conf, db, self.compute, images, network)
         self.unshelving = UnshelveTask(conf, db, self.scheduler, self.compute, network, images)
         self.evacuating = EvacuateTask(conf, db, self.scheduler, self.compute, network)
 

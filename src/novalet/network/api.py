@@ -479,6 +479,13 @@ class NetworkAPI(SecurityGroupsMixin):
 
         return await db.create_network(self.db, plan, for_project=project_id)
 
+    async def instance_moved(self, old_host: str | None, new_host: str | None) -> None:
+        """Have the hosts an instance left and joined apply their networking once its
+        record names the new one: the host it left stops NATing its floating IPs and
+        quarantines a guest of it still running there (an evacuation's failed host,
+        whose compute is down but not its network service)."""
+        await self._refresh({host for host in (old_host, new_host) if host})
+
     async def deallocate_for_instance(self, instance_uuid: str) -> list[Vif]:
         """Release the instance's fixed IPs and NICs, detach its floating IPs (they
         stay allocated to the project, except auto-assigned ones) and drop its

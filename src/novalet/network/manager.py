@@ -22,6 +22,7 @@ from novalet import config, exceptions
 from novalet.common.context import RequestContext
 from novalet.common.periodic import Periodic
 from novalet.conductor.rpcapi import ConductorAPI
+from novalet.network.host_settings import set_metadata_target
 from novalet.network.model import HostNetworkState, Vif
 from novalet.network.rpcapi import (
     DEVICE_KINDS,
@@ -156,7 +157,8 @@ class NetworkManager:
             self._wanted.set()
 
     async def apply_now(self) -> None:
-        state = await self.state_rpc.host_state(self.host)
+        # the conductor built it; where its guests find metadata is this host's say
+        state = set_metadata_target(await self.state_rpc.host_state(self.host), self.conf)
         await self.driver.apply(state)
         self._state = state
         self._serves_shared = any(not n.multi_host for n in state.networks)

@@ -17,11 +17,9 @@ from novalet.db import network as db_network
 from novalet.db.engine import Database
 from novalet.db.models import Network, SecurityGroup
 from novalet.network.api import dns_servers, vif_from_row
+from novalet.network.host_settings import set_metadata_target
 from novalet.network.model import (FloatingNat, HostNetworkState, InstanceNet, NetworkOnHost,
                                    SecurityRule)
-
-_WILDCARDS = ("", "0.0.0.0", "::")
-
 
 async def host_state(db: Database, conf: config.Config, host: str) -> HostNetworkState:
     """Everything `host` must enforce, read in one transaction."""
@@ -41,11 +39,7 @@ async def host_state(db: Database, conf: config.Config, host: str) -> HostNetwor
                 for f, fixed, interface in snap.floating]
     state = HostNetworkState(host=host, networks=networks, instances=instances,
                              floating=floating, public_interface=public)
-    listen = str(conf.get("metadata", "listen"))
-    if listen not in _WILDCARDS:
-        state.metadata_host = listen
-    state.metadata_port = int(conf.get("metadata", "port"))
-    return state
+    return set_metadata_target(state, conf)
 
 
 def _network_on_host(network: Network, dhcp: bool, hosts: list[tuple[str, str, str]],

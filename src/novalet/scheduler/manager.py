@@ -19,7 +19,7 @@ from novalet.db import placement, services
 from novalet.db.engine import Database
 from novalet.db.models import utcnow
 from novalet.rpc.bus import Bus
-from novalet.scheduler import filters, group_filters, hint_filters, weighers
+from novalet.scheduler import filters, group_filters, hint_filters, hypervisor_match, weighers
 from novalet.scheduler.rpcapi import TOPIC
 
 LOG = logging.getLogger(__name__)
@@ -159,7 +159,8 @@ class SchedulerManager:
         try:
             async with self._claim_lock:
                 started, started_cpu = time.perf_counter(), time.process_time()
-                hosts = await self._host_states()
+                hosts = await self._same_hypervisor(request, request.instance_uuids,
+                                                    await self._host_states())
                 # Server groups and hints (helper modules group_filters, hint_filters).
                 await group_filters.load_group_hosts(self.db, request)
                 await hint_filters.load_hinted_hosts(self.db, request)
@@ -198,6 +199,7 @@ class SchedulerManager:
         request.instance_uuids = [move.consumer]
         async with self._claim_lock:
             hosts = [h for h in await self._host_states() if h.host not in move.ignore_hosts]
+            hosts = await self._same_hypervisor(request, moving, hosts)
             await group_filters.load_group_hosts(self.db, request, unplaced=moving)
             await hint_filters.load_hinted_hosts(self.db, request)
             for host_filter in self.filters:
@@ -207,6 +209,21 @@ class SchedulerManager:
                                   + ", ".join(move.ignore_hosts) + ".")
             return (await self._filter_and_claim(move.consumer, request, hosts,
                                                  moving=moving)).to_dict()
+
+    async def _same_hypervisor(self, request: RequestSpec, moving: list[str],
+                               hosts: list[filters.HostState]) -> list[filters.HostState]:
+        """Of `hosts`, those of the hypervisor type of the host the one server being
+        moved is on (hypervisor_match); every host for a build. NoValidHost when the
+        host asked for, or every host, is of another type."""
+        rule = await hypervisor_match.rule_for(self.db, moving[0]) if len(moving) == 1 else None
+        if rule is None:
+            return hosts
+        if request.force_host and not rule.allows(request.force_host):
+            raise NoValidHost(reason=rule.refusal(request.force_host))
+        kept = [h for h in hosts if rule.allows(h.host)]
+        if hosts and not kept:
+            raise NoValidHost(reason=rule.none_left())
+        return kept
 
     def _run_once_filters(self, hosts: list[filters.HostState], spec: RequestSpec
                           ) -> list[filters.HostState] | None:

@@ -66,13 +66,17 @@ class LocalDeployment:
 
     def __init__(self, root: Path, transport_url: str, database_url: str,
                  computes: list[str], *, options: dict[str, dict[str, Any]] | None = None,
-                 host_options: dict[str, dict[str, dict[str, Any]]] | None = None) -> None:
-        """options: extra config for every host; host_options: per compute host."""
+                 host_options: dict[str, dict[str, dict[str, Any]]] | None = None,
+                 host_prefix: dict[str, list[str]] | None = None) -> None:
+        """options: extra config for every host; host_options: per compute host;
+        host_prefix: a command a host's services run under (`ip netns exec NS`: a
+        host with a network namespace of its own, as a real host has its kernel's)."""
         self.root = root
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.computes = computes
         self.processes: dict[str, Process] = {}
+        self.host_prefix = host_prefix or {}
         common: dict[str, dict[str, Any]] = {
             "DEFAULT": {"transport_url": transport_url, "report_interval": 1,
                         "service_down_time": 6, "rpc_response_timeout": 30,
@@ -138,7 +142,8 @@ class LocalDeployment:
             proc._out.close()
         proc._out = open(proc.log, "ab")
         proc.popen = subprocess.Popen(
-            [str(BIN / "novalet"), service, "--config-file", str(proc.conf)],
+            [*self.host_prefix.get(host, []), str(BIN / "novalet"), service,
+             "--config-file", str(proc.conf)],
             stdout=proc._out, stderr=subprocess.STDOUT, start_new_session=True)
         if wait:
             self.wait_ready(proc)

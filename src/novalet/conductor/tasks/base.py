@@ -26,6 +26,7 @@ from novalet.db import compute_nodes, instance_actions, instances, migrations_re
 from novalet.db.engine import Database
 from novalet.db.models import Instance, Migration
 from novalet.rpc.bus import MessagingTimeout
+from novalet.scheduler import hypervisor_match
 from novalet.scheduler.manager import NoValidHost
 from novalet.scheduler.rpcapi import SchedulerAPI
 
@@ -83,7 +84,11 @@ async def claim_forced(db: Database, consumer: str, instance_uuid: str, host: st
                        resources: dict[str, int]) -> Destination | None:
     """A claim of `resources` (a RequestSpec's, swap included) for `consumer` on
     `host` without the scheduler's filters (a forced move); None when the host has no
-    provider or not enough free. Retried while other claims race it."""
+    provider or not enough free; NoValidHostForMove when it runs another hypervisor
+    type than the server's host (hypervisor_match). Retried while other claims race it."""
+    rule = await hypervisor_match.rule_for(db, instance_uuid)
+    if rule is not None and not rule.allows(host):
+        raise NoValidHostForMove(reason=rule.refusal(host))
     for _ in range(10):
         summary = next((p for p in await placement.summaries(db) if p.host == host), None)
         if summary is None or any(summary.free(rc) < amount

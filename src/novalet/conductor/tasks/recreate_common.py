@@ -58,15 +58,18 @@ async def place_on(db: Database, network: NetworkAPI, instance: Instance, dest: 
                    task_state: TaskState, expected: TaskState) -> Instance:
     """Move `instance` onto its claimed destination before a spawn there: NICs from
     that host's network, then host, node, zone and `task_state` in one compare-and-
-    swap on `expected` (Conflict or NotFound when it was changed or deleted)."""
+    swap on `expected` (Conflict or NotFound when it was changed or deleted); the
+    host it left and the new one then refresh their networking."""
     vifs = await network.allocate_for_instance(
         instance.uuid, instance.project_id, dest.host, instance.hostname,
         user_id=instance.user_id)
-    return await instances.update(db, instance.uuid, {
+    placed = await instances.update(db, instance.uuid, {
         "host": dest.host, "node": dest.node, "availability_zone": dest.availability_zone,
         "task_state": task_state, "system_metadata": {
             **instance.system_metadata, "network_info": [v.to_dict() for v in vifs]}},
         expected_task_state=[expected])
+    await network.instance_moved(instance.host, dest.host)
+    return placed
 
 
 def payload(instance: Instance) -> dict[str, Any]:

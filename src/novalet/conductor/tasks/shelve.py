@@ -26,17 +26,19 @@ from novalet.conductor.tasks.recreate_common import (Steps, StepFailed, get_or_n
 from novalet.db import instance_actions, instances, placement
 from novalet.db.engine import Database
 from novalet.image.api import ImageService
+from novalet.network.api import NetworkAPI
 
 LOG = logging.getLogger(__name__)
 
 
 class ShelveTask:
     def __init__(self, conf: config.Config, db: Database, compute: compute_rpcapi.ComputeAPI,
-                 images: ImageService) -> None:
+                 images: ImageService, network: NetworkAPI | None = None) -> None:
         self.conf = conf
         self.db = db
         self.compute = compute
         self.images = images
+        self.network = network  # the host left refreshes its networking after an offload
 
     async def shelve(self, ctx: RequestContext, uuid: str, image_id: str) -> None:
         instance = await get_or_none(self.db, uuid)
@@ -104,6 +106,8 @@ class ShelveTask:
                 "power_state": PowerState.SHUTDOWN, "host": None, "node": None}, expected):
             await placement.remove_allocations(self.db, uuid)
             LOG.info("Offloaded shelved instance %s from %s", uuid, host)
+            if self.network is not None:  # its firewall rules and floating NAT go now
+                await self.network.instance_moved(host, None)
 
     async def offload_expired(self) -> None:
         """Offload the servers shelved longer than shelved_offload_time (> 0), each as

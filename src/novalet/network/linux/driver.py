@@ -14,9 +14,9 @@ What the caller can rely on:
   drops everything the guest sends. So apply the state with the new instance
   before (or right after) starting the guest.
 - A tap is never removed from under a running guest by `apply`: only
-  `unplug` removes a plugged tap, and `apply` removes a tap of a vif that has
-  left the state only when no process holds it open. `unplug` succeeds when
-  the tap is already gone.
+  `unplug` removes a plugged tap no state has held yet, and `apply` removes a
+  tap of a vif that has left the state only when no process holds it open.
+  `unplug` succeeds when the tap is already gone.
 - `plug` renders the firewall only from a state this driver applied: a driver
   that has applied none (a second driver on the host, or before the network
   service's first apply) makes the tap and leaves the firewall alone. Only the
@@ -45,7 +45,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable
-from ipaddress import IPv4Interface, ip_address, ip_network
+from ipaddress import IPv4Address, IPv4Interface, ip_address, ip_network
 from pathlib import Path
 
 from novalet.common.owned_lock import LockFailed, LockHeld, OwnedLock
@@ -185,6 +185,10 @@ class LinuxNetDriver:
                         continue
                     wanted_taps[vif.tap] = vif
                     await self._attempt(problems, self._ensure_device(vif, networks[vif.bridge]))
+            # a plug protects a tap until a state holds it; from then on the state
+            # does, and once it leaves the state only its QEMU holding it keeps it (an
+            # evacuated guest's tap on its old host goes when that guest is destroyed)
+            self._plugged -= set(wanted_taps)
             links = await self.netlink.links()
             quarantine = await self._remove_stale_taps(links, set(wanted_taps), problems)
             await self._attempt(problems, self.firewall.apply(state, quarantine))
@@ -386,6 +390,8 @@ class LinuxNetDriver:
             if await self._attempt(problems,
                                    self.netlink.add_address(iface, IPv4Interface(f"{ip}/32"))):
                 added.add((iface, ip))
+        for iface, ip in sorted(added - before):  # moved here: tell the neighbours
+            await self._attempt(problems, self.netlink.announce_address(iface, IPv4Address(ip)))
         keep = added | {pair for pair in before & wanted}
         self.state_dir.mkdir(parents=True, exist_ok=True)
         tmp = record.with_name(record.name + ".tmp")

@@ -20,11 +20,13 @@ import errno
 import functools
 import hashlib
 import logging
+import socket
+import struct
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -72,6 +74,15 @@ def tap_mac(guest_mac: str) -> str:
     keeps the host end distinct from the guest's own address (libvirt's convention).
     """
     return "fe:" + guest_mac.lower().split(":", 1)[1]
+
+
+def gratuitous_arp(mac: str, address: IPv4Address) -> bytes:
+    """The Ethernet frame of a gratuitous ARP request: `address` is at `mac`, sent to
+    everyone (sender and target IP both `address`, RFC 5227's announcement)."""
+    sender = bytes.fromhex(mac.replace(":", ""))
+    ether = b"\xff" * 6 + sender + struct.pack("!H", 0x0806)
+    arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1)  # Ethernet, IPv4, request
+    return ether + arp + sender + address.packed + b"\x00" * 6 + address.packed
 
 
 @dataclass(frozen=True)
@@ -330,6 +341,22 @@ class Netlink:
                        prefixlen=address.network.prefixlen)
         LOG.info("Added address %s to %s", address, name)
         return True
+
+    async def announce_address(self, name: str, address: IPv4Address) -> None:
+        """Broadcast a gratuitous ARP for `address` from link `name` (as `arping -U`
+        does): neighbours that cached another host's MAC for it, as a floating IP's
+        router does when the IP moves to this host with its guest, learn this one."""
+        await self._call(f"announce {address} on {name}", self._announce, name, address)
+
+    def _announce(self, name: str, address: IPv4Address) -> None:
+        link = self._require(name)
+        if not link.mac:
+            raise NetlinkFailed(operation=f"announce {address} on {name}",
+                                reason="the link has no MAC address")
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as raw:
+            raw.bind((name, 0))
+            raw.send(gratuitous_arp(link.mac, address))
+        LOG.info("Announced %s on %s (gratuitous ARP)", address, name)
 
     async def remove_address(self, name: str, address: IPv4Interface) -> bool:
         """Remove an address; False when the link or the address was not there."""

@@ -14,7 +14,7 @@ import os
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface
 from typing import Any
 
 from pyroute2 import NetlinkError
@@ -98,6 +98,7 @@ class FakeNetlink(Netlink):
         self.sysctls: dict[str, str] = {"net/ipv4/ip_forward": "0",
                                         "net/bridge/bridge-nf-call-iptables": "1"}
         self.changes: list[str] = []
+        self.announced: list[tuple[str, str]] = []  # gratuitous ARPs: (link, address)
         self.fail: dict[str, str] = {}       # link name -> reason any change to it fails
         self._index = 1
 
@@ -211,6 +212,10 @@ class FakeNetlink(Netlink):
         link.addresses.append(address)
         self.changes.append(f"address {name} {address}")
         return True
+
+    async def announce_address(self, name: str, address: IPv4Address) -> None:
+        self._link(name)
+        self.announced.append((name, str(address)))
 
     async def remove_address(self, name: str, address: IPv4Interface) -> bool:
         link = self.links_by_name.get(name)

@@ -263,3 +263,31 @@ async def test_a_network_without_dhcp_has_no_dnsmasq(
     await driver.apply(state)
     assert runner.processes == {}
     assert driver.dnsmasq.bridges() == []
+
+
+async def test_a_plugged_tap_that_left_the_state_goes_once_its_qemu_exits(
+        driver: LinuxNetDriver, netlink: FakeNetlink, state: HostNetworkState) -> None:
+    """The old host of an evacuated guest: its tap was plugged and in the state; the
+    guest moved away (its QEMU still running), then the restarted compute destroyed
+    it. The tap goes at the next apply; before, it was kept for as long as the network
+    service ran, plugged."""
+    moved = make_vif(2)
+    await driver.plug(moved)
+    await driver.apply(state)
+    netlink.links_by_name[moved.tap].carrier = True   # the stale guest still runs
+    await driver.apply(dataclasses.replace(state, instances=state.instances[:1]))
+    assert moved.tap in netlink.links_by_name
+    netlink.links_by_name[moved.tap].carrier = False  # destroyed
+    await driver.apply(dataclasses.replace(state, instances=state.instances[:1]))
+    assert moved.tap not in netlink.links_by_name
+
+
+async def test_a_floating_ip_new_on_this_host_is_announced_once(
+        driver: LinuxNetDriver, netlink: FakeNetlink, state: HostNetworkState) -> None:
+    """Its router still has the MAC of the host the guest left: a gratuitous ARP
+    tells it (nova-network's send_arp_for_ha); an address already here is not
+    announced again at every apply."""
+    await driver.apply(state)
+    assert netlink.announced == [("eth0", "192.168.0.50")]
+    await driver.apply(state)
+    assert netlink.announced == [("eth0", "192.168.0.50")]

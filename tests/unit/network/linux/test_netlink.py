@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,7 @@ from novalet.network.linux.netlink import (
     Netlink,
     NetlinkFailed,
     bridge_mac,
+    gratuitous_arp,
     owner_alias,
     tap_mac,
 )
@@ -164,3 +165,11 @@ async def test_unexpected_errors_name_the_operation(door: Netlink, ipr: FakeIPRo
     monkeypatch.setattr(ipr, "link", broken)
     with pytest.raises(NetlinkFailed, match="Could not list links: .*Operation not permitted"):
         await door.links()
+
+
+def test_a_gratuitous_arp_says_the_address_is_at_the_links_mac() -> None:
+    frame = gratuitous_arp("02:00:00:aa:bb:cc", IPv4Address("172.24.4.7"))
+    mac, ip = bytes.fromhex("020000aabbcc"), bytes([172, 24, 4, 7])
+    assert frame[:14] == b"\xff" * 6 + mac + b"\x08\x06"       # broadcast, ARP
+    assert frame[14:22] == bytes.fromhex("0001080006040001")   # Ethernet/IPv4 request
+    assert frame[22:] == mac + ip + b"\x00" * 6 + ip           # sender IP = target IP
