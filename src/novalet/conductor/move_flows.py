@@ -17,6 +17,7 @@ from novalet.conductor.tasks.migrate import MigrateTask
 from novalet.conductor.tasks.revert_resize import RevertResizeTask
 from novalet.db import migrations_records
 from novalet.db.engine import Database
+from novalet.network.api import NetworkAPI
 from novalet.scheduler.rpcapi import SchedulerAPI
 
 
@@ -25,6 +26,7 @@ class MoveFlows:
     conf: config.Config
     scheduler: SchedulerAPI
     compute: compute_rpcapi.ComputeAPI
+    network: NetworkAPI
     _move_runner: TaskRunner | None = None
 
     @property
@@ -35,7 +37,7 @@ class MoveFlows:
 
     def _deps(self) -> TaskDeps:
         return TaskDeps(self.db, self.conf, self.scheduler, self.compute,
-                        self.conf.get("DEFAULT", "host"))
+                        self.conf.get("DEFAULT", "host"), self.network)
 
     async def move_server(self, ctx: RequestContext, request: dict[str, Any],
                           wait_for_scheduling: bool = True) -> None:

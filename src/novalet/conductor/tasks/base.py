@@ -25,6 +25,7 @@ from novalet.compute.states import VmState
 from novalet.db import compute_nodes, instance_actions, instances, migrations_records, placement
 from novalet.db.engine import Database
 from novalet.db.models import Instance, Migration
+from novalet.network.api import NetworkAPI
 from novalet.rpc.bus import MessagingTimeout
 from novalet.scheduler import hypervisor_match
 from novalet.scheduler.manager import NoValidHost
@@ -49,6 +50,7 @@ class TaskDeps:
     scheduler: SchedulerAPI
     compute: compute_rpcapi.ComputeAPI
     host: str  # this conductor's, for its own events
+    network: NetworkAPI | None = None  # hosts a guest left and joined re-apply networking
 
 
 def move_consumer(uuid: str) -> str:
@@ -228,6 +230,13 @@ class MoveTask:
             return False
         return True
 
+    async def moved(self, old_host: str | None, new_host: str | None) -> None:
+        """Once the record names the guest's new host: the host it left drops its
+        firewall rules and floating NAT, the new one takes them (the hosts' own
+        refresh after their step ran while the record still named the old host)."""
+        if self.deps.network is not None and old_host != new_host:
+            await self.deps.network.instance_moved(old_host, new_host)
+
     async def handed_over(self, migration: Migration, exc: Exception,
                           values: dict[str, Any]) -> None:
         """After the source handed the guest over, a failure (or a server changed
@@ -236,6 +245,7 @@ class MoveTask:
         claim becomes the instance's (as Nova's post-migration failure handling)."""
         if await self.stuck(migration, exc, values.get("host"), values):
             await placement.move_allocations(self.db, move_consumer(self.uuid), self.uuid)
+            await self.moved(migration.source_compute, values.get("host"))
 
 
 def timed_out(exc: BaseException) -> bool:

@@ -116,6 +116,7 @@ class LiveMigrateTask(MoveTask):
             await self.handed_over(migration, exc, moved)  # changed or deleted meanwhile
             return
         await placement.move_allocations(self.db, move_consumer(self.uuid), self.uuid)
+        await self.moved(order.source_host, dest.host)
         await self.set_migration(migration, {"status": "completed"})
 
     async def _failed(self, exc: Exception, order: MoveOrder, host: str,

@@ -123,6 +123,7 @@ class MigrateTask(MoveTask):
         except (exceptions.Conflict, exceptions.NotFound) as exc:
             await self.handed_over(migration, exc, done)  # changed or deleted meanwhile
             return
+        await self.moved(source, dest)
         await self.set_migration(migration, {"status": "finished"})
 
     async def _roll_back(self, exc: Exception, order: Any, step: str) -> None:

@@ -51,6 +51,8 @@ class RevertResizeTask(MoveTask):
                 "vm_state": instance.system_metadata.get("old_vm_state") or VmState.ACTIVE},
                 [TaskState.RESIZE_REVERTING])
         except (exceptions.Conflict, exceptions.NotFound) as exc:
-            await self.stuck(migration, exc, source, back)  # the record follows the guest
+            if await self.stuck(migration, exc, source, back):  # the record follows the guest
+                await self.moved(dest, source)
             return
+        await self.moved(dest, source)
         await self.set_migration(migration, {"status": "reverted"})
