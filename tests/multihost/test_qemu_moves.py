@@ -29,7 +29,6 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from novalet.virt.qemu.driver import QemuDriver
 from tests.multihost.conftest import Cloud, deployment, wait_for
 from tests.multihost.qemu_hosts import (MGMT_SWITCH, UPLINK, HostNamespaces, NetHost,
                                         OpenStackCLI, add_default_rule, console,
@@ -356,18 +355,7 @@ def test_shelve_offload_and_unshelve_onto_another_host(moves: Moves) -> None:
     moves.delete(server_id)
 
 
-# --- moves the QEMU driver does not make yet --------------------------------------
-# Each runs once QemuDriver says it can (capabilities), and skips until then.
-
-def needs_live_migration() -> None:
-    if not QemuDriver.capabilities.supports_live_migrate:
-        pytest.skip("QEMU driver has no live migration yet")
-
-
-def needs_cold_migration() -> None:
-    if not QemuDriver.capabilities.supports_migrate:
-        pytest.skip("QEMU driver has no cold migration yet")
-
+# --- live migration, cold migration and resize ------------------------------------
 
 COUNTER = "( i=0; while :; do echo NOVALET-COUNT $i; i=$((i+1)); usleep 100000; done " \
           ">/dev/ttyS0 ) &\n"
@@ -396,7 +384,6 @@ def console_via_cli(moves: Moves, server_id: str) -> str:
 
 
 def test_live_migration_keeps_the_guest_running(moves: Moves) -> None:
-    needs_live_migration()
     cli = moves.cli
     add_default_rule(moves.cloud, "tcp", 7000, 7000)
     server_id = moves.boot("mv-live", "qemu-a", listener_data())
@@ -447,7 +434,6 @@ def _lost_pings(output: str) -> int:
 
 
 def test_abort_of_a_live_migration_leaves_the_guest_on_its_source(moves: Moves) -> None:
-    needs_live_migration()
     cli = moves.cli
     dirtying = USER_DATA + COUNTER + (
         "( while :; do dd if=/dev/urandom of=/dev/shm/dirt bs=1M count=32 2>/dev/null; "
@@ -481,7 +467,6 @@ def test_abort_of_a_live_migration_leaves_the_guest_on_its_source(moves: Moves) 
 
 
 def test_cold_migrate_and_resize_confirm_and_revert(moves: Moves) -> None:
-    needs_cold_migration()
     cli, cloud = moves.cli, moves.cloud
     bigger = small_flavor(cloud, "t.small.2", disk=2)
     server_id = moves.boot("mv-cold", "qemu-a")
