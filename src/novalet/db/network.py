@@ -17,16 +17,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from novalet import exceptions
 from novalet.common.timeutils import utcnow
+from novalet.db import migrations_records
 from novalet.db import quotas as db_quotas
 from novalet.db import security_groups as db_groups
 from novalet.db.engine import Database, rows_matched
-from novalet.db.models import (FixedIp, FloatingIp, Instance, Network, SecurityGroup,
+from novalet.db.models import (FixedIp, FloatingIp, Instance, Migration, Network, SecurityGroup,
                                SecurityGroupInstance, VirtualInterface)
 
 # Enough for every contender of a boot storm to find its own row.
@@ -687,12 +688,18 @@ async def instance_owner(db: Database, instance_uuid: str) -> tuple[str, str | N
 async def host_snapshot(db: Database, host: str) -> HostSnapshot:
     """What one host serves, read in one transaction: every network that is not
     multi_host (with all its guests' DHCP entries and floating IPs), and the
-    multi_host networks its own instances are on (with only theirs)."""
+    multi_host networks its own instances are on (with only theirs). Its instances
+    are those recorded on it and those with a move under way to or from it (their
+    NICs are plugged and firewalled at both ends while the guest moves; DHCP and
+    floating IPs follow the record)."""
+    moving = select(Migration.instance_uuid).where(
+        Migration.status.in_(migrations_records.IN_PROGRESS),
+        or_(Migration.source_compute == host, Migration.dest_compute == host))
     async with db.transaction() as s:
         instances = [HostInstance(*row) for row in (await s.execute(
             select(Instance.uuid, Instance.project_id, Instance.hostname).where(
-                Instance.host == host, Instance.deleted.is_(False)).order_by(
-                Instance.id))).all()]
+                or_(Instance.host == host, Instance.uuid.in_(moving)),
+                Instance.deleted.is_(False)).order_by(Instance.id))).all()]
         uuids = [i.uuid for i in instances]
         nics = dict(await _interfaces(s, uuids))
         instances = [i for i in instances if i.uuid in nics]

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event
 
 from novalet.common.context import RequestContext
-from novalet.db import instances
+from novalet.db import instances, migrations_records
 from novalet.db.engine import Database
 from novalet.db.network import HostAddressInUse
 from novalet.network.api import NetworkAPI
@@ -211,3 +211,21 @@ async def test_server_networking_for_many_servers_in_two_queries(
     assert first.security_groups == ["default", "web"]
     assert views[vms[1].uuid].security_groups == ["default"]
     assert await net.server_networking(ctx(), []) == {}
+
+
+async def test_a_moving_instance_is_in_the_state_of_both_its_hosts(
+        net: NetworkAPI, make_instance: InstanceFactory) -> None:
+    """Its destination plugs and firewalls its NICs before the record names it (a
+    live migration's destination before the memory arrives, a revert's source), and
+    only while the move is under way."""
+    moving = await make_instance(host="h2", name="moving")
+    (vif,) = await net.allocate_for_instance(moving.uuid, "p1", "h2", "moving")
+    migration = await migrations_records.create(net.db, {
+        "instance_uuid": moving.uuid, "source_compute": "h2",
+        "dest_compute": "h1", "status": "running", "migration_type": "live-migration"})
+    for host in ("h1", "h2"):
+        state = await host_state(net.db, net.conf, host)
+        assert [i.instance_uuid for i in state.instances] == [moving.uuid]
+        assert [v.fixed_ip for v in state.instances[0].vifs] == [vif.fixed_ip]
+    await migrations_records.update(net.db, migration.uuid, {"status": "completed"})
+    assert (await host_state(net.db, net.conf, "h1")).instances == []
