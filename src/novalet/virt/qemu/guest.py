@@ -169,17 +169,7 @@ class Guests:
         finally:
             os.close(fd)
         await mon.execute("migrate-incoming", {"uri": "fd:incoming"})
-        deadline = time.monotonic() + MIGRATION_TIMEOUT
-        while (await mon.execute("query-status"))["status"] == "inmigrate":
-            if time.monotonic() > deadline:
-                raise VirtDriverError(reason=f"loading the saved state of {paths.uuid} took "
-                                             f"more than {MIGRATION_TIMEOUT:.0f}s")
-            await asyncio.sleep(0.02)
-        migration = await mon.execute("query-migrate")
-        if migration.get("status") not in (None, "completed"):
-            raise VirtDriverError(reason=f"loading the saved state of {paths.uuid} ended "
-                                         f"{migration.get('status')}: "
-                                         f"{migration.get('error-desc', 'no detail')}")
+        await wait_incoming(mon, f"loading the saved state of {paths.uuid}", MIGRATION_TIMEOUT)
 
     async def _record_vnc(self, mon: Monitor, paths: InstancePaths) -> None:
         if not self.host.vnc_listen:
@@ -320,6 +310,22 @@ async def _wait_migration(mon: Monitor, uuid: str) -> None:
                                          f"{MIGRATION_TIMEOUT:.0f}s")
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.2)
+
+
+async def wait_incoming(mon: Monitor, what: str, timeout: float,
+                        accepted: tuple[str | None, ...] = (None, "completed")) -> None:
+    """Wait until an incoming QEMU has its state (it leaves `inmigrate`); raise when
+    that takes over `timeout` seconds or the incoming migration ended otherwise than
+    `accepted` (`what`: the work, for the message)."""
+    deadline = time.monotonic() + timeout
+    while (await mon.execute("query-status"))["status"] == "inmigrate":
+        if time.monotonic() > deadline:
+            raise VirtDriverError(reason=f"{what} took more than {timeout:.0f}s")
+        await asyncio.sleep(0.02)
+    incoming = await mon.execute("query-migrate")
+    if incoming.get("status") not in accepted:
+        raise VirtDriverError(reason=f"{what} ended {incoming.get('status')}: "
+                                     f"{incoming.get('error-desc', 'no detail')}")
 
 
 def _marker(paths: InstancePaths) -> str:

@@ -31,7 +31,6 @@ block migration is refused.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import time
@@ -41,6 +40,7 @@ from typing import TYPE_CHECKING
 from novalet.compute.driver_types import GuestSpec, LiveMigrationAborted
 from novalet.compute.move_payloads import MoveTarget
 from novalet.virt.driver import VirtDriverError
+from novalet.virt.qemu.guest import wait_incoming
 from novalet.virt.qemu.layout import EPHEMERAL, SWAP, GuestConfig, InstancePaths
 from novalet.virt.qemu.live_migration import (MigrationControl, MigrationSettings, Progress,
                                               SourceMigration, cancel_orphan, migration_uri,
@@ -146,7 +146,8 @@ class LiveMoves:
         paths = drv._require(spec.uuid)
         async with drv._lock(spec.uuid):
             async with drv._session(paths) as mon:
-                await _until_arrived(mon, spec.uuid)
+                await wait_incoming(mon, f"taking {spec.uuid} in", INCOMING_TIMEOUT,
+                                    (None, "completed", "postcopy-active"))
                 await quietly(mon, f"taking {spec.uuid} in", "nbd-server-stop")
                 status = (await mon.execute("query-status"))["status"]
                 if paused and status == "running":
@@ -324,17 +325,3 @@ async def _take_in(mon: Monitor, address: str, port: int) -> int:
 def _mark_ours(paths: InstancePaths) -> None:
     (paths.dir / LIVE_INCOMING).unlink(missing_ok=True)
     paths.spawning.unlink(missing_ok=True)
-
-
-async def _until_arrived(mon: Monitor, uuid: str) -> None:
-    deadline = time.monotonic() + INCOMING_TIMEOUT
-    while (await mon.execute("query-status"))["status"] == "inmigrate":
-        if time.monotonic() > deadline:
-            raise VirtDriverError(reason=f"the state of {uuid} did not arrive within "
-                                         f"{INCOMING_TIMEOUT:.0f}s")
-        await asyncio.sleep(0.02)
-    incoming = await mon.execute("query-migrate")
-    if incoming.get("status") not in (None, "completed", "postcopy-active"):
-        raise VirtDriverError(reason=f"taking {uuid} in ended {incoming.get('status')}: "
-                                     f"{incoming.get('error-desc', 'no detail')}")
-
