@@ -216,9 +216,10 @@ def qemu_cloud(root: Path, guest_image: Path, conf: str, bridges: Sequence[str],
     try:
         yield running
     finally:
-        for server in running.openstack_json("server", "list", "--all-projects",
-                                             cloud="novalet"):
-            running.openstack("server", "delete", "--wait", server["ID"],  # type: ignore[index]
-                              cloud="novalet", check=False)
+        servers = [server["ID"] for server in running.openstack_json(  # type: ignore[index]
+            "server", "list", "--all-projects", cloud="novalet")]
+        if servers:  # one command: the deletes run at once, the CLI waits for them all
+            running.openstack("server", "delete", "--wait", *servers, cloud="novalet",
+                              check=False)
         remove_networks(running, bridges)
         stop_cloud(running)

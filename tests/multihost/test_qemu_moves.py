@@ -451,6 +451,15 @@ def test_abort_of_a_live_migration_leaves_the_guest_on_its_source(moves: Moves) 
                          version="2.59")
         return next((str(m["Id"]) for m in found if m["Status"] == "running"), None)
     migration = wait_for(running_migration, 60, "the live migration never ran")
+
+    def progress() -> dict[str, Any] | None:
+        """The running migration as the API shows it, once its source reported bytes."""
+        shown = moves.cloud.api("GET", f"/servers/{server_id}/migrations/{migration}",
+                                version="2.59").json()["migration"]
+        return shown if shown["memory_processed_bytes"] else None
+    shown = wait_for(progress, 30, "the migration never showed its progress")
+    assert 0 < shown["memory_processed_bytes"] and 0 < shown["memory_total_bytes"]
+    assert shown["disk_total_bytes"] > 0  # block migration: the disks are copied too
     cli("server", "migration", "abort", server_id, migration, version="2.24")
     server = moves.settled(server_id, "ACTIVE", 120)
     assert server["OS-EXT-SRV-ATTR:host"] == SLOW_HOST

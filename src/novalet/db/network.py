@@ -691,9 +691,11 @@ async def host_snapshot(db: Database, host: str) -> HostSnapshot:
     multi_host networks its own instances are on (with only theirs). Its instances
     are those recorded on it and those with a move under way to or from it (their
     NICs are plugged and firewalled at both ends while the guest moves; DHCP and
-    floating IPs follow the record)."""
+    floating IPs follow the record). Not an evacuation's: its source failed, and what
+    still runs there is quarantined."""
     moving = select(Migration.instance_uuid).where(
         Migration.status.in_(migrations_records.IN_PROGRESS),
+        Migration.migration_type != "evacuation",
         or_(Migration.source_compute == host, Migration.dest_compute == host))
     async with db.transaction() as s:
         instances = [HostInstance(*row) for row in (await s.execute(

@@ -229,3 +229,14 @@ async def test_a_moving_instance_is_in_the_state_of_both_its_hosts(
         assert [v.fixed_ip for v in state.instances[0].vifs] == [vif.fixed_ip]
     await migrations_records.update(net.db, migration.uuid, {"status": "completed"})
     assert (await host_state(net.db, net.conf, "h1")).instances == []
+
+
+async def test_an_evacuated_instance_is_not_in_its_failed_hosts_state(
+        net: NetworkAPI, make_instance: InstanceFactory) -> None:
+    """Whatever of it still runs on the failed host is quarantined there."""
+    moved = await make_instance(host="h1", name="evacuee")
+    await net.allocate_for_instance(moved.uuid, "p1", "h1", "evacuee")
+    await migrations_records.create(net.db, {
+        "instance_uuid": moved.uuid, "source_compute": "h2", "dest_compute": "h1",
+        "status": "pre-migrating", "migration_type": "evacuation"})
+    assert (await host_state(net.db, net.conf, "h2")).instances == []

@@ -116,8 +116,8 @@ class LiveMigrateTask(MoveTask):
             await self.handed_over(migration, exc, moved)  # changed or deleted meanwhile
             return
         await placement.move_allocations(self.db, move_consumer(self.uuid), self.uuid)
-        await self.moved(order.source_host, dest.host)
         await self.set_migration(migration, {"status": "completed"})
+        await self.moved(order.source_host, dest.host)  # (a move under way is on both)
 
     async def _failed(self, exc: Exception, order: MoveOrder, host: str,
                       handed_over: bool) -> None:

@@ -123,8 +123,8 @@ class MigrateTask(MoveTask):
         except (exceptions.Conflict, exceptions.NotFound) as exc:
             await self.handed_over(migration, exc, done)  # changed or deleted meanwhile
             return
-        await self.moved(source, dest)
         await self.set_migration(migration, {"status": "finished"})
+        await self.moved(source, dest)  # (a move under way is on both hosts)
 
     async def _roll_back(self, exc: Exception, order: Any, step: str) -> None:
         """The guest back on its source as it was (best effort: a host that fails

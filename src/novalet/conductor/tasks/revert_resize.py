@@ -54,5 +54,5 @@ class RevertResizeTask(MoveTask):
             if await self.stuck(migration, exc, source, back):  # the record follows the guest
                 await self.moved(dest, source)
             return
-        await self.moved(dest, source)
         await self.set_migration(migration, {"status": "reverted"})
+        await self.moved(dest, source)  # (a move under way is on both hosts)

@@ -4,7 +4,7 @@
 A destination claims ports for one incoming guest (its QEMU's migration port, an
 NBD server for its disks) and gives them to the source in a MoveTarget. A port is
 claimed when no other incoming guest of this process holds it and it can be
-bound now; whoever then binds it (QEMU, qemu-nbd) may still lose a race with
+bound now; whoever then binds it (QEMU, qemu-storage-daemon) may still lose a race with
 another program: bind_claimed then tries another port, PORT_ATTEMPTS times in all.
 """
 
