@@ -271,8 +271,9 @@ async def api501(cloud: AllInOne) -> AsyncIterator[Api]:
 
 
 async def test_a_hypervisor_without_moves_refuses_them_up_front(api501: Api) -> None:
-    """As the QEMU driver declares today: migrate and live migration are 501 before
-    anything starts, and a resize stays on the server's own host."""
+    """A hypervisor that declares it can't move guests (both flags off): migrate and
+    live migration are 501 before anything starts, and a resize stays on the
+    server's own host."""
     api = api501
     api.cloud.conf.set("DEFAULT", "allow_resize_to_same_host", False)
     driver = api.cloud.compute.driver
@@ -291,7 +292,7 @@ async def test_a_hypervisor_without_moves_refuses_them_up_front(api501: Api) -> 
 
 
 async def _unable(api: Api, *hosts: str) -> None:
-    """These hosts' hypervisors report they can't take moves (as QEMU's today)."""
+    """These hosts' hypervisors report they can't take moves."""
     for compute in (api.cloud.compute, *api.cloud.extra_computes):
         if compute.host in hosts:
             driver = compute.driver
