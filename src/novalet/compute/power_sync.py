@@ -65,7 +65,12 @@ class PowerStateSync:
         ctx = RequestContext.admin()
         recorded = await self.conductor.instances_on_host(ctx, self.host)
         known = {i.uuid for i in recorded}
-        orphans = sorted(set(await self.driver.list_instances()) - known)
+        kept = self.driver.adopted_at_start() - known
+        for uuid in sorted(kept):
+            LOG.warning("Keeping guest %s, though no instance record names this host: it "
+                        "arrived by live migration (its only copy); an operator settles "
+                        "its record (the migration shows where it went)", uuid)
+        orphans = sorted(set(await self.driver.list_instances()) - known - kept)
         for uuid in orphans:
             LOG.warning("Removing guest %s: its instance is deleted or unknown", uuid)
             await self.driver.destroy(uuid)

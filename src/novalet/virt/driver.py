@@ -89,6 +89,13 @@ class ComputeDriver(abc.ABC):
     async def init_host(self, host: str) -> None:
         """Prepare the hypervisor for use; called once when compute starts."""
 
+    def adopted_at_start(self) -> set[str]:
+        """Guests init_host kept that no record may name this host for yet (a live
+        migration's destination restarted before its finish step: the guest's only
+        copy). Start-up recovery never destroys them as unknown. Most drivers keep
+        nothing of the kind."""
+        return set()
+
     async def cleanup_host(self) -> None:
         """Release what the driver holds in this process when compute stops (guests
         keep running). Most drivers hold nothing."""

@@ -92,6 +92,7 @@ class QemuDriver(ComputeDriver):
         self.interfaces = Interfaces(self.guests, conf)
         self.accel: str | None = None
         self._locks: dict[str, asyncio.Lock] = {}
+        self._adopted: set[str] = set()  # live-migrated here, kept by init_host
         self._qemu_version: int | None = None  # os-hypervisors' hypervisor_version
         self.counters = diagnostics.HostCounters()  # /proc and /sys, for diagnostics
         self.migration_ports = MigrationPorts(conf)  # one range for both kinds of move
@@ -137,9 +138,16 @@ class QemuDriver(ComputeDriver):
         """Instance dirs a crashed compute service left mid-spawn hold no usable guest
         (but a guest that arrived by live migration is kept: live_moves.py)."""
         for paths in self._all_paths():
-            if paths.spawning.exists() and not await self.live.adopt_arrived(paths):
+            if not paths.spawning.exists():
+                continue
+            if await self.live.adopt_arrived(paths):
+                self._adopted.add(paths.uuid)
+            else:
                 LOG.warning("Removing %s: its spawn never finished", paths.uuid)
                 await self._remove_guest(paths)
+
+    def adopted_at_start(self) -> set[str]:
+        return set(self._adopted)
 
     async def get_available_resource(self) -> HostResources:
         self.instances_path.mkdir(parents=True, exist_ok=True)

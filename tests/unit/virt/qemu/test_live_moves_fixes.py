@@ -83,6 +83,8 @@ async def test_b1_an_arrived_but_unfinished_guest_is_adopted_at_start(
     assert vm.alive and paths.config.exists() and not paths.spawning.exists()
     assert "nbd-server-stop" in vm.commands and paths.console_record.exists()
     assert await driver.list_instances() == [spec.uuid]
+    # start-up recovery must not destroy it as unknown (no record names this host yet)
+    assert driver.adopted_at_start() == {spec.uuid}
 
 
 async def test_b1_a_guest_still_waiting_for_its_state_is_removed_at_start(
@@ -92,6 +94,7 @@ async def test_b1_a_guest_still_waiting_for_its_state_is_removed_at_start(
     vm = vm_of(processes, driver, spec.uuid)  # still inmigrate
     await driver.init_host("host-1")
     assert not vm.alive and not (driver.instances_path / spec.uuid).exists()
+    assert driver.adopted_at_start() == set()
 
 
 async def test_b1_an_unfinished_spawn_is_still_removed_at_start(
