@@ -164,6 +164,15 @@ async def test_failed_spawn_puts_the_server_back(multi_host_api: Api) -> None:
         raise RuntimeError("no room at the inn")
     _compute(api, target).driver.spawn = broken  # type: ignore[method-assign]
     await _force_down(api, source)
+    network = api.cloud.conductor.evacuating.network
+    refreshed: list[set[str]] = []
+    real = network.refresh_hosts
+
+    async def recording(hosts: set[str]) -> None:
+        refreshed.append(set(hosts))
+        if real is not None:
+            await real(hosts)
+    network.refresh_hosts = recording
     assert (await _evacuate(api, uuid, {"host": target})).status_code == 200
     for _ in range(200):
         (migration,) = await _evacuations(api, uuid)
@@ -174,6 +183,9 @@ async def test_failed_spawn_puts_the_server_back(multi_host_api: Api) -> None:
     back = await wait_for(api, uuid, "ACTIVE", user="admin")
     assert back["OS-EXT-SRV-ATTR:host"] == source
     assert await _providers_used(api, uuid) == {source}
+    # both hosts re-apply: the failed one serves its guest again, the destination
+    # drops the floating NAT place_on gave it
+    assert {source, target} in refreshed
 
 
 async def test_a_stopped_server_stays_stopped_below_295(multi_host_api: Api) -> None:

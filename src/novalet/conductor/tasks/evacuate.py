@@ -132,6 +132,9 @@ class EvacuateTask:
             await self.network.allocate_for_instance(
                 uuid, instance.project_id, instance.host, instance.hostname,
                 user_id=instance.user_id)
-            # the failed host serves its guest again (place_on had it quarantined)
-            await self.network.instance_moved(None, instance.host)
+            # the failed host serves its guest again (place_on had it quarantined), and
+            # the destination, if one was recorded, drops its floating NAT
+            record = await migrations_records.get(self.db, request.migration_uuid)
+            await self.network.instance_moved(record.dest_compute if record else None,
+                                              instance.host)
         await migrations_records.update(self.db, request.migration_uuid, {"status": status})
