@@ -185,7 +185,7 @@ async def test_failed_spawn_puts_the_server_back(multi_host_api: Api) -> None:
     assert await _providers_used(api, uuid) == {source}
     # both hosts re-apply: the failed one serves its guest again, the destination
     # drops the floating NAT place_on gave it
-    assert {source, target} in refreshed
+    assert refreshed[-1] == {source, target}, refreshed
 
 
 async def test_a_stopped_server_stays_stopped_below_295(multi_host_api: Api) -> None:
