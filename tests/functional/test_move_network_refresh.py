@@ -6,6 +6,8 @@ one left them out) until the periodic resync."""
 
 from __future__ import annotations
 
+import asyncio
+
 from novalet.db import instances
 from tests.functional.conftest import Api, boot, wait_for
 from tests.functional.test_server_moves import action, drivers, host_of, migration_becomes
@@ -55,3 +57,23 @@ async def test_live_migration_refreshes_both_hosts_after_the_record_moved(
     assert resp.status_code == 202, resp.text
     await migration_becomes(api, sid, "completed")
     assert ({source, target}, target) in seen
+
+
+async def test_confirm_has_the_source_let_go(multi_host_api: Api) -> None:
+    """While confirming, the move is under way and its source's state holds the guest
+    (its tap may be made again there); once confirmed, the source refreshes."""
+    api = multi_host_api
+    sid = (await boot(api))["id"]
+    source = await host_of(api, sid)
+    target = next(h for h in drivers(api) if h != source)
+    assert (await action(api, sid, {"migrate": {"host": target}},
+                         version="2.56")).status_code == 202
+    await wait_for(api, sid, "VERIFY_RESIZE", user="admin")
+    seen = _record_refreshes(api, sid)
+    assert (await action(api, sid, {"confirmResize": None})).status_code == 204
+    await migration_becomes(api, sid, "confirmed")
+    for _ in range(100):  # the refresh follows the record's last write
+        if ({source, target}, target) in seen:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no refresh of {source} and {target} after the confirm: {seen}")

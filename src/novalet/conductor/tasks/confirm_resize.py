@@ -46,3 +46,5 @@ class ConfirmResizeTask(MoveTask):
         except (exceptions.Conflict, exceptions.NotFound):
             pass  # reset or deleted meanwhile: the confirm is done all the same
         await self.set_migration(migration, {"status": "confirmed"})
+        # the source held the guest while the move was under way: it lets go now
+        await self.moved(source, migration.dest_compute)
