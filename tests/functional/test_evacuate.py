@@ -11,6 +11,7 @@ from novalet.compute.manager import ComputeManager
 from novalet.db import migrations_records
 from novalet.db.models import Allocation, ResourceProvider
 from tests.functional.conftest import Api, add_other_project, boot, wait_for
+from tests.functional.test_evacuate_network_refresh import record_refreshes
 
 ACTION = "/compute/v2.1/servers/{}/action"
 
@@ -164,15 +165,7 @@ async def test_failed_spawn_puts_the_server_back(multi_host_api: Api) -> None:
         raise RuntimeError("no room at the inn")
     _compute(api, target).driver.spawn = broken  # type: ignore[method-assign]
     await _force_down(api, source)
-    network = api.cloud.conductor.evacuating.network
-    refreshed: list[set[str]] = []
-    real = network.refresh_hosts
-
-    async def recording(hosts: set[str]) -> None:
-        refreshed.append(set(hosts))
-        if real is not None:
-            await real(hosts)
-    network.refresh_hosts = recording
+    refreshed = record_refreshes(api)
     assert (await _evacuate(api, uuid, {"host": target})).status_code == 200
     for _ in range(200):
         (migration,) = await _evacuations(api, uuid)

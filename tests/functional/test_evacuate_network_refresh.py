@@ -13,7 +13,8 @@ from tests.functional.conftest import Api, boot, wait_for
 ACTION = "/compute/v2.1/servers/{}/action"
 
 
-def _record_refreshes(api: Api) -> list[set[str]]:
+def record_refreshes(api: Api) -> list[set[str]]:
+    """The host sets the conductor's network API asks to refresh, from now on."""
     network = api.cloud.conductor.evacuating.network
     seen: list[set[str]] = []
     real = network.refresh_hosts
@@ -39,7 +40,7 @@ async def test_the_failed_host_refreshes_once_the_server_is_elsewhere(
     server: dict[str, Any] = await boot(api, name="evacuee", user="admin")
     source = server["OS-EXT-SRV-ATTR:host"]
     await _force_down(api, source)
-    seen = _record_refreshes(api)
+    seen = record_refreshes(api)
     resp = await api.request("POST", ACTION.format(server["id"]), user="admin",
                              version="2.100", json={"evacuate": {}})
     assert resp.status_code == 200, resp.text
@@ -51,7 +52,7 @@ async def test_the_failed_host_refreshes_once_the_server_is_elsewhere(
 async def test_offloading_refreshes_the_host_the_server_left(api: Api) -> None:
     server: dict[str, Any] = await boot(api, name="shelved", user="admin")
     host = server["OS-EXT-SRV-ATTR:host"]
-    seen = _record_refreshes(api)
+    seen = record_refreshes(api)
     resp = await api.request("POST", ACTION.format(server["id"]), user="admin",
                              version="2.100", json={"shelve": None})
     assert resp.status_code == 202, resp.text
