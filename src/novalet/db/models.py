@@ -323,17 +323,24 @@ class Allocation(Base):
 # --- networking (nova-network style) -------------------------------------
 
 class Network(Timestamps, Base):
-    """An IPv4 network: a bridge on each host serving it, optionally a VLAN."""
+    """A network: a bridge on each host serving it, optionally a VLAN. Its L3 columns
+    (cidr … dns2) mirror its IPv4 subnet and are NULL while it has none
+    (docs/network-api.md); hosts serve only networks with a subnet."""
 
     __tablename__ = "networks"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True)
     label: Mapped[str] = mapped_column(String(255))
-    cidr: Mapped[str] = mapped_column(String(43), unique=True)
-    gateway: Mapped[str] = mapped_column(String(39))
-    netmask: Mapped[str] = mapped_column(String(39))
-    broadcast: Mapped[str] = mapped_column(String(39))
-    dhcp_start: Mapped[str] = mapped_column(String(39))
+    description: Mapped[str] = mapped_column(String(255), default="")
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    external: Mapped[bool] = mapped_column(Boolean, default=False)
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    cidr: Mapped[str | None] = mapped_column(String(43), unique=True)
+    gateway: Mapped[str | None] = mapped_column(String(39))
+    netmask: Mapped[str | None] = mapped_column(String(39))
+    broadcast: Mapped[str | None] = mapped_column(String(39))
+    dhcp_start: Mapped[str | None] = mapped_column(String(39))
     dns1: Mapped[str | None] = mapped_column(String(39))
     dns2: Mapped[str | None] = mapped_column(String(39))
     bridge: Mapped[str] = mapped_column(String(15))
@@ -344,6 +351,28 @@ class Network(Timestamps, Base):
     host: Mapped[str | None] = mapped_column(String(255))
     mtu: Mapped[int | None] = mapped_column(Integer)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Subnet(Timestamps, Base):
+    """A network's IPv4 subnet, as the network API shows it (one per network for now).
+    JSON columns hold lists: allocation_pools [{"start", "end"}], dns_nameservers
+    [address], host_routes [{"destination", "nexthop"}]."""
+
+    __tablename__ = "subnets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"),
+                                            index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(String(255), default="")
+    project_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    ip_version: Mapped[int] = mapped_column(Integer, default=4)
+    cidr: Mapped[str] = mapped_column(String(43))
+    gateway_ip: Mapped[str | None] = mapped_column(String(39))
+    enable_dhcp: Mapped[bool] = mapped_column(Boolean, default=True)
+    allocation_pools: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    dns_nameservers: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    host_routes: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
 
 class VirtualInterface(Timestamps, Base):

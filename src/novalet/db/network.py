@@ -186,7 +186,7 @@ async def create_network(db: Database, plan: NetworkPlan, for_project: str | Non
             values, addresses = plan(existing)
             wanted = ipaddress.ip_network(values["cidr"])
             for other in existing:
-                if ipaddress.ip_network(other.cidr).overlaps(wanted):
+                if other.cidr is not None and ipaddress.ip_network(other.cidr).overlaps(wanted):
                     raise CidrConflict(cidr=values["cidr"], other=other.cidr)
                 if values.get("vlan") is not None and other.vlan == values["vlan"]:
                     raise DuplicateVlan(vlan=values["vlan"])
@@ -530,7 +530,7 @@ async def fixed_ip_by_address(db: Database, address: str) -> FixedRow:
         row = (await s.execute(query)).first()
     if row is None:
         raise FixedIpNotFoundForAddress(address=address)
-    return FixedRow(row[0], row[1], row[2], row[3])
+    return FixedRow(row[0], row[1] or "", row[2], row[3])  # a fixed IP's network has a cidr
 
 
 async def set_fixed_ip_reserved(db: Database, address: str, reserved: bool) -> None:
@@ -717,7 +717,8 @@ async def host_snapshot(db: Database, host: str) -> HostSnapshot:
                            FixedIp.allocated.is_(True))
                     .order_by(FixedIp.id))).all():
                 member_ips[group_id].append(address)
-        networks = list((await s.execute(select(Network).order_by(Network.id))).scalars())
+        networks = list((await s.execute(  # a network without a subnet is served nowhere
+            select(Network).where(Network.cidr.is_not(None)).order_by(Network.id))).scalars())
         used = {row.network.id for rows in nics.values() for row in rows}
         networks = [n for n in networks if not n.multi_host or n.id in used]
         own_addresses = await _host_addresses(s, [n.id for n in networks if n.multi_host], host)

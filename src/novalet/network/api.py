@@ -99,6 +99,10 @@ class NetworkNotFoundForRequest(exceptions.Invalid):
     msg_fmt = "Network could not be found for uuid %(uuid)s"
 
 
+class NetworkRequiresSubnet(exceptions.Invalid):
+    msg_fmt = "Network %(uuid)s requires a subnet in order to boot instances on."
+
+
 class DuplicateNetworkRequested(exceptions.Invalid):
     msg_fmt = "Duplicate networks (%(uuid)s) are not allowed"
 
@@ -379,7 +383,7 @@ class NetworkAPI(SecurityGroupsMixin):
             seen.add(network_uuid)
             network = await self._network_for_request(project_id, network_uuid)
             if address is not None:
-                if _ipv4_address(address) not in ipaddress.ip_network(network.cidr):
+                if _ipv4_address(address) not in ipaddress.ip_network(str(network.cidr)):
                     raise db.FixedIpUnavailable(address=address, net=network.uuid)
                 try:
                     row = await db.fixed_ip_by_address(self.db, address)
@@ -396,6 +400,8 @@ class NetworkAPI(SecurityGroupsMixin):
         allowed = (project_id,) if self.mode == "vlan" else (project_id, None)
         if network.project_id not in allowed:
             raise NetworkNotFoundForRequest(uuid=network_uuid)
+        if network.cidr is None:
+            raise NetworkRequiresSubnet(uuid=network_uuid)
         return network
 
     async def allocate_for_instance(
@@ -465,7 +471,7 @@ class NetworkAPI(SecurityGroupsMixin):
         label = str(self._opt("default_network_label"))
 
         def plan(existing: list[Network]) -> tuple[dict[str, Any], list[tuple[str, bool]]]:
-            taken = [ipaddress.ip_network(n.cidr) for n in existing]
+            taken = [ipaddress.ip_network(n.cidr) for n in existing if n.cidr]
             for subnet in supernet.subnets(new_prefix=prefix):
                 if not any(subnet.overlaps(t) for t in taken):
                     break
@@ -679,7 +685,7 @@ class NetworkAPI(SecurityGroupsMixin):
 def vif_from_row(row: InterfaceRow, dhcp: bool) -> Vif:
     """A stored NIC (which must have its fixed IP) as hosts and guests see it."""
     network = row.network
-    assert row.fixed_ip is not None
+    assert row.fixed_ip is not None and network.cidr is not None and network.gateway is not None
     gateway = row.host_address or network.gateway  # multi_host: the guest's own host
     return Vif(id=row.vif.uuid, address=row.vif.address, network_id=network.uuid,
                network_label=network.label, bridge=network.bridge,
@@ -691,7 +697,8 @@ def vif_from_row(row: InterfaceRow, dhcp: bool) -> Vif:
 def dns_servers(network: Network, gateway: str | None = None) -> list[str]:
     """The network's DNS servers; the gateway (the guest's own) when none is configured."""
     servers = [s for s in (network.dns1, network.dns2) if s]
-    return servers or [gateway or network.gateway]
+    fallback = gateway or network.gateway
+    return servers or ([fallback] if fallback else [])
 
 
 def _fixed_address(address: str) -> None:

@@ -45,6 +45,8 @@ async def host_state(db: Database, conf: config.Config, host: str) -> HostNetwor
 def _network_on_host(network: Network, dhcp: bool, hosts: list[tuple[str, str, str]],
                      own_address: str | None) -> NetworkOnHost:
     gateway = own_address or network.gateway
+    # host_snapshot gives only networks with a subnet, whose L3 columns are set
+    assert network.cidr and gateway and network.dhcp_start and network.netmask
     return NetworkOnHost(
         uuid=network.uuid, label=network.label, cidr=network.cidr, gateway=gateway,
         bridge=network.bridge, dhcp_start=network.dhcp_start, netmask=network.netmask,
