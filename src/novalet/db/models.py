@@ -336,6 +336,8 @@ class Network(Timestamps, Base):
     external: Mapped[bool] = mapped_column(Boolean, default=False)
     admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
     port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # mirrors its subnet's enable_dhcp: False, no host runs dnsmasq for it (0015)
+    enable_dhcp: Mapped[bool] = mapped_column(Boolean, default=True)
     cidr: Mapped[str | None] = mapped_column(String(43), unique=True)
     gateway: Mapped[str | None] = mapped_column(String(39))
     netmask: Mapped[str | None] = mapped_column(String(39))

@@ -26,9 +26,10 @@ from novalet.common.timeutils import utcnow
 from novalet.db import migrations_records
 from novalet.db import quotas as db_quotas
 from novalet.db import security_groups as db_groups
+from novalet.db import subnet_pools
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import (FixedIp, FloatingIp, Instance, Migration, Network, SecurityGroup,
-                               SecurityGroupInstance, VirtualInterface)
+                               SecurityGroupInstance, Subnet, VirtualInterface)
 
 # Enough for every contender of a boot storm to find its own row.
 _CAS_ATTEMPTS = 64
@@ -198,6 +199,7 @@ async def create_network(db: Database, plan: NetworkPlan, for_project: str | Non
                 {"address": address, "network_id": network.id, "reserved": reserved,
                  "allocated": False, "leased": False, "created_at": now}
                 for address, reserved in addresses])
+            s.add(subnet_pools.mirror_subnet(network, addresses))  # its Neutron face
             return network
     except IntegrityError:
         # A concurrent creator took the same CIDR or VLAN between our check and insert.
@@ -276,6 +278,7 @@ async def delete_network(db: Database, network_uuid: str) -> None:
         if allocated:
             raise NetworkInUse(network_id=network_uuid)
         await s.execute(delete(FixedIp).where(FixedIp.network_id == network.id))
+        await s.execute(delete(Subnet).where(Subnet.network_id == network.id))
         await s.execute(delete(VirtualInterface).where(
             VirtualInterface.network_id == network.id))
         await s.delete(network)

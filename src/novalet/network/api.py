@@ -690,7 +690,8 @@ def vif_from_row(row: InterfaceRow, dhcp: bool) -> Vif:
     return Vif(id=row.vif.uuid, address=row.vif.address, network_id=network.uuid,
                network_label=network.label, bridge=network.bridge,
                fixed_ip=row.fixed_ip.address, cidr=network.cidr, gateway=gateway,
-               dns=dns_servers(network, gateway), vlan=network.vlan, dhcp=dhcp, mtu=network.mtu,
+               dns=dns_servers(network, gateway), vlan=network.vlan,
+               dhcp=dhcp and network.enable_dhcp, mtu=network.mtu,
                floating_ips=list(row.floating_ips))
 
 

@@ -51,7 +51,7 @@ def _network_on_host(network: Network, dhcp: bool, hosts: list[tuple[str, str, s
         uuid=network.uuid, label=network.label, cidr=network.cidr, gateway=gateway,
         bridge=network.bridge, dhcp_start=network.dhcp_start, netmask=network.netmask,
         vlan=network.vlan, interface=network.bridge_interface, multi_host=network.multi_host,
-        dhcp=dhcp, dns=dns_servers(network, gateway), mtu=network.mtu,
+        dhcp=dhcp and network.enable_dhcp, dns=dns_servers(network, gateway), mtu=network.mtu,
         hosts={mac: (address, hostname) for mac, address, hostname in hosts})
 
 
