@@ -79,7 +79,7 @@ async def network_subnets(db: Database, network_uuid: str) -> list[Subnet]:
 
 async def _subnet(s: AsyncSession, subnet_uuid: str, lock: bool = False) -> SubnetRow:
     query = select(Subnet, Network).join(Network, Network.id == Subnet.network_id).where(
-        Subnet.uuid == subnet_uuid)
+        Subnet.uuid == subnet_uuid).execution_options(populate_existing=True)
     row = (await s.execute(query.with_for_update() if lock else query)).first()
     if row is None:
         raise SubnetNotFound(subnet_id=subnet_uuid)
