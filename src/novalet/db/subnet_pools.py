@@ -42,7 +42,7 @@ def mirror_subnet(network: Network, addresses: Sequence[tuple[str, bool]]) -> Su
     assert network.cidr is not None
     return Subnet(uuid=str(uuidlib.uuid4()), network_id=network.id, name="", description="",
                   project_id=network.project_id, ip_version=4, cidr=network.cidr,
-                  gateway_ip=network.gateway, enable_dhcp=True,
+                  gateway_ip=network.gateway, enable_dhcp=network.enable_dhcp,
                   allocation_pools=pools_of(addresses),
                   dns_nameservers=[s for s in (network.dns1, network.dns2) if s],
                   host_routes=[])

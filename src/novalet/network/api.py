@@ -304,7 +304,7 @@ class NetworkAPI(SecurityGroupsMixin):
         values = {
             "label": label, "cidr": str(network), "gateway": str(gateway),
             "netmask": str(network.netmask), "broadcast": str(broadcast),
-            "dhcp_start": str(dhcp_start),
+            "dhcp_start": str(dhcp_start), "enable_dhcp": self.mode != "flat",
             "dns1": options.get("dns1") or self._opt("dns1") or None,
             "dns2": options.get("dns2") or self._opt("dns2") or None,
             "bridge": options.get("bridge") or self._opt("flat_network_bridge"),

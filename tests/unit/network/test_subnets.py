@@ -320,3 +320,11 @@ async def test_vlan_project_networks_get_their_subnet(
     (subnet,) = await service.list_subnets(member("p9"))
     assert (subnet.network_id, subnet.cidr, subnet.project_id) == (
         vif.network_id, vif.cidr, "p9")
+
+
+async def test_flat_mode_networks_subnet_says_no_dhcp(make_net: NetFactory,
+                                                      refreshes: Refreshes) -> None:
+    """flat mode serves no DHCP: its networks' subnets say so."""
+    net = await make_net(network_manager="flat")
+    (subnet,) = await SubnetService(net.db, net.conf, refreshes).list_subnets(ADMIN)
+    assert subnet.enable_dhcp is False
