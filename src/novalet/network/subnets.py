@@ -170,6 +170,87 @@ class SubnetInfo:
                    created_at=subnet.created_at, updated_at=subnet.updated_at)
 
 
+# --- request bodies ----------------------------------------------------------------
+
+# Accepted on create only at their Neutron defaults (IPv6, segments, service types).
+_INERT: dict[str, Any] = {"ipv6_ra_mode": None, "ipv6_address_mode": None, "segment_id": None,
+          "service_types": [], "use_default_subnetpool": False}
+READ_ONLY = ("id", "network_id", "cidr", "ip_version", "project_id", "tenant_id",
+             "subnetpool_id", "prefixlen", "created_at", "updated_at", "revision_number")
+
+
+def spec_from_body(body: dict[str, Any]) -> SubnetSpec:
+    """A POST body's "subnet" object as a SubnetSpec, its kinds checked (400 with
+    Neutron's messages): tenant_id is project_id's old name."""
+    fields = {f for f in SubnetSpec.__dataclass_fields__}
+    _unrecognized(set(body) - fields - set(_INERT) - {"tenant_id"})
+    for name, default in _INERT.items():
+        if name in body and body[name] != default:
+            raise _invalid(f"{name} {body[name]!r} is not supported here (IPv4 subnets "
+                           "without segments or service types only)")
+    values = {name: body[name] for name in fields if name in body}
+    if "tenant_id" in body:
+        if values.setdefault("project_id", body["tenant_id"]) != body["tenant_id"]:
+            raise _invalid("project_id and tenant_id do not match")
+    if "network_id" not in values:
+        raise BadRequest(resource="subnets", msg="network_id must be specified")
+    for name in ("network_id", "name", "description", "project_id", "subnetpool_id"):
+        _kind(values, name, str, none=name in ("project_id", "subnetpool_id"))
+    _kind(values, "cidr", str, none=True)
+    _kind(values, "gateway_ip", str, none=True)
+    for name in ("ip_version", "prefixlen"):
+        if isinstance(values.get(name), str) and values[name].isdigit():
+            values[name] = int(values[name])
+        _kind(values, name, int, none=name == "prefixlen")
+    _common_kinds(values)
+    return SubnetSpec(**values)
+
+
+def changes_from_body(body: dict[str, Any]) -> SubnetChanges:
+    """A PUT body's "subnet" object as SubnetChanges: a read-only attribute is a 400
+    ("Cannot update read-only attribute cidr"), as is an unknown one."""
+    fields = set(SubnetChanges.__dataclass_fields__)
+    for name in body:
+        if name in READ_ONLY:
+            raise _invalid(f"Cannot update read-only attribute {name}")
+    _unrecognized(set(body) - fields)
+    values = dict(body)
+    for name in ("name", "description"):
+        _kind(values, name, str)
+    _kind(values, "gateway_ip", str, none=True)
+    _common_kinds(values)
+    return SubnetChanges(**values)
+
+
+def _unrecognized(names: set[str]) -> None:
+    if names:
+        raise BadRequest(resource="subnet", msg="Unrecognized attribute(s) '"
+                         + ", ".join(sorted(names)) + "'")
+
+
+def _kind(values: dict[str, Any], name: str, kind: type, none: bool = False) -> None:
+    if name not in values or (none and values[name] is None):
+        return
+    value = values[name]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise _invalid(f"Invalid input for {name}. Reason: '{value}' is not a valid "
+                       f"{kind.__name__}")
+
+
+def _common_kinds(values: dict[str, Any]) -> None:
+    """enable_dhcp (also "true"/"false", as Neutron converts), and the list fields."""
+    dhcp = values.get("enable_dhcp")
+    if isinstance(dhcp, str) and dhcp.lower() in ("true", "false"):
+        values["enable_dhcp"] = dhcp.lower() == "true"
+    _kind(values, "enable_dhcp", bool)
+    for name in ("allocation_pools", "dns_nameservers", "host_routes"):
+        _kind(values, name, list, none=name == "allocation_pools")
+        if name == "dns_nameservers":
+            for server in values.get(name) or []:
+                if not isinstance(server, str):
+                    raise _invalid(f"dns_nameservers entry {server!r} is not a valid IP address")
+
+
 # --- the service -----------------------------------------------------------------
 
 class SubnetService:
@@ -363,6 +444,8 @@ def _check_cidr(spec: SubnetSpec) -> ipaddress.IPv4Network:
 
 def _address(text: Any, what: str) -> ipaddress.IPv4Address:
     try:
+        if not isinstance(text, str):
+            raise ValueError(text)
         address = ipaddress.ip_address(text)
     except ValueError:
         raise _invalid(f"{what} '{text}' is not a valid IP address") from None
@@ -443,8 +526,10 @@ def _check_routes(routes: Sequence[Any], subnet: str) -> list[dict[str, str]]:
         if not isinstance(route, dict) or set(route) != {"destination", "nexthop"}:
             raise _invalid(f"host route {route!r} must have exactly destination and nexthop")
         try:
+            if not isinstance(route["destination"], str):
+                raise ValueError(route["destination"])
             destination = ipaddress.ip_network(route["destination"])
-        except (TypeError, ValueError):
+        except ValueError:
             raise _invalid(f"host route destination '{route['destination']}' is not a "
                            "valid CIDR (with no host bits set)") from None
         if destination.version != 4:

@@ -328,3 +328,58 @@ async def test_flat_mode_networks_subnet_says_no_dhcp(make_net: NetFactory,
     net = await make_net(network_manager="flat")
     (subnet,) = await SubnetService(net.db, net.conf, refreshes).list_subnets(ADMIN)
     assert subnet.enable_dhcp is False
+
+
+# --- request bodies (for the HTTP face) ---------------------------------------------
+
+def test_bodies_become_typed_requests() -> None:
+    made = sn.spec_from_body({"network_id": "n", "cidr": "10.1.0.0/24", "ip_version": "4",
+                              "tenant_id": "p1", "enable_dhcp": "false",
+                              "ipv6_ra_mode": None, "allocation_pools": None})
+    assert (made.ip_version, made.project_id, made.enable_dhcp, made.gateway_ip) == (
+        4, "p1", False, sn.UNSET)
+    assert sn.spec_from_body({"network_id": "n", "gateway_ip": None}).gateway_ip is None
+    changes = sn.changes_from_body({"name": "x", "dns_nameservers": []})
+    assert (changes.name, changes.dns_nameservers, changes.host_routes) == (
+        "x", [], sn.UNSET)
+
+
+@pytest.mark.parametrize("body,error,text", [
+    ({"cidr": "10.1.0.0/24"}, sn.BadRequest, "network_id must be specified"),
+    ({"network_id": "n", "colour": "red"}, sn.BadRequest, "Unrecognized attribute(s) 'colour'"),
+    ({"network_id": "n", "ip_version": True}, sn.InvalidInput, "not a valid int"),
+    ({"network_id": "n", "name": 5}, sn.InvalidInput, "not a valid str"),
+    ({"network_id": "n", "enable_dhcp": "maybe"}, sn.InvalidInput, "not a valid bool"),
+    ({"network_id": "n", "dns_nameservers": "8.8.8.8"}, sn.InvalidInput, "not a valid list"),
+    ({"network_id": "n", "dns_nameservers": [8]}, sn.InvalidInput, "not a valid IP"),
+    ({"network_id": "n", "ipv6_address_mode": "slaac"}, sn.InvalidInput, "not supported"),
+    ({"network_id": "n", "tenant_id": "a", "project_id": "b"}, sn.InvalidInput, "match"),
+])
+def test_bad_create_bodies(body: dict[str, Any], error: type[exceptions.NovaletError],
+                           text: str) -> None:
+    with pytest.raises(error) as raised:
+        sn.spec_from_body(body)
+    assert raised.value.code == 400 and text in raised.value.message, raised.value.message
+
+
+@pytest.mark.parametrize("body,text", [
+    ({"cidr": "10.2.0.0/24"}, "Cannot update read-only attribute cidr"),
+    ({"network_id": "x"}, "Cannot update read-only attribute network_id"),
+    ({"colour": "red"}, "Unrecognized attribute(s) 'colour'"),
+    ({"gateway_ip": 5}, "not a valid str"),
+])
+def test_bad_update_bodies(body: dict[str, Any], text: str) -> None:
+    with pytest.raises(exceptions.Invalid) as raised:
+        sn.changes_from_body(body)
+    assert text in raised.value.message, raised.value.message
+
+
+async def test_kinds_are_checked_in_the_domain_too(db: Database,
+                                                   subnets: SubnetService) -> None:
+    network = await bare_network(db)
+    for bad in ({"allocation_pools": [{"start": 5, "end": 9}]},
+                {"host_routes": [{"destination": 10, "nexthop": "10.1.0.3"}]},
+                {"host_routes": [{"destination": "10.9.0.0/24", "nexthop": 3}]}):
+        with pytest.raises(exceptions.Invalid):
+            await subnets.create_subnet(member(), spec(network, **bad))
+    assert await subnet_count(db, network.id) == 0
