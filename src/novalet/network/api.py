@@ -324,6 +324,10 @@ class NetworkAPI(SecurityGroupsMixin):
                 return vlan
         raise NoMoreVlans(start=start)
 
+    def next_vlan(self, existing: list[Network]) -> int:
+        """The first VLAN from [network] vlan_start no network has."""
+        return self._next_vlan(existing, int(self._opt("vlan_start")))
+
     async def list_networks(self, ctx: RequestContext) -> list[Network]:
         """Admins see every network; others their project's and unassigned ones."""
         return await db.list_networks(self.db, None if ctx.is_admin else ctx.project_id or "")
@@ -669,6 +673,10 @@ class NetworkAPI(SecurityGroupsMixin):
             project_id, host = owner
             hosts = await db.project_hosts(self.db, project_id)
             await self._refresh(hosts | {host} if host else hosts)
+
+    async def refresh_every_host(self) -> None:
+        """Have every host re-read the networks it serves (one was added or removed)."""
+        await self._refresh({"*"})
 
     async def _refresh(self, hosts: set[str]) -> None:
         if not hosts or self.refresh_hosts is None:
