@@ -188,6 +188,10 @@ async def test_vlan_mode_gives_a_project_network_the_next_vlan(state_dir: Any) -
             resp = await api.request("POST", f"{N}/networks", user="admin", json={
                 "network": {"provider:segmentation_id": 3000}})
             neutron_error(resp, 409, "VlanIdInUse")
+            # A boot still gets the project a nova-network network with addresses.
+            server = await boot(api, networks="auto")
+            (vif,) = await aio.services.network.vifs_for_instance(server["id"])
+            assert vif.network_id not in (first["id"], second["id"])
     finally:
         await aio.stop()
 
@@ -274,6 +278,16 @@ async def test_updating_shared_or_mtu_is_checked(api: Api) -> None:
     resp = await api.request("PUT", url, user="admin", json={"network": {
         "provider:network_type": "flat"}})
     neutron_error(resp, 400, "InvalidInput")
+
+
+async def test_a_subnetless_network_is_no_default_for_a_boot(api: Api) -> None:
+    """A member's own network without a subnet doesn't displace the network its
+    boots use (it has no addresses to give)."""
+    await create(api, name="empty")
+    server = await boot(api, networks="auto")
+    (vif,) = await api.cloud.services.network.vifs_for_instance(server["id"])
+    shown = (await api.request("GET", f"{N}/networks/{vif.network_id}")).json()["network"]
+    assert shown["name"] == "private"
 
 
 # --- both faces -----------------------------------------------------------------------

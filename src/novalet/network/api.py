@@ -456,7 +456,9 @@ class NetworkAPI(SecurityGroupsMixin):
     async def _default_network(self, project_id: str) -> Network:
         if self.mode == "vlan":
             return await self._project_network(project_id)
-        networks = await db.list_networks(self.db, project_id)
+        # A network without a subnet (made by the network API) is no default: it
+        # has no addresses to give.
+        networks = [n for n in await db.list_networks(self.db, project_id) if n.cidr]
         if not networks:
             raise NoNetworkForInstance(project_id=project_id)
         own = [n for n in networks if n.project_id == project_id]
