@@ -156,6 +156,20 @@ async def test_a_member_creates_shows_updates_and_deletes_its_network(api: Api) 
     neutron_error(await api.request("GET", url), 404, "NetworkNotFound")
 
 
+async def test_bulk_create_makes_all_or_none(api: Api) -> None:
+    resp = await api.request("POST", f"{N}/networks", json={"networks": [
+        {"name": "bulk1"}, {"name": "bulk2"}]})
+    assert resp.status_code == 201, resp.text
+    assert [n["name"] for n in resp.json()["networks"]] == ["bulk1", "bulk2"]
+    resp = await api.request("POST", f"{N}/networks", json={"networks": [
+        {"name": "bulk3"}, {"name": "bulk4", "shared": True}]})
+    neutron_error(resp, 403, "PolicyNotAuthorized")
+    names = [n["name"] for n in (await api.request("GET", f"{N}/networks")).json()["networks"]]
+    assert "bulk3" not in names and "bulk1" in names
+    resp = await api.request("POST", f"{N}/networks", json={"networks": []})
+    neutron_error(resp, 400, "HTTPBadRequest")
+
+
 async def test_admin_sees_provider_attributes_and_sets_shared_and_external(api: Api) -> None:
     network = await create(api, user="admin", name="public", shared=True,
                            **{"router:external": True, "provider:network_type": "flat",

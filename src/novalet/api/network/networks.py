@@ -7,7 +7,8 @@ from typing import Any
 
 from novalet.api.handler import ApiRequest, Reply
 from novalet.api.network import listing
-from novalet.api.network.attributes import Attr, boolean, integer, one_of, read_body, string
+from novalet.api.network.attributes import (Attr, BadBody, boolean, integer, one_of, read_body,
+                                           string)
 from novalet.api.network.listing import Field, as_bool, as_int
 from novalet.common.timeutils import isotime
 from novalet.network.api import MAX_VLAN
@@ -86,9 +87,28 @@ async def show(req: ApiRequest) -> dict[str, Any]:
 
 
 async def create(req: ApiRequest) -> Reply:
-    attrs = read_body(await req.json(), "network", ATTRIBUTES, "POST")
+    """One network, or Neutron's bulk form {"networks": [...]}: all or none."""
+    body = await req.json()
+    if isinstance(body, dict) and "networks" in body and "network" not in body:
+        return Reply({"networks": await _create_bulk(req, body["networks"])}, 201)
+    attrs = read_body(body, "network", ATTRIBUTES, "POST")
     record = await req.app.networks.create_network(req.ctx, attrs)
     return Reply({"network": view(req, record)}, 201)
+
+
+async def _create_bulk(req: ApiRequest, items: Any) -> list[dict[str, Any]]:
+    if not isinstance(items, list) or not items:
+        raise BadBody(reason="'networks' must be a non-empty list of networks")
+    checked = [read_body({"network": item}, "network", ATTRIBUTES, "POST") for item in items]
+    made: list[NetworkRecord] = []
+    try:
+        for attrs in checked:
+            made.append(await req.app.networks.create_network(req.ctx, attrs))
+    except Exception:
+        for record in made:  # undo the ones made before the failure
+            await req.app.networks.delete_network(req.ctx, record.row.uuid)
+        raise
+    return [view(req, record) for record in made]
 
 
 async def update(req: ApiRequest) -> dict[str, Any]:
