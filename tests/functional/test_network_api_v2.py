@@ -292,6 +292,11 @@ async def test_updating_shared_or_mtu_is_checked(api: Api) -> None:
     resp = await api.request("PUT", url, user="admin", json={"network": {
         "provider:network_type": "flat"}})
     neutron_error(resp, 400, "InvalidInput")
+    private = (await api.request("GET", f"{N}/networks?name=private")).json()["networks"][0]
+    assert private["shared"] is True and private["tenant_id"] is None  # nova-network's own
+    resp = await api.request("PUT", f"{N}/networks/{private['id']}", user="admin",
+                             json={"network": {"shared": False}})
+    neutron_error(resp, 409, "InvalidSharedSetting")
 
 
 async def test_a_subnetless_network_is_no_default_for_a_boot(api: Api) -> None:
@@ -302,6 +307,23 @@ async def test_a_subnetless_network_is_no_default_for_a_boot(api: Api) -> None:
     (vif,) = await api.cloud.services.network.vifs_for_instance(server["id"])
     shown = (await api.request("GET", f"{N}/networks/{vif.network_id}")).json()["network"]
     assert shown["name"] == "private"
+
+
+async def test_unsharing_a_network_other_projects_servers_use_is_409(api: Api, other: str
+                                                                    ) -> None:
+    resp = await api.request("POST", "/compute/v2.1/os-networks", user="admin", version="2.35",
+                             json={"network": {"label": "used", "cidr": "10.40.0.0/24"}})
+    network_id = resp.json()["network"]["id"]
+    server = await boot(api, networks=[{"uuid": network_id}])
+    # The network then goes to project other (as vlan mode's os-networks/add does).
+    await db_network.set_network_fields(api.cloud.services.db, network_id,
+                                        {"project_id": other, "shared": True})
+    url = f"{N}/networks/{network_id}"
+    resp = await api.request("PUT", url, user="admin", json={"network": {"shared": False}})
+    neutron_error(resp, 409, "InvalidSharedSetting")
+    await delete_server(api, server["id"])
+    resp = await api.request("PUT", url, user="admin", json={"network": {"shared": False}})
+    assert resp.status_code == 200 and resp.json()["network"]["shared"] is False
 
 
 # --- both faces -----------------------------------------------------------------------

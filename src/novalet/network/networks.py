@@ -177,8 +177,9 @@ class NetworkService:
             raise InvalidInput(reason="the provider attributes of a network can't be "
                                "changed; create another network instead")
         values = self._changes(attrs)
-        if values.get("shared") is False and record.shared and await db.foreign_nics(
-                self.db, network_id, row.project_id):
+        if values.get("shared") is False and record.shared and (
+                row.project_id is None  # nova-network's unassigned networks serve everyone
+                or await db.foreign_nics(self.db, network_id, row.project_id)):
             raise InvalidSharedSetting(network_id=network_id)
         if values:
             record.row = await db.update_network(self.db, network_id, values)
