@@ -224,6 +224,29 @@ RULES: dict[str, str] = {
     "image:upload_image": "rule:project_member_or_admin",
     "image:deactivate": "rule:project_member_or_admin",
     "image:reactivate": "rule:project_member_or_admin",
+    # The network API (Neutron's rule names and defaults; api/network, network/networks.py).
+    # `shared` and `external` are the target network's attributes.
+    "shared": "field:networks:shared=True",
+    "external": "field:networks:router:external=True",
+    "create_network": "rule:project_member_or_admin",
+    "create_network:shared": "rule:context_is_admin",
+    "create_network:router:external": "rule:context_is_admin",
+    "create_network:port_security_enabled": "rule:project_member_or_admin",
+    "create_network:provider:network_type": "rule:context_is_admin",
+    "create_network:provider:physical_network": "rule:context_is_admin",
+    "create_network:provider:segmentation_id": "rule:context_is_admin",
+    "get_network": "rule:project_reader_or_admin or rule:shared or rule:external",
+    "get_network:provider:network_type": "rule:context_is_admin",
+    "get_network:provider:physical_network": "rule:context_is_admin",
+    "get_network:provider:segmentation_id": "rule:context_is_admin",
+    "update_network": "rule:project_member_or_admin",
+    "update_network:shared": "rule:context_is_admin",
+    "update_network:router:external": "rule:context_is_admin",
+    "update_network:port_security_enabled": "rule:project_member_or_admin",
+    "update_network:provider:network_type": "rule:context_is_admin",
+    "update_network:provider:physical_network": "rule:context_is_admin",
+    "update_network:provider:segmentation_id": "rule:context_is_admin",
+    "delete_network": "rule:project_member_or_admin",
 }
 
 

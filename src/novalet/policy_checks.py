@@ -9,6 +9,8 @@ Grammar (what oslo.policy accepts for Nova's defaults and operators' overrides):
            | KEY ":" VALUE   (a credential KEY equals VALUE; VALUE may be
                               "%(field)s" read from the target, or a literal,
                               optionally quoted)
+           | "field:" RESOURCE ":" ATTR "=" VALUE   (Neutron's: the target's
+                              ATTR equals VALUE, e.g. field:networks:shared=True)
 
 An empty check string allows everything, as in oslo.policy.
 """
@@ -128,6 +130,28 @@ class GenericCheck(Check):
 
     def __str__(self) -> str:
         return f"{self.key}:{self.value}"
+
+
+@dataclass(frozen=True)
+class FieldCheck(Check):
+    """Neutron's `field:networks:shared=True`: the target's attribute (which may hold
+    colons, as router:external) equals the literal; booleans compare as True/False."""
+
+    resource: str
+    attribute: str
+    value: str
+
+    def __call__(self, target: Mapping[str, Any], creds: Mapping[str, Any],
+                 rules: RuleLookup) -> bool:
+        actual = target.get(self.attribute)
+        if actual is None:
+            return False
+        if isinstance(actual, bool):
+            return self.value.lower() == str(actual).lower()
+        return self.value == str(actual)
+
+    def __str__(self) -> str:
+        return f"field:{self.resource}:{self.attribute}={self.value}"
 
 
 @dataclass(frozen=True)
@@ -256,6 +280,12 @@ def _check(token: str, parser: _Parser) -> Check:
         return RuleCheck(value)
     if key == "role":
         return RoleCheck(value)
+    if key == "field":
+        resource, _, test = value.partition(":")
+        attribute, equals, literal = test.rpartition("=")
+        if not resource or not attribute or not equals:
+            raise parser.fail(f"{token!r} is not a field check (field:RESOURCE:ATTR=VALUE)")
+        return FieldCheck(resource, attribute, literal)
     return GenericCheck(key, value)
 
 

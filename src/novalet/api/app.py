@@ -15,10 +15,12 @@ from novalet import policy
 from novalet.api import errors
 from novalet.api.compute import routes as compute_routes
 from novalet.api.edge import EdgeLimits
-from novalet.api.handler import IMAGE, endpoint, json_response
+from novalet.api.handler import IMAGE, NETWORK, endpoint, json_response
 from novalet.api.identity import routes as identity_routes
 from novalet.api.image import routes as image_routes
 from novalet.api.image import versions as image_versions
+from novalet.api.network import routes as network_routes
+from novalet.api.network import versions as network_versions
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -34,7 +36,7 @@ async def _root(request: Request) -> Response:
     base = request.app.state.cloud.conf.public_url
     return json_response({"services": {
         "identity": f"{base}/identity/v3", "compute": f"{base}/compute/v2.1",
-        "image": f"{base}/image"}})
+        "image": f"{base}/image", "network": f"{base}/network"}})
 
 
 def build_app(cloud: Any) -> Starlette:
@@ -49,6 +51,8 @@ def build_app(cloud: Any) -> Starlette:
         Mount("/compute", routes=compute_routes.ROUTES + compute_routes.LEGACY_V2_ROUTES),
         Route("/image", endpoint(IMAGE, image_versions.index, auth=False)),
         Mount("/image", routes=image_routes.ROUTES),
+        Route("/network", endpoint(NETWORK, network_versions.index, auth=False)),
+        Mount("/network", routes=network_routes.ROUTES),
     ], exception_handlers={HTTPException: _http_error},
         middleware=[Middleware(EdgeLimits, max_body=conf.get("oslo_middleware",
                                                              "max_request_body_size"))])

@@ -33,6 +33,34 @@ def glance_body(code: int, message: str) -> dict[str, Any]:
                       "message": message}}
 
 
+# The `type` of a Neutron error body when the exception has no Neutron name of its
+# own (webob's exception names, as Neutron answers for routing and HTTP errors).
+_NEUTRON_TYPES = {400: "BadRequest", 401: "HTTPUnauthorized", 403: "HTTPForbidden",
+                  404: "HTTPNotFound", 405: "HTTPMethodNotAllowed", 409: "Conflict",
+                  413: "HTTPRequestEntityTooLarge", 415: "HTTPUnsupportedMediaType",
+                  500: "HTTPInternalServerError", 501: "HTTPNotImplemented",
+                  503: "ServiceUnavailable"}
+
+# Exception class names that are Neutron's own exception names too: the body's
+# `type` is the class name. (Other errors set `neutron_type` on their class.)
+NEUTRON_NAMES = frozenset({"NetworkNotFound", "NetworkInUse", "PolicyNotAuthorized",
+                           "VlanIdInUse", "InvalidSharedSetting", "InvalidInput"})
+
+
+def neutron_body(code: int, message: str, type_name: str | None = None) -> dict[str, Any]:
+    """{"NeutronError": {"type": "NetworkNotFound", "message": "...", "detail": ""}}"""
+    return {"NeutronError": {"type": type_name or _NEUTRON_TYPES.get(code, "NeutronException"),
+                             "message": message, "detail": ""}}
+
+
+def neutron_error(exc: Any) -> dict[str, Any]:
+    """The Neutron body of a Novalet error: its Neutron exception name as `type`."""
+    name = getattr(exc, "neutron_type", None)
+    if name is None and type(exc).__name__ in NEUTRON_NAMES:
+        name = type(exc).__name__
+    return neutron_body(exc.code, exc.message, name)
+
+
 Formatter = Callable[[int, str], dict[str, Any]]
 
 
@@ -42,4 +70,6 @@ def formatter_for(path: str) -> Formatter:
         return keystone_body
     if path.startswith("/image"):
         return glance_body
+    if path == "/network" or path.startswith("/network/"):
+        return neutron_body
     return nova_body

@@ -62,11 +62,20 @@ class Front:
     # Nova's legacy /v2 endpoint: the v2.1 API at its base version, microversion
     # headers ignored and none sent back (api/compute/legacy_v2.py).
     legacy_v2: bool = False
+    # The body of a Novalet error, when the front names errors by their class
+    # (the network API's NeutronError type); else formatter(code, message).
+    error_body: Callable[[exceptions.NovaletError], dict[str, Any]] | None = None
+
+    def error(self, exc: exceptions.NovaletError) -> dict[str, Any]:
+        if self.error_body is not None:
+            return self.error_body(exc)
+        return self.formatter(exc.code, exc.message)
 
 
 COMPUTE = Front("compute", errors.nova_body, microversioned=True)
 IDENTITY = Front("identity", errors.keystone_body)
 IMAGE = Front("image", errors.glance_body)
+NETWORK = Front("network", errors.neutron_body, error_body=errors.neutron_error)
 
 
 class ApiRequest:
@@ -172,7 +181,7 @@ def endpoint(front: Front, handler: Handler, *, auth: bool = True
                 LOG.error("%s %s failed: %s", raw.method, raw.url.path, exc)
             if exc.code == 413:  # the rest of the body stays unread: close after answering
                 headers["Connection"] = "close"
-            return json_response(front.formatter(exc.code, exc.message), exc.code, headers)
+            return json_response(front.error(exc), exc.code, headers)
         except Exception:
             LOG.exception("Unexpected error in %s %s", raw.method, raw.url.path)
             message = ("Unexpected API Error. Report this with request id "

@@ -177,10 +177,11 @@ async def create_network(db: Database, plan: NetworkPlan, for_project: str | Non
             existing = list((await s.execute(select(Network).order_by(
                 Network.id).with_for_update())).scalars())
             if for_project is not None:
-                own = [n for n in existing if n.project_id == for_project]
+                own = [n for n in existing if n.project_id == for_project and n.cidr]
                 if own:
                     return own[0]
-                free = [n for n in existing if n.project_id is None and n.vlan is not None]
+                free = [n for n in existing
+                        if n.project_id is None and n.vlan is not None and n.cidr]
                 if free:
                     free[0].project_id = for_project
                     return free[0]

@@ -324,6 +324,10 @@ class NetworkAPI(SecurityGroupsMixin):
                 return vlan
         raise NoMoreVlans(start=start)
 
+    def next_vlan(self, existing: list[Network]) -> int:
+        """The first VLAN from [network] vlan_start no network has."""
+        return self._next_vlan(existing, int(self._opt("vlan_start")))
+
     async def list_networks(self, ctx: RequestContext) -> list[Network]:
         """Admins see every network; others their project's and unassigned ones."""
         return await db.list_networks(self.db, None if ctx.is_admin else ctx.project_id or "")
@@ -452,7 +456,9 @@ class NetworkAPI(SecurityGroupsMixin):
     async def _default_network(self, project_id: str) -> Network:
         if self.mode == "vlan":
             return await self._project_network(project_id)
-        networks = await db.list_networks(self.db, project_id)
+        # A network without a subnet (made by the network API) is no default: it
+        # has no addresses to give.
+        networks = [n for n in await db.list_networks(self.db, project_id) if n.cidr]
         if not networks:
             raise NoNetworkForInstance(project_id=project_id)
         own = [n for n in networks if n.project_id == project_id]
@@ -669,6 +675,10 @@ class NetworkAPI(SecurityGroupsMixin):
             project_id, host = owner
             hosts = await db.project_hosts(self.db, project_id)
             await self._refresh(hosts | {host} if host else hosts)
+
+    async def refresh_every_host(self) -> None:
+        """Have every host re-read the networks it serves (one was added or removed)."""
+        await self._refresh({"*"})
 
     async def _refresh(self, hosts: set[str]) -> None:
         if not hosts or self.refresh_hosts is None:

@@ -1,0 +1,1 @@
+"""The network API (Neutron's v2.0 subset, mounted at /network); see docs/network-api.md."""

@@ -1,0 +1,273 @@
+"""Networks with Neutron's semantics, for the network API (api/network/networks.py).
+
+The same rows as nova-network's networks (docs/network-api.md): the label is the
+name, a VLAN makes the network a `vlan` provider network, else it is `flat` on
+the one physical network. A network made here has no subnet (its L3 columns are
+NULL) and no host serves it until it gets one.
+
+Scope and policy are enforced here, with Neutron's rule names: a caller sees its
+project's networks, the shared and the external ones (another project's network
+is a 404); only an admin sets shared, router:external or provider attributes.
+Networks nova-network left unassigned (no project) serve every project: they
+count as shared.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from novalet import exceptions, policy
+from novalet.common.context import RequestContext
+from novalet.db import network as db_network
+from novalet.db import networks as db
+from novalet.db.models import Network
+from novalet.network.api import MAX_VLAN, NetworkAPI
+
+LOG = logging.getLogger(__name__)
+
+# The one physical network guests' bridges reach (flat) or tag onto (vlan).
+PHYSICAL_NETWORK = "default"
+MIN_MTU = 68  # the least an IPv4 network may have
+DEFAULT_MTU = 1500
+# Attributes only an admin may set (Neutron's create_/update_network:<attr> rules).
+PROVIDER = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
+_GUARDED = ("shared", "router:external", "port_security_enabled") + PROVIDER
+
+
+class NetworkNotFound(db_network.NetworkNotFound):
+    msg_fmt = "Network %(network_id)s could not be found."
+
+
+class NetworkInUse(exceptions.Conflict):
+    msg_fmt = ("Unable to complete operation on network %(network_id)s. There are one or "
+               "more ports still in use on the network.")
+
+
+class InvalidSharedSetting(exceptions.Conflict):
+    msg_fmt = ("Unable to reconfigure sharing settings for network %(network_id)s. "
+               "Multiple tenants are using it.")
+
+
+class VlanIdInUse(exceptions.Conflict):
+    msg_fmt = ("Unable to create the network. The VLAN %(vlan)s on physical network "
+               "%(physnet)s is in use.")
+
+
+class InvalidInput(exceptions.Invalid):
+    msg_fmt = "Invalid input for operation: %(reason)s."
+
+
+class ProjectMismatch(exceptions.Invalid):
+    neutron_type = "HTTPBadRequest"
+    msg_fmt = ("Specifying 'project_id' or 'tenant_id' other than the authenticated "
+               "project in request requires admin privileges")
+
+
+@dataclass
+class NetworkRecord:
+    """A network row with what the network API shows beside it."""
+
+    row: Network
+    subnets: list[str] = field(default_factory=list)
+
+    @property
+    def shared(self) -> bool:
+        return bool(self.row.shared or self.row.project_id is None)
+
+    def target(self) -> dict[str, Any]:
+        """What policy checks read: the owner ("" for none) and the flags."""
+        return {"project_id": self.row.project_id or "", "shared": self.shared,
+                "router:external": bool(self.row.external)}
+
+
+class NetworkService:
+    """Create, show, list, update and delete networks for a RequestContext."""
+
+    def __init__(self, nova: NetworkAPI) -> None:
+        self.nova = nova  # modes, options and the host refresh of the network domain
+        self.db = nova.db
+
+    # --- reads --------------------------------------------------------------------
+
+    async def list_network(self, ctx: RequestContext) -> list[NetworkRecord]:
+        """Every network the caller may see (get_network), oldest first."""
+        rows = await db.visible_networks(self.db, None if ctx.is_admin else
+                                         ctx.project_id or "")
+        records = [NetworkRecord(row) for row in rows]
+        records = [r for r in records if self._visible(ctx, r)]
+        await self._fill_subnets(records)
+        return records
+
+    async def get_network(self, ctx: RequestContext, network_id: str) -> NetworkRecord:
+        """NetworkNotFound (404) when it does not exist or the caller may not see it."""
+        try:
+            row = await db_network.get_network(self.db, network_id)
+        except db_network.NetworkNotFound:
+            raise NetworkNotFound(network_id=network_id) from None
+        record = NetworkRecord(row)
+        if not self._visible(ctx, record):
+            raise NetworkNotFound(network_id=network_id)
+        await self._fill_subnets([record])
+        return record
+
+    @staticmethod
+    def _visible(ctx: RequestContext, record: NetworkRecord) -> bool:
+        target = record.target()
+        return policy.authorize(ctx, "get_network", target["project_id"], target)
+
+    async def _fill_subnets(self, records: list[NetworkRecord]) -> None:
+        found = await db.subnet_ids(self.db, [r.row.id for r in records])
+        for record in records:
+            record.subnets = found.get(record.row.id, [])
+
+    # --- writes -------------------------------------------------------------------
+
+    async def create_network(self, ctx: RequestContext, attrs: Mapping[str, Any]) -> NetworkRecord:
+        """A network of the caller's project (an admin may name another), with no
+        subnet. In vlan mode it gets the next free VLAN (an admin may pick it with
+        provider:segmentation_id) and the bridge nvbr<vlan>; else the flat bridge."""
+        owner = self._owner(ctx, attrs)
+        target = {"project_id": owner, "shared": bool(attrs.get("shared")),
+                  "router:external": bool(attrs.get("router:external"))}
+        policy.enforce(ctx, "create_network", owner, target)
+        defaults = {"shared": False, "router:external": False, "port_security_enabled": True}
+        for name in _GUARDED:
+            if name in attrs and attrs[name] != defaults.get(name):
+                policy.enforce(ctx, f"create_network:{name}", owner, target)
+        vlan = self._provider_vlan(attrs)
+        mtu = self._mtu(attrs.get("mtu"))
+
+        def plan(existing: list[Network]) -> dict[str, Any]:
+            values = self._placement(existing, vlan)
+            values.update(
+                label=attrs.get("name", ""), description=attrs.get("description", ""),
+                shared=bool(attrs.get("shared", False)),
+                external=bool(attrs.get("router:external", False)),
+                admin_state_up=bool(attrs.get("admin_state_up", True)),
+                port_security_enabled=bool(attrs.get("port_security_enabled", True)),
+                project_id=owner, mtu=mtu,
+                multi_host=bool(self.nova.conf.get("network", "multi_host")))
+            return values
+
+        try:
+            row = await db.create_bare_network(self.db, plan)
+        except db_network.DuplicateVlan as exc:
+            raise VlanIdInUse(vlan=exc.kwargs.get("vlan"), physnet=PHYSICAL_NETWORK) from None
+        LOG.info("Network %s (%s) created for project %s on bridge %s", row.uuid, row.label,
+                 owner, row.bridge)
+        return NetworkRecord(row)
+
+    async def update_network(self, ctx: RequestContext, network_id: str, attrs: Mapping[str, Any]
+                     ) -> NetworkRecord:
+        """Change name, description, admin_state_up, shared, router:external,
+        port_security_enabled or mtu. Unsharing a network other projects' servers
+        use is InvalidSharedSetting (409); provider attributes can't change (400)."""
+        record = await self.get_network(ctx, network_id)
+        row, target = record.row, record.target()
+        policy.enforce(ctx, "update_network", target["project_id"], target)
+        current = {"shared": record.shared, "router:external": bool(row.external),
+                   "port_security_enabled": bool(row.port_security_enabled)}
+        for name in _GUARDED:
+            if name in attrs and attrs[name] != current.get(name):
+                policy.enforce(ctx, f"update_network:{name}", target["project_id"], target)
+        if any(name in attrs for name in PROVIDER):
+            raise InvalidInput(reason="the provider attributes of a network can't be "
+                               "changed; create another network instead")
+        values = self._changes(attrs)
+        if values.get("shared") is False and record.shared and (
+                row.project_id is None  # nova-network's unassigned networks serve everyone
+                or await db.foreign_nics(self.db, network_id, row.project_id)):
+            raise InvalidSharedSetting(network_id=network_id)
+        if values:
+            record.row = await db.update_network(self.db, network_id, values)
+        if "mtu" in values and row.cidr is not None:
+            await self.nova.refresh_every_host()
+        await self._fill_subnets([record])
+        return record
+
+    def _changes(self, attrs: Mapping[str, Any]) -> dict[str, Any]:
+        columns = {"name": "label", "description": "description",
+                   "admin_state_up": "admin_state_up", "shared": "shared",
+                   "router:external": "external",
+                   "port_security_enabled": "port_security_enabled"}
+        values = {column: attrs[name] for name, column in columns.items() if name in attrs}
+        if "mtu" in attrs:
+            values["mtu"] = self._mtu(attrs["mtu"])
+        return values
+
+    async def delete_network(self, ctx: RequestContext, network_id: str) -> None:
+        """Remove the network with its subnets and addresses; NetworkInUse (409)
+        while a server NIC is on it. The hosts that served it take it down."""
+        record = await self.get_network(ctx, network_id)
+        target = record.target()
+        policy.enforce(ctx, "delete_network", target["project_id"], target)
+        try:
+            await db.delete_unused_network(self.db, network_id)
+        except db_network.NetworkInUse:
+            raise NetworkInUse(network_id=network_id) from None
+        except db_network.NetworkNotFound:
+            raise NetworkNotFound(network_id=network_id) from None
+        LOG.info("Network %s (%s) deleted", network_id, record.row.label)
+        if record.row.cidr is not None:
+            await self.nova.refresh_every_host()
+
+    # --- helpers ------------------------------------------------------------------
+
+    @staticmethod
+    def _owner(ctx: RequestContext, attrs: Mapping[str, Any]) -> str:
+        given = {attrs[k] for k in ("project_id", "tenant_id") if attrs.get(k)}
+        if len(given) > 1:
+            raise InvalidInput(reason="project_id and tenant_id differ")
+        owner = given.pop() if given else ctx.project_id or ""
+        if owner != ctx.project_id and not ctx.is_admin:
+            raise ProjectMismatch()
+        if not owner:
+            raise InvalidInput(reason="a network needs a project: use a project-scoped token "
+                               "or give project_id")
+        return str(owner)
+
+    def _provider_vlan(self, attrs: Mapping[str, Any]) -> int | None:
+        """The VLAN the admin asked for; None to pick one (vlan mode) or for flat.
+        Only the mode's own network type is served: flat in the flat modes, vlan
+        in vlan mode."""
+        vlan_mode = self.nova.mode == "vlan"
+        served = "vlan" if vlan_mode else "flat"
+        kind = attrs.get("provider:network_type")
+        if kind is not None and kind != served:
+            raise InvalidInput(reason=f"provider:network_type {kind} is not served; this "
+                               f"cloud's networks are {served} ([network] network_manager)")
+        physnet = attrs.get("provider:physical_network")
+        if physnet is not None and physnet != PHYSICAL_NETWORK:
+            raise InvalidInput(reason=f"physical network {physnet} is unknown; the one "
+                               f"physical network is {PHYSICAL_NETWORK}")
+        segment = attrs.get("provider:segmentation_id")
+        if segment is None:
+            return None
+        if not vlan_mode:
+            raise InvalidInput(reason="provider:segmentation_id is for vlan networks only")
+        if not 1 <= int(segment) <= MAX_VLAN:
+            raise InvalidInput(reason=f"segmentation_id {segment} is out of range 1-{MAX_VLAN}")
+        return int(segment)
+
+    def _placement(self, existing: list[Network], vlan: int | None) -> dict[str, Any]:
+        """Bridge, uplink and VLAN as nova-network gives a project network."""
+        conf = self.nova.conf
+        if self.nova.mode != "vlan":
+            return {"vlan": None, "bridge": conf.get("network", "flat_network_bridge"),
+                    "bridge_interface": conf.get("network", "flat_interface") or None}
+        if vlan is None:
+            vlan = self.nova.next_vlan(existing)
+        return {"vlan": vlan, "bridge": f"nvbr{vlan}",
+                "bridge_interface": conf.get("network", "vlan_interface") or None}
+
+    def _mtu(self, value: Any) -> int | None:
+        if value is None:
+            return None
+        most = int(self.nova.conf.get("network", "network_device_mtu") or DEFAULT_MTU)
+        if not MIN_MTU <= int(value) <= most:
+            raise InvalidInput(reason=f"mtu {value} must be from {MIN_MTU} to {most} (the "
+                               "MTU of the physical network)")
+        return int(value)
