@@ -33,8 +33,16 @@ def rule_view(rule: SecurityGroupRule, sources: Sources) -> dict[str, Any] | Non
     return body
 
 
+def proxy_shows(rule: SecurityGroupRule) -> bool:
+    """Whether the proxy lists the rule: ingress only (as Nova shows a Neutron
+    group), and IPv6 only with a CIDR (the network API's IPv6 rule from a group
+    would read as a copy of its IPv4 twin; the proxy never made one)."""
+    return rule.direction == "ingress" and (rule.ethertype == "IPv4" or bool(rule.cidr))
+
+
 def group_view(group: SecurityGroup, sources: Sources) -> dict[str, Any]:
-    rules = [rule_view(rule, sources) for rule in sorted(group.rules, key=lambda r: r.id)]
+    rules = [rule_view(rule, sources) for rule in sorted(group.rules, key=lambda r: r.id)
+             if proxy_shows(rule)]
     return {"id": group.id, "description": group.description, "name": group.name,
             "tenant_id": group.project_id, "rules": [r for r in rules if r is not None]}
 
