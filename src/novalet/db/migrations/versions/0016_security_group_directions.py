@@ -30,24 +30,23 @@ RULES = sa.table('security_group_rules', sa.column('id', sa.Integer),
                  sa.column('created_at', sa.DateTime))
 
 
+# Nothing here may rebuild security_groups: on SQLite a batch rebuild drops the
+# table, and with foreign keys on that deletes every rule and membership
+# (ON DELETE CASCADE). So columns are added in place (NOT NULL with a server
+# default) and uniqueness is a unique index.
 def upgrade() -> None:
-    with op.batch_alter_table('security_groups', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('uuid', sa.String(36), nullable=True))
-    with op.batch_alter_table('security_group_rules', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('uuid', sa.String(36), nullable=True))
-        batch_op.add_column(sa.Column('direction', sa.String(16), nullable=False,
-                                      server_default='ingress'))
-        batch_op.add_column(sa.Column('ethertype', sa.String(16), nullable=False,
-                                      server_default='IPv4'))
-        batch_op.add_column(sa.Column('description', sa.String(255), nullable=False,
-                                      server_default=''))
+    for table in ('security_groups', 'security_group_rules'):
+        op.add_column(table, sa.Column('uuid', sa.String(36), nullable=False,
+                                       server_default=''))
+    op.add_column('security_group_rules', sa.Column('direction', sa.String(16),
+                                                    nullable=False, server_default='ingress'))
+    op.add_column('security_group_rules', sa.Column('ethertype', sa.String(16),
+                                                    nullable=False, server_default='IPv4'))
+    op.add_column('security_group_rules', sa.Column('description', sa.String(255),
+                                                    nullable=False, server_default=''))
     _backfill(op.get_bind())
-    with op.batch_alter_table('security_groups', schema=None) as batch_op:
-        batch_op.alter_column('uuid', existing_type=sa.String(36), nullable=False)
-        batch_op.create_unique_constraint('uq_security_groups_uuid', ['uuid'])
-    with op.batch_alter_table('security_group_rules', schema=None) as batch_op:
-        batch_op.alter_column('uuid', existing_type=sa.String(36), nullable=False)
-        batch_op.create_unique_constraint('uq_security_group_rules_uuid', ['uuid'])
+    for table in ('security_groups', 'security_group_rules'):
+        op.create_index(f'ix_{table}_uuid', table, ['uuid'], unique=True)
 
 
 def _backfill(bind: sa.Connection) -> None:
@@ -75,10 +74,9 @@ def downgrade() -> None:
     # the release before knew only ingress rules (and rendered any rule as one)
     bind.execute(RULES.delete().where(
         (RULES.c.direction == 'egress') | (RULES.c.ethertype == 'IPv6')))
-    with op.batch_alter_table('security_group_rules', schema=None) as batch_op:
-        batch_op.drop_constraint('uq_security_group_rules_uuid', type_='unique')
-        for name in ('description', 'ethertype', 'direction', 'uuid'):
-            batch_op.drop_column(name)
-    with op.batch_alter_table('security_groups', schema=None) as batch_op:
-        batch_op.drop_constraint('uq_security_groups_uuid', type_='unique')
-        batch_op.drop_column('uuid')
+    for table in ('security_group_rules', 'security_groups'):
+        op.drop_index(f'ix_{table}_uuid', table_name=table)
+    # plain DROP COLUMN (SQLite 3.35+): no rebuild, so no cascade
+    for name in ('description', 'ethertype', 'direction', 'uuid'):
+        op.drop_column('security_group_rules', name)
+    op.drop_column('security_groups', 'uuid')
