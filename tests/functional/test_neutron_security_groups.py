@@ -157,6 +157,10 @@ async def test_conflicts(api: Api, groups: NeutronSecurityGroups) -> None:
         await groups.create_group(ctx, "default")
     with pytest.raises(sg.SecurityGroupNameExists):
         await groups.create_group(ctx, "web")
+    with pytest.raises(sg.InvalidInput, match="exceeds maximum length of 255"):
+        await groups.create_group(ctx, "x" * 256)
+    with pytest.raises(sg.InvalidInput, match="not a valid string"):
+        await groups.update_group(ctx, web.id, description=5)  # type: ignore[arg-type]
     with pytest.raises(sg.SecurityGroupStatelessNotSupported):
         await groups.create_group(ctx, "stateless", stateful=False)
     server = await _boot(api, "vm")

@@ -64,6 +64,20 @@ class SecurityGroupStatelessNotSupported(exceptions.Invalid):
     msg_fmt = "Stateless security groups are not supported here: leave stateful true."
 
 
+class InvalidInput(exceptions.Invalid):
+    msg_fmt = "Invalid input for %(attr)s. Reason: %(reason)s."
+
+
+def _text(value: Any, attr: str) -> str:
+    """A name or description: a string of at most 255 characters (Neutron's limit,
+    and the columns')."""
+    if not isinstance(value, str):
+        raise InvalidInput(attr=attr, reason=f"'{value}' is not a valid string")
+    if len(value) > 255:
+        raise InvalidInput(attr=attr, reason=f"'{value[:20]}...' exceeds maximum length of 255")
+    return value
+
+
 class OverQuota(exceptions.Conflict):
     msg_fmt = "Quota exceeded for resources: ['%(overs)s']."
 
@@ -131,6 +145,7 @@ class NeutronSecurityGroups:
         IPv6 (no ingress). An admin may make one for another project."""
         project = project_id or ctx.project_id or ""
         self._check(ctx, "create_security_group", project)
+        name, description = _text(name, "name"), _text(description, "description")
         if not stateful:
             raise SecurityGroupStatelessNotSupported()
         await self.network.default_group(project, ctx.user_id)
@@ -153,6 +168,8 @@ class NeutronSecurityGroups:
         """Rename or redescribe a group; the default group keeps its name."""
         group = await self._group(ctx, group_id)
         self._check(ctx, "update_security_group", group.project_id)
+        name = None if name is None else _text(name, "name")
+        description = None if description is None else _text(description, "description")
         if group.name == "default" and name is not None and name != "default":
             raise SecurityGroupCannotUpdateDefault()
         try:
@@ -204,6 +221,7 @@ class NeutronSecurityGroups:
         sees."""
         group = await self._group(ctx, security_group_id)
         self._check(ctx, "create_security_group_rule", group.project_id)
+        description = _text(description, "description")
         spec = check_rule(direction, ethertype, protocol, port_range_min, port_range_max,
                           remote_ip_prefix, remote_group_id)
         remote = None if remote_group_id is None else await self._group(ctx, remote_group_id)
