@@ -11,9 +11,11 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from novalet.db import migrate
 from novalet.db.engine import Database
+from tests import server_db
 
 
 def _to(revision: str, down: bool = False) -> object:
@@ -30,28 +32,37 @@ def _parent_of_0016(connection: Connection) -> str:
     return parent
 
 
-OLD_ROWS = """
-INSERT INTO security_groups (id, name, description, project_id, created_at)
-    VALUES (1, 'default', 'default', 'p1', '2026-01-01'),
-           (2, 'web', 'web servers', 'p1', '2026-01-01');
-INSERT INTO security_group_rules (id, parent_group_id, protocol, from_port, to_port, cidr,
-                                  group_id, created_at)
-    VALUES (1, 1, NULL, NULL, NULL, NULL, 1, '2026-01-01'),
-           (2, 2, 'tcp', 22, 22, '0.0.0.0/0', NULL, '2026-01-01');
-INSERT INTO security_group_instances (security_group_id, instance_uuid)
-    VALUES (2, 'instance-1');
-"""
+OLD = "'2026-01-01 00:00:00'"
+
+
+async def _old_rows(conn: AsyncConnection) -> tuple[int, int]:
+    """A default and a web group with a rule each and a member, as the release
+    before 0016 had them (ids from the database's own sequences); their ids."""
+    await conn.execute(sa.text(
+        "INSERT INTO security_groups (name, description, project_id, created_at) VALUES "
+        f"('default', 'default', 'p1', {OLD}), ('web', 'web servers', 'p1', {OLD})"))
+    ids = dict((await conn.execute(sa.text("SELECT name, id FROM security_groups"))).all())
+    default, web = ids["default"], ids["web"]
+    await conn.execute(sa.text(
+        "INSERT INTO security_group_rules (parent_group_id, protocol, from_port, to_port, "
+        f"cidr, group_id, created_at) VALUES ({default}, NULL, NULL, NULL, NULL, {default}, "
+        f"{OLD}), ({web}, 'tcp', 22, 22, '0.0.0.0/0', NULL, {OLD})"))
+    await conn.execute(sa.text("INSERT INTO security_group_instances (security_group_id, "
+                               f"instance_uuid) VALUES ({web}, 'instance-1')"))
+    return default, web
 
 
 async def test_existing_groups_keep_their_rules_and_their_egress(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    """On SQLite, or on the NOVALET_TEST_DATABASE server."""
+    server = server_db.server_url()
+    url = await server_db.create_database(server) if server else \
+        f"sqlite:///{tmp_path / 'old.sqlite'}"
+    db = Database(url)
     try:
         async with db.engine.begin() as conn:
             parent = await conn.run_sync(_parent_of_0016)
             await conn.run_sync(_to(parent))
-            for statement in OLD_ROWS.split(";"):
-                if statement.strip():
-                    await conn.execute(sa.text(statement))
+            default, web = await _old_rows(conn)
         async with db.engine.begin() as conn:
             await conn.run_sync(_to("0016"))
         async with db.engine.connect() as conn:
@@ -64,22 +75,25 @@ async def test_existing_groups_keep_their_rules_and_their_egress(tmp_path: Path)
         assert all(len(uuid) == 36 for _, uuid in groups)
         assert len({r[6] for r in rules}) == len(rules)
         assert sorted(r[:6] for r in rules) == sorted([
-            (1, "ingress", "IPv4", None, None, 1),           # the old rules, as ingress IPv4
-            (2, "ingress", "IPv4", "tcp", "0.0.0.0/0", None),
-            (1, "egress", "IPv4", None, None, None), (1, "egress", "IPv6", None, None, None),
-            (1, "ingress", "IPv6", None, None, 1),           # default: IPv6 from its members
-            (2, "egress", "IPv4", None, None, None), (2, "egress", "IPv6", None, None, None)])
+            (default, "ingress", "IPv4", None, None, default),  # the old rules: ingress IPv4
+            (web, "ingress", "IPv4", "tcp", "0.0.0.0/0", None),
+            (default, "egress", "IPv4", None, None, None),
+            (default, "egress", "IPv6", None, None, None),
+            (default, "ingress", "IPv6", None, None, default),  # IPv6 from its members
+            (web, "egress", "IPv4", None, None, None), (web, "egress", "IPv6", None, None, None)])
         assert {r[7] for r in rules} == {""}
         async with db.engine.connect() as conn:  # no table rebuild cascaded into these
             members = (await conn.execute(sa.text(
                 "SELECT security_group_id, instance_uuid FROM security_group_instances"))).all()
-        assert [tuple(m) for m in members] == [(2, "instance-1")]
+        assert [tuple(m) for m in members] == [(web, "instance-1")]
         # down again: the previous release's rows (it read every rule as ingress)
         async with db.engine.begin() as conn:
             await conn.run_sync(_to(parent, down=True))
         async with db.engine.connect() as conn:
             left = (await conn.execute(sa.text(
-                "SELECT id FROM security_group_rules ORDER BY id"))).all()
-        assert [row[0] for row in left] == [1, 2]
+                "SELECT parent_group_id, protocol FROM security_group_rules"))).all()
+        assert sorted(tuple(row) for row in left) == sorted([(default, None), (web, "tcp")])
     finally:
         await db.close()
+        if server:
+            await server_db.drop_database(server, url)
