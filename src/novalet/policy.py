@@ -160,6 +160,15 @@ RULES: dict[str, str] = {
     "os_compute_api:os-security-groups:list": "rule:project_reader_or_admin",
     "os_compute_api:os-security-groups:add": "rule:project_member_or_admin",
     "os_compute_api:os-security-groups:remove": "rule:project_member_or_admin",
+    # The network API's security groups (Neutron's rule names;
+    # network/neutron_security_groups.py): another project's are 404 before these.
+    "get_security_group": "rule:project_reader_or_admin",
+    "create_security_group": "rule:project_member_or_admin",
+    "update_security_group": "rule:project_member_or_admin",
+    "delete_security_group": "rule:project_member_or_admin",
+    "get_security_group_rule": "rule:project_reader_or_admin",
+    "create_security_group_rule": "rule:project_member_or_admin",
+    "delete_security_group_rule": "rule:project_member_or_admin",
     "os_compute_api:os-fixed-ips": "rule:admin_api",
     # admin API (area 4): hypervisors, usage, migrations, external events, audit log
     "os_compute_api:os-hypervisors:list": "rule:admin_api",

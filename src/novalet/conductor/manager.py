@@ -213,9 +213,13 @@ class ConductorManager(MoveFlows):  # the move methods: conductor/move_flows.py
 
     async def network_host_state(self, ctx: RequestContext, host: str) -> dict[str, Any]:
         """The desired networking of `host`, for its network service: a HostNetworkState
-        model (a network service of the previous release read the same fields
-        untagged, and ignores the tag)."""
-        return (await network_state.host_state(self.db, self.conf, host)).to_dict()
+        model; callers before 1.6 get it backported (ingress rules only: their
+        firewall reads every rule as ingress and lets all egress out)."""
+        state = await network_state.host_state(self.db, self.conf, host)
+        call = rpc_bus.current_call()
+        if call is not None and rpc_bus.parse_version(call.version) < (1, 6):
+            return network_state.backported_for_1_0(state)
+        return state.to_dict()
 
     async def _fail_build(self, ctx: RequestContext, uuid: str, exc: Exception) -> None:
         LOG.warning("Build of %s failed: %s", uuid, exc)

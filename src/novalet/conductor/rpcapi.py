@@ -21,6 +21,9 @@ every older minor, so conductors are upgraded first and hosts after them):
   unshelve_instance (an UnshelveRequest), evacuate_instance (an EvacuateRequest);
   for compute hosts, evacuated_instances and evacuation_cleaned (the guests
   evacuated from a host while it was down, for it to destroy).
+- 1.6: network_host_state answers HostNetworkState 1.1 (rules with direction and
+  ethertype, egress filtered); to older callers only its IPv4 ingress rules, as
+  HostNetworkState 1.0.
 
 A compute host's calls are checked against its bus identity (conductor/
 host_access.py): it is served only its own instances and node.
@@ -46,7 +49,7 @@ from novalet.rpc import versions
 from novalet.rpc.bus import Bus, NotAuthorizedForHost
 
 TOPIC = "conductor"
-VERSION = "1.5"
+VERSION = "1.6"
 
 
 class InstanceNotServed(NotAuthorizedForHost):

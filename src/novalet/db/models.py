@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid as uuidlib
 from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Double, Float, ForeignKey, Index,
@@ -416,9 +417,15 @@ class FloatingIp(Timestamps, Base):
     auto_assigned: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+def _new_uuid() -> str:
+    return str(uuidlib.uuid4())
+
+
 class SecurityGroup(Timestamps, Base):
     __tablename__ = "security_groups"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # the network API's id (migration 0016); the compute proxy keeps the integer id
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, index=True, default=_new_uuid)
     name: Mapped[str] = mapped_column(String(255))
     description: Mapped[str] = mapped_column(String(255), default="")
     project_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -430,10 +437,16 @@ class SecurityGroup(Timestamps, Base):
 
 
 class SecurityGroupRule(Timestamps, Base):
-    """An ingress rule: protocol and port range, from a CIDR or members of a group."""
+    """A rule: direction and ethertype (0016), protocol and port range (ICMP: type and
+    code), and the remote side: a CIDR (cidr, Neutron's remote_ip_prefix) or the
+    members of a group (group_id, Neutron's remote_group_id); neither: anywhere."""
 
     __tablename__ = "security_group_rules"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, index=True, default=_new_uuid)
+    direction: Mapped[str] = mapped_column(String(16), default="ingress")
+    ethertype: Mapped[str] = mapped_column(String(16), default="IPv4")
+    description: Mapped[str] = mapped_column(String(255), default="")
     parent_group_id: Mapped[int] = mapped_column(
         ForeignKey("security_groups.id", ondelete="CASCADE"), index=True)
     protocol: Mapped[str | None] = mapped_column(String(16))

@@ -61,10 +61,21 @@ async def _group_by_name(s: AsyncSession, project_id: str, name: str) -> Securit
         SecurityGroup.name == name))).scalar_one_or_none()
 
 
+# Neutron's rules of a new group: egress anywhere, IPv4 and IPv6
+EGRESS_ANY: tuple[dict[str, Any], ...] = (
+    {"direction": "egress", "ethertype": "IPv4"}, {"direction": "egress", "ethertype": "IPv6"})
+
+
+def _add_rules(s: AsyncSession, group_id: int, rules: Iterable[dict[str, Any]]) -> None:
+    for values in rules:
+        s.add(SecurityGroupRule(parent_group_id=group_id, **values))
+
+
 async def ensure_default_group(db: Database, project_id: str, user_id: str | None
                                ) -> SecurityGroup:
-    """The project's `default` group, created on first use with one rule: any
-    traffic from members of the group itself."""
+    """The project's `default` group, created on first use with Neutron's default
+    rules: any traffic from members of the group itself (IPv4 and IPv6), and
+    egress anywhere."""
     async with db.transaction() as s:
         group = await _group_by_name(s, project_id, "default")
         if group is not None:
@@ -75,7 +86,9 @@ async def ensure_default_group(db: Database, project_id: str, user_id: str | Non
                                       project_id=project_id, user_id=user_id)
                 s.add(group)
                 await s.flush()
-                s.add(SecurityGroupRule(parent_group_id=group.id, group_id=group.id))
+                _add_rules(s, group.id, [
+                    {"group_id": group.id, "ethertype": "IPv4"},
+                    {"group_id": group.id, "ethertype": "IPv6"}, *EGRESS_ANY])
         except IntegrityError:
             pass  # created concurrently: read theirs
         created = await _group_by_name(s, project_id, "default")
@@ -84,10 +97,10 @@ async def ensure_default_group(db: Database, project_id: str, user_id: str | Non
 
 
 async def create_group(db: Database, project_id: str, user_id: str | None, name: str,
-                       description: str, admit: db_quotas.Admission[None] | None = None
-                       ) -> SecurityGroup:
-    """Insert a group; with `admit`, the security_groups quota decides first, under
-    the project's quota lock."""
+                       description: str, admit: db_quotas.Admission[None] | None = None,
+                       rules: Iterable[dict[str, Any]] = EGRESS_ANY) -> SecurityGroup:
+    """Insert a group with `rules` (Neutron's: egress anywhere); with `admit`, the
+    security_groups quota decides first, under the project's quota lock."""
     try:
         async with db.transaction() as s:
             if admit is not None:
@@ -95,6 +108,8 @@ async def create_group(db: Database, project_id: str, user_id: str | None, name:
             group = SecurityGroup(name=name, description=description, project_id=project_id,
                                   user_id=user_id)
             s.add(group)
+            await s.flush()
+            _add_rules(s, group.id, rules)
             await s.flush()
             created: SecurityGroup = (await s.execute(_groups_query().where(
                 SecurityGroup.id == group.id))).scalar_one()
@@ -197,7 +212,9 @@ async def delete_group(db: Database, group_id: int) -> None:
         raise SecurityGroupNotFound(security_group_id=group_id)
 
 
-_RULE_KEYS = ("group_id", "cidr", "from_port", "to_port", "protocol")
+_RULE_KEYS = ("group_id", "cidr", "from_port", "to_port", "protocol", "direction",
+              "ethertype")
+_RULE_DEFAULTS = {"direction": "ingress", "ethertype": "IPv4"}
 
 
 async def create_rule(db: Database, parent_group_id: int, values: dict[str, Any],
@@ -211,12 +228,16 @@ async def create_rule(db: Database, parent_group_id: int, values: dict[str, Any]
             await db_quotas.lock_project(s, project_id)
         existing = list((await s.execute(select(SecurityGroupRule).where(
             SecurityGroupRule.parent_group_id == parent_group_id))).scalars())
+        values = {**_RULE_DEFAULTS, **values}
         if admit is not None:
-            admit(len(existing) + 1)
+            # the limit counts the rules of one direction: a group's egress rules
+            # (every group has two) do not eat into the ingress rules it always had
+            admit(sum(r.direction == values["direction"] for r in existing) + 1)
         for rule in existing:
             if all(getattr(rule, k) == values.get(k) for k in _RULE_KEYS):
-                raise SecurityGroupRuleExists(group_id=parent_group_id)
+                raise SecurityGroupRuleExists(group_id=parent_group_id, rule_id=rule.uuid)
         rule = SecurityGroupRule(parent_group_id=parent_group_id,
+                                 description=values.get("description") or "",
                                  **{k: values.get(k) for k in _RULE_KEYS})
         s.add(rule)
         await s.flush()
@@ -312,3 +333,50 @@ async def instance_group_names(db: Database, instance_uuids: Sequence[str]
     for uuid, name in rows:
         result[uuid].append(name)
     return result
+
+
+# --- by uuid, for the network API (network/neutron_security_groups.py) ---
+
+async def get_group_by_uuid(db: Database, group_uuid: str, project_id: str | None = None
+                            ) -> SecurityGroup | None:
+    """The group with this uuid (project_id given: only if that project owns it)."""
+    query = _groups_query().where(SecurityGroup.uuid == group_uuid)
+    if project_id is not None:
+        query = query.where(SecurityGroup.project_id == project_id)
+    async with db.transaction() as s:
+        group: SecurityGroup | None = (await s.execute(query)).scalar_one_or_none()
+        return group
+
+
+async def list_rules(db: Database, project_id: str | None
+                     ) -> list[tuple[SecurityGroupRule, SecurityGroup]]:
+    """Every rule of the project's groups (None: of every group), with its group."""
+    query = (select(SecurityGroupRule, SecurityGroup)
+             .join(SecurityGroup, SecurityGroup.id == SecurityGroupRule.parent_group_id)
+             .order_by(SecurityGroupRule.id).execution_options(populate_existing=True))
+    if project_id is not None:
+        query = query.where(SecurityGroup.project_id == project_id)
+    async with db.transaction() as s:
+        return [(rule, group) for rule, group in (await s.execute(query)).all()]
+
+
+async def get_rule_by_uuid(db: Database, rule_uuid: str
+                           ) -> tuple[SecurityGroupRule, SecurityGroup] | None:
+    """The rule with this uuid and its group."""
+    async with db.transaction() as s:
+        row = (await s.execute(
+            select(SecurityGroupRule, SecurityGroup)
+            .join(SecurityGroup, SecurityGroup.id == SecurityGroupRule.parent_group_id)
+            .where(SecurityGroupRule.uuid == rule_uuid))).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def group_uuids(db: Database, group_ids: Iterable[int]) -> dict[int, str]:
+    """id -> uuid of the groups (how the network API names a rule's groups)."""
+    ids = list(set(group_ids))
+    if not ids:
+        return {}
+    async with db.transaction() as s:
+        rows = (await s.execute(select(SecurityGroup.id, SecurityGroup.uuid).where(
+            SecurityGroup.id.in_(ids)))).all()
+    return {row[0]: row[1] for row in rows}

@@ -41,23 +41,30 @@ class Vif(BusModel):
 
 @dataclass
 class SecurityRule(BusModel):
-    """Ingress allowed to an instance: protocol (tcp, udp, icmp or None for any),
-    port range, and a source: a CIDR, or the fixed IPs of a group's members."""
+    """Traffic allowed to (ingress) or from (egress) an instance: protocol (a name
+    such as tcp, udp, icmp, a number, or None for any), port range (ICMP: type and
+    code), and the remote side: a CIDR, or the fixed IPs of a group's members.
 
-    VERSION: ClassVar[str] = "1.0"
+    1.1: direction and ethertype (before: every rule was IPv4 ingress)."""
+
+    VERSION: ClassVar[str] = "1.1"
+    ADDED: ClassVar[dict[str, str]] = {"direction": "1.1", "ethertype": "1.1"}
 
     protocol: str | None
     from_port: int | None
     to_port: int | None
     cidr: str | None = None
     remote_ips: list[str] = field(default_factory=list)
+    direction: str = "ingress"
+    ethertype: str = "IPv4"
 
 
 @dataclass
 class InstanceNet(BusModel):
-    """Everything a host firewall needs for one instance."""
+    """Everything a host firewall needs for one instance (1.1: its rules' parts
+    carry direction and ethertype)."""
 
-    VERSION: ClassVar[str] = "1.0"
+    VERSION: ClassVar[str] = "1.1"
 
     instance_uuid: str
     project_id: str
@@ -105,9 +112,14 @@ class FloatingNat(BusModel):
 
 @dataclass
 class HostNetworkState(BusModel):
-    """The whole desired networking of one host; the driver makes the kernel match it."""
+    """The whole desired networking of one host; the driver makes the kernel match it.
 
-    VERSION: ClassVar[str] = "1.0"
+    1.1: rules have a direction; egress_filtered says instances' egress is limited
+    to their egress rules (a 1.0 sender knew only ingress: its state allows all
+    egress, as that release's firewall did)."""
+
+    VERSION: ClassVar[str] = "1.1"
+    ADDED: ClassVar[dict[str, str]] = {"egress_filtered": "1.1"}
     host: str
     networks: list[NetworkOnHost] = field(default_factory=list)
     instances: list[InstanceNet] = field(default_factory=list)
@@ -115,3 +127,4 @@ class HostNetworkState(BusModel):
     metadata_host: str = "127.0.0.1"   # where 169.254.169.254:80 is DNATed to
     metadata_port: int = 8775
     public_interface: str | None = None  # floating IPs are added here; None: no device
+    egress_filtered: bool = False

@@ -117,8 +117,9 @@ class NetworkStateRPC:
         self.bus = bus
 
     async def host_state(self, host: str) -> HostNetworkState:
-        """The state as a HostNetworkState model (what a conductor of the previous
-        release sends, untagged, is read as 1.0)."""
+        """The state as a HostNetworkState model, asked at conductor RPC 1.6 (egress
+        rules; conductors are upgraded first). What a conductor of an older release
+        sends (untagged, or 1.0) is read with egress unfiltered."""
         data = await self.bus.call(RequestContext.admin(), "conductor", "network_host_state",
-                                   {"host": host}, version="1.0")
+                                   {"host": host}, version="1.6")
         return HostNetworkState.from_dict(data)

@@ -91,6 +91,14 @@ class SecurityGroupsMixin:
         self._have_default.add(project_id)
         return group
 
+    async def default_group(self, project_id: str, user_id: str | None) -> SecurityGroup:
+        """The project's default group (made on first use, with Neutron's rules)."""
+        return await self._default_group(project_id, user_id)
+
+    async def refresh_project_hosts(self, project_id: str) -> None:
+        """Have the hosts with the project's instances apply their firewall now."""
+        await self._refresh(await db.project_hosts(self.db, project_id))
+
     async def _ensure_default(self, ctx: RequestContext) -> None:
         if ctx.project_id and ctx.project_id not in self._have_default:
             await self._default_group(ctx.project_id, ctx.user_id)
@@ -165,6 +173,8 @@ class SecurityGroupsMixin:
             network, _, prefix = values["cidr"].partition("/")
             if network not in ("0.0.0.0", "::") and prefix == "0":
                 raise InvalidRule(reason=f"Bad prefix for network in cidr {values['cidr']}")
+        if ":" in (values.get("cidr") or ""):
+            values["ethertype"] = "IPv6"  # as Nova tells Neutron
         admit = await self.quotas.admit_security_group_rule(parent.project_id)
         rule = await db_groups.create_rule(self.db, parent.id, values, admit,
                                            parent.project_id)

@@ -12,6 +12,8 @@ manager hands its host driver to make the kernel match.
 
 from __future__ import annotations
 
+from typing import Any
+
 from novalet import config
 from novalet.db import network as db_network
 from novalet.db.engine import Database
@@ -38,7 +40,8 @@ async def host_state(db: Database, conf: config.Config, host: str) -> HostNetwor
     floating = [FloatingNat(f, fixed, public or interface)
                 for f, fixed, interface in snap.floating]
     state = HostNetworkState(host=host, networks=networks, instances=instances,
-                             floating=floating, public_interface=public)
+                             floating=floating, public_interface=public,
+                             egress_filtered=True)
     return set_metadata_target(state, conf)
 
 
@@ -55,15 +58,37 @@ def _network_on_host(network: Network, dhcp: bool, hosts: list[tuple[str, str, s
         hosts={mac: (address, hostname) for mac, address, hostname in hosts})
 
 
+_ANYWHERE = {"IPv4": "0.0.0.0/0", "IPv6": "::/0"}
+
+
 def _rules(group: SecurityGroup, member_ips: dict[int, list[str]]) -> list[SecurityRule]:
     """A group's rules for the firewall: protocols in lower case (None: any); a rule
-    from a source group carries its members' fixed IPs (none yet: it admits nobody)."""
+    from a source group carries its members' fixed IPs (none yet: it admits nobody);
+    a rule with neither a CIDR nor a group (Neutron's) is from or to anywhere."""
     rules = []
     for rule in group.rules:
         protocol = rule.protocol.lower() if rule.protocol else None
         if rule.group_id is not None:
             rules.append(SecurityRule(protocol, rule.from_port, rule.to_port,
-                                      remote_ips=list(member_ips.get(rule.group_id, []))))
+                                      remote_ips=list(member_ips.get(rule.group_id, [])),
+                                      direction=rule.direction, ethertype=rule.ethertype))
         else:
-            rules.append(SecurityRule(protocol, rule.from_port, rule.to_port, cidr=rule.cidr))
+            cidr = rule.cidr or _ANYWHERE.get(rule.ethertype, "0.0.0.0/0")
+            rules.append(SecurityRule(protocol, rule.from_port, rule.to_port, cidr=cidr,
+                                      direction=rule.direction, ethertype=rule.ethertype))
     return rules
+
+
+def backported_for_1_0(state: HostNetworkState) -> dict[str, Any]:
+    """`state` for a network service of conductor RPC before 1.6 (HostNetworkState
+    1.0, rules parsed by hand as SecurityRule(**fields) and all read as IPv4
+    ingress): only the IPv4 ingress rules, without the fields it does not know.
+    Its firewall lets all egress out, as it always did."""
+    data = state.to_dict("1.0")
+    for instance in data["instances"]:
+        instance["rules"] = [
+            {k: v for k, v in rule.items() if k not in SecurityRule.ADDED}
+            for rule in instance["rules"]
+            if rule.get("direction", "ingress") == "ingress"
+            and rule.get("ethertype", "IPv4") == "IPv4"]
+    return data

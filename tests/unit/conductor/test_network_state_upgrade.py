@@ -54,9 +54,22 @@ def sample_state() -> HostNetworkState:
                                 dhcp_start="10.0.0.2", netmask="255.255.255.0",
                                 hosts={"52:54:00:00:00:01": ("10.0.0.11", "vm1")})],
         instances=[InstanceNet("inst-1", "p1", [make_vif()],
-                               [SecurityRule("tcp", 22, 22, cidr="0.0.0.0/0")])],
+                               [SecurityRule("tcp", 22, 22, cidr="0.0.0.0/0"), *EGRESS])],
         floating=[FloatingNat("192.0.2.10", "10.0.0.11", "eth0")],
-        public_interface="eth0")
+        public_interface="eth0", egress_filtered=True)
+
+
+# what every group has since HostNetworkState 1.1 (conductor RPC 1.6)
+EGRESS = [SecurityRule(None, None, None, cidr="0.0.0.0/0", direction="egress"),
+          SecurityRule(None, None, None, cidr="::/0", direction="egress", ethertype="IPv6"),
+          SecurityRule(None, None, None, remote_ips=["10.0.0.11"], ethertype="IPv6")]
+
+
+def as_previous_release_sees_it(state: HostNetworkState) -> HostNetworkState:
+    """`state` with what HostNetworkState 1.0 had: IPv4 ingress rules, egress open."""
+    instances = [dataclasses.replace(i, rules=[r for r in i.rules if r not in EGRESS])
+                 for i in state.instances]
+    return dataclasses.replace(state, instances=instances, egress_filtered=False)
 
 
 async def test_host_state_reads_the_same_both_ways(served: Served,
@@ -70,10 +83,17 @@ async def test_host_state_reads_the_same_both_ways(served: Served,
     # this release's network service: a HostNetworkState model with its parts
     assert await NetworkStateRPC(served.bus).host_state("h1") == state
     # the previous release's, with its hand-written parser, from this conductor
+    # (asking at 1.0: the state backported to HostNetworkState 1.0, only its IPv4
+    # ingress rules, which that release's firewall renders as it always did)
     data = await served.bus.call(RequestContext.admin(), "conductor", "network_host_state",
                                  {"host": "h1"}, version="1.0")
-    assert data["_version"] == HostNetworkState.VERSION
-    assert old_host_state_from_dict(data) == state
-    # and this release's parser reads what the previous conductor sent (untagged)
-    untagged = dataclasses.asdict(state)
-    assert HostNetworkState.from_dict(untagged) == state
+    assert data["_version"] == "1.0"
+    assert old_host_state_from_dict(data) == as_previous_release_sees_it(state)
+    # and this release's parser reads what the previous conductor sent (untagged):
+    # egress unfiltered, as that conductor's network service had it
+    untagged = dataclasses.asdict(as_previous_release_sees_it(state))
+    del untagged["egress_filtered"]
+    for instance in untagged["instances"]:
+        for rule in instance["rules"]:
+            del rule["direction"], rule["ethertype"]
+    assert HostNetworkState.from_dict(untagged) == as_previous_release_sees_it(state)

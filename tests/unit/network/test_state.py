@@ -54,11 +54,20 @@ async def test_state_of_a_host(net: NetworkAPI, make_instance: InstanceFactory) 
     assert _sorted(by_uuid[one.uuid].rules) == [default_rule]
     assert _sorted(by_uuid[two.uuid].rules) == [
         default_rule, SecurityRule("tcp", 22, 22, cidr="10.1.0.0/16")]
+    # Neutron's rules besides: egress anywhere (every group), IPv6 from the default
+    # group's members; egress is filtered by them
+    assert state.egress_filtered
+    others = {(r.direction, r.ethertype, r.cidr, tuple(sorted(r.remote_ips)))
+              for r in by_uuid[one.uuid].rules} - {("ingress", "IPv4", None, tuple(members))}
+    assert others == {("egress", "IPv4", "0.0.0.0/0", ()), ("egress", "IPv6", "::/0", ()),
+                      ("ingress", "IPv6", None, tuple(members))}
     assert state.floating == [FloatingNat(floating.address, v1.fixed_ip, None)]
     assert state.metadata_port == 8775
 
 
 def _sorted(rules: list[SecurityRule]) -> list[SecurityRule]:
+    """The IPv4 ingress rules, sorted."""
+    rules = [r for r in rules if (r.direction, r.ethertype) == ("ingress", "IPv4")]
     for rule in rules:
         rule.remote_ips.sort()
     return sorted(rules, key=lambda r: (r.protocol or "", r.cidr or ""))

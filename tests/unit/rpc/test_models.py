@@ -45,10 +45,10 @@ RECORDED = {
     "novalet.compute.recreate_requests.EvacuateRequest": ("1.0", "2680905e"),
     "novalet.compute.recreate_requests.UnshelveRequest": ("1.0", "b2c916d3"),
     "novalet.network.model.FloatingNat": ("1.0", "98015b80"),
-    "novalet.network.model.HostNetworkState": ("1.0", "3a3d9baf"),
-    "novalet.network.model.InstanceNet": ("1.0", "c6391dce"),
+    "novalet.network.model.HostNetworkState": ("1.1", "fe0b57db"),
+    "novalet.network.model.InstanceNet": ("1.1", "44d9b12c"),
     "novalet.network.model.NetworkOnHost": ("1.0", "da86f4de"),
-    "novalet.network.model.SecurityRule": ("1.0", "9376b44e"),
+    "novalet.network.model.SecurityRule": ("1.1", "48f45853"),
     "novalet.network.model.Vif": ("1.0", "bb23b7b5"),
 }
 

@@ -23,18 +23,31 @@ def rule_view(rule: SecurityGroupRule, sources: Sources) -> dict[str, Any] | Non
     body: dict[str, Any] = {"id": rule.id, "parent_group_id": rule.parent_group_id,
                             "ip_protocol": rule.protocol, "from_port": rule.from_port,
                             "to_port": rule.to_port, "group": {}, "ip_range": {}}
+    if rule.protocol and rule.from_port is None and rule.to_port is None:
+        # a network API rule of a whole protocol, as Nova shows Neutron's
+        whole = (1, 65535) if rule.protocol.upper() in ("TCP", "UDP") else (-1, -1)
+        body["from_port"], body["to_port"] = whole
     if rule.group_id:
         if rule.group_id not in sources:
             return None
         name, project_id = sources[rule.group_id]
         body["group"] = {"name": name, "tenant_id": project_id}
     else:
-        body["ip_range"] = {"cidr": rule.cidr}
+        # a network API rule without a prefix is from anywhere
+        body["ip_range"] = {"cidr": rule.cidr or "0.0.0.0/0"}
     return body
 
 
+def proxy_shows(rule: SecurityGroupRule) -> bool:
+    """Whether the proxy lists the rule: ingress only (as Nova shows a Neutron
+    group), and IPv6 only with a CIDR (the network API's IPv6 rule from a group
+    would read as a copy of its IPv4 twin; the proxy never made one)."""
+    return rule.direction == "ingress" and (rule.ethertype == "IPv4" or bool(rule.cidr))
+
+
 def group_view(group: SecurityGroup, sources: Sources) -> dict[str, Any]:
-    rules = [rule_view(rule, sources) for rule in sorted(group.rules, key=lambda r: r.id)]
+    rules = [rule_view(rule, sources) for rule in sorted(group.rules, key=lambda r: r.id)
+             if proxy_shows(rule)]
     return {"id": group.id, "description": group.description, "name": group.name,
             "tenant_id": group.project_id, "rules": [r for r in rules if r is not None]}
 

@@ -40,7 +40,8 @@ from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
 
 from novalet.network.linux.commands import CommandRunner
 from novalet.network.linux.errors import LinuxNetError
-from novalet.network.model import HostNetworkState, SecurityRule, Vif
+from novalet.network.model import HostNetworkState, InstanceNet, SecurityRule, Vif
+from novalet.network.neutron_rule_checks import PROTOCOL_NUMBERS
 
 LOG = logging.getLogger(__name__)
 
@@ -135,7 +136,8 @@ def _filter_table(state: HostNetworkState) -> list[str]:
     lines = [f"table {FILTER_TABLE} {{",
              *_chain("prerouting", "type filter hook prerouting priority raw; policy accept;",
                      [f"iifname {bridges} ip daddr 127.0.0.0/8 drop"])]
-    elements = []
+    elements: list[str] = []
+    egress: list[str] = []
     chains: list[str] = []
     for instance in sorted(state.instances, key=lambda i: i.instance_uuid):
         if not instance.vifs:
@@ -149,16 +151,25 @@ def _filter_table(state: HostNetworkState) -> list[str]:
         if dhcp_servers:
             rules.append(f"ip saddr {_addr_set(dhcp_servers)} udp sport 67 udp dport 68 accept")
         for rule in instance.rules:
-            line = render_security_rule(rule)
+            line = render_security_rule(rule) if rule.direction == "ingress" else None
             if line is not None and line not in rules:
                 rules.append(line)
         rules.append("counter drop")
         chains += _chain(chain, None, rules)
+        if state.egress_filtered:
+            egress += _egress_elements(instance)
+            chains += _chain(f"egress-{instance.instance_uuid}", None, _egress_rules(instance))
     if elements:
+        # egress first: its chains end allowed traffic in `return`, so a packet
+        # from one guest to another is checked by both guests' groups
+        from_guests = ["iifname . ip saddr vmap @egress"] if egress else []
         lines += [
+            *(_map("egress", "ifname . ipv4_addr : verdict", egress) if egress else []),
             *_map("guests", "ifname . ipv4_addr : verdict", elements),
             *_chain("forward", "type filter hook forward priority filter; policy accept;",
-                    ["oifname . ip daddr vmap @guests"]),
+                    [*from_guests, "oifname . ip daddr vmap @guests"]),
+            *(_chain("input", "type filter hook input priority filter; policy accept;",
+                     from_guests) if egress else []),
             *_chain("output", "type filter hook output priority filter; policy accept;",
                     ["oifname . ip daddr vmap @guests"]),
             *chains,
@@ -166,9 +177,36 @@ def _filter_table(state: HostNetworkState) -> list[str]:
     return [*lines, "}"]
 
 
-def render_security_rule(rule: SecurityRule) -> str | None:
-    """One security group rule as an nft rule ending in accept; None when it can match
-    nothing here (a group without members, an IPv6 source, an unknown protocol)."""
+def _egress_elements(instance: InstanceNet) -> list[str]:
+    chain = f"egress-{instance.instance_uuid}"
+    return [f'"{vif.bridge}" . {_ipv4(vif.fixed_ip, "fixed_ip")} : jump {chain}'
+            for vif in sorted(instance.vifs, key=lambda v: v.tap)]
+
+
+def _egress_rules(instance: InstanceNet) -> list[str]:
+    """What an instance may send: replies and what its egress rules allow, and
+    always DHCP and the metadata service, as Neutron allows them. Allowed traffic
+    returns to the base chain (for the receiving guest's ingress check)."""
+    rules = ["ct state established,related return",
+             "udp sport 68 udp dport 67 return",
+             f"meta l4proto tcp ct original ip daddr {METADATA_ADDRESS} "
+             f"ct original proto-dst {METADATA_PORT} return"]
+    for rule in instance.rules:
+        line = render_security_rule(rule, "return") if rule.direction == "egress" else None
+        if line is not None and line not in rules:
+            rules.append(line)
+    rules.append("counter drop")
+    return rules
+
+
+def render_security_rule(rule: SecurityRule, verdict: str = "accept") -> str | None:
+    """One security group rule as an nft rule ending in `verdict`, matching the
+    remote side as source (ingress) or destination (egress); None when it can
+    match nothing here (a group without members, an IPv6 rule: guests have only
+    IPv4 and the bridge table drops their IPv6; an unknown protocol)."""
+    if rule.ethertype != "IPv4":
+        return None
+    remote = "ip daddr" if rule.direction == "egress" else "ip saddr"
     parts = []
     if rule.cidr:
         try:
@@ -179,23 +217,25 @@ def render_security_rule(rule: SecurityRule) -> str | None:
         if not isinstance(source, IPv4Network):
             return None
         if source.prefixlen == 32:
-            parts.append(f"ip saddr {source.network_address}")
+            parts.append(f"{remote} {source.network_address}")
         elif source.prefixlen:
-            parts.append(f"ip saddr {source}")
+            parts.append(f"{remote} {source}")
     else:
         members = sorted({str(a) for a in (_maybe_ipv4(ip) for ip in rule.remote_ips) if a},
                          key=_ip_sort)
         if not members:
             return None
-        parts.append(f"ip saddr {_addr_set(members)}")
+        parts.append(f"{remote} {_addr_set(members)}")
     protocol = (rule.protocol or "").strip().lower()
-    if protocol in ("", "any", "-1", "all"):
+    number = None if protocol in ("", "any", "-1", "all") else \
+        int(protocol) if protocol.isdigit() else PROTOCOL_NUMBERS.get(protocol, -1)
+    if number is None:
         pass
-    elif protocol in ("tcp", "udp", "6", "17"):
-        name = {"6": "tcp", "17": "udp"}.get(protocol, protocol)
+    elif number in _PORT_PROTOCOLS:
+        name = _PORT_PROTOCOLS[number]
         ports = _port_range(rule.from_port, rule.to_port)
         parts.append(f"{name} dport {ports}" if ports else f"meta l4proto {name}")
-    elif protocol in ("icmp", "1"):
+    elif number == 1:
         icmp_type = _optional(rule.from_port)
         icmp_code = _optional(rule.to_port)
         if icmp_type is None:
@@ -204,12 +244,16 @@ def render_security_rule(rule: SecurityRule) -> str | None:
             parts.append(f"icmp type {icmp_type}")
             if icmp_code is not None:
                 parts.append(f"icmp code {icmp_code}")
-    elif protocol.isdigit() and int(protocol) < 256:
-        parts.append(f"meta l4proto {int(protocol)}")
+    elif 0 <= number < 256:
+        parts.append(f"meta l4proto {number}")
     else:
         LOG.warning("Skipping a security group rule with unknown protocol %r", rule.protocol)
         return None
-    return " ".join([*parts, "accept"])
+    return " ".join([*parts, verdict])
+
+
+# the protocols whose rules have a port range, by number, as nft names them
+_PORT_PROTOCOLS = {6: "tcp", 17: "udp", 33: "dccp", 132: "sctp", 136: "udplite"}
 
 
 def _bridge_table(guests: list[GuestPort], quarantine: list[str]) -> list[str]:
