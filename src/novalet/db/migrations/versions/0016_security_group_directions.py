@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 revision = '0016'
 # 0015 (subnets) is the parent; point this at '0014' only on a tree without it
-down_revision = '0014'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
