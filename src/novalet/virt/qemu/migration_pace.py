@@ -5,12 +5,13 @@ loop; on a busy host that CPU comes out of the migration thread and the guest's
 vCPUs, whose race decides whether a guest that writes its memory converges. So
 the looks are paced by how soon they can matter:
 
-- the memory stream is looked at often (SWITCHOVER_POLL) only when its end is
-  near: QEMU expects the rest to fit in the downtime limit AND, at the rate sent
-  so far, what remains of the pass goes within a few looks. QEMU answers the
-  downtime limit itself as its expectation until it has measured a first pass,
-  so the expectation alone would have us look every 2 ms through the whole first
-  pass, the longest part of a migration;
+- the memory stream is looked at often (SWITCHOVER_POLL) when QEMU expects the
+  rest to fit in the downtime limit: it may then stop the guest at any sync of
+  its dirty pages. But QEMU answers the downtime limit itself as its expectation
+  until it has measured a first pass, so during that pass (dirty-sync-count 1),
+  the longest part of a migration, the expectation alone would have us look every
+  2 ms throughout: there the looks come often only once, at the rate sent so far,
+  the rest of the pass goes within a few looks;
 - otherwise every MEMORY_POLL;
 - the disk mirrors, READY before the memory starts, only every JOBS_INTERVAL
   from then on (a mirror that fails meanwhile is seen there, or when it is
@@ -49,6 +50,8 @@ class PollPace:
         expected = memory.get("expected-downtime")
         if expected is None or expected > limit_ms:
             return MEMORY_POLL
+        if int(ram.get("dirty-sync-count", 1)) >= 2:  # a measured expectation
+            return SWITCHOVER_POLL
         left = self._seconds_left(int(ram.get("remaining", 0)), sent, now)
         return min(MEMORY_POLL, max(SWITCHOVER_POLL, left / 2))
 
