@@ -43,7 +43,7 @@ from novalet.compute.driver_types import (LiveMigrationAborted, LiveMigrationFai
                                           LiveMigrationNotAbortable, MigrationProgress)
 from novalet.compute.move_payloads import MoveTarget, uri_host
 from novalet.virt.driver import VirtDriverError
-from novalet.virt.qemu.migration_pace import JOBS_INTERVAL, MIRROR_POLL, PollPace
+from novalet.virt.qemu.migration_pace import JOBS_INTERVAL, MIRROR_POLL, memory_delay
 from novalet.virt.qemu.monitor import Monitor, MonitorCommandFailed
 
 LOG = logging.getLogger(__name__)
@@ -224,7 +224,6 @@ class SourceMigration:
         self.limit = 0  # the downtime-limit (ms) set last
         self.last: MigrationProgress = MigrationProgress()
         self.reported_at = 0.0
-        self.pace = PollPace()
         self.job_info: dict[str, dict[str, Any]] = {}
         self.jobs_at = 0.0  # when the mirror jobs were looked at last
 
@@ -327,7 +326,7 @@ class SourceMigration:
     def _poll_delay(self, memory: dict[str, Any]) -> float:
         if not self.migrating:
             return MIRROR_POLL
-        return self.pace.delay(memory, self.limit, time.monotonic())
+        return memory_delay(memory, self.limit)
 
     async def _mirror_jobs(self) -> dict[str, dict[str, Any]]:
         """_jobs() at each look until the memory streams, then every JOBS_INTERVAL
