@@ -43,6 +43,7 @@ from novalet.compute.driver_types import (LiveMigrationAborted, LiveMigrationFai
                                           LiveMigrationNotAbortable, MigrationProgress)
 from novalet.compute.move_payloads import MoveTarget, uri_host
 from novalet.virt.driver import VirtDriverError
+from novalet.virt.qemu.migration_pace import JOBS_INTERVAL, MIRROR_POLL, memory_delay
 from novalet.virt.qemu.monitor import Monitor, MonitorCommandFailed
 
 LOG = logging.getLogger(__name__)
@@ -51,12 +52,6 @@ MiB = 1 << 20
 GiB = 1 << 30
 UNLIMITED_BANDWIDTH = 1 << 40
 """max-bandwidth for "no limit" (QEMU's own default is 32 MiB/s)."""
-MEMORY_POLL = 0.01
-"""Seconds between two looks at the memory stream while it is far from its end."""
-SWITCHOVER_POLL = 0.002
-"""Seconds between two looks once QEMU expects to fit the rest in the downtime limit:
-the guest is paused at pre-switchover until one sees it, and that is downtime."""
-MIRROR_POLL = 0.05
 PROGRESS_INTERVAL = 0.5
 """Seconds between two progress reports at least."""
 FINAL_REPORT_TIMEOUT = 10.0
@@ -229,6 +224,8 @@ class SourceMigration:
         self.limit = 0  # the downtime-limit (ms) set last
         self.last: MigrationProgress = MigrationProgress()
         self.reported_at = 0.0
+        self.job_info: dict[str, dict[str, Any]] = {}
+        self.jobs_at = 0.0  # when the mirror jobs were looked at last
 
     async def run(self, target: MoveTarget, memory_bytes: int,
                   disk_bytes: list[int]) -> Outcome:
@@ -294,7 +291,7 @@ class SourceMigration:
                       steps: list[tuple[float, int]], timeout: float | None) -> dict[str, Any]:
         memory: dict[str, Any] = {}
         while True:
-            jobs = await self._jobs()
+            jobs = await self._mirror_jobs()
             if not self.migrating and all(j["status"] == "ready" for j in jobs.values()):
                 assert target.memory_port is not None
                 await self.mon.execute("migrate", {
@@ -305,6 +302,7 @@ class SourceMigration:
                 status = memory.get("status")
                 if status == "pre-switchover":
                     await self._complete_mirrors()
+                    self.jobs_at = 0.0  # they are gone: look again before reporting
                     if self.control.abort:  # asked while the mirrors completed
                         raise LiveMigrationAborted(uuid=self.uuid)
                     self.control.switching = True
@@ -328,9 +326,15 @@ class SourceMigration:
     def _poll_delay(self, memory: dict[str, Any]) -> float:
         if not self.migrating:
             return MIRROR_POLL
-        expected = memory.get("expected-downtime")
-        return SWITCHOVER_POLL if expected is not None and expected <= self.limit \
-            else MEMORY_POLL
+        return memory_delay(memory, self.limit)
+
+    async def _mirror_jobs(self) -> dict[str, dict[str, Any]]:
+        """_jobs() at each look until the memory streams, then every JOBS_INTERVAL
+        (the mirrors are READY: see migration_pace)."""
+        now = time.monotonic()
+        if not self.migrating or now - self.jobs_at >= JOBS_INTERVAL:
+            self.job_info, self.jobs_at = await self._jobs(), now
+        return self.job_info
 
     async def _jobs(self) -> dict[str, dict[str, Any]]:
         """Our mirror jobs by id; a failure when one failed or vanished."""
