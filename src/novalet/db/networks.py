@@ -17,6 +17,7 @@ from novalet.common.timeutils import utcnow
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import FixedIp, Instance, Network, Subnet, VirtualInterface
 from novalet.db.network import DuplicateVlan, NetworkInUse, NetworkNotFound
+from novalet.db.quotas import lock_project
 
 # Picks the new network's column values from the existing networks (a free VLAN).
 BarePlan = Callable[[list[Network]], dict[str, Any]]
@@ -74,6 +75,8 @@ async def create_bare_networks(db: Database, plan: BulkPlan,
     planned: list[dict[str, Any]] = []
     try:
         async with db.transaction() as s:
+            for project_id in sorted(quotas or {}):  # counted below, after waiting
+                await lock_project(s, project_id)
             existing = list((await s.execute(select(Network).order_by(
                 Network.id).with_for_update())).scalars())
             planned = plan(existing)
