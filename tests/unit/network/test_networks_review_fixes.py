@@ -105,3 +105,35 @@ async def test_an_auto_picked_vlan_taken_concurrently_is_picked_again(
     with pytest.raises(nn.VlanIdInUse):  # an asked VLAN is not changed behind the caller
         calls.clear()
         await service.create_network(ADMIN, {"provider:segmentation_id": 200})
+
+
+async def test_concurrent_creators_stay_within_the_quota(tmp_path: Any) -> None:
+    """Six creators at once against a quota of 3: exactly 3 networks (on the
+    NOVALET_TEST_DATABASE server too, where each waits for the one before)."""
+    import asyncio
+
+    from novalet.db import migrate
+    from novalet.network.api import NetworkAPI
+    from tests import server_db
+    from tests.unit.network.ipam_fixtures import make_conf
+
+    server = server_db.server_url()
+    url = (await server_db.create_database(server) if server
+           else f"sqlite:///{tmp_path / 'q.sqlite'}")
+    database = Database(url)
+    try:
+        await migrate.sync(database)
+        nova = NetworkAPI(database, make_conf(network_manager="vlan",
+                                              fixed_range="10.8.0.0/16"))
+        nova.conf.set("quota", "networks", 3)
+        results = await asyncio.gather(
+            *(NetworkService(nova).create_network(member(), {"name": f"n{i}"})
+              for i in range(6)), return_exceptions=True)
+        made = [r for r in results if not isinstance(r, BaseException)]
+        refused = [r for r in results if isinstance(r, db_networks.TooManyNetworks)]
+        assert (len(made), len(refused)) == (3, 3), results
+        assert len({r.row.vlan for r in made}) == 3
+    finally:
+        await database.close()
+        if server:
+            await server_db.drop_database(server, url)
