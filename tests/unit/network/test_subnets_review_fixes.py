@@ -129,3 +129,19 @@ async def test_associating_moves_the_subnet_too(make_net: NetFactory,
     assert subnet.project_id == "p7"
     with pytest.raises(exceptions.NotFound):
         await service.get_subnet(member("p8"), subnet.id)
+
+
+async def test_nobody_gets_a_range_over_the_services_addresses(
+        make_net: NetFactory, db: Database, refreshes: Refreshes) -> None:
+    net = await make_net()
+    net.conf.set("DEFAULT", "transport_url",
+                 "rabbit://u:p@rabbit.example:5672,u:p@10.66.0.5:5672/vhost")
+    net.conf.set("database", "connection", "postgresql://u:p@10.66.1.7:5432/nova")
+    service = SubnetService(db, net.conf, refresh_hosts=refreshes)
+    for cidr in ("10.66.0.4/30", "10.66.1.0/24"):
+        network = await bare_network(db, project_id="admin")
+        with pytest.raises(sn.InvalidInput, match="services use"):
+            await service.create_subnet(ADMIN, spec(network, cidr))
+    network = await bare_network(db, project_id="admin")
+    assert (await service.create_subnet(ADMIN, spec(network, "10.66.2.0/24"))).cidr == \
+        "10.66.2.0/24"
