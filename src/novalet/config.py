@@ -338,6 +338,10 @@ OPTIONS: list[Opt] = [
     Opt("network", "fixed_range", "10.0.0.0/24",
         "Guests' fixed addresses. flat and flat_dhcp: the default network created at the "
         "first start. vlan: the range project networks of network_size are cut from."),
+    Opt("network", "tenant_subnet_ranges", "10.0.0.0/8",
+        "Comma-separated CIDRs a member's subnet (network API) must lie inside, besides "
+        "fixed_range; admins may use any range but the special-purpose ones and the "
+        "floating pools."),
     Opt("network", "network_size", 256,
         "Addresses in each project network (vlan mode): a power of two from 4 to 1024.", int),
     Opt("network", "default_network_label", "private",
@@ -404,6 +408,8 @@ OPTIONS: list[Opt] = [
         "(shown by the quota API below microversion 2.36).", int),
     Opt("quota", "security_groups", 10, "Security groups a project may have "
         "(shown by the quota API below microversion 2.36).", int),
+    Opt("quota", "networks", 100, "Networks a project may have through the network API "
+        "(Neutron's default; not shown by os-quota-sets).", int),
     Opt("quota", "security_group_rules", 20, "Rules a security group may have "
         "(shown by the quota API below microversion 2.36).", int),
 ]

@@ -136,7 +136,9 @@ async def test_a_member_creates_shows_updates_and_deletes_its_network(api: Api) 
     assert network["created_at"].endswith("Z") and network["updated_at"].endswith("Z")
     assert not any(k.startswith("provider:") for k in network)  # admin only
     row = await db_network.get_network(api.cloud.services.db, network["id"])
-    assert row.cidr is None and row.bridge == "nvbr0"
+    # a bridge of its own (not the default network's nvbr0), with no uplink
+    assert row.cidr is None and row.bridge == f"nvnet{row.id}"
+    assert row.bridge_interface is None
 
     url = f"{N}/networks/{network['id']}"
     assert (await api.request("GET", url)).json()["network"] == network

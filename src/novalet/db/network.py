@@ -184,6 +184,7 @@ async def create_network(db: Database, plan: NetworkPlan, for_project: str | Non
                         if n.project_id is None and n.vlan is not None and n.cidr]
                 if free:
                     free[0].project_id = for_project
+                    await _subnets_follow(s, free[0].id, for_project)
                     return free[0]
             values, addresses = plan(existing)
             wanted = ipaddress.ip_network(values["cidr"])
@@ -251,6 +252,7 @@ async def claim_network(db: Database, project_id: str, network_uuid: str | None 
                 project_id=project_id, updated_at=utcnow()).execution_options(
                 synchronize_session=False))
             if rows_matched(claimed) == 1:
+                await _subnets_follow(s, network_id, project_id)
                 return await _network_by_id(s, network_id)
     return None
 
@@ -259,8 +261,18 @@ async def set_network_fields(db: Database, network_uuid: str, values: dict[str, 
     async with db.transaction() as s:
         result = await s.execute(update(Network).where(Network.uuid == network_uuid).values(
             **values, updated_at=utcnow()).execution_options(synchronize_session=False))
+        if "project_id" in values:
+            await _subnets_follow(s, select(Network.id).where(
+                Network.uuid == network_uuid).scalar_subquery(), values["project_id"])
     if rows_matched(result) == 0:
         raise NetworkNotFound(network_id=network_uuid)
+
+
+async def _subnets_follow(s: AsyncSession, network_id: Any, project_id: str | None) -> None:
+    """A network's mirror subnet belongs to whom the network belongs (claimed by or
+    taken back from a project), so the network API shows and scopes it alike."""
+    await s.execute(update(Subnet).where(Subnet.network_id == network_id).values(
+        project_id=project_id).execution_options(synchronize_session=False))
 
 
 async def delete_network(db: Database, network_uuid: str) -> None:

@@ -6,19 +6,26 @@ from __future__ import annotations
 
 import uuid as uuidlib
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 
+from novalet import exceptions
 from novalet.common.timeutils import utcnow
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import FixedIp, Instance, Network, Subnet, VirtualInterface
 from novalet.db.network import DuplicateVlan, NetworkInUse, NetworkNotFound
+from novalet.db.quotas import lock_project
 
 # Picks the new network's column values from the existing networks (a free VLAN).
 BarePlan = Callable[[list[Network]], dict[str, Any]]
+# The same for several networks made at once (Neutron's bulk create).
+BulkPlan = Callable[[list[Network]], list[dict[str, Any]]]
+# A network made by the network API in a flat mode gets a bridge of its own: this
+# prefix and its row id (hosts recognise their bridges by the alias, not the name).
+OWN_BRIDGE = "nvnet"
 
 
 async def visible_networks(db: Database, project_id: str | None) -> list[Network]:
@@ -45,25 +52,69 @@ async def subnet_ids(db: Database, network_ids: Sequence[int]) -> dict[int, list
     return found
 
 
+class TooManyNetworks(exceptions.Conflict):
+    neutron_type = "OverQuota"
+    msg_fmt = ("Quota exceeded for resources: ['network']: project %(project_id)s has "
+               "%(used)s of %(allowed)s networks and asked for %(asked)s more; delete "
+               "some, or ask an admin for a larger [quota] networks.")
+
+
 async def create_bare_network(db: Database, plan: BarePlan) -> Network:
-    """Insert a network without a subnet (its L3 columns NULL) from the values
-    `plan` picks while the existing rows are locked. DuplicateVlan when the VLAN
-    is taken (by a row or a concurrent creator)."""
-    values: dict[str, Any] = {}
+    """create_bare_networks for one network."""
+    (network,) = await create_bare_networks(db, lambda existing: [plan(existing)])
+    return network
+
+
+async def create_bare_networks(db: Database, plan: BulkPlan,
+                               quotas: Mapping[str, int] | None = None) -> list[Network]:
+    """Insert networks without a subnet (their L3 columns NULL) from the values
+    `plan` picks while the existing rows are locked: all of them or none, in one
+    transaction. A network given no bridge gets its own, "nvnet<row id>".
+    quotas {project: limit}: TooManyNetworks when a project would pass its limit (-1
+    is unlimited). DuplicateVlan when a VLAN is taken (by a row or a concurrent creator)."""
+    planned: list[dict[str, Any]] = []
     try:
         async with db.transaction() as s:
+            for project_id in sorted(quotas or {}):  # counted below, after waiting
+                await lock_project(s, project_id)
             existing = list((await s.execute(select(Network).order_by(
                 Network.id).with_for_update())).scalars())
-            values = plan(existing)
-            if values.get("vlan") is not None and any(
-                    n.vlan == values["vlan"] for n in existing):
-                raise DuplicateVlan(vlan=values["vlan"])
-            network = Network(uuid=str(uuidlib.uuid4()), **values)
-            s.add(network)
+            planned = plan(existing)
+            for project_id, allowed in (quotas or {}).items():
+                asked = sum(1 for v in planned if v.get("project_id") == project_id)
+                _admit(existing, project_id, allowed, asked)
+            _check_vlans(existing, planned)
+            networks = [Network(uuid=str(uuidlib.uuid4()),
+                                **{"bridge": OWN_BRIDGE, **values}) for values in planned]
+            s.add_all(networks)
             await s.flush()
-            return network
+            for network in networks:
+                if network.bridge == OWN_BRIDGE:  # unique, <= 15 characters
+                    network.bridge = f"{OWN_BRIDGE}{network.id}"
+            await s.flush()
+            return networks
     except IntegrityError:
-        raise DuplicateVlan(vlan=values.get("vlan") or 0) from None
+        vlans = [v["vlan"] for v in planned if v.get("vlan") is not None]
+        if not vlans:
+            raise
+        raise DuplicateVlan(vlan=vlans[0]) from None
+
+
+def _admit(existing: list[Network], project_id: str, allowed: int, asked: int) -> None:
+    used = sum(1 for n in existing if n.project_id == project_id and not n.deleted)
+    if allowed >= 0 and used + asked > allowed:
+        raise TooManyNetworks(project_id=project_id, used=used, allowed=allowed, asked=asked)
+
+
+def _check_vlans(existing: list[Network], planned: list[dict[str, Any]]) -> None:
+    taken = {n.vlan for n in existing if n.vlan is not None}
+    for values in planned:
+        vlan = values.get("vlan")
+        if vlan is None:
+            continue
+        if vlan in taken:
+            raise DuplicateVlan(vlan=vlan)
+        taken.add(vlan)
 
 
 async def update_network(db: Database, network_uuid: str, values: dict[str, Any]) -> Network:

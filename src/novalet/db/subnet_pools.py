@@ -31,9 +31,18 @@ def pools_of(addresses: Sequence[tuple[str, bool]]) -> list[Pool]:
 
 
 def in_pools(address: str, pools: Sequence[Pool]) -> bool:
-    ip = ipaddress.IPv4Address(address)
-    return any(ipaddress.IPv4Address(p["start"]) <= ip <= ipaddress.IPv4Address(p["end"])
-               for p in pools)
+    return int(ipaddress.IPv4Address(address)) in pooled(pools)
+
+
+def pooled(pools: Sequence[Pool]) -> set[int]:
+    """The addresses (as integers) the pools hold: one set built per change, so that
+    marking a subnet's rows costs one lookup per address, not one per address and pool.
+    Pools lie inside a subnet of at most 1024 addresses (checked before)."""
+    held: set[int] = set()
+    for pool in pools:
+        held.update(range(int(ipaddress.IPv4Address(pool["start"])),
+                          int(ipaddress.IPv4Address(pool["end"])) + 1))
+    return held
 
 
 def mirror_subnet(network: Network, addresses: Sequence[tuple[str, bool]]) -> Subnet:

@@ -18,7 +18,7 @@ from novalet.common.timeutils import utcnow
 from novalet.db import network as db_network
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import FixedIp, Network, Subnet
-from novalet.db.subnet_pools import in_pools
+from novalet.db.subnet_pools import pooled
 
 # The network columns that mirror its subnet; NULL while it has none.
 L3_COLUMNS = ("cidr", "gateway", "netmask", "broadcast", "dhcp_start", "dns1", "dns2")
@@ -183,8 +183,10 @@ async def _repool(s: AsyncSession, network_id: int, old: Sequence[dict[str, str]
     rows = (await s.execute(select(FixedIp.id, FixedIp.address, FixedIp.reserved,
                                    FixedIp.host).where(FixedIp.network_id == network_id))).all()
     leave, join = [], []
+    held_before, held_now = pooled(old), pooled(new)
     for row_id, address, reserved, host in rows:
-        was, now = in_pools(address, old), in_pools(address, new)
+        number = int(ipaddress.IPv4Address(address))
+        was, now = number in held_before, number in held_now
         if was and not now and not reserved:
             leave.append(row_id)
         elif now and not was and reserved and host is None:

@@ -681,13 +681,19 @@ class NetworkAPI(SecurityGroupsMixin):
         await self._refresh({"*"})
 
     async def _refresh(self, hosts: set[str]) -> None:
-        if not hosts or self.refresh_hosts is None:
-            return
-        try:
-            await self.refresh_hosts(hosts)
-        except Exception:  # the change is recorded; the hosts catch up at their next sync
-            LOG.exception("Could not ask hosts %s to refresh their networking",
-                          ", ".join(sorted(hosts)))
+        await refresh_hosts(self.refresh_hosts, hosts)
+
+
+async def refresh_hosts(refresher: Refresher | None, hosts: set[str]) -> None:
+    """Ask `hosts` ("*": every host) to re-read their networking; a failure is logged,
+    not raised: the change is recorded and the hosts catch up at their next sync."""
+    if not hosts or refresher is None:
+        return
+    try:
+        await refresher(hosts)
+    except Exception:
+        LOG.exception("Could not ask hosts %s to refresh their networking",
+                      ", ".join(sorted(hosts)))
 
 
 # --- helpers shared with state.py -----------------------------------------------------

@@ -15,7 +15,7 @@ count as shared.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,7 @@ from novalet.common.context import RequestContext
 from novalet.db import network as db_network
 from novalet.db import networks as db
 from novalet.db.models import Network
-from novalet.network.api import MAX_VLAN, NetworkAPI
+from novalet.network.api import MAX_VLAN, NetworkAPI, NoMoreVlans
 
 LOG = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ LOG = logging.getLogger(__name__)
 PHYSICAL_NETWORK = "default"
 MIN_MTU = 68  # the least an IPv4 network may have
 DEFAULT_MTU = 1500
+_VLAN_ATTEMPTS = 3  # picks of a free VLAN before a concurrent creator's win is a 409
 # Attributes only an admin may set (Neutron's create_/update_network:<attr> rules).
 PROVIDER = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
 _GUARDED = ("shared", "router:external", "port_security_enabled") + PROVIDER
@@ -128,7 +129,36 @@ class NetworkService:
     async def create_network(self, ctx: RequestContext, attrs: Mapping[str, Any]) -> NetworkRecord:
         """A network of the caller's project (an admin may name another), with no
         subnet. In vlan mode it gets the next free VLAN (an admin may pick it with
-        provider:segmentation_id) and the bridge nvbr<vlan>; else the flat bridge."""
+        provider:segmentation_id) and the bridge nvbr<vlan>; in the flat modes a
+        bridge of its own (nvnet<id>) with no uplink, so that what its subnet puts
+        on the bridge reaches no other network (the default one among them)."""
+        (record,) = await self.create_networks(ctx, [attrs])
+        return record
+
+    async def create_networks(self, ctx: RequestContext, items: Sequence[Mapping[str, Any]]
+                              ) -> list[NetworkRecord]:
+        """Several networks (Neutron's bulk create): all or none, in one transaction,
+        VLANs picked once; each project's `[quota] networks` holds (OverQuota, 409).
+        An auto-picked VLAN a concurrent creator took first is picked again."""
+        prepared = [self._prepare(ctx, attrs) for attrs in items]
+        quotas = self._quotas(prepared)
+        for attempt in range(_VLAN_ATTEMPTS):
+            try:
+                rows = await db.create_bare_networks(
+                    self.db, lambda existing: self._plan(existing, prepared), quotas)
+                break
+            except db_network.DuplicateVlan as exc:
+                asked = any(p["vlan"] is not None for p in prepared)
+                if asked or attempt + 1 == _VLAN_ATTEMPTS:
+                    raise VlanIdInUse(vlan=exc.kwargs.get("vlan"),
+                                      physnet=PHYSICAL_NETWORK) from None
+        for row in rows:
+            LOG.info("Network %s (%s) created for project %s on bridge %s", row.uuid,
+                     row.label, row.project_id, row.bridge)
+        return [NetworkRecord(row) for row in rows]
+
+    def _prepare(self, ctx: RequestContext, attrs: Mapping[str, Any]) -> dict[str, Any]:
+        """One network's checked values (policy included); "vlan" is the asked one."""
         owner = self._owner(ctx, attrs)
         target = {"project_id": owner, "shared": bool(attrs.get("shared")),
                   "router:external": bool(attrs.get("router:external"))}
@@ -137,28 +167,38 @@ class NetworkService:
         for name in _GUARDED:
             if name in attrs and attrs[name] != defaults.get(name):
                 policy.enforce(ctx, f"create_network:{name}", owner, target)
-        vlan = self._provider_vlan(attrs)
-        mtu = self._mtu(attrs.get("mtu"))
+        return dict(
+            vlan=self._provider_vlan(attrs), mtu=self._mtu(attrs.get("mtu")),
+            label=attrs.get("name", ""), description=attrs.get("description", ""),
+            shared=bool(attrs.get("shared", False)),
+            external=bool(attrs.get("router:external", False)),
+            admin_state_up=bool(attrs.get("admin_state_up", True)),
+            port_security_enabled=bool(attrs.get("port_security_enabled", True)),
+            project_id=owner, multi_host=bool(self.nova.conf.get("network", "multi_host")))
 
-        def plan(existing: list[Network]) -> dict[str, Any]:
-            values = self._placement(existing, vlan)
-            values.update(
-                label=attrs.get("name", ""), description=attrs.get("description", ""),
-                shared=bool(attrs.get("shared", False)),
-                external=bool(attrs.get("router:external", False)),
-                admin_state_up=bool(attrs.get("admin_state_up", True)),
-                port_security_enabled=bool(attrs.get("port_security_enabled", True)),
-                project_id=owner, mtu=mtu,
-                multi_host=bool(self.nova.conf.get("network", "multi_host")))
-            return values
+    def _quotas(self, prepared: list[dict[str, Any]]) -> dict[str, int]:
+        """The `[quota] networks` limit of each project the request makes networks for."""
+        limit = int(self.nova.conf.get("quota", "networks"))
+        return {p["project_id"]: limit for p in prepared}
 
-        try:
-            row = await db.create_bare_network(self.db, plan)
-        except db_network.DuplicateVlan as exc:
-            raise VlanIdInUse(vlan=exc.kwargs.get("vlan"), physnet=PHYSICAL_NETWORK) from None
-        LOG.info("Network %s (%s) created for project %s on bridge %s", row.uuid, row.label,
-                 owner, row.bridge)
-        return NetworkRecord(row)
+    def _plan(self, existing: list[Network], prepared: list[dict[str, Any]]
+              ) -> list[dict[str, Any]]:
+        """Column values: asked VLANs as asked, the others the first free ones."""
+        if self.nova.mode != "vlan":
+            return [{**p, "vlan": None, "bridge_interface": None} for p in prepared]
+        used = {n.vlan for n in existing if n.vlan is not None}
+        used.update(p["vlan"] for p in prepared if p["vlan"] is not None)
+        free = (v for v in range(int(self.nova.conf.get("network", "vlan_start")),
+                                 MAX_VLAN + 1) if v not in used)
+        planned = []
+        for p in prepared:
+            vlan = p["vlan"] if p["vlan"] is not None else next(free, None)
+            if vlan is None:
+                raise NoMoreVlans(start=self.nova.conf.get("network", "vlan_start"))
+            planned.append({**p, "vlan": vlan, "bridge": f"nvbr{vlan}",
+                            "bridge_interface": self.nova.conf.get(
+                                "network", "vlan_interface") or None})
+        return planned
 
     async def update_network(self, ctx: RequestContext, network_id: str, attrs: Mapping[str, Any]
                      ) -> NetworkRecord:
@@ -251,17 +291,6 @@ class NetworkService:
         if not 1 <= int(segment) <= MAX_VLAN:
             raise InvalidInput(reason=f"segmentation_id {segment} is out of range 1-{MAX_VLAN}")
         return int(segment)
-
-    def _placement(self, existing: list[Network], vlan: int | None) -> dict[str, Any]:
-        """Bridge, uplink and VLAN as nova-network gives a project network."""
-        conf = self.nova.conf
-        if self.nova.mode != "vlan":
-            return {"vlan": None, "bridge": conf.get("network", "flat_network_bridge"),
-                    "bridge_interface": conf.get("network", "flat_interface") or None}
-        if vlan is None:
-            vlan = self.nova.next_vlan(existing)
-        return {"vlan": vlan, "bridge": f"nvbr{vlan}",
-                "bridge_interface": conf.get("network", "vlan_interface") or None}
 
     def _mtu(self, value: Any) -> int | None:
         if value is None:

@@ -29,13 +29,15 @@ from novalet.db import network as db_network
 from novalet.db import subnets as db
 from novalet.db.engine import Database
 from novalet.db.models import Network, Subnet
-from novalet.db.subnet_pools import Pool, in_pools
-from novalet.network.api import MAX_PREFIX_SIZE, MIN_PREFIX_SIZE, Refresher
+from novalet.db.subnet_pools import Pool, in_pools, pooled
+from novalet.network import subnet_ranges
+from novalet.network.api import MAX_PREFIX_SIZE, MIN_PREFIX_SIZE, Refresher, refresh_hosts
 
 LOG = logging.getLogger(__name__)
 
 MAX_DNS_NAMESERVERS = 2  # the network mirrors two: dns1 and dns2
 MAX_HOST_ROUTES = 20     # Neutron's default max_subnet_host_routes
+MAX_ALLOCATION_POOLS = 32  # bounds the work of a create or update on the event loop
 NAME_MAX = 255
 
 
@@ -243,6 +245,9 @@ def _common_kinds(values: dict[str, Any]) -> None:
     if isinstance(dhcp, str) and dhcp.lower() in ("true", "false"):
         values["enable_dhcp"] = dhcp.lower() == "true"
     _kind(values, "enable_dhcp", bool)
+    for name in ("dns_nameservers", "host_routes"):
+        if name in values and values[name] is None:  # Neutron reads null as []
+            values[name] = []
     for name in ("allocation_pools", "dns_nameservers", "host_routes"):
         _kind(values, name, list, none=name == "allocation_pools")
         if name == "dns_nameservers":
@@ -282,6 +287,9 @@ class SubnetService:
                              "other than the authenticated project in request requires "
                              "admin privileges")
         cidr = _check_cidr(spec)
+        refused = subnet_ranges.refusal(cidr, self.conf, ctx.is_admin)
+        if refused:
+            raise _invalid(refused)
         gateway = (_first_host(cidr) if spec.gateway_ip is UNSET
                    else _check_gateway(spec.gateway_ip, cidr))
         pools = (_default_pools(cidr, gateway) if spec.allocation_pools is None
@@ -384,12 +392,7 @@ class SubnetService:
             raise PolicyNotAuthorized(action=action)
 
     async def _refresh(self) -> None:
-        if self.refresh_hosts is None:
-            return
-        try:
-            await self.refresh_hosts({"*"})
-        except Exception:  # the change is recorded; hosts catch up at their next sync
-            LOG.exception("Could not ask the hosts to refresh their networking")
+        await refresh_hosts(self.refresh_hosts, {"*"})
 
 
 def _network_visible(ctx: RequestContext, network: Network) -> bool:
@@ -476,6 +479,9 @@ def _pool_text(pool: Pool) -> str:
 
 
 def _check_pools(pools: Sequence[Any], cidr: ipaddress.IPv4Network) -> list[Pool]:
+    if len(pools) > MAX_ALLOCATION_POOLS:
+        raise _invalid(f"{len(pools)} allocation pools given; a subnet has at most "
+                       f"{MAX_ALLOCATION_POOLS}: merge adjacent ranges")
     checked: list[tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]] = []
     for pool in pools:
         if not isinstance(pool, dict) or set(pool) != {"start", "end"}:
@@ -509,18 +515,20 @@ def _check_gateway_outside(gateway: ipaddress.IPv4Address, pools: Sequence[Pool]
 
 
 def _check_dns(servers: Sequence[str], subnet: str) -> list[str]:
+    if len(servers) > MAX_DNS_NAMESERVERS:  # counted first: the list may be huge
+        raise DNSNameServersExhausted(subnet_id=subnet, quota=MAX_DNS_NAMESERVERS)
     checked: list[str] = []
     for server in servers:
         address = str(_address(server, "dns_nameservers entry"))
         if address in checked:
             raise _invalid(f"Duplicate nameserver '{address}'")
         checked.append(address)
-    if len(checked) > MAX_DNS_NAMESERVERS:
-        raise DNSNameServersExhausted(subnet_id=subnet, quota=MAX_DNS_NAMESERVERS)
     return checked
 
 
 def _check_routes(routes: Sequence[Any], subnet: str) -> list[dict[str, str]]:
+    if len(routes) > MAX_HOST_ROUTES:  # counted first: the list may be huge
+        raise HostRoutesExhausted(subnet_id=subnet, quota=MAX_HOST_ROUTES)
     checked: list[dict[str, str]] = []
     for route in routes:
         if not isinstance(route, dict) or set(route) != {"destination", "nexthop"}:
@@ -540,8 +548,6 @@ def _check_routes(routes: Sequence[Any], subnet: str) -> list[dict[str, str]]:
         if entry in checked:
             raise _invalid(f"Duplicate hostroute '{route['destination']}'")
         checked.append(entry)
-    if len(checked) > MAX_HOST_ROUTES:
-        raise HostRoutesExhausted(subnet_id=subnet, quota=MAX_HOST_ROUTES)
     return checked
 
 
@@ -564,7 +570,8 @@ def _address_rows(cidr: ipaddress.IPv4Network, gateway: ipaddress.IPv4Address,
                   pools: list[Pool]) -> list[tuple[str, bool]]:
     """A row per address; those no pool holds (the network, broadcast and gateway
     addresses among them) are reserved: the allocator never hands them out."""
-    return [(str(a), a == gateway or not in_pools(str(a), pools)) for a in cidr]
+    held = pooled(pools)
+    return [(str(a), a == gateway or int(a) not in held) for a in cidr]
 
 
 def _update_plan(subnet: Subnet, changes: SubnetChanges

@@ -102,7 +102,7 @@ def parse(query: QueryParams, attributes: Mapping[str, Field]) -> ListQuery:
             filters[key] = values
     return ListQuery(filters, fields=_values(query, "fields"), sorts=_sorts(query, attributes),
                      limit=_limit(query), marker=query.get("marker") or None,
-                     page_reverse=query.get("page_reverse", "false").lower() == "true")
+                     page_reverse=as_bool("page_reverse", query.get("page_reverse") or "false"))
 
 
 def _sorts(query: QueryParams, attributes: Mapping[str, Field]) -> list[tuple[str, bool]]:

@@ -15,6 +15,7 @@ from novalet.network.api import MAX_VLAN
 from novalet.network.networks import (DEFAULT_MTU, PHYSICAL_NETWORK, PROVIDER, NetworkNotFound,
                                       NetworkRecord)
 
+MAX_BULK = 100  # networks one bulk POST may create
 _READ_ONLY = Attr(string(255), post=False, put=False)
 ATTRIBUTES: dict[str, Attr] = {
     "id": _READ_ONLY, "status": _READ_ONLY, "subnets": _READ_ONLY,
@@ -97,17 +98,14 @@ async def create(req: ApiRequest) -> Reply:
 
 
 async def _create_bulk(req: ApiRequest, items: Any) -> list[dict[str, Any]]:
+    """All or none: the domain service makes them in one transaction."""
     if not isinstance(items, list) or not items:
         raise BadBody(reason="'networks' must be a non-empty list of networks")
+    if len(items) > MAX_BULK:
+        raise BadBody(reason=f"'networks' has {len(items)} networks; one request creates "
+                      f"at most {MAX_BULK}: split it")
     checked = [read_body({"network": item}, "network", ATTRIBUTES, "POST") for item in items]
-    made: list[NetworkRecord] = []
-    try:
-        for attrs in checked:
-            made.append(await req.app.networks.create_network(req.ctx, attrs))
-    except Exception:
-        for record in made:  # undo the ones made before the failure
-            await req.app.networks.delete_network(req.ctx, record.row.uuid)
-        raise
+    made = await req.app.networks.create_networks(req.ctx, checked)
     return [view(req, record) for record in made]
 
 
