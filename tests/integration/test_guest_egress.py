@@ -1,6 +1,7 @@
 """Egress rules with a real guest (issue 17, slice 3): with its group's egress rules
 gone the guest's outbound TCP to the host is dropped (the metadata service still
-answers it), and an egress rule for that port lets it out again.
+answers it), out of every group it sends freely (as before egress rules), and an
+egress rule for that port lets it out again.
 
 The network API has no HTTP routes yet, so the test calls its domain service
 (network/neutron_security_groups.py) on the cloud's database, and then has the
@@ -125,6 +126,13 @@ def test_egress_rules_decide_what_a_guest_sends(cloud: RunningCloud, tmp_path: P
     refresh(api, made["id"])
     seen = len(cloud.openstack("console", "log", "show", "sender").stdout)
     # no egress rule: the host's port is cut off; the metadata service is not
+    wait_console(cloud, "sender", "NOVALET-EGRESS blocked metadata=ok", after=seen)
+    # in no group at all it sends freely again, as before egress rules (review finding 7)
+    seen = len(cloud.openstack("console", "log", "show", "sender").stdout)
+    cloud.openstack("server", "remove", "security", "group", "sender", "egress")
+    wait_console(cloud, "sender", "NOVALET-EGRESS ok metadata=ok", after=seen)
+    seen = len(cloud.openstack("console", "log", "show", "sender").stdout)
+    cloud.openstack("server", "add", "security", "group", "sender", "egress")
     wait_console(cloud, "sender", "NOVALET-EGRESS blocked metadata=ok", after=seen)
 
     async def allow_port(groups: NeutronSecurityGroups) -> None:

@@ -111,7 +111,7 @@ class NetworkManager:
         self.host: str = conf.get("DEFAULT", "host")
         self.bus = bus
         self.driver = driver
-        self.state_rpc = NetworkStateRPC(bus)
+        self.state_rpc = NetworkStateRPC(bus, versions.Caps.from_conf(conf))
         self._wanted = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self.periodic = Periodic()

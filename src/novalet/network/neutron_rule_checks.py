@@ -115,10 +115,11 @@ def normalise_protocol(protocol: Any) -> str | None:
     if isinstance(protocol, bool) or not isinstance(protocol, (str, int)):
         raise _bad_protocol(protocol)
     text = str(protocol).strip()
-    if text.isdigit():
-        if int(text) > 255:
+    number = decimal_protocol(text)
+    if number is not None:
+        if number > 255:
             raise _bad_protocol(protocol)
-        return str(int(text))
+        return str(number)
     if text.lower() in PROTOCOL_NUMBERS:
         return text.lower()
     raise _bad_protocol(protocol)
@@ -128,7 +129,19 @@ def protocol_number(protocol: str | None) -> int | None:
     """The IP protocol number of a stored protocol (None: any)."""
     if protocol is None:
         return None
-    return int(protocol) if protocol.isdigit() else PROTOCOL_NUMBERS.get(protocol.lower())
+    number = decimal_protocol(protocol)
+    return number if number is not None else PROTOCOL_NUMBERS.get(protocol.lower())
+
+
+def decimal_protocol(text: str) -> int | None:
+    """`text` as a number when it is written in ASCII digits, at most three after
+    leading zeros (0-999: the caller checks 0-255); else None. Not str.isdigit()
+    alone: it takes '²' or other scripts' digits, which int() refuses, and int()
+    refuses more than 4300 digits."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    significant = text.lstrip("0")
+    return int(significant or "0") if len(significant) <= 3 else None
 
 
 def _bad_protocol(protocol: Any) -> SecurityGroupRuleInvalidProtocol:
@@ -177,7 +190,8 @@ def _prefix(value: Any, ethertype: str) -> str | None:
     /128); it must be of the rule's ethertype."""
     if value is None:
         return None
-    if not isinstance(value, str):
+    # a scoped IPv6 address (fe80::1%eth0) names a host's link, meaningless here
+    if not isinstance(value, str) or "%" in value:
         raise InvalidRemoteIpPrefix(prefix=value)
     try:
         network = ipaddress.ip_network(value.strip(), strict=False)

@@ -12,7 +12,8 @@ plug_vifs and unplug_vifs are sent at 1.1, or at 1.0 (vifs backported to the
 fields Vif 1.0 has) under `[upgrade_levels] network = 1.0`, for a network
 service of the previous release on the compute host's own host. The host state
 a network service reads comes from the conductor (`network_host_state`,
-conductor RPC; a HostNetworkState model).
+conductor RPC 1.6; 1.0 under `[upgrade_levels] conductor` below 1.6; a
+HostNetworkState model).
 """
 
 from __future__ import annotations
@@ -113,13 +114,16 @@ class NetworkStateRPC:
     """How a network service reads its host's desired state (through the conductor:
     a conductor RPC method, of the conductor's versions, not the network's)."""
 
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, caps: versions.Caps | None = None) -> None:
         self.bus = bus
+        self.caps = caps or versions.Caps()  # [upgrade_levels] conductor
 
     async def host_state(self, host: str) -> HostNetworkState:
         """The state as a HostNetworkState model, asked at conductor RPC 1.6 (egress
-        rules; conductors are upgraded first). What a conductor of an older release
-        sends (untagged, or 1.0) is read with egress unfiltered."""
+        rules), or at 1.0 while `[upgrade_levels] conductor` is below 1.6 (conductors
+        not all upgraded yet). What a conductor answers a 1.0 call, or a conductor of
+        an older release sends (untagged), is read with egress unfiltered."""
+        version = self.caps.version("conductor", "1.6")
         data = await self.bus.call(RequestContext.admin(), "conductor", "network_host_state",
-                                   {"host": host}, version="1.6")
+                                   {"host": host}, version=version)
         return HostNetworkState.from_dict(data)

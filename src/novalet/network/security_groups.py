@@ -255,6 +255,10 @@ def _parse_cidr(cidr: Any) -> str:
     if not cidr:
         return "0.0.0.0/0"
     text = str(cidr)
+    # kept as given: it must fit the column (String(43)); a scoped IPv6 address
+    # (fe80::1%eth0) names a host's link, meaningless in a rule
+    if len(text) > 43 or "%" in text:
+        raise InvalidCidr(cidr=text[:60])
     try:
         network = ipaddress.ip_network(text, strict=False)
     except ValueError:

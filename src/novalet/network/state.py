@@ -5,8 +5,9 @@ manager hands its host driver to make the kernel match.
   and the multi_host ones its own guests are on, served from the host's own
   address there (its bridge's, its guests' gateway and DHCP server). Each with
   dnsmasq's static hosts (MAC -> address, hostname): multi_host, its own guests only.
-- instances: each guest on the host with its NICs and ingress rules, a source
-  group resolved to the fixed IPs of the group's members.
+- instances: each guest on the host with its NICs and its groups' rules, a source
+  group resolved to the fixed IPs of the group's members. A guest in no group
+  sends freely, as before egress rules (see _unfiltered_egress).
 - floating: the floating IPs to NAT (on multi_host networks: its own guests' only).
 """
 
@@ -33,8 +34,9 @@ async def host_state(db: Database, conf: config.Config, host: str) -> HostNetwor
     for instance in snap.instances:
         vifs = [vif_from_row(row, dhcp) for row in snap.interfaces.get(instance.uuid, [])
                 if row.fixed_ip is not None]
-        rules = [rule for group in snap.groups.get(instance.uuid, [])
-                 for rule in _rules(group, snap.member_ips)]
+        groups = snap.groups.get(instance.uuid, [])
+        rules = [rule for group in groups for rule in _rules(group, snap.member_ips)] \
+            if groups else _unfiltered_egress()
         instances.append(InstanceNet(instance.uuid, instance.project_id, vifs, rules))
     public = str(conf.get("network", "public_interface")) or None
     floating = [FloatingNat(f, fixed, public or interface)
@@ -59,6 +61,15 @@ def _network_on_host(network: Network, dhcp: bool, hosts: list[tuple[str, str, s
 
 
 _ANYWHERE = {"IPv4": "0.0.0.0/0", "IPv6": "::/0"}
+
+
+def _unfiltered_egress() -> list[SecurityRule]:
+    """The rules of an instance in no security group: it may send anything. Before
+    egress rules its outbound traffic was never filtered, and a guest whose last
+    group was removed keeps that (Neutron would drop it all); what may reach it is
+    unchanged (only replies and DHCP)."""
+    return [SecurityRule(None, None, None, cidr=cidr, direction="egress", ethertype=ethertype)
+            for ethertype, cidr in _ANYWHERE.items()]
 
 
 def _rules(group: SecurityGroup, member_ips: dict[int, list[str]]) -> list[SecurityRule]:

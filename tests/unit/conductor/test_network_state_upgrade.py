@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
+from novalet import config
 from novalet.common.context import RequestContext
+from novalet.network.manager import NetworkManager
 from novalet.network.model import (
     FloatingNat,
     HostNetworkState,
@@ -20,8 +22,11 @@ from novalet.network.model import (
     Vif,
 )
 from novalet.network.rpcapi import NetworkStateRPC
+from novalet.rpc import versions
+from novalet.rpc.bus import NoSuchMethod
+from novalet.rpc.inprocess import InProcessBus
 from tests.unit.conductor.conftest import Served
-from tests.unit.network.test_vif_seam import make_vif
+from tests.unit.network.test_vif_seam import RecordingDriver, make_vif
 
 
 def old_host_state_from_dict(data: dict[str, Any]) -> HostNetworkState:
@@ -97,3 +102,55 @@ async def test_host_state_reads_the_same_both_ways(served: Served,
         for rule in instance["rules"]:
             del rule["direction"], rule["ethertype"]
     assert HostNetworkState.from_dict(untagged) == as_previous_release_sees_it(state)
+
+
+def pinned_conductor(version: str) -> config.Config:
+    conf = config.Config()
+    conf.set("DEFAULT", "host", "h1")
+    conf.set("upgrade_levels", "conductor", version)
+    return conf
+
+
+async def test_a_network_service_pinned_below_1_6_reads_egress_unfiltered(
+        served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review finding 8: under `[upgrade_levels] conductor = 1.5` the network service
+    asks at 1.0 and gets the backported state, which it renders with all egress open."""
+    state = sample_state()
+
+    async def host_state(db: Any, conf: Any, host: str) -> HostNetworkState:
+        return state
+
+    monkeypatch.setattr("novalet.network.state.host_state", host_state)
+    manager = NetworkManager(pinned_conductor("1.5"), served.bus, RecordingDriver())
+    read = await manager.state_rpc.host_state("h1")
+    assert read == as_previous_release_sees_it(state) and not read.egress_filtered
+    unpinned = NetworkManager(pinned_conductor("1.6"), served.bus, RecordingDriver())
+    assert await unpinned.state_rpc.host_state("h1") == state
+
+
+class ConductorOf15:
+    """A conductor not yet upgraded (RPC 1.5): the untagged state, egress unknown."""
+
+    RPC_VERSION = "1.5"
+
+    async def network_host_state(self, ctx: RequestContext, host: str) -> dict[str, Any]:
+        data = dataclasses.asdict(as_previous_release_sees_it(sample_state()))
+        del data["egress_filtered"]
+        for instance in data["instances"]:
+            for rule in instance["rules"]:
+                del rule["direction"], rule["ethertype"]
+        return data
+
+
+async def test_a_pinned_network_service_reads_a_conductor_not_yet_upgraded() -> None:
+    bus = InProcessBus(default_timeout=5)
+    await bus.serve("conductor", ConductorOf15())
+    try:
+        with pytest.raises(NoSuchMethod):  # unpinned: 1.6 is newer than it serves
+            await NetworkStateRPC(bus).host_state("h1")
+        caps = versions.Caps.from_conf(pinned_conductor("1.5"))
+        read = await NetworkStateRPC(bus, caps).host_state("h1")
+        assert read == as_previous_release_sees_it(sample_state())
+        assert not read.egress_filtered
+    finally:
+        await bus.close()

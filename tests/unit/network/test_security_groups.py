@@ -101,6 +101,13 @@ async def test_rule_kinds(net: NetworkAPI) -> None:
 @pytest.mark.parametrize(("args", "error", "message"), [
     (("tcp", 22, 22, "10.0.0.0/33"), security_groups.InvalidCidr,
      "10.0.0.0/33 is not a valid IP network."),
+    # review finding 9: too long for the column (a 500 on PostgreSQL and MySQL)
+    (("tcp", 22, 22, "fe80::1%eth0/128"), security_groups.InvalidCidr,
+     "fe80::1%eth0/128 is not a valid IP network."),
+    (("tcp", 22, 22, "fe80::1%" + "x" * 60 + "/128"), security_groups.InvalidCidr,
+     f"fe80::1%{'x' * 52} is not a valid IP network."),
+    (("tcp", 22, 22, "10.0.0.0/" + "0" * 40 + "24"), security_groups.InvalidCidr,
+     f"10.0.0.0/{'0' * 40}24 is not a valid IP network."),
     (("tcp", 22, 22, "10.0.0.0/0"), security_groups.InvalidRule,
      "Bad prefix for network in cidr 10.0.0.0/0"),
     (("tcp", None, None, None), security_groups.InvalidRule,

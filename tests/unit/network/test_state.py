@@ -13,6 +13,7 @@ from novalet.db import instances, migrations_records
 from novalet.db.engine import Database
 from novalet.db.network import HostAddressInUse
 from novalet.network.api import NetworkAPI
+from novalet.network.linux.firewall import render_ruleset
 from novalet.network.model import FloatingNat, SecurityRule
 from novalet.network.state import host_state
 from tests.unit.network.ipam_fixtures import (InstanceFactory, NetFactory, ctx, db, make_instance,
@@ -249,3 +250,38 @@ async def test_an_evacuated_instance_is_not_in_its_failed_hosts_state(
         "instance_uuid": moved.uuid, "source_compute": "h2", "dest_compute": "h1",
         "status": "pre-migrating", "migration_type": "evacuation"})
     assert (await host_state(net.db, net.conf, "h2")).instances == []
+
+
+async def test_an_instance_in_no_group_keeps_its_outbound_traffic(
+        net: NetworkAPI, make_instance: InstanceFactory) -> None:
+    """Review finding 7: before egress rules nothing a guest sent was filtered; one
+    whose last group is removed still sends freely (and receives only replies),
+    while one in a group without egress rules sends only what they allow."""
+    alone = await make_instance(host="h1", name="alone")
+    grouped = await make_instance(host="h1", name="grouped")
+    for instance in (alone, grouped):
+        await net.allocate_for_instance(instance.uuid, "p1", "h1", instance.hostname)
+    empty = await net.create_security_group(ctx(), "empty", "no rules")
+    for rule in (await net.get_security_group(ctx(), empty.id)).rules:  # Neutron's egress
+        await net.delete_security_group_rule(ctx(), rule.id)
+    await net.add_security_group(ctx(), grouped, "empty")
+    await net.remove_security_group(ctx(), grouped, "default")
+    await net.remove_security_group(ctx(), alone, "default")
+
+    state = await host_state(net.db, net.conf, "h1")
+    by_uuid = {i.instance_uuid: i for i in state.instances}
+    assert by_uuid[alone.uuid].rules == [
+        SecurityRule(None, None, None, cidr="0.0.0.0/0", direction="egress"),
+        SecurityRule(None, None, None, cidr="::/0", direction="egress", ethertype="IPv6")]
+    assert by_uuid[grouped.uuid].rules == []
+    script = render_ruleset(state)
+    alone_egress = _chain(script, f"egress-{alone.uuid}")
+    assert alone_egress[-2:] == ["return", "counter drop"]  # everything returns
+    assert _chain(script, f"egress-{grouped.uuid}")[-2:] != ["return", "counter drop"]
+    assert _chain(script, f"instance-{alone.uuid}")[-1] == "counter drop"
+
+
+def _chain(script: str, name: str) -> list[str]:
+    """The rules of one chain of a rendered ruleset."""
+    lines = script[script.index(f"chain {name} {{"):].splitlines()
+    return [line.strip() for line in lines[1:lines.index("\t}")]]

@@ -41,7 +41,7 @@ from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
 from novalet.network.linux.commands import CommandRunner
 from novalet.network.linux.errors import LinuxNetError
 from novalet.network.model import HostNetworkState, InstanceNet, SecurityRule, Vif
-from novalet.network.neutron_rule_checks import PROTOCOL_NUMBERS
+from novalet.network.neutron_rule_checks import PROTOCOL_NUMBERS, decimal_protocol
 
 LOG = logging.getLogger(__name__)
 
@@ -227,8 +227,7 @@ def render_security_rule(rule: SecurityRule, verdict: str = "accept") -> str | N
             return None
         parts.append(f"{remote} {_addr_set(members)}")
     protocol = (rule.protocol or "").strip().lower()
-    number = None if protocol in ("", "any", "-1", "all") else \
-        int(protocol) if protocol.isdigit() else PROTOCOL_NUMBERS.get(protocol, -1)
+    number = None if protocol in ("", "any", "-1", "all") else _protocol_number(protocol)
     if number is None:
         pass
     elif number in _PORT_PROTOCOLS:
@@ -250,6 +249,12 @@ def render_security_rule(rule: SecurityRule, verdict: str = "accept") -> str | N
         LOG.warning("Skipping a security group rule with unknown protocol %r", rule.protocol)
         return None
     return " ".join([*parts, verdict])
+
+
+def _protocol_number(protocol: str) -> int:
+    """A rule's protocol (a name or a number) as a number; -1 when unknown."""
+    number = decimal_protocol(protocol)
+    return number if number is not None else PROTOCOL_NUMBERS.get(protocol, -1)
 
 
 # the protocols whose rules have a port range, by number, as nft names them

@@ -134,6 +134,10 @@ def test_a_state_from_before_egress_rules_leaves_egress_open() -> None:
     (SecurityRule(None, None, None, cidr="::/0", direction="egress", ethertype="IPv6"), None),
     (SecurityRule(None, None, None, remote_ips=["10.0.0.5"], ethertype="IPv6"), None),
     (SecurityRule("tcp", 80, 80, remote_ips=[], direction="egress"), None),
+    # stored protocols int() refuses (review finding 9): skipped, never a crash
+    (SecurityRule("\u00b2", None, None, cidr="0.0.0.0/0", direction="egress"), None),
+    (SecurityRule("9" * 5000, None, None, cidr="0.0.0.0/0", direction="egress"), None),
+    (SecurityRule("0017", 53, 53, cidr="0.0.0.0/0", direction="egress"), "udp dport 53 return"),
 ])
 def test_egress_rule(rule: SecurityRule, expected: str | None) -> None:
     assert render_security_rule(rule, "return") == expected
