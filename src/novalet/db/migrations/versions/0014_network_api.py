@@ -55,6 +55,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The release before has no network without L3 columns: the network API's
+    # networks that never got a subnet go (with their subnets, like every subnet).
+    networks = sa.table('networks', sa.column('cidr', sa.String))
+    op.get_bind().execute(networks.delete().where(networks.c.cidr.is_(None)))
     op.drop_table('subnets')
     with op.batch_alter_table('networks', schema=None) as batch_op:
         for name, size in reversed(L3):
