@@ -6,6 +6,7 @@ scripts/backing-services.sh runs them."""
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -63,3 +64,20 @@ async def test_down_past_0014_drops_networks_without_a_subnet(database: Database
         assert await conn.run_sync(_labels) == ["net-a"]
         assert await conn.run_sync(migrate._revision) == "0013"
     assert (await _counts(database))[0] == 16
+
+
+async def test_a_nic_on_a_network_without_subnet_refuses_the_downgrade(
+        database: Database) -> None:
+    await migrate.sync(database, "0014")
+    async with database.engine.begin() as conn:
+        await conn.run_sync(_fill)
+        await conn.execute(sa.text(
+            "INSERT INTO virtual_interfaces (uuid, address, instance_uuid, network_id, "
+            "created_at) SELECT 'vif-2', 'fa:16:3e:00:00:06', 'vm-2', id, '2026-01-01' "
+            "FROM networks WHERE label = 'net-b'"))
+    await migrate.sync(database)
+    with pytest.raises(migrate.MigrationError, match=r"\('net-b', 'vm-2'\)"):
+        await migrate.downgrade(database, "0013")
+    async with database.engine.connect() as conn:
+        assert await conn.run_sync(_labels) == ["net-a", "net-b"]
+    assert await _counts(database) == [16, 0, 2]
