@@ -1,7 +1,8 @@
 """migrate.sync on SQLite runs every revision in one transaction with foreign keys
 off: rows orphaned before it are refused (nothing migrated), a failure in the
 middle of a table rebuild leaves nothing behind (no `_alembic_tmp_*` table) and a
-retry succeeds, and a copy an older release left behind is dropped."""
+retry succeeds, a copy an older release left behind is dropped, and orphans a
+migration makes undo it."""
 
 from __future__ import annotations
 
@@ -110,3 +111,23 @@ async def test_a_copy_whose_table_is_gone_is_refused(db: Database) -> None:
         await migrate.sync(db)
     revision, tables, _ = await _read(db)
     assert revision == "0013" and "_alembic_tmp_lost" in tables
+
+
+async def test_orphans_a_migration_makes_roll_it_back(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A migration that deletes parents without their children (nothing cascades
+    while foreign keys are off) is undone whole."""
+    run = migrate._run
+
+    def orphaning(connection: Connection, step: migrate.Step, revision: str) -> None:
+        run(connection, step, revision)
+        connection.exec_driver_sql("DELETE FROM networks")
+
+    monkeypatch.setattr(migrate, "_run", orphaning)
+    with pytest.raises(migrate.MigrationError, match="left rows without their parent: "
+                                                     ".*fixed_ips row 1 .* and 13 more.* still at 0013"):
+        await migrate.sync(db)
+    revision, tables, fixed = await _read(db)
+    assert (revision, "subnets" in tables, fixed) == ("0013", False, 16)
+    async with db.engine.connect() as conn:
+        assert (await conn.exec_driver_sql("SELECT COUNT(*) FROM networks")).scalar_one() == 1
