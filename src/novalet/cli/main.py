@@ -118,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Create or migrate the schema to the newest "
                                          "revision.")
     _common(sync)
+    down = db_sub.add_parser(
+        "downgrade", help="migrate the schema back to an older revision",
+        description="Migrate the schema back to REVISION (e.g. 0013), dropping what the "
+                    "older release cannot hold. Stop the cloud first.")
+    down.add_argument("revision", metavar="REVISION")
+    _common(down)
     openapi = manage_sub.add_parser(
         "openapi", help="print the compute API's OpenAPI document (JSON)",
         description="Print the OpenAPI 3.1 document of the compute API, generated from "
@@ -207,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "metadata":
         from novalet.service.metadata import run as run_metadata
         return run_metadata(conf)
-    return _db_sync(conf)
+    return _db_sync(conf, getattr(args, "revision", None))
 
 
 def _openapi(requested: str) -> int:
@@ -237,20 +243,28 @@ def _down(conf: config.Config) -> int:
     return 0
 
 
-def _db_sync(conf: config.Config) -> int:
+def _db_sync(conf: config.Config, downgrade_to: str | None = None) -> int:
     from novalet.db import migrate
     from novalet.db.engine import Database
 
     async def sync() -> None:
         db = Database(conf.database_url)
         try:
-            await migrate.sync(db)
+            if downgrade_to is None:
+                await migrate.sync(db)
+            else:
+                await migrate.downgrade(db, downgrade_to)
         finally:
             await db.close()
 
     conf.state_path.mkdir(parents=True, exist_ok=True)
-    asyncio.run(sync())
-    print(f"Database at {conf.database_url} is at the newest revision.")
+    try:
+        asyncio.run(sync())
+    except migrate.MigrationError as exc:
+        print(f"novalet: {exc}", file=sys.stderr)
+        return 1
+    where = "the newest revision" if downgrade_to is None else f"revision {downgrade_to}"
+    print(f"Database at {conf.database_url} is at {where}.")
     return 0
 
 

@@ -425,7 +425,9 @@ class SecurityGroup(Timestamps, Base):
     __tablename__ = "security_groups"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     # the network API's id (migration 0016); the compute proxy keeps the integer id
-    uuid: Mapped[str] = mapped_column(String(36), unique=True, index=True, default=_new_uuid)
+    # NULL in a row the release before 0016 wrote (fill_missing_uuids fills it)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=True, unique=True, index=True,
+                                      default=_new_uuid)
     name: Mapped[str] = mapped_column(String(255))
     description: Mapped[str] = mapped_column(String(255), default="")
     project_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -443,7 +445,9 @@ class SecurityGroupRule(Timestamps, Base):
 
     __tablename__ = "security_group_rules"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    uuid: Mapped[str] = mapped_column(String(36), unique=True, index=True, default=_new_uuid)
+    # NULL in a row the release before 0016 wrote (fill_missing_uuids fills it)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=True, unique=True, index=True,
+                                      default=_new_uuid)
     direction: Mapped[str] = mapped_column(String(16), default="ingress")
     ethertype: Mapped[str] = mapped_column(String(16), default="IPv4")
     description: Mapped[str] = mapped_column(String(255), default="")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+import uuid as uuidlib
 from typing import Any
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -336,6 +337,20 @@ async def instance_group_names(db: Database, instance_uuids: Sequence[str]
 
 
 # --- by uuid, for the network API (network/neutron_security_groups.py) ---
+
+async def fill_missing_uuids(db: Database) -> int:
+    """Give a uuid to each group and rule a process of the release before 0016
+    wrote without one (a rolling upgrade); how many it filled."""
+    filled = 0
+    async with db.transaction() as s:
+        for model in (SecurityGroup, SecurityGroupRule):
+            ids = (await s.execute(select(model.id).where(model.uuid.is_(None)))).scalars()
+            for row_id in ids.all():
+                await s.execute(update(model).where(model.id == row_id, model.uuid.is_(None))
+                                .values(uuid=str(uuidlib.uuid4())))
+                filled += 1
+    return filled
+
 
 async def get_group_by_uuid(db: Database, group_uuid: str, project_id: str | None = None
                             ) -> SecurityGroup | None:

@@ -80,6 +80,11 @@ class InlineConnection:
     def isolation_level(self) -> str | None:
         return self._live().isolation_level
 
+    @isolation_level.setter
+    def isolation_level(self, value: Any) -> None:
+        # None: the sqlite3 module opens no transaction itself (db/migrate.py BEGINs)
+        self._live().isolation_level = value
+
     def cursor(self) -> InlineCursor:
         return InlineCursor(self._live().cursor())
 

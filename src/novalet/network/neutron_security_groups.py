@@ -264,6 +264,9 @@ class NeutronSecurityGroups:
         policy.enforce(ctx, action, project_id)
 
     async def _ensure_default(self, ctx: RequestContext) -> None:
+        """ctx's default group made; and every group and rule has a uuid (every
+        read comes here first)."""
+        await db_groups.fill_missing_uuids(self.db)
         if ctx.project_id:
             await self.network.default_group(ctx.project_id, ctx.user_id)
 
@@ -279,6 +282,7 @@ class NeutronSecurityGroups:
 
     async def _rule(self, ctx: RequestContext, rule_id: Any
                     ) -> tuple[SecurityGroupRule, SecurityGroup]:
+        await db_groups.fill_missing_uuids(self.db)
         found = await db_groups.get_rule_by_uuid(self.db, rule_id) \
             if isinstance(rule_id, str) else None
         scope = self._scope(ctx)

@@ -1,6 +1,7 @@
-"""The novalet command: help, config sample, db sync, config errors."""
+"""The novalet command: help, config sample, db sync and downgrade, config errors."""
 
 import configparser
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,21 @@ def test_db_sync_creates_the_schema(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert (tmp_path / "novalet.sqlite").exists()
     assert "newest revision" in capsys.readouterr().out
     assert main(["manage", "db", "sync", "--state-dir", str(tmp_path)]) == 0
+
+
+def test_db_downgrade_and_a_refused_sync(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    state = ["--state-dir", str(tmp_path)]
+    assert main(["manage", "db", "sync", *state]) == 0
+    assert main(["manage", "db", "downgrade", "0013", *state]) == 0
+    assert "is at revision 0013." in capsys.readouterr().out
+    raw = sqlite3.connect(tmp_path / "novalet.sqlite")  # foreign keys off here
+    raw.execute("INSERT INTO fixed_ips (address, network_id, reserved, allocated, leased, "
+                "created_at) VALUES ('10.99.0.1', 999, 0, 0, 0, '2026-01-01')")
+    raw.commit()
+    raw.close()
+    assert main(["manage", "db", "sync", *state]) == 1
+    assert "fixed_ips row 1 (no networks row)" in capsys.readouterr().err
 
 
 def test_flags_override_the_config_file(tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
+from novalet.db.migrate import MigrationError
+
 revision = '0014'
 down_revision = '0013'
 branch_labels = None
@@ -55,6 +57,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    _drop_networks_without_subnet(op.get_bind())
     op.drop_table('subnets')
     with op.batch_alter_table('networks', schema=None) as batch_op:
         for name, size in reversed(L3):
@@ -62,3 +65,26 @@ def downgrade() -> None:
         for name, _ in reversed(FLAGS):
             batch_op.drop_column(name)
         batch_op.drop_column('description')
+
+
+def _drop_networks_without_subnet(bind: sa.Connection) -> None:
+    """The release before has no network without L3 columns: the network API's
+    networks that never got a subnet go (subnets all go). Their child rows are
+    deleted here, as nothing cascades while migrate.py has SQLite's foreign keys
+    off; a NIC on one is refused (it is a server's, and needs deleting first)."""
+    networks = sa.table('networks', sa.column('id', sa.Integer), sa.column('uuid', sa.String),
+                        sa.column('cidr', sa.String))
+    nics = sa.table('virtual_interfaces', sa.column('network_id', sa.Integer),
+                    sa.column('instance_uuid', sa.String))
+    fixed_ips = sa.table('fixed_ips', sa.column('network_id', sa.Integer))
+    doomed = sa.select(networks.c.id).where(networks.c.cidr.is_(None))
+    used = bind.execute(sa.select(networks.c.uuid, nics.c.instance_uuid)
+                        .join(nics, nics.c.network_id == networks.c.id)
+                        .where(networks.c.cidr.is_(None))).all()
+    if used:
+        raise MigrationError(
+            'Cannot downgrade past 0014: servers have NICs on networks without a subnet '
+            f'(network, server: {[tuple(row) for row in used[:5]]}). Remove those '
+            'interfaces (or delete the servers) first.')
+    bind.execute(fixed_ips.delete().where(fixed_ips.c.network_id.in_(doomed)))
+    bind.execute(networks.delete().where(networks.c.cidr.is_(None)))

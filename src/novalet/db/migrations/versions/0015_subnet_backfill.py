@@ -52,6 +52,10 @@ def _pools(rows: list[tuple[str, bool, str | None, str | None]]) -> list[dict[st
     return pools
 
 
+# enable_dhcp is true on every existing network, also one made under [network]
+# mode flat (where os-networks now makes it false): no row tells flat from
+# flat_dhcp and a migration cannot read the config. Hosts in flat mode serve no
+# DHCP whatever the column says (network/state.py); only the API shows it wrong.
 def upgrade() -> None:
     with op.batch_alter_table('networks', schema=None) as batch_op:
         batch_op.add_column(sa.Column('enable_dhcp', sa.Boolean(), nullable=False,

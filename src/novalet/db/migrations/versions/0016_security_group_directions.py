@@ -16,7 +16,6 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = '0016'
-# 0015 (subnets) is the parent; point this at '0014' only on a tree without it
 down_revision = '0015'
 branch_labels = None
 depends_on = None
@@ -30,14 +29,15 @@ RULES = sa.table('security_group_rules', sa.column('id', sa.Integer),
                  sa.column('created_at', sa.DateTime))
 
 
-# Nothing here may rebuild security_groups: on SQLite a batch rebuild drops the
-# table, and with foreign keys on that deletes every rule and membership
-# (ON DELETE CASCADE). So columns are added in place (NOT NULL with a server
-# default) and uniqueness is a unique index.
+# Nothing here rebuilds security_groups (columns are added in place, uniqueness
+# is a unique index): a rebuild is safe only inside migrate.sync, and this need
+# not be. uuid is nullable with no default: during a rolling upgrade a process of
+# the release before inserts groups and rules without one, and NULLs never
+# collide in a unique index (SQLite, PostgreSQL, MySQL/MariaDB); the network API
+# fills a missing uuid when it reads (db/security_groups.fill_missing_uuids).
 def upgrade() -> None:
     for table in ('security_groups', 'security_group_rules'):
-        op.add_column(table, sa.Column('uuid', sa.String(36), nullable=False,
-                                       server_default=''))
+        op.add_column(table, sa.Column('uuid', sa.String(36), nullable=True))
     op.add_column('security_group_rules', sa.Column('direction', sa.String(16),
                                                     nullable=False, server_default='ingress'))
     op.add_column('security_group_rules', sa.Column('ethertype', sa.String(16),
