@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from novalet.api.handler import NETWORK, Handler, endpoint
-from novalet.api.network import extensions, networks, versions
+from novalet.api.network import extensions, networks, subnets, versions
 
 
 def _r(path: str, methods: list[str], handler: Handler, auth: bool = True) -> Route:
@@ -15,6 +15,7 @@ def _r(path: str, methods: list[str], handler: Handler, auth: bool = True) -> Ro
 
 V = "/v2.0"
 NET = V + "/networks/{network_id}"
+SUBNET = V + "/subnets/{subnet_id}"
 ROUTES = [
     _r("/", ["GET"], versions.index, auth=False),
     _r(V, ["GET"], versions.resources),
@@ -26,4 +27,9 @@ ROUTES = [
     _r(NET, ["GET"], networks.show),
     _r(NET, ["PUT"], networks.update),
     _r(NET, ["DELETE"], networks.delete),
+    _r(V + "/subnets", ["GET"], subnets.index),
+    _r(V + "/subnets", ["POST"], subnets.create),
+    _r(SUBNET, ["GET"], subnets.show),
+    _r(SUBNET, ["PUT"], subnets.update),
+    _r(SUBNET, ["DELETE"], subnets.delete),
 ]
