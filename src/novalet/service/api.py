@@ -21,6 +21,7 @@ from novalet.identity.tokens import TokenProvider
 from novalet.image.api import ImageService
 from novalet.network.api import NetworkAPI
 from novalet.network.networks import NetworkService
+from novalet.network.neutron_security_groups import NeutronSecurityGroups
 from novalet.network.subnets import SubnetService
 from novalet.rpc import bus as rpc_bus
 
@@ -49,6 +50,7 @@ class ApiServices:
         self.networks = NetworkService(self.network)  # the network API's networks
         # Hosts refresh through the network domain's refresher, set after this is built.
         self.subnets = SubnetService(self.db, conf, self._refresh_network_hosts)
+        self.neutron_security_groups = NeutronSecurityGroups(self.network)
         self.compute = ComputeAPI(self.db, self.bus, conf, images=self.images,
                                   flavors=self.flavors, keypairs=self.keypairs,
                                   network=self.network, quotas=self.quotas)

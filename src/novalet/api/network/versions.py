@@ -6,7 +6,8 @@ from typing import Any
 
 from novalet.api.handler import ApiRequest
 
-# Neutron's core resources served so far: (name, collection).
+# Neutron's core resources served so far: (name, collection). Extension resources
+# (security groups, ...) are not listed here, as in Neutron: see /v2.0/extensions.
 RESOURCES = [("network", "networks"), ("subnet", "subnets")]
 
 
