@@ -180,6 +180,12 @@ async def test_another_project_sees_404_and_a_reader_403(api: Api, other: str) -
     assert "requires admin" in neutron_error(resp, 400, "HTTPBadRequest")
     theirs = await group(api, "theirs", user="admin", project_id=other)
     assert theirs["tenant_id"] == other
+    resp = await api.request("POST", SGR, user="admin", json={"security_group_rule": {
+        "security_group_id": theirs["id"], "direction": "ingress", "project_id": "demo-x"}})
+    assert "is not the project of security group" in neutron_error(resp, 400,
+                                                                   "HTTPBadRequest")
+    made = await rule(api, theirs["id"], user="admin", tenant_id=other, protocol="udp")
+    assert made["project_id"] == other
 
     await make_user(api, "reader", "reader")
     assert (await api.request("GET", f"{SG}/{web['id']}", user="reader")).status_code == 200

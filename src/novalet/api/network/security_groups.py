@@ -161,16 +161,18 @@ def _rule_attrs(item: Any) -> dict[str, Any]:
 async def _create_rule(req: ApiRequest, attrs: dict[str, Any]) -> RuleView:
     """The rule in its group's project (a project_id given must be that one: the
     domain puts a rule where its group is)."""
-    rule: RuleView = await req.app.neutron_security_groups.create_rule(
+    groups = req.app.neutron_security_groups
+    project = _project(attrs)
+    if project is not None:
+        group = await groups.get_group(req.ctx, attrs["security_group_id"])
+        if project != group.project_id:
+            raise BadBody(reason=f"project_id {project} is not the project of security "
+                          f"group {group.id} ({group.project_id}): leave it out")
+    rule: RuleView = await groups.create_rule(
         req.ctx, attrs["security_group_id"], attrs["direction"],
         attrs.get("ethertype", "IPv4"), attrs.get("protocol"), attrs.get("port_range_min"),
         attrs.get("port_range_max"), attrs.get("remote_ip_prefix"),
         attrs.get("remote_group_id"), attrs.get("description") or "")
-    project = _project(attrs)
-    if project is not None and project != rule.project_id:
-        await req.app.neutron_security_groups.delete_rule(req.ctx, rule.id)
-        raise BadBody(reason=f"project_id {project} is not the project of security group "
-                      f"{rule.security_group_id} ({rule.project_id}): leave it out")
     return rule
 
 
