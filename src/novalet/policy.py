@@ -256,6 +256,13 @@ RULES: dict[str, str] = {
     "update_network:provider:physical_network": "rule:context_is_admin",
     "update_network:provider:segmentation_id": "rule:context_is_admin",
     "delete_network": "rule:project_member_or_admin",
+    # The network API's subnets (network/subnets.py): the target is the subnet's
+    # project and its network's `shared` and `router:external` (an unassigned
+    # nova-network network counts as shared); writes are on the network's project.
+    "get_subnet": "rule:project_reader_or_admin or rule:shared or rule:external",
+    "create_subnet": "rule:project_member_or_admin",
+    "update_subnet": "rule:project_member_or_admin",
+    "delete_subnet": "rule:project_member_or_admin",
 }
 
 

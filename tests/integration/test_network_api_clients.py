@@ -87,3 +87,80 @@ def test_cli_network_create_list_show_set_delete(cloud: tuple[RunningCloud, Path
     _openstack(cloud, "network", "delete", "cli-renamed")
     listed = _openstack(cloud, "network", "list", "-f", "json")
     assert made["id"] not in [n["ID"] for n in listed]
+
+
+def test_sdk_subnets_and_security_groups(cloud: tuple[RunningCloud, Path]) -> None:
+    conn = _connect(cloud[1], "novalet-demo")
+    network = conn.network.create_network(name="sdk-sub-net")
+    subnet = conn.network.create_subnet(network_id=network.id, cidr="10.8.0.0/24",
+                                        ip_version=4, name="sdk-sub",
+                                        dns_nameservers=["192.0.2.53"])
+    assert (subnet.gateway_ip, subnet.is_dhcp_enabled) == ("10.8.0.1", True)
+    assert subnet.allocation_pools == [{"start": "10.8.0.2", "end": "10.8.0.254"}]
+    assert [s.id for s in conn.network.subnets(network_id=network.id)] == [subnet.id]
+    updated = conn.network.update_subnet(subnet, name="sdk-sub2", is_dhcp_enabled=False)
+    assert (updated.name, updated.is_dhcp_enabled) == ("sdk-sub2", False)
+    assert conn.network.get_network(network.id).subnet_ids == [subnet.id]
+    with pytest.raises(openstack.exceptions.BadRequestException):
+        conn.network.create_subnet(network_id=network.id, cidr="10.8.1.0/24", ip_version=4)
+    conn.network.delete_subnet(subnet, ignore_missing=False)
+    conn.network.delete_network(network)
+
+    group = conn.network.create_security_group(name="sdk-sg", description="sdk")
+    assert group.stateful is True and len(group.security_group_rules) == 2  # egress v4, v6
+    rules = list(conn.network.create_security_group_rules([
+        {"security_group_id": group.id, "direction": "ingress", "protocol": "tcp",
+         "port_range_min": 80, "port_range_max": 80},
+        {"security_group_id": group.id, "direction": "ingress", "protocol": "icmp"}]))
+    assert sorted(r.protocol for r in rules) == ["icmp", "tcp"]
+    listed = conn.network.security_group_rules(security_group_id=group.id,
+                                               direction="ingress")
+    assert sorted(r.id for r in listed) == sorted(r.id for r in rules)
+    assert "default" in [g.name for g in conn.network.security_groups()]
+    with pytest.raises(openstack.exceptions.ConflictException):
+        conn.network.create_security_group_rule(
+            security_group_id=group.id, direction="ingress", protocol="tcp",
+            port_range_min=80, port_range_max=80)
+    conn.network.delete_security_group_rule(rules[0], ignore_missing=False)
+    conn.network.delete_security_group(group, ignore_missing=False)
+    assert conn.network.find_security_group("sdk-sg") is None
+
+
+def test_cli_subnet_create_list_show_set_delete(cloud: tuple[RunningCloud, Path]) -> None:
+    network = _openstack(cloud, "network", "create", "cli-sub-net", "-f", "json")
+    made = _openstack(cloud, "subnet", "create", "--network", network["id"], "--subnet-range",
+                      "10.9.0.0/24", "cli-subnet", "-f", "json")
+    assert made["cidr"] == "10.9.0.0/24" and made["gateway_ip"] == "10.9.0.1"
+    listed = _openstack(cloud, "subnet", "list", "-f", "json")
+    assert made["id"] in [s["ID"] for s in listed]
+    listed = _openstack(cloud, "subnet", "list", "--network", network["id"], "-f", "json")
+    assert [s["ID"] for s in listed] == [made["id"]]
+    _openstack(cloud, "subnet", "set", "--name", "cli-subnet2", "--dns-nameserver",
+               "192.0.2.53", "--no-dhcp", made["id"])
+    shown = _openstack(cloud, "subnet", "show", made["id"], "-f", "json")
+    assert shown["name"] == "cli-subnet2" and shown["enable_dhcp"] in (False, "False")
+    assert "192.0.2.53" in str(shown["dns_nameservers"])
+    _openstack(cloud, "subnet", "delete", "cli-subnet2")
+    listed = _openstack(cloud, "subnet", "list", "-f", "json")
+    assert made["id"] not in [s["ID"] for s in listed]
+    _openstack(cloud, "network", "delete", network["id"])
+
+
+def test_cli_security_group_and_rules(cloud: tuple[RunningCloud, Path]) -> None:
+    group = _openstack(cloud, "security", "group", "create", "--description", "cli",
+                       "cli-sg", "-f", "json")
+    assert group["name"] == "cli-sg"
+    made = _openstack(cloud, "security", "group", "rule", "create", "--protocol", "tcp",
+                      "--dst-port", "22", group["id"], "-f", "json")
+    assert (made["port_range_min"], made["port_range_max"], made["protocol"]) == (
+        22, 22, "tcp")
+    listed = _openstack(cloud, "security", "group", "rule", "list", group["id"], "-f", "json")
+    assert made["id"] in [r["ID"] for r in listed]
+    shown = _openstack(cloud, "security", "group", "show", "cli-sg", "-f", "json")
+    assert made["id"] in str(shown["rules"])
+    _openstack(cloud, "security", "group", "rule", "delete", made["id"])
+    listed = _openstack(cloud, "security", "group", "rule", "list", group["id"], "-f", "json")
+    assert made["id"] not in [r["ID"] for r in listed]
+    _openstack(cloud, "security", "group", "delete", "cli-sg")
+    listed = _openstack(cloud, "security", "group", "list", "-f", "json")
+    assert group["id"] not in [g["ID"] for g in listed]

@@ -44,7 +44,21 @@ _NEUTRON_TYPES = {400: "BadRequest", 401: "HTTPUnauthorized", 403: "HTTPForbidde
 # Exception class names that are Neutron's own exception names too: the body's
 # `type` is the class name. (Other errors set `neutron_type` on their class.)
 NEUTRON_NAMES = frozenset({"NetworkNotFound", "NetworkInUse", "PolicyNotAuthorized",
-                           "VlanIdInUse", "InvalidSharedSetting", "InvalidInput"})
+                           "VlanIdInUse", "InvalidSharedSetting", "InvalidInput"}) | {
+    # subnets (network/subnets.py)
+    "BadRequest", "SubnetNotFound", "SubnetInUse", "InvalidAllocationPool",
+    "OutOfBoundsAllocationPool", "OverlappingAllocationPools",
+    "GatewayConflictWithAllocationPools", "GatewayIpInUse", "DNSNameServersExhausted",
+    "HostRoutesExhausted",
+    # security groups (network/neutron_security_groups.py, neutron_rule_checks.py)
+    "SecurityGroupNotFound", "SecurityGroupRuleNotFound", "SecurityGroupRuleExists",
+    "SecurityGroupInUse", "SecurityGroupCannotRemoveDefault",
+    "SecurityGroupCannotUpdateDefault", "SecurityGroupDefaultAlreadyExists", "OverQuota",
+    "SecurityGroupRuleInvalidEtherType", "SecurityGroupRuleInvalidProtocol",
+    "SecurityGroupInvalidPortValue", "SecurityGroupInvalidPortRange",
+    "SecurityGroupProtocolRequiredWithPorts", "SecurityGroupInvalidProtocolForPort",
+    "SecurityGroupInvalidIcmpValue", "SecurityGroupMissingIcmpType",
+    "SecurityGroupRuleParameterConflict"}
 
 
 def neutron_body(code: int, message: str, type_name: str | None = None) -> dict[str, Any]:

@@ -24,6 +24,7 @@ _ICMP = (1, 58)                    # icmp, ipv6-icmp: type and code
 
 
 class SecurityGroupRuleInvalidDirection(exceptions.Invalid):
+    neutron_type = "InvalidInput"  # Neutron's name for this error
     msg_fmt = ("Security group rule for direction %(direction)s not supported. "
                "Allowed values are ingress, egress.")
 
@@ -65,6 +66,7 @@ class SecurityGroupMissingIcmpType(exceptions.Invalid):
 
 
 class SecurityGroupRemoteGroupAndRemoteIpPrefix(exceptions.Invalid):
+    neutron_type = "SecurityGroupMultipleRemoteEntites"  # Neutron's name for this error
     msg_fmt = "Only remote_ip_prefix or remote_group_id may be provided."
 
 
@@ -73,6 +75,7 @@ class SecurityGroupRuleParameterConflict(exceptions.Invalid):
 
 
 class InvalidRemoteIpPrefix(exceptions.Invalid):
+    neutron_type = "InvalidInput"  # Neutron's name for this error
     msg_fmt = "'%(prefix)s' is not a valid IP prefix: give an address or a CIDR."
 
 

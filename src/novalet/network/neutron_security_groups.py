@@ -54,6 +54,7 @@ class SecurityGroupDefaultAlreadyExists(exceptions.Conflict):
 
 
 class SecurityGroupNameExists(exceptions.Conflict):
+    neutron_type = "SecurityGroupConflict"
     # Neutron allows two groups of one name; the compute API's proxy finds groups
     # by name, so names stay unique per project here.
     msg_fmt = ("Security group %(name)s already exists in project %(project_id)s: "

@@ -270,7 +270,8 @@ class SubnetService:
 
     async def list_subnets(self, ctx: RequestContext) -> list[SubnetInfo]:
         rows = await db.list_subnets(self.db, None if ctx.is_admin else ctx.project_id or "")
-        return [SubnetInfo.of(subnet, network) for subnet, network in rows]
+        return [SubnetInfo.of(subnet, network) for subnet, network in rows
+                if _may_get(ctx, subnet, network)]
 
     async def get_subnet(self, ctx: RequestContext, subnet_id: str) -> SubnetInfo:
         subnet, network = await self._visible_subnet(ctx, subnet_id)
@@ -367,7 +368,7 @@ class SubnetService:
         except db.SubnetNotFound:
             raise SubnetNotFound(subnet_id=subnet_id) from None
         if not (ctx.is_admin or subnet.project_id == ctx.project_id
-                or _network_visible(ctx, network)):
+                or _network_visible(ctx, network)) or not _may_get(ctx, subnet, network):
             raise SubnetNotFound(subnet_id=subnet_id)
         return subnet, network
 
@@ -385,6 +386,8 @@ class SubnetService:
     @staticmethod
     def _check_owner(ctx: RequestContext, network: Network, action: str) -> None:
         """Admins write anywhere; members on their project's networks; readers nowhere."""
+        if not policy.authorize(ctx, action, network.project_id or "", _target(network)):
+            raise PolicyNotAuthorized(action=action)
         if ctx.is_admin:
             return
         if ("member" not in policy.with_implied_roles(ctx.roles)
@@ -393,6 +396,19 @@ class SubnetService:
 
     async def _refresh(self) -> None:
         await refresh_hosts(self.refresh_hosts, {"*"})
+
+
+def _target(network: Network, project_id: str | None = None) -> dict[str, Any]:
+    """What the subnet policy rules read: the owner and the network's flags (an
+    unassigned nova-network network counts as shared, as on networks)."""
+    return {"project_id": project_id or network.project_id or "",
+            "shared": bool(network.shared or network.project_id is None),
+            "router:external": bool(network.external)}
+
+
+def _may_get(ctx: RequestContext, subnet: Subnet, network: Network) -> bool:
+    target = _target(network, subnet.project_id)
+    return policy.authorize(ctx, "get_subnet", target["project_id"], target)
 
 
 def _network_visible(ctx: RequestContext, network: Network) -> bool:

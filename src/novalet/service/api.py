@@ -21,6 +21,8 @@ from novalet.identity.tokens import TokenProvider
 from novalet.image.api import ImageService
 from novalet.network.api import NetworkAPI
 from novalet.network.networks import NetworkService
+from novalet.network.neutron_security_groups import NeutronSecurityGroups
+from novalet.network.subnets import SubnetService
 from novalet.rpc import bus as rpc_bus
 
 
@@ -46,10 +48,17 @@ class ApiServices:
         self.server_groups = ServerGroupService(self.db, self.quotas)
         self.network = NetworkAPI(self.db, conf)
         self.networks = NetworkService(self.network)  # the network API's networks
+        # Hosts refresh through the network domain's refresher, set after this is built.
+        self.subnets = SubnetService(self.db, conf, self._refresh_network_hosts)
+        self.neutron_security_groups = NeutronSecurityGroups(self.network)
         self.compute = ComputeAPI(self.db, self.bus, conf, images=self.images,
                                   flavors=self.flavors, keypairs=self.keypairs,
                                   network=self.network, quotas=self.quotas)
         self.consoles = ConsoleService(conf, self.db, self.bus)
+
+    async def _refresh_network_hosts(self, hosts: set[str]) -> None:
+        if self.network.refresh_hosts is not None:
+            await self.network.refresh_hosts(hosts)
 
 
 def http_server(app: Any, conf: config.Config) -> uvicorn.Server:

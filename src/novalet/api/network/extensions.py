@@ -31,6 +31,8 @@ EXTENSIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
                      "network resource.", ("router:external",)),
     "port-security": ("Port Security", "Provides port security (the network's default for "
                       "its ports).", ("port_security_enabled",)),
+    "security-group": ("security-group", "The security groups extension (groups and their "
+                       "ingress and egress rules).", ()),
     "project-id": ("project_id field enabled", "Extension that indicates that project_id "
                    "field is enabled.", ("project_id",)),
     "pagination": ("Pagination support", "Extension that indicates that pagination is "

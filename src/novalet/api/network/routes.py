@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from novalet.api.handler import NETWORK, Handler, endpoint
-from novalet.api.network import extensions, networks, versions
+from novalet.api.network import extensions, networks, security_groups, subnets, versions
 
 
 def _r(path: str, methods: list[str], handler: Handler, auth: bool = True) -> Route:
@@ -15,6 +15,9 @@ def _r(path: str, methods: list[str], handler: Handler, auth: bool = True) -> Ro
 
 V = "/v2.0"
 NET = V + "/networks/{network_id}"
+SUBNET = V + "/subnets/{subnet_id}"
+SG = V + "/security-groups"
+SGR = V + "/security-group-rules"
 ROUTES = [
     _r("/", ["GET"], versions.index, auth=False),
     _r(V, ["GET"], versions.resources),
@@ -26,4 +29,18 @@ ROUTES = [
     _r(NET, ["GET"], networks.show),
     _r(NET, ["PUT"], networks.update),
     _r(NET, ["DELETE"], networks.delete),
+    _r(V + "/subnets", ["GET"], subnets.index),
+    _r(V + "/subnets", ["POST"], subnets.create),
+    _r(SUBNET, ["GET"], subnets.show),
+    _r(SUBNET, ["PUT"], subnets.update),
+    _r(SUBNET, ["DELETE"], subnets.delete),
+    _r(SG, ["GET"], security_groups.index_groups),
+    _r(SG, ["POST"], security_groups.create_group),
+    _r(SG + "/{group_id}", ["GET"], security_groups.show_group),
+    _r(SG + "/{group_id}", ["PUT"], security_groups.update_group),
+    _r(SG + "/{group_id}", ["DELETE"], security_groups.delete_group),
+    _r(SGR, ["GET"], security_groups.index_rules),
+    _r(SGR, ["POST"], security_groups.create_rule),
+    _r(SGR + "/{rule_id}", ["GET"], security_groups.show_rule),
+    _r(SGR + "/{rule_id}", ["DELETE"], security_groups.delete_rule),
 ]

@@ -6,8 +6,9 @@ from typing import Any
 
 from novalet.api.handler import ApiRequest
 
-# Neutron's core resources served so far: (name, collection).
-RESOURCES = [("network", "networks")]
+# Neutron's core resources served so far: (name, collection). Extension resources
+# (security groups, ...) are not listed here, as in Neutron: see /v2.0/extensions.
+RESOURCES = [("network", "networks"), ("subnet", "subnets")]
 
 
 async def index(req: ApiRequest) -> dict[str, Any]:
