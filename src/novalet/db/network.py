@@ -414,7 +414,7 @@ async def _interfaces(s: AsyncSession, instance_uuids: Sequence[str]
     by_fixed: dict[int, InterfaceRow] = {}
     for vif, network, fixed in rows:
         row = InterfaceRow(vif, network, fixed)
-        result[vif.instance_uuid].append(row)
+        result[str(vif.instance_uuid)].append(row)  # selected by instance: never None
         if fixed is not None:
             by_fixed[fixed.id] = row
     await _fill_host_addresses(s, [r for rs in result.values() for r in rs])
@@ -455,7 +455,8 @@ async def addresses(db: Database, instance_uuids: Sequence[str]) -> list[Address
         rows = (await s.execute(query)).all()
     result: list[AddressRow] = []
     seen_fixed: set[tuple[str, str]] = set()
-    for instance_uuid, label, mac, fixed, floating in rows:
+    for bound_to, label, mac, fixed, floating in rows:
+        instance_uuid = str(bound_to)  # selected by instance: never None
         if (instance_uuid, fixed) not in seen_fixed:
             seen_fixed.add((instance_uuid, fixed))
             result.append(AddressRow(instance_uuid, label, mac, fixed, "fixed"))
