@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from novalet.api.network.extensions import EXTENSIONS
+from novalet.api.network.versions import RESOURCES
 from novalet.db import network as db_network
 from tests.functional.conftest import Api, boot, delete_server
 from tests.functional.test_policy_roles import make_user
@@ -51,8 +52,10 @@ async def test_v2_lists_the_resources_served(api: Api, path: str) -> None:
     resp = await api.request("GET", path)
     assert resp.status_code == 200, resp.text
     assert resp.json()["resources"] == [{
-        "name": "network", "collection": "networks",
-        "links": [{"rel": "self", "href": "http://novalet.test/network/v2.0/networks"}]}]
+        "name": name, "collection": collection,
+        "links": [{"rel": "self", "href": f"http://novalet.test/network/v2.0/{collection}"}]}
+        for name, collection in RESOURCES]
+    assert ("network", "networks") in RESOURCES and ("port", "ports") in RESOURCES
 
 
 async def test_the_root_names_the_network_endpoint(api: Api) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from novalet.api.handler import NETWORK, Handler, endpoint
-from novalet.api.network import extensions, networks, versions
+from novalet.api.network import extensions, networks, ports, versions
 
 
 def _r(path: str, methods: list[str], handler: Handler, auth: bool = True) -> Route:
@@ -15,6 +15,7 @@ def _r(path: str, methods: list[str], handler: Handler, auth: bool = True) -> Ro
 
 V = "/v2.0"
 NET = V + "/networks/{network_id}"
+PORT = V + "/ports/{port_id}"
 ROUTES = [
     _r("/", ["GET"], versions.index, auth=False),
     _r(V, ["GET"], versions.resources),
@@ -26,4 +27,9 @@ ROUTES = [
     _r(NET, ["GET"], networks.show),
     _r(NET, ["PUT"], networks.update),
     _r(NET, ["DELETE"], networks.delete),
+    _r(V + "/ports", ["GET"], ports.index),
+    _r(V + "/ports", ["POST"], ports.create),
+    _r(PORT, ["GET"], ports.show),
+    _r(PORT, ["PUT"], ports.update),
+    _r(PORT, ["DELETE"], ports.delete),
 ]
