@@ -12,6 +12,8 @@ import pytest
 from novalet.api.network.extensions import EXTENSIONS
 from novalet.api.network.ports import EXTENSION_ATTRIBUTES
 from novalet.common.context import RequestContext
+from novalet.network.model import PortFilter
+from novalet.network.state import host_state
 from tests.functional.conftest import Api, boot, delete_server
 from tests.functional.test_network_api_v2 import N, neutron_error
 
@@ -262,3 +264,32 @@ async def test_each_port_extension_shows_its_attributes(api: Api) -> None:
         if alias in EXTENSIONS:
             for attribute in attributes:
                 assert attribute in port, (alias, attribute)
+
+
+async def test_a_servers_port_settings_reach_its_hosts_firewall_state(api: Api) -> None:
+    """Port security, admin state and address pairs of a server's port are in the
+    state its host's network service renders the firewall from."""
+    server = await boot(api, "fw", networks="auto")
+    (port,) = (await api.request("GET", f"{P}?device_id={server['id']}")).json()["ports"]
+    host = (await api.request("GET", f"{V}/servers/{server['id']}", user="admin",
+                              version="2.100")).json()["server"]["OS-EXT-SRV-ATTR:host"]
+    services = api.cloud.services
+
+    async def filters() -> list[PortFilter]:
+        state = await host_state(services.db, api.cloud.conf, host)
+        (instance,) = [i for i in state.instances if i.instance_uuid == server["id"]]
+        return instance.port_filters
+
+    assert await filters() == []
+    resp = await api.request("PUT", f"{P}/{port['id']}", user="admin", json={"port": {
+        "allowed_address_pairs": [{"ip_address": "10.0.0.200"}], "admin_state_up": False}})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["port"]["status"] == "DOWN"
+    assert await filters() == [PortFilter(port["id"], admin_state_up=False, address_pairs=[
+        ["10.0.0.200", port["mac_address"]]])]
+    resp = await api.request("PUT", f"{P}/{port['id']}", user="admin", json={"port": {
+        "allowed_address_pairs": [], "admin_state_up": True, "security_groups": [],
+        "port_security_enabled": False}})
+    assert resp.status_code == 200, resp.text
+    assert await filters() == [PortFilter(port["id"], port_security=False)]
+    await delete_server(api, server["id"])
