@@ -293,3 +293,18 @@ async def test_a_servers_port_settings_reach_its_hosts_firewall_state(api: Api) 
     assert resp.status_code == 200, resp.text
     assert await filters() == [PortFilter(port["id"], port_security=False)]
     await delete_server(api, server["id"])
+
+
+async def test_another_projects_port_keeps_a_network_shared(api: Api, other: str) -> None:
+    network, _ = await _network(api, "mine", "10.48.0.0/28", await _project(api))
+    resp = await api.request("PUT", f"{N}/networks/{network}", user="admin",
+                             json={"network": {"shared": True}})
+    assert resp.status_code == 200, resp.text
+    theirs = await _create(api, user="other", network_id=network)
+    resp = await api.request("PUT", f"{N}/networks/{network}", user="admin",
+                             json={"network": {"shared": False}})
+    neutron_error(resp, 409, "InvalidSharedSetting")
+    assert (await api.request("DELETE", f"{P}/{theirs['id']}", user="other")).status_code == 204
+    resp = await api.request("PUT", f"{N}/networks/{network}", user="admin",
+                             json={"network": {"shared": False}})
+    assert resp.status_code == 200, resp.text

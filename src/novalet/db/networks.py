@@ -78,11 +78,13 @@ async def update_network(db: Database, network_uuid: str, values: dict[str, Any]
 
 
 async def foreign_nics(db: Database, network_uuid: str, owner: str | None) -> int:
-    """How many server NICs on the network belong to servers of other projects."""
-    foreign = Instance.project_id != owner if owner is not None else true()
+    """How many ports on the network (server NICs and ports bound to nothing)
+    belong to other projects."""
+    project = func.coalesce(VirtualInterface.project_id, Instance.project_id)
+    foreign = project != owner if owner is not None else true()
     async with db.transaction() as s:
         return int((await s.execute(select(func.count(VirtualInterface.id)).join(
-            Network, Network.id == VirtualInterface.network_id).join(
+            Network, Network.id == VirtualInterface.network_id).outerjoin(
             Instance, Instance.uuid == VirtualInterface.instance_uuid).where(
             Network.uuid == network_uuid, foreign))).scalar_one())
 
