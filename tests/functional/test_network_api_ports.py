@@ -308,3 +308,90 @@ async def test_another_projects_port_keeps_a_network_shared(api: Api, other: str
     resp = await api.request("PUT", f"{N}/networks/{network}", user="admin",
                              json={"network": {"shared": False}})
     assert resp.status_code == 200, resp.text
+
+
+# --- servers on ports -------------------------------------------------------------------
+
+async def test_a_server_boots_on_a_port_and_gives_it_back(api: Api) -> None:
+    """The port becomes the server's NIC (its MAC, address and groups), and when the
+    server goes it is unbound again, keeping its address, as Nova leaves a
+    preexisting port."""
+    network, subnet = await _network(api, "mine", "10.49.0.0/28", await _project(api))
+    port = await _create(api, network_id=network, fixed_ips=[{"ip_address": "10.49.0.7"}])
+    server = await boot(api, "on-port", networks=[{"port": port["id"]}])
+    sid = server["id"]
+    (attachment,) = (await api.request("GET", f"{V}/servers/{sid}/os-interface")).json()[
+        "interfaceAttachments"]
+    assert (attachment["port_id"], attachment["mac_addr"]) == (port["id"], port["mac_address"])
+    assert [a["addr"] for a in server["addresses"]["mine"]] == ["10.49.0.7"]
+    bound = (await api.request("GET", f"{P}/{port['id']}")).json()["port"]
+    assert (bound["device_id"], bound["device_owner"], bound["status"]) == (
+        sid, "compute:nova", "ACTIVE")
+    assert bound["security_groups"] == port["security_groups"]
+    groups = (await api.request("GET", f"{V}/servers/{sid}/os-security-groups",
+                                version="2.1")).json()["security_groups"]
+    assert [g["name"] for g in groups] == ["default"]
+    # one server per port
+    image = server["image"]["id"]
+    resp = await api.request("POST", f"{V}/servers", version="2.100", json={"server": {
+        "name": "second", "imageRef": image, "flavorRef": "1",
+        "networks": [{"port": port["id"]}]}})
+    assert resp.status_code == 409, resp.text
+    await delete_server(api, sid)
+    unbound = (await api.request("GET", f"{P}/{port['id']}")).json()["port"]
+    assert (unbound["device_id"], unbound["device_owner"], unbound["status"]) == ("", "", "DOWN")
+    assert unbound["fixed_ips"] == [{"subnet_id": subnet, "ip_address": "10.49.0.7"}]
+    assert unbound["security_groups"] == port["security_groups"]
+    resp = await api.request("DELETE", f"{P}/{port['id']}")
+    assert resp.status_code == 204, resp.text
+
+
+async def test_a_boot_on_a_bad_port_is_refused_before_anything_is_made(api: Api,
+                                                                       other: str) -> None:
+    network, _ = await _network(api, "mine", "10.50.0.0/28", await _project(api))
+    port = await _create(api, network_id=network)
+    image = (await boot(api, "first", networks="none"))["image"]["id"]
+
+    async def create(networks: Any, user: str = "demo", **extra: Any) -> Any:
+        return await api.request("POST", f"{V}/servers", version="2.100", user=user,
+                                 json={"server": {"name": "x", "imageRef": image,
+                                                  "flavorRef": "1", "networks": networks,
+                                                  **extra}})
+
+    before = (await api.request("GET", f"{V}/servers", user="admin",
+                                version="2.100")).json()["servers"]
+    assert (await create([{"port": "no-such-port"}])).status_code == 400
+    assert (await create([{"port": port["id"]}], user="other")).status_code == 400
+    assert (await create([{"port": port["id"]}] * 2)).status_code == 400
+    assert (await create([{"port": port["id"]}], max_count=2)).status_code == 400
+    after = (await api.request("GET", f"{V}/servers", user="admin",
+                               version="2.100")).json()["servers"]
+    assert after == before
+    shown = (await api.request("GET", f"{P}/{port['id']}")).json()["port"]
+    assert shown["device_id"] == ""
+
+
+async def test_a_port_attaches_to_a_running_server_and_detaches_unbound(api: Api) -> None:
+    network, subnet = await _network(api, "mine", "10.51.0.0/28", await _project(api))
+    port = await _create(api, network_id=network, fixed_ips=[{"ip_address": "10.51.0.9"}])
+    server = await boot(api, "hotplug", networks="auto")
+    sid = server["id"]
+    resp = await api.request("POST", f"{V}/servers/{sid}/os-interface",
+                             json={"interfaceAttachment": {"port_id": port["id"]}})
+    assert resp.status_code == 200, resp.text
+    attached = resp.json()["interfaceAttachment"]
+    assert (attached["port_id"], attached["mac_addr"]) == (port["id"], port["mac_address"])
+    assert [f["ip_address"] for f in attached["fixed_ips"]] == ["10.51.0.9"]
+    assert api.cloud.compute.driver.specs[sid].network_info[-1]["id"] == port["id"]
+    bound = (await api.request("GET", f"{P}/{port['id']}")).json()["port"]
+    assert bound["device_id"] == sid
+    resp = await api.request("POST", f"{V}/servers/{sid}/os-interface",
+                             json={"interfaceAttachment": {"port_id": port["id"]}})
+    assert resp.status_code == 409, resp.text  # bound already
+
+    resp = await api.request("DELETE", f"{V}/servers/{sid}/os-interface/{port['id']}")
+    assert resp.status_code == 202, resp.text
+    unbound = (await api.request("GET", f"{P}/{port['id']}")).json()["port"]
+    assert (unbound["device_id"], unbound["fixed_ips"]) == (
+        "", [{"subnet_id": subnet, "ip_address": "10.51.0.9"}])
+    await delete_server(api, sid)

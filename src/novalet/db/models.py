@@ -395,6 +395,8 @@ class VirtualInterface(Timestamps, Base):
     device_owner: Mapped[str] = mapped_column(String(255), default="")
     admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
     port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # made through the network API: a server booted on it unbinds it when it goes
+    preserve_on_delete: Mapped[bool] = mapped_column(Boolean, default=False)
     # [{"ip_address", "mac_address"}]
     allowed_address_pairs: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
     # group uuids of an unbound port; a bound port's groups are its server's

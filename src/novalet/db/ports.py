@@ -292,3 +292,42 @@ async def delete_unbound_port(db: Database, port_uuid: str) -> PortRow:
         await s.execute(delete(VirtualInterface).where(VirtualInterface.id == vif.id))
         return row
 
+
+
+# --- servers on ports (network/api.py) ---------------------------------------------
+
+async def check_bindable(db: Database, project_id: str, port_uuids: Sequence[str]) -> None:
+    """PortNotFound unless each port exists and is the project's; PortBound when a
+    server has it already."""
+    async with db.transaction() as s:
+        for port_uuid in port_uuids:
+            row = await _port(s, port_uuid)
+            if row.project_id != project_id:
+                raise PortNotFound(port_id=port_uuid)
+            if row.vif.instance_uuid is not None:
+                raise PortBound(port_id=port_uuid, instance_uuid=row.vif.instance_uuid)
+
+
+async def bind_ports(db: Database, instance_uuid: str, project_id: str, host: str | None,
+                     port_uuids: Sequence[str]) -> list[str]:
+    """Make the ports the instance's NICs (their addresses its fixed IPs on `host`),
+    all or none, each by compare-and-swap on being bound to nothing; the group uuids
+    they carried, which become the instance's."""
+    groups: list[str] = []
+    async with db.transaction() as s:
+        for port_uuid in port_uuids:
+            carried = (await _port(s, port_uuid)).vif.security_groups or []
+            taken = await s.execute(update(VirtualInterface).where(
+                VirtualInterface.uuid == port_uuid, VirtualInterface.instance_uuid.is_(None),
+                VirtualInterface.project_id == project_id).values(
+                instance_uuid=instance_uuid, security_groups=None, updated_at=utcnow())
+                .execution_options(synchronize_session=False))
+            if rows_matched(taken) != 1:
+                raise PortBound(port_id=port_uuid, instance_uuid="another server")
+            row = await _port(s, port_uuid)
+            groups += [g for g in carried if g not in groups]
+            await s.execute(update(FixedIp).where(
+                FixedIp.virtual_interface_id == row.vif.id).values(
+                instance_uuid=instance_uuid, host=host, updated_at=utcnow())
+                .execution_options(synchronize_session=False))
+    return groups

@@ -195,7 +195,7 @@ class PortService:
                   "device_owner": _device_owner(attrs.get("device_owner", "")),
                   "admin_state_up": bool(attrs.get("admin_state_up", True)),
                   "port_security_enabled": security, "allowed_address_pairs": pairs,
-                  "security_groups": groups}
+                  "security_groups": groups, "preserve_on_delete": True}
         row = await self._insert(network, values, mac, address, subnet.uuid)
         LOG.info("Port %s (%s %s) created on network %s for project %s", row.vif.uuid,
                  row.vif.address, row.fixed_ip, network.uuid, owner)

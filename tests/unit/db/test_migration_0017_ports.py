@@ -69,7 +69,8 @@ def _old_rows(connection: Connection) -> None:
 def _ports(connection: Connection) -> list[Any]:
     return list(connection.execute(sa.text(
         "SELECT uuid, instance_uuid, project_id, device_owner, name, description, "
-        "admin_state_up, port_security_enabled, allowed_address_pairs, security_groups "
+        "admin_state_up, port_security_enabled, allowed_address_pairs, security_groups, "
+        "preserve_on_delete "
         "FROM virtual_interfaces ORDER BY id")).all())
 
 
@@ -108,6 +109,7 @@ async def test_nics_become_ports_and_no_row_is_lost(database: Database) -> None:
         assert (port.name, port.description, bool(port.admin_state_up),
                 bool(port.port_security_enabled)) == ("", "", True, True)
         assert port.allowed_address_pairs is None and port.security_groups is None
+        assert not port.preserve_on_delete  # a NIC the compute service made
     assert [tuple(row) for row in linked] == [("10.9.0.5", "vif-1")]
     if database.is_sqlite:
         async with database.engine.connect() as conn:

@@ -1,6 +1,6 @@
 """Handlers for /servers/{id}/os-interface: a server's NICs, attached and detached
-while it runs. Without Neutron there are no ports: a NIC's port_id is its virtual
-interface's id, and attaching takes a net_id."""
+while it runs. A NIC's port_id is its port's (virtual interface's) id; attaching
+takes a net_id, or the port_id of a port made through the network API."""
 
 from __future__ import annotations
 
@@ -46,16 +46,17 @@ async def create(req: ApiRequest) -> dict[str, Any]:
     body = await req.json_object()
     validate(body, schemas.ATTACH)
     attachment = body.get("interfaceAttachment") or {}
-    if "port_id" in attachment:
-        raise ValidationError(reason="Attaching a port needs a network service (Neutron), "
-                                     "which this cloud has not; attach by net_id instead.")
+    if attachment.get("port_id") and (attachment.get("net_id") or attachment.get("fixed_ips")):
+        raise ValidationError(reason="Must not input both network_id and port_id: a port "
+                              "brings its network and address")
     if "tag" in attachment:
         raise ValidationError(reason="Device tags are not supported on interfaces.")
     instance = await req.app.compute.get(req.ctx, req.path["server_id"])
     enforce(req.ctx, "os_compute_api:os-attach-interfaces:create", instance.project_id)
     fixed = attachment.get("fixed_ips") or [{}]
     vif = await req.app.compute.attach_interface(
-        req.ctx, instance.uuid, attachment.get("net_id"), fixed[0].get("ip_address"))
+        req.ctx, instance.uuid, attachment.get("net_id"), fixed[0].get("ip_address"),
+        port_id=attachment.get("port_id") or None)
     return {"interfaceAttachment": view(vif)}
 
 

@@ -28,7 +28,8 @@ INSTANCES = sa.table('instances', sa.column('uuid', sa.String),
 FIXED = sa.table('fixed_ips', sa.column('virtual_interface_id', sa.Integer),
                  sa.column('allocated', sa.Boolean))
 TEXT = (('project_id', None), ('name', ''), ('description', ''), ('device_owner', ''))
-FLAGS = ('admin_state_up', 'port_security_enabled')
+FLAGS = (('admin_state_up', True), ('port_security_enabled', True),
+         ('preserve_on_delete', False))
 LISTS = ('allowed_address_pairs', 'security_groups')
 
 
@@ -40,9 +41,11 @@ def upgrade() -> None:
         for name, default in TEXT:
             batch_op.add_column(sa.Column(name, sa.String(255), nullable=default is None,
                                           server_default=default))
-        for name in FLAGS:
+        # preserve_on_delete: a port made through the network API, which a server
+        # booted on it gives back (unbound) when it goes, as Nova does
+        for name, default in FLAGS:
             batch_op.add_column(sa.Column(name, sa.Boolean(), nullable=False,
-                                          server_default=sa.true()))
+                                          server_default=sa.true() if default else sa.false()))
         # JSON lists: allowed address pairs; the groups of a port not bound to a
         # server (a bound port's groups are its server's, security_group_instances)
         for name in LISTS:
@@ -69,8 +72,9 @@ def downgrade() -> None:
     bind.execute(FIXED.update().where(FIXED.c.virtual_interface_id.in_(unbound)).values(
         virtual_interface_id=None, allocated=False))
     bind.execute(VIFS.delete().where(VIFS.c.instance_uuid.is_(None)))
+    # a user's port bound to a server stays as that server's NIC (it was one then)
     with op.batch_alter_table('virtual_interfaces', schema=None) as batch_op:
         batch_op.drop_index('ix_virtual_interfaces_project_id')
         batch_op.alter_column('instance_uuid', existing_type=sa.String(36), nullable=False)
-        for name in LISTS + FLAGS + tuple(name for name, _ in reversed(TEXT)):
+        for name in LISTS + tuple(n for n, _ in FLAGS) + tuple(n for n, _ in reversed(TEXT)):
             batch_op.drop_column(name)
