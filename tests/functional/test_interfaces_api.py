@@ -42,7 +42,9 @@ async def test_attach_show_and_detach(api: Api) -> None:
                                     "fixed_ips": [{"ip_address": "10.0.0.77"}]})
     assert resp.status_code == 200, resp.text
     second = resp.json()["interfaceAttachment"]
-    assert second["fixed_ips"] == [{"subnet_id": private, "ip_address": "10.0.0.77"}]
+    (subnet,) = (await api.request("GET", f"/network/v2.0/networks/{private}")).json()[
+        "network"]["subnets"]
+    assert second["fixed_ips"] == [{"subnet_id": subnet, "ip_address": "10.0.0.77"}]
     shown = await api.request("GET", f"{V}/servers/{sid}/os-interface/{second['port_id']}")
     assert shown.json()["interfaceAttachment"] == second
     addresses = (await api.request("GET", f"{V}/servers/{sid}/ips")).json()["addresses"]

@@ -45,6 +45,17 @@ async def subnet_ids(db: Database, network_ids: Sequence[int]) -> dict[int, list
     return found
 
 
+async def subnet_uuids(db: Database, network_uuids: Sequence[str]) -> dict[str, str]:
+    """network uuid -> the uuid of its (one) subnet, for the networks with one."""
+    if not network_uuids:
+        return {}
+    async with db.transaction() as s:
+        rows = await s.execute(select(Network.uuid, Subnet.uuid).join(
+            Subnet, Subnet.network_id == Network.id).where(
+            Network.uuid.in_(list(network_uuids))).order_by(Subnet.id.desc()))
+        return {network: subnet for network, subnet in rows}
+
+
 async def create_bare_network(db: Database, plan: BarePlan) -> Network:
     """Insert a network without a subnet (its L3 columns NULL) from the values
     `plan` picks while the existing rows are locked. DuplicateVlan when the VLAN

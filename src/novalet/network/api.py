@@ -26,6 +26,7 @@ from novalet.common.context import RequestContext
 from novalet.compute.quotas import QuotaEngine
 from novalet.db import instances as db_instances
 from novalet.db import network as db
+from novalet.db import networks as db_networks
 from novalet.db import security_groups as db_groups
 from novalet.db.engine import Database
 from novalet.db.models import FixedIp, Network
@@ -567,6 +568,10 @@ class NetworkAPI(SecurityGroupsMixin):
         LOG.info("Released %s of instance %s", row.fixed_ip.address, instance_uuid)
         await self._refresh_around(instance_uuid)
         return self._vif(row)
+
+    async def subnet_ids(self, network_uuids: Sequence[str]) -> dict[str, str]:
+        """network uuid -> its subnet's uuid (the network API's), for those with one."""
+        return await db_networks.subnet_uuids(self.db, network_uuids)
 
     async def vifs_for_instance(self, instance_uuid: str) -> list[Vif]:
         rows = (await db.interfaces(self.db, [instance_uuid])).get(instance_uuid, [])
