@@ -42,7 +42,9 @@ async def test_attach_show_and_detach(api: Api) -> None:
                                     "fixed_ips": [{"ip_address": "10.0.0.77"}]})
     assert resp.status_code == 200, resp.text
     second = resp.json()["interfaceAttachment"]
-    assert second["fixed_ips"] == [{"subnet_id": private, "ip_address": "10.0.0.77"}]
+    (subnet,) = (await api.request("GET", f"/network/v2.0/networks/{private}")).json()[
+        "network"]["subnets"]
+    assert second["fixed_ips"] == [{"subnet_id": subnet, "ip_address": "10.0.0.77"}]
     shown = await api.request("GET", f"{V}/servers/{sid}/os-interface/{second['port_id']}")
     assert shown.json()["interfaceAttachment"] == second
     addresses = (await api.request("GET", f"{V}/servers/{sid}/ips")).json()["addresses"]
@@ -71,7 +73,9 @@ async def test_bad_attachments_are_refused(api: Api) -> None:
     sid = server["id"]
     private = (await _networks(api))["private"]
     cases = [
-        ({"port_id": "6f8b5c1e-2a0c-4d7e-9a55-0d1c7e1f2a3b"}, 400, "net_id instead"),
+        ({"port_id": "6f8b5c1e-2a0c-4d7e-9a55-0d1c7e1f2a3b"}, 400, "could not be found"),
+        ({"port_id": "6f8b5c1e-2a0c-4d7e-9a55-0d1c7e1f2a3b", "net_id": private}, 400,
+         "both network_id and port_id"),
         ({"net_id": "not-a-uuid"}, 400, "net_id"),
         ({"net_id": "6f8b5c1e-2a0c-4d7e-9a55-0d1c7e1f2a3b"}, 400, "could not be found"),
         ({"net_id": private, "fixed_ips": [{"ip_address": "10.9.9.9"}]}, 400, "not available"),

@@ -51,11 +51,11 @@ async def test_the_version_document_needs_no_token(api: Api, path: str) -> None:
 async def test_v2_lists_the_resources_served(api: Api, path: str) -> None:
     resp = await api.request("GET", path)
     assert resp.status_code == 200, resp.text
-    resources = resp.json()["resources"]
-    assert {"name": "network", "collection": "networks",
-            "links": [{"rel": "self", "href": "http://novalet.test/network/v2.0/networks"}]
-            } in resources
-    assert [r["collection"] for r in resources] == [c for _, c in RESOURCES]
+    assert resp.json()["resources"] == [{
+        "name": name, "collection": collection,
+        "links": [{"rel": "self", "href": f"http://novalet.test/network/v2.0/{collection}"}]}
+        for name, collection in RESOURCES]
+    assert ("network", "networks") in RESOURCES and ("port", "ports") in RESOURCES
 
 
 async def test_the_root_names_the_network_endpoint(api: Api) -> None:

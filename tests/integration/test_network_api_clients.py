@@ -164,3 +164,33 @@ def test_cli_security_group_and_rules(cloud: tuple[RunningCloud, Path]) -> None:
     _openstack(cloud, "security", "group", "delete", "cli-sg")
     listed = _openstack(cloud, "security", "group", "list", "-f", "json")
     assert group["id"] not in [g["ID"] for g in listed]
+
+
+def test_sdk_port_crud_and_a_servers_nic(cloud: tuple[RunningCloud, Path]) -> None:
+    conn = _connect(cloud[1], "novalet-demo")
+    private = conn.network.find_network("private")
+    assert private is not None
+    port = conn.network.create_port(network_id=private.id, name="sdk-port",
+                                    fixed_ips=[{"subnet_id": private.subnet_ids[0]}])
+    assert port.status == "DOWN" and port.device_id == ""
+    assert port.mac_address.startswith("fa:16:3e:") and len(port.fixed_ips) == 1
+    assert [p.id for p in conn.network.ports(name="sdk-port")] == [port.id]
+    address = port.fixed_ips[0]["ip_address"]
+    assert [p.id for p in conn.network.ports(fixed_ips=[f"ip_address={address}"])] == [port.id]
+    updated = conn.network.update_port(port, name="sdk-renamed", is_admin_state_up=False)
+    assert (updated.name, updated.is_admin_state_up) == ("sdk-renamed", False)
+    conn.network.delete_port(port, ignore_missing=False)
+    assert conn.network.find_port(port.id) is None
+
+
+def test_cli_port_create_list_show_set_delete(cloud: tuple[RunningCloud, Path]) -> None:
+    made = _openstack(cloud, "port", "create", "--network", "private", "cli-port", "-f", "json")
+    assert made["name"] == "cli-port" and made["status"] == "DOWN"
+    listed = _openstack(cloud, "port", "list", "--network", "private", "-f", "json")
+    assert made["id"] in [p["ID"] for p in listed]
+    _openstack(cloud, "port", "set", "--name", "cli-renamed", made["id"])
+    shown = _openstack(cloud, "port", "show", made["id"], "-f", "json")
+    assert shown["name"] == "cli-renamed" and shown["mac_address"] == made["mac_address"]
+    _openstack(cloud, "port", "delete", made["id"])
+    listed = _openstack(cloud, "port", "list", "-f", "json")
+    assert made["id"] not in [p["ID"] for p in listed]

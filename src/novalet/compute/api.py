@@ -87,7 +87,8 @@ class CreateRequest:
     description: str | None = None
     hostname: str | None = None
     tags: list[str] = field(default_factory=list)
-    networks: Any = "auto"  # "auto", "none", or [{"uuid": ..., "fixed_ip": ...}]
+    # "auto", "none", or [{"uuid": ..., "fixed_ip": ...} or {"port": ...}]
+    networks: Any = "auto"
     security_groups: list[str] = field(default_factory=list)
     config_drive: bool = False
     access_ip_v4: str | None = None
@@ -141,7 +142,11 @@ class ComputeAPI(ServerOps):
         zone, force_host, force_node = await self._parse_zone(ctx, req)
         if isinstance(req.networks, list):
             await self.network.check_requested_networks(
-                ctx.project_id or "", [(n["uuid"], n.get("fixed_ip")) for n in req.networks])
+                ctx.project_id or "", [(n["uuid"], n.get("fixed_ip")) for n in req.networks
+                                       if n.get("uuid")])
+            await self.network.check_requested_ports(
+                ctx.project_id or "", [n["port"] for n in req.networks if n.get("port")],
+                req.max_count)
         if req.security_groups:
             await self.network.check_security_groups(ctx.project_id or "", ctx.user_id,
                                                      req.security_groups)
@@ -175,8 +180,10 @@ class ComputeAPI(ServerOps):
             group_uuid=group.uuid if group else None,
             group_admit=await self.server_groups.members_admit(ctx) if group else None)
         uuids = [r.uuid for r in records]
-        await self.network.associate_security_groups(uuids, ctx.project_id or "", ctx.user_id,
-                                                     req.security_groups or None)
+        if req.security_groups or not _ports_only(req.networks):
+            # a boot on ports alone takes the groups its ports carry (at binding)
+            await self.network.associate_security_groups(
+                uuids, ctx.project_id or "", ctx.user_id, req.security_groups or None)
         await instance_actions.start(self.db, ctx, uuids, "create")
         spec.instance_uuids = uuids
         try:
@@ -587,12 +594,16 @@ class ComputeAPI(ServerOps):
     # --- interfaces ---------------------------------------------------------
 
     async def attach_interface(self, ctx: RequestContext, uuid: str, network_uuid: str | None,
-                               address: str | None) -> Vif:
-        """A new NIC on a network, hot-plugged by the host (which the API waits for);
-        when the host fails, the NIC is released again."""
+                               address: str | None, port_id: str | None = None) -> Vif:
+        """A new NIC on a network (or a port of the network API), hot-plugged by the
+        host (which the API waits for); when the host fails, the NIC is released
+        again (a port unbound)."""
+        if port_id is not None:
+            await self.network.check_requested_ports(ctx.project_id or "", [port_id], 1)
         instance = await self._begin(ctx, uuid, "attach_interface", "attach_interface")
         vif = await self.network.add_interface(instance.uuid, instance.project_id,
-                                               instance.host, network_uuid, address)
+                                               instance.host, network_uuid, address,
+                                               port_id=port_id)
         instance = await self._save_network_info(instance)
         try:
             await self.compute.attach_interface(ctx, _host(instance), payload_of(instance),
@@ -765,3 +776,9 @@ def _image_properties(image: dict[str, Any] | None) -> dict[str, Any]:
             "updated_at", "tags", "self", "file", "schema", "direct_url", "locations",
             "stores"}
     return {k: v for k, v in image.items() if k not in core}
+
+
+def _ports_only(networks: Any) -> bool:
+    """Whether a boot asks for ports (network API) and nothing else."""
+    return isinstance(networks, list) and bool(networks) and all(
+        n.get("port") for n in networks)

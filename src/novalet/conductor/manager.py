@@ -204,11 +204,13 @@ class ConductorManager(MoveFlows):  # the move methods: conductor/move_flows.py
         requested = instance.system_metadata.get("requested_networks", "auto")
         if requested == "none":
             return []
-        wanted = [(n["uuid"], n.get("fixed_ip")) for n in requested] \
+        wanted = [(n["uuid"], n.get("fixed_ip")) for n in requested if n.get("uuid")] \
             if isinstance(requested, list) else None
+        ports = [n["port"] for n in requested if n.get("port")] \
+            if isinstance(requested, list) else []
         vifs = await self.network.allocate_for_instance(
             instance.uuid, instance.project_id, instance.host, instance.hostname,
-            user_id=instance.user_id, requested_networks=wanted)
+            user_id=instance.user_id, requested_networks=wanted, requested_ports=ports)
         return [v.to_dict() for v in vifs]
 
     async def network_host_state(self, ctx: RequestContext, host: str) -> dict[str, Any]:

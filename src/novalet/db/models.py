@@ -379,14 +379,28 @@ class Subnet(Timestamps, Base):
 
 
 class VirtualInterface(Timestamps, Base):
-    """A guest NIC: its MAC on one network."""
+    """A port: a MAC on one network, a guest NIC when bound to an instance (0017)."""
 
     __tablename__ = "virtual_interfaces"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True)
     address: Mapped[str] = mapped_column(String(17), unique=True)
-    instance_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    # None: a port made through the network API and bound to no server yet
+    instance_uuid: Mapped[str | None] = mapped_column(String(36), index=True)
     network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"))
+    # None: a server's NIC made before 0017's backfill ran; its server's project
+    project_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(String(255), default="")
+    device_owner: Mapped[str] = mapped_column(String(255), default="")
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # made through the network API: a server booted on it unbinds it when it goes
+    preserve_on_delete: Mapped[bool] = mapped_column(Boolean, default=False)
+    # [{"ip_address", "mac_address"}]
+    allowed_address_pairs: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+    # group uuids of an unbound port; a bound port's groups are its server's
+    security_groups: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class FixedIp(Timestamps, Base):

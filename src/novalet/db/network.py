@@ -426,7 +426,7 @@ async def _interfaces(s: AsyncSession, instance_uuids: Sequence[str]
     by_fixed: dict[int, InterfaceRow] = {}
     for vif, network, fixed in rows:
         row = InterfaceRow(vif, network, fixed)
-        result[vif.instance_uuid].append(row)
+        result[str(vif.instance_uuid)].append(row)  # selected by instance: never None
         if fixed is not None:
             by_fixed[fixed.id] = row
     await _fill_host_addresses(s, [r for rs in result.values() for r in rs])
@@ -467,7 +467,8 @@ async def addresses(db: Database, instance_uuids: Sequence[str]) -> list[Address
         rows = (await s.execute(query)).all()
     result: list[AddressRow] = []
     seen_fixed: set[tuple[str, str]] = set()
-    for instance_uuid, label, mac, fixed, floating in rows:
+    for bound_to, label, mac, fixed, floating in rows:
+        instance_uuid = str(bound_to)  # selected by instance: never None
         if (instance_uuid, fixed) not in seen_fixed:
             seen_fixed.add((instance_uuid, fixed))
             result.append(AddressRow(instance_uuid, label, mac, fixed, "fixed"))
@@ -504,8 +505,9 @@ async def deallocate_interface(db: Database, instance_uuid: str, vif_uuid: str
 
 async def _release(s: AsyncSession, rows: list[InterfaceRow]) -> None:
     """Detach the rows' floating IPs (auto-assigned ones go back to their pool), free
-    their fixed IPs and delete their interfaces. (An address is claimed together
-    with its interface, so an instance holds no fixed IP outside its rows.)"""
+    their fixed IPs and delete their interfaces; ports the user made are unbound
+    instead. (An address is claimed together with its interface, so an instance
+    holds no fixed IP outside its rows.)"""
     fixed_ids = [r.fixed_ip.id for r in rows if r.fixed_ip is not None]
     if fixed_ids:
         await s.execute(update(FloatingIp).where(
@@ -516,11 +518,29 @@ async def _release(s: AsyncSession, rows: list[InterfaceRow]) -> None:
             FloatingIp.fixed_ip_id.in_(fixed_ids)).values(
             fixed_ip_id=None, host=None, updated_at=utcnow()).execution_options(
             synchronize_session=False))
+    kept = [r for r in rows if r.vif.preserve_on_delete]
+    await _unbind(s, kept)
+    fixed_ids = [r.fixed_ip.id for r in rows if r.fixed_ip is not None and r not in kept]
     await s.execute(update(FixedIp).where(FixedIp.id.in_(fixed_ids)).values(
         instance_uuid=None, virtual_interface_id=None, allocated=False, leased=False,
         host=None, updated_at=utcnow()).execution_options(synchronize_session=False))
     await s.execute(delete(VirtualInterface).where(
-        VirtualInterface.id.in_([r.vif.id for r in rows])))
+        VirtualInterface.id.in_([r.vif.id for r in rows if r not in kept])))
+
+
+async def _unbind(s: AsyncSession, rows: list[InterfaceRow]) -> None:
+    """A port the user made (network API) outlives the server: it goes back to being
+    bound to nothing, keeping its address, and carries the server's groups."""
+    for row in rows:
+        instance_uuid = row.vif.instance_uuid
+        groups = list((await s.execute(select(SecurityGroup.uuid).join(
+            SecurityGroupInstance, SecurityGroupInstance.security_group_id == SecurityGroup.id
+        ).where(SecurityGroupInstance.instance_uuid == instance_uuid))).scalars())
+        await s.execute(update(VirtualInterface).where(VirtualInterface.id == row.vif.id).values(
+            instance_uuid=None, security_groups=groups, updated_at=utcnow()))
+        await s.execute(update(FixedIp).where(FixedIp.virtual_interface_id == row.vif.id).values(
+            instance_uuid=None, host=None, leased=False, updated_at=utcnow())
+            .execution_options(synchronize_session=False))
 
 
 async def set_interfaces_host(db: Database, instance_uuid: str, host: str | None) -> None:

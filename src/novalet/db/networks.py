@@ -59,6 +59,17 @@ class TooManyNetworks(exceptions.Conflict):
                "some, or ask an admin for a larger [quota] networks.")
 
 
+async def subnet_uuids(db: Database, network_uuids: Sequence[str]) -> dict[str, str]:
+    """network uuid -> the uuid of its (one) subnet, for the networks with one."""
+    if not network_uuids:
+        return {}
+    async with db.transaction() as s:
+        rows = await s.execute(select(Network.uuid, Subnet.uuid).join(
+            Subnet, Subnet.network_id == Network.id).where(
+            Network.uuid.in_(list(network_uuids))).order_by(Subnet.id.desc()))
+        return {network: subnet for network, subnet in rows}
+
+
 async def create_bare_network(db: Database, plan: BarePlan) -> Network:
     """create_bare_networks for one network."""
     (network,) = await create_bare_networks(db, lambda existing: [plan(existing)])
@@ -129,11 +140,13 @@ async def update_network(db: Database, network_uuid: str, values: dict[str, Any]
 
 
 async def foreign_nics(db: Database, network_uuid: str, owner: str | None) -> int:
-    """How many server NICs on the network belong to servers of other projects."""
-    foreign = Instance.project_id != owner if owner is not None else true()
+    """How many ports on the network (server NICs and ports bound to nothing)
+    belong to other projects."""
+    project = func.coalesce(VirtualInterface.project_id, Instance.project_id)
+    foreign = project != owner if owner is not None else true()
     async with db.transaction() as s:
         return int((await s.execute(select(func.count(VirtualInterface.id)).join(
-            Network, Network.id == VirtualInterface.network_id).join(
+            Network, Network.id == VirtualInterface.network_id).outerjoin(
             Instance, Instance.uuid == VirtualInterface.instance_uuid).where(
             Network.uuid == network_uuid, foreign))).scalar_one())
 

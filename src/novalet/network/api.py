@@ -26,10 +26,12 @@ from novalet.common.context import RequestContext
 from novalet.compute.quotas import QuotaEngine
 from novalet.db import instances as db_instances
 from novalet.db import network as db
+from novalet.db import networks as db_networks
 from novalet.db import security_groups as db_groups
 from novalet.db.engine import Database
 from novalet.db.models import FixedIp, Network
 from novalet.db.network import AddressRow, FixedRow, FloatingRow, InterfaceRow
+from novalet.network import port_binding
 from novalet.network.model import Vif
 from novalet.network.security_groups import InvalidCidr, SecurityGroupsMixin, to_id
 
@@ -408,35 +410,50 @@ class NetworkAPI(SecurityGroupsMixin):
             raise NetworkRequiresSubnet(uuid=network_uuid)
         return network
 
+    async def check_requested_ports(self, project_id: str, port_ids: Sequence[str],
+                                    max_count: int) -> None:
+        """A boot's ports: the project's, bound to no server (network/port_binding.py)."""
+        await port_binding.check_ports(self.db, project_id, port_ids, max_count)
+
     async def allocate_for_instance(
             self, instance_uuid: str, project_id: str, host: str | None, hostname: str, *,
             user_id: str | None = None,
-            requested_networks: Sequence[tuple[str, str | None]] | None = None) -> list[Vif]:
+            requested_networks: Sequence[tuple[str, str | None]] | None = None,
+            requested_ports: Sequence[str] = ()) -> list[Vif]:
         """Give an instance its NICs: one per requested network (uuid, fixed address
         or None), else one on the default network (vlan: the project's own, created
         on first use). Each NIC gets a unique MAC and a free fixed IP. The instance
         joins the project's default security group unless it is in a group already;
         with auto_assign_floating_ip its first address gets a floating IP.
 
+        Ports asked for are bound to it first (their groups become its own; NICs
+        are in creation order, so they come before the new ones).
+
         Idempotent: an instance that has NICs already gets them back (their host
         updated), so a rescheduled build can call it again. On failure nothing is
-        left allocated."""
+        left allocated (and the ports are unbound again)."""
         existing = (await db.interfaces(self.db, [instance_uuid])).get(instance_uuid)
         if existing:
             await db.set_interfaces_host(self.db, instance_uuid, host)
             return await self.vifs_for_instance(instance_uuid)
         try:
+            if requested_ports:
+                await port_binding.bind(self.db, instance_uuid, project_id, host,
+                                        requested_ports)
+                await db.set_interfaces_host(self.db, instance_uuid, host)
             if requested_networks:
                 targets = [(await self._network_for_request(project_id, uuid), address)
                            for uuid, address in requested_networks]
             else:
-                targets = [(await self._default_network(project_id), None)]
-            rows = [await db.allocate_interface(self.db, instance_uuid, network.id, host,
-                                                address)
-                    for network, address in targets]
-            default = await self._default_group(project_id, user_id)
-            await db_groups.add_instance_groups(self.db, [instance_uuid], [default.id],
-                                         only_if_none=True)
+                targets = [] if requested_ports else [(await self._default_network(project_id),
+                                                       None)]
+            for network, address in targets:
+                await db.allocate_interface(self.db, instance_uuid, network.id, host, address)
+            if targets:  # a port keeps the groups it carried (none: port security off)
+                default = await self._default_group(project_id, user_id)
+                await db_groups.add_instance_groups(self.db, [instance_uuid], [default.id],
+                                                    only_if_none=True)
+            rows = (await db.interfaces(self.db, [instance_uuid]))[instance_uuid]
             if self._opt("auto_assign_floating_ip") and rows[0].fixed_ip is not None:
                 floating = await db.allocate_floating_ip(
                     self.db, project_id, str(self._opt("default_floating_pool")),
@@ -512,9 +529,13 @@ class NetworkAPI(SecurityGroupsMixin):
         return [self._vif(row) for row in rows if row.fixed_ip is not None]
 
     async def add_interface(self, instance_uuid: str, project_id: str, host: str | None,
-                            network_uuid: str | None, address: str | None = None) -> Vif:
-        """One more NIC for an instance: on the network asked for (by uuid; else the
-        project's default), with the fixed address asked for or a free one."""
+                            network_uuid: str | None, address: str | None = None,
+                            port_id: str | None = None) -> Vif:
+        """One more NIC for an instance: the port asked for (bound to it, its groups
+        joining the instance's), or a new one on the network asked for (by uuid; else
+        the project's default), with the fixed address asked for or a free one."""
+        if port_id is not None:
+            return await self._attach_port(instance_uuid, project_id, host, port_id)
         if network_uuid is not None:
             network = await self._network_for_request(project_id, network_uuid)
         else:
@@ -528,6 +549,17 @@ class NetworkAPI(SecurityGroupsMixin):
         await self._refresh(await db.project_hosts(self.db, project_id))
         return self._vif(row)
 
+    async def _attach_port(self, instance_uuid: str, project_id: str, host: str | None,
+                           port_id: str) -> Vif:
+        await port_binding.check_ports(self.db, project_id, [port_id], 1)
+        await port_binding.bind(self.db, instance_uuid, project_id, host, [port_id])
+        await db.set_interfaces_host(self.db, instance_uuid, host)
+        rows = (await db.interfaces(self.db, [instance_uuid]))[instance_uuid]
+        row = next(r for r in rows if r.vif.uuid == port_id)
+        LOG.info("Bound port %s to instance %s", port_id, instance_uuid)
+        await self._refresh(await db.project_hosts(self.db, project_id))
+        return self._vif(row)
+
     async def remove_interface(self, instance_uuid: str, vif_uuid: str) -> Vif:
         """Release one NIC of an instance; InterfaceNotFound when it has no such NIC."""
         row = await db.deallocate_interface(self.db, instance_uuid, vif_uuid)
@@ -536,6 +568,10 @@ class NetworkAPI(SecurityGroupsMixin):
         LOG.info("Released %s of instance %s", row.fixed_ip.address, instance_uuid)
         await self._refresh_around(instance_uuid)
         return self._vif(row)
+
+    async def subnet_ids(self, network_uuids: Sequence[str]) -> dict[str, str]:
+        """network uuid -> its subnet's uuid (the network API's), for those with one."""
+        return await db_networks.subnet_uuids(self.db, network_uuids)
 
     async def vifs_for_instance(self, instance_uuid: str) -> list[Vif]:
         rows = (await db.interfaces(self.db, [instance_uuid])).get(instance_uuid, [])

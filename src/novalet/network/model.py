@@ -2,7 +2,7 @@
 metadata service, the config drive and the virt drivers. These cross the bus
 (plug_vifs, network_host_state, instances' network_info), so they are typed,
 versioned BusModels (rpc/models.py): bump a model's VERSION whenever its fields
-change, and its containers' too (SecurityRule and Vif are parts of InstanceNet,
+change, and its containers' too (SecurityRule, Vif and PortFilter are parts of InstanceNet,
 which with NetworkOnHost and FloatingNat is part of HostNetworkState);
 tests/unit/rpc/test_models.py fails until the new fingerprints are recorded."""
 
@@ -60,16 +60,38 @@ class SecurityRule(BusModel):
 
 
 @dataclass
+class PortFilter(BusModel):
+    """How the firewall treats one NIC (a port) when not as usual: port security off
+    (no anti-spoofing, no security groups), administratively down (nothing in or
+    out), or allowed address pairs ([address, MAC] it may also send from, its groups
+    applying to them too). NICs with the defaults have none."""
+
+    VERSION: ClassVar[str] = "1.0"
+
+    vif_id: str
+    port_security: bool = True
+    admin_state_up: bool = True
+    address_pairs: list[list[str]] = field(default_factory=list)
+
+
+@dataclass
 class InstanceNet(BusModel):
     """Everything a host firewall needs for one instance (1.1: its rules' parts
-    carry direction and ethertype)."""
+    carry direction and ethertype; its NICs' port filters, added in the same
+    release)."""
 
     VERSION: ClassVar[str] = "1.1"
+    ADDED: ClassVar[dict[str, str]] = {"port_filters": "1.1"}
 
     instance_uuid: str
     project_id: str
     vifs: list[Vif]
     rules: list[SecurityRule] = field(default_factory=list)
+    port_filters: list[PortFilter] = field(default_factory=list)
+
+    def port_filter(self, vif_id: str) -> PortFilter:
+        """The NIC's filter settings (the defaults when it has none listed)."""
+        return next((f for f in self.port_filters if f.vif_id == vif_id), PortFilter(vif_id))
 
 
 @dataclass

@@ -17,12 +17,13 @@ from typing import Any
 
 from novalet import config
 from novalet.db import network as db_network
+from novalet.db.network import InterfaceRow
 from novalet.db.engine import Database
 from novalet.db.models import Network, SecurityGroup
 from novalet.network.api import dns_servers, vif_from_row
 from novalet.network.host_settings import set_metadata_target
 from novalet.network.model import (FloatingNat, HostNetworkState, InstanceNet, NetworkOnHost,
-                                   SecurityRule)
+                                   PortFilter, SecurityRule)
 
 async def host_state(db: Database, conf: config.Config, host: str) -> HostNetworkState:
     """Everything `host` must enforce, read in one transaction."""
@@ -37,7 +38,9 @@ async def host_state(db: Database, conf: config.Config, host: str) -> HostNetwor
         groups = snap.groups.get(instance.uuid, [])
         rules = [rule for group in groups for rule in _rules(group, snap.member_ips)] \
             if groups else _unfiltered_egress()
-        instances.append(InstanceNet(instance.uuid, instance.project_id, vifs, rules))
+        filters = [f for f in (_port_filter(row) for row in snap.interfaces.get(instance.uuid, [])
+                               if row.fixed_ip is not None) if f is not None]
+        instances.append(InstanceNet(instance.uuid, instance.project_id, vifs, rules, filters))
     public = str(conf.get("network", "public_interface")) or None
     floating = [FloatingNat(f, fixed, public or interface)
                 for f, fixed, interface in snap.floating]
@@ -58,6 +61,17 @@ def _network_on_host(network: Network, dhcp: bool, hosts: list[tuple[str, str, s
         vlan=network.vlan, interface=network.bridge_interface, multi_host=network.multi_host,
         dhcp=dhcp and network.enable_dhcp, dns=dns_servers(network, gateway), mtu=network.mtu,
         hosts={mac: (address, hostname) for mac, address, hostname in hosts})
+
+
+def _port_filter(row: InterfaceRow) -> PortFilter | None:
+    """The NIC's port settings the firewall honours (network/ports.py); None for the
+    defaults. A pair stored without a MAC has the port's."""
+    vif = row.vif
+    pairs = [[p["ip_address"], p.get("mac_address") or vif.address]
+             for p in vif.allowed_address_pairs or []]
+    found = PortFilter(vif.uuid, port_security=bool(vif.port_security_enabled),
+                       admin_state_up=bool(vif.admin_state_up), address_pairs=pairs)
+    return None if found == PortFilter(vif.uuid) else found
 
 
 _ANYWHERE = {"IPv4": "0.0.0.0/0", "IPv6": "::/0"}
@@ -94,9 +108,12 @@ def backported_for_1_0(state: HostNetworkState) -> dict[str, Any]:
     """`state` for a network service of conductor RPC before 1.6 (HostNetworkState
     1.0, rules parsed by hand as SecurityRule(**fields) and all read as IPv4
     ingress): only the IPv4 ingress rules, without the fields it does not know.
-    Its firewall lets all egress out, as it always did."""
+    Its firewall lets all egress out, as it always did, and filters every port as
+    one with the defaults (port_filters came after it: pairs and port security off
+    are refused there, an administratively down port still passes traffic)."""
     data = state.to_dict("1.0")
     for instance in data["instances"]:
+        instance.pop("port_filters", None)
         instance["rules"] = [
             {k: v for k, v in rule.items() if k not in SecurityRule.ADDED}
             for rule in instance["rules"]

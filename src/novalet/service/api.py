@@ -23,6 +23,7 @@ from novalet.network.api import NetworkAPI
 from novalet.network.networks import NetworkService
 from novalet.network.neutron_security_groups import NeutronSecurityGroups
 from novalet.network.subnets import SubnetService
+from novalet.network.ports import PortService
 from novalet.rpc import bus as rpc_bus
 
 
@@ -51,6 +52,7 @@ class ApiServices:
         # Hosts refresh through the network domain's refresher, set after this is built.
         self.subnets = SubnetService(self.db, conf, self._refresh_network_hosts)
         self.neutron_security_groups = NeutronSecurityGroups(self.network)
+        self.ports = PortService(self.network)  # and its ports
         self.compute = ComputeAPI(self.db, self.bus, conf, images=self.images,
                                   flavors=self.flavors, keypairs=self.keypairs,
                                   network=self.network, quotas=self.quotas)

@@ -1,6 +1,6 @@
 """Handlers for /servers/{id}/os-interface: a server's NICs, attached and detached
-while it runs. Without Neutron there are no ports: a NIC's port_id is its virtual
-interface's id, and attaching takes a net_id."""
+while it runs. A NIC's port_id is its port's (virtual interface's) id; attaching
+takes a net_id, or the port_id of a port made through the network API."""
 
 from __future__ import annotations
 
@@ -14,10 +14,18 @@ from novalet.network.model import Vif
 from novalet.policy import enforce
 
 
-def view(vif: Vif) -> dict[str, Any]:
+def view(vif: Vif, subnets: dict[str, str]) -> dict[str, Any]:
+    """The NIC as Nova shows a port; subnet_id is its network's subnet (the network
+    API's id), the network's id for a network from before subnets had ids."""
+    subnet = subnets.get(vif.network_id, vif.network_id)
     return {"port_id": vif.id, "net_id": vif.network_id, "mac_addr": vif.address,
             "port_state": "ACTIVE",
-            "fixed_ips": [{"subnet_id": vif.network_id, "ip_address": vif.fixed_ip}]}
+            "fixed_ips": [{"subnet_id": subnet, "ip_address": vif.fixed_ip}]}
+
+
+async def _views(req: ApiRequest, vifs: list[Vif]) -> list[dict[str, Any]]:
+    subnets = await req.app.network.subnet_ids(sorted({v.network_id for v in vifs}))
+    return [view(v, subnets) for v in vifs]
 
 
 async def _server_vifs(req: ApiRequest, rule: str) -> list[Vif]:
@@ -29,7 +37,7 @@ async def _server_vifs(req: ApiRequest, rule: str) -> list[Vif]:
 
 @accepts()
 async def index(req: ApiRequest) -> dict[str, Any]:
-    return {"interfaceAttachments": [view(v) for v in await _server_vifs(req, "list")]}
+    return {"interfaceAttachments": await _views(req, await _server_vifs(req, "list"))}
 
 
 @accepts()
@@ -37,7 +45,7 @@ async def show(req: ApiRequest) -> dict[str, Any]:
     port_id = req.path["port_id"]
     for vif in await _server_vifs(req, "show"):
         if vif.id == port_id:
-            return {"interfaceAttachment": view(vif)}
+            return {"interfaceAttachment": (await _views(req, [vif]))[0]}
     raise InterfaceNotFound(port_id=port_id, uuid=req.path["server_id"])
 
 
@@ -46,17 +54,18 @@ async def create(req: ApiRequest) -> dict[str, Any]:
     body = await req.json_object()
     validate(body, schemas.ATTACH)
     attachment = body.get("interfaceAttachment") or {}
-    if "port_id" in attachment:
-        raise ValidationError(reason="Attaching a port needs a network service (Neutron), "
-                                     "which this cloud has not; attach by net_id instead.")
+    if attachment.get("port_id") and (attachment.get("net_id") or attachment.get("fixed_ips")):
+        raise ValidationError(reason="Must not input both network_id and port_id: a port "
+                              "brings its network and address")
     if "tag" in attachment:
         raise ValidationError(reason="Device tags are not supported on interfaces.")
     instance = await req.app.compute.get(req.ctx, req.path["server_id"])
     enforce(req.ctx, "os_compute_api:os-attach-interfaces:create", instance.project_id)
     fixed = attachment.get("fixed_ips") or [{}]
     vif = await req.app.compute.attach_interface(
-        req.ctx, instance.uuid, attachment.get("net_id"), fixed[0].get("ip_address"))
-    return {"interfaceAttachment": view(vif)}
+        req.ctx, instance.uuid, attachment.get("net_id"), fixed[0].get("ip_address"),
+        port_id=attachment.get("port_id") or None)
+    return {"interfaceAttachment": (await _views(req, [vif]))[0]}
 
 
 @accepts()

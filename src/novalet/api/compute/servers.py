@@ -97,11 +97,11 @@ def _create_request(req: ApiRequest, body: dict[str, Any]) -> CreateRequest:
     hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
     networks = server.get("networks", "auto")
     if isinstance(networks, list):
-        if any(n.get("port") for n in networks):
-            raise ValidationError(reason="Ports need the network service (Neutron), which "
-                                  "this cloud does not run; ask for a network uuid.")
-        networks = [{"uuid": n["uuid"], **({"fixed_ip": n["fixed_ip"]} if n.get("fixed_ip")
-                                             else {})} for n in networks if n.get("uuid")]
+        # a port made through the network API, or a network (with an address)
+        networks = [{"port": n["port"]} if n.get("port") else
+                    {"uuid": n["uuid"], **({"fixed_ip": n["fixed_ip"]} if n.get("fixed_ip")
+                                           else {})} for n in networks
+                    if n.get("port") or n.get("uuid")]
     groups = [g.get("name") for g in server.get("security_groups", []) if isinstance(g, dict)]
     if server.get("hostname") and max_count > 1:
         raise ValidationError(reason="Unable to specify a hostname when creating more "

@@ -40,6 +40,12 @@ EXTENSIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "sorting": ("Sorting support", "Extension that indicates that sorting is enabled.", ()),
     "filter-validation": ("Filter parameters validation", "Provides validation on filter "
                           "parameters.", ()),
+    # port extensions: no network attributes (api/network/ports.py EXTENSION_ATTRIBUTES
+    # lists what each adds to ports)
+    "binding": ("Port Binding", "Expose port bindings of a virtual port to external "
+                "application", ()),
+    "allowed-address-pairs": ("Allowed Address Pairs", "Provides allowed address pairs",
+                              ()),
 }
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from novalet.api.handler import NETWORK, Handler, endpoint
-from novalet.api.network import extensions, networks, security_groups, subnets, versions
+from novalet.api.network import (extensions, networks, ports, security_groups, subnets,
+                                 versions)
 
 
 def _r(path: str, methods: list[str], handler: Handler, auth: bool = True) -> Route:
@@ -18,6 +19,7 @@ NET = V + "/networks/{network_id}"
 SUBNET = V + "/subnets/{subnet_id}"
 SG = V + "/security-groups"
 SGR = V + "/security-group-rules"
+PORT = V + "/ports/{port_id}"
 ROUTES = [
     _r("/", ["GET"], versions.index, auth=False),
     _r(V, ["GET"], versions.resources),
@@ -43,4 +45,9 @@ ROUTES = [
     _r(SGR, ["POST"], security_groups.create_rule),
     _r(SGR + "/{rule_id}", ["GET"], security_groups.show_rule),
     _r(SGR + "/{rule_id}", ["DELETE"], security_groups.delete_rule),
+    _r(V + "/ports", ["GET"], ports.index),
+    _r(V + "/ports", ["POST"], ports.create),
+    _r(PORT, ["GET"], ports.show),
+    _r(PORT, ["PUT"], ports.update),
+    _r(PORT, ["DELETE"], ports.delete),
 ]

@@ -21,6 +21,11 @@ Three tables, all Novalet's own; nothing else in the ruleset is read or touched:
   ARP only for itself, no IPv6 or other protocols);
   only IPv4 and ARP reach a guest; a tap on a bridge that is not (yet) in the
   state is quarantined.
+- Per port (InstanceNet.port_filters, the network API's ports): port security
+  off passes the tap's traffic unchecked here and puts its address in neither
+  map above (no security groups); a port that is administratively down is
+  dropped both ways; allowed address pairs may send from their (address, MAC)
+  and their addresses join the maps, so the port's groups guard them too.
 
 Why not a `bridge` table with `ct state` for the security groups: that needs
 the kernel's nf_conntrack_bridge, which hosts (this one included) may lack;
@@ -40,7 +45,7 @@ from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
 
 from novalet.network.linux.commands import CommandRunner
 from novalet.network.linux.errors import LinuxNetError
-from novalet.network.model import HostNetworkState, InstanceNet, SecurityRule, Vif
+from novalet.network.model import HostNetworkState, InstanceNet, PortFilter, SecurityRule, Vif
 from novalet.network.neutron_rule_checks import PROTOCOL_NUMBERS, decimal_protocol
 
 LOG = logging.getLogger(__name__)
@@ -66,6 +71,9 @@ class GuestPort:
     mac: str
     ip: str
     bridge: str
+    open: bool = False  # port security off: no anti-spoofing
+    down: bool = False  # administratively down: nothing in or out
+    pairs: tuple[tuple[str, str], ...] = ()  # allowed (address, MAC) pairs
 
 
 def render_ruleset(state: HostNetworkState, quarantined: Iterable[str] = ()) -> str:
@@ -139,12 +147,13 @@ def _filter_table(state: HostNetworkState) -> list[str]:
     elements: list[str] = []
     egress: list[str] = []
     chains: list[str] = []
+    filtered = _filtered_addresses(state)
     for instance in sorted(state.instances, key=lambda i: i.instance_uuid):
         if not instance.vifs:
             continue
         chain = f"instance-{instance.instance_uuid}"
-        for vif in sorted(instance.vifs, key=lambda v: v.tap):
-            elements.append(f'"{vif.bridge}" . {_ipv4(vif.fixed_ip, "fixed_ip")} : jump {chain}')
+        keys = filtered.get(instance.instance_uuid, [])
+        elements += [f'"{bridge}" . {address} : jump {chain}' for bridge, address in keys]
         rules = ["ct state established,related accept"]
         dhcp_servers = sorted({gateways[v.bridge] for v in instance.vifs if v.bridge in gateways},
                               key=_ip_sort)
@@ -157,7 +166,8 @@ def _filter_table(state: HostNetworkState) -> list[str]:
         rules.append("counter drop")
         chains += _chain(chain, None, rules)
         if state.egress_filtered:
-            egress += _egress_elements(instance)
+            egress += [f'"{bridge}" . {address} : jump egress-{instance.instance_uuid}'
+                       for bridge, address in keys]
             chains += _chain(f"egress-{instance.instance_uuid}", None, _egress_rules(instance))
     if elements:
         # egress first: its chains end allowed traffic in `return`, so a packet
@@ -177,10 +187,43 @@ def _filter_table(state: HostNetworkState) -> list[str]:
     return [*lines, "}"]
 
 
-def _egress_elements(instance: InstanceNet) -> list[str]:
-    chain = f"egress-{instance.instance_uuid}"
-    return [f'"{vif.bridge}" . {_ipv4(vif.fixed_ip, "fixed_ip")} : jump {chain}'
-            for vif in sorted(instance.vifs, key=lambda v: v.tap)]
+def _filtered_addresses(state: HostNetworkState) -> dict[str, list[tuple[str, str]]]:
+    """instance -> the (bridge, address) pairs its security groups apply to: the
+    fixed IPs of its NICs with port security on, then their allowed address pairs'
+    addresses (Neutron applies a port's groups to those too). An address is matched
+    once per bridge: a fixed IP before any pair, then the first instance's pair
+    (two ports sharing a virtual address, as VRRP does, share its ingress chain)."""
+    instances = sorted(state.instances, key=lambda i: i.instance_uuid)
+    result: dict[str, list[tuple[str, str]]] = {i.instance_uuid: [] for i in instances}
+    seen: set[tuple[str, str]] = set()
+
+    def add(instance: InstanceNet, bridge: str, address: str) -> None:
+        if (bridge, address) not in seen:
+            seen.add((bridge, address))
+            result[instance.instance_uuid].append((bridge, address))
+
+    checked = [(i, v) for i in instances for v in sorted(i.vifs, key=lambda v: v.tap)
+               if i.port_filter(v.id).port_security]
+    for instance, vif in checked:
+        add(instance, vif.bridge, str(_ipv4(vif.fixed_ip, "fixed_ip")))
+    for instance, vif in checked:
+        for address, _ in _pairs(instance.port_filter(vif.id)):
+            add(instance, vif.bridge, address)
+    return result
+
+
+def _pairs(port: PortFilter) -> list[tuple[str, str]]:
+    """The port's allowed (address, MAC) pairs that can be rendered (the API lets in
+    only single IPv4 addresses and unicast MACs; anything else is skipped)."""
+    pairs = []
+    for pair in port.address_pairs:
+        address = _maybe_ipv4(pair[0]) if len(pair) == 2 else None
+        mac = pair[1].lower() if address is not None else ""
+        if address is None or len(mac.split(":")) != 6:
+            LOG.warning("Skipping allowed address pair %r of port %s", pair, port.vif_id)
+            continue
+        pairs.append((str(address), mac))
+    return pairs
 
 
 def _egress_rules(instance: InstanceNet) -> list[str]:
@@ -262,22 +305,33 @@ _PORT_PROTOCOLS = {6: "tcp", 17: "udp", 33: "dccp", 132: "sctp", 136: "udplite"}
 
 
 def _bridge_table(guests: list[GuestPort], quarantine: list[str]) -> list[str]:
-    ports = [f'"{g.tap}" : jump from-{g.tap}' for g in guests]
+    """A port that is down is dropped both ways; one without port security passes
+    what it sends unchecked; the others jump to their anti-spoofing chain, which
+    also lets their allowed address pairs through."""
+    ports = [f'"{g.tap}" : {_bridge_verdict(g)}' for g in guests]
     ports += [f'"{tap}" : drop' for tap in quarantine]
     taps = sorted([g.tap for g in guests] + quarantine)
+    down = sorted(g.tap for g in guests if g.down)
+    to_taps = ["oifname @taps ether type != { ip, arp } drop",
+               *(["oifname @down drop"] if down else [])]
     lines = [
         f"table {BRIDGE_TABLE} {{",
         *_map("ports", "ifname : verdict", ports),
         *_map("taps", "ifname", [f'"{tap}"' for tap in taps], kind="set"),
+        *(_map("down", "ifname", [f'"{tap}"' for tap in down], kind="set") if down else []),
         *_chain("prerouting", "type filter hook prerouting priority filter; policy accept;",
                 ["iifname vmap @ports"]),
-        *_chain("forward", "type filter hook forward priority filter; policy accept;",
-                ["oifname @taps ether type != { ip, arp } drop"]),
-        *_chain("output", "type filter hook output priority filter; policy accept;",
-                ["oifname @taps ether type != { ip, arp } drop"]),
+        *_chain("forward", "type filter hook forward priority filter; policy accept;", to_taps),
+        *_chain("output", "type filter hook output priority filter; policy accept;", to_taps),
     ]
     for guest in guests:
+        if guest.down or guest.open:
+            continue
+        pairs = [rule for address, mac in guest.pairs for rule in (
+            f"ether saddr {mac} arp saddr ether {mac} arp saddr ip {address} accept",
+            f"ether saddr {mac} ip saddr {address} accept")]
         lines += _chain(f"from-{guest.tap}", None, [
+            *pairs,
             f"ether saddr != {guest.mac} drop",
             f"arp saddr ether {guest.mac} arp saddr ip {{ 0.0.0.0, {guest.ip} }} accept",
             f"ip saddr {guest.ip} accept",
@@ -287,20 +341,27 @@ def _bridge_table(guests: list[GuestPort], quarantine: list[str]) -> list[str]:
     return [*lines, "}"]
 
 
+def _bridge_verdict(guest: GuestPort) -> str:
+    if guest.down:
+        return "drop"
+    return "accept" if guest.open else f"jump from-{guest.tap}"
+
+
 def _guest_ports(state: HostNetworkState) -> list[GuestPort]:
     ports: dict[str, GuestPort] = {}
     for instance in state.instances:
         for vif in instance.vifs:
-            ports[vif.tap] = _port(vif)
+            ports[vif.tap] = _port(vif, instance.port_filter(vif.id))
     return [ports[tap] for tap in sorted(ports)]
 
 
-def _port(vif: Vif) -> GuestPort:
+def _port(vif: Vif, port: PortFilter) -> GuestPort:
     mac = vif.address.lower()
     if len(mac.split(":")) != 6:
         raise FirewallFailed(reason=f"vif {vif.id} has a bad MAC address {vif.address!r}")
     return GuestPort(tap=vif.tap, mac=mac, ip=str(_ipv4(vif.fixed_ip, "fixed_ip")),
-                     bridge=vif.bridge)
+                     bridge=vif.bridge, open=not port.port_security,
+                     down=not port.admin_state_up, pairs=tuple(_pairs(port)))
 
 
 def _chain(name: str, header: str | None, rules: list[str]) -> list[str]:
