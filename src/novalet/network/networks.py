@@ -75,7 +75,8 @@ class NetworkRecord:
 
     @property
     def shared(self) -> bool:
-        return bool(self.row.shared or self.row.project_id is None)
+        # an external network without a project (a configured pool) is not shared
+        return bool(self.row.shared or (self.row.project_id is None and not self.row.external))
 
     def target(self) -> dict[str, Any]:
         """What policy checks read: the owner ("" for none) and the flags."""
@@ -142,6 +143,8 @@ class NetworkService:
 
         def plan(existing: list[Network]) -> dict[str, Any]:
             values = self._placement(existing, vlan)
+            if attrs.get("router:external"):  # no guests, so no bridge and no VLAN of its own
+                values.update(vlan=None, bridge="", bridge_interface=None)
             values.update(
                 label=attrs.get("name", ""), description=attrs.get("description", ""),
                 shared=bool(attrs.get("shared", False)),
@@ -177,6 +180,11 @@ class NetworkService:
             raise InvalidInput(reason="the provider attributes of a network can't be "
                                "changed; create another network instead")
         values = self._changes(attrs)
+        if "external" in values and values["external"] != bool(row.external) \
+                and record.subnets:
+            raise InvalidInput(reason="router:external can't change while the network has a "
+                               "subnet: its addresses are either servers' or floating IPs; "
+                               "delete the subnet first")
         if values.get("shared") is False and record.shared and (
                 row.project_id is None  # nova-network's unassigned networks serve everyone
                 or await db.foreign_nics(self.db, network_id, row.project_id)):
