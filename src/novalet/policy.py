@@ -256,6 +256,13 @@ RULES: dict[str, str] = {
     "update_network:provider:physical_network": "rule:context_is_admin",
     "update_network:provider:segmentation_id": "rule:context_is_admin",
     "delete_network": "rule:project_member_or_admin",
+    # The network API's floating IPs (Neutron's rule names and defaults;
+    # network/floating_ips.py): another project's are 404 before these.
+    "create_floatingip": "rule:project_member_or_admin",
+    "create_floatingip:floating_ip_address": "rule:context_is_admin",
+    "get_floatingip": "rule:project_reader_or_admin",
+    "update_floatingip": "rule:project_member_or_admin",
+    "delete_floatingip": "rule:project_member_or_admin",
 }
 
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from novalet.api.network.extensions import EXTENSIONS
+from novalet.api.network.versions import RESOURCES
 from novalet.db import network as db_network
 from tests.functional.conftest import Api, boot, delete_server
 from tests.functional.test_policy_roles import make_user
@@ -50,9 +51,11 @@ async def test_the_version_document_needs_no_token(api: Api, path: str) -> None:
 async def test_v2_lists_the_resources_served(api: Api, path: str) -> None:
     resp = await api.request("GET", path)
     assert resp.status_code == 200, resp.text
-    assert resp.json()["resources"] == [{
+    assert resp.json()["resources"][0] == {
         "name": "network", "collection": "networks",
-        "links": [{"rel": "self", "href": "http://novalet.test/network/v2.0/networks"}]}]
+        "links": [{"rel": "self", "href": "http://novalet.test/network/v2.0/networks"}]}
+    assert [r["collection"] for r in resp.json()["resources"]] == [
+        collection for _, collection in RESOURCES]
 
 
 async def test_the_root_names_the_network_endpoint(api: Api) -> None:

@@ -44,7 +44,12 @@ _NEUTRON_TYPES = {400: "BadRequest", 401: "HTTPUnauthorized", 403: "HTTPForbidde
 # Exception class names that are Neutron's own exception names too: the body's
 # `type` is the class name. (Other errors set `neutron_type` on their class.)
 NEUTRON_NAMES = frozenset({"NetworkNotFound", "NetworkInUse", "PolicyNotAuthorized",
-                           "VlanIdInUse", "InvalidSharedSetting", "InvalidInput"})
+                           "VlanIdInUse", "InvalidSharedSetting", "InvalidInput",
+                           # floating IPs (network/floating_ips.py)
+                           "FloatingIPNotFound", "PortNotFound", "BadRequest",
+                           "InvalidIpForNetwork", "IpAddressAlreadyAllocated",
+                           "IpAddressGenerationFailure", "FloatingIPPortAlreadyAssociated",
+                           "OverQuota"})
 
 
 def neutron_body(code: int, message: str, type_name: str | None = None) -> dict[str, Any]:

@@ -687,6 +687,10 @@ class NetworkAPI(SecurityGroupsMixin):
             hosts = await db.project_hosts(self.db, project_id)
             await self._refresh(hosts | {host} if host else hosts)
 
+    async def refresh_now(self, hosts: set[str]) -> None:
+        """Have these hosts apply their networking now (a floating IP moved)."""
+        await self._refresh(hosts)
+
     async def refresh_every_host(self) -> None:
         """Have every host re-read the networks it serves (one was added or removed)."""
         await self._refresh({"*"})

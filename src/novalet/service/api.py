@@ -20,6 +20,7 @@ from novalet.identity.api import IdentityService
 from novalet.identity.tokens import TokenProvider
 from novalet.image.api import ImageService
 from novalet.network.api import NetworkAPI
+from novalet.network.floating_ips import FloatingIPService
 from novalet.network.networks import NetworkService
 from novalet.rpc import bus as rpc_bus
 
@@ -46,6 +47,7 @@ class ApiServices:
         self.server_groups = ServerGroupService(self.db, self.quotas)
         self.network = NetworkAPI(self.db, conf)
         self.networks = NetworkService(self.network)  # the network API's networks
+        self.floatingips = FloatingIPService(self.network)  # and its floating IPs
         self.compute = ComputeAPI(self.db, self.bus, conf, images=self.images,
                                   flavors=self.flavors, keypairs=self.keypairs,
                                   network=self.network, quotas=self.quotas)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from novalet.api.handler import NETWORK, Handler, endpoint
-from novalet.api.network import extensions, networks, versions
+from novalet.api.network import extensions, floatingips, networks, versions
 
 
 def _r(path: str, methods: list[str], handler: Handler, auth: bool = True) -> Route:
@@ -26,4 +26,10 @@ ROUTES = [
     _r(NET, ["GET"], networks.show),
     _r(NET, ["PUT"], networks.update),
     _r(NET, ["DELETE"], networks.delete),
+    # floating IPs (api/network/floatingips.py)
+    _r(V + "/floatingips", ["GET"], floatingips.index),
+    _r(V + "/floatingips", ["POST"], floatingips.create),
+    _r(V + "/floatingips/{floatingip_id}", ["GET"], floatingips.show),
+    _r(V + "/floatingips/{floatingip_id}", ["PUT"], floatingips.update),
+    _r(V + "/floatingips/{floatingip_id}", ["DELETE"], floatingips.delete),
 ]

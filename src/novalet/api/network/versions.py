@@ -7,7 +7,7 @@ from typing import Any
 from novalet.api.handler import ApiRequest
 
 # Neutron's core resources served so far: (name, collection).
-RESOURCES = [("network", "networks")]
+RESOURCES = [("network", "networks"), ("floatingip", "floatingips")]
 
 
 async def index(req: ApiRequest) -> dict[str, Any]:
