@@ -73,16 +73,17 @@ async def ensure_pool_network(db: Database, name: str, cidr: ipaddress.IPv4Netwo
                               hosts: Sequence[str]) -> tuple[Network, int]:
     """The external network of configured pool `name` (made once: no gateway, no
     DHCP, no project) and its addresses `hosts` not stored yet; (network, how many
-    rows were added). Rows of the pool without a network are linked to it."""
+    rows were added). The pool's rows without a network are linked to it. Found by
+    its addresses, so a renamed network keeps its pool."""
     try:
         async with db.transaction() as s:
             existing = list((await s.execute(select(Network).order_by(
                 Network.id).with_for_update())).scalars())
-            network = await _pool_network(s, existing, name)
+            network = await _pool_network(s, name, hosts)
             if network is None:
                 network = await _new_pool_network(s, existing, name, cidr, hosts)
             await s.execute(update(FloatingIp).where(
-                FloatingIp.pool == name, FloatingIp.network_id.is_(None)).values(
+                FloatingIp.address.in_(list(hosts)), FloatingIp.network_id.is_(None)).values(
                 network_id=network.id).execution_options(synchronize_session=False))
             stored = set((await s.execute(select(FloatingIp.address).where(
                 FloatingIp.address.in_(list(hosts))))).scalars())
@@ -91,16 +92,18 @@ async def ensure_pool_network(db: Database, name: str, cidr: ipaddress.IPv4Netwo
             return network, len(new)
     except IntegrityError:  # another process made the pool at the same moment
         async with db.transaction() as s:
-            again = await _pool_network(s, [], name)
+            again = await _pool_network(s, name, hosts)
         if again is None:
             raise
         return again, 0
 
 
-async def _pool_network(s: AsyncSession, existing: list[Network], name: str
-                        ) -> Network | None:
+async def _pool_network(s: AsyncSession, name: str, hosts: Sequence[str]) -> Network | None:
+    """The network holding the pool's addresses (whatever it is named now), else an
+    external network named after it."""
     linked = (await s.execute(select(FloatingIp.network_id).where(
-        FloatingIp.pool == name, FloatingIp.network_id.is_not(None)).limit(1))).scalar()
+        FloatingIp.address.in_(list(hosts)), FloatingIp.network_id.is_not(None)
+    ).limit(1))).scalar()
     query = select(Network).where(Network.external.is_(True))
     query = query.where(Network.id == linked) if linked is not None else query.where(
         Network.label == name)

@@ -66,6 +66,13 @@ class FloatingIPPortAlreadyAssociated(exceptions.Conflict):
                "floating IP on external network %(net_id)s.")
 
 
+class FloatingIPAutoAssigned(exceptions.Conflict):
+    neutron_type = "Conflict"
+    msg_fmt = ("Floating IP %(floatingip_id)s was given to its server at boot "
+               "([network] auto_assign_floating_ip): it goes with the server; delete the "
+               "server, or allocate another floating IP")
+
+
 class OverQuota(exceptions.Conflict):
     msg_fmt = "Quota exceeded for resources: ['floatingip']."
 
@@ -172,6 +179,8 @@ class FloatingIPService:
         disassociates; description changes."""
         record = await self._visible(ctx, floatingip_id)
         policy.enforce(ctx, "update_floatingip", record.row.project_id)
+        if "port_id" in attrs and record.row.auto_assigned:
+            raise FloatingIPAutoAssigned(floatingip_id=floatingip_id)
         if "port_id" in attrs:
             if attrs["port_id"] is None:
                 await self._disassociate(record)
@@ -189,6 +198,8 @@ class FloatingIPService:
         """Disassociate it (the hosts stop NATing it) and give the address back."""
         record = await self._visible(ctx, floatingip_id)
         policy.enforce(ctx, "delete_floatingip", record.row.project_id)
+        if record.row.auto_assigned:
+            raise FloatingIPAutoAssigned(floatingip_id=floatingip_id)
         if record.row.fixed_ip_id is not None:
             await self._disassociate(record)
         await db_network.release_floating_ip(self.db, record.row.id)
