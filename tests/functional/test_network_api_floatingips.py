@@ -191,3 +191,16 @@ async def test_refusals_leave_nothing_held(api: Api, other: str) -> None:
     resp = await api.request("DELETE", f"{N}/networks/{ext['id']}", user="admin")
     neutron_error(resp, 409, "NetworkInUse")
     assert len(await _held(api)) == 3
+
+
+async def test_the_floating_ips_quota_counts_both_faces(api: Api) -> None:
+    ext = await _external(api)
+    project = (await create(api, name="any"))["project_id"]
+    resp = await api.request("PUT", f"{C}/os-quota-sets/{project}", user="admin",
+                             version=OLD, json={"quota_set": {"floating_ips": 1}})
+    assert resp.status_code == 200, resp.text
+    resp = await api.request("POST", f"{C}/os-floating-ips", version=OLD, json={"pool": "ext"})
+    assert resp.status_code == 200, resp.text  # the proxy's allocation counts
+    resp = await _fip(api, floating_network_id=ext["id"])
+    neutron_error(resp, 409, "OverQuota")
+    assert len(await _held(api)) == 1
