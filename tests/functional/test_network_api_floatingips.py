@@ -204,3 +204,27 @@ async def test_the_floating_ips_quota_counts_both_faces(api: Api) -> None:
     resp = await _fip(api, floating_network_id=ext["id"])
     neutron_error(resp, 409, "OverQuota")
     assert len(await _held(api)) == 1
+
+
+async def test_a_floating_ip_moves_between_ports(api: Api) -> None:
+    ext = await _external(api)
+    servers = [await boot(api, name, networks="auto") for name in ("a", "b")]
+    ports = [await _port(api, s["id"]) for s in servers]
+    resp = await _fip(api, floating_network_id=ext["id"], port_id=ports[0]["port_id"],
+                      fixed_ip_address=ports[0]["fixed_ips"][0]["ip_address"])
+    assert resp.status_code == 201, resp.text
+    fip = resp.json()["floatingip"]
+    resp = await api.request("PUT", f"{N}/floatingips/{fip['id']}",
+                             json={"floatingip": {"port_id": ports[1]["port_id"]}})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["floatingip"]["fixed_ip_address"] == ports[1]["fixed_ips"][0][
+        "ip_address"]
+    proxy = (await api.request("GET", f"{C}/os-floating-ips", version=OLD)).json()
+    (same,) = proxy["floating_ips"]
+    assert same["fixed_ip"] == ports[1]["fixed_ips"][0]["ip_address"]
+    resp = await api.request("PUT", f"{N}/floatingips/{fip['id']}", json={
+        "floatingip": {"port_id": ports[0]["port_id"], "fixed_ip_address": "10.9.9.9"}})
+    neutron_error(resp, 400, "BadRequest")
+    resp = await api.request("PUT", f"{N}/floatingips/{fip['id']}",
+                             json={"floatingip": {"port_id": "not-a-uuid"}})
+    neutron_error(resp, 400, "HTTPBadRequest")
