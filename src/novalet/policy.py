@@ -295,6 +295,13 @@ RULES: dict[str, str] = {
     "update_port:binding:profile": "rule:context_is_admin",
     "update_port:allowed_address_pairs": "rule:admin_or_network_owner",
     "delete_port": "rule:project_member_or_admin",
+    # The network API's floating IPs (Neutron's rule names and defaults;
+    # network/floating_ips.py): another project's are 404 before these.
+    "create_floatingip": "rule:project_member_or_admin",
+    "create_floatingip:floating_ip_address": "rule:context_is_admin",
+    "get_floatingip": "rule:project_reader_or_admin",
+    "update_floatingip": "rule:project_member_or_admin",
+    "delete_floatingip": "rule:project_member_or_admin",
 }
 
 

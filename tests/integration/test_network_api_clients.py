@@ -194,3 +194,20 @@ def test_cli_port_create_list_show_set_delete(cloud: tuple[RunningCloud, Path]) 
     _openstack(cloud, "port", "delete", made["id"])
     listed = _openstack(cloud, "port", "list", "-f", "json")
     assert made["id"] not in [p["ID"] for p in listed]
+
+
+def test_cli_floating_ip_create_list_unset_delete(cloud: tuple[RunningCloud, Path]) -> None:
+    """`floating ip` commands on the configured pool's external network, "public".
+    (`floating ip set --port` resolves the port through /ports: with the ports slice.)"""
+    made = _openstack(cloud, "floating", "ip", "create", "--description", "cli", "public",
+                      "-f", "json")
+    assert made["status"] == "DOWN" and made["port_id"] is None
+    assert made["floating_ip_address"].startswith("172.24.4.")
+    listed = _openstack(cloud, "floating", "ip", "list", "-f", "json")
+    assert made["id"] in [f["ID"] for f in listed]
+    _openstack(cloud, "floating", "ip", "unset", "--port", made["id"])
+    shown = _openstack(cloud, "floating", "ip", "show", made["floating_ip_address"], "-f", "json")
+    assert (shown["id"], shown["description"], shown["port_id"]) == (made["id"], "cli", None)
+    _openstack(cloud, "floating", "ip", "delete", made["id"])
+    listed = _openstack(cloud, "floating", "ip", "list", "-f", "json")
+    assert made["id"] not in [f["ID"] for f in listed]

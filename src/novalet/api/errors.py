@@ -58,7 +58,10 @@ NEUTRON_NAMES = frozenset({"NetworkNotFound", "NetworkInUse", "PolicyNotAuthoriz
     "SecurityGroupInvalidPortValue", "SecurityGroupInvalidPortRange",
     "SecurityGroupProtocolRequiredWithPorts", "SecurityGroupInvalidProtocolForPort",
     "SecurityGroupInvalidIcmpValue", "SecurityGroupMissingIcmpType",
-    "SecurityGroupRuleParameterConflict"}
+    "SecurityGroupRuleParameterConflict",
+    # floating IPs (network/floating_ips.py)
+    "FloatingIPNotFound", "PortNotFound", "InvalidIpForNetwork", "IpAddressAlreadyAllocated",
+    "IpAddressGenerationFailure", "FloatingIPPortAlreadyAssociated"}
 
 
 def neutron_body(code: int, message: str, type_name: str | None = None) -> dict[str, Any]:

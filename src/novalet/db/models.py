@@ -422,6 +422,12 @@ class FixedIp(Timestamps, Base):
 class FloatingIp(Timestamps, Base):
     __tablename__ = "floating_ips"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # the network API's id (0018), new at each allocation; the compute proxy keeps id
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, index=True,
+                                      default=lambda: str(uuidlib.uuid4()))
+    # the external network the address belongs to (0018); pool stays its name
+    network_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
     address: Mapped[str] = mapped_column(String(39), unique=True)
     pool: Mapped[str] = mapped_column(String(255), index=True)
     interface: Mapped[str | None] = mapped_column(String(255))

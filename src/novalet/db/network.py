@@ -26,7 +26,7 @@ from novalet.common.timeutils import utcnow
 from novalet.db import migrations_records
 from novalet.db import quotas as db_quotas
 from novalet.db import security_groups as db_groups
-from novalet.db import subnet_pools
+from novalet.db import external_networks, subnet_pools
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import (FixedIp, FloatingIp, Instance, Migration, Network, SecurityGroup,
                                SecurityGroupInstance, Subnet, VirtualInterface)
@@ -220,8 +220,9 @@ async def get_network(db: Database, network_uuid: str) -> Network:
 
 
 async def list_networks(db: Database, visible_to: str | None = None) -> list[Network]:
-    """Every network, or (visible_to=project) the project's and the unassigned ones."""
-    query = select(Network).order_by(Network.id)
+    """Every guest network, or (visible_to=project) the project's and the unassigned
+    ones. Not the external ones: nova-network shows them as floating IP pools."""
+    query = select(Network).where(Network.external.is_(False)).order_by(Network.id)
     if visible_to is not None:
         query = query.where((Network.project_id == visible_to) | Network.project_id.is_(None))
     async with db.transaction() as s:
@@ -240,7 +241,8 @@ async def claim_network(db: Database, project_id: str, network_uuid: str | None 
     None when there is none left (or the named one is taken)."""
     async with db.transaction() as s:
         for _ in range(_CAS_ATTEMPTS):
-            query = select(Network.id).where(Network.project_id.is_(None)).order_by(
+            query = select(Network.id).where(Network.project_id.is_(None),
+                                             Network.external.is_(False)).order_by(
                 Network.id).limit(1)
             if network_uuid is not None:
                 query = query.where(Network.uuid == network_uuid)
@@ -288,8 +290,9 @@ async def delete_network(db: Database, network_uuid: str) -> None:
         allocated = (await s.execute(select(func.count(FixedIp.id)).where(
             FixedIp.network_id == network.id,
             FixedIp.allocated.is_(True) | FixedIp.instance_uuid.is_not(None)))).scalar_one()
-        if allocated:
+        if allocated or await external_networks.allocated_floating(s, network.id):
             raise NetworkInUse(network_id=network_uuid)
+        await external_networks.drop_floating_rows(s, network.id)
         await s.execute(delete(FixedIp).where(FixedIp.network_id == network.id))
         await s.execute(delete(Subnet).where(Subnet.network_id == network.id))
         await s.execute(delete(VirtualInterface).where(
@@ -630,6 +633,7 @@ async def allocate_floating_ip(db: Database, project_id: str, pool: str,
             claimed = await s.execute(update(FloatingIp).where(
                 FloatingIp.id == chosen, *free).values(
                 project_id=project_id, auto_assigned=auto_assigned,
+                uuid=str(uuidlib.uuid4()),  # a new floating IP to the network API
                 updated_at=utcnow()).execution_options(synchronize_session=False))
             if rows_matched(claimed) == 1:
                 return (await s.execute(select(FloatingIp).where(
@@ -691,7 +695,8 @@ async def release_floating_ip(db: Database, floating_id: int) -> bool:
         result = await s.execute(update(FloatingIp).where(
             FloatingIp.id == floating_id, FloatingIp.fixed_ip_id.is_(None),
             FloatingIp.project_id.is_not(None)).values(
-            project_id=None, auto_assigned=False, updated_at=utcnow()).execution_options(
+            project_id=None, auto_assigned=False, description="",
+            updated_at=utcnow()).execution_options(
             synchronize_session=False))
     return bool(rows_matched(result))
 
@@ -754,7 +759,8 @@ async def host_snapshot(db: Database, host: str) -> HostSnapshot:
                     .order_by(FixedIp.id))).all():
                 member_ips[group_id].append(address)
         networks = list((await s.execute(  # a network without a subnet is served nowhere
-            select(Network).where(Network.cidr.is_not(None)).order_by(Network.id))).scalars())
+            select(Network).where(Network.cidr.is_not(None), Network.external.is_(False))
+            .order_by(Network.id))).scalars())  # nor an external one: floating IPs only
         used = {row.network.id for rows in nics.values() for row in rows}
         networks = [n for n in networks if not n.multi_host or n.id in used]
         own_addresses = await _host_addresses(s, [n.id for n in networks if n.multi_host], host)

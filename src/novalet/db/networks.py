@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from novalet import exceptions
 from novalet.common.timeutils import utcnow
+from novalet.db import external_networks as external
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import FixedIp, Instance, Network, Subnet, VirtualInterface
 from novalet.db.network import DuplicateVlan, NetworkInUse, NetworkNotFound
@@ -135,6 +136,10 @@ async def update_network(db: Database, network_uuid: str, values: dict[str, Any]
             **values, updated_at=utcnow()).execution_options(synchronize_session=False))
         if rows_matched(result) == 0:
             raise NetworkNotFound(network_id=network_uuid)
+        network = (await s.execute(select(Network).where(Network.uuid == network_uuid))
+                   ).scalar_one()
+        if "label" in values:
+            await external.rename_pool(s, network.id, values["label"])
         return (await s.execute(select(Network).where(Network.uuid == network_uuid)
                                 .execution_options(populate_existing=True))).scalar_one()
 
@@ -153,7 +158,7 @@ async def foreign_nics(db: Database, network_uuid: str, owner: str | None) -> in
 
 async def delete_unused_network(db: Database, network_uuid: str) -> None:
     """Delete a network, its subnets and its addresses; NetworkInUse while any
-    server NIC (or allocated address) is on it."""
+    server NIC (or allocated address, or held floating IP) is on it."""
     async with db.transaction() as s:
         network = (await s.execute(select(Network).where(
             Network.uuid == network_uuid).with_for_update())).scalar_one_or_none()
@@ -163,8 +168,10 @@ async def delete_unused_network(db: Database, network_uuid: str) -> None:
             VirtualInterface.network_id == network.id))).scalar_one()
         allocated = (await s.execute(select(func.count(FixedIp.id)).where(
             FixedIp.network_id == network.id, FixedIp.instance_uuid.is_not(None)))).scalar_one()
+        allocated += await external.allocated_floating(s, network.id)
         if nics or allocated:
             raise NetworkInUse(network_id=network_uuid)
+        await external.drop_floating_rows(s, network.id)
         await s.execute(delete(FixedIp).where(FixedIp.network_id == network.id))
         await s.execute(delete(Subnet).where(Subnet.network_id == network.id))
         await s.delete(network)

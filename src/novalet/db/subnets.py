@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from novalet import exceptions
 from novalet.common.timeutils import utcnow
+from novalet.db import external_networks as external
 from novalet.db import network as db_network
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import FixedIp, Network, Subnet
@@ -116,10 +117,13 @@ async def create_subnet(db: Database, network_uuid: str, subnet: dict[str, Any],
                 await _check_no_subnet(s, network)
                 raise NetworkHasSubnet(network_id=network_uuid, subnet_id="?")
             now = utcnow()
-            await s.execute(insert(FixedIp), [
-                {"address": address, "network_id": network.id, "reserved": reserved,
-                 "allocated": False, "leased": False, "created_at": now}
-                for address, reserved in addresses])
+            if network.external:  # its pool addresses are floating IPs, not guests'
+                await external.add_floating_rows(s, network, addresses)
+            else:
+                await s.execute(insert(FixedIp), [
+                    {"address": address, "network_id": network.id, "reserved": reserved,
+                     "allocated": False, "leased": False, "created_at": now}
+                    for address, reserved in addresses])
             row = Subnet(network_id=network.id, **subnet)
             s.add(row)
             await s.flush()
@@ -154,7 +158,9 @@ async def update_subnet(db: Database, subnet_uuid: str, plan: UpdatePlan) -> Sub
         if gateway is not None and gateway != subnet.gateway_ip:
             await _check_address_free(s, network.id, gateway)
         pools = subnet_values.get("allocation_pools")
-        if pools is not None:
+        if pools is not None and network.external:
+            await external.repool_floating(s, network, subnet.allocation_pools, pools)
+        elif pools is not None:
             await _repool(s, network.id, subnet.allocation_pools, pools)
         if subnet_values:
             await s.execute(update(Subnet).where(Subnet.id == subnet.id).values(
@@ -206,8 +212,10 @@ async def delete_subnet(db: Database, subnet_uuid: str) -> SubnetRow:
         allocated = (await s.execute(select(func.count(FixedIp.id)).where(
             FixedIp.network_id == network.id,
             FixedIp.allocated.is_(True) | FixedIp.instance_uuid.is_not(None)))).scalar_one()
+        allocated += await external.allocated_floating(s, network.id)
         if allocated:
             raise AddressesInUse(count=allocated, subnet_id=subnet_uuid)
+        await external.drop_floating_rows(s, network.id)
         await s.execute(delete(FixedIp).where(FixedIp.network_id == network.id))
         await s.delete(subnet)
         await s.execute(update(Network).where(Network.id == network.id).values(

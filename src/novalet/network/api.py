@@ -25,6 +25,7 @@ from novalet import config, exceptions, policy
 from novalet.common.context import RequestContext
 from novalet.compute.quotas import QuotaEngine
 from novalet.db import instances as db_instances
+from novalet.db import external_networks as db_external
 from novalet.db import network as db
 from novalet.db import networks as db_networks
 from novalet.db import security_groups as db_groups
@@ -103,6 +104,11 @@ class NetworkNotFoundForRequest(exceptions.Invalid):
 
 class NetworkRequiresSubnet(exceptions.Invalid):
     msg_fmt = "Network %(uuid)s requires a subnet in order to boot instances on."
+
+
+class ExternalNetworkNotBootable(exceptions.Invalid):
+    msg_fmt = ("Network %(uuid)s is external: it gives floating IPs, not server addresses. "
+               "Boot on a project network and associate a floating IP.")
 
 
 class DuplicateNetworkRequested(exceptions.Invalid):
@@ -222,7 +228,8 @@ class NetworkAPI(SecurityGroupsMixin):
     async def ensure_defaults(self) -> None:
         """Create, once, what the configuration asks for: the default network (flat
         and flat_dhcp modes, when no network exists) and the floating IP pools
-        (addresses missing from a pool are added; none are removed)."""
+        (each an external network of its name; addresses missing from a pool are
+        added, none are removed)."""
         if self.mode != "vlan" and not await db.list_networks(self.db):
             cidr = str(self._opt("fixed_range"))
             try:
@@ -239,7 +246,8 @@ class NetworkAPI(SecurityGroupsMixin):
             if addresses.prefixlen < MAX_PREFIX_SIZE:
                 raise NetworkSizeUnsupported(cidr=addresses, size=addresses.num_addresses)
             hosts = [str(a) for a in addresses.hosts()]
-            added = await db.add_floating_addresses(self.db, pool.name, hosts)
+            _, added = await db_external.ensure_pool_network(self.db, pool.name, addresses,
+                                                             hosts)
             if added:
                 LOG.info("Floating IP pool %s: added %d addresses of %s", pool.name, added,
                          addresses)
@@ -408,6 +416,8 @@ class NetworkAPI(SecurityGroupsMixin):
             raise NetworkNotFoundForRequest(uuid=network_uuid)
         if network.cidr is None:
             raise NetworkRequiresSubnet(uuid=network_uuid)
+        if network.external:
+            raise ExternalNetworkNotBootable(uuid=network_uuid)
         return network
 
     async def check_requested_ports(self, project_id: str, port_ids: Sequence[str],
@@ -475,7 +485,8 @@ class NetworkAPI(SecurityGroupsMixin):
             return await self._project_network(project_id)
         # A network without a subnet (made by the network API) is no default: it
         # has no addresses to give.
-        networks = [n for n in await db.list_networks(self.db, project_id) if n.cidr]
+        networks = [n for n in await db.list_networks(self.db, project_id)
+                    if n.cidr and not n.external]  # external: floating IPs only
         if not networks:
             raise NoNetworkForInstance(project_id=project_id)
         own = [n for n in networks if n.project_id == project_id]
@@ -711,6 +722,10 @@ class NetworkAPI(SecurityGroupsMixin):
             project_id, host = owner
             hosts = await db.project_hosts(self.db, project_id)
             await self._refresh(hosts | {host} if host else hosts)
+
+    async def refresh_now(self, hosts: set[str]) -> None:
+        """Have these hosts apply their networking now (a floating IP moved)."""
+        await self._refresh(hosts)
 
     async def refresh_every_host(self) -> None:
         """Have every host re-read the networks it serves (one was added or removed)."""

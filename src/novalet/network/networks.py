@@ -76,7 +76,8 @@ class NetworkRecord:
 
     @property
     def shared(self) -> bool:
-        return bool(self.row.shared or self.row.project_id is None)
+        # an external network without a project (a configured pool) is not shared
+        return bool(self.row.shared or (self.row.project_id is None and not self.row.external))
 
     def target(self) -> dict[str, Any]:
         """What policy checks read: the owner ("" for none) and the flags."""
@@ -183,15 +184,20 @@ class NetworkService:
 
     def _plan(self, existing: list[Network], prepared: list[dict[str, Any]]
               ) -> list[dict[str, Any]]:
-        """Column values: asked VLANs as asked, the others the first free ones."""
-        if self.nova.mode != "vlan":
-            return [{**p, "vlan": None, "bridge_interface": None} for p in prepared]
+        """Column values: asked VLANs as asked, the others the first free ones; an
+        external network carries no guests, so it has no bridge and no VLAN."""
         used = {n.vlan for n in existing if n.vlan is not None}
         used.update(p["vlan"] for p in prepared if p["vlan"] is not None)
         free = (v for v in range(int(self.nova.conf.get("network", "vlan_start")),
                                  MAX_VLAN + 1) if v not in used)
         planned = []
         for p in prepared:
+            if p["external"]:
+                planned.append({**p, "vlan": None, "bridge": "", "bridge_interface": None})
+                continue
+            if self.nova.mode != "vlan":
+                planned.append({**p, "vlan": None, "bridge_interface": None})
+                continue
             vlan = p["vlan"] if p["vlan"] is not None else next(free, None)
             if vlan is None:
                 raise NoMoreVlans(start=self.nova.conf.get("network", "vlan_start"))
@@ -217,6 +223,11 @@ class NetworkService:
             raise InvalidInput(reason="the provider attributes of a network can't be "
                                "changed; create another network instead")
         values = self._changes(attrs)
+        if "external" in values and values["external"] != bool(row.external) \
+                and record.subnets:
+            raise InvalidInput(reason="router:external can't change while the network has a "
+                               "subnet: its addresses are either servers' or floating IPs; "
+                               "delete the subnet first")
         if values.get("shared") is False and record.shared and (
                 row.project_id is None  # nova-network's unassigned networks serve everyone
                 or await db.foreign_nics(self.db, network_id, row.project_id)):

@@ -90,8 +90,9 @@ async def test_create_with_neutron_defaults_mirrors_into_the_network(
         "10.1.0.0", "10.1.0.1", "10.1.0.255"]
     assert refreshes.calls[-1] == {"*"}
     assert await subnets.get_subnet(member(), info.id) == info
-    listed = await subnets.list_subnets(member())  # with the default (unassigned) network's
-    assert info in listed and len(listed) == 2
+    # with the default (unassigned) network's and the external network "public"'s
+    listed = await subnets.list_subnets(member())
+    assert info in listed and len(listed) == 3
 
 
 async def test_pools_dns_and_dhcp_reach_ipam_and_hosts(
@@ -228,7 +229,8 @@ async def test_scope_of_members_readers_and_admins(db: Database,
     with pytest.raises(sn.SubnetNotFound):
         await subnets.delete_subnet(member("p2"), mine.id)
     assert (await subnets.get_subnet(reader("p1"), mine.id)).name == ""
-    assert len(await subnets.list_subnets(ADMIN)) == 3  # with the default network's
+    # with the default network's and the external network "public"'s
+    assert len(await subnets.list_subnets(ADMIN)) == 4
 
 
 # --- update ------------------------------------------------------------------------
@@ -295,9 +297,16 @@ async def test_delete_refused_while_in_use_then_unserved(
 
 # --- the compute proxy's networks have their subnet --------------------------------
 
+PUBLIC = "172.24.4.0/24"  # the configured floating IP pool's external network
+
+
+def _guest(found: list[sn.SubnetInfo]) -> list[sn.SubnetInfo]:
+    return [s for s in found if s.cidr != PUBLIC]
+
+
 async def test_os_networks_create_and_delete_keep_the_subnet(
         db: Database, net: NetworkAPI, subnets: SubnetService) -> None:
-    (default,) = await subnets.list_subnets(ADMIN)  # ensure_defaults' network
+    (default,) = _guest(await subnets.list_subnets(ADMIN))  # ensure_defaults' network
     assert (default.cidr, default.gateway_ip) == ("10.0.0.0/24", "10.0.0.1")
     assert default.allocation_pools == [{"start": "10.0.0.2", "end": "10.0.0.254"}]
     made = await net.create_network(ADMIN, label="n2", cidr="10.5.0.0/24",
@@ -307,7 +316,8 @@ async def test_os_networks_create_and_delete_keep_the_subnet(
     assert subnet.allocation_pools == [{"start": "10.5.0.10", "end": "10.5.0.20"}]
     assert (subnet.dns_nameservers, subnet.project_id) == (["192.0.2.1"], None)
     await net.delete_network(ADMIN, made.uuid)
-    assert [s.network_id for s in await subnets.list_subnets(ADMIN)] == [default.network_id]
+    assert [s.network_id for s in _guest(await subnets.list_subnets(ADMIN))] == [
+        default.network_id]
 
 
 async def test_vlan_project_networks_get_their_subnet(
@@ -317,7 +327,7 @@ async def test_vlan_project_networks_get_their_subnet(
     instance = await make_instance(project_id="p9")
     (vif,) = await net.allocate_for_instance(instance.uuid, "p9", "host-1", "vm")
     service = SubnetService(net.db, net.conf, refresh_hosts=refreshes)
-    (subnet,) = await service.list_subnets(member("p9"))
+    (subnet,) = _guest(await service.list_subnets(member("p9")))
     assert (subnet.network_id, subnet.cidr, subnet.project_id) == (
         vif.network_id, vif.cidr, "p9")
 
@@ -326,7 +336,7 @@ async def test_flat_mode_networks_subnet_says_no_dhcp(make_net: NetFactory,
                                                       refreshes: Refreshes) -> None:
     """flat mode serves no DHCP: its networks' subnets say so."""
     net = await make_net(network_manager="flat")
-    (subnet,) = await SubnetService(net.db, net.conf, refreshes).list_subnets(ADMIN)
+    (subnet,) = _guest(await SubnetService(net.db, net.conf, refreshes).list_subnets(ADMIN))
     assert subnet.enable_dhcp is False
 
 

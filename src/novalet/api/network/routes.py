@@ -6,8 +6,8 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from novalet.api.handler import NETWORK, Handler, endpoint
-from novalet.api.network import (extensions, networks, ports, security_groups, subnets,
-                                 versions)
+from novalet.api.network import (extensions, floatingips, networks, ports, security_groups,
+                                 subnets, versions)
 
 
 def _r(path: str, methods: list[str], handler: Handler, auth: bool = True) -> Route:
@@ -50,4 +50,10 @@ ROUTES = [
     _r(PORT, ["GET"], ports.show),
     _r(PORT, ["PUT"], ports.update),
     _r(PORT, ["DELETE"], ports.delete),
+    # floating IPs (api/network/floatingips.py)
+    _r(V + "/floatingips", ["GET"], floatingips.index),
+    _r(V + "/floatingips", ["POST"], floatingips.create),
+    _r(V + "/floatingips/{floatingip_id}", ["GET"], floatingips.show),
+    _r(V + "/floatingips/{floatingip_id}", ["PUT"], floatingips.update),
+    _r(V + "/floatingips/{floatingip_id}", ["DELETE"], floatingips.delete),
 ]

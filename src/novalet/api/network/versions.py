@@ -8,7 +8,8 @@ from novalet.api.handler import ApiRequest
 
 # Neutron's core resources served so far: (name, collection). Extension resources
 # (security groups, ...) are not listed here, as in Neutron: see /v2.0/extensions.
-RESOURCES = [("network", "networks"), ("subnet", "subnets"), ("port", "ports")]
+RESOURCES = [("network", "networks"), ("subnet", "subnets"), ("port", "ports"),
+             ("floatingip", "floatingips")]
 
 
 async def index(req: ApiRequest) -> dict[str, Any]:

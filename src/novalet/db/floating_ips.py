@@ -1,0 +1,161 @@
+"""Floating IPs as the network API sees them: the held floating_ips rows with the
+port (virtual interface) and fixed address they NAT to and their external network;
+allocation of a given or any free address of an external network; the ports a
+floating IP may go to. (db/network.py keeps the compute proxy's side: pools by
+name, association by row id.)"""
+
+from __future__ import annotations
+
+import random
+import uuid as uuidlib
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from novalet import exceptions
+from novalet.common.timeutils import utcnow
+from novalet.db import quotas as db_quotas
+from novalet.db.engine import Database, rows_matched
+from novalet.db.models import FixedIp, FloatingIp, Instance, Network, VirtualInterface
+
+_CAS_ATTEMPTS = 64
+_CANDIDATES = 16
+
+
+class AddressTaken(exceptions.Conflict):
+    msg_fmt = "%(address)s is held already."
+
+
+class AddressNotInNetwork(exceptions.Invalid):
+    msg_fmt = "%(address)s is not a floating IP of network %(network_id)s."
+
+
+class NetworkExhausted(exceptions.Conflict):
+    msg_fmt = "No more floating IPs on network %(network_id)s."
+
+
+@dataclass(frozen=True)
+class FloatingRecord:
+    """A held floating IP, what it NATs to (port uuid, fixed address, fixed_ips id)
+    and the uuid of its external network."""
+
+    row: FloatingIp
+    network_uuid: str | None
+    port_id: str | None
+    fixed_address: str | None
+    instance_uuid: str | None
+
+
+@dataclass(frozen=True)
+class PortRecord:
+    """A server NIC as a floating IP target: its project, host and fixed IPs."""
+
+    vif: VirtualInterface
+    project_id: str
+    host: str | None
+    fixed: tuple[FixedIp, ...]
+
+
+def _query() -> Any:
+    return (select(FloatingIp, Network.uuid, VirtualInterface.uuid, FixedIp.address,
+                   FixedIp.instance_uuid)
+            .outerjoin(Network, Network.id == FloatingIp.network_id)
+            .outerjoin(FixedIp, FixedIp.id == FloatingIp.fixed_ip_id)
+            .outerjoin(VirtualInterface, VirtualInterface.id == FixedIp.virtual_interface_id)
+            .where(FloatingIp.project_id.is_not(None))  # a free address is no floating IP
+            .order_by(FloatingIp.id))
+
+
+async def list_held(db: Database, project_id: str | None) -> list[FloatingRecord]:
+    """The floating IPs a project holds (None: every project's)."""
+    query = _query()
+    if project_id is not None:
+        query = query.where(FloatingIp.project_id == project_id)
+    async with db.transaction() as s:
+        return [FloatingRecord(*row) for row in (await s.execute(query)).all()]
+
+
+async def get_held(db: Database, floating_uuid: str) -> FloatingRecord | None:
+    async with db.transaction() as s:
+        row = (await s.execute(_query().where(FloatingIp.uuid == floating_uuid))).first()
+    return FloatingRecord(*row) if row is not None else None
+
+
+async def fixed_has_floating(db: Database, fixed_ip_id: int, network_id: int | None,
+                             other_than: int) -> str | None:
+    """The address of another floating IP of the network NATed to fixed_ip_id."""
+    async with db.transaction() as s:
+        return (await s.execute(select(FloatingIp.address).where(
+            FloatingIp.fixed_ip_id == fixed_ip_id, FloatingIp.network_id == network_id,
+            FloatingIp.id != other_than).limit(1))).scalar()
+
+
+async def allocate(db: Database, project_id: str, network: Network, address: str | None,
+                   description: str, admit: db_quotas.Admission[None]) -> FloatingIp:
+    """Give the project `address` (or a free address) of the external network, with
+    a new uuid, once the floating_ips quota admits it (under the project's quota lock)."""
+    async with db.transaction() as s:
+        await db_quotas.admit_locked(s, project_id, None, admit)
+        values = {"project_id": project_id, "auto_assigned": False, "description": description,
+                  "uuid": str(uuidlib.uuid4()), "updated_at": utcnow()}
+        if address is not None:
+            return await _claim_address(s, network, address, values)
+        free = (FloatingIp.network_id == network.id, FloatingIp.project_id.is_(None),
+                FloatingIp.fixed_ip_id.is_(None))
+        query = select(FloatingIp.id).where(*free).order_by(
+            FloatingIp.updated_at.is_not(None), FloatingIp.updated_at, FloatingIp.id
+        ).limit(_CANDIDATES)
+        for attempt in range(_CAS_ATTEMPTS):
+            candidates = list((await s.execute(query)).scalars())
+            if not candidates:
+                break
+            chosen = candidates[0] if attempt == 0 else random.choice(candidates)
+            claimed = await s.execute(update(FloatingIp).where(
+                FloatingIp.id == chosen, *free).values(**values).execution_options(
+                synchronize_session=False))
+            if rows_matched(claimed) == 1:
+                return await _row(s, chosen)
+    raise NetworkExhausted(network_id=network.uuid)
+
+
+async def _claim_address(s: AsyncSession, network: Network, address: str,
+                         values: dict[str, Any]) -> FloatingIp:
+    row = (await s.execute(select(FloatingIp).where(
+        FloatingIp.address == address))).scalar_one_or_none()
+    if row is None or row.network_id != network.id:
+        raise AddressNotInNetwork(address=address, network_id=network.uuid)
+    claimed = await s.execute(update(FloatingIp).where(
+        FloatingIp.id == row.id, FloatingIp.project_id.is_(None),
+        FloatingIp.fixed_ip_id.is_(None)).values(**values).execution_options(
+        synchronize_session=False))
+    if rows_matched(claimed) != 1:
+        raise AddressTaken(address=address)
+    return await _row(s, row.id)
+
+
+async def _row(s: AsyncSession, row_id: int) -> FloatingIp:
+    return (await s.execute(select(FloatingIp).where(FloatingIp.id == row_id).execution_options(
+        populate_existing=True))).scalar_one()
+
+
+async def set_description(db: Database, row_id: int, description: str) -> None:
+    async with db.transaction() as s:
+        await s.execute(update(FloatingIp).where(FloatingIp.id == row_id).values(
+            description=description, updated_at=utcnow()).execution_options(
+            synchronize_session=False))
+
+
+async def port(db: Database, port_uuid: str) -> PortRecord | None:
+    """A live server's NIC with its fixed IPs (oldest first); None when there is none."""
+    async with db.transaction() as s:
+        found = (await s.execute(select(VirtualInterface, Instance.project_id, Instance.host)
+                                 .join(Instance, Instance.uuid == VirtualInterface.instance_uuid)
+                                 .where(VirtualInterface.uuid == port_uuid,
+                                        Instance.deleted.is_(False)))).first()
+        if found is None:
+            return None
+        fixed = (await s.execute(select(FixedIp).where(
+            FixedIp.virtual_interface_id == found[0].id).order_by(FixedIp.id))).scalars()
+        return PortRecord(found[0], found[1], found[2], tuple(fixed))
