@@ -26,8 +26,10 @@ __all__ = ["db", "make_net", "net", "refreshes"]
 
 
 async def network_count(db: Database) -> int:
+    """Guest networks (the external network of the configured pool not counted)."""
     async with db.transaction() as s:
-        return int((await s.execute(select(func.count(Network.id)))).scalar_one())
+        return int((await s.execute(select(func.count(Network.id)).where(
+            Network.external.is_(False)))).scalar_one())
 
 
 async def test_flat_mode_networks_get_bridges_of_their_own(
