@@ -16,7 +16,7 @@ import pytest
 
 from novalet.image import testimage
 from novalet.image.testimage import builder
-from tests import phases
+from tests import phases, xdist_progress
 # The hooks that pick the tests of a `make test` phase (--phase):
 from tests.phases import (pytest_addoption, pytest_collection_modifyitems,  # noqa: F401
                           pytest_terminal_summary)
@@ -99,7 +99,6 @@ class StillRunning:
         with self._lock:
             self._running[nodeid] = started
             self._next[nodeid] = started + self.after
-            self._mid_line = True
 
     def finished(self, nodeid: str) -> None:
         with self._lock:
@@ -107,7 +106,8 @@ class StillRunning:
             self._next.pop(nodeid, None)
 
     def wrote(self) -> None:
-        """pytest wrote to the terminal (a result): the next notice starts a line."""
+        """pytest wrote to the terminal (a path, a result): the next notice starts a
+        line."""
         self._mid_line = True
 
     def notices(self, now: float) -> str:
@@ -137,23 +137,29 @@ class _WatchedRuns:
     """Tells the watcher which tests start and end, from the log hooks: pytest-xdist's
     main process gets those from its workers too (a worker's fd 1 is no terminal)."""
 
-    def __init__(self, watcher: StillRunning) -> None:
+    def __init__(self, watcher: StillRunning, whole_lines: bool) -> None:
         self.watcher = watcher
+        self.whole_lines = whole_lines  # results are written a line at a time
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         self.watcher.started(nodeid)
+        if not self.whole_lines:
+            self.watcher.wrote()
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
         self.watcher.finished(nodeid)
 
     def pytest_runtest_logreport(self) -> None:
-        self.watcher.wrote()
+        if not self.whole_lines:
+            self.watcher.wrote()
 
 
 _STILL_RUNNING = pytest.StashKey[StillRunning]()
 
 
+@pytest.hookimpl(trylast=True)  # after the terminal reporter is there
 def pytest_configure(config: pytest.Config) -> None:
+    whole_lines = xdist_progress.register(config)  # per-file lines under xdist too
     # For runs that show per-file progress (make test), not -q or -s ones, and not in
     # an xdist worker. Capture is suspended while plugins configure: fd 1 is the
     # terminal (or CI's log) here.
@@ -162,7 +168,8 @@ def pytest_configure(config: pytest.Config) -> None:
         every = float(os.environ.get("NOVALET_STILL_RUNNING_SECONDS", "60"))
         watcher = config.stash[_STILL_RUNNING] = StillRunning(os.dup(1), after=every,
                                                               every=every)
-        config.pluginmanager.register(_WatchedRuns(watcher), "novalet-still-running")
+        config.pluginmanager.register(_WatchedRuns(watcher, whole_lines),
+                                      "novalet-still-running")
         watcher.start()
 
 

@@ -150,3 +150,24 @@ def test_main_reads_the_workers_and_the_pytest_arguments(
     monkeypatch.setattr(phases.signal, "signal", lambda *args: None)
     assert phases.main(["--workers", "3", "--", "-x", "tests/unit"]) == 0
     assert seen == [("3", ["-x", "tests/unit"])]
+
+
+def test_xdist_progress_writes_a_line_per_file_once_it_is_done() -> None:
+    """Under xdist pytest prints only letters: the main process gets a line per file,
+    with its letters and the count done, when the file's last test has ended."""
+    from tests.xdist_progress import FileProgress
+    written: list[str] = []
+    reporter = SimpleNamespace(write_line=written.append, _tw=SimpleNamespace(fullwidth=40))
+    progress = FileProgress(reporter)
+    ids = ["tests/a.py::t1", "tests/a.py::t2", "tests/b.py::t1"]
+    progress.pytest_xdist_node_collection_finished(None, ids)
+    progress.pytest_xdist_node_collection_finished(None, ids)  # a second worker's
+    for nodeid, letter in (("tests/a.py::t1", "."), ("tests/b.py::t1", "F"),
+                           ("tests/a.py::t2", "s")):
+        progress.letters[nodeid.split("::")[0]] = \
+            progress.letters.get(nodeid.split("::")[0], "") + letter
+        progress.pytest_runtest_logfinish(nodeid)
+    assert written == ["tests/b.py F                       [2/3]",
+                       "tests/a.py .s                      [3/3]"]
+    assert progress.lines("tests/c.py", "." * 40, 40)[-1].endswith(" [3/3]")
+    assert all(len(line) <= 40 for line in progress.lines("tests/c.py", "." * 90, 40))
