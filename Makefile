@@ -8,6 +8,8 @@ PROFILE ?= nova
 GROW ?=
 # Per-file progress with an honest count ([done/total]) and the slowest tests at the end.
 PYTEST_PROGRESS ?= -o console_output_style=count --durations=15
+# Processes for the unit and functional tests in `make test` (pytest-xdist's -n).
+TEST_WORKERS ?= 2
 
 .PHONY: help install up down test unit functional fuzz integration conformance bench lint clean services services-stop
 
@@ -19,9 +21,16 @@ help:            ## list the targets
 	@printf '  CONFIG=FILE\ta novalet.conf for `up`: other metadata or console proxy ports\n'
 	@printf '\t\t([metadata] port, [vnc] novncproxy_port, xvpvncproxy_port,\n'
 	@printf '\t\t[spice] html5proxy_port, [serial_console] serialproxy_port; 0 picks one)\n'
-	@printf '  PYTEST_ARGS=...\textra pytest arguments for `test`, e.g. "-x -k fuzz"\n'
+	@printf '  PYTEST_ARGS=...\textra pytest arguments for `test`, e.g. "-x -k fuzz"; each\n'
+	@printf '\t\tphase gets them (-k, -m and paths select within a phase; -x,\n'
+	@printf '\t\t--maxfail: no later phase runs after a failure)\n'
+	@printf '  TEST_WORKERS=N\tprocesses for `test`'"'"'s first phase (default 2)\n'
 	@printf '  PROFILE=nova|full\tthe tempest.conf flags for `conformance` (default nova)\n'
 	@printf '  GROW=1\t\tlet `conformance` add the tests that newly pass to its list\n'
+	@printf '\n`make test` runs in two phases: the unit and functional tests on TEST_WORKERS\n'
+	@printf 'processes, then one at a time the integration, multihost and conformance tests\n'
+	@printf 'and those marked serial (they time answers). Both run (but see -x above); it fails\n'
+	@printf 'if either failed, and ends with a total line and stops the servers it started.\n'
 
 install:         ## install system packages and the Python environment
 	@scripts/install.sh
@@ -38,7 +47,7 @@ down:            ## after Ctrl-C: stop the cloud's guests, bridges, DHCP, firewa
 	  else echo "backing servers: stop them as root (scripts/backing-services.sh stop)"; fi
 
 test: install lint  ## install, then lint and run every test, Tempest's included (stops what it started)
-	.venv/bin/python -m pytest $(PYTEST_PROGRESS) $(PYTEST_ARGS)
+	.venv/bin/python -m tests.phases --workers $(TEST_WORKERS) -- $(PYTEST_PROGRESS) $(PYTEST_ARGS)
 
 unit: install    ## unit tests only
 	.venv/bin/python -m pytest -q tests/unit

@@ -9,13 +9,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from novalet.image import testimage
 from novalet.image.testimage import builder
+from tests import phases, xdist_progress
+# The hooks that pick the tests of a `make test` phase (--phase):
+from tests.phases import (pytest_addoption, pytest_collection_modifyitems,  # noqa: F401
+                          pytest_terminal_summary)
 
 REPO = Path(__file__).resolve().parents[1]
 BACKING_SCRIPT = REPO / "scripts" / "backing-services.sh"
@@ -64,16 +68,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 class StillRunning:
-    """Says on the terminal which test still runs, every `every` seconds past the
+    """Says on the terminal which tests still run, every `every` seconds past the
     first `after`, so a long test or fixture (a real guest, the backing servers, the
     fuzz runs) is not a silent stretch. It writes to its own copy of the terminal's
-    file descriptor: while a test runs, pytest's capture holds fd 1."""
+    file descriptor: while a test runs, pytest's capture holds fd 1. Several tests may
+    run at once (pytest-xdist's workers report to the main process, which watches)."""
 
     def __init__(self, fd: int, after: float = 60.0, every: float = 60.0) -> None:
         self.fd = fd
         self.after = after
         self.every = every
-        self.current: tuple[str, float] | None = None
+        self._lock = threading.Lock()
+        self._running: dict[str, float] = {}  # nodeid -> when it started
+        self._next: dict[str, float] = {}  # nodeid -> when to name it (again)
+        self._mid_line = True  # the terminal may be in a progress line: end it first
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="still-running",
                                         daemon=True)
@@ -86,47 +94,83 @@ class StillRunning:
         self._thread.join(timeout=5)
         os.close(self.fd)
 
-    def notice(self, now: float, first: bool) -> str | None:
-        """The line to write now, if any (the test has run past `after`); the first
-        for a test ends the progress line it interrupts."""
-        if self.current is None:
-            return None
-        nodeid, started = self.current
-        elapsed = now - started
-        if elapsed < self.after:
-            return None
-        return ("\n" if first else "") + \
-            f"    ... still running after {elapsed:.0f} s: {nodeid}\n"
+    def started(self, nodeid: str, now: float | None = None) -> None:
+        started = time.monotonic() if now is None else now
+        with self._lock:
+            self._running[nodeid] = started
+            self._next[nodeid] = started + self.after
+
+    def finished(self, nodeid: str) -> None:
+        with self._lock:
+            self._running.pop(nodeid, None)
+            self._next.pop(nodeid, None)
+
+    def wrote(self) -> None:
+        """pytest wrote to the terminal (a path, a result): the next notice starts a
+        line."""
+        self._mid_line = True
+
+    def notices(self, now: float) -> str:
+        """The lines to write now: one for each test past its time. The first ends
+        the progress line it interrupts, unless only notices came since."""
+        lines = []
+        with self._lock:
+            for nodeid, started in self._running.items():
+                if now >= self._next[nodeid]:
+                    lines.append(f"    ... still running after {now - started:.0f} s: "
+                                 f"{nodeid}\n")
+                    self._next[nodeid] = now + self.every
+            if not lines:
+                return ""
+            first = "\n" if self._mid_line else ""
+            self._mid_line = False
+        return first + "".join(lines)
 
     def _watch(self) -> None:
-        next_at = 0.0
-        announced: tuple[str, float] | None = None
         while not self._stop.wait(min(1.0, self.every)):
-            current = self.current
-            if current is None:
-                next_at = 0.0
-                continue
-            now = time.monotonic()
-            if next_at == 0.0 or announced is not None and announced != current:
-                next_at = current[1] + self.after
-            if now >= next_at:
-                line = self.notice(now, first=announced != current)
-                if line:
-                    os.write(self.fd, line.encode())
-                    announced = current
-                next_at = now + self.every
+            text = self.notices(time.monotonic())
+            if text:
+                os.write(self.fd, text.encode())
+
+
+class _WatchedRuns:
+    """Tells the watcher which tests start and end, from the log hooks: pytest-xdist's
+    main process gets those from its workers too (a worker's fd 1 is no terminal)."""
+
+    def __init__(self, watcher: StillRunning, whole_lines: bool) -> None:
+        self.watcher = watcher
+        self.whole_lines = whole_lines  # results are written a line at a time
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self.watcher.started(nodeid)
+        if not self.whole_lines:
+            self.watcher.wrote()
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        self.watcher.finished(nodeid)
+
+    def pytest_runtest_logreport(self) -> None:
+        if not self.whole_lines:
+            self.watcher.wrote()
 
 
 _STILL_RUNNING = pytest.StashKey[StillRunning]()
 
 
+@pytest.hookimpl(trylast=True)  # after the terminal reporter is there
 def pytest_configure(config: pytest.Config) -> None:
-    # For runs that show per-file progress (make test), not -q or -s ones. Capture is
-    # suspended while plugins configure: fd 1 is the terminal (or CI's log) here.
-    if config.get_verbosity() >= 0 and config.option.capture != "no":
+    whole_lines = xdist_progress.register(config)  # per-file lines under xdist too
+    # For runs that show per-file progress (make test), not -q or -s ones, and not in
+    # an xdist worker. Capture is suspended while plugins configure: fd 1 is the
+    # terminal (or CI's log) here.
+    if config.get_verbosity() >= 0 and config.option.capture != "no" \
+            and not hasattr(config, "workerinput"):
         every = float(os.environ.get("NOVALET_STILL_RUNNING_SECONDS", "60"))
-        config.stash[_STILL_RUNNING] = StillRunning(os.dup(1), after=every, every=every)
-        config.stash[_STILL_RUNNING].start()
+        watcher = config.stash[_STILL_RUNNING] = StillRunning(os.dup(1), after=every,
+                                                              every=every)
+        config.pluginmanager.register(_WatchedRuns(watcher, whole_lines),
+                                      "novalet-still-running")
+        watcher.start()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -135,27 +179,24 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         watcher.stop()
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
-    watcher = item.config.stash.get(_STILL_RUNNING, None)
-    if watcher is not None:
-        watcher.current = (item.nodeid, time.monotonic())
-    try:
-        return (yield)
-    finally:
-        if watcher is not None:
-            watcher.current = None
-
-
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """A test run stops the backing servers it started (RabbitMQ, PostgreSQL, MariaDB:
-    some tests start them); servers that ran before the run (`make services`) stay."""
-    before = session.config.stash.get(_BACKING_BEFORE, set())
-    started = sorted(running_backing_servers() - before)
-    if not started:
+    some tests start them); servers that ran before the run (`make services`) stay.
+    Not an xdist worker (its run is a part) nor a phase of `make test` with more to
+    come (tests/phases.py stops them after the last)."""
+    if hasattr(session.config, "workerinput") or os.environ.get(phases.PHASE_ENV):
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     say = reporter.write_line if reporter is not None else print
+    stop_started_servers(session.config.stash.get(_BACKING_BEFORE, set()), say)
+
+
+def stop_started_servers(before: set[str], say: Callable[[str], object]) -> None:
+    """Stop the backing servers running now that did not run `before`, unless another
+    test run may use them or NOVALET_KEEP_SERVICES is set; `say` what was done."""
+    started = sorted(running_backing_servers() - before)
+    if not started:
+        return
     others = other_test_runs()
     if os.environ.get("NOVALET_KEEP_SERVICES") or others:
         why = f" (other test runs use them: pids {' '.join(map(str, others))})" if others \

@@ -29,6 +29,9 @@ from novalet.service.allinone import AllInOne
 from novalet.service.api import http_server
 from tests.functional.conftest import Api, boot
 
+# Its tests time the API under a flood: not while other tests load the CPU.
+pytestmark = pytest.mark.serial
+
 S = "/compute/v2.1/servers"
 TOKENS = "/identity/v3/auth/tokens"
 MB = 1024 * 1024

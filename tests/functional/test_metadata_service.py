@@ -289,6 +289,7 @@ def _closed_after(sock: socket.socket, seconds: float) -> tuple[bytes, float | N
     return data, time.monotonic() - started
 
 
+@pytest.mark.serial  # times the watchdog
 async def test_metadata_server_cuts_off_an_idle_guest(served_metadata: int) -> None:
     """Was: uvicorn's plain protocol, where a connection that sends nothing is kept."""
     def run() -> float | None:
@@ -298,6 +299,7 @@ async def test_metadata_server_cuts_off_an_idle_guest(served_metadata: int) -> N
     assert took is not None and 0.8 < took < 3, took
 
 
+@pytest.mark.serial  # times the watchdog
 async def test_metadata_server_cuts_off_a_slow_header_guest(served_metadata: int) -> None:
     """Slowloris: a byte every 0.2 s keeps the connection busy but never ends the headers."""
     def run() -> float | None:

@@ -14,6 +14,7 @@ import uuid as uuidlib
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 
 from novalet.common.context import RequestContext
 from novalet.db import instances
@@ -141,6 +142,7 @@ async def _latency(api: Api, path: str) -> float:
     return time.perf_counter() - start
 
 
+@pytest.mark.serial  # times other requests' answers
 async def test_name_regex_does_not_stall_concurrent_requests(api: Api) -> None:
     """29 × "a" + "!" against ^(a+)+$ took SQLite's backtracking REGEXP 20 s on the
     one event loop; now it runs in RE2 and a concurrent request is not delayed
@@ -177,6 +179,7 @@ async def test_name_regex_does_not_stall_concurrent_requests(api: Api) -> None:
     assert elapsed < 5, elapsed
 
 
+@pytest.mark.serial  # times other requests' answers
 async def test_regex_scan_of_every_project_does_not_stall_concurrent_requests(
         api: Api) -> None:
     """An admin's all_tenants list with a pattern that matches nothing (and has no

@@ -46,8 +46,8 @@ def test_make_down_runs_novalet_down_and_stops_backing_servers() -> None:
 
 
 def test_make_test_shows_a_count_per_file_and_the_slowest_tests() -> None:
-    text = _make("-n", "test")
-    pytest_line = next(line for line in text.splitlines() if "-m pytest" in line)
+    text = _make("-n", "test")  # tests/phases.py passes these to each phase's pytest
+    pytest_line = next(line for line in text.splitlines() if "-m tests.phases" in line)
     assert "console_output_style=count" in pytest_line and "--durations=15" in pytest_line
     assert " -q" not in pytest_line  # -q hides the per-file lines
 

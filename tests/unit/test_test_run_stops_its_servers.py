@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests import conftest
+from tests import conftest, phases
 
 
 def test_running_backing_servers_reads_their_pid_files(tmp_path: Path) -> None:
@@ -48,6 +48,7 @@ def stops(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     monkeypatch.setattr(conftest.subprocess, "run", run)
     monkeypatch.setattr(conftest, "other_test_runs", lambda: [])
     monkeypatch.delenv("NOVALET_KEEP_SERVICES", raising=False)
+    monkeypatch.delenv(phases.PHASE_ENV, raising=False)  # as when `make test` runs this
     return calls
 
 
@@ -96,3 +97,18 @@ def test_other_test_runs_sees_a_pytest_process(tmp_path: Path) -> None:
     (proc / "4243").mkdir()
     (proc / "4243" / "cmdline").write_bytes(b"/usr/bin/sleep\0300\0")
     assert conftest.other_test_runs(proc) == [4242]
+
+
+def test_a_phase_with_more_to_come_and_an_xdist_worker_leave_them(
+        monkeypatch: pytest.MonkeyPatch, stops: list[list[str]]) -> None:
+    """`make test`'s runner (tests/phases.py) stops them after its last phase; an xdist
+    worker's run is a part of its main process's, which stops them."""
+    monkeypatch.setattr(conftest, "running_backing_servers", lambda: {"postgresql"})
+    lines: list[str] = []
+    monkeypatch.setenv(phases.PHASE_ENV, "1/2")
+    conftest.pytest_sessionfinish(_session(set(), lines))
+    monkeypatch.delenv(phases.PHASE_ENV)
+    worker = _session(set(), lines)
+    worker.config.workerinput = {"workerid": "gw0"}
+    conftest.pytest_sessionfinish(worker)
+    assert stops == [] and lines == []

@@ -32,6 +32,7 @@ def test_depth_of_deep_text_needs_no_recursion() -> None:
         json_body.check_raw(text)
 
 
+@pytest.mark.serial  # timed
 def test_depth_check_of_a_largest_body_is_fast() -> None:
     text = b"[" * 57344 + b"]" * 57344  # a whole 112 KiB body of brackets
     started = time.monotonic()

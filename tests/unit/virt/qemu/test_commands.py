@@ -26,6 +26,7 @@ async def test_a_failure_quotes_the_error_output() -> None:
     assert result.returncode == 3
 
 
+@pytest.mark.serial  # timed
 async def test_a_timeout_kills_the_program_and_what_it_started(tmp_path: Path) -> None:
     child = tmp_path / "child.pid"
     started = time.monotonic()
