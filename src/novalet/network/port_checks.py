@@ -12,7 +12,7 @@ from novalet import exceptions
 from novalet.db.models import Network
 
 MAX_ADDRESS_PAIRS = 10  # Neutron's default max_allowed_address_pair
-_MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+_MAC = re.compile(r"([0-9a-f]{2}:){5}[0-9a-f]{2}")  # whole string: fullmatch
 
 
 class NeutronNamed:
@@ -59,7 +59,7 @@ class Subnet:
 def mac_address(value: Any) -> str:
     """A unicast MAC other than all zeros, in lower case (Neutron refuses the rest)."""
     text = value.lower() if isinstance(value, str) else ""
-    if not _MAC.match(text) or text == "00:00:00:00:00:00" or int(text[:2], 16) & 1:
+    if not _MAC.fullmatch(text) or text == "00:00:00:00:00:00" or int(text[:2], 16) & 1:
         raise InvalidInput(error_message=f"'{value}' is not a valid MAC address (a "
                            "unicast address such as fa:16:3e:12:34:56)")
     return text

@@ -39,6 +39,7 @@ ruleset, and an empty state deletes the tables.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
@@ -218,8 +219,8 @@ def _pairs(port: PortFilter) -> list[tuple[str, str]]:
     pairs = []
     for pair in port.address_pairs:
         address = _maybe_ipv4(pair[0]) if len(pair) == 2 else None
-        mac = pair[1].lower() if address is not None else ""
-        if address is None or len(mac.split(":")) != 6:
+        mac = _unicast_mac(pair[1]) if address is not None else None
+        if address is None or mac is None:
             LOG.warning("Skipping allowed address pair %r of port %s", pair, port.vif_id)
             continue
         pairs.append((str(address), mac))
@@ -356,12 +357,27 @@ def _guest_ports(state: HostNetworkState) -> list[GuestPort]:
 
 
 def _port(vif: Vif, port: PortFilter) -> GuestPort:
-    mac = vif.address.lower()
-    if len(mac.split(":")) != 6:
-        raise FirewallFailed(reason=f"vif {vif.id} has a bad MAC address {vif.address!r}")
-    return GuestPort(tap=vif.tap, mac=mac, ip=str(_ipv4(vif.fixed_ip, "fixed_ip")),
+    mac = _unicast_mac(vif.address)
+    if mac is None:
+        # one bad stored MAC must not cost the host its whole firewall: that
+        # tap alone is dropped both ways
+        LOG.warning("Dropping the traffic of vif %s: bad MAC address %r", vif.id, vif.address)
+    return GuestPort(tap=vif.tap, mac=mac or "", ip=str(_ipv4(vif.fixed_ip, "fixed_ip")),
                      bridge=vif.bridge, open=not port.port_security,
-                     down=not port.admin_state_up, pairs=tuple(_pairs(port)))
+                     down=mac is None or not port.admin_state_up, pairs=tuple(_pairs(port)))
+
+
+# a stored value goes into the nft script only if it is exactly a MAC: no
+# newline or other text can ride along into the script
+_MAC = re.compile(r"([0-9a-f]{2}:){5}[0-9a-f]{2}")
+
+
+def _unicast_mac(value: object) -> str | None:
+    """`value` in lower case if it is a unicast MAC address, else None."""
+    mac = value.lower() if isinstance(value, str) else ""
+    if not _MAC.fullmatch(mac) or int(mac[:2], 16) & 1:
+        return None
+    return mac
 
 
 def _chain(name: str, header: str | None, rules: list[str]) -> list[str]:

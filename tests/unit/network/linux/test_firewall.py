@@ -245,10 +245,12 @@ def test_bad_addresses_are_refused_by_name(change: dict[str, object]) -> None:
         render_ruleset(make_state(**change))
 
 
-def test_a_vif_with_a_bad_mac_is_refused() -> None:
-    vif = dataclasses.replace(make_vif(1), address="nonsense")
-    with pytest.raises(FirewallFailed, match="bad MAC"):
-        render_ruleset(make_state(instances=[InstanceNet("i", "p", [vif])]))
+@pytest.mark.parametrize("mac", ["nonsense", "52:54:00:00:00:01\n", "53:54:00:00:00:01"])
+def test_a_vif_with_a_bad_mac_is_dropped_not_written(mac: str) -> None:
+    vif = dataclasses.replace(make_vif(1), address=mac)
+    script = render_ruleset(make_state(instances=[InstanceNet("i", "p", [vif])]))
+    assert mac not in script
+    assert f'"{vif.tap}" : drop,' in script
 
 
 async def test_the_door_pipes_the_script_into_nft(runner: FakeRunner) -> None:
