@@ -7,8 +7,10 @@ Three tables, all Novalet's own; nothing else in the ruleset is read or touched:
   (DNAT floating -> fixed in prerouting and output, so the host itself reaches
   them; SNAT fixed -> floating for what the guest sends out).
 - `inet novalet_filter`: nothing entering by a Novalet bridge may be addressed
-  to 127.0.0.0/8 (the bridges route it, for a loopback metadata server), and
-  security groups, stateful. Ingress to a guest is
+  to 127.0.0.0/8 (the bridges route it, for a loopback metadata server), nor
+  come from outside the bridge's network when it is routed or enters the host
+  (a port without security, or an allowed address pair, spoofs only on its own
+  wire), and security groups, stateful. Ingress to a guest is
   matched on (bridge, fixed IP): a map sends packets leaving by a bridge for a
   guest's fixed address to the instance's chain (established/related, DHCP
   replies from the host, the instance's rules, then drop). Bridged traffic
@@ -144,7 +146,8 @@ def _filter_table(state: HostNetworkState) -> list[str]:
     # raw priority sees the address before the metadata DNAT makes it loopback
     lines = [f"table {FILTER_TABLE} {{",
              *_chain("prerouting", "type filter hook prerouting priority raw; policy accept;",
-                     [f"iifname {bridges} ip daddr 127.0.0.0/8 drop"])]
+                     [f"iifname {bridges} ip daddr 127.0.0.0/8 drop"]),
+             *_source_checks(state)]
     elements: list[str] = []
     egress: list[str] = []
     chains: list[str] = []
@@ -186,6 +189,27 @@ def _filter_table(state: HostNetworkState) -> list[str]:
             *chains,
         ]
     return [*lines, "}"]
+
+
+def _source_checks(state: HostNetworkState) -> list[str]:
+    """Nothing enters the host or is routed out of a bridge with a source outside
+    that bridge's network: a guest whose port security is off (or an allowed
+    address pair) may send from any address on its own wire, but must not reach
+    other networks (whose security groups admit by source) or the host with
+    another project's addresses. Bridged traffic staying on its bridge is not
+    routed and not checked here. A DHCP client has no address yet (0.0.0.0)."""
+    networks = sorted(state.networks, key=lambda n: n.bridge)
+    checks = [(n.bridge, _ipv4_network(n.cidr, f"cidr of network {n.label}")) for n in networks]
+    forward = [f'iifname "{bridge}" oifname != "{bridge}" ip saddr != {cidr} counter drop'
+               for bridge, cidr in checks]
+    into_host = [f'iifname "{bridge}" ip saddr != {cidr} counter drop' for bridge, cidr in checks]
+    dhcp = "ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept"
+    # ahead of the security groups' chains (priority filter): a spoofed packet
+    # never reaches a guest's ingress map
+    return [*_chain("source-check-forward", "type filter hook forward priority filter - 10; "
+                    "policy accept;", forward),
+            *_chain("source-check-input", "type filter hook input priority filter - 10; "
+                    "policy accept;", [dhcp, *into_host])]
 
 
 def _filtered_addresses(state: HostNetworkState) -> dict[str, list[tuple[str, str]]]:
