@@ -3,6 +3,8 @@ could not render: a MAC or pair address with anything around it."""
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from novalet.network import port_checks
@@ -30,3 +32,20 @@ def test_a_pair_mac_with_a_newline_is_refused() -> None:
     with pytest.raises(port_checks.InvalidInput):
         port_checks.address_pairs([{"ip_address": "10.0.0.5",
                                     "mac_address": "fa:16:3e:00:00:02\n"}], None)
+
+
+SUBNET = ipaddress.IPv4Network("10.41.0.0/24")
+
+
+def test_a_member_pair_address_must_be_in_the_port_subnet() -> None:
+    with pytest.raises(port_checks.InvalidInput, match="outside the port's subnet"):
+        port_checks.address_pairs([{"ip_address": "10.2.0.5"}], "fa:16:3e:00:00:01",
+                                  within=SUBNET)
+    assert port_checks.address_pairs([{"ip_address": "10.41.0.200"}], "fa:16:3e:00:00:01",
+                                     within=SUBNET) == [
+        {"ip_address": "10.41.0.200", "mac_address": "fa:16:3e:00:00:01"}]
+
+
+def test_without_a_limit_an_admin_may_allow_any_address() -> None:
+    assert port_checks.address_pairs([{"ip_address": "10.2.0.5"}], "fa:16:3e:00:00:01") == [
+        {"ip_address": "10.2.0.5", "mac_address": "fa:16:3e:00:00:01"}]
