@@ -200,8 +200,11 @@ def _source_checks(state: HostNetworkState) -> list[str]:
     routed and not checked here. A DHCP client has no address yet (0.0.0.0)."""
     networks = sorted(state.networks, key=lambda n: n.bridge)
     checks = [(n.bridge, _ipv4_network(n.cidr, f"cidr of network {n.label}")) for n in networks]
-    forward = [f'iifname "{bridge}" oifname != "{bridge}" ip saddr != {cidr} counter drop'
-               for bridge, cidr in checks]
+    # guests have no IPv6 here: a port without security could otherwise have the
+    # host route IPv6 of any source (the bridge table drops it only for the others)
+    forward = [rule for bridge, cidr in checks for rule in (
+        f'iifname "{bridge}" oifname != "{bridge}" ip saddr != {cidr} counter drop',
+        f'iifname "{bridge}" oifname != "{bridge}" meta nfproto ipv6 counter drop')]
     into_host = [f'iifname "{bridge}" ip saddr != {cidr} counter drop' for bridge, cidr in checks]
     dhcp = "ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept"
     # ahead of the security groups' chains (priority filter): a spoofed packet

@@ -22,6 +22,7 @@ table inet novalet_filter {
     chain source-check-forward {
         type filter hook forward priority filter - 10; policy accept;
         iifname "nvbr100" oifname != "nvbr100" ip saddr != 10.0.0.0/24 counter drop
+        iifname "nvbr100" oifname != "nvbr100" meta nfproto ipv6 counter drop
     }
     chain source-check-input {
         type filter hook input priority filter - 10; policy accept;

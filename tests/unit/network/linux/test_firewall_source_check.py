@@ -54,7 +54,9 @@ def test_routed_traffic_from_a_bridge_must_come_from_its_network() -> None:
     assert _chain(render_ruleset(spoofing_state()), "source-check-forward") == [
         "type filter hook forward priority filter - 10; policy accept;",
         'iifname "nvbr100" oifname != "nvbr100" ip saddr != 10.1.0.0/24 counter drop',
-        'iifname "nvbr101" oifname != "nvbr101" ip saddr != 10.2.0.0/24 counter drop']
+        'iifname "nvbr100" oifname != "nvbr100" meta nfproto ipv6 counter drop',
+        'iifname "nvbr101" oifname != "nvbr101" ip saddr != 10.2.0.0/24 counter drop',
+        'iifname "nvbr101" oifname != "nvbr101" meta nfproto ipv6 counter drop']
 
 
 def test_the_host_takes_in_only_its_networks_sources_and_dhcp_discovers() -> None:
