@@ -10,7 +10,7 @@ Three tables, all Novalet's own; nothing else in the ruleset is read or touched:
   to 127.0.0.0/8 (the bridges route it, for a loopback metadata server), nor
   come from outside the bridge's network when it is routed or enters the host
   (a port without security, or an allowed address pair, spoofs only on its own
-  wire), and security groups, stateful. Ingress to a guest is
+  wire; no IPv6 is routed out of a bridge), and security groups, stateful. Ingress to a guest is
   matched on (bridge, fixed IP): a map sends packets leaving by a bridge for a
   guest's fixed address to the instance's chain (established/related, DHCP
   replies from the host, the instance's rules, then drop). Bridged traffic
