@@ -101,9 +101,12 @@ async def test_a_member_makes_shows_updates_and_deletes_a_port(api: Api) -> None
      "InvalidInput"),
     ({"fixed_ips": []}, 400, "InvalidInput"),
     ({"mac_address": "01:00:5e:00:00:01"}, 400, "InvalidInput"),  # multicast
+    ({"mac_address": "fa:16:3e:00:00:42\n"}, 400, "HTTPBadRequest"),  # too long: 17 at most
+    ({"allowed_address_pairs": [{"ip_address": "10.41.0.9",
+                                 "mac_address": "fa:16:3e:00:00:43\n"}]}, 400, "InvalidInput"),
     ({"port_security_enabled": False, "security_groups": ["DEFAULT"]}, 400,
      "PortSecurityAndIPRequiredForSecurityGroups"),
-    ({"port_security_enabled": False, "allowed_address_pairs": [{"ip_address": "10.0.0.9"}]},
+    ({"port_security_enabled": False, "allowed_address_pairs": [{"ip_address": "10.41.0.9"}]},
      409, "AddressPairAndPortSecurityRequired"),
     ({"allowed_address_pairs": [{"ip_address": "10.41.0.0/24"}]}, 400, "InvalidInput"),
     ({"allowed_address_pairs": [{"ip_address": "10.41.0.9"}] * 2}, 400,

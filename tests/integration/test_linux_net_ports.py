@@ -6,11 +6,22 @@ its port security is off, and nothing while its port is administratively down.""
 from __future__ import annotations
 
 import dataclasses
+import socket
 
 import pytest
 
 from novalet.network.model import HostNetworkState, InstanceNet, PortFilter
-from tests.integration.test_linux_net import GATEWAY, Lab, lab, sh
+from tests.integration.test_linux_net import (
+    FLOATING,
+    GATEWAY,
+    OUTSIDE,
+    Lab,
+    arun,
+    in_netns,
+    lab,
+    listen,
+    sh,
+)
 
 __all__ = ["lab"]  # the module's own lab, built by that fixture
 
@@ -56,3 +67,47 @@ async def test_pairs_port_security_and_admin_state(lab: Lab) -> None:
             sh("ip", "-n", guest.ns, "addr", "del", f"{address}/24", "dev", "eth0",
                check=False)
     assert _ping_from(lab, guest.vif.fixed_ip)
+
+
+SPOOFED = "10.99.0.5"  # in no network of the host
+
+
+def _udp_from(ns: str, source: str, target: str, port: int) -> None:
+    def go() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((source, 0))
+            sock.sendto(source.encode(), (target, port))
+    in_netns(ns, go)
+
+
+def _received(ns: str, port: int, address: str, guest_ns: str, source: str) -> str | None:
+    """What a UDP listener in `ns` sees as the source of the guest's datagram, if
+    anything arrives."""
+    receiver = listen(ns, port, address, kind=socket.SOCK_DGRAM)
+    receiver.settimeout(0.7)
+    try:
+        _udp_from(guest_ns, source, address, port)
+        return str(receiver.recvfrom(100)[1][0])
+    except TimeoutError:
+        return None
+    finally:
+        receiver.close()
+
+
+async def test_port_security_off_does_not_spoof_beyond_its_network(lab: Lab) -> None:
+    """Review finding 2: an open port may send from any address on its bridge, but
+    the host neither routes a source outside the network nor takes it in."""
+    guest = lab.guests[0]
+    sh("ip", "-n", guest.ns, "addr", "add", f"{SPOOFED}/32", "dev", "eth0")
+    try:
+        await lab.driver.apply(_with_filter(lab, PortFilter(guest.vif.id, port_security=False)))
+        fixed = guest.vif.fixed_ip
+        assert await arun(_received, lab.outside, 9100, OUTSIDE, guest.ns, fixed) == FLOATING
+        assert await arun(_received, lab.outside, 9100, OUTSIDE, guest.ns, SPOOFED) is None, \
+            "a spoofed source was routed out"
+        assert await arun(_received, lab.host, 9101, GATEWAY, guest.ns, fixed) == fixed
+        assert await arun(_received, lab.host, 9101, GATEWAY, guest.ns, SPOOFED) is None, \
+            "the host took in a spoofed source"
+    finally:
+        await lab.driver.apply(lab.state)
+        sh("ip", "-n", guest.ns, "addr", "del", f"{SPOOFED}/32", "dev", "eth0", check=False)

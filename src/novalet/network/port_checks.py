@@ -12,7 +12,7 @@ from novalet import exceptions
 from novalet.db.models import Network
 
 MAX_ADDRESS_PAIRS = 10  # Neutron's default max_allowed_address_pair
-_MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+_MAC = re.compile(r"([0-9a-f]{2}:){5}[0-9a-f]{2}")  # whole string: fullmatch
 
 
 class NeutronNamed:
@@ -59,7 +59,7 @@ class Subnet:
 def mac_address(value: Any) -> str:
     """A unicast MAC other than all zeros, in lower case (Neutron refuses the rest)."""
     text = value.lower() if isinstance(value, str) else ""
-    if not _MAC.match(text) or text == "00:00:00:00:00:00" or int(text[:2], 16) & 1:
+    if not _MAC.fullmatch(text) or text == "00:00:00:00:00:00" or int(text[:2], 16) & 1:
         raise InvalidInput(error_message=f"'{value}' is not a valid MAC address (a "
                            "unicast address such as fa:16:3e:12:34:56)")
     return text
@@ -106,10 +106,13 @@ def fixed_ip(value: Any, network: Network, subnet: Subnet) -> str | None:
     return str(parsed)
 
 
-def address_pairs(value: Any, port_mac: str | None) -> list[dict[str, str]]:
+def address_pairs(value: Any, port_mac: str | None, *,
+                  within: ipaddress.IPv4Network | None = None) -> list[dict[str, str]]:
     """allowed_address_pairs as stored: [{"ip_address", "mac_address"}], the MAC
     defaulting to the port's. Only single IPv4 addresses (a /32 reads as one): the
-    host firewall matches one address per pair."""
+    host firewall matches one address per pair. `within` (the port's subnet, for a
+    caller who is not an admin) limits the addresses: the host routes nothing from
+    outside a bridge's network anyway, and a pair is no licence to claim others'."""
     if not isinstance(value, list):
         raise InvalidInput(error_message=f"allowed_address_pairs {value!r} is not a list")
     if len(value) > MAX_ADDRESS_PAIRS:
@@ -122,6 +125,10 @@ def address_pairs(value: Any, port_mac: str | None) -> list[dict[str, str]]:
                 f"allowed address pair {item!r} must have ip_address (and may have "
                 "mac_address), nothing else"))
         address = _pair_address(item["ip_address"])
+        if within is not None and ipaddress.IPv4Address(address) not in within:
+            raise InvalidInput(error_message=(
+                f"allowed address pair {address} is outside the port's subnet {within}: "
+                "only an admin may allow addresses of other networks"))
         mac = item.get("mac_address")
         mac = mac_address(mac) if mac is not None else (port_mac or "")
         pair = {"ip_address": address, "mac_address": mac}

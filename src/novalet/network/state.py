@@ -109,8 +109,11 @@ def backported_for_1_0(state: HostNetworkState) -> dict[str, Any]:
     1.0, rules parsed by hand as SecurityRule(**fields) and all read as IPv4
     ingress): only the IPv4 ingress rules, without the fields it does not know.
     Its firewall lets all egress out, as it always did, and filters every port as
-    one with the defaults (port_filters came after it: pairs and port security off
-    are refused there, an administratively down port still passes traffic)."""
+    one with the defaults: port_filters came after it, and nothing refuses those
+    settings while a host runs it. There a port with port security off is still
+    anti-spoofed and gets its server's groups (no groups: ingress all dropped),
+    allowed address pairs are dropped (the pair addresses can't send), both fail
+    closed; an administratively down port passes traffic (fails open)."""
     data = state.to_dict("1.0")
     for instance in data["instances"]:
         instance.pop("port_filters", None)

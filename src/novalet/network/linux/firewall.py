@@ -7,8 +7,10 @@ Three tables, all Novalet's own; nothing else in the ruleset is read or touched:
   (DNAT floating -> fixed in prerouting and output, so the host itself reaches
   them; SNAT fixed -> floating for what the guest sends out).
 - `inet novalet_filter`: nothing entering by a Novalet bridge may be addressed
-  to 127.0.0.0/8 (the bridges route it, for a loopback metadata server), and
-  security groups, stateful. Ingress to a guest is
+  to 127.0.0.0/8 (the bridges route it, for a loopback metadata server), nor
+  come from outside the bridge's network when it is routed or enters the host
+  (a port without security, or an allowed address pair, spoofs only on its own
+  wire; no IPv6 is routed out of a bridge), and security groups, stateful. Ingress to a guest is
   matched on (bridge, fixed IP): a map sends packets leaving by a bridge for a
   guest's fixed address to the instance's chain (established/related, DHCP
   replies from the host, the instance's rules, then drop). Bridged traffic
@@ -39,6 +41,7 @@ ruleset, and an empty state deletes the tables.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
@@ -143,7 +146,8 @@ def _filter_table(state: HostNetworkState) -> list[str]:
     # raw priority sees the address before the metadata DNAT makes it loopback
     lines = [f"table {FILTER_TABLE} {{",
              *_chain("prerouting", "type filter hook prerouting priority raw; policy accept;",
-                     [f"iifname {bridges} ip daddr 127.0.0.0/8 drop"])]
+                     [f"iifname {bridges} ip daddr 127.0.0.0/8 drop"]),
+             *_source_checks(state)]
     elements: list[str] = []
     egress: list[str] = []
     chains: list[str] = []
@@ -187,6 +191,30 @@ def _filter_table(state: HostNetworkState) -> list[str]:
     return [*lines, "}"]
 
 
+def _source_checks(state: HostNetworkState) -> list[str]:
+    """Nothing enters the host or is routed out of a bridge with a source outside
+    that bridge's network: a guest whose port security is off (or an allowed
+    address pair) may send from any address on its own wire, but must not reach
+    other networks (whose security groups admit by source) or the host with
+    another project's addresses. Bridged traffic staying on its bridge is not
+    routed and not checked here. A DHCP client has no address yet (0.0.0.0)."""
+    networks = sorted(state.networks, key=lambda n: n.bridge)
+    checks = [(n.bridge, _ipv4_network(n.cidr, f"cidr of network {n.label}")) for n in networks]
+    # guests have no IPv6 here: a port without security could otherwise have the
+    # host route IPv6 of any source (the bridge table drops it only for the others)
+    forward = [rule for bridge, cidr in checks for rule in (
+        f'iifname "{bridge}" oifname != "{bridge}" ip saddr != {cidr} counter drop',
+        f'iifname "{bridge}" oifname != "{bridge}" meta nfproto ipv6 counter drop')]
+    into_host = [f'iifname "{bridge}" ip saddr != {cidr} counter drop' for bridge, cidr in checks]
+    dhcp = "ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept"
+    # ahead of the security groups' chains (priority filter): a spoofed packet
+    # never reaches a guest's ingress map
+    return [*_chain("source-check-forward", "type filter hook forward priority filter - 10; "
+                    "policy accept;", forward),
+            *_chain("source-check-input", "type filter hook input priority filter - 10; "
+                    "policy accept;", [dhcp, *into_host])]
+
+
 def _filtered_addresses(state: HostNetworkState) -> dict[str, list[tuple[str, str]]]:
     """instance -> the (bridge, address) pairs its security groups apply to: the
     fixed IPs of its NICs with port security on, then their allowed address pairs'
@@ -218,8 +246,8 @@ def _pairs(port: PortFilter) -> list[tuple[str, str]]:
     pairs = []
     for pair in port.address_pairs:
         address = _maybe_ipv4(pair[0]) if len(pair) == 2 else None
-        mac = pair[1].lower() if address is not None else ""
-        if address is None or len(mac.split(":")) != 6:
+        mac = _unicast_mac(pair[1]) if address is not None else None
+        if address is None or mac is None:
             LOG.warning("Skipping allowed address pair %r of port %s", pair, port.vif_id)
             continue
         pairs.append((str(address), mac))
@@ -356,12 +384,27 @@ def _guest_ports(state: HostNetworkState) -> list[GuestPort]:
 
 
 def _port(vif: Vif, port: PortFilter) -> GuestPort:
-    mac = vif.address.lower()
-    if len(mac.split(":")) != 6:
-        raise FirewallFailed(reason=f"vif {vif.id} has a bad MAC address {vif.address!r}")
-    return GuestPort(tap=vif.tap, mac=mac, ip=str(_ipv4(vif.fixed_ip, "fixed_ip")),
+    mac = _unicast_mac(vif.address)
+    if mac is None:
+        # one bad stored MAC must not cost the host its whole firewall: that
+        # tap alone is dropped both ways
+        LOG.warning("Dropping the traffic of vif %s: bad MAC address %r", vif.id, vif.address)
+    return GuestPort(tap=vif.tap, mac=mac or "", ip=str(_ipv4(vif.fixed_ip, "fixed_ip")),
                      bridge=vif.bridge, open=not port.port_security,
-                     down=not port.admin_state_up, pairs=tuple(_pairs(port)))
+                     down=mac is None or not port.admin_state_up, pairs=tuple(_pairs(port)))
+
+
+# a stored value goes into the nft script only if it is exactly a MAC: no
+# newline or other text can ride along into the script
+_MAC = re.compile(r"([0-9a-f]{2}:){5}[0-9a-f]{2}")
+
+
+def _unicast_mac(value: object) -> str | None:
+    """`value` in lower case if it is a unicast MAC address, else None."""
+    mac = value.lower() if isinstance(value, str) else ""
+    if not _MAC.fullmatch(mac) or int(mac[:2], 16) & 1:
+        return None
+    return mac
 
 
 def _chain(name: str, header: str | None, rules: list[str]) -> list[str]:

@@ -49,6 +49,16 @@ table inet novalet_filter {
         type filter hook prerouting priority raw; policy accept;
         iifname "nvbr100" ip daddr 127.0.0.0/8 drop
     }
+    chain source-check-forward {
+        type filter hook forward priority filter - 10; policy accept;
+        iifname "nvbr100" oifname != "nvbr100" ip saddr != 10.0.0.0/24 counter drop
+        iifname "nvbr100" oifname != "nvbr100" meta nfproto ipv6 counter drop
+    }
+    chain source-check-input {
+        type filter hook input priority filter - 10; policy accept;
+        ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept
+        iifname "nvbr100" ip saddr != 10.0.0.0/24 counter drop
+    }
     map guests {
         type ifname . ipv4_addr : verdict
         elements = {
@@ -245,10 +255,12 @@ def test_bad_addresses_are_refused_by_name(change: dict[str, object]) -> None:
         render_ruleset(make_state(**change))
 
 
-def test_a_vif_with_a_bad_mac_is_refused() -> None:
-    vif = dataclasses.replace(make_vif(1), address="nonsense")
-    with pytest.raises(FirewallFailed, match="bad MAC"):
-        render_ruleset(make_state(instances=[InstanceNet("i", "p", [vif])]))
+@pytest.mark.parametrize("mac", ["nonsense", "52:54:00:00:00:01\n", "53:54:00:00:00:01"])
+def test_a_vif_with_a_bad_mac_is_dropped_not_written(mac: str) -> None:
+    vif = dataclasses.replace(make_vif(1), address=mac)
+    script = render_ruleset(make_state(instances=[InstanceNet("i", "p", [vif])]))
+    assert mac not in script
+    assert f'"{vif.tap}" : drop,' in script
 
 
 async def test_the_door_pipes_the_script_into_nft(runner: FakeRunner) -> None:

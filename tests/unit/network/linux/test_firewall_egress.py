@@ -19,6 +19,16 @@ table inet novalet_filter {
         type filter hook prerouting priority raw; policy accept;
         iifname "nvbr100" ip daddr 127.0.0.0/8 drop
     }
+    chain source-check-forward {
+        type filter hook forward priority filter - 10; policy accept;
+        iifname "nvbr100" oifname != "nvbr100" ip saddr != 10.0.0.0/24 counter drop
+        iifname "nvbr100" oifname != "nvbr100" meta nfproto ipv6 counter drop
+    }
+    chain source-check-input {
+        type filter hook input priority filter - 10; policy accept;
+        ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept
+        iifname "nvbr100" ip saddr != 10.0.0.0/24 counter drop
+    }
     map egress {
         type ifname . ipv4_addr : verdict
         elements = {

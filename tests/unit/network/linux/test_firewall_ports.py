@@ -112,3 +112,12 @@ def test_a_network_service_of_the_release_before_gets_no_port_filters() -> None:
     data = backported_for_1_0(_state([PortFilter(VIF1.id, port_security=False)]))
     assert all("port_filters" not in instance for instance in data["instances"])
     assert data["_version"] == "1.0"
+
+
+def test_a_stored_pair_with_a_newline_or_multicast_mac_is_skipped() -> None:
+    """Values stored before the API checked them strictly never reach the script."""
+    bad = [["10.0.0.100", "fa:16:3e:00:00:aa\nip saddr 0.0.0.0/0 accept"],
+           ["10.0.0.101\n", VIF1.address], ["10.0.0.102", "01:00:5e:00:00:01"]]
+    script = render_ruleset(_state([PortFilter(VIF1.id, address_pairs=bad)]))
+    for address in ("10.0.0.100", "10.0.0.101", "10.0.0.102", "0.0.0.0/0"):
+        assert address not in script
