@@ -83,13 +83,51 @@ async def get_held(db: Database, floating_uuid: str) -> FloatingRecord | None:
     return FloatingRecord(*row) if row is not None else None
 
 
-async def fixed_has_floating(db: Database, fixed_ip_id: int, network_id: int | None,
-                             other_than: int) -> str | None:
-    """The address of another floating IP of the network NATed to fixed_ip_id."""
+class FloatingIpMoved(exceptions.Conflict):
+    neutron_type = "Conflict"
+    msg_fmt = ("Floating IP %(address)s changed while it was being associated (released, "
+               "given to another project or associated elsewhere meanwhile): read it again "
+               "and retry")
+
+
+class FixedIpHasFloating(exceptions.Conflict):
+    msg_fmt = ("Fixed IP %(fixed)s already has floating IP %(other)s of the same external "
+               "network")
+
+
+async def associate(db: Database, floating_id: int, fixed_ip_id: int,
+                                host: str | None, interface: str | None, *,
+                                owner: str | None = None, old_fixed_ip_id: int | None = None,
+                                exclusive: bool = False) -> None:
+    """NAT the floating IP to fixed_ip_id, as a compare-and-swap: only while `owner`
+    still holds it (None: anyone does) and it is still NATed to old_fixed_ip_id;
+    FloatingIpMoved otherwise. `exclusive` (the network API): FixedIpHasFloating when
+    another floating IP of the same external network is NATed to that fixed IP. The
+    fixed IP's row is written first so that concurrent associations to it queue."""
     async with db.transaction() as s:
-        return (await s.execute(select(FloatingIp.address).where(
-            FloatingIp.fixed_ip_id == fixed_ip_id, FloatingIp.network_id == network_id,
-            FloatingIp.id != other_than).limit(1))).scalar()
+        if exclusive:
+            await s.execute(update(FixedIp).where(FixedIp.id == fixed_ip_id).values(
+                updated_at=utcnow()).execution_options(synchronize_session=False))
+            network_id = select(FloatingIp.network_id).where(
+                FloatingIp.id == floating_id).scalar_subquery()
+            other = (await s.execute(select(FloatingIp.address).where(
+                FloatingIp.fixed_ip_id == fixed_ip_id, FloatingIp.id != floating_id,
+                FloatingIp.network_id == network_id).limit(1))).scalar()
+            if other is not None:
+                fixed = (await s.execute(select(FixedIp.address).where(
+                    FixedIp.id == fixed_ip_id))).scalar()
+                raise FixedIpHasFloating(fixed=fixed, other=other)
+        conditions = [FloatingIp.id == floating_id,
+                      FloatingIp.fixed_ip_id.is_not_distinct_from(old_fixed_ip_id)]
+        conditions.append(FloatingIp.project_id.is_not(None) if owner is None
+                          else FloatingIp.project_id == owner)
+        result = await s.execute(update(FloatingIp).where(*conditions).values(
+            fixed_ip_id=fixed_ip_id, host=host, interface=interface,
+            updated_at=utcnow()).execution_options(synchronize_session=False))
+        if rows_matched(result) != 1:
+            address = (await s.execute(select(FloatingIp.address).where(
+                FloatingIp.id == floating_id))).scalar()
+            raise FloatingIpMoved(address=address)
 
 
 async def allocate(db: Database, project_id: str, network: Network, address: str | None,

@@ -27,6 +27,7 @@ from novalet.db import migrations_records
 from novalet.db import quotas as db_quotas
 from novalet.db import security_groups as db_groups
 from novalet.db import external_networks, subnet_pools
+from novalet.db import floating_ips as db_floating
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import (FixedIp, FloatingIp, Instance, Migration, Network, SecurityGroup,
                                SecurityGroupInstance, Subnet, VirtualInterface)
@@ -672,11 +673,12 @@ async def list_floating_ips(db: Database, project_id: str) -> list[FloatingRow]:
 
 
 async def associate_floating_ip(db: Database, floating_id: int, fixed_ip_id: int,
-                                host: str | None, interface: str | None) -> None:
-    async with db.transaction() as s:
-        await s.execute(update(FloatingIp).where(FloatingIp.id == floating_id).values(
-            fixed_ip_id=fixed_ip_id, host=host, interface=interface,
-            updated_at=utcnow()).execution_options(synchronize_session=False))
+                                host: str | None, interface: str | None, *,
+                                owner: str | None = None, old_fixed_ip_id: int | None = None,
+                                exclusive: bool = False) -> None:
+    """NAT the floating IP to the fixed IP as a compare-and-swap (db/floating_ips.associate)."""
+    await db_floating.associate(db, floating_id, fixed_ip_id, host, interface, owner=owner,
+                                old_fixed_ip_id=old_fixed_ip_id, exclusive=exclusive)
 
 
 async def disassociate_floating_ip(db: Database, floating_id: int) -> bool:

@@ -685,7 +685,9 @@ class NetworkAPI(SecurityGroupsMixin):
             if row.instance_uuid:
                 hosts.add(await db.instance_host(self.db, row.instance_uuid) or "")
         await db.associate_floating_ip(self.db, floating.id, fixed.id, instance.host,
-                                       self._opt("public_interface") or None)
+                                       self._opt("public_interface") or None,
+                                       owner=floating.project_id,
+                                       old_fixed_ip_id=floating.fixed_ip_id)
         LOG.info("Floating IP %s now NATs to %s (instance %s)", address, fixed.address,
                  instance.uuid)
         await self._refresh(hosts - {""})

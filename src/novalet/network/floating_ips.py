@@ -237,17 +237,18 @@ class FloatingIPService:
         row = record.row
         if row.fixed_ip_id == fixed.id:
             return
-        other = await db.fixed_has_floating(self.db, fixed.id, row.network_id, row.id)
-        if other is not None:
-            raise FloatingIPPortAlreadyAssociated(
-                floating_ip_address=row.address, fip_id=row.uuid, port_id=port.vif.uuid,
-                fixed_ip=fixed.address, net_id=record.network_uuid)
         hosts = {port.host} if port.host else set()
         if record.instance_uuid:  # it moves: the host it leaves stops NATing it
             hosts.add(await db_network.instance_host(self.db, record.instance_uuid) or "")
-        await db_network.associate_floating_ip(
-            self.db, row.id, fixed.id, port.host,
-            self.nova.conf.get("network", "public_interface") or None)
+        try:  # only if nobody changed it since it was read, and the fixed IP has none
+            await db_network.associate_floating_ip(
+                self.db, row.id, fixed.id, port.host,
+                self.nova.conf.get("network", "public_interface") or None,
+                owner=row.project_id, old_fixed_ip_id=row.fixed_ip_id, exclusive=True)
+        except db.FixedIpHasFloating:
+            raise FloatingIPPortAlreadyAssociated(
+                floating_ip_address=row.address, fip_id=row.uuid, port_id=port.vif.uuid,
+                fixed_ip=fixed.address, net_id=record.network_uuid) from None
         LOG.info("Floating IP %s now NATs to %s (port %s)", row.address, fixed.address,
                  port.vif.uuid)
         await self.nova.refresh_now(hosts - {""})
