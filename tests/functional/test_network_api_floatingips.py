@@ -14,7 +14,7 @@ from novalet.common.context import RequestContext
 from novalet.db import floating_ips as db_floating
 from novalet.db import network as db_network
 from novalet.network.subnets import SubnetService, spec_from_body
-from tests.functional.conftest import Api, boot
+from tests.functional.conftest import Api, boot, delete_server
 from tests.functional.test_network_api_v2 import create, neutron_error
 from tests.functional.test_policy_roles import make_user
 
@@ -228,3 +228,66 @@ async def test_a_floating_ip_moves_between_ports(api: Api) -> None:
     resp = await api.request("PUT", f"{N}/floatingips/{fip['id']}",
                              json={"floatingip": {"port_id": "not-a-uuid"}})
     neutron_error(resp, 400, "HTTPBadRequest")
+
+
+async def test_a_floating_ip_waits_on_an_unbound_port_and_follows_its_servers(api: Api) -> None:
+    """Neutron's (and Terraform's) order: make a port, give it a floating IP, boot on
+    the port. The hosts NAT the address only while a server has the port; a server
+    deleted gives the port back with its floating IP still on it, and the next server
+    booted on the port gets it again."""
+    ext = await _external(api)
+    services = api.cloud.services
+    network = await services.network.create_network(
+        RequestContext.admin(), label="mine", cidr="10.49.0.0/28",
+        project_id=(await services.identity.list_projects(name="demo"))[0].id)
+    resp = await api.request("POST", f"{N}/ports", json={"port": {"network_id": network.uuid}})
+    assert resp.status_code == 201, resp.text
+    port = resp.json()["port"]
+    fixed = port["fixed_ips"][0]["ip_address"]
+    resp = await _fip(api, floating_network_id=ext["id"], port_id=port["id"])
+    assert resp.status_code == 201, resp.text
+    fip = resp.json()["floatingip"]
+    assert (fip["port_id"], fip["fixed_ip_address"], fip["status"]) == (
+        port["id"], fixed, "DOWN")  # nothing NATs it yet
+    address = fip["floating_ip_address"]
+
+    async def nat(host: str) -> list[tuple[str, str]]:
+        return [(f, x) for f, x, _ in (await db_network.host_snapshot(services.db, host)).floating]
+
+    for name in ("first", "second"):
+        server = await boot(api, name, networks=[{"port": port["id"]}])
+        host = await db_network.instance_host(services.db, server["id"])
+        assert host and (address, fixed) in await nat(host)
+        shown = (await api.request("GET", f"{N}/floatingips/{fip['id']}")).json()["floatingip"]
+        assert (shown["port_id"], shown["status"]) == (port["id"], "ACTIVE")
+        ips = (await api.request("GET", f"{C}/servers/{server['id']}/ips")).json()
+        assert address in [a["addr"] for a in ips["addresses"]["mine"]]
+        await delete_server(api, server["id"])
+        assert (address, fixed) not in await nat(host)
+        kept = (await api.request("GET", f"{N}/floatingips/{fip['id']}")).json()["floatingip"]
+        assert (kept["port_id"], kept["fixed_ip_address"], kept["status"]) == (
+            port["id"], fixed, "DOWN")
+    # moved off the unbound port and back; deleting the port lets it go
+    resp = await api.request("PUT", f"{N}/floatingips/{fip['id']}",
+                             json={"floatingip": {"port_id": None}})
+    assert resp.json()["floatingip"]["port_id"] is None
+    resp = await api.request("PUT", f"{N}/floatingips/{fip['id']}",
+                             json={"floatingip": {"port_id": port["id"]}})
+    assert resp.json()["floatingip"]["port_id"] == port["id"], resp.text
+    resp = await api.request("DELETE", f"{N}/ports/{port['id']}")
+    assert resp.status_code == 204, resp.text
+    resp = await api.request("GET", f"{N}/floatingips/{fip['id']}")
+    assert resp.json()["floatingip"]["port_id"] is None
+
+
+async def test_another_projects_unbound_port_is_not_found(api: Api, other: str) -> None:
+    ext = await _external(api)
+    services = api.cloud.services
+    network = await services.network.create_network(
+        RequestContext.admin(), label="theirs", cidr="10.49.1.0/28", project_id=other)
+    resp = await api.request("POST", f"{N}/ports", user="admin",
+                             json={"port": {"network_id": network.uuid, "project_id": other}})
+    assert resp.status_code == 201, resp.text
+    resp = await _fip(api, floating_network_id=ext["id"], port_id=resp.json()["port"]["id"])
+    neutron_error(resp, 404, "PortNotFound")
+    assert await _held(api) == []

@@ -11,7 +11,7 @@ import uuid as uuidlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from novalet import exceptions
@@ -50,7 +50,8 @@ class FloatingRecord:
 
 @dataclass(frozen=True)
 class PortRecord:
-    """A server NIC as a floating IP target: its project, host and fixed IPs."""
+    """A port as a floating IP target: its project, host (None: bound to no server,
+    or its server is on none yet) and fixed IPs."""
 
     vif: VirtualInterface
     project_id: str
@@ -186,13 +187,19 @@ async def set_description(db: Database, row_id: int, description: str) -> None:
 
 
 async def port(db: Database, port_uuid: str) -> PortRecord | None:
-    """A live server's NIC with its fixed IPs (oldest first); None when there is none."""
+    """A port with its fixed IPs (oldest first): a live server's NIC, or a port bound
+    to nothing (Neutron lets a floating IP wait on it; the hosts NAT it once a server
+    is booted on the port). None when there is none."""
     async with db.transaction() as s:
-        found = (await s.execute(select(VirtualInterface, Instance.project_id, Instance.host)
-                                 .join(Instance, Instance.uuid == VirtualInterface.instance_uuid)
-                                 .where(VirtualInterface.uuid == port_uuid,
-                                        Instance.deleted.is_(False)))).first()
-        if found is None:
+        found = (await s.execute(
+            select(VirtualInterface, func.coalesce(VirtualInterface.project_id,
+                                                   Instance.project_id), Instance.host)
+            .outerjoin(Instance, and_(Instance.uuid == VirtualInterface.instance_uuid,
+                                      Instance.deleted.is_(False)))
+            .where(VirtualInterface.uuid == port_uuid,
+                   VirtualInterface.instance_uuid.is_(None) | Instance.id.is_not(None))
+        )).first()
+        if found is None or found[1] is None:
             return None
         fixed = (await s.execute(select(FixedIp).where(
             FixedIp.virtual_interface_id == found[0].id).order_by(FixedIp.id))).scalars()

@@ -513,16 +513,17 @@ async def _release(s: AsyncSession, rows: list[InterfaceRow]) -> None:
     instead. (An address is claimed together with its interface, so an instance
     holds no fixed IP outside its rows.)"""
     fixed_ids = [r.fixed_ip.id for r in rows if r.fixed_ip is not None]
+    kept = [r for r in rows if r.vif.preserve_on_delete]
     if fixed_ids:
         await s.execute(update(FloatingIp).where(
             FloatingIp.fixed_ip_id.in_(fixed_ids), FloatingIp.auto_assigned.is_(True)
         ).values(project_id=None, auto_assigned=False, fixed_ip_id=None, host=None,
                  updated_at=utcnow()).execution_options(synchronize_session=False))
-        await s.execute(update(FloatingIp).where(
-            FloatingIp.fixed_ip_id.in_(fixed_ids)).values(
+        await s.execute(update(FloatingIp).where(  # a kept port keeps its (as Neutron)
+            FloatingIp.fixed_ip_id.in_([r.fixed_ip.id for r in rows if r.fixed_ip is not None
+                                        and r not in kept])).values(
             fixed_ip_id=None, host=None, updated_at=utcnow()).execution_options(
             synchronize_session=False))
-    kept = [r for r in rows if r.vif.preserve_on_delete]
     await _unbind(s, kept)
     fixed_ids = [r.fixed_ip.id for r in rows if r.fixed_ip is not None and r not in kept]
     await s.execute(update(FixedIp).where(FixedIp.id.in_(fixed_ids)).values(

@@ -99,7 +99,8 @@ class FloatingIPView:
         return cls(id=row.uuid, floating_ip_address=row.address,
                    floating_network_id=record.network_uuid, router_id=None,
                    port_id=record.port_id, fixed_ip_address=record.fixed_address,
-                   status="ACTIVE" if row.fixed_ip_id is not None else "DOWN",
+                   # an unbound port's: NATed nowhere until a server has the port
+                   status="ACTIVE" if record.instance_uuid is not None else "DOWN",
                    project_id=row.project_id or "", description=row.description or "",
                    created_at=row.created_at, updated_at=row.updated_at)
 
