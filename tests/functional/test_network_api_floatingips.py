@@ -291,3 +291,28 @@ async def test_another_projects_unbound_port_is_not_found(api: Api, other: str) 
     resp = await _fip(api, floating_network_id=ext["id"], port_id=resp.json()["port"]["id"])
     neutron_error(resp, 404, "PortNotFound")
     assert await _held(api) == []
+
+
+async def test_readdressing_an_unbound_port_lets_its_floating_ip_go(api: Api) -> None:
+    """The old address goes back to the network: the floating IP must not stay NATed
+    to it, or the next port (any project's) given that address would receive it."""
+    ext = await _external(api)
+    services = api.cloud.services
+    network = await services.network.create_network(
+        RequestContext.admin(), label="mine", cidr="10.49.2.0/28",
+        project_id=(await services.identity.list_projects(name="demo"))[0].id)
+    resp = await api.request("POST", f"{N}/ports", json={"port": {
+        "network_id": network.uuid, "fixed_ips": [{"ip_address": "10.49.2.5"}]}})
+    port = resp.json()["port"]
+    fip = (await _fip(api, floating_network_id=ext["id"], port_id=port["id"])).json()[
+        "floatingip"]
+    resp = await api.request("PUT", f"{N}/ports/{port['id']}", json={"port": {
+        "fixed_ips": [{"ip_address": "10.49.2.6"}]}})
+    assert resp.status_code == 200, resp.text
+    shown = (await api.request("GET", f"{N}/floatingips/{fip['id']}")).json()["floatingip"]
+    assert (shown["port_id"], shown["fixed_ip_address"]) == (None, None)
+    resp = await api.request("POST", f"{N}/ports", json={"port": {
+        "network_id": network.uuid, "fixed_ips": [{"ip_address": "10.49.2.5"}]}})
+    assert resp.status_code == 201, resp.text
+    assert (await api.request("GET", f"{N}/floatingips/{fip['id']}")).json()[
+        "floatingip"]["port_id"] is None
