@@ -131,6 +131,33 @@ async def associate(db: Database, floating_id: int, fixed_ip_id: int,
             raise FloatingIpMoved(address=address)
 
 
+async def detach(db: Database, floating_id: int, owner: str | None,
+                 fixed_ip_id: int | None) -> bool:
+    """db/network.disassociate_floating_ip: a compare-and-swap on what was read."""
+    conditions = [FloatingIp.id == floating_id, FloatingIp.fixed_ip_id.is_not(None)]
+    if owner is not None:
+        conditions.append(FloatingIp.project_id == owner)
+    if fixed_ip_id is not None:
+        conditions.append(FloatingIp.fixed_ip_id == fixed_ip_id)
+    async with db.transaction() as s:
+        result = await s.execute(update(FloatingIp).where(*conditions).values(
+            fixed_ip_id=None, host=None, updated_at=utcnow()).execution_options(
+            synchronize_session=False))
+    return bool(rows_matched(result))
+
+
+async def release(db: Database, floating_id: int, owner: str | None) -> bool:
+    """db/network.release_floating_ip: only while unassociated and held (by owner)."""
+    held = (FloatingIp.project_id.is_not(None) if owner is None
+            else FloatingIp.project_id == owner)
+    async with db.transaction() as s:
+        result = await s.execute(update(FloatingIp).where(
+            FloatingIp.id == floating_id, FloatingIp.fixed_ip_id.is_(None), held).values(
+            project_id=None, auto_assigned=False, description="",
+            updated_at=utcnow()).execution_options(synchronize_session=False))
+    return bool(rows_matched(result))
+
+
 async def allocate(db: Database, project_id: str, network: Network, address: str | None,
                    description: str, admit: db_quotas.Admission[None]) -> FloatingIp:
     """Give the project `address` (or a free address) of the external network, with

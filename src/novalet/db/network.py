@@ -682,26 +682,18 @@ async def associate_floating_ip(db: Database, floating_id: int, fixed_ip_id: int
                                 old_fixed_ip_id=old_fixed_ip_id, exclusive=exclusive)
 
 
-async def disassociate_floating_ip(db: Database, floating_id: int) -> bool:
-    """Detach from its fixed IP; False when it was not associated."""
-    async with db.transaction() as s:
-        result = await s.execute(update(FloatingIp).where(
-            FloatingIp.id == floating_id, FloatingIp.fixed_ip_id.is_not(None)).values(
-            fixed_ip_id=None, host=None, updated_at=utcnow()).execution_options(
-            synchronize_session=False))
-    return bool(rows_matched(result))
+async def disassociate_floating_ip(db: Database, floating_id: int, *, owner: str | None = None,
+                                   fixed_ip_id: int | None = None) -> bool:
+    """Detach from its fixed IP (only while `owner` holds it and it NATs to fixed_ip_id,
+    when given); False when it was not associated so."""
+    return await db_floating.detach(db, floating_id, owner, fixed_ip_id)
 
 
-async def release_floating_ip(db: Database, floating_id: int) -> bool:
-    """Return an unassociated floating IP to its pool; False when it was not held."""
-    async with db.transaction() as s:
-        result = await s.execute(update(FloatingIp).where(
-            FloatingIp.id == floating_id, FloatingIp.fixed_ip_id.is_(None),
-            FloatingIp.project_id.is_not(None)).values(
-            project_id=None, auto_assigned=False, description="",
-            updated_at=utcnow()).execution_options(
-            synchronize_session=False))
-    return bool(rows_matched(result))
+async def release_floating_ip(db: Database, floating_id: int, *, owner: str | None = None
+                              ) -> bool:
+    """Return an unassociated floating IP (held by `owner`, when given) to its pool;
+    False when it was not held so."""
+    return await db_floating.release(db, floating_id, owner)
 
 
 # --- hosts ----------------------------------------------------------------------

@@ -170,7 +170,7 @@ class FloatingIPService:
             try:
                 await self._associate(await self._record(row.uuid), *target)
             except Exception:
-                await db_network.release_floating_ip(self.db, row.id)
+                await db_network.release_floating_ip(self.db, row.id, owner=owner)
                 raise
         return FloatingIPView.of(await self._record(row.uuid))
 
@@ -203,7 +203,9 @@ class FloatingIPService:
             raise FloatingIPAutoAssigned(floatingip_id=floatingip_id)
         if record.row.fixed_ip_id is not None:
             await self._disassociate(record)
-        await db_network.release_floating_ip(self.db, record.row.id)
+        if not await db_network.release_floating_ip(self.db, record.row.id,
+                                                    owner=record.row.project_id):
+            raise db.FloatingIpMoved(address=record.row.address)
         LOG.info("Floating IP %s (%s) released", floatingip_id, record.row.address)
 
     # --- association --------------------------------------------------------------
@@ -259,7 +261,10 @@ class FloatingIPService:
             return
         host = (await db_network.instance_host(self.db, record.instance_uuid)
                 if record.instance_uuid else None)
-        await db_network.disassociate_floating_ip(self.db, record.row.id)
+        if not await db_network.disassociate_floating_ip(
+                self.db, record.row.id, owner=record.row.project_id,
+                fixed_ip_id=record.row.fixed_ip_id):
+            raise db.FloatingIpMoved(address=record.row.address)
         LOG.info("Floating IP %s no longer NATs to %s", record.row.address,
                  record.fixed_address)
         await self.nova.refresh_now({host} if host else set())

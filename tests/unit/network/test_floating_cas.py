@@ -97,3 +97,40 @@ async def test_the_compute_proxy_refuses_a_stale_association(
     monkeypatch.undo()
     row = await db_network.get_floating_ip(net.db, floating.id)
     assert (row.floating.project_id, row.fixed_address) == ("p2", None)
+
+
+async def test_a_stale_release_leaves_another_projects_address_held(
+        net: NetworkAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """p1's release read the row while p1 held it; it was released and given to p2
+    meanwhile: p2 keeps it, and p1 is told (409)."""
+    floating = (await net.allocate_floating_ip(ctx())).floating
+    read = db_network.get_floating_ip
+
+    async def read_then_lose_it(db: object, floating_id: int) -> db_network.FloatingRow:
+        row = await read(net.db, floating_id)
+        await db_network.release_floating_ip(net.db, floating_id)
+        await _give(net, floating_id, "p2")
+        return row
+
+    monkeypatch.setattr(db_network, "get_floating_ip", read_then_lose_it)
+    with pytest.raises(db_floating.FloatingIpMoved):
+        await net.release_floating_ip(ctx(), floating.id)
+    monkeypatch.undo()
+    assert (await db_network.get_floating_ip(net.db, floating.id)).floating.project_id == "p2"
+
+
+async def test_a_stale_disassociation_leaves_a_new_association(
+        net: NetworkAPI, make_instance: InstanceFactory) -> None:
+    one = await _fixed_id(net, make_instance, "one")
+    two = await _fixed_id(net, make_instance, "two")
+    floating = (await net.allocate_floating_ip(ctx())).floating
+    await db_network.associate_floating_ip(net.db, floating.id, one, "h1", None)
+    await db_network.associate_floating_ip(net.db, floating.id, two, "h1", None,
+                                           old_fixed_ip_id=one)  # moved meanwhile
+    assert not await db_network.disassociate_floating_ip(net.db, floating.id, owner="p1",
+                                                         fixed_ip_id=one)
+    assert not await db_network.disassociate_floating_ip(net.db, floating.id, owner="p2")
+    row = await db_network.get_floating_ip(net.db, floating.id)
+    assert row.floating.fixed_ip_id == two
+    assert await db_network.disassociate_floating_ip(net.db, floating.id, owner="p1",
+                                                     fixed_ip_id=two)
