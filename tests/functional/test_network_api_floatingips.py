@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from sqlalchemy import update
 
 from novalet.common.context import RequestContext
 from novalet.db import floating_ips as db_floating
 from novalet.db import network as db_network
+from novalet.db.models import FloatingIp
 from novalet.network.subnets import SubnetService, spec_from_body
 from tests.functional.conftest import Api, boot, delete_server
 from tests.functional.test_network_api_v2 import create, neutron_error
@@ -316,3 +318,32 @@ async def test_readdressing_an_unbound_port_lets_its_floating_ip_go(api: Api) ->
     assert resp.status_code == 201, resp.text
     assert (await api.request("GET", f"{N}/floatingips/{fip['id']}")).json()[
         "floatingip"]["port_id"] is None
+
+
+async def test_a_lost_race_is_a_409_that_says_retry(api: Api, other: str,
+                                                    monkeypatch: Any) -> None:
+    """The floating IP was read while demo held it, then released and given to
+    another project before the association was written: nothing changes."""
+    ext = await _external(api)
+    server = await boot(api, "web", networks="auto")
+    port = await _port(api, server["id"])
+    fip = (await _fip(api, floating_network_id=ext["id"])).json()["floatingip"]
+    db = api.cloud.services.db
+    read = db_floating.get_held
+
+    async def read_then_lose_it(database: Any, floating_uuid: str) -> Any:
+        record = await read(database, floating_uuid)
+        monkeypatch.setattr(db_floating, "get_held", read)
+        await db_network.release_floating_ip(db, record.row.id)
+        async with db.transaction() as s:
+            await s.execute(update(FloatingIp).where(FloatingIp.id == record.row.id).values(
+                project_id=other))
+        return record
+
+    monkeypatch.setattr(db_floating, "get_held", read_then_lose_it)
+    resp = await api.request("PUT", f"{N}/floatingips/{fip['id']}",
+                             json={"floatingip": {"port_id": port["port_id"]}})
+    error = neutron_error(resp, 409, "Conflict")
+    assert "changed while it was being associated" in str(error), error
+    (record,) = await db_floating.list_held(db, other)
+    assert record.row.fixed_ip_id is None
