@@ -347,3 +347,46 @@ async def test_a_lost_race_is_a_409_that_says_retry(api: Api, other: str,
     assert "changed while it was being associated" in str(error), error
     (record,) = await db_floating.list_held(db, other)
     assert record.row.fixed_ip_id is None
+
+
+async def test_a_floating_ip_follows_its_port_through_attach_and_detach(api: Api) -> None:
+    """os-interface attach of a port holding a floating IP: the server's host NATs it
+    (refreshed at once); detach: the port keeps it and the host stops NATing it."""
+    ext = await _external(api)
+    services = api.cloud.services
+    network = await services.network.create_network(
+        RequestContext.admin(), label="mine", cidr="10.49.3.0/28",
+        project_id=(await services.identity.list_projects(name="demo"))[0].id)
+    port = (await api.request("POST", f"{N}/ports", json={"port": {
+        "network_id": network.uuid}})).json()["port"]
+    fixed = port["fixed_ips"][0]["ip_address"]
+    fip = (await _fip(api, floating_network_id=ext["id"], port_id=port["id"])).json()[
+        "floatingip"]
+    server = await boot(api, "hotplug", networks="auto")
+    host = await db_network.instance_host(services.db, server["id"])
+    assert host
+    refreshed: list[set[str]] = []
+    original = services.network.refresh_hosts
+
+    async def spy(hosts: set[str]) -> None:
+        refreshed.append(set(hosts))
+        if original is not None:
+            await original(hosts)
+    services.network.refresh_hosts = spy
+
+    async def nat() -> list[tuple[str, str]]:
+        return [(f, x) for f, x, _ in (await db_network.host_snapshot(services.db, host)).floating]
+
+    resp = await api.request("POST", f"{C}/servers/{server['id']}/os-interface",
+                             json={"interfaceAttachment": {"port_id": port["id"]}})
+    assert resp.status_code == 200, resp.text
+    assert (fip["floating_ip_address"], fixed) in await nat()
+    assert any(host in hosts for hosts in refreshed)
+    refreshed.clear()
+    resp = await api.request("DELETE", f"{C}/servers/{server['id']}/os-interface/{port['id']}")
+    assert resp.status_code == 202, resp.text
+    assert (fip["floating_ip_address"], fixed) not in await nat()
+    assert any(host in hosts for hosts in refreshed)
+    kept = (await api.request("GET", f"{N}/floatingips/{fip['id']}")).json()["floatingip"]
+    assert (kept["port_id"], kept["status"]) == (port["id"], "DOWN")
+    await delete_server(api, server["id"])
