@@ -9,12 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from sqlalchemy import update
 
 from novalet.common.context import RequestContext
 from novalet.db import floating_ips as db_floating
 from novalet.db import network as db_network
+from novalet.db.models import FloatingIp
 from novalet.network.subnets import SubnetService, spec_from_body
-from tests.functional.conftest import Api, boot
+from tests.functional.conftest import Api, boot, delete_server
 from tests.functional.test_network_api_v2 import create, neutron_error
 from tests.functional.test_policy_roles import make_user
 
@@ -228,3 +230,163 @@ async def test_a_floating_ip_moves_between_ports(api: Api) -> None:
     resp = await api.request("PUT", f"{N}/floatingips/{fip['id']}",
                              json={"floatingip": {"port_id": "not-a-uuid"}})
     neutron_error(resp, 400, "HTTPBadRequest")
+
+
+async def test_a_floating_ip_waits_on_an_unbound_port_and_follows_its_servers(api: Api) -> None:
+    """Neutron's (and Terraform's) order: make a port, give it a floating IP, boot on
+    the port. The hosts NAT the address only while a server has the port; a server
+    deleted gives the port back with its floating IP still on it, and the next server
+    booted on the port gets it again."""
+    ext = await _external(api)
+    services = api.cloud.services
+    network = await services.network.create_network(
+        RequestContext.admin(), label="mine", cidr="10.49.0.0/28",
+        project_id=(await services.identity.list_projects(name="demo"))[0].id)
+    resp = await api.request("POST", f"{N}/ports", json={"port": {"network_id": network.uuid}})
+    assert resp.status_code == 201, resp.text
+    port = resp.json()["port"]
+    fixed = port["fixed_ips"][0]["ip_address"]
+    resp = await _fip(api, floating_network_id=ext["id"], port_id=port["id"])
+    assert resp.status_code == 201, resp.text
+    fip = resp.json()["floatingip"]
+    assert (fip["port_id"], fip["fixed_ip_address"], fip["status"]) == (
+        port["id"], fixed, "DOWN")  # nothing NATs it yet
+    address = fip["floating_ip_address"]
+
+    async def nat(host: str) -> list[tuple[str, str]]:
+        return [(f, x) for f, x, _ in (await db_network.host_snapshot(services.db, host)).floating]
+
+    for name in ("first", "second"):
+        server = await boot(api, name, networks=[{"port": port["id"]}])
+        host = await db_network.instance_host(services.db, server["id"])
+        assert host and (address, fixed) in await nat(host)
+        shown = (await api.request("GET", f"{N}/floatingips/{fip['id']}")).json()["floatingip"]
+        assert (shown["port_id"], shown["status"]) == (port["id"], "ACTIVE")
+        ips = (await api.request("GET", f"{C}/servers/{server['id']}/ips")).json()
+        assert address in [a["addr"] for a in ips["addresses"]["mine"]]
+        await delete_server(api, server["id"])
+        assert (address, fixed) not in await nat(host)
+        kept = (await api.request("GET", f"{N}/floatingips/{fip['id']}")).json()["floatingip"]
+        assert (kept["port_id"], kept["fixed_ip_address"], kept["status"]) == (
+            port["id"], fixed, "DOWN")
+    # moved off the unbound port and back; deleting the port lets it go
+    resp = await api.request("PUT", f"{N}/floatingips/{fip['id']}",
+                             json={"floatingip": {"port_id": None}})
+    assert resp.json()["floatingip"]["port_id"] is None
+    resp = await api.request("PUT", f"{N}/floatingips/{fip['id']}",
+                             json={"floatingip": {"port_id": port["id"]}})
+    assert resp.json()["floatingip"]["port_id"] == port["id"], resp.text
+    resp = await api.request("DELETE", f"{N}/ports/{port['id']}")
+    assert resp.status_code == 204, resp.text
+    resp = await api.request("GET", f"{N}/floatingips/{fip['id']}")
+    assert resp.json()["floatingip"]["port_id"] is None
+
+
+async def test_another_projects_unbound_port_is_not_found(api: Api, other: str) -> None:
+    ext = await _external(api)
+    services = api.cloud.services
+    network = await services.network.create_network(
+        RequestContext.admin(), label="theirs", cidr="10.49.1.0/28", project_id=other)
+    resp = await api.request("POST", f"{N}/ports", user="admin",
+                             json={"port": {"network_id": network.uuid, "project_id": other}})
+    assert resp.status_code == 201, resp.text
+    resp = await _fip(api, floating_network_id=ext["id"], port_id=resp.json()["port"]["id"])
+    neutron_error(resp, 404, "PortNotFound")
+    assert await _held(api) == []
+
+
+async def test_readdressing_an_unbound_port_lets_its_floating_ip_go(api: Api) -> None:
+    """The old address goes back to the network: the floating IP must not stay NATed
+    to it, or the next port (any project's) given that address would receive it."""
+    ext = await _external(api)
+    services = api.cloud.services
+    network = await services.network.create_network(
+        RequestContext.admin(), label="mine", cidr="10.49.2.0/28",
+        project_id=(await services.identity.list_projects(name="demo"))[0].id)
+    resp = await api.request("POST", f"{N}/ports", json={"port": {
+        "network_id": network.uuid, "fixed_ips": [{"ip_address": "10.49.2.5"}]}})
+    port = resp.json()["port"]
+    fip = (await _fip(api, floating_network_id=ext["id"], port_id=port["id"])).json()[
+        "floatingip"]
+    resp = await api.request("PUT", f"{N}/ports/{port['id']}", json={"port": {
+        "fixed_ips": [{"ip_address": "10.49.2.6"}]}})
+    assert resp.status_code == 200, resp.text
+    shown = (await api.request("GET", f"{N}/floatingips/{fip['id']}")).json()["floatingip"]
+    assert (shown["port_id"], shown["fixed_ip_address"]) == (None, None)
+    resp = await api.request("POST", f"{N}/ports", json={"port": {
+        "network_id": network.uuid, "fixed_ips": [{"ip_address": "10.49.2.5"}]}})
+    assert resp.status_code == 201, resp.text
+    assert (await api.request("GET", f"{N}/floatingips/{fip['id']}")).json()[
+        "floatingip"]["port_id"] is None
+
+
+async def test_a_lost_race_is_a_409_that_says_retry(api: Api, other: str,
+                                                    monkeypatch: Any) -> None:
+    """The floating IP was read while demo held it, then released and given to
+    another project before the association was written: nothing changes."""
+    ext = await _external(api)
+    server = await boot(api, "web", networks="auto")
+    port = await _port(api, server["id"])
+    fip = (await _fip(api, floating_network_id=ext["id"])).json()["floatingip"]
+    db = api.cloud.services.db
+    read = db_floating.get_held
+
+    async def read_then_lose_it(database: Any, floating_uuid: str) -> Any:
+        record = await read(database, floating_uuid)
+        monkeypatch.setattr(db_floating, "get_held", read)
+        await db_network.release_floating_ip(db, record.row.id)
+        async with db.transaction() as s:
+            await s.execute(update(FloatingIp).where(FloatingIp.id == record.row.id).values(
+                project_id=other))
+        return record
+
+    monkeypatch.setattr(db_floating, "get_held", read_then_lose_it)
+    resp = await api.request("PUT", f"{N}/floatingips/{fip['id']}",
+                             json={"floatingip": {"port_id": port["port_id"]}})
+    error = neutron_error(resp, 409, "Conflict")
+    assert "changed while it was being associated" in str(error), error
+    (record,) = await db_floating.list_held(db, other)
+    assert record.row.fixed_ip_id is None
+
+
+async def test_a_floating_ip_follows_its_port_through_attach_and_detach(api: Api) -> None:
+    """os-interface attach of a port holding a floating IP: the server's host NATs it
+    (refreshed at once); detach: the port keeps it and the host stops NATing it."""
+    ext = await _external(api)
+    services = api.cloud.services
+    network = await services.network.create_network(
+        RequestContext.admin(), label="mine", cidr="10.49.3.0/28",
+        project_id=(await services.identity.list_projects(name="demo"))[0].id)
+    port = (await api.request("POST", f"{N}/ports", json={"port": {
+        "network_id": network.uuid}})).json()["port"]
+    fixed = port["fixed_ips"][0]["ip_address"]
+    fip = (await _fip(api, floating_network_id=ext["id"], port_id=port["id"])).json()[
+        "floatingip"]
+    server = await boot(api, "hotplug", networks="auto")
+    host = await db_network.instance_host(services.db, server["id"])
+    assert host
+    refreshed: list[set[str]] = []
+    original = services.network.refresh_hosts
+
+    async def spy(hosts: set[str]) -> None:
+        refreshed.append(set(hosts))
+        if original is not None:
+            await original(hosts)
+    services.network.refresh_hosts = spy
+
+    async def nat() -> list[tuple[str, str]]:
+        return [(f, x) for f, x, _ in (await db_network.host_snapshot(services.db, host)).floating]
+
+    resp = await api.request("POST", f"{C}/servers/{server['id']}/os-interface",
+                             json={"interfaceAttachment": {"port_id": port["id"]}})
+    assert resp.status_code == 200, resp.text
+    assert (fip["floating_ip_address"], fixed) in await nat()
+    assert any(host in hosts for hosts in refreshed)
+    refreshed.clear()
+    resp = await api.request("DELETE", f"{C}/servers/{server['id']}/os-interface/{port['id']}")
+    assert resp.status_code == 202, resp.text
+    assert (fip["floating_ip_address"], fixed) not in await nat()
+    assert any(host in hosts for hosts in refreshed)
+    kept = (await api.request("GET", f"{N}/floatingips/{fip['id']}")).json()["floatingip"]
+    assert (kept["port_id"], kept["status"]) == (port["id"], "DOWN")
+    await delete_server(api, server["id"])

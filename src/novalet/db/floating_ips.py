@@ -11,7 +11,7 @@ import uuid as uuidlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from novalet import exceptions
@@ -50,7 +50,8 @@ class FloatingRecord:
 
 @dataclass(frozen=True)
 class PortRecord:
-    """A server NIC as a floating IP target: its project, host and fixed IPs."""
+    """A port as a floating IP target: its project, host (None: bound to no server,
+    or its server is on none yet) and fixed IPs."""
 
     vif: VirtualInterface
     project_id: str
@@ -83,13 +84,78 @@ async def get_held(db: Database, floating_uuid: str) -> FloatingRecord | None:
     return FloatingRecord(*row) if row is not None else None
 
 
-async def fixed_has_floating(db: Database, fixed_ip_id: int, network_id: int | None,
-                             other_than: int) -> str | None:
-    """The address of another floating IP of the network NATed to fixed_ip_id."""
+class FloatingIpMoved(exceptions.Conflict):
+    neutron_type = "Conflict"
+    msg_fmt = ("Floating IP %(address)s changed while it was being associated (released, "
+               "given to another project or associated elsewhere meanwhile): read it again "
+               "and retry")
+
+
+class FixedIpHasFloating(exceptions.Conflict):
+    msg_fmt = ("Fixed IP %(fixed)s already has floating IP %(other)s of the same external "
+               "network")
+
+
+async def associate(db: Database, floating_id: int, fixed_ip_id: int,
+                                host: str | None, interface: str | None, *,
+                                owner: str | None = None, old_fixed_ip_id: int | None = None,
+                                exclusive: bool = False) -> None:
+    """NAT the floating IP to fixed_ip_id, as a compare-and-swap: only while `owner`
+    still holds it (None: anyone does) and it is still NATed to old_fixed_ip_id;
+    FloatingIpMoved otherwise. `exclusive` (the network API): FixedIpHasFloating when
+    another floating IP of the same external network is NATed to that fixed IP. The
+    fixed IP's row is written first so that concurrent associations to it queue."""
     async with db.transaction() as s:
-        return (await s.execute(select(FloatingIp.address).where(
-            FloatingIp.fixed_ip_id == fixed_ip_id, FloatingIp.network_id == network_id,
-            FloatingIp.id != other_than).limit(1))).scalar()
+        if exclusive:
+            await s.execute(update(FixedIp).where(FixedIp.id == fixed_ip_id).values(
+                updated_at=utcnow()).execution_options(synchronize_session=False))
+            network_id = select(FloatingIp.network_id).where(
+                FloatingIp.id == floating_id).scalar_subquery()
+            other = (await s.execute(select(FloatingIp.address).where(
+                FloatingIp.fixed_ip_id == fixed_ip_id, FloatingIp.id != floating_id,
+                FloatingIp.network_id == network_id).limit(1))).scalar()
+            if other is not None:
+                fixed = (await s.execute(select(FixedIp.address).where(
+                    FixedIp.id == fixed_ip_id))).scalar()
+                raise FixedIpHasFloating(fixed=fixed, other=other)
+        conditions = [FloatingIp.id == floating_id,
+                      FloatingIp.fixed_ip_id.is_not_distinct_from(old_fixed_ip_id)]
+        conditions.append(FloatingIp.project_id.is_not(None) if owner is None
+                          else FloatingIp.project_id == owner)
+        result = await s.execute(update(FloatingIp).where(*conditions).values(
+            fixed_ip_id=fixed_ip_id, host=host, interface=interface,
+            updated_at=utcnow()).execution_options(synchronize_session=False))
+        if rows_matched(result) != 1:
+            address = (await s.execute(select(FloatingIp.address).where(
+                FloatingIp.id == floating_id))).scalar()
+            raise FloatingIpMoved(address=address)
+
+
+async def detach(db: Database, floating_id: int, owner: str | None,
+                 fixed_ip_id: int | None) -> bool:
+    """db/network.disassociate_floating_ip: a compare-and-swap on what was read."""
+    conditions = [FloatingIp.id == floating_id, FloatingIp.fixed_ip_id.is_not(None)]
+    if owner is not None:
+        conditions.append(FloatingIp.project_id == owner)
+    if fixed_ip_id is not None:
+        conditions.append(FloatingIp.fixed_ip_id == fixed_ip_id)
+    async with db.transaction() as s:
+        result = await s.execute(update(FloatingIp).where(*conditions).values(
+            fixed_ip_id=None, host=None, updated_at=utcnow()).execution_options(
+            synchronize_session=False))
+    return bool(rows_matched(result))
+
+
+async def release(db: Database, floating_id: int, owner: str | None) -> bool:
+    """db/network.release_floating_ip: only while unassociated and held (by owner)."""
+    held = (FloatingIp.project_id.is_not(None) if owner is None
+            else FloatingIp.project_id == owner)
+    async with db.transaction() as s:
+        result = await s.execute(update(FloatingIp).where(
+            FloatingIp.id == floating_id, FloatingIp.fixed_ip_id.is_(None), held).values(
+            project_id=None, auto_assigned=False, description="",
+            updated_at=utcnow()).execution_options(synchronize_session=False))
+    return bool(rows_matched(result))
 
 
 async def allocate(db: Database, project_id: str, network: Network, address: str | None,
@@ -148,13 +214,19 @@ async def set_description(db: Database, row_id: int, description: str) -> None:
 
 
 async def port(db: Database, port_uuid: str) -> PortRecord | None:
-    """A live server's NIC with its fixed IPs (oldest first); None when there is none."""
+    """A port with its fixed IPs (oldest first): a live server's NIC, or a port bound
+    to nothing (Neutron lets a floating IP wait on it; the hosts NAT it once a server
+    is booted on the port). None when there is none."""
     async with db.transaction() as s:
-        found = (await s.execute(select(VirtualInterface, Instance.project_id, Instance.host)
-                                 .join(Instance, Instance.uuid == VirtualInterface.instance_uuid)
-                                 .where(VirtualInterface.uuid == port_uuid,
-                                        Instance.deleted.is_(False)))).first()
-        if found is None:
+        found = (await s.execute(
+            select(VirtualInterface, func.coalesce(VirtualInterface.project_id,
+                                                   Instance.project_id), Instance.host)
+            .outerjoin(Instance, and_(Instance.uuid == VirtualInterface.instance_uuid,
+                                      Instance.deleted.is_(False)))
+            .where(VirtualInterface.uuid == port_uuid,
+                   VirtualInterface.instance_uuid.is_(None) | Instance.id.is_not(None))
+        )).first()
+        if found is None or found[1] is None:
             return None
         fixed = (await s.execute(select(FixedIp).where(
             FixedIp.virtual_interface_id == found[0].id).order_by(FixedIp.id))).scalars()

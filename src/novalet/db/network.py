@@ -27,6 +27,7 @@ from novalet.db import migrations_records
 from novalet.db import quotas as db_quotas
 from novalet.db import security_groups as db_groups
 from novalet.db import external_networks, subnet_pools
+from novalet.db import floating_ips as db_floating
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import (FixedIp, FloatingIp, Instance, Migration, Network, SecurityGroup,
                                SecurityGroupInstance, Subnet, VirtualInterface)
@@ -512,16 +513,17 @@ async def _release(s: AsyncSession, rows: list[InterfaceRow]) -> None:
     instead. (An address is claimed together with its interface, so an instance
     holds no fixed IP outside its rows.)"""
     fixed_ids = [r.fixed_ip.id for r in rows if r.fixed_ip is not None]
+    kept = [r for r in rows if r.vif.preserve_on_delete]
     if fixed_ids:
         await s.execute(update(FloatingIp).where(
             FloatingIp.fixed_ip_id.in_(fixed_ids), FloatingIp.auto_assigned.is_(True)
         ).values(project_id=None, auto_assigned=False, fixed_ip_id=None, host=None,
                  updated_at=utcnow()).execution_options(synchronize_session=False))
-        await s.execute(update(FloatingIp).where(
-            FloatingIp.fixed_ip_id.in_(fixed_ids)).values(
+        await s.execute(update(FloatingIp).where(  # a kept port keeps its (as Neutron)
+            FloatingIp.fixed_ip_id.in_([r.fixed_ip.id for r in rows if r.fixed_ip is not None
+                                        and r not in kept])).values(
             fixed_ip_id=None, host=None, updated_at=utcnow()).execution_options(
             synchronize_session=False))
-    kept = [r for r in rows if r.vif.preserve_on_delete]
     await _unbind(s, kept)
     fixed_ids = [r.fixed_ip.id for r in rows if r.fixed_ip is not None and r not in kept]
     await s.execute(update(FixedIp).where(FixedIp.id.in_(fixed_ids)).values(
@@ -672,33 +674,26 @@ async def list_floating_ips(db: Database, project_id: str) -> list[FloatingRow]:
 
 
 async def associate_floating_ip(db: Database, floating_id: int, fixed_ip_id: int,
-                                host: str | None, interface: str | None) -> None:
-    async with db.transaction() as s:
-        await s.execute(update(FloatingIp).where(FloatingIp.id == floating_id).values(
-            fixed_ip_id=fixed_ip_id, host=host, interface=interface,
-            updated_at=utcnow()).execution_options(synchronize_session=False))
+                                host: str | None, interface: str | None, *,
+                                owner: str | None = None, old_fixed_ip_id: int | None = None,
+                                exclusive: bool = False) -> None:
+    """NAT the floating IP to the fixed IP as a compare-and-swap (db/floating_ips.associate)."""
+    await db_floating.associate(db, floating_id, fixed_ip_id, host, interface, owner=owner,
+                                old_fixed_ip_id=old_fixed_ip_id, exclusive=exclusive)
 
 
-async def disassociate_floating_ip(db: Database, floating_id: int) -> bool:
-    """Detach from its fixed IP; False when it was not associated."""
-    async with db.transaction() as s:
-        result = await s.execute(update(FloatingIp).where(
-            FloatingIp.id == floating_id, FloatingIp.fixed_ip_id.is_not(None)).values(
-            fixed_ip_id=None, host=None, updated_at=utcnow()).execution_options(
-            synchronize_session=False))
-    return bool(rows_matched(result))
+async def disassociate_floating_ip(db: Database, floating_id: int, *, owner: str | None = None,
+                                   fixed_ip_id: int | None = None) -> bool:
+    """Detach from its fixed IP (only while `owner` holds it and it NATs to fixed_ip_id,
+    when given); False when it was not associated so."""
+    return await db_floating.detach(db, floating_id, owner, fixed_ip_id)
 
 
-async def release_floating_ip(db: Database, floating_id: int) -> bool:
-    """Return an unassociated floating IP to its pool; False when it was not held."""
-    async with db.transaction() as s:
-        result = await s.execute(update(FloatingIp).where(
-            FloatingIp.id == floating_id, FloatingIp.fixed_ip_id.is_(None),
-            FloatingIp.project_id.is_not(None)).values(
-            project_id=None, auto_assigned=False, description="",
-            updated_at=utcnow()).execution_options(
-            synchronize_session=False))
-    return bool(rows_matched(result))
+async def release_floating_ip(db: Database, floating_id: int, *, owner: str | None = None
+                              ) -> bool:
+    """Return an unassociated floating IP (held by `owner`, when given) to its pool;
+    False when it was not held so."""
+    return await db_floating.release(db, floating_id, owner)
 
 
 # --- hosts ----------------------------------------------------------------------

@@ -267,7 +267,10 @@ async def change_address(db: Database, port_uuid: str, address: str) -> PortRow:
 
 
 async def _free(s: AsyncSession, fixed_ids: Sequence[int]) -> None:
-    if fixed_ids:
+    if fixed_ids:  # a floating IP waiting on the port lets go: the address may go elsewhere
+        await s.execute(update(FloatingIp).where(FloatingIp.fixed_ip_id.in_(list(
+            fixed_ids))).values(fixed_ip_id=None, host=None, updated_at=utcnow())
+            .execution_options(synchronize_session=False))
         await s.execute(update(FixedIp).where(FixedIp.id.in_(list(fixed_ids))).values(
             instance_uuid=None, virtual_interface_id=None, allocated=False, leased=False,
             host=None, updated_at=utcnow()).execution_options(synchronize_session=False))

@@ -26,6 +26,7 @@ from novalet.common.context import RequestContext
 from novalet.compute.quotas import QuotaEngine
 from novalet.db import instances as db_instances
 from novalet.db import external_networks as db_external
+from novalet.db import floating_ips as db_floating
 from novalet.db import network as db
 from novalet.db import networks as db_networks
 from novalet.db import security_groups as db_groups
@@ -656,7 +657,9 @@ class NetworkAPI(SecurityGroupsMixin):
             await self._disassociate(ctx, row)
         if row.floating.auto_assigned:
             return  # an auto-assigned address goes back with its instance
-        await db.release_floating_ip(self.db, row.floating.id)
+        if not await db.release_floating_ip(self.db, row.floating.id,
+                                            owner=row.floating.project_id):
+            raise db_floating.FloatingIpMoved(address=row.floating.address)
 
     async def associate_floating_ip(self, ctx: RequestContext, instance: Any, address: str,
                                     fixed_address: str | None = None) -> None:
@@ -685,7 +688,9 @@ class NetworkAPI(SecurityGroupsMixin):
             if row.instance_uuid:
                 hosts.add(await db.instance_host(self.db, row.instance_uuid) or "")
         await db.associate_floating_ip(self.db, floating.id, fixed.id, instance.host,
-                                       self._opt("public_interface") or None)
+                                       self._opt("public_interface") or None,
+                                       owner=floating.project_id,
+                                       old_fixed_ip_id=floating.fixed_ip_id)
         LOG.info("Floating IP %s now NATs to %s (instance %s)", address, fixed.address,
                  instance.uuid)
         await self._refresh(hosts - {""})
@@ -703,7 +708,10 @@ class NetworkAPI(SecurityGroupsMixin):
             raise CannotDisassociateAutoAssigned()
         self._check_owner(ctx, row.floating.project_id, row.floating.address)
         host = await db.instance_host(self.db, row.instance_uuid) if row.instance_uuid else None
-        await db.disassociate_floating_ip(self.db, row.floating.id)
+        if not await db.disassociate_floating_ip(self.db, row.floating.id,
+                                                 owner=row.floating.project_id,
+                                                 fixed_ip_id=row.floating.fixed_ip_id):
+            raise db_floating.FloatingIpMoved(address=row.floating.address)
         LOG.info("Floating IP %s no longer NATs to %s", row.floating.address,
                  row.fixed_address)
         await self._refresh({host} if host else set())

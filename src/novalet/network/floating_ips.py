@@ -99,7 +99,8 @@ class FloatingIPView:
         return cls(id=row.uuid, floating_ip_address=row.address,
                    floating_network_id=record.network_uuid, router_id=None,
                    port_id=record.port_id, fixed_ip_address=record.fixed_address,
-                   status="ACTIVE" if row.fixed_ip_id is not None else "DOWN",
+                   # an unbound port's: NATed nowhere until a server has the port
+                   status="ACTIVE" if record.instance_uuid is not None else "DOWN",
                    project_id=row.project_id or "", description=row.description or "",
                    created_at=row.created_at, updated_at=row.updated_at)
 
@@ -169,7 +170,7 @@ class FloatingIPService:
             try:
                 await self._associate(await self._record(row.uuid), *target)
             except Exception:
-                await db_network.release_floating_ip(self.db, row.id)
+                await db_network.release_floating_ip(self.db, row.id, owner=owner)
                 raise
         return FloatingIPView.of(await self._record(row.uuid))
 
@@ -202,7 +203,9 @@ class FloatingIPService:
             raise FloatingIPAutoAssigned(floatingip_id=floatingip_id)
         if record.row.fixed_ip_id is not None:
             await self._disassociate(record)
-        await db_network.release_floating_ip(self.db, record.row.id)
+        if not await db_network.release_floating_ip(self.db, record.row.id,
+                                                    owner=record.row.project_id):
+            raise db.FloatingIpMoved(address=record.row.address)
         LOG.info("Floating IP %s (%s) released", floatingip_id, record.row.address)
 
     # --- association --------------------------------------------------------------
@@ -237,17 +240,18 @@ class FloatingIPService:
         row = record.row
         if row.fixed_ip_id == fixed.id:
             return
-        other = await db.fixed_has_floating(self.db, fixed.id, row.network_id, row.id)
-        if other is not None:
-            raise FloatingIPPortAlreadyAssociated(
-                floating_ip_address=row.address, fip_id=row.uuid, port_id=port.vif.uuid,
-                fixed_ip=fixed.address, net_id=record.network_uuid)
         hosts = {port.host} if port.host else set()
         if record.instance_uuid:  # it moves: the host it leaves stops NATing it
             hosts.add(await db_network.instance_host(self.db, record.instance_uuid) or "")
-        await db_network.associate_floating_ip(
-            self.db, row.id, fixed.id, port.host,
-            self.nova.conf.get("network", "public_interface") or None)
+        try:  # only if nobody changed it since it was read, and the fixed IP has none
+            await db_network.associate_floating_ip(
+                self.db, row.id, fixed.id, port.host,
+                self.nova.conf.get("network", "public_interface") or None,
+                owner=row.project_id, old_fixed_ip_id=row.fixed_ip_id, exclusive=True)
+        except db.FixedIpHasFloating:
+            raise FloatingIPPortAlreadyAssociated(
+                floating_ip_address=row.address, fip_id=row.uuid, port_id=port.vif.uuid,
+                fixed_ip=fixed.address, net_id=record.network_uuid) from None
         LOG.info("Floating IP %s now NATs to %s (port %s)", row.address, fixed.address,
                  port.vif.uuid)
         await self.nova.refresh_now(hosts - {""})
@@ -257,7 +261,10 @@ class FloatingIPService:
             return
         host = (await db_network.instance_host(self.db, record.instance_uuid)
                 if record.instance_uuid else None)
-        await db_network.disassociate_floating_ip(self.db, record.row.id)
+        if not await db_network.disassociate_floating_ip(
+                self.db, record.row.id, owner=record.row.project_id,
+                fixed_ip_id=record.row.fixed_ip_id):
+            raise db.FloatingIpMoved(address=record.row.address)
         LOG.info("Floating IP %s no longer NATs to %s", record.row.address,
                  record.fixed_address)
         await self.nova.refresh_now({host} if host else set())
