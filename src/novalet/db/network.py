@@ -180,8 +180,9 @@ async def create_network(db: Database, plan: NetworkPlan, for_project: str | Non
                 own = [n for n in existing if n.project_id == for_project and n.cidr]
                 if own:
                     return own[0]
-                free = [n for n in existing
-                        if n.project_id is None and n.vlan is not None and n.cidr]
+                held = set((await s.execute(_foreign_ports(for_project))).scalars())
+                free = [n for n in existing if n.project_id is None and n.vlan is not None
+                        and n.cidr and n.id not in held]
                 if free:
                     free[0].project_id = for_project
                     await _subnets_follow(s, free[0].id, for_project)
@@ -242,7 +243,9 @@ async def claim_network(db: Database, project_id: str, network_uuid: str | None 
     async with db.transaction() as s:
         for _ in range(_CAS_ATTEMPTS):
             query = select(Network.id).where(Network.project_id.is_(None),
-                                             Network.external.is_(False)).order_by(
+                                             Network.external.is_(False),
+                                             Network.id.not_in(_foreign_ports(project_id))
+                                             ).order_by(
                 Network.id).limit(1)
             if network_uuid is not None:
                 query = query.where(Network.uuid == network_uuid)
@@ -257,6 +260,11 @@ async def claim_network(db: Database, project_id: str, network_uuid: str | None 
                 await _subnets_follow(s, network_id, project_id)
                 return await _network_by_id(s, network_id)
     return None
+
+
+def _foreign_ports(project_id: str) -> Any:
+    """Networks holding another project's ports: never claimed (its port would land there)."""
+    return select(VirtualInterface.network_id).where(VirtualInterface.project_id != project_id)
 
 
 async def set_network_fields(db: Database, network_uuid: str, values: dict[str, Any]) -> None:

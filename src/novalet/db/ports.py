@@ -47,6 +47,19 @@ class PoolExhausted(exceptions.Conflict):
     msg_fmt = "No more IP addresses available on network %(net_id)s."
 
 
+class PortNetworkNotUsable(exceptions.Invalid):
+    msg_fmt = ("Port %(port_id)s is on network %(net_id)s, which is not the project's (nor "
+               "shared): another project holds it now. Make a port on one of your networks.")
+
+
+def usable_by(network: Network, project_id: str, vlan_mode: bool) -> bool:
+    """A member's project may put a port (and so a server) on the network: its own, a
+    shared one, or an unassigned one outside vlan mode (there the unassigned networks
+    are the pool projects claim at first boot, as network/api.py's boot rule)."""
+    return (network.project_id == project_id or network.shared
+            or (network.project_id is None and not vlan_mode))
+
+
 class PortBound(exceptions.Conflict):
     msg_fmt = "Port %(port_id)s is bound to instance %(instance_uuid)s."
 
@@ -296,9 +309,10 @@ async def delete_unbound_port(db: Database, port_uuid: str) -> PortRow:
 
 # --- servers on ports (network/api.py) ---------------------------------------------
 
-async def check_bindable(db: Database, project_id: str, port_uuids: Sequence[str]) -> None:
+async def check_bindable(db: Database, project_id: str, port_uuids: Sequence[str],
+                         vlan_mode: bool = False) -> None:
     """PortNotFound unless each port exists and is the project's; PortBound when a
-    server has it already."""
+    server has it already; PortNetworkNotUsable when its network is another's now."""
     async with db.transaction() as s:
         for port_uuid in port_uuids:
             row = await _port(s, port_uuid)
@@ -306,17 +320,22 @@ async def check_bindable(db: Database, project_id: str, port_uuids: Sequence[str
                 raise PortNotFound(port_id=port_uuid)
             if row.vif.instance_uuid is not None:
                 raise PortBound(port_id=port_uuid, instance_uuid=row.vif.instance_uuid)
+            if not usable_by(row.network, project_id, vlan_mode):
+                raise PortNetworkNotUsable(port_id=port_uuid, net_id=row.network.uuid)
 
 
 async def bind_ports(db: Database, instance_uuid: str, project_id: str, host: str | None,
-                     port_uuids: Sequence[str]) -> list[str]:
+                     port_uuids: Sequence[str], vlan_mode: bool = False) -> list[str]:
     """Make the ports the instance's NICs (their addresses its fixed IPs on `host`),
     all or none, each by compare-and-swap on being bound to nothing; the group uuids
     they carried, which become the instance's."""
     groups: list[str] = []
     async with db.transaction() as s:
         for port_uuid in port_uuids:
-            carried = (await _port(s, port_uuid)).vif.security_groups or []
+            port = await _port(s, port_uuid)
+            if not usable_by(port.network, project_id, vlan_mode):
+                raise PortNetworkNotUsable(port_id=port_uuid, net_id=port.network.uuid)
+            carried = port.vif.security_groups or []
             taken = await s.execute(update(VirtualInterface).where(
                 VirtualInterface.uuid == port_uuid, VirtualInterface.instance_uuid.is_(None),
                 VirtualInterface.project_id == project_id).values(

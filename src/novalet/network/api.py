@@ -423,7 +423,8 @@ class NetworkAPI(SecurityGroupsMixin):
     async def check_requested_ports(self, project_id: str, port_ids: Sequence[str],
                                     max_count: int) -> None:
         """A boot's ports: the project's, bound to no server (network/port_binding.py)."""
-        await port_binding.check_ports(self.db, project_id, port_ids, max_count)
+        await port_binding.check_ports(self.db, project_id, port_ids, max_count,
+                                       self.mode == "vlan")
 
     async def allocate_for_instance(
             self, instance_uuid: str, project_id: str, host: str | None, hostname: str, *,
@@ -449,7 +450,7 @@ class NetworkAPI(SecurityGroupsMixin):
         try:
             if requested_ports:
                 await port_binding.bind(self.db, instance_uuid, project_id, host,
-                                        requested_ports)
+                                        requested_ports, self.mode == "vlan")
                 await db.set_interfaces_host(self.db, instance_uuid, host)
             if requested_networks:
                 targets = [(await self._network_for_request(project_id, uuid), address)
@@ -562,8 +563,9 @@ class NetworkAPI(SecurityGroupsMixin):
 
     async def _attach_port(self, instance_uuid: str, project_id: str, host: str | None,
                            port_id: str) -> Vif:
-        await port_binding.check_ports(self.db, project_id, [port_id], 1)
-        await port_binding.bind(self.db, instance_uuid, project_id, host, [port_id])
+        await port_binding.check_ports(self.db, project_id, [port_id], 1, self.mode == "vlan")
+        await port_binding.bind(self.db, instance_uuid, project_id, host, [port_id],
+                                self.mode == "vlan")
         await db.set_interfaces_host(self.db, instance_uuid, host)
         rows = (await db.interfaces(self.db, [instance_uuid]))[instance_uuid]
         row = next(r for r in rows if r.vif.uuid == port_id)

@@ -216,7 +216,8 @@ class PortService:
 
     async def _usable_network(self, ctx: RequestContext, network_id: Any) -> Network:
         """The network a port may be made on: any for an admin; the caller's own, the
-        shared and nova-network's unassigned ones for others (else 404)."""
+        shared and (outside vlan mode) nova-network's unassigned ones for others (else
+        404): the rule a boot on a network follows (db/ports.py usable_by)."""
         if not isinstance(network_id, str) or not network_id:
             raise checks.InvalidInput(error_message="network_id must be given: the network "
                                       "the port is on")
@@ -224,8 +225,8 @@ class PortService:
             network = await db_network.get_network(self.db, network_id)
         except db_network.NetworkNotFound:
             raise NetworkNotFound(net_id=network_id) from None
-        if not (ctx.is_admin or network.project_id in (None, ctx.project_id)
-                or network.shared):
+        if not (ctx.is_admin or db.usable_by(network, ctx.project_id or "",
+                                             self.nova.mode == "vlan")):
             raise NetworkNotFound(net_id=network_id)
         return network
 

@@ -1,0 +1,85 @@
+"""Review fixes on ports: in vlan mode a member's port can't reach another project's
+VLAN (no port on the unassigned pool, no claim of a network holding another project's
+port, the network checked again at bind)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from novalet.db import network as db_network
+from novalet.db import ports as db_ports
+from novalet.network import port_binding
+from tests.functional.conftest import Api, add_other_project, ensure_image, make_conf
+from tests.functional.test_network_api_v2 import N
+
+V = "/compute/v2.1"
+
+
+@pytest.fixture
+async def vlan_api(state_dir: Any) -> Any:
+    from novalet.service.allinone import AllInOne
+    cloud = AllInOne(make_conf(state_dir, network__network_manager="vlan",
+                               network__fixed_range="10.0.0.0/16"), in_process_http=True)
+    await cloud.start()
+    transport = httpx.ASGITransport(app=cloud.app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://novalet.test") as c:
+            yield Api(cloud, c)
+    finally:
+        await cloud.stop()
+
+
+async def _spare(api: Api, cidr: str) -> str:
+    resp = await api.request("POST", f"{V}/os-networks", user="admin", json={
+        "network": {"label": "spare", "cidr": cidr}})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["network"]["project_id"] is None
+    return str(resp.json()["network"]["id"])
+
+
+async def _demo(api: Api) -> str:
+    (project,) = await api.cloud.services.identity.list_projects(name="demo")
+    return str(project.id)
+
+
+async def test_vlan_a_member_makes_no_port_on_an_unassigned_network(vlan_api: Api) -> None:
+    spare = await _spare(vlan_api, "172.30.0.0/24")
+    resp = await vlan_api.request("POST", f"{N}/ports", json={"port": {"network_id": spare}})
+    assert resp.status_code == 404, resp.text
+
+
+async def test_vlan_no_claim_of_a_network_with_another_projects_port(vlan_api: Api) -> None:
+    api = vlan_api
+    other = await add_other_project(api)
+    spare = await _spare(api, "172.30.1.0/24")
+    demo = await _demo(api)
+    # an admin makes demo a port there (admins may)
+    resp = await api.request("POST", f"{N}/ports", user="admin", json={
+        "port": {"network_id": spare, "project_id": demo}})
+    assert resp.status_code == 201, resp.text
+    db = api.cloud.services.db
+    assert await db_network.claim_network(db, other, spare) is None
+    claimed = await db_network.claim_network(db, demo, spare)
+    assert claimed is not None and claimed.project_id == demo
+
+
+async def test_vlan_a_port_whose_network_was_claimed_is_not_bound(vlan_api: Api) -> None:
+    api = vlan_api
+    other = await add_other_project(api)
+    spare = await _spare(api, "172.30.2.0/24")
+    demo = await _demo(api)
+    resp = await api.request("POST", f"{N}/ports", user="admin", json={
+        "port": {"network_id": spare, "project_id": demo}})
+    port = resp.json()["port"]["id"]
+    # another project takes the network by hand (an admin's os-networks associate)
+    await db_network.set_network_fields(api.cloud.services.db, spare, {"project_id": other})
+    resp = await api.request("POST", f"{V}/servers", json={"server": {
+        "name": "intruder", "imageRef": await ensure_image(api), "flavorRef": "1",
+        "networks": [{"port": port}]}})
+    assert resp.status_code == 400, resp.text
+    assert "not the project's" in resp.text
+    with pytest.raises(db_ports.PortNetworkNotUsable):
+        await port_binding.bind(api.cloud.services.db, "i-1", demo, None, [port], True)
