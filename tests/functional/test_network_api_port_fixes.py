@@ -12,7 +12,9 @@ import pytest
 from novalet.db import network as db_network
 from novalet.db import ports as db_ports
 from novalet.network import port_binding
-from tests.functional.conftest import Api, add_other_project, ensure_image, make_conf
+from tests.functional.conftest import (Api, add_other_project, boot, delete_server, ensure_image,
+                                       make_conf)
+from tests.functional.test_network_api_ports import _create, _network, _project
 from tests.functional.test_network_api_v2 import N
 
 V = "/compute/v2.1"
@@ -83,3 +85,58 @@ async def test_vlan_a_port_whose_network_was_claimed_is_not_bound(vlan_api: Api)
     assert "not the project's" in resp.text
     with pytest.raises(db_ports.PortNetworkNotUsable):
         await port_binding.bind(api.cloud.services.db, "i-1", demo, None, [port], True)
+
+
+async def _mine(api: Api, cidr: str) -> tuple[str, str]:
+    return await _network(api, "mine", cidr, await _project(api))
+
+
+async def _group(api: Api, name: str) -> str:
+    resp = await api.request("POST", f"{N}/security-groups",
+                             json={"security_group": {"name": name}})
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["security_group"]["id"])
+
+
+async def _server_groups(api: Api, sid: str) -> list[str]:
+    resp = await api.request("GET", f"{V}/servers/{sid}/os-security-groups", version="2.1")
+    return sorted(g["name"] for g in resp.json()["security_groups"])
+
+
+async def test_a_detached_port_takes_back_the_groups_it_added(api: Api) -> None:
+    """Attaching a port adds its groups to the server; detaching takes back only
+    those (the server's own stay), and the port leaves with its own groups."""
+    network, _ = await _mine(api, "10.61.0.0/28")
+    wide = await _group(api, "wide")
+    port = await _create(api, network_id=network, security_groups=[wide])
+    sid = (await boot(api, "narrow", networks="auto"))["id"]
+    assert await _server_groups(api, sid) == ["default"]
+    resp = await api.request("POST", f"{V}/servers/{sid}/os-interface",
+                             json={"interfaceAttachment": {"port_id": port["id"]}})
+    assert resp.status_code == 200, resp.text
+    assert await _server_groups(api, sid) == ["default", "wide"]
+    resp = await api.request("DELETE", f"{V}/servers/{sid}/os-interface/{port['id']}")
+    assert resp.status_code == 202, resp.text
+    assert await _server_groups(api, sid) == ["default"]
+    shown = (await api.request("GET", f"{N}/ports/{port['id']}")).json()["port"]
+    assert shown["security_groups"] == [wide]
+    await delete_server(api, sid)
+
+
+async def test_a_port_without_port_security_leaves_its_server_with_no_groups(api: Api
+                                                                            ) -> None:
+    """An unbound port with port security off carries no groups, so it can still be
+    renamed (no 409 PortSecurityPortHasSecurityGroup)."""
+    network, _ = await _mine(api, "10.62.0.0/28")
+    port = await _create(api, network_id=network, port_security_enabled=False)
+    sid = (await boot(api, "open", networks="auto"))["id"]
+    resp = await api.request("POST", f"{V}/servers/{sid}/os-interface",
+                             json={"interfaceAttachment": {"port_id": port["id"]}})
+    assert resp.status_code == 200, resp.text
+    resp = await api.request("DELETE", f"{V}/servers/{sid}/os-interface/{port['id']}")
+    assert resp.status_code == 202, resp.text
+    shown = (await api.request("GET", f"{N}/ports/{port['id']}")).json()["port"]
+    assert shown["security_groups"] == []
+    resp = await api.request("PUT", f"{N}/ports/{port['id']}", json={"port": {"name": "x"}})
+    assert resp.status_code == 200, resp.text
+    await delete_server(api, sid)

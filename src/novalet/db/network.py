@@ -26,7 +26,7 @@ from novalet.common.timeutils import utcnow
 from novalet.db import migrations_records
 from novalet.db import quotas as db_quotas
 from novalet.db import security_groups as db_groups
-from novalet.db import external_networks, subnet_pools
+from novalet.db import external_networks, port_groups, subnet_pools
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import (FixedIp, FloatingIp, Instance, Migration, Network, SecurityGroup,
                                SecurityGroupInstance, Subnet, VirtualInterface)
@@ -541,12 +541,10 @@ async def _release(s: AsyncSession, rows: list[InterfaceRow]) -> None:
 
 async def _unbind(s: AsyncSession, rows: list[InterfaceRow]) -> None:
     """A port the user made (network API) outlives the server: it goes back to being
-    bound to nothing, keeping its address, and carries the server's groups."""
+    bound to nothing, keeping its address and its own groups; the server loses the
+    groups its binding added (db/port_groups.py)."""
     for row in rows:
-        instance_uuid = row.vif.instance_uuid
-        groups = list((await s.execute(select(SecurityGroup.uuid).join(
-            SecurityGroupInstance, SecurityGroupInstance.security_group_id == SecurityGroup.id
-        ).where(SecurityGroupInstance.instance_uuid == instance_uuid))).scalars())
+        groups = await port_groups.unbind(s, row.vif, row.vif.instance_uuid or "")
         await s.execute(update(VirtualInterface).where(VirtualInterface.id == row.vif.id).values(
             instance_uuid=None, security_groups=groups, updated_at=utcnow()))
         await s.execute(update(FixedIp).where(FixedIp.virtual_interface_id == row.vif.id).values(

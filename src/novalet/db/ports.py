@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from novalet import exceptions
 from novalet.common.timeutils import utcnow
 from novalet.db import network as db_network
+from novalet.db import port_groups
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import (FixedIp, FloatingIp, Instance, Network, SecurityGroup,
                                SecurityGroupInstance, Subnet, VirtualInterface)
@@ -339,10 +340,13 @@ async def bind_ports(db: Database, instance_uuid: str, project_id: str, host: st
             taken = await s.execute(update(VirtualInterface).where(
                 VirtualInterface.uuid == port_uuid, VirtualInterface.instance_uuid.is_(None),
                 VirtualInterface.project_id == project_id).values(
-                instance_uuid=instance_uuid, security_groups=None, updated_at=utcnow())
+                instance_uuid=instance_uuid, updated_at=utcnow())
                 .execution_options(synchronize_session=False))
             if rows_matched(taken) != 1:
                 raise PortBound(port_id=port_uuid, instance_uuid="another server")
+            await s.execute(update(VirtualInterface).where(
+                VirtualInterface.uuid == port_uuid).values(
+                security_groups=await port_groups.bind(s, instance_uuid, carried)))
             row = await _port(s, port_uuid)
             groups += [g for g in carried if g not in groups]
             await s.execute(update(FixedIp).where(

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 
 from novalet import exceptions
 from novalet.db import ports as db
-from novalet.db import security_groups as db_groups
 from novalet.db.engine import Database
 
 
@@ -55,11 +54,6 @@ async def bind(db_: Database, instance_uuid: str, project_id: str, host: str | N
     """Bind the ports to the instance; the groups they carried become its own. The
     port's network is checked again: another project may have claimed it since."""
     try:
-        carried = await db.bind_ports(db_, instance_uuid, project_id, host, port_ids,
-                                      vlan_mode)
+        await db.bind_ports(db_, instance_uuid, project_id, host, port_ids, vlan_mode)
     except db.PortBound as exc:  # a concurrent boot took it since the API's check
         raise PortInUse(port_id=exc.kwargs["port_id"]) from None
-    groups = [g for g in [await db_groups.get_group_by_uuid(db_, uuid) for uuid in carried]
-              if g is not None]
-    if groups:
-        await db_groups.add_instance_groups(db_, [instance_uuid], [g.id for g in groups])

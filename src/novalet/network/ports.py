@@ -28,6 +28,7 @@ from novalet import exceptions, policy
 from novalet.common.context import RequestContext
 from novalet.db import network as db_network
 from novalet.db import networks as db_networks
+from novalet.db import port_groups
 from novalet.db import ports as db
 from novalet.db.models import Network
 from novalet.network import port_checks as checks
@@ -317,7 +318,12 @@ class PortService:
         if "allowed_address_pairs" in attrs:
             values["allowed_address_pairs"] = pairs
         if "security_groups" in attrs:
-            values["groups" if row.server is not None else "security_groups"] = groups
+            values["security_groups"] = groups
+            if row.server is not None:  # the server's; the port leaves with them
+                values["groups"] = groups
+                own_added = port_groups.split(row.vif.security_groups or [])[1]
+                values["security_groups"] = port_groups.record(
+                    groups, [g for g in own_added if g in groups])
         return values
 
     async def _readdress(self, row: db.PortRow, fixed_ips: Any) -> db.PortRow:
