@@ -4,6 +4,7 @@ port, the network checked again at bind)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -140,3 +141,54 @@ async def test_a_port_without_port_security_leaves_its_server_with_no_groups(api
     resp = await api.request("PUT", f"{N}/ports/{port['id']}", json={"port": {"name": "x"}})
     assert resp.status_code == 200, resp.text
     await delete_server(api, sid)
+
+
+async def test_over_the_ports_quota_is_409(api: Api) -> None:
+    """[quota] ports counts the project's ports, its servers' NICs too (Neutron's)."""
+    network, _ = await _mine(api, "10.63.0.0/28")
+    api.cloud.conf.set("quota", "ports", 2)
+    await _create(api, network_id=network)
+    await boot(api, "one-nic", networks=[{"uuid": network}])
+    resp = await api.request("POST", f"{N}/ports", json={"port": {"network_id": network}})
+    assert resp.status_code == 409, resp.text
+    assert resp.json()["NeutronError"]["type"] == "OverQuota"
+    assert "[quota] ports" in resp.json()["NeutronError"]["message"]
+    resp = await api.request("POST", f"{N}/ports", json={"ports": [
+        {"network_id": network}]})
+    assert resp.status_code == 409, resp.text
+
+
+@pytest.mark.parametrize("collection,item", [
+    ("ports", {"network_id": "x"}), ("subnets", {"network_id": "x", "cidr": "10.0.0.0/24"}),
+    ("security_group_rules", {"security_group_id": "x", "direction": "ingress"})])
+async def test_a_bulk_create_of_over_100_is_400(api: Api, collection: str,
+                                                item: dict[str, Any]) -> None:
+    path = collection.replace("_", "-")
+    resp = await api.request("POST", f"{N}/{path}", json={collection: [item] * 101})
+    assert resp.status_code == 400, resp.text
+    assert "at most 100" in resp.text
+
+
+async def test_a_cancelled_bulk_create_leaves_nothing(api: Api) -> None:
+    """A bulk create cancelled halfway (the client went) undoes what it made."""
+    network, _ = await _mine(api, "10.64.0.0/28")
+    ports = api.cloud.services.ports
+    real = ports.create_port
+    calls = 0
+
+    async def create_then_cancel(ctx: Any, attrs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise asyncio.CancelledError
+        return await real(ctx, attrs)
+
+    ports.create_port = create_then_cancel  # type: ignore[method-assign]
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            await api.request("POST", f"{N}/ports", json={"ports": [
+                {"network_id": network}, {"network_id": network}]})
+    finally:
+        ports.create_port = real  # type: ignore[method-assign]
+    resp = await api.request("GET", f"{N}/ports", params={"network_id": network})
+    assert resp.json()["ports"] == []

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,7 @@ from novalet.common.timeutils import utcnow
 from novalet.db import network as db_network
 from novalet.db import port_groups
 from novalet.db.engine import Database, rows_matched
+from novalet.db.quotas import lock_project
 from novalet.db.models import (FixedIp, FloatingIp, Instance, Network, SecurityGroup,
                                SecurityGroupInstance, Subnet, VirtualInterface)
 
@@ -162,8 +163,30 @@ async def existing_group_uuids(db: Database, project_id: str | None,
 
 # --- writes ---------------------------------------------------------------------
 
+class TooManyPorts(exceptions.Conflict):
+    neutron_type = "OverQuota"
+    msg_fmt = ("Quota exceeded for resources: ['port']: project %(project_id)s has "
+               "%(used)s of %(allowed)s ports; delete some, or ask an admin for a larger "
+               "[quota] ports.")
+
+
+async def _admit_port(s: AsyncSession, project_id: str, allowed: int) -> None:
+    """TooManyPorts when the project holds `allowed` ports (its servers' NICs count,
+    as in Neutron) already; under the project's quota lock, so creators queue up."""
+    if allowed < 0:
+        return
+    await lock_project(s, project_id)
+    servers = select(Instance.uuid).where(Instance.project_id == project_id)
+    used = (await s.execute(select(func.count()).select_from(VirtualInterface).where(or_(
+        VirtualInterface.project_id == project_id,  # a NIC stores no project
+        VirtualInterface.project_id.is_(None) & VirtualInterface.instance_uuid.in_(servers)
+    )))).scalar_one()
+    if used >= allowed:
+        raise TooManyPorts(project_id=project_id, used=used, allowed=allowed)
+
+
 async def create_port(db: Database, network_uuid: str, values: dict[str, Any],
-                      mac: str | None, address: str | None) -> PortRow:
+                      mac: str | None, address: str | None, quota: int = -1) -> PortRow:
     """A port bound to nothing on the network, with `mac` (else a random unique one)
     and `address` (else the allocator's pick), in one transaction: MacAddressInUse,
     AddressTaken or PoolExhausted leave nothing behind. (No savepoint: on SQLite a
@@ -173,6 +196,7 @@ async def create_port(db: Database, network_uuid: str, values: dict[str, Any],
     for _ in range(1 if mac else _MAC_ATTEMPTS):
         try:
             async with db.transaction() as s:
+                await _admit_port(s, values["project_id"], quota)
                 network = (await s.execute(select(Network).where(
                     Network.uuid == network_uuid))).scalar_one_or_none()
                 if network is None:

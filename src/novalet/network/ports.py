@@ -205,7 +205,8 @@ class PortService:
     async def _insert(self, network: Network, values: dict[str, Any], mac: str | None,
                       address: str | None, subnet_uuid: str) -> db.PortRow:
         try:
-            return await db.create_port(self.db, network.uuid, values, mac, address)
+            return await db.create_port(self.db, network.uuid, values, mac, address,
+                                        int(self.nova.conf.get("quota", "ports")))
         except db.MacAddressInUse:
             raise MacAddressInUse(net_id=network.uuid, mac=mac) from None
         except db.AddressTaken as exc:
