@@ -192,3 +192,30 @@ async def test_a_cancelled_bulk_create_leaves_nothing(api: Api) -> None:
         ports.create_port = real  # type: ignore[method-assign]
     resp = await api.request("GET", f"{N}/ports", params={"network_id": network})
     assert resp.json()["ports"] == []
+
+
+async def test_a_port_on_an_external_network_is_400_saying_why(api: Api) -> None:
+    from tests.functional.test_network_api_floatingips import _external
+    network = await _external(api)
+    for user in ("demo", "admin"):
+        resp = await api.request("POST", f"{N}/ports", user=user,
+                                 json={"port": {"network_id": network["id"]}})
+        assert resp.status_code == 400, resp.text
+        assert "is external" in resp.json()["NeutronError"]["message"]
+
+
+async def test_an_admin_attaches_a_port_to_another_projects_server(api: Api, other: str
+                                                                   ) -> None:
+    """The port must be the server's project's (not the admin's); a missing one is 404."""
+    network, _ = await _network(api, "theirs", "10.65.0.0/28", other)
+    port = await _create(api, user="other", network_id=network)
+    sid = (await boot(api, "theirs", user="other", networks=[{"uuid": network}]))["id"]
+    resp = await api.request("POST", f"{V}/servers/{sid}/os-interface", user="admin",
+                             json={"interfaceAttachment": {"port_id": port["id"]}})
+    assert resp.status_code == 200, resp.text
+    missing = "6f8b5c1e-2a0c-4d7e-9a55-0d1c7e1f2a3b"
+    resp = await api.request("POST", f"{V}/servers/{sid}/os-interface", user="admin",
+                             json={"interfaceAttachment": {"port_id": missing}})
+    assert resp.status_code == 404, resp.text
+    resp = await api.request("DELETE", f"{V}/servers/{sid}", user="other")
+    assert resp.status_code == 204, resp.text

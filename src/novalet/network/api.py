@@ -421,10 +421,16 @@ class NetworkAPI(SecurityGroupsMixin):
         return network
 
     async def check_requested_ports(self, project_id: str, port_ids: Sequence[str],
-                                    max_count: int) -> None:
-        """A boot's ports: the project's, bound to no server (network/port_binding.py)."""
-        await port_binding.check_ports(self.db, project_id, port_ids, max_count,
-                                       self.mode == "vlan")
+                                    max_count: int, attach: bool = False) -> None:
+        """A boot's ports: the project's, bound to no server (network/port_binding.py);
+        attach: an unknown port is a 404 (os-interface), not a boot's 400."""
+        try:
+            await port_binding.check_ports(self.db, project_id, port_ids, max_count,
+                                           self.mode == "vlan")
+        except port_binding.PortNotFound as exc:
+            if attach:
+                raise port_binding.AttachPortNotFound(port_id=exc.kwargs["port_id"]) from None
+            raise
 
     async def allocate_for_instance(
             self, instance_uuid: str, project_id: str, host: str | None, hostname: str, *,

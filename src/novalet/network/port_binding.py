@@ -17,6 +17,12 @@ class PortNotFound(exceptions.Invalid):
     msg_fmt = "Port %(port_id)s could not be found."
 
 
+class AttachPortNotFound(exceptions.NotFound):
+    """os-interface's attach of an unknown port (or another project's): 404, as Nova."""
+
+    msg_fmt = "Port %(port_id)s could not be found."
+
+
 class PortInUse(exceptions.Conflict):
     msg_fmt = "Port %(port_id)s is still in use."
 

@@ -227,6 +227,10 @@ class PortService:
             network = await db_network.get_network(self.db, network_id)
         except db_network.NetworkNotFound:
             raise NetworkNotFound(net_id=network_id) from None
+        if network.external:  # its addresses are floating IPs, no fixed ones to give
+            raise checks.InvalidInput(error_message=(
+                f"network {network_id} is external: it holds floating IPs, not ports; make "
+                "the port on a guest network and give it a floating IP"))
         if not (ctx.is_admin or db.usable_by(network, ctx.project_id or "",
                                              self.nova.mode == "vlan")):
             raise NetworkNotFound(net_id=network_id)
