@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from novalet import exceptions
 from novalet.db import network as db_network
 from novalet.db import ports as db_ports
 from novalet.network import port_binding
@@ -219,3 +220,22 @@ async def test_an_admin_attaches_a_port_to_another_projects_server(api: Api, oth
     assert resp.status_code == 404, resp.text
     resp = await api.request("DELETE", f"{V}/servers/{sid}", user="other")
     assert resp.status_code == 204, resp.text
+
+
+async def test_a_failed_attach_takes_back_the_ports_groups(api: Api) -> None:
+    network, _ = await _mine(api, "10.66.0.0/28")
+    wide = await _group(api, "wide2")
+    port = await _create(api, network_id=network, security_groups=[wide])
+    sid = (await boot(api, "narrow2", networks="auto"))["id"]
+    driver = api.cloud.compute.driver
+
+    async def broken(uuid: str, vif: Any) -> None:
+        raise exceptions.NovaletError("the hypervisor refused the NIC")
+
+    driver.attach_interface = broken  # type: ignore[method-assign]
+    resp = await api.request("POST", f"{V}/servers/{sid}/os-interface",
+                             json={"interfaceAttachment": {"port_id": port["id"]}})
+    assert resp.status_code >= 400, resp.text
+    assert await _server_groups(api, sid) == ["default"]
+    shown = (await api.request("GET", f"{N}/ports/{port['id']}")).json()["port"]
+    assert (shown["device_id"], shown["security_groups"]) == ("", [wide])
