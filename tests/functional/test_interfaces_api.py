@@ -73,7 +73,7 @@ async def test_bad_attachments_are_refused(api: Api) -> None:
     sid = server["id"]
     private = (await _networks(api))["private"]
     cases = [
-        ({"port_id": "6f8b5c1e-2a0c-4d7e-9a55-0d1c7e1f2a3b"}, 400, "could not be found"),
+        ({"port_id": "6f8b5c1e-2a0c-4d7e-9a55-0d1c7e1f2a3b"}, 404, "could not be found"),
         ({"port_id": "6f8b5c1e-2a0c-4d7e-9a55-0d1c7e1f2a3b", "net_id": private}, 400,
          "both network_id and port_id"),
         ({"net_id": "not-a-uuid"}, 400, "net_id"),

@@ -598,8 +598,9 @@ class ComputeAPI(ServerOps):
         """A new NIC on a network (or a port of the network API), hot-plugged by the
         host (which the API waits for); when the host fails, the NIC is released
         again (a port unbound)."""
-        if port_id is not None:
-            await self.network.check_requested_ports(ctx.project_id or "", [port_id], 1)
+        if port_id is not None:  # the server's project's port (an admin acts for it)
+            owner = (await self.get(ctx, uuid)).project_id or ""
+            await self.network.check_requested_ports(owner, [port_id], 1, attach=True)
         instance = await self._begin(ctx, uuid, "attach_interface", "attach_interface")
         vif = await self.network.add_interface(instance.uuid, instance.project_id,
                                                instance.host, network_uuid, address,

@@ -26,7 +26,7 @@ from novalet.common.timeutils import utcnow
 from novalet.db import migrations_records
 from novalet.db import quotas as db_quotas
 from novalet.db import security_groups as db_groups
-from novalet.db import external_networks, subnet_pools
+from novalet.db import external_networks, port_groups, subnet_pools
 from novalet.db import floating_ips as db_floating
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import (FixedIp, FloatingIp, Instance, Migration, Network, SecurityGroup,
@@ -181,8 +181,9 @@ async def create_network(db: Database, plan: NetworkPlan, for_project: str | Non
                 own = [n for n in existing if n.project_id == for_project and n.cidr]
                 if own:
                     return own[0]
-                free = [n for n in existing
-                        if n.project_id is None and n.vlan is not None and n.cidr]
+                held = set((await s.execute(_foreign_ports(for_project))).scalars())
+                free = [n for n in existing if n.project_id is None and n.vlan is not None
+                        and n.cidr and n.id not in held]
                 if free:
                     free[0].project_id = for_project
                     await _subnets_follow(s, free[0].id, for_project)
@@ -243,7 +244,9 @@ async def claim_network(db: Database, project_id: str, network_uuid: str | None 
     async with db.transaction() as s:
         for _ in range(_CAS_ATTEMPTS):
             query = select(Network.id).where(Network.project_id.is_(None),
-                                             Network.external.is_(False)).order_by(
+                                             Network.external.is_(False),
+                                             Network.id.not_in(_foreign_ports(project_id))
+                                             ).order_by(
                 Network.id).limit(1)
             if network_uuid is not None:
                 query = query.where(Network.uuid == network_uuid)
@@ -258,6 +261,11 @@ async def claim_network(db: Database, project_id: str, network_uuid: str | None 
                 await _subnets_follow(s, network_id, project_id)
                 return await _network_by_id(s, network_id)
     return None
+
+
+def _foreign_ports(project_id: str) -> Any:
+    """Networks holding another project's ports: never claimed (its port would land there)."""
+    return select(VirtualInterface.network_id).where(VirtualInterface.project_id != project_id)
 
 
 async def set_network_fields(db: Database, network_uuid: str, values: dict[str, Any]) -> None:
@@ -535,12 +543,10 @@ async def _release(s: AsyncSession, rows: list[InterfaceRow]) -> None:
 
 async def _unbind(s: AsyncSession, rows: list[InterfaceRow]) -> None:
     """A port the user made (network API) outlives the server: it goes back to being
-    bound to nothing, keeping its address, and carries the server's groups."""
+    bound to nothing, keeping its address and its own groups; the server loses the
+    groups its binding added (db/port_groups.py)."""
     for row in rows:
-        instance_uuid = row.vif.instance_uuid
-        groups = list((await s.execute(select(SecurityGroup.uuid).join(
-            SecurityGroupInstance, SecurityGroupInstance.security_group_id == SecurityGroup.id
-        ).where(SecurityGroupInstance.instance_uuid == instance_uuid))).scalars())
+        groups = await port_groups.unbind(s, row.vif, row.vif.instance_uuid or "")
         await s.execute(update(VirtualInterface).where(VirtualInterface.id == row.vif.id).values(
             instance_uuid=None, security_groups=groups, updated_at=utcnow()))
         await s.execute(update(FixedIp).where(FixedIp.virtual_interface_id == row.vif.id).values(

@@ -13,14 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from novalet import exceptions
 from novalet.common.timeutils import utcnow
 from novalet.db import network as db_network
+from novalet.db import port_groups
 from novalet.db.engine import Database, rows_matched
+from novalet.db.quotas import lock_project
 from novalet.db.models import (FixedIp, FloatingIp, Instance, Network, SecurityGroup,
                                SecurityGroupInstance, Subnet, VirtualInterface)
 
@@ -45,6 +47,19 @@ class AddressTaken(exceptions.Conflict):
 
 class PoolExhausted(exceptions.Conflict):
     msg_fmt = "No more IP addresses available on network %(net_id)s."
+
+
+class PortNetworkNotUsable(exceptions.Invalid):
+    msg_fmt = ("Port %(port_id)s is on network %(net_id)s, which is not the project's (nor "
+               "shared): another project holds it now. Make a port on one of your networks.")
+
+
+def usable_by(network: Network, project_id: str, vlan_mode: bool) -> bool:
+    """A member's project may put a port (and so a server) on the network: its own, a
+    shared one, or an unassigned one outside vlan mode (there the unassigned networks
+    are the pool projects claim at first boot, as network/api.py's boot rule)."""
+    return (network.project_id == project_id or network.shared
+            or (network.project_id is None and not vlan_mode))
 
 
 class PortBound(exceptions.Conflict):
@@ -148,8 +163,30 @@ async def existing_group_uuids(db: Database, project_id: str | None,
 
 # --- writes ---------------------------------------------------------------------
 
+class TooManyPorts(exceptions.Conflict):
+    neutron_type = "OverQuota"
+    msg_fmt = ("Quota exceeded for resources: ['port']: project %(project_id)s has "
+               "%(used)s of %(allowed)s ports; delete some, or ask an admin for a larger "
+               "[quota] ports.")
+
+
+async def _admit_port(s: AsyncSession, project_id: str, allowed: int) -> None:
+    """TooManyPorts when the project holds `allowed` ports (its servers' NICs count,
+    as in Neutron) already; under the project's quota lock, so creators queue up."""
+    if allowed < 0:
+        return
+    await lock_project(s, project_id)
+    servers = select(Instance.uuid).where(Instance.project_id == project_id)
+    used = (await s.execute(select(func.count()).select_from(VirtualInterface).where(or_(
+        VirtualInterface.project_id == project_id,  # a NIC stores no project
+        VirtualInterface.project_id.is_(None) & VirtualInterface.instance_uuid.in_(servers)
+    )))).scalar_one()
+    if used >= allowed:
+        raise TooManyPorts(project_id=project_id, used=used, allowed=allowed)
+
+
 async def create_port(db: Database, network_uuid: str, values: dict[str, Any],
-                      mac: str | None, address: str | None) -> PortRow:
+                      mac: str | None, address: str | None, quota: int = -1) -> PortRow:
     """A port bound to nothing on the network, with `mac` (else a random unique one)
     and `address` (else the allocator's pick), in one transaction: MacAddressInUse,
     AddressTaken or PoolExhausted leave nothing behind. (No savepoint: on SQLite a
@@ -159,6 +196,7 @@ async def create_port(db: Database, network_uuid: str, values: dict[str, Any],
     for _ in range(1 if mac else _MAC_ATTEMPTS):
         try:
             async with db.transaction() as s:
+                await _admit_port(s, values["project_id"], quota)
                 network = (await s.execute(select(Network).where(
                     Network.uuid == network_uuid))).scalar_one_or_none()
                 if network is None:
@@ -287,7 +325,7 @@ async def delete_unbound_port(db: Database, port_uuid: str) -> PortRow:
             raise PortBound(port_id=port_uuid, instance_uuid=vif.instance_uuid)
         fixed_ids = list((await s.execute(select(FixedIp.id).where(
             FixedIp.virtual_interface_id == vif.id))).scalars())
-        if fixed_ids:  # no floating IP can point here (only a server's can), but be sure
+        if fixed_ids:  # its floating IPs (an unbound port may hold some) let go
             await s.execute(update(FloatingIp).where(FloatingIp.fixed_ip_id.in_(
                 fixed_ids)).values(fixed_ip_id=None, host=None, updated_at=utcnow())
                 .execution_options(synchronize_session=False))
@@ -299,9 +337,10 @@ async def delete_unbound_port(db: Database, port_uuid: str) -> PortRow:
 
 # --- servers on ports (network/api.py) ---------------------------------------------
 
-async def check_bindable(db: Database, project_id: str, port_uuids: Sequence[str]) -> None:
+async def check_bindable(db: Database, project_id: str, port_uuids: Sequence[str],
+                         vlan_mode: bool = False) -> None:
     """PortNotFound unless each port exists and is the project's; PortBound when a
-    server has it already."""
+    server has it already; PortNetworkNotUsable when its network is another's now."""
     async with db.transaction() as s:
         for port_uuid in port_uuids:
             row = await _port(s, port_uuid)
@@ -309,24 +348,32 @@ async def check_bindable(db: Database, project_id: str, port_uuids: Sequence[str
                 raise PortNotFound(port_id=port_uuid)
             if row.vif.instance_uuid is not None:
                 raise PortBound(port_id=port_uuid, instance_uuid=row.vif.instance_uuid)
+            if not usable_by(row.network, project_id, vlan_mode):
+                raise PortNetworkNotUsable(port_id=port_uuid, net_id=row.network.uuid)
 
 
 async def bind_ports(db: Database, instance_uuid: str, project_id: str, host: str | None,
-                     port_uuids: Sequence[str]) -> list[str]:
+                     port_uuids: Sequence[str], vlan_mode: bool = False) -> list[str]:
     """Make the ports the instance's NICs (their addresses its fixed IPs on `host`),
     all or none, each by compare-and-swap on being bound to nothing; the group uuids
     they carried, which become the instance's."""
     groups: list[str] = []
     async with db.transaction() as s:
         for port_uuid in port_uuids:
-            carried = (await _port(s, port_uuid)).vif.security_groups or []
+            port = await _port(s, port_uuid)
+            if not usable_by(port.network, project_id, vlan_mode):
+                raise PortNetworkNotUsable(port_id=port_uuid, net_id=port.network.uuid)
+            carried = port.vif.security_groups or []
             taken = await s.execute(update(VirtualInterface).where(
                 VirtualInterface.uuid == port_uuid, VirtualInterface.instance_uuid.is_(None),
                 VirtualInterface.project_id == project_id).values(
-                instance_uuid=instance_uuid, security_groups=None, updated_at=utcnow())
+                instance_uuid=instance_uuid, updated_at=utcnow())
                 .execution_options(synchronize_session=False))
             if rows_matched(taken) != 1:
                 raise PortBound(port_id=port_uuid, instance_uuid="another server")
+            await s.execute(update(VirtualInterface).where(
+                VirtualInterface.uuid == port_uuid).values(
+                security_groups=await port_groups.bind(s, instance_uuid, carried)))
             row = await _port(s, port_uuid)
             groups += [g for g in carried if g not in groups]
             await s.execute(update(FixedIp).where(

@@ -422,9 +422,16 @@ class NetworkAPI(SecurityGroupsMixin):
         return network
 
     async def check_requested_ports(self, project_id: str, port_ids: Sequence[str],
-                                    max_count: int) -> None:
-        """A boot's ports: the project's, bound to no server (network/port_binding.py)."""
-        await port_binding.check_ports(self.db, project_id, port_ids, max_count)
+                                    max_count: int, attach: bool = False) -> None:
+        """A boot's ports: the project's, bound to no server (network/port_binding.py);
+        attach: an unknown port is a 404 (os-interface), not a boot's 400."""
+        try:
+            await port_binding.check_ports(self.db, project_id, port_ids, max_count,
+                                           self.mode == "vlan")
+        except port_binding.PortNotFound as exc:
+            if attach:
+                raise port_binding.AttachPortNotFound(port_id=exc.kwargs["port_id"]) from None
+            raise
 
     async def allocate_for_instance(
             self, instance_uuid: str, project_id: str, host: str | None, hostname: str, *,
@@ -450,7 +457,7 @@ class NetworkAPI(SecurityGroupsMixin):
         try:
             if requested_ports:
                 await port_binding.bind(self.db, instance_uuid, project_id, host,
-                                        requested_ports)
+                                        requested_ports, self.mode == "vlan")
                 await db.set_interfaces_host(self.db, instance_uuid, host)
             if requested_networks:
                 targets = [(await self._network_for_request(project_id, uuid), address)
@@ -563,8 +570,9 @@ class NetworkAPI(SecurityGroupsMixin):
 
     async def _attach_port(self, instance_uuid: str, project_id: str, host: str | None,
                            port_id: str) -> Vif:
-        await port_binding.check_ports(self.db, project_id, [port_id], 1)
-        await port_binding.bind(self.db, instance_uuid, project_id, host, [port_id])
+        await port_binding.check_ports(self.db, project_id, [port_id], 1, self.mode == "vlan")
+        await port_binding.bind(self.db, instance_uuid, project_id, host, [port_id],
+                                self.mode == "vlan")
         await db.set_interfaces_host(self.db, instance_uuid, host)
         rows = (await db.interfaces(self.db, [instance_uuid]))[instance_uuid]
         row = next(r for r in rows if r.vif.uuid == port_id)

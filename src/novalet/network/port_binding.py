@@ -10,11 +10,16 @@ from collections.abc import Sequence
 
 from novalet import exceptions
 from novalet.db import ports as db
-from novalet.db import security_groups as db_groups
 from novalet.db.engine import Database
 
 
 class PortNotFound(exceptions.Invalid):
+    msg_fmt = "Port %(port_id)s could not be found."
+
+
+class AttachPortNotFound(exceptions.NotFound):
+    """os-interface's attach of an unknown port (or another project's): 404, as Nova."""
+
     msg_fmt = "Port %(port_id)s could not be found."
 
 
@@ -32,7 +37,7 @@ class DuplicatePortRequested(exceptions.Invalid):
 
 
 async def check_ports(db_: Database, project_id: str, port_ids: Sequence[str],
-                      max_count: int) -> None:
+                      max_count: int, vlan_mode: bool = False) -> None:
     """400 for an unknown port (or another project's), a repeated one, or ports with
     max_count above 1; 409 for a port a server has already."""
     if not port_ids:
@@ -43,7 +48,7 @@ async def check_ports(db_: Database, project_id: str, port_ids: Sequence[str],
         raise DuplicatePortRequested(port_id=next(p for p in port_ids
                                                   if list(port_ids).count(p) > 1))
     try:
-        await db.check_bindable(db_, project_id, port_ids)
+        await db.check_bindable(db_, project_id, port_ids, vlan_mode)
     except db.PortNotFound as exc:
         raise PortNotFound(port_id=exc.kwargs["port_id"]) from None
     except db.PortBound as exc:
@@ -51,13 +56,10 @@ async def check_ports(db_: Database, project_id: str, port_ids: Sequence[str],
 
 
 async def bind(db_: Database, instance_uuid: str, project_id: str, host: str | None,
-               port_ids: Sequence[str]) -> None:
-    """Bind the ports to the instance; the groups they carried become its own."""
+               port_ids: Sequence[str], vlan_mode: bool = False) -> None:
+    """Bind the ports to the instance; the groups they carried become its own. The
+    port's network is checked again: another project may have claimed it since."""
     try:
-        carried = await db.bind_ports(db_, instance_uuid, project_id, host, port_ids)
+        await db.bind_ports(db_, instance_uuid, project_id, host, port_ids, vlan_mode)
     except db.PortBound as exc:  # a concurrent boot took it since the API's check
         raise PortInUse(port_id=exc.kwargs["port_id"]) from None
-    groups = [g for g in [await db_groups.get_group_by_uuid(db_, uuid) for uuid in carried]
-              if g is not None]
-    if groups:
-        await db_groups.add_instance_groups(db_, [instance_uuid], [g.id for g in groups])

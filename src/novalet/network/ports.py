@@ -28,6 +28,7 @@ from novalet import exceptions, policy
 from novalet.common.context import RequestContext
 from novalet.db import network as db_network
 from novalet.db import networks as db_networks
+from novalet.db import port_groups
 from novalet.db import ports as db
 from novalet.db.models import Network
 from novalet.network import port_checks as checks
@@ -186,7 +187,8 @@ class PortService:
             self._enforce_fixed_ips(ctx, "create_port", attrs["fixed_ips"], owner, target)
         mac = checks.mac_address(attrs["mac_address"]) if "mac_address" in attrs else None
         security = bool(attrs.get("port_security_enabled", network.port_security_enabled))
-        pairs = checks.address_pairs(attrs.get("allowed_address_pairs", []), mac)
+        pairs = checks.address_pairs(attrs.get("allowed_address_pairs", []), mac,
+                                     within=None if ctx.is_admin else subnet.cidr)
         groups = await self._new_port_groups(ctx, owner, attrs.get("security_groups"), security)
         if pairs and not security:
             raise AddressPairAndPortSecurityRequired()
@@ -204,7 +206,8 @@ class PortService:
     async def _insert(self, network: Network, values: dict[str, Any], mac: str | None,
                       address: str | None, subnet_uuid: str) -> db.PortRow:
         try:
-            return await db.create_port(self.db, network.uuid, values, mac, address)
+            return await db.create_port(self.db, network.uuid, values, mac, address,
+                                        int(self.nova.conf.get("quota", "ports")))
         except db.MacAddressInUse:
             raise MacAddressInUse(net_id=network.uuid, mac=mac) from None
         except db.AddressTaken as exc:
@@ -216,7 +219,8 @@ class PortService:
 
     async def _usable_network(self, ctx: RequestContext, network_id: Any) -> Network:
         """The network a port may be made on: any for an admin; the caller's own, the
-        shared and nova-network's unassigned ones for others (else 404)."""
+        shared and (outside vlan mode) nova-network's unassigned ones for others (else
+        404): the rule a boot on a network follows (db/ports.py usable_by)."""
         if not isinstance(network_id, str) or not network_id:
             raise checks.InvalidInput(error_message="network_id must be given: the network "
                                       "the port is on")
@@ -224,8 +228,12 @@ class PortService:
             network = await db_network.get_network(self.db, network_id)
         except db_network.NetworkNotFound:
             raise NetworkNotFound(net_id=network_id) from None
-        if not (ctx.is_admin or network.project_id in (None, ctx.project_id)
-                or network.shared):
+        if network.external:  # its addresses are floating IPs, no fixed ones to give
+            raise checks.InvalidInput(error_message=(
+                f"network {network_id} is external: it holds floating IPs, not ports; make "
+                "the port on a guest network and give it a floating IP"))
+        if not (ctx.is_admin or db.usable_by(network, ctx.project_id or "",
+                                             self.nova.mode == "vlan")):
             raise NetworkNotFound(net_id=network_id)
         return network
 
@@ -306,8 +314,11 @@ class PortService:
         groups = await self._groups(ctx, row.project_id or "", attrs["security_groups"]) \
             if "security_groups" in attrs else _current(row, self._zone)["security_groups"]
         mac = values.get("address", row.vif.address)
-        pairs = checks.address_pairs(attrs["allowed_address_pairs"], mac) \
-            if "allowed_address_pairs" in attrs else list(row.vif.allowed_address_pairs or [])
+        pairs = list(row.vif.allowed_address_pairs or [])
+        if "allowed_address_pairs" in attrs:
+            within = None if ctx.is_admin else \
+                checks.network_subnet(row.network, row.subnet_id).cidr
+            pairs = checks.address_pairs(attrs["allowed_address_pairs"], mac, within=within)
         if not security and groups:
             raise PortSecurityPortHasSecurityGroup()
         if not security and pairs:
@@ -316,7 +327,12 @@ class PortService:
         if "allowed_address_pairs" in attrs:
             values["allowed_address_pairs"] = pairs
         if "security_groups" in attrs:
-            values["groups" if row.server is not None else "security_groups"] = groups
+            values["security_groups"] = groups
+            if row.server is not None:  # the server's; the port leaves with them
+                values["groups"] = groups
+                own_added = port_groups.split(row.vif.security_groups or [])[1]
+                values["security_groups"] = port_groups.record(
+                    groups, [g for g in own_added if g in groups])
         return values
 
     async def _readdress(self, row: db.PortRow, fixed_ips: Any) -> db.PortRow:

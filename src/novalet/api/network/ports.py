@@ -9,7 +9,8 @@ from starlette.datastructures import QueryParams
 
 from novalet.api.handler import ApiRequest, Reply
 from novalet.api.network import listing
-from novalet.api.network.attributes import Attr, BadBody, boolean, one_of, read_body, string
+from novalet.api.network import bulk
+from novalet.api.network.attributes import Attr, boolean, one_of, read_body, string
 from novalet.api.network.listing import BadQuery, Field, as_bool
 from novalet.common.timeutils import isotime
 from novalet.network.ports import PortInfo, PortNotFound
@@ -133,17 +134,14 @@ async def create(req: ApiRequest) -> Reply:
 
 
 async def _create_bulk(req: ApiRequest, items: Any) -> list[dict[str, Any]]:
-    if not isinstance(items, list) or not items:
-        raise BadBody(reason="'ports' must be a non-empty list of ports")
-    checked = [read_body({"port": item}, "port", ATTRIBUTES, "POST") for item in items]
-    made: list[PortInfo] = []
-    try:
-        for attrs in checked:
-            made.append(await req.app.ports.create_port(req.ctx, attrs))
-    except Exception:
-        for port in made:  # undo the ones made before the failure
-            await req.app.ports.delete_port(req.ctx, port.id)
-        raise
+    checked = [read_body({"port": item}, "port", ATTRIBUTES, "POST")
+               for item in bulk.items(items, "ports")]
+
+    async def undo(port: PortInfo) -> None:
+        await req.app.ports.delete_port(req.ctx, port.id)
+
+    made = await bulk.all_or_none(checked, lambda a: req.app.ports.create_port(req.ctx, a),
+                                  undo)
     return [view(req, port) for port in made]
 
 

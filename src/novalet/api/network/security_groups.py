@@ -8,6 +8,7 @@ from typing import Any
 
 from novalet.api.handler import ApiRequest, Reply
 from novalet.api.network import listing
+from novalet.api.network import bulk
 from novalet.api.network.attributes import Attr, BadBody, boolean, optional_string, read_body
 from novalet.api.network.listing import Field, as_bool, as_int
 from novalet.common.timeutils import isotime
@@ -191,17 +192,12 @@ async def create_rule(req: ApiRequest) -> Reply:
 
 
 async def _create_bulk(req: ApiRequest, items: Any) -> list[dict[str, Any]]:
-    if not isinstance(items, list) or not items:
-        raise BadBody(reason="'security_group_rules' must be a non-empty list of rules")
-    checked = [_rule_attrs(item) for item in items]
-    made: list[RuleView] = []
-    try:
-        for attrs in checked:
-            made.append(await _create_rule(req, attrs))
-    except Exception:
-        for rule in made:  # undo the ones made before the failure
-            await req.app.neutron_security_groups.delete_rule(req.ctx, rule.id)
-        raise
+    checked = [_rule_attrs(item) for item in bulk.items(items, "security_group_rules")]
+
+    async def undo(rule: RuleView) -> None:
+        await req.app.neutron_security_groups.delete_rule(req.ctx, rule.id)
+
+    made = await bulk.all_or_none(checked, lambda a: _create_rule(req, a), undo)
     return [rule_view(rule) for rule in made]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from novalet.api.handler import ApiRequest, Reply
 from novalet.api.network import listing
+from novalet.api.network import bulk
 from novalet.api.network.attributes import BadBody
 from novalet.api.network.listing import Field, as_bool, as_int
 from novalet.common.timeutils import isotime
@@ -73,17 +74,13 @@ async def create(req: ApiRequest) -> Reply:
 
 
 async def _create_bulk(req: ApiRequest, items: Any) -> list[dict[str, Any]]:
-    if not isinstance(items, list) or not items:
-        raise BadBody(reason="'subnets' must be a non-empty list of subnets")
-    specs = [spec_from_body(_inner({"subnet": item})) for item in items]
-    made: list[SubnetInfo] = []
-    try:
-        for spec in specs:
-            made.append(await req.app.subnets.create_subnet(req.ctx, spec))
-    except Exception:
-        for info in made:  # undo the ones made before the failure
-            await req.app.subnets.delete_subnet(req.ctx, info.id)
-        raise
+    specs = [spec_from_body(_inner({"subnet": item})) for item in bulk.items(items, "subnets")]
+
+    async def undo(info: SubnetInfo) -> None:
+        await req.app.subnets.delete_subnet(req.ctx, info.id)
+
+    made = await bulk.all_or_none(specs, lambda s: req.app.subnets.create_subnet(req.ctx, s),
+                                  undo)
     return [view(info) for info in made]
 
 
