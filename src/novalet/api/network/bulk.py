@@ -1,5 +1,6 @@
-"""Neutron's bulk creates ({"ports": [...]}, subnets, security group rules): at most
-MAX_BULK items, all made or none left behind."""
+"""Neutron's bulk creates ({"ports": [...]}, subnets, security group rules, networks):
+at most MAX_BULK items, all made or none left behind (networks: in one transaction
+of their own domain service)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from novalet.api.network.attributes import BadBody
 
 LOG = logging.getLogger(__name__)
 
-MAX_BULK = 100  # items one bulk POST may create (as networks.py's)
+MAX_BULK = 100  # items one bulk POST may create
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from novalet.api.handler import ApiRequest, Reply
-from novalet.api.network import listing
-from novalet.api.network.attributes import (Attr, BadBody, boolean, integer, one_of, read_body,
+from novalet.api.network import bulk, listing
+from novalet.api.network.attributes import (Attr, boolean, integer, one_of, read_body,
                                            string)
 from novalet.api.network.listing import Field, as_bool, as_int
 from novalet.common.timeutils import isotime
@@ -15,7 +15,6 @@ from novalet.network.api import MAX_VLAN
 from novalet.network.networks import (DEFAULT_MTU, PHYSICAL_NETWORK, PROVIDER, NetworkNotFound,
                                       NetworkRecord)
 
-MAX_BULK = 100  # networks one bulk POST may create
 _READ_ONLY = Attr(string(255), post=False, put=False)
 ATTRIBUTES: dict[str, Attr] = {
     "id": _READ_ONLY, "status": _READ_ONLY, "subnets": _READ_ONLY,
@@ -99,12 +98,8 @@ async def create(req: ApiRequest) -> Reply:
 
 async def _create_bulk(req: ApiRequest, items: Any) -> list[dict[str, Any]]:
     """All or none: the domain service makes them in one transaction."""
-    if not isinstance(items, list) or not items:
-        raise BadBody(reason="'networks' must be a non-empty list of networks")
-    if len(items) > MAX_BULK:
-        raise BadBody(reason=f"'networks' has {len(items)} networks; one request creates "
-                      f"at most {MAX_BULK}: split it")
-    checked = [read_body({"network": item}, "network", ATTRIBUTES, "POST") for item in items]
+    checked = [read_body({"network": item}, "network", ATTRIBUTES, "POST")
+               for item in bulk.items(items, "networks")]
     made = await req.app.networks.create_networks(req.ctx, checked)
     return [view(req, record) for record in made]
 
