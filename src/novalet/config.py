@@ -410,6 +410,8 @@ OPTIONS: list[Opt] = [
         "(shown by the quota API below microversion 2.36).", int),
     Opt("quota", "networks", 100, "Networks a project may have through the network API "
         "(Neutron's default; not shown by os-quota-sets).", int),
+    Opt("quota", "routers", 10, "Routers a project may have through the network API "
+        "(Neutron's default; not shown by os-quota-sets).", int),
     Opt("quota", "ports", 500, "Ports a project may have through the network API, its "
         "servers' NICs counted (Neutron's default; not shown by os-quota-sets).", int),
     Opt("quota", "security_group_rules", 20, "Rules a security group may have "

@@ -302,6 +302,23 @@ RULES: dict[str, str] = {
     "get_floatingip": "rule:project_reader_or_admin",
     "update_floatingip": "rule:project_member_or_admin",
     "delete_floatingip": "rule:project_member_or_admin",
+    # The network API's routers (Neutron's rule names and defaults; network/routers.py):
+    # another project's are 404 before these; turning SNAT off and choosing the
+    # gateway's address are the admin's.
+    "create_router": "rule:project_member_or_admin",
+    "create_router:external_gateway_info": "rule:project_member_or_admin",
+    "create_router:external_gateway_info:network_id": "rule:project_member_or_admin",
+    "create_router:external_gateway_info:enable_snat": "rule:context_is_admin",
+    "create_router:external_gateway_info:external_fixed_ips": "rule:context_is_admin",
+    "get_router": "rule:project_reader_or_admin",
+    "update_router": "rule:project_member_or_admin",
+    "update_router:external_gateway_info": "rule:project_member_or_admin",
+    "update_router:external_gateway_info:network_id": "rule:project_member_or_admin",
+    "update_router:external_gateway_info:enable_snat": "rule:context_is_admin",
+    "update_router:external_gateway_info:external_fixed_ips": "rule:context_is_admin",
+    "delete_router": "rule:project_member_or_admin",
+    "add_router_interface": "rule:project_member_or_admin",
+    "remove_router_interface": "rule:project_member_or_admin",
 }
 
 

@@ -35,10 +35,11 @@ async def add_floating_rows(s: AsyncSession, network: Network,
 
 
 async def allocated_floating(s: AsyncSession, network_id: int) -> int:
-    """How many of the network's floating IPs a project holds."""
+    """How many of the network's floating IPs a project (or a router's gateway) holds."""
     return int((await s.execute(select(func.count(FloatingIp.id)).where(
         FloatingIp.network_id == network_id, or_(
-            FloatingIp.project_id.is_not(None), FloatingIp.fixed_ip_id.is_not(None)))
+            FloatingIp.project_id.is_not(None), FloatingIp.fixed_ip_id.is_not(None),
+            FloatingIp.router_id.is_not(None)))
     )).scalar_one())
 
 
@@ -56,8 +57,11 @@ async def repool_floating(s: AsyncSession, network: Network, old: Sequence[Pool]
                           new: Sequence[Pool]) -> None:
     """Allocation pools changed: addresses leaving them go unless held (a project
     keeps the one it holds), joining ones get rows."""
-    rows = (await s.execute(select(FloatingIp.id, FloatingIp.address, FloatingIp.project_id)
-                            .where(FloatingIp.network_id == network.id))).all()
+    # a router's gateway address is held too
+    rows = [(row_id, address, project if router is None else "router")
+            for row_id, address, project, router in (await s.execute(select(
+                FloatingIp.id, FloatingIp.address, FloatingIp.project_id, FloatingIp.router_id)
+                .where(FloatingIp.network_id == network.id))).all()]
     have = {address for _, address, _ in rows}
     leaving = [row_id for row_id, address, project in rows
                if project is None and not in_pools(address, new)]

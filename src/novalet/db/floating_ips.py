@@ -169,7 +169,7 @@ async def allocate(db: Database, project_id: str, network: Network, address: str
         if address is not None:
             return await _claim_address(s, network, address, values)
         free = (FloatingIp.network_id == network.id, FloatingIp.project_id.is_(None),
-                FloatingIp.fixed_ip_id.is_(None))
+                FloatingIp.fixed_ip_id.is_(None), FloatingIp.router_id.is_(None))
         query = select(FloatingIp.id).where(*free).order_by(
             FloatingIp.updated_at.is_not(None), FloatingIp.updated_at, FloatingIp.id
         ).limit(_CANDIDATES)
@@ -194,7 +194,7 @@ async def _claim_address(s: AsyncSession, network: Network, address: str,
         raise AddressNotInNetwork(address=address, network_id=network.uuid)
     claimed = await s.execute(update(FloatingIp).where(
         FloatingIp.id == row.id, FloatingIp.project_id.is_(None),
-        FloatingIp.fixed_ip_id.is_(None)).values(**values).execution_options(
+        FloatingIp.fixed_ip_id.is_(None), FloatingIp.router_id.is_(None)).values(**values).execution_options(
         synchronize_session=False))
     if rows_matched(claimed) != 1:
         raise AddressTaken(address=address)

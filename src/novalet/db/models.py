@@ -354,6 +354,8 @@ class Network(Timestamps, Base):
     host: Mapped[str | None] = mapped_column(String(255))
     mtu: Mapped[int | None] = mapped_column(Integer)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # made through the network API: reaches the outside only through a router (0019)
+    needs_router: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Subnet(Timestamps, Base):
@@ -435,6 +437,35 @@ class FloatingIp(Timestamps, Base):
     fixed_ip_id: Mapped[int | None] = mapped_column(ForeignKey("fixed_ips.id"), index=True)
     host: Mapped[str | None] = mapped_column(String(255))
     auto_assigned: Mapped[bool] = mapped_column(Boolean, default=False)
+    # held by this router as its external gateway address (0019): no floating IP
+    router_id: Mapped[int | None] = mapped_column(Integer, index=True)
+
+
+class Router(Timestamps, Base):
+    """A router (0019): its external gateway is gw_network_id and the floating_ips
+    row whose router_id is this one; its interfaces are router_interfaces."""
+
+    __tablename__ = "routers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(String(255), default="")
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    gw_network_id: Mapped[int | None] = mapped_column(ForeignKey("networks.id"), index=True)
+    enable_snat: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class RouterInterface(Timestamps, Base):
+    """A subnet joined to a router at the subnet's gateway address; uuid: its port id."""
+
+    __tablename__ = "router_interfaces"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    router_id: Mapped[int] = mapped_column(ForeignKey("routers.id", ondelete="CASCADE"),
+                                           index=True)
+    subnet_id: Mapped[int] = mapped_column(ForeignKey("subnets.id"), unique=True)
 
 
 def _new_uuid() -> str:

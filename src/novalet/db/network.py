@@ -626,7 +626,7 @@ async def allocate_floating_ip(db: Database, project_id: str, pool: str,
     """Give project_id a free address of `pool` (compare-and-swap, retried); with
     `admit`, the floating_ips quota decides first, under the project's quota lock."""
     free = (FloatingIp.pool == pool, FloatingIp.project_id.is_(None),
-            FloatingIp.fixed_ip_id.is_(None))
+            FloatingIp.fixed_ip_id.is_(None), FloatingIp.router_id.is_(None))
     query = select(FloatingIp.id).where(*free).order_by(
         FloatingIp.updated_at.is_not(None), FloatingIp.updated_at, FloatingIp.id
     ).limit(_CANDIDATES)

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from novalet import exceptions
 from novalet.common.timeutils import utcnow
 from novalet.db import external_networks as external
+from novalet.db import routers as db_routers
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import FixedIp, Instance, Network, Subnet, VirtualInterface
 from novalet.db.network import DuplicateVlan, NetworkInUse, NetworkNotFound
@@ -169,6 +170,8 @@ async def delete_unused_network(db: Database, network_uuid: str) -> None:
         allocated = (await s.execute(select(func.count(FixedIp.id)).where(
             FixedIp.network_id == network.id, FixedIp.instance_uuid.is_not(None)))).scalar_one()
         allocated += await external.allocated_floating(s, network.id)
+        allocated += await db_routers.interfaced(s, list((await s.execute(select(
+            Subnet.id).where(Subnet.network_id == network.id))).scalars()))
         if nics or allocated:
             raise NetworkInUse(network_id=network_uuid)
         await external.drop_floating_rows(s, network.id)

@@ -17,6 +17,7 @@ from novalet import exceptions
 from novalet.common.timeutils import utcnow
 from novalet.db import external_networks as external
 from novalet.db import network as db_network
+from novalet.db import routers as db_routers
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import FixedIp, Network, Subnet
 from novalet.db.subnet_pools import pooled
@@ -213,6 +214,7 @@ async def delete_subnet(db: Database, subnet_uuid: str) -> SubnetRow:
             FixedIp.network_id == network.id,
             FixedIp.allocated.is_(True) | FixedIp.instance_uuid.is_not(None)))).scalar_one()
         allocated += await external.allocated_floating(s, network.id)
+        allocated += await db_routers.interfaced(s, [subnet.id])
         if allocated:
             raise AddressesInUse(count=allocated, subnet_id=subnet_uuid)
         await external.drop_floating_rows(s, network.id)

@@ -7,9 +7,10 @@ port the server NIC (virtual interface) whose fixed IP it is NATed to.
 
 Scope and policy here, with Neutron's rule names: a member sees and changes its
 project's floating IPs (another project's are 404), a reader only sees them, an
-admin anything. Neutron wants a router between the port's network and the external
-one; routers don't exist yet, and the hosts' NAT reaches every fixed IP, so an
-association needs none (docs/network-api.md: a known difference).
+admin anything. As Neutron, a port on a network made through the network API needs a
+router with an interface on its subnet and its gateway on the floating IP's network
+(ExternalGatewayForFloatingIPNotFound); the nova-network face's networks are routed
+by their hosts and need none (docs/network-api.md, Routers).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from novalet.common.context import RequestContext
 from novalet.db import floating_ips as db
 from novalet.db import network as db_network
 from novalet.db import networks as db_networks
+from novalet.db import routers as db_routers
 from novalet.db.models import FixedIp, Network
 from novalet.network.api import NetworkAPI
 
@@ -73,6 +75,13 @@ class FloatingIPAutoAssigned(exceptions.Conflict):
                "server, or allocate another floating IP")
 
 
+class ExternalGatewayForFloatingIPNotFound(exceptions.NotFound):
+    neutron_type = "ExternalGatewayForFloatingIPNotFound"
+    msg_fmt = ("External network %(external_network_id)s is not reachable from subnet "
+               "%(subnet_id)s. Therefore, cannot associate Port %(port_id)s with a Floating "
+               "IP.")
+
+
 class OverQuota(exceptions.Conflict):
     msg_fmt = "Quota exceeded for resources: ['floatingip']."
 
@@ -94,10 +103,10 @@ class FloatingIPView:
     updated_at: dt.datetime | None
 
     @classmethod
-    def of(cls, record: db.FloatingRecord) -> FloatingIPView:
+    def of(cls, record: db.FloatingRecord, router_id: str | None = None) -> FloatingIPView:
         row = record.row
         return cls(id=row.uuid, floating_ip_address=row.address,
-                   floating_network_id=record.network_uuid, router_id=None,
+                   floating_network_id=record.network_uuid, router_id=router_id,
                    port_id=record.port_id, fixed_ip_address=record.fixed_address,
                    # an unbound port's: NATed nowhere until a server has the port
                    status="ACTIVE" if record.instance_uuid is not None else "DOWN",
@@ -119,11 +128,17 @@ class FloatingIPService:
 
     async def list_floatingips(self, ctx: RequestContext) -> list[FloatingIPView]:
         records = await db.list_held(self.db, None if ctx.is_admin else ctx.project_id or "")
-        return [FloatingIPView.of(r) for r in records
+        routers = await db_routers.floating_routers(
+            self.db, [r.row.id for r in records if r.row.fixed_ip_id is not None])
+        return [FloatingIPView.of(r, routers.get(r.row.id)) for r in records
                 if policy.authorize(ctx, "get_floatingip", r.row.project_id)]
 
     async def get_floatingip(self, ctx: RequestContext, floatingip_id: str) -> FloatingIPView:
-        return FloatingIPView.of(await self._visible(ctx, floatingip_id))
+        return await self._view(await self._visible(ctx, floatingip_id))
+
+    async def _view(self, record: db.FloatingRecord) -> FloatingIPView:
+        routers = await db_routers.floating_routers(self.db, [record.row.id])
+        return FloatingIPView.of(record, routers.get(record.row.id))
 
     async def _visible(self, ctx: RequestContext, floatingip_id: str) -> db.FloatingRecord:
         record = await db.get_held(self.db, floatingip_id)
@@ -172,7 +187,7 @@ class FloatingIPService:
             except Exception:
                 await db_network.release_floating_ip(self.db, row.id, owner=owner)
                 raise
-        return FloatingIPView.of(await self._record(row.uuid))
+        return await self._view(await self._record(row.uuid))
 
     async def update_floatingip(self, ctx: RequestContext, floatingip_id: str,
                                 attrs: dict[str, Any]) -> FloatingIPView:
@@ -193,7 +208,7 @@ class FloatingIPService:
             raise BadRequest(resource="floatingip", msg="fixed_ip_address needs port_id")
         if "description" in attrs:
             await db.set_description(self.db, record.row.id, str(attrs["description"] or ""))
-        return FloatingIPView.of(await self._record(floatingip_id))
+        return await self._view(await self._record(floatingip_id))
 
     async def delete_floatingip(self, ctx: RequestContext, floatingip_id: str) -> None:
         """Disassociate it (the hosts stop NATing it) and give the address back."""
@@ -240,6 +255,12 @@ class FloatingIPService:
         row = record.row
         if row.fixed_ip_id == fixed.id:
             return
+        reachable, subnet_id = await db_routers.reaches(self.db, fixed.network_id,
+                                                        row.network_id)
+        if not reachable:  # a network-API network reaches the outside by a router only
+            raise ExternalGatewayForFloatingIPNotFound(
+                external_network_id=record.network_uuid, subnet_id=subnet_id,
+                port_id=port.vif.uuid)
         hosts = {port.host} if port.host else set()
         if record.instance_uuid:  # it moves: the host it leaves stops NATing it
             hosts.add(await db_network.instance_host(self.db, record.instance_uuid) or "")

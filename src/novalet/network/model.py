@@ -96,9 +96,13 @@ class InstanceNet(BusModel):
 
 @dataclass
 class NetworkOnHost(BusModel):
-    """A network as one host serves it: bridge, gateway address, DHCP."""
+    """A network as one host serves it: bridge, gateway address, DHCP.
 
-    VERSION: ClassVar[str] = "1.0"
+    1.1: needs_router and snat_address, its way to the outside (a network made
+    through the network API reaches it only through a router's gateway)."""
+
+    VERSION: ClassVar[str] = "1.1"
+    ADDED: ClassVar[dict[str, str]] = {"needs_router": "1.1", "snat_address": "1.1"}
 
     uuid: str
     label: str
@@ -116,6 +120,11 @@ class NetworkOnHost(BusModel):
     mtu: int | None = None
     # MAC -> (IP, hostname) for dnsmasq's static hosts
     hosts: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # False (the nova-network face's networks): masqueraded to the outside by the
+    # host, as always. True: reaches the outside only SNATed to snat_address, the
+    # gateway address of its router (None: no router with a gateway and SNAT on)
+    needs_router: bool = False
+    snat_address: str | None = None
 
     def __post_init__(self) -> None:
         # JSON carries the (IP, hostname) pairs as lists
@@ -138,9 +147,10 @@ class HostNetworkState(BusModel):
 
     1.1: rules have a direction; egress_filtered says instances' egress is limited
     to their egress rules (a 1.0 sender knew only ingress: its state allows all
-    egress, as that release's firewall did)."""
+    egress, as that release's firewall did). 1.2: its networks' needs_router and
+    snat_address (NetworkOnHost 1.1)."""
 
-    VERSION: ClassVar[str] = "1.1"
+    VERSION: ClassVar[str] = "1.2"
     ADDED: ClassVar[dict[str, str]] = {"egress_filtered": "1.1"}
     host: str
     networks: list[NetworkOnHost] = field(default_factory=list)

@@ -175,7 +175,9 @@ class NetworkService:
             external=bool(attrs.get("router:external", False)),
             admin_state_up=bool(attrs.get("admin_state_up", True)),
             port_security_enabled=bool(attrs.get("port_security_enabled", True)),
-            project_id=owner, multi_host=bool(self.nova.conf.get("network", "multi_host")))
+            project_id=owner, multi_host=bool(self.nova.conf.get("network", "multi_host")),
+            # reaches the outside through a router only (docs/network-api.md, Routers)
+            needs_router=not attrs.get("router:external", False))
 
     def _quotas(self, prepared: list[dict[str, Any]]) -> dict[str, int]:
         """The `[quota] networks` limit of each project the request makes networks for."""

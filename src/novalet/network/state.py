@@ -17,6 +17,7 @@ from typing import Any
 
 from novalet import config
 from novalet.db import network as db_network
+from novalet.db import routers as db_routers
 from novalet.db.network import InterfaceRow
 from novalet.db.engine import Database
 from novalet.db.models import Network, SecurityGroup
@@ -29,8 +30,10 @@ async def host_state(db: Database, conf: config.Config, host: str) -> HostNetwor
     """Everything `host` must enforce, read in one transaction."""
     dhcp = conf.get("network", "network_manager") != "flat"
     snap = await db_network.host_snapshot(db, host)
+    snat = _snat_addresses(await db_routers.list_routes(db))
     networks = [_network_on_host(n, dhcp, snap.dhcp_hosts.get(n.id, []),
-                                 snap.own_addresses.get(n.id)) for n in snap.networks]
+                                 snap.own_addresses.get(n.id), snat.get(n.id))
+                for n in snap.networks]
     instances = []
     for instance in snap.instances:
         vifs = [vif_from_row(row, dhcp) for row in snap.interfaces.get(instance.uuid, [])
@@ -50,8 +53,15 @@ async def host_state(db: Database, conf: config.Config, host: str) -> HostNetwor
     return set_metadata_target(state, conf)
 
 
+def _snat_addresses(routes: list[db_routers.Route]) -> dict[int, str]:
+    """guest network id -> the gateway address its router SNATs it to: a router
+    that is up, with a gateway and SNAT on."""
+    return {r.network_id: r.gw_address for r in routes
+            if r.gw_address and r.enable_snat and r.admin_state_up}
+
+
 def _network_on_host(network: Network, dhcp: bool, hosts: list[tuple[str, str, str]],
-                     own_address: str | None) -> NetworkOnHost:
+                     own_address: str | None, snat_address: str | None) -> NetworkOnHost:
     gateway = own_address or network.gateway
     # host_snapshot gives only networks with a subnet, whose L3 columns are set
     assert network.cidr and gateway and network.dhcp_start and network.netmask
@@ -60,7 +70,9 @@ def _network_on_host(network: Network, dhcp: bool, hosts: list[tuple[str, str, s
         bridge=network.bridge, dhcp_start=network.dhcp_start, netmask=network.netmask,
         vlan=network.vlan, interface=network.bridge_interface, multi_host=network.multi_host,
         dhcp=dhcp and network.enable_dhcp, dns=dns_servers(network, gateway), mtu=network.mtu,
-        hosts={mac: (address, hostname) for mac, address, hostname in hosts})
+        hosts={mac: (address, hostname) for mac, address, hostname in hosts},
+        needs_router=bool(network.needs_router),
+        snat_address=snat_address if network.needs_router else None)
 
 
 def _port_filter(row: InterfaceRow) -> PortFilter | None:
@@ -113,8 +125,13 @@ def backported_for_1_0(state: HostNetworkState) -> dict[str, Any]:
     settings while a host runs it. There a port with port security off is still
     anti-spoofed and gets its server's groups (no groups: ingress all dropped),
     allowed address pairs are dropped (the pair addresses can't send), both fail
-    closed; an administratively down port passes traffic (fails open)."""
+    closed; an administratively down port passes traffic (fails open). Its
+    NetworkOnHost(**data) knows no needs_router or snat_address: they are left
+    out, and it masquerades a network-API network as any other (fails open)."""
     data = state.to_dict("1.0")
+    for network in data["networks"]:
+        for name in NetworkOnHost.ADDED:
+            network.pop(name, None)
     for instance in data["instances"]:
         instance.pop("port_filters", None)
         instance["rules"] = [

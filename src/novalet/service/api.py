@@ -21,6 +21,7 @@ from novalet.identity.tokens import TokenProvider
 from novalet.image.api import ImageService
 from novalet.network.api import NetworkAPI
 from novalet.network.floating_ips import FloatingIPService
+from novalet.network.routers import RouterService
 from novalet.network.networks import NetworkService
 from novalet.network.neutron_security_groups import NeutronSecurityGroups
 from novalet.network.subnets import SubnetService
@@ -55,6 +56,7 @@ class ApiServices:
         self.neutron_security_groups = NeutronSecurityGroups(self.network)
         self.ports = PortService(self.network)  # and its ports
         self.floatingips = FloatingIPService(self.network)  # and its floating IPs
+        self.routers = RouterService(self.network)  # and its routers
         self.compute = ComputeAPI(self.db, self.bus, conf, images=self.images,
                                   flavors=self.flavors, keypairs=self.keypairs,
                                   network=self.network, quotas=self.quotas)

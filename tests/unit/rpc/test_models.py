@@ -47,9 +47,9 @@ RECORDED = {
     "novalet.network.model.FloatingNat": ("1.0", "98015b80"),
     # 1.1 is this release's (security groups' egress); port_filters joined it in
     # the same release, before any 1.1 shipped, so no further bump
-    "novalet.network.model.HostNetworkState": ("1.1", "bf4ec3c9"),
+    "novalet.network.model.HostNetworkState": ("1.2", "74240c55"),
     "novalet.network.model.InstanceNet": ("1.1", "3ebe459d"),
-    "novalet.network.model.NetworkOnHost": ("1.0", "da86f4de"),
+    "novalet.network.model.NetworkOnHost": ("1.1", "56e15da6"),
     "novalet.network.model.PortFilter": ("1.0", "c513e2ca"),
     "novalet.network.model.SecurityRule": ("1.1", "48f45853"),
     "novalet.network.model.Vif": ("1.0", "bb23b7b5"),

@@ -46,6 +46,12 @@ EXTENSIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
                 "application", ()),
     "allowed-address-pairs": ("Allowed Address Pairs", "Provides allowed address pairs",
                               ()),
+    # routers (api/network/routers.py) and the floating IPs going through them
+    "router": ("Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 "
+               "Neutron networks and access to external networks via a NAT gateway.", ()),
+    "ext-gw-mode": ("Neutron L3 Configurable external gateway mode", "Extension of the "
+                    "router abstraction for specifying whether SNAT should occur on the "
+                    "external gateway", ()),
 }
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from novalet.api.handler import NETWORK, Handler, endpoint
-from novalet.api.network import (extensions, floatingips, networks, ports, security_groups,
-                                 subnets, versions)
+from novalet.api.network import (extensions, floatingips, networks, ports, routers,
+                                 security_groups, subnets, versions)
 
 
 def _r(path: str, methods: list[str], handler: Handler, auth: bool = True) -> Route:
@@ -56,4 +56,13 @@ ROUTES = [
     _r(V + "/floatingips/{floatingip_id}", ["GET"], floatingips.show),
     _r(V + "/floatingips/{floatingip_id}", ["PUT"], floatingips.update),
     _r(V + "/floatingips/{floatingip_id}", ["DELETE"], floatingips.delete),
+    # routers (api/network/routers.py)
+    _r(V + "/routers", ["GET"], routers.index),
+    _r(V + "/routers", ["POST"], routers.create),
+    _r(V + "/routers/{router_id}", ["GET"], routers.show),
+    _r(V + "/routers/{router_id}", ["PUT"], routers.update),
+    _r(V + "/routers/{router_id}", ["DELETE"], routers.delete),
+    _r(V + "/routers/{router_id}/add_router_interface", ["PUT"], routers.add_interface),
+    _r(V + "/routers/{router_id}/remove_router_interface", ["PUT"],
+       routers.remove_interface),
 ]

@@ -9,7 +9,7 @@ from novalet.api.handler import ApiRequest
 # Neutron's core resources served so far: (name, collection). Extension resources
 # (security groups, ...) are not listed here, as in Neutron: see /v2.0/extensions.
 RESOURCES = [("network", "networks"), ("subnet", "subnets"), ("port", "ports"),
-             ("floatingip", "floatingips")]
+             ("floatingip", "floatingips"), ("router", "routers")]
 
 
 async def index(req: ApiRequest) -> dict[str, Any]:

@@ -381,6 +381,10 @@ class LinuxNetDriver:
             iface = floating.interface or state.public_interface
             if iface:
                 wanted.add((iface, floating.floating_ip))
+        # a router's gateway address is the outside side of its SNAT: answered there
+        for network in state.networks:
+            if network.snat_address and state.public_interface:
+                wanted.add((state.public_interface, network.snat_address))
         problems: list[str] = []
         for iface, ip in sorted(before - wanted):
             await self._attempt(problems,

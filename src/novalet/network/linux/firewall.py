@@ -120,13 +120,18 @@ def _nat_table(state: HostNetworkState) -> list[str]:
         not_home = f" ip daddr != {home}" if home else ""
         floating_snat.append(f"ip saddr {fixed}{not_home} snat to {public}")
     outbound = []
+    bridges = _name_set(n.bridge for n in networks)
     for network, cidr in zip(networks, cidrs, strict=True):
         if not metadata.is_loopback:
             # a metadata server on another host must see the guest's own address
             outbound.append(f"ip saddr {cidr} ip daddr {metadata} tcp dport "
                             f"{state.metadata_port} accept")
-        outbound.append(f'oifname != "{network.bridge}" ip saddr {cidr} ip daddr != {cidr} '
-                        "masquerade")
+        if not network.needs_router:  # the nova-network face's: the host's address
+            outbound.append(f'oifname != "{network.bridge}" ip saddr {cidr} '
+                            f"ip daddr != {cidr} masquerade")
+        elif network.snat_address:  # through its router: the gateway's address
+            gateway = _ipv4(network.snat_address, "snat_address")
+            outbound.append(f"oifname != {bridges} ip saddr {cidr} snat to {gateway}")
     return [
         f"table {NAT_TABLE} {{",
         *_chain("prerouting", "type nat hook prerouting priority dstnat; policy accept;",
@@ -147,7 +152,7 @@ def _filter_table(state: HostNetworkState) -> list[str]:
     lines = [f"table {FILTER_TABLE} {{",
              *_chain("prerouting", "type filter hook prerouting priority raw; policy accept;",
                      [f"iifname {bridges} ip daddr 127.0.0.0/8 drop"]),
-             *_source_checks(state)]
+             *_source_checks(state), *_router_checks(state)]
     elements: list[str] = []
     egress: list[str] = []
     chains: list[str] = []
@@ -213,6 +218,41 @@ def _source_checks(state: HostNetworkState) -> list[str]:
                     "policy accept;", forward),
             *_chain("source-check-input", "type filter hook input priority filter - 10; "
                     "policy accept;", [dhcp, *into_host])]
+
+
+def _router_checks(state: HostNetworkState) -> list[str]:
+    """A network made through the network API (needs_router) is routed off its
+    bridge only as Neutron's router would: to the outside when its router SNATs it
+    (the NAT table gives the gateway's address), replies to what reached it by a
+    floating IP (DNATed), what its floating-IP holders send (SNATed to their
+    floating IP) and a remote metadata server; nothing else leaves, not even to
+    another Novalet bridge, and no other bridge opens a connection into it. The
+    nova-network face's networks are not checked here (the host routes them)."""
+    routed = sorted((n for n in state.networks if n.needs_router), key=lambda n: n.bridge)
+    if not routed:
+        return []
+    bridges = _name_set(n.bridge for n in state.networks)
+    floating = sorted({str(_ipv4(f.fixed_ip, "fixed_ip")) for f in state.floating},
+                      key=_ip_sort)
+    metadata = _ipv4(state.metadata_host, "metadata_host")
+    rules = []
+    for network in routed:
+        leaving = f'iifname "{network.bridge}" oifname != "{network.bridge}"'
+        rules.append(f"{leaving} ct status dnat accept")
+        if floating:
+            rules.append(f"{leaving} ip saddr {_addr_set(floating)} accept")
+        if not metadata.is_loopback:
+            rules.append(f"{leaving} ip daddr {metadata} tcp dport {state.metadata_port} "
+                         "accept")
+        if network.snat_address:
+            rules.append(f"{leaving} oifname != {bridges} accept")
+        rules.append(f"{leaving} counter drop")
+        others = sorted({n.bridge for n in state.networks} - {network.bridge})
+        if others:
+            rules.append(f'iifname {_name_set(others)} oifname "{network.bridge}" '
+                         "ct state new ct status != dnat counter drop")
+    return _chain("router-forward", "type filter hook forward priority filter - 5; "
+                  "policy accept;", rules)
 
 
 def _filtered_addresses(state: HostNetworkState) -> dict[str, list[tuple[str, str]]]:
