@@ -211,3 +211,30 @@ def test_cli_floating_ip_create_list_unset_delete(cloud: tuple[RunningCloud, Pat
     _openstack(cloud, "floating", "ip", "delete", made["id"])
     listed = _openstack(cloud, "floating", "ip", "list", "-f", "json")
     assert made["id"] not in [f["ID"] for f in listed]
+
+
+def test_cli_router_gateway_and_subnet(cloud: tuple[RunningCloud, Path]) -> None:
+    """`router create`, `router set --external-gateway`, `router add subnet`, `router
+    show`, `router remove subnet`, `router unset --external-gateway`, `router delete`."""
+    _openstack(cloud, "network", "create", "cli-rt-net")
+    subnet = _openstack(cloud, "subnet", "create", "--network", "cli-rt-net",
+                        "--subnet-range", "10.9.0.0/24", "cli-rt-sub", "-f", "json")
+    made = _openstack(cloud, "router", "create", "cli-router", "-f", "json")
+    assert made["name"] == "cli-router" and made["status"] == "ACTIVE"
+    _openstack(cloud, "router", "set", "--external-gateway", "public", "cli-router")
+    _openstack(cloud, "router", "add", "subnet", "cli-router", "cli-rt-sub")
+    shown = _openstack(cloud, "router", "show", "cli-router", "-f", "json")
+    gateway = shown["external_gateway_info"]
+    if isinstance(gateway, str):  # older clients print it as text
+        gateway = json.loads(gateway)
+    assert gateway["enable_snat"] is True
+    assert gateway["external_fixed_ips"][0]["ip_address"].startswith("172.24.4.")
+    listed = _openstack(cloud, "router", "list", "-f", "json")
+    assert made["id"] in [r["ID"] for r in listed]
+    _openstack(cloud, "router", "remove", "subnet", "cli-router", subnet["id"])
+    _openstack(cloud, "router", "unset", "--external-gateway", "cli-router")
+    _openstack(cloud, "router", "delete", "cli-router")
+    listed = _openstack(cloud, "router", "list", "-f", "json")
+    assert made["id"] not in [r["ID"] for r in listed]
+    _openstack(cloud, "subnet", "delete", "cli-rt-sub")
+    _openstack(cloud, "network", "delete", "cli-rt-net")
