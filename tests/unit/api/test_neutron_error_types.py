@@ -11,13 +11,14 @@ import pytest
 
 from novalet import exceptions
 from novalet.api import errors
-from novalet.network import neutron_rule_checks, neutron_security_groups, subnets
+from novalet.network import neutron_rule_checks, neutron_security_groups, routers, subnets
 
 # Ours alone, no Neutron name to give: the generic type of the status code is honest.
 OWN = {"SecurityGroupStatelessNotSupported"}
 
 
-@pytest.mark.parametrize("module", [subnets, neutron_security_groups, neutron_rule_checks],
+@pytest.mark.parametrize("module", [subnets, neutron_security_groups, neutron_rule_checks,
+                                    routers],
                          ids=lambda m: m.__name__)
 def test_each_domain_error_has_a_neutron_type(module: ModuleType) -> None:
     found = [cls for _, cls in inspect.getmembers(module, inspect.isclass)
