@@ -332,24 +332,6 @@ async def floating_through(db: Database, gw_network_uuid: str,
     return found is not None
 
 
-async def router_between(db: Database, network_ids: list[tuple[int, int]]
-                         ) -> dict[tuple[int, int], str]:
-    """(guest network id, external network id) -> the router with an interface on
-    the one and its gateway on the other."""
-    if not network_ids:
-        return {}
-    async with db.transaction() as s:
-        rows = (await s.execute(
-            select(Subnet.network_id, Router.gw_network_id, Router.uuid)
-            .join(RouterInterface, RouterInterface.subnet_id == Subnet.id)
-            .join(Router, Router.id == RouterInterface.router_id)
-            .where(Subnet.network_id.in_({g for g, _ in network_ids}),
-                   Router.gw_network_id.is_not(None)))).all()
-    wanted = set(network_ids)
-    return {(guest, gw): uuid for guest, gw, uuid in rows
-            if gw is not None and (guest, gw) in wanted}
-
-
 async def floating_routers(db: Database, floating_ids: list[int]) -> dict[int, str]:
     """floating_ips id -> the router its NAT goes through: the one with an interface
     on the fixed IP's network and its gateway on the floating IP's network."""

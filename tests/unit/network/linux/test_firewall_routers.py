@@ -9,13 +9,16 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import subprocess
+from ipaddress import IPv4Interface
 
 import pytest
 
+from novalet.network.linux import LinuxNetDriver
 from novalet.network.linux.firewall import render_ruleset
 from novalet.network.model import FloatingNat, HostNetworkState, NetworkOnHost
 from novalet.network.state import backported_for_1_0
 from tests.unit.network.linux.conftest import make_state
+from tests.unit.network.linux.fakes import FakeNetlink
 
 LEAVING = 'iifname "nvbr100" oifname != "nvbr100"'
 
@@ -113,3 +116,15 @@ def test_nft_accepts_the_rendered_ruleset(real_programs: None) -> None:
     if check.returncode and "Operation not permitted" in check.stderr:
         pytest.skip("nft -c needs CAP_NET_ADMIN")
     assert check.returncode == 0, check.stderr
+
+
+async def test_the_gateway_address_is_held_on_the_public_interface(
+        driver: LinuxNetDriver, netlink: FakeNetlink) -> None:
+    """The outside side of the router's SNAT: put on (and taken off) public_interface
+    like a floating IP, so the outside's replies are answered."""
+    netlink.add("eth0", None, up=True)
+    await driver.apply(_routed("203.0.113.5"))
+    assert IPv4Interface("203.0.113.5/32") in netlink.links_by_name["eth0"].addresses
+    await driver.apply(_routed(None))
+    assert IPv4Interface("203.0.113.5/32") not in netlink.links_by_name["eth0"].addresses
+    assert IPv4Interface("192.168.0.50/32") in netlink.links_by_name["eth0"].addresses
