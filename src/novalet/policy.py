@@ -302,6 +302,11 @@ RULES: dict[str, str] = {
     "get_floatingip": "rule:project_reader_or_admin",
     "update_floatingip": "rule:project_member_or_admin",
     "delete_floatingip": "rule:project_member_or_admin",
+    # The network API's quotas (network/quotas.py) and IP availability.
+    "get_quota": "rule:project_reader_or_admin",
+    "update_quota": "rule:context_is_admin",
+    "delete_quota": "rule:context_is_admin",
+    "get_network_ip_availability": "rule:context_is_admin",
 }
 
 

@@ -21,8 +21,10 @@ from novalet.identity.tokens import TokenProvider
 from novalet.image.api import ImageService
 from novalet.network.api import NetworkAPI
 from novalet.network.floating_ips import FloatingIPService
+from novalet.network.ip_availability import IpAvailabilityService
 from novalet.network.networks import NetworkService
 from novalet.network.neutron_security_groups import NeutronSecurityGroups
+from novalet.network.quotas import NetworkQuotas
 from novalet.network.subnets import SubnetService
 from novalet.network.ports import PortService
 from novalet.rpc import bus as rpc_bus
@@ -55,6 +57,8 @@ class ApiServices:
         self.neutron_security_groups = NeutronSecurityGroups(self.network)
         self.ports = PortService(self.network)  # and its ports
         self.floatingips = FloatingIPService(self.network)  # and its floating IPs
+        self.network_quotas = NetworkQuotas(self.db, self.quotas)  # and its quotas
+        self.ip_availability = IpAvailabilityService(self.db)
         self.compute = ComputeAPI(self.db, self.bus, conf, images=self.images,
                                   flavors=self.flavors, keypairs=self.keypairs,
                                   network=self.network, quotas=self.quotas)

@@ -8,6 +8,7 @@ from starlette.routing import Route
 from novalet.api.handler import NETWORK, Handler, endpoint
 from novalet.api.network import (extensions, floatingips, networks, ports, security_groups,
                                  subnets, versions)
+from novalet.api.network import ip_availability, quotas
 
 
 def _r(path: str, methods: list[str], handler: Handler, auth: bool = True) -> Route:
@@ -56,4 +57,14 @@ ROUTES = [
     _r(V + "/floatingips/{floatingip_id}", ["GET"], floatingips.show),
     _r(V + "/floatingips/{floatingip_id}", ["PUT"], floatingips.update),
     _r(V + "/floatingips/{floatingip_id}", ["DELETE"], floatingips.delete),
+    # quotas (api/network/quotas.py)
+    _r(V + "/quotas", ["GET"], quotas.index),
+    _r(V + "/quotas/{project_id}", ["GET"], quotas.show),
+    _r(V + "/quotas/{project_id}", ["PUT"], quotas.update),
+    _r(V + "/quotas/{project_id}", ["DELETE"], quotas.delete),
+    _r(V + "/quotas/{project_id}/default", ["GET"], quotas.defaults),
+    _r(V + "/quotas/{project_id}/details", ["GET"], quotas.details),
+    # IP availability (api/network/ip_availability.py)
+    _r(V + "/network-ip-availabilities", ["GET"], ip_availability.index),
+    _r(V + "/network-ip-availabilities/{network_id}", ["GET"], ip_availability.show),
 ]
