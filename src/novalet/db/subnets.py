@@ -17,6 +17,7 @@ from novalet import exceptions
 from novalet.common.timeutils import utcnow
 from novalet.db import external_networks as external
 from novalet.db import network as db_network
+from novalet.db import tags
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import FixedIp, Network, Subnet
 from novalet.db.subnet_pools import pooled
@@ -217,6 +218,7 @@ async def delete_subnet(db: Database, subnet_uuid: str) -> SubnetRow:
             raise AddressesInUse(count=allocated, subnet_id=subnet_uuid)
         await external.drop_floating_rows(s, network.id)
         await s.execute(delete(FixedIp).where(FixedIp.network_id == network.id))
+        await tags.forget(s, "subnets", [subnet.uuid])
         await s.delete(subnet)
         await s.execute(update(Network).where(Network.id == network.id).values(
             **dict.fromkeys(L3_COLUMNS), enable_dhcp=True, updated_at=utcnow(),

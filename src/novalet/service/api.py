@@ -25,7 +25,9 @@ from novalet.network.ip_availability import IpAvailabilityService
 from novalet.network.networks import NetworkService
 from novalet.network.neutron_security_groups import NeutronSecurityGroups
 from novalet.network.quotas import NetworkQuotas
+from novalet.network import tag_kinds
 from novalet.network.subnets import SubnetService
+from novalet.network.tags import TagService
 from novalet.network.ports import PortService
 from novalet.rpc import bus as rpc_bus
 
@@ -59,6 +61,9 @@ class ApiServices:
         self.floatingips = FloatingIPService(self.network)  # and its floating IPs
         self.network_quotas = NetworkQuotas(self.db, self.quotas)  # and its quotas
         self.ip_availability = IpAvailabilityService(self.db)
+        self.tags = TagService(self.db, tag_kinds.loaders(
+            self.networks, self.subnets, self.ports, self.neutron_security_groups,
+            self.floatingips))
         self.compute = ComputeAPI(self.db, self.bus, conf, images=self.images,
                                   flavors=self.flavors, keypairs=self.keypairs,
                                   network=self.network, quotas=self.quotas)

@@ -56,6 +56,8 @@ EXTENSIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "quota-check-limit-default": ("Quota engine limit check by default", "Quota limits "
                                   "below the usage are refused unless check_limit is "
                                   "false", ()),
+    "standard-attr-tag": ("Tag support for resources with standard attribute", "Enables "
+                          "to set tag on resources with standard attribute.", ("tags",)),
     "network-ip-availability": ("Network IP Availability", "Provides IP availability data "
                                 "for each network and subnet.", ()),
 }

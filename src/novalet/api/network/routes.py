@@ -8,7 +8,7 @@ from starlette.routing import Route
 from novalet.api.handler import NETWORK, Handler, endpoint
 from novalet.api.network import (extensions, floatingips, networks, ports, security_groups,
                                  subnets, versions)
-from novalet.api.network import ip_availability, quotas
+from novalet.api.network import ip_availability, quotas, tags
 
 
 def _r(path: str, methods: list[str], handler: Handler, auth: bool = True) -> Route:
@@ -67,4 +67,11 @@ ROUTES = [
     # IP availability (api/network/ip_availability.py)
     _r(V + "/network-ip-availabilities", ["GET"], ip_availability.index),
     _r(V + "/network-ip-availabilities/{network_id}", ["GET"], ip_availability.show),
+    # tags of any collection network/tags.py knows (api/network/tags.py)
+    _r(V + "/{kind}/{resource_id}/tags", ["GET"], tags.index),
+    _r(V + "/{kind}/{resource_id}/tags", ["PUT"], tags.replace),
+    _r(V + "/{kind}/{resource_id}/tags", ["DELETE"], tags.delete_all),
+    _r(V + "/{kind}/{resource_id}/tags/{tag}", ["GET"], tags.show),
+    _r(V + "/{kind}/{resource_id}/tags/{tag}", ["PUT"], tags.add),
+    _r(V + "/{kind}/{resource_id}/tags/{tag}", ["DELETE"], tags.delete),
 ]
