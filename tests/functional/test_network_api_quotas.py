@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from tests.functional.conftest import Api
+from tests.functional.test_network_api_subnets import subnet
 from tests.functional.test_network_api_v2 import create, neutron_error
+from tests.functional.test_policy_roles import make_user
 
 N = "/network/v2.0"
 C = "/compute/v2.1"
@@ -129,3 +131,20 @@ async def test_bad_values(api: Api) -> None:
     # nothing was stored
     listed = (await api.request("GET", f"{N}/quotas", user="admin")).json()["quotas"]
     assert listed == []
+
+
+async def test_the_port_limit_holds_and_a_reader_reads(api: Api) -> None:
+    demo = await _demo(api)
+    network = await create(api, name="ported")
+    await subnet(api, network["id"], "10.9.5.0/24")
+    assert (await _set(api, demo, port=1)).status_code == 200
+    body = {"port": {"network_id": network["id"]}}
+    assert (await api.request("POST", f"{N}/ports", json=body)).status_code == 201
+    neutron_error(await api.request("POST", f"{N}/ports", json=body), 409, "OverQuota")
+    details = (await api.request("GET", f"{N}/quotas/{demo}/details")).json()["quota"]
+    assert details["port"] == {"limit": 1, "used": 1, "reserved": 0}
+    assert details["subnet"]["used"] == 1
+    await make_user(api, "watcher", "reader")
+    resp = await api.request("GET", f"{N}/quotas/{demo}", user="watcher")
+    assert resp.status_code == 200 and resp.json()["quota"]["port"] == 1
+    neutron_error(await _set(api, demo, user="watcher", port=5), 403, "PolicyNotAuthorized")

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from novalet.db.models import Tag
-from tests.functional.conftest import Api
-from tests.functional.test_network_api_floatingips import _external, _fip
+from tests.functional.conftest import Api, boot, delete_server
+from tests.functional.test_network_api_floatingips import _external, _fip, _port
 from tests.functional.test_network_api_subnets import subnet
 from tests.functional.test_network_api_v2 import create, neutron_error
 
@@ -153,4 +153,25 @@ async def test_deleting_a_resource_deletes_its_tags(api: Api) -> None:
     fip = (await _fip(api, floating_network_id=ext["id"])).json()["floatingip"]["id"]
     assert (await api.request("PUT", f"{N}/floatingips/{fip}/tags/t")).status_code == 201
     assert (await api.request("DELETE", f"{N}/floatingips/{fip}")).status_code == 204
+    assert await _stored(api) == 0
+
+
+async def test_the_compute_face_deleting_drops_tags_too(api: Api) -> None:
+    """A server's NIC deleted with its server, a group deleted by os-security-groups."""
+    server = await boot(api, "tagged-vm", networks="auto")
+    port = (await _port(api, server["id"]))["port_id"]
+    assert (await api.request("PUT", f"{N}/ports/{port}/tags/nic")).status_code == 201
+    group = (await api.request("POST", f"{N}/security-groups",
+                               json={"security_group": {"name": "g"}})).json()["security_group"]
+    assert (await api.request("PUT", f"{N}/security-groups/{group['id']}/tags/g")
+            ).status_code == 201
+    assert await _stored(api) == 2
+    await delete_server(api, server["id"])
+    assert await _stored(api) == 1
+    proxied = (await api.request("GET", "/compute/v2.1/os-security-groups",
+                                 version="2.35")).json()["security_groups"]
+    (same,) = [g for g in proxied if g["name"] == "g"]
+    resp = await api.request("DELETE", f"/compute/v2.1/os-security-groups/{same['id']}",
+                             version="2.35")
+    assert resp.status_code == 202, resp.text
     assert await _stored(api) == 0
