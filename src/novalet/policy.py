@@ -319,7 +319,19 @@ RULES: dict[str, str] = {
     "delete_router": "rule:project_member_or_admin",
     "add_router_interface": "rule:project_member_or_admin",
     "remove_router_interface": "rule:project_member_or_admin",
+    # The network API's quotas (network/quotas.py) and IP availability.
+    "get_quota": "rule:project_reader_or_admin",
+    "update_quota": "rule:context_is_admin",
+    "delete_quota": "rule:context_is_admin",
+    "get_network_ip_availability": "rule:context_is_admin",
 }
+# Tags on network API resources (network/tags.py): Neutron's `<action>_<collection>_tags`;
+# the target is the tagged resource's (a network's flags for networks and subnets).
+TAGGED = ("networks", "subnets", "ports", "security_groups", "floatingips", "routers")
+for _kind in TAGGED:
+    RULES[f"get_{_kind}_tags"] = "rule:project_reader_or_admin or rule:shared or rule:external"
+    for _action in ("create", "update", "delete"):
+        RULES[f"{_action}_{_kind}_tags"] = "rule:project_member_or_admin"
 
 
 def with_implied_roles(roles: Iterable[str]) -> list[str]:

@@ -15,7 +15,7 @@ from tests.functional.test_policy_roles import make_user
 
 SG, SGR = f"{N}/security-groups", f"{N}/security-group-rules"
 GROUP = {"id", "name", "description", "tenant_id", "project_id", "stateful",
-         "security_group_rules", "created_at", "updated_at"}
+         "security_group_rules", "created_at", "updated_at", "tags"}
 RULE = {"id", "security_group_id", "direction", "ethertype", "protocol", "port_range_min",
         "port_range_max", "remote_ip_prefix", "remote_group_id", "description", "tenant_id",
         "project_id", "created_at", "updated_at"}

@@ -16,7 +16,7 @@ from tests.functional.test_policy_roles import make_user
 VIEW = {"id", "name", "description", "network_id", "tenant_id", "project_id", "ip_version",
         "cidr", "gateway_ip", "enable_dhcp", "allocation_pools", "dns_nameservers",
         "host_routes", "subnetpool_id", "ipv6_ra_mode", "ipv6_address_mode", "created_at",
-        "updated_at"}
+        "updated_at", "tags"}
 
 
 async def subnet(api: Api, network_id: str, cidr: str, user: str = "demo",

@@ -238,3 +238,51 @@ def test_cli_router_gateway_and_subnet(cloud: tuple[RunningCloud, Path]) -> None
     assert made["id"] not in [r["ID"] for r in listed]
     _openstack(cloud, "subnet", "delete", "cli-rt-sub")
     _openstack(cloud, "network", "delete", "cli-rt-net")
+def test_cli_and_sdk_network_quotas_and_ip_availability(cloud: tuple[RunningCloud, Path]
+                                                        ) -> None:
+    """`openstack quota set --networks/--floating-ips` and `quota show --network` reach
+    the network API's quotas; the compute face shows the floating IP limit set there."""
+    conn = _connect(cloud[1], "novalet-demo")
+    project = conn.current_project_id
+    _openstack(cloud, "quota", "set", "--networks", "7", "--floating-ips", "6", project,
+               user="novalet")
+    shown = _openstack(cloud, "quota", "show", "--network", project, "-f", "json")
+    values = shown if isinstance(shown, dict) else {r["Resource"]: r["Limit"] for r in shown}
+    assert values["networks"] == 7 and values["floating_ips"] == 6, values
+    admin = _connect(cloud[1], "novalet")
+    details = admin.network.get_quota(project, details=True)
+    assert details.networks["limit"] == 7 and details.floating_ips["limit"] == 6
+
+    def compute_floating_ips() -> int:  # shown by os-quota-sets below 2.36
+        resp = admin.compute.get(f"/os-quota-sets/{project}", microversion="2.35")
+        return int(resp.json()["quota_set"]["floating_ips"])
+
+    assert compute_floating_ips() == 6
+    admin.network.delete_quota(project)
+    assert admin.network.get_quota(project).networks == 100
+    assert compute_floating_ips() == 10
+    made = conn.network.create_network(name="counted")
+    try:
+        conn.network.create_subnet(network_id=made.id, cidr="10.9.3.0/24", ip_version=4)
+        (found,) = admin.network.network_ip_availabilities(network_id=made.id)
+        assert (found.total_ips, found.used_ips) == (253, 0)
+    finally:
+        conn.network.delete_network(made)
+
+
+def test_cli_network_tags(cloud: tuple[RunningCloud, Path]) -> None:
+    made = _openstack(cloud, "network", "create", "--tag", "red", "--tag", "blue",
+                      "tagged-net", "-f", "json")
+    assert sorted(made["tags"]) == ["blue", "red"]
+    _openstack(cloud, "network", "set", "--tag", "green", made["id"])
+    _openstack(cloud, "network", "unset", "--tag", "red", made["id"])
+    shown = _openstack(cloud, "network", "show", made["id"], "-f", "json")
+    assert sorted(shown["tags"]) == ["blue", "green"]
+    listed = _openstack(cloud, "network", "list", "--tags", "blue,green", "-f", "json")
+    assert [n["ID"] for n in listed] == [made["id"]]
+    assert _openstack(cloud, "network", "list", "--tags", "red", "-f", "json") == []
+    listed = _openstack(cloud, "network", "list", "--not-tags", "green", "-f", "json")
+    assert made["id"] not in [n["ID"] for n in listed]
+    _openstack(cloud, "network", "set", "--no-tag", made["id"])
+    assert _openstack(cloud, "network", "show", made["id"], "-f", "json")["tags"] == []
+    _openstack(cloud, "network", "delete", made["id"])

@@ -31,6 +31,10 @@ RESOURCES: tuple[str, ...] = (
     "server_groups", "server_group_members",
     "floating_ips", "fixed_ips", "security_groups", "security_group_rules")
 NETWORK_RESOURCES = ("floating_ips", "fixed_ips", "security_groups", "security_group_rules")
+# Limits only the network API shows and sets (its `quotas` extension), stored beside
+# Nova's in the same tables: os-quota-sets neither shows nor accepts them.
+NETWORK_API_RESOURCES = ("networks", "ports", "routers")
+ALL_RESOURCES = RESOURCES + NETWORK_API_RESOURCES
 PERSONALITY_RESOURCES = ("injected_files", "injected_file_content_bytes",
                          "injected_file_path_length")
 # Resources counted per user as well as per project (the rest are per project,
@@ -105,7 +109,10 @@ class QuotaEngine:
     # --- limits -------------------------------------------------------------
 
     def config_defaults(self) -> dict[str, int]:
-        return {r: int(self.conf.get("quota", r)) for r in RESOURCES}
+        return {r: self._option(r) for r in ALL_RESOURCES}
+
+    def _option(self, resource: str) -> int:
+        return int(self.conf.get("quota", resource))
 
     def resolve(self, records: QuotaRecords) -> Limits:
         """Project limits (project > class default > config) and user limits (user >
@@ -404,12 +411,12 @@ def _check_growth(limits: Limits, records: QuotaRecords, deltas: dict[str, int])
 
 
 def _known(values: Mapping[str, int]) -> dict[str, int]:
-    return {r: v for r, v in values.items() if r in RESOURCES}
+    return {r: v for r, v in values.items() if r in ALL_RESOURCES}
 
 
 def _check_values(values: Mapping[str, int]) -> None:
     for resource, limit in values.items():
-        if resource not in RESOURCES:
+        if resource not in ALL_RESOURCES:
             raise QuotaLimitInvalid(reason=f"Unknown quota resources {resource}.")
         if limit < UNLIMITED:
             raise QuotaLimitInvalid(

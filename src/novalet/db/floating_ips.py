@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from novalet import exceptions
 from novalet.common.timeutils import utcnow
 from novalet.db import quotas as db_quotas
+from novalet.db import tags
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import FixedIp, FloatingIp, Instance, Network, VirtualInterface
 
@@ -155,6 +156,9 @@ async def release(db: Database, floating_id: int, owner: str | None) -> bool:
             FloatingIp.id == floating_id, FloatingIp.fixed_ip_id.is_(None), held).values(
             project_id=None, auto_assigned=False, description="",
             updated_at=utcnow()).execution_options(synchronize_session=False))
+        if rows_matched(result):  # its id is a new one at the next allocation
+            await tags.forget(s, "floatingips", select(FloatingIp.uuid).where(
+                FloatingIp.id == floating_id))
     return bool(rows_matched(result))
 
 

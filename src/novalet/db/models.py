@@ -556,6 +556,18 @@ class QuotaClass(Timestamps, Base):
     __table_args__ = (UniqueConstraint("class_name", "resource"),)
 
 
+class Tag(Base):
+    """A tag on a network API resource (standard-attr-tag, 0020): the resource by its
+    collection name ("networks", "ports" …) and id (uuid)."""
+
+    __tablename__ = "tags"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_type: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[str] = mapped_column(String(36))
+    tag: Mapped[str] = mapped_column(String(60))
+    __table_args__ = (UniqueConstraint("resource_type", "resource_id", "tag"),)
+
+
 class QuotaLock(Base):
     """One row per project, locked (UPDATE) by every transaction that counts usage
     and then adds to it, so concurrent creates of one project take turns."""

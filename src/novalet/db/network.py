@@ -28,6 +28,7 @@ from novalet.db import quotas as db_quotas
 from novalet.db import security_groups as db_groups
 from novalet.db import external_networks, port_groups, subnet_pools
 from novalet.db import floating_ips as db_floating
+from novalet.db import tags
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import (FixedIp, FloatingIp, Instance, Migration, Network, SecurityGroup,
                                SecurityGroupInstance, Subnet, VirtualInterface)
@@ -303,9 +304,13 @@ async def delete_network(db: Database, network_uuid: str) -> None:
             raise NetworkInUse(network_id=network_uuid)
         await external_networks.drop_floating_rows(s, network.id)
         await s.execute(delete(FixedIp).where(FixedIp.network_id == network.id))
+        await tags.forget(s, "subnets", select(Subnet.uuid).where(Subnet.network_id == network.id))
         await s.execute(delete(Subnet).where(Subnet.network_id == network.id))
+        await tags.forget(s, "ports", select(VirtualInterface.uuid).where(
+            VirtualInterface.network_id == network.id))
         await s.execute(delete(VirtualInterface).where(
             VirtualInterface.network_id == network.id))
+        await tags.forget(s, "networks", [network.uuid])
         await s.delete(network)
 
 
@@ -523,6 +528,8 @@ async def _release(s: AsyncSession, rows: list[InterfaceRow]) -> None:
     fixed_ids = [r.fixed_ip.id for r in rows if r.fixed_ip is not None]
     kept = [r for r in rows if r.vif.preserve_on_delete]
     if fixed_ids:
+        await tags.forget(s, "floatingips", select(FloatingIp.uuid).where(  # released below
+            FloatingIp.fixed_ip_id.in_(fixed_ids), FloatingIp.auto_assigned.is_(True)))
         await s.execute(update(FloatingIp).where(
             FloatingIp.fixed_ip_id.in_(fixed_ids), FloatingIp.auto_assigned.is_(True)
         ).values(project_id=None, auto_assigned=False, fixed_ip_id=None, host=None,
@@ -537,6 +544,7 @@ async def _release(s: AsyncSession, rows: list[InterfaceRow]) -> None:
     await s.execute(update(FixedIp).where(FixedIp.id.in_(fixed_ids)).values(
         instance_uuid=None, virtual_interface_id=None, allocated=False, leased=False,
         host=None, updated_at=utcnow()).execution_options(synchronize_session=False))
+    await tags.forget(s, "ports", [r.vif.uuid for r in rows if r not in kept])
     await s.execute(delete(VirtualInterface).where(
         VirtualInterface.id.in_([r.vif.id for r in rows if r not in kept])))
 

@@ -16,6 +16,7 @@ from novalet import exceptions
 from novalet.common.timeutils import utcnow
 from novalet.db import external_networks as external
 from novalet.db import routers as db_routers
+from novalet.db import tags
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import FixedIp, Instance, Network, Subnet, VirtualInterface
 from novalet.db.network import DuplicateVlan, NetworkInUse, NetworkNotFound
@@ -176,5 +177,7 @@ async def delete_unused_network(db: Database, network_uuid: str) -> None:
             raise NetworkInUse(network_id=network_uuid)
         await external.drop_floating_rows(s, network.id)
         await s.execute(delete(FixedIp).where(FixedIp.network_id == network.id))
+        await tags.forget(s, "subnets", select(Subnet.uuid).where(Subnet.network_id == network.id))
         await s.execute(delete(Subnet).where(Subnet.network_id == network.id))
+        await tags.forget(s, "networks", [network.uuid])
         await s.delete(network)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from novalet import exceptions
 from novalet.common.timeutils import utcnow
 from novalet.db import network as db_network
-from novalet.db import port_groups
+from novalet.db import port_groups, tags
 from novalet.db.engine import Database, rows_matched
 from novalet.db.quotas import lock_project
 from novalet.db.models import (FixedIp, FloatingIp, Instance, Network, SecurityGroup,
@@ -330,6 +330,7 @@ async def delete_unbound_port(db: Database, port_uuid: str) -> PortRow:
                 fixed_ids)).values(fixed_ip_id=None, host=None, updated_at=utcnow())
                 .execution_options(synchronize_session=False))
         await _free(s, fixed_ids)
+        await tags.forget(s, "ports", [vif.uuid])
         await s.execute(delete(VirtualInterface).where(VirtualInterface.id == vif.id))
         return row
 

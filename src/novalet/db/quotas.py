@@ -19,8 +19,9 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from novalet.db.engine import Database, rows_matched
-from novalet.db.models import (FloatingIp, Instance, KeyPair, ProjectQuota, ProjectUserQuota,
-                               QuotaClass, QuotaLock, SecurityGroup, ServerGroup)
+from novalet.db.models import (FloatingIp, Instance, KeyPair, Network, ProjectQuota,
+                               ProjectUserQuota, QuotaClass, QuotaLock, Router, SecurityGroup,
+                               SecurityGroupRule, ServerGroup, Subnet, VirtualInterface)
 
 DEFAULT_CLASS = "default"
 # Every usage this module counts.
@@ -157,6 +158,50 @@ async def _usage(s: AsyncSession, project_id: str, user_id: str | None,
     return project, user
 
 
+async def network_usage(db: Database, project_id: str) -> dict[str, int]:
+    """What a project holds of what the network API's quotas count, counted as the
+    creates that check them count: networks, subnets, ports (its servers' NICs too),
+    floating IPs, security groups, and security_group_rules as the most rules one
+    of its groups has (the limit is per group here, as nova-network had it)."""
+    servers = select(Instance.uuid).where(Instance.project_id == project_id)
+    rules_per_group = (select(func.count(SecurityGroupRule.id).label("n"))
+                       .join(SecurityGroup, SecurityGroup.id == SecurityGroupRule.parent_group_id)
+                       .where(SecurityGroup.project_id == project_id)
+                       .group_by(SecurityGroupRule.parent_group_id).subquery())
+    counts = {
+        "networks": select(func.count(Network.id)).where(
+            Network.project_id == project_id, Network.deleted.is_(False)),
+        "subnets": select(func.count(Subnet.id)).where(Subnet.project_id == project_id),
+        "ports": select(func.count(VirtualInterface.id)).where(
+            (VirtualInterface.project_id == project_id)
+            | (VirtualInterface.project_id.is_(None)
+               & VirtualInterface.instance_uuid.in_(servers))),
+        "floating_ips": select(func.count(FloatingIp.id)).where(
+            FloatingIp.project_id == project_id),
+        "security_groups": select(func.count(SecurityGroup.id)).where(
+            SecurityGroup.project_id == project_id),
+        "security_group_rules": select(func.coalesce(func.max(rules_per_group.c.n), 0)),
+        "routers": select(func.count(Router.id)).where(Router.project_id == project_id),
+    }
+    async with db.transaction() as s:
+        return {name: int((await s.execute(query)).scalar_one())
+                for name, query in counts.items()}
+
+
+async def projects_with_limits(db: Database, resources: Collection[str]
+                               ) -> dict[str, dict[str, int]]:
+    """project -> its own stored limits, for the projects that store one of resources."""
+    found: dict[str, dict[str, int]] = {}
+    async with db.transaction() as s:
+        rows = await s.execute(select(ProjectQuota.project_id, ProjectQuota.resource,
+                                      ProjectQuota.hard_limit)
+                               .where(ProjectQuota.resource.in_(list(resources)))
+                               .order_by(ProjectQuota.project_id))
+        for project_id, resource, limit in rows:
+            found.setdefault(project_id, {})[resource] = limit
+    return found
+
+
 # A resize holds the larger of both flavors until it is confirmed or reverted:
 # while it runs the instance's flavor is the old one (the new one waits in
 # system_metadata), once it is RESIZED the flavor is the new one (the old one waits).
@@ -233,3 +278,13 @@ async def delete_user_limits(db: Database, project_id: str, user_id: str) -> Non
         await lock_project(s, project_id)
         await s.execute(delete(ProjectUserQuota).where(
             ProjectUserQuota.project_id == project_id, ProjectUserQuota.user_id == user_id))
+
+
+async def delete_project_resources(db: Database, project_id: str,
+                                   resources: Collection[str]) -> None:
+    """Forget a project's own limits of `resources` only (the others stay)."""
+    async with db.transaction() as s:
+        await lock_project(s, project_id)
+        await s.execute(delete(ProjectQuota).where(
+            ProjectQuota.project_id == project_id,
+            ProjectQuota.resource.in_(list(resources))))

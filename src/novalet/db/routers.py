@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from novalet import exceptions
 from novalet.common.timeutils import utcnow
+from novalet.db import tags
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import FixedIp, FloatingIp, Network, Router, RouterInterface, Subnet
 from novalet.db.quotas import lock_project
@@ -209,6 +210,7 @@ async def delete_router(db: Database, router_uuid: str) -> None:
         if count:
             raise HasInterfaces(router_id=router_uuid, count=count)
         await _release(s, router.id)
+        await tags.forget(s, "routers", [router_uuid])
         await s.delete(router)
 
 

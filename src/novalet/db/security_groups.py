@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from novalet import exceptions
 from novalet.db import quotas as db_quotas
+from novalet.db import tags
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import (Instance, SecurityGroup, SecurityGroupInstance,
                                SecurityGroupRule)
@@ -208,6 +209,8 @@ async def delete_group(db: Database, group_id: int) -> None:
             | (SecurityGroupRule.group_id == group_id)))
         await s.execute(delete(SecurityGroupInstance).where(
             SecurityGroupInstance.security_group_id == group_id))
+        await tags.forget(s, "security-groups", select(SecurityGroup.uuid).where(
+            SecurityGroup.id == group_id))
         result = await s.execute(delete(SecurityGroup).where(SecurityGroup.id == group_id))
     if rows_matched(result) == 0:
         raise SecurityGroupNotFound(security_group_id=group_id)

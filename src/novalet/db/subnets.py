@@ -18,6 +18,7 @@ from novalet.common.timeutils import utcnow
 from novalet.db import external_networks as external
 from novalet.db import network as db_network
 from novalet.db import routers as db_routers
+from novalet.db import tags
 from novalet.db.engine import Database, rows_matched
 from novalet.db.models import FixedIp, Network, Subnet
 from novalet.db.subnet_pools import pooled
@@ -219,6 +220,7 @@ async def delete_subnet(db: Database, subnet_uuid: str) -> SubnetRow:
             raise AddressesInUse(count=allocated, subnet_id=subnet_uuid)
         await external.drop_floating_rows(s, network.id)
         await s.execute(delete(FixedIp).where(FixedIp.network_id == network.id))
+        await tags.forget(s, "subnets", [subnet.uuid])
         await s.delete(subnet)
         await s.execute(update(Network).where(Network.id == network.id).values(
             **dict.fromkeys(L3_COLUMNS), enable_dhcp=True, updated_at=utcnow(),

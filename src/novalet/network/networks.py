@@ -142,7 +142,7 @@ class NetworkService:
         VLANs picked once; each project's `[quota] networks` holds (OverQuota, 409).
         An auto-picked VLAN a concurrent creator took first is picked again."""
         prepared = [self._prepare(ctx, attrs) for attrs in items]
-        quotas = self._quotas(prepared)
+        quotas = await self._quotas(prepared)
         for attempt in range(_VLAN_ATTEMPTS):
             try:
                 rows = await db.create_bare_networks(
@@ -179,10 +179,12 @@ class NetworkService:
             # reaches the outside through a router only (docs/network-api.md, Routers)
             needs_router=not attrs.get("router:external", False))
 
-    def _quotas(self, prepared: list[dict[str, Any]]) -> dict[str, int]:
-        """The `[quota] networks` limit of each project the request makes networks for."""
-        limit = int(self.nova.conf.get("quota", "networks"))
-        return {p["project_id"]: limit for p in prepared}
+    async def _quotas(self, prepared: list[dict[str, Any]]) -> dict[str, int]:
+        """The networks limit of each project the request makes networks for (its
+        own, set through the network API's quotas, else `[quota] networks`)."""
+        projects = dict.fromkeys(p["project_id"] for p in prepared)
+        return {project: (await self.nova.quotas.limits(project))["networks"]
+                for project in projects}
 
     def _plan(self, existing: list[Network], prepared: list[dict[str, Any]]
               ) -> list[dict[str, Any]]:

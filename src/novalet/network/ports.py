@@ -205,9 +205,9 @@ class PortService:
 
     async def _insert(self, network: Network, values: dict[str, Any], mac: str | None,
                       address: str | None, subnet_uuid: str) -> db.PortRow:
+        quota = (await self.nova.quotas.limits(values["project_id"]))["ports"]
         try:
-            return await db.create_port(self.db, network.uuid, values, mac, address,
-                                        int(self.nova.conf.get("quota", "ports")))
+            return await db.create_port(self.db, network.uuid, values, mac, address, quota)
         except db.MacAddressInUse:
             raise MacAddressInUse(net_id=network.uuid, mac=mac) from None
         except db.AddressTaken as exc:

@@ -172,8 +172,9 @@ class RouterService:
                   "description": str(attrs.get("description") or ""),
                   "admin_state_up": bool(attrs.get("admin_state_up", True))}
         try:
-            record = await db.create_router(self.db, values, gateway,
-                                            int(self.nova.conf.get("quota", "routers")))
+            # the project's own limit (set through the quotas API), else [quota] routers
+            limit = (await self.nova.quotas.limits(owner))["routers"]
+            record = await db.create_router(self.db, values, gateway, limit)
         except db.TooManyRouters:
             raise OverQuota() from None
         except (db.GatewayAddressTaken, db.GatewayAddressNotInNetwork,

@@ -22,9 +22,13 @@ from novalet.image.api import ImageService
 from novalet.network.api import NetworkAPI
 from novalet.network.floating_ips import FloatingIPService
 from novalet.network.routers import RouterService
+from novalet.network.ip_availability import IpAvailabilityService
 from novalet.network.networks import NetworkService
 from novalet.network.neutron_security_groups import NeutronSecurityGroups
+from novalet.network.quotas import NetworkQuotas
+from novalet.network import tag_kinds
 from novalet.network.subnets import SubnetService
+from novalet.network.tags import TagService
 from novalet.network.ports import PortService
 from novalet.rpc import bus as rpc_bus
 
@@ -57,6 +61,11 @@ class ApiServices:
         self.ports = PortService(self.network)  # and its ports
         self.floatingips = FloatingIPService(self.network)  # and its floating IPs
         self.routers = RouterService(self.network)  # and its routers
+        self.network_quotas = NetworkQuotas(self.db, self.quotas)  # and its quotas
+        self.ip_availability = IpAvailabilityService(self.db)
+        self.tags = TagService(self.db, tag_kinds.loaders(
+            self.networks, self.subnets, self.ports, self.neutron_security_groups,
+            self.floatingips, self.routers))
         self.compute = ComputeAPI(self.db, self.bus, conf, images=self.images,
                                   flavors=self.flavors, keypairs=self.keypairs,
                                   network=self.network, quotas=self.quotas)

@@ -30,9 +30,11 @@ async def engine(tmp_path: Path) -> AsyncIterator[QuotaEngine]:
 def test_defaults_come_from_config() -> None:
     engine = QuotaEngine(None, None)  # type: ignore[arg-type]
     defaults = engine.config_defaults()
-    assert set(defaults) == set(RESOURCES)
+    assert set(defaults) == set(RESOURCES) | {"networks", "ports", "routers"}
     assert defaults["instances"] == 10 and defaults["fixed_ips"] == -1
     assert defaults["injected_file_path_length"] == 255
+    # the network API's own limits; routers at Neutron's 10 until [quota] routers exists
+    assert (defaults["networks"], defaults["ports"], defaults["routers"]) == (100, 500, 10)
 
 
 def test_user_beats_project_beats_class_beats_config() -> None:

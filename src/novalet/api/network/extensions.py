@@ -52,6 +52,20 @@ EXTENSIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "ext-gw-mode": ("Neutron L3 Configurable external gateway mode", "Extension of the "
                     "router abstraction for specifying whether SNAT should occur on the "
                     "external gateway", ()),
+    # no network attributes: api/network/quotas.py, ip_availability.py
+    "quotas": ("Quota management support", "Expose functions for quotas management per "
+               "project (one store with the compute API's os-quota-sets).", ()),
+    "quota_details": ("Quota details management support", "Expose functions for quotas "
+                      "usage statistics per project", ()),
+    "quota-check-limit": ("Quota engine limit check", "Support for checking the resource "
+                          "usage before applying a new quota limit", ()),
+    "quota-check-limit-default": ("Quota engine limit check by default", "Quota limits "
+                                  "below the usage are refused unless check_limit is "
+                                  "false", ()),
+    "standard-attr-tag": ("Tag support for resources with standard attribute", "Enables "
+                          "to set tag on resources with standard attribute.", ("tags",)),
+    "network-ip-availability": ("Network IP Availability", "Provides IP availability data "
+                                "for each network and subnet.", ()),
 }
 
 

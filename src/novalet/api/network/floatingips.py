@@ -8,7 +8,7 @@ import uuid as uuidlib
 from typing import Any
 
 from novalet.api.handler import ApiRequest, Reply
-from novalet.api.network import listing
+from novalet.api.network import listing, tags
 from novalet.api.network.attributes import Attr, BadBody, Check, read_body, string
 from novalet.api.network.listing import Field
 from novalet.common.timeutils import isotime
@@ -50,7 +50,7 @@ FIELDS: dict[str, Field] = {
     name: Field() for name in (
         "id", "floating_ip_address", "floating_network_id", "router_id", "port_id",
         "fixed_ip_address", "status", "tenant_id", "project_id", "description",
-        "created_at", "updated_at")}
+        "created_at", "updated_at")} | {"tags": Field(sortable=False)}
 
 
 def view(fip: FloatingIPView) -> dict[str, Any]:
@@ -66,14 +66,16 @@ async def index(req: ApiRequest) -> dict[str, Any]:
     query = listing.parse(req.query, FIELDS)
     found = await req.app.floatingips.list_floatingips(req.ctx)
     url = req.app.conf.public_url + req.raw.url.path
-    return listing.apply([view(f) for f in found], query, "floatingips", url, req.query,
+    views = await tags.with_tags(req, "floatingips", [view(f) for f in found])
+    return listing.apply(views, query, "floatingips", url, req.query,
                          lambda marker: FloatingIPNotFound(floatingip_id=marker))
 
 
 async def show(req: ApiRequest) -> dict[str, Any]:
     found = await req.app.floatingips.get_floatingip(req.ctx, req.path["floatingip_id"])
     fields = [f for f in req.query.getlist("fields") if f][:listing.MAX_VALUES]
-    return {"floatingip": listing.select_fields(view(found), fields)}
+    shown = await tags.tagged(req, "floatingips", view(found))
+    return {"floatingip": listing.select_fields(shown, fields)}
 
 
 async def create(req: ApiRequest) -> Reply:
@@ -82,14 +84,14 @@ async def create(req: ApiRequest) -> Reply:
         raise BadBody(reason="Failed to parse request. Required attribute "
                       "'floating_network_id' not specified")
     made = await req.app.floatingips.create_floatingip(req.ctx, attrs)
-    return Reply({"floatingip": view(made)}, 201)
+    return Reply({"floatingip": await tags.tagged(req, "floatingips", view(made))}, 201)
 
 
 async def update(req: ApiRequest) -> dict[str, Any]:
     attrs = read_body(await req.json(), "floatingip", ATTRIBUTES, "PUT")
     changed = await req.app.floatingips.update_floatingip(req.ctx, req.path["floatingip_id"],
                                                           attrs)
-    return {"floatingip": view(changed)}
+    return {"floatingip": await tags.tagged(req, "floatingips", view(changed))}
 
 
 async def delete(req: ApiRequest) -> Reply:

@@ -11,6 +11,9 @@ As Neutron answers them:
   `marker` (the id of the item the page starts after; 404 when no such item is
   visible) and `page_reverse` (the page before the marker), with
   `<collection>_links` next and previous.
+- on collections whose items have `tags` (standard-attr-tag), `tags` (every one of
+  the comma-separated tags), `tags-any` (one of them), `not-tags` (not every one),
+  `not-tags-any` (none of them); repeated keys add tags.
 Items are the views already built for the caller, so a filter or sort key never
 reaches what the caller can't see. Values are compared exactly: no patterns.
 """
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -30,6 +33,7 @@ from novalet import exceptions
 MAX_LIMIT = 1000
 MAX_VALUES = 100  # values of one filter, fields or sort keys in one query
 CONTROL = ("fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse")
+TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
 
 # Turns a query value into the attribute's type (raises BadQuery when it can't).
 Converter = Callable[[str, str], Any]
@@ -78,6 +82,7 @@ class ListQuery:
     limit: int | None
     marker: str | None
     page_reverse: bool
+    tag_filters: dict[str, set[str]] = field(default_factory=dict)
 
 
 def _values(query: QueryParams, key: str) -> list[str]:
@@ -91,8 +96,14 @@ def _values(query: QueryParams, key: str) -> list[str]:
 def parse(query: QueryParams, attributes: Mapping[str, Field]) -> ListQuery:
     """The list query of a request to a collection with these attributes."""
     filters: dict[str, list[Any]] = {}
+    tag_filters: dict[str, set[str]] = {}
     for key in dict.fromkeys(query.keys()):
         if key in CONTROL:
+            continue
+        if key in TAG_FILTERS and "tags" in attributes:
+            tags = {t for v in _values(query, key) for t in v.split(",") if t}
+            if tags:
+                tag_filters[key] = tags
             continue
         if key not in attributes:
             raise BadQuery(reason=f"[{key}] is invalid attribute for filtering; filter on "
@@ -102,7 +113,8 @@ def parse(query: QueryParams, attributes: Mapping[str, Field]) -> ListQuery:
             filters[key] = values
     return ListQuery(filters, fields=_values(query, "fields"), sorts=_sorts(query, attributes),
                      limit=_limit(query), marker=query.get("marker") or None,
-                     page_reverse=as_bool("page_reverse", query.get("page_reverse") or "false"))
+                     page_reverse=as_bool("page_reverse", query.get("page_reverse") or "false"),
+                     tag_filters=tag_filters)
 
 
 def _sorts(query: QueryParams, attributes: Mapping[str, Field]) -> list[tuple[str, bool]]:
@@ -145,6 +157,20 @@ def _matches(item: Mapping[str, Any], filters: Mapping[str, list[Any]]) -> bool:
     return True
 
 
+def _tagged(item: Mapping[str, Any], filters: Mapping[str, set[str]]) -> bool:
+    have = set(item.get("tags") or ())
+    for key, wanted in filters.items():
+        if key == "tags" and not wanted <= have:
+            return False
+        if key == "tags-any" and not wanted & have:
+            return False
+        if key == "not-tags" and wanted <= have:
+            return False
+        if key == "not-tags-any" and wanted & have:
+            return False
+    return True
+
+
 def _compare(a: Mapping[str, Any], b: Mapping[str, Any], sorts: Sequence[tuple[str, bool]]
              ) -> int:
     """Neutron's order: None before any value; each key ascending or descending."""
@@ -178,7 +204,8 @@ def apply(items: list[dict[str, Any]], q: ListQuery, collection: str, url: str,
         return _compare(a, b, sorts)
 
     order = functools.cmp_to_key(by_sorts)
-    chosen = sorted((i for i in items if _matches(i, q.filters)), key=order)
+    chosen = sorted((i for i in items if _matches(i, q.filters)
+                     and _tagged(i, q.tag_filters)), key=order)
     body: dict[str, Any] = {}
     if q.limit is not None:
         chosen = _page(chosen, items, q, sorts, marker_missing)

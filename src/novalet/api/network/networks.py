@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from novalet.api.handler import ApiRequest, Reply
-from novalet.api.network import bulk, listing
+from novalet.api.network import bulk, listing, tags
 from novalet.api.network.attributes import (Attr, boolean, integer, one_of, read_body,
                                            string)
 from novalet.api.network.listing import Field, as_bool, as_int
@@ -40,7 +40,7 @@ FIELDS: dict[str, Field] = {
     "port_security_enabled": Field(as_bool), "mtu": Field(as_int),
     "subnets": Field(sortable=False), "created_at": Field(), "updated_at": Field(),
     "provider:network_type": Field(), "provider:physical_network": Field(),
-    "provider:segmentation_id": Field(as_int),
+    "provider:segmentation_id": Field(as_int), "tags": Field(sortable=False),
 }
 
 
@@ -77,13 +77,15 @@ async def index(req: ApiRequest) -> dict[str, Any]:
     query = listing.parse(req.query, FIELDS)
     records = await req.app.networks.list_network(req.ctx)
     url = req.app.conf.public_url + req.raw.url.path
-    return listing.apply([view(req, r) for r in records], query, "networks", url, req.query,
+    views = await tags.with_tags(req, "networks", [view(req, r) for r in records])
+    return listing.apply(views, query, "networks", url, req.query,
                          lambda marker: NetworkNotFound(network_id=marker))
 
 
 async def show(req: ApiRequest) -> dict[str, Any]:
     record = await req.app.networks.get_network(req.ctx, req.path["network_id"])
-    return {"network": listing.select_fields(view(req, record), _fields(req))}
+    shown = await tags.tagged(req, "networks", view(req, record))
+    return {"network": listing.select_fields(shown, _fields(req))}
 
 
 async def create(req: ApiRequest) -> Reply:
@@ -93,7 +95,7 @@ async def create(req: ApiRequest) -> Reply:
         return Reply({"networks": await _create_bulk(req, body["networks"])}, 201)
     attrs = read_body(body, "network", ATTRIBUTES, "POST")
     record = await req.app.networks.create_network(req.ctx, attrs)
-    return Reply({"network": view(req, record)}, 201)
+    return Reply({"network": await tags.tagged(req, "networks", view(req, record))}, 201)
 
 
 async def _create_bulk(req: ApiRequest, items: Any) -> list[dict[str, Any]]:
@@ -101,13 +103,13 @@ async def _create_bulk(req: ApiRequest, items: Any) -> list[dict[str, Any]]:
     checked = [read_body({"network": item}, "network", ATTRIBUTES, "POST")
                for item in bulk.items(items, "networks")]
     made = await req.app.networks.create_networks(req.ctx, checked)
-    return [view(req, record) for record in made]
+    return await tags.with_tags(req, "networks", [view(req, record) for record in made])
 
 
 async def update(req: ApiRequest) -> dict[str, Any]:
     attrs = read_body(await req.json(), "network", ATTRIBUTES, "PUT")
     record = await req.app.networks.update_network(req.ctx, req.path["network_id"], attrs)
-    return {"network": view(req, record)}
+    return {"network": await tags.tagged(req, "networks", view(req, record))}
 
 
 async def delete(req: ApiRequest) -> Reply:

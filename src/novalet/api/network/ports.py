@@ -9,7 +9,7 @@ from starlette.datastructures import QueryParams
 
 from novalet.api.handler import ApiRequest, Reply
 from novalet.api.network import listing
-from novalet.api.network import bulk
+from novalet.api.network import bulk, tags
 from novalet.api.network.attributes import Attr, boolean, one_of, read_body, string
 from novalet.api.network.listing import BadQuery, Field, as_bool
 from novalet.common.timeutils import isotime
@@ -61,7 +61,7 @@ FIELDS: dict[str, Field] = {
     "security_groups": Field(sortable=False), "fixed_ips": Field(sortable=False),
     "allowed_address_pairs": Field(sortable=False), "binding:host_id": Field(),
     "binding:vif_type": Field(), "binding:vnic_type": Field(),
-    "created_at": Field(), "updated_at": Field(),
+    "created_at": Field(), "updated_at": Field(), "tags": Field(sortable=False),
 }
 _ADMIN_BINDING = ("binding:host_id", "binding:vif_type", "binding:vif_details",
                   "binding:profile")
@@ -110,7 +110,8 @@ async def index(req: ApiRequest) -> dict[str, Any]:
     by_address = _fixed_ip_filters(req.query)
     rest = QueryParams([(k, v) for k, v in req.query.multi_items() if k != "fixed_ips"])
     query = listing.parse(rest, FIELDS)
-    ports = [view(req, p) for p in await req.app.ports.list_ports(req.ctx)]
+    ports = await tags.with_tags(req, "ports", [view(req, p) for p in
+                                                await req.app.ports.list_ports(req.ctx)])
     ports = [p for p in ports
              if all(any(f.get(k) == v for f in p["fixed_ips"]) for k, v in by_address)]
     url = req.app.conf.public_url + req.raw.url.path
@@ -120,7 +121,8 @@ async def index(req: ApiRequest) -> dict[str, Any]:
 
 async def show(req: ApiRequest) -> dict[str, Any]:
     port = await req.app.ports.get_port(req.ctx, req.path["port_id"])
-    return {"port": listing.select_fields(view(req, port), _fields(req))}
+    shown = await tags.tagged(req, "ports", view(req, port))
+    return {"port": listing.select_fields(shown, _fields(req))}
 
 
 async def create(req: ApiRequest) -> Reply:
@@ -130,7 +132,7 @@ async def create(req: ApiRequest) -> Reply:
         return Reply({"ports": await _create_bulk(req, body["ports"])}, 201)
     attrs = read_body(body, "port", ATTRIBUTES, "POST")
     port = await req.app.ports.create_port(req.ctx, attrs)
-    return Reply({"port": view(req, port)}, 201)
+    return Reply({"port": await tags.tagged(req, "ports", view(req, port))}, 201)
 
 
 async def _create_bulk(req: ApiRequest, items: Any) -> list[dict[str, Any]]:
@@ -142,13 +144,13 @@ async def _create_bulk(req: ApiRequest, items: Any) -> list[dict[str, Any]]:
 
     made = await bulk.all_or_none(checked, lambda a: req.app.ports.create_port(req.ctx, a),
                                   undo)
-    return [view(req, port) for port in made]
+    return await tags.with_tags(req, "ports", [view(req, port) for port in made])
 
 
 async def update(req: ApiRequest) -> dict[str, Any]:
     attrs = read_body(await req.json(), "port", ATTRIBUTES, "PUT")
     port = await req.app.ports.update_port(req.ctx, req.path["port_id"], attrs)
-    return {"port": view(req, port)}
+    return {"port": await tags.tagged(req, "ports", view(req, port))}
 
 
 async def delete(req: ApiRequest) -> Reply:

@@ -7,7 +7,7 @@ import uuid as uuidlib
 from typing import Any
 
 from novalet.api.handler import ApiRequest, Reply
-from novalet.api.network import listing
+from novalet.api.network import listing, tags
 from novalet.api.network.attributes import Attr, BadBody, boolean, read_body, string
 from novalet.api.network.listing import Field, as_bool
 from novalet.common.timeutils import isotime
@@ -68,7 +68,7 @@ FIELDS: dict[str, Field] = {
     "admin_state_up": Field(as_bool), "external_gateway_info": Field(sortable=False),
     "tenant_id": Field(), "project_id": Field(), "created_at": Field(),
     "updated_at": Field(),
-}
+} | {"tags": Field(sortable=False)}
 
 
 def view(router: RouterView) -> dict[str, Any]:
@@ -91,26 +91,28 @@ async def index(req: ApiRequest) -> dict[str, Any]:
     query = listing.parse(req.query, FIELDS)
     found = await req.app.routers.list_routers(req.ctx)
     url = req.app.conf.public_url + req.raw.url.path
-    return listing.apply([view(r) for r in found], query, "routers", url, req.query,
+    views = await tags.with_tags(req, "routers", [view(r) for r in found])
+    return listing.apply(views, query, "routers", url, req.query,
                          lambda marker: RouterNotFound(router_id=marker))
 
 
 async def show(req: ApiRequest) -> dict[str, Any]:
     found = await req.app.routers.get_router(req.ctx, req.path["router_id"])
     fields = [f for f in req.query.getlist("fields") if f][:listing.MAX_VALUES]
-    return {"router": listing.select_fields(view(found), fields)}
+    shown = await tags.tagged(req, "routers", view(found))
+    return {"router": listing.select_fields(shown, fields)}
 
 
 async def create(req: ApiRequest) -> Reply:
     attrs = read_body(await req.json(), "router", ATTRIBUTES, "POST")
     made = await req.app.routers.create_router(req.ctx, attrs)
-    return Reply({"router": view(made)}, 201)
+    return Reply({"router": await tags.tagged(req, "routers", view(made))}, 201)
 
 
 async def update(req: ApiRequest) -> dict[str, Any]:
     attrs = read_body(await req.json(), "router", ATTRIBUTES, "PUT")
     changed = await req.app.routers.update_router(req.ctx, req.path["router_id"], attrs)
-    return {"router": view(changed)}
+    return {"router": await tags.tagged(req, "routers", view(changed))}
 
 
 async def delete(req: ApiRequest) -> Reply:

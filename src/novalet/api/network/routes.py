@@ -8,6 +8,7 @@ from starlette.routing import Route
 from novalet.api.handler import NETWORK, Handler, endpoint
 from novalet.api.network import (extensions, floatingips, networks, ports, routers,
                                  security_groups, subnets, versions)
+from novalet.api.network import ip_availability, quotas, tags
 
 
 def _r(path: str, methods: list[str], handler: Handler, auth: bool = True) -> Route:
@@ -65,4 +66,21 @@ ROUTES = [
     _r(V + "/routers/{router_id}/add_router_interface", ["PUT"], routers.add_interface),
     _r(V + "/routers/{router_id}/remove_router_interface", ["PUT"],
        routers.remove_interface),
+    # quotas (api/network/quotas.py)
+    _r(V + "/quotas", ["GET"], quotas.index),
+    _r(V + "/quotas/{project_id}", ["GET"], quotas.show),
+    _r(V + "/quotas/{project_id}", ["PUT"], quotas.update),
+    _r(V + "/quotas/{project_id}", ["DELETE"], quotas.delete),
+    _r(V + "/quotas/{project_id}/default", ["GET"], quotas.defaults),
+    _r(V + "/quotas/{project_id}/details", ["GET"], quotas.details),
+    # IP availability (api/network/ip_availability.py)
+    _r(V + "/network-ip-availabilities", ["GET"], ip_availability.index),
+    _r(V + "/network-ip-availabilities/{network_id}", ["GET"], ip_availability.show),
+    # tags of any collection network/tags.py knows (api/network/tags.py)
+    _r(V + "/{kind}/{resource_id}/tags", ["GET"], tags.index),
+    _r(V + "/{kind}/{resource_id}/tags", ["PUT"], tags.replace),
+    _r(V + "/{kind}/{resource_id}/tags", ["DELETE"], tags.delete_all),
+    _r(V + "/{kind}/{resource_id}/tags/{tag}", ["GET"], tags.show),
+    _r(V + "/{kind}/{resource_id}/tags/{tag}", ["PUT"], tags.add),
+    _r(V + "/{kind}/{resource_id}/tags/{tag}", ["DELETE"], tags.delete),
 ]

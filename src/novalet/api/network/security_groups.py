@@ -8,7 +8,7 @@ from typing import Any
 
 from novalet.api.handler import ApiRequest, Reply
 from novalet.api.network import listing
-from novalet.api.network import bulk
+from novalet.api.network import bulk, tags
 from novalet.api.network.attributes import Attr, BadBody, boolean, optional_string, read_body
 from novalet.api.network.listing import Field, as_bool, as_int
 from novalet.common.timeutils import isotime
@@ -46,9 +46,10 @@ RULE_ATTRIBUTES: dict[str, Attr] = {
 
 _COMMON = {"id": Field(), "tenant_id": Field(), "project_id": Field(),
            "description": Field(), "created_at": Field(), "updated_at": Field()}
+KIND = "security-groups"  # its tags' kind (network/tag_kinds.py)
 GROUP_FIELDS: dict[str, Field] = {
     **_COMMON, "name": Field(), "stateful": Field(as_bool),
-    "security_group_rules": Field(sortable=False)}
+    "security_group_rules": Field(sortable=False), "tags": Field(sortable=False)}
 RULE_FIELDS: dict[str, Field] = {
     **_COMMON, "security_group_id": Field(), "direction": Field(), "ethertype": Field(),
     "protocol": Field(), "port_range_min": Field(as_int), "port_range_max": Field(as_int),
@@ -98,13 +99,15 @@ def _url(req: ApiRequest) -> str:
 async def index_groups(req: ApiRequest) -> dict[str, Any]:
     query = listing.parse(req.query, GROUP_FIELDS)
     groups = await req.app.neutron_security_groups.list_groups(req.ctx)
-    return listing.apply([group_view(g) for g in groups], query, "security_groups", _url(req),
+    views = await tags.with_tags(req, KIND, [group_view(g) for g in groups])
+    return listing.apply(views, query, "security_groups", _url(req),
                          req.query, lambda marker: SecurityGroupNotFound(id=marker))
 
 
 async def show_group(req: ApiRequest) -> dict[str, Any]:
     group = await req.app.neutron_security_groups.get_group(req.ctx, req.path["group_id"])
-    return {"security_group": listing.select_fields(group_view(group), _fields(req))}
+    shown = await tags.tagged(req, KIND, group_view(group))
+    return {"security_group": listing.select_fields(shown, _fields(req))}
 
 
 async def create_group(req: ApiRequest) -> Reply:
@@ -116,7 +119,7 @@ async def create_group(req: ApiRequest) -> Reply:
     group = await req.app.neutron_security_groups.create_group(
         req.ctx, attrs.get("name") or "", attrs.get("description") or "", project,
         attrs.get("stateful", True))
-    return Reply({"security_group": group_view(group)}, 201)
+    return Reply({"security_group": await tags.tagged(req, KIND, group_view(group))}, 201)
 
 
 async def update_group(req: ApiRequest) -> dict[str, Any]:
@@ -125,7 +128,7 @@ async def update_group(req: ApiRequest) -> dict[str, Any]:
         raise SecurityGroupStatelessNotSupported()
     group = await req.app.neutron_security_groups.update_group(
         req.ctx, req.path["group_id"], attrs.get("name"), attrs.get("description"))
-    return {"security_group": group_view(group)}
+    return {"security_group": await tags.tagged(req, KIND, group_view(group))}
 
 
 async def delete_group(req: ApiRequest) -> Reply:

@@ -7,7 +7,7 @@ from typing import Any
 
 from novalet.api.handler import ApiRequest, Reply
 from novalet.api.network import listing
-from novalet.api.network import bulk
+from novalet.api.network import bulk, tags
 from novalet.api.network.attributes import BadBody
 from novalet.api.network.listing import Field, as_bool, as_int
 from novalet.common.timeutils import isotime
@@ -21,7 +21,7 @@ FIELDS: dict[str, Field] = {
     "allocation_pools": Field(sortable=False), "dns_nameservers": Field(sortable=False),
     "host_routes": Field(sortable=False), "subnetpool_id": Field(),
     "ipv6_ra_mode": Field(), "ipv6_address_mode": Field(),
-    "created_at": Field(), "updated_at": Field(),
+    "created_at": Field(), "updated_at": Field(), "tags": Field(sortable=False),
 }
 
 
@@ -55,13 +55,15 @@ async def index(req: ApiRequest) -> dict[str, Any]:
     query = listing.parse(req.query, FIELDS)
     infos = await req.app.subnets.list_subnets(req.ctx)
     url = req.app.conf.public_url + req.raw.url.path
-    return listing.apply([view(i) for i in infos], query, "subnets", url, req.query,
+    views = await tags.with_tags(req, "subnets", [view(i) for i in infos])
+    return listing.apply(views, query, "subnets", url, req.query,
                          lambda marker: SubnetNotFound(subnet_id=marker))
 
 
 async def show(req: ApiRequest) -> dict[str, Any]:
     info = await req.app.subnets.get_subnet(req.ctx, req.path["subnet_id"])
-    return {"subnet": listing.select_fields(view(info), _fields(req))}
+    shown = await tags.tagged(req, "subnets", view(info))
+    return {"subnet": listing.select_fields(shown, _fields(req))}
 
 
 async def create(req: ApiRequest) -> Reply:
@@ -70,7 +72,7 @@ async def create(req: ApiRequest) -> Reply:
     if isinstance(body, dict) and "subnets" in body and "subnet" not in body:
         return Reply({"subnets": await _create_bulk(req, body["subnets"])}, 201)
     info = await req.app.subnets.create_subnet(req.ctx, spec_from_body(_inner(body)))
-    return Reply({"subnet": view(info)}, 201)
+    return Reply({"subnet": await tags.tagged(req, "subnets", view(info))}, 201)
 
 
 async def _create_bulk(req: ApiRequest, items: Any) -> list[dict[str, Any]]:
@@ -81,13 +83,13 @@ async def _create_bulk(req: ApiRequest, items: Any) -> list[dict[str, Any]]:
 
     made = await bulk.all_or_none(specs, lambda s: req.app.subnets.create_subnet(req.ctx, s),
                                   undo)
-    return [view(info) for info in made]
+    return await tags.with_tags(req, "subnets", [view(info) for info in made])
 
 
 async def update(req: ApiRequest) -> dict[str, Any]:
     changes = changes_from_body(_inner(await req.json()))
     info = await req.app.subnets.update_subnet(req.ctx, req.path["subnet_id"], changes)
-    return {"subnet": view(info)}
+    return {"subnet": await tags.tagged(req, "subnets", view(info))}
 
 
 async def delete(req: ApiRequest) -> Reply:
