@@ -217,8 +217,8 @@ def print_boots(title: str, waiting: dict[str, float], no_wait: dict[str, float]
     if "plug step" in waiting and "plug step" in no_wait:
         adds = waiting["plug step"] - no_wait["plug step"]
         print(f"  {'  compute plug step (median, its log)':40} "
-              f"{ms(waiting['plug step']):>10} {ms(no_wait['plug step']):>10} "
-              f"{ms(adds):>10}   <= 50 ms")
+              f"{waiting['plug step'] * 1000:>7.2f} ms {no_wait['plug step'] * 1000:>7.2f} ms "
+              f"{adds * 1000:>7.2f} ms   <= 50 ms")
     print(f"  {'  port minus uuid (plug wait on)':40} "
           f"{ms(waiting['port'] - waiting['uuid']):>10}")
 

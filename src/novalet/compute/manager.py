@@ -236,7 +236,7 @@ class ComputeManager(HostActions, MoveSteps):  # moves' steps: compute/moves.py
         if not vifs or timeout <= 0 or not self.vifs.reports_plugged:
             await self.vifs.plug(vifs)
             if vifs:
-                LOG.info("Plugged ports of %s in %.3fs (no wait)", inst.uuid,
+                LOG.info("Plugged ports of %s in %.4fs (no wait)", inst.uuid,
                          time.monotonic() - started)
             return
         with self.instance_events.prepare(inst.uuid, [(VIF_PLUGGED, v.id) for v in vifs]) \
@@ -244,7 +244,7 @@ class ComputeManager(HostActions, MoveSteps):  # moves' steps: compute/moves.py
             await self.vifs.plug(vifs, report=PlugReport(inst.uuid, self.host))
             try:
                 await waiter.wait(timeout)
-                LOG.info("Plugged ports of %s in %.3fs (reported: network-vif-plugged)",
+                LOG.info("Plugged ports of %s in %.4fs (reported: network-vif-plugged)",
                          inst.uuid, time.monotonic() - started)
             except VirtualInterfaceCreateException as exc:
                 if self.conf.get("DEFAULT", "vif_plugging_is_fatal"):
