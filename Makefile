@@ -69,6 +69,7 @@ bench: install   ## benchmarks (print figures; not tests)
 	.venv/bin/python bench/boot_fake.py
 	.venv/bin/python bench/boot_real.py
 	.venv/bin/python bench/network.py
+	.venv/bin/python bench/network_api.py --qemu
 	.venv/bin/python bench/schedule_scale.py
 	.venv/bin/python bench/console_proxy.py
 	.venv/bin/python bench/migrate.py

@@ -67,6 +67,14 @@ OPTIONS: list[Opt] = [
         "Seconds between a compute host's checks for an audit period to run.", float),
     Opt("DEFAULT", "image_cache_manager_interval", 2400.0,
         "Seconds between runs of the image cache manager; 0 turns it off.", float),
+    Opt("DEFAULT", "vif_plugging_timeout", 300.0,
+        "Seconds a build waits, before it starts the guest, for the host's network "
+        "service to report each port plugged (network-vif-plugged); 0: no wait. "
+        "Nova's option.", float),
+    Opt("DEFAULT", "vif_plugging_is_fatal", True,
+        "Whether a port not reported plugged within vif_plugging_timeout fails the "
+        "build (the server goes to ERROR with a fault naming the port); false: the "
+        "guest starts anyway. Nova's option.", _bool),
     Opt("DEFAULT", "shutdown_timeout", 60.0,
         "Seconds a guest gets to power off after an ACPI request before it is stopped "
         "by force.", float),

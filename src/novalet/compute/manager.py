@@ -30,9 +30,11 @@ from novalet.compute.power_sync import PowerStateSync
 from novalet.compute import rpcapi as compute_rpcapi
 from novalet.compute.rpcapi import topic_for
 from novalet.compute.states import PowerState, TaskState, VmState
+from novalet.compute.vif_events import (VIF_PLUGGED, EventsCancelled, InstanceEvents,
+                                        VirtualInterfaceCreateException)
 from novalet.conductor.rpcapi import ConductorAPI, InstanceNotServed
 from novalet.network.model import Vif
-from novalet.network.rpcapi import NetworkRPC, VifPlugger
+from novalet.network.rpcapi import NetworkRPC, PlugReport, VifPlugger
 from novalet.rpc import bus
 from novalet.rpc.bus import Bus
 from novalet.rpc.identity import user_for_host
@@ -98,6 +100,7 @@ class ComputeManager(HostActions, MoveSteps):  # moves' steps: compute/moves.py
         self.power_sync = PowerStateSync(self.host, driver, self.conductor)
         self.periodic = Periodic()
         self._building: set[str] = set()  # uuids whose build runs in this process
+        self.instance_events = InstanceEvents()  # what builds wait for (network-vif-plugged)
 
     async def start(self) -> None:
         await self.driver.init_host(self.host)
@@ -200,8 +203,11 @@ class ComputeManager(HostActions, MoveSteps):  # moves' steps: compute/moves.py
             await self._fail_build(ctx, inst, event, exc)
             return
         try:
-            await self.vifs.plug(_vifs(inst))
+            await self._plug_and_wait(inst)
             await self.driver.spawn(inst.guest_spec())
+        except EventsCancelled as exc:  # deleted meanwhile: terminate cleans up
+            LOG.info("Not starting %s: %s", inst.uuid, exc)
+            return
         except Exception as exc:
             await self._fail_build(ctx, inst, event, exc)
             return
@@ -215,6 +221,36 @@ class ComputeManager(HostActions, MoveSteps):  # moves' steps: compute/moves.py
         if inst.network_info:  # the firewall lets the new guest's traffic through now
             await self.network.refresh({self.host})
         await self.conductor.event_finish(ctx, inst.uuid, event, "Success")
+
+    async def _plug_and_wait(self, inst: InstancePayload) -> None:
+        """Have the guest's NICs plugged and, as Nova does, wait for the network
+        service to report each one plugged (network-vif-plugged, tag the port id) for
+        up to [DEFAULT] vif_plugging_timeout seconds (0: no wait; nor when the host's
+        network service does not report plugs). The wait is registered before the
+        plug, so a report that comes before the plug call returns is kept. What does
+        not come fails the build (VirtualInterfaceCreateException, naming the port),
+        unless vif_plugging_is_fatal is false."""
+        vifs = _vifs(inst)
+        timeout: float = self.conf.get("DEFAULT", "vif_plugging_timeout")
+        started = time.monotonic()
+        if not vifs or timeout <= 0 or not self.vifs.reports_plugged:
+            await self.vifs.plug(vifs)
+            if vifs:
+                LOG.info("Plugged ports of %s in %.4fs (no wait)", inst.uuid,
+                         time.monotonic() - started)
+            return
+        with self.instance_events.prepare(inst.uuid, [(VIF_PLUGGED, v.id) for v in vifs]) \
+                as waiter:
+            await self.vifs.plug(vifs, report=PlugReport(inst.uuid, self.host))
+            try:
+                await waiter.wait(timeout)
+                LOG.info("Plugged ports of %s in %.4fs (reported: network-vif-plugged)",
+                         inst.uuid, time.monotonic() - started)
+            except VirtualInterfaceCreateException as exc:
+                if self.conf.get("DEFAULT", "vif_plugging_is_fatal"):
+                    raise
+                LOG.warning("%s; starting the guest anyway (vif_plugging_is_fatal is "
+                            "false)", exc)
 
     async def _mark_active(self, ctx: RequestContext, inst: InstancePayload) -> None:
         """SPAWNING -> ACTIVE. A call that timed out may have been done or lost (the
@@ -265,6 +301,8 @@ class ComputeManager(HostActions, MoveSteps):  # moves' steps: compute/moves.py
 
     async def terminate_instance(self, ctx: RequestContext, instance: dict[str, Any]) -> None:
         inst = InstancePayload.from_dict(instance)
+        # a build waiting for its ports stops waiting (and does not start the guest)
+        self.instance_events.cancel(inst.uuid, "the instance is being deleted")
         await self.conductor.event_start(ctx, inst.uuid, "compute_terminate_instance",
                                          self.host)
         await self.driver.destroy(inst.uuid)
@@ -531,12 +569,17 @@ class ComputeManager(HostActions, MoveSteps):  # moves' steps: compute/moves.py
 
     async def external_instance_event(self, ctx: RequestContext,
                                       events: list[dict[str, Any]]) -> None:
-        """Events from other services (os-server-external-events). Nothing here waits
-        for network or volume events, so those are logged; power-update (an outside
-        power change, tag POWER_ON or POWER_OFF) syncs the instance's power state
-        when no operation is under way on it. `events`: ExternalEvent models (1.1)
-        or their untagged fields (1.0)."""
+        """Events from other services (os-server-external-events, and the host's
+        network service reporting plugs). One a build waits for (network-vif-plugged
+        for a port of its instance) goes to it; others are logged; power-update (an
+        outside power change, tag POWER_ON or POWER_OFF) syncs the instance's power
+        state when no operation is under way on it. `events`: ExternalEvent models
+        (1.1) or their untagged fields (1.0)."""
         for event in map(ExternalEvent.from_dict, events):
+            if self.instance_events.deliver(event):
+                LOG.debug("Event %s (tag %s, status %s) for %s: awaited", event.name,
+                          event.tag, event.status, event.server_uuid)
+                continue
             LOG.info("External event %s (tag %s, status %s) for instance %s",
                      event.name, event.tag, event.status, event.server_uuid)
             if event.name != "power-update":

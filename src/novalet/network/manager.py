@@ -9,7 +9,11 @@ It is also the only thing on a host that touches bridges, taps and the
 firewall: the compute service of the same host asks it to plug and unplug its
 guests' devices (`plug_vifs`/`unplug_vifs` on topic `network.<host>`, or
 LocalVifs in one process), so every plug is done by the driver that holds the
-host's applied state.
+host's applied state. A build's plug names its instance and compute host: once
+the NICs are on their bridges and the applied state (so the firewall) holds
+them, the service reports each one plugged, as Neutron does to Nova: a
+`network-vif-plugged` external event (tag: the port id), cast to that host's
+compute service, which waits for it before starting the guest.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any, Protocol
 from novalet import config, exceptions
 from novalet.common.context import RequestContext
 from novalet.common.periodic import Periodic
+from novalet.compute.rpcapi import ComputeAPI
 from novalet.conductor.rpcapi import ConductorAPI
 from novalet.network.host_settings import set_metadata_target
 from novalet.network.model import HostNetworkState, Vif
@@ -31,6 +36,7 @@ from novalet.network.rpcapi import (
     HostNetworkAPI,
     NetworkStateRPC,
     NoVifs,
+    PlugReport,
     VifPlugger,
     host_topic,
 )
@@ -192,6 +198,12 @@ class NetworkManager:
             return
         if call.topic != host_topic(self.host):
             raise NoSuchMethod(topic=call.topic, method=call.method, version=call.version)
+        report_host = args.get("report_host")
+        if call.host is not None and report_host not in (None, call.host):
+            # a host has its own plugs reported to itself, never another host
+            raise NotAuthorizedForHost(sender=call.sender or "(none)", host=call.host,
+                                       method=call.method,
+                                       target=f"plug reports to host {report_host}")
         vifs = [Vif.from_dict(v) for v in args.get("vifs") or []]
         if not all(self._is_on_host(v) for v in vifs):
             await self.apply_now()
@@ -214,8 +226,11 @@ class NetworkManager:
     # The VIF seam: compute, on the same host, has guests' devices plugged before they
     # start and unplugged after (a bus call to network.<host>, or LocalVifs).
     async def plug_vifs(self, ctx: RequestContext, vifs: list[dict[str, Any]],
-                        device: str = "tap") -> None:
-        """`vifs`: Vif models (1.1) or their untagged fields (1.0)."""
+                        device: str = "tap", instance_uuid: str | None = None,
+                        report_host: str | None = None) -> None:
+        """`vifs`: Vif models (1.1) or their untagged fields (1.0). With
+        `instance_uuid` and `report_host` (1.2), each NIC is reported plugged to
+        that host's compute service once plugged and filtered (see the module)."""
         _check_device(device)
         nics = [Vif.from_dict(vif) for vif in vifs]  # a malformed one refuses them all
         if not self.applied.is_set():
@@ -227,6 +242,37 @@ class NetworkManager:
                 LOG.exception("Applying the network state before a plug failed")
         for nic in nics:
             await self.driver.plug(nic, device)
+        if instance_uuid is not None and report_host is not None:
+            await self._report_plugged(ctx, nics, PlugReport(instance_uuid, report_host))
+
+    async def _report_plugged(self, ctx: RequestContext, nics: list[Vif],
+                              report: PlugReport) -> None:
+        """Cast network-vif-plugged for each NIC to the compute service waiting for
+        it. A NIC of an instance on this host counts as plugged once the applied
+        state holds it (its firewall rules are in, not the quarantine a tap the
+        state lacks gets): the state is read again when it lacks one (a plug over
+        the bus did that already, see _authorize). One it still lacks after is
+        reported failed. (An in-process compute host of another name, the fake
+        driver's extra hosts, has no firewall here: its NICs are plugged as is.)"""
+        status = dict.fromkeys((nic.id for nic in nics), "completed")
+        if report.host == self.host and not all(self._is_on_host(n) for n in nics):
+            try:
+                await self.apply_now()
+            except Exception:
+                LOG.exception("Applying the network state after a plug failed")
+            for nic in nics:
+                if not self._is_on_host(nic):
+                    LOG.warning("NIC %s of %s is plugged but not in this host's state: "
+                                "reporting it failed", nic.id, report.instance_uuid)
+                    status[nic.id] = "failed"
+        events = [{"name": "network-vif-plugged", "server_uuid": report.instance_uuid,
+                   "tag": nic.id, "status": status[nic.id]} for nic in nics]
+        try:
+            await ComputeAPI(self.bus, self.conf).external_instance_event(
+                ctx, report.host, events)
+        except Exception:  # the compute's wait times out and says which port
+            LOG.exception("Reporting NICs of %s plugged to %s failed",
+                          report.instance_uuid, report.host)
 
     async def unplug_vifs(self, ctx: RequestContext, vifs: list[dict[str, Any]],
                           device: str = "tap") -> None:
@@ -251,13 +297,17 @@ class LocalVifs:
     """The VIF seam in one process (`novalet up`): the same calls as over the bus,
     made on the network manager itself."""
 
+    reports_plugged = True
+
     def __init__(self, manager: NetworkManager) -> None:
         self.manager = manager
 
-    async def plug(self, vifs: list[Vif], device: str = "tap") -> None:
+    async def plug(self, vifs: list[Vif], device: str = "tap",
+                   report: PlugReport | None = None) -> None:
         if vifs:
-            await self.manager.plug_vifs(RequestContext.admin(),
-                                         [v.to_dict() for v in vifs], device)
+            await self.manager.plug_vifs(
+                RequestContext.admin(), [v.to_dict() for v in vifs], device,
+                report.instance_uuid if report else None, report.host if report else None)
 
     async def unplug(self, vifs: list[Vif], device: str = "tap") -> None:
         if vifs:

@@ -7,6 +7,11 @@ older minor):
 - 1.0: refresh, plug_vifs and unplug_vifs, vifs as untyped dicts.
 - 1.1: plug_vifs' and unplug_vifs' vifs are Vif models (network/model.py, tagged
   with their `_version`).
+- 1.2: plug_vifs takes `instance_uuid` and `report_host`: once the NICs are
+  plugged and the firewall holds them, the service casts a `network-vif-plugged`
+  event per NIC (tag: the port id) to the compute service of `report_host`
+  (compute RPC external_instance_event), Nova's plug wait. A compute host whose
+  network service is capped below 1.2 does not wait (nothing would report).
 
 plug_vifs and unplug_vifs are sent at 1.1, or at 1.0 (vifs backported to the
 fields Vif 1.0 has) under `[upgrade_levels] network = 1.0`, for a network
@@ -18,6 +23,7 @@ HostNetworkState model).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from novalet import exceptions
@@ -27,9 +33,9 @@ from novalet.rpc import versions
 from novalet.rpc.bus import Bus, MessagingTimeout
 
 TOPIC = "network"
-VERSION = "1.1"
+VERSION = "1.2"
 # The Vif version each network RPC version carries.
-VIF_VERSIONS = {"1.0": "1.0", "1.1": "1.0"}
+VIF_VERSIONS = {"1.0": "1.0", "1.1": "1.0", "1.2": "1.0"}
 
 # What host device a guest NIC uses, as its virt driver needs it (the `device`
 # argument of plug/unplug; docs/architecture.md, "The VIF seam"); either way the
@@ -48,11 +54,25 @@ def host_topic(host: str) -> str:
     return f"{TOPIC}.{host}"
 
 
+@dataclass(frozen=True)
+class PlugReport:
+    """Whom a plug is reported to: network-vif-plugged for each NIC of instance
+    `instance_uuid`, cast to the compute service of `host`."""
+
+    instance_uuid: str
+    host: str
+
+
 class VifPlugger(Protocol):
     """How a compute host gets its guests' NICs plugged into its host's networks: it
-    never touches bridges or the firewall itself (the network service owns them)."""
+    never touches bridges or the firewall itself (the network service owns them).
+    With `report`, each NIC plugged is reported as a network-vif-plugged event
+    (only when `reports_plugged`: else nothing would come)."""
 
-    async def plug(self, vifs: list[Vif], device: str = "tap") -> None: ...
+    @property
+    def reports_plugged(self) -> bool: ...
+    async def plug(self, vifs: list[Vif], device: str = "tap",
+                   report: PlugReport | None = None) -> None: ...
     async def unplug(self, vifs: list[Vif], device: str = "tap") -> None: ...
 
 
@@ -70,29 +90,44 @@ class HostNetworkAPI:
         self.host = host
         self.caps = caps or versions.Caps()  # [upgrade_levels] network
 
-    async def plug(self, vifs: list[Vif], device: str = "tap") -> None:
-        await self._call("plug_vifs", vifs, device)
+    @property
+    def reports_plugged(self) -> bool:
+        """Whether the host's network service reports plugs (network RPC 1.2)."""
+        return self.caps.version("network", "1.2") == "1.2"
+
+    async def plug(self, vifs: list[Vif], device: str = "tap",
+                   report: PlugReport | None = None) -> None:
+        extra = {}
+        if report is not None and self.reports_plugged:
+            extra = {"instance_uuid": report.instance_uuid, "report_host": report.host}
+        await self._call("plug_vifs", vifs, device, extra)
 
     async def unplug(self, vifs: list[Vif], device: str = "tap") -> None:
         await self._call("unplug_vifs", vifs, device)
 
-    async def _call(self, method: str, vifs: list[Vif], device: str) -> None:
+    async def _call(self, method: str, vifs: list[Vif], device: str,
+                    extra: dict[str, str] | None = None) -> None:
         if not vifs:
             return
-        version = self.caps.version("network", "1.1")
+        # 1.1 unless the report needs 1.2: a plug without one stays what it was
+        version = self.caps.version("network", "1.2" if extra else "1.1")
         try:
             await self.bus.call(RequestContext.admin(), host_topic(self.host), method,
                                 {"vifs": [v.to_dict(VIF_VERSIONS[version]) for v in vifs],
-                                 "device": device}, version=version)
+                                 "device": device, **(extra or {})}, version=version)
         except MessagingTimeout as exc:
             raise NetworkServiceUnavailable(host=self.host, method=method,
                                             reason=exc.message) from exc
 
 
 class NoVifs:
-    """For hosts whose guests are not real (the fake driver): nothing to plug."""
+    """For hosts whose guests are not real (the fake driver): nothing to plug, and
+    no network service to report plugs."""
 
-    async def plug(self, vifs: list[Vif], device: str = "tap") -> None:
+    reports_plugged = False
+
+    async def plug(self, vifs: list[Vif], device: str = "tap",
+                   report: PlugReport | None = None) -> None:
         pass
 
     async def unplug(self, vifs: list[Vif], device: str = "tap") -> None:

@@ -37,7 +37,7 @@ def vif_as_1_0_sent_it(vif: Vif) -> dict[str, Any]:
 
 
 async def test_previous_release_compute_plugs_through_current_network_service() -> None:
-    assert network_rpcapi.VERSION == "1.1"
+    assert network_rpcapi.VERSION == "1.2"
     bus = InProcessBus(default_timeout=5)
     manager, driver = network_manager(bus, "host-1")
     await bus.serve(host_topic("host-1"), manager)
