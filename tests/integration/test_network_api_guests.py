@@ -4,7 +4,8 @@ gateway and an interface, security group and rule, port), booted with `--nic
 port-id` and `--nic net-id`. The guests get their addresses by DHCP, reach the
 outside through their router's SNAT, are reached from the outside through a floating
 IP, and stop being reached when the rule or the floating IP goes. openstacksdk's
-cloud layer then boots one with `auto_ip=True`.
+cloud layer then boots one with `auto_ip=True` on that network (the second test
+uses the first one's network, group and router).
 
 "The outside" is a network namespace behind a veth pair, the host's
 `public_interface`: the external network's addresses (floating IPs, the router's
@@ -12,7 +13,6 @@ gateway) are on its link, so the outside reaches them as a neighbour would."""
 
 from __future__ import annotations
 
-import http.server
 import re
 import subprocess
 import sys
@@ -111,7 +111,7 @@ def remove_project_network(cloud: RunningCloud) -> None:
         conn.network.delete_ip(ip)
     for router in conn.network.routers():
         for subnet_id in [s.id for s in conn.network.subnets(name="e2e-subnet")]:
-            conn.network.remove_interface_from_router(router, subnet_id=subnet_id)
+            conn.network.remove_interface_from_router(router, subnet=subnet_id)
         conn.network.delete_router(router)
     for port in conn.network.ports(device_owner=""):
         conn.network.delete_port(port)
