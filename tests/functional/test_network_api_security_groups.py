@@ -207,6 +207,31 @@ async def test_a_group_a_server_is_in_is_in_use(api: Api) -> None:
     assert (await api.request("DELETE", f"{SG}/{web['id']}")).status_code == 204
 
 
+async def test_a_boot_and_the_server_actions_take_a_group_by_its_id(api: Api, other: str
+                                                                  ) -> None:
+    """What `openstack server create --security-group NAME` sends once the network API
+    is in the catalog: the client resolves the name to the id."""
+    web = await group(api, "by-id")
+    server = await boot(api, security_groups=[{"name": web["id"]}, {"name": "by-id"}])
+    groups = f"/compute/v2.1/servers/{server['id']}/os-security-groups"
+    listed = (await api.request("GET", groups)).json()["security_groups"]
+    assert [g["name"] for g in listed] == ["by-id"]
+    action = f"/compute/v2.1/servers/{server['id']}/action"
+    resp = await api.request("POST", action, json={"removeSecurityGroup": {"name": web["id"]}})
+    assert resp.status_code == 202, resp.text
+    assert (await api.request("GET", groups)).json()["security_groups"] == []
+    resp = await api.request("POST", action, json={"addSecurityGroup": {"name": web["id"]}})
+    assert resp.status_code == 202, resp.text
+    assert [g["name"] for g in (await api.request("GET", groups)).json()[
+        "security_groups"]] == ["by-id"]
+    theirs = await group(api, "not-yours", user="other")
+    resp = await api.request("POST", "/compute/v2.1/servers", version="2.100", json={
+        "server": {"name": "x", "imageRef": server["image"]["id"], "flavorRef": "1",
+        "networks": "none", "security_groups": [{"name": theirs["id"]}]}})
+    assert resp.status_code == 400 and theirs["id"] in resp.text, resp.text
+    await delete_server(api, server["id"])
+
+
 async def test_both_faces_show_the_same_groups_and_rules(api: Api) -> None:
     web = await group(api, "both")
     await rule(api, web["id"], protocol="tcp", port_range_min=22, port_range_max=22,

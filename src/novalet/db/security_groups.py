@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 import uuid as uuidlib
 from typing import Any
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,9 +58,13 @@ def _groups_query() -> Select[SecurityGroup]:
 
 
 async def _group_by_name(s: AsyncSession, project_id: str, name: str) -> SecurityGroup | None:
-    return (await s.execute(_groups_query().where(
+    """The project's group called `name`, else the one whose (network API) id it is:
+    clients that know the network API resolve a name to the id before asking the
+    compute API, as Nova with Neutron accepts either."""
+    groups = (await s.execute(_groups_query().where(
         SecurityGroup.project_id == project_id,
-        SecurityGroup.name == name))).scalar_one_or_none()
+        or_(SecurityGroup.name == name, SecurityGroup.uuid == name)))).scalars().all()
+    return next((g for g in groups if g.name == name), groups[0] if groups else None)
 
 
 # Neutron's rules of a new group: egress anywhere, IPv4 and IPv6
@@ -144,11 +148,15 @@ async def get_group_by_name(db: Database, project_id: str, name: str) -> Securit
 
 async def groups_by_names(db: Database, project_id: str, names: Sequence[str]
                           ) -> dict[str, SecurityGroup]:
+    """The project's groups by the names asked for, or by their ids (as _group_by_name)."""
     async with db.transaction() as s:
-        groups = (await s.execute(_groups_query().where(
+        groups = list((await s.execute(_groups_query().where(
             SecurityGroup.project_id == project_id,
-            SecurityGroup.name.in_(list(names))))).scalars()
-        return {g.name: g for g in groups}
+            or_(SecurityGroup.name.in_(list(names)),
+                SecurityGroup.uuid.in_(list(names)))))).scalars())
+    found = {g.uuid: g for g in groups}
+    found.update({g.name: g for g in groups})  # a name wins over another group's id
+    return {name: found[name] for name in names if name in found}
 
 
 async def list_groups(db: Database, project_id: str | None) -> list[SecurityGroup]:

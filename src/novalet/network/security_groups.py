@@ -219,15 +219,17 @@ class SecurityGroupsMixin:
 
     async def check_security_groups(self, project_id: str, user_id: str | None,
                                     names: Sequence[str]) -> list[int]:
-        """The ids of the groups a boot request names (400 for an unknown one);
-        `default` always exists."""
+        """The ids of the groups a boot request names or gives by id (400 for an
+        unknown one); `default` always exists."""
         default = await self._default_group(project_id, user_id)
         wanted = [n for n in dict.fromkeys(names) if n != "default"]
         found = await db_groups.groups_by_names(self.db, project_id, wanted)
         for name in wanted:
             if name not in found:
                 raise SecurityGroupNotFoundForBoot(name=name, project_id=project_id)
-        return [default.id if n == "default" else found[n].id for n in dict.fromkeys(names)]
+        # a group named and given by its id too is one membership
+        return list(dict.fromkeys(default.id if n == "default" else found[n].id
+                                  for n in dict.fromkeys(names)))
 
     async def associate_security_groups(self, instance_uuids: Sequence[str], project_id: str,
                                         user_id: str | None,
