@@ -18,7 +18,8 @@ rewriting --dirty-fraction of its RAM with random bytes from a tmpfs file),
 - through the API: a server booted on host bench-a of a multi-process cloud
   (see bench/api_migration.py), `os-migrateLive` to the other host with
   block_migration auto; "API total" runs from the POST to the migration
-  `completed` and the server ACTIVE on the other host; "API drv" and "API
+  `completed` and the server ACTIVE on the other host (both read side by side
+  every 20 ms until both say so); "API drv" and "API
   down" are what the source compute's driver logged ("Live migration of <uuid>
   done in <s>s, downtime <ms> ms"): its own span, and QEMU's downtime.
 
