@@ -240,6 +240,7 @@ def main() -> int:
     cases = [Case(size, load == "dirtying") for size in args.sizes for load in args.loads]
     image = bench_image()
     work = Path(tempfile.mkdtemp(prefix="novalet-bench-migrate-"))
+    load_before = os.getloadavg()[0]
     skipped = "API side not run (--only hand)" if args.only == "hand" else unavailable_reason()
     try:
         if skipped is None:
@@ -254,7 +255,9 @@ def main() -> int:
     for case in cases:
         case.api_note = "; ".join(note for note in (skipped, case.api_note) if note)
     print(f"novalet bench/migrate.py  ({os.cpu_count()} cores, TCG unless KVM works; "
-          f"{args.rounds} round(s), medians; block migration over loopback)")
+          f"{args.rounds} round(s), medians; block migration over loopback; load average "
+          f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end: the "
+          "machine's other work)")
     if not skipped:
         print(f"API side: {WHERE}; both sides' rounds taking turns, each side's guest up "
               "while the other's moves")
