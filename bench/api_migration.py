@@ -114,19 +114,19 @@ class ApiMigrations:
                       driver_s=done[0] if done else None)
 
     async def _wait_moved(self, uuid: str, dest: str, started: float) -> None:
-        migrated = False
+        """Until the migration is `completed` and the server ACTIVE on `dest` without a
+        task (the conductor writes the server before `completed`): both read at each
+        look, side by side, so that the end is seen one look after it came."""
         while time.monotonic() - started < MIGRATION_TIMEOUT:
-            if not migrated:
-                migration = await self._newest_migration(uuid)
-                status = migration.get("status") if migration else None
-                if status in ("error", "failed", "cancelled"):
-                    raise RuntimeError(f"live migration of {uuid} ended {status}")
-                migrated = status == "completed"
-            if migrated:
-                server = await self._server(uuid)
-                if (server["status"], server["OS-EXT-SRV-ATTR:host"],
-                        server["OS-EXT-STS:task_state"]) == ("ACTIVE", dest, None):
-                    return
+            migration, server = await asyncio.gather(self._newest_migration(uuid),
+                                                     self._server(uuid))
+            status = migration.get("status") if migration else None
+            if status in ("error", "failed", "cancelled"):
+                raise RuntimeError(f"live migration of {uuid} ended {status}")
+            if status == "completed" and (
+                    server["status"], server["OS-EXT-SRV-ATTR:host"],
+                    server["OS-EXT-STS:task_state"]) == ("ACTIVE", dest, None):
+                return
             await asyncio.sleep(POLL)
         raise RuntimeError(f"live migration of {uuid} not done in {MIGRATION_TIMEOUT:.0f}s")
 

@@ -8,8 +8,7 @@ rewriting --dirty-fraction of its RAM with random bytes from a tmpfs file),
 (block migration), done two ways in one run:
 
 - by hand: two qemu-system-x86_64 processes of the test image with the QEMU
-  driver's own command line (while the API side's cloud is up and idle, when
-  that side runs: both sides share the same background load); "hand total" runs from the start of the
+  driver's own command line; "hand total" runs from the start of the
   destination's preparation (config drive copied, empty overlay, QEMU started
   with -incoming defer, NBD export, drive-mirror until ready) to the
   destination running after `cont`; "hand mem" only from QMP `migrate` on.
@@ -19,9 +18,16 @@ rewriting --dirty-fraction of its RAM with random bytes from a tmpfs file),
 - through the API: a server booted on host bench-a of a multi-process cloud
   (see bench/api_migration.py), `os-migrateLive` to the other host with
   block_migration auto; "API total" runs from the POST to the migration
-  `completed` and the server ACTIVE on the other host; "API drv" and "API
+  `completed` and the server ACTIVE on the other host (both read side by side
+  every 20 ms until both say so); "API drv" and "API
   down" are what the source compute's driver logged ("Live migration of <uuid>
   done in <s>s, downtime <ms> ms"): its own span, and QEMU's downtime.
+
+When both sides run, they run while the cloud is up, size by size and load by
+load: a hand-made guest and a server are booted, then the rounds take turns (hand
+first in even rounds, the API first in odd ones), so that each side's guest is up
+(idle or dirtying) while the other's moves and both share the same background load
+and the same moments of the machine's other work.
 
 Prints medians over the rounds and API minus hand, against the targets (total
 within 0.5 s, downtime within 50 ms). Asserts nothing. Without live migration in
@@ -39,16 +45,19 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
 
 from api_migration import WHERE, ApiMigrations, two_qemu_hosts, unavailable_reason
-from migration_figures import Case, dirtying_user_data, format_table
+from migration_figures import Case, Sample, dirtying_user_data, format_table
 from qmp_migration import HandMigrations
 from realcloud import bench_image
 
 from novalet import config
 from novalet.service.local_deployment import LocalDeployment
 
+T = TypeVar("T")
 IDLE_USER_DATA = "#!/bin/sh\n"
 LOADS = ("idle", "dirtying")
 
@@ -102,71 +111,124 @@ async def run_hand(args: argparse.Namespace, cases: list[Case], work: Path,
             for n in range(args.rounds):
                 guest, sample = await hand.migrate(guest)
                 case.hand.append(sample)
-                progress(f"by hand, {case.label}, round {n + 1}: {sample.total_s:.2f} s "
-                         f"(memory pass {sample.memory_pass_s or 0:.2f} s), "
-                         f"downtime {sample.downtime_ms:.0f} ms, {sample.iterations} "
-                         f"iterations, {sample.sent_mib or 0:.0f} MiB sent")
+                progress(hand_line(case, n, sample))
             hand.stop_all()
     finally:
         hand.stop_all()
 
 
-async def run_api(args: argparse.Namespace, cases: list[Case], api: ApiMigrations) -> None:
-    progress("through the API: flavors, and each host's image cache warmed")
-    await api.setup(sorted({case.memory_mb for case in cases}))
-    for case in cases:
+def hand_line(case: Case, n: int, sample: Sample) -> str:
+    return (f"by hand, {case.label}, round {n + 1}: {sample.total_s:.2f} s "
+            f"(memory pass {sample.memory_pass_s or 0:.2f} s), "
+            f"downtime {sample.downtime_ms:.0f} ms, {sample.iterations} "
+            f"iterations, {sample.sent_mib or 0:.0f} MiB sent")
+
+
+def api_line(case: Case, n: int, sample: Sample) -> str:
+    downtime = "not logged" if sample.downtime_ms is None else f"{sample.downtime_ms:.0f} ms"
+    driver = "" if sample.driver_s is None else f" (driver {sample.driver_s:.2f} s)"
+    return (f"through the API, {case.label}, round {n + 1}: {sample.total_s:.2f} s{driver}, "
+            f"downtime {downtime}")
+
+
+class Interleaved:
+    """Both sides case by case, their rounds taking turns (hand first in even rounds,
+    the API first in odd ones), each side's guest up while the other's moves: the
+    same background load for both. An API side that fails stops; the hand side goes
+    on (`failed` says why)."""
+
+    def __init__(self, args: argparse.Namespace, hand: HandMigrations | None,
+                 api: ApiMigrations | None) -> None:
+        self.args = args
+        self.hand = hand
+        self.api = api
+        self.failed: str | None = None
+
+    async def run(self, cases: list[Case]) -> None:
+        if self.api is not None:
+            progress("through the API: flavors, and each host's image cache warmed")
+            await self._api(self.api.setup(sorted({case.memory_mb for case in cases})))
+        for case in cases:
+            await self._case(case)
+
+    async def _case(self, case: Case) -> None:
         load = "dirtying" if case.dirtying else "idle"
-        progress(f"through the API, {case.label}: booting the server")
-        uuid = await api.boot(case.memory_mb,
-                              user_data(case.memory_mb, load, args.dirty_fraction))
-        await asyncio.sleep(args.settle)
-        for n in range(args.rounds):
-            sample = await api.migrate(uuid)
-            case.api.append(sample)
-            downtime = ("not logged" if sample.downtime_ms is None
-                        else f"{sample.downtime_ms:.0f} ms")
-            driver = "" if sample.driver_s is None else f" (driver {sample.driver_s:.2f} s)"
-            progress(f"through the API, {case.label}, round {n + 1}: "
-                     f"{sample.total_s:.2f} s{driver}, downtime {downtime}")
+        data = user_data(case.memory_mb, load, self.args.dirty_fraction)
+        guest = None
+        if self.hand is not None:
+            progress(f"by hand, {case.label}: booting the guest")
+            guest = await self.hand.boot(case.memory_mb, data)
+        uuid = None
+        if self.api is not None:
+            progress(f"through the API, {case.label}: booting the server")
+            uuid = await self._api(self.api.boot(case.memory_mb, data))
+        await asyncio.sleep(self.args.settle)
+        for n in range(self.args.rounds):
+            for side in (("hand", "api") if n % 2 == 0 else ("api", "hand")):
+                if side == "hand" and guest is not None and self.hand is not None:
+                    guest, sample = await self.hand.migrate(guest)
+                    case.hand.append(sample)
+                    progress(hand_line(case, n, sample))
+                elif side == "api" and uuid is not None and self.api is not None:
+                    api_sample = await self._api(self.api.migrate(uuid))
+                    if api_sample is not None:
+                        case.api.append(api_sample)
+                        progress(api_line(case, n, api_sample))
         if any(s.downtime_ms is None for s in case.api):
             case.api_note = ("the source compute logged no 'Live migration of <uuid> done "
                              "in <s>s, downtime <ms> ms' line: API downtime unknown")
-        await api.cloud.delete_all()
+        if self.hand is not None:
+            self.hand.stop_all()
+        if self.api is not None:
+            await self._api(self.api.cloud.delete_all())
+
+    async def _api(self, work: Awaitable[T]) -> T | None:
+        """`work` of the API side; on its failure the API side stops (None)."""
+        try:
+            return await work
+        except Exception as exc:
+            traceback.print_exc()
+            progress(f"the API side failed ({exc}): the hand-made side goes on alone")
+            self.failed, self.api = f"API side failed: {exc}", None
+            return None
 
 
-def api_side(args: argparse.Namespace, cases: list[Case], dep: LocalDeployment) -> None:
+def both_sides(args: argparse.Namespace, cases: list[Case], work: Path, image: Path,
+               dep: LocalDeployment) -> str | None:
+    """Both sides interleaved on the started cloud; why the API side failed, if it did."""
+    hand = None if args.only == "api" else HandMigrations(work / "hand", image, config.Config())
     api = ApiMigrations(dep)
+    sides = Interleaved(args, hand, api)
     try:
-        asyncio.run(run_api(args, cases, api))
+        asyncio.run(sides.run(cases))
     finally:
+        if hand is not None:
+            hand.stop_all()
         try:
             asyncio.run(api.cloud.cleanup())
         except Exception as exc:  # the guests are killed with the cloud anyway
             progress(f"deleting the servers through the API failed: {exc}")
+    return sides.failed
 
 
 def run_both(args: argparse.Namespace, cases: list[Case], work: Path, image: Path
              ) -> str | None:
-    """The hand-made side while the cloud is up and idle (the same background load as
-    the API side has), then the API side; why the API side failed, if it did."""
+    """Both sides while the cloud is up (the hand-made side alone when the cloud won't
+    start); why the API side failed, if it did."""
     stage = "cloud"
     progress(f"starting the cloud: {WHERE}")
     try:
         with two_qemu_hosts(work / "cloud", image) as dep:
-            stage = "hand"
-            if args.only != "api":
-                asyncio.run(run_hand(args, cases, work / "hand", image))
-            stage = "api"
-            api_side(args, cases, dep)
+            stage = "sides"
+            return both_sides(args, cases, work, image, dep)
     except Exception as exc:
-        if stage == "hand":
-            raise
+        if stage != "cloud":
+            raise  # the hand-made side failed (the API side's failures are caught)
         traceback.print_exc()
-        if stage == "cloud" and args.only != "api":
+        if args.only != "api":
             progress("the cloud did not start: the hand-made side runs alone")
             asyncio.run(run_hand(args, cases, work / "hand", image))
         return f"API side failed: {exc}"
-    return None
 
 
 def main() -> int:
@@ -178,6 +240,7 @@ def main() -> int:
     cases = [Case(size, load == "dirtying") for size in args.sizes for load in args.loads]
     image = bench_image()
     work = Path(tempfile.mkdtemp(prefix="novalet-bench-migrate-"))
+    load_before = os.getloadavg()[0]
     skipped = "API side not run (--only hand)" if args.only == "hand" else unavailable_reason()
     try:
         if skipped is None:
@@ -192,9 +255,12 @@ def main() -> int:
     for case in cases:
         case.api_note = "; ".join(note for note in (skipped, case.api_note) if note)
     print(f"novalet bench/migrate.py  ({os.cpu_count()} cores, TCG unless KVM works; "
-          f"{args.rounds} round(s), medians; block migration over loopback)")
+          f"{args.rounds} round(s), medians; block migration over loopback; load average "
+          f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end: the "
+          "machine's other work)")
     if not skipped:
-        print(f"API side: {WHERE}; the hand-made side ran while it was up and idle")
+        print(f"API side: {WHERE}; both sides' rounds taking turns, each side's guest up "
+              "while the other's moves")
     print(format_table(cases))
     return 1 if skipped and skipped.startswith("API side failed") else 0
 

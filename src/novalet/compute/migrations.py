@@ -34,13 +34,14 @@ async def record_move(db: Database, ctx: RequestContext, instance: Instance,
                       new_flavor: dict[str, Any], kind: str) -> Migration:
     """A move from the instance's host, destination not yet known: pre-migrating for
     a migration or resize, accepted for a live migration (as Nova records them)."""
+    old = await _flavor_pk(db, instance.flavor.get("flavorid"))
+    same = new_flavor.get("flavorid") == instance.flavor.get("flavorid")
     return await migrations_records.create(db, {
         "instance_uuid": instance.uuid, "project_id": instance.project_id,
         "user_id": ctx.user_id, "source_compute": instance.host,
         "source_node": instance.node, "dest_compute": None, "dest_node": None,
-        "dest_host": None,
-        "old_instance_type_id": await _flavor_pk(db, instance.flavor.get("flavorid")),
-        "new_instance_type_id": await _flavor_pk(db, new_flavor.get("flavorid")),
+        "dest_host": None, "old_instance_type_id": old,
+        "new_instance_type_id": old if same else await _flavor_pk(db, new_flavor.get("flavorid")),
         "status": "accepted" if kind == "live-migration" else "pre-migrating",
         "migration_type": kind})
 async def record_evacuation(db: Database, ctx: RequestContext, instance: Instance,

@@ -123,6 +123,7 @@ class Steps:
         self.db = db
         self.ctx = ctx
         self.uuid = uuid
+        self.closing: list[asyncio.Task[None]] = []  # beside()'s Success closings
 
     @asynccontextmanager
     async def event(self, name: str, host: str | None) -> AsyncIterator[None]:
@@ -137,6 +138,41 @@ class Steps:
                 traceback="".join(traceback.format_exception(exc)))
             raise
         await instance_actions.event_finish(self.db, self.ctx, self.uuid, name, "Success")
+
+    async def beside(self, name: str, host: str | None, work: Awaitable[T]) -> T:
+        """`work` as event `name`, its records written beside the step rather than
+        around it (for a flow whose wall time the user waits for, e.g. a live
+        migration): the event opens while the step runs, and its Success closing is
+        left to `settle()`. An Error closing is written before the exception goes on.
+        A record that could not be written is logged: the step's outcome stands
+        (a live migration done is not undone for a lost event row)."""
+        opened = asyncio.create_task(
+            instance_actions.event_start(self.db, self.ctx, self.uuid, name, host))
+        try:
+            result = await work
+        except BaseException as exc:
+            await self._written(opened, name)
+            await instance_actions.event_finish(
+                self.db, self.ctx, self.uuid, name, "Error",
+                traceback="".join(traceback.format_exception(exc)))
+            raise
+        await self._written(opened, name)  # (a closing needs its opening in the table)
+        self.closing.append(asyncio.create_task(
+            instance_actions.event_finish(self.db, self.ctx, self.uuid, name, "Success")))
+        return result
+
+    async def settle(self) -> None:
+        """Wait for the Success closings beside() left running."""
+        pending, self.closing = self.closing, []
+        for task in pending:
+            await self._written(task, "a step's closing")
+
+    async def _written(self, task: asyncio.Task[None], what: str) -> None:
+        try:
+            await task
+        except Exception as exc:  # noqa: BLE001 - bookkeeping, not the step's outcome
+            LOG.warning("The instance-action event %s of %s was not recorded: %s",
+                        what, self.uuid, exc)
 
     async def fault(self, exc: BaseException, host: str | None) -> None:
         LOG.warning("A step of %s failed: %s", self.uuid, exc)

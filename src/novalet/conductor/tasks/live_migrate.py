@@ -16,6 +16,9 @@ failure handling); a step that timed out reverts nothing and keeps both claims.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from typing import Any
 
 from novalet import exceptions
@@ -29,6 +32,7 @@ from novalet.conductor.tasks.base import (MoveTask, NoValidHostForMove, claim_fo
 from novalet.db import migrations_records, placement
 from novalet.db.models import Instance, Migration
 
+LOG = logging.getLogger(__name__)
 EVENT = "conductor_live_migrate_instance"
 # Statuses an abort may find (2.65: also before the copy started).
 ABORTABLE_BEFORE_RUNNING = ("queued", "preparing")
@@ -44,32 +48,52 @@ class LiveMigrateTask(MoveTask):
         self.request = request
         self.migration: Migration | None = None
         self.dest: Destination | None = None
+        self.instance_row: Instance | None = None  # as schedule_move read it
+        self.marks: list[tuple[str, float]] = [("start", time.monotonic())]
+
+    def mark(self, step: str) -> None:
+        """The end of a step of the flow, for the timing line logged at its end."""
+        self.marks.append((step, time.monotonic()))
+
+    def log_timing(self) -> None:
+        spans = ", ".join(f"{name} {end - begin:.3f}s" for (_, begin), (name, end)
+                          in zip(self.marks, self.marks[1:], strict=False))
+        LOG.info("Live migration of %s took %.3fs: %s", self.uuid,
+                 self.marks[-1][1] - self.marks[0][1], spans)
 
     async def schedule_move(self) -> None:
         """Record the migration and claim a destination (NoValidHostForMove, or the
         asked host's own refusal); on failure the server is as it was."""
-        instance = await self.instance()
-        self.migration = await migration_views.record_move(
-            self.db, self.ctx, instance, instance.flavor, self.request.kind)
-        async with self.steps.event(EVENT, self.deps.host):
-            try:
-                unable = await hosts_without(self.db, "supports_live_migrate")
-                if self.request.host and self.request.force:
-                    if self.request.host in unable:
-                        raise NoValidHostForMove(reason=f"Host {self.request.host} "
-                                                 "can't take live migrations.")
-                    self.dest = await self._claim_on(instance, self.request.host)
-                else:
-                    self.dest = await self.schedule(
-                        spec_for(instance, instance.flavor, self.request.host),
-                        [instance.host or "", *unable])
-            except Exception as exc:
-                await self._undo(exc, None, "error")
-                raise
-        await self.set_migration(self.migration, {
-            "dest_compute": self.dest.host, "dest_node": self.dest.node,
-            "dest_host": self.dest.host, "status": "preparing"})
-        self.migration.dest_compute, self.migration.dest_node = self.dest.host, self.dest.node
+        instance = self.instance_row = await self.instance()
+        self.mark("load")
+        migration, unable = await asyncio.gather(
+            migration_views.record_move(self.db, self.ctx, instance, instance.flavor,
+                                        self.request.kind),
+            hosts_without(self.db, "supports_live_migrate"))
+        self.migration = migration
+        self.mark("record")
+        dest = self.dest = await self.steps.beside(EVENT, self.deps.host,
+                                                   self._destination(instance, unable))
+        await asyncio.gather(self.set_migration(migration, {
+            "dest_compute": dest.host, "dest_node": dest.node, "dest_host": dest.host,
+            "status": "preparing"}), self.steps.settle())
+        migration.dest_compute, migration.dest_node = dest.host, dest.node
+        self.mark("schedule")
+
+    async def _destination(self, instance: Instance, unable: list[str]) -> Destination:
+        """The asked host (forced) or the scheduler's pick, claimed; on failure the
+        claim is freed, the migration error and the server as it was."""
+        try:
+            if self.request.host and self.request.force:
+                if self.request.host in unable:
+                    raise NoValidHostForMove(reason=f"Host {self.request.host} "
+                                             "can't take live migrations.")
+                return await self._claim_on(instance, self.request.host)
+            return await self.schedule(spec_for(instance, instance.flavor, self.request.host),
+                                       [instance.host or "", *unable])
+        except Exception as exc:
+            await self._undo(exc, None, "error")
+            raise
 
     async def _claim_on(self, instance: Instance, host: str) -> Destination:
         """`force`: the asked host without the scheduler's filters, but with a claim."""
@@ -84,28 +108,35 @@ class LiveMigrateTask(MoveTask):
     async def run(self) -> None:
         migration, dest = self.migration, self.dest
         assert migration is not None and dest is not None
-        instance = await self.instance()
+        # The row schedule_move read: MIGRATING since the API set it, nothing else
+        # changes the guest meanwhile (the row is read anew when run alone).
+        instance = self.instance_row or await self.instance()
         order = self.order(instance, migration, instance.flavor,
                            paused=instance.vm_state == VmState.PAUSED,
                            block_migration=self.request.block_migration is not False,
                            live=True)
         host, handed_over = dest.host, False
         try:
-            async with self.steps.event("compute_check_can_live_migrate_destination", dest.host):
-                await self.step(dest.host, "prep_move", order)
-            async with self.steps.event("compute_pre_live_migration", dest.host):
-                order.target = await self.step(dest.host, "pre_live_migration", order)
+            await self.steps.beside("compute_check_can_live_migrate_destination", dest.host,
+                                    self.step(dest.host, "prep_move", order))
+            self.mark("check")
+            order.target = await self.steps.beside(
+                "compute_pre_live_migration", dest.host,
+                self.step(dest.host, "pre_live_migration", order))
+            self.mark("prepare")
             if not await self.set_migration(migration, {"status": "running"}, ("preparing",)):
+                await self.steps.settle()
                 await self._rolled_back(order, None, "cancelled")  # aborted while preparing
                 return
             host = order.source_host
-            async with self.steps.event("compute_live_migration", host):
-                await self.step(host, "live_migrate_out", order)
+            await self.steps.beside("compute_live_migration", host,
+                                    self.step(host, "live_migrate_out", order))
+            self.mark("copy")
             handed_over, host = True, dest.host
-            await self.set_migration(migration, {"status": "post-migrating"})
-            async with self.steps.event("compute_post_live_migration_at_destination", host):
-                await self.step(host, "post_live_migration_at_destination", order)
+            await self._finish_at(migration, host, order)
+            self.mark("finish")
         except Exception as exc:
+            await self.steps.settle()
             await self._failed(exc, order, host, handed_over)
             return
         moved = {"host": dest.host, "node": dest.node,
@@ -113,11 +144,28 @@ class LiveMigrateTask(MoveTask):
         try:
             await self.set_instance({**moved, "task_state": None}, [TaskState.MIGRATING])
         except (exceptions.Conflict, exceptions.NotFound) as exc:
+            await self.steps.settle()
             await self.handed_over(migration, exc, moved)  # changed or deleted meanwhile
             return
-        await placement.move_allocations(self.db, move_consumer(self.uuid), self.uuid)
+        # `completed` last: whoever sees it finds every record of the move written.
+        await asyncio.gather(placement.move_allocations(self.db, move_consumer(self.uuid),
+                                                        self.uuid),
+                             self.steps.settle())
         await self.set_migration(migration, {"status": "completed"})
+        self.mark("records")
+        self.log_timing()
         await self.moved(order.source_host, dest.host)  # (a move under way is on both)
+
+    async def _finish_at(self, migration: Migration, host: str, order: MoveOrder) -> None:
+        """The destination's finish, with the record's post-migrating written beside it
+        (nothing else moves a migration on past running; awaited before `completed`)."""
+        status = asyncio.create_task(self.set_migration(migration, {"status": "post-migrating"}))
+        try:
+            await self.steps.beside("compute_post_live_migration_at_destination", host,
+                                    self.step(host, "post_live_migration_at_destination",
+                                              order))
+        finally:
+            await status
 
     async def _failed(self, exc: Exception, order: MoveOrder, host: str,
                       handed_over: bool) -> None:

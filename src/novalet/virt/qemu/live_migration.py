@@ -229,6 +229,15 @@ class SourceMigration:
 
     async def run(self, target: MoveTarget, memory_bytes: int,
                   disk_bytes: list[int]) -> Outcome:
+        """migrate(), then the last progress report sent."""
+        outcome = await self.migrate(target, memory_bytes, disk_bytes)
+        await self.reports.flush()
+        return outcome
+
+    async def migrate(self, target: MoveTarget, memory_bytes: int,
+                      disk_bytes: list[int]) -> Outcome:
+        """The migration, done once QEMU said completed; the last progress report may
+        still be on its way (self.reports.flush() waits for it)."""
         started = time.monotonic()
         gib = data_gib(memory_bytes, disk_bytes)
         status = (await self.mon.execute("query-status"))["status"]
@@ -254,7 +263,6 @@ class SourceMigration:
                         self.uuid, exc)
             await self._roll_back()
             raise
-        await self.reports.flush()
         return Outcome(time.monotonic() - started, int(info.get("downtime", 0)))
 
     async def _set_capabilities(self, mirrors: bool) -> None:

@@ -31,6 +31,7 @@ block migration is refused.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -212,13 +213,18 @@ class LiveMoves:
                 LOG.info("Live migration of %s to %s (%s) starts: disks %s", uuid, dest_host,
                          target.address, target.disks)
                 async with drv._session(paths) as mon:
-                    outcome = await SourceMigration(mon, uuid, settings, control, progress).run(
-                        target, guest_config.memory_mb << 20, sizes)
-                await self._remove_moved(paths, dest_host)
+                    job = SourceMigration(mon, uuid, settings, control, progress)
+                    outcome = await job.migrate(target, guest_config.memory_mb << 20, sizes)
+                removing = time.monotonic()
+                # The last progress report goes out while the leftovers go (both before
+                # this step answers: the conductor takes no report once it moved on).
+                await asyncio.gather(self._remove_moved(paths, dest_host),
+                                     job.reports.flush())
         finally:
             self.running.pop(uuid, None)
-        LOG.info("Live migration of %s done in %.3fs, downtime %d ms", uuid,
-                 outcome.total_s, outcome.downtime_ms)
+        LOG.info("Live migration of %s done in %.3fs, downtime %d ms (its leftovers here "
+                 "removed in %.3fs)", uuid, outcome.total_s, outcome.downtime_ms,
+                 time.monotonic() - removing)
 
     async def _same_overlays(self, guest_config: GuestConfig, target: MoveTarget
                              ) -> MoveTarget:

@@ -18,7 +18,7 @@ from novalet.virt.driver import ImageMeta, VirtDriverError
 from novalet.virt.qemu import live_moves, migration_ports
 from novalet.virt.qemu.driver import QemuDriver
 from novalet.virt.qemu.layout import InstancePaths
-from novalet.virt.qemu.live_migration import MigrationControl, Outcome
+from novalet.virt.qemu.live_migration import MigrationControl, Outcome, ProgressSender
 from tests.unit.virt.qemu.conftest import make_spec
 from tests.unit.virt.qemu.fakes import (FakeProcesses, FakeQmp, FakeRunner, FakeVm, read_stub,
                                         write_stub)
@@ -39,9 +39,10 @@ class RecordedJob:
     def __init__(self, mon: Any, uuid: str, settings: Any, control: MigrationControl,
                  progress: Any) -> None:
         self.control = control
+        self.reports = ProgressSender(uuid, progress)  # nothing offered: flush() returns
 
-    async def run(self, target: MoveTarget, memory_bytes: int,
-                  disk_bytes: list[int]) -> Outcome:
+    async def migrate(self, target: MoveTarget, memory_bytes: int,
+                      disk_bytes: list[int]) -> Outcome:
         RecordedJob.targets.append(target)
         return Outcome(0.1, 5)
 
