@@ -46,6 +46,8 @@ EXTENSIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
                 "application", ()),
     "allowed-address-pairs": ("Allowed Address Pairs", "Provides allowed address pairs",
                               ()),
+    "auto-allocated-topology": ("Auto Allocated Topology Services", "Auto Allocated "
+                                "Topology Services (get-me-a-network).", ("is_default",)),
 }
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from novalet.api.handler import NETWORK, Handler, endpoint
-from novalet.api.network import (extensions, floatingips, networks, ports, security_groups,
-                                 subnets, versions)
+from novalet.api.network import (auto_topology, extensions, floatingips, networks, ports,
+                                 security_groups, subnets, versions)
 
 
 def _r(path: str, methods: list[str], handler: Handler, auth: bool = True) -> Route:
@@ -56,4 +56,7 @@ ROUTES = [
     _r(V + "/floatingips/{floatingip_id}", ["GET"], floatingips.show),
     _r(V + "/floatingips/{floatingip_id}", ["PUT"], floatingips.update),
     _r(V + "/floatingips/{floatingip_id}", ["DELETE"], floatingips.delete),
+    # get-me-a-network (api/network/auto_topology.py)
+    _r(V + "/auto-allocated-topology/{project_id}", ["GET"], auto_topology.show),
+    _r(V + "/auto-allocated-topology/{project_id}", ["DELETE"], auto_topology.delete),
 ]
