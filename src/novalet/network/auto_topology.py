@@ -106,6 +106,8 @@ class AutoTopologyService:
         if found is None:
             return
         record, network = found
+        # ROUTERS: with _attach_router filled in, remove record.router_id's interface
+        # on the subnet and the router here, before the network.
         await self.networks.delete_network(self._acting_for(project_id), network.uuid)
         await db.forget(self.db, project_id, network.id)  # cascaded already, mostly
         LOG.info("Auto-allocated topology of project %s (network %s) deleted", project_id,
