@@ -147,7 +147,8 @@ class ComputeAPI(ServerOps):
         zone, force_host, force_node = await self._parse_zone(ctx, req)
         if req.get_me_a_network:
             network_uuid = await self.auto_topology.network_for_boot(ctx.project_id or "")
-            req = dataclasses.replace(req, networks=[{"uuid": network_uuid}])
+            if network_uuid is not None:  # None: the default allocation (vlan mode)
+                req = dataclasses.replace(req, networks=[{"uuid": network_uuid}])
         if isinstance(req.networks, list):
             await self.network.check_requested_networks(
                 ctx.project_id or "", [(n["uuid"], n.get("fixed_ip")) for n in req.networks

@@ -122,15 +122,19 @@ class AutoTopologyService:
 
     # --- the compute API's face --------------------------------------------------
 
-    async def network_for_boot(self, project_id: str) -> str:
+    async def network_for_boot(self, project_id: str) -> str | None:
         """The network uuid `networks: "auto"` boots on: the project's one bootable
         network, else its auto-allocated topology's. NetworkAmbiguous (409) with
-        several; UnableToAutoAllocateNetwork (400) when none can be made."""
+        several; UnableToAutoAllocateNetwork (400) when none can be made. None in
+        vlan mode for a project with no network: the boot then gets the project's
+        VLAN network as always (claimed from the pool, or cut from fixed_range)."""
         candidates = await self.bootable_networks(project_id)
         if len(candidates) > 1:
             raise NetworkAmbiguous()
         if candidates:
             return candidates[0].uuid
+        if self.nova.mode == "vlan":
+            return None
         existing = await self._existing(project_id)
         if existing is not None:
             return existing.network_id
@@ -143,10 +147,11 @@ class AutoTopologyService:
 
     async def bootable_networks(self, project_id: str) -> list[Network]:
         """The guest networks a project may boot on without naming one: its own and
-        (outside vlan mode, where they are a pool to claim) the unassigned ones."""
+        (outside vlan mode, where they are a pool to claim) the unassigned ones, with
+        a subnet (a network without one has no address to give)."""
         rows = await db_network.list_networks(self.db, project_id)
         vlan = self.nova.mode == "vlan"
-        return [n for n in rows if n.project_id == project_id or not vlan]
+        return [n for n in rows if n.cidr and (n.project_id == project_id or not vlan)]
 
     # --- making it ---------------------------------------------------------------
 

@@ -40,18 +40,24 @@ async def test_configured_ranges_and_their_exhaustion(make_net: NetFactory) -> N
         "192.168.8.0/24", "192.168.9.0/24"}
     with pytest.raises(AutoAllocationFailure, match="No free /24"):
         await service.allocate("p3")
+    net_flat = await make_net(auto_allocate_subnet_ranges="192.168.8.0/23")
+    flat = AutoTopologyService(net_flat)
+    # (a flat-mode service over the same rows: no unassigned network to boot on, as the
+    # default one is made only at a first start)
+    assert [n for n in await db_network.list_networks(net.db, "p3") if n.cidr] == []
     with pytest.raises(UnableToAutoAllocateNetwork, match="No free /24"):
-        await service.network_for_boot("p3")
+        await flat.network_for_boot("p3")
     assert [n.label for n in await db_network.project_networks(net.db, "p3")] == []
 
 
 async def test_vlan_mode_counts_only_the_projects_own_networks(make_net: NetFactory) -> None:
     net = await make_net(network_manager="vlan")
     service = AutoTopologyService(net)
-    network_uuid = await service.network_for_boot("p1")
+    assert await service.network_for_boot("p1") is None  # the project's VLAN network, later
+    topology = await service.allocate("p1")
     (own,) = await db_network.project_networks(net.db, "p1")
-    assert own.uuid == network_uuid and own.vlan is not None
-    assert await service.network_for_boot("p1") == network_uuid  # the one network now
+    assert own.uuid == topology.network_id and own.vlan is not None
+    assert await service.network_for_boot("p1") == own.uuid  # the one network now
     await service.allocate("p2")
     await auto_topologies.forget(net.db, "p1", own.id)
     await service.allocate("p1")  # a second own network: ambiguous
