@@ -226,6 +226,13 @@ async def test_is_default_is_admin_only_external_only_and_one_at_most(api: Api) 
         "name": "ext2", "router:external": True, "is_default": True}})
     message = neutron_error(resp, 409, "DefaultExternalNetworkExists")
     assert message == f"A default external network already exists: {public}."
+    resp = await api.request("POST", f"{N}/networks", user="admin", json={"networks": [
+        {"name": "ext2", "router:external": True, "is_default": True}]})  # bulk of one
+    neutron_error(resp, 409, "DefaultExternalNetworkExists")
+    resp = await api.request("POST", f"{N}/networks", user="admin", json={"networks": [
+        {"name": "ext2", "router:external": True, "is_default": True},
+        {"name": "ext3", "router:external": True}]})
+    neutron_error(resp, 400, "InvalidInput")
     resp = await api.request("GET", f"{N}/networks?name=ext2", user="admin")
     assert resp.json()["networks"] == []  # nothing half-made
     resp = await api.request("POST", f"{N}/networks", user="admin", json={"network": {

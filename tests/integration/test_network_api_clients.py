@@ -211,3 +211,19 @@ def test_cli_floating_ip_create_list_unset_delete(cloud: tuple[RunningCloud, Pat
     _openstack(cloud, "floating", "ip", "delete", made["id"])
     listed = _openstack(cloud, "floating", "ip", "list", "-f", "json")
     assert made["id"] not in [f["ID"] for f in listed]
+
+
+def test_cli_and_sdk_auto_allocated_topology(cloud: tuple[RunningCloud, Path]) -> None:
+    """Get-me-a-network's network API face: the dry run, the topology made once and
+    shown after, and its deletion (docs/network-api.md, Get-me-a-network)."""
+    topology = ("network", "auto", "allocated", "topology")
+    _openstack(cloud, *topology, "create", "--check-resources", "-f", "json")
+    made = _openstack(cloud, *topology, "create", "-f", "json")
+    conn = _connect(cloud[1], "novalet-demo")
+    shown = conn.network.get_auto_allocated_topology()
+    assert shown.id == made["id"] and shown.project_id == conn.current_project_id
+    network = conn.network.get_network(shown.id)
+    assert network.name == "auto_allocated_network" and len(network.subnet_ids) == 1
+    assert _openstack(cloud, *topology, "create", "-f", "json")["id"] == made["id"]
+    _openstack(cloud, *topology, "delete")
+    assert conn.network.find_network(shown.id) is None

@@ -135,13 +135,6 @@ class NetworkService:
         bridge of its own (nvnet<id>) with no uplink, so that what its subnet puts
         on the bridge reaches no other network (the default one among them)."""
         (record,) = await self.create_networks(ctx, [attrs])
-        if attrs.get("is_default"):  # the unique index decides between racers
-            try:
-                await db_auto.set_default(self.db, record.row.uuid, True)
-            except db_auto.DefaultExternalNetworkExists:
-                await db.delete_unused_network(self.db, record.row.uuid)
-                raise
-            record.row.is_default = True
         return record
 
     async def create_networks(self, ctx: RequestContext, items: Sequence[Mapping[str, Any]]
@@ -163,6 +156,13 @@ class NetworkService:
                 if asked or attempt + 1 == _VLAN_ATTEMPTS:
                     raise VlanIdInUse(vlan=exc.kwargs.get("vlan"),
                                       physnet=PHYSICAL_NETWORK) from None
+        if items and items[0].get("is_default"):  # one item (above); the index decides
+            try:
+                await db_auto.set_default(self.db, rows[0].uuid, True)
+            except db_auto.DefaultExternalNetworkExists:
+                await db.delete_unused_network(self.db, rows[0].uuid)
+                raise
+            rows[0].is_default = True
         for row in rows:
             LOG.info("Network %s (%s) created for project %s on bridge %s", row.uuid,
                      row.label, row.project_id, row.bridge)
