@@ -179,6 +179,8 @@ async def test_another_projects_topology_is_refused_to_a_member(api: Api, other:
     neutron_error(resp, 403, "NotAuthorized")
     assert (await api.request("GET", f"{N}/networks?name=auto_allocated_network",
                               user="admin")).json()["networks"] == []
+    resp = await api.request("GET", f"{T}/{'x' * 65}", user="admin")
+    neutron_error(resp, 400, "BadRequest")
     made = (await api.request("GET", f"{T}/{other}", user="admin")).json()
     network = (await api.request("GET", f"{N}/networks/{made['auto_allocated_topology']['id']}",
                                  user="other")).json()["network"]

@@ -36,6 +36,7 @@ NETWORK_NAME = "auto_allocated_network"
 SUBNET_NAME = "auto_allocated_subnet_v4"
 PREFIX = 24  # the size of an auto-allocated subnet
 _ATTEMPTS = 3  # picks of a free CIDR before a concurrent creator's win is an error
+_PROJECT_ID_MAX = 64  # networks.project_id, auto_allocated_topologies.project_id
 
 
 class AutoAllocationFailure(exceptions.Conflict):
@@ -118,6 +119,9 @@ class AutoTopologyService:
         # Neutron's check before its policy: a project's own topology, or an admin
         if project_id != ctx.project_id and not ctx.is_admin:
             raise NotAuthorized()
+        if not 0 < len(project_id) <= _PROJECT_ID_MAX:  # what the rows can hold
+            raise exceptions.Invalid(reason=f"project id {project_id[:80]!r} is not valid: "
+                                     f"1 to {_PROJECT_ID_MAX} characters")
         policy.enforce(ctx, action, project_id, {"project_id": project_id})
 
     # --- the compute API's face --------------------------------------------------
