@@ -27,13 +27,14 @@ async def topology(db: Database, project_id: str) -> tuple[AutoAllocatedTopology
     return None if row is None else (row[0], row[1])
 
 
-async def record(db: Database, project_id: str, network_id: int) -> bool:
+async def record(db: Database, project_id: str, network_id: int,
+                 router_id: str | None = None) -> bool:
     """Record the project's topology; False when a concurrent request recorded one
     first (the caller then removes what it made and shows the winner's)."""
     try:
         async with db.transaction() as s:
             s.add(AutoAllocatedTopology(project_id=project_id, network_id=network_id,
-                                        created_at=utcnow()))
+                                        router_id=router_id, created_at=utcnow()))
     except IntegrityError:
         return False
     return True

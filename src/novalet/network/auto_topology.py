@@ -173,10 +173,11 @@ class AutoTopologyService:
             subnet_id = await self._make_subnet(acting, project_id, network_id)
             router_id = await _attach_router(acting, project_id, network_id, subnet_id,
                                              external)
-        except BaseException:
+        except BaseException:  # ROUTERS: a router made before the failure goes too
             await self._remove(acting, network_id)
             raise
-        if not await db.record(self.db, project_id, record.row.id):
+        if not await db.record(self.db, project_id, record.row.id, router_id):
+            # ROUTERS: remove router_id (its interface, then it) here too
             await self._remove(acting, network_id)
             winner = await self._existing(project_id)
             if winner is None:  # the winner's went meanwhile: a rare retry by the caller
