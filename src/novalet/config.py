@@ -350,6 +350,9 @@ OPTIONS: list[Opt] = [
         "Comma-separated CIDRs a member's subnet (network API) must lie inside, besides "
         "fixed_range; admins may use any range but the special-purpose ones and the "
         "floating pools."),
+    Opt("network", "auto_allocate_subnet_ranges", "",
+        "Comma-separated CIDRs auto-allocated topologies' subnets (get-me-a-network) are "
+        "cut from, a free /24 each; empty: tenant_subnet_ranges and fixed_range."),
     Opt("network", "network_size", 256,
         "Addresses in each project network (vlan mode): a power of two from 4 to 1024.", int),
     Opt("network", "default_network_label", "private",

@@ -256,6 +256,12 @@ RULES: dict[str, str] = {
     "update_network:provider:physical_network": "rule:context_is_admin",
     "update_network:provider:segmentation_id": "rule:context_is_admin",
     "delete_network": "rule:project_member_or_admin",
+    # is_default (auto-allocated-topology): the default external network, admin only
+    "create_network:is_default": "rule:context_is_admin",
+    "update_network:is_default": "rule:context_is_admin",
+    # get-me-a-network (network/auto_topology.py); the target is the project asked for
+    "get_auto_allocated_topology": "rule:project_reader_or_admin",
+    "delete_auto_allocated_topology": "rule:project_member_or_admin",
     # The network API's subnets (network/subnets.py): the target is the subnet's
     # project and its network's `shared` and `router:external` (an unassigned
     # nova-network network counts as shared); writes are on the network's project.

@@ -211,3 +211,11 @@ async def add_other_project(api: Api) -> str:
     assert role is not None
     await identity.grant(user.id, project.id, role.id)
     return str(project.id)
+
+
+async def on_default_network(api: Api) -> list[dict[str, str]]:
+    """`networks` naming the default network ("private"): what a boot asks for when
+    its project sees another network too (2.37's "auto" would be ambiguous, a 409)."""
+    resp = await api.request("GET", "/network/v2.0/networks?name=private", user="admin")
+    (network,) = resp.json()["networks"]
+    return [{"uuid": str(network["id"])}]

@@ -362,7 +362,9 @@ async def test_a_floating_ip_follows_its_port_through_attach_and_detach(api: Api
     fixed = port["fixed_ips"][0]["ip_address"]
     fip = (await _fip(api, floating_network_id=ext["id"], port_id=port["id"])).json()[
         "floatingip"]
-    server = await boot(api, "hotplug", networks="auto")
+    # on the default network by name: with two networks, "auto" is ambiguous (409)
+    private = (await api.request("GET", f"{N}/networks?name=private")).json()["networks"]
+    server = await boot(api, "hotplug", networks=[{"uuid": private[0]["id"]}])
     host = await db_network.instance_host(services.db, server["id"])
     assert host
     refreshed: list[set[str]] = []

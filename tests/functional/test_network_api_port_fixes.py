@@ -15,7 +15,7 @@ from novalet.db import network as db_network
 from novalet.db import ports as db_ports
 from novalet.network import port_binding
 from tests.functional.conftest import (Api, add_other_project, boot, delete_server, ensure_image,
-                                       make_conf)
+                                       make_conf, on_default_network)
 from tests.functional.test_network_api_ports import _create, _network, _project
 from tests.functional.test_network_api_v2 import N
 
@@ -111,7 +111,7 @@ async def test_a_detached_port_takes_back_the_groups_it_added(api: Api) -> None:
     network, _ = await _mine(api, "10.61.0.0/28")
     wide = await _group(api, "wide")
     port = await _create(api, network_id=network, security_groups=[wide])
-    sid = (await boot(api, "narrow", networks="auto"))["id"]
+    sid = (await boot(api, "narrow", networks=await on_default_network(api)))["id"]
     assert await _server_groups(api, sid) == ["default"]
     resp = await api.request("POST", f"{V}/servers/{sid}/os-interface",
                              json={"interfaceAttachment": {"port_id": port["id"]}})
@@ -131,7 +131,7 @@ async def test_a_port_without_port_security_leaves_its_server_with_no_groups(api
     renamed (no 409 PortSecurityPortHasSecurityGroup)."""
     network, _ = await _mine(api, "10.62.0.0/28")
     port = await _create(api, network_id=network, port_security_enabled=False)
-    sid = (await boot(api, "open", networks="auto"))["id"]
+    sid = (await boot(api, "open", networks=await on_default_network(api)))["id"]
     resp = await api.request("POST", f"{V}/servers/{sid}/os-interface",
                              json={"interfaceAttachment": {"port_id": port["id"]}})
     assert resp.status_code == 200, resp.text
@@ -226,7 +226,7 @@ async def test_a_failed_attach_takes_back_the_ports_groups(api: Api) -> None:
     network, _ = await _mine(api, "10.66.0.0/28")
     wide = await _group(api, "wide2")
     port = await _create(api, network_id=network, security_groups=[wide])
-    sid = (await boot(api, "narrow2", networks="auto"))["id"]
+    sid = (await boot(api, "narrow2", networks=await on_default_network(api)))["id"]
     driver = api.cloud.compute.driver
 
     async def broken(uuid: str, vif: Any) -> None:

@@ -376,7 +376,9 @@ async def test_a_boot_on_a_bad_port_is_refused_before_anything_is_made(api: Api,
 async def test_a_port_attaches_to_a_running_server_and_detaches_unbound(api: Api) -> None:
     network, subnet = await _network(api, "mine", "10.51.0.0/28", await _project(api))
     port = await _create(api, network_id=network, fixed_ips=[{"ip_address": "10.51.0.9"}])
-    server = await boot(api, "hotplug", networks="auto")
+    # on the default network by name: with two networks, "auto" is ambiguous (409)
+    private = (await api.request("GET", f"{N}/networks?name=private")).json()["networks"]
+    server = await boot(api, "hotplug", networks=[{"uuid": private[0]["id"]}])
     sid = server["id"]
     resp = await api.request("POST", f"{V}/servers/{sid}/os-interface",
                              json={"interfaceAttachment": {"port_id": port["id"]}})

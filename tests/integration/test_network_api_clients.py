@@ -286,3 +286,17 @@ def test_cli_network_tags(cloud: tuple[RunningCloud, Path]) -> None:
     _openstack(cloud, "network", "set", "--no-tag", made["id"])
     assert _openstack(cloud, "network", "show", made["id"], "-f", "json")["tags"] == []
     _openstack(cloud, "network", "delete", made["id"])
+def test_cli_and_sdk_auto_allocated_topology(cloud: tuple[RunningCloud, Path]) -> None:
+    """Get-me-a-network's network API face: the dry run, the topology made once and
+    shown after, and its deletion (docs/network-api.md, Get-me-a-network)."""
+    topology = ("network", "auto", "allocated", "topology")
+    _openstack(cloud, *topology, "create", "--check-resources", "-f", "json")
+    made = _openstack(cloud, *topology, "create", "-f", "json")
+    conn = _connect(cloud[1], "novalet-demo")
+    shown = conn.network.get_auto_allocated_topology()
+    assert shown.id == made["id"] and shown.project_id == conn.current_project_id
+    network = conn.network.get_network(shown.id)
+    assert network.name == "auto_allocated_network" and len(network.subnet_ids) == 1
+    assert _openstack(cloud, *topology, "create", "-f", "json")["id"] == made["id"]
+    _openstack(cloud, *topology, "delete")
+    assert conn.network.find_network(shown.id) is None

@@ -46,6 +46,7 @@ from novalet.db.engine import Database
 from novalet.db.models import Instance, InstanceMetadata, InstanceTag
 from novalet.image.api import ImageService
 from novalet.network.api import InterfaceNotFound, NetworkAPI
+from novalet.network.auto_topology import AutoTopologyService
 from novalet.network.model import Vif
 from novalet.rpc.bus import Bus, BusUnavailable
 
@@ -89,6 +90,9 @@ class CreateRequest:
     tags: list[str] = field(default_factory=list)
     # "auto", "none", or [{"uuid": ..., "fixed_ip": ...} or {"port": ...}]
     networks: Any = "auto"
+    # networks "auto" asked for (2.37): Nova's get-me-a-network rules
+    # (network/auto_topology.py); an omitted networks (before 2.37) keeps the default
+    get_me_a_network: bool = False
     security_groups: list[str] = field(default_factory=list)
     config_drive: bool = False
     access_ip_v4: str | None = None
@@ -113,6 +117,7 @@ class ComputeAPI(ServerOps):
                  keypairs: KeypairService, network: NetworkAPI,
                  quotas: QuotaEngine | None = None) -> None:
         self.network = network
+        self.auto_topology = AutoTopologyService(network)
         self.quotas = quotas or QuotaEngine(db, conf)
         self.db = db
         self.conf = conf
@@ -140,6 +145,10 @@ class ComputeAPI(ServerOps):
             except exceptions.NotFound:
                 raise InvalidRequest(reason="Invalid key_name provided.") from None
         zone, force_host, force_node = await self._parse_zone(ctx, req)
+        if req.get_me_a_network:
+            network_uuid = await self.auto_topology.network_for_boot(ctx.project_id or "")
+            if network_uuid is not None:  # None: the default allocation (vlan mode)
+                req = dataclasses.replace(req, networks=[{"uuid": network_uuid}])
         if isinstance(req.networks, list):
             await self.network.check_requested_networks(
                 ctx.project_id or "", [(n["uuid"], n.get("fixed_ip")) for n in req.networks

@@ -356,6 +356,21 @@ class Network(Timestamps, Base):
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     # made through the network API: reaches the outside only through a router (0019)
     needs_router: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The default external network (Neutron's is_default, auto-allocated-topology):
+    # True or NULL, never False, so the unique index admits one default at most (0021).
+    is_default: Mapped[bool | None] = mapped_column(Boolean, unique=True, index=True)
+
+
+class AutoAllocatedTopology(Base):
+    """A project's auto-allocated topology (get-me-a-network): its network, and its
+    router once routers exist. One per project; gone with its network (cascade)."""
+
+    __tablename__ = "auto_allocated_topologies"
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"),
+                                            index=True)
+    router_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
 
 
 class Subnet(Timestamps, Base):

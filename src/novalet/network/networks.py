@@ -21,6 +21,7 @@ from typing import Any
 
 from novalet import exceptions, policy
 from novalet.common.context import RequestContext
+from novalet.db import auto_topologies as db_auto
 from novalet.db import network as db_network
 from novalet.db import networks as db
 from novalet.db.models import Network
@@ -35,7 +36,7 @@ DEFAULT_MTU = 1500
 _VLAN_ATTEMPTS = 3  # picks of a free VLAN before a concurrent creator's win is a 409
 # Attributes only an admin may set (Neutron's create_/update_network:<attr> rules).
 PROVIDER = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
-_GUARDED = ("shared", "router:external", "port_security_enabled") + PROVIDER
+_GUARDED = ("shared", "router:external", "port_security_enabled", "is_default") + PROVIDER
 
 
 class NetworkNotFound(db_network.NetworkNotFound):
@@ -142,6 +143,8 @@ class NetworkService:
         VLANs picked once; each project's `[quota] networks` holds (OverQuota, 409).
         An auto-picked VLAN a concurrent creator took first is picked again."""
         prepared = [self._prepare(ctx, attrs) for attrs in items]
+        if len(items) > 1 and any(attrs.get("is_default") for attrs in items):
+            raise InvalidInput(reason="is_default can't be set in a bulk create")
         quotas = await self._quotas(prepared)
         for attempt in range(_VLAN_ATTEMPTS):
             try:
@@ -153,6 +156,13 @@ class NetworkService:
                 if asked or attempt + 1 == _VLAN_ATTEMPTS:
                     raise VlanIdInUse(vlan=exc.kwargs.get("vlan"),
                                       physnet=PHYSICAL_NETWORK) from None
+        if items and items[0].get("is_default"):  # one item (above); the index decides
+            try:
+                await db_auto.set_default(self.db, rows[0].uuid, True)
+            except db_auto.DefaultExternalNetworkExists:
+                await db.delete_unused_network(self.db, rows[0].uuid)
+                raise
+            rows[0].is_default = True
         for row in rows:
             LOG.info("Network %s (%s) created for project %s on bridge %s", row.uuid,
                      row.label, row.project_id, row.bridge)
@@ -164,10 +174,12 @@ class NetworkService:
         target = {"project_id": owner, "shared": bool(attrs.get("shared")),
                   "router:external": bool(attrs.get("router:external"))}
         policy.enforce(ctx, "create_network", owner, target)
-        defaults = {"shared": False, "router:external": False, "port_security_enabled": True}
+        defaults = {"shared": False, "router:external": False, "port_security_enabled": True,
+                    "is_default": False}
         for name in _GUARDED:
             if name in attrs and attrs[name] != defaults.get(name):
                 policy.enforce(ctx, f"create_network:{name}", owner, target)
+        _check_is_default(attrs, bool(attrs.get("router:external")))
         return dict(
             vlan=self._provider_vlan(attrs), mtu=self._mtu(attrs.get("mtu")),
             label=attrs.get("name", ""), description=attrs.get("description", ""),
@@ -219,7 +231,8 @@ class NetworkService:
         row, target = record.row, record.target()
         policy.enforce(ctx, "update_network", target["project_id"], target)
         current = {"shared": record.shared, "router:external": bool(row.external),
-                   "port_security_enabled": bool(row.port_security_enabled)}
+                   "port_security_enabled": bool(row.port_security_enabled),
+                   "is_default": bool(row.is_default)}
         for name in _GUARDED:
             if name in attrs and attrs[name] != current.get(name):
                 policy.enforce(ctx, f"update_network:{name}", target["project_id"], target)
@@ -227,6 +240,8 @@ class NetworkService:
             raise InvalidInput(reason="the provider attributes of a network can't be "
                                "changed; create another network instead")
         values = self._changes(attrs)
+        external = bool(values.get("external", row.external))
+        _check_is_default(attrs, external)
         if "external" in values and values["external"] != bool(row.external) \
                 and record.subnets:
             raise InvalidInput(reason="router:external can't change while the network has a "
@@ -236,6 +251,10 @@ class NetworkService:
                 row.project_id is None  # nova-network's unassigned networks serve everyone
                 or await db.foreign_nics(self.db, network_id, row.project_id)):
             raise InvalidSharedSetting(network_id=network_id)
+        if "is_default" in attrs or (row.is_default and not external):
+            flag = bool(attrs.get("is_default", row.is_default)) and external
+            await db_auto.set_default(self.db, network_id, flag)
+            row.is_default = flag or None
         if values:
             record.row = await db.update_network(self.db, network_id, values)
         if "mtu" in values and row.cidr is not None:
@@ -315,3 +334,9 @@ class NetworkService:
             raise InvalidInput(reason=f"mtu {value} must be from {MIN_MTU} to {most} (the "
                                "MTU of the physical network)")
         return int(value)
+
+
+def _check_is_default(attrs: Mapping[str, Any], external: bool) -> None:
+    """is_default (auto-allocated-topology) marks an external network only."""
+    if attrs.get("is_default") and not external:
+        raise InvalidInput(reason="is_default applies to router:external networks only")

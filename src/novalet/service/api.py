@@ -69,6 +69,7 @@ class ApiServices:
         self.compute = ComputeAPI(self.db, self.bus, conf, images=self.images,
                                   flavors=self.flavors, keypairs=self.keypairs,
                                   network=self.network, quotas=self.quotas)
+        self.auto_topology = self.compute.auto_topology  # get-me-a-network, both faces
         self.consoles = ConsoleService(conf, self.db, self.bus)
 
     async def _refresh_network_hosts(self, hosts: set[str]) -> None:

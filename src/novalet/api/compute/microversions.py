@@ -54,7 +54,9 @@ HISTORY: list[tuple[str, str]] = [
     ("2.36", "Limits drop the network quotas; os-networks, os-fixed-ips, os-floating-ips, "
              "os-floating-ip-pools, os-security-groups and os-security-group-rules "
              "answer 404; so does the image proxy (/images)."),
-    ("2.37", "Server create requires `networks`; it may be the string auto or none."),
+    ("2.37", "Server create requires `networks`: a list, or the string none (no NICs) "
+             "or auto (the project's one network; its auto-allocated topology when it "
+             "has none; 409 when it has several)."),
     ("2.38", "An unknown `status` filter is a 400."),
     ("2.39", "Limits drop maxImageMeta; image metadata (/images/{id}/metadata) "
              "answers 404."),

@@ -114,6 +114,7 @@ def _create_request(req: ApiRequest, body: dict[str, Any]) -> CreateRequest:
         availability_zone=server.get("availability_zone"),
         description=server.get("description"), hostname=server.get("hostname"),
         tags=server.get("tags", []), networks=networks or "auto",
+        get_me_a_network=server.get("networks") == "auto",  # a string only from 2.37
         security_groups=[g for g in groups if g],
         config_drive=to_bool(server.get("config_drive") or False),
         access_ip_v4=canonical_ip(server.get("accessIPv4")),

@@ -66,6 +66,8 @@ EXTENSIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
                           "to set tag on resources with standard attribute.", ("tags",)),
     "network-ip-availability": ("Network IP Availability", "Provides IP availability data "
                                 "for each network and subnet.", ()),
+    "auto-allocated-topology": ("Auto Allocated Topology Services", "Auto Allocated "
+                                "Topology Services (get-me-a-network).", ("is_default",)),
 }
 
 

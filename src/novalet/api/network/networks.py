@@ -24,6 +24,7 @@ ATTRIBUTES: dict[str, Attr] = {
     "admin_state_up": Attr(boolean),
     "shared": Attr(boolean),
     "router:external": Attr(boolean),
+    "is_default": Attr(boolean),
     "port_security_enabled": Attr(boolean),
     "mtu": Attr(integer(0, 65535)),
     "tenant_id": Attr(string(255), put=False),
@@ -36,7 +37,7 @@ ATTRIBUTES: dict[str, Attr] = {
 FIELDS: dict[str, Field] = {
     "id": Field(), "name": Field(), "description": Field(), "tenant_id": Field(),
     "project_id": Field(), "status": Field(), "admin_state_up": Field(as_bool),
-    "shared": Field(as_bool), "router:external": Field(as_bool),
+    "shared": Field(as_bool), "router:external": Field(as_bool), "is_default": Field(as_bool),
     "port_security_enabled": Field(as_bool), "mtu": Field(as_int),
     "subnets": Field(sortable=False), "created_at": Field(), "updated_at": Field(),
     "provider:network_type": Field(), "provider:physical_network": Field(),
@@ -51,7 +52,8 @@ def view(req: ApiRequest, record: NetworkRecord) -> dict[str, Any]:
         "id": row.uuid, "name": row.label, "description": row.description or "",
         "tenant_id": row.project_id, "project_id": row.project_id,
         "admin_state_up": bool(row.admin_state_up), "shared": record.shared,
-        "router:external": bool(row.external), "status": "ACTIVE",
+        "router:external": bool(row.external), "is_default": bool(row.is_default),
+        "status": "ACTIVE",
         "subnets": list(record.subnets), "mtu": row.mtu or _default_mtu(req),
         "port_security_enabled": bool(row.port_security_enabled),
         "created_at": isotime(row.created_at), "updated_at": isotime(row.updated_at or

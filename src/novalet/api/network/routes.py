@@ -6,8 +6,8 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from novalet.api.handler import NETWORK, Handler, endpoint
-from novalet.api.network import (extensions, floatingips, networks, ports, routers,
-                                 security_groups, subnets, versions)
+from novalet.api.network import (auto_topology, extensions, floatingips, networks, ports,
+                                 routers, security_groups, subnets, versions)
 from novalet.api.network import ip_availability, quotas, tags
 
 
@@ -83,4 +83,7 @@ ROUTES = [
     _r(V + "/{kind}/{resource_id}/tags/{tag}", ["GET"], tags.show),
     _r(V + "/{kind}/{resource_id}/tags/{tag}", ["PUT"], tags.add),
     _r(V + "/{kind}/{resource_id}/tags/{tag}", ["DELETE"], tags.delete),
+    # get-me-a-network (api/network/auto_topology.py)
+    _r(V + "/auto-allocated-topology/{project_id}", ["GET"], auto_topology.show),
+    _r(V + "/auto-allocated-topology/{project_id}", ["DELETE"], auto_topology.delete),
 ]
