@@ -119,11 +119,12 @@ async def create_group(db: Database, project_id: str, user_id: str | None, name:
         raise SecurityGroupExists(name=name, project_id=project_id) from None
 
 
-async def get_group(db: Database, group_id: int, project_id: str | None = None
+async def get_group(db: Database, group_id: int | str, project_id: str | None = None
                     ) -> SecurityGroup:
-    """The group; SecurityGroupNotFound when missing or (project_id given) of
-    another project."""
-    query = _groups_query().where(SecurityGroup.id == group_id)
+    """The group by uuid (a str) or integer id; SecurityGroupNotFound when missing
+    or (project_id given) of another project."""
+    column = SecurityGroup.uuid if isinstance(group_id, str) else SecurityGroup.id
+    query = _groups_query().where(column == group_id)
     if project_id is not None:
         query = query.where(SecurityGroup.project_id == project_id)
     async with db.transaction() as s:
@@ -159,16 +160,18 @@ async def list_groups(db: Database, project_id: str | None) -> list[SecurityGrou
         return list((await s.execute(query)).scalars())
 
 
-async def group_names(db: Database, group_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
-    """id -> (name, project_id) of the groups: how rules name their source group."""
+async def group_names(db: Database, group_ids: Iterable[int]
+                      ) -> dict[int, tuple[str, str, str]]:
+    """id -> (uuid, name, project_id) of the groups: how the compute API names a
+    rule's group and its source group."""
     ids = list(set(group_ids))
     if not ids:
         return {}
     async with db.transaction() as s:
-        rows = (await s.execute(select(SecurityGroup.id, SecurityGroup.name,
+        rows = (await s.execute(select(SecurityGroup.id, SecurityGroup.uuid, SecurityGroup.name,
                                        SecurityGroup.project_id).where(
             SecurityGroup.id.in_(ids)))).all()
-    return {row[0]: (row[1], row[2]) for row in rows}
+    return {row[0]: (row[1], row[2], row[3]) for row in rows}
 
 
 async def update_group(db: Database, group_id: int, name: str, description: str
@@ -245,9 +248,12 @@ async def create_rule(db: Database, parent_group_id: int, values: dict[str, Any]
         return rule
 
 
-async def get_rule(db: Database, rule_id: int) -> SecurityGroupRule:
+async def get_rule(db: Database, rule_id: int | str) -> SecurityGroupRule:
+    """The rule by uuid (a str) or integer id."""
+    column = SecurityGroupRule.uuid if isinstance(rule_id, str) else SecurityGroupRule.id
     async with db.transaction() as s:
-        rule = await s.get(SecurityGroupRule, rule_id)
+        rule = (await s.execute(select(SecurityGroupRule).where(
+            column == rule_id))).scalar_one_or_none()
     if rule is None:
         raise SecurityGroupRuleNotFound(rule_id=rule_id)
     return rule
