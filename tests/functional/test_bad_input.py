@@ -184,6 +184,7 @@ async def test_server_name_filter_must_be_a_regex(api: Api, name: str) -> None:
     ("PUT", "/compute/v2.1/os-security-groups/99999999999999999999999", "2.1"),
     ("DELETE", "/compute/v2.1/os-security-groups/99999999999999999999999", "2.1"),
     ("DELETE", "/compute/v2.1/os-security-group-rules/99999999999999999999999", "2.1"),
+    ("GET", "/compute/v2.1/os-security-groups/-1", "2.1"),
 ])
 async def test_ids_beyond_a_database_integer_are_404(api: Api, method: str, path: str,
                                                      version: str) -> None:
@@ -203,14 +204,21 @@ async def test_rule_with_a_huge_parent_group_id_is_404(api: Api) -> None:
     assert resp.status_code == 404, resp.text
 
 
-async def test_security_group_ids_neither_uuid_nor_number_are_400(api: Api) -> None:
-    """As Nova with Neutron: the compute API's security group ids are uuids (integer
-    ids of before still name their group; see docs/network-api.md)."""
+async def test_security_group_ids_neither_uuid_nor_number(api: Api) -> None:
+    """The compute API's security group ids are uuids (integer ids of before still
+    name their group; docs/network-api.md): anything else in a path is a 404, in a
+    rule's body Nova with Neutron's 400."""
     for method, path in (("GET", "/compute/v2.1/os-security-groups/-1"),
                          ("DELETE", "/compute/v2.1/os-security-groups/web"),
                          ("DELETE", "/compute/v2.1/os-security-group-rules/1.5")):
         resp = await api.request(method, path)
-        assert resp.status_code == 400, (path, resp.text)
+        assert resp.status_code == 404, (path, resp.text)
+        assert resp.json()["itemNotFound"]["code"] == 404
+    for parent in ("-1", "web", 1.5, None):
+        resp = await api.request("POST", "/compute/v2.1/os-security-group-rules", json={
+            "security_group_rule": {"parent_group_id": parent, "ip_protocol": "tcp",
+                                    "from_port": 1, "to_port": 2}})
+        assert resp.status_code == 400, (parent, resp.text)
         assert resp.json()["badRequest"]["message"] == "Security group id should be uuid"
 
 

@@ -78,11 +78,11 @@ def to_id(value: Any) -> int | None:
     return number if number is not None and 0 < number <= BIGINT_MAX else None
 
 
-def security_group_ref(value: Any) -> str | int | None:
-    """What a request names a security group or rule by: its uuid, the id both the
+def parse_security_group_id(value: Any) -> str | int | None:
+    """What a request body names a security group by: its uuid, the id both the
     compute and the network API show (made canonical); or, from a script of before
     the compute API showed uuids, the integer id it showed then (None: a number no
-    row can have). Anything else is Nova's 400, as Nova with Neutron answers."""
+    row can have). Anything else is the 400 of Nova with Neutron."""
     plain = isinstance(value, (str, int)) and not isinstance(value, bool)
     text = str(value).strip() if plain else ""
     if text.isascii() and text.isdecimal():
@@ -91,6 +91,17 @@ def security_group_ref(value: Any) -> str | int | None:
         return str(uuidlib.UUID(text))
     except ValueError:
         raise InvalidSecurityGroupId() from None
+
+
+def security_group_ref(value: Any) -> str | int | None:
+    """The same for an id in a path, where anything else is None (a 404): Nova
+    with Neutron answers 400, but the openstack CLI's compute fallback looks a
+    group up by name through GET /os-security-groups/{name} and lists only
+    after a 404."""
+    try:
+        return parse_security_group_id(value)
+    except InvalidSecurityGroupId:
+        return None
 
 
 class SecurityGroupsMixin:
@@ -136,7 +147,7 @@ class SecurityGroupsMixin:
     async def get_security_group(self, ctx: RequestContext, group_id: str | int
                                  ) -> SecurityGroup:
         """The group named by its uuid (or its integer id of before) if ctx's project
-        owns it (admins: any); 404 otherwise, 400 for an id that is neither."""
+        owns it (admins: any); 404 otherwise."""
         ref = security_group_ref(group_id)
         await self._readable(ctx)
         if ref is None:
@@ -212,12 +223,12 @@ class SecurityGroupsMixin:
         return rule
 
     async def _group_from_body(self, ctx: RequestContext, value: Any) -> SecurityGroup:
+        parse_security_group_id(value)  # 400 unless a uuid or a number
         return await self.get_security_group(ctx, value)
 
     async def delete_security_group_rule(self, ctx: RequestContext, rule_id: str | int) -> None:
         """Delete the rule named by its uuid (or its integer id of before) if ctx's
-        project owns its group (admins: any); 404 otherwise, 400 for an id that is
-        neither."""
+        project owns its group (admins: any); 404 otherwise."""
         ref = security_group_ref(rule_id)
         await self._readable(ctx)
         if ref is None:
