@@ -200,10 +200,15 @@ async def test_another_project_sees_404_and_a_reader_403(api: Api, other: str) -
 
 async def test_a_group_a_server_is_in_is_in_use(api: Api) -> None:
     web = await group(api, "busy")
-    server = await boot(api, security_groups=[{"name": "busy"}])
+    # named by its id, as the openstack CLI does with the network API in the catalog
+    server = await boot(api, security_groups=[{"name": web["id"]}])
     # what openstacksdk's fetch_server_security_groups reads: the network API's ids
     resp = await api.request("GET", f"/compute/v2.1/servers/{server['id']}/os-security-groups")
     assert [g["id"] for g in resp.json()["security_groups"]] == [web["id"]]
+    action = f"/compute/v2.1/servers/{server['id']}/action"
+    for body in ({"removeSecurityGroup": {"name": web["id"]}},
+                 {"addSecurityGroup": {"name": web["id"]}}):
+        assert (await api.request("POST", action, json=body)).status_code == 202
     resp = await api.request("DELETE", f"{SG}/{web['id']}")
     assert web["id"] in neutron_error(resp, 409, "SecurityGroupInUse")
     await delete_server(api, server["id"])

@@ -249,27 +249,45 @@ class SecurityGroupsMixin:
         await self._readable(ctx)
         return (await db_groups.instance_groups(self.db, [instance_uuid])).get(instance_uuid, [])
 
+    async def _named_group(self, project_id: str, name: str) -> SecurityGroup:
+        """The project's group by name, else by uuid: Nova with Neutron takes either
+        where a group is named (the openstack CLI sends uuids when the network API
+        is in the catalog)."""
+        try:
+            return await db_groups.get_group_by_name(self.db, project_id, name)
+        except db_groups.SecurityGroupNotFoundForProject:
+            ref = security_group_ref(name)
+            group = None if not isinstance(ref, str) else await db_groups.get_group_by_uuid(
+                self.db, ref, project_id)
+            if group is None:
+                raise
+            return group
+
     async def add_security_group(self, ctx: RequestContext, instance: Any, name: str) -> None:
-        """Make the instance a member of its project's group `name`."""
-        group = await db_groups.get_group_by_name(self.db, instance.project_id, name)
+        """Make the instance a member of its project's group `name` (or uuid)."""
+        group = await self._named_group(instance.project_id, name)
         await db_groups.add_instance_group(self.db, instance.uuid, group.id)
         await self._refresh(await db.project_hosts(self.db, group.project_id))
 
     async def remove_security_group(self, ctx: RequestContext, instance: Any, name: str) -> None:
-        group = await db_groups.get_group_by_name(self.db, instance.project_id, name)
+        group = await self._named_group(instance.project_id, name)
         await db_groups.remove_instance_group(self.db, instance.uuid, group.id)
         await self._refresh(await db.project_hosts(self.db, group.project_id))
 
     async def check_security_groups(self, project_id: str, user_id: str | None,
                                     names: Sequence[str]) -> list[int]:
-        """The ids of the groups a boot request names (400 for an unknown one);
-        `default` always exists."""
+        """The ids of the groups a boot request names, by name or uuid (400 for an
+        unknown one); `default` always exists."""
         default = await self._default_group(project_id, user_id)
         wanted = [n for n in dict.fromkeys(names) if n != "default"]
         found = await db_groups.groups_by_names(self.db, project_id, wanted)
         for name in wanted:
             if name not in found:
-                raise SecurityGroupNotFoundForBoot(name=name, project_id=project_id)
+                try:
+                    found[name] = await self._named_group(project_id, name)
+                except db_groups.SecurityGroupNotFoundForProject:
+                    raise SecurityGroupNotFoundForBoot(name=name,
+                                                       project_id=project_id) from None
         return [default.id if n == "default" else found[n].id for n in dict.fromkeys(names)]
 
     async def associate_security_groups(self, instance_uuids: Sequence[str], project_id: str,

@@ -231,6 +231,19 @@ async def test_memberships(net: NetworkAPI, make_instance: InstanceFactory,
     await net.remove_security_group(ctx(), vm, "web")
     with pytest.raises(db_groups.SecurityGroupNotExistsForInstance):
         await net.remove_security_group(ctx(), vm, "web")
+    # a group is named by its uuid too, as Nova with Neutron takes (the openstack CLI
+    # sends uuids when the network API is in the catalog); only the project's own
+    await net.add_security_group(ctx(), vm, web.uuid.upper())
+    assert "web" in [g.name for g in await net.instance_security_groups(ctx(), vm.uuid)]
+    await net.remove_security_group(ctx(), vm, web.uuid)
+    theirs = await net.create_security_group(ctx("p2"), "theirs", "d")
+    with pytest.raises(db_groups.SecurityGroupNotFoundForProject):
+        await net.add_security_group(ctx(), vm, theirs.uuid)
+    default = await net.default_group("p1", "u")
+    assert await net.check_security_groups("p1", "u", ["default", web.uuid, "web"]) == [
+        default.id, web.id, web.id]
+    with pytest.raises(security_groups.SecurityGroupNotFoundForBoot):
+        await net.check_security_groups("p1", "u", [theirs.uuid])
     await net.delete_security_group(ctx(), web.id)
 
 
