@@ -204,6 +204,24 @@ async def test_rule_with_a_huge_parent_group_id_is_404(api: Api) -> None:
     assert resp.status_code == 404, resp.text
 
 
+async def test_security_group_ids_neither_uuid_nor_number(api: Api) -> None:
+    """The compute API's security group ids are uuids (integer ids of before still
+    name their group; docs/network-api.md): anything else in a path is a 404, in a
+    rule's body Nova with Neutron's 400."""
+    for method, path in (("GET", "/compute/v2.1/os-security-groups/-1"),
+                         ("DELETE", "/compute/v2.1/os-security-groups/web"),
+                         ("DELETE", "/compute/v2.1/os-security-group-rules/1.5")):
+        resp = await api.request(method, path)
+        assert resp.status_code == 404, (path, resp.text)
+        assert resp.json()["itemNotFound"]["code"] == 404
+    for parent in ("-1", "web", 1.5, None):
+        resp = await api.request("POST", "/compute/v2.1/os-security-group-rules", json={
+            "security_group_rule": {"parent_group_id": parent, "ip_protocol": "tcp",
+                                    "from_port": 1, "to_port": 2}})
+        assert resp.status_code == 400, (parent, resp.text)
+        assert resp.json()["badRequest"]["message"] == "Security group id should be uuid"
+
+
 async def test_huge_offsets_are_400(api: Api) -> None:
     """Was a 500: an OFFSET past a database integer."""
     for path in ("/compute/v2.1/os-server-groups?offset=99999999999999999999999",

@@ -4,6 +4,7 @@ network server actions and the addresses and groups in server bodies."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -284,8 +285,14 @@ async def test_security_groups_crud(api: Api) -> None:
         "name": "x", "description": "y"}}), 400) == "Unable to update system group 'default'"
     assert _error(await api.request("DELETE", default_path), 400) == (
         "Unable to delete system group 'default'")
+    # ids are the network API's uuids (as Nova with Neutron); a name is a 404 (the
+    # openstack CLI's compute fallback then lists)
+    assert uuid.UUID(web["id"]) and uuid.UUID(rule["id"])
     assert _error(await api.request("GET", f"{V}/os-security-groups/www"), 404) == (
         "Security group www not found.")
+    missing = str(uuid.uuid4())
+    assert _error(await api.request("GET", f"{V}/os-security-groups/{missing}"), 404) == (
+        f"Security group {missing} not found.")
     _error(await api.request("GET", path, headers={"X-Auth-Token": await _alt(api)}), 404)
     names = [g["name"] for g in (await api.request("GET", f"{V}/os-security-groups?limit=1"
                                                    )).json()["security_groups"]]
@@ -336,9 +343,14 @@ async def test_security_group_rules(api: Api) -> None:
         assert _error(resp, 400) == message
     assert _error(await api.request("POST", rules, json={"security_group_rule": {
         "parent_group_id": "web", "ip_protocol": "tcp", "from_port": 1, "to_port": 2}}),
-        400) == "Security group id should be integer"
-    _error(await api.request("POST", rules, json={"security_group_rule": {
-        "parent_group_id": 99999, "ip_protocol": "tcp", "from_port": 1, "to_port": 2}}), 404)
+        400) == "Security group id should be uuid"
+    for missing in (99999, str(uuid.uuid4())):
+        _error(await api.request("POST", rules, json={"security_group_rule": {
+            "parent_group_id": missing, "ip_protocol": "tcp", "from_port": 1,
+            "to_port": 2}}), 404)
+    assert _error(await api.request("POST", rules, json={"security_group_rule": {
+        "parent_group_id": web["id"], "ip_protocol": "tcp", "group_id": "admins"}}),
+        400) == "Security group id should be uuid"
     _error(await api.request("POST", rules, json={}), 400)
     shown = (await api.request("GET", f"{V}/os-security-groups/{web['id']}")).json()
     assert [r["id"] for r in shown["security_group"]["rules"]] == [ssh["id"],
@@ -349,6 +361,7 @@ async def test_security_group_rules(api: Api) -> None:
         f"Rule ({ssh['id']}) not found")
     _error(await api.request("DELETE", f"{rules}/{from_group['id']}",
                              headers={"X-Auth-Token": await _alt(api)}), 404)
+    assert _error(await api.request("DELETE", f"{rules}/x"), 404) == "Rule (x) not found"
 
 
 async def test_server_security_groups(api: Api) -> None:

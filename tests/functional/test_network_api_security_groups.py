@@ -200,7 +200,15 @@ async def test_another_project_sees_404_and_a_reader_403(api: Api, other: str) -
 
 async def test_a_group_a_server_is_in_is_in_use(api: Api) -> None:
     web = await group(api, "busy")
-    server = await boot(api, security_groups=[{"name": "busy"}])
+    # named by its id, as the openstack CLI does with the network API in the catalog
+    server = await boot(api, security_groups=[{"name": web["id"]}])
+    # what openstacksdk's fetch_server_security_groups reads: the network API's ids
+    resp = await api.request("GET", f"/compute/v2.1/servers/{server['id']}/os-security-groups")
+    assert [g["id"] for g in resp.json()["security_groups"]] == [web["id"]]
+    action = f"/compute/v2.1/servers/{server['id']}/action"
+    for body in ({"removeSecurityGroup": {"name": web["id"]}},
+                 {"addSecurityGroup": {"name": web["id"]}}):
+        assert (await api.request("POST", action, json=body)).status_code == 202
     resp = await api.request("DELETE", f"{SG}/{web['id']}")
     assert web["id"] in neutron_error(resp, 409, "SecurityGroupInUse")
     await delete_server(api, server["id"])
@@ -234,13 +242,19 @@ async def test_a_boot_and_the_server_actions_take_a_group_by_its_id(api: Api, ot
 
 async def test_both_faces_show_the_same_groups_and_rules(api: Api) -> None:
     web = await group(api, "both")
-    await rule(api, web["id"], protocol="tcp", port_range_min=22, port_range_max=22,
-               remote_ip_prefix="0.0.0.0/0")
+    ssh = await rule(api, web["id"], protocol="tcp", port_range_min=22, port_range_max=22,
+                     remote_ip_prefix="0.0.0.0/0")
     proxied = [g for g in (await api.request("GET", OS, version="2.1")).json()[
         "security_groups"] if g["name"] == "both"]
     assert len(proxied) == 1
     assert [(r["ip_protocol"], r["from_port"], r["to_port"], r["ip_range"]["cidr"])
             for r in proxied[0]["rules"]] == [("tcp", 22, 22, "0.0.0.0/0")]
+    # one id per group and rule on both faces (Nova with Neutron shows Neutron's)
+    assert proxied[0]["id"] == web["id"]
+    assert [(r["id"], r["parent_group_id"]) for r in proxied[0]["rules"]] == [
+        (ssh["id"], web["id"])]
+    assert (await api.request("GET", f"{OS}/{web['id']}", version="2.1")).json()[
+        "security_group"] == proxied[0]
 
     resp = await api.request("POST", OS, version="2.1", json={"security_group": {
         "name": "nova-made", "description": "from the compute API"}})
@@ -251,8 +265,17 @@ async def test_both_faces_show_the_same_groups_and_rules(api: Api) -> None:
                                  "parent_group_id": nova_id, "ip_protocol": "udp",
                                  "from_port": 53, "to_port": 53, "cidr": "10.0.0.0/8"}})
     assert resp.status_code == 200, resp.text
+    nova_rule = resp.json()["security_group_rule"]
     (made,) = (await api.request("GET", f"{SG}?name=nova-made")).json()["security_groups"]
     assert made["description"] == "from the compute API"
+    assert (made["id"], nova_rule["parent_group_id"]) == (nova_id, nova_id)
+    shown = (await api.request("GET", f"{SGR}/{nova_rule['id']}")).json()["security_group_rule"]
+    assert (shown["security_group_id"], shown["port_range_min"]) == (nova_id, 53)
+    # a rule named by the network API's id is deleted through the compute API
+    resp = await api.request("DELETE", f"/compute/v2.1/os-security-group-rules/{ssh['id']}",
+                             version="2.1")
+    assert resp.status_code == 202, resp.text
+    assert (await api.request("GET", f"{SGR}/{ssh['id']}")).status_code == 404
     assert [(r["direction"], r["protocol"], r["port_range_min"], r["remote_ip_prefix"])
             for r in made["security_group_rules"] if r["direction"] == "ingress"] == [
         ("ingress", "udp", 53, "10.0.0.0/8")]

@@ -95,7 +95,7 @@ def on_cloud_db(cloud: RunningCloud,
     return asyncio.run(run())
 
 
-def refresh(api: Api, group_id: int) -> None:
+def refresh(api: Api, group_id: str) -> None:
     """Have the cloud's hosts apply their firewall now (a proxy change does)."""
     rule = api.call("POST", "/os-security-group-rules", json={"security_group_rule": {
         "parent_group_id": group_id, "ip_protocol": "udp", "from_port": 9, "to_port": 9,

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 import uuid as uuidlib
 from typing import Any
 
-from sqlalchemy import Select, delete, or_, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,13 +58,9 @@ def _groups_query() -> Select[SecurityGroup]:
 
 
 async def _group_by_name(s: AsyncSession, project_id: str, name: str) -> SecurityGroup | None:
-    """The project's group called `name`, else the one whose (network API) id it is:
-    clients that know the network API resolve a name to the id before asking the
-    compute API, as Nova with Neutron accepts either."""
-    groups = (await s.execute(_groups_query().where(
+    return (await s.execute(_groups_query().where(
         SecurityGroup.project_id == project_id,
-        or_(SecurityGroup.name == name, SecurityGroup.uuid == name)))).scalars().all()
-    return next((g for g in groups if g.name == name), groups[0] if groups else None)
+        SecurityGroup.name == name))).scalar_one_or_none()
 
 
 # Neutron's rules of a new group: egress anywhere, IPv4 and IPv6
@@ -124,11 +120,12 @@ async def create_group(db: Database, project_id: str, user_id: str | None, name:
         raise SecurityGroupExists(name=name, project_id=project_id) from None
 
 
-async def get_group(db: Database, group_id: int, project_id: str | None = None
+async def get_group(db: Database, group_id: int | str, project_id: str | None = None
                     ) -> SecurityGroup:
-    """The group; SecurityGroupNotFound when missing or (project_id given) of
-    another project."""
-    query = _groups_query().where(SecurityGroup.id == group_id)
+    """The group by uuid (a str) or integer id; SecurityGroupNotFound when missing
+    or (project_id given) of another project."""
+    column = SecurityGroup.uuid if isinstance(group_id, str) else SecurityGroup.id
+    query = _groups_query().where(column == group_id)
     if project_id is not None:
         query = query.where(SecurityGroup.project_id == project_id)
     async with db.transaction() as s:
@@ -148,15 +145,11 @@ async def get_group_by_name(db: Database, project_id: str, name: str) -> Securit
 
 async def groups_by_names(db: Database, project_id: str, names: Sequence[str]
                           ) -> dict[str, SecurityGroup]:
-    """The project's groups by the names asked for, or by their ids (as _group_by_name)."""
     async with db.transaction() as s:
-        groups = list((await s.execute(_groups_query().where(
+        groups = (await s.execute(_groups_query().where(
             SecurityGroup.project_id == project_id,
-            or_(SecurityGroup.name.in_(list(names)),
-                SecurityGroup.uuid.in_(list(names)))))).scalars())
-    found = {g.uuid: g for g in groups}
-    found.update({g.name: g for g in groups})  # a name wins over another group's id
-    return {name: found[name] for name in names if name in found}
+            SecurityGroup.name.in_(list(names))))).scalars()
+        return {g.name: g for g in groups}
 
 
 async def list_groups(db: Database, project_id: str | None) -> list[SecurityGroup]:
@@ -168,16 +161,18 @@ async def list_groups(db: Database, project_id: str | None) -> list[SecurityGrou
         return list((await s.execute(query)).scalars())
 
 
-async def group_names(db: Database, group_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
-    """id -> (name, project_id) of the groups: how rules name their source group."""
+async def group_names(db: Database, group_ids: Iterable[int]
+                      ) -> dict[int, tuple[str, str, str]]:
+    """id -> (uuid, name, project_id) of the groups: how the compute API names a
+    rule's group and its source group."""
     ids = list(set(group_ids))
     if not ids:
         return {}
     async with db.transaction() as s:
-        rows = (await s.execute(select(SecurityGroup.id, SecurityGroup.name,
+        rows = (await s.execute(select(SecurityGroup.id, SecurityGroup.uuid, SecurityGroup.name,
                                        SecurityGroup.project_id).where(
             SecurityGroup.id.in_(ids)))).all()
-    return {row[0]: (row[1], row[2]) for row in rows}
+    return {row[0]: (row[1], row[2], row[3]) for row in rows}
 
 
 async def update_group(db: Database, group_id: int, name: str, description: str
@@ -256,9 +251,12 @@ async def create_rule(db: Database, parent_group_id: int, values: dict[str, Any]
         return rule
 
 
-async def get_rule(db: Database, rule_id: int) -> SecurityGroupRule:
+async def get_rule(db: Database, rule_id: int | str) -> SecurityGroupRule:
+    """The rule by uuid (a str) or integer id."""
+    column = SecurityGroupRule.uuid if isinstance(rule_id, str) else SecurityGroupRule.id
     async with db.transaction() as s:
-        rule = await s.get(SecurityGroupRule, rule_id)
+        rule = (await s.execute(select(SecurityGroupRule).where(
+            column == rule_id))).scalar_one_or_none()
     if rule is None:
         raise SecurityGroupRuleNotFound(rule_id=rule_id)
     return rule

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import uuid as uuidlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -37,7 +38,7 @@ class SecurityGroupReadOnly(exceptions.Invalid):
 
 
 class InvalidSecurityGroupId(exceptions.Invalid):
-    msg_fmt = "Security group id should be integer"
+    msg_fmt = "Security group id should be uuid"
 
 
 class InvalidRule(exceptions.Invalid):
@@ -77,6 +78,32 @@ def to_id(value: Any) -> int | None:
     return number if number is not None and 0 < number <= BIGINT_MAX else None
 
 
+def parse_security_group_id(value: Any) -> str | int | None:
+    """What a request body names a security group by: its uuid, the id both the
+    compute and the network API show (made canonical); or, from a script of before
+    the compute API showed uuids, the integer id it showed then (None: a number no
+    row can have). Anything else is the 400 of Nova with Neutron."""
+    plain = isinstance(value, (str, int)) and not isinstance(value, bool)
+    text = str(value).strip() if plain else ""
+    if text.isascii() and text.isdecimal():
+        return to_id(text)
+    try:
+        return str(uuidlib.UUID(text))
+    except ValueError:
+        raise InvalidSecurityGroupId() from None
+
+
+def security_group_ref(value: Any) -> str | int | None:
+    """The same for an id in a path, where anything else is None (a 404): Nova
+    with Neutron answers 400, but the openstack CLI's compute fallback looks a
+    group up by name through GET /os-security-groups/{name} and lists only
+    after a 404."""
+    try:
+        return parse_security_group_id(value)
+    except InvalidSecurityGroupId:
+        return None
+
+
 class SecurityGroupsMixin:
     """The security-group half of NetworkAPI (which provides db, quotas, the
     default-group memo and _refresh)."""
@@ -103,24 +130,30 @@ class SecurityGroupsMixin:
         if ctx.project_id and ctx.project_id not in self._have_default:
             await self._default_group(ctx.project_id, ctx.user_id)
 
+    async def _readable(self, ctx: RequestContext) -> None:
+        """ctx's default group made, and every group and rule with the uuid the
+        compute API shows (a process of the release before 0016 wrote none)."""
+        await self._ensure_default(ctx)
+        await db_groups.fill_missing_uuids(self.db)
+
     async def list_security_groups(self, ctx: RequestContext, all_projects: bool = False
                                    ) -> list[SecurityGroup]:
         """The project's groups (its default group is created on first sight);
         admins may ask for every project's."""
-        await self._ensure_default(ctx)
+        await self._readable(ctx)
         project = None if (all_projects and ctx.is_admin) else ctx.project_id or ""
         return await db_groups.list_groups(self.db, project)
 
     async def get_security_group(self, ctx: RequestContext, group_id: str | int
                                  ) -> SecurityGroup:
-        """The group if ctx's project owns it (admins: any); 404 otherwise, also for
-        ids that are not numbers (names)."""
-        await self._ensure_default(ctx)
-        number = to_id(group_id)
-        if number is None:
+        """The group named by its uuid (or its integer id of before) if ctx's project
+        owns it (admins: any); 404 otherwise."""
+        ref = security_group_ref(group_id)
+        await self._readable(ctx)
+        if ref is None:
             raise db_groups.SecurityGroupNotFound(security_group_id=group_id)
-        return await db_groups.get_group(self.db, number,
-                                  None if ctx.is_admin else ctx.project_id or "")
+        return await db_groups.get_group(self.db, ref,
+                                         None if ctx.is_admin else ctx.project_id or "")
 
     async def create_security_group(self, ctx: RequestContext, name: Any, description: Any
                                     ) -> SecurityGroup:
@@ -150,9 +183,11 @@ class SecurityGroupsMixin:
         await self._refresh(await db.project_hosts(self.db, group.project_id))
 
     async def rule_sources(self, rules: Sequence[SecurityGroupRule]
-                           ) -> dict[int, tuple[str, str]]:
-        """Source group id -> (name, project id) for the rules that name one."""
-        return await db_groups.group_names(self.db, [r.group_id for r in rules if r.group_id])
+                           ) -> dict[int, tuple[str, str, str]]:
+        """Group id -> (uuid, name, project id) of the rules' groups and of the source
+        groups they name: how the compute API shows a rule."""
+        ids = [r.parent_group_id for r in rules] + [r.group_id for r in rules if r.group_id]
+        return await db_groups.group_names(self.db, ids)
 
     async def create_security_group_rule(self, ctx: RequestContext, parent_group_id: Any,
                                          ip_protocol: Any = None, from_port: Any = None,
@@ -176,26 +211,34 @@ class SecurityGroupsMixin:
         if ":" in (values.get("cidr") or ""):
             values["ethertype"] = "IPv6"  # as Nova tells Neutron
         admit = await self.quotas.admit_security_group_rule(parent.project_id)
-        rule = await db_groups.create_rule(self.db, parent.id, values, admit,
-                                           parent.project_id)
+        try:
+            rule = await db_groups.create_rule(self.db, parent.id, values, admit,
+                                               parent.project_id)
+        except db_groups.SecurityGroupRuleExists:
+            # named by the id the caller knows it by
+            raise db_groups.SecurityGroupRuleExists(group_id=parent.uuid) from None
         LOG.info("Security group %s added %s ingress (%s:%s)", parent.name, rule.protocol,
                  rule.from_port, rule.to_port)
         await self._refresh(await db.project_hosts(self.db, parent.project_id))
         return rule
 
     async def _group_from_body(self, ctx: RequestContext, value: Any) -> SecurityGroup:
-        number = to_int(value)
-        if number is None:
-            raise InvalidSecurityGroupId()
-        return await self.get_security_group(ctx, number)
+        parse_security_group_id(value)  # 400 unless a uuid or a number
+        return await self.get_security_group(ctx, value)
 
     async def delete_security_group_rule(self, ctx: RequestContext, rule_id: str | int) -> None:
-        number = to_id(rule_id)
-        if number is None:
+        """Delete the rule named by its uuid (or its integer id of before) if ctx's
+        project owns its group (admins: any); 404 otherwise."""
+        ref = security_group_ref(rule_id)
+        await self._readable(ctx)
+        if ref is None:
             raise db_groups.SecurityGroupRuleNotFound(rule_id=rule_id)
-        await self._ensure_default(ctx)
-        rule = await db_groups.get_rule(self.db, number)
-        parent = await self.get_security_group(ctx, rule.parent_group_id)
+        rule = await db_groups.get_rule(self.db, ref)
+        try:
+            parent = await self.get_security_group(ctx, rule.parent_group_id)
+        except db_groups.SecurityGroupNotFound:
+            # another project's rule: as if there were none (its group's id unsaid)
+            raise db_groups.SecurityGroupRuleNotFound(rule_id=rule_id) from None
         await db_groups.delete_rule(self.db, rule.id)
         LOG.info("Security group %s removed %s ingress (%s:%s)", parent.name, rule.protocol,
                  rule.from_port, rule.to_port)
@@ -203,30 +246,48 @@ class SecurityGroupsMixin:
 
     async def instance_security_groups(self, ctx: RequestContext, instance_uuid: str
                                        ) -> list[SecurityGroup]:
-        await self._ensure_default(ctx)
+        await self._readable(ctx)
         return (await db_groups.instance_groups(self.db, [instance_uuid])).get(instance_uuid, [])
 
+    async def _named_group(self, project_id: str, name: str) -> SecurityGroup:
+        """The project's group by name, else by uuid: Nova with Neutron takes either
+        where a group is named (the openstack CLI sends uuids when the network API
+        is in the catalog)."""
+        try:
+            return await db_groups.get_group_by_name(self.db, project_id, name)
+        except db_groups.SecurityGroupNotFoundForProject:
+            ref = security_group_ref(name)
+            group = None if not isinstance(ref, str) else await db_groups.get_group_by_uuid(
+                self.db, ref, project_id)
+            if group is None:
+                raise
+            return group
+
     async def add_security_group(self, ctx: RequestContext, instance: Any, name: str) -> None:
-        """Make the instance a member of its project's group `name`."""
-        group = await db_groups.get_group_by_name(self.db, instance.project_id, name)
+        """Make the instance a member of its project's group `name` (or uuid)."""
+        group = await self._named_group(instance.project_id, name)
         await db_groups.add_instance_group(self.db, instance.uuid, group.id)
         await self._refresh(await db.project_hosts(self.db, group.project_id))
 
     async def remove_security_group(self, ctx: RequestContext, instance: Any, name: str) -> None:
-        group = await db_groups.get_group_by_name(self.db, instance.project_id, name)
+        group = await self._named_group(instance.project_id, name)
         await db_groups.remove_instance_group(self.db, instance.uuid, group.id)
         await self._refresh(await db.project_hosts(self.db, group.project_id))
 
     async def check_security_groups(self, project_id: str, user_id: str | None,
                                     names: Sequence[str]) -> list[int]:
-        """The ids of the groups a boot request names or gives by id (400 for an
+        """The ids of the groups a boot request names, by name or uuid (400 for an
         unknown one); `default` always exists."""
         default = await self._default_group(project_id, user_id)
         wanted = [n for n in dict.fromkeys(names) if n != "default"]
         found = await db_groups.groups_by_names(self.db, project_id, wanted)
         for name in wanted:
             if name not in found:
-                raise SecurityGroupNotFoundForBoot(name=name, project_id=project_id)
+                try:
+                    found[name] = await self._named_group(project_id, name)
+                except db_groups.SecurityGroupNotFoundForProject:
+                    raise SecurityGroupNotFoundForBoot(name=name,
+                                                       project_id=project_id) from None
         # a group named and given by its id too is one membership
         return list(dict.fromkeys(default.id if n == "default" else found[n].id
                                   for n in dict.fromkeys(names)))

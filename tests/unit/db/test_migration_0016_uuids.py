@@ -62,3 +62,18 @@ async def test_network_api_shows_an_old_release_group(net: NetworkAPI, db: Datab
     (rule,) = [r for r in web.security_group_rules if r.protocol == "tcp"]
     assert len(rule.id) == 36 and rule.security_group_id == web.id
     assert (await groups.get_rule(ctx(), rule.id)).port_range_min == 22
+
+
+async def test_compute_api_shows_an_old_release_group_by_uuid(net: NetworkAPI,
+                                                              db: Database) -> None:
+    """The compute API shows the uuids too, so its reads fill them first; the
+    integer id an old script knew still names the group."""
+    async with db.engine.begin() as conn:
+        await _old_release_rows(conn)
+    listed = {g.name: g for g in await net.list_security_groups(ctx())}
+    web = listed["web"]
+    assert len(web.uuid) == 36 and all(len(r.uuid) == 36 for r in web.rules)
+    assert (await net.get_security_group(ctx(), web.uuid)).id == web.id
+    assert (await net.get_security_group(ctx(), str(web.id))).uuid == web.uuid
+    sources = await net.rule_sources(web.rules)
+    assert sources[web.id] == (web.uuid, "web", "p1")

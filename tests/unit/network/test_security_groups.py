@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -50,18 +51,39 @@ async def test_crud(net: NetworkAPI) -> None:
         await net.create_security_group(ctx(), "web", "again")
     other = await net.create_security_group(ctx("p2"), "web", "same name, other project")
     assert other.id != web.id
-    updated = await net.update_security_group(ctx(), web.id, "www", "renamed")
+    updated = await net.update_security_group(ctx(), web.uuid, "www", "renamed")
     assert (updated.name, updated.description) == ("www", "renamed")
     assert [g.name for g in await net.list_security_groups(ctx())] == ["default", "www"]
     assert {(g.project_id, g.name) for g in await net.list_security_groups(
         ctx(admin=True), all_projects=True)} >= {("p1", "www"), ("p2", "web")}
     with pytest.raises(db_groups.SecurityGroupNotFound):
-        await net.get_security_group(ctx("p2"), web.id)
+        await net.get_security_group(ctx("p2"), web.uuid)
     with pytest.raises(db_groups.SecurityGroupNotFound):
         await net.get_security_group(ctx(), "www")  # names are not ids
-    await net.delete_security_group(ctx(), web.id)
+    await net.delete_security_group(ctx(), web.uuid)
     with pytest.raises(db_groups.SecurityGroupNotFound):
-        await net.get_security_group(ctx(), web.id)
+        await net.get_security_group(ctx(), web.uuid)
+
+
+async def test_groups_are_named_by_uuid_or_their_old_integer_id(net: NetworkAPI) -> None:
+    """The uuid is the id both APIs show; an integer id shown before still names
+    its group (old scripts); anything else names none (in a path: 404, which the
+    openstack CLI's lookup by name needs; in a rule's body: Nova with Neutron's
+    400)."""
+    web = await net.create_security_group(ctx(), "web", "d")
+    for ref in (web.uuid, web.uuid.upper(), web.uuid.replace("-", ""), f" {web.uuid} ",
+                web.id, str(web.id)):
+        assert (await net.get_security_group(ctx(), ref)).uuid == web.uuid, ref
+    bad = ("web", "-1", "", None, True, 1.5, web.uuid + "0", "１")
+    for missing in (str(uuid.uuid4()), 99999, "99999999999999999999999", "0", *bad):
+        with pytest.raises(db_groups.SecurityGroupNotFound) as found:
+            await net.get_security_group(ctx(), missing)
+        assert found.value.code == 404
+    for value in bad:
+        with pytest.raises(security_groups.InvalidSecurityGroupId) as caught:
+            await net.create_security_group_rule(ctx(), value, "tcp", 22, 22)
+        assert (caught.value.code, caught.value.message) == (
+            400, "Security group id should be uuid")
 
 
 @pytest.mark.parametrize(("name", "message"), [
@@ -79,23 +101,24 @@ async def test_group_name_validation(net: NetworkAPI, name: Any, message: str) -
 async def test_rule_kinds(net: NetworkAPI) -> None:
     web = await net.create_security_group(ctx(), "web", "d")
     admins = await net.create_security_group(ctx(), "admins", "d")
-    ssh = await net.create_security_group_rule(ctx(), web.id, "tcp", 22, "22", "10.1.0.0/16")
+    ssh = await net.create_security_group_rule(ctx(), web.uuid, "tcp", 22, "22", "10.1.0.0/16")
     assert (ssh.protocol, ssh.from_port, ssh.to_port, ssh.cidr, ssh.group_id) == (
         "tcp", 22, 22, "10.1.0.0/16", None)
     anywhere = await net.create_security_group_rule(ctx(), web.id, "udp", 53, 53)
     assert anywhere.cidr == "0.0.0.0/0"
     ping = await net.create_security_group_rule(ctx(), str(web.id), "icmp", -1, -1)
     assert (ping.from_port, ping.to_port) == (-1, -1)
-    from_group = await net.create_security_group_rule(ctx(), web.id, "tcp", group_id=admins.id)
+    from_group = await net.create_security_group_rule(ctx(), web.uuid, "tcp",
+                                                      group_id=admins.uuid)
     assert (from_group.from_port, from_group.to_port, from_group.group_id) == (1, 65535,
                                                                                admins.id)
     icmp_group = await net.create_security_group_rule(ctx(), web.id, "icmp", group_id=admins.id)
     assert (icmp_group.from_port, icmp_group.to_port) == (-1, -1)
     any_group = await net.create_security_group_rule(ctx(), web.id, group_id=str(admins.id))
     assert (any_group.protocol, any_group.from_port) == (None, None)
-    assert len(ingress(await net.get_security_group(ctx(), web.id))) == 6
-    sources = await net.rule_sources((await net.get_security_group(ctx(), web.id)).rules)
-    assert sources == {admins.id: ("admins", "p1")}
+    assert len(ingress(await net.get_security_group(ctx(), web.uuid))) == 6
+    sources = await net.rule_sources((await net.get_security_group(ctx(), web.uuid)).rules)
+    assert sources == {web.id: (web.uuid, "web", "p1"), admins.id: (admins.uuid, "admins", "p1")}
 
 
 @pytest.mark.parametrize(("args", "error", "message"), [
@@ -143,29 +166,40 @@ async def test_rule_parents_and_duplicates(net: NetworkAPI) -> None:
         await net.create_security_group_rule(ctx(), "web", "tcp", 22, 22)
     with pytest.raises(security_groups.InvalidSecurityGroupId):
         await net.create_security_group_rule(ctx(), None, "tcp", 22, 22)
+    with pytest.raises(security_groups.InvalidSecurityGroupId):
+        await net.create_security_group_rule(ctx(), web.uuid, "tcp", group_id="admins")
     with pytest.raises(db_groups.SecurityGroupNotFound):
         await net.create_security_group_rule(ctx(), 9999, "tcp", 22, 22)
     with pytest.raises(db_groups.SecurityGroupNotFound):
-        await net.create_security_group_rule(ctx("p2"), web.id, "tcp", 22, 22)
+        await net.create_security_group_rule(ctx(), str(uuid.uuid4()), "tcp", 22, 22)
     with pytest.raises(db_groups.SecurityGroupNotFound):
-        await net.create_security_group_rule(ctx(), web.id, "tcp", group_id=9999)
-    await net.create_security_group_rule(ctx(), web.id, "tcp", 22, 22)
+        await net.create_security_group_rule(ctx("p2"), web.uuid, "tcp", 22, 22)
+    with pytest.raises(db_groups.SecurityGroupNotFound):
+        await net.create_security_group_rule(ctx(), web.uuid, "tcp", group_id=9999)
+    with pytest.raises(db_groups.SecurityGroupNotFound):
+        await net.create_security_group_rule(ctx(), web.uuid, "tcp", group_id=str(uuid.uuid4()))
+    await net.create_security_group_rule(ctx(), web.uuid, "tcp", 22, 22)
     with pytest.raises(db_groups.SecurityGroupRuleExists) as caught:
         await net.create_security_group_rule(ctx(), web.id, "tcp", "22", 22, "0.0.0.0/0")
-    assert caught.value.message == f"This rule already exists in group {web.id}"
+    assert caught.value.message == f"This rule already exists in group {web.uuid}"
 
 
 async def test_rule_delete(net: NetworkAPI) -> None:
     web = await net.create_security_group(ctx(), "web", "d")
-    rule = await net.create_security_group_rule(ctx(), web.id, "tcp", 22, 22)
-    with pytest.raises(db_groups.SecurityGroupNotFound):
-        await net.delete_security_group_rule(ctx("p2"), rule.id)
-    await net.delete_security_group_rule(ctx(), rule.id)
+    rule = await net.create_security_group_rule(ctx(), web.uuid, "tcp", 22, 22)
     with pytest.raises(db_groups.SecurityGroupRuleNotFound) as caught:
-        await net.delete_security_group_rule(ctx(), rule.id)
-    assert caught.value.message == f"Rule ({rule.id}) not found"
-    with pytest.raises(db_groups.SecurityGroupRuleNotFound):
-        await net.delete_security_group_rule(ctx(), "x")
+        await net.delete_security_group_rule(ctx("p2"), rule.uuid)  # another project's
+    assert caught.value.message == f"Rule ({rule.uuid}) not found"
+    await net.delete_security_group_rule(ctx(), rule.uuid)
+    with pytest.raises(db_groups.SecurityGroupRuleNotFound) as caught:
+        await net.delete_security_group_rule(ctx(), rule.uuid)
+    assert caught.value.message == f"Rule ({rule.uuid}) not found"
+    for missing in (str(uuid.uuid4()), rule.id, "99999999999999999999999", "x", "-1", None):
+        with pytest.raises(db_groups.SecurityGroupRuleNotFound):
+            await net.delete_security_group_rule(ctx(), missing)
+    legacy = await net.create_security_group_rule(ctx(), web.uuid, "udp", 53, 53)
+    await net.delete_security_group_rule(ctx(), str(legacy.id))  # an old script's id
+    assert ingress(await net.get_security_group(ctx(), web.uuid)) == []
 
 
 async def test_deleting_a_group_drops_rules_naming_it(net: NetworkAPI) -> None:
@@ -197,6 +231,19 @@ async def test_memberships(net: NetworkAPI, make_instance: InstanceFactory,
     await net.remove_security_group(ctx(), vm, "web")
     with pytest.raises(db_groups.SecurityGroupNotExistsForInstance):
         await net.remove_security_group(ctx(), vm, "web")
+    # a group is named by its uuid too, as Nova with Neutron takes (the openstack CLI
+    # sends uuids when the network API is in the catalog); only the project's own
+    await net.add_security_group(ctx(), vm, web.uuid.upper())
+    assert "web" in [g.name for g in await net.instance_security_groups(ctx(), vm.uuid)]
+    await net.remove_security_group(ctx(), vm, web.uuid)
+    theirs = await net.create_security_group(ctx("p2"), "theirs", "d")
+    with pytest.raises(db_groups.SecurityGroupNotFoundForProject):
+        await net.add_security_group(ctx(), vm, theirs.uuid)
+    default = await net.default_group("p1", "u")
+    assert await net.check_security_groups("p1", "u", ["default", web.uuid, "web"]) == [
+        default.id, web.id, web.id]
+    with pytest.raises(security_groups.SecurityGroupNotFoundForBoot):
+        await net.check_security_groups("p1", "u", [theirs.uuid])
     await net.delete_security_group(ctx(), web.id)
 
 

@@ -14,13 +14,18 @@ from novalet.api.validation import ValidationError, accepts, query_int
 from novalet.db.models import SecurityGroup, SecurityGroupRule
 from novalet.policy import enforce
 
-Sources = dict[int, tuple[str, str]]
+# group id -> (uuid, name, project id), from NetworkAPI.rule_sources
+Sources = dict[int, tuple[str, str, str]]
 
 
 def rule_view(rule: SecurityGroupRule, sources: Sources) -> dict[str, Any] | None:
-    """A rule as Nova shows it: the source group by name, else the CIDR. None when
-    the source group is gone (deleted while we read)."""
-    body: dict[str, Any] = {"id": rule.id, "parent_group_id": rule.parent_group_id,
+    """A rule as Nova with Neutron shows it: ids are the uuids the network API shows
+    too; the source group by name, else the CIDR. None when its group or source
+    group is gone (deleted while we read)."""
+    if rule.parent_group_id not in sources:
+        return None
+    body: dict[str, Any] = {"id": rule.uuid,
+                            "parent_group_id": sources[rule.parent_group_id][0],
                             "ip_protocol": rule.protocol, "from_port": rule.from_port,
                             "to_port": rule.to_port, "group": {}, "ip_range": {}}
     if rule.protocol and rule.from_port is None and rule.to_port is None:
@@ -30,7 +35,7 @@ def rule_view(rule: SecurityGroupRule, sources: Sources) -> dict[str, Any] | Non
     if rule.group_id:
         if rule.group_id not in sources:
             return None
-        name, project_id = sources[rule.group_id]
+        _, name, project_id = sources[rule.group_id]
         body["group"] = {"name": name, "tenant_id": project_id}
     else:
         # a network API rule without a prefix is from anywhere
@@ -48,7 +53,7 @@ def proxy_shows(rule: SecurityGroupRule) -> bool:
 def group_view(group: SecurityGroup, sources: Sources) -> dict[str, Any]:
     rules = [rule_view(rule, sources) for rule in sorted(group.rules, key=lambda r: r.id)
              if proxy_shows(rule)]
-    return {"id": group.id, "description": group.description, "name": group.name,
+    return {"id": group.uuid, "description": group.description, "name": group.name,
             "tenant_id": group.project_id, "rules": [r for r in rules if r is not None]}
 
 
