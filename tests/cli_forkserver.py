@@ -10,6 +10,11 @@ as `openstack ARGS` would, and exits with its status. Nothing of one command is 
 for the next: every child starts from the same pristine parent, which has imported
 modules but never run a command.
 
+One thing differs, on purpose: the pause between the polls of a command's `--wait`
+(osc-lib's 5 s, openstacksdk's 2 s for servers) is WAIT_POLL_SECONDS. The command
+still polls the same API until the same status; a test no longer sleeps up to 5 s
+after its server is ready (the fake driver builds one in well under a second).
+
 `run(args, env, timeout)` is the client side (one server per test process, started
 on first use); `python -m tests.cli_forkserver SOCKET` is the server."""
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 import atexit
 import importlib
 import importlib.metadata
+import inspect
 import json
 import os
 import signal
@@ -25,12 +31,15 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 PLUGIN_GROUP_PREFIX = "openstack."
 """Entry-point groups of the CLI's commands and client plugins (openstack.cli,
 openstack.compute.v2, ...): the modules the server imports ahead of the commands."""
 _MAX_REQUEST = 1 << 20
+WAIT_POLL_SECONDS = 0.5
+"""Seconds between the status polls of `--wait` (see the module docstring)."""
 
 
 # --- the server --------------------------------------------------------------------
@@ -49,6 +58,32 @@ def preload() -> None:
         except Exception:  # noqa: BLE001 - the command itself reports a broken plugin
             continue
     command._get_distributions_by_modules()
+    shorten_wait_polls(WAIT_POLL_SECONDS)
+
+
+def shorten_wait_polls(seconds: float) -> None:
+    """Make `seconds` the default pause of the polling helpers behind `--wait` (the
+    commands pass none of their own)."""
+    from openstack.compute.v2 import _proxy as compute
+    from osc_lib import utils
+
+    for func, name in ((utils.wait_for_status, "sleep_time"),
+                       (utils.wait_for_delete, "sleep_time"),
+                       (compute.Proxy.wait_for_server, "interval"),
+                       (compute.Proxy.wait_for_status, "interval"),
+                       (compute.Proxy.wait_for_delete, "interval")):
+        _set_default(func, name, seconds)
+
+
+def _set_default(func: Callable[..., object], name: str, value: object) -> None:
+    if name in (func.__kwdefaults__ or {}):
+        func.__kwdefaults__[name] = value  # type: ignore[index]
+        return
+    positional = [p.name for p in inspect.signature(func).parameters.values()
+                  if p.kind is p.POSITIONAL_OR_KEYWORD and p.default is not p.empty]
+    defaults = list(func.__defaults__ or ())
+    defaults[positional.index(name)] = value
+    func.__defaults__ = tuple(defaults)
 
 
 def run_command(request: dict[str, object], fds: list[int]) -> None:
@@ -65,7 +100,7 @@ def run_command(request: dict[str, object], fds: list[int]) -> None:
     os.chdir(str(request["cwd"]))
     args = request["args"]
     assert isinstance(args, list)
-    sys.argv = ["openstack", *args]
+    sys.argv = [sys.argv[0], *args]
     code = 1
     try:
         from openstackclient.shell import main
@@ -81,6 +116,8 @@ def run_command(request: dict[str, object], fds: list[int]) -> None:
 def serve(path: str) -> None:
     """Accept one command at a time: fork it, send back its pid, then its exit status
     (a line each)."""
+    # As in the script: cliff names the program after argv[0] when it is imported.
+    sys.argv = [str(Path(sys.executable).parent / "openstack")]
     preload()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
