@@ -26,6 +26,7 @@ import importlib.metadata
 import inspect
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -122,10 +123,20 @@ def serve(path: str) -> None:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(8)
+    listener.settimeout(5)
+    parent = os.getppid()
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     while True:
-        conn, _ = listener.accept()
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            if os.getppid() != parent:  # the test process died without stopping it
+                Path(path).unlink(missing_ok=True)
+                Path(path).parent.rmdir()
+                return
+            continue
+        conn.settimeout(None)
         with conn:
             message, fds, _, _ = socket.recv_fds(conn, _MAX_REQUEST, 3)
             if len(fds) != 3:
@@ -165,15 +176,14 @@ class _Server:
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
         if line != "ready\n":
-            self.process.kill()
+            self.stop()
             raise RuntimeError(f"the openstack CLI fork server did not start: {line!r}")
         atexit.register(self.stop)
 
     def stop(self) -> None:
         self.process.kill()
         self.process.wait()
-        Path(self.path).unlink(missing_ok=True)
-        os.rmdir(self.directory)
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 _server: _Server | None = None
