@@ -21,6 +21,7 @@ import pytest
 
 from novalet.image.testimage import builder
 from novalet.console.proxies import free_ports_ini
+from tests import cli_forkserver
 
 BIN = Path(sys.executable).parent
 
@@ -50,9 +51,7 @@ class RunningCloud:
 
     def openstack(self, *args: str, cloud: str = "novalet-demo", check: bool = True
                   ) -> subprocess.CompletedProcess[str]:
-        cmd = [str(BIN / "openstack"), "--os-cloud", cloud, *args]
-        result = subprocess.run(cmd, env=self.env, capture_output=True, text=True,
-                                timeout=120)
+        result = cli_forkserver.run(["--os-cloud", cloud, *args], self.env, timeout=120)
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n"
                                  f"{result.stderr}\n--- server log ---\n{self.tail()}")

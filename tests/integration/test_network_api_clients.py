@@ -7,7 +7,6 @@ pointed at it with the cloud setting `network_endpoint_override`; with it, the C
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,8 @@ import openstack
 import pytest
 import yaml
 
-from tests.integration.conftest import BIN, RunningCloud, start_cloud, stop_cloud
+from tests import cli_forkserver
+from tests.integration.conftest import RunningCloud, start_cloud, stop_cloud
 
 pytestmark = pytest.mark.integration
 
@@ -68,8 +68,7 @@ def _openstack(cloud: tuple[RunningCloud, Path], *args: str, user: str = "novale
     running, clouds_yaml = cloud
     env = running.env
     env["OS_CLIENT_CONFIG_FILE"] = str(clouds_yaml)
-    result = subprocess.run([str(BIN / "openstack"), "--os-cloud", user, *args], env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = cli_forkserver.run(["--os-cloud", user, *args], env, timeout=120)
     assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}\n{running.tail()}"
     return json.loads(result.stdout) if "json" in args else result.stdout
 

@@ -28,7 +28,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -38,9 +37,9 @@ from typing import Any
 
 from novalet.image.testimage import builder
 from novalet.service.local_deployment import LocalDeployment, Process
+from tests import cli_forkserver
 from tests.multihost.conftest import Cloud, wait_for
 
-BIN = Path(sys.executable).parent
 
 # The guest reports the address DHCP gave it on its serial console.
 ADDR_LINE = ("echo NOVALET-ADDR $(ip -4 -o addr show eth0 | "
@@ -288,12 +287,11 @@ class OpenStackCLI:
 
     def __call__(self, *args: str, version: str | None = None, timeout: float = 300
                  ) -> str:
-        cmd = [str(BIN / "openstack"), "--os-cloud", "admin"]
+        cmd = ["--os-cloud", "admin"]
         if version:
             cmd += ["--os-compute-api-version", version]
         started = time.monotonic()
-        result = subprocess.run([*cmd, *args], env=self.env, capture_output=True,
-                                text=True, timeout=timeout)
+        result = cli_forkserver.run([*cmd, *args], self.env, timeout=timeout)
         print(f"  openstack {' '.join(args)}: {time.monotonic() - started:.1f}s")
         assert result.returncode == 0, (f"openstack {' '.join(args)} failed:\n"
                                         f"{result.stdout}\n{result.stderr}")
