@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 import uuid as uuidlib
 from typing import Any
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -134,8 +134,10 @@ async def get_group(db: Database, group_id: int, project_id: str | None = None
 
 
 async def get_group_by_name(db: Database, project_id: str, name: str) -> SecurityGroup:
-    async with db.transaction() as s:
-        group = await _group_by_name(s, project_id, name)
+    """The project's group named `name`, or whose Neutron id it is (as Nova over
+    Neutron takes either: clients that found the group through the network API
+    send its id)."""
+    group = (await groups_by_names(db, project_id, [name])).get(name)
     if group is None:
         raise SecurityGroupNotFoundForProject(security_group_id=name, project_id=project_id)
     return group
@@ -143,11 +145,16 @@ async def get_group_by_name(db: Database, project_id: str, name: str) -> Securit
 
 async def groups_by_names(db: Database, project_id: str, names: Sequence[str]
                           ) -> dict[str, SecurityGroup]:
+    """Each of `names` found as a group's name or Neutron id (a name first) -> it."""
+    wanted = list(names)
     async with db.transaction() as s:
-        groups = (await s.execute(_groups_query().where(
+        groups = list((await s.execute(_groups_query().where(
             SecurityGroup.project_id == project_id,
-            SecurityGroup.name.in_(list(names))))).scalars()
-        return {g.name: g for g in groups}
+            or_(SecurityGroup.name.in_(wanted), SecurityGroup.uuid.in_(wanted))))).scalars())
+    by_uuid = {g.uuid: g for g in groups}
+    by_name = {g.name: g for g in groups}
+    return {ref: by_name.get(ref) or by_uuid[ref] for ref in wanted
+            if ref in by_name or ref in by_uuid}
 
 
 async def list_groups(db: Database, project_id: str | None) -> list[SecurityGroup]:

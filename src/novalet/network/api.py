@@ -635,12 +635,23 @@ class NetworkAPI(SecurityGroupsMixin):
     async def floating_ip_pools(self) -> list[str]:
         return await db.floating_pools(self.db)
 
+    async def _pool_of_network(self, network_id: str) -> str:
+        """The pool an external network's id stands for (404 otherwise)."""
+        try:
+            network = await db.get_network(self.db, network_id)
+        except db.NetworkNotFound:
+            raise FloatingIpPoolNotFound(pool=network_id) from None
+        if not network.external or network.label not in await db.floating_pools(self.db):
+            raise FloatingIpPoolNotFound(pool=network_id)
+        return str(network.label)
+
     async def allocate_floating_ip(self, ctx: RequestContext, pool: str | None = None
                                    ) -> FloatingRow:
-        """A free floating IP of `pool` (default_floating_pool) for ctx's project."""
+        """A free floating IP of `pool` (default_floating_pool) for ctx's project;
+        `pool` names it or is its external network's id, as Nova over Neutron takes."""
         pool = pool or str(self._opt("default_floating_pool"))
         if pool not in await db.floating_pools(self.db):
-            raise FloatingIpPoolNotFound(pool=pool)
+            pool = await self._pool_of_network(pool)
         floating = await db.allocate_floating_ip(self.db, ctx.project_id or "", pool,
                                                  admit=self.quotas.admit_floating_ip())
         return FloatingRow(floating, None, None)

@@ -1,0 +1,59 @@
+"""Reproducers from Tempest's compute tests run with Neutron in the catalog: they
+give the nova-network proxies what Nova over Neutron takes. A floating IP pool named
+by its external network's id, a rule's parent group by its Neutron id (unknown: 404),
+and a group name kept as given, blanks and all."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.functional.conftest import Api
+from tests.functional.test_network_api_security_groups import group
+
+V = "/compute/v2.1"
+
+
+async def test_a_pool_named_by_its_external_networks_id(api: Api) -> None:
+    resp = await api.request("GET", "/network/v2.0/networks?name=public&router:external=true")
+    (public,) = resp.json()["networks"]
+    resp = await api.request("POST", f"{V}/os-floating-ips", json={"pool": public["id"]})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["floating_ip"]["pool"] == "public"
+    private = (await api.request("GET", "/network/v2.0/networks?name=private")
+               ).json()["networks"][0]
+    for pool in (private["id"], str(uuid.uuid4())):  # not external; unknown
+        resp = await api.request("POST", f"{V}/os-floating-ips", json={"pool": pool})
+        assert resp.status_code == 404 and pool in resp.text, resp.text
+
+
+async def test_a_rules_parent_group_by_its_neutron_id(api: Api) -> None:
+    web = await group(api, "proxy-web")
+    body = {"ip_protocol": "tcp", "from_port": 80, "to_port": 80, "cidr": "10.0.0.0/8"}
+    resp = await api.request("POST", f"{V}/os-security-group-rules", json={
+        "security_group_rule": {"parent_group_id": web["id"], **body}})
+    assert resp.status_code == 200, resp.text
+    shown = (await api.request("GET", f"/network/v2.0/security-groups/{web['id']}")).json()
+    assert [r["port_range_min"] for r in shown["security_group"]["security_group_rules"]
+            if r["direction"] == "ingress"] == [80]
+    theirs = await group(api, "proxy-theirs", user="admin")
+    for parent in (str(uuid.uuid4()), theirs["id"]):
+        resp = await api.request("POST", f"{V}/os-security-group-rules", json={
+            "security_group_rule": {"parent_group_id": parent, **body}})
+        assert resp.status_code == 404, resp.text
+    resp = await api.request("POST", f"{V}/os-security-group-rules", json={
+        "security_group_rule": {"parent_group_id": "web", **body}})
+    assert resp.status_code == 400, resp.text
+
+
+async def test_a_group_name_is_kept_as_given(api: Api) -> None:
+    resp = await api.request("POST", f"{V}/os-security-groups", json={"security_group": {
+        "name": " spaced name ", "description": " d "}})
+    assert resp.status_code == 200, resp.text
+    made = resp.json()["security_group"]
+    assert (made["name"], made["description"]) == (" spaced name ", " d ")
+    resp = await api.request("POST", f"{V}/os-security-groups", json={"security_group": {
+        "name": "   ", "description": "d"}})
+    assert resp.status_code == 400, resp.text
+    resp = await api.request("POST", f"{V}/os-security-groups", json={"security_group": {
+        "name": "x" * 255 + " ", "description": "d"}})
+    assert resp.status_code == 400, resp.text
