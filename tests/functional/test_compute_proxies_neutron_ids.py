@@ -1,13 +1,14 @@
 """Reproducers from Tempest's compute tests run with Neutron in the catalog: they
 give the nova-network proxies what Nova over Neutron takes. A floating IP pool named
 by its external network's id, a rule's parent group by its Neutron id (unknown: 404),
-and a group name kept as given, blanks and all."""
+a group name kept as given, blanks and all, and a boot on one network twice (a NIC
+each)."""
 
 from __future__ import annotations
 
 import uuid
 
-from tests.functional.conftest import Api
+from tests.functional.conftest import Api, boot
 from tests.functional.test_network_api_security_groups import group
 
 V = "/compute/v2.1"
@@ -57,3 +58,16 @@ async def test_a_group_name_is_kept_as_given(api: Api) -> None:
     resp = await api.request("POST", f"{V}/os-security-groups", json={"security_group": {
         "name": "x" * 255 + " ", "description": "d"}})
     assert resp.status_code == 400, resp.text
+
+
+async def test_a_boot_on_one_network_twice_gets_a_nic_each(api: Api) -> None:
+    private = (await api.request("GET", "/network/v2.0/networks?name=private")
+               ).json()["networks"][0]["id"]
+    server = await boot(api, networks=[{"uuid": private}, {"uuid": private}])
+    addresses = (await api.request("GET", f"{V}/servers/{server['id']}/ips")).json()
+    assert len({a["addr"] for a in addresses["addresses"]["private"]}) == 2
+    resp = await api.request("POST", f"{V}/servers", version="2.100", json={"server": {
+        "name": "x", "imageRef": server["image"]["id"], "flavorRef": "1", "networks": [
+            {"uuid": private, "fixed_ip": "10.0.0.200"},
+            {"uuid": private, "fixed_ip": "10.0.0.200"}]}})
+    assert resp.status_code == 400 and "10.0.0.200" in resp.text, resp.text

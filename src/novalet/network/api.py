@@ -112,8 +112,8 @@ class ExternalNetworkNotBootable(exceptions.Invalid):
                "Boot on a project network and associate a floating IP.")
 
 
-class DuplicateNetworkRequested(exceptions.Invalid):
-    msg_fmt = "Duplicate networks (%(uuid)s) are not allowed"
+class DuplicateAddressRequested(exceptions.Invalid):
+    msg_fmt = "Fixed IP %(address)s is requested for two NICs; each needs its own."
 
 
 class NoNetworkForInstance(exceptions.Conflict):
@@ -389,13 +389,14 @@ class NetworkAPI(SecurityGroupsMixin):
     async def check_requested_networks(self, project_id: str,
                                        requested: Sequence[tuple[str, str | None]]) -> None:
         """Validate a boot request's networks, (uuid, fixed address or None) each:
-        400 when a network is unknown to the project, repeated, or an address is
-        invalid or taken."""
+        400 when a network is unknown to the project, an address is invalid or taken
+        or asked for twice. A network may repeat (a NIC each), as Nova over Neutron
+        allows."""
         seen: set[str] = set()
         for network_uuid, address in requested:
-            if network_uuid in seen:
-                raise DuplicateNetworkRequested(uuid=network_uuid)
-            seen.add(network_uuid)
+            if address is not None and address in seen:
+                raise DuplicateAddressRequested(address=address)
+            seen.add(address or "")
             network = await self._network_for_request(project_id, network_uuid)
             if address is not None:
                 if _ipv4_address(address) not in ipaddress.ip_network(str(network.cidr)):
