@@ -71,3 +71,22 @@ async def test_a_boot_on_one_network_twice_gets_a_nic_each(api: Api) -> None:
             {"uuid": private, "fixed_ip": "10.0.0.200"},
             {"uuid": private, "fixed_ip": "10.0.0.200"}]}})
     assert resp.status_code == 400 and "10.0.0.200" in resp.text, resp.text
+
+
+async def test_tenant_networks_list_and_show(api: Api) -> None:
+    """os-tenant-networks (Tempest's test_list_show_tenant_networks): the networks the
+    project may boot on, short shape, gone from 2.36 like the other proxies."""
+    resp = await api.request("GET", f"{V}/os-tenant-networks", version="2.1")
+    assert resp.status_code == 200, resp.text
+    listed = resp.json()["networks"]
+    assert [(n["label"], n["cidr"]) for n in listed] == [("private", "10.0.0.0/24")]
+    assert set(listed[0]) == {"id", "label", "cidr"}
+    resp = await api.request("GET", f"{V}/os-tenant-networks/{listed[0]['id']}", version="2.1")
+    assert resp.status_code == 200 and resp.json()["network"] == listed[0], resp.text
+    theirs = await api.request("POST", "/network/v2.0/networks", user="admin",
+                               json={"network": {"name": "admins"}})
+    resp = await api.request("GET", f"{V}/os-tenant-networks/{theirs.json()['network']['id']}",
+                             version="2.1")
+    assert resp.status_code == 404, resp.text
+    for path in ("/os-tenant-networks", f"/os-tenant-networks/{listed[0]['id']}"):
+        assert (await api.request("GET", V + path, version="2.36")).status_code == 404
