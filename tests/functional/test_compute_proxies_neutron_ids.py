@@ -90,3 +90,17 @@ async def test_tenant_networks_list_and_show(api: Api) -> None:
     assert resp.status_code == 404, resp.text
     for path in ("/os-tenant-networks", f"/os-tenant-networks/{listed[0]['id']}"):
         assert (await api.request("GET", V + path, version="2.36")).status_code == 404
+
+
+async def test_a_second_floating_ip_of_a_pool_for_one_fixed_ip_is_a_400(api: Api) -> None:
+    """One floating IP per fixed IP and external network, through either face."""
+    server = await boot(api, networks="auto")
+    action = f"{V}/servers/{server['id']}/action"
+    first, second = [(await api.request("POST", f"{V}/os-floating-ips", json={})
+                      ).json()["floating_ip"]["ip"] for _ in range(2)]
+    resp = await api.request("POST", action, json={"addFloatingIp": {"address": first}})
+    assert resp.status_code == 202, resp.text
+    resp = await api.request("POST", action, json={"addFloatingIp": {"address": second}})
+    assert resp.status_code == 400 and first in resp.text, resp.text
+    resp = await api.request("POST", action, json={"addFloatingIp": {"address": first}})
+    assert resp.status_code == 202, resp.text  # again: nothing changes

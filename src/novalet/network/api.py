@@ -121,6 +121,11 @@ class NoNetworkForInstance(exceptions.Conflict):
                "must create one (os-networks).")
 
 
+class FixedIpHasFloatingIp(exceptions.Invalid):
+    """400, as Nova over Neutron answers addFloatingIp for a fixed IP that has one."""
+    msg_fmt = "%(reason)s"
+
+
 class FloatingIpPoolNotFound(exceptions.NotFound):
     msg_fmt = "Floating IP pool %(pool)s not found."
 
@@ -707,10 +712,14 @@ class NetworkAPI(SecurityGroupsMixin):
                 return
             if row.instance_uuid:
                 hosts.add(await db.instance_host(self.db, row.instance_uuid) or "")
-        await db.associate_floating_ip(self.db, floating.id, fixed.id, instance.host,
-                                       self._opt("public_interface") or None,
-                                       owner=floating.project_id,
-                                       old_fixed_ip_id=floating.fixed_ip_id)
+        try:  # one floating IP per fixed IP and pool, as the network API holds
+            await db.associate_floating_ip(self.db, floating.id, fixed.id, instance.host,
+                                           self._opt("public_interface") or None,
+                                           owner=floating.project_id,
+                                           old_fixed_ip_id=floating.fixed_ip_id,
+                                           exclusive=True)
+        except db_floating.FixedIpHasFloating as error:
+            raise FixedIpHasFloatingIp(reason=str(error)) from None
         LOG.info("Floating IP %s now NATs to %s (instance %s)", address, fixed.address,
                  instance.uuid)
         await self._refresh(hosts - {""})
