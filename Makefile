@@ -25,7 +25,7 @@ help:            ## list the targets
 	@printf '\t\tphase gets them (-k, -m and paths select within a phase; -x,\n'
 	@printf '\t\t--maxfail: no later phase runs after a failure)\n'
 	@printf '  TEST_WORKERS=N\tprocesses for `test`'"'"'s first phase (default 2)\n'
-	@printf '  PROFILE=nova|full\tthe tempest.conf flags for `conformance` (default nova)\n'
+	@printf '  PROFILE=nova|full|network\tthe tempest.conf flags and tests for `conformance`\n\t\t(default nova; network: tempest.api.network on what it serves)\n'
 	@printf '  GROW=1\t\tlet `conformance` add the tests that newly pass to its list\n'
 	@printf '\n`make test` runs in two phases: the unit and functional tests on TEST_WORKERS\n'
 	@printf 'processes, then one at a time the integration, multihost and conformance tests\n'
@@ -61,7 +61,7 @@ fuzz: install    ## schemathesis over the compute API (NOVALET_FUZZ_EXAMPLES=N: 
 integration: install  ## real clients against a running `novalet up`
 	.venv/bin/python -m pytest -q tests/integration
 
-conformance: install  ## Tempest 47's compute API tests on a 3-host fake cloud (PROFILE, GROW)
+conformance: install  ## Tempest 47's compute (PROFILE=network: network) API tests on a 3-host fake cloud (PROFILE, GROW)
 	.venv/bin/python -m tests.conformance --profile $(PROFILE) --state $(STATE)/conformance \
 	  $(if $(GROW),--grow)
 

@@ -141,6 +141,8 @@ RULES: dict[str, str] = {
     "os_compute_api:os-aggregates:set_metadata": "rule:admin_api",
     "os_compute_api:os-networks:list": "rule:project_reader_or_admin",
     "os_compute_api:os-networks:show": "rule:project_reader_or_admin",
+    "os_compute_api:os-tenant-networks:list": "rule:project_reader_or_admin",
+    "os_compute_api:os-tenant-networks:show": "rule:project_reader_or_admin",
     "os_compute_api:os-networks": "rule:admin_api",
     "os_compute_api:os-networks-associate": "rule:admin_api",
     "os_compute_api:os-floating-ips:list": "rule:project_reader_or_admin",

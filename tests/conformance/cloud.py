@@ -155,6 +155,20 @@ class Provisioner:
                    headers={"Content-Type": "application/octet-stream"})
         return image_id
 
+    def external_network(self, name: str = "public") -> tuple[str, str]:
+        """(id, name) of the external network the cloud made from its default
+        `[network] floating_ip_pools` entry."""
+        found = self._call("GET", "/network/v2.0/networks", params={
+            "name": name, "router:external": "true"}).json()["networks"]
+        if len(found) != 1:
+            raise RuntimeError(f"expected one external network {name}, found {found}")
+        return str(found[0]["id"]), name
+
+    def network_extensions(self) -> tuple[str, ...]:
+        """The aliases the network API lists: what Tempest may test."""
+        found = self._call("GET", "/network/v2.0/extensions").json()["extensions"]
+        return tuple(sorted(str(e["alias"]) for e in found))
+
     def max_microversion(self) -> str:
         """The highest compute microversion the cloud advertises."""
         resp = self._call("GET", "/compute/v2.1/")

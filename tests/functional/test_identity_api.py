@@ -104,11 +104,12 @@ async def test_the_catalog_points_at_this_server(identity: IdentityApi) -> None:
     resp = await identity.client.post(f"{V3}/auth/tokens", json=password_body("demo", "demo", "demo"))
     catalog = {s["type"]: s for s in resp.json()["token"]["catalog"]}
     assert {t: s["name"] for t, s in catalog.items()} == {
-        "identity": "keystone", "compute": "nova", "image": "glance"}
+        "identity": "keystone", "compute": "nova", "image": "glance", "network": "neutron"}
     public = {t: [e["url"] for e in s["endpoints"] if e["interface"] == "public"]
               for t, s in catalog.items()}
     assert public == {"identity": [f"{BASE}/identity/v3"],
-                      "compute": [f"{BASE}/compute/v2.1"], "image": [f"{BASE}/image"]}
+                      "compute": [f"{BASE}/compute/v2.1"], "image": [f"{BASE}/image"],
+                      "network": [f"{BASE}/network"]}
     assert {e["region"] for e in catalog["compute"]["endpoints"]} == {"RegionOne"}
 
 
@@ -222,7 +223,8 @@ async def test_checking_needs_a_valid_caller_token(identity: IdentityApi) -> Non
 
 async def test_auth_catalog_and_projects(identity: IdentityApi) -> None:
     resp = await identity.call("GET", "/auth/catalog", user="demo")
-    assert {s["type"] for s in resp.json()["catalog"]} == {"identity", "compute", "image"}
+    assert {s["type"] for s in resp.json()["catalog"]} == {"identity", "compute", "image",
+                                                          "network"}
     assert resp.json()["links"]["self"] == f"{BASE}{V3}/auth/catalog"
     resp = await identity.call("GET", "/auth/projects", user="demo")
     assert [p["name"] for p in resp.json()["projects"]] == ["demo"]
@@ -456,7 +458,7 @@ async def test_services_endpoints_and_regions_mirror_the_catalog(
     assert endpoint["url"] == f"{BASE}/compute/v2.1" and endpoint["region_id"] == "RegionOne"
     resp = await identity.call("GET", f"/endpoints/{endpoint['id']}")
     assert resp.json()["endpoint"]["service_id"] == nova["id"]
-    assert len((await identity.call("GET", "/endpoints")).json()["endpoints"]) == 9
+    assert len((await identity.call("GET", "/endpoints")).json()["endpoints"]) == 12
     resp = await identity.call("GET", "/regions", user="demo")
     assert [r["id"] for r in resp.json()["regions"]] == ["RegionOne"]
     assert (await identity.call("GET", "/services/nope")).status_code == 404

@@ -16,7 +16,7 @@ from tests.functional.test_policy_roles import make_user
 VIEW = {"id", "name", "description", "network_id", "tenant_id", "project_id", "ip_version",
         "cidr", "gateway_ip", "enable_dhcp", "allocation_pools", "dns_nameservers",
         "host_routes", "subnetpool_id", "ipv6_ra_mode", "ipv6_address_mode", "created_at",
-        "updated_at", "tags"}
+        "updated_at", "tags", "router:external"}
 
 
 async def subnet(api: Api, network_id: str, cidr: str, user: str = "demo",
@@ -32,7 +32,7 @@ async def test_a_member_creates_shows_lists_updates_and_deletes_a_subnet(api: Ap
     made = await subnet(api, network["id"], "10.9.0.0/24", name="s1",
                         dns_nameservers=["192.0.2.53"],
                         host_routes=[{"destination": "10.10.0.0/24", "nexthop": "10.9.0.5"}])
-    assert set(made) == VIEW
+    assert set(made) == VIEW and made["router:external"] is False
     assert (made["gateway_ip"], made["enable_dhcp"], made["ip_version"]) == ("10.9.0.1", True, 4)
     assert made["allocation_pools"] == [{"start": "10.9.0.2", "end": "10.9.0.254"}]
     assert made["tenant_id"] == made["project_id"] == network["project_id"]
@@ -202,3 +202,14 @@ async def test_the_compute_proxy_shows_the_subnet_made_here(api: Api) -> None:
     shown = resp.json()["network"]
     assert (shown["cidr"], shown["gateway"], shown["dns1"]) == (
         "10.9.13.0/24", "10.9.13.1", "192.0.2.53")
+
+
+async def test_the_external_networks_subnet_is_seen_by_members_as_external(api: Api) -> None:
+    """subnet-external-network: every project sees an external network's subnets,
+    and a subnet shows (and filters on) its network's router:external."""
+    resp = await api.request("GET", f"{N}/subnets?router:external=true", user="demo")
+    assert resp.status_code == 200, resp.text
+    (public,) = resp.json()["subnets"]
+    assert public["router:external"] is True and public["cidr"] == "172.24.4.0/24"
+    resp = await api.request("GET", f"{N}/extensions/subnet-external-network", user="demo")
+    assert resp.status_code == 200, resp.text

@@ -1,8 +1,6 @@
-"""openstacksdk and the openstack CLI against the network API of a running `novalet up`.
-
-The network API is not in the catalog yet (docs/network-api.md), so the clients are
-pointed at it with the cloud setting `network_endpoint_override`; with it, the CLI's
-`network` commands speak the network API instead of the compute API's proxies."""
+"""openstacksdk and the openstack CLI against the network API of a running `novalet up`,
+found as clients find Neutron: the catalog's `network` service, whose URL is the
+root serving the version document (keystoneauth picks v2.0 from it)."""
 
 from __future__ import annotations
 
@@ -13,7 +11,6 @@ from typing import Any
 
 import openstack
 import pytest
-import yaml
 
 from tests import cli_forkserver
 from tests.integration.conftest import RunningCloud, start_cloud, stop_cloud
@@ -23,16 +20,12 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningCloud, Path]]:
-    """A fake-driver cloud and a clouds.yaml naming its network endpoint."""
+    """A fake-driver cloud and its clouds.yaml (nothing about the network endpoint:
+    the catalog names it)."""
     root = tmp_path_factory.mktemp("netapi")
     running = start_cloud(root / "state")
     try:
-        config = yaml.safe_load(running.clouds_yaml.read_text())
-        for entry in config["clouds"].values():
-            entry["network_endpoint_override"] = f"http://127.0.0.1:{running.port}/network"
-        clouds_yaml = root / "clouds.yaml"
-        clouds_yaml.write_text(yaml.safe_dump(config))
-        yield running, clouds_yaml
+        yield running, running.clouds_yaml
     finally:
         assert stop_cloud(running) == 0, running.tail()
 
@@ -40,6 +33,14 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningClo
 def _connect(clouds_yaml: Path, name: str) -> openstack.connection.Connection:
     config = openstack.config.OpenStackConfig(config_files=[str(clouds_yaml)])
     return openstack.connection.Connection(config=config.get_one(cloud=name))
+
+
+def test_the_catalog_leads_clients_to_the_network_api(cloud: tuple[RunningCloud, Path]
+                                                     ) -> None:
+    conn = _connect(cloud[1], "novalet-demo")
+    endpoint = conn.network.get_endpoint()
+    assert endpoint.rstrip("/") == f"http://127.0.0.1:{cloud[0].port}/network/v2.0"
+    assert conn.network.get("/extensions").status_code == 200
 
 
 def test_sdk_network_crud(cloud: tuple[RunningCloud, Path]) -> None:

@@ -34,10 +34,12 @@ INTERFACES = ("public", "internal", "admin")
 # (type, name, path under the public URL) of every service in the catalog. The
 # identity URL is versioned, as Keystone's own install guide registers it: clients
 # (keystoneauth) then use it directly instead of redirecting to /identity/ and
-# reading its 300 Multiple Choices before every identity call.
+# reading its 300 Multiple Choices before every identity call. The network URL is
+# the root serving the version document, as Neutron registers it: clients add /v2.0.
 SERVICES = (("identity", "keystone", "/identity/v3"),
             ("compute", "nova", "/compute/v2.1"),
-            ("image", "glance", "/image"))
+            ("image", "glance", "/image"),
+            ("network", "neutron", "/network"))
 _CATALOG_NAMESPACE = uuid.UUID("5b0b6c1e-4a8e-4a53-9a3c-2d3f7f1f7a10")
 DEFAULT_DOMAIN_ID = "default"
 

@@ -112,13 +112,18 @@ class ExternalNetworkNotBootable(exceptions.Invalid):
                "Boot on a project network and associate a floating IP.")
 
 
-class DuplicateNetworkRequested(exceptions.Invalid):
-    msg_fmt = "Duplicate networks (%(uuid)s) are not allowed"
+class DuplicateAddressRequested(exceptions.Invalid):
+    msg_fmt = "Fixed IP %(address)s is requested for two NICs; each needs its own."
 
 
 class NoNetworkForInstance(exceptions.Conflict):
     msg_fmt = ("No network is available for project %(project_id)s; an administrator "
                "must create one (os-networks).")
+
+
+class FixedIpHasFloatingIp(exceptions.Invalid):
+    """400, as Nova over Neutron answers addFloatingIp for a fixed IP that has one."""
+    msg_fmt = "%(reason)s"
 
 
 class FloatingIpPoolNotFound(exceptions.NotFound):
@@ -389,13 +394,14 @@ class NetworkAPI(SecurityGroupsMixin):
     async def check_requested_networks(self, project_id: str,
                                        requested: Sequence[tuple[str, str | None]]) -> None:
         """Validate a boot request's networks, (uuid, fixed address or None) each:
-        400 when a network is unknown to the project, repeated, or an address is
-        invalid or taken."""
+        400 when a network is unknown to the project, an address is invalid or taken
+        or asked for twice. A network may repeat (a NIC each), as Nova over Neutron
+        allows."""
         seen: set[str] = set()
         for network_uuid, address in requested:
-            if network_uuid in seen:
-                raise DuplicateNetworkRequested(uuid=network_uuid)
-            seen.add(network_uuid)
+            if address is not None and address in seen:
+                raise DuplicateAddressRequested(address=address)
+            seen.add(address or "")
             network = await self._network_for_request(project_id, network_uuid)
             if address is not None:
                 if _ipv4_address(address) not in ipaddress.ip_network(str(network.cidr)):
@@ -635,12 +641,23 @@ class NetworkAPI(SecurityGroupsMixin):
     async def floating_ip_pools(self) -> list[str]:
         return await db.floating_pools(self.db)
 
+    async def _pool_of_network(self, network_id: str) -> str:
+        """The pool an external network's id stands for (404 otherwise)."""
+        try:
+            network = await db.get_network(self.db, network_id)
+        except db.NetworkNotFound:
+            raise FloatingIpPoolNotFound(pool=network_id) from None
+        if not network.external or network.label not in await db.floating_pools(self.db):
+            raise FloatingIpPoolNotFound(pool=network_id)
+        return str(network.label)
+
     async def allocate_floating_ip(self, ctx: RequestContext, pool: str | None = None
                                    ) -> FloatingRow:
-        """A free floating IP of `pool` (default_floating_pool) for ctx's project."""
+        """A free floating IP of `pool` (default_floating_pool) for ctx's project;
+        `pool` names it or is its external network's id, as Nova over Neutron takes."""
         pool = pool or str(self._opt("default_floating_pool"))
         if pool not in await db.floating_pools(self.db):
-            raise FloatingIpPoolNotFound(pool=pool)
+            pool = await self._pool_of_network(pool)
         floating = await db.allocate_floating_ip(self.db, ctx.project_id or "", pool,
                                                  admit=self.quotas.admit_floating_ip())
         return FloatingRow(floating, None, None)
@@ -695,10 +712,14 @@ class NetworkAPI(SecurityGroupsMixin):
                 return
             if row.instance_uuid:
                 hosts.add(await db.instance_host(self.db, row.instance_uuid) or "")
-        await db.associate_floating_ip(self.db, floating.id, fixed.id, instance.host,
-                                       self._opt("public_interface") or None,
-                                       owner=floating.project_id,
-                                       old_fixed_ip_id=floating.fixed_ip_id)
+        try:  # one floating IP per fixed IP and pool, as the network API holds
+            await db.associate_floating_ip(self.db, floating.id, fixed.id, instance.host,
+                                           self._opt("public_interface") or None,
+                                           owner=floating.project_id,
+                                           old_fixed_ip_id=floating.fixed_ip_id,
+                                           exclusive=True)
+        except db_floating.FixedIpHasFloating as error:
+            raise FixedIpHasFloatingIp(reason=str(error)) from None
         LOG.info("Floating IP %s now NATs to %s (instance %s)", address, fixed.address,
                  instance.uuid)
         await self._refresh(hosts - {""})

@@ -302,6 +302,8 @@ class SecurityGroupsMixin:
 
 
 def _group_property(value: Any, name: str) -> str:
+    """The value as given: Nova checks it without its surrounding blanks but stores
+    it whole (Tempest's compute tests create " name " and read it back)."""
     if not isinstance(value, str):
         raise InvalidSecurityGroupProperty(reason=f"Security group {name} is not a string "
                                            "or unicode")
@@ -309,9 +311,9 @@ def _group_property(value: Any, name: str) -> str:
     if len(text) < 1:
         raise InvalidSecurityGroupProperty(
             reason=f"{name} has a minimum character requirement of 1.")
-    if len(text) > 255:
+    if len(value) > 255:  # what is stored must fit its column
         raise InvalidSecurityGroupProperty(reason=f"{name} has more than 255 characters.")
-    return text
+    return value
 
 
 def _parse_cidr(cidr: Any) -> str:

@@ -159,6 +159,7 @@ class SubnetInfo:
     host_routes: list[dict[str, str]] = field(default_factory=list)
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
+    external: bool = False  # its network's router:external
 
     @classmethod
     def of(cls, subnet: Subnet, network: Network) -> SubnetInfo:
@@ -169,7 +170,8 @@ class SubnetInfo:
                    allocation_pools=[dict(p) for p in subnet.allocation_pools],
                    dns_nameservers=list(subnet.dns_nameservers),
                    host_routes=[dict(r) for r in subnet.host_routes],
-                   created_at=subnet.created_at, updated_at=subnet.updated_at)
+                   created_at=subnet.created_at, updated_at=subnet.updated_at,
+                   external=bool(network.external))
 
 
 # --- request bodies ----------------------------------------------------------------

@@ -28,7 +28,7 @@ def banner(aio: AllInOne, seconds: float) -> str:
     return "\n".join([
         f"Novalet is up in {seconds:.2f}s.",
         f"  Endpoint:    {conf.public_url}  (identity /identity/v3, compute /compute/v2.1,"
-        " image /image)",
+        " image /image, network /network)",
         f"  State dir:   {conf.state_path}",
         f"  clouds.yaml: {clouds}",
         *(f"  {title + ' console:':<20} {url}" for title, url in aio.console_proxies.urls()),

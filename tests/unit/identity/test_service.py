@@ -198,7 +198,8 @@ def test_catalog_lists_each_service_on_every_interface(service: IdentityService)
     urls = {(s["type"], s["name"]): {e["url"] for e in s["endpoints"]} for s in catalog}
     assert urls == {("identity", "keystone"): {"http://cloud.test:8774/identity/v3"},
                     ("compute", "nova"): {"http://cloud.test:8774/compute/v2.1"},
-                    ("image", "glance"): {"http://cloud.test:8774/image"}}
+                    ("image", "glance"): {"http://cloud.test:8774/image"},
+                    ("network", "neutron"): {"http://cloud.test:8774/network"}}
     for entry in catalog:
         assert [e["interface"] for e in entry["endpoints"]] == ["public", "internal", "admin"]
         assert {e["region"] for e in entry["endpoints"]} == {"RegionTest"}
@@ -208,7 +209,7 @@ def test_catalog_lists_each_service_on_every_interface(service: IdentityService)
 def test_catalog_ids_are_unique_and_stable(service: IdentityService) -> None:
     ids = [s["id"] for s in service.catalog("http://a")] + [
         e["id"] for s in service.catalog("http://a") for e in s["endpoints"]]
-    assert len(set(ids)) == len(ids) == 12
+    assert len(set(ids)) == len(ids) == 16
     again = [s["id"] for s in service.catalog("http://b")] + [
         e["id"] for s in service.catalog("http://b") for e in s["endpoints"]]
     assert again == ids

@@ -43,8 +43,11 @@ async def test_default_group_is_read_only(net: NetworkAPI) -> None:
 
 
 async def test_crud(net: NetworkAPI) -> None:
-    web = await net.create_security_group(ctx(), " web ", "web servers")
+    web = await net.create_security_group(ctx(), "web", "web servers")
     assert (web.name, web.description, ingress(web)) == ("web", "web servers", [])
+    spaced = await net.create_security_group(ctx(), " spaced ", " d ")  # kept as given
+    assert (spaced.name, spaced.description) == (" spaced ", " d ")
+    await net.delete_security_group(ctx(), spaced.id)
     assert {(r.direction, r.ethertype, r.cidr) for r in web.rules} == {
         ("egress", "IPv4", None), ("egress", "IPv6", None)}
     with pytest.raises(db_groups.SecurityGroupExists):

@@ -17,6 +17,7 @@ from novalet.api.compute import (hypervisors, instance_usage_audit_log, migratio
 from novalet.api.compute import quota_classes, quota_sets
 from novalet.api.compute import console_auth_tokens, remote_consoles
 from novalet.api.compute import server_password
+from novalet.api.compute import tenant_networks
 from novalet.api.compute import (extensions, hosts, image_metadata, images, legacy_v2,
                                  server_diagnostics)
 from novalet.api.handler import COMPUTE, Handler, endpoint
@@ -104,6 +105,8 @@ ROUTES = [
     _r(V + "/os-networks/{network_id}", ["GET"], networks.show),
     _r(V + "/os-networks/{network_id}", ["DELETE"], networks.delete),
     _r(V + "/os-networks/{network_id}/action", ["POST"], networks.action),
+    _r(V + "/os-tenant-networks", ["GET"], tenant_networks.index),
+    _r(V + "/os-tenant-networks/{network_id}", ["GET"], tenant_networks.show),
     _r(V + "/os-floating-ips", ["GET"], floating_ips.index),
     _r(V + "/os-floating-ips", ["POST"], floating_ips.create),
     _r(V + "/os-floating-ips/{floating_ip_id}", ["GET"], floating_ips.show),

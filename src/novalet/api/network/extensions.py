@@ -40,6 +40,10 @@ EXTENSIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "sorting": ("Sorting support", "Extension that indicates that sorting is enabled.", ()),
     "filter-validation": ("Filter parameters validation", "Provides validation on filter "
                           "parameters.", ()),
+    # subnets of external networks are visible to every project; subnets show
+    # router:external (api/network/subnets.py)
+    "subnet-external-network": ("Subnet External Network", "Informs if the subnet is "
+                                "external or not.", ()),
     # port extensions: no network attributes (api/network/ports.py EXTENSION_ATTRIBUTES
     # lists what each adds to ports)
     "binding": ("Port Binding", "Expose port bindings of a virtual port to external "

@@ -22,12 +22,14 @@ FIELDS: dict[str, Field] = {
     "host_routes": Field(sortable=False), "subnetpool_id": Field(),
     "ipv6_ra_mode": Field(), "ipv6_address_mode": Field(),
     "created_at": Field(), "updated_at": Field(), "tags": Field(sortable=False),
+    "router:external": Field(as_bool),
 }
 
 
 def view(info: SubnetInfo) -> dict[str, Any]:
     """Neutron's subnet: the core attributes (no subnet pools, IPv4 only, so those
-    are null) and the description and timestamps of the extensions listed."""
+    are null) and the description, timestamps and router:external of the extensions
+    listed."""
     project = info.project_id or ""
     return {
         "id": info.id, "name": info.name, "description": info.description,
@@ -36,7 +38,8 @@ def view(info: SubnetInfo) -> dict[str, Any]:
         "enable_dhcp": info.enable_dhcp, "allocation_pools": list(info.allocation_pools),
         "dns_nameservers": list(info.dns_nameservers), "host_routes": list(info.host_routes),
         "subnetpool_id": None, "ipv6_ra_mode": None, "ipv6_address_mode": None,
-        "created_at": isotime(info.created_at),
+        # subnet-external-network: read-only, the network's router:external
+        "router:external": info.external, "created_at": isotime(info.created_at),
         "updated_at": isotime(info.updated_at or info.created_at)}
 
 
