@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import uuid as uuidlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -77,6 +78,14 @@ def to_id(value: Any) -> int | None:
     return number if number is not None and 0 < number <= BIGINT_MAX else None
 
 
+def _is_uuid(value: Any) -> bool:
+    try:
+        uuidlib.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
 class SecurityGroupsMixin:
     """The security-group half of NetworkAPI (which provides db, quotas, the
     default-group memo and _refresh)."""
@@ -114,13 +123,18 @@ class SecurityGroupsMixin:
     async def get_security_group(self, ctx: RequestContext, group_id: str | int
                                  ) -> SecurityGroup:
         """The group if ctx's project owns it (admins: any); 404 otherwise, also for
-        ids that are not numbers (names)."""
+        names. By its number or by its network API id (a uuid, which the server's
+        groups show: /servers/{id}/os-security-groups)."""
         await self._ensure_default(ctx)
+        project = None if ctx.is_admin else ctx.project_id or ""
         number = to_id(group_id)
         if number is None:
-            raise db_groups.SecurityGroupNotFound(security_group_id=group_id)
-        return await db_groups.get_group(self.db, number,
-                                  None if ctx.is_admin else ctx.project_id or "")
+            found = await db_groups.get_group_by_uuid(self.db, str(group_id), project) \
+                if _is_uuid(group_id) else None
+            if found is None:
+                raise db_groups.SecurityGroupNotFound(security_group_id=group_id)
+            return found
+        return await db_groups.get_group(self.db, number, project)
 
     async def create_security_group(self, ctx: RequestContext, name: Any, description: Any
                                     ) -> SecurityGroup:

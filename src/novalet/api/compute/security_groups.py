@@ -127,11 +127,16 @@ async def delete(req: ApiRequest) -> Reply:
 
 @accepts()
 async def server_index(req: ApiRequest) -> dict[str, Any]:
-    """GET /servers/{id}/os-security-groups: the groups a server is in."""
+    """GET /servers/{id}/os-security-groups: the groups a server is in, with the
+    network API's ids (uuids) as Nova with Neutron answers at every version: clients
+    (Ansible's server module) look each one up at /v2.0/security-groups/{id}. The
+    proxy (/os-security-groups, up to 2.35) keeps the nova-network face's numbers."""
     instance = await req.app.compute.get(req.ctx, req.path["server_id"])
     enforce(req.ctx, "os_compute_api:os-security-groups:list", instance.project_id)
     groups = await req.app.network.instance_security_groups(req.ctx, instance.uuid)
-    return {"security_groups": await groups_view(req, groups)}
+    uuids = {g.id: g.uuid for g in groups}
+    return {"security_groups": [{**view, "id": uuids[view["id"]]}
+                                for view in await groups_view(req, groups)]}
 
 
 def _group_name(value: Any) -> str:
