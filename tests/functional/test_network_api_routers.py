@@ -337,6 +337,10 @@ async def test_router_interface_is_a_port(api: Api) -> None:
     assert [p["id"] for p in paged["ports"]] == [max(p["id"] for p in every)]
     shown = await api.request("GET", f"{N}/ports/{port['id']}")
     assert shown.status_code == 200 and shown.json()["port"] == port
+    resp = await api.request("PUT", f"{N}/ports/{port['id']}/tags/edge")
+    assert resp.status_code == 201, resp.text
+    tagged = (await api.request("GET", f"{N}/ports?tags=edge")).json()["ports"]
+    assert [(p["id"], p["tags"]) for p in tagged] == [(port["id"], ["edge"])]
     # the router down: its ports are DOWN
     await api.request("PUT", f"{N}/routers/{router['id']}",
                       json={"router": {"admin_state_up": False}})
