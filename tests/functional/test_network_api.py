@@ -377,6 +377,11 @@ async def test_server_security_groups(api: Api) -> None:
         listed = await api.request("GET", f"{V}/servers/{sid}/os-security-groups",
                                    version=version)
         assert [g["name"] for g in listed.json()["security_groups"]] == ["default", "web"]
+        # the network API's ids, which clients look up at /v2.0/security-groups/{id}
+        for group in listed.json()["security_groups"]:
+            resp = await api.request("GET", f"/network/v2.0/security-groups/{group['id']}")
+            assert resp.status_code == 200, resp.text
+            assert resp.json()["security_group"]["name"] == group["name"]
         assert [g["name"] for g in (await _show(api, sid))["security_groups"]] == [
             "default", "web"]
         assert _error(await api.request("DELETE", f"{V}/os-security-groups/"

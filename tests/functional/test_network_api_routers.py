@@ -291,3 +291,103 @@ async def test_host_state_snats_only_through_a_router(api: Api) -> None:
     await api.request("PUT", f"{N}/routers/{router['id']}", user="admin", json={"router": {
         "external_gateway_info": {"network_id": ext["id"], "enable_snat": False}}})
     assert (await served())[subnet["network_id"]].snat_address is None
+
+
+async def _attached(api: Api) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any],
+                                       dict[str, Any]]:
+    """A router with a gateway and an interface: (external, subnet, router, interface)."""
+    ext = await _external(api)
+    subnet = await _project_subnet(api)
+    router = (await _router(api, name="edge", external_gateway_info={
+        "network_id": ext["id"]})).json()["router"]
+    resp = await _interface(api, router["id"], "add", subnet_id=subnet["id"])
+    assert resp.status_code == 200, resp.text
+    return ext, subnet, router, resp.json()
+
+
+async def test_router_interface_is_a_port(api: Api) -> None:
+    """What Ansible's router module and `openstack port list --router` read."""
+    _, subnet, router, info = await _attached(api)
+    normal = await api.request("POST", f"{N}/ports", json={"port": {
+        "network_id": subnet["network_id"]}})
+    assert normal.status_code == 201, normal.text
+    resp = await api.request("GET", f"{N}/ports?device_id={router['id']}")
+    assert resp.status_code == 200, resp.text
+    (port,) = resp.json()["ports"]
+    assert set(port) == set(normal.json()["port"])  # the keys every port shows
+    assert port["id"] == info["port_id"] and port["device_id"] == router["id"]
+    assert port["device_owner"] == "network:router_interface"
+    assert port["network_id"] == subnet["network_id"]
+    assert port["fixed_ips"] == [{"subnet_id": subnet["id"],
+                                  "ip_address": subnet["gateway_ip"]}]
+    assert port["project_id"] == port["tenant_id"] == router["project_id"]
+    assert port["status"] == "ACTIVE" and port["admin_state_up"] is True
+    assert port["security_groups"] == [] and port["port_security_enabled"] is False
+    assert port["mac_address"].startswith("fa:16:3e:") and port["tags"] == []
+    # the filters clients use, fields, show (the same), paging over both kinds
+    for query in (f"fixed_ips=subnet_id={subnet['id']}&device_owner=network:router_interface",
+                  f"network_id={subnet['network_id']}&device_owner=network:router_interface"):
+        found = (await api.request("GET", f"{N}/ports?{query}&fields=id")).json()["ports"]
+        assert found == [{"id": port["id"]}], query
+    every = (await api.request("GET", f"{N}/ports?network_id={subnet['network_id']}")
+             ).json()["ports"]
+    assert {p["id"] for p in every} == {port["id"], normal.json()["port"]["id"]}
+    paged = (await api.request("GET", f"{N}/ports?network_id={subnet['network_id']}"
+                               f"&limit=1&marker={min(p['id'] for p in every)}")).json()
+    assert [p["id"] for p in paged["ports"]] == [max(p["id"] for p in every)]
+    shown = await api.request("GET", f"{N}/ports/{port['id']}")
+    assert shown.status_code == 200 and shown.json()["port"] == port
+    resp = await api.request("PUT", f"{N}/ports/{port['id']}/tags/edge")
+    assert resp.status_code == 201, resp.text
+    tagged = (await api.request("GET", f"{N}/ports?tags=edge")).json()["ports"]
+    assert [(p["id"], p["tags"]) for p in tagged] == [(port["id"], ["edge"])]
+    # the router down: its ports are DOWN
+    await api.request("PUT", f"{N}/routers/{router['id']}",
+                      json={"router": {"admin_state_up": False}})
+    shown = await api.request("GET", f"{N}/ports/{port['id']}")
+    assert shown.json()["port"]["status"] == "DOWN"
+    # changed only through the router; not a port add_router_interface takes
+    resp = await api.request("DELETE", f"{N}/ports/{port['id']}")
+    assert "network:router_interface" in neutron_error(resp, 409, "L3PortInUse")
+    resp = await api.request("PUT", f"{N}/ports/{port['id']}", json={"port": {"name": "x"}})
+    neutron_error(resp, 409, "RouterPortInUse")
+    resp = await _interface(api, router["id"], "add", port_id=port["id"])
+    neutron_error(resp, 400, "BadRequest")
+    # removed by port id: the port is gone
+    resp = await _interface(api, router["id"], "remove", port_id=port["id"])
+    assert resp.status_code == 200, resp.text
+    neutron_error(await api.request("GET", f"{N}/ports/{port['id']}"), 404, "PortNotFound")
+    assert (await api.request("GET", f"{N}/ports?device_id={router['id']}")
+            ).json()["ports"] == []
+
+
+async def test_router_ports_scope_and_gateway(api: Api, other: str) -> None:
+    ext, _, router, info = await _attached(api)
+    port_id = info["port_id"]
+    for method in ("GET", "DELETE"):
+        resp = await api.request(method, f"{N}/ports/{port_id}", user="other")
+        neutron_error(resp, 404, "PortNotFound")
+    resp = await api.request("PUT", f"{N}/ports/{port_id}", user="other",
+                             json={"port": {"name": "x"}})
+    neutron_error(resp, 404, "PortNotFound")
+    assert (await api.request("GET", f"{N}/ports?device_id={router['id']}", user="other")
+            ).json()["ports"] == []
+    # the member sees no gateway port; an admin sees it (project "", as Neutron)
+    mine = (await api.request("GET", f"{N}/ports?device_id={router['id']}")).json()["ports"]
+    assert [p["device_owner"] for p in mine] == ["network:router_interface"]
+    listed = (await api.request("GET", f"{N}/ports?device_id={router['id']}", user="admin")
+              ).json()["ports"]
+    (gateway,) = [p for p in listed if p["device_owner"] == "network:router_gateway"]
+    fixed = router["external_gateway_info"]["external_fixed_ips"]
+    assert gateway["fixed_ips"] == fixed and gateway["network_id"] == ext["id"]
+    assert gateway["project_id"] == "" and gateway["binding:vif_type"] == "distributed"
+    resp = await api.request("GET", f"{N}/ports/{gateway['id']}", user="admin")
+    assert resp.status_code == 200 and resp.json()["port"]["id"] == gateway["id"]
+    neutron_error(await api.request("GET", f"{N}/ports/{gateway['id']}"), 404, "PortNotFound")
+    resp = await api.request("DELETE", f"{N}/ports/{gateway['id']}", user="admin")
+    assert "network:router_gateway" in neutron_error(resp, 409, "L3PortInUse")
+    # router ports don't count against the project's port quota
+    api.cloud.services.network.conf.set("quota", "ports", 1)
+    resp = await api.request("POST", f"{N}/ports", json={"port": {
+        "network_id": info["network_id"]}})
+    assert resp.status_code == 201, resp.text

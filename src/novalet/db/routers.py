@@ -5,6 +5,7 @@ quota is counted under its project's quota lock."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid as uuidlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,6 +73,7 @@ class InterfaceRecord:
     network_id: str
     ip_address: str | None
     project_id: str | None
+    created_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -83,36 +85,37 @@ class RouterRecord:
     gw_subnet_id: str | None = None
     gw_address: str | None = None
     interfaces: tuple[InterfaceRecord, ...] = field(default_factory=tuple)
+    gw_port_id: str | None = None  # the held floating_ips row's uuid: the gateway's port id
 
 
 async def _records(s: AsyncSession, routers: list[Router]) -> list[RouterRecord]:
     if not routers:
         return []
     ids = [r.id for r in routers]
-    gateways: dict[int | None, tuple[str | None, str | None]] = {
-        rid: (net, address) for rid, net, address in (await s.execute(
-            select(FloatingIp.router_id, Network.uuid, FloatingIp.address)
+    gateways: dict[int | None, tuple[str | None, str | None, str | None]] = {
+        rid: (net, address, port) for rid, net, address, port in (await s.execute(
+            select(FloatingIp.router_id, Network.uuid, FloatingIp.address, FloatingIp.uuid)
             .join(Network, Network.id == FloatingIp.network_id)
             .where(FloatingIp.router_id.in_(ids)))).all()}
     gw_subnets = dict((await s.execute(select(Subnet.network_id, Subnet.uuid).where(
         Subnet.network_id.in_([r.gw_network_id for r in routers if r.gw_network_id]))
     )).all()) if any(r.gw_network_id for r in routers) else {}
     interfaces: dict[int, list[InterfaceRecord]] = {}
-    for rid, port, subnet, network, gateway, project in (await s.execute(
+    for rid, port, subnet, network, gateway, project, made in (await s.execute(
             select(RouterInterface.router_id, RouterInterface.uuid, Subnet.uuid, Network.uuid,
-                   Subnet.gateway_ip, Subnet.project_id)
+                   Subnet.gateway_ip, Subnet.project_id, RouterInterface.created_at)
             .join(Subnet, Subnet.id == RouterInterface.subnet_id)
             .join(Network, Network.id == Subnet.network_id)
             .where(RouterInterface.router_id.in_(ids)).order_by(RouterInterface.id))).all():
         interfaces.setdefault(rid, []).append(
-            InterfaceRecord(port, subnet, network, gateway, project))
+            InterfaceRecord(port, subnet, network, gateway, project, made))
     records = []
     for router in routers:
-        gw_network, address = gateways.get(router.id, (None, None))
+        gw_network, address, gw_port = gateways.get(router.id, (None, None, None))
         gw_subnet = gw_subnets.get(router.gw_network_id) \
             if gw_network and router.gw_network_id else None
         records.append(RouterRecord(router, gw_network, gw_subnet, address,
-                                    tuple(interfaces.get(router.id, []))))
+                                    tuple(interfaces.get(router.id, [])), gw_port))
     return records
 
 
@@ -128,6 +131,17 @@ async def list_routers(db: Database, project_id: str | None) -> list[RouterRecor
 async def get_router(db: Database, router_uuid: str) -> RouterRecord | None:
     async with db.transaction() as s:
         return await _record(s, router_uuid)
+
+
+async def router_of_port(db: Database, port_uuid: str) -> RouterRecord | None:
+    """The router whose interface or gateway has this port id (None: no router's)."""
+    interface = select(RouterInterface.router_id).where(RouterInterface.uuid == port_uuid)
+    gateway = select(FloatingIp.router_id).where(FloatingIp.uuid == port_uuid,
+                                                 FloatingIp.router_id.is_not(None))
+    async with db.transaction() as s:
+        row = (await s.execute(select(Router).where(
+            Router.id.in_(interface.union(gateway))))).scalars().first()
+        return (await _records(s, [row]))[0] if row is not None else None
 
 
 async def _record(s: AsyncSession, router_uuid: str) -> RouterRecord | None:
@@ -278,6 +292,7 @@ async def remove_interface(db: Database, router_uuid: str, *, subnet_uuid: str |
             raise InterfaceGone(router_id=router_uuid, what=subnet_uuid or port_uuid)
         await s.execute(delete(RouterInterface).where(
             RouterInterface.uuid == found[0].port_id))
+        await tags.forget(s, "ports", [found[0].port_id])  # the port goes with it
         return found[0]
 
 

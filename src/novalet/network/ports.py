@@ -18,10 +18,8 @@ admin sees and does anything. Neutron's rule names, binding:* admin only.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from novalet import exceptions, policy
@@ -32,7 +30,9 @@ from novalet.db import port_groups
 from novalet.db import ports as db
 from novalet.db.models import Network
 from novalet.network import port_checks as checks
+from novalet.network import router_ports
 from novalet.network.api import NetworkAPI
+from novalet.network.port_info import PortInfo
 
 LOG = logging.getLogger(__name__)
 
@@ -103,31 +103,6 @@ class ProjectMismatch(exceptions.Invalid):
                "project in request requires admin privileges")
 
 
-@dataclass(frozen=True)
-class PortInfo:
-    """A port as the network API shows it (binding:* filtered by the handler)."""
-
-    id: str
-    name: str
-    description: str
-    network_id: str
-    project_id: str
-    mac_address: str
-    admin_state_up: bool
-    status: str
-    fixed_ips: list[dict[str, str]]
-    device_id: str
-    device_owner: str
-    security_groups: list[str]
-    port_security_enabled: bool
-    allowed_address_pairs: list[dict[str, str]]
-    binding_host_id: str
-    binding_vif_type: str
-    created_at: dt.datetime | None
-    updated_at: dt.datetime | None
-    target: dict[str, Any] = field(default_factory=dict, compare=False)
-
-
 class PortService:
     """Create, show, list, update and delete ports for a RequestContext."""
 
@@ -138,14 +113,27 @@ class PortService:
     # --- reads --------------------------------------------------------------------
 
     async def list_ports(self, ctx: RequestContext) -> list[PortInfo]:
-        """The caller's project's ports (an admin: every port), oldest first."""
+        """The caller's project's ports (an admin: every port), its routers'
+        interfaces (an admin: routers' gateways too) after them."""
         rows = await db.list_ports(self.db, None if ctx.is_admin else ctx.project_id or "")
         infos = await self._infos(rows)
-        return [i for i in infos if policy.authorize(ctx, "get_port", i.project_id, i.target)]
+        return [i for i in infos if policy.authorize(ctx, "get_port", i.project_id, i.target)
+                ] + await router_ports.list_ports(self.db, ctx)
 
     async def get_port(self, ctx: RequestContext, port_id: str) -> PortInfo:
         """PortNotFound (404) when it does not exist or the caller may not see it."""
-        return (await self._infos([await self._visible(ctx, port_id)]))[0]
+        try:
+            return (await self._infos([await self._visible(ctx, port_id)]))[0]
+        except PortNotFound:
+            return await self._router_port(ctx, port_id)
+
+    async def _router_port(self, ctx: RequestContext, port_id: str) -> PortInfo:
+        """A router's interface or gateway shown as a port (read-only); PortNotFound
+        when it is none the caller may see."""
+        found = await router_ports.find(self.db, ctx, port_id)
+        if found is None:
+            raise PortNotFound(port_id=port_id)
+        return found
 
     async def _visible(self, ctx: RequestContext, port_id: str) -> db.PortRow:
         try:
@@ -270,8 +258,14 @@ class PortService:
     async def update_port(self, ctx: RequestContext, port_id: str, attrs: Mapping[str, Any]
                           ) -> PortInfo:
         """Change what Neutron lets change. A bound port's MAC, address, device and
-        owner follow its server (409 PortInUse / 400); its groups are its server's."""
-        row = await self._visible(ctx, port_id)
+        owner follow its server (409 PortInUse / 400); its groups are its server's.
+        A router's port is changed through its router (409)."""
+        try:
+            row = await self._visible(ctx, port_id)
+        except PortNotFound:
+            router_port = await self._router_port(ctx, port_id)
+            policy.enforce(ctx, "update_port", router_port.project_id, router_port.target)
+            raise router_ports.refuse_update(router_port) from None
         target = _target(row)
         project = row.project_id or ""
         policy.enforce(ctx, "update_port", project, target)
@@ -368,8 +362,14 @@ class PortService:
     async def delete_port(self, ctx: RequestContext, port_id: str) -> None:
         """Delete a port bound to no server and free its address. A server's NIC is
         a 409 PortInUse (detach it from the server, or delete the server): deleting
-        it here would pull the device from under a running guest."""
-        row = await self._visible(ctx, port_id)
+        it here would pull the device from under a running guest. A router's port
+        is a 409 L3PortInUse (remove the router interface instead)."""
+        try:
+            row = await self._visible(ctx, port_id)
+        except PortNotFound:
+            router_port = await self._router_port(ctx, port_id)
+            policy.enforce(ctx, "delete_port", router_port.project_id, router_port.target)
+            raise router_ports.refuse_delete(router_port) from None
         policy.enforce(ctx, "delete_port", row.project_id or "", _target(row))
         try:
             await db.delete_unbound_port(self.db, port_id)

@@ -13,7 +13,8 @@ from novalet.api.network import bulk, tags
 from novalet.api.network.attributes import Attr, boolean, one_of, read_body, string
 from novalet.api.network.listing import BadQuery, Field, as_bool
 from novalet.common.timeutils import isotime
-from novalet.network.ports import PortInfo, PortNotFound
+from novalet.network.port_info import PortInfo
+from novalet.network.ports import PortNotFound
 
 
 def _any(name: str, value: Any) -> Any:
