@@ -81,7 +81,9 @@ def test_the_verdict_fails_on_a_listed_test_that_did_not_pass(tmp_path: Path) ->
 
 def test_profiles_fill_nova_flags_and_full_turns_features_on(tmp_path: Path) -> None:
     run = profiles.Run(workdir=tmp_path, identity_url="http://h/identity/v3",
-                       admin_password="pw", images=("i1", "i2"), max_microversion="2.100")
+                       admin_password="pw", images=("i1", "i2"), max_microversion="2.100",
+                       public_network=("ext-id", "public"), fixed_network="private",
+                       extensions=("router", "port-security"))
     nova, full = (configparser.RawConfigParser(), configparser.RawConfigParser())
     nova.read_string(profiles.tempest_conf("nova", run))
     full.read_string(profiles.tempest_conf("full", run))
@@ -91,6 +93,14 @@ def test_profiles_fill_nova_flags_and_full_turns_features_on(tmp_path: Path) -> 
     assert nova.get("compute-feature-enabled", "snapshot") == "false"
     assert full.get("compute-feature-enabled", "snapshot") == "true"
     assert full.get("compute-feature-enabled", "live_migration") == "true"  # Nova's flags stay
+    # the network API in both: Neutron on, its external network and extensions
+    for conf in (nova, full):
+        assert conf.get("service_available", "neutron") == "true"
+        assert conf.get("compute-feature-enabled", "interface_attach") == "true"
+        assert conf.get("network", "public_network_id") == "ext-id"
+        assert conf.get("compute", "fixed_network_name") == "private"
+        assert conf.get("network-feature-enabled", "api_extensions") == "router,port-security"
+        assert conf.get("network-feature-enabled", "port_security") == "true"
     assert "<" not in profiles.tempest_conf("nova", run)  # every placeholder filled
 
 
