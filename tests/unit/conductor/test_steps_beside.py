@@ -70,3 +70,22 @@ async def test_an_event_that_cannot_be_written_does_not_undo_a_step_done(
     assert await steps.beside("compute_live_migration", "h1", work()) == "handed over"
     await steps.settle()
     assert "compute_live_migration of inst-1 was not recorded: database gone" in caplog.text
+
+
+async def test_a_failed_step_keeps_its_exception_when_its_error_closing_fails(
+        served: Served, steps: Steps, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def broken(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("database gone")
+
+    monkeypatch.setattr(instance_actions, "event_finish", broken)
+
+    async def work() -> None:
+        raise RuntimeError("destination refused")
+
+    with pytest.raises(RuntimeError, match="destination refused"):
+        await steps.beside("compute_pre_live_migration", "h2", work())
+    assert "compute_pre_live_migration's closing of inst-1 was not recorded: database gone" \
+        in caplog.text
+    [event] = await _events(served)
+    assert event.finish_time is None  # opened; its closing is what was lost
