@@ -128,14 +128,15 @@ class Steps:
     @asynccontextmanager
     async def event(self, name: str, host: str | None) -> AsyncIterator[None]:
         """An instance-action event around a step: Success, or Error with the
-        traceback (the exception goes on)."""
+        traceback (the step's exception goes on, even when its Error closing could
+        not be written: a task tells a timed-out step from a failed one by it)."""
         await instance_actions.event_start(self.db, self.ctx, self.uuid, name, host)
         try:
             yield
         except BaseException as exc:
-            await instance_actions.event_finish(
+            await self._written(instance_actions.event_finish(
                 self.db, self.ctx, self.uuid, name, "Error",
-                traceback="".join(traceback.format_exception(exc)))
+                traceback="".join(traceback.format_exception(exc))), f"{name}'s closing")
             raise
         await instance_actions.event_finish(self.db, self.ctx, self.uuid, name, "Success")
 
