@@ -128,14 +128,15 @@ class Steps:
     @asynccontextmanager
     async def event(self, name: str, host: str | None) -> AsyncIterator[None]:
         """An instance-action event around a step: Success, or Error with the
-        traceback (the exception goes on)."""
+        traceback (the step's exception goes on, even when its Error closing could
+        not be written: a task tells a timed-out step from a failed one by it)."""
         await instance_actions.event_start(self.db, self.ctx, self.uuid, name, host)
         try:
             yield
         except BaseException as exc:
-            await instance_actions.event_finish(
+            await self._written(instance_actions.event_finish(
                 self.db, self.ctx, self.uuid, name, "Error",
-                traceback="".join(traceback.format_exception(exc)))
+                traceback="".join(traceback.format_exception(exc))), f"{name}'s closing")
             raise
         await instance_actions.event_finish(self.db, self.ctx, self.uuid, name, "Success")
 
@@ -145,16 +146,17 @@ class Steps:
         migration): the event opens while the step runs, and its Success closing is
         left to `settle()`. An Error closing is written before the exception goes on.
         A record that could not be written is logged: the step's outcome stands
-        (a live migration done is not undone for a lost event row)."""
+        (a live migration done is not undone for a lost event row, and a failed
+        step's own exception is not replaced by the database's)."""
         opened = asyncio.create_task(
             instance_actions.event_start(self.db, self.ctx, self.uuid, name, host))
         try:
             result = await work
         except BaseException as exc:
             await self._written(opened, name)
-            await instance_actions.event_finish(
+            await self._written(instance_actions.event_finish(
                 self.db, self.ctx, self.uuid, name, "Error",
-                traceback="".join(traceback.format_exception(exc)))
+                traceback="".join(traceback.format_exception(exc))), f"{name}'s closing")
             raise
         await self._written(opened, name)  # (a closing needs its opening in the table)
         self.closing.append(asyncio.create_task(
@@ -167,9 +169,9 @@ class Steps:
         for task in pending:
             await self._written(task, "a step's closing")
 
-    async def _written(self, task: asyncio.Task[None], what: str) -> None:
+    async def _written(self, record: Awaitable[None], what: str) -> None:
         try:
-            await task
+            await record
         except Exception as exc:  # noqa: BLE001 - bookkeeping, not the step's outcome
             LOG.warning("The instance-action event %s of %s was not recorded: %s",
                         what, self.uuid, exc)

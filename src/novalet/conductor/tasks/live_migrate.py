@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from novalet import exceptions
@@ -66,11 +67,16 @@ class LiveMigrateTask(MoveTask):
         asked host's own refusal); on failure the server is as it was."""
         instance = self.instance_row = await self.instance()
         self.mark("load")
-        migration, unable = await asyncio.gather(
-            migration_views.record_move(self.db, self.ctx, instance, instance.flavor,
-                                        self.request.kind),
-            hosts_without(self.db, "supports_live_migrate"))
-        self.migration = migration
+        # The unable hosts are looked up while the record is made, but awaited in
+        # _destination: a failure there is the step's (migration error, fault, event).
+        unable = asyncio.create_task(hosts_without(self.db, "supports_live_migrate"))
+        try:
+            migration = self.migration = await migration_views.record_move(
+                self.db, self.ctx, instance, instance.flavor, self.request.kind)
+        except BaseException:
+            unable.cancel()  # nobody would look at it
+            await asyncio.gather(unable, return_exceptions=True)
+            raise
         self.mark("record")
         dest = self.dest = await self.steps.beside(EVENT, self.deps.host,
                                                    self._destination(instance, unable))
@@ -80,10 +86,13 @@ class LiveMigrateTask(MoveTask):
         migration.dest_compute, migration.dest_node = dest.host, dest.node
         self.mark("schedule")
 
-    async def _destination(self, instance: Instance, unable: list[str]) -> Destination:
-        """The asked host (forced) or the scheduler's pick, claimed; on failure the
-        claim is freed, the migration error and the server as it was."""
+    async def _destination(self, instance: Instance, hosts: Awaitable[list[str]]
+                           ) -> Destination:
+        """The asked host (forced) or the scheduler's pick, never one of `hosts`
+        (those that can't take live migrations), claimed; on failure the claim is
+        freed, the migration error and the server as it was."""
         try:
+            unable = await hosts
             if self.request.host and self.request.force:
                 if self.request.host in unable:
                     raise NoValidHostForMove(reason=f"Host {self.request.host} "
@@ -106,6 +115,12 @@ class LiveMigrateTask(MoveTask):
         return dest
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:  # the closings a failure or a cancel left (none after a success)
+            await self.steps.settle()
+
+    async def _run(self) -> None:
         migration, dest = self.migration, self.dest
         assert migration is not None and dest is not None
         # The row schedule_move read: MIGRATING since the API set it, nothing else
@@ -164,8 +179,16 @@ class LiveMigrateTask(MoveTask):
             await self.steps.beside("compute_post_live_migration_at_destination", host,
                                     self.step(host, "post_live_migration_at_destination",
                                               order))
-        finally:
-            await status
+        except BaseException:
+            # Awaited before the failure's handling writes its own status; its own
+            # failure is logged, the step's exception is the one that goes on.
+            try:
+                await status
+            except Exception as lost:  # noqa: BLE001 - the step's failure matters more
+                LOG.warning("Migration %s of %s was not recorded post-migrating: %s",
+                            migration.uuid, self.uuid, lost)
+            raise
+        await status
 
     async def _failed(self, exc: Exception, order: MoveOrder, host: str,
                       handed_over: bool) -> None:
