@@ -169,6 +169,13 @@ class ComputeManager(HostActions, MoveSteps):  # moves' steps: compute/moves.py
 
     # --- build and delete -------------------------------------------------
 
+    # Acknowledged when taken: a build waits (up to vif_plugging_timeout) for the
+    # network-vif-plugged casts on this host's queue, which deliveries held for
+    # the whole build would block (the bus's prefetch: 100 waiting builds stop
+    # the queue). A redelivery would gain nothing: a restarted host fails the
+    # builds it was running before it serves (power_sync.recover), and a
+    # redelivered cast then meets a conflict.
+    @bus.ack_on_receipt
     async def build_and_run_instance(self, ctx: RequestContext,
                                      instance: dict[str, Any]) -> None:
         inst = InstancePayload.from_dict(instance)
