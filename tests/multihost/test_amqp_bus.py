@@ -108,3 +108,48 @@ async def _until(check: Any, timeout: float = 10) -> None:
     while not check():
         assert time.monotonic() < deadline, "condition never met"
         await asyncio.sleep(0.05)
+
+
+class Waiting:
+    """Casts that wait for a later cast of their own topic (as a build waits for
+    network-vif-plugged): `held` holds its delivery until it ran, `taken` is
+    acknowledged when taken (bus.ack_on_receipt)."""
+
+    RPC_VERSION = "1.0"
+
+    def __init__(self) -> None:
+        self.released = asyncio.Event()
+        self.done: list[str] = []
+
+    async def held(self, ctx: RequestContext) -> None:
+        await self.released.wait()
+        self.done.append("held")
+
+    @bus.ack_on_receipt
+    async def taken(self, ctx: RequestContext) -> None:
+        await self.released.wait()
+        self.done.append("taken")
+
+    async def release(self, ctx: RequestContext) -> None:
+        self.released.set()
+
+
+@pytest.mark.parametrize("method", ["held", "taken"])
+async def test_casts_waiting_for_their_topic_must_not_hold_the_prefetch(
+        url: str, method: str) -> None:
+    server, client = AmqpBus(url, 5, prefetch=2), AmqpBus(url, 5)
+    endpoint = Waiting()
+    try:
+        await server.serve("waiting", endpoint)
+        ctx = RequestContext.admin()
+        for _ in range(2):  # as many as the prefetch
+            await client.cast(ctx, "waiting", method)
+        await client.cast(ctx, "waiting", "release")
+        if method == "held":  # acknowledged after they ran: release never comes
+            await asyncio.sleep(1)
+            assert not endpoint.released.is_set()
+            endpoint.released.set()  # (let the test end)
+        await _until(lambda: endpoint.done == [method] * 2)
+    finally:
+        await server.close()
+        await client.close()

@@ -169,6 +169,13 @@ class ComputeManager(HostActions, MoveSteps):  # moves' steps: compute/moves.py
 
     # --- build and delete -------------------------------------------------
 
+    # Acknowledged when taken: a build waits (up to vif_plugging_timeout) for the
+    # network-vif-plugged casts on this host's queue, which deliveries held for
+    # the whole build would block (the bus's prefetch: 100 waiting builds stop
+    # the queue). A redelivery would gain nothing: a restarted host fails the
+    # builds it was running before it serves (power_sync.recover), and a
+    # redelivered cast then meets a conflict.
+    @bus.ack_on_receipt
     async def build_and_run_instance(self, ctx: RequestContext,
                                      instance: dict[str, Any]) -> None:
         inst = InstancePayload.from_dict(instance)
@@ -207,6 +214,7 @@ class ComputeManager(HostActions, MoveSteps):  # moves' steps: compute/moves.py
             await self.driver.spawn(inst.guest_spec())
         except EventsCancelled as exc:  # deleted meanwhile: terminate cleans up
             LOG.info("Not starting %s: %s", inst.uuid, exc)
+            await self._cancelled_build(ctx, inst, event)
             return
         except Exception as exc:
             await self._fail_build(ctx, inst, event, exc)
@@ -221,6 +229,21 @@ class ComputeManager(HostActions, MoveSteps):  # moves' steps: compute/moves.py
         if inst.network_info:  # the firewall lets the new guest's traffic through now
             await self.network.refresh({self.host})
         await self.conductor.event_finish(ctx, inst.uuid, event, "Success")
+
+    async def _cancelled_build(self, ctx: RequestContext, inst: InstancePayload,
+                               event: str) -> None:
+        """A delete ended the plug wait. terminate_instance unplugs at once, maybe
+        while our plug was still in flight: unplug again now that it returned
+        (unplugging is idempotent), and close the build's action event."""
+        try:
+            await self._unplug(inst)
+        except Exception:
+            LOG.exception("Unplugging the ports of deleted instance %s failed", inst.uuid)
+        try:
+            await self.conductor.event_finish(ctx, inst.uuid, event, "Error",
+                                              traceback=traceback.format_exc())
+        except GONE:
+            pass  # the delete finished first: no record left to close
 
     async def _plug_and_wait(self, inst: InstancePayload) -> None:
         """Have the guest's NICs plugged and, as Nova does, wait for the network

@@ -68,9 +68,10 @@ class InstanceEvents:
                 future.set_exception(EventsCancelled(uuid=uuid, reason=reason))
 
     def _forget(self, uuid: str, futures: dict[Key, asyncio.Future[ExternalEvent]]) -> None:
-        mine = self._waiting.get(uuid)
-        if mine is None:
-            return
+        # The futures are settled even when cancel() already dropped the entry:
+        # wait() reads results only up to the first exception, and an exception
+        # never read is logged ("Future exception was never retrieved").
+        mine = self._waiting.get(uuid, {})
         for key, future in futures.items():
             if mine.get(key) is future:
                 del mine[key]
@@ -78,7 +79,7 @@ class InstanceEvents:
                 future.cancel()
             elif not future.cancelled():
                 future.exception()  # retrieved: no "never retrieved" warning
-        if not mine:
+        if uuid in self._waiting and not mine:
             del self._waiting[uuid]
 
     def waiting(self, uuid: str) -> list[Key]:

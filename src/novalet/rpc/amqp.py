@@ -22,8 +22,12 @@ and tries again until its deadline. Calls are acknowledged on receipt and
 expire with the caller's timeout (nobody runs a request its caller gave up
 on). Casts are acknowledged after they ran, so a server killed mid-cast hands
 it to the next server of the topic: cast handlers must tolerate a second
-delivery. Reconnection uses a randomised, growing back-off, so a whole cloud
-does not hammer a broker that is coming back.
+delivery. A handler marked `bus.ack_on_receipt` is the exception: its cast is
+acknowledged when taken, because it waits for other messages of its topic that
+the `prefetch` deliveries held unacknowledged would keep from it (a compute
+host's builds wait for network-vif-plugged on its own queue). Reconnection
+uses a randomised, growing back-off, so a whole cloud does not hammer a broker
+that is coming back.
 """
 
 from __future__ import annotations
@@ -277,7 +281,10 @@ class AmqpBus(bus.Bus):
 
     async def _handle(self, topic: str, endpoint: Any,
                       message: AbstractIncomingMessage) -> None:
-        if message.reply_to:  # a call: its caller times out if we die; never run it twice
+        # A call: its caller times out if we die; never run it twice. A cast marked
+        # bus.ack_on_receipt: it must not hold one of the prefetch's deliveries.
+        early = bool(message.reply_to) or bus.acks_on_receipt(endpoint, message.body)
+        if early:
             await _settle(message)
         # The broker checked user-id against the publisher's connection; none at
         # all is a publisher that chose not to say.
@@ -288,7 +295,8 @@ class AmqpBus(bus.Bus):
             return
         if "error" in result:
             LOG.warning("cast to %s failed: %s", topic, result["error"]["message"])
-        await _settle(message)
+        if not early:
+            await _settle(message)
 
     async def _reply(self, request: AbstractIncomingMessage, result: dict[str, Any]) -> None:
         reply = aio_pika.Message(bus.encode(result), correlation_id=request.correlation_id,

@@ -14,7 +14,7 @@ import importlib
 import inspect
 import logging
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
@@ -129,6 +129,31 @@ def make_message(ctx: RequestContext, method: str, version: str,
                  args: dict[str, Any] | None) -> bytes:
     return encode({"method": method, "version": version, "context": ctx.to_dict(),
                    "args": args or {}})
+
+
+_ACK_ON_RECEIPT = "_novalet_ack_on_receipt"
+_Handler = TypeVar("_Handler")
+
+
+def ack_on_receipt(handler: _Handler) -> _Handler:
+    """Mark a cast handler whose message a broker bus acknowledges as it takes it,
+    not once it ran (rpc/amqp.py): one that waits long for other messages of its
+    own topic, which the deliveries it holds unacknowledged would otherwise keep
+    from it (the consumer's prefetch), and that gains nothing from a redelivery."""
+    setattr(handler, _ACK_ON_RECEIPT, True)
+    return handler
+
+
+def acks_on_receipt(endpoint: Any, data: bytes) -> bool:
+    """Whether the message `data` is for a handler of `endpoint` marked so; False
+    for a message that does not parse (dispatch answers that one)."""
+    try:
+        method = decode(data).get("method")
+    except (orjson.JSONDecodeError, AttributeError):
+        return False
+    if not isinstance(method, str) or method.startswith("_"):
+        return False
+    return getattr(getattr(endpoint, method, None), _ACK_ON_RECEIPT, False) is True
 
 
 def error_reply(exc: BaseException) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from novalet import config
+from novalet import config, exceptions
+from novalet.common.context import RequestContext
 from novalet.compute.manager import ComputeManager
 from novalet.compute.payloads import ExternalEvent
 from novalet.compute.vif_events import VIF_PLUGGED, VirtualInterfaceCreateException
@@ -92,3 +93,58 @@ async def test_a_missing_report_is_fatal_or_a_warning(tmp_path: Path,
     manager.conf.set("DEFAULT", "vif_plugging_is_fatal", False)
     await manager._plug_and_wait(Instance("inst-2", [make_vif()]))  # type: ignore[arg-type]
     assert "starting the guest anyway" in caplog.text
+
+
+@dataclass
+class Conductor:
+    """Records the build's action events; `gone` once the delete destroyed the row."""
+
+    events: list[tuple[str, str]] = field(default_factory=list)
+    gone: bool = False
+
+    async def event_start(self, ctx: object, uuid: str, event: str, host: str) -> None:
+        self.events.append((event, "start"))
+
+    async def instance_update(self, ctx: object, uuid: str, values: dict[str, object],
+                              expected_task_state: object = None) -> None:
+        pass
+
+    async def event_finish(self, ctx: object, uuid: str, event: str, result: str,
+                           traceback: str | None = None) -> None:
+        if self.gone:
+            raise exceptions.NotFound()
+        self.events.append((event, result))
+
+
+@dataclass
+class DeletedDuringPlug(Plugger):
+    """A delete (terminate_instance: cancel, then unplug) lands while the plug call
+    is still in flight: its unplug comes before the plug is done."""
+
+    log: list[str] = field(default_factory=list)
+
+    async def plug(self, vifs: list[Vif], device: str = "tap",
+                   report: PlugReport | None = None) -> None:
+        assert self.manager is not None and report is not None
+        self.manager.instance_events.cancel(report.instance_uuid, "being deleted")
+        self.log.append("unplug (terminate)")
+        self.log.append("plug")
+
+    async def unplug(self, vifs: list[Vif], device: str = "tap") -> None:
+        self.log.append("unplug")
+
+
+@pytest.mark.parametrize("gone", [False, True])
+async def test_a_build_cancelled_by_a_delete_unplugs_again_and_closes_its_event(
+        tmp_path: Path, gone: bool) -> None:
+    plugger = DeletedDuringPlug()
+    manager = manager_with(plugger, tmp_path, vif_plugging_timeout=5.0)
+    conductor = Conductor(gone=gone)
+    manager.conductor = conductor  # type: ignore[assignment]
+    inst = Instance("inst-1", [make_vif()])
+    inst.guest_spec = lambda: pytest.fail("the guest of a deleted build started")  # type: ignore[attr-defined]
+    await manager._build(RequestContext.admin(), inst)  # type: ignore[arg-type]
+    assert plugger.log == ["unplug (terminate)", "plug", "unplug"]  # the tap goes last
+    event = "compute_build_and_run_instance"
+    assert conductor.events == [(event, "start")] + ([] if gone else [(event, "Error")])
+    assert manager.instance_events.waiting("inst-1") == []

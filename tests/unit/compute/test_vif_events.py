@@ -4,6 +4,7 @@ before the wait is kept, a missing one times out naming the port, a delete cance
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 
@@ -86,3 +87,38 @@ async def test_a_waiter_left_without_waiting_unregisters() -> None:
             raise RuntimeError("the plug failed")
     assert events.waiting("inst-1") == []
     assert not events.deliver(plugged(PORT_A))
+
+
+async def test_a_cancelled_wait_leaves_no_exception_unretrieved() -> None:
+    # wait() reads results only up to the first EventsCancelled; leaving the wait
+    # must read the rest, though cancel() already dropped the instance's entry.
+    loop = asyncio.get_running_loop()
+    unretrieved: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: unretrieved.append(context))
+    try:
+        events = InstanceEvents()
+        with events.prepare("inst-1", [(VIF_PLUGGED, PORT_A), (VIF_PLUGGED, PORT_B)]) \
+                as waiter:
+            futures = list(waiter.futures.values())
+            events.cancel("inst-1", "deleted")
+            with pytest.raises(EventsCancelled):
+                await waiter.wait(5)
+        assert events.waiting("inst-1") == []
+        del waiter, futures
+        gc.collect()
+        await asyncio.sleep(0)  # the loop's exception handler is called soon
+        assert [c["message"] for c in unretrieved] == []
+    finally:
+        loop.set_exception_handler(None)
+
+
+async def test_a_new_wait_after_a_cancel_is_kept_when_the_old_one_leaves() -> None:
+    events = InstanceEvents()
+    with events.prepare("inst-1", [(VIF_PLUGGED, PORT_A)]) as old:
+        events.cancel("inst-1", "deleted")
+        with events.prepare("inst-1", [(VIF_PLUGGED, PORT_B)]):
+            with pytest.raises(EventsCancelled):
+                await old.wait(5)
+            old.__exit__(None, None, None)  # the old wait leaves first
+            assert events.waiting("inst-1") == [(VIF_PLUGGED, PORT_B)]
+            assert events.deliver(plugged(PORT_B))
