@@ -391,3 +391,28 @@ async def test_router_ports_scope_and_gateway(api: Api, other: str) -> None:
     resp = await api.request("POST", f"{N}/ports", json={"port": {
         "network_id": info["network_id"]}})
     assert resp.status_code == 201, resp.text
+
+
+async def test_add_floating_ip_on_the_compute_face_needs_the_router(api: Api) -> None:
+    """Review finding 7: addFloatingIp made the router check the network API makes."""
+    ext = await _external(api)
+    subnet = await _project_subnet(api)
+    server = await boot(api, "web", networks=[{"uuid": subnet["network_id"]}])
+    fip = (await api.request("POST", f"{N}/floatingips", json={"floatingip": {
+        "floating_network_id": ext["id"]}})).json()["floatingip"]
+    action = f"{C}/servers/{server['id']}/action"
+    body = {"addFloatingIp": {"address": fip["floating_ip_address"]}}
+    resp = await api.request("POST", action, version="2.1", json=body)
+    assert resp.status_code == 400, resp.text
+    message = resp.json()["badRequest"]["message"]
+    assert "not reachable from subnet" in message and subnet["id"] in message
+    shown = (await api.request("GET", f"{N}/floatingips/{fip['id']}")).json()["floatingip"]
+    assert shown["port_id"] is None and shown["fixed_ip_address"] is None
+    router = (await _router(api, external_gateway_info={"network_id": ext["id"]})
+              ).json()["router"]
+    assert (await _interface(api, router["id"], "add", subnet_id=subnet["id"])
+            ).status_code == 200
+    resp = await api.request("POST", action, version="2.1", json=body)
+    assert resp.status_code == 202, resp.text
+    shown = (await api.request("GET", f"{N}/floatingips/{fip['id']}")).json()["floatingip"]
+    assert shown["router_id"] == router["id"] and shown["port_id"]
