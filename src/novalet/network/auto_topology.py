@@ -29,6 +29,7 @@ from novalet.db.models import Network
 from novalet.network import subnet_ranges
 from novalet.network.api import NetworkAPI, refresh_hosts
 from novalet.network.networks import NetworkInUse, NetworkService
+from novalet.network.project_ids import check_project_id
 from novalet.network.routers import (RouterInterfaceNotFoundForSubnet, RouterNotFound,
                                      RouterService)
 from novalet.network.subnets import SubnetService, SubnetSpec
@@ -40,7 +41,6 @@ SUBNET_NAME = "auto_allocated_subnet_v4"
 ROUTER_NAME = "auto_allocated_router"
 PREFIX = 24  # the size of an auto-allocated subnet
 _ATTEMPTS = 3  # picks of a free CIDR before a concurrent creator's win is an error
-_PROJECT_ID_MAX = 64  # networks.project_id, auto_allocated_topologies.project_id
 
 
 class AutoAllocationFailure(exceptions.Conflict):
@@ -127,9 +127,7 @@ class AutoTopologyService:
         # Neutron's check before its policy: a project's own topology, or an admin
         if project_id != ctx.project_id and not ctx.is_admin:
             raise NotAuthorized()
-        if not 0 < len(project_id) <= _PROJECT_ID_MAX:  # what the rows can hold
-            raise exceptions.Invalid(reason=f"project id {project_id[:80]!r} is not valid: "
-                                     f"1 to {_PROJECT_ID_MAX} characters")
+        check_project_id(project_id)  # what the rows can hold
         policy.enforce(ctx, action, project_id, {"project_id": project_id})
 
     # --- the compute API's face --------------------------------------------------

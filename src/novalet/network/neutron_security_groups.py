@@ -20,6 +20,7 @@ from novalet.common.context import RequestContext
 from novalet.db import security_groups as db_groups
 from novalet.db.models import SecurityGroup, SecurityGroupRule
 from novalet.network.neutron_rule_checks import check_rule, protocol_number
+from novalet.network.project_ids import check_project_id
 from novalet.network.security_groups import SecurityGroupsMixin
 
 LOG = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ class NeutronSecurityGroups:
                            ) -> GroupView:
         """A group with Neutron's rules of a new group: egress anywhere, IPv4 and
         IPv6 (no ingress). An admin may make one for another project."""
-        project = project_id or ctx.project_id or ""
+        project = check_project_id(project_id or ctx.project_id or "")
         self._check(ctx, "create_security_group", project)
         name, description = _text(name, "name"), _text(description, "description")
         if not stateful:
