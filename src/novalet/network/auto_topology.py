@@ -115,9 +115,12 @@ class AutoTopologyService:
         acting = self._acting_for(project_id)
         if await db.has_ports(self.db, network.id):  # before the router goes
             raise NetworkInUse(network_id=network.uuid)
-        if record.router_id:  # its interface, then it, then the network can go
-            await self._detach_router(acting, record.router_id, network.uuid)
-        await self.networks.delete_network(acting, network.uuid)
+        try:
+            await self._take_down(acting, network.uuid, record.router_id)
+        except NetworkInUse:  # a boot came in after the check: the router went already
+            if record.router_id:
+                await db.clear_router(self.db, project_id, network.id)
+            raise
         await db.forget(self.db, project_id, network.id)  # cascaded already, mostly
         LOG.info("Auto-allocated topology of project %s (network %s) deleted", project_id,
                  network.uuid)
@@ -214,11 +217,16 @@ class AutoTopologyService:
     async def _remove(self, acting: RequestContext, network_id: str,
                       router_id: str | None = None) -> None:
         try:
-            if router_id:
-                await self._detach_router(acting, router_id, network_id)
-            await self.networks.delete_network(acting, network_id)
+            await self._take_down(acting, network_id, router_id)
         except exceptions.NovaletError as exc:  # logged: the original error matters
             LOG.warning("Could not remove auto-allocated network %s: %s", network_id, exc)
+
+    async def _take_down(self, acting: RequestContext, network_id: str,
+                         router_id: str | None) -> None:
+        """The topology's router (its interface, then it), then its network."""
+        if router_id:
+            await self._detach_router(acting, router_id, network_id)
+        await self.networks.delete_network(acting, network_id)
 
     async def _requirements(self) -> tuple[Network, ipaddress.IPv4Network]:
         """The default external network and a free CIDR, or AutoAllocationFailure."""
