@@ -135,12 +135,18 @@ class AutoTopologyService:
 
     # --- the compute API's face --------------------------------------------------
 
-    async def network_for_boot(self, project_id: str) -> str | None:
-        """The network uuid `networks: "auto"` boots on: the project's one bootable
-        network, else its auto-allocated topology's. NetworkAmbiguous (409) with
-        several; UnableToAutoAllocateNetwork (400) when none can be made. None in
-        vlan mode for a project with no network: the boot then gets the project's
-        VLAN network as always (claimed from the pool, or cut from fixed_range)."""
+    async def network_for_boot(self, ctx: RequestContext) -> str | None:
+        """The network uuid `networks: "auto"` boots on: the caller's project's one
+        bootable network, else its auto-allocated topology's (made under the caller's
+        create_network rights, as the network API's show makes it). NetworkAmbiguous
+        (409) with several; UnableToAutoAllocateNetwork (400) when none can be made or
+        the token names no project. None in vlan mode for a project with no network:
+        the boot then gets the project's VLAN network as always (claimed from the
+        pool, or cut from fixed_range)."""
+        project_id = ctx.project_id or ""
+        if not project_id:
+            raise UnableToAutoAllocateNetwork(project_id="(none)", reason=(
+                "the token is scoped to no project"))
         candidates = await self.bootable_networks(project_id)
         if len(candidates) > 1:
             raise NetworkAmbiguous()
@@ -152,6 +158,7 @@ class AutoTopologyService:
         if existing is not None:
             return existing.network_id
         try:
+            policy.enforce(ctx, "create_network", project_id, {"project_id": project_id})
             return (await self.allocate(project_id)).network_id
         except exceptions.NovaletError as exc:
             LOG.warning("No network for project %s: %s", project_id, exc)
