@@ -297,10 +297,12 @@ class SecurityGroupsMixin:
         wanted = [n for n in dict.fromkeys(names) if n != "default"]
         found = await db_groups.groups_by_names(self.db, project_id, wanted)
         for name in wanted:
-            if name not in found:
+            if name not in found:  # no such name (looked up above): a uuid, maybe
                 try:
-                    found[name] = await self._named_group(project_id, name)
-                except db_groups.SecurityGroupNotFoundForProject:
+                    if not isinstance(security_group_ref(name), str):
+                        raise db_groups.SecurityGroupNotFound(security_group_id=name)
+                    found[name] = await self.find_group(name, project_id)
+                except db_groups.SecurityGroupNotFound:
                     raise SecurityGroupNotFoundForBoot(name=name,
                                                        project_id=project_id) from None
         # a group named and given by its id too is one membership
