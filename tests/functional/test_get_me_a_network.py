@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from novalet.db import auto_topologies as db_auto
 from tests.functional.conftest import Api, boot, delete_server, ensure_image
 from tests.functional.test_network_api_v2 import N, neutron_error
 from tests.functional.test_policy_roles import make_user
@@ -261,3 +264,32 @@ async def test_the_extension_is_listed(api: Api) -> None:
     resp = await api.request("GET", f"{N}/extensions/auto-allocated-topology")
     assert resp.status_code == 200, resp.text
     assert resp.json()["extension"]["alias"] == "auto-allocated-topology"
+
+
+async def test_a_boot_racing_the_delete_leaves_a_record_without_the_gone_router(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review finding 10: a server that lands on the network between the in-use
+    check and the network's removal (the check is made to miss it here) makes the
+    removal 409 after the router went; the record then names no router."""
+    project = await _project(api)
+    first = (await api.request("GET", f"{T}/{project}")).json()["auto_allocated_topology"]
+    found = await db_auto.topology(api.cloud.services.db, project)
+    assert found is not None and found[0].router_id
+    routers = (await api.request("GET", f"{N}/routers")).json()["routers"]
+    assert [r["id"] for r in routers] == [found[0].router_id]
+    server = await boot(api, "late", networks=[{"uuid": first["id"]}])
+
+    async def misses(db: Any, network_id: int) -> bool:
+        return False
+    monkeypatch.setattr(db_auto, "has_ports", misses)
+    resp = await api.request("DELETE", f"{T}/{project}")
+    neutron_error(resp, 409, "NetworkInUse")
+    assert (await api.request("GET", f"{N}/routers")).json()["routers"] == []
+    found = await db_auto.topology(api.cloud.services.db, project)
+    assert found is not None and found[0].router_id is None
+    assert (await api.request("GET", f"{T}/{project}")).json()[
+        "auto_allocated_topology"]["id"] == first["id"]
+    await delete_server(api, server["id"])
+    resp = await api.request("DELETE", f"{T}/{project}")
+    assert resp.status_code == 204, resp.text
+    assert (await api.request("GET", f"{N}/networks/{first['id']}")).status_code == 404

@@ -391,3 +391,64 @@ async def test_router_ports_scope_and_gateway(api: Api, other: str) -> None:
     resp = await api.request("POST", f"{N}/ports", json={"port": {
         "network_id": info["network_id"]}})
     assert resp.status_code == 201, resp.text
+
+
+async def test_add_floating_ip_on_the_compute_face_needs_the_router(api: Api) -> None:
+    """Review finding 7: addFloatingIp made the router check the network API makes."""
+    ext = await _external(api)
+    subnet = await _project_subnet(api)
+    server = await boot(api, "web", networks=[{"uuid": subnet["network_id"]}])
+    fip = (await api.request("POST", f"{N}/floatingips", json={"floatingip": {
+        "floating_network_id": ext["id"]}})).json()["floatingip"]
+    action = f"{C}/servers/{server['id']}/action"
+    body = {"addFloatingIp": {"address": fip["floating_ip_address"]}}
+    resp = await api.request("POST", action, version="2.1", json=body)
+    assert resp.status_code == 400, resp.text
+    message = resp.json()["badRequest"]["message"]
+    assert "not reachable from subnet" in message and subnet["id"] in message
+    shown = (await api.request("GET", f"{N}/floatingips/{fip['id']}")).json()["floatingip"]
+    assert shown["port_id"] is None and shown["fixed_ip_address"] is None
+    router = (await _router(api, external_gateway_info={"network_id": ext["id"]})
+              ).json()["router"]
+    assert (await _interface(api, router["id"], "add", subnet_id=subnet["id"])
+            ).status_code == 200
+    resp = await api.request("POST", action, version="2.1", json=body)
+    assert resp.status_code == 202, resp.text
+    shown = (await api.request("GET", f"{N}/floatingips/{fip['id']}")).json()["floatingip"]
+    assert shown["router_id"] == router["id"] and shown["port_id"]
+
+
+async def test_a_gateway_ports_tags_go_with_the_gateway(api: Api) -> None:
+    """Review finding 12: the tags of a router's gateway port (its id is the held
+    address's) go when the gateway is cleared or the router deleted, so the next
+    router given that address shows a gateway port without them."""
+    ext = await _external(api)
+
+    async def tagged_gateway(router_id: str) -> str:
+        listed = (await api.request("GET", f"{N}/ports?device_id={router_id}",
+                                    user="admin")).json()["ports"]
+        (gateway,) = [p for p in listed if p["device_owner"] == "network:router_gateway"]
+        assert gateway["tags"] == []
+        resp = await api.request("PUT", f"{N}/ports/{gateway['id']}/tags/edge", user="admin")
+        assert resp.status_code == 201, resp.text
+        return str(gateway["id"])
+
+    gateway = {"network_id": ext["id"], "external_fixed_ips": [
+        {"subnet_id": ext["subnet_id"], "ip_address": "203.0.113.10"}]}
+    router = (await _router(api, user="admin", external_gateway_info=gateway)
+              ).json()["router"]
+    port_id = await tagged_gateway(router["id"])
+    resp = await api.request("PUT", f"{N}/routers/{router['id']}", user="admin",
+                             json={"router": {"external_gateway_info": None}})
+    assert resp.status_code == 200, resp.text
+    assert (await api.request("GET", f"{N}/ports?tags=edge", user="admin")
+            ).json()["ports"] == []
+    resp = await api.request("PUT", f"{N}/routers/{router['id']}", user="admin",
+                             json={"router": {"external_gateway_info": gateway}})
+    assert resp.status_code == 200, resp.text
+    assert await tagged_gateway(router["id"]) == port_id  # the same row, untagged again
+    resp = await api.request("DELETE", f"{N}/routers/{router['id']}", user="admin")
+    assert resp.status_code == 204, resp.text
+    second = (await _router(api, user="admin", external_gateway_info=gateway)
+              ).json()["router"]
+    assert await tagged_gateway(second["id"]) == port_id

@@ -279,3 +279,39 @@ async def test_both_faces_show_the_same_groups_and_rules(api: Api) -> None:
     assert [(r["direction"], r["protocol"], r["port_range_min"], r["remote_ip_prefix"])
             for r in made["security_group_rules"] if r["direction"] == "ingress"] == [
         ("ingress", "udp", 53, "10.0.0.0/8")]
+
+
+async def test_both_faces_resolve_a_group_and_rule_id_alike(api: Api, other: str) -> None:
+    """Review finding 6: one resolver: the network API takes a uuid in any spelling
+    (upper case, braces) as the compute API does, and another project's stays 404."""
+    web = await group(api, "web")
+    made = await rule(api, web["id"], protocol="tcp", port_range_min=22, port_range_max=22)
+    for spelling in (web["id"].upper(), "{" + web["id"] + "}"):
+        resp = await api.request("GET", f"{SG}/{spelling}")
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["security_group"]["id"] == web["id"]
+        resp = await api.request("GET", f"{OS}/{spelling}")
+        assert resp.status_code == 200 and resp.json()["security_group"]["id"] == web["id"]
+    resp = await api.request("GET", f"{SGR}/{made['id'].upper()}")
+    assert resp.status_code == 200 and resp.json()["security_group_rule"]["id"] == made["id"]
+    resp = await api.request("GET", f"{SG}/{web['id'].upper()}", user="other")
+    neutron_error(resp, 404, "SecurityGroupNotFound")
+    resp = await api.request("GET", f"{SGR}/{made['id'].upper()}", user="other")
+    neutron_error(resp, 404, "SecurityGroupRuleNotFound")
+    neutron_error(await api.request("GET", f"{SG}/not-a-uuid"), 404, "SecurityGroupNotFound")
+    resp = await api.request("DELETE", f"{SGR}/{made['id'].upper()}")
+    assert resp.status_code == 204, resp.text
+    resp = await api.request("DELETE", f"{SG}/{web['id'].upper()}")
+    assert resp.status_code == 204, resp.text
+
+
+async def test_an_admin_deleted_default_group_comes_back(api: Api) -> None:
+    """The network face's reads go through the compute face's default-group memo:
+    deleting the default group (admin) makes the next read make it again."""
+    (default,) = [g for g in (await api.request("GET", SG)).json()["security_groups"]
+                  if g["name"] == "default"]
+    resp = await api.request("DELETE", f"{SG}/{default['id']}", user="admin")
+    assert resp.status_code == 204, resp.text
+    again = [g for g in (await api.request("GET", SG)).json()["security_groups"]
+             if g["name"] == "default"]
+    assert len(again) == 1 and again[0]["id"] != default["id"]

@@ -146,7 +146,7 @@ class ComputeAPI(ServerOps):
                 raise InvalidRequest(reason="Invalid key_name provided.") from None
         zone, force_host, force_node = await self._parse_zone(ctx, req)
         if req.get_me_a_network:
-            network_uuid = await self.auto_topology.network_for_boot(ctx.project_id or "")
+            network_uuid = await self.auto_topology.network_for_boot(ctx)
             if network_uuid is not None:  # None: the default allocation (vlan mode)
                 req = dataclasses.replace(req, networks=[{"uuid": network_uuid}])
         if isinstance(req.networks, list):

@@ -49,6 +49,14 @@ async def forget(db: Database, project_id: str, network_id: int) -> bool:
         return rows_matched(result) > 0
 
 
+async def clear_router(db: Database, project_id: str, network_id: int) -> None:
+    """The project's record names no router (its router went, its network stayed)."""
+    async with db.transaction() as s:
+        await s.execute(update(AutoAllocatedTopology).where(
+            AutoAllocatedTopology.project_id == project_id,
+            AutoAllocatedTopology.network_id == network_id).values(router_id=None))
+
+
 async def default_external(db: Database, fallback_label: str) -> Network | None:
     """The default external network: the one marked is_default, else the oldest
     external network named fallback_label ([network] default_floating_pool)."""

@@ -255,6 +255,10 @@ async def _claim(s: AsyncSession, router_id: int, gateway: Gateway) -> None:
 
 
 async def _release(s: AsyncSession, router_id: int) -> None:
+    """The router's gateway address goes back to the pool; its gateway port (the
+    row's uuid) goes, and with it the port's tags."""
+    await tags.forget(s, "ports", select(FloatingIp.uuid).where(
+        FloatingIp.router_id == router_id))
     await s.execute(update(FloatingIp).where(FloatingIp.router_id == router_id).values(
         router_id=None, updated_at=utcnow()).execution_options(synchronize_session=False))
 

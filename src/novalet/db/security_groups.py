@@ -361,17 +361,6 @@ async def fill_missing_uuids(db: Database) -> int:
     return filled
 
 
-async def get_group_by_uuid(db: Database, group_uuid: str, project_id: str | None = None
-                            ) -> SecurityGroup | None:
-    """The group with this uuid (project_id given: only if that project owns it)."""
-    query = _groups_query().where(SecurityGroup.uuid == group_uuid)
-    if project_id is not None:
-        query = query.where(SecurityGroup.project_id == project_id)
-    async with db.transaction() as s:
-        group: SecurityGroup | None = (await s.execute(query)).scalar_one_or_none()
-        return group
-
-
 async def list_rules(db: Database, project_id: str | None
                      ) -> list[tuple[SecurityGroupRule, SecurityGroup]]:
     """Every rule of the project's groups (None: of every group), with its group."""
@@ -382,17 +371,6 @@ async def list_rules(db: Database, project_id: str | None
         query = query.where(SecurityGroup.project_id == project_id)
     async with db.transaction() as s:
         return [(rule, group) for rule, group in (await s.execute(query)).all()]
-
-
-async def get_rule_by_uuid(db: Database, rule_uuid: str
-                           ) -> tuple[SecurityGroupRule, SecurityGroup] | None:
-    """The rule with this uuid and its group."""
-    async with db.transaction() as s:
-        row = (await s.execute(
-            select(SecurityGroupRule, SecurityGroup)
-            .join(SecurityGroup, SecurityGroup.id == SecurityGroupRule.parent_group_id)
-            .where(SecurityGroupRule.uuid == rule_uuid))).first()
-    return None if row is None else (row[0], row[1])
 
 
 async def group_uuids(db: Database, group_ids: Iterable[int]) -> dict[int, str]:

@@ -29,9 +29,10 @@ from novalet.db import external_networks as db_external
 from novalet.db import floating_ips as db_floating
 from novalet.db import network as db
 from novalet.db import networks as db_networks
+from novalet.db import routers as db_routers
 from novalet.db import security_groups as db_groups
 from novalet.db.engine import Database
-from novalet.db.models import FixedIp, Network
+from novalet.db.models import Network
 from novalet.db.network import AddressRow, FixedRow, FloatingRow, InterfaceRow
 from novalet.network import port_binding
 from novalet.network.model import Vif
@@ -124,6 +125,15 @@ class NoNetworkForInstance(exceptions.Conflict):
 class FixedIpHasFloatingIp(exceptions.Invalid):
     """400, as Nova over Neutron answers addFloatingIp for a fixed IP that has one."""
     msg_fmt = "%(reason)s"
+
+
+class FloatingIpNotReachable(exceptions.Invalid):
+    """400, as Nova over Neutron answers addFloatingIp when Neutron refuses the
+    association because no router joins the server's network to the pool's."""
+    msg_fmt = ("Unable to associate floating IP %(address)s to fixed IP %(fixed_address)s "
+               "for instance %(id)s. Error: External network %(external_network_id)s is "
+               "not reachable from subnet %(subnet_id)s. Therefore, cannot associate Port "
+               "%(port_id)s with a Floating IP.")
 
 
 class FloatingIpPoolNotFound(exceptions.NotFound):
@@ -694,18 +704,20 @@ class NetworkAPI(SecurityGroupsMixin):
                 for r in rs if r.fixed_ip is not None]
         if not rows:
             raise InstanceHasNoFixedIp()
-        fixed: FixedIp | None = rows[0].fixed_ip
+        nic: InterfaceRow | None = rows[0]
         if fixed_address is not None:
-            fixed = next((r.fixed_ip for r in rows if r.fixed_ip is not None
-                          and r.fixed_ip.address == fixed_address), None)
-            if fixed is None:
+            nic = next((r for r in rows if r.fixed_ip is not None
+                        and r.fixed_ip.address == fixed_address), None)
+            if nic is None:
                 raise FixedAddressNotOnInstance()
-        assert fixed is not None
+        assert nic is not None and nic.fixed_ip is not None
+        fixed = nic.fixed_ip
         row = await db.get_floating_ip_by_address(self.db, address)
         floating = row.floating
         if floating.auto_assigned:
             return
         self._check_owner(ctx, floating.project_id, floating.address)
+        await self._check_reaches(instance.uuid, nic, row)
         hosts = {instance.host} if instance.host else set()
         if floating.fixed_ip_id is not None:
             if row.fixed_address == fixed.address:
@@ -744,6 +756,21 @@ class NetworkAPI(SecurityGroupsMixin):
         LOG.info("Floating IP %s no longer NATs to %s", row.floating.address,
                  row.fixed_address)
         await self._refresh({host} if host else set())
+
+    async def _check_reaches(self, instance_uuid: str, nic: InterfaceRow,
+                             row: FloatingRow) -> None:
+        """The router check the network API's floating IPs make: a network made
+        there reaches the pool's external network only through a router."""
+        assert nic.fixed_ip is not None
+        reachable, subnet_id = await db_routers.reaches(self.db, nic.fixed_ip.network_id,
+                                                        row.floating.network_id)
+        if not reachable:
+            held = await db_floating.get_held(self.db, row.floating.uuid)
+            external = held.network_uuid if held is not None else None
+            raise FloatingIpNotReachable(
+                address=row.floating.address, fixed_address=nic.fixed_ip.address,
+                id=instance_uuid, external_network_id=external, subnet_id=subnet_id,
+                port_id=nic.vif.uuid)
 
     @staticmethod
     def _check_owner(ctx: RequestContext, project_id: str | None, address: str) -> None:

@@ -29,6 +29,7 @@ from novalet.db.models import Network
 from novalet.network import subnet_ranges
 from novalet.network.api import NetworkAPI, refresh_hosts
 from novalet.network.networks import NetworkInUse, NetworkService
+from novalet.network.project_ids import check_project_id
 from novalet.network.routers import (RouterInterfaceNotFoundForSubnet, RouterNotFound,
                                      RouterService)
 from novalet.network.subnets import SubnetService, SubnetSpec
@@ -40,7 +41,6 @@ SUBNET_NAME = "auto_allocated_subnet_v4"
 ROUTER_NAME = "auto_allocated_router"
 PREFIX = 24  # the size of an auto-allocated subnet
 _ATTEMPTS = 3  # picks of a free CIDR before a concurrent creator's win is an error
-_PROJECT_ID_MAX = 64  # networks.project_id, auto_allocated_topologies.project_id
 
 
 class AutoAllocationFailure(exceptions.Conflict):
@@ -115,9 +115,12 @@ class AutoTopologyService:
         acting = self._acting_for(project_id)
         if await db.has_ports(self.db, network.id):  # before the router goes
             raise NetworkInUse(network_id=network.uuid)
-        if record.router_id:  # its interface, then it, then the network can go
-            await self._detach_router(acting, record.router_id, network.uuid)
-        await self.networks.delete_network(acting, network.uuid)
+        try:
+            await self._take_down(acting, network.uuid, record.router_id)
+        except NetworkInUse:  # a boot came in after the check: the router went already
+            if record.router_id:
+                await db.clear_router(self.db, project_id, network.id)
+            raise
         await db.forget(self.db, project_id, network.id)  # cascaded already, mostly
         LOG.info("Auto-allocated topology of project %s (network %s) deleted", project_id,
                  network.uuid)
@@ -127,19 +130,23 @@ class AutoTopologyService:
         # Neutron's check before its policy: a project's own topology, or an admin
         if project_id != ctx.project_id and not ctx.is_admin:
             raise NotAuthorized()
-        if not 0 < len(project_id) <= _PROJECT_ID_MAX:  # what the rows can hold
-            raise exceptions.Invalid(reason=f"project id {project_id[:80]!r} is not valid: "
-                                     f"1 to {_PROJECT_ID_MAX} characters")
+        check_project_id(project_id)  # what the rows can hold
         policy.enforce(ctx, action, project_id, {"project_id": project_id})
 
     # --- the compute API's face --------------------------------------------------
 
-    async def network_for_boot(self, project_id: str) -> str | None:
-        """The network uuid `networks: "auto"` boots on: the project's one bootable
-        network, else its auto-allocated topology's. NetworkAmbiguous (409) with
-        several; UnableToAutoAllocateNetwork (400) when none can be made. None in
-        vlan mode for a project with no network: the boot then gets the project's
-        VLAN network as always (claimed from the pool, or cut from fixed_range)."""
+    async def network_for_boot(self, ctx: RequestContext) -> str | None:
+        """The network uuid `networks: "auto"` boots on: the caller's project's one
+        bootable network, else its auto-allocated topology's (made under the caller's
+        create_network rights, as the network API's show makes it). NetworkAmbiguous
+        (409) with several; UnableToAutoAllocateNetwork (400) when none can be made or
+        the token names no project. None in vlan mode for a project with no network:
+        the boot then gets the project's VLAN network as always (claimed from the
+        pool, or cut from fixed_range)."""
+        project_id = ctx.project_id or ""
+        if not project_id:
+            raise UnableToAutoAllocateNetwork(project_id="(none)", reason=(
+                "the token is scoped to no project"))
         candidates = await self.bootable_networks(project_id)
         if len(candidates) > 1:
             raise NetworkAmbiguous()
@@ -151,6 +158,7 @@ class AutoTopologyService:
         if existing is not None:
             return existing.network_id
         try:
+            policy.enforce(ctx, "create_network", project_id, {"project_id": project_id})
             return (await self.allocate(project_id)).network_id
         except exceptions.NovaletError as exc:
             LOG.warning("No network for project %s: %s", project_id, exc)
@@ -216,11 +224,16 @@ class AutoTopologyService:
     async def _remove(self, acting: RequestContext, network_id: str,
                       router_id: str | None = None) -> None:
         try:
-            if router_id:
-                await self._detach_router(acting, router_id, network_id)
-            await self.networks.delete_network(acting, network_id)
+            await self._take_down(acting, network_id, router_id)
         except exceptions.NovaletError as exc:  # logged: the original error matters
             LOG.warning("Could not remove auto-allocated network %s: %s", network_id, exc)
+
+    async def _take_down(self, acting: RequestContext, network_id: str,
+                         router_id: str | None) -> None:
+        """The topology's router (its interface, then it), then its network."""
+        if router_id:
+            await self._detach_router(acting, router_id, network_id)
+        await self.networks.delete_network(acting, network_id)
 
     async def _requirements(self) -> tuple[Network, ipaddress.IPv4Network]:
         """The default external network and a free CIDR, or AutoAllocationFailure."""

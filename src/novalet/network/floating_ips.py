@@ -29,6 +29,7 @@ from novalet.db import networks as db_networks
 from novalet.db import routers as db_routers
 from novalet.db.models import FixedIp, Network
 from novalet.network.api import NetworkAPI
+from novalet.network.project_ids import check_project_id
 
 LOG = logging.getLogger(__name__)
 
@@ -328,7 +329,7 @@ class FloatingIPService:
         if not owner:
             raise BadRequest(resource="floatingip", msg="a floating IP needs a project: use "
                              "a project-scoped token or give project_id")
-        return owner
+        return check_project_id(owner)
 
 
 def _address(value: Any) -> str | None:

@@ -26,6 +26,7 @@ from novalet.db import network as db_network
 from novalet.db import networks as db
 from novalet.db.models import Network
 from novalet.network.api import MAX_VLAN, NetworkAPI, NoMoreVlans
+from novalet.network.project_ids import check_project_id
 
 LOG = logging.getLogger(__name__)
 
@@ -301,7 +302,7 @@ class NetworkService:
         if not owner:
             raise InvalidInput(reason="a network needs a project: use a project-scoped token "
                                "or give project_id")
-        return str(owner)
+        return check_project_id(str(owner))
 
     def _provider_vlan(self, attrs: Mapping[str, Any]) -> int | None:
         """The VLAN the admin asked for; None to pick one (vlan mode) or for flat.

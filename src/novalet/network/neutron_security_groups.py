@@ -20,6 +20,7 @@ from novalet.common.context import RequestContext
 from novalet.db import security_groups as db_groups
 from novalet.db.models import SecurityGroup, SecurityGroupRule
 from novalet.network.neutron_rule_checks import check_rule, protocol_number
+from novalet.network.project_ids import check_project_id
 from novalet.network.security_groups import SecurityGroupsMixin
 
 LOG = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ class NeutronSecurityGroups:
                            ) -> GroupView:
         """A group with Neutron's rules of a new group: egress anywhere, IPv4 and
         IPv6 (no ingress). An admin may make one for another project."""
-        project = project_id or ctx.project_id or ""
+        project = check_project_id(project_id or ctx.project_id or "")
         self._check(ctx, "create_security_group", project)
         name, description = _text(name, "name"), _text(description, "description")
         if not stateful:
@@ -194,6 +195,8 @@ class NeutronSecurityGroups:
             raise SecurityGroupInUse(id=group.uuid) from None
         except db_groups.SecurityGroupNotFound:
             raise SecurityGroupNotFound(id=group_id) from None
+        if group.name == "default":
+            self.network.default_gone(group.project_id)
         LOG.info("Deleted security group %s (%s)", group.uuid, group.name)
         await self.network.refresh_project_hosts(group.project_id)
 
@@ -266,30 +269,27 @@ class NeutronSecurityGroups:
 
     async def _ensure_default(self, ctx: RequestContext) -> None:
         """ctx's default group made; and every group and rule has a uuid (every
-        read comes here first)."""
-        await db_groups.fill_missing_uuids(self.db)
-        if ctx.project_id:
-            await self.network.default_group(ctx.project_id, ctx.user_id)
+        read comes here first): the compute face's one way."""
+        await self.network.readable(ctx)
 
     async def _group(self, ctx: RequestContext, group_id: Any) -> SecurityGroup:
-        """The group if ctx sees it; SecurityGroupNotFound (404) otherwise."""
+        """The group if ctx sees it, named as the compute face takes it (the one
+        resolver); SecurityGroupNotFound (404) otherwise."""
         await self._ensure_default(ctx)
-        group = None
-        if isinstance(group_id, str):
-            group = await db_groups.get_group_by_uuid(self.db, group_id, self._scope(ctx))
-        if group is None:
-            raise SecurityGroupNotFound(id=group_id)
-        return group
+        try:
+            return await self.network.find_group(group_id, self._scope(ctx))
+        except db_groups.SecurityGroupNotFound:
+            raise SecurityGroupNotFound(id=group_id) from None
 
     async def _rule(self, ctx: RequestContext, rule_id: Any
                     ) -> tuple[SecurityGroupRule, SecurityGroup]:
-        await db_groups.fill_missing_uuids(self.db)
-        found = await db_groups.get_rule_by_uuid(self.db, rule_id) \
-            if isinstance(rule_id, str) else None
-        scope = self._scope(ctx)
-        if found is None or (scope is not None and found[1].project_id != scope):
-            raise SecurityGroupRuleNotFound(id=rule_id)
-        return found
+        await self._ensure_default(ctx)
+        try:
+            rule = await self.network.find_rule(rule_id)
+            return rule, await self.network.find_group(rule.parent_group_id, self._scope(ctx))
+        except (db_groups.SecurityGroupRuleNotFound, db_groups.SecurityGroupNotFound):
+            # another project's rule: as if there were none
+            raise SecurityGroupRuleNotFound(id=rule_id) from None
 
     def _refuse_duplicate(self, group: SecurityGroup, spec: Any,
                           remote: SecurityGroup | None) -> None:

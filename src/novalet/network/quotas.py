@@ -27,6 +27,7 @@ from novalet.common.context import RequestContext
 from novalet.compute.quotas import UNLIMITED, QuotaEngine
 from novalet.db import quotas as db_quotas
 from novalet.db.engine import Database
+from novalet.network.project_ids import check_project_id
 
 # Neutron's name -> the stored resource (None: derived, not settable).
 NAMES: dict[str, str | None] = {
@@ -89,6 +90,7 @@ class NetworkQuotas:
         quota-check-limit-default), a limit below what the project holds is refused;
         without, it is stored and only new creates are refused."""
         policy.enforce(ctx, "update_quota", project_id)
+        check_project_id(project_id)  # what the quota rows and the network rows hold
         if "subnet" in values:
             raise SubnetQuotaFixed()
         stored = {NAMES[name] or "": int(limit) for name, limit in values.items()}

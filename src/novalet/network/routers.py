@@ -25,6 +25,7 @@ from novalet.db import routers as db
 from novalet.db import subnets as db_subnets
 from novalet.db.models import Network
 from novalet.network.api import NetworkAPI
+from novalet.network.project_ids import check_project_id
 
 LOG = logging.getLogger(__name__)
 
@@ -398,7 +399,7 @@ class RouterService:
         if not owner:
             raise BadRequest(resource="router", msg="a router needs a project: use a "
                              "project-scoped token or give project_id")
-        return owner
+        return check_project_id(owner)
 
 
 def _interface_keys(body: Any) -> tuple[str | None, str | None]:

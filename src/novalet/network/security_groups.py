@@ -122,6 +122,11 @@ class SecurityGroupsMixin:
         """The project's default group (made on first use, with Neutron's rules)."""
         return await self._default_group(project_id, user_id)
 
+    def default_gone(self, project_id: str) -> None:
+        """The project's default group was deleted (an admin may, as Neutron): the
+        next read makes it again."""
+        self._have_default.discard(project_id)
+
     async def refresh_project_hosts(self, project_id: str) -> None:
         """Have the hosts with the project's instances apply their firewall now."""
         await self._refresh(await db.project_hosts(self.db, project_id))
@@ -130,17 +135,34 @@ class SecurityGroupsMixin:
         if ctx.project_id and ctx.project_id not in self._have_default:
             await self._default_group(ctx.project_id, ctx.user_id)
 
-    async def _readable(self, ctx: RequestContext) -> None:
-        """ctx's default group made, and every group and rule with the uuid the
-        compute API shows (a process of the release before 0016 wrote none)."""
+    async def readable(self, ctx: RequestContext) -> None:
+        """ctx's default group made, and every group and rule with the uuid both
+        faces show (a process of the release before 0016 wrote none); every read of
+        either face comes here first."""
         await self._ensure_default(ctx)
         await db_groups.fill_missing_uuids(self.db)
+
+    async def find_group(self, group_id: Any, project_id: str | None) -> SecurityGroup:
+        """The one resolver of a group id on both faces: its uuid in any spelling
+        (made canonical) or its integer id of before, owned by project_id (None:
+        any project); SecurityGroupNotFound otherwise."""
+        ref = security_group_ref(group_id)
+        if ref is None:
+            raise db_groups.SecurityGroupNotFound(security_group_id=group_id)
+        return await db_groups.get_group(self.db, ref, project_id)
+
+    async def find_rule(self, rule_id: Any) -> SecurityGroupRule:
+        """The same for a rule (its group's owner unchecked: the caller's job)."""
+        ref = security_group_ref(rule_id)
+        if ref is None:
+            raise db_groups.SecurityGroupRuleNotFound(rule_id=rule_id)
+        return await db_groups.get_rule(self.db, ref)
 
     async def list_security_groups(self, ctx: RequestContext, all_projects: bool = False
                                    ) -> list[SecurityGroup]:
         """The project's groups (its default group is created on first sight);
         admins may ask for every project's."""
-        await self._readable(ctx)
+        await self.readable(ctx)
         project = None if (all_projects and ctx.is_admin) else ctx.project_id or ""
         return await db_groups.list_groups(self.db, project)
 
@@ -148,12 +170,8 @@ class SecurityGroupsMixin:
                                  ) -> SecurityGroup:
         """The group named by its uuid (or its integer id of before) if ctx's project
         owns it (admins: any); 404 otherwise."""
-        ref = security_group_ref(group_id)
-        await self._readable(ctx)
-        if ref is None:
-            raise db_groups.SecurityGroupNotFound(security_group_id=group_id)
-        return await db_groups.get_group(self.db, ref,
-                                         None if ctx.is_admin else ctx.project_id or "")
+        await self.readable(ctx)
+        return await self.find_group(group_id, None if ctx.is_admin else ctx.project_id or "")
 
     async def create_security_group(self, ctx: RequestContext, name: Any, description: Any
                                     ) -> SecurityGroup:
@@ -229,11 +247,8 @@ class SecurityGroupsMixin:
     async def delete_security_group_rule(self, ctx: RequestContext, rule_id: str | int) -> None:
         """Delete the rule named by its uuid (or its integer id of before) if ctx's
         project owns its group (admins: any); 404 otherwise."""
-        ref = security_group_ref(rule_id)
-        await self._readable(ctx)
-        if ref is None:
-            raise db_groups.SecurityGroupRuleNotFound(rule_id=rule_id)
-        rule = await db_groups.get_rule(self.db, ref)
+        await self.readable(ctx)
+        rule = await self.find_rule(rule_id)
         try:
             parent = await self.get_security_group(ctx, rule.parent_group_id)
         except db_groups.SecurityGroupNotFound:
@@ -246,7 +261,7 @@ class SecurityGroupsMixin:
 
     async def instance_security_groups(self, ctx: RequestContext, instance_uuid: str
                                        ) -> list[SecurityGroup]:
-        await self._readable(ctx)
+        await self.readable(ctx)
         return (await db_groups.instance_groups(self.db, [instance_uuid])).get(instance_uuid, [])
 
     async def _named_group(self, project_id: str, name: str) -> SecurityGroup:
@@ -255,13 +270,13 @@ class SecurityGroupsMixin:
         is in the catalog)."""
         try:
             return await db_groups.get_group_by_name(self.db, project_id, name)
-        except db_groups.SecurityGroupNotFoundForProject:
-            ref = security_group_ref(name)
-            group = None if not isinstance(ref, str) else await db_groups.get_group_by_uuid(
-                self.db, ref, project_id)
-            if group is None:
+        except db_groups.SecurityGroupNotFoundForProject as by_name:
+            if not isinstance(security_group_ref(name), str):
                 raise
-            return group
+            try:
+                return await self.find_group(name, project_id)
+            except db_groups.SecurityGroupNotFound:
+                raise by_name from None
 
     async def add_security_group(self, ctx: RequestContext, instance: Any, name: str) -> None:
         """Make the instance a member of its project's group `name` (or uuid)."""
@@ -282,10 +297,12 @@ class SecurityGroupsMixin:
         wanted = [n for n in dict.fromkeys(names) if n != "default"]
         found = await db_groups.groups_by_names(self.db, project_id, wanted)
         for name in wanted:
-            if name not in found:
+            if name not in found:  # no such name (looked up above): a uuid, maybe
                 try:
-                    found[name] = await self._named_group(project_id, name)
-                except db_groups.SecurityGroupNotFoundForProject:
+                    if not isinstance(security_group_ref(name), str):
+                        raise db_groups.SecurityGroupNotFound(security_group_id=name)
+                    found[name] = await self.find_group(name, project_id)
+                except db_groups.SecurityGroupNotFound:
                     raise SecurityGroupNotFoundForBoot(name=name,
                                                        project_id=project_id) from None
         # a group named and given by its id too is one membership

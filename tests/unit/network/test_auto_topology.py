@@ -17,6 +17,10 @@ from tests.unit.network.ipam_fixtures import NetFactory, db, make_net, net, refr
 __all__ = ["db", "make_net", "net", "refreshes"]
 
 
+def _member(project_id: str) -> RequestContext:
+    return RequestContext(project_id=project_id, roles=["member", "reader"])
+
+
 async def _cidr_of(service: AutoTopologyService, network_uuid: str) -> str | None:
     return (await db_network.get_network(service.db, network_uuid)).cidr
 
@@ -46,23 +50,23 @@ async def test_configured_ranges_and_their_exhaustion(make_net: NetFactory) -> N
     # default one is made only at a first start)
     assert [n for n in await db_network.list_networks(net.db, "p3") if n.cidr] == []
     with pytest.raises(UnableToAutoAllocateNetwork, match="No free /24"):
-        await flat.network_for_boot("p3")
+        await flat.network_for_boot(_member("p3"))
     assert [n.label for n in await db_network.project_networks(net.db, "p3")] == []
 
 
 async def test_vlan_mode_counts_only_the_projects_own_networks(make_net: NetFactory) -> None:
     net = await make_net(network_manager="vlan")
     service = AutoTopologyService(net)
-    assert await service.network_for_boot("p1") is None  # the project's VLAN network, later
+    assert await service.network_for_boot(_member("p1")) is None  # the project's VLAN network, later
     topology = await service.allocate("p1")
     (own,) = await db_network.project_networks(net.db, "p1")
     assert own.uuid == topology.network_id and own.vlan is not None
-    assert await service.network_for_boot("p1") == own.uuid  # the one network now
+    assert await service.network_for_boot(_member("p1")) == own.uuid  # the one network now
     await service.allocate("p2")
     await auto_topologies.forget(net.db, "p1", own.id)
     await service.allocate("p1")  # a second own network: ambiguous
     with pytest.raises(NetworkAmbiguous):
-        await service.network_for_boot("p1")
+        await service.network_for_boot(_member("p1"))
 
 
 async def test_a_lost_race_removes_its_own_network(net: NetworkAPI,
@@ -83,3 +87,18 @@ async def test_a_lost_race_removes_its_own_network(net: NetworkAPI,
     assert shown.network_id == winner.network_id
     labels = [n.label for n in await db_network.project_networks(net.db, "p1")]
     assert labels == ["auto_allocated_network"]  # the loser's network is gone
+
+
+async def test_a_boot_needs_a_project_and_the_right_to_make_its_network(
+        make_net: NetFactory) -> None:
+    """Review finding 11: `networks: "auto"` makes the topology only for a project
+    the token names and under the caller's create_network rights."""
+    net = await make_net(network_manager="vlan")  # rows with no unassigned network
+    await AutoTopologyService(net).allocate("p0")  # (a network: flat makes no default)
+    service = AutoTopologyService(await make_net())  # flat mode over them
+    with pytest.raises(UnableToAutoAllocateNetwork, match="scoped to no project"):
+        await service.network_for_boot(RequestContext(project_id=None, roles=["admin"]))
+    with pytest.raises(UnableToAutoAllocateNetwork, match="create_network"):
+        await service.network_for_boot(RequestContext(project_id="p4", roles=["reader"]))
+    assert await db_network.project_networks(net.db, "p4") == []
+    assert await service.network_for_boot(_member("p4")) is not None

@@ -270,6 +270,10 @@ async def test_boot_groups(net: NetworkAPI, make_instance: InstanceFactory) -> N
     assert caught.value.code == 400
     ids = await net.check_security_groups("p1", "u1", ["default", "web", "web"])
     assert len(ids) == 2 and ids[1] == web.id
+    # a name no group has is looked up once more only as a uuid (any spelling)
+    assert await net.check_security_groups("p1", "u1", [web.uuid.upper()]) == [web.id]
+    with pytest.raises(security_groups.SecurityGroupNotFoundForBoot):
+        await net.check_security_groups("p1", "u1", [str(web.id)])  # no name, no uuid
     vm = await make_instance()
     await net.associate_security_groups([vm.uuid], "p1", "u1", ["web"])
     await net.allocate_for_instance(vm.uuid, "p1", "host-1", "vm")  # keeps web only
