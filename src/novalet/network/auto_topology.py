@@ -257,7 +257,7 @@ class AutoTopologyService:
 
     def _ranges(self) -> list[ipaddress.IPv4Network]:
         text = str(self.conf.get("network", "auto_allocate_subnet_ranges") or "")
-        ranges = [r for r in map(_ipv4, text.split(",")) if r is not None]
+        ranges = [r for r in map(subnet_ranges.ipv4_network, text.split(",")) if r is not None]
         return ranges or subnet_ranges.tenant_ranges(self.conf)
 
     async def _existing(self, project_id: str) -> Topology | None:
@@ -315,9 +315,3 @@ def _no_range(ranges: list[ipaddress.IPv4Network]) -> str:
             + ", ".join(map(str, ranges)) + " ([network] auto_allocate_subnet_ranges)")
 
 
-def _ipv4(text: str) -> ipaddress.IPv4Network | None:
-    try:
-        network = ipaddress.ip_network(text.strip(), strict=False)
-    except ValueError:
-        return None
-    return network if isinstance(network, ipaddress.IPv4Network) else None

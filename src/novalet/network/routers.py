@@ -25,6 +25,10 @@ from novalet.db import routers as db
 from novalet.db import subnets as db_subnets
 from novalet.db.models import Network
 from novalet.network.api import NetworkAPI
+# the errors routers share with floating IPs (Neutron's types, one class each)
+from novalet.network.floating_ips import (BadRequest, InvalidIpForNetwork,
+                                          IpAddressAlreadyAllocated,
+                                          IpAddressGenerationFailure, NetworkNotFound)
 from novalet.network.project_ids import check_project_id
 
 LOG = logging.getLogger(__name__)
@@ -50,29 +54,8 @@ class RouterInterfaceNotFound(exceptions.NotFound):
     msg_fmt = "Router %(router_id)s does not have an interface with id %(port_id)s"
 
 
-class NetworkNotFound(exceptions.NotFound):
-    msg_fmt = "Network %(net_id)s could not be found."
-
-
 class SubnetNotFound(exceptions.NotFound):
     msg_fmt = "Subnet %(subnet_id)s could not be found."
-
-
-class BadRequest(exceptions.Invalid):
-    msg_fmt = "Bad %(resource)s request: %(msg)s."
-
-
-class InvalidIpForNetwork(exceptions.Invalid):
-    msg_fmt = ("IP address %(ip_address)s is not a valid IP for any of the subnets on the "
-               "specified network.")
-
-
-class IpAddressAlreadyAllocated(exceptions.Conflict):
-    msg_fmt = "IP address %(ip)s already allocated in subnet %(subnet_id)s."
-
-
-class IpAddressGenerationFailure(exceptions.Conflict):
-    msg_fmt = "No more IP addresses available on network %(net_id)s."
 
 
 class RouterExternalGatewayInUseByFloatingIp(exceptions.Conflict):

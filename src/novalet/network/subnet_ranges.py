@@ -49,7 +49,7 @@ def tenant_ranges(conf: config.Config) -> list[ipaddress.IPv4Network]:
     """[network] tenant_subnet_ranges and fixed_range, the malformed ones skipped
     (the network service refuses them at start)."""
     text = f"{conf.get('network', 'tenant_subnet_ranges')},{conf.get('network', 'fixed_range')}"
-    return [n for n in map(_ipv4, text.split(",")) if n is not None]
+    return [n for n in map(ipv4_network, text.split(",")) if n is not None]
 
 
 def service_addresses(conf: config.Config) -> list[ipaddress.IPv4Address]:
@@ -78,10 +78,11 @@ def _floating_pools(conf: config.Config) -> list[ipaddress.IPv4Network]:
         pools = parse_floating_pools(str(conf.get("network", "floating_ip_pools")))
     except ValueError:
         return []
-    return [n for n in (_ipv4(p.cidr) for p in pools) if n is not None]
+    return [n for n in (ipv4_network(p.cidr) for p in pools) if n is not None]
 
 
-def _ipv4(text: str) -> ipaddress.IPv4Network | None:
+def ipv4_network(text: str) -> ipaddress.IPv4Network | None:
+    """The IPv4 network `text` names (host bits allowed); None for anything else."""
     try:
         network = ipaddress.ip_network(text.strip(), strict=False)
     except ValueError:
