@@ -308,7 +308,9 @@ class SourceMigration:
             if self.migrating:
                 memory = await self.mon.execute("query-migrate")
                 status = memory.get("status")
-                if status == "pre-switchover":
+                # once: QEMU may still say pre-switchover just after migrate-continue,
+                # and its mirrors are dismissed by then (block-job-cancel: not found)
+                if status == "pre-switchover" and not self.control.switching:
                     await self._complete_mirrors()
                     self.jobs_at = 0.0  # they are gone: look again before reporting
                     if self.control.abort:  # asked while the mirrors completed

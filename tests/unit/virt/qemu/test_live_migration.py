@@ -158,6 +158,17 @@ async def test_disks_are_mirrored_then_memory_streams_and_mirrors_end_at_switcho
     assert "migrate_cancel" not in names and "postcopy-ram" not in str(qemu.calls)
 
 
+async def test_a_late_pre_switchover_after_migrate_continue_ends_the_mirrors_once() -> None:
+    """QEMU may answer pre-switchover once more right after migrate-continue: the
+    mirrors, dismissed already, are not cancelled again (QEMU would refuse: block
+    job not found) and the switch is not asked twice."""
+    qemu = ScriptedQemu([ACTIVE, SWITCHOVER, SWITCHOVER, COMPLETED])
+    outcome = await run(qemu)
+    assert outcome.downtime_ms == 7
+    assert qemu.names().count("block-job-cancel") == 2  # one per mirror
+    assert qemu.names().count("migrate-continue") == 1
+
+
 async def test_progress_is_reported_at_most_twice_a_second_and_at_the_end() -> None:
     qemu = ScriptedQemu([ACTIVE] * 20 + [SWITCHOVER, COMPLETED])
     reports: list[MigrationProgress] = []
