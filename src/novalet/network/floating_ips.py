@@ -318,18 +318,25 @@ class FloatingIPService:
 
     @staticmethod
     def _owner(ctx: RequestContext, attrs: dict[str, Any]) -> str:
-        given = {attrs[k] for k in ("project_id", "tenant_id") if attrs.get(k)}
-        if len(given) > 1:
-            raise BadRequest(resource="floatingip", msg="project_id and tenant_id differ")
-        owner = str(given.pop()) if given else ctx.project_id or ""
-        if owner != ctx.project_id and not ctx.is_admin:
-            raise BadRequest(resource="floatingip", msg=(
-                "Specifying 'project_id' or 'tenant_id' other than the authenticated project "
-                "in request requires admin privileges"))
-        if not owner:
-            raise BadRequest(resource="floatingip", msg="a floating IP needs a project: use "
-                             "a project-scoped token or give project_id")
-        return check_project_id(owner)
+        return requested_owner(ctx, attrs, "floatingip", "a floating IP")
+
+
+def requested_owner(ctx: RequestContext, attrs: dict[str, Any], resource: str,
+                    what: str) -> str:
+    """The project a create names (project_id or tenant_id; the caller's when neither),
+    as Neutron checks it: another project's for an admin only; 400 otherwise."""
+    given = {attrs[k] for k in ("project_id", "tenant_id") if attrs.get(k)}
+    if len(given) > 1:
+        raise BadRequest(resource=resource, msg="project_id and tenant_id differ")
+    owner = str(given.pop()) if given else ctx.project_id or ""
+    if owner != ctx.project_id and not ctx.is_admin:
+        raise BadRequest(resource=resource, msg=(
+            "Specifying 'project_id' or 'tenant_id' other than the authenticated project "
+            "in request requires admin privileges"))
+    if not owner:
+        raise BadRequest(resource=resource, msg=f"{what} needs a project: use a "
+                         "project-scoped token or give project_id")
+    return check_project_id(owner)
 
 
 def _address(value: Any) -> str | None:

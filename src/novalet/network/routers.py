@@ -28,8 +28,8 @@ from novalet.network.api import NetworkAPI
 # the errors routers share with floating IPs (Neutron's types, one class each)
 from novalet.network.floating_ips import (BadRequest, InvalidIpForNetwork,
                                           IpAddressAlreadyAllocated,
-                                          IpAddressGenerationFailure, NetworkNotFound)
-from novalet.network.project_ids import check_project_id
+                                          IpAddressGenerationFailure, NetworkNotFound,
+                                          requested_owner)
 
 LOG = logging.getLogger(__name__)
 
@@ -371,18 +371,7 @@ class RouterService:
 
     @staticmethod
     def _owner(ctx: RequestContext, attrs: dict[str, Any]) -> str:
-        given = {attrs[k] for k in ("project_id", "tenant_id") if attrs.get(k)}
-        if len(given) > 1:
-            raise BadRequest(resource="router", msg="project_id and tenant_id differ")
-        owner = str(given.pop()) if given else ctx.project_id or ""
-        if owner != ctx.project_id and not ctx.is_admin:
-            raise BadRequest(resource="router", msg=(
-                "Specifying 'project_id' or 'tenant_id' other than the authenticated project "
-                "in request requires admin privileges"))
-        if not owner:
-            raise BadRequest(resource="router", msg="a router needs a project: use a "
-                             "project-scoped token or give project_id")
-        return check_project_id(owner)
+        return requested_owner(ctx, attrs, "router", "a router")
 
 
 def _interface_keys(body: Any) -> tuple[str | None, str | None]:
